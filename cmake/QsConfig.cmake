@@ -1,0 +1,17 @@
+# qs_config: an INTERFACE target that carries the language level, the warning flags and the
+# sanitizer flags for every target of our own (never for third-party code).
+add_library(qs_config INTERFACE)
+target_compile_features(qs_config INTERFACE cxx_std_20)
+target_compile_options(qs_config INTERFACE -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                                           -Wno-missing-field-initializers)
+if(QS_WERROR)
+    target_compile_options(qs_config INTERFACE -Werror)
+endif()
+
+
+if(QS_SANITIZE)
+    string(REPLACE ";" "," _qs_san "${QS_SANITIZE}")
+    message(STATUS "Quantscope: sanitizers ${_qs_san}")
+    add_compile_options(-fsanitize=${_qs_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+    add_link_options(-fsanitize=${_qs_san})
+endif()

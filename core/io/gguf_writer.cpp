@@ -1,0 +1,291 @@
+#include "io/gguf_writer.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "io/gguf_reader.h"
+
+namespace qs::io {
+
+namespace {
+
+void put(std::vector<uint8_t>& out, const void* p, size_t n) {
+    if (n == 0) return;
+    const size_t at = out.size();
+    out.resize(at + n);
+    std::memcpy(out.data() + at, p, n);
+}
+template <typename T>
+void putLe(std::vector<uint8_t>& out, T v) {
+    put(out, &v, sizeof(T));  // x86-64 and aarch64 are little-endian, as GGUF is
+}
+void putString(std::vector<uint8_t>& out, const std::string& s) {
+    putLe<uint64_t>(out, s.size());
+    put(out, s.data(), s.size());
+}
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+} // namespace
+
+void appendGgufValue(std::vector<uint8_t>& out, const GgufValue& v) {
+    switch (v.type()) {
+    case GgufType::String: putString(out, v.str()); return;
+    case GgufType::Array:
+        putLe<uint32_t>(out, uint32_t(v.elemType()));
+        putLe<uint64_t>(out, v.size());
+        if (v.elemType() == GgufType::String) {
+            for (const auto& s : v.strings()) putString(out, s);
+        } else if (v.elemType() == GgufType::Array) {
+            for (const auto& a : v.arrays()) appendGgufValue(out, a);
+        } else {
+            put(out, v.raw().data(), v.raw().size());
+        }
+        return;
+    default: {
+        const uint64_t bits = v.bits();
+        put(out, &bits, size_t(ggufScalarSize(v.type())));
+        return;
+    }
+    }
+}
+
+GgufWriter::GgufWriter(uint32_t alignment) : m_alignment(alignment) {}
+
+GgufWriter::~GgufWriter() {
+    if (!m_committed) abort();
+}
+
+Status GgufWriter::setKv(const std::string& key, GgufValue value) {
+    if (key.empty()) return makeError(ErrorCode::BadUsage, "empty metadata key");
+    if (key == "general.alignment") {
+        const uint64_t a = value.bits();
+        if (value.type() != GgufType::UInt32 || a == 0 || (a & (a - 1)) != 0) {
+            return makeError(ErrorCode::BadUsage, "general.alignment must be a u32 power of two");
+        }
+        if (!m_tensors.empty()) {
+            return makeError(ErrorCode::BadUsage, "general.alignment set after tensors were added");
+        }
+        m_alignment = uint32_t(a);
+    }
+    for (auto& kv : m_kvs) {
+        if (kv.key == key) {
+            kv.value = std::move(value);
+            return {};
+        }
+    }
+    m_kvs.push_back({key, std::move(value)});
+    return {};
+}
+
+void GgufWriter::removeKv(const std::string& key) {
+    std::erase_if(m_kvs, [&](const GgufKv& kv) { return kv.key == key; });
+}
+
+Status GgufWriter::addTensor(const std::string& name, const std::vector<int64_t>& shape,
+                             formats::TensorType type) {
+    if (m_file) return makeError(ErrorCode::BadUsage, "tensor added after open()", {}, kNoOffset, name);
+    if (name.empty() || name.size() >= 64) {
+        return makeError(ErrorCode::BadUsage,
+                         "tensor name must be 1-63 bytes (llama.cpp's GGML_MAX_NAME is 64)", {},
+                         kNoOffset, name);
+    }
+    for (const auto& t : m_tensors) {
+        if (t.name == name) {
+            return makeError(ErrorCode::BadUsage, "duplicate tensor name", {}, kNoOffset, name);
+        }
+    }
+    if (shape.empty() || shape.size() > 4) {
+        return makeError(ErrorCode::BadUsage, "a tensor needs 1 to 4 dimensions", {}, kNoOffset,
+                         name);
+    }
+    uint64_t elements = 1;
+    for (int64_t ne : shape) {
+        if (ne < 0 || __builtin_mul_overflow(elements, uint64_t(ne), &elements)) {
+            return makeError(ErrorCode::BadUsage, "bad shape", {}, kNoOffset, name);
+        }
+    }
+    const auto& tt = formats::traits(type);
+    if (uint32_t(type) >= 1000) {
+        return makeError(ErrorCode::BadUsage,
+                         std::string(tt.name) + " cannot be stored in GGUF", {}, kNoOffset, name);
+    }
+    if (shape[0] % tt.blockSize != 0) {
+        return makeError(ErrorCode::BadUsage,
+                         "row length " + std::to_string(shape[0]) + " is not a multiple of " +
+                             std::string(tt.name) + "'s block size " + std::to_string(tt.blockSize),
+                         {}, kNoOffset, name);
+    }
+    const uint64_t nbytes = *formats::byteSize(type, elements);
+    m_tensors.push_back({name, shape, type, nbytes, m_dataSize});
+    m_dataSize += alignUp(nbytes, m_alignment);
+    return {};
+}
+
+std::vector<uint8_t> GgufWriter::serializeHeader() const {
+    std::vector<uint8_t> out;
+    putLe<uint32_t>(out, kGgufMagic);
+    putLe<uint32_t>(out, 3);
+    putLe<int64_t>(out, int64_t(m_tensors.size()));
+    putLe<int64_t>(out, int64_t(m_kvs.size()));
+    for (const auto& kv : m_kvs) {
+        putString(out, kv.key);
+        putLe<uint32_t>(out, uint32_t(kv.value.type()));
+        appendGgufValue(out, kv.value);
+    }
+    for (const auto& t : m_tensors) {
+        putString(out, t.name);
+        putLe<uint32_t>(out, uint32_t(t.shape.size()));
+        for (int64_t ne : t.shape) putLe<int64_t>(out, ne);
+        putLe<uint32_t>(out, uint32_t(t.type));
+        putLe<uint64_t>(out, t.offset);
+    }
+    out.resize(alignUp(out.size(), m_alignment), 0);
+    return out;
+}
+
+uint64_t GgufWriter::headerSize() const { return serializeHeader().size(); }
+
+uint64_t GgufWriter::fileSize() const {
+    // The last blob is padded too (llama.cpp's writer pads every tensor, the last included).
+    return headerSize() + m_dataSize;
+}
+
+Error GgufWriter::ioError(const std::string& what) const {
+    return makeError(ErrorCode::IoError, what + ": " + std::strerror(errno), m_path);
+}
+
+Status GgufWriter::open(const std::string& path) {
+    if (m_file) return makeError(ErrorCode::BadUsage, "writer already open", path);
+    m_path = path;
+    const auto target = std::filesystem::path(path);
+    const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+    std::string base = target.filename().string();
+    base.insert(0, 1, '.');
+    base.append(".tmp.XXXXXX");  // built step by step: GCC 12 warns falsely on "." + str
+    std::string tmpl = (dir / base).string();
+    const int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) return ioError("cannot create a temporary file in " + dir.string());
+    ::fchmod(fd, 0644);
+    m_tempPath = tmpl;
+    m_file = ::fdopen(fd, "wb");
+    if (!m_file) {
+        ::close(fd);
+        const Error e = ioError("cannot open the temporary file");
+        abort();
+        return e;
+    }
+    std::setvbuf(m_file, nullptr, _IOFBF, 1 << 20);
+    const auto header = serializeHeader();
+    m_current = 0;
+    m_currentDone = 0;
+    return writeBytes(header.data(), header.size());
+}
+
+Status GgufWriter::writeBytes(const void* data, size_t n) {
+    if (n && std::fwrite(data, 1, n, m_file) != n) return ioError("write failed");
+    return {};
+}
+
+Status GgufWriter::writePadding(uint64_t n) {
+    static const uint8_t zeros[256] = {};
+    while (n > 0) {
+        const size_t k = size_t(std::min<uint64_t>(n, sizeof zeros));
+        QS_TRY(writeBytes(zeros, k));
+        n -= k;
+    }
+    return {};
+}
+
+Status GgufWriter::writeTensorChunk(std::span<const uint8_t> data) {
+    if (!m_file) return makeError(ErrorCode::BadUsage, "writer not open", m_path);
+    if (m_current >= m_tensors.size()) {
+        return makeError(ErrorCode::BadUsage, "more tensor data than declared", m_path);
+    }
+    const auto& t = m_tensors[m_current];
+    if (data.size() > t.nbytes - m_currentDone) {
+        return makeError(ErrorCode::BadUsage,
+                         "tensor data larger than its declared " + std::to_string(t.nbytes) +
+                             " bytes",
+                         m_path, kNoOffset, t.name);
+    }
+    QS_TRY(writeBytes(data.data(), data.size()));
+    m_currentDone += data.size();
+    if (m_currentDone == t.nbytes) {
+        QS_TRY(writePadding(alignUp(t.nbytes, m_alignment) - t.nbytes));
+        ++m_current;
+        m_currentDone = 0;
+    }
+    return {};
+}
+
+Status GgufWriter::writeTensorData(std::span<const uint8_t> data) {
+    if (m_current < m_tensors.size() && data.size() != m_tensors[m_current].nbytes) {
+        return makeError(ErrorCode::BadUsage,
+                         "tensor data is " + std::to_string(data.size()) + " bytes, declared " +
+                             std::to_string(m_tensors[m_current].nbytes),
+                         m_path, kNoOffset, m_tensors[m_current].name);
+    }
+    return writeTensorChunk(data);
+}
+
+Status GgufWriter::commit() {
+    if (!m_file) return makeError(ErrorCode::BadUsage, "writer not open", m_path);
+    if (m_current != m_tensors.size()) {
+        return makeError(ErrorCode::BadUsage,
+                         "only " + std::to_string(m_current) + " of " +
+                             std::to_string(m_tensors.size()) + " tensors were written",
+                         m_path);
+    }
+    if (std::fflush(m_file) != 0) {
+        const Error e = ioError("flush failed");
+        abort();
+        return e;
+    }
+    if (::fsync(::fileno(m_file)) != 0) {
+        const Error e = ioError("fsync failed");
+        abort();
+        return e;
+    }
+    if (std::fclose(m_file) != 0) {
+        m_file = nullptr;
+        const Error e = ioError("close failed");
+        abort();
+        return e;
+    }
+    m_file = nullptr;
+    if (::rename(m_tempPath.c_str(), m_path.c_str()) != 0) {
+        const Error e = ioError("cannot rename the temporary file into place");
+        abort();
+        return e;
+    }
+    m_committed = true;
+    m_tempPath.clear();
+    // Make the rename durable.
+    const auto dir = std::filesystem::path(m_path).has_parent_path()
+                         ? std::filesystem::path(m_path).parent_path().string()
+                         : std::string(".");
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+    return {};
+}
+
+void GgufWriter::abort() {
+    if (m_file) {
+        std::fclose(m_file);
+        m_file = nullptr;
+    }
+    if (!m_tempPath.empty()) {
+        ::unlink(m_tempPath.c_str());
+        m_tempPath.clear();
+    }
+}
+
+} // namespace qs::io

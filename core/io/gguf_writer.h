@@ -1,0 +1,91 @@
+#pragma once
+// GGUF v3 writer. Metadata and tensor infos are declared first; then `open()` writes the whole
+// header to a temporary file beside the target, tensor data is streamed in declaration order
+// (each blob padded with zeros to the alignment, as llama.cpp's reader requires: offset i =
+// sum of padded sizes 0..i-1), and `commit()` fsyncs and renames the file into place. Until
+// commit nothing exists at the target path; destroying an uncommitted writer removes the
+// temporary file. The exact output size is known before writing (`fileSize()`).
+
+#include <cstdint>
+#include <cstdio>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "formats/type_table.h"
+#include "io/gguf_value.h"
+
+namespace qs::io {
+
+class GgufWriter {
+public:
+    explicit GgufWriter(uint32_t alignment = 32);
+    ~GgufWriter();
+    GgufWriter(const GgufWriter&) = delete;
+    GgufWriter& operator=(const GgufWriter&) = delete;
+
+    /// Set a key (replacing an existing one in place, else appending). If the key is
+    /// `general.alignment` the alignment changes too (must be a u32 power of two).
+    Status setKv(const std::string& key, GgufValue value);
+    /// Remove a key if present.
+    void removeKv(const std::string& key);
+    const std::vector<GgufKv>& kvs() const { return m_kvs; }
+
+    /// Declare the next tensor. Checks: unique name shorter than 64 bytes (llama.cpp's
+    /// GGML_MAX_NAME), 1-4 dimensions, row length a multiple of the type's block size.
+    Status addTensor(const std::string& name, const std::vector<int64_t>& shape,
+                     formats::TensorType type);
+    size_t tensorCount() const { return m_tensors.size(); }
+    /// Byte size of tensor i's data (without padding).
+    uint64_t tensorBytes(size_t i) const { return m_tensors[i].nbytes; }
+
+    /// Size of the header (magic to the end of the padding before the data section).
+    uint64_t headerSize() const;
+    /// Exact size of the file that commit() will leave.
+    uint64_t fileSize() const;
+
+    /// Create the temporary file next to `path` and write the header.
+    Status open(const std::string& path);
+    /// Write the next tensor's data; must be exactly its byte size. May be called in pieces:
+    /// `writeTensorChunk` appends, and the tensor is complete when its size is reached.
+    Status writeTensorData(std::span<const uint8_t> data);
+    Status writeTensorChunk(std::span<const uint8_t> data);
+    /// Check every tensor was written, flush, fsync, rename over `path`, fsync the directory.
+    Status commit();
+    /// Remove the temporary file (idempotent). Called by the destructor if not committed.
+    void abort();
+
+    /// Path of the temporary file while open (for tests).
+    const std::string& tempPath() const { return m_tempPath; }
+
+private:
+    struct Tensor {
+        std::string name;
+        std::vector<int64_t> shape;
+        formats::TensorType type;
+        uint64_t nbytes;
+        uint64_t offset;  // relative to the data section
+    };
+    Status writeBytes(const void* data, size_t n);
+    Status writePadding(uint64_t n);
+    std::vector<uint8_t> serializeHeader() const;
+    Error ioError(const std::string& what) const;
+
+    uint32_t m_alignment;
+    std::vector<GgufKv> m_kvs;
+    std::vector<Tensor> m_tensors;
+    uint64_t m_dataSize = 0;  // padded
+
+    std::string m_path;
+    std::string m_tempPath;
+    std::FILE* m_file = nullptr;
+    size_t m_current = 0;        // tensor being written
+    uint64_t m_currentDone = 0;  // bytes of it written so far
+    bool m_committed = false;
+};
+
+/// Serialize one metadata value (type tag not included) to bytes, as GGUF stores it.
+void appendGgufValue(std::vector<uint8_t>& out, const GgufValue& value);
+
+} // namespace qs::io

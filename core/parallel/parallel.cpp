@@ -1,0 +1,30 @@
+#include "parallel/parallel.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/info.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+
+namespace qs::parallel {
+
+int defaultThreads() { return std::max(1, tbb::info::default_concurrency()); }
+
+void parallelFor(int threads, int64_t n, int64_t grain,
+                 const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    if (threads <= 0) threads = defaultThreads();
+    grain = std::max<int64_t>(1, grain);
+    if (threads == 1 || n <= grain) {
+        fn(0, n);
+        return;
+    }
+    tbb::task_arena arena(threads);
+    arena.execute([&] {
+        tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, grain),
+                          [&](const tbb::blocked_range<int64_t>& r) { fn(r.begin(), r.end()); });
+    });
+}
+
+} // namespace qs::parallel

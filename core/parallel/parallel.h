@@ -1,0 +1,19 @@
+#pragma once
+// The only door to oneTBB. Every parallel job runs in its own task_arena sized by the caller's
+// thread count, each chunk writes a disjoint slice of the output, and threads == 1 runs a plain
+// loop (for debugging and golden tests). Results never depend on the thread count.
+
+#include <cstdint>
+#include <functional>
+
+namespace qs::parallel {
+
+/// Number of threads to use when the caller passes 0 ("all cores").
+int defaultThreads();
+
+/// Call fn(begin, end) over [0, n) in chunks of at least `grain` items, on `threads` threads
+/// (0 = default). Blocks until done. fn must be thread-safe across disjoint ranges.
+void parallelFor(int threads, int64_t n, int64_t grain,
+                 const std::function<void(int64_t begin, int64_t end)>& fn);
+
+} // namespace qs::parallel

@@ -1,0 +1,42 @@
+#pragma once
+// Synthetic llama-architecture models: F16 weights with the statistics of real checkpoints
+// (heavy tails, per-row scale spread, a few outlier input channels), F32 norms, complete llama
+// hyper-parameters and a small valid SentencePiece-style tokenizer, so that llama.cpp loads the
+// file. Used for unit tests (tiny), benchmarks (small, medium) and as the demo model.
+
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+
+namespace qs::synth {
+
+enum class SynthPreset { Tiny, Small, Medium };
+
+/// Shape of a synthetic model.
+struct SynthSpec {
+    std::string name;
+    uint32_t vocab = 0;
+    uint32_t embd = 0;       ///< hidden size
+    uint32_t ffn = 0;        ///< feed-forward size
+    uint32_t layers = 0;
+    uint32_t heads = 0;
+    uint32_t headsKv = 0;
+    uint32_t context = 0;
+};
+
+/// The spec of a preset (tiny: ~4M parameters; small: ~100M; medium: ~1B).
+SynthSpec specOf(SynthPreset preset);
+/// "tiny" / "small" / "medium" -> preset; nullopt-like failure as BadUsage error.
+Result<SynthPreset> presetFromName(const std::string& name);
+
+struct SynthOptions {
+    SynthPreset preset = SynthPreset::Tiny;
+    uint64_t seed = 1;
+    int threads = 0;  ///< generation threads (0 = all); the bytes never depend on it
+};
+
+/// Write the model to `path` atomically (temp file, fsync, rename). Deterministic in (preset, seed).
+Status writeSynthModel(const SynthOptions& options, const std::string& path);
+
+} // namespace qs::synth

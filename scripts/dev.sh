@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Quantscope developer entry point: installs what is missing (Debian 12), builds, and then
+#   demo  - opens the GUI on the bundled demo model
+#   test  - runs the whole test suite through ctest (what .ci/run calls)
+#   build - only builds
+# Environment: BUILD_DIR (default build), JOBS (default: number of cores),
+#              QS_FUZZ_SECONDS (per fuzzer in `test`, default 60; 0 skips fuzzing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-$(nproc)}
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git
+  qt6-base-dev libqcustomplot-dev
+  libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
+  libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
+  clang libclang-rt-14-dev
+  xvfb xauth xfonts-base fonts-dejavu-core imagemagick
+)
+
+install_packages() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    echo "== all ${#PACKAGES[@]} Debian packages present"
+    return
+  fi
+  echo "== installing: ${missing[*]}"
+  local SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+configure_and_build() {
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQS_WERROR=ON "$@"
+  cmake --build "$BUILD_DIR" -j "$JOBS"
+}
+
+run_fuzzers() {
+  local seconds=${QS_FUZZ_SECONDS:-60}
+  [ "$seconds" -gt 0 ] || return 0
+  echo "== fuzzing each reader for ${seconds}s (clang, libFuzzer, ASan+UBSan)"
+  CC=clang CXX=clang++ cmake -S "$ROOT" -B "$BUILD_DIR-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DQS_BUILD_FUZZ=ON -DQS_WITH_GUI=OFF -DQS_WITH_VULKAN=OFF -DQS_BUILD_BENCH=OFF -DQS_WERROR=ON >/dev/null
+  cmake --build "$BUILD_DIR-fuzz" -j "$JOBS" --target qs_fuzz_all
+  for f in "$BUILD_DIR-fuzz"/tests/fuzz/fuzz_*; do
+    [ -x "$f" ] || continue
+    local name corpus work
+    name=$(basename "$f"); corpus="$ROOT/tests/fuzz/corpus/${name#fuzz_}"
+    work=$(mktemp -d); cp -r "$corpus"/. "$work"/ 2>/dev/null || true
+    echo "-- $name"
+    "$f" "$work" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 3
+    rm -rf "$work"
+  done
+}
+
+cmd=${1:-}
+case "$cmd" in
+  demo)
+    install_packages
+    configure_and_build
+    exec "$BUILD_DIR/app/gui/quantscope" --demo
+    ;;
+  test)
+    install_packages
+    configure_and_build
+    run_fuzzers
+    echo "== ctest"
+    cd "$BUILD_DIR"
+    ctest --output-on-failure -j "$JOBS" --timeout 900
+    ;;
+  build)
+    install_packages
+    configure_and_build
+    ;;
+  *)
+    echo "usage: scripts/dev.sh demo|test|build" >&2
+    exit 2
+    ;;
+esac

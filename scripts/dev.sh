@@ -36,6 +36,20 @@ install_packages() {
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
+# The real-client tests (llama.cpp through node-llama-cpp, @huggingface/gguf) need Node.js >= 20
+# and their npm packages; without them those tests are skipped with the reason printed.
+install_real_clients() {
+  if ! command -v npm >/dev/null 2>&1 || [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -lt 20 ]; then
+    echo "== Node.js >= 20 with npm not found: the real-client tests will be skipped"
+    return
+  fi
+  if [ ! -d tests/js/node_modules/node-llama-cpp ] || [ tests/js/package.json -nt tests/js/node_modules ]; then
+    echo "== npm install (tests/js: node-llama-cpp, @huggingface/gguf; exact versions in package.json)"
+    (cd tests/js && npm install --no-audit --no-fund --omit=optional --no-package-lock --loglevel=error)
+    touch tests/js/node_modules
+  fi
+}
+
 configure_and_build() {
   cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQS_WERROR=ON "$@"
   cmake --build "$BUILD_DIR" -j "$JOBS"
@@ -68,6 +82,7 @@ case "$cmd" in
     ;;
   test)
     install_packages
+    install_real_clients
     configure_and_build
     run_fuzzers
     echo "== ctest"

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 #include <numbers>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -97,8 +98,11 @@ Vocab makeVocab(uint32_t size) {
     const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's word boundary
     const std::string letters = "abcdefghijklmnopqrstuvwxyz";
     float score = -1.0f;
+    std::set<std::string> seen(v.tokens.begin(), v.tokens.end());
     auto next = [&](std::string piece) {
-        if (v.tokens.size() < size) add(std::move(piece), score, 1);
+        // llama.cpp refuses a vocabulary with duplicate pieces: skip repeats.
+        if (v.tokens.size() >= size || !seen.insert(piece).second) return;
+        add(std::move(piece), score, 1);
         score -= 1.0f;
     };
     next(space);
@@ -122,6 +126,7 @@ Vocab makeVocab(uint32_t size) {
             }
         }
     }
+    for (size_t i = 0; v.tokens.size() < size; ++i) next("<extra_" + std::to_string(i) + ">");
     return v;
 }
 

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <set>
 
 #include "formats/half.h"
 #include "io/gguf_reader.h"
@@ -166,6 +167,12 @@ TEST(Synth, TinyRoundTripsExactlyAndIsDeterministic) {
     EXPECT_EQ(m->find("tokenizer.ggml.tokens")->size(), spec.vocab);
     EXPECT_EQ(m->find("tokenizer.ggml.scores")->size(), spec.vocab);
     EXPECT_EQ(m->find("tokenizer.ggml.token_type")->size(), spec.vocab);
+    // llama.cpp aborts on a vocabulary with duplicate pieces (llama-vocab.cpp asserts it).
+    const auto& tokens = m->find("tokenizer.ggml.tokens")->strings();
+    std::set<std::string> unique(tokens.begin(), tokens.end());
+    EXPECT_EQ(unique.size(), tokens.size());
+    // Byte-fallback tokens exist, as llama.cpp's SPM tokenizer needs <0x0A> for newlines.
+    EXPECT_NE(std::find(tokens.begin(), tokens.end(), "<0x0A>"), tokens.end());
 
     // Read -> write again -> the very same bytes (every metadata value and tensor kept).
     io::GgufWriter w(m->alignment());

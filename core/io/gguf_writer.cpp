@@ -233,6 +233,18 @@ Status GgufWriter::writeTensorData(std::span<const uint8_t> data) {
     return writeTensorChunk(data);
 }
 
+Status GgufWriter::zeroFillRemaining() {
+    if (!m_file) return makeError(ErrorCode::BadUsage, "writer not open", m_path);
+    if (m_currentDone != 0) {
+        return makeError(ErrorCode::BadUsage, "zeroFillRemaining in the middle of a tensor", m_path);
+    }
+    if (std::fflush(m_file) != 0) return ioError("flush failed");
+    if (::ftruncate(::fileno(m_file), off_t(fileSize())) != 0) return ioError("ftruncate failed");
+    if (std::fseek(m_file, 0, SEEK_END) != 0) return ioError("seek failed");
+    m_current = m_tensors.size();
+    return {};
+}
+
 Status GgufWriter::commit() {
     if (!m_file) return makeError(ErrorCode::BadUsage, "writer not open", m_path);
     if (m_current != m_tensors.size()) {

@@ -51,6 +51,10 @@ public:
     /// `writeTensorChunk` appends, and the tensor is complete when its size is reached.
     Status writeTensorData(std::span<const uint8_t> data);
     Status writeTensorChunk(std::span<const uint8_t> data);
+    /// Declare the data of every tensor not yet written as zeros, without writing it: the file
+    /// is extended with ftruncate, so it is sparse on file systems that support holes. For test
+    /// fixtures and benchmarks of header-bound work on large shapes.
+    Status zeroFillRemaining();
     /// Check every tensor was written, flush, fsync, rename over `path`, fsync the directory.
     Status commit();
     /// Remove the temporary file (idempotent). Called by the destructor if not committed.

@@ -239,6 +239,10 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     }
 
     QS_TRY(w.open(path));
+    if (options.zeroData) {
+        QS_TRY(w.zeroFillRemaining());
+        return w.commit();
+    }
     std::vector<uint8_t> buf;
     for (size_t ti = 0; ti < specs.size(); ++ti) {
         const auto& t = specs[ti];

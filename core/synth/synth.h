@@ -34,6 +34,9 @@ struct SynthOptions {
     SynthPreset preset = SynthPreset::Tiny;
     uint64_t seed = 1;
     int threads = 0;  ///< generation threads (0 = all); the bytes never depend on it
+    /// Write the header only and leave every tensor's data as zeros (a sparse file): the
+    /// model's exact shapes and metadata at no cost, for tests and header-bound benchmarks.
+    bool zeroData = false;
 };
 
 /// Write the model to `path` atomically (temp file, fsync, rename). Deterministic in (preset, seed).

@@ -1,0 +1,98 @@
+#pragma once
+// The quantization engine: tensor by tensor from the memory map, rows in parallel (oneTBB via
+// qs::parallel), error metrics and histograms on the fly, progress and cancellation, and GGUF
+// export through a temporary file. Memory stays near one chunk of rows (16 MiB of floats), not
+// the model: a tensor is decoded, encoded, measured and written chunk by chunk. The bytes
+// written never depend on the thread count.
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "io/gguf_writer.h"
+#include "model/model.h"
+#include "quant/imatrix.h"
+#include "quant/plan.h"
+#include "stats/metrics.h"
+
+namespace qs::quant {
+
+/// Set from any thread to stop a job; the job polls it between chunks and returns Cancelled.
+class CancelToken {
+public:
+    void cancel() { m_flag.store(true, std::memory_order_relaxed); }
+    bool cancelled() const { return m_flag.load(std::memory_order_relaxed); }
+    void reset() { m_flag.store(false, std::memory_order_relaxed); }
+
+private:
+    std::atomic<bool> m_flag{false};
+};
+
+/// Where a job is: bytes of source data done out of the total, and the current tensor.
+struct Progress {
+    uint64_t doneBytes = 0;
+    uint64_t totalBytes = 0;
+    size_t tensorIndex = 0;   ///< position in the job's order (0-based)
+    size_t tensorCount = 0;
+    std::string_view tensor;  ///< name of the tensor being worked on
+};
+/// Progress callback; returning false cancels the job. Called from the job's thread.
+using ProgressFn = std::function<bool(const Progress&)>;
+
+struct QuantizeOptions {
+    int threads = 0;                  ///< 0 = all cores
+    const Imatrix* imatrix = nullptr;  ///< importance per column (optional)
+    bool metrics = true;              ///< compute error metrics while quantizing
+    const CancelToken* cancel = nullptr;
+    ProgressFn progress;
+};
+
+/// What quantizing one tensor gave.
+struct TensorResult {
+    size_t index = 0;                       ///< tensor index in the model
+    formats::TensorType type = formats::TensorType::F32;
+    uint64_t bytes = 0;                     ///< bytes of the quantized data
+    bool copied = false;                    ///< source bytes copied as they are (same type)
+    bool usedImatrix = false;
+    stats::ErrorSums sums;
+    stats::ErrorMetrics metrics;
+};
+
+/// Quantize tensor `index` of `model` to `type`. The quantized bytes are appended to `out` when
+/// it is not null. Errors: a shape the type cannot hold, a type we cannot write, non-finite
+/// input, cancellation.
+Result<TensorResult> quantizeTensor(const model::Model& model, size_t index,
+                                    formats::TensorType type, const QuantizeOptions& options,
+                                    std::vector<uint8_t>* out = nullptr);
+
+/// The GGUF writer for an export, with metadata and tensor infos declared but nothing written:
+/// the input metadata (minus split.*), general.quantization_version = 2 and general.file_type
+/// as llama-quantize sets them, quantize.imatrix.* when an imatrix is used, and the tensors in
+/// llama.cpp's order with the planned types. Its fileSize() is the exact size of the export.
+Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model, const Plan& plan,
+                                                      const Imatrix* imatrix);
+
+/// Exact size in bytes of the file exportGguf would write.
+Result<uint64_t> predictFileSize(const model::Model& model, const Plan& plan,
+                                 const Imatrix* imatrix = nullptr);
+
+struct ExportSummary {
+    uint64_t fileBytes = 0;
+    uint64_t sourceBytes = 0;
+    double seconds = 0;
+    std::vector<TensorResult> tensors;   ///< in llama.cpp's tensor order
+    std::vector<std::string> warnings;   ///< e.g. a tensor without an imatrix entry
+};
+
+/// Quantize the model by `plan` into a GGUF at `outPath` (temporary file, fsync, rename). On
+/// error or cancellation nothing is left at outPath or beside it. The input is never written:
+/// an output path that is the input file is refused.
+Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
+                                 const std::string& outPath, const QuantizeOptions& options);
+
+} // namespace qs::quant

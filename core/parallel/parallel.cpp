@@ -6,8 +6,26 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
 
 namespace qs::parallel {
+
+namespace {
+
+// One arena per thread count, created once and kept: building an arena per call costs more
+// than decoding a small tensor. task_arena::execute is thread-safe, so callers may share one.
+tbb::task_arena& arenaFor(int threads) {
+    static std::mutex mutex;
+    static std::map<int, std::unique_ptr<tbb::task_arena>> arenas;
+    std::lock_guard lock(mutex);
+    auto& a = arenas[threads];
+    if (!a) a = std::make_unique<tbb::task_arena>(threads);
+    return *a;
+}
+
+} // namespace
 
 int defaultThreads() { return std::max(1, tbb::info::default_concurrency()); }
 
@@ -20,8 +38,7 @@ void parallelFor(int threads, int64_t n, int64_t grain,
         fn(0, n);
         return;
     }
-    tbb::task_arena arena(threads);
-    arena.execute([&] {
+    arenaFor(threads).execute([&] {
         tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, grain),
                           [&](const tbb::blocked_range<int64_t>& r) { fn(r.begin(), r.end()); });
     });

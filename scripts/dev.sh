@@ -55,6 +55,25 @@ configure_and_build() {
   cmake --build "$BUILD_DIR" -j "$JOBS"
 }
 
+# The core and CLI tests again under AddressSanitizer + UndefinedBehaviorSanitizer (no GUI, no
+# Vulkan: the readers, codecs and writers are what bad input reaches).
+run_sanitized_tests() {
+  [ "${QS_SKIP_SANITIZERS:-0}" = 1 ] && return 0
+  echo "== ASan+UBSan build and tests (core, cli)"
+  cmake -S "$ROOT" -B "$BUILD_DIR-asan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DQS_SANITIZE="address;undefined" -DQS_WITH_GUI=OFF -DQS_WITH_VULKAN=OFF -DQS_BUILD_BENCH=OFF \
+    -DQS_WERROR=ON >/dev/null
+  cmake --build "$BUILD_DIR-asan" -j "$JOBS"
+  local log="$BUILD_DIR-asan/ctest.log"
+  if ! (cd "$BUILD_DIR-asan" && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+          ctest -L 'core|cli' --output-on-failure -j "$JOBS" --timeout 900) >"$log" 2>&1; then
+    cat "$log"
+    echo "== sanitized tests FAILED"
+    exit 1
+  fi
+  grep -E "tests passed|tests failed" "$log" | sed 's/^/   asan: /'
+}
+
 run_fuzzers() {
   local seconds=${QS_FUZZ_SECONDS:-60}
   [ "$seconds" -gt 0 ] || return 0
@@ -84,6 +103,7 @@ case "$cmd" in
     install_packages
     install_real_clients
     configure_and_build
+    run_sanitized_tests
     run_fuzzers
     echo "== ctest"
     cd "$BUILD_DIR"

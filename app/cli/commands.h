@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace qs::cli {
 
@@ -22,6 +23,37 @@ struct SynthCliOptions {
     int threads = 0;
 };
 int runSynth(const SynthCliOptions& o);
+
+struct QuantizeCliOptions {
+    std::string model;
+    std::string output;
+    std::string type;                      ///< preset (Q4_K_M, Q8_0, F16 ...)
+    std::vector<std::string> tensorTypes;  ///< REGEX=TYPE
+    std::string tensorTypeFile;
+    std::string outputTensorType;
+    std::string tokenEmbeddingType;
+    std::string recipe;
+    std::string imatrix;
+    std::string backend = "cpu";
+    bool pure = false;
+    bool leaveOutputTensor = false;
+    bool dryRun = false;
+    bool json = false;
+    bool quiet = false;
+    int threads = 0;
+};
+int runQuantize(const QuantizeCliOptions& o);
+
+struct StatsCliOptions {
+    std::string model;
+    std::string tensor;
+    std::string type;
+    std::string imatrix;
+    int bins = 41;
+    int threads = 0;
+    bool json = false;
+};
+int runStats(const StatsCliOptions& o);
 
 /// List the Vulkan devices the backend can use (or say why there are none).
 int runDevices(bool json);

@@ -1,6 +1,6 @@
 // libFuzzer target for the GGUF reader: any bytes in, a GgufFile or a clean Error out. When the
-// header parses, every tensor's data span is touched to prove the bounds checks hold, and the
-// header is written back and re-read (writer/reader agreement on whatever the fuzzer found).
+// header parses, every tensor's data span is touched to prove the bounds checks hold, and every
+// metadata value is serialized again and must take exactly the bytes it took in the input.
 #include <cstddef>
 #include <cstdint>
 
@@ -22,9 +22,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (begin + t.nbytes > size) __builtin_trap();
         sink = sink ^ data[begin] ^ data[begin + t.nbytes - 1];
     }
-    // Serialize the metadata again: it must re-parse to equal values.
+    // Serialize the metadata again: header (24 bytes) + each key (8 + length) + type (4) + value
+    // must add up to where the tensor infos start, i.e. the writer agrees with the reader.
     std::vector<uint8_t> bytes;
-    for (const auto& kv : r->kvs) qs::io::appendGgufValue(bytes, kv.value);
+    uint64_t expect = 24;
+    for (const auto& kv : r->kvs) {
+        qs::io::appendGgufValue(bytes, kv.value);
+        expect += 8 + kv.key.size() + 4;
+    }
+    expect += bytes.size();
+    const uint64_t infoStart = r->tensors.empty() ? expect : r->tensors.front().infoOffset;
+    if (infoStart != expect) __builtin_trap();
     (void)sink;
     return 0;
 }

@@ -1,6 +1,7 @@
 #include "io/gguf_value.h"
 
 #include <bit>
+#include <charconv>
 #include <cstring>
 #include <sstream>
 
@@ -128,6 +129,18 @@ uint64_t loadLe(const uint8_t* p, int size) {
     return v;
 }
 
+// Shortest text that reads back to the same value (1e-05, not 9.9999997e-06).
+std::string shortest(GgufType t, uint64_t bits) {
+    char buf[64];
+    std::to_chars_result r;
+    if (t == GgufType::Float32) {
+        r = std::to_chars(buf, buf + sizeof buf, std::bit_cast<float>(uint32_t(bits)));
+    } else {
+        r = std::to_chars(buf, buf + sizeof buf, std::bit_cast<double>(bits));
+    }
+    return std::string(buf, r.ptr);
+}
+
 } // namespace
 
 std::optional<int64_t> GgufValue::asInt() const {
@@ -179,7 +192,7 @@ std::string GgufValue::toString(size_t maxItems) const {
     case GgufType::String: os << '"' << m_str << '"'; break;
     case GgufType::Bool: os << (m_bits ? "true" : "false"); break;
     case GgufType::Float32:
-    case GgufType::Float64: os << doubleOf(m_type, m_bits); break;
+    case GgufType::Float64: os << shortest(m_type, m_bits); break;
     case GgufType::UInt64: os << m_bits; break;
     case GgufType::Array: {
         const uint64_t n = size();
@@ -191,7 +204,8 @@ std::string GgufValue::toString(size_t maxItems) const {
             } else if (m_elem == GgufType::Array) {
                 os << m_arrays[i].toString(maxItems);
             } else if (m_elem == GgufType::Float32 || m_elem == GgufType::Float64) {
-                os << numberAt(i);
+                const int sz = ggufScalarSize(m_elem);
+                os << shortest(m_elem, loadLe(m_raw.data() + i * uint64_t(sz), sz));
             } else if (m_elem == GgufType::UInt64) {
                 os << uint64_t(intAt(i));
             } else {

@@ -1,0 +1,71 @@
+#include "app_options.h"
+
+#include <QCommandLineParser>
+
+namespace qs::gui {
+
+AppOptions parseAppOptions(const QStringList& arguments) {
+    AppOptions out;
+    QCommandLineParser parser;
+    parser.setApplicationDescription(
+        QStringLiteral("Quantscope: a desktop model explorer for LLM quantization."));
+    const QCommandLineOption help = parser.addHelpOption();
+    const QCommandLineOption version({QStringLiteral("v"), QStringLiteral("version")},
+                                     QStringLiteral("Print the version and exit."));
+    const QCommandLineOption demo(
+        QStringLiteral("demo"),
+        QStringLiteral("Open the tiny synthetic demo model (written to the cache on first use)."));
+    const QCommandLineOption screenshot(
+        QStringLiteral("screenshot"),
+        QStringLiteral("Once the model is loaded, save a PNG of the window to <path> and quit."),
+        QStringLiteral("path"));
+    const QCommandLineOption quitAfter(QStringLiteral("quit-after"),
+                                       QStringLiteral("Quit after <ms> milliseconds."),
+                                       QStringLiteral("ms"));
+    parser.addOptions({version, demo, screenshot, quitAfter});
+    parser.addPositionalArgument(
+        QStringLiteral("model"),
+        QStringLiteral("Model to open: .gguf, .safetensors or a sharded index .json."),
+        QStringLiteral("[MODEL]"));
+
+    auto usageError = [&](const QString& message) {
+        out.exitNow = true;
+        out.exitCode = 2;
+        out.message = QStringLiteral("quantscope: ") + message +
+                      QStringLiteral("\nTry 'quantscope --help'.\n");
+        return out;
+    };
+
+    if (!parser.parse(arguments)) return usageError(parser.errorText());
+    if (parser.isSet(help)) {
+        out.exitNow = true;
+        // Without a QCoreApplication, Qt names the program "<executable_name>".
+        out.message = parser.helpText().replace(QStringLiteral("<executable_name>"),
+                                                QStringLiteral("quantscope"));
+        return out;
+    }
+    if (parser.isSet(version)) {
+        out.exitNow = true;
+        out.message = QStringLiteral("quantscope " QS_VERSION "\n");
+        return out;
+    }
+    const QStringList positional = parser.positionalArguments();
+    if (positional.size() > 1) return usageError(QStringLiteral("at most one MODEL may be given"));
+    if (!positional.isEmpty()) out.modelPath = positional.first();
+    out.demo = parser.isSet(demo);
+    if (out.demo && !out.modelPath.isEmpty()) {
+        return usageError(QStringLiteral("--demo and MODEL exclude each other"));
+    }
+    out.screenshotPath = parser.value(screenshot);
+    if (parser.isSet(quitAfter)) {
+        bool ok = false;
+        out.quitAfterMs = parser.value(quitAfter).toInt(&ok);
+        if (!ok || out.quitAfterMs < 0) {
+            return usageError(QStringLiteral("--quit-after expects milliseconds, got '%1'")
+                                  .arg(parser.value(quitAfter)));
+        }
+    }
+    return out;
+}
+
+} // namespace qs::gui

@@ -1,0 +1,101 @@
+#include "application.h"
+
+#include <cstdio>
+
+#include <QApplication>
+#include <QDir>
+#include <QFileInfo>
+#include <QTimer>
+
+#include "app_icon.h"
+#include "app_options.h"
+#include "main_window.h"
+
+namespace qs::gui {
+
+namespace {
+
+// Time for the first paint after a model arrives (column sizing, metadata tree) before grabbing.
+constexpr int kScreenshotSettleMs = 300;
+
+void printTo(FILE* stream, const QString& text) {
+    const QByteArray bytes = text.toLocal8Bit();
+    std::fwrite(bytes.constData(), 1, size_t(bytes.size()), stream);
+    std::fflush(stream);
+}
+
+bool saveScreenshot(MainWindow& window, const QString& path) {
+    const QFileInfo info(path);
+    QDir().mkpath(info.absolutePath());
+    if (!window.grab().save(path, "PNG")) {
+        printTo(stderr, QStringLiteral("quantscope: cannot write screenshot %1\n").arg(path));
+        return false;
+    }
+    return true;
+}
+
+} // namespace
+
+int runApplication(int& argc, char** argv) {
+    // --help and --version must work without a display, so they are answered before the
+    // QApplication exists. Everything else is parsed after it, once Qt has taken its own
+    // options (-platform, -style, ...) out of argv.
+    QStringList arguments;
+    for (int i = 0; i < argc; ++i) arguments << QString::fromLocal8Bit(argv[i]);
+    if (const AppOptions early = parseAppOptions(arguments); early.exitNow && early.exitCode == 0) {
+        printTo(stdout, early.message);
+        return 0;
+    }
+
+    // Before QApplication: QSettings and QStandardPaths (the demo model's cache) use these.
+    QCoreApplication::setOrganizationName(QStringLiteral("Quantscope"));
+    QCoreApplication::setApplicationName(QStringLiteral("Quantscope"));
+    QCoreApplication::setApplicationVersion(QStringLiteral(QS_VERSION));
+    QApplication app(argc, argv);
+    QGuiApplication::setDesktopFileName(QStringLiteral("quantscope"));
+    QApplication::setWindowIcon(appIcon());
+
+    const AppOptions options = parseAppOptions(QCoreApplication::arguments());
+    if (options.exitNow) {
+        printTo(options.exitCode == 0 ? stdout : stderr, options.message);
+        return options.exitCode;
+    }
+
+    MainWindow window;
+    window.show();
+
+    if (!options.screenshotPath.isEmpty()) {
+        const QString path = options.screenshotPath;
+        QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, path] {
+            QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
+                QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);
+            });
+        });
+        if (options.modelPath.isEmpty() && !options.demo) {
+            // Nothing to load: capture the empty window.
+            QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
+                QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);
+            });
+        }
+    }
+    if (!options.screenshotPath.isEmpty() || options.quitAfterMs >= 0) {
+        // Scripted run: a failed open is an error exit, with the reason on stderr.
+        QObject::connect(&window, &MainWindow::loadFailed, &window,
+                         [](const QString&, const QString& message) {
+                             printTo(stderr, QStringLiteral("quantscope: %1\n").arg(message));
+                             QCoreApplication::exit(1);
+                         });
+    }
+    if (options.quitAfterMs >= 0) {
+        QTimer::singleShot(options.quitAfterMs, &app, &QCoreApplication::quit);
+    }
+
+    if (options.demo) {
+        window.openDemo();
+    } else if (!options.modelPath.isEmpty()) {
+        window.openFile(options.modelPath);
+    }
+    return app.exec();
+}
+
+} // namespace qs::gui

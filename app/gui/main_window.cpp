@@ -1,0 +1,444 @@
+#include "main_window.h"
+
+#include <QAction>
+#include <QApplication>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFileInfo>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QKeySequence>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMenu>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QProgressBar>
+#include <QSettings>
+#include <QSplitter>
+#include <QStackedWidget>
+#include <QStatusBar>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include "format_utils.h"
+#include "jobs/open_model_job.h"
+#include "metadata_view.h"
+#include "model/model.h"
+#include "tensor_table_model.h"
+
+namespace qs::gui {
+
+namespace {
+
+constexpr int kStatusMessageMs = 8000;
+
+QString fileNameOf(const QString& path) {
+    const QString name = QFileInfo(path).fileName();
+    return name.isEmpty() ? path : name;
+}
+
+// The first local file among dropped URLs, or empty.
+QString droppedFile(const QMimeData* mime) {
+    if (!mime || !mime->hasUrls()) return {};
+    for (const QUrl& url : mime->urls()) {
+        if (url.isLocalFile()) return url.toLocalFile();
+    }
+    return {};
+}
+
+QString formatName(const qs::model::Model& m) {
+    if (m.format() == qs::model::ModelFormat::Gguf) {
+        return QStringLiteral("GGUF v%1").arg(m.version());
+    }
+    return m.files().size() > 1 ? QStringLiteral("safetensors (%1 shards)").arg(m.files().size())
+                                : QStringLiteral("safetensors");
+}
+
+// "GGUF v3 · 39 tensors · 4,718,848 parameters · 9.01 MiB · 16.02 bpw"
+QString summaryText(const qs::model::Model& m) {
+    const QString sep = QStringLiteral("   ·   ");
+    const qint64 elements = m.totalElements();
+    const qint64 tensors = qint64(m.tensors().size());
+    return formatName(m) + sep + MainWindow::tr("%1 tensors").arg(formatCount(tensors)) + sep +
+           MainWindow::tr("%1 parameters").arg(formatCount(elements)) + sep +
+           formatBytes(m.totalBytes()) + sep +
+           MainWindow::tr("%1 bits/weight").arg(formatBpw(m.totalBytes(), elements));
+}
+
+// The hyper-parameters that matter for planning, as a compact two-pair-per-row table.
+QString factsHtml(const qs::model::Model& m) {
+    const qs::model::HParams& h = m.hparams();
+    QList<std::pair<QString, QString>> facts;
+    auto add = [&facts](const QString& label, const QString& value) {
+        if (!value.isEmpty()) facts.append({label, value});
+    };
+    auto count = [](uint32_t v) { return v ? formatCount(v) : QString(); };
+    QString name;
+    if (const qs::io::GgufValue* v = m.find("general.name"); v && v->isString()) {
+        name = QString::fromStdString(v->str());
+    }
+    add(MainWindow::tr("Name"), name);
+    add(MainWindow::tr("Architecture"), QString::fromStdString(h.architecture));
+    add(MainWindow::tr("Layers"), count(h.blockCount));
+    add(MainWindow::tr("Embedding"), count(h.embeddingLength));
+    add(MainWindow::tr("Feed-forward"), count(h.feedForwardLength));
+    if (h.headCount) {
+        const bool gqa = h.headCountKv && h.headCountKv != h.headCount;
+        add(MainWindow::tr("Heads"),
+            gqa ? MainWindow::tr("%1 (%2 KV)").arg(h.headCount).arg(h.headCountKv)
+                : QString::number(h.headCount));
+    }
+    add(MainWindow::tr("Context"), count(h.contextLength));
+    add(MainWindow::tr("Vocabulary"), count(h.vocabSize));
+    add(MainWindow::tr("Experts"), count(h.expertCount));
+
+    QString html = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
+    for (qsizetype i = 0; i < facts.size(); i += 2) {
+        html += QStringLiteral("<tr>");
+        for (qsizetype j = i; j < i + 2 && j < facts.size(); ++j) {
+            html += QStringLiteral("<td style='padding-right:8px'><b>%1</b></td>"
+                                   "<td style='padding-right:24px'>%2</td>")
+                        .arg(facts[j].first.toHtmlEscaped(), facts[j].second.toHtmlEscaped());
+        }
+        html += QStringLiteral("</tr>");
+    }
+    return html + QStringLiteral("</table>");
+}
+
+QLabel* sectionTitle(const QString& text, QWidget* parent) {
+    auto* label = new QLabel(text, parent);
+    QFont f = label->font();
+    f.setBold(true);
+    label->setFont(f);
+    return label;
+}
+
+} // namespace
+
+MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
+    setWindowTitle(QStringLiteral("Quantscope"));
+    setAcceptDrops(true);
+    resize(1280, 800);
+    buildCentral();
+    buildMenus();
+
+    m_statusSummary = new QLabel(this);
+    m_statusSummary->setObjectName(QStringLiteral("statusSummary"));
+    m_statusSummary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_busy = new QProgressBar(this);
+    m_busy->setRange(0, 0);  // indeterminate: opening has no byte progress to report
+    m_busy->setMaximumWidth(120);
+    m_busy->setMaximumHeight(14);
+    m_busy->setTextVisible(false);
+    m_busy->hide();
+    statusBar()->addPermanentWidget(m_busy);
+    statusBar()->addPermanentWidget(m_statusSummary);
+    statusBar()->showMessage(tr("Ready"));
+}
+
+MainWindow::~MainWindow() = default;
+
+// ---- construction ----------------------------------------------------------------------------
+
+void MainWindow::buildMenus() {
+    QMenu* file = menuBar()->addMenu(tr("&File"));
+    QAction* open = file->addAction(tr("&Open…"), this, &MainWindow::chooseFile);
+    open->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_O));
+    m_recentMenu = file->addMenu(tr("Open &Recent"));
+    m_recentMenu->setToolTipsVisible(true);
+    file->addAction(tr("Open &Demo Model"), this, &MainWindow::openDemo);
+    file->addSeparator();
+    QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
+    quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
+    quit->setMenuRole(QAction::QuitRole);
+    rebuildRecentMenu();
+
+    QMenu* view = menuBar()->addMenu(tr("&View"));
+    QAction* find = view->addAction(tr("&Filter Tensors"), this, [this] {
+        m_filter->setFocus(Qt::ShortcutFocusReason);
+        m_filter->selectAll();
+    });
+    find->setShortcut(QKeySequence::Find);
+
+    QMenu* help = menuBar()->addMenu(tr("&Help"));
+    help->addAction(tr("&About Quantscope"), this, &MainWindow::showAbout)
+        ->setMenuRole(QAction::AboutRole);
+    help->addAction(tr("About &Qt"), qApp, &QApplication::aboutQt)
+        ->setMenuRole(QAction::AboutQtRole);
+}
+
+void MainWindow::buildCentral() {
+    m_stack = new QStackedWidget(this);
+
+    // Empty state: say what to do, with a one-click way to see something.
+    m_emptyPage = new QWidget(m_stack);
+    auto* emptyLayout = new QVBoxLayout(m_emptyPage);
+    auto* hint = new QLabel(m_emptyPage);
+    hint->setAlignment(Qt::AlignCenter);
+    hint->setTextFormat(Qt::RichText);
+    hint->setText(tr("<h2>No model open</h2>"
+                     "<p>Drop a <b>.gguf</b> or <b>.safetensors</b> file here,<br>"
+                     "or use <b>File › Open…</b> (Ctrl+O).</p>"
+                     "<p><a href=\"demo\">Open the demo model</a></p>"));
+    connect(hint, &QLabel::linkActivated, this, [this](const QString&) { openDemo(); });
+    emptyLayout->addWidget(hint);
+    m_stack->addWidget(m_emptyPage);
+
+    m_splitter = new QSplitter(Qt::Horizontal, m_stack);
+    m_splitter->setChildrenCollapsible(false);
+
+    // Left: filter line and tensor table.
+    auto* left = new QWidget(m_splitter);
+    auto* leftLayout = new QVBoxLayout(left);
+    leftLayout->setContentsMargins(8, 8, 4, 4);
+    auto* filterRow = new QHBoxLayout;
+    filterRow->addWidget(sectionTitle(tr("Tensors"), left));
+    filterRow->addSpacing(12);
+    m_filter = new QLineEdit(left);
+    m_filter->setObjectName(QStringLiteral("tensorFilter"));
+    m_filter->setPlaceholderText(
+        tr("Filter by name, role or type — e.g. attn_q, blk.3 ffn, F16"));
+    m_filter->setClearButtonEnabled(true);
+    filterRow->addWidget(m_filter, 1);
+    m_filterCount = new QLabel(left);
+    m_filterCount->setMinimumWidth(m_filterCount->fontMetrics().horizontalAdvance(
+        QStringLiteral("00,000 of 00,000")));
+    m_filterCount->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
+    filterRow->addWidget(m_filterCount);
+    leftLayout->addLayout(filterRow);
+
+    m_tableModel = new TensorTableModel(this);
+    m_proxy = new TensorFilterProxy(this);
+    m_proxy->setSourceModel(m_tableModel);
+    m_tensorView = new QTableView(left);
+    m_tensorView->setObjectName(QStringLiteral("tensorView"));
+    m_tensorView->setModel(m_proxy);
+    m_tensorView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_tensorView->setAlternatingRowColors(true);
+    m_tensorView->setWordWrap(false);
+    m_tensorView->setTextElideMode(Qt::ElideMiddle);
+    m_tensorView->setShowGrid(false);
+    m_tensorView->verticalHeader()->hide();
+    m_tensorView->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
+    m_tensorView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
+    QHeaderView* header = m_tensorView->horizontalHeader();
+    header->setHighlightSections(false);
+    header->setSectionResizeMode(QHeaderView::Interactive);
+    header->setSectionResizeMode(TensorTableModel::Name, QHeaderView::Stretch);
+    header->setSortIndicatorClearable(true);
+    header->setSortIndicator(-1, Qt::AscendingOrder);  // file order until a header is clicked
+    m_tensorView->setSortingEnabled(true);
+    leftLayout->addWidget(m_tensorView, 1);
+
+    // Right: model facts and the metadata tree.
+    auto* right = new QWidget(m_splitter);
+    auto* rightLayout = new QVBoxLayout(right);
+    rightLayout->setContentsMargins(4, 8, 8, 4);
+    rightLayout->addWidget(sectionTitle(tr("Model"), right));
+    m_modelFacts = new QLabel(right);
+    m_modelFacts->setObjectName(QStringLiteral("modelFacts"));
+    m_modelFacts->setTextFormat(Qt::RichText);
+    m_modelFacts->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    rightLayout->addWidget(m_modelFacts);
+    rightLayout->addSpacing(6);
+    rightLayout->addWidget(sectionTitle(tr("Metadata"), right));
+    m_metadata = new MetadataView(right);
+    m_metadata->setObjectName(QStringLiteral("metadataView"));
+    rightLayout->addWidget(m_metadata, 1);
+
+    m_splitter->addWidget(left);
+    m_splitter->addWidget(right);
+    // The table needs the room (names, shapes, eight columns); the metadata values elide.
+    m_splitter->setStretchFactor(0, 2);
+    m_splitter->setStretchFactor(1, 1);
+    m_splitter->setSizes({800, 480});
+    m_stack->addWidget(m_splitter);
+    m_stack->setCurrentWidget(m_emptyPage);
+    setCentralWidget(m_stack);
+
+    connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
+        m_proxy->setFilterTerms(text);
+        updateFilterCount();
+    });
+}
+
+// ---- opening ---------------------------------------------------------------------------------
+
+void MainWindow::openFile(const QString& path) {
+    startOpen(OpenParams{path, false});
+}
+
+void MainWindow::openDemo() {
+    startOpen(OpenParams{demoModelPath(), true});
+}
+
+void MainWindow::startOpen(const OpenParams& params) {
+    if (m_job) {
+        // Superseded: drop its result. Deleting the job never waits for the worker.
+        m_job->disconnect(this);
+        m_job->deleteLater();
+    }
+    auto* job = new OpenModelJob(params, this);
+    connect(job, &OpenModelJob::succeeded, this, &MainWindow::onOpenSucceeded);
+    connect(job, &OpenModelJob::failed, this, &MainWindow::onOpenFailed);
+    connect(job, &OpenModelJob::finished, job, &QObject::deleteLater);
+    m_job = job;
+    setBusy(true, params.ensureDemo ? tr("Opening the demo model…")
+                                    : tr("Opening %1…").arg(fileNameOf(params.path)));
+    job->start();
+}
+
+void MainWindow::onOpenSucceeded(const OpenOutcome& outcome) {
+    m_job = nullptr;
+    setBusy(false);
+    showModel(outcome.model, outcome.path);
+    addRecentFile(outcome.path);
+    statusBar()->showMessage(
+        tr("Opened %1 in %2 ms").arg(fileNameOf(outcome.path)).arg(outcome.elapsedMs),
+        kStatusMessageMs);
+    emit modelLoaded(outcome.path);
+}
+
+void MainWindow::onOpenFailed(const QString& path, const QString& message) {
+    m_job = nullptr;
+    setBusy(false);
+    if (!QFileInfo::exists(path)) removeRecentFile(path);
+    statusBar()->showMessage(tr("Could not open %1").arg(fileNameOf(path)), 2 * kStatusMessageMs);
+    // Not exec(): a modal loop would stall scripted runs and tests. The box deletes itself.
+    auto* box = new QMessageBox(QMessageBox::Critical, tr("Could not open model"),
+                                tr("Quantscope could not open %1.").arg(fileNameOf(path)),
+                                QMessageBox::Ok, this);
+    box->setObjectName(QStringLiteral("openErrorBox"));
+    box->setInformativeText(message);
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+    emit loadFailed(path, message);
+}
+
+void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const QString& path) {
+    m_model = std::move(model);
+    // Show the page first so that the views below size their columns to their real width.
+    m_stack->setCurrentWidget(m_model ? static_cast<QWidget*>(m_splitter) : m_emptyPage);
+    m_tableModel->setModel(m_model);
+    m_metadata->showModel(m_model.get());
+    m_modelFacts->setText(m_model ? factsHtml(*m_model) : QString());
+    m_statusSummary->setText(m_model ? summaryText(*m_model) : QString());
+    setWindowTitle(m_model ? QStringLiteral("Quantscope — %1").arg(fileNameOf(path))
+                           : QStringLiteral("Quantscope"));
+    for (int c = 0; c < TensorTableModel::ColumnCount; ++c) {
+        if (c == TensorTableModel::Name) continue;
+        m_tensorView->resizeColumnToContents(c);
+        m_tensorView->setColumnWidth(c, m_tensorView->columnWidth(c) + 8);
+    }
+    updateFilterCount();
+}
+
+void MainWindow::setBusy(bool busy, const QString& message) {
+    m_busy->setVisible(busy);
+    if (busy) {
+        statusBar()->showMessage(message);
+    } else {
+        statusBar()->clearMessage();
+    }
+}
+
+void MainWindow::chooseFile() {
+    const QString dir = m_lastDir.isEmpty() && m_model
+                            ? QFileInfo(QString::fromStdString(m_model->path())).absolutePath()
+                            : m_lastDir;
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Open Model"), dir,
+        tr("Models (*.gguf *.safetensors *.json);;All files (*)"));
+    if (path.isEmpty()) return;
+    m_lastDir = QFileInfo(path).absolutePath();
+    openFile(path);
+}
+
+void MainWindow::showAbout() {
+    QMessageBox::about(
+        this, tr("About Quantscope"),
+        tr("<h3>Quantscope %1</h3>"
+           "<p>A desktop model explorer for LLM quantization: inspect every tensor of a GGUF "
+           "or safetensors model, plan per-tensor precision and export GGUF files that "
+           "llama.cpp runs.</p><p>Built with Qt %2.</p>")
+            .arg(QStringLiteral(QS_VERSION), QString::fromLatin1(qVersion())));
+}
+
+// ---- drag and drop ---------------------------------------------------------------------------
+
+void MainWindow::dragEnterEvent(QDragEnterEvent* event) {
+    if (!droppedFile(event->mimeData()).isEmpty()) {
+        event->acceptProposedAction();
+    } else {
+        event->ignore();
+    }
+}
+
+void MainWindow::dropEvent(QDropEvent* event) {
+    const QString path = droppedFile(event->mimeData());
+    if (path.isEmpty()) {
+        event->ignore();
+        return;
+    }
+    event->acceptProposedAction();
+    openFile(path);
+}
+
+// ---- recent files ----------------------------------------------------------------------------
+
+QStringList MainWindow::recentFiles() const {
+    return QSettings().value(QLatin1String(kRecentFilesKey)).toStringList();
+}
+
+void MainWindow::addRecentFile(const QString& path) {
+    QStringList list = recentFiles();
+    list.removeAll(path);
+    list.prepend(path);
+    while (list.size() > kMaxRecentFiles) list.removeLast();
+    QSettings().setValue(QLatin1String(kRecentFilesKey), list);
+    rebuildRecentMenu();
+}
+
+void MainWindow::removeRecentFile(const QString& path) {
+    QStringList list = recentFiles();
+    if (list.removeAll(path) == 0) return;
+    QSettings().setValue(QLatin1String(kRecentFilesKey), list);
+    rebuildRecentMenu();
+}
+
+void MainWindow::clearRecentFiles() {
+    QSettings().remove(QLatin1String(kRecentFilesKey));
+    rebuildRecentMenu();
+}
+
+void MainWindow::rebuildRecentMenu() {
+    m_recentMenu->clear();
+    const QStringList list = recentFiles();
+    for (qsizetype i = 0; i < list.size(); ++i) {
+        const QString& path = list[i];
+        // Mnemonics 1..9, then 1&0 for the tenth.
+        const QString number = i < 9 ? QStringLiteral("&%1").arg(i + 1) : QStringLiteral("1&0");
+        QAction* a = m_recentMenu->addAction(number + QStringLiteral("  ") + fileNameOf(path),
+                                             this, [this, path] { openFile(path); });
+        a->setToolTip(path);
+        a->setStatusTip(path);
+    }
+    if (!list.isEmpty()) m_recentMenu->addSeparator();
+    QAction* clear = m_recentMenu->addAction(tr("&Clear Menu"), this,
+                                             &MainWindow::clearRecentFiles);
+    clear->setEnabled(!list.isEmpty());
+    m_recentMenu->setEnabled(true);
+}
+
+void MainWindow::updateFilterCount() {
+    const int total = m_tableModel->rowCount();
+    const int shown = m_proxy->rowCount();
+    m_filterCount->setText(shown == total ? tr("%1 tensors").arg(formatCount(total))
+                                          : tr("%1 of %2").arg(formatCount(shown),
+                                                               formatCount(total)));
+}
+
+} // namespace qs::gui

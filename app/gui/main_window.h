@@ -1,0 +1,113 @@
+#pragma once
+// The main window: a tensor table (filterable, sortable) beside the model's metadata, a status
+// bar with the model's totals, and the File menu (open, recent files, demo model). Models are
+// opened in the background (OpenModelJob); the window only draws.
+
+#include <memory>
+
+#include <QMainWindow>
+#include <QPointer>
+#include <QStringList>
+
+class QLabel;
+class QLineEdit;
+class QMenu;
+class QProgressBar;
+class QSplitter;
+class QStackedWidget;
+class QTableView;
+
+namespace qs::model {
+class Model;
+}
+
+namespace qs::gui {
+
+class MetadataView;
+class OpenModelJob;
+class TensorFilterProxy;
+class TensorTableModel;
+struct OpenOutcome;
+struct OpenParams;
+
+class MainWindow final : public QMainWindow {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(MainWindow)
+
+public:
+    /// How many paths File > Open Recent keeps.
+    static constexpr int kMaxRecentFiles = 10;
+    /// QSettings key of the recent-file list (most recent first).
+    static constexpr const char* kRecentFilesKey = "recentFiles";
+
+    explicit MainWindow(QWidget* parent = nullptr);
+    ~MainWindow() override;
+
+    /// Open `path` in the background; emits modelLoaded or loadFailed later. A newer open
+    /// supersedes one still running (its result is dropped). A failed open keeps the model
+    /// already shown and reports the error in a message box and the status bar.
+    void openFile(const QString& path);
+    /// Open the tiny synthetic demo model, writing it to the cache first if it is missing.
+    void openDemo();
+
+    /// The model shown, or null.
+    const qs::model::Model* model() const { return m_model.get(); }
+    /// Whether an open is in progress.
+    bool isLoading() const { return !m_job.isNull(); }
+    /// Recent files from QSettings, most recent first.
+    QStringList recentFiles() const;
+
+    // Views, for tests and for later panels.
+    QTableView* tensorView() const { return m_tensorView; }
+    TensorFilterProxy* tensorProxy() const { return m_proxy; }
+    QLineEdit* tensorFilter() const { return m_filter; }
+    MetadataView* metadataView() const { return m_metadata; }
+    /// The permanent status-bar label with format, tensor count and totals.
+    QLabel* statusSummary() const { return m_statusSummary; }
+
+signals:
+    /// A model was opened and is now shown.
+    void modelLoaded(const QString& path);
+    /// Opening `path` failed with `message` (the core Error's what()).
+    void loadFailed(const QString& path, const QString& message);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent* event) override;
+    void dropEvent(QDropEvent* event) override;
+
+private:
+    void buildMenus();
+    void buildCentral();
+    void startOpen(const OpenParams& params);
+    void onOpenSucceeded(const OpenOutcome& outcome);
+    void onOpenFailed(const QString& path, const QString& message);
+    void showModel(std::shared_ptr<const qs::model::Model> model, const QString& path);
+    void setBusy(bool busy, const QString& message = {});
+    void chooseFile();
+    void showAbout();
+    void addRecentFile(const QString& path);
+    void removeRecentFile(const QString& path);
+    void clearRecentFiles();
+    void rebuildRecentMenu();
+    void updateFilterCount();
+
+    std::shared_ptr<const qs::model::Model> m_model;
+    QPointer<OpenModelJob> m_job;
+
+    TensorTableModel* m_tableModel = nullptr;
+    TensorFilterProxy* m_proxy = nullptr;
+    QStackedWidget* m_stack = nullptr;
+    QWidget* m_emptyPage = nullptr;
+    QSplitter* m_splitter = nullptr;
+    QTableView* m_tensorView = nullptr;
+    QLineEdit* m_filter = nullptr;
+    QLabel* m_filterCount = nullptr;
+    QLabel* m_modelFacts = nullptr;
+    MetadataView* m_metadata = nullptr;
+    QLabel* m_statusSummary = nullptr;
+    QProgressBar* m_busy = nullptr;
+    QMenu* m_recentMenu = nullptr;
+    QString m_lastDir;
+};
+
+} // namespace qs::gui

@@ -1,0 +1,79 @@
+#pragma once
+// The tensor list of a model as a Qt table: one row per tensor in file order, with columns for
+// name, layer, role, shape, type, parameter count, byte size and bits per weight. Display text
+// is built on demand for the visible rows only, so a 10,000-tensor MoE model costs nothing
+// until it is scrolled; sorting goes through SortRole (real numbers, not display text).
+
+#include <memory>
+
+#include <QAbstractTableModel>
+#include <QSortFilterProxyModel>
+#include <QStringList>
+
+namespace qs::model {
+class Model;
+struct TensorInfo;
+}
+
+namespace qs::gui {
+
+class TensorTableModel final : public QAbstractTableModel {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(TensorTableModel)
+
+public:
+    enum Column { Name, Layer, Role, Shape, Type, Parameters, Size, Bpw, ColumnCount };
+
+    /// Item data role giving a sortable value: a number for numeric columns, else text.
+    static constexpr int SortRole = Qt::UserRole + 1;
+    /// Item data role (column Name only) giving "name role type" for the filter line.
+    static constexpr int FilterRole = Qt::UserRole + 2;
+
+    explicit TensorTableModel(QObject* parent = nullptr);
+    ~TensorTableModel() override;
+
+    /// Show the tensors of `model` (null clears the table). The model is shared so that the
+    /// view never outlives the memory map its tensor names point into.
+    void setModel(std::shared_ptr<const qs::model::Model> model);
+    const qs::model::Model* model() const { return m_model.get(); }
+    /// The tensor of a source row, or null when out of range.
+    const qs::model::TensorInfo* tensorAt(int row) const;
+
+    int rowCount(const QModelIndex& parent = {}) const override;
+    int columnCount(const QModelIndex& parent = {}) const override;
+    QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
+    QVariant headerData(int section, Qt::Orientation orientation,
+                        int role = Qt::DisplayRole) const override;
+
+private:
+    QVariant displayText(const qs::model::TensorInfo& t, int column) const;
+    QVariant sortValue(const qs::model::TensorInfo& t, int column) const;
+
+    std::shared_ptr<const qs::model::Model> m_model;
+};
+
+/// Sorting and filtering over a TensorTableModel. The filter is a list of whitespace-separated
+/// terms, each of which must occur (case-insensitively) in the tensor's name, role or type
+/// ("attn_q", "blk.3 ffn", "q4_k"). Text columns sort naturally ("blk.2" before "blk.10").
+class TensorFilterProxy final : public QSortFilterProxyModel {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(TensorFilterProxy)
+
+public:
+    explicit TensorFilterProxy(QObject* parent = nullptr);
+
+    /// Set the filter terms from a line of text; an empty line shows every tensor.
+    void setFilterTerms(const QString& text);
+
+protected:
+    bool filterAcceptsRow(int sourceRow, const QModelIndex& sourceParent) const override;
+    bool lessThan(const QModelIndex& left, const QModelIndex& right) const override;
+
+private:
+    QStringList m_terms;
+};
+
+/// Natural "less than" of two strings: runs of digits compare by value, the rest by character.
+bool naturalLess(QStringView a, QStringView b);
+
+} // namespace qs::gui

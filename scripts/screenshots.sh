@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Regenerate the screenshots in docs/screenshots/ from an existing build (this builds nothing).
+#
+#   scripts/screenshots.sh [BUILD_DIR]        (default: build)
+#
+# Runs the real application under a virtual X server (xvfb-run, from the xvfb and xauth
+# packages) on the demo model, and lets the application grab its own window (QWidget::grab),
+# so no window manager or screen-capture tool is involved. The demo model is written to a
+# throw-away cache directory, so the user's cache and settings are not touched.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${1:-build}"
+app="$build/app/gui/quantscope"
+out="$here/docs/screenshots"
+
+if [[ ! -x "$app" ]]; then
+    echo "screenshots.sh: no $app; build the 'quantscope' target first" >&2
+    exit 2
+fi
+if ! command -v xvfb-run >/dev/null; then
+    echo "screenshots.sh: xvfb-run not found (apt install xvfb xauth)" >&2
+    exit 2
+fi
+
+mkdir -p "$out"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+# A private home for settings and cache; a fixed style and font size for reproducible pictures.
+export XDG_CACHE_HOME="$tmp/cache" XDG_CONFIG_HOME="$tmp/config" XDG_RUNTIME_DIR="$tmp/run"
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+export QT_QPA_PLATFORM=xcb QT_STYLE_OVERRIDE=Fusion
+
+xvfb-run -a -s "-screen 0 1400x900x24" \
+    "$app" --demo --screenshot "$out/main.png" --quit-after 30000
+
+# Shrink the PNG losslessly when ImageMagick is around (the picture is mostly flat colour).
+if command -v convert >/dev/null; then
+    convert "$out/main.png" -strip -define png:compression-level=9 "$tmp/main.png"
+    if [[ $(stat -c %s "$tmp/main.png") -lt $(stat -c %s "$out/main.png") ]]; then
+        cp "$tmp/main.png" "$out/main.png"
+    fi
+fi
+echo "wrote $out/main.png ($(stat -c %s "$out/main.png") bytes)"

@@ -29,6 +29,42 @@ int main(int argc, char** argv) {
     cSynth->add_option("--seed", synth.seed, "Random seed (same seed, same bytes)");
     cSynth->add_option("--threads", synth.threads, "Threads (0 = all cores)");
 
+    qs::cli::QuantizeCliOptions quant;
+    auto* cQuant = app.add_subcommand(
+        "quantize", "Quantize a model by a llama.cpp preset, rules or a recipe and write a GGUF");
+    cQuant->add_option("model", quant.model, "Input model (GGUF)")->required();
+    cQuant->add_option("-o,--output", quant.output, "Output .gguf path");
+    cQuant->add_option("--type", quant.type,
+                       "Preset as llama-quantize names it: Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, IQ4_NL, "
+                       "F16 ... (default Q8_0)");
+    cQuant->add_option("--tensor-type", quant.tensorTypes,
+                       "REGEX=TYPE override, first match wins (repeatable), as llama-quantize's");
+    cQuant->add_option("--tensor-type-file", quant.tensorTypeFile,
+                       "File of REGEX=TYPE entries separated by whitespace or newlines");
+    cQuant->add_option("--output-tensor-type", quant.outputTensorType, "Type for output.weight");
+    cQuant->add_option("--token-embedding-type", quant.tokenEmbeddingType,
+                       "Type for token_embd.weight");
+    cQuant->add_flag("--pure", quant.pure, "No k-quant mixture: every tensor gets the preset's type");
+    cQuant->add_flag("--leave-output-tensor", quant.leaveOutputTensor, "Keep output.weight as it is");
+    cQuant->add_option("--recipe", quant.recipe, "Recipe JSON (quantscope.recipe/1)");
+    cQuant->add_option("--imatrix", quant.imatrix, "Importance matrix (GGUF or legacy imatrix.dat)");
+    cQuant->add_option("--backend", quant.backend, "cpu or vulkan[:N]");
+    cQuant->add_option("--threads", quant.threads, "Threads (0 = all cores); output never depends on it");
+    cQuant->add_flag("--dry-run", quant.dryRun, "Print every tensor's type and exact size; write nothing");
+    cQuant->add_flag("--json", quant.json, "Machine-readable output (schema in docs/CLI.md)");
+    cQuant->add_flag("-q,--quiet", quant.quiet, "Only the summary line");
+
+    qs::cli::StatsCliOptions statsOpt;
+    auto* cStats = app.add_subcommand(
+        "stats", "Histogram of one tensor and, with --type, the error it would get");
+    cStats->add_option("model", statsOpt.model, "Model file")->required();
+    cStats->add_option("--tensor", statsOpt.tensor, "Tensor name")->required();
+    cStats->add_option("--type", statsOpt.type, "Candidate type (Q4_K, Q8_0 ...)");
+    cStats->add_option("--imatrix", statsOpt.imatrix, "Importance matrix");
+    cStats->add_option("--bins", statsOpt.bins, "Histogram bins")->check(CLI::Range(1, 100000));
+    cStats->add_option("--threads", statsOpt.threads, "Threads (0 = all cores)");
+    cStats->add_flag("--json", statsOpt.json, "Machine-readable output");
+
     bool devicesJson = false;
     auto* cDevices = app.add_subcommand("devices", "List the Vulkan devices the GPU backend can use");
     cDevices->add_flag("--json", devicesJson, "Machine-readable output");
@@ -42,5 +78,7 @@ int main(int argc, char** argv) {
     if (*cInspect) return qs::cli::runInspect(inspect);
     if (*cSynth) return qs::cli::runSynth(synth);
     if (*cDevices) return qs::cli::runDevices(devicesJson);
+    if (*cQuant) return qs::cli::runQuantize(quant);
+    if (*cStats) return qs::cli::runStats(statsOpt);
     return 2;
 }

@@ -16,6 +16,7 @@
 #include "common/result.h"
 #include "io/gguf_writer.h"
 #include "model/model.h"
+#include "quant/backend.h"
 #include "quant/imatrix.h"
 #include "quant/plan.h"
 #include "stats/metrics.h"
@@ -45,7 +46,10 @@ struct Progress {
 using ProgressFn = std::function<bool(const Progress&)>;
 
 struct QuantizeOptions {
-    int threads = 0;                  ///< 0 = all cores
+    int threads = 0;                  ///< CPU threads, 0 = all cores
+    /// Compute backend (not owned); null = the CPU backend on `threads`. A type the backend
+    /// cannot encode or decode runs on the CPU for that tensor.
+    Backend* backend = nullptr;
     const Imatrix* imatrix = nullptr;  ///< importance per column (optional)
     bool metrics = true;              ///< compute error metrics while quantizing
     const CancelToken* cancel = nullptr;

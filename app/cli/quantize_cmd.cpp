@@ -1,0 +1,366 @@
+// quantscope-cli quantize / stats: plans, dry runs, exports and per-tensor analysis.
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "formats/encoders.h"
+#include "formats/type_table.h"
+#include "model/model.h"
+#include "quant/analysis.h"
+#include "quant/engine.h"
+#include "quant/imatrix.h"
+#include "quant/plan.h"
+#include "quant/recipe.h"
+
+namespace qs::cli {
+
+namespace {
+
+int fail(const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what().c_str());
+    return e.exitCode();
+}
+
+int usage(const std::string& message) {
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    return 2;
+}
+
+Result<formats::TensorType> parseWritableType(const std::string& name, const char* option) {
+    auto t = formats::typeFromName(name);
+    if (!t || uint32_t(*t) >= 1000) {
+        return makeError(ErrorCode::BadUsage,
+                         std::string(option) + ": unknown type '" + name + "'");
+    }
+    return *t;
+}
+
+double snrOrInf(double v) { return std::isfinite(v) ? v : 999.0; }
+
+// Build the plan the command line describes.
+Result<quant::Plan> planFromOptions(const model::Model& m, const QuantizeCliOptions& o,
+                                    bool haveImatrix) {
+    if (!o.recipe.empty()) {
+        if (!o.type.empty() || !o.tensorTypes.empty() || !o.tensorTypeFile.empty()) {
+            return makeError(ErrorCode::BadUsage,
+                             "--recipe cannot be combined with --type or --tensor-type");
+        }
+        auto r = quant::loadRecipe(o.recipe);
+        if (!r) return r.error();
+        return quant::planFromRecipe(m, *r);
+    }
+    quant::PlanOptions po;
+    const std::string typeName = o.type.empty() ? "Q8_0" : o.type;
+    auto ft = quant::ftypeFromName(typeName);
+    if (!ft) {
+        return makeError(ErrorCode::BadUsage,
+                         "unknown --type '" + typeName +
+                             "' (expected a llama.cpp preset such as Q4_K_M, Q8_0, F16)");
+    }
+    po.ftype = *ft;
+    po.pure = o.pure;
+    po.hasImatrix = haveImatrix;
+    po.leaveOutputTensor = o.leaveOutputTensor;
+    for (const auto& text : o.tensorTypes) {
+        auto r = quant::parseTypeRule(text);
+        if (!r) return r.error();
+        po.rules.push_back(std::move(*r));
+    }
+    if (!o.tensorTypeFile.empty()) {
+        std::ifstream in(o.tensorTypeFile);
+        if (!in) return makeError(ErrorCode::IoError, "cannot open", o.tensorTypeFile);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        auto rules = quant::parseTypeRuleFile(ss.str(), o.tensorTypeFile);
+        if (!rules) return rules.error();
+        for (auto& r : *rules) po.rules.push_back(std::move(r));
+    }
+    if (!o.outputTensorType.empty()) {
+        auto t = parseWritableType(o.outputTensorType, "--output-tensor-type");
+        if (!t) return t.error();
+        po.outputType = *t;
+    }
+    if (!o.tokenEmbeddingType.empty()) {
+        auto t = parseWritableType(o.tokenEmbeddingType, "--token-embedding-type");
+        if (!t) return t.error();
+        po.tokenEmbdType = *t;
+    }
+    return quant::buildPlan(m, po);
+}
+
+// Checks that make a plan impossible to write, reported before any work starts.
+Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatrix, bool pure) {
+    for (size_t i = 0; i < p.tensors.size(); ++i) {
+        const auto& t = m.tensors()[i];
+        const auto& c = p.tensors[i];
+        const auto& tt = formats::traits(c.type);
+        // --pure promises one type for every tensor: where the rows cannot hold it, say so
+        // rather than fall back silently (llama-quantize would fall back here).
+        if (pure && c.fellBack) {
+            const auto& want = formats::traits(c.requested);
+            return makeError(ErrorCode::BadUsage,
+                             std::string(want.name) + " cannot hold rows of " +
+                                 std::to_string(t.rowLength()) + " values (block size " +
+                                 std::to_string(want.blockSize) + "); without --pure it would fall "
+                                 "back to " + std::string(tt.name),
+                             m.path(), kNoOffset, t.name);
+        }
+        if (t.rowLength() % tt.blockSize != 0) {
+            return makeError(ErrorCode::BadUsage,
+                             std::string(tt.name) + " cannot hold rows of " +
+                                 std::to_string(t.rowLength()) + " values (block size " +
+                                 std::to_string(tt.blockSize) + ")",
+                             m.path(), kNoOffset, t.name);
+        }
+        if (c.requiresImatrix && !haveImatrix) {
+            return makeError(ErrorCode::BadUsage,
+                             std::string(tt.name) + " needs an importance matrix (--imatrix), as "
+                                                    "in llama.cpp",
+                             m.path(), kNoOffset, t.name);
+        }
+        if (c.type != t.type && !formats::canEncode(c.type)) {
+            return makeError(ErrorCode::BadUsage,
+                             "Quantscope cannot write " + std::string(tt.name) + " yet",
+                             m.path(), kNoOffset, t.name);
+        }
+    }
+    return {};
+}
+
+} // namespace
+
+int runQuantize(const QuantizeCliOptions& o) {
+    if (o.backend != "cpu" && !o.backend.starts_with("vulkan")) {
+        return usage("--backend must be cpu or vulkan[:N]");
+    }
+    if (o.backend != "cpu") {
+        std::fprintf(stderr, "note: the Vulkan backend does not quantize yet; using the CPU\n");
+    }
+    if (!o.dryRun && o.output.empty()) return usage("-o/--output is required (or use --dry-run)");
+    auto opened = model::openModel(o.model);
+    if (!opened) return fail(opened.error());
+    const model::Model& m = *opened;
+
+    std::optional<quant::Imatrix> imatrix;
+    if (!o.imatrix.empty()) {
+        auto im = quant::loadImatrix(o.imatrix);
+        if (!im) return fail(im.error());
+        auto st = quant::checkImatrixFor(*im, m);
+        if (!st) return fail(st.error());
+        imatrix = std::move(*im);
+    }
+    auto plan = planFromOptions(m, o, imatrix.has_value());
+    if (!plan) return fail(plan.error());
+    if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure); !st) return fail(st.error());
+    auto fileSize = quant::predictFileSize(m, *plan, imatrix ? &*imatrix : nullptr);
+    if (!fileSize) return fail(fileSize.error());
+
+    const auto order = quant::llamaTensorOrder(m);
+    uint64_t params = 0;
+    for (const auto& t : m.tensors()) params += uint64_t(t.nElements);
+
+    if (o.dryRun) {
+        if (o.json) {
+            nlohmann::ordered_json j;
+            j["schema"] = "quantscope.quantize/1";
+            j["dry_run"] = true;
+            j["model"] = m.path();
+            j["preset"] = plan->ftype ? nlohmann::json(quant::ftypeInfo(*plan->ftype).name)
+                                      : nlohmann::json(nullptr);
+            auto& ts = j["tensors"] = nlohmann::json::array();
+            for (size_t i : order) {
+                const auto& t = m.tensors()[i];
+                const auto& c = plan->tensors[i];
+                ts.push_back({{"name", t.name},
+                              {"source_type", formats::typeName(t.type)},
+                              {"type", formats::typeName(c.type)},
+                              {"requested_type", formats::typeName(c.requested)},
+                              {"origin", quant::originName(c.origin)},
+                              {"fallback", c.fellBack},
+                              {"parameters", t.nElements},
+                              {"bytes", plan->tensorBytes(m, i)}});
+            }
+            j["data_bytes"] = plan->dataBytes(m);
+            j["file_bytes"] = *fileSize;
+            j["source_bytes"] = m.totalBytes();
+            j["bits_per_weight"] = 8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params));
+            std::printf("%s\n", j.dump(2).c_str());
+            return 0;
+        }
+        std::printf("%-40s %-8s -> %-8s %12s  %s\n", "tensor", "from", "to", "bytes", "why");
+        for (size_t i : order) {
+            const auto& t = m.tensors()[i];
+            const auto& c = plan->tensors[i];
+            std::string why(quant::originName(c.origin));
+            if (c.fellBack) {
+                why += " (" + std::string(formats::typeName(c.requested)) + " cannot hold rows of " +
+                       std::to_string(t.rowLength()) + ": fallback)";
+            }
+            std::printf("%-40s %-8s -> %-8s %12" PRIu64 "  %s\n", t.name.c_str(),
+                        std::string(formats::typeName(t.type)).c_str(),
+                        std::string(formats::typeName(c.type)).c_str(), plan->tensorBytes(m, i),
+                        why.c_str());
+        }
+        std::printf("\ndata %" PRIu64 " bytes (%.2f MiB, %.4f bits per weight); file %" PRIu64
+                    " bytes; source %" PRIu64 " bytes\n",
+                    plan->dataBytes(m), double(plan->dataBytes(m)) / 1048576.0,
+                    8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params)),
+                    *fileSize, m.totalBytes());
+        return 0;
+    }
+
+    quant::QuantizeOptions qo;
+    qo.threads = o.threads;
+    qo.imatrix = imatrix ? &*imatrix : nullptr;
+    int lastPercent = -1;
+    if (!o.json && !o.quiet && ::isatty(2)) {
+        qo.progress = [&](const quant::Progress& p) {
+            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
+            if (pct != lastPercent) {
+                lastPercent = pct;
+                std::fprintf(stderr, "\r[%3d%%] %-48.48s", pct, std::string(p.tensor).c_str());
+            }
+            return true;
+        };
+    }
+    auto summary = quant::exportGguf(m, *plan, o.output, qo);
+    if (qo.progress) std::fprintf(stderr, "\n");
+    if (!summary) return fail(summary.error());
+    for (const auto& w : summary->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["schema"] = "quantscope.quantize/1";
+        j["dry_run"] = false;
+        j["model"] = m.path();
+        j["output"] = o.output;
+        j["preset"] = plan->ftype ? nlohmann::json(quant::ftypeInfo(*plan->ftype).name)
+                                  : nlohmann::json(nullptr);
+        auto& ts = j["tensors"] = nlohmann::json::array();
+        for (const auto& r : summary->tensors) {
+            const auto& t = m.tensors()[r.index];
+            ts.push_back({{"name", t.name},
+                          {"source_type", formats::typeName(t.type)},
+                          {"type", formats::typeName(r.type)},
+                          {"parameters", t.nElements},
+                          {"bytes", r.bytes},
+                          {"copied", r.copied},
+                          {"imatrix", r.usedImatrix},
+                          {"rmse", r.metrics.rmse},
+                          {"nmse", r.metrics.nmse},
+                          {"snr_db", snrOrInf(r.metrics.snrDb)},
+                          {"cosine", r.metrics.cosine},
+                          {"max_abs_error", r.metrics.maxAbsErr},
+                          {"weighted_nmse", r.metrics.weightedNmse}});
+        }
+        j["file_bytes"] = summary->fileBytes;
+        j["predicted_file_bytes"] = *fileSize;
+        j["source_bytes"] = summary->sourceBytes;
+        j["seconds"] = summary->seconds;
+        j["warnings"] = summary->warnings;
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    if (!o.quiet) {
+        std::printf("%-40s %-8s %12s %12s %9s\n", "tensor", "type", "bytes", "nmse", "snr dB");
+        for (const auto& r : summary->tensors) {
+            const auto& t = m.tensors()[r.index];
+            std::printf("%-40s %-8s %12" PRIu64 " %12.4e %9.2f\n", t.name.c_str(),
+                        std::string(formats::typeName(r.type)).c_str(), r.bytes, r.metrics.nmse,
+                        snrOrInf(r.metrics.snrDb));
+        }
+    }
+    std::printf("wrote %s: %" PRIu64 " bytes (%.2f MiB) from %" PRIu64 " in %.2f s\n",
+                o.output.c_str(), summary->fileBytes, double(summary->fileBytes) / 1048576.0,
+                summary->sourceBytes, summary->seconds);
+    return 0;
+}
+
+int runStats(const StatsCliOptions& o) {
+    auto opened = model::openModel(o.model);
+    if (!opened) return fail(opened.error());
+    const model::Model& m = *opened;
+    const auto idx = m.indexOf(o.tensor);
+    if (idx < 0) {
+        return fail(makeError(ErrorCode::BadUsage, "no such tensor", m.path(), kNoOffset, o.tensor));
+    }
+    std::optional<formats::TensorType> type;
+    if (!o.type.empty()) {
+        auto t = parseWritableType(o.type, "--type");
+        if (!t) return fail(t.error());
+        type = *t;
+    }
+    std::optional<quant::Imatrix> imatrix;
+    if (!o.imatrix.empty()) {
+        auto im = quant::loadImatrix(o.imatrix);
+        if (!im) return fail(im.error());
+        imatrix = std::move(*im);
+    }
+    quant::QuantizeOptions qo;
+    qo.threads = o.threads;
+    qo.imatrix = imatrix ? &*imatrix : nullptr;
+    auto a = quant::analyzeTensor(m, size_t(idx), type, o.bins, qo);
+    if (!a) return fail(a.error());
+    const auto& t = m.tensors()[size_t(idx)];
+    auto histJson = [](const stats::Histogram& h) {
+        return nlohmann::ordered_json{{"lo", h.lo}, {"hi", h.hi}, {"counts", h.bins},
+                                      {"underflow", h.underflow}, {"overflow", h.overflow},
+                                      {"non_finite", h.nonFinite}};
+    };
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["schema"] = "quantscope.stats/1";
+        j["tensor"] = t.name;
+        j["shape"] = t.shape;
+        j["source_type"] = formats::typeName(t.type);
+        j["parameters"] = t.nElements;
+        j["min"] = a->min;
+        j["max"] = a->max;
+        j["mean"] = a->mean;
+        j["stddev"] = a->stddev;
+        j["histogram"] = histJson(a->original);
+        if (a->type) {
+            j["type"] = formats::typeName(*a->type);
+            j["bytes"] = a->bytes;
+            j["metrics"] = {{"rmse", a->metrics.rmse},        {"nmse", a->metrics.nmse},
+                            {"snr_db", snrOrInf(a->metrics.snrDb)}, {"cosine", a->metrics.cosine},
+                            {"max_abs_error", a->metrics.maxAbsErr},
+                            {"weighted_nmse", a->metrics.weightedNmse}};
+            j["decoded_histogram"] = histJson(a->decoded);
+            j["error_histogram"] = histJson(a->error);
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("%s  %s  %s  %" PRId64 " parameters\n", t.name.c_str(), t.shapeString().c_str(),
+                std::string(formats::typeName(t.type)).c_str(), t.nElements);
+    std::printf("min %.6g  max %.6g  mean %.6g  stddev %.6g\n", a->min, a->max, a->mean, a->stddev);
+    auto draw = [](const char* title, const stats::Histogram& h) {
+        uint64_t peak = 1;
+        for (auto c : h.bins) peak = std::max(peak, c);
+        std::printf("\n%s (%zu bins over [%.4g, %.4g))\n", title, h.bins.size(), h.lo, h.hi);
+        for (size_t i = 0; i < h.bins.size(); ++i) {
+            const int bar = int(50.0 * double(h.bins[i]) / double(peak) + 0.5);
+            std::printf("%12.4g %10" PRIu64 " %s\n", h.edge(i), h.bins[i], std::string(size_t(bar), '#').c_str());
+        }
+    };
+    draw("weights", a->original);
+    if (a->type) {
+        std::printf("\nas %s: %" PRIu64 " bytes, rmse %.4e, nmse %.4e, snr %.2f dB, cosine %.6f, "
+                    "max |error| %.4e\n",
+                    std::string(formats::typeName(*a->type)).c_str(), a->bytes, a->metrics.rmse,
+                    a->metrics.nmse, snrOrInf(a->metrics.snrDb), a->metrics.cosine, a->metrics.maxAbsErr);
+        draw("error", a->error);
+    }
+    return 0;
+}
+
+} // namespace qs::cli

@@ -1,0 +1,389 @@
+// Encoders of the plain float types (F32, F16, BF16) and the legacy quants (Q8_0, Q4_0, Q4_1,
+// Q5_0, Q5_1), blocks of 32.
+//
+// Without importance each quant reproduces ggml's quantize_row_qX_Y_ref exactly (max-magnitude
+// or min/max scale, then truncation of x/d + 0.5 offsets); that is what llama-quantize writes
+// without an imatrix, and our bytes equal ggml's. With importance, Q4_0/Q5_0 follow ggml's
+// quantize_row_q4_0_impl/q5_0_impl (make_qx_quants with weights qw * sqrt(sigma2 + x^2), sigma2
+// the row's mean square) and Q4_1/Q5_1 quantize_row_q4_1_impl/q5_1_impl (make_qkx3_quants).
+// Q8_0 ignores importance, as ggml does.
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "formats/block_layouts.h"
+#include "formats/encoders.h"
+#include "formats/half.h"
+
+namespace qs::formats::detail {
+
+using namespace blocks;
+
+namespace {
+
+template <typename Block>
+inline void storeBlock(uint8_t* dst, const Block& b) {
+    std::memcpy(dst, &b, sizeof(Block));
+}
+
+/// C's (int8_t)(float) for values in range: truncation toward zero.
+inline int truncToInt(float v) { return int(v); }
+
+/// Sum of squares of a whole row in ggml's order, divided by the row length (ggml's sigma2 of
+/// the legacy quants' importance paths).
+inline float rowSigma2(const float* x, int64_t n) {
+    float s = 0;
+    for (int64_t j = 0; j < n; ++j) s += x[j] * x[j];
+    return s / float(n);
+}
+
+/// Importance weights of one block: qw * sqrt(sigma2 + x^2).
+inline void blockWeights(const float* xb, const float* qw, float sigma2, float* weight) {
+    for (int j = 0; j < 32; ++j) weight[j] = qw[j] * std::sqrt(sigma2 + xb[j] * xb[j]);
+}
+
+/// Q5 high bits: bit j of the little-endian uint32 is the 5th bit of value j.
+inline void packQ5(const uint8_t* L, uint8_t* qs, uint8_t* qhOut) {
+    uint32_t qh = 0;
+    for (int j = 0; j < 16; ++j) {
+        const uint8_t xi0 = L[j], xi1 = L[j + 16];
+        qs[j] = uint8_t((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+        qh |= ((xi0 & 0x10u) >> 4) << (j + 0);
+        qh |= ((xi1 & 0x10u) >> 4) << (j + 16);
+    }
+    std::memcpy(qhOut, &qh, sizeof qh);
+}
+
+/// The value of largest magnitude in a block (first one on ties), as ggml finds it.
+inline float signedAbsMax(const float* xb) {
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < 32; ++j) {
+        const float v = xb[j];
+        if (amax < std::fabs(v)) {
+            amax = std::fabs(v);
+            max = v;
+        }
+    }
+    return max;
+}
+
+/// Block minimum and maximum, starting from +-FLT_MAX as ggml does.
+inline void blockMinMax(const float* xb, float& min, float& max) {
+    min = 3.402823466e+38f;
+    max = -3.402823466e+38f;
+    for (int j = 0; j < 32; ++j) {
+        const float v = xb[j];
+        if (v < min) min = v;
+        if (v > max) max = v;
+    }
+}
+
+} // namespace
+
+// ==========================================================================================
+// F32, F16, BF16 (importance ignored). F16 and BF16 round to nearest even, as ggml does.
+// ==========================================================================================
+
+void encodeF32(const float* src, uint8_t* dst, int64_t n, const float* /*importance*/) {
+    std::memcpy(dst, src, size_t(n) * sizeof(float));
+}
+
+namespace {
+/// floatToHalf (half.h) without branches, so the row loop vectorises: every path is computed
+/// and the answer selected. Bit-identical to floatToHalf for every float (checked over all
+/// 2^32 inputs while writing it; the tests check a dense sweep).
+inline uint16_t floatToHalfSelect(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, sizeof x);
+    const uint32_t sign = (x >> 16) & 0x8000u;
+    const int32_t ax = int32_t(x & 0x7fffffffu);  // < 2^31: signed compares are exact
+    // Normal range: rebias the exponent and round to nearest even on bit 13.
+    const uint32_t normal = (uint32_t(ax) + 0xc8000fffu + ((uint32_t(ax) >> 13) & 1u)) >> 13;
+    // Below the smallest normal half: let the FPU round by adding 0.5.
+    float axf;
+    std::memcpy(&axf, &ax, sizeof axf);
+    const float r = axf + 0.5f;
+    uint32_t rb;
+    std::memcpy(&rb, &r, sizeof rb);
+    const uint32_t subnormal = rb - 0x3f000000u;
+    const uint32_t nanBits = ax > 0x7f800000 ? 0x200u | ((uint32_t(ax) >> 13) & 0x3ffu) : 0u;
+    const uint32_t special = 0x7c00u | nanBits;
+    uint32_t res = ax < 0x38800000 ? subnormal : normal;
+    res = ax >= 0x477ff000 ? 0x7c00u : res;
+    res = ax >= 0x7f800000 ? special : res;
+    return uint16_t(sign | res);
+}
+
+/// floatToBf16 (half.h) without branches: NaN quieted, otherwise round to nearest even.
+inline uint16_t floatToBf16Select(float f) {
+    uint32_t x;
+    std::memcpy(&x, &f, sizeof x);
+    const uint32_t nan = (x >> 16) | 64u;
+    const uint32_t rounded = (x + (0x7fffu + ((x >> 16) & 1u))) >> 16;
+    return uint16_t((x & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
+}
+} // namespace
+
+void encodeF16(const float* src, uint8_t* dst, int64_t n, const float* /*importance*/) {
+    for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = floatToHalfSelect(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+    }
+}
+
+void encodeBF16(const float* src, uint8_t* dst, int64_t n, const float* /*importance*/) {
+    for (int64_t i = 0; i < n; ++i) {
+        const uint16_t h = floatToBf16Select(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+    }
+}
+
+// ==========================================================================================
+// Q8_0: d = amax / 127, q = round(x / d) (quantize_row_q8_0_ref; importance ignored)
+// ==========================================================================================
+
+void encodeQ8_0(const float* src, uint8_t* dst, int64_t n, const float* /*importance*/) {
+    const int64_t nb = n / 32;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xb = src + 32 * i;
+        BlockQ8_0 y;
+        float amax = 0.0f;
+        for (int j = 0; j < 32; ++j) {
+            const float a = std::fabs(xb[j]);
+            amax = amax > a ? amax : a;
+        }
+        const float d = amax / 127;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        y.d = floatToHalf(d);
+        for (int j = 0; j < 32; ++j) {
+            // roundf (half away from zero) without a libm call: truncate, then step away from
+            // zero when the exact remainder is at least one half.
+            const float v = xb[j] * id;
+            int r = int(v);
+            const float frac = v - float(r);
+            r += int(frac >= 0.5f) - int(frac <= -0.5f);
+            y.qs[j] = int8_t(r);
+        }
+        storeBlock(dst + i * int64_t(sizeof(BlockQ8_0)), y);
+    }
+}
+
+// ==========================================================================================
+// Q4_0: d = max / -8 with max the signed largest-magnitude value; q = min(15, trunc(x/d + 8.5))
+// ==========================================================================================
+
+namespace {
+void encodeQ4_0Plain(const float* src, uint8_t* dst, int64_t n) {
+    const int64_t nb = n / 32;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xb = src + 32 * i;
+        BlockQ4_0 y;
+        const float d = signedAbsMax(xb) / -8;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        y.d = floatToHalf(d);
+        for (int j = 0; j < 16; ++j) {
+            const int xi0 = std::min(15, truncToInt(xb[j] * id + 8.5f));
+            const int xi1 = std::min(15, truncToInt(xb[16 + j] * id + 8.5f));
+            y.qs[j] = uint8_t(xi0 | (xi1 << 4));
+        }
+        storeBlock(dst + i * int64_t(sizeof(BlockQ4_0)), y);
+    }
+}
+
+/// quantize_row_q4_0_impl: a weighted symmetric scale search per block.
+void encodeQ4_0Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow,
+                          bool fast) {
+    const float sigma2 = rowSigma2(src, n);
+    float weight[32];
+    int8_t L[32];
+    const int64_t nb = n / 32;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float* xb = src + 32 * ib;
+        blockWeights(xb, qwRow + 32 * ib, sigma2, weight);
+        BlockQ4_0 y;
+        y.d = floatToHalf(searchScaleSym(32, 8, xb, L, weight, fast));
+        for (int j = 0; j < 16; ++j) y.qs[j] = uint8_t(L[j] | (L[j + 16] << 4));
+        storeBlock(dst + ib * int64_t(sizeof(BlockQ4_0)), y);
+    }
+}
+} // namespace
+
+void encodeQ4_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQ4_0Importance(src, dst, n, importance, true);
+    } else {
+        encodeQ4_0Plain(src, dst, n);
+    }
+}
+void encodeQ4_0Ref(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQ4_0Importance(src, dst, n, importance, false);
+    } else {
+        encodeQ4_0Plain(src, dst, n);
+    }
+}
+
+// ==========================================================================================
+// Q4_1: d = (max - min) / 15, m = min; q = min(15, trunc((x - min)/d + 0.5))
+// ==========================================================================================
+
+namespace {
+void encodeQ4_1Plain(const float* src, uint8_t* dst, int64_t n) {
+    const int64_t nb = n / 32;
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xb = src + 32 * i;
+        BlockQ4_1 y;
+        float min, max;
+        blockMinMax(xb, min, max);
+        const float d = (max - min) / 15;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        y.d = floatToHalf(d);
+        y.m = floatToHalf(min);
+        for (int j = 0; j < 16; ++j) {
+            const int xi0 = std::min(15, truncToInt((xb[j] - min) * id + 0.5f));
+            const int xi1 = std::min(15, truncToInt((xb[16 + j] - min) * id + 0.5f));
+            y.qs[j] = uint8_t(xi0 | (xi1 << 4));
+        }
+        storeBlock(dst + i * int64_t(sizeof(BlockQ4_1)), y);
+    }
+}
+
+/// quantize_row_q4_1_impl / q5_1_impl: make_qkx3_quants per block (the caller packs).
+template <int Nmax, typename Block, typename Pack>
+void encodeQx_1Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow,
+                          bool fast, Pack pack) {
+    const float sigma2 = rowSigma2(src, n);
+    float weight[32];
+    uint8_t L[32];
+    const int64_t nb = n / 32;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float* xb = src + 32 * ib;
+        blockWeights(xb, qwRow + 32 * ib, sigma2, weight);
+        float negMin;
+        const float d =
+            searchScaleMin(32, Nmax, xb, weight, L, &negMin, -0.9f, 0.05f, 36, false, fast);
+        Block y;
+        y.d = floatToHalf(d);
+        y.m = floatToHalf(-negMin);
+        pack(L, y);
+        storeBlock(dst + ib * int64_t(sizeof(Block)), y);
+    }
+}
+
+void packQ4_1(const uint8_t* L, BlockQ4_1& y) {
+    for (int j = 0; j < 16; ++j) y.qs[j] = uint8_t(L[j] | (L[j + 16] << 4));
+}
+void packQ5_1(const uint8_t* L, BlockQ5_1& y) { packQ5(L, y.qs, y.qh); }
+} // namespace
+
+void encodeQ4_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQx_1Importance<15, BlockQ4_1>(src, dst, n, importance, true, packQ4_1);
+    } else {
+        encodeQ4_1Plain(src, dst, n);
+    }
+}
+void encodeQ4_1Ref(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQx_1Importance<15, BlockQ4_1>(src, dst, n, importance, false, packQ4_1);
+    } else {
+        encodeQ4_1Plain(src, dst, n);
+    }
+}
+
+// ==========================================================================================
+// Q5_0: d = max / -16; q = min(31, trunc(x/d + 16.5)), 5th bits in qh
+// ==========================================================================================
+
+namespace {
+void encodeQ5_0Plain(const float* src, uint8_t* dst, int64_t n) {
+    const int64_t nb = n / 32;
+    uint8_t L[32];
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xb = src + 32 * i;
+        BlockQ5_0 y;
+        const float d = signedAbsMax(xb) / -16;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        y.d = floatToHalf(d);
+        for (int j = 0; j < 32; ++j) L[j] = uint8_t(std::min(31, truncToInt(xb[j] * id + 16.5f)));
+        packQ5(L, y.qs, y.qh);
+        storeBlock(dst + i * int64_t(sizeof(BlockQ5_0)), y);
+    }
+}
+
+/// quantize_row_q5_0_impl: a weighted symmetric scale search per block.
+void encodeQ5_0Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow,
+                          bool fast) {
+    const float sigma2 = rowSigma2(src, n);
+    float weight[32];
+    int8_t L[32];
+    uint8_t Lu[32];
+    const int64_t nb = n / 32;
+    for (int64_t ib = 0; ib < nb; ++ib) {
+        const float* xb = src + 32 * ib;
+        blockWeights(xb, qwRow + 32 * ib, sigma2, weight);
+        BlockQ5_0 y;
+        y.d = floatToHalf(searchScaleSym(32, 16, xb, L, weight, fast));
+        for (int j = 0; j < 32; ++j) Lu[j] = uint8_t(L[j]);
+        packQ5(Lu, y.qs, y.qh);
+        storeBlock(dst + ib * int64_t(sizeof(BlockQ5_0)), y);
+    }
+}
+} // namespace
+
+void encodeQ5_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQ5_0Importance(src, dst, n, importance, true);
+    } else {
+        encodeQ5_0Plain(src, dst, n);
+    }
+}
+void encodeQ5_0Ref(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQ5_0Importance(src, dst, n, importance, false);
+    } else {
+        encodeQ5_0Plain(src, dst, n);
+    }
+}
+
+// ==========================================================================================
+// Q5_1: d = (max - min) / 31, m = min; q = trunc((x - min)/d + 0.5) (no clamp, as in ggml)
+// ==========================================================================================
+
+namespace {
+void encodeQ5_1Plain(const float* src, uint8_t* dst, int64_t n) {
+    const int64_t nb = n / 32;
+    uint8_t L[32];
+    for (int64_t i = 0; i < nb; ++i) {
+        const float* xb = src + 32 * i;
+        BlockQ5_1 y;
+        float min, max;
+        blockMinMax(xb, min, max);
+        const float d = (max - min) / 31;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        y.d = floatToHalf(d);
+        y.m = floatToHalf(min);
+        for (int j = 0; j < 32; ++j) L[j] = uint8_t(truncToInt((xb[j] - min) * id + 0.5f));
+        packQ5(L, y.qs, y.qh);
+        storeBlock(dst + i * int64_t(sizeof(BlockQ5_1)), y);
+    }
+}
+} // namespace
+
+void encodeQ5_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQx_1Importance<31, BlockQ5_1>(src, dst, n, importance, true, packQ5_1);
+    } else {
+        encodeQ5_1Plain(src, dst, n);
+    }
+}
+void encodeQ5_1Ref(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (importance) {
+        encodeQx_1Importance<31, BlockQ5_1>(src, dst, n, importance, false, packQ5_1);
+    } else {
+        encodeQ5_1Plain(src, dst, n);
+    }
+}
+
+} // namespace qs::formats::detail

@@ -1,0 +1,143 @@
+// Encode throughput per tensor type on ggml's golden weights (16 rows x 4096 floats,
+// tests/data/golden/weights.f32), without and with the golden imatrix, on 1 and 2 threads:
+// ours (encodeRows) and, in the same program, ggml's own ggml_quantize_chunk from llama.cpp's
+// libggml-base.so (the node-llama-cpp npm build that made the golden files), loaded with
+// dlopen. ggml gets the same row split over the same threads. Throughput is float input bytes/s.
+//
+//   qs_bench_encode --benchmark_min_time=0.2
+#include <benchmark/benchmark.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "formats/encoders.h"
+#include "formats/type_table.h"
+#include "parallel/parallel.h"
+
+namespace {
+
+using qs::formats::TensorType;
+
+constexpr int64_t kCols = 4096;
+
+std::vector<float> readFloats(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    const std::vector<char> bytes{std::istreambuf_iterator<char>(f),
+                                  std::istreambuf_iterator<char>()};
+    std::vector<float> out(bytes.size() / sizeof(float));
+    std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+    return out;
+}
+
+const std::vector<float>& weights() {
+    static const std::vector<float> w =
+        readFloats(std::string(QS_TEST_DATA_DIR) + "/golden/weights.f32");
+    return w;
+}
+
+const std::vector<float>& imatrix() {
+    static const std::vector<float> w =
+        readFloats(std::string(QS_TEST_DATA_DIR) + "/golden/imatrix.f32");
+    return w;
+}
+
+using GgmlQuantizeChunk = size_t (*)(int type, const float* src, void* dst, int64_t start,
+                                     int64_t nrows, int64_t nPerRow, const float* imatrix);
+using GgmlQuantizeInit = void (*)(int type);
+
+/// ggml_quantize_chunk from libggml-base.so, or nullptr if the library is missing.
+GgmlQuantizeChunk ggmlQuantize() {
+    static GgmlQuantizeChunk fn = [] () -> GgmlQuantizeChunk {
+        if (!std::filesystem::exists(QS_GGML_BASE_LIB)) return nullptr;
+        void* h = dlopen(QS_GGML_BASE_LIB, RTLD_NOW | RTLD_LOCAL);
+        if (!h) return nullptr;
+        return reinterpret_cast<GgmlQuantizeChunk>(dlsym(h, "ggml_quantize_chunk"));
+    }();
+    return fn;
+}
+
+void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads) {
+    const auto& x = weights();
+    if (x.empty()) {
+        state.SkipWithError("golden weights.f32 missing");
+        return;
+    }
+    std::vector<uint8_t> out(*qs::formats::byteSize(type, x.size()));
+    const float* imp = withImatrix ? imatrix().data() : nullptr;
+    for (auto _ : state) {
+        const auto s = qs::formats::encodeRows(type, x, out, kCols, imp, threads);
+        if (!s.ok()) {
+            state.SkipWithError(s.error().what().c_str());
+            break;
+        }
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * int64_t(x.size() * sizeof(float)));
+}
+
+void benchGgml(benchmark::State& state, TensorType type, bool withImatrix, int threads) {
+    const GgmlQuantizeChunk quantize = ggmlQuantize();
+    if (!quantize) {
+        state.SkipWithError("libggml-base.so not found (install tests/js node_modules)");
+        return;
+    }
+    const auto& x = weights();
+    if (x.empty()) {
+        state.SkipWithError("golden weights.f32 missing");
+        return;
+    }
+    const int64_t rows = int64_t(x.size()) / kCols;
+    std::vector<uint8_t> out(*qs::formats::byteSize(type, x.size()));
+    const float* imp = withImatrix ? imatrix().data() : nullptr;
+    // Same chunking as encodeRows (16K values per task at least).
+    const int64_t grain = std::max<int64_t>(1, 16384 / kCols);
+    for (auto _ : state) {
+        qs::parallel::parallelFor(threads, rows, grain, [&](int64_t begin, int64_t end) {
+            quantize(int(type), x.data(), out.data(), begin * kCols, end - begin, kCols, imp);
+        });
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * int64_t(x.size() * sizeof(float)));
+}
+
+void registerAll() {
+    const TensorType types[] = {
+        TensorType::F16,  TensorType::BF16, TensorType::Q8_0,   TensorType::Q4_0,
+        TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,   TensorType::Q2_K,
+        TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,   TensorType::Q6_K,
+        TensorType::IQ4_NL, TensorType::IQ4_XS};
+    for (const bool imat : {false, true}) {
+        for (const TensorType t : types) {
+            for (const int threads : {1, 2}) {
+                const std::string suffix = std::string(qs::formats::typeName(t)) +
+                                           (imat ? "/imat" : "/plain") + "/threads:" +
+                                           std::to_string(threads);
+                benchmark::RegisterBenchmark(("Encode/ours/" + suffix).c_str(), benchOurs, t,
+                                             imat, threads)
+                    ->UseRealTime();
+                benchmark::RegisterBenchmark(("Encode/ggml/" + suffix).c_str(), benchGgml, t,
+                                             imat, threads)
+                    ->UseRealTime();
+            }
+        }
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    registerAll();
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}

@@ -1,0 +1,187 @@
+// quantscope-cli quantize / stats end to end on real files: llama.cpp's own quantized files of
+// stories260K reproduced byte for byte, exact sizes, determinism, and bad input refused.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "model/model.h"
+#include "../core/test_util.h"
+
+namespace {
+
+struct CliRun {
+    int code = -1;
+    std::string out, err;
+};
+
+CliRun cli(const std::string& args) {
+    qs::test::TempDir tmp;
+    const std::string errFile = tmp.file("stderr.txt");
+    const std::string cmd = std::string(QS_CLI_PATH) + " " + args + " 2>" + errFile;
+    CliRun r;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return r;
+    std::array<char, 65536> buf;
+    size_t n;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
+    const int status = ::pclose(p);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::ifstream e(errFile);
+    r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
+    return r;
+}
+
+const std::string kStories = qs::test::dataPath("models/stories260K.gguf");
+
+// llama.cpp's own Q8_0 and Q4_0 of stories260K: our files are byte-identical.
+TEST(CliQuantize, ReproducesLlamaCppReferenceQuantsByteForByte) {
+    qs::test::TempDir dir;
+    for (const char* type : {"Q8_0", "Q4_0"}) {
+        const std::string out = dir.file(std::string("s-") + type + ".gguf");
+        const CliRun r = cli("quantize " + kStories + " -o " + out + " --type " + type + " -q");
+        ASSERT_EQ(r.code, 0) << r.err;
+        const auto ours = qs::test::readFile(out);
+        const auto ref = qs::test::readFile(
+            qs::test::dataPath(std::string("models/reference-quants/stories260K-") + type + ".gguf"));
+        EXPECT_EQ(ours.size(), ref.size()) << type;
+        EXPECT_TRUE(ours == ref) << type << ": not byte-identical to llama.cpp's file";
+    }
+}
+
+TEST(CliQuantize, DryRunSizeIsTheWrittenSizeToTheByte) {
+    qs::test::TempDir dir;
+    for (const char* type : {"Q4_K_M", "Q8_0", "F16", "Q5_1"}) {
+        const CliRun dry = cli("quantize " + kStories + " --type " + type + " --dry-run --json");
+        ASSERT_EQ(dry.code, 0) << dry.err;
+        const auto j = nlohmann::json::parse(dry.out);
+        const std::string out = dir.file(std::string("d-") + type + ".gguf");
+        EXPECT_FALSE(std::filesystem::exists(out));
+        const CliRun r = cli("quantize " + kStories + " -o " + out + " --type " + type + " --json");
+        ASSERT_EQ(r.code, 0) << r.err;
+        const auto w = nlohmann::json::parse(r.out);
+        EXPECT_EQ(j["file_bytes"].get<uint64_t>(), std::filesystem::file_size(out)) << type;
+        EXPECT_EQ(w["file_bytes"], w["predicted_file_bytes"]);
+        ASSERT_EQ(j["tensors"].size(), w["tensors"].size());
+        for (size_t i = 0; i < j["tensors"].size(); ++i) {
+            EXPECT_EQ(j["tensors"][i]["type"], w["tensors"][i]["type"]);
+            EXPECT_EQ(j["tensors"][i]["bytes"], w["tensors"][i]["bytes"]);
+        }
+    }
+}
+
+TEST(CliQuantize, ThreadCountNeverChangesTheBytes) {
+    qs::test::TempDir dir;
+    const std::string synth = dir.file("tiny.gguf");
+    ASSERT_EQ(cli("synth -o " + synth + " --preset tiny").code, 0);
+    for (const char* type : {"Q4_K_M", "Q3_K_M", "IQ4_XS", "Q2_K"}) {
+        const std::string a = dir.file(std::string("a-") + type + ".gguf");
+        const std::string b = dir.file(std::string("b-") + type + ".gguf");
+        ASSERT_EQ(cli("quantize " + synth + " -o " + a + " --type " + type + " --threads 1 -q").code, 0);
+        ASSERT_EQ(cli("quantize " + synth + " -o " + b + " --type " + type + " --threads 2 -q").code, 0);
+        EXPECT_TRUE(qs::test::readFile(a) == qs::test::readFile(b)) << type;
+    }
+}
+
+TEST(CliQuantize, BadInputIsAClearErrorAndNothingIsWritten) {
+    qs::test::TempDir dir;
+    const std::string out = dir.file("out.gguf");
+    struct Case {
+        std::string args;
+        int code;
+        const char* needle;
+    } cases[] = {
+        {"--type Q9_K", 2, "unknown --type 'Q9_K'"},
+        {"--type Q4_0 --tensor-type attn_v", 2, "REGEX=TYPE"},
+        {"--type Q4_0 --tensor-type 'attn_(v=q8_0'", 2, "invalid regex"},
+        {"--type Q4_0 --tensor-type attn_v=q9_0", 2, "unknown type 'q9_0'"},
+        {"--type Q4_K_M --pure", 2, "cannot hold rows of"},  // rows of 64 cannot hold Q4_K
+        {"--type Q4_0 --output-tensor-type q4_k", 2, "cannot hold rows of"},
+    };
+    for (const auto& c : cases) {
+        std::filesystem::remove(out);
+        const CliRun r = cli("quantize " + kStories + " -o " + out + " " + c.args);
+        EXPECT_EQ(r.code, c.code) << c.args << ": " << r.err;
+        EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << ": " << r.err;
+        EXPECT_FALSE(std::filesystem::exists(out)) << c.args;
+    }
+    // IQ2_XXS needs an imatrix, as in llama.cpp (on a model whose rows can hold it).
+    const std::string tiny = dir.file("tiny.gguf");
+    ASSERT_EQ(cli("synth -o " + tiny + " --preset tiny").code, 0);
+    const CliRun iq = cli("quantize " + tiny + " -o " + out + " --type IQ2_XXS");
+    EXPECT_EQ(iq.code, 2) << iq.err;
+    EXPECT_NE(iq.err.find("needs an importance matrix"), std::string::npos) << iq.err;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    // The output path is the input: refused, the input untouched.
+    const std::string copy = dir.file("in.gguf");
+    std::filesystem::copy_file(kStories, copy);
+    const auto before = qs::test::readFile(copy);
+    const CliRun same = cli("quantize " + copy + " -o " + copy + " --type Q8_0");
+    EXPECT_EQ(same.code, 2) << same.err;
+    EXPECT_NE(same.err.find("output path is the input"), std::string::npos) << same.err;
+    EXPECT_TRUE(qs::test::readFile(copy) == before);
+    // An imatrix for another model.
+    const std::string im = dir.file("foreign.dat");
+    {
+        std::ofstream f(im, std::ios::binary);
+        const int32_t n = 1, len = 12, ncall = 1, nval = 4096;
+        f.write(reinterpret_cast<const char*>(&n), 4);
+        f.write(reinterpret_cast<const char*>(&len), 4);
+        f.write("blk.0.attn_q", 12);
+        f.write(reinterpret_cast<const char*>(&ncall), 4);
+        f.write(reinterpret_cast<const char*>(&nval), 4);
+        std::vector<float> v(4096, 1.0f);
+        f.write(reinterpret_cast<const char*>(v.data()), 4096 * 4);
+    }
+    const CliRun foreign = cli("quantize " + kStories + " -o " + out + " --type Q4_0 --imatrix " + im);
+    EXPECT_EQ(foreign.code, 2) << foreign.err;
+    EXPECT_NE(foreign.err.find("another model"), std::string::npos) << foreign.err;
+    // A directory we cannot write into.
+    const CliRun ro = cli("quantize " + kStories + " -o /proc/qs-cannot-write.gguf --type Q8_0");
+    EXPECT_EQ(ro.code, 1) << ro.err;
+    EXPECT_NE(ro.err.find("/proc/qs-cannot-write.gguf"), std::string::npos) << ro.err;
+    EXPECT_FALSE(std::filesystem::exists(out));
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+        EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+    }
+}
+
+// A full disk: a 64 KiB tmpfs cannot hold the 379 KB output. The write fails with a clear
+// error (exit 1) and nothing is left on the small file system.
+TEST(CliQuantize, FullDiskFailsCleanly) {
+    qs::test::TempDir dir;
+    const std::string mnt = dir.file("small");
+    std::filesystem::create_directories(mnt);
+    if (std::system(("mount -t tmpfs -o size=64k tmpfs " + mnt + " 2>/dev/null").c_str()) != 0) {
+        GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): full-disk case not run";
+    }
+    const CliRun r = cli("quantize " + kStories + " -o " + mnt + "/out.gguf --type Q8_0");
+    EXPECT_EQ(r.code, 1) << r.err;
+    EXPECT_NE(r.err.find(mnt + "/out.gguf"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("No space left"), std::string::npos) << r.err;
+    EXPECT_TRUE(std::filesystem::is_empty(mnt));
+    EXPECT_EQ(std::system(("umount " + mnt).c_str()), 0);
+}
+
+TEST(CliStats, HistogramAndErrorOfOneTensor) {
+    const CliRun r = cli("stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 16 --json");
+    ASSERT_EQ(r.code, 0) << r.err;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["schema"], "quantscope.stats/1");
+    uint64_t total = 0;
+    for (auto c : j["histogram"]["counts"]) total += c.get<uint64_t>();
+    EXPECT_EQ(total, 4096u);
+    EXPECT_GT(j["metrics"]["snr_db"].get<double>(), 10.0);
+    EXPECT_LT(j["metrics"]["nmse"].get<double>(), 0.1);
+    EXPECT_EQ(j["bytes"], 4096 / 32 * 18);
+    const CliRun missing = cli("stats " + kStories + " --tensor nope");
+    EXPECT_EQ(missing.code, 2);
+    EXPECT_NE(missing.err.find("nope"), std::string::npos);
+}
+
+} // namespace

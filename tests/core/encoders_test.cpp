@@ -1,0 +1,407 @@
+// Encoders against ggml: golden tensors (tests/data/golden, made by llama.cpp's ggml) with and
+// without an imatrix, llama.cpp's reference quants of a real model, determinism across thread
+// counts and between the fast and the reference path, and clean errors on bad input.
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "formats/encoders.h"
+#include "formats/type_table.h"
+#include "model/model.h"
+#include "test_util.h"
+
+namespace {
+
+using qs::formats::TensorType;
+
+constexpr int64_t kRows = 16;
+constexpr int64_t kCols = 4096;
+
+std::vector<float> readFloats(const std::string& path) {
+    const std::vector<uint8_t> bytes = qs::test::readFile(path);
+    std::vector<float> out(bytes.size() / sizeof(float));
+    std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
+    return out;
+}
+
+std::string goldenDir() { return qs::test::dataPath("golden"); }
+
+/// One row of results.tsv: ggml's RMSE and importance-weighted RMSE for a type.
+struct GgmlResult {
+    double rmse = 0;
+    double weightedRmse = 0;
+};
+
+std::map<std::string, GgmlResult> readResults(const std::string& path) {
+    std::map<std::string, GgmlResult> out;
+    std::ifstream f(path);
+    std::string line;
+    std::getline(f, line);  // header: type id bytes bpw rmse weighted_rmse
+    while (std::getline(f, line)) {
+        std::istringstream ss(line);
+        std::string type, id, bytes, bpw;
+        GgmlResult r;
+        if (ss >> type >> id >> bytes >> bpw >> r.rmse >> r.weightedRmse) out[type] = r;
+    }
+    return out;
+}
+
+/// The types we encode and ggml's lower-case spelling used for the golden file names.
+struct EncType {
+    TensorType type;
+    const char* golden;
+    bool mustMatchPlain;  ///< byte identity with ggml required without importance
+};
+
+const std::vector<EncType>& encTypes() {
+    static const std::vector<EncType> types = {
+        {TensorType::F16, "f16", true},     {TensorType::BF16, "bf16", true},
+        {TensorType::Q8_0, "q8_0", true},   {TensorType::Q4_0, "q4_0", true},
+        {TensorType::Q4_1, "q4_1", true},   {TensorType::Q5_0, "q5_0", true},
+        {TensorType::Q5_1, "q5_1", true},   {TensorType::Q2_K, "q2_K", false},
+        {TensorType::Q3_K, "q3_K", false},  {TensorType::Q4_K, "q4_K", false},
+        {TensorType::Q5_K, "q5_K", false},  {TensorType::Q6_K, "q6_K", false},
+        {TensorType::IQ4_NL, "iq4_nl", false}, {TensorType::IQ4_XS, "iq4_xs", false},
+    };
+    return types;
+}
+
+uint64_t bytesFor(TensorType t, int64_t n) { return *qs::formats::byteSize(t, uint64_t(n)); }
+
+std::vector<uint8_t> encode(TensorType t, const std::vector<float>& x, int64_t rowLength,
+                            const float* importance, int threads = 1, bool reference = false) {
+    std::vector<uint8_t> out(bytesFor(t, int64_t(x.size())));
+    const qs::Status st =
+        reference ? qs::formats::encodeRowsReference(t, x, out, rowLength, importance, threads)
+                  : qs::formats::encodeRows(t, x, out, rowLength, importance, threads);
+    EXPECT_TRUE(st.ok()) << (st.ok() ? "" : st.error().what());
+    return out;
+}
+
+std::vector<float> decode(TensorType t, const std::vector<uint8_t>& q, int64_t n) {
+    std::vector<float> out(size_t(n), 0.f);
+    const auto& tr = qs::formats::traits(t);
+    if (tr.decode) tr.decode(q.data(), out.data(), n);
+    return out;
+}
+
+double rmse(const std::vector<float>& a, const std::vector<float>& b) {
+    double s = 0;
+    for (size_t i = 0; i < a.size(); ++i) s += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    return std::sqrt(s / double(a.size()));
+}
+
+/// sqrt(sum_ij w_j e_ij^2 / (rows * sum_j w_j)), as in the golden README.
+double weightedRmse(const std::vector<float>& a, const std::vector<float>& b,
+                    const std::vector<float>& w, int64_t cols) {
+    double s = 0, sw = 0;
+    for (int64_t j = 0; j < cols; ++j) sw += w[size_t(j)];
+    for (size_t i = 0; i < a.size(); ++i) {
+        const double e = double(a[i]) - b[i];
+        s += w[i % size_t(cols)] * e * e;
+    }
+    const double rows = double(a.size()) / double(cols);
+    return std::sqrt(s / (rows * sw));
+}
+
+/// Empty if equal, else where the first difference lies (gtest's vector dump is unreadable).
+std::string firstDifference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
+    if (a.size() != b.size()) return "sizes " + std::to_string(a.size()) + " vs " +
+                                     std::to_string(b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i] != b[i]) return "first difference at byte " + std::to_string(i);
+    }
+    return {};
+}
+
+/// results.tsv prints 7 significant digits: allow that rounding, nothing more.
+constexpr double kTableSlack = 1.0 + 2e-6;
+
+class EncodeGolden : public ::testing::Test {
+protected:
+    void SetUp() override {
+        weights = readFloats(goldenDir() + "/weights.f32");
+        imatrix = readFloats(goldenDir() + "/imatrix.f32");
+        ASSERT_EQ(weights.size(), size_t(kRows * kCols));
+        ASSERT_EQ(imatrix.size(), size_t(kCols));
+        plain = readResults(goldenDir() + "/plain/results.tsv");
+        imat = readResults(goldenDir() + "/imat/results.tsv");
+        ASSERT_FALSE(plain.empty());
+        ASSERT_FALSE(imat.empty());
+    }
+    std::vector<float> weights, imatrix;
+    std::map<std::string, GgmlResult> plain, imat;
+};
+
+TEST_F(EncodeGolden, PlainRmseAtMostGgml) {
+    for (const EncType& e : encTypes()) {
+        SCOPED_TRACE(e.golden);
+        ASSERT_TRUE(qs::formats::canEncode(e.type));
+        const auto q = encode(e.type, weights, kCols, nullptr);
+        const auto deq = decode(e.type, q, int64_t(weights.size()));
+        const double ours = rmse(deq, weights);
+        ASSERT_TRUE(plain.count(e.golden));
+        const double theirs = plain[e.golden].rmse;
+        const auto ref = qs::test::readFile(goldenDir() + "/plain/" + e.golden + ".q");
+        const bool identical = ref == q;
+        std::printf("[plain] %-7s ours %.7e  ggml %.7e  bytes %s\n", e.golden, ours, theirs,
+                    identical ? "identical" : "DIFFERENT");
+        EXPECT_LE(ours, theirs * kTableSlack);
+        if (e.mustMatchPlain) {
+            EXPECT_TRUE(identical);
+        }
+    }
+}
+
+TEST_F(EncodeGolden, ImportanceWeightedRmseAtMostGgml) {
+    for (const EncType& e : encTypes()) {
+        SCOPED_TRACE(e.golden);
+        const auto q = encode(e.type, weights, kCols, imatrix.data());
+        const auto deq = decode(e.type, q, int64_t(weights.size()));
+        const double ours = weightedRmse(deq, weights, imatrix, kCols);
+        ASSERT_TRUE(imat.count(e.golden));
+        const double theirs = imat[e.golden].weightedRmse;
+        const auto ref = qs::test::readFile(goldenDir() + "/imat/" + e.golden + ".q");
+        const bool identical = ref == q;
+        std::printf("[imat]  %-7s ours %.7e  ggml %.7e  bytes %s\n", e.golden, ours, theirs,
+                    identical ? "identical" : "DIFFERENT");
+        EXPECT_LE(ours, theirs * kTableSlack);
+    }
+}
+
+TEST_F(EncodeGolden, F32IsACopy) {
+    const auto q = encode(TensorType::F32, weights, kCols, imatrix.data());
+    ASSERT_EQ(q.size(), weights.size() * 4);
+    EXPECT_EQ(std::memcmp(q.data(), weights.data(), q.size()), 0);
+}
+
+// ------------------------------------------------------------------------------------------
+// llama.cpp's reference quants of stories260K
+// ------------------------------------------------------------------------------------------
+
+/// Encode every tensor of `refFile` whose type is Q8_0 or Q4_0 from the F32 model and compare
+/// with llama.cpp's bytes. Returns how many tensors were compared.
+int compareWithReference(const std::string& refFile) {
+    auto src = qs::model::openModel(qs::test::dataPath("models/stories260K.gguf"));
+    auto ref = qs::model::openModel(qs::test::dataPath("models/reference-quants/" + refFile));
+    EXPECT_TRUE(src.ok()) << (src.ok() ? "" : src.error().what());
+    EXPECT_TRUE(ref.ok()) << (ref.ok() ? "" : ref.error().what());
+    if (!src.ok() || !ref.ok()) return 0;
+    int compared = 0;
+    for (const auto& rt : ref->tensors()) {
+        if (rt.type != TensorType::Q8_0 && rt.type != TensorType::Q4_0) continue;
+        SCOPED_TRACE(rt.name);
+        const int64_t idx = src->indexOf(rt.name);
+        EXPECT_GE(idx, 0);
+        if (idx < 0) continue;
+        const auto& st = src->tensors()[size_t(idx)];
+        EXPECT_EQ(st.type, TensorType::F32);
+        EXPECT_EQ(st.nElements, rt.nElements);
+        const auto bytes = src->tensorData(st);
+        std::vector<float> x(size_t(st.nElements));
+        std::memcpy(x.data(), bytes.data(), x.size() * sizeof(float));
+        const auto ours = encode(rt.type, x, st.rowLength(), nullptr, 2);
+        const auto theirs = ref->tensorData(rt);
+        EXPECT_EQ(ours.size(), theirs.size());
+        const bool same = ours.size() == theirs.size() &&
+                          std::memcmp(ours.data(), theirs.data(), ours.size()) == 0;
+        EXPECT_TRUE(same) << rt.name << " (" << qs::formats::typeName(rt.type) << ")";
+        ++compared;
+    }
+    return compared;
+}
+
+TEST(EncodeModel, Stories260KQ8_0ByteIdentical) {
+    const int n = compareWithReference("stories260K-Q8_0.gguf");
+    std::printf("compared %d Q8_0 tensors\n", n);
+    EXPECT_GT(n, 0);
+}
+
+TEST(EncodeModel, Stories260KQ4_0ByteIdentical) {
+    const int n = compareWithReference("stories260K-Q4_0.gguf");
+    std::printf("compared %d Q4_0/Q8_0 tensors\n", n);
+    EXPECT_GT(n, 0);
+}
+
+// ------------------------------------------------------------------------------------------
+// Determinism: thread counts, fast path vs reference path
+// ------------------------------------------------------------------------------------------
+
+/// Awkward data for the searches: heavy tails, all-zero and constant blocks, tiny and
+/// huge-but-representable magnitudes, exact ties, a single non-zero value.
+std::vector<float> awkwardRows(int64_t rows, int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::student_t_distribution<float> t4(4.0f);
+    std::uniform_int_distribution<int> kind(0, 9);
+    std::vector<float> x(size_t(rows * cols));
+    for (int64_t r = 0; r < rows; ++r) {
+        const float rowScale = std::pow(10.f, float(int(r % 7) - 4));
+        for (int64_t b = 0; b < cols; b += 32) {
+            const int k = kind(rng);
+            for (int64_t j = 0; j < 32; ++j) {
+                float v = t4(rng) * rowScale;
+                if (k == 0) v = 0;
+                if (k == 1) v = rowScale;
+                if (k == 2) v = (j == 5) ? -rowScale : 0;
+                if (k == 3) v = float(int(v / rowScale * 4)) * rowScale / 4;  // many ties
+                if (k == 4 && j % 2) v = 0;
+                x[size_t(r * cols + b + j)] = v;
+            }
+        }
+    }
+    return x;
+}
+
+std::vector<float> randomImportance(int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::lognormal_distribution<float> ln(0.f, 1.5f);
+    std::vector<float> w(static_cast<size_t>(cols));
+    for (auto& v : w) v = ln(rng);
+    for (int64_t j = 0; j < cols; j += 97) w[size_t(j)] = 0;  // unused channels
+    return w;
+}
+
+TEST_F(EncodeGolden, ThreadCountDoesNotChangeBytes) {
+    for (const EncType& e : encTypes()) {
+        SCOPED_TRACE(e.golden);
+        for (const float* imp : {static_cast<const float*>(nullptr),
+                                 static_cast<const float*>(imatrix.data())}) {
+            const auto one = encode(e.type, weights, kCols, imp, 1);
+            const auto two = encode(e.type, weights, kCols, imp, 2);
+            const auto any = encode(e.type, weights, kCols, imp, 0);
+            EXPECT_EQ(firstDifference(one, two), "");
+            EXPECT_EQ(firstDifference(one, any), "");
+        }
+    }
+}
+
+TEST_F(EncodeGolden, FastPathEqualsReference) {
+    const auto awk = awkwardRows(24, 1024, 7);
+    const auto awkImp = randomImportance(1024, 11);
+    for (const EncType& e : encTypes()) {
+        SCOPED_TRACE(e.golden);
+        // The fast path must be bit-identical to the reference, not merely close.
+        EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, nullptr, 2, false),
+                                  encode(e.type, weights, kCols, nullptr, 2, true)),
+                  "");
+        EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, imatrix.data(), 2, false),
+                                  encode(e.type, weights, kCols, imatrix.data(), 2, true)),
+                  "");
+        EXPECT_EQ(firstDifference(encode(e.type, awk, 1024, nullptr, 2, false),
+                                  encode(e.type, awk, 1024, nullptr, 2, true)),
+                  "");
+        EXPECT_EQ(firstDifference(encode(e.type, awk, 1024, awkImp.data(), 2, false),
+                                  encode(e.type, awk, 1024, awkImp.data(), 2, true)),
+                  "");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// Against ggml itself: llama.cpp's libggml-base.so (the build that made the golden files, from
+// the node-llama-cpp npm package) is loaded at run time, test-only, and quantizes the same
+// awkward rows. Skipped when the npm package is not installed.
+// ------------------------------------------------------------------------------------------
+
+using GgmlQuantizeChunk = size_t (*)(int type, const float* src, void* dst, int64_t start,
+                                     int64_t nrows, int64_t nPerRow, const float* imatrix);
+
+TEST(EncodeVsGgml, AwkwardRowsByteIdentical) {
+    const std::string lib = std::string(QS_TEST_DATA_DIR) +
+                            "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/"
+                            "libggml-base.so";
+    if (!std::filesystem::exists(lib)) GTEST_SKIP() << "no " << lib;
+    void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(handle, nullptr) << dlerror();
+    const auto quantize =
+        reinterpret_cast<GgmlQuantizeChunk>(dlsym(handle, "ggml_quantize_chunk"));
+    ASSERT_NE(quantize, nullptr);
+    for (uint32_t seed = 1; seed <= 3; ++seed) {
+        const int64_t cols = 512 * seed;
+        const auto x = awkwardRows(20, cols, seed);
+        const auto imp = randomImportance(cols, seed + 100);
+        for (const EncType& e : encTypes()) {
+            SCOPED_TRACE(std::string(e.golden) + " seed " + std::to_string(seed));
+            for (const float* w : {static_cast<const float*>(nullptr), imp.data()}) {
+                std::vector<uint8_t> theirs(bytesFor(e.type, int64_t(x.size())));
+                quantize(int(e.type), x.data(), theirs.data(), 0, 20, cols, w);
+                EXPECT_EQ(firstDifference(encode(e.type, x, cols, w, 2), theirs), "")
+                    << (w ? "with importance" : "plain");
+            }
+        }
+    }
+    dlclose(handle);
+}
+
+// ------------------------------------------------------------------------------------------
+// Errors
+// ------------------------------------------------------------------------------------------
+
+TEST(EncodeErrors, RowLengthNotMultipleOfBlockSize) {
+    std::vector<float> x(200, 1.f);
+    std::vector<uint8_t> out(1000);
+    const auto st = qs::formats::encodeRows(TensorType::Q4_K, x, out, 100, nullptr, 1, "blk.0.w");
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
+    EXPECT_NE(st.error().what().find("blk.0.w"), std::string::npos) << st.error().what();
+}
+
+TEST(EncodeErrors, NaNAndInfInputAreRejected) {
+    for (const float bad : {std::nanf(""), INFINITY, -INFINITY}) {
+        std::vector<float> x(2 * 256, 0.5f);
+        x[300] = bad;
+        for (const EncType& e : encTypes()) {
+            SCOPED_TRACE(e.golden);
+            std::vector<uint8_t> out(bytesFor(e.type, int64_t(x.size())));
+            const auto st = qs::formats::encodeRows(e.type, x, out, 256, nullptr, 2, "tok_emb");
+            ASSERT_FALSE(st.ok());
+            EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
+            EXPECT_NE(st.error().what().find("tok_emb"), std::string::npos);
+            EXPECT_NE(st.error().what().find("row 1"), std::string::npos) << st.error().what();
+        }
+    }
+}
+
+TEST(EncodeErrors, BadImportanceIsRejected) {
+    std::vector<float> x(256, 0.5f), imp(256, 1.f);
+    imp[3] = std::nanf("");
+    std::vector<uint8_t> out(bytesFor(TensorType::Q4_K, 256));
+    const auto st = qs::formats::encodeRows(TensorType::Q4_K, x, out, 256, imp.data(), 1, "w");
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
+}
+
+TEST(EncodeErrors, ScaleOverflowIsRejected) {
+    // 1e30 / 127 does not fit fp16: ggml_validate_row_data would reject the block.
+    std::vector<float> x(256, 1e30f);
+    for (const TensorType t : {TensorType::Q8_0, TensorType::Q4_K, TensorType::F16}) {
+        std::vector<uint8_t> out(bytesFor(t, 256));
+        const auto st = qs::formats::encodeRows(t, x, out, 256, nullptr, 1, "huge");
+        ASSERT_FALSE(st.ok()) << qs::formats::typeName(t);
+        EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
+        EXPECT_NE(st.error().what().find("huge"), std::string::npos);
+    }
+}
+
+TEST(EncodeErrors, UnsupportedTypeAndBadSizes) {
+    EXPECT_FALSE(qs::formats::canEncode(TensorType::IQ2_XXS));
+    EXPECT_EQ(qs::formats::encoderOf(TensorType::IQ2_XXS), nullptr);
+    std::vector<float> x(256, 0.5f);
+    std::vector<uint8_t> out(10);
+    const auto st = qs::formats::encodeRows(TensorType::IQ2_XXS, x, out, 256, nullptr, 1, "w");
+    ASSERT_FALSE(st.ok());
+    const auto st2 = qs::formats::encodeRows(TensorType::Q8_0, x, out, 256, nullptr, 1, "w");
+    ASSERT_FALSE(st2.ok());
+    EXPECT_EQ(st2.error().code, qs::ErrorCode::BadUsage);
+}
+
+} // namespace

@@ -2,10 +2,14 @@
 # ctest driver for the real-client checks (check_gguf.mjs).
 #   real_client_test.sh CLI synth PRESET   - synthesize a model, then check it (with llama.cpp)
 #   real_client_test.sh CLI file FILE      - check an existing GGUF (with llama.cpp)
+#   real_client_test.sh CLI quant MODEL TEXT PPL TOL QUANTIZE_ARGS...
+#       quantize MODEL with quantscope-cli, check the file with both clients, and require
+#       llama.cpp's perplexity on TEXT to be within TOL (relative) of PPL (PPL "-": no check)
+#   real_client_test.sh CLI synthquant PRESET - - - QUANTIZE_ARGS...  - the same on a synth model
 # Exits 77 (ctest: skipped) with the reason when node >= 20 or the npm packages are missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-cli=$1 mode=$2 arg=$3
+cli=$1 mode=$2 arg=${3:-}
 if ! command -v node >/dev/null 2>&1; then
   echo "SKIP: node is not installed (real-client tests need Node.js >= 20)"; exit 77
 fi
@@ -25,6 +29,26 @@ case $mode in
     ;;
   file)
     node "$here/check_gguf.mjs" "$cli" "$arg" --llama
+    ;;
+  quant|synthquant)
+    model=$3 text=$4 want=$5 tol=$6
+    shift 6
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    if [ "$mode" = synthquant ]; then
+      "$cli" synth -o "$tmp/synth.gguf" --preset "$model" --seed 5
+      model="$tmp/synth.gguf"
+    fi
+    "$cli" quantize "$model" -o "$tmp/out.gguf" -q "$@"
+    node "$here/check_gguf.mjs" "$cli" "$tmp/out.gguf" --llama
+    [ "$want" = "-" ] && exit 0   # synthetic weights: loading is the check, perplexity is noise
+    got=$(node "$here/perplexity.mjs" "$tmp/out.gguf" "$text" 512)
+    echo "llama.cpp perplexity of quantscope's file ($*): $got; llama.cpp's own: $want"
+    node -e '
+      const got = JSON.parse(process.argv[1]).ppl, want = Number(process.argv[2]), tol = Number(process.argv[3]);
+      const rel = Math.abs(got - want) / want;
+      console.log(`relative difference ${(100 * rel).toFixed(3)}% (limit ${(100 * tol).toFixed(1)}%)`);
+      process.exit(rel <= tol ? 0 : 1);' "$got" "$want" "$tol"
     ;;
   *) echo "unknown mode $mode"; exit 2 ;;
 esac

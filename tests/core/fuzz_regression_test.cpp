@@ -1,0 +1,49 @@
+// Replays every fuzz corpus file (seeds, minimized corpora and the crashes the fuzzers found,
+// named regress-*) through the readers: each must give a value or a clean error, never a crash.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "io/gguf_reader.h"
+#include "io/safetensors_reader.h"
+#include "test_util.h"
+
+namespace {
+
+std::string corpusDir(const char* name) {
+    return std::string(QS_TEST_DATA_DIR) + "/../fuzz/corpus/" + name;
+}
+
+TEST(FuzzRegression, GgufCorpusParsesOrFailsCleanly) {
+    size_t files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(corpusDir("gguf"))) {
+        const auto bytes = qs::test::readFile(e.path().string());
+        auto r = qs::io::parseGguf(bytes, e.path().string());
+        if (!r.ok()) {
+            EXPECT_FALSE(r.error().message.empty()) << e.path();
+            if (r.error().offset != qs::kNoOffset) EXPECT_LE(r.error().offset, bytes.size()) << e.path();
+        }
+        ++files;
+    }
+    EXPECT_GT(files, 4u);
+}
+
+// Crashes found by fuzz_safetensors: regress-offset-past-end.bin (an error offset outside the
+// file), regress-number-overflow.bin (nlohmann's out_of_range escaped the reader).
+TEST(FuzzRegression, SafetensorsCorpusParsesOrFailsCleanly) {
+    size_t files = 0, regressions = 0;
+    for (const auto& e : std::filesystem::directory_iterator(corpusDir("safetensors"))) {
+        const auto bytes = qs::test::readFile(e.path().string());
+        auto r = qs::io::parseSafetensors(bytes, e.path().string());
+        if (!r.ok()) {
+            EXPECT_FALSE(r.error().message.empty()) << e.path();
+            if (r.error().offset != qs::kNoOffset) EXPECT_LE(r.error().offset, bytes.size()) << e.path();
+        }
+        regressions += e.path().filename().string().starts_with("regress-");
+        ++files;
+    }
+    EXPECT_GE(regressions, 2u);
+    EXPECT_GT(files, 4u);
+}
+
+} // namespace

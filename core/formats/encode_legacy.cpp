@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "formats/block_layouts.h"
@@ -25,6 +26,13 @@ namespace {
 template <typename Block>
 inline void storeBlock(uint8_t* dst, const Block& b) {
     std::memcpy(dst, &b, sizeof(Block));
+}
+
+/// Store fp16 bits at `p` (any alignment). The plain encoders write straight into the output:
+/// building a block on the stack and copying it costs a store-forwarding stall per block.
+inline void putHalf(uint8_t* p, float v) {
+    const uint16_t h = floatToHalf(v);
+    std::memcpy(p, &h, 2);
 }
 
 /// C's (int8_t)(float) for values in range: truncation toward zero.
@@ -55,28 +63,60 @@ inline void packQ5(const uint8_t* L, uint8_t* qs, uint8_t* qhOut) {
     std::memcpy(qhOut, &qh, sizeof qh);
 }
 
-/// The value of largest magnitude in a block (first one on ties), as ggml finds it.
-inline float signedAbsMax(const float* xb) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < 32; ++j) {
-        const float v = xb[j];
-        if (amax < std::fabs(v)) {
-            amax = std::fabs(v);
-            max = v;
-        }
-    }
-    return max;
+// Four float lanes (GCC/Clang vector extension, SSE2 on x86-64) for the block reductions.
+typedef float V4 __attribute__((vector_size(16)));
+typedef int32_t V4i __attribute__((vector_size(16)));
+
+inline V4 load4(const float* p) {
+    V4 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
 }
 
-/// Block minimum and maximum, starting from +-FLT_MAX as ggml does.
+/// The first value of the block equal to `v` (only needed to recover the sign of a zero).
+inline float firstEqual(const float* xb, float v) {
+    int j = 0;
+    while (xb[j] != v) ++j;
+    return xb[j];
+}
+
+/// The value of largest magnitude in a block (the first one on ties; +0 for an all-zero
+/// block), as ggml's `if (amax < fabsf(v)) { amax = fabsf(v); max = v; }` loop finds it. The
+/// maximum magnitude is an exact, order-free reduction, so it is computed four lanes wide.
+inline float signedAbsMax(const float* xb) {
+    const V4i absMask = {0x7fffffff, 0x7fffffff, 0x7fffffff, 0x7fffffff};
+    V4 a = V4(V4i(load4(xb)) & absMask);
+    for (int k = 4; k < 32; k += 4) {
+        const V4 v = V4(V4i(load4(xb + k)) & absMask);
+        a = a < v ? v : a;
+    }
+    float amax = 0.0f;
+    for (int l = 0; l < 4; ++l) amax = amax < a[l] ? a[l] : amax;
+    if (amax == 0.0f) return 0.0f;
+    int j = 0;
+    while (std::fabs(xb[j]) != amax) ++j;
+    return xb[j];
+}
+
+/// Block minimum and maximum as ggml's `if (v < min) min = v; if (v > max) max = v;` loop
+/// (from +-FLT_MAX) finds them: that loop keeps the first of equal values, which matters only
+/// for the sign of a zero, so the extremes are reduced four lanes wide and a zero result takes
+/// the sign of the block's first zero.
 inline void blockMinMax(const float* xb, float& min, float& max) {
+    V4 mn = load4(xb), mx = mn;
+    for (int k = 4; k < 32; k += 4) {
+        const V4 v = load4(xb + k);
+        mn = v < mn ? v : mn;
+        mx = v > mx ? v : mx;
+    }
     min = 3.402823466e+38f;
     max = -3.402823466e+38f;
-    for (int j = 0; j < 32; ++j) {
-        const float v = xb[j];
-        if (v < min) min = v;
-        if (v > max) max = v;
+    for (int l = 0; l < 4; ++l) {
+        if (mn[l] < min) min = mn[l];
+        if (mx[l] > max) max = mx[l];
     }
+    if (min == 0.0f) min = firstEqual(xb, 0.0f);
+    if (max == 0.0f) max = firstEqual(xb, 0.0f);
 }
 
 } // namespace
@@ -147,7 +187,7 @@ void encodeQ8_0(const float* src, uint8_t* dst, int64_t n, const float* /*import
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = src + 32 * i;
-        BlockQ8_0 y;
+        uint8_t* out = dst + i * int64_t(sizeof(BlockQ8_0));
         float amax = 0.0f;
         for (int j = 0; j < 32; ++j) {
             const float a = std::fabs(xb[j]);
@@ -155,7 +195,8 @@ void encodeQ8_0(const float* src, uint8_t* dst, int64_t n, const float* /*import
         }
         const float d = amax / 127;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
-        y.d = floatToHalf(d);
+        putHalf(out + offsetof(BlockQ8_0, d), d);
+        uint8_t* qs = out + offsetof(BlockQ8_0, qs);
         for (int j = 0; j < 32; ++j) {
             // roundf (half away from zero) without a libm call: truncate, then step away from
             // zero when the exact remainder is at least one half.
@@ -163,9 +204,8 @@ void encodeQ8_0(const float* src, uint8_t* dst, int64_t n, const float* /*import
             int r = int(v);
             const float frac = v - float(r);
             r += int(frac >= 0.5f) - int(frac <= -0.5f);
-            y.qs[j] = int8_t(r);
+            qs[j] = uint8_t(int8_t(r));
         }
-        storeBlock(dst + i * int64_t(sizeof(BlockQ8_0)), y);
     }
 }
 
@@ -178,16 +218,16 @@ void encodeQ4_0Plain(const float* src, uint8_t* dst, int64_t n) {
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = src + 32 * i;
-        BlockQ4_0 y;
+        uint8_t* out = dst + i * int64_t(sizeof(BlockQ4_0));
         const float d = signedAbsMax(xb) / -8;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
-        y.d = floatToHalf(d);
+        putHalf(out + offsetof(BlockQ4_0, d), d);
+        uint8_t* qs = out + offsetof(BlockQ4_0, qs);
         for (int j = 0; j < 16; ++j) {
             const int xi0 = std::min(15, truncToInt(xb[j] * id + 8.5f));
             const int xi1 = std::min(15, truncToInt(xb[16 + j] * id + 8.5f));
-            y.qs[j] = uint8_t(xi0 | (xi1 << 4));
+            qs[j] = uint8_t(xi0 | (xi1 << 4));
         }
-        storeBlock(dst + i * int64_t(sizeof(BlockQ4_0)), y);
     }
 }
 
@@ -233,19 +273,19 @@ void encodeQ4_1Plain(const float* src, uint8_t* dst, int64_t n) {
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = src + 32 * i;
-        BlockQ4_1 y;
+        uint8_t* out = dst + i * int64_t(sizeof(BlockQ4_1));
         float min, max;
         blockMinMax(xb, min, max);
         const float d = (max - min) / 15;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
-        y.d = floatToHalf(d);
-        y.m = floatToHalf(min);
+        putHalf(out + offsetof(BlockQ4_1, d), d);
+        putHalf(out + offsetof(BlockQ4_1, m), min);
+        uint8_t* qs = out + offsetof(BlockQ4_1, qs);
         for (int j = 0; j < 16; ++j) {
             const int xi0 = std::min(15, truncToInt((xb[j] - min) * id + 0.5f));
             const int xi1 = std::min(15, truncToInt((xb[16 + j] - min) * id + 0.5f));
-            y.qs[j] = uint8_t(xi0 | (xi1 << 4));
+            qs[j] = uint8_t(xi0 | (xi1 << 4));
         }
-        storeBlock(dst + i * int64_t(sizeof(BlockQ4_1)), y);
     }
 }
 
@@ -302,13 +342,12 @@ void encodeQ5_0Plain(const float* src, uint8_t* dst, int64_t n) {
     uint8_t L[32];
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = src + 32 * i;
-        BlockQ5_0 y;
+        uint8_t* out = dst + i * int64_t(sizeof(BlockQ5_0));
         const float d = signedAbsMax(xb) / -16;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
-        y.d = floatToHalf(d);
+        putHalf(out + offsetof(BlockQ5_0, d), d);
         for (int j = 0; j < 32; ++j) L[j] = uint8_t(std::min(31, truncToInt(xb[j] * id + 16.5f)));
-        packQ5(L, y.qs, y.qh);
-        storeBlock(dst + i * int64_t(sizeof(BlockQ5_0)), y);
+        packQ5(L, out + offsetof(BlockQ5_0, qs), out + offsetof(BlockQ5_0, qh));
     }
 }
 
@@ -357,16 +396,15 @@ void encodeQ5_1Plain(const float* src, uint8_t* dst, int64_t n) {
     uint8_t L[32];
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = src + 32 * i;
-        BlockQ5_1 y;
+        uint8_t* out = dst + i * int64_t(sizeof(BlockQ5_1));
         float min, max;
         blockMinMax(xb, min, max);
         const float d = (max - min) / 31;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
-        y.d = floatToHalf(d);
-        y.m = floatToHalf(min);
+        putHalf(out + offsetof(BlockQ5_1, d), d);
+        putHalf(out + offsetof(BlockQ5_1, m), min);
         for (int j = 0; j < 32; ++j) L[j] = uint8_t(truncToInt((xb[j] - min) * id + 0.5f));
-        packQ5(L, y.qs, y.qh);
-        storeBlock(dst + i * int64_t(sizeof(BlockQ5_1)), y);
+        packQ5(L, out + offsetof(BlockQ5_1, qs), out + offsetof(BlockQ5_1, qh));
     }
 }
 } // namespace

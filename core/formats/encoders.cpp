@@ -79,37 +79,35 @@ inline uint16_t load16(const uint8_t* p) {
 
 inline bool halfIsFinite(uint16_t h) { return (h & 0x7c00u) != 0x7c00u; }
 
-/// Index of the first non-finite value of a row, or -1. The common all-finite case is one
-/// branch-free (vectorisable) pass over the exponent bits.
-int64_t firstNonFinite(const float* x, int64_t n) {
-    uint32_t anyBad = 0;
+/// Largest |x| of a row as float bits (a branch-free, vectorisable pass; integer max is
+/// order-free). >= 0x7f800000 means the row holds NaN or Inf.
+uint32_t maxAbsBits(const float* x, int64_t n) {
+    int32_t m = 0;  // |x| bits are < 2^31: a signed max (SSE2 compare + select) is exact
     for (int64_t i = 0; i < n; ++i) {
-        uint32_t bits;
+        int32_t bits;
         std::memcpy(&bits, x + i, sizeof bits);
-        anyBad |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+        bits &= 0x7fffffff;
+        m = bits > m ? bits : m;
     }
-    if (!anyBad) return -1;
+    return uint32_t(m);
+}
+
+constexpr uint32_t kNonFiniteBits = 0x7f800000u;
+/// Smallest |x| bits that round to Inf in F16 / BF16 (round to nearest even; see half.h).
+constexpr uint32_t kF16OverflowBits = 0x477ff000u;
+constexpr uint32_t kBf16OverflowBits = 0x7f7f8000u;
+
+/// Index of the first non-finite value of a row, or -1.
+int64_t firstNonFinite(const float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
         if (!std::isfinite(x[i])) return i;
     }
     return -1;
 }
 
-/// Index of the first bad value of an encoded row (a non-finite scale, or an F16/BF16 element
-/// that overflowed), in units of blocks (or elements for F16/BF16), or -1.
+/// Index of the first block of an encoded row with a non-finite scale, or -1. (F16/BF16
+/// overflow is predicted from the input instead, see encodeRowsWith.)
 int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t nBlocks, int64_t blockBytes) {
-    if (t == TensorType::F16 || t == TensorType::BF16) {
-        const uint16_t expMask = t == TensorType::F16 ? 0x7c00u : 0x7f80u;
-        uint32_t anyBad = 0;
-        for (int64_t i = 0; i < nBlocks; ++i) {
-            anyBad |= uint32_t((load16(row + 2 * i) & expMask) == expMask);
-        }
-        if (!anyBad) return -1;
-        for (int64_t i = 0; i < nBlocks; ++i) {
-            if ((load16(row + 2 * i) & expMask) == expMask) return i;
-        }
-        return -1;
-    }
     const ScaleFields f = scaleFieldsOf(t);
     for (int64_t b = 0; b < nBlocks; ++b) {
         for (int k = 0; k < f.count; ++k) {
@@ -179,19 +177,20 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
         for (int64_t r = begin; r < end; ++r) {
             const float* x = src.data() + r * rowLength;
             uint8_t* y = dst.data() + r * rowBytes;
-            if (firstNonFinite(x, rowLength) >= 0) {
+            // One pass over the input finds NaN/Inf and, for F16/BF16, values that would
+            // round to Inf (the only way those outputs can fail ggml_validate_row_data).
+            const uint32_t maxAbs = maxAbsBits(x, rowLength);
+            if (maxAbs >= kNonFiniteBits) {
                 atomicMin(badInputRow, r);
                 std::memset(y, 0, size_t(rowBytes));
                 continue;
             }
             fn(x, y, rowLength, importance);
-            if (t != TensorType::F32 && firstBadOutput(t, y, t == TensorType::F16 ||
-                                                                 t == TensorType::BF16
-                                                             ? rowLength
-                                                             : blocksPerRow,
-                                                       tr.blockBytes) >= 0) {
-                atomicMin(badOutputRow, r);
-            }
+            const bool overflow =
+                t == TensorType::F16    ? maxAbs >= kF16OverflowBits
+                : t == TensorType::BF16 ? maxAbs >= kBf16OverflowBits
+                                        : firstBadOutput(t, y, blocksPerRow, tr.blockBytes) >= 0;
+            if (overflow) atomicMin(badOutputRow, r);
         }
     });
     const int64_t badIn = badInputRow.load();

@@ -238,7 +238,7 @@ TEST(EncodeModel, Stories260KQ4_0ByteIdentical) {
 // ------------------------------------------------------------------------------------------
 
 /// Awkward data for the searches: heavy tails, all-zero and constant blocks, tiny and
-/// huge-but-representable magnitudes, exact ties, a single non-zero value.
+/// large magnitudes, exact ties, a single non-zero value, signed zeros.
 std::vector<float> awkwardRows(int64_t rows, int64_t cols, uint32_t seed) {
     std::mt19937 rng(seed);
     std::student_t_distribution<float> t4(4.0f);
@@ -255,6 +255,8 @@ std::vector<float> awkwardRows(int64_t rows, int64_t cols, uint32_t seed) {
                 if (k == 2) v = (j == 5) ? -rowScale : 0;
                 if (k == 3) v = float(int(v / rowScale * 4)) * rowScale / 4;  // many ties
                 if (k == 4 && j % 2) v = 0;
+                if (k == 5 && j % 3 == 0) v = -0.0f;  // signed zeros
+                if (k == 6) v = j % 4 ? std::fabs(v) : (j % 8 ? 0.0f : -0.0f);  // min is a zero
                 x[size_t(r * cols + b + j)] = v;
             }
         }

@@ -179,6 +179,35 @@ void encodeBF16(const float* src, uint8_t* dst, int64_t n, const float* /*import
     }
 }
 
+uint32_t encodeF16MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    int32_t m = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        int32_t bits;
+        std::memcpy(&bits, src + i, sizeof bits);
+        bits &= 0x7fffffff;
+        m = bits > m ? bits : m;
+        const uint16_t h = floatToHalfSelect(src[i]);
+        std::memcpy(dst + 2 * i, &h, 2);
+    }
+    return uint32_t(m);
+}
+
+uint32_t encodeBF16MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    int32_t m = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        int32_t bits;
+        std::memcpy(&bits, src + i, sizeof bits);
+        const uint32_t x = uint32_t(bits);
+        bits &= 0x7fffffff;
+        m = bits > m ? bits : m;
+        // No NaN quieting here: a row holding NaN or Inf is refused by the caller (the max
+        // says so), so plain round-to-nearest-even is exact for every row that is kept.
+        const uint16_t h = uint16_t((x + (0x7fffu + ((x >> 16) & 1u))) >> 16);
+        std::memcpy(dst + 2 * i, &h, 2);
+    }
+    return uint32_t(m);
+}
+
 // ==========================================================================================
 // Q8_0: d = amax / 127, q = round(x / d) (quantize_row_q8_0_ref; importance ignored)
 // ==========================================================================================

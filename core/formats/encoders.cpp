@@ -179,13 +179,16 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
             uint8_t* y = dst.data() + r * rowBytes;
             // One pass over the input finds NaN/Inf and, for F16/BF16, values that would
             // round to Inf (the only way those outputs can fail ggml_validate_row_data).
-            const uint32_t maxAbs = maxAbsBits(x, rowLength);
+            const bool plainHalf = t == TensorType::F16 || t == TensorType::BF16;
+            const uint32_t maxAbs = t == TensorType::F16    ? detail::encodeF16MaxAbs(x, y, rowLength)
+                                    : t == TensorType::BF16 ? detail::encodeBF16MaxAbs(x, y, rowLength)
+                                                            : maxAbsBits(x, rowLength);
             if (maxAbs >= kNonFiniteBits) {
                 atomicMin(badInputRow, r);
                 std::memset(y, 0, size_t(rowBytes));
                 continue;
             }
-            fn(x, y, rowLength, importance);
+            if (!plainHalf) fn(x, y, rowLength, importance);
             const bool overflow =
                 t == TensorType::F16    ? maxAbs >= kF16OverflowBits
                 : t == TensorType::BF16 ? maxAbs >= kBf16OverflowBits

@@ -54,6 +54,11 @@ namespace detail {
 void encodeF32(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeF16(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeBF16(const float* src, uint8_t* dst, int64_t n, const float* importance);
+/// F16 / BF16 conversion fused with the input check: converts like encodeF16/encodeBF16 and
+/// returns the largest |x| as float bits (one pass instead of two; the check is what ggml's
+/// converter does not do).
+uint32_t encodeF16MaxAbs(const float* src, uint8_t* dst, int64_t n);
+uint32_t encodeBF16MaxAbs(const float* src, uint8_t* dst, int64_t n);
 void encodeQ8_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeQ4_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeQ4_1(const float* src, uint8_t* dst, int64_t n, const float* importance);

@@ -56,7 +56,8 @@ Result<std::vector<DeviceInfo>> listDevices() {
     vkEnumeratePhysicalDevices(raw, &count, phys.data());
     std::vector<DeviceInfo> out;
     for (uint32_t i = 0; i < count; ++i) {
-        VkPhysicalDeviceDriverProperties driver{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+        VkPhysicalDeviceDriverProperties driver{
+            VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
         VkPhysicalDeviceSubgroupProperties subgroup{
             VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
         subgroup.pNext = &driver;

@@ -1,0 +1,140 @@
+#include "shaders.h"
+
+#include <array>
+
+namespace qs::gpu {
+
+namespace {
+
+using formats::TensorType;
+
+// The SPIR-V words; each .inc is a braced initializer written by glslc -mfmt=c.
+
+const uint32_t kDecodeF32[] =
+#include "decode_f32.inc"
+    ;
+const uint32_t kDecodeF16[] =
+#include "decode_f16.inc"
+    ;
+const uint32_t kDecodeBF16[] =
+#include "decode_bf16.inc"
+    ;
+const uint32_t kDecodeQ8_0[] =
+#include "decode_q8_0.inc"
+    ;
+const uint32_t kDecodeQ4_0[] =
+#include "decode_q4_0.inc"
+    ;
+const uint32_t kDecodeQ4_1[] =
+#include "decode_q4_1.inc"
+    ;
+const uint32_t kDecodeQ5_0[] =
+#include "decode_q5_0.inc"
+    ;
+const uint32_t kDecodeQ5_1[] =
+#include "decode_q5_1.inc"
+    ;
+const uint32_t kDecodeQ2_K[] =
+#include "decode_q2_k.inc"
+    ;
+const uint32_t kDecodeQ3_K[] =
+#include "decode_q3_k.inc"
+    ;
+const uint32_t kDecodeQ4_K[] =
+#include "decode_q4_k.inc"
+    ;
+const uint32_t kDecodeQ5_K[] =
+#include "decode_q5_k.inc"
+    ;
+const uint32_t kDecodeQ6_K[] =
+#include "decode_q6_k.inc"
+    ;
+const uint32_t kDecodeIQ4_NL[] =
+#include "decode_iq4_nl.inc"
+    ;
+const uint32_t kDecodeIQ4_XS[] =
+#include "decode_iq4_xs.inc"
+    ;
+
+const uint32_t kEncodeF16[] =
+#include "encode_f16.inc"
+    ;
+const uint32_t kEncodeBF16[] =
+#include "encode_bf16.inc"
+    ;
+const uint32_t kEncodeQ8_0[] =
+#include "encode_q8_0.inc"
+    ;
+const uint32_t kEncodeQ4_0[] =
+#include "encode_q4_0.inc"
+    ;
+const uint32_t kEncodeQ4_1[] =
+#include "encode_q4_1.inc"
+    ;
+const uint32_t kEncodeQ5_0[] =
+#include "encode_q5_0.inc"
+    ;
+const uint32_t kEncodeQ5_1[] =
+#include "encode_q5_1.inc"
+    ;
+
+struct Entry {
+    ShaderOp op;
+    TensorType type;
+    ShaderCode code;
+};
+
+template <size_t N>
+constexpr ShaderCode shader(std::string_view name, const uint32_t (&words)[N]) {
+    return ShaderCode{name, std::span<const uint32_t>(words, N)};
+}
+
+const std::array kShaders = {
+    Entry{ShaderOp::Decode, TensorType::F32, shader("decode_f32", kDecodeF32)},
+    Entry{ShaderOp::Decode, TensorType::F16, shader("decode_f16", kDecodeF16)},
+    Entry{ShaderOp::Decode, TensorType::BF16, shader("decode_bf16", kDecodeBF16)},
+    Entry{ShaderOp::Decode, TensorType::Q8_0, shader("decode_q8_0", kDecodeQ8_0)},
+    Entry{ShaderOp::Decode, TensorType::Q4_0, shader("decode_q4_0", kDecodeQ4_0)},
+    Entry{ShaderOp::Decode, TensorType::Q4_1, shader("decode_q4_1", kDecodeQ4_1)},
+    Entry{ShaderOp::Decode, TensorType::Q5_0, shader("decode_q5_0", kDecodeQ5_0)},
+    Entry{ShaderOp::Decode, TensorType::Q5_1, shader("decode_q5_1", kDecodeQ5_1)},
+    Entry{ShaderOp::Decode, TensorType::Q2_K, shader("decode_q2_k", kDecodeQ2_K)},
+    Entry{ShaderOp::Decode, TensorType::Q3_K, shader("decode_q3_k", kDecodeQ3_K)},
+    Entry{ShaderOp::Decode, TensorType::Q4_K, shader("decode_q4_k", kDecodeQ4_K)},
+    Entry{ShaderOp::Decode, TensorType::Q5_K, shader("decode_q5_k", kDecodeQ5_K)},
+    Entry{ShaderOp::Decode, TensorType::Q6_K, shader("decode_q6_k", kDecodeQ6_K)},
+    Entry{ShaderOp::Decode, TensorType::IQ4_NL, shader("decode_iq4_nl", kDecodeIQ4_NL)},
+    Entry{ShaderOp::Decode, TensorType::IQ4_XS, shader("decode_iq4_xs", kDecodeIQ4_XS)},
+    Entry{ShaderOp::Encode, TensorType::F16, shader("encode_f16", kEncodeF16)},
+    Entry{ShaderOp::Encode, TensorType::BF16, shader("encode_bf16", kEncodeBF16)},
+    Entry{ShaderOp::Encode, TensorType::Q8_0, shader("encode_q8_0", kEncodeQ8_0)},
+    Entry{ShaderOp::Encode, TensorType::Q4_0, shader("encode_q4_0", kEncodeQ4_0)},
+    Entry{ShaderOp::Encode, TensorType::Q4_1, shader("encode_q4_1", kEncodeQ4_1)},
+    Entry{ShaderOp::Encode, TensorType::Q5_0, shader("encode_q5_0", kEncodeQ5_0)},
+    Entry{ShaderOp::Encode, TensorType::Q5_1, shader("encode_q5_1", kEncodeQ5_1)},
+};
+
+} // namespace
+
+const ShaderCode* findShader(ShaderOp op, formats::TensorType type) {
+    for (const Entry& e : kShaders) {
+        if (e.op == op && e.type == type) return &e.code;
+    }
+    return nullptr;
+}
+
+int64_t decodeValuesPerUnit(formats::TensorType type) {
+    return formats::traits(type).quantized ? 32 : 8;
+}
+
+int64_t encodeItemsPerUnit(formats::TensorType type) {
+    switch (type) {
+    case TensorType::F16:
+    case TensorType::BF16: return 8;
+    case TensorType::Q4_1:
+    case TensorType::Q5_1: return 1;  // 20 and 24 bytes: already whole words
+    default: return 2;                // 18, 22, 34 bytes: pairs make whole words
+    }
+}
+
+} // namespace qs::gpu

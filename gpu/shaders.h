@@ -1,0 +1,35 @@
+#pragma once
+// The compute shaders embedded in qs_gpu: SPIR-V compiled by glslc at build time from
+// gpu/shaders/*.comp (one variant per tensor type, see gpu/CMakeLists.txt).
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "formats/type_table.h"
+
+namespace qs::gpu {
+
+/// One embedded SPIR-V module and the interface its pipeline needs.
+struct ShaderCode {
+    std::string_view name;          ///< unique id, e.g. "decode_q4_0" (pipeline cache key)
+    std::span<const uint32_t> spirv;
+    uint32_t storageBuffers = 2;    ///< bindings 0..n-1, all storage buffers
+    uint32_t pushConstantBytes = 8; ///< size of the push-constant block
+};
+
+/// The operations the shaders implement.
+enum class ShaderOp {
+    Decode,  ///< type bytes -> float32 (binding 0 bytes, binding 1 floats)
+    Encode,  ///< float32 -> type bytes (binding 0 floats, binding 1 bytes)
+};
+
+/// The shader of `op` for `type`, or nullptr if there is none.
+const ShaderCode* findShader(ShaderOp op, formats::TensorType type);
+
+/// Values one decode invocation handles (8 for plain types, 32 for block types).
+int64_t decodeValuesPerUnit(formats::TensorType type);
+/// Items (blocks, or values for F16/BF16) one encode invocation handles.
+int64_t encodeItemsPerUnit(formats::TensorType type);
+
+} // namespace qs::gpu

@@ -1,0 +1,323 @@
+#include "vulkan_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace qs::gpu {
+
+namespace {
+
+using formats::TensorType;
+
+// Default bound on one binding. Bigger chunks gain little (a chunk is already millions of
+// values) and would make every workspace buffer as large.
+constexpr uint64_t kDefaultChunkBytes = 64ull << 20;
+
+int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+uint64_t roundUp4(uint64_t v) { return (v + 3) & ~uint64_t(3); }
+
+Error usage(const std::string& message, const std::string& tensor) {
+    return makeError(ErrorCode::BadUsage, message, {}, kNoOffset, tensor);
+}
+
+bool isLegacyWeighted(TensorType t) {
+    return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q5_0 ||
+           t == TensorType::Q5_1;
+}
+
+uint16_t load16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return v;
+}
+
+/// First item (block, or element for F16/BF16) of an encoded row whose fp16 scale or value is
+/// inf/NaN, or -1: the check ggml_validate_row_data (and the CPU encoder) makes.
+int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t rowLength) {
+    if (t == TensorType::F16 || t == TensorType::BF16) {
+        const uint16_t mask = t == TensorType::F16 ? 0x7c00u : 0x7f80u;
+        for (int64_t i = 0; i < rowLength; ++i) {
+            if ((load16(row + 2 * i) & mask) == mask) return i;
+        }
+        return -1;
+    }
+    const auto& tr = formats::traits(t);
+    const bool hasMin = t == TensorType::Q4_1 || t == TensorType::Q5_1;
+    for (int64_t b = 0; b < rowLength / tr.blockSize; ++b) {
+        const uint8_t* blk = row + b * tr.blockBytes;
+        if ((load16(blk) & 0x7c00u) == 0x7c00u) return b;
+        if (hasMin && (load16(blk + 2) & 0x7c00u) == 0x7c00u) return b;
+    }
+    return -1;
+}
+
+} // namespace
+
+/// One operation over a whole tensor, expressed in "items" (blocks, or values of plain types).
+struct VulkanBackend::Job {
+    const ShaderCode* shader = nullptr;
+    const uint8_t* src = nullptr;
+    uint8_t* dst = nullptr;
+    int64_t items = 0;        // total items
+    int64_t itemsPerRow = 0;  // chunks prefer whole rows
+    int64_t inBytes = 0;      // bytes per item read
+    int64_t outBytes = 0;     // bytes per item written
+    int64_t unitNum = 1;      // invocations for n items: ceil(n * unitNum / unitDen)
+    int64_t unitDen = 1;
+    int64_t pushScale = 1;    // second push constant: n * pushScale
+};
+
+Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const DeviceOptions& options) {
+    auto device = Device::create(options);
+    if (!device) return device.error();
+    return std::unique_ptr<VulkanBackend>(new VulkanBackend(std::move(*device)));
+}
+
+VulkanBackend::VulkanBackend(std::unique_ptr<Device> device) : m_device(std::move(device)) {}
+
+VulkanBackend::~VulkanBackend() = default;
+
+std::string VulkanBackend::name() const { return m_device->label(); }
+
+bool VulkanBackend::canEncode(TensorType type) const {
+    return findShader(ShaderOp::Encode, type) != nullptr;
+}
+
+bool VulkanBackend::canDecode(TensorType type) const {
+    return findShader(ShaderOp::Decode, type) != nullptr;
+}
+
+Status VulkanBackend::ensureCapacity(uint64_t inBytes, uint64_t outBytes) {
+    bool changed = false;
+    auto grow = [&](Buffer& b, uint64_t bytes, MemoryUse use, const char* label) -> Status {
+        if (b.valid() && b.size() >= bytes) return {};
+        b = Buffer();  // free first: the new one may need the memory
+        auto nb = m_device->createBuffer(bytes, use, label);
+        if (!nb) return nb.error();
+        b = std::move(*nb);
+        changed = true;
+        return {};
+    };
+    QS_TRY(grow(m_in, inBytes, MemoryUse::DeviceLocal, "qs input"));
+    QS_TRY(grow(m_out, outBytes, MemoryUse::DeviceLocal, "qs output"));
+    // Staging only where the device-local memory cannot be mapped (discrete GPUs without
+    // resizable BAR). lavapipe and integrated GPUs map it directly.
+    if (!m_in.mapped()) QS_TRY(grow(m_upload, inBytes, MemoryUse::Upload, "qs upload"));
+    if (!m_out.mapped()) QS_TRY(grow(m_readback, outBytes, MemoryUse::Readback, "qs readback"));
+    if (changed) m_setLayout = VK_NULL_HANDLE;
+    return {};
+}
+
+Status VulkanBackend::run(const Job& job) {
+    m_lastChunks = 0;
+    if (job.items == 0) return {};
+    const DeviceOptions& opt = m_device->options();
+    const DeviceLimits& lim = m_device->limits();
+
+    // Bytes one binding may span: the device limit, the allocation limit, and the option.
+    uint64_t limit = std::min<uint64_t>(lim.maxStorageBufferRange, kDefaultChunkBytes);
+    if (lim.maxMemoryAllocationSize > 0) limit = std::min(limit, lim.maxMemoryAllocationSize);
+    if (opt.maxChunkBytes > 0) limit = std::min(limit, opt.maxChunkBytes);
+    limit &= ~uint64_t(3);
+    const int64_t perItem = std::max(job.inBytes, job.outBytes);
+    int64_t chunkItems = int64_t(limit) / perItem;
+    if (chunkItems >= job.itemsPerRow) {
+        chunkItems -= chunkItems % job.itemsPerRow;  // whole rows when one fits
+    }
+    // Otherwise a row is split at block boundaries, which is exact: every shader works on
+    // single blocks. Each chunk starts at offset 0 of the buffers and handles its own partial
+    // last unit, so chunk sizes need no further alignment.
+    if (chunkItems <= 0) {
+        return makeError(ErrorCode::BadUsage, "Vulkan chunk limit of " + std::to_string(limit) +
+                                                  " bytes is too small for one block");
+    }
+    chunkItems = std::min(chunkItems, job.items);
+
+    QS_TRY(ensureCapacity(roundUp4(uint64_t(chunkItems * job.inBytes)),
+                          roundUp4(uint64_t(chunkItems * job.outBytes))));
+    auto pipeline = m_device->pipeline(*job.shader, opt.workgroupSize);
+    if (!pipeline) return pipeline.error();
+    const Pipeline& pipe = **pipeline;
+    // Every shader has the same interface, so one set serves them all until the buffers change.
+    if (m_setLayout != pipe.setLayout) {
+        m_set = DescriptorSet();
+        const Buffer* buffers[] = {&m_in, &m_out};
+        auto set = m_device->bindBuffers(pipe, buffers);
+        if (!set) return set.error();
+        m_set = std::move(*set);
+        m_setLayout = pipe.setLayout;
+    }
+
+    const uint32_t maxPerDim =
+        opt.maxWorkgroupsPerDim > 0
+            ? std::min(opt.maxWorkgroupsPerDim, lim.maxWorkgroupCount[0])
+            : lim.maxWorkgroupCount[0];
+    const Buffer& inHost = m_in.mapped() ? m_in : m_upload;
+    const Buffer& outHost = m_out.mapped() ? m_out : m_readback;
+
+    for (int64_t first = 0; first < job.items; first += chunkItems) {
+        const int64_t n = std::min(chunkItems, job.items - first);
+        const uint64_t inBytes = uint64_t(n * job.inBytes);
+        const uint64_t outBytes = uint64_t(n * job.outBytes);
+        std::memcpy(inHost.mapped(), job.src + first * job.inBytes, inBytes);
+        QS_TRY(inHost.flush());
+
+        const int64_t units = ceilDiv(n * job.unitNum, job.unitDen);
+        const uint32_t push[2] = {uint32_t(units), uint32_t(n * job.pushScale)};
+        // A 2D grid once the groups exceed one dimension's limit: rows of gx groups, and the
+        // shader drops the invocations past `units` in the last row.
+        const int64_t groups = ceilDiv(units, int64_t(pipe.workgroupSize));
+        const int64_t gy = ceilDiv(groups, int64_t(maxPerDim));
+        const int64_t gx = ceilDiv(groups, gy);
+        if (gy > int64_t(lim.maxWorkgroupCount[1])) {
+            return makeError(ErrorCode::Internal, "Vulkan dispatch grid too large");
+        }
+        const bool upload = &inHost != &m_in;
+        const bool readback = &outHost != &m_out;
+        QS_TRY(m_device->submit([&](CommandRecorder& rec) {
+            if (upload) {
+                rec.copy(m_upload, m_in, roundUp4(inBytes));
+                rec.barrier();
+            }
+            rec.dispatch(pipe, m_set, push, uint32_t(gx), uint32_t(gy));
+            rec.barrier();
+            if (readback) {
+                rec.copy(m_out, m_readback, roundUp4(outBytes));
+                rec.barrier();
+            }
+        }));
+        QS_TRY(outHost.invalidate());
+        std::memcpy(job.dst + first * job.outBytes, outHost.mapped(), outBytes);
+        ++m_lastChunks;
+    }
+    return {};
+}
+
+Status VulkanBackend::decodeRows(TensorType type, std::span<const uint8_t> src,
+                                 std::span<float> dst, int64_t rowLength,
+                                 const std::string& tensorName) {
+    const ShaderCode* shader = findShader(ShaderOp::Decode, type);
+    const std::string typeName(formats::typeName(type));
+    if (!shader) return usage("the Vulkan backend cannot decode " + typeName, tensorName);
+    const auto& tr = formats::traits(type);
+    if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
+        return makeError(ErrorCode::BadInput,
+                         "row length " + std::to_string(rowLength) +
+                             " is not a positive multiple of the " + typeName + " block size",
+                         {}, kNoOffset, tensorName);
+    }
+    const int64_t rowBytes = rowLength / tr.blockSize * tr.blockBytes;
+    if (int64_t(src.size()) % rowBytes != 0) {
+        return makeError(ErrorCode::BadInput,
+                         std::to_string(src.size()) + " bytes are not whole rows of " +
+                             std::to_string(rowBytes) + " bytes",
+                         {}, kNoOffset, tensorName);
+    }
+    const int64_t rows = int64_t(src.size()) / rowBytes;
+    if (int64_t(dst.size()) < rows * rowLength) {
+        return usage("output holds " + std::to_string(dst.size()) + " floats, " +
+                         std::to_string(rows * rowLength) + " needed",
+                     tensorName);
+    }
+    Job job;
+    job.shader = shader;
+    job.src = src.data();
+    job.dst = reinterpret_cast<uint8_t*>(dst.data());
+    job.items = rows * (rowLength / tr.blockSize);
+    job.itemsPerRow = rowLength / tr.blockSize;
+    job.inBytes = tr.blockBytes;
+    job.outBytes = tr.blockSize * int64_t(sizeof(float));
+    job.unitNum = tr.blockSize;
+    job.unitDen = decodeValuesPerUnit(type);
+    job.pushScale = tr.blockSize;
+    Status s = run(job);
+    if (!s) s.error().tensor = tensorName;
+    return s;
+}
+
+Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
+                                 std::span<uint8_t> dst, int64_t rowLength,
+                                 const float* importance, const std::string& tensorName) {
+    const ShaderCode* shader = findShader(ShaderOp::Encode, type);
+    const std::string typeName(formats::typeName(type));
+    if (!shader) return usage("the Vulkan backend cannot encode " + typeName, tensorName);
+    if (importance && isLegacyWeighted(type)) {
+        return usage("the Vulkan backend has no importance-weighted " + typeName + " encoder",
+                     tensorName);
+    }
+    const auto& tr = formats::traits(type);
+    if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
+        return makeError(ErrorCode::BadInput,
+                         "row length " + std::to_string(rowLength) +
+                             " is not a positive multiple of the " + typeName + " block size " +
+                             std::to_string(tr.blockSize),
+                         {}, kNoOffset, tensorName);
+    }
+    if (int64_t(src.size()) % rowLength != 0) {
+        return usage(std::to_string(src.size()) + " values do not form rows of " +
+                         std::to_string(rowLength),
+                     tensorName);
+    }
+    const int64_t rows = int64_t(src.size()) / rowLength;
+    const int64_t rowBytes = rowLength / tr.blockSize * tr.blockBytes;
+    if (int64_t(dst.size()) != rows * rowBytes) {
+        return usage("output holds " + std::to_string(dst.size()) + " bytes, " + typeName +
+                         " needs " + std::to_string(rows * rowBytes),
+                     tensorName);
+    }
+    // The same input checks as the CPU encoder, with the same messages.
+    if (importance) {
+        for (int64_t j = 0; j < rowLength; ++j) {
+            if (!std::isfinite(importance[j]) || importance[j] < 0) {
+                return makeError(ErrorCode::BadInput,
+                                 "importance of column " + std::to_string(j) +
+                                     " is negative, NaN or infinite",
+                                 {}, kNoOffset, tensorName);
+            }
+        }
+    }
+    for (size_t i = 0; i < src.size(); ++i) {
+        if (!std::isfinite(src[i])) {
+            return makeError(ErrorCode::BadInput,
+                             "value at row " + std::to_string(int64_t(i) / rowLength) +
+                                 ", column " + std::to_string(int64_t(i) % rowLength) +
+                                 " is NaN or infinite",
+                             {}, kNoOffset, tensorName);
+        }
+    }
+
+    Job job;
+    job.shader = shader;
+    job.src = reinterpret_cast<const uint8_t*>(src.data());
+    job.dst = dst.data();
+    job.items = rows * (rowLength / tr.blockSize);
+    job.itemsPerRow = rowLength / tr.blockSize;
+    job.inBytes = tr.blockSize * int64_t(sizeof(float));
+    job.outBytes = tr.blockBytes;
+    job.unitNum = 1;
+    job.unitDen = encodeItemsPerUnit(type);
+    job.pushScale = 1;
+    Status s = run(job);
+    if (!s) {
+        s.error().tensor = tensorName;
+        return s;
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+        if (firstBadOutput(type, dst.data() + r * rowBytes, rowLength) >= 0) {
+            return makeError(ErrorCode::BadInput,
+                             "encoding row " + std::to_string(r) + " as " + typeName +
+                                 " gives a NaN or infinite scale (values out of fp16 range)",
+                             {}, kNoOffset, tensorName);
+        }
+    }
+    return {};
+}
+
+Result<std::unique_ptr<quant::Backend>> makeVulkanBackend(const DeviceOptions& options) {
+    auto backend = VulkanBackend::create(options);
+    if (!backend) return backend.error();
+    return std::unique_ptr<quant::Backend>(std::move(*backend));
+}
+
+} // namespace qs::gpu

@@ -1,0 +1,70 @@
+#pragma once
+// The Vulkan implementation of qs::quant::Backend: decode and encode on the GPU with results
+// bit-identical to the CPU codecs (docs/GPU.md lists what is covered and why it is exact).
+//
+// Tensors larger than one storage-buffer binding are processed in chunks of whole rows (or of
+// whole blocks when a single row is larger than a binding); each chunk is uploaded, run and
+// read back before the next. The backend is used by one job at a time (as Backend requires).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "common/result.h"
+#include "quant/backend.h"
+#include "vulkan_device.h"
+
+namespace qs::gpu {
+
+/// Backend on one Vulkan Device, which it owns (and destroys last).
+class VulkanBackend final : public quant::Backend {
+public:
+    /// Open a device with `options` and wrap it. Errors as Device::create.
+    static Result<std::unique_ptr<VulkanBackend>> create(const DeviceOptions& options = {});
+    ~VulkanBackend() override;
+
+    /// "vulkan:0 llvmpipe (LLVM 15.0.6, 256 bits)".
+    std::string name() const override;
+    /// F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (importance-weighted Q4/Q5 encodes excepted,
+    /// see encodeRows).
+    bool canEncode(formats::TensorType type) const override;
+    /// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS.
+    bool canDecode(formats::TensorType type) const override;
+    /// As Backend::decodeRows. BadUsage for a type canDecode() rejects (the engine then uses
+    /// the CPU), BadInput for sizes that do not form whole rows, IoError for device failures.
+    Status decodeRows(formats::TensorType type, std::span<const uint8_t> src,
+                      std::span<float> dst, int64_t rowLength,
+                      const std::string& tensorName) override;
+    /// As Backend::encodeRows, byte-identical to the CPU reference encoders. BadUsage for a
+    /// type canEncode() rejects and for `importance` with Q4_0/Q4_1/Q5_0/Q5_1 (the weighted
+    /// scale search runs on the CPU); Q8_0, F16 and BF16 ignore importance as ggml does.
+    /// BadInput for NaN/Inf input or an fp16 scale overflow, as the CPU encoder reports.
+    Status encodeRows(formats::TensorType type, std::span<const float> src,
+                      std::span<uint8_t> dst, int64_t rowLength, const float* importance,
+                      const std::string& tensorName) override;
+
+    /// The device (for its info, limits and validation messages).
+    Device& device() { return *m_device; }
+    /// Chunks (submits) run by the last decodeRows/encodeRows call; for tests.
+    int64_t lastChunkCount() const { return m_lastChunks; }
+
+private:
+    struct Job;
+    explicit VulkanBackend(std::unique_ptr<Device> device);
+    Status run(const Job& job);
+    Status ensureCapacity(uint64_t inBytes, uint64_t outBytes);
+
+    // Declared first so that it is destroyed last, after every buffer and set below.
+    std::unique_ptr<Device> m_device;
+    Buffer m_in, m_out;            // device-local storage bound to the shaders
+    Buffer m_upload, m_readback;   // staging, only when m_in / m_out are not host-visible
+    VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;  // layout m_set was made for
+    DescriptorSet m_set;           // binds m_in, m_out
+    int64_t m_lastChunks = 0;
+};
+
+/// Factory for the engine: a VulkanBackend as a quant::Backend.
+Result<std::unique_ptr<quant::Backend>> makeVulkanBackend(const DeviceOptions& options = {});
+
+} // namespace qs::gpu

@@ -141,7 +141,12 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         QS_TRY(decSrc.decodeRows(t.type,
                                  src.subspan(uint64_t(r0) * srcRowBytes, uint64_t(n) * srcRowBytes),
                                  ref, rowLength, t.name));
-        QS_TRY(enc.encodeRows(type, ref, bytes, rowLength, imp, t.name));
+        if (auto st = enc.encodeRows(type, ref, bytes, rowLength, imp, t.name); !st) {
+            // A backend may refuse a case it does not cover (BadUsage, e.g. the GPU with an
+            // importance-weighted search): the CPU does that chunk, with the same result.
+            if (st.error().code != ErrorCode::BadUsage || &enc == &cpuBackend()) return st.error();
+            QS_TRY(cpuBackend().encodeRows(type, ref, bytes, rowLength, imp, t.name));
+        }
         if (o.metrics) {
             deq.resize(ref.size());
             QS_TRY(decDst.decodeRows(type, bytes, deq, rowLength, t.name));

@@ -168,6 +168,28 @@ TEST(CliQuantize, FullDiskFailsCleanly) {
     EXPECT_EQ(std::system(("umount " + mnt).c_str()), 0);
 }
 
+// --backend vulkan: the GPU decodes and encodes what it covers, the CPU the rest; the file is
+// the CPU's byte for byte. Without a Vulkan device the CLI says so and uses the CPU.
+TEST(CliQuantize, VulkanBackendWritesTheSameBytes) {
+    qs::test::TempDir dir;
+    const std::string synth = dir.file("tiny.gguf");
+    ASSERT_EQ(cli("synth -o " + synth + " --preset tiny").code, 0);
+    for (const char* type : {"Q8_0", "Q4_0", "Q5_1", "F16", "Q4_K_M"}) {
+        const std::string a = dir.file(std::string("cpu-") + type + ".gguf");
+        const std::string b = dir.file(std::string("vk-") + type + ".gguf");
+        ASSERT_EQ(cli("quantize " + synth + " -o " + a + " --type " + type + " -q").code, 0);
+        const CliRun r = cli("quantize " + synth + " -o " + b + " --type " + type + " -q --backend vulkan");
+        ASSERT_EQ(r.code, 0) << r.err;
+        if (std::filesystem::exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")) {
+            EXPECT_NE(r.err.find("backend: vulkan"), std::string::npos) << r.err;
+        }
+        EXPECT_TRUE(qs::test::readFile(a) == qs::test::readFile(b)) << type;
+    }
+    const CliRun bad = cli("quantize " + synth + " -o " + dir.file("x.gguf") + " --backend cuda");
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.err.find("--backend must be cpu or vulkan"), std::string::npos) << bad.err;
+}
+
 TEST(CliStats, HistogramAndErrorOfOneTensor) {
     const CliRun r = cli("stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 16 --json");
     ASSERT_EQ(r.code, 0) << r.err;

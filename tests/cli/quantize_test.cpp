@@ -180,7 +180,8 @@ TEST(CliQuantize, VulkanBackendWritesTheSameBytes) {
         ASSERT_EQ(cli("quantize " + synth + " -o " + a + " --type " + type + " -q").code, 0);
         const CliRun r = cli("quantize " + synth + " -o " + b + " --type " + type + " -q --backend vulkan");
         ASSERT_EQ(r.code, 0) << r.err;
-        if (std::filesystem::exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")) {
+        const bool builtWithVulkan = r.err.find("this build has no Vulkan") == std::string::npos;
+        if (builtWithVulkan && std::filesystem::exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")) {
             EXPECT_NE(r.err.find("backend: vulkan"), std::string::npos) << r.err;
         }
         EXPECT_TRUE(qs::test::readFile(a) == qs::test::readFile(b)) << type;

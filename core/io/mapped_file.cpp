@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -66,6 +67,15 @@ void MappedFile::prefetch(uint64_t offset, uint64_t length) const {
     const uint64_t start = offset / page * page;
     const uint64_t end = std::min(m_size, offset + length);
     ::madvise(const_cast<uint8_t*>(m_data) + start, end - start, MADV_WILLNEED);
+}
+
+void MappedFile::release(uint64_t offset, uint64_t length) const {
+    if (!m_data || offset >= m_size) return;
+    const uint64_t page = uint64_t(::sysconf(_SC_PAGESIZE));
+    const uint64_t start = (offset + page - 1) / page * page;  // only whole pages inside
+    const uint64_t end = std::min(m_size, offset + length) / page * page;
+    if (end <= start) return;
+    ::madvise(const_cast<uint8_t*>(m_data) + start, end - start, MADV_DONTNEED);
 }
 
 } // namespace qs::io

@@ -31,6 +31,10 @@ public:
 
     /// Hint that a range will be read soon (madvise WILLNEED); harmless if it fails.
     void prefetch(uint64_t offset, uint64_t length) const;
+    /// Drop the resident pages wholly inside a range (madvise DONTNEED): the map is read-only,
+    /// so a later read simply faults them in from the file again. Streaming jobs call it after
+    /// each tensor so that resident memory stays near one tensor, not the model.
+    void release(uint64_t offset, uint64_t length) const;
 
 private:
     MappedFile() = default;

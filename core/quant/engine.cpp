@@ -280,6 +280,10 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
             return st.error();
         }
         summary.tensors.push_back(std::move(r));
+        // Done with this tensor's source: let its pages go so that memory follows the tensor
+        // being worked on, not the whole model.
+        const auto& done = model.tensors()[order[k]];
+        model.files()[done.fileIndex].release(done.offset, done.nbytes);
     }
     auto committed = w.commit();
     if (!committed) return committed.error();

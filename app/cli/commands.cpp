@@ -18,11 +18,6 @@ namespace qs::cli {
 
 namespace {
 
-int fail(const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what().c_str());
-    return e.exitCode();
-}
-
 std::string humanBytes(uint64_t b) {
     const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     double v = double(b);

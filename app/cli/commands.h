@@ -7,7 +7,17 @@
 #include <string>
 #include <vector>
 
+#include <cstdio>
+
+#include "common/result.h"
+
 namespace qs::cli {
+
+/// Print "error: <what>" on stderr and return the exit code the error maps to (1 or 2).
+inline int fail(const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what().c_str());
+    return e.exitCode();
+}
 
 struct InspectOptions {
     std::string model;

@@ -27,11 +27,6 @@ namespace qs::cli {
 
 namespace {
 
-int fail(const Error& e) {
-    std::fprintf(stderr, "error: %s\n", e.what().c_str());
-    return e.exitCode();
-}
-
 int usage(const std::string& message) {
     std::fprintf(stderr, "error: %s\n", message.c_str());
     return 2;

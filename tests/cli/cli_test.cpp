@@ -12,33 +12,12 @@
 
 #include "io/gguf_reader.h"
 #include "model/model.h"
-#include "../core/test_util.h"
+#include "cli_util.h"
 
 namespace {
 
-struct CliRun {
-    int code = -1;
-    std::string out;  // stdout
-    std::string err;  // stderr
-};
-
-// CliRun quantscope-cli with arguments (shell-quoted by the caller where needed).
-CliRun cli(const std::string& args) {
-    qs::test::TempDir tmp;
-    const std::string errFile = tmp.file("stderr.txt");
-    const std::string cmd = std::string(QS_CLI_PATH) + " " + args + " 2>" + errFile;
-    CliRun r;
-    FILE* p = ::popen(cmd.c_str(), "r");
-    if (!p) return r;
-    std::array<char, 65536> buf;
-    size_t n;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) r.out.append(buf.data(), n);
-    const int status = ::pclose(p);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    std::ifstream e(errFile);
-    r.err.assign(std::istreambuf_iterator<char>(e), std::istreambuf_iterator<char>());
-    return r;
-}
+using qs::test::cli;
+using qs::test::CliRun;
 
 const std::string kStories = qs::test::dataPath("models/stories260K.gguf");
 

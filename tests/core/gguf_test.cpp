@@ -190,6 +190,17 @@ TEST(GgufWriter, RoundTripsEveryValueTypeAndAlignment) {
     }
 }
 
+// GGUF v2 has v3's layout (64-bit counts and lengths); only the version field differs.
+TEST(GgufReader, ReadsVersion2) {
+    auto bytes = test::readFile(test::dataPath("models/reference-quants/stories260K-Q4_0.gguf"));
+    const uint32_t v2 = 2;
+    std::memcpy(bytes.data() + 4, &v2, 4);
+    auto f = parseGguf(bytes, "v2.gguf");
+    ASSERT_TRUE(f.ok()) << f.error().what();
+    EXPECT_EQ(f->version, 2u);
+    EXPECT_EQ(f->tensors.size(), 48u);
+}
+
 TEST(GgufWriter, UncommittedWriterLeavesNoFile) {
     test::TempDir dir;
     const std::string path = dir.file("never.gguf");

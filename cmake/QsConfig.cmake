@@ -14,6 +14,10 @@ if(QS_SANITIZE)
     message(STATUS "Quantscope: sanitizers ${_qs_san}")
     add_compile_options(-fsanitize=${_qs_san} -fno-omit-frame-pointer -fno-sanitize-recover=all)
     add_link_options(-fsanitize=${_qs_san})
+    if("thread" IN_LIST QS_SANITIZE)
+        # See core/parallel/parallel.cpp: TBB is not TSan-instrumented, plain threads are.
+        add_compile_definitions(QS_PARALLEL_STD_THREADS)
+    endif()
     # GCC 12's -Wmaybe-uninitialized gives false positives inside <regex> and <functional> once
     # sanitizer instrumentation changes inlining; the plain build keeps the warning.
     if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")

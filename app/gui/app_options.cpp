@@ -2,6 +2,8 @@
 
 #include <QCommandLineParser>
 
+#include "quant/ftype.h"
+
 namespace qs::gui {
 
 AppOptions parseAppOptions(const QStringList& arguments) {
@@ -22,7 +24,11 @@ AppOptions parseAppOptions(const QStringList& arguments) {
     const QCommandLineOption quitAfter(QStringLiteral("quit-after"),
                                        QStringLiteral("Quit after <ms> milliseconds."),
                                        QStringLiteral("ms"));
-    parser.addOptions({version, demo, screenshot, quitAfter});
+    const QCommandLineOption preset(
+        QStringLiteral("preset"),
+        QStringLiteral("Plan the opened model with llama.cpp's preset <name> (e.g. Q4_K_M)."),
+        QStringLiteral("name"));
+    parser.addOptions({version, demo, screenshot, quitAfter, preset});
     parser.addPositionalArgument(
         QStringLiteral("model"),
         QStringLiteral("Model to open: .gguf, .safetensors or a sharded index .json."),
@@ -57,6 +63,12 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         return usageError(QStringLiteral("--demo and MODEL exclude each other"));
     }
     out.screenshotPath = parser.value(screenshot);
+    if (parser.isSet(preset)) {
+        out.preset = parser.value(preset);
+        if (!qs::quant::ftypeFromName(out.preset.toStdString())) {
+            return usageError(QStringLiteral("unknown preset '%1'").arg(out.preset));
+        }
+    }
     if (parser.isSet(quitAfter)) {
         bool ok = false;
         out.quitAfterMs = parser.value(quitAfter).toInt(&ok);

@@ -13,6 +13,7 @@ struct AppOptions {
     bool demo = false;       ///< --demo: open (and if needed write) the tiny synthetic model
     QString screenshotPath;  ///< --screenshot PATH: save a PNG of the window once loaded, quit
     int quitAfterMs = -1;    ///< --quit-after MS: quit after MS milliseconds (-1: never)
+    QString preset;          ///< --preset NAME: plan the opened model with this preset (Q4_K_M)
 
     bool exitNow = false;    ///< --help, --version or a usage error: print `message`, exit
     int exitCode = 0;        ///< 0 for --help/--version, 2 for bad usage

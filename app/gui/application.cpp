@@ -10,13 +10,16 @@
 #include "app_icon.h"
 #include "app_options.h"
 #include "main_window.h"
+#include "plan_document.h"
+#include "quant/ftype.h"
 
 namespace qs::gui {
 
 namespace {
 
 // Time for the first paint after a model arrives (column sizing, metadata tree) before grabbing.
-constexpr int kScreenshotSettleMs = 300;
+// 1 s also lets the histogram job of the first tensor finish.
+constexpr int kScreenshotSettleMs = 1000;
 
 void printTo(FILE* stream, const QString& text) {
     const QByteArray bytes = text.toLocal8Bit();
@@ -64,6 +67,13 @@ int runApplication(int& argc, char** argv) {
     MainWindow window;
     window.show();
 
+    if (!options.preset.isEmpty()) {
+        // Connected before the screenshot: the picture shows the planned model.
+        const qs::quant::Ftype preset = *qs::quant::ftypeFromName(options.preset.toStdString());
+        QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, preset] {
+            window.planDocument()->applyPreset(preset);
+        });
+    }
     if (!options.screenshotPath.isEmpty()) {
         const QString path = options.screenshotPath;
         QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, path] {

@@ -1,13 +1,18 @@
 #include "main_window.h"
 
+#include <algorithm>
+
 #include <QAction>
 #include <QApplication>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFrame>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QItemSelection>
+#include <QItemSelectionModel>
 #include <QKeySequence>
 #include <QLabel>
 #include <QLineEdit>
@@ -20,6 +25,7 @@
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTableView>
 #include <QVBoxLayout>
 
@@ -27,7 +33,14 @@
 #include "jobs/open_model_job.h"
 #include "metadata_view.h"
 #include "model/model.h"
+#include "plan_document.h"
+#include "plan_toolbar.h"
+#include "plots_panel.h"
+#include "precision_map.h"
+#include "size_ledger.h"
 #include "tensor_table_model.h"
+#include "type_delegate.h"
+#include "type_palette.h"
 
 namespace qs::gui {
 
@@ -122,6 +135,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(QStringLiteral("Quantscope"));
     setAcceptDrops(true);
     resize(1280, 800);
+    m_doc = new PlanDocument(this);
+    m_planBar = new PlanToolBar(m_doc, this);
+    addToolBar(Qt::TopToolBarArea, m_planBar);
     buildCentral();
     buildMenus();
 
@@ -134,8 +150,14 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_busy->setMaximumHeight(14);
     m_busy->setTextVisible(false);
     m_busy->hide();
+    m_ledger = new SizeLedger(m_doc, this);
     statusBar()->addPermanentWidget(m_busy);
     statusBar()->addPermanentWidget(m_statusSummary);
+    auto* rule = new QFrame(this);
+    rule->setFrameShape(QFrame::VLine);
+    rule->setFrameShadow(QFrame::Sunken);
+    statusBar()->addPermanentWidget(rule);
+    statusBar()->addPermanentWidget(m_ledger);
     statusBar()->showMessage(tr("Ready"));
 }
 
@@ -151,10 +173,19 @@ void MainWindow::buildMenus() {
     m_recentMenu->setToolTipsVisible(true);
     file->addAction(tr("Open &Demo Model"), this, &MainWindow::openDemo);
     file->addSeparator();
+    QAction* exportAction = file->addAction(tr("&Export GGUF…"), this, &MainWindow::chooseExport);
+    exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    file->addAction(tr("&Save Recipe…"), this, &MainWindow::chooseSaveRecipe);
+    file->addAction(tr("&Load Recipe…"), this, &MainWindow::chooseLoadRecipe);
+    file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
     quit->setMenuRole(QAction::QuitRole);
     rebuildRecentMenu();
+
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    edit->addAction(m_planBar->undoAction());
+    edit->addAction(m_planBar->redoAction());
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     QAction* find = view->addAction(tr("&Filter Tensors"), this, [this] {
@@ -190,8 +221,10 @@ void MainWindow::buildCentral() {
     m_splitter = new QSplitter(Qt::Horizontal, m_stack);
     m_splitter->setChildrenCollapsible(false);
 
-    // Left: filter line and tensor table.
-    auto* left = new QWidget(m_splitter);
+    // Left: filter line and tensor table above the precision map.
+    auto* leftSplit = new QSplitter(Qt::Vertical, m_splitter);
+    leftSplit->setChildrenCollapsible(false);
+    auto* left = new QWidget(leftSplit);
     auto* leftLayout = new QVBoxLayout(left);
     leftLayout->setContentsMargins(8, 8, 4, 4);
     auto* filterRow = new QHBoxLayout;
@@ -231,10 +264,25 @@ void MainWindow::buildCentral() {
     header->setSortIndicatorClearable(true);
     header->setSortIndicator(-1, Qt::AscendingOrder);  // file order until a header is clicked
     m_tensorView->setSortingEnabled(true);
+    m_tableModel->setPlanDocument(m_doc);
+    m_tensorView->setItemDelegateForColumn(TensorTableModel::Target,
+                                           new TypeComboDelegate(m_tensorView));
+    m_tensorView->setEditTriggers(QAbstractItemView::DoubleClicked |
+                                  QAbstractItemView::SelectedClicked |
+                                  QAbstractItemView::EditKeyPressed);
+    m_tensorView->setContextMenuPolicy(Qt::CustomContextMenu);
+    connect(m_tensorView, &QWidget::customContextMenuRequested, this,
+            &MainWindow::showTensorMenu);
     leftLayout->addWidget(m_tensorView, 1);
 
-    // Right: model facts and the metadata tree.
-    auto* right = new QWidget(m_splitter);
+    // Right: the plots, and a tab with the model facts and the metadata tree.
+    auto* tabs = new QTabWidget(m_splitter);
+    tabs->setObjectName(QStringLiteral("rightTabs"));
+    tabs->setDocumentMode(true);
+    m_plots = new PlotsPanel(m_doc, tabs);
+    tabs->addTab(m_plots, tr("Plots"));
+    auto* right = new QWidget(tabs);
+    tabs->addTab(right, tr("Model"));
     auto* rightLayout = new QVBoxLayout(right);
     rightLayout->setContentsMargins(4, 8, 8, 4);
     rightLayout->addWidget(sectionTitle(tr("Model"), right));
@@ -249,8 +297,17 @@ void MainWindow::buildCentral() {
     m_metadata->setObjectName(QStringLiteral("metadataView"));
     rightLayout->addWidget(m_metadata, 1);
 
-    m_splitter->addWidget(left);
-    m_splitter->addWidget(right);
+    m_mapPanel = new PrecisionMapPanel(m_doc, leftSplit);
+    leftSplit->addWidget(left);
+    leftSplit->addWidget(m_mapPanel);
+    leftSplit->setStretchFactor(0, 3);
+    leftSplit->setStretchFactor(1, 2);
+    connect(m_mapPanel->map(), &PrecisionMap::tensorsSelected, this, &MainWindow::selectTensors);
+    connect(m_mapPanel->map(), &PrecisionMap::tensorActivated, this,
+            &MainWindow::makeCurrentTensor);
+
+    m_splitter->addWidget(leftSplit);
+    m_splitter->addWidget(tabs);
     // The table needs the room (names, shapes, eight columns); the metadata values elide.
     m_splitter->setStretchFactor(0, 2);
     m_splitter->setStretchFactor(1, 1);
@@ -259,6 +316,11 @@ void MainWindow::buildCentral() {
     m_stack->setCurrentWidget(m_emptyPage);
     setCentralWidget(m_stack);
 
+    connect(m_tensorView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
+            [this](const QModelIndex& current) {
+                const QModelIndex source = m_proxy->mapToSource(current);
+                if (source.isValid()) m_plots->showTensor(size_t(source.row()));
+            });
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
         m_proxy->setFilterTerms(text);
         updateFilterCount();
@@ -320,6 +382,8 @@ void MainWindow::onOpenFailed(const QString& path, const QString& message) {
 
 void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const QString& path) {
     m_model = std::move(model);
+    // The plan first: the table's target columns read it.
+    m_doc->setModel(m_model, m_doc->preset());
     // Show the page first so that the views below size their columns to their real width.
     m_stack->setCurrentWidget(m_model ? static_cast<QWidget*>(m_splitter) : m_emptyPage);
     m_tableModel->setModel(m_model);
@@ -334,6 +398,16 @@ void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const 
         m_tensorView->setColumnWidth(c, m_tensorView->columnWidth(c) + 8);
     }
     updateFilterCount();
+    // Start on the first quantizable tensor of the first layer, so the plots show something.
+    if (m_model) {
+        const auto& tensors = m_model->tensors();
+        for (size_t i = 0; i < tensors.size(); ++i) {
+            if (tensors[i].layer == 0 && qs::quant::allowsQuantization(tensors[i])) {
+                makeCurrentTensor(i);
+                break;
+            }
+        }
+    }
 }
 
 void MainWindow::setBusy(bool busy, const QString& message) {
@@ -439,6 +513,51 @@ void MainWindow::updateFilterCount() {
     m_filterCount->setText(shown == total ? tr("%1 tensors").arg(formatCount(total))
                                           : tr("%1 of %2").arg(formatCount(shown),
                                                                formatCount(total)));
+}
+
+// ---- plan editing ----------------------------------------------------------------------------
+
+std::vector<size_t> MainWindow::selectedTensors() const {
+    std::vector<size_t> out;
+    for (const QModelIndex& index : m_tensorView->selectionModel()->selectedRows()) {
+        const QModelIndex source = m_proxy->mapToSource(index);
+        if (source.isValid()) out.push_back(size_t(source.row()));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void MainWindow::setSelectedType(qs::formats::TensorType type) {
+    m_doc->setTypes(selectedTensors(), type);
+}
+
+void MainWindow::selectTensors(const std::vector<size_t>& indices) {
+    QItemSelection selection;
+    for (size_t i : indices) {
+        const QModelIndex index = m_proxy->mapFromSource(m_tableModel->index(int(i), 0));
+        if (index.isValid()) selection.select(index, index);
+    }
+    m_tensorView->selectionModel()->select(
+        selection, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    if (!selection.isEmpty()) m_tensorView->scrollTo(selection.indexes().first());
+}
+
+void MainWindow::makeCurrentTensor(size_t index) {
+    const QModelIndex view = m_proxy->mapFromSource(m_tableModel->index(int(index), 0));
+    if (!view.isValid()) return;
+    m_tensorView->selectionModel()->setCurrentIndex(
+        view, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    m_tensorView->scrollTo(view);
+}
+
+void MainWindow::showTensorMenu(const QPoint& pos) {
+    if (!m_model || selectedTensors().empty()) return;
+    QMenu menu(this);
+    QMenu* set = menu.addMenu(tr("Set &type"));
+    for (qs::formats::TensorType t : writableTypes()) {
+        set->addAction(typeSwatch(t), typeLabel(t), this, [this, t] { setSelectedType(t); });
+    }
+    menu.exec(m_tensorView->viewport()->mapToGlobal(pos));
 }
 
 } // namespace qs::gui

@@ -4,10 +4,13 @@
 // opened in the background (OpenModelJob); the window only draws.
 
 #include <memory>
+#include <vector>
 
 #include <QMainWindow>
 #include <QPointer>
 #include <QStringList>
+
+#include "formats/type_table.h"
 
 class QLabel;
 class QLineEdit;
@@ -24,7 +27,13 @@ class Model;
 namespace qs::gui {
 
 class MetadataView;
+class ExportJob;
 class OpenModelJob;
+class PlanDocument;
+class PlanToolBar;
+class PlotsPanel;
+class PrecisionMapPanel;
+class SizeLedger;
 class TensorFilterProxy;
 class TensorTableModel;
 struct OpenOutcome;
@@ -64,12 +73,35 @@ public:
     MetadataView* metadataView() const { return m_metadata; }
     /// The permanent status-bar label with format, tensor count and totals.
     QLabel* statusSummary() const { return m_statusSummary; }
+    /// The plan being edited (with its undo stack), the plan toolbar and the size ledger.
+    PlanDocument* planDocument() const { return m_doc; }
+    PlanToolBar* planToolBar() const { return m_planBar; }
+    SizeLedger* sizeLedger() const { return m_ledger; }
+    PrecisionMapPanel* precisionMapPanel() const { return m_mapPanel; }
+    PlotsPanel* plotsPanel() const { return m_plots; }
+
+    /// Model indices of the tensors selected in the table (source rows, ascending).
+    std::vector<size_t> selectedTensors() const;
+    /// Set every selected tensor to `type` as one undo step (the table's "Set type ▸").
+    void setSelectedType(qs::formats::TensorType type);
+
+    /// Export the plan to `path` in the background with a progress dialog; emits
+    /// exportFinished. False (and nothing starts) without a model or while one runs.
+    bool startExport(const QString& path);
+    /// The export in progress, or null.
+    ExportJob* exportJob() const;
+    /// Save the plan as a recipe / replace it by a recipe (one undo step). Empty on success,
+    /// else the error message.
+    QString saveRecipeTo(const QString& path);
+    QString loadRecipeFrom(const QString& path);
 
 signals:
     /// A model was opened and is now shown.
     void modelLoaded(const QString& path);
     /// Opening `path` failed with `message` (the core Error's what()).
     void loadFailed(const QString& path, const QString& message);
+    /// An export ended: written (`ok`), cancelled or failed (`message` says which).
+    void exportFinished(bool ok, const QString& path, const QString& message);
 
 protected:
     void dragEnterEvent(QDragEnterEvent* event) override;
@@ -90,6 +122,12 @@ private:
     void clearRecentFiles();
     void rebuildRecentMenu();
     void updateFilterCount();
+    void showTensorMenu(const QPoint& pos);
+    void chooseExport();
+    void chooseSaveRecipe();
+    void chooseLoadRecipe();
+    void selectTensors(const std::vector<size_t>& indices);
+    void makeCurrentTensor(size_t index);
 
     std::shared_ptr<const qs::model::Model> m_model;
     QPointer<OpenModelJob> m_job;
@@ -105,6 +143,12 @@ private:
     QLabel* m_modelFacts = nullptr;
     MetadataView* m_metadata = nullptr;
     QLabel* m_statusSummary = nullptr;
+    PlanDocument* m_doc = nullptr;
+    PlanToolBar* m_planBar = nullptr;
+    SizeLedger* m_ledger = nullptr;
+    PrecisionMapPanel* m_mapPanel = nullptr;
+    PlotsPanel* m_plots = nullptr;
+    QPointer<ExportJob> m_export;
     QProgressBar* m_busy = nullptr;
     QMenu* m_recentMenu = nullptr;
     QString m_lastDir;

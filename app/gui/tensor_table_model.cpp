@@ -4,6 +4,8 @@
 
 #include "format_utils.h"
 #include "model/model.h"
+#include "plan_document.h"
+#include "type_palette.h"
 
 namespace qs::gui {
 
@@ -17,6 +19,75 @@ void TensorTableModel::setModel(std::shared_ptr<const qs::model::Model> model) {
     beginResetModel();
     m_model = std::move(model);
     endResetModel();
+}
+
+void TensorTableModel::setPlanDocument(PlanDocument* doc) {
+    if (m_doc) m_doc->disconnect(this);
+    m_doc = doc;
+    if (m_doc) {
+        connect(m_doc, &PlanDocument::planChanged, this, [this] {
+            if (rowCount() == 0) return;
+            emit dataChanged(index(0, Target), index(rowCount() - 1, TargetSize));
+        });
+    }
+}
+
+bool TensorTableModel::hasPlan() const {
+    return m_doc && m_model && m_doc->model() == m_model.get() &&
+           m_doc->plan().tensors.size() == m_model->tensors().size();
+}
+
+// Display, sort, tooltip and decoration of the three target columns.
+QVariant TensorTableModel::targetData(int row, int column, int role) const {
+    if (!hasPlan()) return {};
+    const TensorInfo& t = m_model->tensors()[size_t(row)];
+    const qs::quant::TensorChoice& c = m_doc->plan().tensors[size_t(row)];
+    const uint64_t bytes = m_doc->plan().tensorBytes(*m_model, size_t(row));
+    switch (role) {
+    case Qt::DisplayRole:
+    case Qt::EditRole:
+        if (column == Target) return typeLabel(c.type);
+        if (column == TargetBpw) return formatBpw(bytes, t.nElements);
+        return formatBytes(bytes);
+    case SortRole:
+        if (column == Target) return qs::formats::traits(c.type).bitsPerWeight();
+        if (column == TargetBpw) {
+            return t.nElements > 0 ? 8.0 * double(bytes) / double(t.nElements) : 0.0;
+        }
+        return qulonglong(bytes);
+    case Qt::DecorationRole:
+        if (column == Target) return typeSwatch(c.type, c.fellBack);
+        return {};
+    case Qt::ForegroundRole:
+        if (column == Target && c.fellBack) return QColor(0xc2410c);
+        if (column == Target && !c.quantizable) return QColor(Qt::gray);
+        return {};
+    case Qt::ToolTipRole: {
+        if (column != Target) return {};
+        QString tip;
+        if (c.fellBack) {
+            tip = tr("%1 (%2 can't hold %3)")
+                      .arg(typeLabel(c.type), typeLabel(c.requested))
+                      .arg(t.rowLength());
+            tip += QLatin1Char('\n') +
+                   tr("Rows of %1 values are not a multiple of %2's block of %3; "
+                      "llama.cpp falls back to %4.")
+                       .arg(t.rowLength())
+                       .arg(typeLabel(c.requested))
+                       .arg(qs::formats::traits(c.requested).blockSize)
+                       .arg(typeLabel(c.type));
+        } else {
+            tip = typeLabel(c.type);
+        }
+        tip += QLatin1Char('\n') +
+               tr("Origin: %1").arg(QString::fromUtf8(qs::quant::originName(c.origin)));
+        if (!c.quantizable) {
+            tip += QLatin1Char('\n') + tr("llama.cpp does not quantize this tensor");
+        }
+        return tip;
+    }
+    default: return {};
+    }
 }
 
 const TensorInfo* TensorTableModel::tensorAt(int row) const {
@@ -62,14 +133,25 @@ QVariant TensorTableModel::data(const QModelIndex& index, int role) const {
     const TensorInfo* t = tensorAt(index.row());
     if (!t || !index.isValid()) return {};
     const int column = index.column();
+    if (column >= Target) {
+        if (role == Qt::TextAlignmentRole) {
+            return column == Target ? QVariant::fromValue(Qt::AlignLeft | Qt::AlignVCenter)
+                                    : QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
+        }
+        return targetData(index.row(), column, role);
+    }
     switch (role) {
     case Qt::DisplayRole: return displayText(*t, column);
     case SortRole: return sortValue(*t, column);
     case FilterRole: {
         if (column != Name) return {};
-        return QString(QString::fromStdString(t->name) + QLatin1Char(' ') +
+        QString text = QString::fromStdString(t->name) + QLatin1Char(' ') +
                        QString::fromUtf8(qs::model::roleName(t->role)) + QLatin1Char(' ') +
-                       QString::fromUtf8(qs::formats::typeName(t->type)));
+                       QString::fromUtf8(qs::formats::typeName(t->type));
+        if (hasPlan()) {
+            text += QLatin1Char(' ') + typeLabel(m_doc->plan().tensors[size_t(index.row())].type);
+        }
+        return text;
     }
     case Qt::TextAlignmentRole:
         if (column == Layer) return QVariant::fromValue(Qt::Alignment(Qt::AlignCenter));
@@ -93,11 +175,35 @@ QVariant TensorTableModel::data(const QModelIndex& index, int role) const {
     }
 }
 
+Qt::ItemFlags TensorTableModel::flags(const QModelIndex& index) const {
+    Qt::ItemFlags f = QAbstractTableModel::flags(index);
+    if (index.column() == Target && hasPlan() &&
+        m_doc->plan().tensors[size_t(index.row())].quantizable) {
+        f |= Qt::ItemIsEditable;
+    }
+    return f;
+}
+
+bool TensorTableModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (role != Qt::EditRole || index.column() != Target || !hasPlan()) return false;
+    std::optional<qs::formats::TensorType> type;
+    if (value.typeId() == QMetaType::QString) {
+        type = qs::formats::typeFromName(value.toString().toStdString());
+    } else if (const qs::formats::TypeTraits* tr = qs::formats::traitsOf(value.toUInt())) {
+        type = tr->type;
+    }
+    if (!type) return false;
+    // The document emits planChanged, which refreshes the target columns.
+    m_doc->setTypes({size_t(index.row())}, *type);
+    return true;
+}
+
 QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, int role) const {
     if (orientation != Qt::Horizontal) return {};
     if (role == Qt::TextAlignmentRole) {
         if (section == Layer) return QVariant::fromValue(Qt::Alignment(Qt::AlignCenter));
-        const bool numeric = section == Parameters || section == Size || section == Bpw;
+        const bool numeric = section == Parameters || section == Size || section == Bpw ||
+                             section == TargetBpw || section == TargetSize;
         return QVariant::fromValue((numeric ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
     }
     if (role == Qt::ToolTipRole) {
@@ -105,6 +211,9 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
         case Shape: return tr("Dimensions in ggml order: the first is the row length");
         case Bpw: return tr("Bits per weight: 8 × bytes / parameters");
         case Role: return tr("What the tensor does, in llama.cpp's names");
+        case Target: return tr("The type the export writes; double-click to change");
+        case TargetBpw: return tr("Bits per weight in the target type");
+        case TargetSize: return tr("Bytes in the target type");
         default: return {};
         }
     }
@@ -118,6 +227,9 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
     case Parameters: return tr("Parameters");
     case Size: return tr("Size");
     case Bpw: return tr("BPW");
+    case Target: return tr("Target");
+    case TargetBpw: return tr("Target BPW");
+    case TargetSize: return tr("Target size");
     default: return {};
     }
 }

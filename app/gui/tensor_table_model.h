@@ -1,6 +1,8 @@
 #pragma once
 // The tensor list of a model as a Qt table: one row per tensor in file order, with columns for
-// name, layer, role, shape, type, parameter count, byte size and bits per weight. Display text
+// name, layer, role, shape, type, parameter count, byte size and bits per weight, and, when a
+// PlanDocument is attached, the planned target type (editable), its bits per weight and size.
+// Display text
 // is built on demand for the visible rows only, so a 10,000-tensor MoE model costs nothing
 // until it is scrolled; sorting goes through SortRole (real numbers, not display text).
 
@@ -17,12 +19,27 @@ struct TensorInfo;
 
 namespace qs::gui {
 
+class PlanDocument;
+
 class TensorTableModel final : public QAbstractTableModel {
     Q_OBJECT
     Q_DISABLE_COPY_MOVE(TensorTableModel)
 
 public:
-    enum Column { Name, Layer, Role, Shape, Type, Parameters, Size, Bpw, ColumnCount };
+    enum Column {
+        Name,
+        Layer,
+        Role,
+        Shape,
+        Type,
+        Parameters,
+        Size,
+        Bpw,
+        Target,      ///< planned type; editable (a type name or TensorType id via setData)
+        TargetBpw,   ///< bits per weight in the planned type
+        TargetSize,  ///< bytes in the planned type
+        ColumnCount
+    };
 
     /// Item data role giving a sortable value: a number for numeric columns, else text.
     static constexpr int SortRole = Qt::UserRole + 1;
@@ -36,20 +53,28 @@ public:
     /// view never outlives the memory map its tensor names point into.
     void setModel(std::shared_ptr<const qs::model::Model> model);
     const qs::model::Model* model() const { return m_model.get(); }
+    /// Show the target columns of `doc` (may be null); follows its planChanged(). Edits of the
+    /// Target column go to doc->setTypes().
+    void setPlanDocument(PlanDocument* doc);
     /// The tensor of a source row, or null when out of range.
     const qs::model::TensorInfo* tensorAt(int row) const;
 
     int rowCount(const QModelIndex& parent = {}) const override;
     int columnCount(const QModelIndex& parent = {}) const override;
     QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role = Qt::EditRole) override;
+    Qt::ItemFlags flags(const QModelIndex& index) const override;
     QVariant headerData(int section, Qt::Orientation orientation,
                         int role = Qt::DisplayRole) const override;
 
 private:
     QVariant displayText(const qs::model::TensorInfo& t, int column) const;
     QVariant sortValue(const qs::model::TensorInfo& t, int column) const;
+    QVariant targetData(int row, int column, int role) const;
+    bool hasPlan() const;
 
     std::shared_ptr<const qs::model::Model> m_model;
+    PlanDocument* m_doc = nullptr;
 };
 
 /// Sorting and filtering over a TensorTableModel. The filter is a list of whitespace-separated

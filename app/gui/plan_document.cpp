@@ -1,0 +1,178 @@
+#include "plan_document.h"
+
+#include <algorithm>
+
+#include <QRegularExpression>
+#include <QUndoCommand>
+#include <QUndoStack>
+
+#include "model/model.h"
+#include "type_palette.h"
+
+namespace qs::gui {
+
+using qs::formats::TensorType;
+using qs::quant::Ftype;
+using qs::quant::TensorChoice;
+
+// ---- the one command ---------------------------------------------------------------------------
+
+/// A change of some tensors' choices (and, for whole-plan commands, of the preset and rules).
+/// Holds the state that is *not* in the document: the new state before the first redo, the old
+/// state after it. undo() and redo() are the same swap.
+class PlanCommand final : public QUndoCommand {
+public:
+    static constexpr int kStrokeId = 0x5153;  // "QS"
+
+    PlanCommand(PlanDocument* doc, const QString& text, std::vector<size_t> indices,
+                std::vector<TensorChoice> choices, int stroke,
+                std::optional<PlanDocument::Base> base)
+        : QUndoCommand(text), m_doc(doc), m_indices(std::move(indices)),
+          m_choices(std::move(choices)), m_stroke(stroke), m_base(std::move(base)) {}
+
+    void redo() override { swap(); }
+    void undo() override { swap(); }
+    int id() const override { return m_stroke > 0 ? kStrokeId : -1; }
+
+    bool mergeWith(const QUndoCommand* other) override {
+        // Called after `other` was redone: both hold old states. For a tensor painted twice in
+        // the stroke, ours is the older state and is kept.
+        const auto* o = static_cast<const PlanCommand*>(other);
+        if (o->m_stroke != m_stroke || m_base || o->m_base) return false;
+        for (size_t i = 0; i < o->m_indices.size(); ++i) {
+            if (std::find(m_indices.begin(), m_indices.end(), o->m_indices[i]) ==
+                m_indices.end()) {
+                m_indices.push_back(o->m_indices[i]);
+                m_choices.push_back(o->m_choices[i]);
+            }
+        }
+        return true;
+    }
+
+private:
+    void swap() { m_doc->swapState(m_indices, m_choices, m_base ? &*m_base : nullptr); }
+
+    PlanDocument* m_doc;
+    std::vector<size_t> m_indices;
+    std::vector<TensorChoice> m_choices;
+    int m_stroke;
+    std::optional<PlanDocument::Base> m_base;
+};
+
+// ---- the document ------------------------------------------------------------------------------
+
+PlanDocument::PlanDocument(QObject* parent) : QObject(parent), m_undo(new QUndoStack(this)) {}
+
+PlanDocument::~PlanDocument() {
+    // Commands point back at the document: drop them first.
+    m_undo->clear();
+}
+
+qs::Result<std::vector<qs::quant::TypeRule>> PlanDocument::parseRules(const QString& text) {
+    std::vector<qs::quant::TypeRule> rules;
+    const QStringList parts = text.split(QRegularExpression(QStringLiteral("\\s+")),
+                                         Qt::SkipEmptyParts);
+    for (const QString& part : parts) {
+        qs::Result<qs::quant::TypeRule> r = qs::quant::parseTypeRule(part.toStdString());
+        if (!r) return r.error();
+        rules.push_back(std::move(r).value());
+    }
+    return rules;
+}
+
+qs::quant::Plan PlanDocument::buildFor(Ftype preset,
+                                       const std::vector<qs::quant::TypeRule>& rules) const {
+    if (!m_model) return {};
+    qs::quant::PlanOptions options;
+    options.ftype = preset;
+    options.rules = rules;
+    return qs::quant::buildPlan(*m_model, options);
+}
+
+void PlanDocument::setModel(std::shared_ptr<const qs::model::Model> model, Ftype preset) {
+    m_undo->clear();
+    m_model = std::move(model);
+    m_preset = preset;
+    qs::Result<std::vector<qs::quant::TypeRule>> rules = parseRules(m_rules);
+    if (!rules) m_rules.clear();
+    m_plan = buildFor(preset, rules ? rules.value() : std::vector<qs::quant::TypeRule>{});
+    emit modelChanged();
+    emit planChanged();
+}
+
+bool PlanDocument::setTypes(const std::vector<size_t>& indices, TensorType type, int stroke) {
+    if (!m_model) return false;
+    const auto& tensors = m_model->tensors();
+    std::vector<size_t> changed;
+    std::vector<TensorChoice> choices;
+    for (size_t i : indices) {
+        if (i >= tensors.size() || i >= m_plan.tensors.size()) continue;
+        if (std::find(changed.begin(), changed.end(), i) != changed.end()) continue;
+        TensorChoice c = qs::quant::manualChoice(tensors[i], type);
+        const TensorChoice& now = m_plan.tensors[i];
+        if (c.type == now.type && c.requested == now.requested) continue;
+        changed.push_back(i);
+        choices.push_back(c);
+    }
+    if (changed.empty()) return false;
+    const QString text =
+        changed.size() == 1
+            ? tr("Set %1 to %2").arg(QString::fromStdString(tensors[changed[0]].name),
+                                     typeLabel(type))
+            : tr("Set %1 tensors to %2").arg(changed.size()).arg(typeLabel(type));
+    m_undo->push(new PlanCommand(this, stroke > 0 ? tr("Paint %1").arg(typeLabel(type)) : text,
+                                 std::move(changed), std::move(choices), stroke, std::nullopt));
+    return true;
+}
+
+void PlanDocument::pushWholePlan(qs::quant::Plan plan, Base base, const QString& label) {
+    if (!m_model || plan.tensors.size() != m_plan.tensors.size()) return;
+    std::vector<size_t> indices(plan.tensors.size());
+    for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
+    base.planFtype = plan.ftype;
+    m_undo->push(new PlanCommand(this, label, std::move(indices), std::move(plan.tensors), 0,
+                                 std::move(base)));
+}
+
+void PlanDocument::applyPreset(Ftype preset) {
+    qs::Result<std::vector<qs::quant::TypeRule>> rules = parseRules(m_rules);
+    if (!m_model) {
+        m_preset = preset;
+        return;
+    }
+    const QString name = QString::fromUtf8(qs::quant::ftypeInfo(preset).name);
+    pushWholePlan(buildFor(preset, rules ? rules.value() : std::vector<qs::quant::TypeRule>{}),
+                  Base{{}, preset, m_rules}, tr("Preset %1").arg(name));
+}
+
+qs::Status PlanDocument::applyRules(const QString& text) {
+    qs::Result<std::vector<qs::quant::TypeRule>> rules = parseRules(text);
+    if (!rules) return rules.error();
+    const QString simplified = text.simplified();
+    if (!m_model) {
+        m_rules = simplified;
+        return {};
+    }
+    pushWholePlan(buildFor(m_preset, rules.value()), Base{{}, m_preset, simplified},
+                  simplified.isEmpty() ? tr("Clear rules") : tr("Rules %1").arg(simplified));
+    return {};
+}
+
+void PlanDocument::replacePlan(qs::quant::Plan plan, const QString& label) {
+    // A recipe's rules are already folded into its choices: keep its preset, clear the rules.
+    const Ftype preset = plan.ftype.value_or(m_preset);
+    pushWholePlan(std::move(plan), Base{{}, preset, QString()}, label);
+}
+
+void PlanDocument::swapState(const std::vector<size_t>& indices,
+                             std::vector<TensorChoice>& choices, Base* base) {
+    for (size_t k = 0; k < indices.size(); ++k) std::swap(m_plan.tensors[indices[k]], choices[k]);
+    if (base) {
+        std::swap(m_plan.ftype, base->planFtype);
+        std::swap(m_preset, base->preset);
+        std::swap(m_rules, base->rules);
+    }
+    emit planChanged();
+}
+
+} // namespace qs::gui

@@ -1,0 +1,104 @@
+#include "plan_toolbar.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QUndoStack>
+
+#include "plan_document.h"
+#include "quant/ftype.h"
+
+namespace qs::gui {
+
+using qs::quant::Ftype;
+
+const QStringList& PlanToolBar::presetNames() {
+    static const QStringList kNames = {
+        QStringLiteral("Q8_0"),   QStringLiteral("Q6_K"),   QStringLiteral("Q5_K_M"),
+        QStringLiteral("Q5_K_S"), QStringLiteral("Q4_K_M"), QStringLiteral("Q4_K_S"),
+        QStringLiteral("Q3_K_L"), QStringLiteral("Q3_K_M"), QStringLiteral("Q3_K_S"),
+        QStringLiteral("Q2_K"),   QStringLiteral("Q4_0"),   QStringLiteral("Q4_1"),
+        QStringLiteral("Q5_0"),   QStringLiteral("Q5_1"),   QStringLiteral("IQ4_NL"),
+        QStringLiteral("IQ4_XS"), QStringLiteral("F16"),    QStringLiteral("BF16")};
+    return kNames;
+}
+
+PlanToolBar::PlanToolBar(PlanDocument* doc, QWidget* parent)
+    : QToolBar(tr("Plan"), parent), m_doc(doc) {
+    setObjectName(QStringLiteral("planToolBar"));
+    setMovable(false);
+
+    addWidget(new QLabel(tr(" Preset "), this));
+    m_preset = new QComboBox(this);
+    m_preset->setObjectName(QStringLiteral("presetCombo"));
+    m_preset->setToolTip(tr("llama.cpp's quantization mix (llama-quantize's type argument)"));
+    for (const QString& name : presetNames()) {
+        const std::optional<Ftype> f = qs::quant::ftypeFromName(name.toStdString());
+        if (f) m_preset->addItem(name, QVariant::fromValue(uint(*f)));
+    }
+    m_preset->setMinimumContentsLength(7);
+    addWidget(m_preset);
+    connect(m_preset, &QComboBox::activated, this, [this](int i) {
+        m_doc->applyPreset(Ftype(m_preset->itemData(i).toUInt()));
+    });
+
+    addSeparator();
+    addWidget(new QLabel(tr(" Rules "), this));
+    m_rules = new QLineEdit(this);
+    m_rules->setObjectName(QStringLiteral("rulesEdit"));
+    m_rules->setClearButtonEnabled(true);
+    m_rules->setPlaceholderText(tr("REGEX=TYPE …  e.g.  attn_v=q8_0  ffn_down=q6_k   (Enter)"));
+    m_rules->setMinimumWidth(340);
+    addWidget(m_rules);
+    connect(m_rules, &QLineEdit::returnPressed, this, &PlanToolBar::applyRules);
+    connect(m_rules, &QLineEdit::textEdited, this, [this](const QString& text) {
+        qs::Result<std::vector<qs::quant::TypeRule>> r = PlanDocument::parseRules(text);
+        showRuleState(r ? QString() : QString::fromStdString(r.error().what()));
+    });
+
+    addSeparator();
+    m_undo = m_doc->undoStack()->createUndoAction(this, tr("Undo"));
+    m_undo->setShortcut(QKeySequence::Undo);
+    m_undo->setIcon(style()->standardIcon(QStyle::SP_ArrowBack));
+    m_redo = m_doc->undoStack()->createRedoAction(this, tr("Redo"));
+    m_redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence::Redo});
+    m_redo->setIcon(style()->standardIcon(QStyle::SP_ArrowForward));
+    addAction(m_undo);
+    addAction(m_redo);
+
+    connect(m_doc, &PlanDocument::planChanged, this, &PlanToolBar::syncFromDocument);
+    syncFromDocument();
+}
+
+bool PlanToolBar::applyRules() {
+    const qs::Status st = m_doc->applyRules(m_rules->text());
+    showRuleState(st ? QString() : QString::fromStdString(st.error().what()));
+    return st.ok();
+}
+
+void PlanToolBar::showRuleState(const QString& error) {
+    if (error.isEmpty()) {
+        m_rules->setStyleSheet(QString());
+        m_rules->setToolTip(tr("Rules REGEX=TYPE separated by spaces, first match wins, "
+                               "like llama-quantize --tensor-type. Enter applies them."));
+    } else {
+        m_rules->setStyleSheet(
+            QStringLiteral("QLineEdit { color: #b91c1c; background: #fee2e2; }"));
+        m_rules->setToolTip(error);
+    }
+    m_rules->setProperty("ruleError", error);
+}
+
+void PlanToolBar::syncFromDocument() {
+    const int i = m_preset->findData(QVariant::fromValue(uint(m_doc->preset())));
+    if (i >= 0 && i != m_preset->currentIndex()) m_preset->setCurrentIndex(i);
+    // Undo of a rule edit brings its text back; never overwrite a line the user is editing
+    // with an error in it.
+    if (m_rules->property("ruleError").toString().isEmpty() &&
+        m_rules->text().simplified() != m_doc->rulesText()) {
+        m_rules->setText(m_doc->rulesText());
+    }
+}
+
+} // namespace qs::gui

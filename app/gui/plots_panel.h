@@ -1,0 +1,79 @@
+#pragma once
+// The plots beside the table, drawn with QCustomPlot:
+//  - the weight histogram of the current tensor, original against decoded-after-quantization in
+//    its target type, with the quantization error's histogram below (one shared x alignment,
+//    a log-scale toggle) and the error metrics in the title. analyzeTensor runs on the global
+//    thread pool; a newer tensor cancels the job in flight and its result is dropped;
+//  - the memory footprint per layer: bars stacked by target type (the map's colours) and the
+//    original size per layer as a line, recomputed on every planChanged().
+// Both plots save as PNG or PDF from their context menu.
+
+#include <memory>
+#include <optional>
+
+#include <QWidget>
+
+class QCheckBox;
+class QCustomPlot;
+class QLabel;
+
+namespace qs::quant {
+class CancelToken;
+}
+
+namespace qs::gui {
+
+class PlanDocument;
+struct AnalysisOutcome;
+
+class PlotsPanel final : public QWidget {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(PlotsPanel)
+
+public:
+    /// Histogram bins (the tiny model's smallest tensor has 64K values: plenty per bin).
+    static constexpr int kBins = 120;
+
+    PlotsPanel(PlanDocument* doc, QWidget* parent = nullptr);
+    ~PlotsPanel() override;
+
+    /// Analyse tensor `index` in its planned type and plot it (cancels a job in flight).
+    void showTensor(size_t index);
+    /// The tensor shown (or being analysed), if any.
+    std::optional<size_t> tensor() const { return m_index; }
+    bool isAnalysing() const { return m_running; }
+
+    QCustomPlot* histogramPlot() const { return m_hist; }
+    QCustomPlot* footprintPlot() const { return m_footprint; }
+    QCheckBox* logScaleBox() const { return m_log; }
+
+    /// Save `plot` to `path`: PDF when it ends in .pdf, else PNG. False on a write error.
+    static bool savePlot(QCustomPlot* plot, const QString& path);
+
+signals:
+    /// The histogram now shows the analysis of `index`.
+    void histogramReady(size_t index);
+    /// The analysis of `index` failed with `message`.
+    void histogramFailed(size_t index, const QString& message);
+
+private:
+    void startAnalysis();
+    void deliver(const AnalysisOutcome& outcome);
+    void applyLogScale();
+    void updateFootprint();
+    void onPlanChanged();
+    void showPlotMenu(QCustomPlot* plot, const QPoint& pos);
+
+    PlanDocument* m_doc;
+    QCustomPlot* m_hist = nullptr;
+    QCustomPlot* m_footprint = nullptr;
+    QCheckBox* m_log = nullptr;
+    QLabel* m_metrics = nullptr;
+    std::optional<size_t> m_index;
+    std::optional<uint32_t> m_analysedType;
+    std::shared_ptr<qs::quant::CancelToken> m_cancel;
+    quint64 m_serial = 0;
+    bool m_running = false;
+};
+
+} // namespace qs::gui

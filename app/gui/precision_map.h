@@ -1,0 +1,105 @@
+#pragma once
+// The precision map: the plan at a glance and a brush to edit it. Rows are layers (plus a
+// "global" row for tensors outside the blocks: token_embd, output), columns are the roles
+// present in the model (attn_q, attn_k, ..., ffn_down, experts); each cell is filled with its
+// target type's colour (type_palette.h) and labelled with the type. Clicking a cell sets it to
+// the paint type; a click-drag paints every cell it crosses as one undo step. Clicking a row or
+// column header selects the whole layer or role. Painted with QPainter: a 100 x 10 grid costs
+// one pass over the visible cells.
+
+#include <vector>
+
+#include <QWidget>
+
+#include "formats/type_table.h"
+
+class QComboBox;
+class QLabel;
+
+namespace qs::gui {
+
+class PlanDocument;
+
+class PrecisionMap final : public QWidget {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(PrecisionMap)
+
+public:
+    PrecisionMap(PlanDocument* doc, QWidget* parent = nullptr);
+
+    /// The type a click paints.
+    qs::formats::TensorType paintType() const { return m_paintType; }
+    void setPaintType(qs::formats::TensorType type) { m_paintType = type; }
+
+    int rowCount() const { return int(m_rowLabels.size()); }
+    int columnCount() const { return int(m_columnLabels.size()); }
+    QString rowLabel(int row) const { return m_rowLabels.value(row); }
+    QString columnLabel(int column) const { return m_columnLabels.value(column); }
+    /// Model tensor indices of a cell (empty for a blank cell).
+    const std::vector<size_t>& cellTensors(int row, int column) const;
+    /// The cell's rectangle in widget coordinates; headers are above and left of the grid.
+    QRect cellRect(int row, int column) const;
+    QRect rowHeaderRect(int row) const;
+    QRect columnHeaderRect(int column) const;
+    /// The tensors of the current selection (a header click), ascending.
+    const std::vector<size_t>& selection() const { return m_selection; }
+
+    QSize sizeHint() const override;
+    QSize minimumSizeHint() const override;
+
+signals:
+    /// A row or column header was clicked: these tensors are now selected.
+    void tensorsSelected(const std::vector<size_t>& indices);
+    /// A cell was clicked (its first tensor), e.g. to show it in the table and the plots.
+    void tensorActivated(size_t index);
+
+protected:
+    void paintEvent(QPaintEvent* event) override;
+    void mousePressEvent(QMouseEvent* event) override;
+    void mouseMoveEvent(QMouseEvent* event) override;
+    void mouseReleaseEvent(QMouseEvent* event) override;
+    bool event(QEvent* event) override;
+
+private:
+    struct Hit {
+        int row = -1;
+        int column = -1;  ///< -1 with row >= 0: row header; row -1 with column >= 0: column header
+    };
+    void rebuildGrid();
+    Hit hitTest(const QPoint& pos) const;
+    void paintCell(int row, int column);
+    int minCellWidth() const;
+    int cellWidth() const;
+    int cellHeight() const;
+
+    PlanDocument* m_doc;
+    qs::formats::TensorType m_paintType = qs::formats::TensorType::Q4_K;
+    QStringList m_rowLabels;
+    QStringList m_columnLabels;
+    std::vector<std::vector<size_t>> m_cells;  ///< row-major rows x columns
+    std::vector<size_t> m_selection;
+    int m_stroke = 0;  ///< the paint gesture in progress (0: none)
+    Hit m_lastPainted;
+};
+
+/// The map with its controls: the paint-type combo, "Fill selection", and the colour legend.
+class PrecisionMapPanel final : public QWidget {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(PrecisionMapPanel)
+
+public:
+    PrecisionMapPanel(PlanDocument* doc, QWidget* parent = nullptr);
+
+    PrecisionMap* map() const { return m_map; }
+    QComboBox* paintCombo() const { return m_paint; }
+
+private:
+    void updateLegend();
+
+    PlanDocument* m_doc;
+    PrecisionMap* m_map = nullptr;
+    QComboBox* m_paint = nullptr;
+    QLabel* m_legend = nullptr;
+};
+
+} // namespace qs::gui

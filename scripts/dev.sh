@@ -87,7 +87,8 @@ run_fuzzers() {
     name=$(basename "$f"); corpus="$ROOT/tests/fuzz/corpus/${name#fuzz_}"
     work=$(mktemp -d); cp -r "$corpus"/. "$work"/ 2>/dev/null || true
     echo "-- $name"
-    "$f" "$work" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 | tail -n 3
+    "$f" "$work" -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
+      | grep -E "DONE|number_of_executed|average_exec|ERROR|SUMMARY|Test unit written"
     rm -rf "$work"
   done
 }

@@ -260,7 +260,12 @@ void MainWindow::buildCentral() {
     QHeaderView* header = m_tensorView->horizontalHeader();
     header->setHighlightSections(false);
     header->setSectionResizeMode(QHeaderView::Interactive);
-    header->setSectionResizeMode(TensorTableModel::Name, QHeaderView::Stretch);
+    // The name is what people read first: give it room for a typical block tensor name and
+    // let the table scroll sideways rather than squeeze it.
+    header->resizeSection(TensorTableModel::Name,
+                          fontMetrics().horizontalAdvance(QStringLiteral("blk.00.attn_output.weight")) +
+                              24);
+    header->setStretchLastSection(true);
     header->setSortIndicatorClearable(true);
     header->setSortIndicator(-1, Qt::AscendingOrder);  // file order until a header is clicked
     m_tensorView->setSortingEnabled(true);

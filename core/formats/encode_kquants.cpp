@@ -254,8 +254,11 @@ float searchScaleMinFast(int n, int nmax, const float* x, const float* w, uint8_
 // Symmetric scale search (ggml's make_qx_quants, rmse_type 1).
 // ------------------------------------------------------------------------------------------
 
-float searchScaleSymRef(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-    float max = 0, amax = 0;
+/// The value of largest magnitude (the first one on ties, keeping its sign) and, in `amax`,
+/// that magnitude: where ggml's symmetric searches start.
+inline float valueOfLargestMagnitude(const float* x, int n, float& amax) {
+    float max = 0;
+    amax = 0;
     for (int i = 0; i < n; ++i) {
         const float ax = std::fabs(x[i]);
         if (ax > amax) {
@@ -263,6 +266,12 @@ float searchScaleSymRef(int n, int nmax, const float* x, int8_t* L, const float*
             max = x[i];
         }
     }
+    return max;
+}
+
+float searchScaleSymRef(int n, int nmax, const float* x, int8_t* L, const float* qw) {
+    float amax = 0;
+    const float max = valueOfLargestMagnitude(x, n, amax);
     if (amax < kGroupMaxEps) {
         std::memset(L, 0, size_t(n));
         return 0.f;
@@ -305,14 +314,8 @@ float searchScaleSymRef(int n, int nmax, const float* x, int8_t* L, const float*
 /// Candidate-parallel searchScaleSymRef. Lane 0 is ggml's first guess (is = 0), lanes 1-18 the
 /// candidates is = -9..-1, 1..9 in ggml's order; lanes 19-23 are padding.
 float searchScaleSymFast(int n, int nmax, const float* x, int8_t* L, const float* qw) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax = 0;
+    const float max = valueOfLargestMagnitude(x, n, amax);
     if (amax < kGroupMaxEps) {
         std::memset(L, 0, size_t(n));
         return 0.f;
@@ -432,14 +435,8 @@ float fitPositiveScales(int n, int nmax, const float* x, uint8_t* L, const float
 // weights x^2, then up to 5 rounds of coordinate descent on the levels.
 // ------------------------------------------------------------------------------------------
 float fitQ3Group(int n, int nmax, const float* x, int8_t* L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
+    float amax = 0;
+    const float max = valueOfLargestMagnitude(x, n, amax);
     if (amax < kGroupMaxEps) {
         std::memset(L, 0, size_t(n));
         return 0.f;

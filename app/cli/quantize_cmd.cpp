@@ -95,7 +95,8 @@ Result<quant::Plan> planFromOptions(const model::Model& m, const QuantizeCliOpti
 }
 
 // Checks that make a plan impossible to write, reported before any work starts.
-Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatrix, bool pure) {
+Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatrix, bool pure,
+                    bool forWriting) {
     for (size_t i = 0; i < p.tensors.size(); ++i) {
         const auto& t = m.tensors()[i];
         const auto& c = p.tensors[i];
@@ -118,13 +119,13 @@ Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatri
                                  std::to_string(tt.blockSize) + ")",
                              m.path(), kNoOffset, t.name);
         }
-        if (c.requiresImatrix && !haveImatrix) {
+        if (forWriting && c.requiresImatrix && !haveImatrix) {
             return makeError(ErrorCode::BadUsage,
                              std::string(tt.name) + " needs an importance matrix (--imatrix), as "
                                                     "in llama.cpp",
                              m.path(), kNoOffset, t.name);
         }
-        if (c.type != t.type && !formats::canEncode(c.type)) {
+        if (forWriting && c.type != t.type && !formats::canEncode(c.type)) {
             return makeError(ErrorCode::BadUsage,
                              "Quantscope cannot write " + std::string(tt.name) + " yet",
                              m.path(), kNoOffset, t.name);
@@ -181,7 +182,11 @@ int runQuantize(const QuantizeCliOptions& o) {
     }
     auto plan = planFromOptions(m, o, imatrix.has_value());
     if (!plan) return fail(plan.error());
-    if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure); !st) return fail(st.error());
+    // A dry run shows any plan, as llama-quantize --dry-run does; writing needs every type to be
+    // writable (and an imatrix where llama.cpp requires one).
+    if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure, !o.dryRun); !st) {
+        return fail(st.error());
+    }
     auto fileSize = quant::predictFileSize(m, *plan, imatrix ? &*imatrix : nullptr);
     if (!fileSize) return fail(fileSize.error());
 

@@ -61,6 +61,7 @@ public:
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
     const T& operator*() const& { return value(); }
+    T&& operator*() && { return std::move(value()); }  // *f() moves, never copies
 
     const Error& error() const { return std::get<1>(m_v); }
     Error& error() { return std::get<1>(m_v); }

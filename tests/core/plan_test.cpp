@@ -252,6 +252,52 @@ TEST(Plan, MatchesLlamaCppFilesOfStories260K) {
     }
 }
 
+// Every preset llama.cpp can make without an imatrix, on the real stories260K (rows of 64 and
+// 172: fallbacks everywhere) and on the tiny synth model (rows of 256 and 768: the K-quant and
+// IQ mixes proper): our plan gives every tensor the type llama.cpp gave it, in its order.
+TEST(Plan, EqualsLlamaCppOnStories260KAndTinySynth) {
+    test::TempDir dir;
+    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 0, true}, dir.file("tiny.gguf")).ok());
+    std::map<std::string, model::Model> models;
+    models.emplace("stories260K", model::openModel(test::dataPath("models/stories260K.gguf")).value());
+    models.emplace("synth-tiny", model::openModel(dir.file("tiny.gguf")).value());
+    // model -> preset -> [(tensor, type)] in file order
+    std::map<std::string, std::map<std::string, std::vector<std::pair<std::string, std::string>>>> want;
+    std::ifstream f(test::dataPath("presets/llama-cpp-assignments.tsv"));
+    std::string line;
+    std::getline(f, line);  // header
+    size_t rows = 0;
+    while (std::getline(f, line)) {
+        std::istringstream ss(line);
+        std::string m, p, t, ty;
+        std::getline(ss, m, '\t');
+        std::getline(ss, p, '\t');
+        std::getline(ss, t, '\t');
+        std::getline(ss, ty, '\t');
+        want[m][p].emplace_back(t, ty);
+        ++rows;
+    }
+    ASSERT_GT(rows, 1900u);
+    size_t combos = 0;
+    for (const auto& [mname, presets] : want) {
+        const auto& m = models.at(mname);
+        for (const auto& [pname, tensors] : presets) {
+            PlanOptions opt;
+            opt.ftype = *ftypeFromName(pname);
+            const Plan plan = buildPlan(m, opt);
+            const auto order = llamaTensorOrder(m);
+            ASSERT_EQ(order.size(), tensors.size()) << mname << " " << pname;
+            for (size_t k = 0; k < order.size(); ++k) {
+                EXPECT_EQ(m.tensors()[order[k]].name, tensors[k].first) << mname << " " << pname;
+                EXPECT_EQ(std::string(formats::typeName(plan.tensors[order[k]].type)), tensors[k].second)
+                    << mname << " " << pname << " " << tensors[k].first;
+            }
+            ++combos;
+        }
+    }
+    EXPECT_EQ(combos, 44u);
+}
+
 TEST(Plan, LlamaTensorOrderMatchesLlamaCppFiles) {
     auto src = model::openModel(test::dataPath("models/stories260K.gguf"));
     auto ref = model::openModel(test::dataPath("models/reference-quants/stories260K-Q8_0.gguf"));

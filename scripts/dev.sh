@@ -74,6 +74,25 @@ run_sanitized_tests() {
   grep -E "tests passed|tests failed" "$log" | sed 's/^/   asan: /'
 }
 
+# The core tests under ThreadSanitizer (parallel loops run on plain threads in this build: see
+# core/parallel/parallel.cpp; tests/tsan.supp covers TBB's uninstrumented internals).
+run_tsan_tests() {
+  [ "${QS_SKIP_SANITIZERS:-0}" = 1 ] && return 0
+  echo "== TSan build and tests (core)"
+  cmake -S "$ROOT" -B "$BUILD_DIR-tsan" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DQS_SANITIZE=thread -DQS_WITH_GUI=OFF -DQS_WITH_VULKAN=OFF -DQS_BUILD_BENCH=OFF \
+    -DQS_WERROR=ON >/dev/null
+  cmake --build "$BUILD_DIR-tsan" -j "$JOBS" --target qs_core_tests
+  local log="$BUILD_DIR-tsan/ctest.log"
+  if ! (cd "$BUILD_DIR-tsan" && TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp halt_on_error=1" \
+          ctest -L core --output-on-failure -j "$JOBS" --timeout 900) >"$log" 2>&1; then
+    cat "$log"
+    echo "== TSan tests FAILED"
+    exit 1
+  fi
+  grep -E "tests passed|tests failed" "$log" | sed 's/^/   tsan: /'
+}
+
 run_fuzzers() {
   local seconds=${QS_FUZZ_SECONDS:-60}
   [ "$seconds" -gt 0 ] || return 0
@@ -105,6 +124,7 @@ case "$cmd" in
     install_real_clients
     configure_and_build
     run_sanitized_tests
+    run_tsan_tests
     run_fuzzers
     echo "== ctest"
     cd "$BUILD_DIR"

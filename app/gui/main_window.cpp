@@ -4,6 +4,8 @@
 
 #include <QAction>
 #include <QApplication>
+#include <QCloseEvent>
+#include <QComboBox>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -22,21 +24,30 @@
 #include <QMimeData>
 #include <QProgressBar>
 #include <QSettings>
+#include <QSpinBox>
 #include <QSplitter>
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTableView>
+#include <QThread>
+#include <QToolBar>
 #include <QVBoxLayout>
 
+#include "backend_choice.h"
+#include "error_atlas.h"
 #include "format_utils.h"
+#include "job_indicator.h"
+#include "jobs/analysis_job.h"
 #include "jobs/open_model_job.h"
 #include "metadata_view.h"
 #include "model/model.h"
+#include "parallel/parallel.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
 #include "plots_panel.h"
 #include "precision_map.h"
+#include "quant/imatrix.h"
 #include "size_ledger.h"
 #include "tensor_table_model.h"
 #include "type_delegate.h"
@@ -134,10 +145,14 @@ QLabel* sectionTitle(const QString& text, QWidget* parent) {
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(QStringLiteral("Quantscope"));
     setAcceptDrops(true);
+    // Jobs keep every core busy; their threads yield to this one, which only draws.
+    qs::parallel::setWorkerNice(10);
     resize(1280, 800);
     m_doc = new PlanDocument(this);
+    m_atlas = new ErrorAtlas(m_doc, this);
     m_planBar = new PlanToolBar(m_doc, this);
     addToolBar(Qt::TopToolBarArea, m_planBar);
+    buildComputeBar();
     buildCentral();
     buildMenus();
 
@@ -151,6 +166,25 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_busy->setTextVisible(false);
     m_busy->hide();
     m_ledger = new SizeLedger(m_doc, this);
+    m_jobIndicator = new JobIndicator(this);
+    connect(m_jobIndicator, &JobIndicator::cancelRequested, m_atlas, &ErrorAtlas::cancel);
+    connect(m_atlas, &ErrorAtlas::jobStarted, this, [this](AnalysisJob* job) {
+        m_jobIndicator->begin(tr("Measuring errors"));
+        connect(job, &AnalysisJob::progress, m_jobIndicator, &JobIndicator::update);
+    });
+    connect(m_atlas, &ErrorAtlas::jobFinished, this,
+            [this](bool cancelled, const QString& error, const QString& note) {
+                m_jobIndicator->end();
+                if (!error.isEmpty()) {
+                    statusBar()->showMessage(tr("Error measurement: %1").arg(error),
+                                             2 * kStatusMessageMs);
+                } else if (!note.isEmpty()) {
+                    statusBar()->showMessage(note, kStatusMessageMs);
+                } else if (cancelled) {
+                    statusBar()->showMessage(tr("Error measurement cancelled"), kStatusMessageMs);
+                }
+            });
+    statusBar()->addPermanentWidget(m_jobIndicator);
     statusBar()->addPermanentWidget(m_busy);
     statusBar()->addPermanentWidget(m_statusSummary);
     auto* rule = new QFrame(this);
@@ -159,9 +193,97 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(rule);
     statusBar()->addPermanentWidget(m_ledger);
     statusBar()->showMessage(tr("Ready"));
+    restoreSettings();
 }
 
 MainWindow::~MainWindow() = default;
+
+// ---- settings and the compute backend ----------------------------------------------------------
+
+void MainWindow::buildComputeBar() {
+    auto* bar = new QToolBar(tr("Compute"), this);
+    bar->setObjectName(QStringLiteral("computeToolBar"));
+    bar->setMovable(false);
+    bar->addWidget(new QLabel(tr(" Backend "), bar));
+    m_backendCombo = new QComboBox(bar);
+    m_backendCombo->setObjectName(QStringLiteral("backendCombo"));
+    QString whyNoVulkan;
+    for (const BackendOption& o : availableBackends(&whyNoVulkan)) {
+        m_backendCombo->addItem(o.label, o.spec);
+        m_backendCombo->setItemData(m_backendCombo->count() - 1, o.detail, Qt::ToolTipRole);
+    }
+    m_backendCombo->setToolTip(
+        whyNoVulkan.isEmpty()
+            ? tr("Where analysis and export run; the CPU does what a GPU does not cover")
+            : tr("Where analysis and export run (no GPU: %1)").arg(whyNoVulkan));
+    m_backendCombo->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+    bar->addWidget(m_backendCombo);
+    bar->addWidget(new QLabel(tr(" Threads "), bar));
+    m_threadsSpin = new QSpinBox(bar);
+    m_threadsSpin->setObjectName(QStringLiteral("threadsSpin"));
+    m_threadsSpin->setRange(0, std::max(1, QThread::idealThreadCount()) * 2);
+    m_threadsSpin->setSpecialValueText(tr("all (%1)").arg(QThread::idealThreadCount()));
+    m_threadsSpin->setToolTip(tr("CPU threads of background jobs; 0 = all cores"));
+    bar->addWidget(m_threadsSpin);
+    addToolBar(Qt::TopToolBarArea, bar);
+
+    const int at = m_backendCombo->findData(savedBackendSpec());
+    m_backendCombo->setCurrentIndex(std::max(0, at));
+    m_threadsSpin->setValue(savedThreads());
+    auto apply = [this] {
+        QSettings settings;
+        settings.setValue(QLatin1String(kBackendKey), backendSpec());
+        settings.setValue(QLatin1String(kThreadsKey), m_threadsSpin->value());
+        m_atlas->setBackend(backendSpec(), m_threadsSpin->value());
+    };
+    connect(m_backendCombo, &QComboBox::currentIndexChanged, this, apply);
+    connect(m_threadsSpin, &QSpinBox::valueChanged, this, apply);
+    m_atlas->setBackend(backendSpec(), m_threadsSpin->value());
+}
+
+QString MainWindow::backendSpec() const {
+    const QString spec = m_backendCombo->currentData().toString();
+    return spec.isEmpty() ? QStringLiteral("cpu") : spec;
+}
+
+void MainWindow::restoreSettings() {
+    QSettings settings;
+    if (const QByteArray g = settings.value(QStringLiteral("window/geometry")).toByteArray();
+        !g.isEmpty()) {
+        restoreGeometry(g);
+    }
+    if (const QByteArray st = settings.value(QStringLiteral("window/state")).toByteArray();
+        !st.isEmpty()) {
+        restoreState(st);
+    }
+    if (const QByteArray sp = settings.value(QStringLiteral("window/splitter")).toByteArray();
+        !sp.isEmpty()) {
+        m_splitter->restoreState(sp);
+    }
+    if (const QByteArray sp = settings.value(QStringLiteral("window/leftSplitter")).toByteArray();
+        !sp.isEmpty()) {
+        m_leftSplit->restoreState(sp);
+    }
+    m_lastDir = settings.value(QStringLiteral("window/lastDir")).toString();
+    const bool autoAnalyse = settings.value(QStringLiteral("analysis/auto"), true).toBool();
+    m_autoAnalyse->setChecked(autoAnalyse);
+    m_atlas->setAutoAnalyse(autoAnalyse);
+}
+
+void MainWindow::saveSettings() const {
+    QSettings settings;
+    settings.setValue(QStringLiteral("window/geometry"), saveGeometry());
+    settings.setValue(QStringLiteral("window/state"), saveState());
+    settings.setValue(QStringLiteral("window/splitter"), m_splitter->saveState());
+    settings.setValue(QStringLiteral("window/leftSplitter"), m_leftSplit->saveState());
+    settings.setValue(QStringLiteral("window/lastDir"), m_lastDir);
+    settings.setValue(QStringLiteral("analysis/auto"), m_autoAnalyse->isChecked());
+}
+
+void MainWindow::closeEvent(QCloseEvent* event) {
+    saveSettings();
+    QMainWindow::closeEvent(event);
+}
 
 // ---- construction ----------------------------------------------------------------------------
 
@@ -175,8 +297,13 @@ void MainWindow::buildMenus() {
     file->addSeparator();
     QAction* exportAction = file->addAction(tr("&Export GGUF…"), this, &MainWindow::chooseExport);
     exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    file->addAction(tr("&Save Recipe…"), this, &MainWindow::chooseSaveRecipe);
+    file->addAction(tr("&Save Recipe…"), this, &MainWindow::chooseSaveRecipe)
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_S));
     file->addAction(tr("&Load Recipe…"), this, &MainWindow::chooseLoadRecipe);
+    file->addSeparator();
+    file->addAction(tr("Load &Imatrix…"), this, &MainWindow::chooseImatrix)
+        ->setToolTip(tr("An importance matrix from llama-imatrix (GGUF or .dat)"));
+    file->addAction(tr("Clear I&matrix"), this, &MainWindow::clearImatrix);
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
@@ -186,6 +313,21 @@ void MainWindow::buildMenus() {
     QMenu* edit = menuBar()->addMenu(tr("&Edit"));
     edit->addAction(m_planBar->undoAction());
     edit->addAction(m_planBar->redoAction());
+    edit->addSeparator();
+    edit->addAction(tr("&Lock Selected"), this, [this] { setSelectedLocked(true); })
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    edit->addAction(tr("&Unlock Selected"), this, [this] { setSelectedLocked(false); })
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L));
+
+    QMenu* analysis = menuBar()->addMenu(tr("&Analysis"));
+    analysis->addAction(tr("&Measure Errors Now"), m_atlas, &ErrorAtlas::analyseNow)
+        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_R));
+    m_autoAnalyse = analysis->addAction(tr("Measure &Automatically"));
+    m_autoAnalyse->setCheckable(true);
+    m_autoAnalyse->setChecked(true);
+    m_autoAnalyse->setToolTip(tr("Measure the error of every tensor after each edit, in the background"));
+    connect(m_autoAnalyse, &QAction::toggled, m_atlas, &ErrorAtlas::setAutoAnalyse);
+    analysis->addAction(tr("&Cancel Measuring"), m_atlas, &ErrorAtlas::cancel);
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     QAction* find = view->addAction(tr("&Filter Tensors"), this, [this] {
@@ -223,6 +365,7 @@ void MainWindow::buildCentral() {
 
     // Left: filter line and tensor table above the precision map.
     auto* leftSplit = new QSplitter(Qt::Vertical, m_splitter);
+    m_leftSplit = leftSplit;
     leftSplit->setChildrenCollapsible(false);
     auto* left = new QWidget(leftSplit);
     auto* leftLayout = new QVBoxLayout(left);
@@ -270,6 +413,7 @@ void MainWindow::buildCentral() {
     header->setSortIndicator(-1, Qt::AscendingOrder);  // file order until a header is clicked
     m_tensorView->setSortingEnabled(true);
     m_tableModel->setPlanDocument(m_doc);
+    m_tableModel->setErrorAtlas(m_atlas);
     m_tensorView->setItemDelegateForColumn(TensorTableModel::Target,
                                            new TypeComboDelegate(m_tensorView));
     m_tensorView->setEditTriggers(QAbstractItemView::DoubleClicked |
@@ -284,7 +428,8 @@ void MainWindow::buildCentral() {
     auto* tabs = new QTabWidget(m_splitter);
     tabs->setObjectName(QStringLiteral("rightTabs"));
     tabs->setDocumentMode(true);
-    m_plots = new PlotsPanel(m_doc, tabs);
+    m_plots = new PlotsPanel(m_doc, m_atlas, tabs);
+    connect(m_plots, &PlotsPanel::tensorActivated, this, &MainWindow::makeCurrentTensor);
     tabs->addTab(m_plots, tr("Plots"));
     auto* right = new QWidget(tabs);
     tabs->addTab(right, tr("Model"));
@@ -536,6 +681,41 @@ void MainWindow::setSelectedType(qs::formats::TensorType type) {
     m_doc->setTypes(selectedTensors(), type);
 }
 
+void MainWindow::setSelectedLocked(bool locked) {
+    m_doc->setLocked(selectedTensors(), locked);
+}
+
+QString MainWindow::loadImatrixFrom(const QString& path) {
+    if (!m_model) return tr("no model is open");
+    qs::Result<qs::quant::Imatrix> im = qs::quant::loadImatrix(path.toStdString());
+    if (!im) return QString::fromStdString(im.error().what());
+    if (const qs::Status st = qs::quant::checkImatrixFor(im.value(), *m_model); !st) {
+        return QString::fromStdString(st.error().what());
+    }
+    const size_t entries = im->entries.size();
+    m_doc->setImatrix(std::make_shared<const qs::quant::Imatrix>(std::move(im).value()));
+    statusBar()->showMessage(tr("Loaded imatrix %1 (%2 entries)")
+                                 .arg(fileNameOf(path))
+                                 .arg(entries),
+                             kStatusMessageMs);
+    return {};
+}
+
+void MainWindow::clearImatrix() {
+    if (m_doc->imatrix()) m_doc->setImatrix(nullptr);
+}
+
+void MainWindow::chooseImatrix() {
+    if (!m_model) return;
+    const QString path = QFileDialog::getOpenFileName(
+        this, tr("Load Imatrix"), m_lastDir, tr("Importance matrix (*.gguf *.dat);;All files (*)"));
+    if (path.isEmpty()) return;
+    m_lastDir = QFileInfo(path).absolutePath();
+    if (const QString error = loadImatrixFrom(path); !error.isEmpty()) {
+        QMessageBox::warning(this, tr("Load Imatrix"), error);
+    }
+}
+
 void MainWindow::selectTensors(const std::vector<size_t>& indices) {
     QItemSelection selection;
     for (size_t i : indices) {
@@ -562,6 +742,8 @@ void MainWindow::showTensorMenu(const QPoint& pos) {
     for (qs::formats::TensorType t : writableTypes()) {
         set->addAction(typeSwatch(t), typeLabel(t), this, [this, t] { setSelectedType(t); });
     }
+    menu.addAction(tr("&Lock"), this, [this] { setSelectedLocked(true); });
+    menu.addAction(tr("&Unlock"), this, [this] { setSelectedLocked(false); });
     menu.exec(m_tensorView->viewport()->mapToGlobal(pos));
 }
 

@@ -16,6 +16,8 @@ class QLabel;
 class QLineEdit;
 class QMenu;
 class QProgressBar;
+class QComboBox;
+class QSpinBox;
 class QSplitter;
 class QStackedWidget;
 class QTableView;
@@ -26,6 +28,8 @@ class Model;
 
 namespace qs::gui {
 
+class ErrorAtlas;
+class JobIndicator;
 class MetadataView;
 class ExportJob;
 class OpenModelJob;
@@ -79,11 +83,27 @@ public:
     SizeLedger* sizeLedger() const { return m_ledger; }
     PrecisionMapPanel* precisionMapPanel() const { return m_mapPanel; }
     PlotsPanel* plotsPanel() const { return m_plots; }
+    /// Measured errors of the plan (and of the comparison plan), filled in the background.
+    ErrorAtlas* errorAtlas() const { return m_atlas; }
+    JobIndicator* jobIndicator() const { return m_jobIndicator; }
+    /// The compute backend choice ("cpu", "vulkan:N" as item data) and the CPU thread count.
+    QComboBox* backendCombo() const { return m_backendCombo; }
+    QSpinBox* threadsSpin() const { return m_threadsSpin; }
+    /// The backend spec jobs use now ("cpu" or "vulkan:N").
+    QString backendSpec() const;
 
     /// Model indices of the tensors selected in the table (source rows, ascending).
     std::vector<size_t> selectedTensors() const;
     /// Set every selected tensor to `type` as one undo step (the table's "Set type ▸").
     void setSelectedType(qs::formats::TensorType type);
+    /// Lock or unlock the selected tensors (one undo step).
+    void setSelectedLocked(bool locked);
+    /// Load an imatrix (GGUF or legacy .dat) for the open model; empty on success, else the
+    /// error. It weights the error column and the export's quantizers.
+    QString loadImatrixFrom(const QString& path);
+    void clearImatrix();
+    /// What the export dialog says about the plan: size, bits per weight, error, backend.
+    QString exportSummary() const;
 
     /// Export the plan to `path` in the background with a progress dialog; emits
     /// exportFinished. False (and nothing starts) without a model or while one runs.
@@ -104,12 +124,17 @@ signals:
     void exportFinished(bool ok, const QString& path, const QString& message);
 
 protected:
+    void closeEvent(QCloseEvent* event) override;
     void dragEnterEvent(QDragEnterEvent* event) override;
     void dropEvent(QDropEvent* event) override;
 
 private:
     void buildMenus();
     void buildCentral();
+    void buildComputeBar();
+    void restoreSettings();
+    void saveSettings() const;
+    void chooseImatrix();
     void startOpen(const OpenParams& params);
     void onOpenSucceeded(const OpenOutcome& outcome);
     void onOpenFailed(const QString& path, const QString& message);
@@ -148,6 +173,12 @@ private:
     SizeLedger* m_ledger = nullptr;
     PrecisionMapPanel* m_mapPanel = nullptr;
     PlotsPanel* m_plots = nullptr;
+    ErrorAtlas* m_atlas = nullptr;
+    JobIndicator* m_jobIndicator = nullptr;
+    QComboBox* m_backendCombo = nullptr;
+    QSpinBox* m_threadsSpin = nullptr;
+    QSplitter* m_leftSplit = nullptr;
+    QAction* m_autoAnalyse = nullptr;
     QPointer<ExportJob> m_export;
     QProgressBar* m_busy = nullptr;
     QMenu* m_recentMenu = nullptr;

@@ -1,17 +1,35 @@
 // MainWindow: exporting GGUF files and saving / loading recipes (File menu).
 
+#include <map>
+
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
 #include <QProgressDialog>
+#include <QPushButton>
+#include <QSpinBox>
 #include <QStatusBar>
+#include <QVBoxLayout>
 
+#include "error_atlas.h"
 #include "format_utils.h"
+#include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "main_window.h"
 #include "model/model.h"
 #include "plan_document.h"
+#include "quant/engine.h"
+#include "quant/imatrix.h"
 #include "quant/recipe.h"
+#include "type_palette.h"
 
 namespace qs::gui {
 
@@ -20,8 +38,9 @@ ExportJob* MainWindow::exportJob() const {
 }
 
 bool MainWindow::startExport(const QString& path) {
-    if (!m_model || m_export) return false;
-    ExportParams params{m_model, m_doc->plan(), path, 0};
+    if (!m_model || (m_export && m_export->isRunning())) return false;
+    ExportParams params{m_model, m_doc->plan(), path, m_threadsSpin->value(), backendSpec(),
+                        m_doc->imatrix()};
     auto* job = new ExportJob(std::move(params), this);
     m_export = job;
 
@@ -35,16 +54,27 @@ bool MainWindow::startExport(const QString& path) {
     dialog->setAutoReset(false);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &QProgressDialog::canceled, job, &ExportJob::requestCancel);
+    auto clock = std::make_shared<QElapsedTimer>();
+    clock->start();
     connect(job, &ExportJob::progress, dialog,
-            [dialog](qint64 done, qint64 total, const QString& tensor) {
+            [dialog, clock](qint64 done, qint64 total, const QString& tensor) {
                 if (total > 0) dialog->setValue(int(1000.0 * double(done) / double(total)));
-                if (!tensor.isEmpty()) dialog->setLabelText(tr("Writing %1…").arg(tensor));
+                QString text = tensor.isEmpty() ? tr("Preparing…") : tr("Writing %1…").arg(tensor);
+                const double elapsed = double(clock->elapsed()) / 1000.0;
+                if (done > 0 && total > done && elapsed > 0.5) {
+                    text += QLatin1Char('\n') +
+                            tr("About %1 left")
+                                .arg(JobIndicator::formatEta(elapsed * double(total - done) /
+                                                             double(done)));
+                }
+                dialog->setLabelText(text);
             });
     connect(job, &ExportJob::succeeded, this, [this, dialog](const ExportOutcome& o) {
         dialog->close();
-        const QString message = tr("Exported %1: %2 in %3 s")
-                                    .arg(QFileInfo(o.path).fileName(), formatBytes(o.fileBytes),
-                                         QString::number(o.seconds, 'f', 1));
+        QString message = tr("Exported %1: %2 in %3 s")
+                              .arg(QFileInfo(o.path).fileName(), formatBytes(o.fileBytes),
+                                   QString::number(o.seconds, 'f', 1));
+        if (!o.note.isEmpty()) message += QStringLiteral(" (") + o.note + QLatin1Char(')');
         statusBar()->showMessage(message, 15000);
         emit exportFinished(true, o.path, message);
     });
@@ -71,15 +101,74 @@ bool MainWindow::startExport(const QString& path) {
     return true;
 }
 
+QString MainWindow::exportSummary() const {
+    if (!m_model) return {};
+    const qs::quant::Plan& plan = m_doc->plan();
+    const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m_model, plan, m_doc->imatrix().get());
+    const qint64 elements = m_model->totalElements();
+    const uint64_t dataBytes = plan.dataBytes(*m_model);
+    QString html = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
+    auto row = [&html](const QString& k, const QString& v) {
+        html += QStringLiteral("<tr><td style='padding-right:12px'><b>%1</b></td><td>%2</td></tr>")
+                    .arg(k.toHtmlEscaped(), v);
+    };
+    row(tr("File size"), size ? tr("%1 (%2 bytes)").arg(formatBytes(*size), formatCount(qint64(*size)))
+                              : QString::fromStdString(size.error().what()).toHtmlEscaped());
+    row(tr("Bits per weight"), formatBpw(dataBytes, elements));
+    std::map<uint32_t, int> counts;
+    for (const auto& c : plan.tensors) ++counts[uint32_t(c.type)];
+    QStringList types;
+    for (const auto& [t, n] : counts) {
+        types << QStringLiteral("%1 × %2").arg(typeLabel(qs::formats::TensorType(t))).arg(n);
+    }
+    row(tr("Types"), types.join(QStringLiteral(", ")).toHtmlEscaped());
+    const ErrorAtlas::Totals e = m_atlas->totalsOf(plan);
+    const bool weighted = m_doc->imatrix() != nullptr;
+    QString err = QString::number(weighted ? e.weightedNmse : e.nmse, 'e', 3);
+    if (e.coverage < 1) err += tr(" (%1 % of the tensors measured so far)").arg(int(100 * e.coverage));
+    row(weighted ? tr("Weighted NMSE") : tr("NMSE"), err);
+    row(tr("Imatrix"), m_doc->imatrix()
+                           ? QFileInfo(QString::fromStdString(m_doc->imatrix()->path)).fileName().toHtmlEscaped()
+                           : tr("none"));
+    row(tr("Backend"), m_backendCombo->currentText().toHtmlEscaped());
+    return html + QStringLiteral("</table>");
+}
+
 void MainWindow::chooseExport() {
     if (!m_model) return;
     const QFileInfo in(QString::fromStdString(m_model->path()));
     const QString suggested =
         in.absolutePath() + QLatin1Char('/') + in.completeBaseName() + QLatin1Char('-') +
         QString::fromUtf8(qs::quant::ftypeInfo(m_doc->preset()).name) + QStringLiteral(".gguf");
-    const QString path = QFileDialog::getSaveFileName(this, tr("Export GGUF"), suggested,
-                                                      tr("GGUF model (*.gguf)"));
-    if (!path.isEmpty()) startExport(path);
+
+    QDialog dialog(this);
+    dialog.setObjectName(QStringLiteral("exportDialog"));
+    dialog.setWindowTitle(tr("Export GGUF"));
+    auto* layout = new QVBoxLayout(&dialog);
+    auto* pathRow = new QHBoxLayout;
+    auto* pathEdit = new QLineEdit(suggested, &dialog);
+    pathEdit->setMinimumWidth(420);
+    auto* browse = new QPushButton(tr("Browse…"), &dialog);
+    pathRow->addWidget(new QLabel(tr("Output"), &dialog));
+    pathRow->addWidget(pathEdit, 1);
+    pathRow->addWidget(browse);
+    layout->addLayout(pathRow);
+    auto* summary = new QLabel(exportSummary(), &dialog);
+    summary->setTextFormat(Qt::RichText);
+    summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addWidget(summary);
+    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Cancel, &dialog);
+    buttons->addButton(tr("Export"), QDialogButtonBox::AcceptRole)->setDefault(true);
+    layout->addWidget(buttons);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, &QDialog::accept);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    connect(browse, &QPushButton::clicked, &dialog, [&dialog, pathEdit] {
+        const QString p = QFileDialog::getSaveFileName(&dialog, tr("Export GGUF"), pathEdit->text(),
+                                                       tr("GGUF model (*.gguf)"));
+        if (!p.isEmpty()) pathEdit->setText(p);
+    });
+    if (dialog.exec() != QDialog::Accepted || pathEdit->text().isEmpty()) return;
+    startExport(pathEdit->text());
 }
 
 QString MainWindow::saveRecipeTo(const QString& path) {

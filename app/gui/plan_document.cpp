@@ -7,6 +7,7 @@
 #include <QUndoStack>
 
 #include "model/model.h"
+#include "quant/imatrix.h"
 #include "type_palette.h"
 
 namespace qs::gui {
@@ -91,12 +92,16 @@ qs::quant::Plan PlanDocument::buildFor(Ftype preset,
 
 void PlanDocument::setModel(std::shared_ptr<const qs::model::Model> model, Ftype preset) {
     m_undo->clear();
+    // An imatrix belongs to one model.
+    const bool hadImatrix = m_imatrix != nullptr;
+    m_imatrix.reset();
     m_model = std::move(model);
     m_preset = preset;
     qs::Result<std::vector<qs::quant::TypeRule>> rules = parseRules(m_rules);
     if (!rules) m_rules.clear();
     m_plan = buildFor(preset, rules ? rules.value() : std::vector<qs::quant::TypeRule>{});
     emit modelChanged();
+    if (hadImatrix) emit imatrixChanged();
     emit planChanged();
 }
 
@@ -110,6 +115,7 @@ bool PlanDocument::setTypes(const std::vector<size_t>& indices, TensorType type,
         if (std::find(changed.begin(), changed.end(), i) != changed.end()) continue;
         TensorChoice c = qs::quant::manualChoice(tensors[i], type);
         const TensorChoice& now = m_plan.tensors[i];
+        c.locked = now.locked;
         if (c.type == now.type && c.requested == now.requested) continue;
         changed.push_back(i);
         choices.push_back(c);
@@ -130,6 +136,9 @@ void PlanDocument::pushWholePlan(qs::quant::Plan plan, Base base, const QString&
     std::vector<size_t> indices(plan.tensors.size());
     for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
     base.planFtype = plan.ftype;
+    for (size_t i = 0; i < plan.tensors.size(); ++i) {
+        if (m_plan.tensors[i].locked) plan.tensors[i] = m_plan.tensors[i];
+    }
     m_undo->push(new PlanCommand(this, label, std::move(indices), std::move(plan.tensors), 0,
                                  std::move(base)));
 }
@@ -162,6 +171,37 @@ void PlanDocument::replacePlan(qs::quant::Plan plan, const QString& label) {
     // A recipe's rules are already folded into its choices: keep its preset, clear the rules.
     const Ftype preset = plan.ftype.value_or(m_preset);
     pushWholePlan(std::move(plan), Base{{}, preset, QString()}, label);
+}
+
+bool PlanDocument::setLocked(const std::vector<size_t>& indices, bool locked) {
+    if (!m_model) return false;
+    std::vector<size_t> changed;
+    std::vector<TensorChoice> choices;
+    for (size_t i : indices) {
+        if (i >= m_plan.tensors.size() || m_plan.tensors[i].locked == locked) continue;
+        if (std::find(changed.begin(), changed.end(), i) != changed.end()) continue;
+        TensorChoice c = m_plan.tensors[i];
+        c.locked = locked;
+        changed.push_back(i);
+        choices.push_back(c);
+    }
+    if (changed.empty()) return false;
+    const QString what = changed.size() == 1
+                             ? QString::fromStdString(m_model->tensors()[changed[0]].name)
+                             : tr("%1 tensors").arg(changed.size());
+    m_undo->push(new PlanCommand(this, locked ? tr("Lock %1").arg(what) : tr("Unlock %1").arg(what),
+                                 std::move(changed), std::move(choices), 0, std::nullopt));
+    return true;
+}
+
+size_t PlanDocument::lockedCount() const {
+    return size_t(std::count_if(m_plan.tensors.begin(), m_plan.tensors.end(),
+                                [](const TensorChoice& c) { return c.locked; }));
+}
+
+void PlanDocument::setImatrix(std::shared_ptr<const qs::quant::Imatrix> imatrix) {
+    m_imatrix = std::move(imatrix);
+    emit imatrixChanged();
 }
 
 void PlanDocument::swapState(const std::vector<size_t>& indices,

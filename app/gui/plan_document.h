@@ -20,6 +20,9 @@ class QUndoStack;
 namespace qs::model {
 class Model;
 }
+namespace qs::quant {
+struct Imatrix;
+}
 
 namespace qs::gui {
 
@@ -65,6 +68,18 @@ public:
     /// Replace the whole plan (e.g. from a recipe) as one undo step labelled `label`.
     void replacePlan(qs::quant::Plan plan, const QString& label);
 
+    /// Lock or unlock tensors `indices` (one undo step; false when none changes). A locked
+    /// tensor keeps its choice when a preset, rules or a recipe rebuild the plan, and the budget
+    /// optimizer leaves it alone; setting its type by hand still works and keeps the lock.
+    bool setLocked(const std::vector<size_t>& indices, bool locked);
+    /// Number of locked tensors.
+    size_t lockedCount() const;
+
+    /// The importance matrix used for imatrix-aware quantization and weighted error (null when
+    /// none is loaded). Setting it emits imatrixChanged(); it is not an undoable edit.
+    const std::shared_ptr<const qs::quant::Imatrix>& imatrix() const { return m_imatrix; }
+    void setImatrix(std::shared_ptr<const qs::quant::Imatrix> imatrix);
+
     /// Parse a rule line; the error names the first bad rule.
     static qs::Result<std::vector<qs::quant::TypeRule>> parseRules(const QString& text);
 
@@ -73,6 +88,8 @@ signals:
     void planChanged();
     /// A different model is shown (the plan was rebuilt for it).
     void modelChanged();
+    /// An imatrix was loaded or dropped.
+    void imatrixChanged();
 
 private:
     friend class PlanCommand;
@@ -92,6 +109,7 @@ private:
                    std::vector<qs::quant::TensorChoice>& choices, Base* base);
 
     std::shared_ptr<const qs::model::Model> m_model;
+    std::shared_ptr<const qs::quant::Imatrix> m_imatrix;
     qs::quant::Plan m_plan;
     qs::quant::Ftype m_preset = qs::quant::Ftype::Q8_0;
     QString m_rules;

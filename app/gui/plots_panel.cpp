@@ -5,7 +5,9 @@
 #include <map>
 
 #include <QCheckBox>
+#include <QFile>
 #include <QFileDialog>
+#include <QTextStream>
 #include <QFutureWatcher>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -15,8 +17,10 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <qcustomplot.h>
 
+#include "error_plot.h"
 #include "format_utils.h"
 #include "model/model.h"
+#include "parallel/parallel.h"
 #include "plan_document.h"
 #include "quant/analysis.h"
 #include "type_palette.h"
@@ -68,7 +72,8 @@ void setHistogram(QCPGraph* g, const qs::stats::Histogram& h) {
 
 } // namespace
 
-PlotsPanel::PlotsPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), m_doc(doc) {
+PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
+    : QWidget(parent), m_doc(doc) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 8, 4);
     auto* head = new QHBoxLayout;
@@ -89,11 +94,16 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), m_
 
     auto* split = new QSplitter(Qt::Vertical, this);
     m_hist = makePlot(split, QStringLiteral("histogramPlot"));
+    m_errorPlot = new ErrorPlot(m_doc, atlas, split);
     m_footprint = makePlot(split, QStringLiteral("footprintPlot"));
+    m_footprint->setMinimumHeight(150);
     split->addWidget(m_hist);
+    split->addWidget(m_errorPlot);
     split->addWidget(m_footprint);
-    split->setStretchFactor(0, 3);
-    split->setStretchFactor(1, 2);
+    split->setStretchFactor(0, 5);
+    split->setStretchFactor(1, 3);
+    split->setStretchFactor(2, 3);
+    connect(m_errorPlot, &ErrorPlot::tensorActivated, this, &PlotsPanel::tensorActivated);
     layout->addWidget(split, 1);
 
     // Histogram: top rect original vs decoded, bottom rect the error; aligned left margins.
@@ -148,7 +158,7 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), m_
         for (int i = 0; i < m_hist->graphCount(); ++i) m_hist->graph(i)->data()->clear();
         m_hist->replot();
     });
-    for (QCustomPlot* plot : {m_hist, m_footprint}) {
+    for (QCustomPlot* plot : {m_hist, m_footprint, m_errorPlot->plot()}) {
         connect(plot, &QWidget::customContextMenuRequested, this,
                 [this, plot](const QPoint& pos) { showPlotMenu(plot, pos); });
     }
@@ -187,6 +197,7 @@ void PlotsPanel::startAnalysis() {
     // The worker holds the model and the token by shared pointer: nothing it touches belongs
     // to this widget.
     watcher->setFuture(QtConcurrent::run([model, index, type, serial, cancel = m_cancel] {
+        qs::parallel::lowerThisThreadPriority();
         AnalysisOutcome out;
         out.serial = serial;
         out.index = index;
@@ -356,6 +367,40 @@ bool PlotsPanel::savePlot(QCustomPlot* plot, const QString& path) {
     return plot->savePng(path, plot->width(), plot->height(), 2.0);
 }
 
+bool PlotsPanel::savePlotCsv(QCustomPlot* plot, const QString& path) {
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text)) return false;
+    QTextStream out(&file);
+    out << "series,x,x_label,y\n";
+    auto quoted = [](QString s) -> QString {
+        s.replace(QLatin1Char('"'), QStringLiteral("\"\""));
+        return QLatin1Char('"') + s + QLatin1Char('"');
+    };
+    for (int p = 0; p < plot->plottableCount(); ++p) {
+        QCPAbstractPlottable* pl = plot->plottable(p);
+        QCPAxis* keyAxis = pl->keyAxis();
+        QMap<double, QString> labels;
+        if (auto text = keyAxis ? keyAxis->ticker().dynamicCast<QCPAxisTickerText>() : nullptr) {
+            labels = text->ticks();
+        }
+        auto row = [&](double key, double value) {
+            out << quoted(pl->name()) << ',' << QString::number(key, 'g', 10) << ','
+                << quoted(labels.value(key)) << ',' << QString::number(value, 'g', 10) << '\n';
+        };
+        if (auto* g = qobject_cast<QCPGraph*>(pl)) {
+            for (auto it = g->data()->constBegin(); it != g->data()->constEnd(); ++it) {
+                row(it->key, it->value);
+            }
+        } else if (auto* b = qobject_cast<QCPBars*>(pl)) {
+            for (auto it = b->data()->constBegin(); it != b->data()->constEnd(); ++it) {
+                row(it->key, it->value);
+            }
+        }
+    }
+    out.flush();
+    return file.error() == QFile::NoError;
+}
+
 void PlotsPanel::showPlotMenu(QCustomPlot* plot, const QPoint& pos) {
     QMenu menu(this);
     menu.addAction(tr("Save as &PNG…"), this, [this, plot] {
@@ -367,6 +412,16 @@ void PlotsPanel::showPlotMenu(QCustomPlot* plot, const QPoint& pos) {
         const QString path = QFileDialog::getSaveFileName(this, tr("Save Plot"), QString(),
                                                           tr("PDF document (*.pdf)"));
         if (!path.isEmpty()) savePlot(plot, path);
+    });
+    menu.addAction(tr("Save data as &CSV…"), this, [this, plot] {
+        const QString path = QFileDialog::getSaveFileName(this, tr("Save Plot Data"), QString(),
+                                                          tr("CSV table (*.csv)"));
+        if (path.isEmpty()) return;
+        if (plot == m_errorPlot->plot()) {
+            m_errorPlot->saveCsv(path);
+        } else {
+            savePlotCsv(plot, path);
+        }
     });
     menu.exec(plot->mapToGlobal(pos));
 }

@@ -6,7 +6,9 @@
 //    thread pool; a newer tensor cancels the job in flight and its result is dropped;
 //  - the memory footprint per layer: bars stacked by target type (the map's colours) and the
 //    original size per layer as a line, recomputed on every planChanged().
-// Both plots save as PNG or PDF from their context menu.
+//  - between them, the error of every tensor across the model (ErrorPlot), the current plan
+//    against a second plan.
+// Every plot saves as PNG, PDF or CSV from its context menu.
 
 #include <memory>
 #include <optional>
@@ -23,6 +25,8 @@ class CancelToken;
 
 namespace qs::gui {
 
+class ErrorAtlas;
+class ErrorPlot;
 class PlanDocument;
 struct AnalysisOutcome;
 
@@ -34,7 +38,7 @@ public:
     /// Histogram bins (the tiny model's smallest tensor has 64K values: plenty per bin).
     static constexpr int kBins = 120;
 
-    PlotsPanel(PlanDocument* doc, QWidget* parent = nullptr);
+    PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent = nullptr);
     ~PlotsPanel() override;
 
     /// Analyse tensor `index` in its planned type and plot it (cancels a job in flight).
@@ -45,16 +49,22 @@ public:
 
     QCustomPlot* histogramPlot() const { return m_hist; }
     QCustomPlot* footprintPlot() const { return m_footprint; }
+    ErrorPlot* errorPlot() const { return m_errorPlot; }
     QCheckBox* logScaleBox() const { return m_log; }
 
     /// Save `plot` to `path`: PDF when it ends in .pdf, else PNG. False on a write error.
     static bool savePlot(QCustomPlot* plot, const QString& path);
+    /// Save the data of `plot` as CSV: one row per point (series, x, x label, y). False on a
+    /// write error. The error plot writes its own table (ErrorPlot::saveCsv).
+    static bool savePlotCsv(QCustomPlot* plot, const QString& path);
 
 signals:
     /// The histogram now shows the analysis of `index`.
     void histogramReady(size_t index);
     /// The analysis of `index` failed with `message`.
     void histogramFailed(size_t index, const QString& message);
+    /// A point of the error plot was clicked.
+    void tensorActivated(size_t index);
 
 private:
     void startAnalysis();
@@ -67,6 +77,7 @@ private:
     PlanDocument* m_doc;
     QCustomPlot* m_hist = nullptr;
     QCustomPlot* m_footprint = nullptr;
+    ErrorPlot* m_errorPlot = nullptr;
     QCheckBox* m_log = nullptr;
     QLabel* m_metrics = nullptr;
     std::optional<size_t> m_index;

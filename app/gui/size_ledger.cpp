@@ -1,9 +1,15 @@
 #include "size_ledger.h"
 
+#include <QContextMenuEvent>
+#include <QMenu>
+#include <QSettings>
+
 #include "format_utils.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "quant/engine.h"
+#include "quant/runtime_estimate.h"
+#include "type_palette.h"
 
 namespace qs::gui {
 
@@ -11,7 +17,54 @@ SizeLedger::SizeLedger(PlanDocument* doc, QWidget* parent) : QLabel(parent), m_d
     setObjectName(QStringLiteral("sizeLedger"));
     setTextInteractionFlags(Qt::TextSelectableByMouse);
     connect(m_doc, &PlanDocument::planChanged, this, &SizeLedger::recompute);
+    connect(m_doc, &PlanDocument::imatrixChanged, this, &SizeLedger::recompute);
+    QSettings settings;
+    m_context = std::max(1, settings.value(QStringLiteral("ledger/context"), 4096).toInt());
+    if (const auto t = qs::formats::typeFromName(
+            settings.value(QStringLiteral("ledger/kvType"), QStringLiteral("F16")).toString().toStdString())) {
+        if (kvTypeChoices().contains(*t)) m_kvType = *t;
+    }
     recompute();
+}
+
+const QList<int>& SizeLedger::contextChoices() {
+    static const QList<int> kChoices = {512, 2048, 4096, 8192, 16384, 32768, 65536, 131072};
+    return kChoices;
+}
+
+const QList<qs::formats::TensorType>& SizeLedger::kvTypeChoices() {
+    using qs::formats::TensorType;
+    static const QList<TensorType> kChoices = {TensorType::F32, TensorType::F16, TensorType::BF16,
+                                               TensorType::Q8_0, TensorType::Q5_1, TensorType::Q5_0,
+                                               TensorType::Q4_1, TensorType::Q4_0,
+                                               TensorType::IQ4_NL};
+    return kChoices;
+}
+
+void SizeLedger::setRuntime(int context, qs::formats::TensorType kvType) {
+    m_context = std::max(1, context);
+    m_kvType = kvType;
+    QSettings settings;
+    settings.setValue(QStringLiteral("ledger/context"), m_context);
+    settings.setValue(QStringLiteral("ledger/kvType"), typeLabel(m_kvType));
+    recompute();
+}
+
+void SizeLedger::contextMenuEvent(QContextMenuEvent* event) {
+    QMenu menu(this);
+    QMenu* ctx = menu.addMenu(tr("Runtime &context"));
+    for (int c : contextChoices()) {
+        QAction* a = ctx->addAction(formatCount(c), this, [this, c] { setRuntime(c, m_kvType); });
+        a->setCheckable(true);
+        a->setChecked(c == m_context);
+    }
+    QMenu* kv = menu.addMenu(tr("&KV cache type"));
+    for (qs::formats::TensorType t : kvTypeChoices()) {
+        QAction* a = kv->addAction(typeLabel(t), this, [this, t] { setRuntime(m_context, t); });
+        a->setCheckable(true);
+        a->setChecked(t == m_kvType);
+    }
+    menu.exec(event->globalPos());
 }
 
 QString SizeLedger::formatLedger(quint64 originalBytes, quint64 plannedBytes, double bpw) {
@@ -28,6 +81,7 @@ void SizeLedger::recompute() {
     const qs::model::Model* m = m_doc->model();
     m_exactBytes = -1;
     m_originalBytes = -1;
+    m_runtimeBytes = -1;
     if (!m || m_doc->plan().tensors.size() != m->tensors().size()) {
         setText(QString());
         setToolTip(QString());
@@ -36,7 +90,7 @@ void SizeLedger::recompute() {
     quint64 original = 0;
     for (const qs::io::MappedFile& f : m->files()) original += f.size();
     m_originalBytes = qint64(original);
-    const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m, m_doc->plan());
+    const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
     if (!size) {
         setText(tr("size unknown: %1").arg(QString::fromStdString(size.error().what())));
         setToolTip(text());
@@ -46,11 +100,31 @@ void SizeLedger::recompute() {
     const int64_t elements = m->totalElements();
     const uint64_t dataBytes = m_doc->plan().dataBytes(*m);
     const double bpw = elements > 0 ? 8.0 * double(dataBytes) / double(elements) : 0.0;
-    setText(formatLedger(original, size.value(), bpw));
-    setToolTip(tr("Exported file: exactly %1 bytes (header included)\n"
-                  "Original: %2 bytes\nTensor data: %3 bytes for %4 parameters")
-                   .arg(formatCount(m_exactBytes), formatCount(m_originalBytes),
-                        formatCount(qint64(dataBytes)), formatCount(elements)));
+    QString text = formatLedger(original, size.value(), bpw);
+    QString tip = tr("Exported file: exactly %1 bytes (header included)\n"
+                     "Original: %2 bytes\nTensor data: %3 bytes for %4 parameters")
+                      .arg(formatCount(m_exactBytes), formatCount(m_originalBytes),
+                           formatCount(qint64(dataBytes)), formatCount(elements));
+    const qs::Result<qs::quant::RuntimeEstimate> rt =
+        qs::quant::estimateRuntime(*m, dataBytes, m_context, m_kvType);
+    if (rt) {
+        m_runtimeBytes = qint64(rt->totalBytes);
+        const QString ctx = m_context >= 1024 && m_context % 1024 == 0
+                                ? QStringLiteral("%1K").arg(m_context / 1024)
+                                : QString::number(m_context);
+        text += tr("  ·  runtime %1 at %2 ctx").arg(formatBytes(rt->totalBytes), ctx);
+        tip += QLatin1Char('\n') +
+               tr("Runtime estimate: %1 weights + %2 KV cache (%3, %4 positions × %5 layers × "
+                  "K %6 + V %7 values); compute buffers not included. Right-click to change.")
+                   .arg(formatBytes(rt->weightBytes), formatBytes(rt->kvBytes),
+                        typeLabel(m_kvType), formatCount(m_context), QString::number(rt->layers),
+                        QString::number(rt->kvWidthK), QString::number(rt->kvWidthV));
+    } else {
+        tip += QLatin1Char('\n') + tr("No runtime estimate: %1")
+                                      .arg(QString::fromStdString(rt.error().message));
+    }
+    setText(text);
+    setToolTip(tip);
 }
 
 } // namespace qs::gui

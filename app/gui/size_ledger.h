@@ -2,9 +2,13 @@
 // The size ledger in the status bar: the exact size of the file the export would write
 // (predictFileSize, header included) beside the original's, the change in percent and the
 // plan's bits per weight, e.g. "9.01 MiB → 2.71 MiB (−69.9 %), 4.85 bpw". Recomputed on every
-// planChanged(); the computation reads headers only.
+// planChanged(); the computation reads headers only. Beside it, the runtime estimate: weights
+// plus the KV cache at a chosen context length and cache type (qs::quant::estimateRuntime),
+// set from the ledger's context menu and kept in QSettings.
 
 #include <QLabel>
+
+#include "formats/type_table.h"
 
 namespace qs::gui {
 
@@ -21,9 +25,22 @@ public:
 
     qint64 exactBytes() const { return m_exactBytes; }
     qint64 originalBytes() const { return m_originalBytes; }
+    /// Weights + KV cache at the chosen context (-1 when it cannot be estimated).
+    qint64 runtimeBytes() const { return m_runtimeBytes; }
+    int runtimeContext() const { return m_context; }
+    qs::formats::TensorType kvType() const { return m_kvType; }
+    /// Context length and KV cache type of the runtime estimate (saved in QSettings).
+    void setRuntime(int context, qs::formats::TensorType kvType);
+
+    /// Context lengths and cache types the menu offers.
+    static const QList<int>& contextChoices();
+    static const QList<qs::formats::TensorType>& kvTypeChoices();
 
     /// The ledger line for these numbers (exposed for tests).
     static QString formatLedger(quint64 originalBytes, quint64 plannedBytes, double bpw);
+
+protected:
+    void contextMenuEvent(QContextMenuEvent* event) override;
 
 private:
     void recompute();
@@ -31,6 +48,9 @@ private:
     PlanDocument* m_doc;
     qint64 m_exactBytes = -1;
     qint64 m_originalBytes = -1;
+    qint64 m_runtimeBytes = -1;
+    int m_context = 4096;
+    qs::formats::TensorType m_kvType = qs::formats::TensorType::F16;
 };
 
 } // namespace qs::gui

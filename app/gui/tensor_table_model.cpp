@@ -1,10 +1,15 @@
 #include "tensor_table_model.h"
 
+#include <cmath>
+#include <numeric>
+
 #include <QFontDatabase>
 
+#include "error_atlas.h"
 #include "format_utils.h"
 #include "model/model.h"
 #include "plan_document.h"
+#include "quant/imatrix.h"
 #include "type_palette.h"
 
 namespace qs::gui {
@@ -27,8 +32,76 @@ void TensorTableModel::setPlanDocument(PlanDocument* doc) {
     if (m_doc) {
         connect(m_doc, &PlanDocument::planChanged, this, [this] {
             if (rowCount() == 0) return;
-            emit dataChanged(index(0, Target), index(rowCount() - 1, TargetSize));
+            emit dataChanged(index(0, Target), index(rowCount() - 1, Error));
         });
+        connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
+            if (rowCount() == 0) return;
+            emit dataChanged(index(0, Error), index(rowCount() - 1, Importance));
+            emit headerDataChanged(Qt::Horizontal, Error, Importance);
+        });
+    }
+}
+
+void TensorTableModel::setErrorAtlas(ErrorAtlas* atlas) {
+    if (m_atlas) m_atlas->disconnect(this);
+    m_atlas = atlas;
+    if (m_atlas) {
+        connect(m_atlas, &ErrorAtlas::updated, this, [this] {
+            if (rowCount() == 0) return;
+            emit dataChanged(index(0, Error), index(rowCount() - 1, Error));
+        });
+    }
+}
+
+QVariant TensorTableModel::errorData(int row, int role) const {
+    if (!hasPlan() || !m_atlas) return {};
+    const std::optional<qs::stats::ErrorMetrics> e = m_atlas->find(m_doc->plan(), size_t(row));
+    const bool weighted = m_doc->imatrix() != nullptr;
+    const bool copy = m_model->tensors()[size_t(row)].type == m_doc->plan().tensors[size_t(row)].type;
+    switch (role) {
+    case Qt::DisplayRole:
+        if (copy) return QStringLiteral("0");
+        if (!e) return QStringLiteral("…");
+        return QString::number(weighted ? e->weightedNmse : e->nmse, 'e', 2);
+    case SortRole:
+        if (!e) return -1.0;
+        return weighted ? e->weightedNmse : e->nmse;
+    case Qt::ForegroundRole:
+        if (!e || copy) return QColor(Qt::gray);
+        return {};
+    case Qt::ToolTipRole: {
+        if (copy) return tr("Written as it is: no quantization error");
+        if (!e) return tr("Not measured yet (the analysis runs in the background)");
+        const QString snr = std::isfinite(e->snrDb) ? QString::number(e->snrDb, 'f', 1)
+                                                    : QStringLiteral("∞");
+        QString tip = tr("NMSE %1 · SNR %2 dB\nRMSE %3 · cosine %4 · max |err| %5")
+                          .arg(QString::number(e->nmse, 'e', 3), snr,
+                               QString::number(e->rmse, 'g', 4), QString::number(e->cosine, 'f', 6),
+                               QString::number(e->maxAbsErr, 'g', 4));
+        if (weighted) {
+            tip += QLatin1Char('\n') + tr("imatrix-weighted NMSE %1 (shown)")
+                                           .arg(QString::number(e->weightedNmse, 'e', 3));
+        }
+        return tip;
+    }
+    default: return {};
+    }
+}
+
+QVariant TensorTableModel::importanceData(int row, int role) const {
+    if (!m_doc || !m_doc->imatrix() || !m_model) return {};
+    const std::vector<float>* w = m_doc->imatrix()->find(m_model->tensors()[size_t(row)].name);
+    if (!w || w->empty()) {
+        if (role == Qt::ToolTipRole) return tr("The imatrix has no entry for this tensor");
+        return {};
+    }
+    const double mean = std::accumulate(w->begin(), w->end(), 0.0) / double(w->size());
+    switch (role) {
+    case Qt::DisplayRole: return QString::number(mean, 'g', 3);
+    case SortRole: return mean;
+    case Qt::ToolTipRole:
+        return tr("Mean importance of %1 columns (mean squared activation)").arg(w->size());
+    default: return {};
     }
 }
 
@@ -58,6 +131,14 @@ QVariant TensorTableModel::targetData(int row, int column, int role) const {
     case Qt::DecorationRole:
         if (column == Target) return typeSwatch(c.type, c.fellBack);
         return {};
+    case Qt::FontRole:
+        if (column == Target && c.locked) {
+            QFont f;
+            f.setBold(true);
+            f.setUnderline(true);
+            return f;
+        }
+        return {};
     case Qt::ForegroundRole:
         if (column == Target && c.fellBack) return QColor(0xc2410c);
         if (column == Target && !c.quantizable) return QColor(Qt::gray);
@@ -83,6 +164,9 @@ QVariant TensorTableModel::targetData(int row, int column, int role) const {
                tr("Origin: %1").arg(QString::fromUtf8(qs::quant::originName(c.origin)));
         if (!c.quantizable) {
             tip += QLatin1Char('\n') + tr("llama.cpp does not quantize this tensor");
+        }
+        if (c.locked) {
+            tip += QLatin1Char('\n') + tr("Locked: presets, rules and the optimizer keep it");
         }
         return tip;
     }
@@ -138,6 +222,8 @@ QVariant TensorTableModel::data(const QModelIndex& index, int role) const {
             return column == Target ? QVariant::fromValue(Qt::AlignLeft | Qt::AlignVCenter)
                                     : QVariant::fromValue(Qt::AlignRight | Qt::AlignVCenter);
         }
+        if (column == Error) return errorData(index.row(), role);
+        if (column == Importance) return importanceData(index.row(), role);
         return targetData(index.row(), column, role);
     }
     switch (role) {
@@ -203,7 +289,8 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
     if (role == Qt::TextAlignmentRole) {
         if (section == Layer) return QVariant::fromValue(Qt::Alignment(Qt::AlignCenter));
         const bool numeric = section == Parameters || section == Size || section == Bpw ||
-                             section == TargetBpw || section == TargetSize;
+                             section == TargetBpw || section == TargetSize ||
+                             section == Error || section == Importance;
         return QVariant::fromValue((numeric ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
     }
     if (role == Qt::ToolTipRole) {
@@ -214,6 +301,10 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
         case Target: return tr("The type the export writes; double-click to change");
         case TargetBpw: return tr("Bits per weight in the target type");
         case TargetSize: return tr("Bytes in the target type");
+        case Error:
+            return tr("Quantization error of the target type: NMSE = Σ(error²) / Σ(weight²), "
+                      "weighted by the imatrix when one is loaded");
+        case Importance: return tr("Mean imatrix importance of the tensor's input columns");
         default: return {};
         }
     }
@@ -229,6 +320,8 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
     case Bpw: return tr("BPW");
     case Target: return tr("Target");
     case TargetBpw: return tr("Target BPW");
+    case Error: return m_doc && m_doc->imatrix() ? tr("wNMSE") : tr("NMSE");
+    case Importance: return tr("Importance");
     case TargetSize: return tr("Target size");
     default: return {};
     }

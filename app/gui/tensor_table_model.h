@@ -19,6 +19,7 @@ struct TensorInfo;
 
 namespace qs::gui {
 
+class ErrorAtlas;
 class PlanDocument;
 
 class TensorTableModel final : public QAbstractTableModel {
@@ -38,6 +39,8 @@ public:
         Target,      ///< planned type; editable (a type name or TensorType id via setData)
         TargetBpw,   ///< bits per weight in the planned type
         TargetSize,  ///< bytes in the planned type
+        Error,       ///< NMSE of the planned type (imatrix-weighted when one is loaded)
+        Importance,  ///< mean imatrix importance of the tensor's columns
         ColumnCount
     };
 
@@ -56,6 +59,8 @@ public:
     /// Show the target columns of `doc` (may be null); follows its planChanged(). Edits of the
     /// Target column go to doc->setTypes().
     void setPlanDocument(PlanDocument* doc);
+    /// Fill the Error column from `atlas` (may be null); follows its updated().
+    void setErrorAtlas(ErrorAtlas* atlas);
     /// The tensor of a source row, or null when out of range.
     const qs::model::TensorInfo* tensorAt(int row) const;
 
@@ -71,10 +76,13 @@ private:
     QVariant displayText(const qs::model::TensorInfo& t, int column) const;
     QVariant sortValue(const qs::model::TensorInfo& t, int column) const;
     QVariant targetData(int row, int column, int role) const;
+    QVariant errorData(int row, int role) const;
+    QVariant importanceData(int row, int role) const;
     bool hasPlan() const;
 
     std::shared_ptr<const qs::model::Model> m_model;
     PlanDocument* m_doc = nullptr;
+    ErrorAtlas* m_atlas = nullptr;
 };
 
 /// Sorting and filtering over a TensorTableModel. The filter is a list of whitespace-separated

@@ -4,8 +4,14 @@
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_scheduler_observer.h>
+
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,18 +22,59 @@ namespace qs::parallel {
 
 namespace {
 
+std::atomic<int> g_workerNice{0};
+
+// Lowers the priority of TBB's worker threads as they join an arena (the threads are shared by
+// every arena, so once lowered they stay lowered: all parallel work is background work).
+class NiceObserver final : public tbb::task_scheduler_observer {
+public:
+    explicit NiceObserver(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
+        observe(true);
+    }
+    ~NiceObserver() override { observe(false); }
+    void on_scheduler_entry(bool isWorker) override {
+        if (isWorker) lowerThisThreadPriority();
+    }
+};
+
+struct Arena {
+    std::unique_ptr<tbb::task_arena> arena;
+    std::unique_ptr<NiceObserver> observer;
+};
+
 // One arena per thread count, created once and kept: building an arena per call costs more
 // than decoding a small tensor. task_arena::execute is thread-safe, so callers may share one.
 tbb::task_arena& arenaFor(int threads) {
     static std::mutex mutex;
-    static std::map<int, std::unique_ptr<tbb::task_arena>> arenas;
+    static std::map<int, Arena> arenas;
     std::lock_guard lock(mutex);
-    auto& a = arenas[threads];
-    if (!a) a = std::make_unique<tbb::task_arena>(threads);
-    return *a;
+    Arena& a = arenas[threads];
+    if (!a.arena) {
+        a.arena = std::make_unique<tbb::task_arena>(threads);
+        a.arena->initialize();
+        a.observer = std::make_unique<NiceObserver>(*a.arena);
+    }
+    return *a.arena;
 }
 
 } // namespace
+
+void setWorkerNice(int nice) {
+    g_workerNice.store(std::clamp(nice, 0, 19), std::memory_order_relaxed);
+}
+
+int workerNice() {
+    return g_workerNice.load(std::memory_order_relaxed);
+}
+
+void lowerThisThreadPriority() {
+    thread_local int applied = 0;
+    const int nice = workerNice();
+    if (nice <= applied) return;
+    // Linux: PRIO_PROCESS with a thread id sets that thread's nice value alone.
+    const auto tid = static_cast<id_t>(::syscall(SYS_gettid));
+    if (::setpriority(PRIO_PROCESS, tid, nice) == 0) applied = nice;
+}
 
 int defaultThreads() { return std::max(1, tbb::info::default_concurrency()); }
 
@@ -47,7 +94,10 @@ void parallelFor(int threads, int64_t n, int64_t grain,
     const int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
     std::vector<std::thread> pool;
     for (int64_t c = 1; c < chunks; ++c) {
-        pool.emplace_back([&, c] { fn(n * c / chunks, n * (c + 1) / chunks); });
+        pool.emplace_back([&, c] {
+            lowerThisThreadPriority();
+            fn(n * c / chunks, n * (c + 1) / chunks);
+        });
     }
     fn(0, n / chunks);
     for (auto& t : pool) t.join();

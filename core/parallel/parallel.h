@@ -11,6 +11,16 @@ namespace qs::parallel {
 /// Number of threads to use when the caller passes 0 ("all cores").
 int defaultThreads();
 
+/// Run the worker threads of parallel loops (and threads that call lowerThisThreadPriority) at
+/// a lower scheduling priority: Linux nice value `nice` (1..19; 0, the default, leaves them
+/// alone). The desktop application sets it so that its GUI thread, which never runs parallel
+/// work, stays responsive while a job keeps every core busy. The CLI leaves it at 0.
+void setWorkerNice(int nice);
+int workerNice();
+/// Give the calling thread the worker nice value (once per thread; no-op when it is 0). For
+/// the threads that start background jobs: they take part in their loops too.
+void lowerThisThreadPriority();
+
 /// Call fn(begin, end) over [0, n) in chunks of at least `grain` items, on `threads` threads
 /// (0 = default). Blocks until done. fn must be thread-safe across disjoint ranges.
 void parallelFor(int threads, int64_t n, int64_t grain,

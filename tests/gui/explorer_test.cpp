@@ -218,9 +218,8 @@ void ExplorerTest::ledgerShowsExactSize() {
     QVERIFY(ledger->text().contains(qs::gui::formatBytes(predicted.value())));
     const double bpw = 8.0 * double(doc->plan().dataBytes(*doc->model())) /
                        double(doc->model()->totalElements());
-    QCOMPARE(ledger->text(),
-             qs::gui::SizeLedger::formatLedger(quint64(ledger->originalBytes()),
-                                               predicted.value(), bpw));
+    QVERIFY(ledger->text().startsWith(qs::gui::SizeLedger::formatLedger(
+        quint64(ledger->originalBytes()), predicted.value(), bpw)));
     QVERIFY(ledger->text().contains(QStringLiteral("\u2212")));
     QVERIFY(ledger->toolTip().contains(qs::gui::formatCount(qint64(predicted.value()))));
 }

@@ -6,7 +6,10 @@
 
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "backend_choice.h"
 #include "model/model.h"
+#include "parallel/parallel.h"
+#include "quant/backend.h"
 #include "quant/engine.h"
 
 namespace qs::gui {
@@ -34,11 +37,15 @@ ExportJob::~ExportJob() {
 void ExportJob::start() {
     m_timer.start();
     m_watcher.setFuture(QtConcurrent::run([params = m_params, state = m_state] {
+        qs::parallel::lowerThisThreadPriority();
         ExportOutcome out;
         out.path = params.outPath;
         try {
+            std::unique_ptr<qs::quant::Backend> backend = makeBackend(params.backend, &out.note);
             qs::quant::QuantizeOptions options;
             options.threads = params.threads;
+            options.backend = backend.get();
+            options.imatrix = params.imatrix.get();
             options.metrics = false;
             options.cancel = &state->cancel;
             options.progress = [state](const qs::quant::Progress& p) {

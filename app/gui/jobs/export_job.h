@@ -18,6 +18,9 @@
 namespace qs::model {
 class Model;
 }
+namespace qs::quant {
+struct Imatrix;
+}
 
 namespace qs::gui {
 
@@ -27,6 +30,8 @@ struct ExportParams {
     qs::quant::Plan plan;
     QString outPath;
     int threads = 0;  ///< 0 = all cores
+    QString backend = QStringLiteral("cpu");            ///< "cpu" or "vulkan:N"
+    std::shared_ptr<const qs::quant::Imatrix> imatrix;  ///< optional
 };
 
 /// What an export produced.
@@ -35,6 +40,7 @@ struct ExportOutcome {
     bool cancelled = false;
     QString path;
     QString error;        ///< Error::what() on failure
+    QString note;         ///< e.g. the Vulkan device could not be opened: the CPU did it
     quint64 fileBytes = 0;
     double seconds = 0;
 };

@@ -1,0 +1,184 @@
+#include "error_atlas.h"
+
+#include <cmath>
+
+#include <QSet>
+
+#include "jobs/analysis_job.h"
+#include "model/model.h"
+#include "plan_document.h"
+
+namespace qs::gui {
+
+using qs::formats::TensorType;
+
+ErrorAtlas::ErrorAtlas(PlanDocument* doc, QObject* parent) : QObject(parent), m_doc(doc) {
+    m_debounce.setSingleShot(true);
+    m_debounce.setInterval(kDebounceMs);
+    connect(&m_debounce, &QTimer::timeout, this, [this] {
+        if (m_auto) analyseNow();
+    });
+    connect(m_doc, &PlanDocument::modelChanged, this, [this] {
+        clear();
+        rebuildComparison();
+    });
+    connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
+        clear();
+        rebuildComparison();
+        schedule();
+    });
+    connect(m_doc, &PlanDocument::planChanged, this, &ErrorAtlas::schedule);
+}
+
+AnalysisJob* ErrorAtlas::job() const {
+    return m_job.data();
+}
+
+ErrorAtlas::~ErrorAtlas() {
+    if (m_job) m_job->requestCancel();
+}
+
+std::optional<qs::stats::ErrorMetrics> ErrorAtlas::find(size_t index, TensorType type) const {
+    const qs::model::Model* m = m_doc->model();
+    if (!m || index >= m->tensors().size()) return std::nullopt;
+    if (m->tensors()[index].type == type) return qs::stats::ErrorMetrics{0, 0, INFINITY, 1, 0, 0, 0};
+    const auto it = m_metrics.constFind(key(index, type));
+    if (it == m_metrics.constEnd()) return std::nullopt;
+    return *it;
+}
+
+std::optional<qs::stats::ErrorMetrics> ErrorAtlas::find(const qs::quant::Plan& plan,
+                                                        size_t index) const {
+    if (index >= plan.tensors.size()) return std::nullopt;
+    return find(index, plan.tensors[index].type);
+}
+
+ErrorAtlas::Totals ErrorAtlas::totalsOf(const qs::quant::Plan& plan) const {
+    Totals t;
+    const qs::model::Model* m = m_doc->model();
+    if (!m || plan.tensors.size() != m->tensors().size()) return t;
+    double sum = 0, wsum = 0, measured = 0, needed = 0, all = 0;
+    for (size_t i = 0; i < plan.tensors.size(); ++i) {
+        const double n = double(m->tensors()[i].nElements);
+        all += n;
+        const bool copy = m->tensors()[i].type == plan.tensors[i].type;
+        if (!copy) needed += n;
+        const auto e = find(plan, i);
+        if (!e) {
+            ++t.pending;
+            continue;
+        }
+        if (!copy) measured += n;
+        sum += e->nmse * n;
+        wsum += e->weightedNmse * n;
+    }
+    const double counted = all - (needed - measured);
+    t.nmse = counted > 0 ? sum / counted : 0;
+    t.weightedNmse = counted > 0 ? wsum / counted : 0;
+    t.coverage = needed > 0 ? measured / needed : 1;
+    return t;
+}
+
+void ErrorAtlas::setComparisonPreset(std::optional<qs::quant::Ftype> preset) {
+    if (preset == m_comparePreset) return;
+    m_comparePreset = preset;
+    rebuildComparison();
+    emit updated();
+    schedule();
+}
+
+void ErrorAtlas::rebuildComparison() {
+    m_compare = {};
+    const qs::model::Model* m = m_doc->model();
+    if (!m || !m_comparePreset) return;
+    qs::quant::PlanOptions options;
+    options.ftype = *m_comparePreset;
+    m_compare = qs::quant::buildPlan(*m, options);
+}
+
+void ErrorAtlas::setAutoAnalyse(bool on) {
+    m_auto = on;
+    if (on) schedule();
+}
+
+void ErrorAtlas::setBackend(const QString& spec, int threads) {
+    m_backend = spec;
+    m_threads = threads;
+}
+
+void ErrorAtlas::schedule() {
+    if (m_auto && m_doc->model()) m_debounce.start();
+}
+
+std::vector<AnalysisItem> ErrorAtlas::missingItems() const {
+    std::vector<AnalysisItem> items;
+    const qs::model::Model* m = m_doc->model();
+    if (!m) return items;
+    QSet<quint64> seen;
+    for (const qs::quant::Plan* plan : {&m_doc->plan(), &m_compare}) {
+        if (plan->tensors.size() != m->tensors().size()) continue;
+        for (size_t i = 0; i < plan->tensors.size(); ++i) {
+            const TensorType type = plan->tensors[i].type;
+            if (m->tensors()[i].type == type || m_metrics.contains(key(i, type))) continue;
+            if (seen.contains(key(i, type))) continue;
+            seen.insert(key(i, type));
+            items.push_back({i, type});
+        }
+    }
+    return items;
+}
+
+qsizetype ErrorAtlas::missingCount() const {
+    return qsizetype(missingItems().size());
+}
+
+void ErrorAtlas::analyseNow() {
+    if (m_job || !m_doc->sharedModel()) return;
+    std::vector<AnalysisItem> items = missingItems();
+    if (items.empty()) return;
+    AnalysisParams params;
+    params.model = m_doc->sharedModel();
+    params.items = std::move(items);
+    params.imatrix = m_doc->imatrix();
+    params.backend = m_backend;
+    params.threads = m_threads;
+    auto* job = new AnalysisJob(std::move(params), this);
+    m_job = job;
+    connect(job, &AnalysisJob::resultsReady, this, &ErrorAtlas::onResults);
+    connect(job, &AnalysisJob::finished, this,
+            [this, job](bool cancelled, const QString& error, const QString& note) {
+                if (m_job == job) m_job = nullptr;
+                job->deleteLater();
+                emit jobFinished(cancelled, error, note);
+                // Edits made while it ran may need more; a failed pair is not retried at once.
+                if (!cancelled && error.isEmpty()) schedule();
+            });
+    emit jobStarted(job);
+    job->start();
+}
+
+void ErrorAtlas::cancel() {
+    m_debounce.stop();
+    if (m_job) m_job->requestCancel();
+}
+
+void ErrorAtlas::onResults(const QList<AnalysisEntry>& entries) {
+    // Results of a job for another model (superseded) are dropped by clear() disconnecting it.
+    for (const AnalysisEntry& e : entries) m_metrics.insert(key(e.index, e.type), e.metrics);
+    emit updated();
+}
+
+void ErrorAtlas::clear() {
+    m_debounce.stop();
+    if (m_job) {
+        m_job->disconnect(this);
+        m_job->requestCancel();
+        m_job->deleteLater();
+        m_job = nullptr;
+        emit jobFinished(true, QString(), QString());
+    }
+    m_metrics.clear();
+    emit updated();
+}
+
+} // namespace qs::gui

@@ -1,0 +1,107 @@
+#pragma once
+// The error atlas: the measured quantization error of (tensor, type) pairs for the open model,
+// shared by the table's Error column, the error-per-tensor plot and the plan totals. It follows
+// the PlanDocument: after an edit (debounced) it measures, in one background AnalysisJob, every
+// pair the current plan and the comparison plan need that it has not measured yet, so an edit
+// that goes back to a type seen before costs nothing. Copies (target type = source type) are
+// lossless and never measured. A new model or imatrix clears it.
+
+#include <memory>
+#include <optional>
+
+#include <QHash>
+#include <QObject>
+#include <QPointer>
+#include <QString>
+#include <QTimer>
+
+#include "quant/ftype.h"
+#include "quant/plan.h"
+#include "stats/metrics.h"
+
+namespace qs::gui {
+
+class AnalysisJob;
+class PlanDocument;
+struct AnalysisEntry;
+
+class ErrorAtlas final : public QObject {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(ErrorAtlas)
+
+public:
+    /// Delay between the last edit and the start of a measuring job.
+    static constexpr int kDebounceMs = 150;
+
+    explicit ErrorAtlas(PlanDocument* doc, QObject* parent = nullptr);
+    ~ErrorAtlas() override;
+
+    /// The error of tensor `index` in `type`: zero metrics for a copy, nothing while unmeasured.
+    std::optional<qs::stats::ErrorMetrics> find(size_t index, qs::formats::TensorType type) const;
+    /// The error of tensor `index` in its type in `plan`.
+    std::optional<qs::stats::ErrorMetrics> find(const qs::quant::Plan& plan, size_t index) const;
+
+    /// A plan's error summed over tensors: sum of (weighted) NMSE x parameters / parameters of
+    /// the measured tensors, and the share of quantized parameters measured so far.
+    struct Totals {
+        double nmse = 0;          ///< parameter-weighted mean NMSE of the measured tensors
+        double weightedNmse = 0;  ///< the same with the imatrix weighting
+        double coverage = 1;      ///< measured parameters / parameters that need measuring
+        qint64 pending = 0;       ///< tensors still to measure
+    };
+    Totals totalsOf(const qs::quant::Plan& plan) const;
+
+    /// A second plan to compare with (a preset built with llama.cpp's rules), or none.
+    void setComparisonPreset(std::optional<qs::quant::Ftype> preset);
+    std::optional<qs::quant::Ftype> comparisonPreset() const { return m_comparePreset; }
+    /// The comparison plan (empty when there is none).
+    const qs::quant::Plan& comparisonPlan() const { return m_compare; }
+
+    /// Measure automatically after each edit (the default), or only on analyseNow().
+    void setAutoAnalyse(bool on);
+    bool autoAnalyse() const { return m_auto; }
+    /// Start measuring what is missing now (no-op when nothing is or a job runs).
+    void analyseNow();
+    /// Stop the job in flight (what was measured so far is kept).
+    void cancel();
+    bool isRunning() const { return !m_job.isNull(); }
+    /// The job in flight, or null.
+    AnalysisJob* job() const;
+    /// Pairs still to measure for the current and the comparison plan.
+    qsizetype missingCount() const;
+    /// Number of pairs measured.
+    qsizetype size() const { return m_metrics.size(); }
+
+    /// Backend and threads of the jobs that start from now on.
+    void setBackend(const QString& spec, int threads);
+
+signals:
+    /// New measurements arrived (or the atlas was cleared).
+    void updated();
+    void jobStarted(qs::gui::AnalysisJob* job);
+    /// A job ended: cancelled, or with the first error of a pair (empty if none), and a
+    /// backend note (e.g. the Vulkan device could not be opened).
+    void jobFinished(bool cancelled, const QString& error, const QString& note);
+
+private:
+    static quint64 key(size_t index, qs::formats::TensorType type) {
+        return (quint64(index) << 8) | quint64(type);
+    }
+    void clear();
+    void rebuildComparison();
+    void schedule();
+    void onResults(const QList<AnalysisEntry>& entries);
+    std::vector<struct AnalysisItem> missingItems() const;
+
+    PlanDocument* m_doc;
+    QHash<quint64, qs::stats::ErrorMetrics> m_metrics;
+    std::optional<qs::quant::Ftype> m_comparePreset;
+    qs::quant::Plan m_compare;
+    QPointer<AnalysisJob> m_job;
+    QTimer m_debounce;
+    bool m_auto = true;
+    QString m_backend = QStringLiteral("cpu");
+    int m_threads = 0;
+};
+
+} // namespace qs::gui

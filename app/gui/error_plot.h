@@ -1,0 +1,62 @@
+#pragma once
+// Plot 2 of the explorer: the quantization error of every quantized tensor across the model,
+// in layer order (log scale), for the current plan and, optionally, a second plan built from a
+// llama.cpp preset ("compare with"). Points come from the ErrorAtlas and fill in as the
+// background analysis measures them; the header sums each plan's error (parameter-weighted
+// NMSE) with the share measured so far. Hovering a point names its tensor; clicking it makes
+// that tensor current.
+
+#include <vector>
+
+#include <QWidget>
+
+class QComboBox;
+class QCustomPlot;
+class QLabel;
+class QMouseEvent;
+
+namespace qs::gui {
+
+class ErrorAtlas;
+class PlanDocument;
+
+class ErrorPlot final : public QWidget {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(ErrorPlot)
+
+public:
+    ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent = nullptr);
+
+    QCustomPlot* plot() const { return m_plot; }
+    QComboBox* compareCombo() const { return m_compare; }
+    QLabel* totalsLabel() const { return m_totals; }
+
+    /// Points drawn for the current plan and the comparison plan.
+    int currentPointCount() const;
+    int comparisonPointCount() const;
+
+    /// Write every quantized tensor's error (both plans) as CSV. False on a write error.
+    bool saveCsv(const QString& path) const;
+
+    /// Rebuild the points and totals now (planChanged and the atlas' updated() call it).
+    void refresh();
+
+signals:
+    /// A point was clicked: make tensor `index` current.
+    void tensorActivated(size_t index);
+
+private:
+    void onHover(QMouseEvent* event);
+    void onClick(QMouseEvent* event);
+    /// Tensor index of the point nearest to the pixel, if within a few pixels.
+    std::optional<size_t> pointAt(const QPointF& pixel) const;
+
+    PlanDocument* m_doc;
+    ErrorAtlas* m_atlas;
+    QCustomPlot* m_plot = nullptr;
+    QComboBox* m_compare = nullptr;
+    QLabel* m_totals = nullptr;
+    std::vector<size_t> m_order;  ///< x position -> tensor index
+};
+
+} // namespace qs::gui

@@ -1,0 +1,533 @@
+// The explorer's background jobs on the offscreen platform: the error atlas (measured in the
+// background, equal to the core's numbers), the error-per-tensor plot against a second plan,
+// locks, imatrix loading, the runtime estimate, CSV export of plots, persisted settings, the
+// backend selector, and on the `small` synth model (200 MB) the responsiveness of the event
+// loop while a job quantizes and a cancel in the middle of a long export.
+
+#include <algorithm>
+#include <cmath>
+
+#include <QComboBox>
+#include <QDir>
+#include <QElapsedTimer>
+#include <QFile>
+#include <QFileInfo>
+#include <QLabel>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QSpinBox>
+#include <QStandardPaths>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+#include <QUndoStack>
+#include <qcustomplot.h>
+
+#include "error_atlas.h"
+#include "error_plot.h"
+#include "format_utils.h"
+#include "job_indicator.h"
+#include "jobs/export_job.h"
+#include "main_window.h"
+#include "model/model.h"
+#include "plan_document.h"
+#include "plots_panel.h"
+#include "quant/engine.h"
+#include "quant/imatrix.h"
+#include "quant/plan.h"
+#include "quant/runtime_estimate.h"
+#include "size_ledger.h"
+#include "synth/synth.h"
+#include "tensor_table_model.h"
+
+using qs::formats::TensorType;
+using qs::gui::MainWindow;
+using qs::gui::TensorTableModel;
+
+namespace {
+
+constexpr int kTimeoutMs = 60000;
+
+qs::quant::Plan presetPlan(const qs::model::Model& m, qs::quant::Ftype f) {
+    qs::quant::PlanOptions o;
+    o.ftype = f;
+    return qs::quant::buildPlan(m, o);
+}
+
+// An imatrix for every quantizable 2-D tensor of `m`: positive, uneven importances.
+qs::quant::Imatrix makeImatrix(const qs::model::Model& m) {
+    qs::quant::Imatrix im;
+    for (const auto& t : m.tensors()) {
+        if (t.shape.size() < 2 || !qs::quant::allowsQuantization(t)) continue;
+        std::vector<float> w(size_t(t.rowLength()));
+        for (size_t j = 0; j < w.size(); ++j) w[j] = 0.25f + float((j * 7919) % 13) * 0.5f;
+        im.entries[t.name] = std::move(w);
+    }
+    im.datasets = {"synthetic"};
+    im.chunkCount = 1;
+    im.chunkSize = 512;
+    return im;
+}
+
+} // namespace
+
+class JobsTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void init();
+    void cleanup();
+
+    void atlasMeasuresWhatTheCoreMeasures();
+    void errorPlotComparesWithSecondPlan();
+    void goingBackToAMeasuredTypeCostsNothing();
+    void cancelKeepsWhatWasMeasured();
+    void locksSurvivePresetsAndUndo();
+    void imatrixWeightsErrorAndExport();
+    void foreignImatrixIsRefused();
+    void runtimeEstimateFollowsSettings();
+    void plotsSaveCsv();
+    void exportSummaryNamesSizeAndError();
+    void settingsPersist();
+    void vulkanBackendExportsSameBytes();
+    void eventLoopStaysResponsiveWhileQuantizingSmall();
+    void cancelMidwayThroughLongExport();
+
+private:
+    bool waitForAtlas();
+    void openModel(const QString& path);
+
+    QTemporaryDir m_dir;
+    QString m_tiny;
+    QString m_small;
+    MainWindow* m_window = nullptr;
+};
+
+void JobsTest::initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("QuantscopeTest"));
+    QCoreApplication::setApplicationName(QStringLiteral("QuantscopeJobsTest"));
+    QSettings().clear();
+    QVERIFY(m_dir.isValid());
+    m_tiny = m_dir.filePath(QStringLiteral("tiny.gguf"));
+    qs::Status st = qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0}, m_tiny.toStdString());
+    QVERIFY2(st.ok(), st.ok() ? "" : st.error().what().c_str());
+    m_small = m_dir.filePath(QStringLiteral("small.gguf"));
+    st = qs::synth::writeSynthModel({qs::synth::SynthPreset::Small, 1, 0}, m_small.toStdString());
+    QVERIFY2(st.ok(), st.ok() ? "" : st.error().what().c_str());
+}
+
+void JobsTest::openModel(const QString& path) {
+    QSignalSpy loaded(m_window, &MainWindow::modelLoaded);
+    m_window->openFile(path);
+    QVERIFY(loaded.wait(kTimeoutMs) || loaded.count() == 1);
+    QVERIFY(m_window->planDocument()->model());
+}
+
+void JobsTest::init() {
+    m_window = new MainWindow;
+    m_window->resize(1400, 900);
+    m_window->show();
+    openModel(m_tiny);
+}
+
+void JobsTest::cleanup() {
+    delete m_window;
+    m_window = nullptr;
+    QSettings().clear();
+}
+
+bool JobsTest::waitForAtlas() {
+    qs::gui::ErrorAtlas* atlas = m_window->errorAtlas();
+    QElapsedTimer clock;
+    clock.start();
+    // The debounce timer starts the job a little after the edit.
+    while (clock.elapsed() < kTimeoutMs) {
+        QTest::qWait(20);
+        if (!atlas->isRunning() && atlas->missingCount() == 0) return true;
+    }
+    return false;
+}
+
+void JobsTest::atlasMeasuresWhatTheCoreMeasures() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(waitForAtlas());
+    const qs::model::Model& m = *doc->model();
+    qs::gui::ErrorAtlas* atlas = m_window->errorAtlas();
+    QAbstractItemModel* table = m_window->tensorView()->model();
+    int quantized = 0;
+    for (size_t i = 0; i < m.tensors().size(); ++i) {
+        const TensorType type = doc->plan().tensors[i].type;
+        const auto e = atlas->find(doc->plan(), i);
+        QVERIFY(e.has_value());
+        if (type == m.tensors()[i].type) {
+            QCOMPARE(e->nmse, 0.0);
+            continue;
+        }
+        ++quantized;
+        qs::quant::QuantizeOptions o;
+        const qs::Result<qs::quant::TensorResult> r = qs::quant::quantizeTensor(m, i, type, o);
+        QVERIFY(r.ok());
+        QCOMPARE(e->nmse, r->metrics.nmse);  // same bytes, same sums: exactly equal
+        QCOMPARE(e->snrDb, r->metrics.snrDb);
+    }
+    QVERIFY(quantized > 10);
+    QCOMPARE(m_window->plotsPanel()->errorPlot()->currentPointCount(), quantized);
+    // The table's Error column shows the same number (unsorted view: row = tensor index).
+    const QModelIndex cell = table->index(4, TensorTableModel::Error);
+    const auto e4 = atlas->find(doc->plan(), 4);
+    QCOMPARE(table->data(cell).toString(),
+             doc->plan().tensors[4].type == m.tensors()[4].type
+                 ? QStringLiteral("0")
+                 : QString::number(e4->nmse, 'e', 2));
+    // Totals: parameter-weighted mean NMSE, everything measured.
+    const qs::gui::ErrorAtlas::Totals t = atlas->totalsOf(doc->plan());
+    QCOMPARE(t.coverage, 1.0);
+    double sum = 0;
+    for (size_t i = 0; i < m.tensors().size(); ++i) {
+        sum += atlas->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
+    }
+    QVERIFY(std::abs(t.nmse - sum / double(m.totalElements())) <= 1e-12 * std::max(1.0, t.nmse));
+    QVERIFY(m_window->plotsPanel()->errorPlot()->totalsLabel()->text().contains(
+        QString::number(t.nmse, 'e', 2)));
+}
+
+void JobsTest::errorPlotComparesWithSecondPlan() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    qs::gui::ErrorPlot* plot = m_window->plotsPanel()->errorPlot();
+    QVERIFY(waitForAtlas());
+    QCOMPARE(plot->comparisonPointCount(), 0);
+    const int i = plot->compareCombo()->findText(QStringLiteral("Q2_K"));
+    QVERIFY(i > 0);
+    plot->compareCombo()->setCurrentIndex(i);
+    QCOMPARE(m_window->errorAtlas()->comparisonPreset(), std::optional(qs::quant::Ftype::Q2_K));
+    QVERIFY(waitForAtlas());
+    const qs::quant::Plan q2 = presetPlan(*doc->model(), qs::quant::Ftype::Q2_K);
+    int expected = 0;
+    for (size_t k = 0; k < q2.tensors.size(); ++k) {
+        expected += q2.tensors[k].type != doc->model()->tensors()[k].type;
+    }
+    QCOMPARE(plot->comparisonPointCount(), expected);
+    // Q2_K loses more than Q8_0 (the current plan), and the header says both.
+    const auto a = m_window->errorAtlas()->totalsOf(doc->plan());
+    const auto b = m_window->errorAtlas()->totalsOf(m_window->errorAtlas()->comparisonPlan());
+    QVERIFY(b.nmse > 10 * a.nmse);
+    QVERIFY(plot->totalsLabel()->text().contains(QStringLiteral("Q2_K")));
+    QVERIFY(plot->totalsLabel()->text().contains(QString::number(b.nmse, 'e', 2)));
+    // Clicking a point makes its tensor current.
+    QSignalSpy activated(m_window->plotsPanel(), &qs::gui::PlotsPanel::tensorActivated);
+    QCustomPlot* cp = plot->plot();
+    cp->replot();
+    const QCPGraph* g = cp->graph(1);
+    const auto first = g->data()->constBegin();
+    const QPoint px(int(cp->xAxis->coordToPixel(first->key)), int(cp->yAxis->coordToPixel(first->value)));
+    QTest::mouseClick(cp, Qt::LeftButton, {}, px);
+    QCOMPARE(activated.count(), 1);
+}
+
+void JobsTest::goingBackToAMeasuredTypeCostsNothing() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    QVERIFY(waitForAtlas());
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(m_window->errorAtlas()->missingCount() > 0);
+    QVERIFY(waitForAtlas());
+    const qsizetype measured = m_window->errorAtlas()->size();
+    doc->undoStack()->undo();
+    QCOMPARE(m_window->errorAtlas()->missingCount(), 0);
+    doc->undoStack()->redo();
+    QCOMPARE(m_window->errorAtlas()->missingCount(), 0);
+    QCOMPARE(m_window->errorAtlas()->size(), measured);
+}
+
+void JobsTest::cancelKeepsWhatWasMeasured() {
+    qs::gui::ErrorAtlas* atlas = m_window->errorAtlas();
+    QVERIFY(waitForAtlas());
+    atlas->setAutoAnalyse(false);
+    m_window->planDocument()->applyPreset(qs::quant::Ftype::Q3_K_M);
+    QTest::qWait(qs::gui::ErrorAtlas::kDebounceMs * 2);
+    QVERIFY(!atlas->isRunning());  // automatic measuring is off
+    const qsizetype missing = atlas->missingCount();
+    QVERIFY(missing > 0);
+    QSignalSpy finished(atlas, &qs::gui::ErrorAtlas::jobFinished);
+    atlas->analyseNow();
+    QVERIFY(atlas->isRunning());
+    atlas->cancel();
+    QVERIFY(finished.wait(kTimeoutMs) || finished.count() == 1);
+    QCOMPARE(finished.first().at(0).toBool(), true);
+    QVERIFY(atlas->missingCount() <= missing);
+    QVERIFY(!m_window->jobIndicator()->isVisible());
+    atlas->analyseNow();
+    QVERIFY(waitForAtlas());
+}
+
+void JobsTest::locksSurvivePresetsAndUndo() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    const auto q = size_t(doc->model()->indexOf("blk.1.attn_q.weight"));
+    QVERIFY(doc->setTypes({q}, TensorType::Q2_K));
+    QVERIFY(doc->setLocked({q}, true));
+    QVERIFY(!doc->setLocked({q}, true));  // no change, no command
+    QCOMPARE(doc->lockedCount(), size_t(1));
+    doc->applyPreset(qs::quant::Ftype::Q6_K);
+    QCOMPARE(doc->plan().tensors[q].type, TensorType::Q2_K);
+    QVERIFY(doc->plan().tensors[q].locked);
+    // Every other tensor follows the preset.
+    const qs::quant::Plan q6 = presetPlan(*doc->model(), qs::quant::Ftype::Q6_K);
+    for (size_t i = 0; i < q6.tensors.size(); ++i) {
+        if (i != q) QCOMPARE(doc->plan().tensors[i].type, q6.tensors[i].type);
+    }
+    // By hand it still changes, and stays locked.
+    QVERIFY(doc->setTypes({q}, TensorType::Q5_K));
+    QVERIFY(doc->plan().tensors[q].locked);
+    // The table shows it bold; undo three times: unlocked again, at Q2_K.
+    const QModelIndex cell = m_window->tensorView()->model()->index(int(q), TensorTableModel::Target);
+    QVERIFY(cell.data(Qt::FontRole).value<QFont>().bold());
+    for (int k = 0; k < 3; ++k) doc->undoStack()->undo();
+    QVERIFY(!doc->plan().tensors[q].locked);
+    QCOMPARE(doc->plan().tensors[q].type, TensorType::Q2_K);
+    // Lock through the window's selection.
+    m_window->tensorView()->selectRow(int(q));
+    m_window->setSelectedLocked(true);
+    QVERIFY(doc->plan().tensors[q].locked);
+}
+
+void JobsTest::imatrixWeightsErrorAndExport() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(waitForAtlas());
+    const auto q = size_t(doc->model()->indexOf("blk.0.attn_q.weight"));
+    const auto unweighted = m_window->errorAtlas()->find(doc->plan(), q);
+    QVERIFY(unweighted);
+    const qs::quant::Imatrix im = makeImatrix(*doc->model());
+    QTemporaryDir out;
+    const QString imPath = out.filePath(QStringLiteral("tiny.imatrix.gguf"));
+    QVERIFY(qs::quant::saveImatrixGguf(im, imPath.toStdString()).ok());
+    QSignalSpy changed(doc, &qs::gui::PlanDocument::imatrixChanged);
+    QCOMPARE(m_window->loadImatrixFrom(imPath), QString());
+    QCOMPARE(changed.count(), 1);
+    QVERIFY(doc->imatrix());
+    QAbstractItemModel* table = m_window->tensorView()->model();
+    QCOMPARE(table->headerData(TensorTableModel::Error, Qt::Horizontal).toString(),
+             QStringLiteral("wNMSE"));
+    QVERIFY(!table->data(table->index(int(q), TensorTableModel::Importance)).toString().isEmpty());
+    // The atlas starts again with the imatrix: weighted NMSE as the core measures it.
+    QVERIFY(m_window->errorAtlas()->find(doc->plan(), q) == std::nullopt);
+    QVERIFY(waitForAtlas());
+    const auto weighted = m_window->errorAtlas()->find(doc->plan(), q);
+    QVERIFY(weighted);
+    qs::quant::QuantizeOptions o;
+    const qs::Result<qs::quant::Imatrix> loaded = qs::quant::loadImatrix(imPath.toStdString());
+    QVERIFY(loaded.ok());
+    o.imatrix = &loaded.value();
+    const auto r = qs::quant::quantizeTensor(*doc->model(), q, doc->plan().tensors[q].type, o);
+    QVERIFY(r.ok());
+    QCOMPARE(weighted->weightedNmse, r->metrics.weightedNmse);
+    QVERIFY(weighted->weightedNmse != weighted->nmse);
+    // The ledger counts the imatrix keys the export adds, to the byte.
+    const qs::Result<uint64_t> predicted =
+        qs::quant::predictFileSize(*doc->model(), doc->plan(), &loaded.value());
+    QVERIFY(predicted.ok());
+    QCOMPARE(m_window->sizeLedger()->exactBytes(), qint64(predicted.value()));
+    const QString path = out.filePath(QStringLiteral("imatrix-export.gguf"));
+    QSignalSpy done(m_window, &MainWindow::exportFinished);
+    QVERIFY(m_window->startExport(path));
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QCOMPARE(done.first().at(0).toBool(), true);
+    QCOMPARE(qint64(QFileInfo(path).size()), qint64(predicted.value()));
+    const qs::Result<qs::model::Model> back = qs::model::openModel(path.toStdString());
+    QVERIFY(back.ok());
+    QVERIFY(back->find("quantize.imatrix.file") != nullptr);
+    // Clearing it goes back to unweighted numbers.
+    m_window->clearImatrix();
+    QVERIFY(!doc->imatrix());
+    QVERIFY(waitForAtlas());
+    QCOMPARE(m_window->errorAtlas()->find(doc->plan(), q)->nmse, unweighted->nmse);
+}
+
+void JobsTest::foreignImatrixIsRefused() {
+    qs::quant::Imatrix im;
+    im.entries["blk.0.attn_q.weight"] = std::vector<float>(17, 1.0f);  // wrong length
+    QTemporaryDir out;
+    const QString path = out.filePath(QStringLiteral("foreign.gguf"));
+    QVERIFY(qs::quant::saveImatrixGguf(im, path.toStdString()).ok());
+    const QString error = m_window->loadImatrixFrom(path);
+    QVERIFY(!error.isEmpty());
+    QVERIFY2(error.contains(QStringLiteral("blk.0.attn_q.weight")), qPrintable(error));
+    QVERIFY(!m_window->planDocument()->imatrix());
+    QVERIFY(!m_window->loadImatrixFrom(out.filePath(QStringLiteral("missing.gguf"))).isEmpty());
+}
+
+void JobsTest::runtimeEstimateFollowsSettings() {
+    qs::gui::SizeLedger* ledger = m_window->sizeLedger();
+    const qs::model::Model& m = *m_window->planDocument()->model();
+    const uint64_t data = m_window->planDocument()->plan().dataBytes(m);
+    auto expected = qs::quant::estimateRuntime(m, data, 4096, TensorType::F16);
+    QVERIFY(expected.ok());
+    QCOMPARE(ledger->runtimeBytes(), qint64(expected->totalBytes));
+    QVERIFY(ledger->text().contains(QStringLiteral("4K ctx")));
+    ledger->setRuntime(32768, TensorType::Q8_0);
+    expected = qs::quant::estimateRuntime(m, data, 32768, TensorType::Q8_0);
+    QCOMPARE(ledger->runtimeBytes(), qint64(expected->totalBytes));
+    QVERIFY(ledger->text().contains(QStringLiteral("32K ctx")));
+    // A new window reads the choice back.
+    MainWindow other;
+    QCOMPARE(other.sizeLedger()->runtimeContext(), 32768);
+    QCOMPARE(other.sizeLedger()->kvType(), TensorType::Q8_0);
+}
+
+void JobsTest::plotsSaveCsv() {
+    QVERIFY(waitForAtlas());
+    QTemporaryDir out;
+    const QString errorCsv = out.filePath(QStringLiteral("error.csv"));
+    QVERIFY(m_window->plotsPanel()->errorPlot()->saveCsv(errorCsv));
+    QFile f(errorCsv);
+    QVERIFY(f.open(QIODevice::ReadOnly));
+    const QStringList lines = QString::fromUtf8(f.readAll()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    QVERIFY(lines.first().startsWith(QStringLiteral("tensor,layer,role,parameters,type,nmse")));
+    QCOMPARE(lines.size() - 1, m_window->plotsPanel()->errorPlot()->currentPointCount());
+    const QString footprintCsv = out.filePath(QStringLiteral("footprint.csv"));
+    QVERIFY(qs::gui::PlotsPanel::savePlotCsv(m_window->plotsPanel()->footprintPlot(), footprintCsv));
+    QFile g(footprintCsv);
+    QVERIFY(g.open(QIODevice::ReadOnly));
+    const QString text = QString::fromUtf8(g.readAll());
+    QVERIFY(text.startsWith(QStringLiteral("series,x,x_label,y")));
+    QVERIFY(text.contains(QStringLiteral("\"original\"")));
+    QVERIFY(text.contains(QStringLiteral("\"global\"")));
+    QVERIFY(!qs::gui::PlotsPanel::savePlotCsv(m_window->plotsPanel()->footprintPlot(),
+                                               out.filePath(QStringLiteral("no/such/dir.csv"))));
+}
+
+void JobsTest::exportSummaryNamesSizeAndError() {
+    m_window->planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(waitForAtlas());
+    const QString summary = m_window->exportSummary();
+    QVERIFY(summary.contains(qs::gui::formatCount(m_window->sizeLedger()->exactBytes())));
+    const auto t = m_window->errorAtlas()->totalsOf(m_window->planDocument()->plan());
+    QVERIFY(summary.contains(QString::number(t.nmse, 'e', 3)));
+    QVERIFY(summary.contains(QStringLiteral("Q4_K")));
+    QVERIFY(summary.contains(m_window->backendCombo()->currentText().toHtmlEscaped()));
+}
+
+void JobsTest::settingsPersist() {
+    m_window->threadsSpin()->setValue(1);
+    m_window->resize(1111, 777);
+    m_window->close();
+    MainWindow other;
+    QCOMPARE(other.threadsSpin()->value(), 1);
+    QCOMPARE(other.size(), QSize(1111, 777));
+    QCOMPARE(other.backendSpec(), QStringLiteral("cpu"));
+}
+
+void JobsTest::vulkanBackendExportsSameBytes() {
+    QComboBox* combo = m_window->backendCombo();
+    QCOMPARE(combo->itemData(0).toString(), QStringLiteral("cpu"));
+    if (combo->count() < 2) {
+        QSKIP(qPrintable(QStringLiteral("no Vulkan device to select: %1").arg(combo->toolTip())));
+    }
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    doc->applyPreset(qs::quant::Ftype::Q4_0);
+    QTemporaryDir out;
+    QSignalSpy done(m_window, &MainWindow::exportFinished);
+    const QString cpuPath = out.filePath(QStringLiteral("cpu.gguf"));
+    QVERIFY(m_window->startExport(cpuPath));
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    combo->setCurrentIndex(1);
+    QVERIFY(m_window->backendSpec().startsWith(QStringLiteral("vulkan:")));
+    const QString gpuPath = out.filePath(QStringLiteral("gpu.gguf"));
+    QVERIFY(m_window->startExport(gpuPath));
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 2);
+    QCOMPARE(done.count(), 2);
+    QCOMPARE(done.at(1).at(0).toBool(), true);
+    QFile a(cpuPath), b(gpuPath);
+    QVERIFY(a.open(QIODevice::ReadOnly) && b.open(QIODevice::ReadOnly));
+    QVERIFY(a.readAll() == b.readAll());  // Q4_0 is bit-identical on the GPU
+    combo->setCurrentIndex(0);
+}
+
+void JobsTest::eventLoopStaysResponsiveWhileQuantizingSmall() {
+    openModel(m_small);
+    m_window->errorAtlas()->setAutoAnalyse(false);
+    m_window->errorAtlas()->cancel();
+    m_window->planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    // Let the views redraw for the new plan and the histogram job finish first: what is
+    // measured below is the export alone.
+    QTRY_VERIFY_WITH_TIMEOUT(!m_window->plotsPanel()->isAnalysing(), kTimeoutMs);
+    QTest::qWait(200);
+    QTemporaryDir out;
+    const QString path = out.filePath(QStringLiteral("small-q4km.gguf"));
+    QSignalSpy done(m_window, &MainWindow::exportFinished);
+    // A 5 ms timer on the GUI thread: the longest gap between two ticks is the longest stall.
+    QElapsedTimer clock;
+    qint64 last = 0;
+    qint64 worst = 0;
+    int ticks = 0;
+    QTimer probe;
+    probe.setTimerType(Qt::PreciseTimer);
+    probe.setInterval(5);
+    connect(&probe, &QTimer::timeout, this, [&] {
+        const qint64 now = clock.elapsed();
+        if (now - last > 20) qInfo("gap %lld ms at %lld ms", now - last, now);
+        worst = std::max(worst, now - last);
+        last = now;
+        ++ticks;
+    });
+    QVERIFY(m_window->startExport(path));
+    clock.start();
+    probe.start();
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    probe.stop();
+    QCOMPARE(done.first().at(0).toBool(), true);
+    qInfo("export of the small model (Q4_K_M): %lld ms, %d ticks, longest gap %lld ms",
+          clock.elapsed(), ticks, worst);
+    QVERIFY(ticks > 20);
+    QVERIFY2(worst < 50, qPrintable(QStringLiteral("the event loop stalled for %1 ms").arg(worst)));
+
+    // The same while the error atlas measures the whole model in the background.
+    worst = 0;
+    ticks = 0;
+    QSignalSpy measured(m_window->errorAtlas(), &qs::gui::ErrorAtlas::jobFinished);
+    m_window->errorAtlas()->analyseNow();
+    QVERIFY(m_window->errorAtlas()->isRunning());
+    clock.restart();
+    last = 0;
+    probe.start();
+    QVERIFY(measured.wait(kTimeoutMs) || measured.count() == 1);
+    probe.stop();
+    qInfo("error atlas of the small model: %lld ms, %d ticks, longest gap %lld ms", clock.elapsed(),
+          ticks, worst);
+    QVERIFY(ticks > 20);
+    QVERIFY2(worst < 50, qPrintable(QStringLiteral("the event loop stalled for %1 ms").arg(worst)));
+}
+
+void JobsTest::cancelMidwayThroughLongExport() {
+    openModel(m_small);
+    m_window->errorAtlas()->setAutoAnalyse(false);
+    m_window->errorAtlas()->cancel();
+    m_window->planDocument()->applyPreset(qs::quant::Ftype::Q6_K);
+    QTemporaryDir out;
+    const QString path = out.filePath(QStringLiteral("cancelled.gguf"));
+    QSignalSpy done(m_window, &MainWindow::exportFinished);
+    QVERIFY(m_window->startExport(path));
+    qs::gui::ExportJob* job = m_window->exportJob();
+    QVERIFY(job);
+    qint64 doneAt = 0;
+    qint64 totalAt = 0;
+    connect(job, &qs::gui::ExportJob::progress, this, [&](qint64 d, qint64 t, const QString&) {
+        // Cancel once a quarter is written: tensors are in the temporary file by then.
+        if (doneAt == 0 && t > 0 && d * 4 >= t) {
+            doneAt = d;
+            totalAt = t;
+            job->requestCancel();
+        }
+    });
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QCOMPARE(done.first().at(0).toBool(), false);
+    QVERIFY2(doneAt > 0 && doneAt < totalAt, "the export ended before it could be cancelled midway");
+    QVERIFY(!QFileInfo::exists(path));
+    QCOMPARE(QDir(out.path()).entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot).size(), 0);
+}
+
+QTEST_MAIN(JobsTest)
+#include "jobs_test.moc"

@@ -33,7 +33,7 @@ mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
 export QT_QPA_PLATFORM=xcb QT_STYLE_OVERRIDE=Fusion
 
 xvfb-run -a -s "-screen 0 1440x900x24" \
-    "$app" --demo --preset Q4_K_M --screenshot "$out/main.png" --quit-after 30000
+    "$app" --demo --preset Q4_K_M --compare Q2_K --screenshot "$out/main.png" --quit-after 30000
 
 # Shrink the PNG losslessly when ImageMagick is around (the picture is mostly flat colour).
 if command -v convert >/dev/null; then

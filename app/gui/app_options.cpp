@@ -28,7 +28,12 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         QStringLiteral("preset"),
         QStringLiteral("Plan the opened model with llama.cpp's preset <name> (e.g. Q4_K_M)."),
         QStringLiteral("name"));
+    const QCommandLineOption compare(
+        QStringLiteral("compare"),
+        QStringLiteral("Compare the plan's errors with llama.cpp's preset <name> in the error plot."),
+        QStringLiteral("name"));
     parser.addOptions({version, demo, screenshot, quitAfter, preset});
+    parser.addOption(compare);
     parser.addPositionalArgument(
         QStringLiteral("model"),
         QStringLiteral("Model to open: .gguf, .safetensors or a sharded index .json."),
@@ -67,6 +72,12 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         out.preset = parser.value(preset);
         if (!qs::quant::ftypeFromName(out.preset.toStdString())) {
             return usageError(QStringLiteral("unknown preset '%1'").arg(out.preset));
+        }
+    }
+    if (parser.isSet(compare)) {
+        out.compare = parser.value(compare);
+        if (!qs::quant::ftypeFromName(out.compare.toStdString())) {
+            return usageError(QStringLiteral("unknown preset '%1'").arg(out.compare));
         }
     }
     if (parser.isSet(quitAfter)) {

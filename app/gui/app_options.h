@@ -14,6 +14,7 @@ struct AppOptions {
     QString screenshotPath;  ///< --screenshot PATH: save a PNG of the window once loaded, quit
     int quitAfterMs = -1;    ///< --quit-after MS: quit after MS milliseconds (-1: never)
     QString preset;          ///< --preset NAME: plan the opened model with this preset (Q4_K_M)
+    QString compare;         ///< --compare NAME: plot this preset's errors beside the plan's
 
     bool exitNow = false;    ///< --help, --version or a usage error: print `message`, exit
     int exitCode = 0;        ///< 0 for --help/--version, 2 for bad usage

@@ -3,13 +3,17 @@
 #include <cstdio>
 
 #include <QApplication>
+#include <QComboBox>
 #include <QDir>
 #include <QFileInfo>
 #include <QTimer>
 
 #include "app_icon.h"
 #include "app_options.h"
+#include "error_atlas.h"
+#include "error_plot.h"
 #include "main_window.h"
+#include "plots_panel.h"
 #include "plan_document.h"
 #include "quant/ftype.h"
 
@@ -74,12 +78,25 @@ int runApplication(int& argc, char** argv) {
             window.planDocument()->applyPreset(preset);
         });
     }
+    if (!options.compare.isEmpty()) {
+        QComboBox* combo = window.plotsPanel()->errorPlot()->compareCombo();
+        combo->setCurrentIndex(std::max(0, combo->findText(options.compare)));
+    }
     if (!options.screenshotPath.isEmpty()) {
         const QString path = options.screenshotPath;
         QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, path] {
-            QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
-                QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);
+            // Wait for the error atlas to measure the plan, then let the views settle.
+            auto* poll = new QTimer(&window);
+            poll->setInterval(100);
+            QObject::connect(poll, &QTimer::timeout, &window, [&window, path, poll] {
+                ErrorAtlas* atlas = window.errorAtlas();
+                if (atlas->isRunning() || atlas->missingCount() > 0) return;
+                poll->stop();
+                QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
+                    QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);
+                });
             });
+            QTimer::singleShot(ErrorAtlas::kDebounceMs * 2, poll, qOverload<>(&QTimer::start));
         });
         if (options.modelPath.isEmpty() && !options.demo) {
             // Nothing to load: capture the empty window.

@@ -88,9 +88,8 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     current->setLineStyle(QCPGraph::lsNone);
     current->setScatterStyle(
         QCPScatterStyle(QCPScatterStyle::ssDisc, kCurrentColor, kCurrentColor, 5));
-    m_plot->legend->setVisible(true);
-    m_plot->legend->setFont(font());
-    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    // The header names both series in their colours: no legend over the points.
+    m_plot->legend->setVisible(false);
     layout->addWidget(m_plot, 1);
 
     const QString saved = QSettings().value(QLatin1String(kCompareKey)).toString();
@@ -171,10 +170,6 @@ void ErrorPlot::refresh() {
     m_plot->graph(0)->setData(cx, cy, true);
     m_plot->graph(0)->setVisible(hasOther);
     m_plot->graph(0)->setName(hasOther ? m_compare->currentText() : tr("compare"));
-    if (QCPPlottableLegendItem* item = m_plot->legend->itemWithPlottable(m_plot->graph(0))) {
-        item->setVisible(hasOther);
-    }
-    m_plot->legend->setVisible(hasOther);
     m_plot->yAxis->setLabel(weighted ? tr("weighted NMSE") : tr("NMSE"));
     m_plot->xAxis->setTicker(ticker);
     m_plot->xAxis->setRange(-1, std::max<double>(1.0, double(m_order.size())));
@@ -196,12 +191,13 @@ void ErrorPlot::refresh() {
     if (m) {
         const ErrorAtlas::Totals a = m_atlas->totalsOf(plan);
         const double av = weighted ? a.weightedNmse : a.nmse;
-        text = tr("plan <b>%1</b>").arg(sci(av));
+        text = tr("<span style='color:%1'>●</span> plan <b>%2</b>").arg(kCurrentColor.name(), sci(av));
         if (a.coverage < 1) text += tr(" (%1 % measured)").arg(int(100 * a.coverage));
         if (hasOther) {
             const ErrorAtlas::Totals b = m_atlas->totalsOf(other);
             const double bv = weighted ? b.weightedNmse : b.nmse;
-            text += tr(" · %1 <b>%2</b>").arg(m_compare->currentText(), sci(bv));
+            text += tr(" &nbsp; <span style='color:%1'>✕</span> %2 <b>%3</b>")
+                        .arg(kCompareColor.darker(120).name(), m_compare->currentText(), sci(bv));
             if (b.coverage < 1) text += tr(" (%1 %)").arg(int(100 * b.coverage));
         }
     }

@@ -409,6 +409,10 @@ void MainWindow::buildCentral() {
                           fontMetrics().horizontalAdvance(QStringLiteral("blk.00.attn_output.weight")) +
                               24);
     header->setStretchLastSection(true);
+    // What a quant author reads first after the name: the target type and its error.
+    header->moveSection(header->visualIndex(TensorTableModel::Target), TensorTableModel::Shape + 1);
+    header->moveSection(header->visualIndex(TensorTableModel::Error), TensorTableModel::Shape + 2);
+    header->moveSection(header->visualIndex(TensorTableModel::TargetSize), TensorTableModel::Shape + 3);
     header->setSortIndicatorClearable(true);
     header->setSortIndicator(-1, Qt::AscendingOrder);  // file order until a header is clicked
     m_tensorView->setSortingEnabled(true);

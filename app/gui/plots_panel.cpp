@@ -146,7 +146,21 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_footprint->yAxis->setLabel(tr("MiB"));
     m_footprint->legend->setVisible(true);
     m_footprint->legend->setFont(font());
-    m_footprint->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    // The legend beside the bars, not over them.
+    m_footprint->axisRect()->insetLayout()->take(m_footprint->legend);
+    m_footprint->plotLayout()->insertRow(0);
+    m_footprintTitle = new QCPTextElement(m_footprint, QString(), font());
+    m_footprintTitle->setObjectName(QStringLiteral("footprintTitle"));
+    m_footprint->plotLayout()->addElement(0, 0, m_footprintTitle);
+    m_footprint->plotLayout()->addElement(1, 1, m_footprint->legend);
+    m_footprint->plotLayout()->setColumnStretchFactor(1, 0.001);
+    m_footprint->legend->setMargins(QMargins(4, 2, 4, 2));
+    m_footprint->legend->setRowSpacing(-2);
+    m_footprint->legend->setIconSize(14, 9);
+    QFont small = font();
+    small.setPointSizeF(small.pointSizeF() * 0.9);
+    m_footprint->legend->setFont(small);
+    m_footprint->legend->setBorderPen(Qt::NoPen);
     m_footprint->xAxis->grid()->setVisible(false);
 
     applyLogScale();
@@ -354,8 +368,18 @@ void PlotsPanel::updateFootprint() {
     m_footprint->xAxis->setTicker(ticker);
     m_footprint->xAxis->setLabel(tr("layer"));
     m_footprint->xAxis->setRange(-0.6, columns - 0.4);
-    m_footprint->yAxis->setRange(0, top * 1.25 + 1e-9);
+    m_footprint->yAxis->setRange(0, top * 1.15 + 1e-9);
+    quint64 planned = 0;
+    for (size_t i = 0; i < m->tensors().size(); ++i) planned += m_doc->plan().tensorBytes(*m, i);
+    m_footprintTitle->setText(tr("Memory per layer: plan %1 (%2 bpw) against the original %3")
+                                  .arg(formatBytes(planned),
+                                       formatBpw(planned, m->totalElements()),
+                                       formatBytes(m->totalBytes())));
     m_footprint->replot();
+}
+
+QString PlotsPanel::footprintTitle() const {
+    return m_footprintTitle->text();
 }
 
 // ---- saving ------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@
 #include <QWidget>
 
 class QCheckBox;
+class QCPTextElement;
 class QCustomPlot;
 class QLabel;
 
@@ -50,6 +51,8 @@ public:
     QCustomPlot* histogramPlot() const { return m_hist; }
     QCustomPlot* footprintPlot() const { return m_footprint; }
     ErrorPlot* errorPlot() const { return m_errorPlot; }
+    /// The footprint plot's title: the plan's and the original's totals.
+    QString footprintTitle() const;
     QCheckBox* logScaleBox() const { return m_log; }
 
     /// Save `plot` to `path`: PDF when it ends in .pdf, else PNG. False on a write error.
@@ -78,6 +81,7 @@ private:
     QCustomPlot* m_hist = nullptr;
     QCustomPlot* m_footprint = nullptr;
     ErrorPlot* m_errorPlot = nullptr;
+    QCPTextElement* m_footprintTitle = nullptr;
     QCheckBox* m_log = nullptr;
     QLabel* m_metrics = nullptr;
     std::optional<size_t> m_index;

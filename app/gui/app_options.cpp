@@ -2,6 +2,7 @@
 
 #include <QCommandLineParser>
 
+#include "common/build_info.h"
 #include "quant/ftype.h"
 
 namespace qs::gui {
@@ -52,7 +53,9 @@ AppOptions parseAppOptions(const QStringList& arguments) {
     }
     if (parser.isSet(version)) {
         out.exitNow = true;
-        out.message = QStringLiteral("quantscope " QS_VERSION "\n");
+        // The explorer quantizes on the CPU engine only; it does not link the Vulkan backend.
+        out.message = QString::fromStdString(qs::versionLine("quantscope", false)) +
+                      QStringLiteral("\n");
         return out;
     }
     const QStringList positional = parser.positionalArguments();

@@ -24,7 +24,8 @@ export XDG_CONFIG_HOME=$work/config XDG_CACHE_HOME=$work/cache
 echo "== cpack"
 # -B: the package and CPack's staging tree go to the scratch dir, not the build tree.
 "$cpack" -G DEB --config "$build/CPackConfig.cmake" -B "$work/out" >"$work/cpack.log" 2>&1 ||
-    { cat "$work/cpack.log"; fail "cpack failed"; }
+    { cat "$work/cpack.log"; fail "cpack failed (build the default target first)"; }
+echo "   cpack: $(( ($(date +%s%N) - start) / 1000000 )) ms"
 arch=$(dpkg --print-architecture)
 deb=$work/out/quantscope_${version}_${arch}.deb
 [ -f "$deb" ] || { ls -l "$work/out"; fail "no $deb"; }
@@ -109,6 +110,8 @@ QT_QPA_PLATFORM=offscreen timeout 60 "$bin/quantscope" "$work/q8.gguf" \
     { cat "$work/gui.log"; fail "GUI run"; }
 file -b "$work/window.png" | grep -q "PNG image data" || fail "GUI wrote no screenshot"
 echo "   GUI: $(file -b "$work/window.png")"
+
+echo "   runs: $(( ($(date +%s%N) - start) / 1000000 )) ms since the start"
 
 echo "== desktop integration"
 share=$root/usr/share

@@ -3,6 +3,7 @@
 #   demo  - opens the GUI on the bundled demo model
 #   test  - runs the whole test suite through ctest (what .ci/run calls)
 #   build - only builds
+#   package - builds and makes the .deb with CPack (docs/PACKAGING.md), printing its path
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores),
 #              QS_FUZZ_SECONDS (per fuzzer in `test`, default 60; 0 skips fuzzing).
 set -euo pipefail
@@ -18,6 +19,7 @@ PACKAGES=(
   libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
   clang libclang-rt-14-dev
   xvfb xauth xfonts-base fonts-dejavu-core imagemagick
+  dpkg-dev file help2man groff-base desktop-file-utils appstream libxml2-utils shared-mime-info
 )
 
 install_packages() {
@@ -134,8 +136,17 @@ case "$cmd" in
     install_packages
     configure_and_build
     ;;
+  package)
+    install_packages
+    configure_and_build
+    log=$(cd "$BUILD_DIR" && cpack -G DEB) || { echo "$log"; exit 1; }
+    deb=$(sed -n 's/^CPack: - package: \(.*\.deb\) generated\.$/\1/p' <<<"$log")
+    [ -f "$deb" ] || { echo "$log"; echo "== no .deb was generated" >&2; exit 1; }
+    echo "== package: $deb"
+    echo "   install: sudo apt install $deb"
+    ;;
   *)
-    echo "usage: scripts/dev.sh demo|test|build" >&2
+    echo "usage: scripts/dev.sh demo|test|build|package" >&2
     exit 2
     ;;
 esac

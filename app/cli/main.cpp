@@ -4,12 +4,19 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "common/build_info.h"
+
+#ifdef QS_HAVE_VULKAN
+constexpr bool kWithVulkan = true;
+#else
+constexpr bool kWithVulkan = false;
+#endif
 
 int main(int argc, char** argv) {
     CLI::App app{"Quantscope: explore, plan and quantize LLM weights (GGUF, safetensors)",
                  "quantscope-cli"};
     app.require_subcommand(1);
-    app.set_version_flag("--version", std::string("quantscope-cli ") + QS_VERSION);
+    app.set_version_flag("--version", qs::versionLine("quantscope-cli", kWithVulkan));
 
     qs::cli::InspectOptions inspect;
     auto* cInspect = app.add_subcommand(

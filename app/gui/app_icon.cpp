@@ -5,16 +5,16 @@
 #include <QLinearGradient>
 #include <QPainter>
 #include <QPainterPath>
+#include <QImage>
 #include <QPixmap>
 
 namespace qs::gui {
 
-namespace {
-
 // Drawn on a 256-unit canvas, mirroring resources/icons/quantscope.svg: a histogram of
-// quantization levels under the smooth curve it approximates.
-QPixmap drawIcon(int size) {
-    QPixmap pm(size, size);
+// quantization levels under the smooth curve it approximates. A QImage, not a QPixmap, so that
+// the build can render the PNG icons without a QGuiApplication (packaging/render_icons.cpp).
+QImage appIconImage(int size) {
+    QImage pm(size, size, QImage::Format_ARGB32_Premultiplied);
     pm.fill(Qt::transparent);
     QPainter p(&pm);
     p.setRenderHint(QPainter::Antialiasing);
@@ -41,14 +41,15 @@ QPixmap drawIcon(int size) {
     p.setBrush(Qt::NoBrush);
     p.setPen(QPen(QColor(0xfb, 0xbf, 0x24), 10, Qt::SolidLine, Qt::RoundCap));
     p.drawPath(curve);
+    p.end();
     return pm;
 }
 
-} // namespace
-
 QIcon appIcon() {
     QIcon icon;
-    for (int size : {16, 24, 32, 48, 64, 128, 256}) icon.addPixmap(drawIcon(size));
+    for (int size : {16, 24, 32, 48, 64, 128, 256}) {
+        icon.addPixmap(QPixmap::fromImage(appIconImage(size)));
+    }
     return icon;
 }
 

@@ -2,6 +2,7 @@
 
 #include <QCommandLineParser>
 
+#include "common/build_info.h"
 #include "quant/ftype.h"
 
 namespace qs::gui {
@@ -57,7 +58,13 @@ AppOptions parseAppOptions(const QStringList& arguments) {
     }
     if (parser.isSet(version)) {
         out.exitNow = true;
-        out.message = QStringLiteral("quantscope " QS_VERSION "\n");
+#ifdef QS_HAVE_VULKAN
+        constexpr bool kWithVulkan = true;
+#else
+        constexpr bool kWithVulkan = false;
+#endif
+        out.message = QString::fromStdString(qs::versionLine("quantscope", kWithVulkan)) +
+                      QStringLiteral("\n");
         return out;
     }
     const QStringList positional = parser.positionalArguments();

@@ -59,7 +59,8 @@ int runApplication(int& argc, char** argv) {
     QCoreApplication::setApplicationName(QStringLiteral("Quantscope"));
     QCoreApplication::setApplicationVersion(QStringLiteral(QS_VERSION));
     QApplication app(argc, argv);
-    QGuiApplication::setDesktopFileName(QStringLiteral("quantscope"));
+    // The .desktop entry and AppStream id (packaging/): lets Wayland and docks match the window.
+    QGuiApplication::setDesktopFileName(QStringLiteral("io.github.quantscope.Quantscope"));
     QApplication::setWindowIcon(appIcon());
 
     const AppOptions options = parseAppOptions(QCoreApplication::arguments());

@@ -76,6 +76,14 @@ void lowerThisThreadPriority() {
     if (::setpriority(PRIO_PROCESS, tid, nice) == 0) applied = nice;
 }
 
+const char* runtimeName() {
+#ifdef QS_PARALLEL_STD_THREADS
+    return "std::thread";
+#else
+    return "oneTBB";
+#endif
+}
+
 int defaultThreads() { return std::max(1, tbb::info::default_concurrency()); }
 
 void parallelFor(int threads, int64_t n, int64_t grain,

@@ -8,6 +8,10 @@
 
 namespace qs::parallel {
 
+/// What runs the parallel loops in this build: "oneTBB", or "std::thread" in ThreadSanitizer
+/// builds (QS_PARALLEL_STD_THREADS).
+const char* runtimeName();
+
 /// Number of threads to use when the caller passes 0 ("all cores").
 int defaultThreads();
 

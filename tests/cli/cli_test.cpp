@@ -129,10 +129,22 @@ TEST(CliDevices, ListsOrExplains) {
     }
 }
 
-TEST(CliVersion, PrintsVersion) {
+// What runs the CPU engine's loops: TSan builds define QS_PARALLEL_STD_THREADS for every target.
+#ifdef QS_PARALLEL_STD_THREADS
+constexpr const char* kCpuRuntime = "std::thread";
+#else
+constexpr const char* kCpuRuntime = "oneTBB";
+#endif
+
+TEST(CliVersion, PrintsVersionAndBackends) {
     const CliRun r = cli("--version");
     EXPECT_EQ(r.code, 0);
-    EXPECT_NE(r.out.find("quantscope-cli " QS_VERSION), std::string::npos) << r.out;
+    // The backends compiled into this build: the CPU engine on oneTBB, and Vulkan when built.
+    const std::string expected = std::string("quantscope-cli " QS_VERSION " (backends: cpu/") +
+                                 kCpuRuntime +
+                                 (QS_CLI_HAS_VULKAN ? ", vulkan" : "") + ")\n";
+    EXPECT_EQ(r.out, expected);
+    EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
 } // namespace

@@ -99,10 +99,12 @@ cmp -s "$work/tiny.gguf" "$work/tree.gguf" || fail "packaged synth differs from 
 "$tree_cli" inspect --json "$work/tiny.gguf" >"$work/inspect-tree.json"
 cmp -s "$work/inspect.json" "$work/inspect-tree.json" || fail "packaged inspect differs"
 grep -q '"schema": *"quantscope.inspect/1"' "$work/inspect.json" || fail "inspect --json schema"
-"$bin/quantscope-cli" inspect "$work/tiny.gguf" | grep -q "blk.0.attn_q.weight" ||
-    fail "inspect does not list blk.0.attn_q.weight"
+# To files, not `| grep -q`: grep's early exit would kill the writer with SIGPIPE (pipefail).
+"$bin/quantscope-cli" inspect "$work/tiny.gguf" >"$work/inspect.txt"
+grep -q "blk.0.attn_q.weight" "$work/inspect.txt" || fail "inspect does not list blk.0.attn_q.weight"
 "$bin/quantscope-cli" quantize "$work/tiny.gguf" -o "$work/q8.gguf" --type Q8_0 -q >/dev/null 2>&1
-"$bin/quantscope-cli" inspect --json "$work/q8.gguf" | grep -q '"Q8_0"' || fail "no Q8_0 tensors"
+"$bin/quantscope-cli" inspect --json "$work/q8.gguf" >"$work/q8.json"
+grep -q '"Q8_0"' "$work/q8.json" || fail "no Q8_0 tensors"
 
 # The GUI opens the file as a file manager passes it; --screenshot quits once it has loaded.
 QT_QPA_PLATFORM=offscreen timeout 60 "$bin/quantscope" "$work/q8.gguf" \
@@ -157,8 +159,9 @@ for page in quantscope quantscope-cli; do
     gz=$share/man/man1/$page.1.gz
     warnings=$(zcat "$gz" | groff -man -Tutf8 -ww -z 2>&1)
     [ -z "$warnings" ] || fail "$page.1: $warnings"
-    zcat "$gz" | grep -q "^\.TH \"\?${page^^}\"\? \"1\"" || fail "$page.1: no .TH header"
-    zcat "$gz" | grep -qF -- '\-\-version' || fail "$page.1 lacks --version"
+    zcat "$gz" >"$work/$page.1"
+    grep -q "^\.TH \"\?${page^^}\"\? \"1\"" "$work/$page.1" || fail "$page.1: no .TH header"
+    grep -qF -- '\-\-version' "$work/$page.1" || fail "$page.1 lacks --version"
 done
 zcat "$share/man/man1/quantscope-cli.1.gz" | grep -q '^\.SS "quantscope-cli quantize"' ||
     fail "quantscope-cli.1 lacks the quantize command"

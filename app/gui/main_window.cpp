@@ -1,6 +1,7 @@
 #include "main_window.h"
 
 #include <algorithm>
+#include <optional>
 
 #include <QAction>
 #include <QApplication>
@@ -29,7 +30,7 @@
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTableView>
+#include <QTreeView>
 #include <QThread>
 #include <QToolBar>
 #include <QVBoxLayout>
@@ -50,6 +51,7 @@
 #include "quant/imatrix.h"
 #include "size_ledger.h"
 #include "tensor_table_model.h"
+#include "tensor_tree_model.h"
 #include "type_delegate.h"
 #include "type_palette.h"
 
@@ -265,6 +267,7 @@ void MainWindow::restoreSettings() {
         m_leftSplit->restoreState(sp);
     }
     m_lastDir = settings.value(QStringLiteral("window/lastDir")).toString();
+    setGroupedByLayer(settings.value(QStringLiteral("view/groupByLayer"), true).toBool());
     const bool autoAnalyse = settings.value(QStringLiteral("analysis/auto"), true).toBool();
     m_autoAnalyse->setChecked(autoAnalyse);
     m_atlas->setAutoAnalyse(autoAnalyse);
@@ -335,6 +338,14 @@ void MainWindow::buildMenus() {
         m_filter->selectAll();
     });
     find->setShortcut(QKeySequence::Find);
+    m_groupAction = view->addAction(tr("&Group by Layer"));
+    m_groupAction->setCheckable(true);
+    m_groupAction->setChecked(true);
+    m_groupAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_G));
+    m_groupAction->setToolTip(tr("Tensors under their layer (with per-layer totals), or one flat list"));
+    connect(m_groupAction, &QAction::toggled, this, &MainWindow::setGroupedByLayer);
+    view->addAction(tr("&Expand All"), this, [this] { m_tensorView->expandAll(); });
+    view->addAction(tr("&Collapse All"), this, [this] { m_tensorView->collapseAll(); });
 
     QMenu* help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Quantscope"), this, &MainWindow::showAbout)
@@ -387,27 +398,29 @@ void MainWindow::buildCentral() {
     leftLayout->addLayout(filterRow);
 
     m_tableModel = new TensorTableModel(this);
+    m_treeModel = new TensorTreeModel(m_tableModel, this);
     m_proxy = new TensorFilterProxy(this);
-    m_proxy->setSourceModel(m_tableModel);
-    m_tensorView = new QTableView(left);
+    m_proxy->setRecursiveFilteringEnabled(true);  // a layer row stays while a tensor matches
+    m_proxy->setSourceModel(m_treeModel);
+    m_tensorView = new QTreeView(left);
     m_tensorView->setObjectName(QStringLiteral("tensorView"));
     m_tensorView->setModel(m_proxy);
     m_tensorView->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_tensorView->setSelectionMode(QAbstractItemView::ExtendedSelection);
     m_tensorView->setAlternatingRowColors(true);
+    m_tensorView->setUniformRowHeights(true);
+    m_tensorView->setAllColumnsShowFocus(true);
     m_tensorView->setWordWrap(false);
     m_tensorView->setTextElideMode(Qt::ElideMiddle);
-    m_tensorView->setShowGrid(false);
-    m_tensorView->verticalHeader()->hide();
-    m_tensorView->verticalHeader()->setSectionResizeMode(QHeaderView::Fixed);
-    m_tensorView->verticalHeader()->setDefaultSectionSize(fontMetrics().height() + 8);
-    QHeaderView* header = m_tensorView->horizontalHeader();
+    m_tensorView->setIndentation(fontMetrics().horizontalAdvance(QStringLiteral("00")));
+    QHeaderView* header = m_tensorView->header();
     header->setHighlightSections(false);
     header->setSectionResizeMode(QHeaderView::Interactive);
     // The name is what people read first: give it room for a typical block tensor name and
     // let the table scroll sideways rather than squeeze it.
     header->resizeSection(TensorTableModel::Name,
                           fontMetrics().horizontalAdvance(QStringLiteral("blk.00.attn_output.weight")) +
-                              24);
+                              24 + m_tensorView->indentation());
     header->setStretchLastSection(true);
     // What a quant author reads first after the name: the target type and its error.
     header->moveSection(header->visualIndex(TensorTableModel::Target), TensorTableModel::Shape + 1);
@@ -472,11 +485,12 @@ void MainWindow::buildCentral() {
 
     connect(m_tensorView->selectionModel(), &QItemSelectionModel::currentRowChanged, this,
             [this](const QModelIndex& current) {
-                const QModelIndex source = m_proxy->mapToSource(current);
-                if (source.isValid()) m_plots->showTensor(size_t(source.row()));
+                const int64_t t = m_treeModel->tensorOf(m_proxy->mapToSource(current));
+                if (t >= 0) m_plots->showTensor(size_t(t));
             });
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
         m_proxy->setFilterTerms(text);
+        m_tensorView->expandAll();
         updateFilterCount();
     });
 }
@@ -546,6 +560,7 @@ void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const 
     m_statusSummary->setText(m_model ? summaryText(*m_model) : QString());
     setWindowTitle(m_model ? QStringLiteral("Quantscope — %1").arg(fileNameOf(path))
                            : QStringLiteral("Quantscope"));
+    m_tensorView->expandAll();
     for (int c = 0; c < TensorTableModel::ColumnCount; ++c) {
         if (c == TensorTableModel::Name) continue;
         m_tensorView->resizeColumnToContents(c);
@@ -661,9 +676,41 @@ void MainWindow::rebuildRecentMenu() {
     m_recentMenu->setEnabled(true);
 }
 
+void MainWindow::setGroupedByLayer(bool grouped) {
+    if (m_groupAction->isChecked() != grouped) m_groupAction->setChecked(grouped);
+    QSettings().setValue(QStringLiteral("view/groupByLayer"), grouped);
+    if (m_treeModel->isGrouped() == grouped) return;
+    const std::vector<size_t> selected = selectedTensors();
+    const std::optional<size_t> current = [this]() -> std::optional<size_t> {
+        const int64_t t = m_treeModel->tensorOf(m_proxy->mapToSource(m_tensorView->currentIndex()));
+        return t >= 0 ? std::optional(size_t(t)) : std::nullopt;
+    }();
+    m_treeModel->setGrouped(grouped);
+    m_tensorView->setRootIsDecorated(grouped);
+    m_tensorView->expandAll();
+    if (current) makeCurrentTensor(*current);
+    if (!selected.empty()) selectTensors(selected);
+    updateFilterCount();
+}
+
+bool MainWindow::isGroupedByLayer() const {
+    return m_treeModel->isGrouped();
+}
+
+int MainWindow::visibleTensorCount() const {
+    if (!m_treeModel->isGrouped()) return m_proxy->rowCount();
+    int n = 0;
+    for (int r = 0; r < m_proxy->rowCount(); ++r) n += m_proxy->rowCount(m_proxy->index(r, 0));
+    return n;
+}
+
+QModelIndex MainWindow::viewIndexOfTensor(size_t tensor, int column) const {
+    return m_proxy->mapFromSource(m_treeModel->indexOfTensor(tensor, column));
+}
+
 void MainWindow::updateFilterCount() {
     const int total = m_tableModel->rowCount();
-    const int shown = m_proxy->rowCount();
+    const int shown = visibleTensorCount();
     m_filterCount->setText(shown == total ? tr("%1 tensors").arg(formatCount(total))
                                           : tr("%1 of %2").arg(formatCount(shown),
                                                                formatCount(total)));
@@ -674,10 +721,19 @@ void MainWindow::updateFilterCount() {
 std::vector<size_t> MainWindow::selectedTensors() const {
     std::vector<size_t> out;
     for (const QModelIndex& index : m_tensorView->selectionModel()->selectedRows()) {
-        const QModelIndex source = m_proxy->mapToSource(index);
-        if (source.isValid()) out.push_back(size_t(source.row()));
+        const int64_t t = m_treeModel->tensorOf(m_proxy->mapToSource(index));
+        if (t >= 0) {
+            out.push_back(size_t(t));
+            continue;
+        }
+        // A layer row: the tensors under it that the filter shows.
+        for (int r = 0; r < m_proxy->rowCount(index); ++r) {
+            const int64_t c = m_treeModel->tensorOf(m_proxy->mapToSource(m_proxy->index(r, 0, index)));
+            if (c >= 0) out.push_back(size_t(c));
+        }
     }
     std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
     return out;
 }
 
@@ -723,7 +779,7 @@ void MainWindow::chooseImatrix() {
 void MainWindow::selectTensors(const std::vector<size_t>& indices) {
     QItemSelection selection;
     for (size_t i : indices) {
-        const QModelIndex index = m_proxy->mapFromSource(m_tableModel->index(int(i), 0));
+        const QModelIndex index = viewIndexOfTensor(i);
         if (index.isValid()) selection.select(index, index);
     }
     m_tensorView->selectionModel()->select(
@@ -732,7 +788,7 @@ void MainWindow::selectTensors(const std::vector<size_t>& indices) {
 }
 
 void MainWindow::makeCurrentTensor(size_t index) {
-    const QModelIndex view = m_proxy->mapFromSource(m_tableModel->index(int(index), 0));
+    const QModelIndex view = viewIndexOfTensor(index);
     if (!view.isValid()) return;
     m_tensorView->selectionModel()->setCurrentIndex(
         view, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);

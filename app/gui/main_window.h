@@ -20,7 +20,7 @@ class QComboBox;
 class QSpinBox;
 class QSplitter;
 class QStackedWidget;
-class QTableView;
+class QTreeView;
 
 namespace qs::model {
 class Model;
@@ -40,6 +40,7 @@ class PrecisionMapPanel;
 class SizeLedger;
 class TensorFilterProxy;
 class TensorTableModel;
+class TensorTreeModel;
 struct OpenOutcome;
 struct OpenParams;
 
@@ -71,7 +72,9 @@ public:
     QStringList recentFiles() const;
 
     // Views, for tests and for later panels.
-    QTableView* tensorView() const { return m_tensorView; }
+    /// The tensor view: grouped by layer (the default) or flat, see setGroupedByLayer().
+    QTreeView* tensorView() const { return m_tensorView; }
+    TensorTreeModel* tensorTree() const { return m_treeModel; }
     TensorFilterProxy* tensorProxy() const { return m_proxy; }
     QLineEdit* tensorFilter() const { return m_filter; }
     MetadataView* metadataView() const { return m_metadata; }
@@ -92,8 +95,19 @@ public:
     /// The backend spec jobs use now ("cpu" or "vulkan:N").
     QString backendSpec() const;
 
-    /// Model indices of the tensors selected in the table (source rows, ascending).
+    /// Group the tensor view by layer (blk.0 ... blk.N, embeddings, output, norms) or list the
+    /// tensors flat in file order. Kept in QSettings.
+    void setGroupedByLayer(bool grouped);
+    bool isGroupedByLayer() const;
+    /// Tensors the view shows (the filter applied), and the view index of tensor `tensor`.
+    int visibleTensorCount() const;
+    QModelIndex viewIndexOfTensor(size_t tensor, int column = 0) const;
+
+    /// Model indices of the tensors selected in the table (source rows, ascending). A selected
+    /// layer row stands for its tensors that the filter shows.
     std::vector<size_t> selectedTensors() const;
+    /// Select tensors `indices` in the view (and show the first).
+    void selectTensors(const std::vector<size_t>& indices);
     /// Set every selected tensor to `type` as one undo step (the table's "Set type ▸").
     void setSelectedType(qs::formats::TensorType type);
     /// Lock or unlock the selected tensors (one undo step).
@@ -151,18 +165,19 @@ private:
     void chooseExport();
     void chooseSaveRecipe();
     void chooseLoadRecipe();
-    void selectTensors(const std::vector<size_t>& indices);
     void makeCurrentTensor(size_t index);
 
     std::shared_ptr<const qs::model::Model> m_model;
     QPointer<OpenModelJob> m_job;
 
     TensorTableModel* m_tableModel = nullptr;
+    TensorTreeModel* m_treeModel = nullptr;
+    QAction* m_groupAction = nullptr;
     TensorFilterProxy* m_proxy = nullptr;
     QStackedWidget* m_stack = nullptr;
     QWidget* m_emptyPage = nullptr;
     QSplitter* m_splitter = nullptr;
-    QTableView* m_tensorView = nullptr;
+    QTreeView* m_tensorView = nullptr;
     QLineEdit* m_filter = nullptr;
     QLabel* m_filterCount = nullptr;
     QLabel* m_modelFacts = nullptr;

@@ -61,6 +61,8 @@ public:
     void setPlanDocument(PlanDocument* doc);
     /// Fill the Error column from `atlas` (may be null); follows its updated().
     void setErrorAtlas(ErrorAtlas* atlas);
+    PlanDocument* planDocument() const { return m_doc; }
+    ErrorAtlas* errorAtlas() const { return m_atlas; }
     /// The tensor of a source row, or null when out of range.
     const qs::model::TensorInfo* tensorAt(int row) const;
 

@@ -11,7 +11,7 @@
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
-#include <QTableView>
+#include <QTreeView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QUndoStack>
@@ -154,17 +154,13 @@ void ExplorerTest::tableDelegateSetsType() {
     const int64_t idx = doc->model()->indexOf("blk.1.ffn_down.weight");
     QVERIFY(idx >= 0);
     QAbstractItemModel* proxy = m_window->tensorView()->model();
-    QModelIndex cell;
-    for (int r = 0; r < proxy->rowCount(); ++r) {
-        if (proxy->index(r, TensorTableModel::Name).data().toString() ==
-            QStringLiteral("blk.1.ffn_down.weight")) {
-            cell = proxy->index(r, TensorTableModel::Target);
-        }
-    }
+    const QModelIndex cell = m_window->viewIndexOfTensor(size_t(idx), TensorTableModel::Target);
     QVERIFY(cell.isValid());
+    QCOMPARE(cell.siblingAtColumn(TensorTableModel::Name).data().toString(),
+             QStringLiteral("blk.1.ffn_down.weight"));
     QVERIFY(proxy->flags(cell) & Qt::ItemIsEditable);
     // Through the real delegate: open the editor, pick Q2_K, commit.
-    QTableView* view = m_window->tensorView();
+    QTreeView* view = m_window->tensorView();
     view->setCurrentIndex(cell);
     view->edit(cell);
     auto* combo = view->findChild<QComboBox*>(QStringLiteral("typeEditor"));
@@ -180,7 +176,7 @@ void ExplorerTest::tableDelegateSetsType() {
 
 void ExplorerTest::selectionCommandIsOneUndoStep() {
     qs::gui::PlanDocument* doc = m_window->planDocument();
-    QTableView* view = m_window->tensorView();
+    QTreeView* view = m_window->tensorView();
     m_window->tensorFilter()->setText(QStringLiteral("attn_q"));
     view->selectAll();
     const std::vector<size_t> selected = m_window->selectedTensors();

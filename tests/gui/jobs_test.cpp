@@ -17,7 +17,7 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
-#include <QTableView>
+#include <QTreeView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
@@ -40,6 +40,7 @@
 #include "size_ledger.h"
 #include "synth/synth.h"
 #include "tensor_table_model.h"
+#include "tensor_tree_model.h"
 
 using qs::formats::TensorType;
 using qs::gui::MainWindow;
@@ -80,6 +81,7 @@ private slots:
     void init();
     void cleanup();
 
+    void groupedViewSumsEachLayer();
     void atlasMeasuresWhatTheCoreMeasures();
     void errorPlotComparesWithSecondPlan();
     void goingBackToAMeasuredTypeCostsNothing();
@@ -151,6 +153,63 @@ bool JobsTest::waitForAtlas() {
     return false;
 }
 
+void JobsTest::groupedViewSumsEachLayer() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    const qs::model::Model& m = *doc->model();
+    QVERIFY(m_window->isGroupedByLayer());
+    QAbstractItemModel* view = m_window->tensorView()->model();
+    QStringList groups;
+    for (int r = 0; r < view->rowCount(); ++r) groups << view->index(r, 0).data().toString();
+    QCOMPARE(groups, (QStringList{QStringLiteral("blk.0"), QStringLiteral("blk.1"), QStringLiteral("blk.2"),
+                                  QStringLiteral("blk.3"), QStringLiteral("embeddings"),
+                                  QStringLiteral("output"), QStringLiteral("norms")}));
+    QCOMPARE(m_window->visibleTensorCount(), int(m.tensors().size()));
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(waitForAtlas());
+    // blk.2's row sums its tensors.
+    const QModelIndex blk2 = view->index(2, 0);
+    qint64 params = 0;
+    quint64 planned = 0;
+    double err = 0;
+    std::vector<size_t> layer2;
+    for (size_t i = 0; i < m.tensors().size(); ++i) {
+        if (m.tensors()[i].layer != 2) continue;
+        layer2.push_back(i);
+        params += m.tensors()[i].nElements;
+        planned += doc->plan().tensorBytes(m, i);
+        err += m_window->errorAtlas()->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
+    }
+    QCOMPARE(view->rowCount(blk2), int(layer2.size()));
+    auto sortValue = [&](int column) {
+        return blk2.siblingAtColumn(column).data(TensorTableModel::SortRole);
+    };
+    QCOMPARE(sortValue(TensorTableModel::Parameters).toLongLong(), params);
+    QCOMPARE(sortValue(TensorTableModel::TargetSize).toULongLong(), planned);
+    QVERIFY(std::abs(sortValue(TensorTableModel::Error).toDouble() - err / double(params)) <=
+            1e-12 * err);
+    QVERIFY(blk2.siblingAtColumn(TensorTableModel::Target).data().toString().contains(QStringLiteral("Q4_K ×")));
+    // Selecting the layer row selects its tensors; one command sets them all.
+    m_window->tensorView()->selectionModel()->select(
+        blk2, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
+    QCOMPARE(m_window->selectedTensors(), layer2);
+    const int before = doc->undoStack()->count();
+    m_window->setSelectedType(TensorType::Q5_0);
+    QCOMPARE(doc->undoStack()->count(), before + 1);
+    for (size_t i : layer2) {
+        if (doc->plan().tensors[i].quantizable) QCOMPARE(doc->plan().tensors[i].type, TensorType::Q5_0);
+    }
+    // The filter keeps the layers that hold a match, and counts tensors.
+    m_window->tensorFilter()->setText(QStringLiteral("ffn_down"));
+    QCOMPARE(view->rowCount(), 4);
+    QCOMPARE(m_window->visibleTensorCount(), 4);
+    // Flat again: one row per tensor; the choice is remembered.
+    m_window->tensorFilter()->clear();
+    m_window->setGroupedByLayer(false);
+    QCOMPARE(view->rowCount(), int(m.tensors().size()));
+    MainWindow other;
+    QVERIFY(!other.isGroupedByLayer());
+}
+
 void JobsTest::atlasMeasuresWhatTheCoreMeasures() {
     qs::gui::PlanDocument* doc = m_window->planDocument();
     doc->applyPreset(qs::quant::Ftype::Q4_K_M);
@@ -177,7 +236,7 @@ void JobsTest::atlasMeasuresWhatTheCoreMeasures() {
     QVERIFY(quantized > 10);
     QCOMPARE(m_window->plotsPanel()->errorPlot()->currentPointCount(), quantized);
     // The table's Error column shows the same number (unsorted view: row = tensor index).
-    const QModelIndex cell = table->index(4, TensorTableModel::Error);
+    const QModelIndex cell = m_window->viewIndexOfTensor(4, TensorTableModel::Error);
     const auto e4 = atlas->find(doc->plan(), 4);
     QCOMPARE(table->data(cell).toString(),
              doc->plan().tensors[4].type == m.tensors()[4].type
@@ -282,13 +341,13 @@ void JobsTest::locksSurvivePresetsAndUndo() {
     QVERIFY(doc->setTypes({q}, TensorType::Q5_K));
     QVERIFY(doc->plan().tensors[q].locked);
     // The table shows it bold; undo three times: unlocked again, at Q2_K.
-    const QModelIndex cell = m_window->tensorView()->model()->index(int(q), TensorTableModel::Target);
+    const QModelIndex cell = m_window->viewIndexOfTensor(q, TensorTableModel::Target);
     QVERIFY(cell.data(Qt::FontRole).value<QFont>().bold());
     for (int k = 0; k < 3; ++k) doc->undoStack()->undo();
     QVERIFY(!doc->plan().tensors[q].locked);
     QCOMPARE(doc->plan().tensors[q].type, TensorType::Q2_K);
     // Lock through the window's selection.
-    m_window->tensorView()->selectRow(int(q));
+    m_window->selectTensors({q});
     m_window->setSelectedLocked(true);
     QVERIFY(doc->plan().tensors[q].locked);
 }
@@ -311,7 +370,7 @@ void JobsTest::imatrixWeightsErrorAndExport() {
     QAbstractItemModel* table = m_window->tensorView()->model();
     QCOMPARE(table->headerData(TensorTableModel::Error, Qt::Horizontal).toString(),
              QStringLiteral("wNMSE"));
-    QVERIFY(!table->data(table->index(int(q), TensorTableModel::Importance)).toString().isEmpty());
+    QVERIFY(!m_window->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
     // The atlas starts again with the imatrix: weighted NMSE as the core measures it.
     QVERIFY(m_window->errorAtlas()->find(doc->plan(), q) == std::nullopt);
     QVERIFY(waitForAtlas());

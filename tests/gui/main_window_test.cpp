@@ -123,8 +123,10 @@ void MainWindowTest::opensModelInBackground() {
     QCOMPARE(failed.count(), 0);
     QVERIFY(!window.isLoading());
     QVERIFY(window.model() != nullptr);
-    QCOMPARE(window.tensorProxy()->rowCount(), int(m_reference->tensors().size()));
-    QCOMPARE(window.tensorView()->model()->rowCount(), int(m_reference->tensors().size()));
+    QCOMPARE(window.visibleTensorCount(), int(m_reference->tensors().size()));
+    // Grouped by layer by default: the blocks, then embeddings, output and norms.
+    QVERIFY(window.isGroupedByLayer());
+    QCOMPARE(window.tensorView()->model()->rowCount(), int(m_reference->hparams().blockCount) + 3);
     QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf"));
 }
 
@@ -136,6 +138,7 @@ void MainWindowTest::showsTensorRowTypeAndSize() {
     QVERIFY(i >= 0);
     const qs::model::TensorInfo& t = m_reference->tensors()[size_t(i)];
 
+    window.setGroupedByLayer(false);  // the flat list: one row per tensor in file order
     const QAbstractItemModel* m = window.tensorView()->model();
     const int row = rowOf(m, name);
     QVERIFY(row >= 0);
@@ -185,6 +188,7 @@ void MainWindowTest::filterKeepsMatchingRows() {
     QVERIFY(openAndWait(window, m_modelPath));
     const int blocks = int(m_reference->hparams().blockCount);
     QVERIFY(blocks > 0);
+    window.setGroupedByLayer(false);
     QTest::keyClicks(window.tensorFilter(), QStringLiteral("attn_q"));
     QCOMPARE(window.tensorProxy()->rowCount(), blocks);
     for (int r = 0; r < blocks; ++r) {
@@ -201,6 +205,7 @@ void MainWindowTest::filterKeepsMatchingRows() {
 void MainWindowTest::sortsSizeByBytes() {
     MainWindow window;
     QVERIFY(openAndWait(window, m_modelPath));
+    window.setGroupedByLayer(false);
     window.tensorView()->sortByColumn(TensorTableModel::Size, Qt::DescendingOrder);
     const QAbstractItemModel* m = window.tensorView()->model();
     quint64 previous = UINT64_MAX;
@@ -226,7 +231,7 @@ void MainWindowTest::opensDroppedFile() {
     QCoreApplication::sendEvent(&window, &drop);
     QVERIFY(drop.isAccepted());
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
-    QCOMPARE(window.tensorProxy()->rowCount(), int(m_reference->tensors().size()));
+    QCOMPARE(window.visibleTensorCount(), int(m_reference->tensors().size()));
 
     // Text without a file URL is refused.
     QMimeData text;
@@ -241,7 +246,7 @@ void MainWindowTest::reportsErrorForNonModelFile() {
     MainWindow window;
     window.show();
     QVERIFY(openAndWait(window, m_modelPath));
-    const int rows = window.tensorProxy()->rowCount();
+    const int rows = window.visibleTensorCount();
 
     const QString junk = m_dir.filePath(QStringLiteral("notes.gguf"));
     {
@@ -260,7 +265,7 @@ void MainWindowTest::reportsErrorForNonModelFile() {
     QVERIFY(box != nullptr);
     QVERIFY(box->isVisible());
     QCOMPARE(box->informativeText(), message);
-    QCOMPARE(window.tensorProxy()->rowCount(), rows);
+    QCOMPARE(window.visibleTensorCount(), rows);
     QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf"));
     box->close();
 
@@ -268,7 +273,7 @@ void MainWindowTest::reportsErrorForNonModelFile() {
     failed.clear();
     window.openFile(m_dir.filePath(QStringLiteral("missing.gguf")));
     QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, kLoadTimeoutMs);
-    QCOMPARE(window.tensorProxy()->rowCount(), rows);
+    QCOMPARE(window.visibleTensorCount(), rows);
     // A failed file never enters the recent list.
     QCOMPARE(window.recentFiles(), QStringList{QFileInfo(m_modelPath).absoluteFilePath()});
 }

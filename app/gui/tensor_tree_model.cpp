@@ -1,0 +1,290 @@
+#include "tensor_tree_model.h"
+
+#include <algorithm>
+#include <map>
+
+#include <QApplication>
+#include <QFont>
+#include <QFontMetrics>
+#include <QSize>
+
+#include "error_atlas.h"
+#include "format_utils.h"
+#include "model/model.h"
+#include "plan_document.h"
+#include "tensor_table_model.h"
+#include "type_palette.h"
+
+namespace qs::gui {
+
+using Column = TensorTableModel::Column;
+using qs::model::TensorRole;
+
+namespace {
+
+// Global tensors by what they are: embeddings first, then the output head, then norms.
+int globalRank(TensorRole role) {
+    switch (role) {
+    case TensorRole::TokenEmbd:
+    case TensorRole::PosEmbd: return 0;
+    case TensorRole::Output: return 1;
+    case TensorRole::OutputNorm: return 2;
+    default: return 3;
+    }
+}
+
+QString globalName(int rank) {
+    switch (rank) {
+    case 0: return TensorTreeModel::tr("embeddings");
+    case 1: return TensorTreeModel::tr("output");
+    case 2: return TensorTreeModel::tr("norms");
+    default: return TensorTreeModel::tr("other");
+    }
+}
+
+} // namespace
+
+TensorTreeModel::TensorTreeModel(TensorTableModel* source, QObject* parent)
+    : QAbstractItemModel(parent), m_source(source) {
+    connect(m_source, &QAbstractItemModel::modelAboutToBeReset, this,
+            &TensorTreeModel::beginResetModel);
+    connect(m_source, &QAbstractItemModel::modelReset, this, [this] {
+        rebuild();
+        endResetModel();
+    });
+    connect(m_source, &QAbstractItemModel::dataChanged, this, &TensorTreeModel::onSourceDataChanged);
+    connect(m_source, &QAbstractItemModel::headerDataChanged, this,
+            &QAbstractItemModel::headerDataChanged);
+    rebuild();
+}
+
+void TensorTreeModel::setGrouped(bool grouped) {
+    if (grouped == m_grouped) return;
+    beginResetModel();
+    m_grouped = grouped;
+    rebuild();
+    endResetModel();
+}
+
+void TensorTreeModel::rebuild() {
+    m_groups.clear();
+    m_groupOf.clear();
+    m_rowInGroup.clear();
+    const qs::model::Model* m = m_source->model();
+    if (!m) return;
+    const auto& tensors = m->tensors();
+    m_groupOf.assign(tensors.size(), -1);
+    m_rowInGroup.assign(tensors.size(), -1);
+    // Blocks in layer order, then the global groups in rank order; tensors keep file order.
+    std::map<int, std::vector<size_t>> blocks;
+    std::map<int, std::vector<size_t>> globals;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        if (tensors[i].layer >= 0) {
+            blocks[tensors[i].layer].push_back(i);
+        } else {
+            globals[globalRank(tensors[i].role)].push_back(i);
+        }
+    }
+    for (auto& [layer, list] : blocks) {
+        m_groups.push_back({QStringLiteral("blk.%1").arg(layer), layer, std::move(list)});
+    }
+    for (auto& [rank, list] : globals) m_groups.push_back({globalName(rank), -1, std::move(list)});
+    for (size_t g = 0; g < m_groups.size(); ++g) {
+        for (size_t r = 0; r < m_groups[g].tensors.size(); ++r) {
+            m_groupOf[m_groups[g].tensors[r]] = int(g);
+            m_rowInGroup[m_groups[g].tensors[r]] = int(r);
+        }
+    }
+}
+
+QString TensorTreeModel::groupName(int group) const {
+    return group >= 0 && size_t(group) < m_groups.size() ? m_groups[size_t(group)].name : QString();
+}
+
+QModelIndex TensorTreeModel::indexOfTensor(size_t tensor, int column) const {
+    if (tensor >= m_groupOf.size()) return {};
+    if (!m_grouped) return createIndex(int(tensor), column, quintptr(tensor + 1));
+    return createIndex(m_rowInGroup[tensor], column, quintptr(tensor + 1));
+}
+
+int64_t TensorTreeModel::tensorOf(const QModelIndex& index) const {
+    if (!index.isValid() || index.model() != this || index.internalId() == 0) return -1;
+    return int64_t(index.internalId() - 1);
+}
+
+std::vector<size_t> TensorTreeModel::tensorsOf(const QModelIndex& index) const {
+    if (!index.isValid() || index.model() != this) return {};
+    if (index.internalId() != 0) return {size_t(index.internalId() - 1)};
+    if (!m_grouped || size_t(index.row()) >= m_groups.size()) return {};
+    return m_groups[size_t(index.row())].tensors;
+}
+
+QModelIndex TensorTreeModel::index(int row, int column, const QModelIndex& parent) const {
+    if (row < 0 || column < 0 || column >= TensorTableModel::ColumnCount) return {};
+    if (!m_grouped) {
+        if (parent.isValid() || size_t(row) >= m_groupOf.size()) return {};
+        return createIndex(row, column, quintptr(row + 1));
+    }
+    if (!parent.isValid()) {
+        if (size_t(row) >= m_groups.size()) return {};
+        return createIndex(row, column, quintptr(0));
+    }
+    if (parent.internalId() != 0 || size_t(parent.row()) >= m_groups.size()) return {};
+    const Group& g = m_groups[size_t(parent.row())];
+    if (size_t(row) >= g.tensors.size()) return {};
+    return createIndex(row, column, quintptr(g.tensors[size_t(row)] + 1));
+}
+
+QModelIndex TensorTreeModel::parent(const QModelIndex& child) const {
+    if (!m_grouped || !child.isValid() || child.internalId() == 0) return {};
+    const size_t tensor = size_t(child.internalId() - 1);
+    if (tensor >= m_groupOf.size()) return {};
+    return createIndex(m_groupOf[tensor], 0, quintptr(0));
+}
+
+int TensorTreeModel::rowCount(const QModelIndex& parent) const {
+    if (!m_grouped) return parent.isValid() ? 0 : int(m_groupOf.size());
+    if (!parent.isValid()) return int(m_groups.size());
+    if (parent.internalId() != 0 || parent.column() != 0) return 0;
+    return int(m_groups[size_t(parent.row())].tensors.size());
+}
+
+int TensorTreeModel::columnCount(const QModelIndex&) const {
+    return TensorTableModel::ColumnCount;
+}
+
+QVariant TensorTreeModel::data(const QModelIndex& index, int role) const {
+    if (!index.isValid()) return {};
+    if (role == Qt::SizeHintRole && index.column() == Column::Name) {
+        // Room around the text: the view uses one row height for all rows. The width is the
+        // header's business (the Name column is sized by the window, not to its contents).
+        return QSize(1, QFontMetrics(QApplication::font()).height() + 8);
+    }
+    if (index.internalId() != 0) {
+        return m_source->data(m_source->index(int(index.internalId() - 1), index.column()), role);
+    }
+    return groupData(index.row(), index.column(), role);
+}
+
+// A group's row: sums of its tensors.
+QVariant TensorTreeModel::groupData(int group, int column, int role) const {
+    if (size_t(group) >= m_groups.size()) return {};
+    const Group& g = m_groups[size_t(group)];
+    const qs::model::Model* m = m_source->model();
+    if (!m) return {};
+    const PlanDocument* doc = m_source->planDocument();
+    const bool planned = doc && doc->model() == m && doc->plan().tensors.size() == m->tensors().size();
+    if (role == Qt::FontRole) {
+        QFont f;
+        f.setBold(true);
+        return f;
+    }
+    if (role == Qt::TextAlignmentRole) {
+        return m_source->data(m_source->index(0, column), role);
+    }
+    if (role == Qt::ToolTipRole && column == Column::Name) {
+        return tr("%1: %2 tensors").arg(g.name).arg(g.tensors.size());
+    }
+    if (role == TensorTableModel::FilterRole && column == Column::Name) return g.name;
+    if (role != Qt::DisplayRole && role != TensorTableModel::SortRole) return {};
+    const bool sort = role == TensorTableModel::SortRole;
+    qint64 params = 0;
+    quint64 bytes = 0;
+    quint64 planBytes = 0;
+    for (size_t i : g.tensors) {
+        params += m->tensors()[i].nElements;
+        bytes += m->tensors()[i].nbytes;
+        if (planned) planBytes += doc->plan().tensorBytes(*m, i);
+    }
+    switch (column) {
+    case Column::Name:
+        return sort ? QVariant(g.layer >= 0 ? g.layer : 1000000 + group) : QVariant(g.name);
+    case Column::Layer:
+        if (g.layer < 0) return sort ? QVariant(-1) : QVariant(QString());
+        return sort ? QVariant(g.layer) : QVariant(QString::number(g.layer));
+    case Column::Parameters: return sort ? QVariant(params) : QVariant(formatCount(params));
+    case Column::Size: return sort ? QVariant(bytes) : QVariant(formatBytes(bytes));
+    case Column::Bpw:
+        return sort ? QVariant(params ? 8.0 * double(bytes) / double(params) : 0.0)
+                    : QVariant(formatBpw(bytes, params));
+    case Column::TargetSize:
+        if (!planned) return {};
+        return sort ? QVariant(planBytes) : QVariant(formatBytes(planBytes));
+    case Column::TargetBpw:
+        if (!planned) return {};
+        return sort ? QVariant(params ? 8.0 * double(planBytes) / double(params) : 0.0)
+                    : QVariant(formatBpw(planBytes, params));
+    case Column::Target: {
+        if (!planned) return {};
+        // "Q4_K ×7 · Q6_K ×2", most frequent first.
+        std::map<uint32_t, int> counts;
+        for (size_t i : g.tensors) ++counts[uint32_t(doc->plan().tensors[i].type)];
+        std::vector<std::pair<int, uint32_t>> order;
+        for (const auto& [t, n] : counts) order.push_back({-n, t});
+        std::sort(order.begin(), order.end());
+        if (sort) return order.empty() ? 0.0 : double(-order.front().first);
+        QStringList parts;
+        for (const auto& [n, t] : order) {
+            parts << QStringLiteral("%1 ×%2").arg(typeLabel(qs::formats::TensorType(t))).arg(-n);
+        }
+        return parts.join(QStringLiteral(" · "));
+    }
+    case Column::Error: {
+        const ErrorAtlas* atlas = m_source->errorAtlas();
+        if (!planned || !atlas) return {};
+        const bool weighted = doc->imatrix() != nullptr;
+        double sum = 0, n = 0;
+        bool pending = false;
+        for (size_t i : g.tensors) {
+            const auto e = atlas->find(doc->plan(), i);
+            if (!e) {
+                pending = true;
+                continue;
+            }
+            const double k = double(m->tensors()[i].nElements);
+            sum += (weighted ? e->weightedNmse : e->nmse) * k;
+            n += k;
+        }
+        const double mean = n > 0 ? sum / n : 0.0;
+        if (sort) return pending ? -1.0 : mean;
+        if (pending) return QStringLiteral("…");
+        return mean > 0 ? QString::number(mean, 'e', 2) : QStringLiteral("0");
+    }
+    default: return {};
+    }
+}
+
+bool TensorTreeModel::setData(const QModelIndex& index, const QVariant& value, int role) {
+    if (!index.isValid() || index.internalId() == 0) return false;
+    return m_source->setData(m_source->index(int(index.internalId() - 1), index.column()), value,
+                             role);
+}
+
+Qt::ItemFlags TensorTreeModel::flags(const QModelIndex& index) const {
+    if (!index.isValid()) return Qt::NoItemFlags;
+    if (index.internalId() == 0) return Qt::ItemIsEnabled | Qt::ItemIsSelectable;
+    return m_source->flags(m_source->index(int(index.internalId() - 1), index.column()));
+}
+
+QVariant TensorTreeModel::headerData(int section, Qt::Orientation orientation, int role) const {
+    return m_source->headerData(section, orientation, role);
+}
+
+void TensorTreeModel::onSourceDataChanged(const QModelIndex& from, const QModelIndex& to) {
+    if (m_groupOf.empty()) return;
+    const int c0 = from.column();
+    const int c1 = to.column();
+    if (!m_grouped) {
+        emit dataChanged(index(from.row(), c0), index(to.row(), c1));
+        return;
+    }
+    // Every tensor row of the range, group by group, and the group rows' sums.
+    for (int g = 0; g < int(m_groups.size()); ++g) {
+        const QModelIndex parent = createIndex(g, 0, quintptr(0));
+        const int last = int(m_groups[size_t(g)].tensors.size()) - 1;
+        if (last >= 0) emit dataChanged(index(0, c0, parent), index(last, c1, parent));
+    }
+    emit dataChanged(createIndex(0, c0, quintptr(0)), createIndex(int(m_groups.size()) - 1, c1, quintptr(0)));
+}
+
+} // namespace qs::gui

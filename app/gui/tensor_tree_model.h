@@ -1,0 +1,68 @@
+#pragma once
+// The tensor list as the table shows it: flat (one row per tensor, file order) or grouped by
+// layer (blk.0 ... blk.N, then embeddings, output and the global norms), each group a parent
+// row that sums its tensors: parameters, bytes, bits per weight, the target types it holds and
+// their size, and the parameter-weighted error of those measured. Tensor rows forward to a
+// TensorTableModel (which owns every per-tensor column), so the two views can never disagree.
+
+#include <QAbstractItemModel>
+#include <QList>
+#include <QString>
+
+#include <vector>
+
+namespace qs::gui {
+
+class TensorTableModel;
+
+class TensorTreeModel final : public QAbstractItemModel {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(TensorTreeModel)
+
+public:
+    explicit TensorTreeModel(TensorTableModel* source, QObject* parent = nullptr);
+
+    /// Group by layer (true) or list the tensors flat (false). Resets the model.
+    void setGrouped(bool grouped);
+    bool isGrouped() const { return m_grouped; }
+
+    TensorTableModel* sourceTable() const { return m_source; }
+    /// Index of tensor `tensor` in `column` (under its group when grouped); invalid if none.
+    QModelIndex indexOfTensor(size_t tensor, int column = 0) const;
+    /// The tensor of a tensor row; -1 for a group row or an invalid index.
+    int64_t tensorOf(const QModelIndex& index) const;
+    /// The tensors of a group row (or the one tensor of a tensor row).
+    std::vector<size_t> tensorsOf(const QModelIndex& index) const;
+    /// Number of groups (0 when flat).
+    int groupCount() const { return m_grouped ? int(m_groups.size()) : 0; }
+    QString groupName(int group) const;
+
+    QModelIndex index(int row, int column, const QModelIndex& parent = {}) const override;
+    QModelIndex parent(const QModelIndex& child) const override;
+    int rowCount(const QModelIndex& parent = {}) const override;
+    int columnCount(const QModelIndex& parent = {}) const override;
+    QVariant data(const QModelIndex& index, int role = Qt::DisplayRole) const override;
+    bool setData(const QModelIndex& index, const QVariant& value, int role = Qt::EditRole) override;
+    Qt::ItemFlags flags(const QModelIndex& index) const override;
+    QVariant headerData(int section, Qt::Orientation orientation,
+                        int role = Qt::DisplayRole) const override;
+
+private:
+    struct Group {
+        QString name;
+        int layer = -1;
+        std::vector<size_t> tensors;
+    };
+    // internalId: 0 for a group row, tensor index + 1 for a tensor row.
+    void rebuild();
+    QVariant groupData(int group, int column, int role) const;
+    void onSourceDataChanged(const QModelIndex& from, const QModelIndex& to);
+
+    TensorTableModel* m_source;
+    bool m_grouped = true;
+    std::vector<Group> m_groups;
+    std::vector<int> m_groupOf;     ///< tensor -> group
+    std::vector<int> m_rowInGroup;  ///< tensor -> row under its group
+};
+
+} // namespace qs::gui

@@ -15,6 +15,7 @@
 #include <qcustomplot.h>
 
 #include "error_atlas.h"
+#include "plot_style.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
@@ -103,11 +104,17 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
         m_atlas->setComparisonPreset(
             i > 0 ? std::optional(qs::quant::Ftype(m_compare->itemData(i).toUInt())) : std::nullopt);
     });
+    applyPlotPalette(m_plot, palette());
     connect(m_doc, &PlanDocument::planChanged, this, &ErrorPlot::refresh);
     connect(m_atlas, &ErrorAtlas::updated, this, &ErrorPlot::refresh);
     connect(m_plot, &QCustomPlot::mouseMove, this, &ErrorPlot::onHover);
     connect(m_plot, &QCustomPlot::mousePress, this, &ErrorPlot::onClick);
     refresh();
+}
+
+void ErrorPlot::changeEvent(QEvent* event) {
+    QWidget::changeEvent(event);
+    if (event->type() == QEvent::PaletteChange) applyPlotPalette(m_plot, palette());
 }
 
 int ErrorPlot::currentPointCount() const {

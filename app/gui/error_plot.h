@@ -45,6 +45,9 @@ signals:
     /// A point was clicked: make tensor `index` current.
     void tensorActivated(size_t index);
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
     void onHover(QMouseEvent* event);
     void onClick(QMouseEvent* event);

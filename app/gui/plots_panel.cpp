@@ -18,6 +18,7 @@
 #include <qcustomplot.h>
 
 #include "error_plot.h"
+#include "plot_style.h"
 #include "format_utils.h"
 #include "model/model.h"
 #include "parallel/parallel.h"
@@ -125,8 +126,10 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     QCPGraph* original = m_hist->addGraph(top->axis(QCPAxis::atBottom), top->axis(QCPAxis::atLeft));
     original->setName(tr("original"));
     original->setLineStyle(QCPGraph::lsStepCenter);
-    original->setPen(QPen(QColor(0x334155), 1.6));
-    original->setBrush(QColor(0x33, 0x41, 0x55, 40));
+    original->setPen(QPen(referenceColor(palette()), 1.6));
+    QColor fill = referenceColor(palette());
+    fill.setAlpha(40);
+    original->setBrush(fill);
     QCPGraph* decoded = m_hist->addGraph(top->axis(QCPAxis::atBottom), top->axis(QCPAxis::atLeft));
     decoded->setName(tr("decoded"));
     decoded->setLineStyle(QCPGraph::lsStepCenter);
@@ -163,6 +166,7 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_footprint->legend->setBorderPen(Qt::NoPen);
     m_footprint->xAxis->grid()->setVisible(false);
 
+    applyPalette();
     applyLogScale();
     connect(m_log, &QCheckBox::toggled, this, &PlotsPanel::applyLogScale);
     connect(m_doc, &PlanDocument::planChanged, this, &PlotsPanel::onPlanChanged);
@@ -177,6 +181,21 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
                 [this, plot](const QPoint& pos) { showPlotMenu(plot, pos); });
     }
     updateFootprint();
+}
+
+void PlotsPanel::applyPalette() {
+    const QPalette pal = palette();
+    for (QCustomPlot* plot : {m_hist, m_footprint}) applyPlotPalette(plot, pal);
+    QColor fill = referenceColor(pal);
+    fill.setAlpha(40);
+    m_hist->graph(0)->setPen(QPen(referenceColor(pal), 1.6));
+    m_hist->graph(0)->setBrush(fill);
+    updateFootprint();
+}
+
+void PlotsPanel::changeEvent(QEvent* event) {
+    QWidget::changeEvent(event);
+    if (event->type() == QEvent::PaletteChange) applyPalette();
 }
 
 PlotsPanel::~PlotsPanel() {
@@ -357,7 +376,7 @@ void PlotsPanel::updateFootprint() {
     for (int c = 0; c < columns; ++c) top = std::max({top, stacked[c], original[c]});
     QCPGraph* line = m_footprint->addGraph();
     line->setName(tr("original"));
-    line->setPen(QPen(QColor(0x111827), 1.6, Qt::DashLine));
+    line->setPen(QPen(referenceColor(palette()), 1.6, Qt::DashLine));
     line->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
     line->setData(keys, original, true);
 

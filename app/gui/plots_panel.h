@@ -69,7 +69,11 @@ signals:
     /// A point of the error plot was clicked.
     void tensorActivated(size_t index);
 
+protected:
+    void changeEvent(QEvent* event) override;
+
 private:
+    void applyPalette();
     void startAnalysis();
     void deliver(const AnalysisOutcome& outcome);
     void applyLogScale();

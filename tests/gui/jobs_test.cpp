@@ -93,6 +93,7 @@ private slots:
     void plotsSaveCsv();
     void exportSummaryNamesSizeAndError();
     void settingsPersist();
+    void plotsFollowDarkPalette();
     void vulkanBackendExportsSameBytes();
     void eventLoopStaysResponsiveWhileQuantizingSmall();
     void cancelMidwayThroughLongExport();
@@ -477,6 +478,32 @@ void JobsTest::settingsPersist() {
     QCOMPARE(other.threadsSpin()->value(), 1);
     QCOMPARE(other.size(), QSize(1111, 777));
     QCOMPARE(other.backendSpec(), QStringLiteral("cpu"));
+}
+
+void JobsTest::plotsFollowDarkPalette() {
+    QCustomPlot* hist = m_window->plotsPanel()->histogramPlot();
+    QCustomPlot* err = m_window->plotsPanel()->errorPlot()->plot();
+    const QColor lightBase = m_window->palette().color(QPalette::Base);
+    QCOMPARE(hist->axisRect()->backgroundBrush().color(), lightBase);
+    // A dark palette, as a desktop in dark mode hands the application.
+    QPalette dark;
+    dark.setColor(QPalette::Window, QColor(0x1f2937));
+    dark.setColor(QPalette::Base, QColor(0x111827));
+    dark.setColor(QPalette::Text, QColor(0xf9fafb));
+    dark.setColor(QPalette::WindowText, QColor(0xf9fafb));
+    dark.setColor(QPalette::Mid, QColor(0x4b5563));
+    m_window->setPalette(dark);
+    QCoreApplication::processEvents();
+    for (QCustomPlot* p : {hist, err, m_window->plotsPanel()->footprintPlot()}) {
+        QCOMPARE(p->axisRect()->backgroundBrush().color(), QColor(0x111827));
+        QCOMPARE(p->xAxis->tickLabelColor(), QColor(0xf9fafb));
+        QCOMPARE(p->yAxis->basePen().color(), QColor(0xf9fafb));
+    }
+    // The "original" series turns light to stay visible.
+    QVERIFY(hist->graph(0)->pen().color().lightness() > 150);
+    // And the rendered plot is dark: its centre pixel is the dark base colour or a series.
+    const QImage image = hist->toPixmap(400, 300).toImage();
+    QVERIFY(QColor(image.pixel(5, 5)).lightness() < 60);
 }
 
 void JobsTest::vulkanBackendExportsSameBytes() {

@@ -1,6 +1,9 @@
 // The explorer end to end on the offscreen platform: plan document and undo, the table's
 // target columns, presets and rules, the size ledger, the precision map, plots and export.
 
+#include <algorithm>
+#include <span>
+
 #include <QAction>
 #include <QFile>
 #include <qcustomplot.h>
@@ -282,6 +285,12 @@ void ExplorerTest::exportWritesPlannedTypes() {
         const int64_t j = m->indexOf(src.tensors()[i].name);
         QVERIFY(j >= 0);
         QCOMPARE(m->tensors()[size_t(j)].type, doc->plan().tensors[i].type);
+        // The bytes are what the core quantizer makes of the source tensor.
+        std::vector<uint8_t> expected;
+        qs::quant::QuantizeOptions o;
+        QVERIFY(qs::quant::quantizeTensor(src, i, doc->plan().tensors[i].type, o, &expected).ok());
+        const std::span<const uint8_t> got = m->tensorData(m->tensors()[size_t(j)]);
+        QVERIFY(got.size() == expected.size() && std::equal(got.begin(), got.end(), expected.begin()));
     }
     QCOMPARE(qint64(QFileInfo(path).size()), m_window->sizeLedger()->exactBytes());
 }

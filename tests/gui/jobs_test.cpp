@@ -8,6 +8,9 @@
 #include <cmath>
 
 #include <QComboBox>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
@@ -82,6 +85,7 @@ private slots:
     void cleanup();
 
     void groupedViewSumsEachLayer();
+    void ledgerEqualsCliDryRun();
     void atlasMeasuresWhatTheCoreMeasures();
     void errorPlotComparesWithSecondPlan();
     void goingBackToAMeasuredTypeCostsNothing();
@@ -209,6 +213,30 @@ void JobsTest::groupedViewSumsEachLayer() {
     QCOMPARE(view->rowCount(), int(m.tensors().size()));
     MainWindow other;
     QVERIFY(!other.isGroupedByLayer());
+}
+
+void JobsTest::ledgerEqualsCliDryRun() {
+    // The headless twin, as a user runs it: the GUI's plan saved as a recipe, then
+    // `quantscope-cli quantize --recipe R --dry-run --json` (with the same imatrix).
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    doc->applyPreset(qs::quant::Ftype::Q3_K_M);
+    QVERIFY(doc->setTypes({size_t(doc->model()->indexOf("blk.1.ffn_up.weight"))}, TensorType::IQ4_NL));
+    QTemporaryDir out;
+    const QString imPath = out.filePath(QStringLiteral("im.gguf"));
+    QVERIFY(qs::quant::saveImatrixGguf(makeImatrix(*doc->model()), imPath.toStdString()).ok());
+    QCOMPARE(m_window->loadImatrixFrom(imPath), QString());
+    const QString recipe = out.filePath(QStringLiteral("plan.json"));
+    QCOMPARE(m_window->saveRecipeTo(recipe), QString());
+    QProcess cli;
+    cli.start(QStringLiteral(QS_CLI_PATH),
+              {QStringLiteral("quantize"), m_tiny, QStringLiteral("--recipe"), recipe,
+               QStringLiteral("--imatrix"), imPath, QStringLiteral("--dry-run"), QStringLiteral("--json")});
+    QVERIFY(cli.waitForFinished(kTimeoutMs));
+    QCOMPARE(cli.exitCode(), 0);
+    const QJsonObject json = QJsonDocument::fromJson(cli.readAllStandardOutput()).object();
+    QVERIFY(json.contains(QStringLiteral("file_bytes")));
+    QCOMPARE(qint64(json.value(QStringLiteral("file_bytes")).toDouble()),
+             m_window->sizeLedger()->exactBytes());
 }
 
 void JobsTest::atlasMeasuresWhatTheCoreMeasures() {

@@ -464,7 +464,7 @@ void MainWindow::buildCentral() {
     m_metadata->setObjectName(QStringLiteral("metadataView"));
     rightLayout->addWidget(m_metadata, 1);
 
-    m_mapPanel = new PrecisionMapPanel(m_doc, leftSplit);
+    m_mapPanel = new PrecisionMapPanel(m_doc, m_atlas, leftSplit);
     leftSplit->addWidget(left);
     leftSplit->addWidget(m_mapPanel);
     leftSplit->setStretchFactor(0, 3);

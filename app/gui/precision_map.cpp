@@ -1,6 +1,7 @@
 #include "precision_map.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -12,9 +13,11 @@
 #include <QPainter>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QSettings>
 #include <QToolTip>
 #include <QVBoxLayout>
 
+#include "error_atlas.h"
 #include "format_utils.h"
 #include "model/model.h"
 #include "plan_document.h"
@@ -45,6 +48,72 @@ QString columnTitle(TensorRole role) {
 }
 
 } // namespace
+
+void PrecisionMap::setColourBy(ColourBy mode) {
+    m_colourBy = mode;
+    update();
+}
+
+void PrecisionMap::setErrorAtlas(ErrorAtlas* atlas) {
+    if (m_atlas) m_atlas->disconnect(this);
+    m_atlas = atlas;
+    if (m_atlas) {
+        connect(m_atlas, &ErrorAtlas::updated, this, [this] {
+            if (m_colourBy == ColourBy::Error) update();
+        });
+    }
+}
+
+std::optional<double> PrecisionMap::cellError(int row, int column) const {
+    if (!m_atlas || row < 0 || column < 0 || row >= rowCount() || column >= columnCount()) {
+        return std::nullopt;
+    }
+    const std::vector<size_t>& tensors = cellTensors(row, column);
+    const qs::model::Model* m = m_doc->model();
+    if (tensors.empty() || !m || m_doc->plan().tensors.size() <= tensors.back()) return std::nullopt;
+    const bool weighted = m_doc->imatrix() != nullptr;
+    double sum = 0, n = 0;
+    for (size_t i : tensors) {
+        const auto e = m_atlas->find(m_doc->plan(), i);
+        if (!e) return std::nullopt;
+        const double k = double(m->tensors()[i].nElements);
+        sum += (weighted ? e->weightedNmse : e->nmse) * k;
+        n += k;
+    }
+    return n > 0 ? sum / n : 0.0;
+}
+
+std::optional<std::pair<double, double>> PrecisionMap::errorRange() const {
+    double lo = INFINITY, hi = 0;
+    for (int r = 0; r < rowCount(); ++r) {
+        for (int c = 0; c < columnCount(); ++c) {
+            const std::optional<double> e = cellError(r, c);
+            if (!e || *e <= 0) continue;
+            lo = std::min(lo, *e);
+            hi = std::max(hi, *e);
+        }
+    }
+    if (hi <= 0) return std::nullopt;
+    return std::pair(lo, hi);
+}
+
+QColor PrecisionMap::heatColor(double error, double lo, double hi) {
+    // Log position in [0, 1], then green -> yellow -> red (ColorBrewer RdYlGn, reversed).
+    double t = 0.5;
+    if (error > 0 && lo > 0 && hi > lo) {
+        t = std::clamp((std::log(error) - std::log(lo)) / (std::log(hi) - std::log(lo)), 0.0, 1.0);
+    }
+    static const QColor stops[] = {QColor(0x1a9850), QColor(0x91cf60), QColor(0xfee08b),
+                                   QColor(0xfc8d59), QColor(0xd73027)};
+    const double x = t * 4.0;
+    const int i = std::min(3, int(x));
+    const double f = x - i;
+    const QColor& a = stops[i];
+    const QColor& b = stops[i + 1];
+    return QColor::fromRgbF(float(a.redF() + (b.redF() - a.redF()) * f),
+                            float(a.greenF() + (b.greenF() - a.greenF()) * f),
+                            float(a.blueF() + (b.blueF() - a.blueF()) * f));
+}
 
 PrecisionMap::PrecisionMap(PlanDocument* doc, QWidget* parent) : QWidget(parent), m_doc(doc) {
     setObjectName(QStringLiteral("precisionMap"));
@@ -193,6 +262,9 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
     }
 
     const QColor empty = palette().color(QPalette::AlternateBase);
+    const bool byError = m_colourBy == ColourBy::Error;
+    const std::optional<std::pair<double, double>> range =
+        byError ? errorRange() : std::nullopt;
     for (int r = 0; r < rowCount(); ++r) {
         if (!rowHeaderRect(r).adjusted(0, 0, width(), 0).intersects(event->rect())) continue;
         for (int c = 0; c < columnCount(); ++c) {
@@ -209,7 +281,13 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
                 mixed |= plan.tensors[i].type != first.type;
                 fellBack |= plan.tensors[i].fellBack;
             }
-            const QColor fill = typeColor(first.type);
+            std::optional<double> error;
+            if (byError) error = cellError(r, c);
+            const QColor fill =
+                !byError ? typeColor(first.type)
+                : !error ? empty
+                : *error <= 0 ? palette().color(QPalette::Base)
+                : heatColor(*error, range ? range->first : *error, range ? range->second : *error);
             p.fillRect(cell, fill);
             const bool selected = std::binary_search(m_selection.begin(), m_selection.end(),
                                                      tensors.front());
@@ -227,8 +305,14 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
                 p.drawPolygon(tri, 3);
             }
             p.setPen(textColorOn(fill));
-            p.drawText(cell, Qt::AlignCenter,
-                       mixed ? tr("mixed") : typeLabel(first.type));
+            if (byError) {
+                p.drawText(cell, Qt::AlignCenter,
+                           !error ? QStringLiteral("…")
+                                  : *error <= 0 ? QStringLiteral("0")
+                                                : QString::number(*error, 'e', 1));
+            } else {
+                p.drawText(cell, Qt::AlignCenter, mixed ? tr("mixed") : typeLabel(first.type));
+            }
         }
     }
     // Grid lines in the window colour give the cells a little air.
@@ -332,7 +416,7 @@ bool PrecisionMap::event(QEvent* event) {
 
 // ---- the panel ---------------------------------------------------------------------------------
 
-PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, QWidget* parent)
+PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     : QWidget(parent), m_doc(doc) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(8, 4, 4, 4);
@@ -343,6 +427,15 @@ PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, QWidget* parent)
     title->setFont(f);
     controls->addWidget(title);
     controls->addStretch(1);
+    controls->addWidget(new QLabel(tr("Colour"), this));
+    m_colour = new QComboBox(this);
+    m_colour->setObjectName(QStringLiteral("colourCombo"));
+    m_colour->addItem(tr("by type"));
+    m_colour->addItem(tr("by error"));
+    m_colour->setToolTip(tr("Cells coloured by their target type, or by their measured error in it "
+                            "(a heat map of how much each layer and role suffers)"));
+    controls->addWidget(m_colour);
+    controls->addSpacing(8);
     controls->addWidget(new QLabel(tr("Paint"), this));
     m_paint = new QComboBox(this);
     m_paint->setObjectName(QStringLiteral("paintCombo"));
@@ -357,6 +450,7 @@ PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, QWidget* parent)
     layout->addLayout(controls);
 
     m_map = new PrecisionMap(doc, this);
+    m_map->setErrorAtlas(atlas);
     auto* scroll = new QScrollArea(this);
     scroll->setWidget(m_map);
     scroll->setWidgetResizable(true);
@@ -376,10 +470,40 @@ PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, QWidget* parent)
     connect(fill, &QPushButton::clicked, this,
             [this] { m_doc->setTypes(m_map->selection(), m_map->paintType()); });
     connect(m_doc, &PlanDocument::planChanged, this, &PrecisionMapPanel::updateLegend);
+    connect(atlas, &ErrorAtlas::updated, this, [this] {
+        if (m_map->colourBy() == PrecisionMap::ColourBy::Error) updateLegend();
+    });
+    m_colour->setCurrentIndex(QSettings().value(QStringLiteral("map/colourBy"), 0).toInt() == 1 ? 1 : 0);
+    m_map->setColourBy(m_colour->currentIndex() == 1 ? PrecisionMap::ColourBy::Error
+                                                     : PrecisionMap::ColourBy::Type);
+    connect(m_colour, &QComboBox::currentIndexChanged, this, [this](int i) {
+        QSettings().setValue(QStringLiteral("map/colourBy"), i);
+        m_map->setColourBy(i == 1 ? PrecisionMap::ColourBy::Error : PrecisionMap::ColourBy::Type);
+        updateLegend();
+    });
     updateLegend();
 }
 
 void PrecisionMapPanel::updateLegend() {
+    if (m_map->colourBy() == PrecisionMap::ColourBy::Error) {
+        const auto range = m_map->errorRange();
+        if (!range) {
+            m_legend->setText(tr("Error: not measured yet (Analysis › Measure Errors Now)"));
+            return;
+        }
+        QString html = tr("%1 NMSE ").arg(m_doc->imatrix() ? tr("weighted") : QString());
+        const int steps = 8;
+        for (int k = 0; k <= steps; ++k) {
+            const double e = range->first * std::pow(range->second / range->first, double(k) / steps);
+            const QColor c = PrecisionMap::heatColor(e, range->first, range->second);
+            html += QStringLiteral("<span style='background-color:%1'>&nbsp;&nbsp;&nbsp;</span>")
+                        .arg(c.name());
+        }
+        html += QStringLiteral("&nbsp; %1 … %2 (log scale, per cell: parameter-weighted)")
+                    .arg(QString::number(range->first, 'e', 1), QString::number(range->second, 'e', 1));
+        m_legend->setText(html);
+        return;
+    }
     // Every writable type, the ones the plan uses in bold with their tensor count.
     std::map<uint32_t, int> used;
     for (const auto& c : m_doc->plan().tensors) {

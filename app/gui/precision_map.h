@@ -5,8 +5,12 @@
 // target type's colour (type_palette.h) and labelled with the type. Clicking a cell sets it to
 // the paint type; a click-drag paints every cell it crosses as one undo step. Clicking a row or
 // column header selects the whole layer or role. Painted with QPainter: a 100 x 10 grid costs
-// one pass over the visible cells.
+// one pass over the visible cells. "Colour by error" turns it into a heat map of the measured
+// error of each cell's tensors in their planned types (the error atlas; log scale, green to red),
+// the sensitivity of the plan at a glance.
 
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include <QWidget>
@@ -18,6 +22,7 @@ class QLabel;
 
 namespace qs::gui {
 
+class ErrorAtlas;
 class PlanDocument;
 
 class PrecisionMap final : public QWidget {
@@ -26,6 +31,19 @@ class PrecisionMap final : public QWidget {
 
 public:
     PrecisionMap(PlanDocument* doc, QWidget* parent = nullptr);
+
+    enum class ColourBy { Type, Error };
+    /// What the cells show: their type (the default) or their measured error from `atlas`.
+    void setColourBy(ColourBy mode);
+    ColourBy colourBy() const { return m_colourBy; }
+    void setErrorAtlas(ErrorAtlas* atlas);
+    /// The parameter-weighted error of a cell's tensors in the plan (nothing while unmeasured
+    /// or for a blank cell).
+    std::optional<double> cellError(int row, int column) const;
+    /// The heat colour of `error` between `lo` and `hi` (log scale): green, yellow, red.
+    static QColor heatColor(double error, double lo, double hi);
+    /// The smallest and largest non-zero cell error (nothing when none is measured).
+    std::optional<std::pair<double, double>> errorRange() const;
 
     /// The type a click paints.
     qs::formats::TensorType paintType() const { return m_paintType; }
@@ -73,6 +91,8 @@ private:
     int cellHeight() const;
 
     PlanDocument* m_doc;
+    ErrorAtlas* m_atlas = nullptr;
+    ColourBy m_colourBy = ColourBy::Type;
     qs::formats::TensorType m_paintType = qs::formats::TensorType::Q4_K;
     QStringList m_rowLabels;
     QStringList m_columnLabels;
@@ -88,10 +108,13 @@ class PrecisionMapPanel final : public QWidget {
     Q_DISABLE_COPY_MOVE(PrecisionMapPanel)
 
 public:
-    PrecisionMapPanel(PlanDocument* doc, QWidget* parent = nullptr);
+    PrecisionMapPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent = nullptr);
 
     PrecisionMap* map() const { return m_map; }
     QComboBox* paintCombo() const { return m_paint; }
+    /// "Type" or "Error" (kept in QSettings).
+    QComboBox* colourCombo() const { return m_colour; }
+    QLabel* legend() const { return m_legend; }
 
 private:
     void updateLegend();
@@ -99,6 +122,7 @@ private:
     PlanDocument* m_doc;
     PrecisionMap* m_map = nullptr;
     QComboBox* m_paint = nullptr;
+    QComboBox* m_colour = nullptr;
     QLabel* m_legend = nullptr;
 };
 

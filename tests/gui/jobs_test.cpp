@@ -36,6 +36,7 @@
 #include "model/model.h"
 #include "plan_document.h"
 #include "plots_panel.h"
+#include "precision_map.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
 #include "quant/plan.h"
@@ -88,6 +89,7 @@ private slots:
     void ledgerEqualsCliDryRun();
     void atlasMeasuresWhatTheCoreMeasures();
     void errorPlotComparesWithSecondPlan();
+    void mapColoursByError();
     void goingBackToAMeasuredTypeCostsNothing();
     void cancelKeepsWhatWasMeasured();
     void locksSurvivePresetsAndUndo();
@@ -314,6 +316,54 @@ void JobsTest::errorPlotComparesWithSecondPlan() {
     const QPoint px(int(cp->xAxis->coordToPixel(first->key)), int(cp->yAxis->coordToPixel(first->value)));
     QTest::mouseClick(cp, Qt::LeftButton, {}, px);
     QCOMPARE(activated.count(), 1);
+}
+
+void JobsTest::mapColoursByError() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(waitForAtlas());
+    qs::gui::PrecisionMapPanel* panel = m_window->precisionMapPanel();
+    qs::gui::PrecisionMap* map = panel->map();
+    panel->colourCombo()->setCurrentIndex(1);
+    QCOMPARE(map->colourBy(), qs::gui::PrecisionMap::ColourBy::Error);
+    const qs::model::Model& m = *doc->model();
+    int checked = 0;
+    for (int r = 0; r < map->rowCount(); ++r) {
+        for (int c = 0; c < map->columnCount(); ++c) {
+            const std::vector<size_t>& t = map->cellTensors(r, c);
+            if (t.empty()) continue;
+            double sum = 0, n = 0;
+            for (size_t i : t) {
+                sum += m_window->errorAtlas()->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
+                n += double(m.tensors()[i].nElements);
+            }
+            QVERIFY(map->cellError(r, c).has_value());
+            QVERIFY(std::abs(*map->cellError(r, c) - sum / n) <= 1e-12 * sum / n);
+            ++checked;
+        }
+    }
+    QVERIFY(checked >= 28);
+    // The painted cell has the heat colour of its error; the ends of the scale are green and red.
+    const auto range = map->errorRange();
+    QVERIFY(range && range->first < range->second);
+    QVERIFY(qs::gui::PrecisionMap::heatColor(range->first, range->first, range->second).green() >
+            qs::gui::PrecisionMap::heatColor(range->first, range->first, range->second).red());
+    QVERIFY(qs::gui::PrecisionMap::heatColor(range->second, range->first, range->second).red() >
+            qs::gui::PrecisionMap::heatColor(range->second, range->first, range->second).green());
+    const int row = map->rowLabel(0) == QStringLiteral("global") ? 1 : 0;
+    int col = 0;
+    while (map->cellTensors(row, col).empty()) ++col;
+    const QImage image = map->grab().toImage();
+    const QRect cell = map->cellRect(row, col);
+    const QColor expected =
+        qs::gui::PrecisionMap::heatColor(*map->cellError(row, col), range->first, range->second);
+    const QColor got = image.pixelColor(cell.left() + 3, cell.top() + 3);
+    QVERIFY2(std::abs(got.red() - expected.red()) <= 2 && std::abs(got.green() - expected.green()) <= 2,
+             qPrintable(got.name() + QStringLiteral(" vs ") + expected.name()));
+    QVERIFY(panel->legend()->text().contains(QString::number(range->second, 'e', 1)));
+    // Kept for the next start.
+    MainWindow other;
+    QCOMPARE(other.precisionMapPanel()->map()->colourBy(), qs::gui::PrecisionMap::ColourBy::Error);
 }
 
 void JobsTest::goingBackToAMeasuredTypeCostsNothing() {

@@ -31,6 +31,7 @@ struct SynthCliOptions {
     std::string preset = "tiny";
     uint64_t seed = 1;
     int threads = 0;
+    std::string imatrix;  ///< also write a synthetic imatrix (GGUF) for the model here
 };
 int runSynth(const SynthCliOptions& o);
 

@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"tiny", "small", "medium"}));
     cSynth->add_option("--seed", synth.seed, "Random seed (same seed, same bytes)");
     cSynth->add_option("--threads", synth.threads, "Threads (0 = all cores)");
+    cSynth->add_option("--imatrix", synth.imatrix,
+                       "Also write a synthetic importance matrix for the model (GGUF)");
 
     qs::cli::QuantizeCliOptions quant;
     auto* cQuant = app.add_subcommand(

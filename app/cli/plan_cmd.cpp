@@ -1,5 +1,6 @@
 // quantscope-cli plan: the budget optimizer's plan as a recipe, plans imported from GGUF files,
 // and the comparison of two plans.
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
@@ -245,6 +246,7 @@ int runPlan(const PlanCliOptions& o) {
         j["bits_per_weight"] = 8.0 * double(r.fileBytes) / params;
         j["error"] = r.error;
         j["lower_bound"] = r.lowerBound;
+        j["proven_optimal"] = r.optimal;
         j["objective"] = opt.table.weighted ? "sum n*weighted_nmse" : "sum n*nmse";
         j["sensitivity"] = {{"exact", opt.table.exact},
                             {"sample_rows", opt.table.exact ? 0 : spec.sampleRows},
@@ -257,7 +259,8 @@ int runPlan(const PlanCliOptions& o) {
                           {"file_bytes", p.bytes},
                           {"error", p.error},
                           {"optimizer_file_bytes", p.atSize.fileBytes},
-                          {"optimizer_error", p.atSize.error}});
+                          {"optimizer_error", p.atSize.error},
+                          {"optimizer_proven_optimal", p.atSize.optimal}});
         }
         if (o.curve > 0) {
             auto& cs = j["curve"] = nlohmann::json::array();
@@ -294,7 +297,8 @@ int runPlan(const PlanCliOptions& o) {
                 "optimizer", "margin");
     for (const auto& p : presets) {
         std::printf("%-8s %14" PRIu64 " %14.6g %14.6g %7.1f%%\n", p.name.c_str(), p.bytes, p.error,
-                    p.atSize.error, p.error > 0 ? 100.0 * (1 - p.atSize.error / p.error) : 0.0);
+                    p.atSize.error,
+                    p.error > 0 ? std::max(0.0, 100.0 * (1 - p.atSize.error / p.error)) : 0.0);
     }
     return 0;
 }

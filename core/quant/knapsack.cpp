@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <numeric>
 
@@ -12,6 +13,8 @@ namespace {
 // Local-search moves after the LP walk; each strictly improves, and in practice a handful are
 // found (the LP solution leaves less than one hull step of budget).
 constexpr int kMaxRefinements = 64;
+// Nodes of the exactness search before it gives up (then the result is the local optimum).
+constexpr int64_t kMaxSearchNodes = 2000000;
 
 } // namespace
 
@@ -89,20 +92,29 @@ KnapsackSolution KnapsackSolver::solve(uint64_t budget) const {
     }
 
     // 1. The Lagrangian / LP walk along the hull segments.
-    sol.lowerBound = -1;
+    bool broke = false;
+    double lambda = 0;
     for (const Segment& s : m_segments) {
         const size_t i = s.item;
         const int from = m_hull[i][s.step], to = m_hull[i][s.step + 1];
         const uint64_t dc = cost(i, to) - cost(i, from);
         if (total + dc > budget) {
             sol.lowerBound = error - double(budget - total) * s.slope;
+            lambda = s.slope;
+            broke = true;
             break;
         }
         total += dc;
         error -= err(i, from) - err(i, to);
         pos[i] = to;
     }
-    if (sol.lowerBound < 0) sol.lowerBound = error;  // every item at its least error: optimal
+    if (!broke) {  // every item at its least error: optimal
+        sol.lowerBound = error;
+        sol.optimal = true;
+    }
+    const std::vector<int> lpPos = pos;
+    const uint64_t lpTotal = total;
+    const double lpError = error;
 
     // 2. Refinement: change one item (any front position) and optionally upgrade another with
     // what budget is left; take the best strictly improving move until none.
@@ -197,6 +209,99 @@ KnapsackSolution KnapsackSolver::solve(uint64_t budget) const {
             pos[u.item] = u.p;
         }
         ++sol.refinements;
+    }
+
+    // 3. Exactness: every choice differs from the LP one by changes of reduced cost
+    // rc = de + lambda * dc >= 0 (the LP state is lambda-optimal on every hull), and a choice
+    // within the budget has error - lowerBound >= sum rc. So only changes with
+    // sum rc < incumbent - lowerBound can improve: a depth-first search over those few, cheapest
+    // reduced cost first, either finds the optimum or proves the incumbent optimal.
+    if (broke) {
+        double best = error;  // the local search's incumbent
+        std::vector<int> bestPos = pos;
+        struct Change {
+            double rc, de;
+            int64_t dc;
+            int p;
+        };
+        struct Cand {
+            size_t item;
+            std::vector<Change> changes;  // rc ascending
+        };
+        std::vector<Cand> cands;
+        const double gap0 = best - sol.lowerBound;
+        const double tol = 1e-12 * std::max(1e-300, std::fabs(best));
+        for (size_t i = 0; i < n; ++i) {
+            Cand c{i, {}};
+            for (int p = 0; p < int(m_front[i].size()); ++p) {
+                if (p == lpPos[i]) continue;
+                const int64_t dc = int64_t(cost(i, p)) - int64_t(cost(i, lpPos[i]));
+                const double de = err(i, p) - err(i, lpPos[i]);
+                const double rc = std::max(0.0, de + lambda * double(dc));
+                if (rc < gap0 - tol) c.changes.push_back({rc, de, dc, p});
+            }
+            if (c.changes.empty()) continue;
+            std::sort(c.changes.begin(), c.changes.end(),
+                      [](const Change& a, const Change& b) { return a.rc < b.rc; });
+            cands.push_back(std::move(c));
+        }
+        std::sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {
+            return a.changes[0].rc < b.changes[0].rc;
+        });
+        const int64_t rem = int64_t(budget - lpTotal);
+        // Over budget by D bytes, the later items must save D: at least D times the least
+        // reduced cost per byte saved among their downgrades (a fractional bound).
+        std::vector<double> saveRate(cands.size() + 1, std::numeric_limits<double>::infinity());
+        for (size_t j = cands.size(); j-- > 0;) {
+            saveRate[j] = saveRate[j + 1];
+            for (const Change& ch : cands[j].changes) {
+                if (ch.dc < 0) saveRate[j] = std::min(saveRate[j], ch.rc / double(-ch.dc));
+            }
+        }
+        std::vector<int> chosen(cands.size(), -1), bestChosen;
+        bool improved = false;
+        int64_t nodes = 0;
+        bool complete = true;
+        // Recursive search over candidate items k.., with running sums.
+        std::function<void(size_t, double, double, int64_t)> dfs =
+            [&](size_t k, double rcSum, double deSum, int64_t dcSum) {
+                if (dcSum <= rem && lpError + deSum < best - tol) {
+                    best = lpError + deSum;
+                    bestChosen = chosen;
+                    improved = true;
+                }
+                const int64_t deficit = dcSum - rem;
+                if (deficit > 0 && rcSum + double(deficit) * saveRate[k] >= best - sol.lowerBound - tol) {
+                    return;
+                }
+                for (size_t j = k; j < cands.size(); ++j) {
+                    if (rcSum + cands[j].changes[0].rc >= best - sol.lowerBound - tol) break;
+                    for (size_t q = 0; q < cands[j].changes.size(); ++q) {
+                        const Change& ch = cands[j].changes[q];
+                        if (rcSum + ch.rc >= best - sol.lowerBound - tol) break;
+                        if (++nodes > kMaxSearchNodes) {
+                            complete = false;
+                            return;
+                        }
+                        chosen[j] = int(q);
+                        dfs(j + 1, rcSum + ch.rc, deSum + ch.de, dcSum + ch.dc);
+                        chosen[j] = -1;
+                        if (!complete) return;
+                    }
+                }
+            };
+        dfs(0, 0.0, 0.0, 0);
+        if (improved) {
+            pos = lpPos;
+            for (size_t j = 0; j < cands.size(); ++j) {
+                if (bestChosen[j] >= 0) pos[cands[j].item] = cands[j].changes[size_t(bestChosen[j])].p;
+            }
+            ++sol.refinements;
+        } else {
+            pos = bestPos;
+        }
+        sol.optimal = complete;
+        sol.searchNodes = nodes;
     }
 
     sol.choice.resize(n);

@@ -8,8 +8,11 @@
 // item's hull segments in decreasing order of error saved per byte (the LP optimum; its value
 // is a lower bound on the integer optimum). The integer solution so found is then refined by
 // local search over the Pareto fronts: the best move that changes one item and optionally
-// upgrades a second within the remaining budget, until no move improves. The result reports the
-// lower bound, so `error - lowerBound` bounds its distance to the exact optimum.
+// upgrades a second within the remaining budget, until no move improves. Last, an exact search
+// over reduced costs (changes whose reduced cost de + lambda dc is below the gap to the LP
+// bound are the only ones that can improve) either improves the incumbent to the optimum or
+// proves it optimal; it gives up after a node budget (then `optimal` is false and
+// `error - lowerBound` still bounds the distance to the exact optimum).
 //
 // Preparation (fronts, hulls, sorted segments) is independent of the budget: re-solving for a
 // new budget costs one walk and the refinement.
@@ -35,6 +38,8 @@ struct KnapsackSolution {
     double error = 0;
     double lowerBound = 0;    ///< no choice within the budget has a lower error
     int refinements = 0;      ///< local-search moves applied after the LP walk
+    bool optimal = false;     ///< proven optimal (the exactness search completed)
+    int64_t searchNodes = 0;  ///< nodes the exactness search visited
 };
 
 class KnapsackSolver {

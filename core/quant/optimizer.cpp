@@ -174,6 +174,7 @@ OptimizeResult PlanOptimizer::solve(uint64_t fileBytes) const {
     r.error = m_fixedError + s.error;
     r.lowerBound = m_fixedError + s.lowerBound;
     r.refinements = s.refinements;
+    r.optimal = s.optimal;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return r;
 }

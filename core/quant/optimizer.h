@@ -52,6 +52,7 @@ struct OptimizeResult {
     double error = 0;          ///< objective (sum n_t * wNMSE_t)
     double lowerBound = 0;     ///< no plan within the budget has a lower objective
     int refinements = 0;
+    bool optimal = false;      ///< proven optimal for the objective (see knapsack.h)
     double seconds = 0;
 };
 

@@ -14,7 +14,7 @@ namespace {
 // found (the LP solution leaves less than one hull step of budget).
 constexpr int kMaxRefinements = 64;
 // Nodes of the exactness search before it gives up (then the result is the local optimum).
-constexpr int64_t kMaxSearchNodes = 2000000;
+constexpr int64_t kMaxSearchNodes = 500000;
 
 } // namespace
 

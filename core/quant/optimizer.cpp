@@ -172,7 +172,7 @@ OptimizeResult PlanOptimizer::solve(uint64_t fileBytes) const {
     }
     r.fileBytes = m_fixedBytes + s.cost;
     r.error = m_fixedError + s.error;
-    r.lowerBound = m_fixedError + s.lowerBound;
+    r.lowerBound = std::max(0.0, m_fixedError + s.lowerBound);
     r.refinements = s.refinements;
     r.optimal = s.optimal;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -192,7 +192,8 @@ std::vector<CurvePoint> PlanOptimizer::curve(int points) const {
         const uint64_t b =
             points == 1 ? hi : lo + uint64_t(double(hi - lo) * double(k) / double(points - 1));
         const auto s = m_solver.solve(b - m_fixedBytes);
-        out.push_back({m_fixedBytes + s.cost, m_fixedError + s.error, m_fixedError + s.lowerBound});
+        out.push_back({m_fixedBytes + s.cost, m_fixedError + s.error,
+                       std::max(0.0, m_fixedError + s.lowerBound)});
     }
     return out;
 }

@@ -15,16 +15,16 @@
 namespace qs::cli {
 
 struct BudgetSpec {
-    double targetBpw = 0;         ///< > 0: bits per weight of the whole file
-    uint64_t targetSize = 0;      ///< > 0: file bytes
-    std::string types;            ///< comma-separated allowed types (empty = defaults)
+    double targetBpw = 0;     ///< > 0: bits per weight of the whole file
+    uint64_t targetSize = 0;  ///< > 0: file bytes
+    std::string types;        ///< comma-separated allowed types (empty = defaults)
     std::vector<std::string> lock;
-    std::string base = "Q8_0";    ///< preset of locked / untouched tensors and file_type label
+    std::string base = "Q8_0";  ///< preset of locked / untouched tensors and file_type label
     bool exact = false;
     int sampleRows = 64;
     bool noCache = false;
     int threads = 0;
-    bool progress = false;        ///< progress on stderr
+    bool progress = false;  ///< progress on stderr
 };
 
 struct Optimized {

@@ -20,11 +20,12 @@ namespace qs::cli {
 
 namespace {
 
-const quant::Ftype kComparedPresets[] = {quant::Ftype::Q2_K, quant::Ftype::Q3_K_M,
+const quant::Ftype kComparedPresets[] = {quant::Ftype::Q2_K,   quant::Ftype::Q3_K_M,
                                          quant::Ftype::Q4_K_M, quant::Ftype::Q5_K_M,
-                                         quant::Ftype::Q6_K, quant::Ftype::Q8_0};
+                                         quant::Ftype::Q6_K,   quant::Ftype::Q8_0};
 
-Result<std::optional<quant::Imatrix>> loadImatrixFor(const model::Model& m, const std::string& path) {
+Result<std::optional<quant::Imatrix>> loadImatrixFor(const model::Model& m,
+                                                     const std::string& path) {
     std::optional<quant::Imatrix> out;
     if (path.empty()) return out;
     auto im = quant::loadImatrix(path);
@@ -66,7 +67,9 @@ Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec,
     return quant::buildPlan(m, po);
 }
 
-std::string typeOf(formats::TensorType t) { return std::string(formats::typeName(t)); }
+std::string typeOf(formats::TensorType t) {
+    return std::string(formats::typeName(t));
+}
 
 BudgetSpec budgetOf(const PlanCliOptions& o) {
     BudgetSpec s;
@@ -265,7 +268,8 @@ int runPlan(const PlanCliOptions& o) {
         if (o.curve > 0) {
             auto& cs = j["curve"] = nlohmann::json::array();
             for (const auto& c : opt.optimizer->curve(o.curve)) {
-                cs.push_back({{"file_bytes", c.fileBytes}, {"error", c.error},
+                cs.push_back({{"file_bytes", c.fileBytes},
+                              {"error", c.error},
                               {"lower_bound", c.lowerBound}});
             }
         }
@@ -288,13 +292,14 @@ int runPlan(const PlanCliOptions& o) {
                 r.lowerBound, o.output.empty() ? "" : "; recipe ", o.output.c_str());
     size_t quantizable = 0;
     for (const auto& t : opt.table.tensors) quantizable += t.quantizable;
-    std::printf("sensitivity: %s, %zu of %zu quantizable tensors from the cache, %.2f s; solve "
-                "%.2f ms\n",
-                opt.table.exact ? "exact" : ("sampled " + std::to_string(spec.sampleRows) +
-                                             " rows").c_str(),
-                opt.table.cacheHits, quantizable, opt.table.seconds, r.seconds * 1e3);
-    std::printf("\n%-8s %14s %14s %14s %8s\n", "preset", "file bytes", "preset error",
-                "optimizer", "margin");
+    std::printf(
+        "sensitivity: %s, %zu of %zu quantizable tensors from the cache, %.2f s; solve "
+        "%.2f ms\n",
+        opt.table.exact ? "exact"
+                        : ("sampled " + std::to_string(spec.sampleRows) + " rows").c_str(),
+        opt.table.cacheHits, quantizable, opt.table.seconds, r.seconds * 1e3);
+    std::printf("\n%-8s %14s %14s %14s %8s\n", "preset", "file bytes", "preset error", "optimizer",
+                "margin");
     for (const auto& p : presets) {
         std::printf("%-8s %14" PRIu64 " %14.6g %14.6g %7.1f%%\n", p.name.c_str(), p.bytes, p.error,
                     p.atSize.error,
@@ -327,8 +332,8 @@ int runPlanDiff(const PlanDiffCliOptions& o) {
     }
     BudgetSpec spec;
     spec.exact = o.exact;
-    auto table = measureFor(m, spec, types.empty() ? std::vector{formats::TensorType::F16} : types,
-                            im);
+    auto table =
+        measureFor(m, spec, types.empty() ? std::vector{formats::TensorType::F16} : types, im);
     if (!table) return fail(table.error());
     auto opt = quant::PlanOptimizer::prepare(m, *table, *a, {}, im);
     if (!opt) return fail(opt.error());
@@ -342,14 +347,22 @@ int runPlanDiff(const PlanDiffCliOptions& o) {
         j["b"] = {{"plan", o.b}, {"file_bytes", d->fileBytesB}, {"error", d->errorB}};
         auto& ts = j["tensors"] = nlohmann::json::array();
         for (const auto& t : d->tensors) {
-            ts.push_back({{"name", m.tensors()[t.index].name}, {"type_a", typeOf(t.typeA)},
-                          {"type_b", typeOf(t.typeB)}, {"bytes_a", t.bytesA}, {"bytes_b", t.bytesB},
-                          {"error_a", t.errorA}, {"error_b", t.errorB}});
+            ts.push_back({{"name", m.tensors()[t.index].name},
+                          {"type_a", typeOf(t.typeA)},
+                          {"type_b", typeOf(t.typeB)},
+                          {"bytes_a", t.bytesA},
+                          {"bytes_b", t.bytesB},
+                          {"error_a", t.errorA},
+                          {"error_b", t.errorB}});
         }
         auto& ls = j["layers"] = nlohmann::json::array();
         for (const auto& l : d->layers) {
-            ls.push_back({{"layer", l.layer}, {"differing", l.differing}, {"bytes_a", l.bytesA},
-                          {"bytes_b", l.bytesB}, {"error_a", l.errorA}, {"error_b", l.errorB}});
+            ls.push_back({{"layer", l.layer},
+                          {"differing", l.differing},
+                          {"bytes_a", l.bytesA},
+                          {"bytes_b", l.bytesB},
+                          {"error_a", l.errorA},
+                          {"error_b", l.errorB}});
         }
         std::printf("%s\n", j.dump(2).c_str());
         return 0;

@@ -73,8 +73,12 @@ KnapsackSolution KnapsackSolver::solve(uint64_t budget) const {
     const size_t n = m_items.size();
     KnapsackSolution sol;
     std::vector<int> pos(n, 0);  // position in the front
-    auto cost = [&](size_t i, int p) { return m_items[i].options[size_t(m_front[i][size_t(p)])].cost; };
-    auto err = [&](size_t i, int p) { return m_items[i].options[size_t(m_front[i][size_t(p)])].error; };
+    auto cost = [&](size_t i, int p) {
+        return m_items[i].options[size_t(m_front[i][size_t(p)])].cost;
+    };
+    auto err = [&](size_t i, int p) {
+        return m_items[i].options[size_t(m_front[i][size_t(p)])].error;
+    };
     uint64_t total = 0;
     double error = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -245,9 +249,8 @@ KnapsackSolution KnapsackSolver::solve(uint64_t budget) const {
                       [](const Change& a, const Change& b) { return a.rc < b.rc; });
             cands.push_back(std::move(c));
         }
-        std::sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) {
-            return a.changes[0].rc < b.changes[0].rc;
-        });
+        std::sort(cands.begin(), cands.end(),
+                  [](const Cand& a, const Cand& b) { return a.changes[0].rc < b.changes[0].rc; });
         const int64_t rem = int64_t(budget - lpTotal);
         // Over budget by D bytes, the later items must save D: at least D times the least
         // reduced cost per byte saved among their downgrades (a fractional bound).
@@ -271,7 +274,8 @@ KnapsackSolution KnapsackSolver::solve(uint64_t budget) const {
                     improved = true;
                 }
                 const int64_t deficit = dcSum - rem;
-                if (deficit > 0 && rcSum + double(deficit) * saveRate[k] >= best - sol.lowerBound - tol) {
+                if (deficit > 0 &&
+                    rcSum + double(deficit) * saveRate[k] >= best - sol.lowerBound - tol) {
                     return;
                 }
                 for (size_t j = k; j < cands.size(); ++j) {
@@ -294,7 +298,8 @@ KnapsackSolution KnapsackSolver::solve(uint64_t budget) const {
         if (improved) {
             pos = lpPos;
             for (size_t j = 0; j < cands.size(); ++j) {
-                if (bestChosen[j] >= 0) pos[cands[j].item] = cands[j].changes[size_t(bestChosen[j])].p;
+                if (bestChosen[j] >= 0)
+                    pos[cands[j].item] = cands[j].changes[size_t(bestChosen[j])].p;
             }
             ++sol.refinements;
         } else {

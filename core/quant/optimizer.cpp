@@ -95,7 +95,8 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
         for (const auto& re : locks) locked = locked || std::regex_search(t.name, re);
         const auto cat = categoryOf(t);
         std::string key = "t:" + t.name;
-        if (options.tieGateUp && t.layer >= 0 && (cat == Category::FfnGate || cat == Category::FfnUp)) {
+        if (options.tieGateUp && t.layer >= 0 &&
+            (cat == Category::FfnGate || cat == Category::FfnUp)) {
             key = "gate+up:" + std::to_string(t.layer) + (t.expert >= 0 ? ":experts" : "");
         } else if (options.tieExperts && t.expert >= 0) {
             key = "experts:" + std::to_string(t.layer) + ":" + std::string(model::roleName(t.role));
@@ -126,8 +127,8 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
                         break;
                     }
                     opt.cost += paddedTensorBytes(cell->bytes);
-                    opt.error += double(ts[i].nElements) *
-                                 (weighted ? cell->weightedNmse : cell->nmse);
+                    opt.error +=
+                        double(ts[i].nElements) * (weighted ? cell->weightedNmse : cell->nmse);
                 }
                 if (!ok) continue;
                 item.options.push_back(opt);

@@ -33,9 +33,9 @@ struct OptimizerOptions {
     /// Regexes (searched in the tensor name): matching tensors keep the base plan's type.
     /// Tensors the base plan marks locked are kept too.
     std::vector<std::string> lock;
-    bool tieGateUp = true;    ///< ffn_gate and ffn_up of a layer get one type
-    bool tieExperts = true;   ///< the expert tensors of a layer (same role) get one type
-    bool weighted = true;     ///< objective on weightedNmse (with an imatrix) rather than nmse
+    bool tieGateUp = true;   ///< ffn_gate and ffn_up of a layer get one type
+    bool tieExperts = true;  ///< the expert tensors of a layer (same role) get one type
+    bool weighted = true;    ///< objective on weightedNmse (with an imatrix) rather than nmse
 };
 
 /// One point of the size-against-error curve.
@@ -46,13 +46,13 @@ struct CurvePoint {
 };
 
 struct OptimizeResult {
-    bool feasible = false;     ///< false: even the smallest allowed types exceed the budget
-    Plan plan;                 ///< the base plan with the optimizer's choices (origin Optimizer)
-    uint64_t fileBytes = 0;    ///< exact size of the GGUF export (= predictFileSize)
-    double error = 0;          ///< objective (sum n_t * wNMSE_t)
-    double lowerBound = 0;     ///< no plan within the budget has a lower objective
+    bool feasible = false;   ///< false: even the smallest allowed types exceed the budget
+    Plan plan;               ///< the base plan with the optimizer's choices (origin Optimizer)
+    uint64_t fileBytes = 0;  ///< exact size of the GGUF export (= predictFileSize)
+    double error = 0;        ///< objective (sum n_t * wNMSE_t)
+    double lowerBound = 0;   ///< no plan within the budget has a lower objective
     int refinements = 0;
-    bool optimal = false;      ///< proven optimal for the objective (see knapsack.h)
+    bool optimal = false;  ///< proven optimal for the objective (see knapsack.h)
     double seconds = 0;
 };
 
@@ -60,8 +60,8 @@ struct OptimizeResult {
 struct PlanScore {
     uint64_t fileBytes = 0;
     double error = 0;
-    std::vector<double> tensorError;  ///< per model tensor (0 for tensors kept as they are)
-    std::vector<std::string> unknown; ///< tensors whose type the table has not measured
+    std::vector<double> tensorError;   ///< per model tensor (0 for tensors kept as they are)
+    std::vector<std::string> unknown;  ///< tensors whose type the table has not measured
 };
 
 /// Holds pointers to the model and the table: both must outlive it.

@@ -26,10 +26,10 @@ Result<Plan> importPlan(const model::Model& source, const model::Model& quantize
         }
         const auto& qt = quantized.tensors()[size_t(q)];
         if (qt.shape != t.shape) {
-            return makeError(ErrorCode::BadInput,
-                             "shape " + qt.shapeString() + " differs from the model's " +
-                                 t.shapeString(),
-                             quantized.path(), qt.offset, t.name);
+            return makeError(
+                ErrorCode::BadInput,
+                "shape " + qt.shapeString() + " differs from the model's " + t.shapeString(),
+                quantized.path(), qt.offset, t.name);
         }
         TensorChoice& c = p.tensors[i];
         c.quantizable = allowsQuantization(t);
@@ -49,7 +49,8 @@ Result<PlanDiff> diffPlans(const model::Model& model, const Plan& a, const Plan&
                            const PlanOptimizer* scorer) {
     const auto& ts = model.tensors();
     if (a.tensors.size() != ts.size() || b.tensors.size() != ts.size()) {
-        return makeError(ErrorCode::BadUsage, "plan diff: a plan is not of this model", model.path());
+        return makeError(ErrorCode::BadUsage, "plan diff: a plan is not of this model",
+                         model.path());
     }
     PlanDiff d;
     std::vector<double> errA(ts.size(), 0.0), errB(ts.size(), 0.0);
@@ -79,7 +80,8 @@ Result<PlanDiff> diffPlans(const model::Model& model, const Plan& a, const Plan&
         }
         if (a.tensors[i].type != b.tensors[i].type) {
             ++l.differing;
-            d.tensors.push_back({i, a.tensors[i].type, b.tensors[i].type, ba, bb, errA[i], errB[i]});
+            d.tensors.push_back(
+                {i, a.tensors[i].type, b.tensors[i].type, ba, bb, errA[i], errB[i]});
         }
     }
     for (auto& [k, v] : layers) d.layers.push_back(v);

@@ -37,8 +37,8 @@ struct TensorDiff {
 };
 
 struct PlanDiff {
-    std::vector<TensorDiff> tensors;  ///< only the tensors whose types differ, model order
-    std::vector<LayerDiff> layers;    ///< every layer, ascending (-1 first)
+    std::vector<TensorDiff> tensors;          ///< only the tensors whose types differ, model order
+    std::vector<LayerDiff> layers;            ///< every layer, ascending (-1 first)
     uint64_t fileBytesA = 0, fileBytesB = 0;  ///< with a scorer: exact export sizes
     double errorA = 0, errorB = 0;
 };

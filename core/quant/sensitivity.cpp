@@ -50,8 +50,8 @@ struct RowErr {
 
 struct TensorJob {
     size_t index = 0;
-    std::string key;        // full cache key text
-    std::string cachePath;  // empty when the cache is off
+    std::string key;              // full cache key text
+    std::string cachePath;        // empty when the cache is off
     std::vector<size_t> missing;  // positions in table.types still to measure
 };
 
@@ -90,8 +90,8 @@ void readCache(const std::string& path, const std::string& key,
                                 ? formats::typeFromName(c["type"].get<std::string>())
                                 : std::nullopt;
                 auto valid = c.find("valid");
-                auto bytes = num("bytes"), nmse = num("nmse"), wnmse = num("wnmse"),
-                     se = num("se"), rows = num("rows");
+                auto bytes = num("bytes"), nmse = num("nmse"), wnmse = num("wnmse"), se = num("se"),
+                     rows = num("rows");
                 if (type && valid != c.end() && valid->is_boolean() && bytes && nmse && wnmse &&
                     se && rows) {
                     SensitivityCell& cell = ts.cells[k];
@@ -129,10 +129,13 @@ void writeCache(const std::string& path, const std::string& key,
     }
     for (size_t k = 0; k < types.size(); ++k) {
         const auto& c = ts.cells[k];
-        cells[std::string(formats::typeName(types[k]))] = {
-            {"type", formats::typeName(c.type)}, {"valid", c.valid},  {"bytes", c.bytes},
-            {"nmse", c.nmse},                    {"wnmse", c.weightedNmse}, {"se", c.stdError},
-            {"rows", c.rowsMeasured}};
+        cells[std::string(formats::typeName(types[k]))] = {{"type", formats::typeName(c.type)},
+                                                           {"valid", c.valid},
+                                                           {"bytes", c.bytes},
+                                                           {"nmse", c.nmse},
+                                                           {"wnmse", c.weightedNmse},
+                                                           {"se", c.stdError},
+                                                           {"rows", c.rowsMeasured}};
     }
     nlohmann::json j = {{"key", key}, {"cells", cells}};
     std::error_code ec;
@@ -218,8 +221,8 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
     }
     for (auto t : table.types) {
         if (uint32_t(t) >= 1000) {
-            return makeError(ErrorCode::BadUsage, "sensitivity: not a GGUF type: " +
-                                                      std::string(formats::typeName(t)));
+            return makeError(ErrorCode::BadUsage,
+                             "sensitivity: not a GGUF type: " + std::string(formats::typeName(t)));
         }
     }
     const auto& ts = model.tensors();
@@ -258,8 +261,8 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
         const auto& srcTraits = formats::traits(t.type);
         if (!srcTraits.decode) {
             return makeError(ErrorCode::BadInput,
-                             "cannot decode source type " + std::string(srcTraits.name), model.path(),
-                             t.offset, t.name);
+                             "cannot decode source type " + std::string(srcTraits.name),
+                             model.path(), t.offset, t.name);
         }
 
         // Importance: per column, or per column and expert (3-D expert tensors).
@@ -304,11 +307,9 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
             job.key = key.str();
         }
         if (options.useCache) {
-            job.cachePath =
-                (fs::path(cacheDir) / "sensitivity" / (hex64(contentHash(job.key.data(),
-                                                                         job.key.size())) +
-                                                       ".json"))
-                    .string();
+            job.cachePath = (fs::path(cacheDir) / "sensitivity" /
+                             (hex64(contentHash(job.key.data(), job.key.size())) + ".json"))
+                                .string();
             readCache(job.cachePath, job.key, table.types, out, job.missing);
         } else {
             for (size_t k = 0; k < table.types.size(); ++k) job.missing.push_back(k);
@@ -324,7 +325,8 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
             c.valid = (c.type == t.type || (formats::canEncode(c.type) && tt.decode)) &&
                       rowLength % tt.blockSize == 0;
             if (!c.valid) continue;
-            c.bytes = c.type == t.type ? t.nbytes : *formats::byteSize(c.type, uint64_t(t.nElements));
+            c.bytes =
+                c.type == t.type ? t.nbytes : *formats::byteSize(c.type, uint64_t(t.nElements));
             c.rowsMeasured = uint64_t(nRows);
             if (c.type != t.type) measure.push_back(k);
         }
@@ -339,7 +341,7 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
         // ratio error / proxy nearly constant across the sample: a precise estimate and a
         // well-calibrated standard error, also when a few heavily weighted columns (outlier
         // channels) or rows of very different scale dominate the error.
-        std::vector<double> mass;  // per row: the error proxy
+        std::vector<double> mass;                               // per row: the error proxy
         double massTotal = 0, energyTotal = 0, plainTotal = 0;  // sums of proxy, w x^2, x^2
         if (!measure.empty() && !all) {
             mass.resize(size_t(rows));
@@ -351,8 +353,8 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
                 std::vector<float> ref(static_cast<size_t>(rowLength));
                 for (int64_t r = a; r < b; ++r) {
                     auto st = formats::decodeRows(
-                        t.type, src.subspan(uint64_t(r) * srcRowBytes, srcRowBytes), ref,
-                        rowLength, 1, t.name);
+                        t.type, src.subspan(uint64_t(r) * srcRowBytes, srcRowBytes), ref, rowLength,
+                        1, t.name);
                     if (!st) {
                         std::lock_guard lock(errMu);
                         if (!firstErr) firstErr = st.error();

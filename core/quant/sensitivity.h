@@ -6,9 +6,9 @@
 // Two modes: exact (every row) and sampled: `sampleRows` rows drawn with probability
 // proportional to their importance-weighted energy sum w x^2 (systematic PPS; one cheap decode
 // pass finds the energies), the estimate being the mean relative row error over the sample and
-// its standard error the sample's standard deviation over sqrt(n). Measurements are cached on disk, one small JSON file per
-// tensor content and settings, so that reopening a model costs a hash of its data; a cache
-// file that cannot be read or does not match its key is ignored and rewritten.
+// its standard error the sample's standard deviation over sqrt(n). Measurements are cached on disk,
+// one small JSON file per tensor content and settings, so that reopening a model costs a hash of
+// its data; a cache file that cannot be read or does not match its key is ignored and rewritten.
 //
 // The table is what the optimizer, the GUI heatmap and `quantscope-cli plan` read: it is a plain
 // value, reusable across re-solves.
@@ -38,19 +38,19 @@ struct SensitivityCell {
 };
 
 struct TensorSensitivity {
-    size_t index = 0;          ///< tensor index in the model
-    bool quantizable = false;  ///< allowsQuantization(); other tensors have no cells
-    bool fromCache = false;    ///< every cell came from the disk cache
+    size_t index = 0;                    ///< tensor index in the model
+    bool quantizable = false;            ///< allowsQuantization(); other tensors have no cells
+    bool fromCache = false;              ///< every cell came from the disk cache
     std::vector<SensitivityCell> cells;  ///< one per SensitivityTable::types, same order
 };
 
 struct SensitivityTable {
-    std::vector<formats::TensorType> types;   ///< the candidate (requested) types
-    std::vector<TensorSensitivity> tensors;   ///< one per model tensor, model order
+    std::vector<formats::TensorType> types;  ///< the candidate (requested) types
+    std::vector<TensorSensitivity> tensors;  ///< one per model tensor, model order
     bool exact = false;
-    bool weighted = false;                    ///< measured with an imatrix
-    uint64_t rowsMeasured = 0;                ///< rows decoded and quantized (cache misses)
-    size_t cacheHits = 0;                     ///< tensors served from the cache
+    bool weighted = false;      ///< measured with an imatrix
+    uint64_t rowsMeasured = 0;  ///< rows decoded and quantized (cache misses)
+    size_t cacheHits = 0;       ///< tensors served from the cache
     double seconds = 0;
 
     /// The cell of tensor `index` for candidate `requested`, or nullptr.
@@ -67,9 +67,9 @@ struct SensitivityOptions {
     uint64_t seed = 1;        ///< sample draw; the result never depends on threads
     int threads = 0;
     bool useCache = true;
-    std::string cacheDir;     ///< empty = defaultCacheDir()
+    std::string cacheDir;  ///< empty = defaultCacheDir()
     const CancelToken* cancel = nullptr;
-    ProgressFn progress;      ///< bytes of source data measured out of the total
+    ProgressFn progress;  ///< bytes of source data measured out of the total
 };
 
 /// The types the optimizer considers by default: every type we write that llama.cpp's presets

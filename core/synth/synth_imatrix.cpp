@@ -72,10 +72,12 @@ Result<quant::Imatrix> synthImatrix(const model::Model& m, uint64_t seed) {
         const std::string pre = blockPrefix(n);
         if (n == "output.weight") {
             QS_TRY(fromNorm("output_norm.weight"));
-        } else if (n.find("attn_q.") != std::string::npos || n.find("attn_k.") != std::string::npos ||
+        } else if (n.find("attn_q.") != std::string::npos ||
+                   n.find("attn_k.") != std::string::npos ||
                    n.find("attn_v.") != std::string::npos) {
             QS_TRY(fromNorm(pre + "attn_norm.weight"));
-        } else if (n.find("ffn_gate") != std::string::npos || n.find("ffn_up") != std::string::npos) {
+        } else if (n.find("ffn_gate") != std::string::npos ||
+                   n.find("ffn_up") != std::string::npos) {
             QS_TRY(fromNorm(pre + "ffn_norm.weight"));
         } else if (n.find("attn_output.") != std::string::npos) {
             const uint32_t heads = std::max(1u, m.hparams().headCount);

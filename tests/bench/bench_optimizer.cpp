@@ -16,7 +16,8 @@ using qs::quant::KnapsackOption;
 using qs::quant::KnapsackSolver;
 
 std::vector<KnapsackItem> makeItems(int tensors, int types, uint64_t seed) {
-    static const double kBpw[] = {2.625, 3.4375, 4.5, 4.5, 5.0, 5.5, 6.0, 6.5625, 8.5, 4.25, 4.5, 16};
+    static const double kBpw[] = {2.625, 3.4375, 4.5, 4.5,  5.0, 5.5,
+                                  6.0,   6.5625, 8.5, 4.25, 4.5, 16};
     std::mt19937_64 rng(seed);
     std::lognormal_distribution<double> sens(0.0, 1.2), noise(0.0, 0.15);
     std::uniform_int_distribution<int> dim(1, 8);

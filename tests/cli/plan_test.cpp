@@ -53,14 +53,14 @@ TEST(CliPlan, RecipeWrittenByQuantizeIsThePredictedSizeAndBeatsThePresets) {
                 << preset["preset"];
         }
         const std::string out = dir.file(std::string("r") + bpw + ".gguf");
-        CliRun q = run(dir, "quantize " + kStories + " --recipe " + recipe + imArg + " -o " + out +
-                                " --json");
+        CliRun q = run(
+            dir, "quantize " + kStories + " --recipe " + recipe + imArg + " -o " + out + " --json");
         ASSERT_EQ(q.code, 0) << q.err;
         EXPECT_EQ(std::filesystem::file_size(out), predicted) << bpw;
         // quantize --target-bpw: the same plan, the same bytes.
         const std::string direct = dir.file(std::string("t") + bpw + ".gguf");
-        CliRun t = run(dir, "quantize " + kStories + " --target-bpw " + bpw + imArg + " -o " +
-                                direct + " -q");
+        CliRun t = run(
+            dir, "quantize " + kStories + " --target-bpw " + bpw + imArg + " -o " + direct + " -q");
         ASSERT_EQ(t.code, 0) << t.err;
         EXPECT_TRUE(qs::test::readFile(direct) == qs::test::readFile(out)) << bpw;
     }

@@ -52,8 +52,8 @@ TEST(Knapsack, MatchesBruteForceOnSmallInstances) {
         for (uint64_t seed = 1; seed <= 400; ++seed) {
             std::mt19937_64 rng(seed * 7919 + uint64_t(quantLike));
             KnapsackSolver solver(randomItems(rng, quantLike != 0));
-            std::uniform_int_distribution<uint64_t> b(solver.minCost() > 5 ? solver.minCost() - 5 : 0,
-                                                      solver.maxCost() + 5);
+            std::uniform_int_distribution<uint64_t> b(
+                solver.minCost() > 5 ? solver.minCost() - 5 : 0, solver.maxCost() + 5);
             for (int rep = 0; rep < 3; ++rep) {
                 const uint64_t budget = b(rng);
                 const auto bf = solver.bruteForce(budget);
@@ -144,13 +144,14 @@ std::vector<PresetCase> solveAtPresets(const model::Model& m, const SensitivityT
         EXPECT_LE(c.opt.lowerBound, c.opt.error);
         const auto rescored = opt->score(c.opt.plan);
         EXPECT_NEAR(rescored.error, c.opt.error, 1e-9 * c.opt.error);
-        std::printf("  %-7s preset %10llu B error %.6g | optimizer %10llu B error %.6g "
-                    "(%.1f%% less; bound %.6g; %d refinements%s)\n",
-                    std::string(ftypeInfo(f).name).c_str(),
-                    static_cast<unsigned long long>(c.preset.fileBytes), c.preset.error,
-                    static_cast<unsigned long long>(c.opt.fileBytes), c.opt.error,
-                    100.0 * (1 - c.opt.error / c.preset.error), c.opt.lowerBound,
-                    c.opt.refinements, c.opt.optimal ? ", proven optimal" : "");
+        std::printf(
+            "  %-7s preset %10llu B error %.6g | optimizer %10llu B error %.6g "
+            "(%.1f%% less; bound %.6g; %d refinements%s)\n",
+            std::string(ftypeInfo(f).name).c_str(),
+            static_cast<unsigned long long>(c.preset.fileBytes), c.preset.error,
+            static_cast<unsigned long long>(c.opt.fileBytes), c.opt.error,
+            100.0 * (1 - c.opt.error / c.preset.error), c.opt.lowerBound, c.opt.refinements,
+            c.opt.optimal ? ", proven optimal" : "");
         out.push_back(std::move(c));
     }
     return out;
@@ -198,7 +199,8 @@ TEST(Optimizer, BeatsEveryPresetAtItsSizeOnStories260K) {
 
 TEST(Optimizer, BeatsEveryPresetAtItsSizeOnTheSmallSynthModel) {
     test::TempDir dir;
-    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Small, 1, 0}, dir.file("small.gguf")).ok());
+    ASSERT_TRUE(
+        synth::writeSynthModel({synth::SynthPreset::Small, 1, 0}, dir.file("small.gguf")).ok());
     auto m = model::openModel(dir.file("small.gguf"));
     ASSERT_TRUE(m.ok());
     auto im = synth::synthImatrix(*m, 1);
@@ -265,7 +267,8 @@ TEST(Optimizer, LocksTiesAndAllowedTypes) {
     auto opt = PlanOptimizer::prepare(*m, *table, base, oo);
     ASSERT_TRUE(opt.ok()) << opt.error().what();
     for (int k = 0; k <= 8; ++k) {
-        const uint64_t b = opt->minFileBytes() + (opt->maxFileBytes() - opt->minFileBytes()) * k / 8;
+        const uint64_t b =
+            opt->minFileBytes() + (opt->maxFileBytes() - opt->minFileBytes()) * k / 8;
         const auto r = opt->solve(b);
         ASSERT_TRUE(r.feasible);
         EXPECT_LE(r.fileBytes, b);

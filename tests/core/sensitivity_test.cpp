@@ -155,21 +155,26 @@ TEST(Sensitivity, CacheServesTheSameNumbersAndIgnoresCorruptFiles) {
         if (!f.is_regular_file()) continue;
         auto bytes = test::readFile(f.path().string());
         switch (n++ % 4) {
-        case 0: test::writeFile(f.path().string(), {0xff, 0x00, 0x7b}); break;
-        case 1: bytes.resize(bytes.size() / 2); test::writeFile(f.path().string(), bytes); break;
-        case 2: {
-            std::string s(bytes.begin(), bytes.end());
-            s.replace(s.find("content="), 9, "content=X");
-            test::writeFile(f.path().string(), {s.begin(), s.end()});
-            break;
-        }
-        default: {
-            std::string s(bytes.begin(), bytes.end());
-            const auto p = s.find("\"nmse\":");
-            s.replace(p, 8, "\"nmse\":-");
-            test::writeFile(f.path().string(), {s.begin(), s.end()});
-            break;
-        }
+            case 0:
+                test::writeFile(f.path().string(), {0xff, 0x00, 0x7b});
+                break;
+            case 1:
+                bytes.resize(bytes.size() / 2);
+                test::writeFile(f.path().string(), bytes);
+                break;
+            case 2: {
+                std::string s(bytes.begin(), bytes.end());
+                s.replace(s.find("content="), 9, "content=X");
+                test::writeFile(f.path().string(), {s.begin(), s.end()});
+                break;
+            }
+            default: {
+                std::string s(bytes.begin(), bytes.end());
+                const auto p = s.find("\"nmse\":");
+                s.replace(p, 8, "\"nmse\":-");
+                test::writeFile(f.path().string(), {s.begin(), s.end()});
+                break;
+            }
         }
     }
     ASSERT_GT(n, 20);

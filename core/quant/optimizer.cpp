@@ -116,9 +116,13 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
         group.tensors = groups[g];
         KnapsackItem item;
         if (!groupLocked[g]) {
+            // Two requested types that fall back to the same written types are one option;
+            // it keeps the requested type that needs no fallback, if there is one.
+            std::vector<std::vector<TensorType>> written;
             for (TensorType q : allowed) {
                 KnapsackOption opt;
-                bool ok = true;
+                std::vector<TensorType> types;
+                bool ok = true, exact = true;
                 for (size_t i : group.tensors) {
                     const auto* cell = table.cell(i, q);
                     if (!cell || !cell->valid ||
@@ -126,11 +130,19 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
                         ok = false;
                         break;
                     }
+                    types.push_back(cell->type);
+                    exact = exact && cell->type == q;
                     opt.cost += paddedTensorBytes(cell->bytes);
                     opt.error +=
                         double(ts[i].nElements) * (weighted ? cell->weightedNmse : cell->nmse);
                 }
                 if (!ok) continue;
+                const auto same = std::find(written.begin(), written.end(), types);
+                if (same != written.end()) {
+                    if (exact) group.options[size_t(same - written.begin())].requested = q;
+                    continue;
+                }
+                written.push_back(std::move(types));
                 item.options.push_back(opt);
                 group.options.push_back({q});
             }

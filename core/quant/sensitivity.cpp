@@ -25,7 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kCacheVersion = "quantscope.sensitivity/1";
+// Part of every cache key, with the program version: a release whose encoders or estimators
+// change never reads an older release's numbers.
+constexpr const char* kCacheVersion = "quantscope.sensitivity/1 " QS_VERSION;
 // Rows are measured in chunks of about this many values, as the engine does.
 constexpr int64_t kChunkValues = int64_t(4) << 20;
 

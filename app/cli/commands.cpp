@@ -10,6 +10,8 @@
 #include "formats/type_table.h"
 #include "model/model.h"
 #include "synth/synth.h"
+#include "quant/imatrix.h"
+#include "synth/synth_imatrix.h"
 #ifdef QS_HAVE_VULKAN
 #include "device_list.h"
 #endif
@@ -199,6 +201,17 @@ int runSynth(const SynthCliOptions& o) {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "wrote %s (%s preset, seed %" PRIu64 ") in %.2f s\n", o.output.c_str(),
                  o.preset.c_str(), o.seed, secs);
+    if (!o.imatrix.empty()) {  // its synthetic importance matrix (synth/synth_imatrix.h)
+        auto m = model::openModel(o.output);
+        if (!m) return fail(m.error());
+        auto im = synth::synthImatrix(*m, o.seed);
+        if (!im) return fail(im.error());
+        if (auto ist = quant::saveImatrixGguf(*im, o.imatrix, float(im->chunkCount)); !ist) {
+            return fail(ist.error());
+        }
+        std::fprintf(stderr, "wrote %s (synthetic imatrix, %zu entries)\n", o.imatrix.c_str(),
+                     im->entries.size());
+    }
     return 0;
 }
 

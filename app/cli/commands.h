@@ -31,6 +31,7 @@ struct SynthCliOptions {
     std::string preset = "tiny";
     uint64_t seed = 1;
     int threads = 0;
+    std::string imatrix;  ///< also write a synthetic imatrix (GGUF) for the model here
 };
 int runSynth(const SynthCliOptions& o);
 
@@ -51,8 +52,43 @@ struct QuantizeCliOptions {
     bool json = false;
     bool quiet = false;
     int threads = 0;
+    // The budget optimizer instead of a preset (docs/OPTIMIZER.md).
+    double targetBpw = 0;
+    uint64_t targetSize = 0;
+    std::string optTypes;           ///< --types
+    std::vector<std::string> lock;  ///< --lock REGEX
+    bool exact = false;             ///< --exact sensitivity
 };
 int runQuantize(const QuantizeCliOptions& o);
+
+/// `plan`: the optimizer's plan for a budget written as a recipe, or the plan of a GGUF file.
+struct PlanCliOptions {
+    std::string model;
+    std::string output;          ///< recipe JSON
+    std::string tensorTypeFile;  ///< also write llama.cpp's --tensor-type-file
+    std::string from;            ///< import the plan of this GGUF file
+    std::string imatrix;
+    double targetBpw = 0;
+    uint64_t targetSize = 0;
+    std::string types;
+    std::vector<std::string> lock;
+    std::string base = "Q8_0";
+    bool exact = false;
+    int sampleRows = 64;
+    bool noCache = false;
+    int threads = 0;
+    int curve = 0;               ///< JSON: this many points of the size-against-error curve
+    bool json = false;
+};
+int runPlan(const PlanCliOptions& o);
+
+/// `plan diff MODEL A B`: A and B are .gguf files, recipes or presets.
+struct PlanDiffCliOptions {
+    std::string model, a, b, imatrix;
+    bool exact = false;
+    bool json = false;
+};
+int runPlanDiff(const PlanDiffCliOptions& o);
 
 struct StatsCliOptions {
     std::string model;

@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
         ->check(CLI::IsMember({"tiny", "small", "medium"}));
     cSynth->add_option("--seed", synth.seed, "Random seed (same seed, same bytes)");
     cSynth->add_option("--threads", synth.threads, "Threads (0 = all cores)");
+    cSynth->add_option("--imatrix", synth.imatrix,
+                       "Also write a synthetic importance matrix for the model (GGUF)");
 
     qs::cli::QuantizeCliOptions quant;
     auto* cQuant = app.add_subcommand(
@@ -60,6 +62,12 @@ int main(int argc, char** argv) {
     cQuant->add_flag("--dry-run", quant.dryRun, "Print every tensor's type and exact size; write nothing");
     cQuant->add_flag("--json", quant.json, "Machine-readable output (schema in docs/CLI.md)");
     cQuant->add_flag("-q,--quiet", quant.quiet, "Only the summary line");
+    cQuant->add_option("--target-bpw", quant.targetBpw,
+                       "Budget optimizer: best plan for this many bits per weight (whole file)");
+    cQuant->add_option("--target-size", quant.targetSize, "Budget optimizer: file size in bytes");
+    cQuant->add_option("--types", quant.optTypes, "Optimizer: allowed types, comma-separated");
+    cQuant->add_option("--lock", quant.lock, "Optimizer: tensors (REGEX) that keep the --type preset's type");
+    cQuant->add_flag("--exact", quant.exact, "Optimizer: measure every row (default: 64 sampled rows)");
 
     qs::cli::StatsCliOptions statsOpt;
     auto* cStats = app.add_subcommand(
@@ -71,6 +79,36 @@ int main(int argc, char** argv) {
     cStats->add_option("--bins", statsOpt.bins, "Histogram bins")->check(CLI::Range(1, 100000));
     cStats->add_option("--threads", statsOpt.threads, "Threads (0 = all cores)");
     cStats->add_flag("--json", statsOpt.json, "Machine-readable output");
+
+    qs::cli::PlanCliOptions plan;
+    auto* cPlan = app.add_subcommand(
+        "plan", "Budget optimizer: the least-error type per tensor for a size, as a recipe");
+    cPlan->add_option("model", plan.model, "Input model (GGUF)");
+    cPlan->add_option("--target-bpw", plan.targetBpw, "Bits per weight of the whole file");
+    cPlan->add_option("--target-size", plan.targetSize, "File size in bytes");
+    cPlan->add_option("--imatrix", plan.imatrix, "Importance matrix: weighted error (recommended)");
+    cPlan->add_option("--types", plan.types, "Allowed types, comma-separated (default: all we write)");
+    cPlan->add_option("--lock", plan.lock, "Tensors (REGEX) that keep the --base preset's type");
+    cPlan->add_option("--base", plan.base, "Preset for locked tensors and the file_type label (Q8_0)");
+    cPlan->add_flag("--exact", plan.exact, "Measure every row (default: 64 sampled rows per tensor)");
+    cPlan->add_option("--sample-rows", plan.sampleRows, "Rows per tensor in the sampled estimate")
+        ->check(CLI::Range(2, 1 << 20));
+    cPlan->add_flag("--no-cache", plan.noCache, "Do not read or write the sensitivity cache");
+    cPlan->add_option("--from", plan.from, "Import the per-tensor types of this GGUF file instead");
+    cPlan->add_option("-o,--output", plan.output, "Write the plan as a recipe (quantscope.recipe/1)");
+    cPlan->add_option("--tensor-type-file", plan.tensorTypeFile,
+                      "Also write llama-quantize's --tensor-type-file");
+    cPlan->add_option("--curve", plan.curve, "JSON: points of the size-against-error curve");
+    cPlan->add_option("--threads", plan.threads, "Threads (0 = all cores)");
+    cPlan->add_flag("--json", plan.json, "Machine-readable output (schema in docs/CLI.md)");
+    qs::cli::PlanDiffCliOptions planDiff;
+    auto* cPlanDiff = cPlan->add_subcommand("diff", "Compare two plans: tensors, size and error per layer");
+    cPlanDiff->add_option("model", planDiff.model, "Model the plans are for")->required();
+    cPlanDiff->add_option("a", planDiff.a, "Plan A: a .gguf file, a recipe .json or a preset")->required();
+    cPlanDiff->add_option("b", planDiff.b, "Plan B")->required();
+    cPlanDiff->add_option("--imatrix", planDiff.imatrix, "Importance matrix");
+    cPlanDiff->add_flag("--exact", planDiff.exact, "Measure every row");
+    cPlanDiff->add_flag("--json", planDiff.json, "Machine-readable output");
 
     bool devicesJson = false;
     auto* cDevices = app.add_subcommand("devices", "List the Vulkan devices the GPU backend can use");
@@ -87,5 +125,13 @@ int main(int argc, char** argv) {
     if (*cDevices) return qs::cli::runDevices(devicesJson);
     if (*cQuant) return qs::cli::runQuantize(quant);
     if (*cStats) return qs::cli::runStats(statsOpt);
+    if (*cPlanDiff) return qs::cli::runPlanDiff(planDiff);
+    if (*cPlan) {
+        if (plan.model.empty()) {
+            std::fprintf(stderr, "error: plan: the model is required\n");
+            return 2;
+        }
+        return qs::cli::runPlan(plan);
+    }
     return 2;
 }

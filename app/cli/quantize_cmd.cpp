@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "optimize_util.h"
 #include "formats/encoders.h"
 #include "formats/type_table.h"
 #include "model/model.h"
@@ -182,6 +183,32 @@ int runQuantize(const QuantizeCliOptions& o) {
     }
     auto plan = planFromOptions(m, o, imatrix.has_value());
     if (!plan) return fail(plan.error());
+    if (o.targetBpw > 0 || o.targetSize > 0) {  // the budget optimizer decides
+        if (!o.recipe.empty() || !o.tensorTypes.empty() || !o.tensorTypeFile.empty()) {
+            return usage("--target-bpw/--target-size cannot be combined with --recipe or "
+                         "--tensor-type");
+        }
+        BudgetSpec spec;
+        spec.targetBpw = o.targetBpw;
+        spec.targetSize = o.targetSize;
+        spec.types = o.optTypes;
+        spec.lock = o.lock;
+        spec.base = o.type.empty() ? "Q8_0" : o.type;
+        spec.exact = o.exact;
+        spec.threads = o.threads;
+        spec.progress = !o.json && !o.quiet;
+        Optimized opt;
+        if (auto st = optimizeForBudget(m, spec, imatrix ? &*imatrix : nullptr, opt); !st) {
+            return fail(st.error());
+        }
+        if (!o.json) {
+            std::fprintf(stderr, "optimizer: %" PRIu64 " bytes for a budget of %" PRIu64
+                         ", error %.6g (lower bound %.6g)\n",
+                         opt.result.fileBytes, opt.targetBytes, opt.result.error,
+                         opt.result.lowerBound);
+        }
+        *plan = std::move(opt.result.plan);
+    }
     // A dry run shows any plan, as llama-quantize --dry-run does; writing needs every type to be
     // writable (and an imatrix where llama.cpp requires one).
     if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure, !o.dryRun); !st) {

@@ -1,0 +1,389 @@
+// quantscope-cli plan: the budget optimizer's plan as a recipe, plans imported from GGUF files,
+// and the comparison of two plans.
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "optimize_util.h"
+#include "quant/engine.h"
+#include "quant/plan_compare.h"
+#include "quant/recipe.h"
+
+namespace qs::cli {
+
+namespace {
+
+const quant::Ftype kComparedPresets[] = {quant::Ftype::Q2_K,   quant::Ftype::Q3_K_M,
+                                         quant::Ftype::Q4_K_M, quant::Ftype::Q5_K_M,
+                                         quant::Ftype::Q6_K,   quant::Ftype::Q8_0};
+
+Result<std::optional<quant::Imatrix>> loadImatrixFor(const model::Model& m,
+                                                     const std::string& path) {
+    std::optional<quant::Imatrix> out;
+    if (path.empty()) return out;
+    auto im = quant::loadImatrix(path);
+    if (!im) return im.error();
+    QS_TRY(quant::checkImatrixFor(*im, m));
+    out = std::move(*im);
+    return out;
+}
+
+Status writeText(const std::string& path, const std::string& text) {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!f) return makeError(ErrorCode::IoError, "cannot write", path);
+    f << text;
+    f.flush();
+    if (!f) return makeError(ErrorCode::IoError, "write failed", path);
+    return {};
+}
+
+// A plan named on the command line: a .gguf file (its types), a recipe .json, or a preset.
+Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec, bool imatrix) {
+    if (spec.ends_with(".gguf")) {
+        auto q = model::openModel(spec);
+        if (!q) return q.error();
+        return quant::importPlan(m, *q);
+    }
+    if (spec.ends_with(".json")) {
+        auto r = quant::loadRecipe(spec);
+        if (!r) return r.error();
+        return quant::planFromRecipe(m, *r);
+    }
+    auto f = quant::ftypeFromName(spec);
+    if (!f) {
+        return makeError(ErrorCode::BadUsage,
+                         "'" + spec + "' is neither a .gguf file, a recipe .json nor a preset");
+    }
+    quant::PlanOptions po;
+    po.ftype = *f;
+    po.hasImatrix = imatrix;
+    return quant::buildPlan(m, po);
+}
+
+std::string typeOf(formats::TensorType t) {
+    return std::string(formats::typeName(t));
+}
+
+BudgetSpec budgetOf(const PlanCliOptions& o) {
+    BudgetSpec s;
+    s.targetBpw = o.targetBpw;
+    s.targetSize = o.targetSize;
+    s.types = o.types;
+    s.lock = o.lock;
+    s.base = o.base;
+    s.exact = o.exact;
+    s.sampleRows = o.sampleRows;
+    s.noCache = o.noCache;
+    s.threads = o.threads;
+    return s;
+}
+
+} // namespace
+
+Result<std::vector<formats::TensorType>> parseTypeList(const std::string& list) {
+    std::vector<formats::TensorType> out;
+    std::stringstream ss(list);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+        if (item.empty()) continue;
+        auto t = formats::typeFromName(item);
+        if (!t || uint32_t(*t) >= 1000) {
+            return makeError(ErrorCode::BadUsage, "--types: unknown type '" + item + "'");
+        }
+        out.push_back(*t);
+    }
+    return out;
+}
+
+Result<quant::SensitivityTable> measureFor(const model::Model& m, const BudgetSpec& s,
+                                           const std::vector<formats::TensorType>& types,
+                                           const quant::Imatrix* imatrix) {
+    quant::SensitivityOptions so;
+    so.types = types;
+    so.imatrix = imatrix;
+    so.exact = s.exact;
+    so.sampleRows = s.sampleRows;
+    so.useCache = !s.noCache;
+    so.threads = s.threads;
+    int last = -1;
+    if (s.progress && ::isatty(2)) {
+        so.progress = [&](const quant::Progress& p) {
+            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
+            if (pct != last) {
+                last = pct;
+                std::fprintf(stderr, "\rsensitivity [%3d%%] %-48.48s", pct,
+                             std::string(p.tensor).c_str());
+            }
+            return true;
+        };
+    }
+    auto t = quant::measureSensitivity(m, so);
+    if (so.progress) std::fprintf(stderr, "\n");
+    return t;
+}
+
+Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant::Imatrix* imatrix,
+                         Optimized& out) {
+    if ((s.targetBpw > 0) == (s.targetSize > 0)) {
+        return makeError(ErrorCode::BadUsage, "give one of --target-bpw or --target-size");
+    }
+    auto types = parseTypeList(s.types);
+    if (!types) return types.error();
+    auto f = quant::ftypeFromName(s.base);
+    if (!f) return makeError(ErrorCode::BadUsage, "--base: unknown preset '" + s.base + "'");
+    auto table = measureFor(m, s, *types, imatrix);
+    if (!table) return table.error();
+    out.table = std::move(*table);
+    quant::PlanOptions po;
+    po.ftype = *f;
+    po.hasImatrix = imatrix != nullptr;
+    out.base = quant::buildPlan(m, po);
+    quant::OptimizerOptions oo;
+    oo.lock = s.lock;
+    auto opt = quant::PlanOptimizer::prepare(m, out.table, out.base, oo, imatrix);
+    if (!opt) return opt.error();
+    out.optimizer.emplace(std::move(*opt));
+    out.targetBytes = s.targetSize > 0 ? s.targetSize : out.optimizer->bytesForBpw(s.targetBpw);
+    out.result = out.optimizer->solve(out.targetBytes);
+    if (!out.result.feasible) {
+        return makeError(ErrorCode::BadUsage,
+                         "no plan fits in " + std::to_string(out.targetBytes) +
+                             " bytes: the smallest with these types is " +
+                             std::to_string(out.optimizer->minFileBytes()) + " bytes",
+                         m.path());
+    }
+    return {};
+}
+
+int runPlan(const PlanCliOptions& o) {
+    auto opened = model::openModel(o.model);
+    if (!opened) return fail(opened.error());
+    const model::Model& m = *opened;
+    auto imatrix = loadImatrixFor(m, o.imatrix);
+    if (!imatrix) return fail(imatrix.error());
+    const quant::Imatrix* im = *imatrix ? &**imatrix : nullptr;
+    const double params = double(std::max<int64_t>(1, m.totalElements()));
+
+    if (!o.from.empty()) {  // import the plan of an existing file
+        auto q = model::openModel(o.from);
+        if (!q) return fail(q.error());
+        auto p = quant::importPlan(m, *q);
+        if (!p) return fail(p.error());
+        auto size = quant::predictFileSize(m, *p, im);
+        if (!size) return fail(size.error());
+        if (!o.output.empty()) {
+            if (auto st = quant::saveRecipe(quant::recipeOfPlan(m, *p), o.output, &m); !st) {
+                return fail(st.error());
+            }
+        }
+        if (!o.tensorTypeFile.empty()) {
+            if (auto st = writeText(o.tensorTypeFile, quant::tensorTypeFileOf(m, *p)); !st) {
+                return fail(st.error());
+            }
+        }
+        if (o.json) {
+            nlohmann::ordered_json j;
+            j["schema"] = "quantscope.plan/1";
+            j["model"] = m.path();
+            j["from"] = o.from;
+            j["preset"] = p->ftype ? nlohmann::json(quant::ftypeInfo(*p->ftype).name) : nullptr;
+            j["file_bytes"] = *size;
+            auto& ts = j["tensors"] = nlohmann::json::array();
+            for (size_t i : quant::llamaTensorOrder(m)) {
+                ts.push_back({{"name", m.tensors()[i].name}, {"type", typeOf(p->tensors[i].type)}});
+            }
+            std::printf("%s\n", j.dump(2).c_str());
+        } else {
+            std::printf("plan of %s: %" PRIu64 " bytes on %s (%.4f bits per weight)%s%s\n",
+                        o.from.c_str(), *size, m.path().c_str(), 8.0 * double(*size) / params,
+                        o.output.empty() ? "" : "; recipe ", o.output.c_str());
+        }
+        return 0;
+    }
+
+    BudgetSpec spec = budgetOf(o);
+    spec.progress = !o.json;
+    Optimized opt;
+    if (auto st = optimizeForBudget(m, spec, im, opt); !st) return fail(st.error());
+    const auto& r = opt.result;
+    if (!o.output.empty()) {
+        if (auto st = quant::saveRecipe(quant::recipeOfPlan(m, r.plan), o.output, &m); !st) {
+            return fail(st.error());
+        }
+    }
+    if (!o.tensorTypeFile.empty()) {
+        if (auto st = writeText(o.tensorTypeFile, quant::tensorTypeFileOf(m, r.plan)); !st) {
+            return fail(st.error());
+        }
+    }
+    // The presets, scored by the same objective, for comparison.
+    struct Row {
+        std::string name;
+        uint64_t bytes;
+        double error;
+        quant::OptimizeResult atSize;
+    };
+    std::vector<Row> presets;
+    for (auto f : kComparedPresets) {
+        quant::PlanOptions po;
+        po.ftype = f;
+        po.hasImatrix = im != nullptr;
+        const auto s = opt.optimizer->score(quant::buildPlan(m, po));
+        if (!s.unknown.empty()) continue;  // uses a type outside --types
+        presets.push_back({std::string(quant::ftypeInfo(f).name), s.fileBytes, s.error,
+                           opt.optimizer->solve(s.fileBytes)});
+    }
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["schema"] = "quantscope.plan/1";
+        j["model"] = m.path();
+        j["target_bytes"] = opt.targetBytes;
+        j["file_bytes"] = r.fileBytes;
+        j["bits_per_weight"] = 8.0 * double(r.fileBytes) / params;
+        j["error"] = r.error;
+        j["lower_bound"] = r.lowerBound;
+        j["proven_optimal"] = r.optimal;
+        j["objective"] = opt.table.weighted ? "sum n*weighted_nmse" : "sum n*nmse";
+        j["sensitivity"] = {{"exact", opt.table.exact},
+                            {"sample_rows", opt.table.exact ? 0 : spec.sampleRows},
+                            {"cache_hits", opt.table.cacheHits},
+                            {"seconds", opt.table.seconds}};
+        j["solve_seconds"] = r.seconds;
+        auto& ps = j["presets"] = nlohmann::json::array();
+        for (const auto& p : presets) {
+            ps.push_back({{"preset", p.name},
+                          {"file_bytes", p.bytes},
+                          {"error", p.error},
+                          {"optimizer_file_bytes", p.atSize.fileBytes},
+                          {"optimizer_error", p.atSize.error},
+                          {"optimizer_proven_optimal", p.atSize.optimal}});
+        }
+        if (o.curve > 0) {
+            auto& cs = j["curve"] = nlohmann::json::array();
+            for (const auto& c : opt.optimizer->curve(o.curve)) {
+                cs.push_back({{"file_bytes", c.fileBytes},
+                              {"error", c.error},
+                              {"lower_bound", c.lowerBound}});
+            }
+        }
+        auto& ts = j["tensors"] = nlohmann::json::array();
+        const auto score = opt.optimizer->score(r.plan);
+        for (size_t i : quant::llamaTensorOrder(m)) {
+            const auto& c = r.plan.tensors[i];
+            ts.push_back({{"name", m.tensors()[i].name},
+                          {"type", typeOf(c.type)},
+                          {"origin", quant::originName(c.origin)},
+                          {"bytes", r.plan.tensorBytes(m, i)},
+                          {"error", score.tensorError[i]}});
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("plan: %" PRIu64 " bytes (%.4f bits per weight) for a budget of %" PRIu64
+                "; error %.6g (lower bound %.6g)%s%s\n",
+                r.fileBytes, 8.0 * double(r.fileBytes) / params, opt.targetBytes, r.error,
+                r.lowerBound, o.output.empty() ? "" : "; recipe ", o.output.c_str());
+    size_t quantizable = 0;
+    for (const auto& t : opt.table.tensors) quantizable += t.quantizable;
+    std::printf(
+        "sensitivity: %s, %zu of %zu quantizable tensors from the cache, %.2f s; solve "
+        "%.2f ms\n",
+        opt.table.exact ? "exact"
+                        : ("sampled " + std::to_string(spec.sampleRows) + " rows").c_str(),
+        opt.table.cacheHits, quantizable, opt.table.seconds, r.seconds * 1e3);
+    std::printf("\n%-8s %14s %14s %14s %8s\n", "preset", "file bytes", "preset error", "optimizer",
+                "margin");
+    for (const auto& p : presets) {
+        std::printf("%-8s %14" PRIu64 " %14.6g %14.6g %7.1f%%\n", p.name.c_str(), p.bytes, p.error,
+                    p.atSize.error,
+                    p.error > 0 ? std::max(0.0, 100.0 * (1 - p.atSize.error / p.error)) : 0.0);
+    }
+    return 0;
+}
+
+int runPlanDiff(const PlanDiffCliOptions& o) {
+    auto opened = model::openModel(o.model);
+    if (!opened) return fail(opened.error());
+    const model::Model& m = *opened;
+    auto imatrix = loadImatrixFor(m, o.imatrix);
+    if (!imatrix) return fail(imatrix.error());
+    const quant::Imatrix* im = *imatrix ? &**imatrix : nullptr;
+    auto a = planFromSpec(m, o.a, im != nullptr);
+    if (!a) return fail(a.error());
+    auto b = planFromSpec(m, o.b, im != nullptr);
+    if (!b) return fail(b.error());
+    // Measure the types the two plans use (quantized ones that differ from the source).
+    std::vector<formats::TensorType> types;
+    for (const auto* p : {&*a, &*b}) {
+        for (size_t i = 0; i < p->tensors.size(); ++i) {
+            const auto t = p->tensors[i].type;
+            if (p->tensors[i].quantizable && t != m.tensors()[i].type &&
+                std::find(types.begin(), types.end(), t) == types.end()) {
+                types.push_back(t);
+            }
+        }
+    }
+    BudgetSpec spec;
+    spec.exact = o.exact;
+    auto table =
+        measureFor(m, spec, types.empty() ? std::vector{formats::TensorType::F16} : types, im);
+    if (!table) return fail(table.error());
+    auto opt = quant::PlanOptimizer::prepare(m, *table, *a, {}, im);
+    if (!opt) return fail(opt.error());
+    auto d = quant::diffPlans(m, *a, *b, &*opt);
+    if (!d) return fail(d.error());
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["schema"] = "quantscope.plan-diff/1";
+        j["model"] = m.path();
+        j["a"] = {{"plan", o.a}, {"file_bytes", d->fileBytesA}, {"error", d->errorA}};
+        j["b"] = {{"plan", o.b}, {"file_bytes", d->fileBytesB}, {"error", d->errorB}};
+        auto& ts = j["tensors"] = nlohmann::json::array();
+        for (const auto& t : d->tensors) {
+            ts.push_back({{"name", m.tensors()[t.index].name},
+                          {"type_a", typeOf(t.typeA)},
+                          {"type_b", typeOf(t.typeB)},
+                          {"bytes_a", t.bytesA},
+                          {"bytes_b", t.bytesB},
+                          {"error_a", t.errorA},
+                          {"error_b", t.errorB}});
+        }
+        auto& ls = j["layers"] = nlohmann::json::array();
+        for (const auto& l : d->layers) {
+            ls.push_back({{"layer", l.layer},
+                          {"differing", l.differing},
+                          {"bytes_a", l.bytesA},
+                          {"bytes_b", l.bytesB},
+                          {"error_a", l.errorA},
+                          {"error_b", l.errorB}});
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("%-40s %-8s %-8s %12s %12s %12s %12s\n", "tensor", "A", "B", "bytes A", "bytes B",
+                "error A", "error B");
+    for (const auto& t : d->tensors) {
+        std::printf("%-40s %-8s %-8s %12" PRIu64 " %12" PRIu64 " %12.5g %12.5g\n",
+                    m.tensors()[t.index].name.c_str(), typeOf(t.typeA).c_str(),
+                    typeOf(t.typeB).c_str(), t.bytesA, t.bytesB, t.errorA, t.errorB);
+    }
+    std::printf("\n%-6s %5s %12s %12s %12s %12s\n", "layer", "diff", "bytes A", "bytes B",
+                "error A", "error B");
+    for (const auto& l : d->layers) {
+        std::printf("%-6s %5d %12" PRIu64 " %12" PRIu64 " %12.5g %12.5g\n",
+                    l.layer < 0 ? "other" : std::to_string(l.layer).c_str(), l.differing, l.bytesA,
+                    l.bytesB, l.errorA, l.errorB);
+    }
+    std::printf("\nA %s: %" PRIu64 " bytes, error %.6g\nB %s: %" PRIu64 " bytes, error %.6g\n",
+                o.a.c_str(), d->fileBytesA, d->errorA, o.b.c_str(), d->fileBytesB, d->errorB);
+    return 0;
+}
+
+} // namespace qs::cli

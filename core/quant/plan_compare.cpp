@@ -1,0 +1,122 @@
+#include "quant/plan_compare.h"
+
+#include <algorithm>
+#include <map>
+
+namespace qs::quant {
+
+using formats::TensorType;
+
+Result<Plan> importPlan(const model::Model& source, const model::Model& quantized) {
+    Plan p;
+    if (const auto* ft = quantized.find("general.file_type"); ft && ft->asUInt()) {
+        const auto id = *ft->asUInt();
+        for (const auto& info : allFtypes()) {
+            if (uint64_t(info.ftype) == id) p.ftype = info.ftype;
+        }
+    }
+    const auto& ts = source.tensors();
+    p.tensors.resize(ts.size());
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const auto& t = ts[i];
+        const auto q = quantized.indexOf(t.name);
+        if (q < 0) {
+            return makeError(ErrorCode::BadInput, "the plan's file has no tensor of this name",
+                             quantized.path(), kNoOffset, t.name);
+        }
+        const auto& qt = quantized.tensors()[size_t(q)];
+        if (qt.shape != t.shape) {
+            return makeError(
+                ErrorCode::BadInput,
+                "shape " + qt.shapeString() + " differs from the model's " + t.shapeString(),
+                quantized.path(), qt.offset, t.name);
+        }
+        TensorChoice& c = p.tensors[i];
+        c.quantizable = allowsQuantization(t);
+        if (!c.quantizable) {
+            c.type = c.requested = t.type;
+            c.origin = Origin::Keep;
+            continue;
+        }
+        c.type = c.requested = qt.type;
+        c.origin = Origin::Manual;
+        c.requiresImatrix = requiresImatrix(t, c.type, p.ftype);
+    }
+    return p;
+}
+
+Result<PlanDiff> diffPlans(const model::Model& model, const Plan& a, const Plan& b,
+                           const PlanOptimizer* scorer) {
+    const auto& ts = model.tensors();
+    if (a.tensors.size() != ts.size() || b.tensors.size() != ts.size()) {
+        return makeError(ErrorCode::BadUsage, "plan diff: a plan is not of this model",
+                         model.path());
+    }
+    PlanDiff d;
+    std::vector<double> errA(ts.size(), 0.0), errB(ts.size(), 0.0);
+    if (scorer) {
+        const auto sa = scorer->score(a), sb = scorer->score(b);
+        errA = sa.tensorError;
+        errB = sb.tensorError;
+        d.fileBytesA = sa.fileBytes;
+        d.fileBytesB = sb.fileBytes;
+        d.errorA = sa.error;
+        d.errorB = sb.error;
+    }
+    std::map<int, LayerDiff> layers;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const int layer = ts[i].name.starts_with("blk.") ? ts[i].layer : -1;
+        LayerDiff& l = layers[layer];
+        l.layer = layer;
+        const uint64_t ba = paddedTensorBytes(a.tensorBytes(model, i));
+        const uint64_t bb = paddedTensorBytes(b.tensorBytes(model, i));
+        l.bytesA += ba;
+        l.bytesB += bb;
+        l.errorA += errA[i];
+        l.errorB += errB[i];
+        if (!scorer) {
+            d.fileBytesA += ba;
+            d.fileBytesB += bb;
+        }
+        if (a.tensors[i].type != b.tensors[i].type) {
+            ++l.differing;
+            d.tensors.push_back(
+                {i, a.tensors[i].type, b.tensors[i].type, ba, bb, errA[i], errB[i]});
+        }
+    }
+    for (auto& [k, v] : layers) d.layers.push_back(v);
+    return d;
+}
+
+std::string tensorTypeFileOf(const model::Model& model, const Plan& plan) {
+    std::string out = "# per-tensor types for llama-quantize --tensor-type-file (quantscope)\n";
+    const auto& ts = model.tensors();
+    for (size_t i : llamaTensorOrder(model)) {
+        if (!plan.tensors[i].quantizable) continue;
+        std::string pattern = "^";
+        for (char ch : ts[i].name) {
+            if (std::string_view("\\^$.|?*+()[]{}").find(ch) != std::string_view::npos) {
+                pattern += '\\';
+            }
+            pattern += ch;
+        }
+        pattern += '$';
+        std::string type(formats::typeName(plan.tensors[i].type));
+        std::transform(type.begin(), type.end(), type.begin(),
+                       [](unsigned char ch) { return char(std::tolower(ch)); });
+        out += pattern + "=" + type + "\n";
+    }
+    return out;
+}
+
+Result<Plan> planFromTensorTypeFile(const model::Model& model, const std::string& text,
+                                    const std::string& file, Ftype base) {
+    auto rules = parseTypeRuleFile(text, file);
+    if (!rules) return rules.error();
+    PlanOptions o;
+    o.ftype = base;
+    o.rules = std::move(*rules);
+    return buildPlan(model, o);
+}
+
+} // namespace qs::quant

@@ -1,0 +1,116 @@
+// quantscope-cli plan end to end: the optimizer's recipe, written by quantize --recipe, is the
+// predicted size to the byte and beats the presets; quantize --target-bpw writes the same
+// file; plans imported from GGUF files and compared.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "model/model.h"
+#include "quant/imatrix.h"
+#include "synth/synth.h"
+#include "synth/synth_imatrix.h"
+
+namespace {
+
+using qs::test::cli;
+using qs::test::CliRun;
+
+const std::string kStories = qs::test::dataPath("models/stories260K.gguf");
+
+// Every test gets its own sensitivity cache directory (the child inherits the environment).
+CliRun run(const qs::test::TempDir& dir, const std::string& args) {
+    ::setenv("XDG_CACHE_HOME", dir.file("cache").c_str(), 1);
+    return cli(args);
+}
+
+TEST(CliPlan, RecipeWrittenByQuantizeIsThePredictedSizeAndBeatsThePresets) {
+    qs::test::TempDir dir;
+    auto m = qs::model::openModel(kStories);
+    ASSERT_TRUE(m.ok());
+    auto im = qs::synth::synthImatrix(*m, 2);
+    ASSERT_TRUE(im.ok());
+    ASSERT_TRUE(qs::quant::saveImatrixGguf(*im, dir.file("im.gguf"), 10.0f).ok());
+    const std::string imArg = " --imatrix " + dir.file("im.gguf");
+    for (const char* bpw : {"7.3", "8.2", "11"}) {
+        const std::string recipe = dir.file(std::string("r") + bpw + ".json");
+        CliRun p = run(dir, "plan " + kStories + " --target-bpw " + bpw + imArg + " --json -o " +
+                                recipe + " --curve 8");
+        ASSERT_EQ(p.code, 0) << p.err;
+        const auto j = nlohmann::json::parse(p.out);
+        EXPECT_EQ(j["schema"], "quantscope.plan/1");
+        const uint64_t predicted = j["file_bytes"];
+        EXPECT_LE(predicted, j["target_bytes"].get<uint64_t>());
+        EXPECT_EQ(j["curve"].size(), 8u);
+        for (const auto& preset : j["presets"]) {
+            EXPECT_LE(preset["optimizer_file_bytes"].get<uint64_t>(),
+                      preset["file_bytes"].get<uint64_t>());
+            EXPECT_LE(preset["optimizer_error"].get<double>(),
+                      preset["error"].get<double>() * (1 + 1e-12))
+                << preset["preset"];
+        }
+        const std::string out = dir.file(std::string("r") + bpw + ".gguf");
+        CliRun q = run(
+            dir, "quantize " + kStories + " --recipe " + recipe + imArg + " -o " + out + " --json");
+        ASSERT_EQ(q.code, 0) << q.err;
+        EXPECT_EQ(std::filesystem::file_size(out), predicted) << bpw;
+        // quantize --target-bpw: the same plan, the same bytes.
+        const std::string direct = dir.file(std::string("t") + bpw + ".gguf");
+        CliRun t = run(
+            dir, "quantize " + kStories + " --target-bpw " + bpw + imArg + " -o " + direct + " -q");
+        ASSERT_EQ(t.code, 0) << t.err;
+        EXPECT_TRUE(qs::test::readFile(direct) == qs::test::readFile(out)) << bpw;
+    }
+}
+
+TEST(CliPlan, ImportedPlanOfAQ4KMFileDiffsToNothing) {
+    qs::test::TempDir dir;
+    const std::string q4 = dir.file("q4.gguf");
+    ASSERT_EQ(run(dir, "quantize " + kStories + " --type Q4_K_M -q -o " + q4).code, 0);
+    const std::string recipe = dir.file("imported.json");
+    CliRun p = run(dir, "plan " + kStories + " --from " + q4 + " -o " + recipe +
+                            " --tensor-type-file " + dir.file("types.txt"));
+    ASSERT_EQ(p.code, 0) << p.err;
+    for (const std::string& other : {std::string("Q4_K_M"), recipe}) {
+        CliRun d = run(dir, "plan diff " + kStories + " " + q4 + " " + other + " --json");
+        ASSERT_EQ(d.code, 0) << d.err;
+        const auto j = nlohmann::json::parse(d.out);
+        EXPECT_TRUE(j["tensors"].empty()) << other;
+        EXPECT_EQ(j["a"]["file_bytes"], j["b"]["file_bytes"]);
+        EXPECT_EQ(j["a"]["file_bytes"].get<uint64_t>(), std::filesystem::file_size(q4));
+    }
+    // The --tensor-type-file drives quantize to the same file.
+    const std::string again = dir.file("again.gguf");
+    ASSERT_EQ(run(dir, "quantize " + kStories + " --type Q8_0 --tensor-type-file " +
+                           dir.file("types.txt") + " -q -o " + again)
+                  .code,
+              0);
+    EXPECT_EQ(std::filesystem::file_size(again), std::filesystem::file_size(q4));
+    CliRun d = run(dir, "plan diff " + kStories + " " + q4 + " Q8_0 --json");
+    ASSERT_EQ(d.code, 0) << d.err;
+    EXPECT_FALSE(nlohmann::json::parse(d.out)["tensors"].empty());
+}
+
+TEST(CliPlan, BadRequestsAreClearErrors) {
+    qs::test::TempDir dir;
+    CliRun r = run(dir, "plan " + kStories + " --target-size 1000");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("no plan fits in 1000 bytes"), std::string::npos) << r.err;
+    r = run(dir, "plan " + kStories + " --target-bpw 6 --types Q4_0,nope");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("unknown type 'nope'"), std::string::npos) << r.err;
+    r = run(dir, "plan " + kStories);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("--target-bpw or --target-size"), std::string::npos) << r.err;
+    r = run(dir, "plan " + kStories + " --target-bpw 6 --lock '('");
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("invalid lock regex"), std::string::npos) << r.err;
+    r = run(dir, "plan diff " + kStories + " Q4_K_M " + dir.file("missing.gguf"));
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find("missing.gguf"), std::string::npos) << r.err;
+}
+
+} // namespace

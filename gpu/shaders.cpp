@@ -77,6 +77,27 @@ const uint32_t kEncodeQ5_0[] =
 const uint32_t kEncodeQ5_1[] =
 #include "encode_q5_1.inc"
     ;
+const uint32_t kEncodeQ2_K[] =
+#include "encode_k_q2_k.inc"
+    ;
+const uint32_t kEncodeQ3_K[] =
+#include "encode_k_q3_k.inc"
+    ;
+const uint32_t kEncodeQ4_K[] =
+#include "encode_k_q4_k.inc"
+    ;
+const uint32_t kEncodeQ5_K[] =
+#include "encode_k_q5_k.inc"
+    ;
+const uint32_t kEncodeQ6_K[] =
+#include "encode_k_q6_k.inc"
+    ;
+const uint32_t kEncodeIQ4_NL[] =
+#include "encode_k_iq4_nl.inc"
+    ;
+const uint32_t kEncodeIQ4_XS[] =
+#include "encode_k_iq4_xs.inc"
+    ;
 
 struct Entry {
     ShaderOp op;
@@ -87,6 +108,12 @@ struct Entry {
 template <size_t N>
 constexpr ShaderCode shader(std::string_view name, const uint32_t (&words)[N]) {
     return ShaderCode{name, std::span<const uint32_t>(words, N)};
+}
+/// encode_k.comp: a third binding (the row's importance) and 20 bytes of push constants.
+template <size_t N>
+constexpr ShaderCode shaderK(std::string_view name, const uint32_t (&words)[N]) {
+    return ShaderCode{name, std::span<const uint32_t>(words, N), kEncodeKBindings,
+                      kEncodeKPushBytes};
 }
 
 const std::array kShaders = {
@@ -112,6 +139,13 @@ const std::array kShaders = {
     Entry{ShaderOp::Encode, TensorType::Q4_1, shader("encode_q4_1", kEncodeQ4_1)},
     Entry{ShaderOp::Encode, TensorType::Q5_0, shader("encode_q5_0", kEncodeQ5_0)},
     Entry{ShaderOp::Encode, TensorType::Q5_1, shader("encode_q5_1", kEncodeQ5_1)},
+    Entry{ShaderOp::Encode, TensorType::Q2_K, shaderK("encode_k_q2_k", kEncodeQ2_K)},
+    Entry{ShaderOp::Encode, TensorType::Q3_K, shaderK("encode_k_q3_k", kEncodeQ3_K)},
+    Entry{ShaderOp::Encode, TensorType::Q4_K, shaderK("encode_k_q4_k", kEncodeQ4_K)},
+    Entry{ShaderOp::Encode, TensorType::Q5_K, shaderK("encode_k_q5_k", kEncodeQ5_K)},
+    Entry{ShaderOp::Encode, TensorType::Q6_K, shaderK("encode_k_q6_k", kEncodeQ6_K)},
+    Entry{ShaderOp::Encode, TensorType::IQ4_NL, shaderK("encode_k_iq4_nl", kEncodeIQ4_NL)},
+    Entry{ShaderOp::Encode, TensorType::IQ4_XS, shaderK("encode_k_iq4_xs", kEncodeIQ4_XS)},
 };
 
 } // namespace
@@ -132,8 +166,12 @@ int64_t encodeItemsPerUnit(formats::TensorType type) {
     case TensorType::F16:
     case TensorType::BF16: return 8;
     case TensorType::Q4_1:
-    case TensorType::Q5_1: return 1;  // 20 and 24 bytes: already whole words
-    default: return 2;                // 18, 22, 34 bytes: pairs make whole words
+    case TensorType::Q5_1:
+    case TensorType::Q2_K:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::IQ4_XS: return 1;  // 20, 24, 84, 144, 176, 136 bytes: whole words
+    default: return 2;  // 18, 22, 34, 110, 210 bytes: pairs make whole words
     }
 }
 

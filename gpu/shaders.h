@@ -18,6 +18,12 @@ struct ShaderCode {
     uint32_t pushConstantBytes = 8; ///< size of the push-constant block
 };
 
+/// Interface of the K-quant/IQ4 encoders (encode_k.comp): bindings 0 floats, 1 bytes, 2 the
+/// row's importance; push constants nUnits, nItems, blocksPerRow, firstBlockInRow,
+/// hasImportance.
+inline constexpr uint32_t kEncodeKBindings = 3;
+inline constexpr uint32_t kEncodeKPushBytes = 20;
+
 /// The operations the shaders implement.
 enum class ShaderOp {
     Decode,  ///< type bytes -> float32 (binding 0 bytes, binding 1 floats)

@@ -43,11 +43,26 @@ int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t rowLength) {
         return -1;
     }
     const auto& tr = formats::traits(t);
-    const bool hasMin = t == TensorType::Q4_1 || t == TensorType::Q5_1;
+    // Offsets of the fp16 scales in a block (as the CPU encoder's scaleFieldsOf).
+    int offsets[2] = {0, -1};
+    switch (t) {
+    case TensorType::Q4_1:
+    case TensorType::Q5_1:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K: offsets[1] = 2; break;
+    case TensorType::Q2_K:
+        offsets[0] = 80;
+        offsets[1] = 82;
+        break;
+    case TensorType::Q3_K: offsets[0] = 108; break;
+    case TensorType::Q6_K: offsets[0] = 208; break;
+    default: break;
+    }
     for (int64_t b = 0; b < rowLength / tr.blockSize; ++b) {
         const uint8_t* blk = row + b * tr.blockBytes;
-        if ((load16(blk) & 0x7c00u) == 0x7c00u) return b;
-        if (hasMin && (load16(blk + 2) & 0x7c00u) == 0x7c00u) return b;
+        for (int off : offsets) {
+            if (off >= 0 && (load16(blk + off) & 0x7c00u) == 0x7c00u) return b;
+        }
     }
     return -1;
 }
@@ -66,6 +81,10 @@ struct VulkanBackend::Job {
     int64_t unitNum = 1;      // invocations for n items: ceil(n * unitNum / unitDen)
     int64_t unitDen = 1;
     int64_t pushScale = 1;    // second push constant: n * pushScale
+    // encode_k shaders (kEncodeKBindings): the row's importance (itemsPerRow * valuesPerItem
+    // floats) or null; bound as binding 2.
+    const float* importance = nullptr;
+    int64_t importanceFloats = 0;
 };
 
 Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const DeviceOptions& options) {
@@ -136,14 +155,34 @@ Status VulkanBackend::run(const Job& job) {
 
     QS_TRY(ensureCapacity(roundUp4(uint64_t(chunkItems * job.inBytes)),
                           roundUp4(uint64_t(chunkItems * job.outBytes))));
+    const bool withImportance = job.shader->storageBuffers == kEncodeKBindings;
+    if (withImportance) {
+        // Binding 2 is read straight from host-visible memory (read once per block, small).
+        const uint64_t bytes = std::max<uint64_t>(4, uint64_t(job.importanceFloats) * 4);
+        if (!m_importance.valid() || m_importance.size() < bytes) {
+            m_importance = Buffer();
+            auto b = m_device->createBuffer(bytes, MemoryUse::Upload, "qs importance");
+            if (!b) return b.error();
+            m_importance = std::move(*b);
+            m_setLayout = VK_NULL_HANDLE;
+        }
+        if (job.importance) {
+            std::memcpy(m_importance.mapped(), job.importance, size_t(job.importanceFloats) * 4);
+        } else {
+            std::memset(m_importance.mapped(), 0, 4);
+        }
+        QS_TRY(m_importance.flush());
+    }
     auto pipeline = m_device->pipeline(*job.shader, opt.workgroupSize);
     if (!pipeline) return pipeline.error();
     const Pipeline& pipe = **pipeline;
-    // Every shader has the same interface, so one set serves them all until the buffers change.
+    // Shaders of one interface share a set, so it is rebuilt only when the interface (layout)
+    // or the buffers change.
     if (m_setLayout != pipe.setLayout) {
         m_set = DescriptorSet();
-        const Buffer* buffers[] = {&m_in, &m_out};
-        auto set = m_device->bindBuffers(pipe, buffers);
+        const Buffer* buffers[] = {&m_in, &m_out, &m_importance};
+        auto set = m_device->bindBuffers(
+            pipe, std::span<const Buffer* const>(buffers, withImportance ? 3 : 2));
         if (!set) return set.error();
         m_set = std::move(*set);
         m_setLayout = pipe.setLayout;
@@ -164,7 +203,9 @@ Status VulkanBackend::run(const Job& job) {
         QS_TRY(inHost.flush());
 
         const int64_t units = ceilDiv(n * job.unitNum, job.unitDen);
-        const uint32_t push[2] = {uint32_t(units), uint32_t(n * job.pushScale)};
+        const uint32_t push[5] = {uint32_t(units), uint32_t(n * job.pushScale),
+                                  uint32_t(job.itemsPerRow), uint32_t(first % job.itemsPerRow),
+                                  job.importance ? 1u : 0u};
         // A 2D grid once the groups exceed one dimension's limit: rows of gx groups, and the
         // shader drops the invocations past `units` in the last row.
         const int64_t groups = ceilDiv(units, int64_t(pipe.workgroupSize));
@@ -298,6 +339,8 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
     job.unitNum = 1;
     job.unitDen = encodeItemsPerUnit(type);
     job.pushScale = 1;
+    job.importance = importance;
+    job.importanceFloats = rowLength;
     Status s = run(job);
     if (!s) {
         s.error().tensor = tensorName;

@@ -27,7 +27,8 @@ public:
     /// "vulkan:0 llvmpipe (LLVM 15.0.6, 256 bits)".
     std::string name() const override;
     /// F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (importance-weighted Q4/Q5 encodes excepted,
-    /// see encodeRows).
+    /// see encodeRows), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS (with or without
+    /// importance).
     bool canEncode(formats::TensorType type) const override;
     /// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS.
     bool canDecode(formats::TensorType type) const override;
@@ -59,6 +60,7 @@ private:
     std::unique_ptr<Device> m_device;
     Buffer m_in, m_out;            // device-local storage bound to the shaders
     Buffer m_upload, m_readback;   // staging, only when m_in / m_out are not host-visible
+    Buffer m_importance;           // one row's importance (host-visible), encode_k shaders
     VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;  // layout m_set was made for
     DescriptorSet m_set;           // binds m_in, m_out
     int64_t m_lastChunks = 0;

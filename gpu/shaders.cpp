@@ -98,6 +98,18 @@ const uint32_t kEncodeIQ4_NL[] =
 const uint32_t kEncodeIQ4_XS[] =
 #include "encode_k_iq4_xs.inc"
     ;
+const uint32_t kEncodeWeightedQ4_0[] =
+#include "encode_k_q4_0w.inc"
+    ;
+const uint32_t kEncodeWeightedQ4_1[] =
+#include "encode_k_q4_1w.inc"
+    ;
+const uint32_t kEncodeWeightedQ5_0[] =
+#include "encode_k_q5_0w.inc"
+    ;
+const uint32_t kEncodeWeightedQ5_1[] =
+#include "encode_k_q5_1w.inc"
+    ;
 
 struct Entry {
     ShaderOp op;
@@ -146,6 +158,14 @@ const std::array kShaders = {
     Entry{ShaderOp::Encode, TensorType::Q6_K, shaderK("encode_k_q6_k", kEncodeQ6_K)},
     Entry{ShaderOp::Encode, TensorType::IQ4_NL, shaderK("encode_k_iq4_nl", kEncodeIQ4_NL)},
     Entry{ShaderOp::Encode, TensorType::IQ4_XS, shaderK("encode_k_iq4_xs", kEncodeIQ4_XS)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q4_0,
+          shaderK("encode_k_q4_0w", kEncodeWeightedQ4_0)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q4_1,
+          shaderK("encode_k_q4_1w", kEncodeWeightedQ4_1)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q5_0,
+          shaderK("encode_k_q5_0w", kEncodeWeightedQ5_0)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q5_1,
+          shaderK("encode_k_q5_1w", kEncodeWeightedQ5_1)},
 };
 
 } // namespace

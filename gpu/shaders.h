@@ -19,15 +19,18 @@ struct ShaderCode {
 };
 
 /// Interface of the K-quant/IQ4 encoders (encode_k.comp): bindings 0 floats, 1 bytes, 2 the
-/// row's importance; push constants nUnits, nItems, blocksPerRow, firstBlockInRow,
-/// hasImportance.
+/// row's importance (for EncodeWeighted followed by each row's sigma2); push constants nUnits,
+/// nItems, blocksPerRow, firstBlockInRow, hasImportance, firstRow.
 inline constexpr uint32_t kEncodeKBindings = 3;
-inline constexpr uint32_t kEncodeKPushBytes = 20;
+inline constexpr uint32_t kEncodeKPushBytes = 24;
 
 /// The operations the shaders implement.
 enum class ShaderOp {
     Decode,  ///< type bytes -> float32 (binding 0 bytes, binding 1 floats)
     Encode,  ///< float32 -> type bytes (binding 0 floats, binding 1 bytes)
+    /// float32 -> Q4_0/Q4_1/Q5_0/Q5_1 bytes with importance (ggml's weighted scale search;
+    /// binding 2 holds the importance and each row's sigma2)
+    EncodeWeighted,
 };
 
 /// The shader of `op` for `type`, or nullptr if there is none.

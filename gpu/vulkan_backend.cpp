@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace qs::gpu {
 
@@ -24,6 +25,14 @@ Error usage(const std::string& message, const std::string& tensor) {
 bool isLegacyWeighted(TensorType t) {
     return t == TensorType::Q4_0 || t == TensorType::Q4_1 || t == TensorType::Q5_0 ||
            t == TensorType::Q5_1;
+}
+
+/// The legacy importance paths' sigma2: the row's sum of squares in order over its length, as
+/// core/formats/encode_legacy.cpp computes it (ISO C++, no contraction: the same float).
+float rowSigma2(const float* x, int64_t n) {
+    float s = 0;
+    for (int64_t j = 0; j < n; ++j) s += x[j] * x[j];
+    return s / float(n);
 }
 
 uint16_t load16(const uint8_t* p) {
@@ -203,9 +212,12 @@ Status VulkanBackend::run(const Job& job) {
         QS_TRY(inHost.flush());
 
         const int64_t units = ceilDiv(n * job.unitNum, job.unitDen);
-        const uint32_t push[5] = {uint32_t(units), uint32_t(n * job.pushScale),
-                                  uint32_t(job.itemsPerRow), uint32_t(first % job.itemsPerRow),
-                                  job.importance ? 1u : 0u};
+        const uint32_t push[6] = {uint32_t(units),
+                                  uint32_t(n * job.pushScale),
+                                  uint32_t(job.itemsPerRow),
+                                  uint32_t(first % job.itemsPerRow),
+                                  job.importance ? 1u : 0u,
+                                  uint32_t(first / job.itemsPerRow)};
         // A 2D grid once the groups exceed one dimension's limit: rows of gx groups, and the
         // shader drops the invocations past `units` in the last row.
         const int64_t groups = ceilDiv(units, int64_t(pipe.workgroupSize));
@@ -280,13 +292,13 @@ Status VulkanBackend::decodeRows(TensorType type, std::span<const uint8_t> src,
 Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
                                  std::span<uint8_t> dst, int64_t rowLength,
                                  const float* importance, const std::string& tensorName) {
-    const ShaderCode* shader = findShader(ShaderOp::Encode, type);
+    // Q4_0/Q4_1/Q5_0/Q5_1 with importance use ggml's weighted scale search, a shader of its
+    // own that also needs each row's sigma2.
+    const bool weighted = importance && isLegacyWeighted(type);
+    const ShaderCode* shader =
+        findShader(weighted ? ShaderOp::EncodeWeighted : ShaderOp::Encode, type);
     const std::string typeName(formats::typeName(type));
     if (!shader) return usage("the Vulkan backend cannot encode " + typeName, tensorName);
-    if (importance && isLegacyWeighted(type)) {
-        return usage("the Vulkan backend has no importance-weighted " + typeName + " encoder",
-                     tensorName);
-    }
     const auto& tr = formats::traits(type);
     if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
         return makeError(ErrorCode::BadInput,
@@ -339,8 +351,18 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
     job.unitNum = 1;
     job.unitDen = encodeItemsPerUnit(type);
     job.pushScale = 1;
-    job.importance = importance;
-    job.importanceFloats = rowLength;
+    // Binding 2: the importance of one row, then (weighted legacy types) each row's sigma2,
+    // the row's mean square computed exactly as the CPU encoder computes it.
+    std::vector<float> importanceAndSigma2;
+    if (weighted) {
+        importanceAndSigma2.assign(importance, importance + rowLength);
+        importanceAndSigma2.reserve(size_t(rowLength + rows));
+        for (int64_t r = 0; r < rows; ++r) {
+            importanceAndSigma2.push_back(rowSigma2(src.data() + r * rowLength, rowLength));
+        }
+    }
+    job.importance = weighted ? importanceAndSigma2.data() : importance;
+    job.importanceFloats = weighted ? int64_t(importanceAndSigma2.size()) : rowLength;
     Status s = run(job);
     if (!s) {
         s.error().tensor = tensorName;

@@ -1,6 +1,9 @@
 #version 450
 // Encode (float32 -> bytes) of the K-quants (Q2_K ... Q6_K) and the non-linear 4-bit quants
-// (IQ4_NL, IQ4_XS), with or without importance weights; the type is chosen with -DTYPE_<name>.
+// (IQ4_NL, IQ4_XS), with or without importance weights, and of the legacy quants with
+// importance (TYPE_Q4_0W ... TYPE_Q5_1W: ggml's quantize_row_q4_0_impl ... q5_1_impl, whose
+// sigma2 is a row-wide mean square that the host computes with the CPU's code and appends to
+// the importance binding); the type is chosen with -DTYPE_<name>.
 //
 // A GLSL mirror of core/formats/encode_kquants.cpp and encode_iq4.cpp (their reference paths,
 // which the CPU's fast paths reproduce bit for bit), hence of ggml's quantize_row_*_ref and
@@ -14,8 +17,9 @@
 // private array and stored word by word.
 //
 // Bindings: 0 the chunk's floats, 1 the chunk's bytes, 2 the importance of one row (rowLength
-// floats; a dummy word when there is none). The importance column of a block follows from the
-// block's index in its row: (firstBlockInRow + block) % blocksPerRow.
+// floats; a dummy word when there is none; for the legacy types followed by each row's sigma2).
+// The importance column of a block follows from the block's index in its row:
+// (firstBlockInRow + block) % blocksPerRow.
 
 #extension GL_GOOGLE_include_directive : require
 
@@ -32,6 +36,7 @@ layout(push_constant) uniform Params {
     uint blocksPerRow;     // blocks in one row of the tensor
     uint firstBlockInRow;  // index in its row of the chunk's first block
     uint hasImportance;    // 1 when binding 2 holds the row's importance
+    uint firstRow;         // row of the chunk's first block (legacy types: sigma2 index)
 } p;
 
 #if defined(TYPE_Q2_K)
@@ -64,6 +69,26 @@ layout(push_constant) uniform Params {
 #define BLOCK_BYTES IQ4_XS_BYTES
 #define BLOCK_VALUES QK_K
 #define BLOCKS_PER_UNIT 1u
+#elif defined(TYPE_Q4_0W)
+#define BLOCK_BYTES Q4_0_BYTES
+#define BLOCK_VALUES QK32
+#define BLOCKS_PER_UNIT 2u
+#define LEGACY_WEIGHTED
+#elif defined(TYPE_Q4_1W)
+#define BLOCK_BYTES Q4_1_BYTES
+#define BLOCK_VALUES QK32
+#define BLOCKS_PER_UNIT 1u
+#define LEGACY_WEIGHTED
+#elif defined(TYPE_Q5_0W)
+#define BLOCK_BYTES Q5_0_BYTES
+#define BLOCK_VALUES QK32
+#define BLOCKS_PER_UNIT 2u
+#define LEGACY_WEIGHTED
+#elif defined(TYPE_Q5_1W)
+#define BLOCK_BYTES Q5_1_BYTES
+#define BLOCK_VALUES QK32
+#define BLOCKS_PER_UNIT 1u
+#define LEGACY_WEIGHTED
 #else
 #error "encode_k.comp: define one TYPE_<name>"
 #endif
@@ -130,7 +155,8 @@ float valueOfLargestMagnitude(int n, out float amax) {
     return mx;
 }
 
-#if defined(TYPE_Q2_K) || defined(TYPE_Q4_K) || defined(TYPE_Q5_K)
+#if defined(TYPE_Q2_K) || defined(TYPE_Q4_K) || defined(TYPE_Q5_K) || defined(TYPE_Q4_1W) || \
+    defined(TYPE_Q5_1W)
 // searchScaleMinRef (ggml's make_qkx2/qkx3_quants) over SX/SW -> SL; returns the scale.
 float searchScaleMin(int n, int nmax, float rmin, float rdelta, int nstep, bool useMad,
                      out float negMin) {
@@ -273,7 +299,7 @@ float fitPositiveScales(int n, int nmax) {
 }
 #endif
 
-#if defined(TYPE_Q3_K) || defined(TYPE_Q6_K)
+#if defined(TYPE_Q3_K) || defined(TYPE_Q6_K) || defined(TYPE_Q4_0W) || defined(TYPE_Q5_0W)
 // searchScaleSymRef (ggml's make_qx_quants, rmse_type 1) over SX/SW -> SL (levels + nmax).
 float searchScaleSym(int n, int nmax) {
     float amax;
@@ -919,6 +945,52 @@ void encodeBlock(uint o) {
 #endif
 #endif
 
+// ==========================================================================================
+// Q4_0, Q4_1, Q5_0, Q5_1 with importance
+// ==========================================================================================
+#if defined(LEGACY_WEIGHTED)
+// Q5 packing: low nibbles in qs, 5th bit of value j in bit j of the little-endian uint32 qh.
+void packQ5(uint qhOff, uint qsOff) {
+    uint qh = 0u;
+    for (uint j = 0u; j < 16u; ++j) {
+        const uint a = uint(SL[j]), b = uint(SL[j + 16u]);
+        putByte(qsOff + j, (a & 0x0fu) | ((b & 0x0fu) << 4));
+        qh |= ((a & 0x10u) >> 4) << j;
+        qh |= ((b & 0x10u) >> 4) << (j + 16u);
+    }
+    for (uint k = 0u; k < 4u; ++k) putByte(qhOff + k, qh >> (8u * k));
+}
+
+void encodeBlock(uint o, float sigma2) {
+    loadImportanceWeights(0u, 32u, sigma2);
+#if defined(TYPE_Q4_0W)
+    putU16(o + Q4_0_D, halfBits(searchScaleSym(32, 8)));
+    for (uint j = 0u; j < 16u; ++j) {
+        putByte(o + Q4_0_QS + j, uint(SL[j]) | (uint(SL[j + 16u]) << 4));
+    }
+#elif defined(TYPE_Q5_0W)
+    putU16(o + Q5_0_D, halfBits(searchScaleSym(32, 16)));
+    packQ5(o + Q5_0_QH, o + Q5_0_QS);
+#else
+    float negMin;
+#if defined(TYPE_Q4_1W)
+    const float d = searchScaleMin(32, 15, -0.9, 0.05, 36, false, negMin);
+#else
+    const float d = searchScaleMin(32, 31, -0.9, 0.05, 36, false, negMin);
+#endif
+    putU16(o + Q4_1_D, halfBits(d));  // Q5_1 has the same d, m offsets
+    putU16(o + Q4_1_M, halfBits(-negMin));
+#if defined(TYPE_Q4_1W)
+    for (uint j = 0u; j < 16u; ++j) {
+        putByte(o + Q4_1_QS + j, uint(SL[j]) | (uint(SL[j + 16u]) << 4));
+    }
+#else
+    packQ5(o + Q5_1_QH, o + Q5_1_QS);
+#endif
+#endif
+}
+#endif
+
 void main() {
     const uint u = flatInvocation();
     if (u >= p.nUnits) return;
@@ -930,7 +1002,12 @@ void main() {
         const uint blk = first + k;
         xBase = blk * BLOCK_VALUES;
         impBase = ((p.firstBlockInRow + blk) % p.blocksPerRow) * BLOCK_VALUES;
+#if defined(LEGACY_WEIGHTED)
+        const uint row = p.firstRow + (p.firstBlockInRow + blk) / p.blocksPerRow;
+        encodeBlock(k * BLOCK_BYTES, impValues[p.blocksPerRow * BLOCK_VALUES + row]);
+#else
         encodeBlock(k * BLOCK_BYTES);
+#endif
     }
     // Units start on word boundaries (UNIT_BYTES is a multiple of 4).
     const uint nWords = (nBlocks * BLOCK_BYTES + 3u) / 4u;

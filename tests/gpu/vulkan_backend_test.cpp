@@ -218,13 +218,6 @@ TEST_F(VulkanFixture, UnsupportedTypesAreCleanBadUsage) {
     ASSERT_FALSE(s.ok());
     EXPECT_EQ(s.error().code, ErrorCode::BadUsage);
 
-    // Importance-weighted legacy quants stay on the CPU.
-    std::vector<float> imp(256, 1.0f);
-    std::vector<uint8_t> y40(8 * 18);
-    s = be->encodeRows(TensorType::Q4_0, x, y40, 256, imp.data(), "t");
-    ASSERT_FALSE(s.ok());
-    EXPECT_EQ(s.error().code, ErrorCode::BadUsage);
-
     // Not whole rows.
     s = be->decodeRows(TensorType::Q8_0, std::vector<uint8_t>(35), out, 32, "t");
     ASSERT_FALSE(s.ok());

@@ -1,5 +1,6 @@
-// The K-quant and IQ4 encoders of the Vulkan backend (gpu/shaders/encode_k.comp) against the
-// CPU engine's encoders on lavapipe, with and without importance: golden tensors (and ggml's
+// The K-quant and IQ4 encoders of the Vulkan backend (gpu/shaders/encode_k.comp), and the
+// importance-weighted legacy encoders, against the CPU engine's encoders on lavapipe, with and
+// without importance: golden tensors (and ggml's
 // own bytes), real tensors of a synthetic tiny model, forced chunking with rows split across
 // chunks, and edge values. The acceptance bar is >= 99.9% identical blocks and the tensor RMSE
 // within 0.1% (bit-identical for IQ4_NL); on lavapipe every block is identical, and the tests
@@ -26,10 +27,13 @@ namespace {
 
 using formats::TensorType;
 
-const std::vector<TensorType> kKTypes = {TensorType::Q2_K,   TensorType::Q3_K,
-                                         TensorType::Q4_K,   TensorType::Q5_K,
-                                         TensorType::Q6_K,   TensorType::IQ4_NL,
-                                         TensorType::IQ4_XS};
+// The K-quants and IQ4 (encode_k.comp), and the legacy quants, whose importance path is the
+// weighted scale search of encode_k.comp (their plain path is encode.comp's, tested with these
+// inputs too).
+const std::vector<TensorType> kKTypes = {
+    TensorType::Q2_K,   TensorType::Q3_K,   TensorType::Q4_K, TensorType::Q5_K,
+    TensorType::Q6_K,   TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_0,
+    TensorType::Q4_1,   TensorType::Q5_0,   TensorType::Q5_1};
 
 std::string name(TensorType t) { return std::string(formats::typeName(t)); }
 

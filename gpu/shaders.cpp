@@ -110,6 +110,12 @@ const uint32_t kEncodeWeightedQ5_0[] =
 const uint32_t kEncodeWeightedQ5_1[] =
 #include "encode_k_q5_1w.inc"
     ;
+const uint32_t kHistogram[] =
+#include "histogram_f32.inc"
+    ;
+const uint32_t kErrorSums[] =
+#include "error_sums_f32.inc"
+    ;
 
 struct Entry {
     ShaderOp op;
@@ -166,6 +172,10 @@ const std::array kShaders = {
           shaderK("encode_k_q5_0w", kEncodeWeightedQ5_0)},
     Entry{ShaderOp::EncodeWeighted, TensorType::Q5_1,
           shaderK("encode_k_q5_1w", kEncodeWeightedQ5_1)},
+    Entry{ShaderOp::Histogram, TensorType::F32,
+          ShaderCode{"histogram", std::span<const uint32_t>(kHistogram), 3, 16}},
+    Entry{ShaderOp::ErrorSums, TensorType::F32,
+          ShaderCode{"error_sums", std::span<const uint32_t>(kErrorSums), 4, 16}},
 };
 
 } // namespace

@@ -31,6 +31,10 @@ enum class ShaderOp {
     /// float32 -> Q4_0/Q4_1/Q5_0/Q5_1 bytes with importance (ggml's weighted scale search;
     /// binding 2 holds the importance and each row's sigma2)
     EncodeWeighted,
+    /// float32 values -> counts of fixed bins (histogram.comp; registered under F32)
+    Histogram,
+    /// float32 original and decoded values -> double error sums (error_sums.comp, F32)
+    ErrorSums,
 };
 
 /// The shader of `op` for `type`, or nullptr if there is none.

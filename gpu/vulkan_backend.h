@@ -45,6 +45,14 @@ public:
                       std::span<uint8_t> dst, int64_t rowLength, const float* importance,
                       const std::string& tensorName) override;
 
+    /// Histograms and error sums on the device (gpu/vulkan_reductions.cpp): identical counts,
+    /// and error sums in double within 1e-12 relative of the CPU's. Error sums need
+    /// shaderFloat64; without it they run on the CPU (Backend's default).
+    bool hasReductions() const override { return true; }
+    Status histogram(std::span<const float> values, stats::Histogram& hist) override;
+    Status errorSums(std::span<const float> ref, std::span<const float> deq, int64_t rowLength,
+                     const float* importance, stats::ErrorSums& sums) override;
+
     /// The device (for its info, limits and validation messages).
     Device& device() { return *m_device; }
     /// Chunks (submits) run by the last decodeRows/encodeRows call; for tests.
@@ -55,12 +63,19 @@ private:
     explicit VulkanBackend(std::unique_ptr<Device> device);
     Status run(const Job& job);
     Status ensureCapacity(uint64_t inBytes, uint64_t outBytes);
+    /// Grow `b` to at least `bytes` (host-visible `use` memory bound directly as storage).
+    Status ensureHostBuffer(Buffer& b, uint64_t bytes, MemoryUse use, const char* label);
+    /// Values per reduction chunk (one binding's worth of floats).
+    int64_t reductionChunkValues() const;
+    /// Workgroup grid (x, y) for `groups` workgroups within the dispatch limits.
+    Result<std::pair<uint32_t, uint32_t>> grid(int64_t groups) const;
 
     // Declared first so that it is destroyed last, after every buffer and set below.
     std::unique_ptr<Device> m_device;
     Buffer m_in, m_out;            // device-local storage bound to the shaders
     Buffer m_upload, m_readback;   // staging, only when m_in / m_out are not host-visible
     Buffer m_importance;           // one row's importance (host-visible), encode_k shaders
+    Buffer m_redIn, m_redIn2, m_redAux, m_redOut;  // reductions (host-visible, bound directly)
     VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;  // layout m_set was made for
     DescriptorSet m_set;           // binds m_in, m_out
     int64_t m_lastChunks = 0;

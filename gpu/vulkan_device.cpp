@@ -385,10 +385,18 @@ Status Device::createLogicalDevice() {
     q.queueFamilyIndex = m_queueFamily;
     q.queueCount = 1;
     q.pQueuePriorities = &priority;
-    // The shaders address bytes inside uint words, so no optional feature is needed.
+    // The codecs address bytes inside uint words, so they need no optional feature; the
+    // error-sum reduction accumulates in double, so shaderFloat64 is enabled where offered
+    // (without it that reduction stays on the CPU).
+    VkPhysicalDeviceFeatures offered{};
+    vkGetPhysicalDeviceFeatures(m_physical, &offered);
+    VkPhysicalDeviceFeatures enabled{};
+    enabled.shaderFloat64 = offered.shaderFloat64;
+    m_limits.shaderFloat64 = offered.shaderFloat64 == VK_TRUE;
     VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.queueCreateInfoCount = 1;
     ci.pQueueCreateInfos = &q;
+    ci.pEnabledFeatures = &enabled;
     if (VkResult r = vkCreateDevice(m_physical, &ci, nullptr, &m_device); r != VK_SUCCESS) {
         m_device = VK_NULL_HANDLE;
         return vkError("vkCreateDevice", r);

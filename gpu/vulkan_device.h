@@ -165,6 +165,8 @@ struct DeviceLimits {
     uint32_t maxWorkgroupCount[3] = {0, 0, 0};
     uint32_t maxWorkgroupSize = 0;
     uint32_t minStorageBufferOffsetAlignment = 0;
+    /// shaderFloat64 is offered (and then enabled): the error-sum reduction needs it.
+    bool shaderFloat64 = false;
 };
 
 /// An opened Vulkan device. Create with Device::create(); destroy after every Buffer and

@@ -4,6 +4,8 @@
 // backend), with and without an imatrix.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <set>
@@ -135,10 +137,13 @@ TEST_F(VulkanFixture, ExportKQuantPresetsDecodeAsTheCpuExport) {
         }
         EXPECT_EQ(cpu->fileBytes, gpu->fileBytes);
         expectSameDecodedValues(cpuPath, gpuPath);
-        // The engine's metrics agree too (computed from the same decoded values).
+        // The engine's metrics agree too (same decoded values; the GPU reduction sums in its
+        // own order, hence 1e-6 relative rather than equality).
         ASSERT_EQ(cpu->tensors.size(), gpu->tensors.size());
         for (size_t i = 0; i < cpu->tensors.size(); ++i) {
-            EXPECT_EQ(cpu->tensors[i].metrics.rmse, gpu->tensors[i].metrics.rmse) << i;
+            const double a = cpu->tensors[i].metrics.rmse, b = gpu->tensors[i].metrics.rmse;
+            EXPECT_LE(std::fabs(a - b), 1e-6 * std::max(std::fabs(a), std::fabs(b))) << i;
+            EXPECT_EQ(cpu->tensors[i].metrics.maxAbsErr, gpu->tensors[i].metrics.maxAbsErr);
         }
     }
 }

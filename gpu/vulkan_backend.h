@@ -62,7 +62,8 @@ private:
     struct Job;
     explicit VulkanBackend(std::unique_ptr<Device> device);
     Status run(const Job& job);
-    Status ensureCapacity(uint64_t inBytes, uint64_t outBytes);
+    /// Workspace of `slots` (1 or 2) slots, each with inBytes / outBytes.
+    Status ensureCapacity(int slots, uint64_t inBytes, uint64_t outBytes);
     /// Grow `b` to at least `bytes` (host-visible `use` memory bound directly as storage).
     Status ensureHostBuffer(Buffer& b, uint64_t bytes, MemoryUse use, const char* label);
     /// Values per reduction chunk (one binding's worth of floats).
@@ -72,12 +73,14 @@ private:
 
     // Declared first so that it is destroyed last, after every buffer and set below.
     std::unique_ptr<Device> m_device;
-    Buffer m_in, m_out;            // device-local storage bound to the shaders
-    Buffer m_upload, m_readback;   // staging, only when m_in / m_out are not host-visible
+    // Per slot (double buffering of multi-chunk jobs, see DeviceOptions::overlapChunks):
+    static constexpr int kSlots = Device::kAsyncSlots;
+    Buffer m_in[kSlots], m_out[kSlots];          // device-local storage bound to the shaders
+    Buffer m_upload[kSlots], m_readback[kSlots]; // staging, only when not host-visible
     Buffer m_importance;           // one row's importance (host-visible), encode_k shaders
     Buffer m_redIn, m_redIn2, m_redAux, m_redOut;  // reductions (host-visible, bound directly)
-    VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;  // layout m_set was made for
-    DescriptorSet m_set;           // binds m_in, m_out
+    VkDescriptorSetLayout m_setLayout[kSlots] = {};  // layout m_set[s] was made for
+    DescriptorSet m_set[kSlots];   // binds m_in[s], m_out[s] (and m_importance)
     int64_t m_lastChunks = 0;
 };
 

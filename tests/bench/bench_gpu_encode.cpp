@@ -3,6 +3,8 @@
 // 64 rows (256K values), without and with the golden imatrix. The GPU figures include the
 // upload of the floats and the readback of the bytes (each encodeRows call is a whole job, as
 // the engine issues it); the pipeline is built before timing. Counter "weights/s".
+// EncodeGpuChunks/...: a 4M-value tensor in 1 MiB chunks (16 chunks of 256K floats) on each
+// device with DeviceOptions::overlapChunks off and on, to measure the double buffering.
 //
 //   qs_bench_gpu_encode --benchmark_min_time=0.5 [--benchmark_format=json]
 #include <benchmark/benchmark.h>
@@ -79,6 +81,35 @@ void benchBackend(benchmark::State& state, qs::quant::Backend* backend, TensorTy
         double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
 }
 
+const std::vector<float>& bigWeights() {
+    static const std::vector<float> w = [] {
+        std::vector<float> out;
+        for (int k = 0; k < 16; ++k) out.insert(out.end(), weights().begin(), weights().end());
+        return out;
+    }();
+    return w;
+}
+
+void benchChunks(benchmark::State& state, qs::quant::Backend* backend, TensorType type) {
+    const auto& x = bigWeights();
+    std::vector<uint8_t> out(*qs::formats::byteSize(type, x.size()));
+    if (auto s = backend->encodeRows(type, x, out, kCols, nullptr, "bench"); !s.ok()) {
+        state.SkipWithError(s.error().what().c_str());
+        return;
+    }
+    for (auto _ : state) {
+        const auto s = backend->encodeRows(type, x, out, kCols, nullptr, "bench");
+        if (!s.ok()) {
+            state.SkipWithError(s.error().what().c_str());
+            break;
+        }
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.counters["weights/s"] = benchmark::Counter(
+        double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
+}
+
 std::vector<std::unique_ptr<qs::quant::Backend>>& backends() {
     static std::vector<std::unique_ptr<qs::quant::Backend>> b;
     return b;
@@ -99,7 +130,30 @@ void registerAll() {
             if (be.ok()) all.push_back(std::move(*be));
         }
     }
-    for (auto& be : all) {
+    const size_t plainCount = all.size();
+    if (devices.ok()) {
+        for (size_t i = 0; i < devices->size(); ++i) {
+            for (const bool overlap : {false, true}) {
+                qs::gpu::DeviceOptions o;
+                o.deviceIndex = int(i);
+                o.maxChunkBytes = 1 << 20;
+                o.overlapChunks = overlap;
+                auto be = qs::gpu::makeVulkanBackend(o);
+                if (!be.ok()) continue;
+                for (const TensorType t : {TensorType::Q8_0, TensorType::Q4_K}) {
+                    const std::string label = "EncodeGpuChunks/" + (*be)->name() + "/" +
+                                              std::string(qs::formats::typeName(t)) +
+                                              "/overlap:" + (overlap ? "1" : "0");
+                    benchmark::RegisterBenchmark(label.c_str(), benchChunks, be->get(), t)
+                        ->UseRealTime()
+                        ->Unit(benchmark::kMillisecond);
+                }
+                all.push_back(std::move(*be));
+            }
+        }
+    }
+    for (size_t b = 0; b < plainCount; ++b) {
+        auto& be = all[b];
         for (const bool imat : {false, true}) {
             for (const TensorType t : types) {
                 if (!be->canEncode(t)) continue;

@@ -250,6 +250,38 @@ TEST_F(VulkanFixture, EncodeKChunkedRowsSplitAndEdgeValues) {
     }
 }
 
+TEST_F(VulkanFixture, OverlappedChunksMatchSynchronousChunks) {
+    // Double-buffered chunks (the default) against one chunk at a time: same bytes and floats,
+    // both equal to the CPU's. 32 KiB bindings: the 16 x 4096 golden tensor takes 8+ chunks.
+    m_options.maxChunkBytes = 32 << 10;
+    VulkanBackend* overlapped = open();
+    ASSERT_NE(overlapped, nullptr);
+    DeviceOptions syncOptions = m_options;
+    syncOptions.overlapChunks = false;
+    auto sync = VulkanBackend::create(syncOptions);
+    ASSERT_TRUE(sync.ok()) << sync.error().what();
+    constexpr int64_t kRow = 4096;
+    const std::vector<float> w = readFloats(goldenDir() / "weights.f32");
+    const std::vector<float> imp = readFloats(goldenDir() / "imatrix.f32");
+    for (TensorType t : {TensorType::Q8_0, TensorType::Q4_K, TensorType::IQ4_XS}) {
+        SCOPED_TRACE(name(t));
+        const std::vector<uint8_t> cpu = cpuEncode(t, w, kRow, imp.data());
+        std::vector<uint8_t> a(cpu.size()), b(cpu.size());
+        ASSERT_TRUE(overlapped->encodeRows(t, w, a, kRow, imp.data(), "t").ok());
+        EXPECT_GT(overlapped->lastChunkCount(), 2);
+        ASSERT_TRUE((*sync)->encodeRows(t, w, b, kRow, imp.data(), "t").ok());
+        EXPECT_EQ(overlapped->lastChunkCount(), (*sync)->lastChunkCount());
+        EXPECT_TRUE(a == cpu);
+        EXPECT_TRUE(b == cpu);
+        std::vector<float> da(w.size()), db(w.size());
+        ASSERT_TRUE(overlapped->decodeRows(t, a, da, kRow, "t").ok());
+        ASSERT_TRUE((*sync)->decodeRows(t, a, db, kRow, "t").ok());
+        EXPECT_EQ(std::memcmp(da.data(), db.data(), da.size() * 4), 0);
+        EXPECT_EQ(std::memcmp(da.data(), decode(t, cpu, kRow).data(), da.size() * 4), 0);
+    }
+    expectValidationClean((*sync)->device());
+}
+
 TEST_F(VulkanFixture, EncodeKRejectsBadInputAsCpuDoes) {
     VulkanBackend* be = open();
     ASSERT_NE(be, nullptr);

@@ -134,7 +134,8 @@ Status VulkanBackend::ensureCapacity(int slots, uint64_t inBytes, uint64_t outBy
         // Staging only where the device-local memory cannot be mapped (discrete GPUs without
         // resizable BAR). lavapipe and integrated GPUs map it directly.
         if (!m_in[k].mapped()) {
-            QS_TRY(grow(m_upload[k], inBytes, MemoryUse::Upload, k ? "qs upload 1" : "qs upload 0"));
+            QS_TRY(grow(m_upload[k], inBytes, MemoryUse::Upload,
+                        k ? "qs upload 1" : "qs upload 0"));
         }
         if (!m_out[k].mapped()) {
             QS_TRY(grow(m_readback[k], outBytes, MemoryUse::Readback,

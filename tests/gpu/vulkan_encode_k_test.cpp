@@ -1,8 +1,8 @@
 // The K-quant and IQ4 encoders of the Vulkan backend (gpu/shaders/encode_k.comp), and the
 // importance-weighted legacy encoders, against the CPU engine's encoders on lavapipe, with and
-// without importance: golden tensors (and ggml's
-// own bytes), real tensors of a synthetic tiny model, forced chunking with rows split across
-// chunks, and edge values. The acceptance bar is >= 99.9% identical blocks and the tensor RMSE
+// without importance: golden tensors (and ggml's own bytes), real tensors of a synthetic tiny
+// model, forced chunking with rows split across chunks, edge values, and double-buffered
+// against one-at-a-time chunks. The acceptance bar is >= 99.9% identical blocks and the tensor RMSE
 // within 0.1% (bit-identical for IQ4_NL); on lavapipe every block is identical, and the tests
 // print the measured figures.
 #include <gtest/gtest.h>

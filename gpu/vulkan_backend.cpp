@@ -289,7 +289,6 @@ Status VulkanBackend::run(const Job& job) {
     return s;
 }
 
-
 Status VulkanBackend::decodeRows(TensorType type, std::span<const uint8_t> src,
                                  std::span<float> dst, int64_t rowLength,
                                  const std::string& tensorName) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -102,7 +103,18 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const DeviceOptions
     return std::unique_ptr<VulkanBackend>(new VulkanBackend(std::move(*device)));
 }
 
-VulkanBackend::VulkanBackend(std::unique_ptr<Device> device) : m_device(std::move(device)) {}
+VulkanBackend::VulkanBackend(std::unique_ptr<Device> device) : m_device(std::move(device)) {
+    int choice = m_device->options().reductions;
+    if (choice < 0) {
+        const char* env = std::getenv("QS_VULKAN_REDUCTIONS");
+        if (env && (std::string(env) == "0" || std::string(env) == "1")) {
+            choice = env[0] - '0';
+        } else {
+            choice = m_device->info().type == "cpu" ? 0 : 1;
+        }
+    }
+    m_reductions = choice != 0;
+}
 
 VulkanBackend::~VulkanBackend() = default;
 

@@ -48,7 +48,7 @@ public:
     /// Histograms and error sums on the device (gpu/vulkan_reductions.cpp): identical counts,
     /// and error sums in double within 1e-12 relative of the CPU's. Error sums need
     /// shaderFloat64; without it they run on the CPU (Backend's default).
-    bool hasReductions() const override { return true; }
+    bool hasReductions() const override { return m_reductions; }
     Status histogram(std::span<const float> values, stats::Histogram& hist) override;
     Status errorSums(std::span<const float> ref, std::span<const float> deq, int64_t rowLength,
                      const float* importance, stats::ErrorSums& sums) override;
@@ -82,6 +82,7 @@ private:
     VkDescriptorSetLayout m_setLayout[kSlots] = {};  // layout m_set[s] was made for
     DescriptorSet m_set[kSlots];   // binds m_in[s], m_out[s] (and m_importance)
     int64_t m_lastChunks = 0;
+    bool m_reductions = false;  // DeviceOptions::reductions resolved for this device
 };
 
 /// Factory for the engine: a VulkanBackend as a quant::Backend.

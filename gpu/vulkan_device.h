@@ -62,6 +62,12 @@ struct DeviceOptions {
     /// while the device runs chunk i (two workspaces, two command buffers and fences). Off =
     /// each chunk is uploaded, run and read back before the next (for measurements).
     bool overlapChunks = true;
+    /// Whether the backend offers its histogram/error-sum reductions to the engine and the
+    /// analysis (VulkanBackend::hasReductions): -1 = automatic, i.e. on for GPUs and off for
+    /// CPU devices such as lavapipe, whose shaders run on the same cores as the CPU code but
+    /// slower; 0 = off; 1 = on. Env QS_VULKAN_REDUCTIONS=0/1 overrides the automatic choice.
+    /// The reduction methods themselves always run on the device when called.
+    int reductions = -1;
 };
 
 /// What a buffer is used for; selects the memory-type preference list.

@@ -5,6 +5,8 @@
 // the engine issues it); the pipeline is built before timing. Counter "weights/s".
 // EncodeGpuChunks/...: a 4M-value tensor in 1 MiB chunks (16 chunks of 256K floats) on each
 // device with DeviceOptions::overlapChunks off and on, to measure the double buffering.
+// Reduce/...: the backends' histogram (256 bins) and error sums (with importance) over the same
+// 4M values.
 //
 //   qs_bench_gpu_encode --benchmark_min_time=0.5 [--benchmark_format=json]
 #include <benchmark/benchmark.h>
@@ -20,6 +22,7 @@
 #include "formats/encoders.h"
 #include "formats/type_table.h"
 #include "quant/backend.h"
+#include "stats/metrics.h"
 #include "vulkan_backend.h"
 
 namespace {
@@ -110,6 +113,36 @@ void benchChunks(benchmark::State& state, qs::quant::Backend* backend, TensorTyp
         double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
 }
 
+void benchHistogram(benchmark::State& state, qs::quant::Backend* backend) {
+    const auto& x = bigWeights();
+    for (auto _ : state) {
+        qs::stats::Histogram h(-0.5, 0.5, 256);
+        if (auto s = backend->histogram(x, h); !s.ok()) {
+            state.SkipWithError(s.error().what().c_str());
+            break;
+        }
+        benchmark::DoNotOptimize(h.bins.data());
+    }
+    state.counters["weights/s"] = benchmark::Counter(
+        double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
+}
+
+void benchErrorSums(benchmark::State& state, qs::quant::Backend* backend) {
+    const auto& x = bigWeights();
+    std::vector<float> y(x.size());
+    for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * 0.99f;
+    for (auto _ : state) {
+        qs::stats::ErrorSums sums;
+        if (auto s = backend->errorSums(x, y, kCols, imatrix().data(), sums); !s.ok()) {
+            state.SkipWithError(s.error().what().c_str());
+            break;
+        }
+        benchmark::DoNotOptimize(sums.sumSqErr);
+    }
+    state.counters["weights/s"] = benchmark::Counter(
+        double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
+}
+
 std::vector<std::unique_ptr<qs::quant::Backend>>& backends() {
     static std::vector<std::unique_ptr<qs::quant::Backend>> b;
     return b;
@@ -154,6 +187,14 @@ void registerAll() {
     }
     for (size_t b = 0; b < plainCount; ++b) {
         auto& be = all[b];
+        benchmark::RegisterBenchmark(("Reduce/" + be->name() + "/histogram").c_str(),
+                                     benchHistogram, be.get())
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
+        benchmark::RegisterBenchmark(("Reduce/" + be->name() + "/error_sums").c_str(),
+                                     benchErrorSums, be.get())
+            ->UseRealTime()
+            ->Unit(benchmark::kMillisecond);
         for (const bool imat : {false, true}) {
             for (const TensorType t : types) {
                 if (!be->canEncode(t)) continue;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <sys/wait.h>
 
 #include <array>
@@ -179,7 +180,9 @@ TEST(CliQuantize, VulkanBackendWritesTheSameBytes) {
 TEST(CliStats, VulkanBackendGivesTheSameHistograms) {
     const std::string args = "stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 64 --json";
     const CliRun c = cli(args);
+    ::setenv("QS_VULKAN_REDUCTIONS", "1", 1);  // use them on lavapipe too (off there by default)
     const CliRun g = cli(args + " --backend vulkan");
+    ::unsetenv("QS_VULKAN_REDUCTIONS");
     ASSERT_EQ(c.code, 0) << c.err;
     ASSERT_EQ(g.code, 0) << g.err;
     const auto jc = nlohmann::json::parse(c.out), jg = nlohmann::json::parse(g.out);

@@ -7,6 +7,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <random>
 #include <string>
@@ -64,7 +65,6 @@ TEST_F(VulkanFixture, HistogramCountsIdenticalToCpu) {
     m_options.maxWorkgroupsPerDim = 2;   // and 2D grids
     VulkanBackend* be = open();
     ASSERT_NE(be, nullptr);
-    ASSERT_TRUE(be->hasReductions());
     struct Range {
         double lo, hi;
         int bins;
@@ -148,9 +148,22 @@ TEST_F(VulkanFixture, ErrorSumsMatchCpu) {
     EXPECT_FALSE(be->errorSums(std::vector<float>(10), std::vector<float>(10), 4, nullptr, s).ok());
 }
 
-TEST_F(VulkanFixture, AnalysisThroughVulkanMatchesCpu) {
+TEST_F(VulkanFixture, ReductionsOfferedOnGpusOnly) {
     VulkanBackend* be = open();
     ASSERT_NE(be, nullptr);
+    const char* env = std::getenv("QS_VULKAN_REDUCTIONS");
+    if (!env) EXPECT_EQ(be->hasReductions(), be->device().info().type != "cpu");
+    m_options.reductions = 1;
+    EXPECT_TRUE(open()->hasReductions());
+    m_options.reductions = 0;
+    EXPECT_FALSE(open()->hasReductions());
+}
+
+TEST_F(VulkanFixture, AnalysisThroughVulkanMatchesCpu) {
+    m_options.reductions = 1;  // the engine and the analysis use the device's reductions
+    VulkanBackend* be = open();
+    ASSERT_NE(be, nullptr);
+    ASSERT_TRUE(be->hasReductions());
     TempDir dir;
     const std::string path = (dir.path() / "tiny.gguf").string();
     synth::SynthOptions so;

@@ -77,6 +77,45 @@ const uint32_t kEncodeQ5_0[] =
 const uint32_t kEncodeQ5_1[] =
 #include "encode_q5_1.inc"
     ;
+const uint32_t kEncodeQ2_K[] =
+#include "encode_k_q2_k.inc"
+    ;
+const uint32_t kEncodeQ3_K[] =
+#include "encode_k_q3_k.inc"
+    ;
+const uint32_t kEncodeQ4_K[] =
+#include "encode_k_q4_k.inc"
+    ;
+const uint32_t kEncodeQ5_K[] =
+#include "encode_k_q5_k.inc"
+    ;
+const uint32_t kEncodeQ6_K[] =
+#include "encode_k_q6_k.inc"
+    ;
+const uint32_t kEncodeIQ4_NL[] =
+#include "encode_k_iq4_nl.inc"
+    ;
+const uint32_t kEncodeIQ4_XS[] =
+#include "encode_k_iq4_xs.inc"
+    ;
+const uint32_t kEncodeWeightedQ4_0[] =
+#include "encode_k_q4_0w.inc"
+    ;
+const uint32_t kEncodeWeightedQ4_1[] =
+#include "encode_k_q4_1w.inc"
+    ;
+const uint32_t kEncodeWeightedQ5_0[] =
+#include "encode_k_q5_0w.inc"
+    ;
+const uint32_t kEncodeWeightedQ5_1[] =
+#include "encode_k_q5_1w.inc"
+    ;
+const uint32_t kHistogram[] =
+#include "histogram_f32.inc"
+    ;
+const uint32_t kErrorSums[] =
+#include "error_sums_f32.inc"
+    ;
 
 struct Entry {
     ShaderOp op;
@@ -87,6 +126,12 @@ struct Entry {
 template <size_t N>
 constexpr ShaderCode shader(std::string_view name, const uint32_t (&words)[N]) {
     return ShaderCode{name, std::span<const uint32_t>(words, N)};
+}
+/// encode_k.comp: a third binding (the row's importance) and 20 bytes of push constants.
+template <size_t N>
+constexpr ShaderCode shaderK(std::string_view name, const uint32_t (&words)[N]) {
+    return ShaderCode{name, std::span<const uint32_t>(words, N), kEncodeKBindings,
+                      kEncodeKPushBytes};
 }
 
 const std::array kShaders = {
@@ -112,6 +157,25 @@ const std::array kShaders = {
     Entry{ShaderOp::Encode, TensorType::Q4_1, shader("encode_q4_1", kEncodeQ4_1)},
     Entry{ShaderOp::Encode, TensorType::Q5_0, shader("encode_q5_0", kEncodeQ5_0)},
     Entry{ShaderOp::Encode, TensorType::Q5_1, shader("encode_q5_1", kEncodeQ5_1)},
+    Entry{ShaderOp::Encode, TensorType::Q2_K, shaderK("encode_k_q2_k", kEncodeQ2_K)},
+    Entry{ShaderOp::Encode, TensorType::Q3_K, shaderK("encode_k_q3_k", kEncodeQ3_K)},
+    Entry{ShaderOp::Encode, TensorType::Q4_K, shaderK("encode_k_q4_k", kEncodeQ4_K)},
+    Entry{ShaderOp::Encode, TensorType::Q5_K, shaderK("encode_k_q5_k", kEncodeQ5_K)},
+    Entry{ShaderOp::Encode, TensorType::Q6_K, shaderK("encode_k_q6_k", kEncodeQ6_K)},
+    Entry{ShaderOp::Encode, TensorType::IQ4_NL, shaderK("encode_k_iq4_nl", kEncodeIQ4_NL)},
+    Entry{ShaderOp::Encode, TensorType::IQ4_XS, shaderK("encode_k_iq4_xs", kEncodeIQ4_XS)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q4_0,
+          shaderK("encode_k_q4_0w", kEncodeWeightedQ4_0)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q4_1,
+          shaderK("encode_k_q4_1w", kEncodeWeightedQ4_1)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q5_0,
+          shaderK("encode_k_q5_0w", kEncodeWeightedQ5_0)},
+    Entry{ShaderOp::EncodeWeighted, TensorType::Q5_1,
+          shaderK("encode_k_q5_1w", kEncodeWeightedQ5_1)},
+    Entry{ShaderOp::Histogram, TensorType::F32,
+          ShaderCode{"histogram", std::span<const uint32_t>(kHistogram), 3, 16}},
+    Entry{ShaderOp::ErrorSums, TensorType::F32,
+          ShaderCode{"error_sums", std::span<const uint32_t>(kErrorSums), 4, 16}},
 };
 
 } // namespace
@@ -132,8 +196,12 @@ int64_t encodeItemsPerUnit(formats::TensorType type) {
     case TensorType::F16:
     case TensorType::BF16: return 8;
     case TensorType::Q4_1:
-    case TensorType::Q5_1: return 1;  // 20 and 24 bytes: already whole words
-    default: return 2;                // 18, 22, 34 bytes: pairs make whole words
+    case TensorType::Q5_1:
+    case TensorType::Q2_K:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::IQ4_XS: return 1;  // 20, 24, 84, 144, 176, 136 bytes: whole words
+    default: return 2;  // 18, 22, 34, 110, 210 bytes: pairs make whole words
     }
 }
 

@@ -18,10 +18,23 @@ struct ShaderCode {
     uint32_t pushConstantBytes = 8; ///< size of the push-constant block
 };
 
+/// Interface of the K-quant/IQ4 encoders (encode_k.comp): bindings 0 floats, 1 bytes, 2 the
+/// row's importance (for EncodeWeighted followed by each row's sigma2); push constants nUnits,
+/// nItems, blocksPerRow, firstBlockInRow, hasImportance, firstRow.
+inline constexpr uint32_t kEncodeKBindings = 3;
+inline constexpr uint32_t kEncodeKPushBytes = 24;
+
 /// The operations the shaders implement.
 enum class ShaderOp {
     Decode,  ///< type bytes -> float32 (binding 0 bytes, binding 1 floats)
     Encode,  ///< float32 -> type bytes (binding 0 floats, binding 1 bytes)
+    /// float32 -> Q4_0/Q4_1/Q5_0/Q5_1 bytes with importance (ggml's weighted scale search;
+    /// binding 2 holds the importance and each row's sigma2)
+    EncodeWeighted,
+    /// float32 values -> counts of fixed bins (histogram.comp; registered under F32)
+    Histogram,
+    /// float32 original and decoded values -> double error sums (error_sums.comp, F32)
+    ErrorSums,
 };
 
 /// The shader of `op` for `type`, or nullptr if there is none.

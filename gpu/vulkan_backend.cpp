@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace qs::gpu {
 
@@ -26,6 +28,14 @@ bool isLegacyWeighted(TensorType t) {
            t == TensorType::Q5_1;
 }
 
+/// The legacy importance paths' sigma2: the row's sum of squares in order over its length, as
+/// core/formats/encode_legacy.cpp computes it (ISO C++, no contraction: the same float).
+float rowSigma2(const float* x, int64_t n) {
+    float s = 0;
+    for (int64_t j = 0; j < n; ++j) s += x[j] * x[j];
+    return s / float(n);
+}
+
 uint16_t load16(const uint8_t* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
@@ -43,11 +53,26 @@ int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t rowLength) {
         return -1;
     }
     const auto& tr = formats::traits(t);
-    const bool hasMin = t == TensorType::Q4_1 || t == TensorType::Q5_1;
+    // Offsets of the fp16 scales in a block (as the CPU encoder's scaleFieldsOf).
+    int offsets[2] = {0, -1};
+    switch (t) {
+    case TensorType::Q4_1:
+    case TensorType::Q5_1:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K: offsets[1] = 2; break;
+    case TensorType::Q2_K:
+        offsets[0] = 80;
+        offsets[1] = 82;
+        break;
+    case TensorType::Q3_K: offsets[0] = 108; break;
+    case TensorType::Q6_K: offsets[0] = 208; break;
+    default: break;
+    }
     for (int64_t b = 0; b < rowLength / tr.blockSize; ++b) {
         const uint8_t* blk = row + b * tr.blockBytes;
-        if ((load16(blk) & 0x7c00u) == 0x7c00u) return b;
-        if (hasMin && (load16(blk + 2) & 0x7c00u) == 0x7c00u) return b;
+        for (int off : offsets) {
+            if (off >= 0 && (load16(blk + off) & 0x7c00u) == 0x7c00u) return b;
+        }
     }
     return -1;
 }
@@ -66,6 +91,10 @@ struct VulkanBackend::Job {
     int64_t unitNum = 1;      // invocations for n items: ceil(n * unitNum / unitDen)
     int64_t unitDen = 1;
     int64_t pushScale = 1;    // second push constant: n * pushScale
+    // encode_k shaders (kEncodeKBindings): the row's importance (itemsPerRow * valuesPerItem
+    // floats) or null; bound as binding 2.
+    const float* importance = nullptr;
+    int64_t importanceFloats = 0;
 };
 
 Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const DeviceOptions& options) {
@@ -74,7 +103,18 @@ Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const DeviceOptions
     return std::unique_ptr<VulkanBackend>(new VulkanBackend(std::move(*device)));
 }
 
-VulkanBackend::VulkanBackend(std::unique_ptr<Device> device) : m_device(std::move(device)) {}
+VulkanBackend::VulkanBackend(std::unique_ptr<Device> device) : m_device(std::move(device)) {
+    int choice = m_device->options().reductions;
+    if (choice < 0) {
+        const char* env = std::getenv("QS_VULKAN_REDUCTIONS");
+        if (env && (std::string(env) == "0" || std::string(env) == "1")) {
+            choice = env[0] - '0';
+        } else {
+            choice = m_device->info().type == "cpu" ? 0 : 1;
+        }
+    }
+    m_reductions = choice != 0;
+}
 
 VulkanBackend::~VulkanBackend() = default;
 
@@ -88,24 +128,33 @@ bool VulkanBackend::canDecode(TensorType type) const {
     return findShader(ShaderOp::Decode, type) != nullptr;
 }
 
-Status VulkanBackend::ensureCapacity(uint64_t inBytes, uint64_t outBytes) {
-    bool changed = false;
-    auto grow = [&](Buffer& b, uint64_t bytes, MemoryUse use, const char* label) -> Status {
-        if (b.valid() && b.size() >= bytes) return {};
-        b = Buffer();  // free first: the new one may need the memory
-        auto nb = m_device->createBuffer(bytes, use, label);
-        if (!nb) return nb.error();
-        b = std::move(*nb);
-        changed = true;
-        return {};
-    };
-    QS_TRY(grow(m_in, inBytes, MemoryUse::DeviceLocal, "qs input"));
-    QS_TRY(grow(m_out, outBytes, MemoryUse::DeviceLocal, "qs output"));
-    // Staging only where the device-local memory cannot be mapped (discrete GPUs without
-    // resizable BAR). lavapipe and integrated GPUs map it directly.
-    if (!m_in.mapped()) QS_TRY(grow(m_upload, inBytes, MemoryUse::Upload, "qs upload"));
-    if (!m_out.mapped()) QS_TRY(grow(m_readback, outBytes, MemoryUse::Readback, "qs readback"));
-    if (changed) m_setLayout = VK_NULL_HANDLE;
+Status VulkanBackend::ensureCapacity(int slots, uint64_t inBytes, uint64_t outBytes) {
+    for (int k = 0; k < slots; ++k) {
+        bool changed = false;
+        auto grow = [&](Buffer& b, uint64_t bytes, MemoryUse use, const char* label) -> Status {
+            if (b.valid() && b.size() >= bytes) return {};
+            b = Buffer();  // free first: the new one may need the memory
+            auto nb = m_device->createBuffer(bytes, use, label);
+            if (!nb) return nb.error();
+            b = std::move(*nb);
+            changed = true;
+            return {};
+        };
+        QS_TRY(grow(m_in[k], inBytes, MemoryUse::DeviceLocal, k ? "qs input 1" : "qs input 0"));
+        QS_TRY(grow(m_out[k], outBytes, MemoryUse::DeviceLocal,
+                    k ? "qs output 1" : "qs output 0"));
+        // Staging only where the device-local memory cannot be mapped (discrete GPUs without
+        // resizable BAR). lavapipe and integrated GPUs map it directly.
+        if (!m_in[k].mapped()) {
+            QS_TRY(grow(m_upload[k], inBytes, MemoryUse::Upload,
+                        k ? "qs upload 1" : "qs upload 0"));
+        }
+        if (!m_out[k].mapped()) {
+            QS_TRY(grow(m_readback[k], outBytes, MemoryUse::Readback,
+                        k ? "qs readback 1" : "qs readback 0"));
+        }
+        if (changed) m_setLayout[k] = VK_NULL_HANDLE;
+    }
     return {};
 }
 
@@ -133,65 +182,123 @@ Status VulkanBackend::run(const Job& job) {
                                                   " bytes is too small for one block");
     }
     chunkItems = std::min(chunkItems, job.items);
+    // Two slots when there is more than one chunk: while the device runs chunk i, the host
+    // fills chunk i + 1 into the other slot and reads chunk i - 1 back.
+    const int slots = opt.overlapChunks && chunkItems < job.items ? 2 : 1;
 
-    QS_TRY(ensureCapacity(roundUp4(uint64_t(chunkItems * job.inBytes)),
+    QS_TRY(ensureCapacity(slots, roundUp4(uint64_t(chunkItems * job.inBytes)),
                           roundUp4(uint64_t(chunkItems * job.outBytes))));
+    const bool withImportance = job.shader->storageBuffers == kEncodeKBindings;
+    if (withImportance) {
+        // Binding 2 is read straight from host-visible memory (read once per block, small).
+        const uint64_t bytes = std::max<uint64_t>(4, uint64_t(job.importanceFloats) * 4);
+        if (!m_importance.valid() || m_importance.size() < bytes) {
+            m_importance = Buffer();
+            auto b = m_device->createBuffer(bytes, MemoryUse::Upload, "qs importance");
+            if (!b) return b.error();
+            m_importance = std::move(*b);
+            for (auto& l : m_setLayout) l = VK_NULL_HANDLE;
+        }
+        if (job.importance) {
+            std::memcpy(m_importance.mapped(), job.importance, size_t(job.importanceFloats) * 4);
+        } else {
+            std::memset(m_importance.mapped(), 0, 4);
+        }
+        QS_TRY(m_importance.flush());
+    }
     auto pipeline = m_device->pipeline(*job.shader, opt.workgroupSize);
     if (!pipeline) return pipeline.error();
     const Pipeline& pipe = **pipeline;
-    // Every shader has the same interface, so one set serves them all until the buffers change.
-    if (m_setLayout != pipe.setLayout) {
-        m_set = DescriptorSet();
-        const Buffer* buffers[] = {&m_in, &m_out};
-        auto set = m_device->bindBuffers(pipe, buffers);
+    // Shaders of one interface share a set, so it is rebuilt only when the interface (layout)
+    // or the buffers change.
+    for (int k = 0; k < slots; ++k) {
+        if (m_setLayout[k] == pipe.setLayout) continue;
+        m_set[k] = DescriptorSet();
+        const Buffer* buffers[] = {&m_in[k], &m_out[k], &m_importance};
+        auto set = m_device->bindBuffers(
+            pipe, std::span<const Buffer* const>(buffers, withImportance ? 3 : 2));
         if (!set) return set.error();
-        m_set = std::move(*set);
-        m_setLayout = pipe.setLayout;
+        m_set[k] = std::move(*set);
+        m_setLayout[k] = pipe.setLayout;
     }
 
     const uint32_t maxPerDim =
         opt.maxWorkgroupsPerDim > 0
             ? std::min(opt.maxWorkgroupsPerDim, lim.maxWorkgroupCount[0])
             : lim.maxWorkgroupCount[0];
-    const Buffer& inHost = m_in.mapped() ? m_in : m_upload;
-    const Buffer& outHost = m_out.mapped() ? m_out : m_readback;
-
-    for (int64_t first = 0; first < job.items; first += chunkItems) {
-        const int64_t n = std::min(chunkItems, job.items - first);
-        const uint64_t inBytes = uint64_t(n * job.inBytes);
-        const uint64_t outBytes = uint64_t(n * job.outBytes);
-        std::memcpy(inHost.mapped(), job.src + first * job.inBytes, inBytes);
-        QS_TRY(inHost.flush());
-
-        const int64_t units = ceilDiv(n * job.unitNum, job.unitDen);
-        const uint32_t push[2] = {uint32_t(units), uint32_t(n * job.pushScale)};
-        // A 2D grid once the groups exceed one dimension's limit: rows of gx groups, and the
-        // shader drops the invocations past `units` in the last row.
-        const int64_t groups = ceilDiv(units, int64_t(pipe.workgroupSize));
-        const int64_t gy = ceilDiv(groups, int64_t(maxPerDim));
-        const int64_t gx = ceilDiv(groups, gy);
-        if (gy > int64_t(lim.maxWorkgroupCount[1])) {
-            return makeError(ErrorCode::Internal, "Vulkan dispatch grid too large");
-        }
-        const bool upload = &inHost != &m_in;
-        const bool readback = &outHost != &m_out;
-        QS_TRY(m_device->submit([&](CommandRecorder& rec) {
-            if (upload) {
-                rec.copy(m_upload, m_in, roundUp4(inBytes));
-                rec.barrier();
-            }
-            rec.dispatch(pipe, m_set, push, uint32_t(gx), uint32_t(gy));
-            rec.barrier();
-            if (readback) {
-                rec.copy(m_out, m_readback, roundUp4(outBytes));
-                rec.barrier();
-            }
-        }));
-        QS_TRY(outHost.invalidate());
-        std::memcpy(job.dst + first * job.outBytes, outHost.mapped(), outBytes);
+    // Chunk k runs in slot k % slots. Before a slot is reused its previous chunk is waited for
+    // and read back; at the end the pending chunks are drained oldest first. Any error drains
+    // every slot before returning, so no work in flight outlives the call.
+    struct Pending {
+        bool active = false;
+        int64_t first = 0, n = 0;
+    };
+    Pending pending[kSlots];
+    auto inHost = [&](int k) -> const Buffer& { return m_in[k].mapped() ? m_in[k] : m_upload[k]; };
+    auto outHost = [&](int k) -> const Buffer& {
+        return m_out[k].mapped() ? m_out[k] : m_readback[k];
+    };
+    auto finish = [&](int k) -> Status {
+        if (!pending[k].active) return {};
+        pending[k].active = false;
+        QS_TRY(m_device->waitAsync(k));
+        QS_TRY(outHost(k).invalidate());
+        std::memcpy(job.dst + pending[k].first * job.outBytes, outHost(k).mapped(),
+                    size_t(pending[k].n * job.outBytes));
         ++m_lastChunks;
+        return {};
+    };
+    auto chunks = [&]() -> Status {
+        int64_t index = 0;
+        for (int64_t first = 0; first < job.items; first += chunkItems, ++index) {
+            const int k = int(index % slots);
+            QS_TRY(finish(k));
+            const int64_t n = std::min(chunkItems, job.items - first);
+            const uint64_t inBytes = uint64_t(n * job.inBytes);
+            const uint64_t outBytes = uint64_t(n * job.outBytes);
+            std::memcpy(inHost(k).mapped(), job.src + first * job.inBytes, inBytes);
+            QS_TRY(inHost(k).flush());
+
+            const int64_t units = ceilDiv(n * job.unitNum, job.unitDen);
+            const uint32_t push[6] = {uint32_t(units),
+                                      uint32_t(n * job.pushScale),
+                                      uint32_t(job.itemsPerRow),
+                                      uint32_t(first % job.itemsPerRow),
+                                      job.importance ? 1u : 0u,
+                                      uint32_t(first / job.itemsPerRow)};
+            // A 2D grid once the groups exceed one dimension's limit: rows of gx groups, and
+            // the shader drops the invocations past `units` in the last row.
+            const int64_t groups = ceilDiv(units, int64_t(pipe.workgroupSize));
+            const int64_t gy = ceilDiv(groups, int64_t(maxPerDim));
+            const int64_t gx = ceilDiv(groups, gy);
+            if (gy > int64_t(lim.maxWorkgroupCount[1])) {
+                return makeError(ErrorCode::Internal, "Vulkan dispatch grid too large");
+            }
+            const bool upload = !m_in[k].mapped();
+            const bool readback = !m_out[k].mapped();
+            QS_TRY(m_device->submitAsync(k, [&](CommandRecorder& rec) {
+                if (upload) {
+                    rec.copy(m_upload[k], m_in[k], roundUp4(inBytes));
+                    rec.barrier();
+                }
+                rec.dispatch(pipe, m_set[k], push, uint32_t(gx), uint32_t(gy));
+                rec.barrier();
+                if (readback) {
+                    rec.copy(m_out[k], m_readback[k], roundUp4(outBytes));
+                    rec.barrier();
+                }
+            }));
+            pending[k] = {true, first, n};
+        }
+        // Oldest first: slot index % slots was used longest ago.
+        for (int j = 0; j < slots; ++j) QS_TRY(finish(int((index + j) % slots)));
+        return {};
+    };
+    Status s = chunks();
+    if (!s) {
+        for (int k = 0; k < kSlots; ++k) (void)m_device->waitAsync(k);
     }
-    return {};
+    return s;
 }
 
 Status VulkanBackend::decodeRows(TensorType type, std::span<const uint8_t> src,
@@ -239,13 +346,13 @@ Status VulkanBackend::decodeRows(TensorType type, std::span<const uint8_t> src,
 Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
                                  std::span<uint8_t> dst, int64_t rowLength,
                                  const float* importance, const std::string& tensorName) {
-    const ShaderCode* shader = findShader(ShaderOp::Encode, type);
+    // Q4_0/Q4_1/Q5_0/Q5_1 with importance use ggml's weighted scale search, a shader of its
+    // own that also needs each row's sigma2.
+    const bool weighted = importance && isLegacyWeighted(type);
+    const ShaderCode* shader =
+        findShader(weighted ? ShaderOp::EncodeWeighted : ShaderOp::Encode, type);
     const std::string typeName(formats::typeName(type));
     if (!shader) return usage("the Vulkan backend cannot encode " + typeName, tensorName);
-    if (importance && isLegacyWeighted(type)) {
-        return usage("the Vulkan backend has no importance-weighted " + typeName + " encoder",
-                     tensorName);
-    }
     const auto& tr = formats::traits(type);
     if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
         return makeError(ErrorCode::BadInput,
@@ -298,6 +405,18 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
     job.unitNum = 1;
     job.unitDen = encodeItemsPerUnit(type);
     job.pushScale = 1;
+    // Binding 2: the importance of one row, then (weighted legacy types) each row's sigma2,
+    // the row's mean square computed exactly as the CPU encoder computes it.
+    std::vector<float> importanceAndSigma2;
+    if (weighted) {
+        importanceAndSigma2.assign(importance, importance + rowLength);
+        importanceAndSigma2.reserve(size_t(rowLength + rows));
+        for (int64_t r = 0; r < rows; ++r) {
+            importanceAndSigma2.push_back(rowSigma2(src.data() + r * rowLength, rowLength));
+        }
+    }
+    job.importance = weighted ? importanceAndSigma2.data() : importance;
+    job.importanceFloats = weighted ? int64_t(importanceAndSigma2.size()) : rowLength;
     Status s = run(job);
     if (!s) {
         s.error().tensor = tensorName;

@@ -27,7 +27,8 @@ public:
     /// "vulkan:0 llvmpipe (LLVM 15.0.6, 256 bits)".
     std::string name() const override;
     /// F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (importance-weighted Q4/Q5 encodes excepted,
-    /// see encodeRows).
+    /// see encodeRows), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS (with or without
+    /// importance).
     bool canEncode(formats::TensorType type) const override;
     /// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS.
     bool canDecode(formats::TensorType type) const override;
@@ -44,6 +45,14 @@ public:
                       std::span<uint8_t> dst, int64_t rowLength, const float* importance,
                       const std::string& tensorName) override;
 
+    /// Histograms and error sums on the device (gpu/vulkan_reductions.cpp): identical counts,
+    /// and error sums in double within 1e-12 relative of the CPU's. Error sums need
+    /// shaderFloat64; without it they run on the CPU (Backend's default).
+    bool hasReductions() const override { return m_reductions; }
+    Status histogram(std::span<const float> values, stats::Histogram& hist) override;
+    Status errorSums(std::span<const float> ref, std::span<const float> deq, int64_t rowLength,
+                     const float* importance, stats::ErrorSums& sums) override;
+
     /// The device (for its info, limits and validation messages).
     Device& device() { return *m_device; }
     /// Chunks (submits) run by the last decodeRows/encodeRows call; for tests.
@@ -53,15 +62,27 @@ private:
     struct Job;
     explicit VulkanBackend(std::unique_ptr<Device> device);
     Status run(const Job& job);
-    Status ensureCapacity(uint64_t inBytes, uint64_t outBytes);
+    /// Workspace of `slots` (1 or 2) slots, each with inBytes / outBytes.
+    Status ensureCapacity(int slots, uint64_t inBytes, uint64_t outBytes);
+    /// Grow `b` to at least `bytes` (host-visible `use` memory bound directly as storage).
+    Status ensureHostBuffer(Buffer& b, uint64_t bytes, MemoryUse use, const char* label);
+    /// Values per reduction chunk (one binding's worth of floats).
+    int64_t reductionChunkValues() const;
+    /// Workgroup grid (x, y) for `groups` workgroups within the dispatch limits.
+    Result<std::pair<uint32_t, uint32_t>> grid(int64_t groups) const;
 
     // Declared first so that it is destroyed last, after every buffer and set below.
     std::unique_ptr<Device> m_device;
-    Buffer m_in, m_out;            // device-local storage bound to the shaders
-    Buffer m_upload, m_readback;   // staging, only when m_in / m_out are not host-visible
-    VkDescriptorSetLayout m_setLayout = VK_NULL_HANDLE;  // layout m_set was made for
-    DescriptorSet m_set;           // binds m_in, m_out
+    // Per slot (double buffering of multi-chunk jobs, see DeviceOptions::overlapChunks):
+    static constexpr int kSlots = Device::kAsyncSlots;
+    Buffer m_in[kSlots], m_out[kSlots];          // device-local storage bound to the shaders
+    Buffer m_upload[kSlots], m_readback[kSlots]; // staging, only when not host-visible
+    Buffer m_importance;           // one row's importance (host-visible), encode_k shaders
+    Buffer m_redIn, m_redIn2, m_redAux, m_redOut;  // reductions (host-visible, bound directly)
+    VkDescriptorSetLayout m_setLayout[kSlots] = {};  // layout m_set[s] was made for
+    DescriptorSet m_set[kSlots];   // binds m_in[s], m_out[s] (and m_importance)
     int64_t m_lastChunks = 0;
+    bool m_reductions = false;  // DeviceOptions::reductions resolved for this device
 };
 
 /// Factory for the engine: a VulkanBackend as a quant::Backend.

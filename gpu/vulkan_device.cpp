@@ -385,10 +385,18 @@ Status Device::createLogicalDevice() {
     q.queueFamilyIndex = m_queueFamily;
     q.queueCount = 1;
     q.pQueuePriorities = &priority;
-    // The shaders address bytes inside uint words, so no optional feature is needed.
+    // The codecs address bytes inside uint words, so they need no optional feature; the
+    // error-sum reduction accumulates in double, so shaderFloat64 is enabled where offered
+    // (without it that reduction stays on the CPU).
+    VkPhysicalDeviceFeatures offered{};
+    vkGetPhysicalDeviceFeatures(m_physical, &offered);
+    VkPhysicalDeviceFeatures enabled{};
+    enabled.shaderFloat64 = offered.shaderFloat64;
+    m_limits.shaderFloat64 = offered.shaderFloat64 == VK_TRUE;
     VkDeviceCreateInfo ci{VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO};
     ci.queueCreateInfoCount = 1;
     ci.pQueueCreateInfos = &q;
+    ci.pEnabledFeatures = &enabled;
     if (VkResult r = vkCreateDevice(m_physical, &ci, nullptr, &m_device); r != VK_SUCCESS) {
         m_device = VK_NULL_HANDLE;
         return vkError("vkCreateDevice", r);
@@ -417,6 +425,19 @@ Status Device::createLogicalDevice() {
     VkFenceCreateInfo fence{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if (VkResult r = vkCreateFence(m_device, &fence, nullptr, &m_fence); r != VK_SUCCESS) {
         return vkError("vkCreateFence", r);
+    }
+    alloc.commandBufferCount = kAsyncSlots;
+    if (VkResult r = vkAllocateCommandBuffers(m_device, &alloc, m_asyncCommandBuffers);
+        r != VK_SUCCESS) {
+        return vkError("vkAllocateCommandBuffers", r);
+    }
+    for (int i = 0; i < kAsyncSlots; ++i) {
+        if (VkResult r = vkCreateFence(m_device, &fence, nullptr, &m_asyncFences[i]);
+            r != VK_SUCCESS) {
+            return vkError("vkCreateFence", r);
+        }
+        setName(VK_OBJECT_TYPE_FENCE, uint64_t(m_asyncFences[i]),
+                i == 0 ? "qs async fence 0" : "qs async fence 1");
     }
 
     // Sets are few (one per bound buffer pair) and long-lived; 64 is plenty.
@@ -499,6 +520,9 @@ Device::~Device() {
         if (m_pipelineCache) vkDestroyPipelineCache(m_device, m_pipelineCache, nullptr);
         if (m_descriptorPool) vkDestroyDescriptorPool(m_device, m_descriptorPool, nullptr);
         if (m_fence) vkDestroyFence(m_device, m_fence, nullptr);
+        for (VkFence f : m_asyncFences) {
+            if (f) vkDestroyFence(m_device, f, nullptr);
+        }
         if (m_commandPool) vkDestroyCommandPool(m_device, m_commandPool, nullptr);
         vkDestroyDevice(m_device, nullptr);
     }
@@ -795,6 +819,64 @@ Status Device::submit(const std::function<void(CommandRecorder&)>& record) {
                        r);
     }
     return {};
+}
+
+namespace {
+
+/// Waits for `fence` with the submit timeout; on timeout the device is drained first.
+Status waitFence(VkDevice device, VkFence fence, uint64_t timeoutNs) {
+    if (VkResult r = vkWaitForFences(device, 1, &fence, VK_TRUE, timeoutNs); r != VK_SUCCESS) {
+        if (r == VK_TIMEOUT) vkDeviceWaitIdle(device);  // never leave work in flight
+        return makeError(ErrorCode::IoError,
+                         std::string(r == VK_TIMEOUT ? "GPU work timed out: vkWaitForFences"
+                                                     : "vkWaitForFences") +
+                             " failed (VkResult " + std::to_string(int(r)) + ")");
+    }
+    return {};
+}
+
+} // namespace
+
+Status Device::submitAsync(int slot, const std::function<void(CommandRecorder&)>& record) {
+    QS_ASSERT(slot >= 0 && slot < kAsyncSlots);
+    std::lock_guard lock(m_submitMutex);
+    if (m_asyncPending[slot]) {
+        m_asyncPending[slot] = false;
+        QS_TRY(waitFence(m_device, m_asyncFences[slot], kFenceTimeoutNs));
+    }
+    VkCommandBuffer cmd = m_asyncCommandBuffers[slot];
+    if (VkResult r = vkResetCommandBuffer(cmd, 0); r != VK_SUCCESS) {
+        return vkError("vkResetCommandBuffer", r);
+    }
+    VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
+    bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
+    if (VkResult r = vkBeginCommandBuffer(cmd, &bi); r != VK_SUCCESS) {
+        return vkError("vkBeginCommandBuffer", r);
+    }
+    CommandRecorder rec(cmd);
+    record(rec);
+    if (VkResult r = vkEndCommandBuffer(cmd); r != VK_SUCCESS) {
+        return vkError("vkEndCommandBuffer", r);
+    }
+    if (VkResult r = vkResetFences(m_device, 1, &m_asyncFences[slot]); r != VK_SUCCESS) {
+        return vkError("vkResetFences", r);
+    }
+    VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
+    si.commandBufferCount = 1;
+    si.pCommandBuffers = &cmd;
+    if (VkResult r = vkQueueSubmit(m_queue, 1, &si, m_asyncFences[slot]); r != VK_SUCCESS) {
+        return vkError("vkQueueSubmit", r);
+    }
+    m_asyncPending[slot] = true;
+    return {};
+}
+
+Status Device::waitAsync(int slot) {
+    QS_ASSERT(slot >= 0 && slot < kAsyncSlots);
+    std::lock_guard lock(m_submitMutex);
+    if (!m_asyncPending[slot]) return {};
+    m_asyncPending[slot] = false;
+    return waitFence(m_device, m_asyncFences[slot], kFenceTimeoutNs);
 }
 
 // ==========================================================================================

@@ -58,6 +58,16 @@ struct DeviceOptions {
     uint32_t maxWorkgroupsPerDim = 0;
     /// Invocations per workgroup (specialization constant 0 of every shader).
     uint32_t workgroupSize = 64;
+    /// Double-buffer multi-chunk jobs: the host uploads chunk i+1 and reads back chunk i-1
+    /// while the device runs chunk i (two workspaces, two command buffers and fences). Off =
+    /// each chunk is uploaded, run and read back before the next (for measurements).
+    bool overlapChunks = true;
+    /// Whether the backend offers its histogram/error-sum reductions to the engine and the
+    /// analysis (VulkanBackend::hasReductions): -1 = automatic, i.e. on for GPUs and off for
+    /// CPU devices such as lavapipe, whose shaders run on the same cores as the CPU code but
+    /// slower; 0 = off; 1 = on. Env QS_VULKAN_REDUCTIONS=0/1 overrides the automatic choice.
+    /// The reduction methods themselves always run on the device when called.
+    int reductions = -1;
 };
 
 /// What a buffer is used for; selects the memory-type preference list.
@@ -165,6 +175,8 @@ struct DeviceLimits {
     uint32_t maxWorkgroupCount[3] = {0, 0, 0};
     uint32_t maxWorkgroupSize = 0;
     uint32_t minStorageBufferOffsetAlignment = 0;
+    /// shaderFloat64 is offered (and then enabled): the error-sum reduction needs it.
+    bool shaderFloat64 = false;
 };
 
 /// An opened Vulkan device. Create with Device::create(); destroy after every Buffer and
@@ -205,6 +217,14 @@ public:
     /// Record commands with `record`, submit them to the compute queue and wait for the
     /// fence. Returns an error on device loss or timeout. Thread-safe (serialised).
     Status submit(const std::function<void(CommandRecorder&)>& record);
+
+    /// Slots for asynchronous submission (double buffering).
+    static constexpr int kAsyncSlots = 2;
+    /// Record and submit on slot `slot` (0 or 1) without waiting; first waits for the slot's
+    /// previous submission, if any. Serialised with submit().
+    Status submitAsync(int slot, const std::function<void(CommandRecorder&)>& record);
+    /// Wait for slot `slot`'s submission; a no-op when none is pending. Errors as submit().
+    Status waitAsync(int slot);
 
     /// Write the pipeline cache to pipelineCachePath() now (also done by ~Device). No-op when
     /// persistence is off.
@@ -263,6 +283,9 @@ private:
     VkCommandPool m_commandPool = VK_NULL_HANDLE;
     VkCommandBuffer m_commandBuffer = VK_NULL_HANDLE;
     VkFence m_fence = VK_NULL_HANDLE;
+    VkCommandBuffer m_asyncCommandBuffers[kAsyncSlots] = {};
+    VkFence m_asyncFences[kAsyncSlots] = {};
+    bool m_asyncPending[kAsyncSlots] = {};  // guarded by m_submitMutex
     VkDescriptorPool m_descriptorPool = VK_NULL_HANDLE;
     VkPipelineCache m_pipelineCache = VK_NULL_HANDLE;
     PFN_vkSetDebugUtilsObjectNameEXT m_setObjectName = nullptr;

@@ -98,6 +98,7 @@ struct StatsCliOptions {
     int bins = 41;
     int threads = 0;
     bool json = false;
+    std::string backend = "cpu";  ///< histograms, metrics and the candidate encode on it
 };
 int runStats(const StatsCliOptions& o);
 

@@ -78,6 +78,7 @@ int main(int argc, char** argv) {
     cStats->add_option("--imatrix", statsOpt.imatrix, "Importance matrix");
     cStats->add_option("--bins", statsOpt.bins, "Histogram bins")->check(CLI::Range(1, 100000));
     cStats->add_option("--threads", statsOpt.threads, "Threads (0 = all cores)");
+    cStats->add_option("--backend", statsOpt.backend, "cpu or vulkan[:N] (same counts and metrics)");
     cStats->add_flag("--json", statsOpt.json, "Machine-readable output");
 
     qs::cli::PlanCliOptions plan;

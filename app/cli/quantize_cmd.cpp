@@ -340,6 +340,8 @@ int runQuantize(const QuantizeCliOptions& o) {
 }
 
 int runStats(const StatsCliOptions& o) {
+    auto backend = backendFromOption(o.backend);
+    if (!backend) return fail(backend.error());
     auto opened = model::openModel(o.model);
     if (!opened) return fail(opened.error());
     const model::Model& m = *opened;
@@ -362,6 +364,7 @@ int runStats(const StatsCliOptions& o) {
     quant::QuantizeOptions qo;
     qo.threads = o.threads;
     qo.imatrix = imatrix ? &*imatrix : nullptr;
+    qo.backend = backend->get();
     auto a = quant::analyzeTensor(m, size_t(idx), type, o.bins, qo);
     if (!a) return fail(a.error());
     const auto& t = m.tensors()[size_t(idx)];

@@ -23,6 +23,13 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
         ref.error().file = m.path();
         return ref.error();
     }
+    // Histograms on the backend's reduction when it has one (identical counts), else here.
+    Backend* red = options.backend && options.backend->hasReductions() ? options.backend : nullptr;
+    auto fill = [&](stats::Histogram& h, std::span<const float> values) -> Status {
+        if (red) return red->histogram(values, h);
+        h.add(values);
+        return {};
+    };
     TensorAnalysis a;
     a.index = index;
     auto [lo, hi] = stats::finiteRange(*ref);
@@ -42,7 +49,7 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     const double r = std::max({std::fabs(double(lo)), std::fabs(double(hi)), 1e-30});
     const double edge = std::nextafter(r, INFINITY);
     a.original = stats::Histogram(-edge, edge, bins);
-    a.original.add(*ref);
+    QS_TRY(fill(a.original, *ref));
     if (!type) return a;
 
     std::vector<uint8_t> q;
@@ -54,7 +61,7 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     auto deq = formats::decodeToFloat(*type, q, t.rowLength(), t.rowCount(), options.threads, t.name);
     if (!deq) return deq.error();
     a.decoded = stats::Histogram(-edge, edge, bins);
-    a.decoded.add(*deq);
+    QS_TRY(fill(a.decoded, *deq));
     double maxErr = 0;
     for (size_t i = 0; i < deq->size(); ++i) {
         maxErr = std::max(maxErr, std::fabs(double((*deq)[i]) - double((*ref)[i])));
@@ -63,7 +70,7 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     a.error = stats::Histogram(-eEdge, eEdge, bins);
     std::vector<float> err(deq->size());
     for (size_t i = 0; i < err.size(); ++i) err[i] = (*deq)[i] - (*ref)[i];
-    a.error.add(err);
+    QS_TRY(fill(a.error, err));
     return a;
 }
 

@@ -11,6 +11,7 @@
 
 #include "common/result.h"
 #include "formats/type_table.h"
+#include "stats/metrics.h"
 
 namespace qs::quant {
 
@@ -32,6 +33,23 @@ public:
     virtual Status encodeRows(formats::TensorType type, std::span<const float> src,
                               std::span<uint8_t> dst, int64_t rowLength, const float* importance,
                               const std::string& tensorName) = 0;
+
+    // Reductions (optional). The defaults run core/stats on the calling thread, so a backend
+    // that does not override them still gives the CPU's results; the CPU backend runs them on
+    // its threads, the Vulkan backend on the device.
+
+    /// Whether histogram() and errorSums() run on this backend's own compute (callers that
+    /// have the data on the CPU anyway may skip a backend that only offers the defaults).
+    virtual bool hasReductions() const { return false; }
+    /// Add `values` to `hist` (its range and bin count as constructed): exactly the counts of
+    /// stats::Histogram::add.
+    virtual Status histogram(std::span<const float> values, stats::Histogram& hist);
+    /// Accumulate the error sums of decoded rows `deq` against `ref` (whole rows of
+    /// rowLength; `importance` per column or null) into `sums`, as stats::ErrorSums::addRow per
+    /// row merged in row order does. A backend may sum in another order: results then agree
+    /// within 1e-12 relative (maxAbsErr and count exactly).
+    virtual Status errorSums(std::span<const float> ref, std::span<const float> deq,
+                             int64_t rowLength, const float* importance, stats::ErrorSums& sums);
 };
 
 /// The CPU backend on `threads` threads (0 = all cores).

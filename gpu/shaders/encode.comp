@@ -132,16 +132,16 @@ void encodeBlock(uint blk, uint o) {
         const float a = abs(x(x0 + j));
         amax = amax > a ? amax : a;
     }
-    const float d = amax / 127.0;
-    const float id = d != 0.0 ? 1.0 / d : 0.0;
+    precise float d = amax / 127.0;
+    precise float id = d != 0.0 ? 1.0 / d : 0.0;
     putU16(o + Q8_0_D, floatToHalf(floatBitsToUint(d)));
     for (uint j = 0u; j < 32u; ++j) {
         precise float v = x(x0 + j) * id;
         putByte(o + Q8_0_QS + j, uint(roundAway(v)));
     }
 #elif defined(TYPE_Q4_0)
-    const float d = signedAbsMax(x0) / -8.0;
-    const float id = d != 0.0 ? 1.0 / d : 0.0;
+    precise float d = signedAbsMax(x0) / -8.0;
+    precise float id = d != 0.0 ? 1.0 / d : 0.0;
     putU16(o + Q4_0_D, floatToHalf(floatBitsToUint(d)));
     for (uint j = 0u; j < 16u; ++j) {
         precise float v0 = x(x0 + j) * id + 8.5;
@@ -151,8 +151,8 @@ void encodeBlock(uint blk, uint o) {
         putByte(o + Q4_0_QS + j, q0 | (q1 << 4));
     }
 #elif defined(TYPE_Q5_0)
-    const float d = signedAbsMax(x0) / -16.0;
-    const float id = d != 0.0 ? 1.0 / d : 0.0;
+    precise float d = signedAbsMax(x0) / -16.0;
+    precise float id = d != 0.0 ? 1.0 / d : 0.0;
     putU16(o + Q5_0_D, floatToHalf(floatBitsToUint(d)));
     uint q[32];
     for (uint j = 0u; j < 32u; ++j) {
@@ -164,11 +164,11 @@ void encodeBlock(uint blk, uint o) {
     float mn, mx;
     blockMinMax(x0, mn, mx);
 #if defined(TYPE_Q4_1)
-    const float d = (mx - mn) / 15.0;
+    precise float d = (mx - mn) / 15.0;
 #else
-    const float d = (mx - mn) / 31.0;
+    precise float d = (mx - mn) / 31.0;
 #endif
-    const float id = d != 0.0 ? 1.0 / d : 0.0;
+    precise float id = d != 0.0 ? 1.0 / d : 0.0;
     putU16(o + Q4_1_D, floatToHalf(floatBitsToUint(d)));  // Q5_1 has the same d, m offsets
     putU16(o + Q4_1_M, floatToHalf(floatBitsToUint(mn)));
 #if defined(TYPE_Q4_1)

@@ -1,6 +1,9 @@
 // quantscope-cli quantize / stats end to end on real files: llama.cpp's own quantized files of
 // stories260K reproduced byte for byte, exact sizes, determinism, and bad input refused.
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
 #include <sys/wait.h>
 
 #include <array>
@@ -170,6 +173,25 @@ TEST(CliQuantize, VulkanBackendWritesTheSameBytes) {
     const CliRun bad = cli("quantize " + synth + " -o " + dir.file("x.gguf") + " --backend cuda");
     EXPECT_EQ(bad.code, 2);
     EXPECT_NE(bad.err.find("--backend must be cpu or vulkan"), std::string::npos) << bad.err;
+}
+
+// stats --backend vulkan: the histograms come from the GPU reduction with the CPU's counts, and
+// the metrics agree (to 1e-6 relative; the GPU sums in its own order).
+TEST(CliStats, VulkanBackendGivesTheSameHistograms) {
+    const std::string args = "stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 64 --json";
+    const CliRun c = cli(args);
+    ::setenv("QS_VULKAN_REDUCTIONS", "1", 1);  // use them on lavapipe too (off there by default)
+    const CliRun g = cli(args + " --backend vulkan");
+    ::unsetenv("QS_VULKAN_REDUCTIONS");
+    ASSERT_EQ(c.code, 0) << c.err;
+    ASSERT_EQ(g.code, 0) << g.err;
+    const auto jc = nlohmann::json::parse(c.out), jg = nlohmann::json::parse(g.out);
+    for (const char* h : {"histogram", "decoded_histogram", "error_histogram"}) {
+        if (!jc.contains(h)) continue;
+        EXPECT_EQ(jc[h], jg[h]) << h;
+    }
+    const double a = jc["metrics"]["rmse"].get<double>(), b = jg["metrics"]["rmse"].get<double>();
+    EXPECT_LE(std::fabs(a - b), 1e-6 * std::fabs(a));
 }
 
 TEST(CliStats, HistogramAndErrorOfOneTensor) {

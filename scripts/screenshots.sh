@@ -35,11 +35,16 @@ export QT_QPA_PLATFORM=xcb QT_STYLE_OVERRIDE=Fusion
 xvfb-run -a -s "-screen 0 1440x900x24" \
     "$app" --demo --preset Q4_K_M --compare Q2_K --screenshot "$out/main.png" --quit-after 30000
 
+xvfb-run -a -s "-screen 0 1440x900x24" \
+    "$app" --demo --preset Q4_K_M --tab budget --screenshot "$out/budget.png" --quit-after 60000
+
 # Shrink the PNG losslessly when ImageMagick is around (the picture is mostly flat colour).
-if command -v convert >/dev/null; then
-    convert "$out/main.png" -strip -define png:compression-level=9 "$tmp/main.png"
-    if [[ $(stat -c %s "$tmp/main.png") -lt $(stat -c %s "$out/main.png") ]]; then
-        cp "$tmp/main.png" "$out/main.png"
+for shot in main budget; do
+    if command -v convert >/dev/null; then
+        convert "$out/$shot.png" -strip -define png:compression-level=9 "$tmp/$shot.png"
+        if [[ $(stat -c %s "$tmp/$shot.png") -lt $(stat -c %s "$out/$shot.png") ]]; then
+            cp "$tmp/$shot.png" "$out/$shot.png"
+        fi
     fi
-fi
-echo "wrote $out/main.png ($(stat -c %s "$out/main.png") bytes)"
+    echo "wrote $out/$shot.png ($(stat -c %s "$out/$shot.png") bytes)"
+done

@@ -35,6 +35,10 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         QStringLiteral("name"));
     parser.addOptions({version, demo, screenshot, quitAfter, preset});
     parser.addOption(compare);
+    const QCommandLineOption tab(QStringLiteral("tab"),
+                                 QStringLiteral("Show the right-hand tab <name>: plots, budget or model."),
+                                 QStringLiteral("name"));
+    parser.addOption(tab);
     parser.addPositionalArgument(
         QStringLiteral("model"),
         QStringLiteral("Model to open: .gguf, .safetensors or a sharded index .json."),
@@ -85,6 +89,14 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         out.compare = parser.value(compare);
         if (!qs::quant::ftypeFromName(out.compare.toStdString())) {
             return usageError(QStringLiteral("unknown preset '%1'").arg(out.compare));
+        }
+    }
+    if (parser.isSet(tab)) {
+        out.tab = parser.value(tab).toLower();
+        if (out.tab != QLatin1String("plots") && out.tab != QLatin1String("budget") &&
+            out.tab != QLatin1String("model")) {
+            return usageError(QStringLiteral("--tab must be plots, budget or model, not '%1'")
+                                  .arg(parser.value(tab)));
         }
     }
     if (parser.isSet(quitAfter)) {

@@ -11,6 +11,7 @@
 #include "app_icon.h"
 #include "app_options.h"
 #include "error_atlas.h"
+#include "budget_panel.h"
 #include "error_plot.h"
 #include "main_window.h"
 #include "plots_panel.h"
@@ -79,6 +80,10 @@ int runApplication(int& argc, char** argv) {
             window.planDocument()->applyPreset(preset);
         });
     }
+    if (!options.tab.isEmpty()) {
+        QObject::connect(&window, &MainWindow::modelLoaded, &window,
+                         [&window, tab = options.tab] { window.showTab(tab); });
+    }
     if (!options.compare.isEmpty()) {
         QComboBox* combo = window.plotsPanel()->errorPlot()->compareCombo();
         combo->setCurrentIndex(std::max(0, combo->findText(options.compare)));
@@ -92,6 +97,7 @@ int runApplication(int& argc, char** argv) {
             QObject::connect(poll, &QTimer::timeout, &window, [&window, path, poll] {
                 ErrorAtlas* atlas = window.errorAtlas();
                 if (atlas->isRunning() || atlas->missingCount() > 0) return;
+                if (window.budgetPanel()->isMeasuring()) return;
                 poll->stop();
                 QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
                     QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);

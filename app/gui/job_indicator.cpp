@@ -1,5 +1,6 @@
 #include "job_indicator.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <QHBoxLayout>
@@ -44,6 +45,7 @@ QString JobIndicator::formatEta(double seconds) {
 }
 
 void JobIndicator::begin(const QString& title) {
+    ++m_active;
     m_title = title;
     m_label->setText(title + QStringLiteral("…"));
     m_bar->setValue(0);
@@ -60,7 +62,8 @@ void JobIndicator::update(qint64 done, qint64 total, const QString& item, double
 }
 
 void JobIndicator::end() {
-    hide();
+    m_active = std::max(0, m_active - 1);
+    if (m_active == 0) hide();
 }
 
 } // namespace qs::gui

@@ -18,8 +18,10 @@ class JobIndicator final : public QWidget {
 public:
     explicit JobIndicator(QWidget* parent = nullptr);
 
-    /// Show the indicator for a job called `title` ("Analysing").
+    /// Show the indicator for a job called `title` ("Analysing"). Jobs nest: the indicator
+    /// shows the latest and hides when every begun job has ended.
     void begin(const QString& title);
+    int activeJobs() const { return m_active; }
     /// Progress: bytes done of total, the current item, seconds left (< 0 = unknown).
     void update(qint64 done, qint64 total, const QString& item, double etaSeconds);
     /// Hide it.
@@ -37,6 +39,7 @@ signals:
 
 private:
     QString m_title;
+    int m_active = 0;
     QLabel* m_label = nullptr;
     QProgressBar* m_bar = nullptr;
     QToolButton* m_cancel = nullptr;

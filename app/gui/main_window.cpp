@@ -36,6 +36,8 @@
 #include <QVBoxLayout>
 
 #include "backend_choice.h"
+#include "budget_panel.h"
+#include "jobs/sensitivity_job.h"
 #include "error_atlas.h"
 #include "format_utils.h"
 #include "job_indicator.h"
@@ -169,7 +171,18 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_busy->hide();
     m_ledger = new SizeLedger(m_doc, this);
     m_jobIndicator = new JobIndicator(this);
-    connect(m_jobIndicator, &JobIndicator::cancelRequested, m_atlas, &ErrorAtlas::cancel);
+    connect(m_jobIndicator, &JobIndicator::cancelRequested, this, [this] {
+        m_atlas->cancel();
+        if (SensitivityJob* job = m_budgetPanel->job()) job->requestCancel();
+    });
+    connect(m_budgetPanel, &BudgetPanel::jobStarted, this, [this](SensitivityJob* job) {
+        m_jobIndicator->begin(tr("Measuring sensitivity"));
+        connect(job, &SensitivityJob::progress, m_jobIndicator, &JobIndicator::update);
+    });
+    connect(m_budgetPanel, &BudgetPanel::jobFinished, this, [this](bool ok, const QString& message) {
+        m_jobIndicator->end();
+        statusBar()->showMessage(ok ? message : tr("Sensitivity: %1").arg(message), kStatusMessageMs);
+    });
     connect(m_atlas, &ErrorAtlas::jobStarted, this, [this](AnalysisJob* job) {
         m_jobIndicator->begin(tr("Measuring errors"));
         connect(job, &AnalysisJob::progress, m_jobIndicator, &JobIndicator::update);
@@ -445,9 +458,13 @@ void MainWindow::buildCentral() {
     auto* tabs = new QTabWidget(m_splitter);
     tabs->setObjectName(QStringLiteral("rightTabs"));
     tabs->setDocumentMode(true);
+    m_tabs = tabs;
     m_plots = new PlotsPanel(m_doc, m_atlas, tabs);
     connect(m_plots, &PlotsPanel::tensorActivated, this, &MainWindow::makeCurrentTensor);
     tabs->addTab(m_plots, tr("Plots"));
+    m_budgetPanel = new BudgetPanel(m_doc, tabs);
+    tabs->addTab(m_budgetPanel, tr("Budget"));
+    connect(m_budgetPanel, &BudgetPanel::budgetChanged, m_plots, &PlotsPanel::setBudget);
     auto* right = new QWidget(tabs);
     tabs->addTab(right, tr("Model"));
     auto* rightLayout = new QVBoxLayout(right);
@@ -739,6 +756,13 @@ std::vector<size_t> MainWindow::selectedTensors() const {
 
 void MainWindow::setSelectedType(qs::formats::TensorType type) {
     m_doc->setTypes(selectedTensors(), type);
+}
+
+void MainWindow::showTab(const QString& name) {
+    QWidget* page = name == QLatin1String("budget") ? static_cast<QWidget*>(m_budgetPanel)
+                    : name == QLatin1String("model") ? m_metadata->parentWidget()
+                                                     : static_cast<QWidget*>(m_plots);
+    m_tabs->setCurrentWidget(page);
 }
 
 void MainWindow::setSelectedLocked(bool locked) {

@@ -18,6 +18,7 @@ class QMenu;
 class QProgressBar;
 class QComboBox;
 class QSpinBox;
+class QTabWidget;
 class QSplitter;
 class QStackedWidget;
 class QTreeView;
@@ -28,6 +29,7 @@ class Model;
 
 namespace qs::gui {
 
+class BudgetPanel;
 class ErrorAtlas;
 class JobIndicator;
 class MetadataView;
@@ -88,6 +90,10 @@ public:
     PlotsPanel* plotsPanel() const { return m_plots; }
     /// Measured errors of the plan (and of the comparison plan), filled in the background.
     ErrorAtlas* errorAtlas() const { return m_atlas; }
+    /// The "Budget" tab: sensitivity, the optimizer's slider and its size-against-error chart.
+    BudgetPanel* budgetPanel() const { return m_budgetPanel; }
+    /// Show the right-hand tab "plots", "budget" or "model".
+    void showTab(const QString& name);
     JobIndicator* jobIndicator() const { return m_jobIndicator; }
     /// The compute backend choice ("cpu", "vulkan:N" as item data) and the CPU thread count.
     QComboBox* backendCombo() const { return m_backendCombo; }
@@ -189,6 +195,8 @@ private:
     PrecisionMapPanel* m_mapPanel = nullptr;
     PlotsPanel* m_plots = nullptr;
     ErrorAtlas* m_atlas = nullptr;
+    BudgetPanel* m_budgetPanel = nullptr;
+    QTabWidget* m_tabs = nullptr;
     JobIndicator* m_jobIndicator = nullptr;
     QComboBox* m_backendCombo = nullptr;
     QSpinBox* m_threadsSpin = nullptr;

@@ -390,11 +390,18 @@ void PlotsPanel::updateFootprint() {
     m_footprint->yAxis->setRange(0, top * 1.15 + 1e-9);
     quint64 planned = 0;
     for (size_t i = 0; i < m->tensors().size(); ++i) planned += m_doc->plan().tensorBytes(*m, i);
-    m_footprintTitle->setText(tr("Memory per layer: plan %1 (%2 bpw) against the original %3")
-                                  .arg(formatBytes(planned),
-                                       formatBpw(planned, m->totalElements()),
-                                       formatBytes(m->totalBytes())));
+    QString title = tr("Memory per layer: plan %1 (%2 bpw) against the original %3")
+                        .arg(formatBytes(planned), formatBpw(planned, m->totalElements()),
+                             formatBytes(m->totalBytes()));
+    if (m_budget > 0) title += tr(" · file budget %1").arg(formatBytes(m_budget));
+    m_footprintTitle->setText(title);
     m_footprint->replot();
+}
+
+void PlotsPanel::setBudget(quint64 bytes) {
+    if (bytes == m_budget) return;
+    m_budget = bytes;
+    updateFootprint();
 }
 
 QString PlotsPanel::footprintTitle() const {

@@ -51,8 +51,10 @@ public:
     QCustomPlot* histogramPlot() const { return m_hist; }
     QCustomPlot* footprintPlot() const { return m_footprint; }
     ErrorPlot* errorPlot() const { return m_errorPlot; }
-    /// The footprint plot's title: the plan's and the original's totals.
+    /// The footprint plot's title: the plan's and the original's totals (and the budget).
     QString footprintTitle() const;
+    /// A file-size budget to show beside the totals (0: none).
+    void setBudget(quint64 bytes);
     QCheckBox* logScaleBox() const { return m_log; }
 
     /// Save `plot` to `path`: PDF when it ends in .pdf, else PNG. False on a write error.
@@ -86,6 +88,7 @@ private:
     QCustomPlot* m_footprint = nullptr;
     ErrorPlot* m_errorPlot = nullptr;
     QCPTextElement* m_footprintTitle = nullptr;
+    quint64 m_budget = 0;
     QCheckBox* m_log = nullptr;
     QLabel* m_metrics = nullptr;
     std::optional<size_t> m_index;

@@ -27,6 +27,7 @@
 #include <QUndoStack>
 #include <qcustomplot.h>
 
+#include "budget_panel.h"
 #include "error_atlas.h"
 #include "error_plot.h"
 #include "format_utils.h"
@@ -39,6 +40,8 @@
 #include "precision_map.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
+#include "quant/optimizer.h"
+#include "quant/sensitivity.h"
 #include "quant/plan.h"
 #include "quant/runtime_estimate.h"
 #include "size_ledger.h"
@@ -90,6 +93,8 @@ private slots:
     void atlasMeasuresWhatTheCoreMeasures();
     void errorPlotComparesWithSecondPlan();
     void mapColoursByError();
+    void budgetFitsEachPresetSizeWithLessError();
+    void budgetKeepsLocksAndSliderSolvesLive();
     void goingBackToAMeasuredTypeCostsNothing();
     void cancelKeepsWhatWasMeasured();
     void locksSurvivePresetsAndUndo();
@@ -364,6 +369,95 @@ void JobsTest::mapColoursByError() {
     // Kept for the next start.
     MainWindow other;
     QCOMPARE(other.precisionMapPanel()->map()->colourBy(), qs::gui::PrecisionMap::ColourBy::Error);
+}
+
+void JobsTest::budgetFitsEachPresetSizeWithLessError() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    qs::gui::BudgetPanel* panel = m_window->budgetPanel();
+    QSignalSpy ready(panel, &qs::gui::BudgetPanel::ready);
+    panel->measure();
+    QVERIFY(panel->isMeasuring());
+    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(panel->table());
+    const qs::quant::PlanOptimizer* opt = panel->optimizer();
+    QVERIFY(opt);
+    const qs::model::Model& m = *doc->model();
+    // The chart: the curve, every preset scored, the current plan.
+    QVERIFY(panel->chart()->graph(0)->dataCount() > 30);
+    QCOMPARE(panel->chart()->graph(1)->dataCount(), int(qs::gui::BudgetPanel::chartPresets().size()));
+    QCOMPARE(panel->chart()->graph(2)->dataCount(), 1);
+    for (auto f : {qs::quant::Ftype::Q2_K, qs::quant::Ftype::Q3_K_M, qs::quant::Ftype::Q4_K_M,
+                   qs::quant::Ftype::Q5_K_M, qs::quant::Ftype::Q6_K}) {
+        const qs::quant::Plan preset = presetPlan(m, f);
+        const qs::Result<uint64_t> size = qs::quant::predictFileSize(m, preset);
+        QVERIFY(size.ok());
+        const int steps = doc->undoStack()->count();
+        const auto r = panel->setBudgetBytes(*size, true);
+        QVERIFY(r && r->feasible);
+        QVERIFY(r->fileBytes <= *size);
+        QCOMPARE(doc->undoStack()->count(), steps + 1);
+        // The ledger (the export's exact size) agrees with the optimizer to the byte.
+        QCOMPARE(m_window->sizeLedger()->exactBytes(), qint64(r->fileBytes));
+        // No more error than the preset at the same size, by the optimizer's objective.
+        const auto* o = panel->optimizer();
+        QVERIFY(o->score(doc->plan()).error <= o->score(preset).error * (1 + 1e-12));
+        QVERIFY(m_window->plotsPanel()->footprintTitle().contains(QStringLiteral("budget")));
+    }
+    // The fitted plan exports to exactly the predicted size.
+    QTemporaryDir out;
+    const QString path = out.filePath(QStringLiteral("fitted.gguf"));
+    QSignalSpy done(m_window, &MainWindow::exportFinished);
+    QVERIFY(m_window->startExport(path));
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QCOMPARE(done.first().at(0).toBool(), true);
+    QCOMPARE(qint64(QFileInfo(path).size()), m_window->sizeLedger()->exactBytes());
+    // Undo goes back one fit at a time.
+    const auto fitted = doc->plan().tensors;
+    doc->undoStack()->undo();
+    bool differs = false;
+    for (size_t i = 0; i < fitted.size(); ++i) differs |= fitted[i].type != doc->plan().tensors[i].type;
+    QVERIFY(differs);
+    // Reopening measures nothing again: every tensor comes from the disk cache.
+    QSignalSpy again(panel, &qs::gui::BudgetPanel::ready);
+    openModel(m_tiny);
+    panel->measure();
+    QVERIFY(again.wait(kTimeoutMs) || again.count() == 1);
+    size_t quantizable = 0;
+    for (const auto& t : panel->table()->tensors) quantizable += t.quantizable;
+    QCOMPARE(panel->table()->cacheHits, quantizable);
+    QCOMPARE(panel->table()->rowsMeasured, uint64_t(0));
+}
+
+void JobsTest::budgetKeepsLocksAndSliderSolvesLive() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    qs::gui::BudgetPanel* panel = m_window->budgetPanel();
+    const auto q = size_t(doc->model()->indexOf("blk.2.attn_q.weight"));
+    QVERIFY(doc->setTypes({q}, TensorType::Q6_K));
+    QVERIFY(doc->setLocked({q}, true));
+    QSignalSpy ready(panel, &qs::gui::BudgetPanel::ready);
+    panel->measure();
+    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    const qs::quant::PlanOptimizer* opt = panel->optimizer();
+    QVERIFY(opt);
+    // The slider spans the feasible sizes; moving it solves without changing the plan.
+    const int steps = doc->undoStack()->count();
+    panel->slider()->setValue(0);
+    QCOMPARE(panel->budgetBytes(), quint64(opt->minFileBytes()));
+    QCOMPARE(doc->undoStack()->count(), steps);
+    QVERIFY(panel->summary()->text().contains(QStringLiteral("Optimizer at")));
+    panel->slider()->setValue(qs::gui::BudgetPanel::kSliderSteps / 3);
+    const quint64 budget = panel->budgetBytes();
+    QVERIFY(budget > opt->minFileBytes());
+    // Fit: the smallest types everywhere but the locked tensor.
+    QVERIFY(panel->fitToBudget());
+    QCOMPARE(doc->undoStack()->count(), steps + 1);
+    QCOMPARE(doc->plan().tensors[q].type, TensorType::Q6_K);
+    QVERIFY(doc->plan().tensors[q].locked);
+    QVERIFY(qint64(budget) >= m_window->sizeLedger()->exactBytes());
+    // The bpw field sets the same budget the CLI's --target-bpw does.
+    panel->bpwSpin()->setValue(4.5);
+    QCOMPARE(panel->budgetBytes(),
+             std::clamp<quint64>(panel->optimizer()->bytesForBpw(4.5), opt->minFileBytes(), opt->maxFileBytes()));
 }
 
 void JobsTest::goingBackToAMeasuredTypeCostsNothing() {

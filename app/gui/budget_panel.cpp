@@ -1,0 +1,437 @@
+#include "budget_panel.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <QCheckBox>
+#include <QDoubleSpinBox>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QPushButton>
+#include <QSettings>
+#include <QSlider>
+#include <QStandardPaths>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+#include "backend_choice.h"
+#include "format_utils.h"
+#include "jobs/sensitivity_job.h"
+#include "model/model.h"
+#include "plan_document.h"
+#include "plot_style.h"
+#include "quant/engine.h"
+#include "quant/ftype.h"
+#include "quant/imatrix.h"
+#include "quant/sensitivity.h"
+
+namespace qs::gui {
+
+namespace {
+
+constexpr double kMiB = 1024.0 * 1024.0;
+const QColor kCurveColor(0x2563eb);
+const QColor kPresetColor(0xea580c);
+const QColor kPlanColor(0x16a34a);
+
+QString sci(double v) {
+    return QString::number(v, 'e', 2);
+}
+
+} // namespace
+
+const QStringList& BudgetPanel::chartPresets() {
+    static const QStringList kNames = {QStringLiteral("Q2_K"),   QStringLiteral("Q3_K_S"),
+                                       QStringLiteral("Q3_K_M"), QStringLiteral("Q3_K_L"),
+                                       QStringLiteral("Q4_K_S"), QStringLiteral("Q4_K_M"),
+                                       QStringLiteral("Q5_K_S"), QStringLiteral("Q5_K_M"),
+                                       QStringLiteral("Q6_K"),   QStringLiteral("Q8_0")};
+    return kNames;
+}
+
+QString BudgetPanel::cacheDir() {
+    return QStandardPaths::writableLocation(QStandardPaths::CacheLocation) +
+           QStringLiteral("/sensitivity");
+}
+
+BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), m_doc(doc) {
+    setObjectName(QStringLiteral("budgetPanel"));
+    auto* layout = new QVBoxLayout(this);
+    layout->setContentsMargins(4, 8, 8, 4);
+
+    auto* measureRow = new QHBoxLayout;
+    auto* title = new QLabel(tr("Fit to a budget"), this);
+    QFont bold = title->font();
+    bold.setBold(true);
+    title->setFont(bold);
+    measureRow->addWidget(title);
+    measureRow->addStretch(1);
+    m_exact = new QCheckBox(tr("Exact"), this);
+    m_exact->setToolTip(tr("Measure every row of every tensor (default: 64 rows per tensor, "
+                           "drawn in proportion to their weight, with a standard error)"));
+    measureRow->addWidget(m_exact);
+    m_measure = new QPushButton(tr("Measure sensitivity"), this);
+    m_measure->setObjectName(QStringLiteral("measureButton"));
+    m_measure->setToolTip(tr("The error of every tensor in every candidate type, cached on disk"));
+    measureRow->addWidget(m_measure);
+    layout->addLayout(measureRow);
+    m_status = new QLabel(tr("Measure the sensitivity of the model's tensors to fit it to a budget."), this);
+    m_status->setObjectName(QStringLiteral("budgetStatus"));
+    m_status->setWordWrap(true);
+    layout->addWidget(m_status);
+
+    auto* budgetRow = new QHBoxLayout;
+    budgetRow->addWidget(new QLabel(tr("Budget"), this));
+    m_slider = new QSlider(Qt::Horizontal, this);
+    m_slider->setObjectName(QStringLiteral("budgetSlider"));
+    m_slider->setRange(0, kSliderSteps);
+    m_slider->setToolTip(tr("File size budget, from the smallest to the largest plan the allowed "
+                            "types give; release to fit the plan"));
+    budgetRow->addWidget(m_slider, 1);
+    m_bpw = new QDoubleSpinBox(this);
+    m_bpw->setObjectName(QStringLiteral("budgetBpw"));
+    m_bpw->setDecimals(2);
+    m_bpw->setRange(0.5, 32.0);
+    m_bpw->setSingleStep(0.05);
+    m_bpw->setSuffix(tr(" bpw"));
+    m_bpw->setKeyboardTracking(false);
+    m_bpw->setToolTip(tr("Bits per weight of the whole file, as llama.cpp reports it"));
+    budgetRow->addWidget(m_bpw);
+    m_size = new QLabel(this);
+    m_size->setMinimumWidth(m_size->fontMetrics().horizontalAdvance(QStringLiteral("0000.00 MiB")));
+    budgetRow->addWidget(m_size);
+    m_fit = new QPushButton(tr("Fit to budget"), this);
+    m_fit->setObjectName(QStringLiteral("fitButton"));
+    m_fit->setToolTip(tr("Replace the plan by the optimizer's plan for this budget (one undo step); "
+                         "locked tensors keep their types"));
+    budgetRow->addWidget(m_fit);
+    layout->addLayout(budgetRow);
+
+    m_chart = new QCustomPlot(this);
+    m_chart->setObjectName(QStringLiteral("paretoChart"));
+    m_chart->setMinimumHeight(220);
+    m_chart->setAntialiasedElements(QCP::aeAll);
+    for (QCPAxis* a : m_chart->axisRect()->axes()) {
+        a->setTickLabelFont(font());
+        a->setLabelFont(font());
+    }
+    m_chart->xAxis->setLabel(tr("file size (MiB)"));
+    m_chart->yAxis->setLabel(tr("error (mean NMSE per weight)"));
+    m_chart->yAxis->setScaleType(QCPAxis::stLogarithmic);
+    m_chart->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>::create());
+    m_chart->yAxis->setNumberFormat(QStringLiteral("eb"));
+    m_chart->yAxis->setNumberPrecision(0);
+    QCPGraph* curve = m_chart->addGraph();
+    curve->setName(tr("optimizer"));
+    curve->setPen(QPen(kCurveColor, 1.8));
+    QCPGraph* presets = m_chart->addGraph();
+    presets->setName(tr("llama.cpp presets"));
+    presets->setLineStyle(QCPGraph::lsNone);
+    presets->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, kPresetColor, kPresetColor, 7));
+    QCPGraph* plan = m_chart->addGraph();
+    plan->setName(tr("current plan"));
+    plan->setLineStyle(QCPGraph::lsNone);
+    plan->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(kPlanColor, 2), kPlanColor, 11));
+    QCPGraph* budget = m_chart->addGraph();
+    budget->setName(tr("budget"));
+    budget->setLineStyle(QCPGraph::lsNone);
+    budget->setPen(QPen(QColor(0x6b7280), 1.2, Qt::DashLine));
+    budget->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QColor(0x6b7280), 8));
+    m_chart->legend->setVisible(true);
+    m_chart->legend->setFont(font());
+    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+    applyPlotPalette(m_chart, palette());
+    layout->addWidget(m_chart, 1);
+
+    m_summary = new QLabel(this);
+    m_summary->setObjectName(QStringLiteral("budgetSummary"));
+    m_summary->setTextFormat(Qt::RichText);
+    m_summary->setWordWrap(true);
+    m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    layout->addWidget(m_summary);
+
+    connect(m_measure, &QPushButton::clicked, this, &BudgetPanel::measure);
+    connect(m_slider, &QSlider::valueChanged, this, &BudgetPanel::onSlider);
+    connect(m_slider, &QSlider::sliderReleased, this, &BudgetPanel::fitToBudget);
+    connect(m_bpw, &QDoubleSpinBox::valueChanged, this, &BudgetPanel::onBpw);
+    connect(m_fit, &QPushButton::clicked, this, &BudgetPanel::fitToBudget);
+    connect(m_doc, &PlanDocument::modelChanged, this, &BudgetPanel::reset);
+    connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
+        const bool had = m_table != nullptr;
+        reset();
+        if (had) measure();  // the weighted table replaces the unweighted one
+    });
+    connect(m_doc, &PlanDocument::planChanged, this, [this] {
+        if (!m_applying) m_planDirty = true;
+        refreshChart();
+    });
+    reset();
+}
+
+BudgetPanel::~BudgetPanel() {
+    if (m_job) m_job->requestCancel();
+}
+
+void BudgetPanel::showEvent(QShowEvent* event) {
+    QWidget::showEvent(event);
+    if (!m_table && !m_job && m_doc->model()) measure();
+}
+
+SensitivityJob* BudgetPanel::job() const {
+    return m_job.data();
+}
+
+void BudgetPanel::reset() {
+    if (m_job) {
+        m_job->disconnect(this);
+        m_job->requestCancel();
+        m_job->deleteLater();
+        m_job = nullptr;
+        emit jobFinished(false, tr("cancelled"));
+    }
+    m_table.reset();
+    m_tableModel.reset();
+    m_optimizer.reset();
+    m_curve.clear();
+    m_presets.clear();
+    m_budget = 0;
+    m_planDirty = true;
+    const bool hasModel = m_doc->model() != nullptr;
+    m_measure->setEnabled(hasModel);
+    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit}) w->setEnabled(false);
+    m_size->clear();
+    m_summary->clear();
+    m_status->setText(hasModel ? tr("Measure the sensitivity of the model's tensors to fit it to a "
+                                    "budget (sampled rows take seconds; the results are cached).")
+                               : tr("Open a model first."));
+    emit budgetChanged(0);
+    refreshChart();
+}
+
+void BudgetPanel::measure() {
+    if (m_job || !m_doc->sharedModel()) return;
+    SensitivityParams params;
+    params.model = m_doc->sharedModel();
+    params.imatrix = m_doc->imatrix();
+    params.exact = m_exact->isChecked();
+    params.threads = savedThreads();
+    params.cacheDir = cacheDir();
+    auto* job = new SensitivityJob(std::move(params), this);
+    m_job = job;
+    connect(job, &SensitivityJob::succeeded, this, &BudgetPanel::onTable);
+    connect(job, &SensitivityJob::failed, this, [this](const QString& message, bool cancelled) {
+        m_status->setText(cancelled ? tr("Measurement cancelled.")
+                                    : tr("Measurement failed: %1").arg(message));
+        emit jobFinished(false, message);
+    });
+    connect(job, &SensitivityJob::finished, this, [this, job] {
+        if (m_job == job) m_job = nullptr;
+        job->deleteLater();
+        m_measure->setEnabled(true);
+    });
+    m_measure->setEnabled(false);
+    m_status->setText(tr("Measuring the sensitivity of every tensor…"));
+    emit jobStarted(job);
+    job->start();
+}
+
+void BudgetPanel::onTable(std::shared_ptr<const qs::quant::SensitivityTable> table) {
+    m_table = std::move(table);
+    m_tableModel = m_doc->sharedModel();
+    m_planDirty = true;
+    const qs::quant::PlanOptimizer* opt = optimizer();
+    if (!opt) {
+        emit jobFinished(false, m_status->text());
+        return;
+    }
+    size_t measured = 0;
+    for (const auto& t : m_table->tensors) measured += t.quantizable;
+    m_status->setText(tr("%1 tensors × %2 types measured (%3, %4 from the cache) in %5 s.")
+                          .arg(measured)
+                          .arg(m_table->types.size())
+                          .arg(m_table->exact ? tr("every row") : tr("sampled rows"))
+                          .arg(m_table->cacheHits)
+                          .arg(QString::number(m_table->seconds, 'f', 2)));
+    // The curve and the presets on the same objective.
+    m_curve = opt->curve(64);
+    m_presets.clear();
+    for (const QString& name : chartPresets()) {
+        const auto f = qs::quant::ftypeFromName(name.toStdString());
+        if (!f) continue;
+        qs::quant::PlanOptions o;
+        o.ftype = *f;
+        m_presets.push_back({name, opt->score(qs::quant::buildPlan(*m_doc->model(), o))});
+    }
+    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit}) w->setEnabled(true);
+    // Start at the current plan's size.
+    const qs::Result<uint64_t> now =
+        qs::quant::predictFileSize(*m_doc->model(), m_doc->plan(), m_doc->imatrix().get());
+    setBudgetBytes(now ? *now : opt->maxFileBytes(), false);
+    refreshChart();
+    emit ready();
+    emit jobFinished(true, m_status->text());
+}
+
+const qs::quant::PlanOptimizer* BudgetPanel::optimizer() {
+    if (!m_table || !m_tableModel || m_tableModel.get() != m_doc->model()) return nullptr;
+    if (m_optimizer && !m_planDirty) return &*m_optimizer;
+    qs::Result<qs::quant::PlanOptimizer> opt = qs::quant::PlanOptimizer::prepare(
+        *m_tableModel, *m_table, m_doc->plan(), {}, m_doc->imatrix().get());
+    if (!opt) {
+        m_optimizer.reset();
+        m_status->setText(tr("The optimizer cannot run: %1").arg(QString::fromStdString(opt.error().what())));
+        return nullptr;
+    }
+    m_optimizer.emplace(std::move(opt).value());
+    m_planDirty = false;
+    return &*m_optimizer;
+}
+
+quint64 BudgetPanel::bytesAt(int v) const {
+    if (!m_optimizer) return 0;
+    const double lo = double(m_optimizer->minFileBytes());
+    const double hi = double(m_optimizer->maxFileBytes());
+    return quint64(std::llround(lo + (hi - lo) * double(v) / kSliderSteps));
+}
+
+int BudgetPanel::sliderAt(quint64 bytes) const {
+    if (!m_optimizer) return 0;
+    const double lo = double(m_optimizer->minFileBytes());
+    const double hi = double(m_optimizer->maxFileBytes());
+    if (hi <= lo) return kSliderSteps;
+    return std::clamp(int(std::lround((double(bytes) - lo) / (hi - lo) * kSliderSteps)), 0, kSliderSteps);
+}
+
+std::optional<qs::quant::OptimizeResult> BudgetPanel::setBudgetBytes(quint64 bytes, bool apply) {
+    const qs::quant::PlanOptimizer* opt = optimizer();
+    if (!opt) return std::nullopt;
+    m_budget = std::clamp<quint64>(bytes, opt->minFileBytes(), opt->maxFileBytes());
+    const qs::quant::OptimizeResult r = opt->solve(m_budget);
+    {
+        const QSignalBlocker a(m_slider);
+        const QSignalBlocker b(m_bpw);
+        m_slider->setValue(sliderAt(m_budget));
+        m_bpw->setValue(8.0 * double(m_budget) / double(std::max<int64_t>(1, opt->parameters())));
+    }
+    m_size->setText(formatBytes(m_budget));
+    updateSummary(r);
+    emit budgetChanged(m_budget);
+    refreshChart();
+    if (apply && r.feasible) {
+        m_applying = true;
+        m_doc->replacePlan(r.plan, tr("Fit to budget %1").arg(formatBytes(m_budget)));
+        m_applying = false;
+        // The plan is the optimizer's own: the prepared base is still right for the next move
+        // (the same locks; the optimizer chooses every other tensor anyway).
+        refreshChart();
+    }
+    return r;
+}
+
+bool BudgetPanel::fitToBudget() {
+    if (!m_optimizer || m_budget == 0) return false;
+    return setBudgetBytes(m_budget, true).has_value();
+}
+
+void BudgetPanel::onSlider(int value) {
+    if (!m_optimizer) return;
+    setBudgetBytes(bytesAt(value), false);
+}
+
+void BudgetPanel::onBpw(double bpw) {
+    const qs::quant::PlanOptimizer* opt = optimizer();
+    if (!opt) return;
+    setBudgetBytes(opt->bytesForBpw(bpw), false);
+}
+
+void BudgetPanel::updateSummary(const std::optional<qs::quant::OptimizeResult>& r) {
+    if (!r || !m_optimizer) {
+        m_summary->clear();
+        return;
+    }
+    const double n = double(std::max<int64_t>(1, m_optimizer->parameters()));
+    QString html;
+    if (!r->feasible) {
+        html = tr("No plan fits %1: the smallest is %2.")
+                   .arg(formatBytes(m_budget), formatBytes(m_optimizer->minFileBytes()));
+    } else {
+        html = tr("<b>Optimizer at %1</b>: %2 bytes, error %3 (lower bound %4%5)")
+                   .arg(formatBytes(m_budget), formatCount(qint64(r->fileBytes)), sci(r->error / n),
+                        sci(r->lowerBound / n), r->optimal ? tr(", proven optimal") : QString());
+    }
+    if (m_doc->model()) {
+        const qs::quant::PlanScore now = m_optimizer->score(m_doc->plan());
+        html += tr("<br>Current plan: %1, error %2").arg(formatBytes(now.fileBytes), sci(now.error / n));
+        if (!now.unknown.empty()) html += tr(" (%1 tensors in types not measured)").arg(now.unknown.size());
+    }
+    // The preset nearest below the budget, for scale.
+    const std::pair<QString, qs::quant::PlanScore>* near = nullptr;
+    for (const auto& p : m_presets) {
+        if (p.second.fileBytes <= m_budget && (!near || p.second.fileBytes > near->second.fileBytes)) near = &p;
+    }
+    if (near) {
+        html += tr("<br>Largest preset within the budget: %1, %2, error %3")
+                    .arg(near->first, formatBytes(near->second.fileBytes), sci(near->second.error / n));
+    }
+    m_summary->setText(html);
+}
+
+void BudgetPanel::refreshChart() {
+    QVector<double> cx, cy, px, py, nx, ny, bx, by;
+    for (const auto& p : m_curve) {
+        if (p.error <= 0) continue;
+        cx.append(double(p.fileBytes) / kMiB);
+        cy.append(p.error / double(std::max<int64_t>(1, m_optimizer ? m_optimizer->parameters() : 1)));
+    }
+    m_chart->clearItems();
+    if (m_optimizer) {
+        const double n = double(std::max<int64_t>(1, m_optimizer->parameters()));
+        int k = 0;
+        for (const auto& [name, score] : m_presets) {
+            if (score.error <= 0) continue;
+            const bool above = k++ % 2 == 0;  // neighbours alternate sides: no overlapping labels
+            px.append(double(score.fileBytes) / kMiB);
+            py.append(score.error / n);
+            auto* label = new QCPItemText(m_chart);
+            label->position->setCoords(px.back(), py.back());
+            label->setPositionAlignment(above ? (Qt::AlignLeft | Qt::AlignBottom)
+                                              : (Qt::AlignRight | Qt::AlignTop));
+            label->setPadding(above ? QMargins(4, 0, 0, 2) : QMargins(0, 2, 4, 0));
+            label->setText(name);
+            label->setFont(font());
+            label->setColor(kPresetColor.darker(isDark(palette()) ? 70 : 120));
+        }
+        if (m_doc->model()) {
+            const qs::quant::PlanScore now = m_optimizer->score(m_doc->plan());
+            if (now.error > 0) {
+                nx.append(double(now.fileBytes) / kMiB);
+                ny.append(now.error / n);
+            }
+        }
+        if (m_budget > 0 && !cy.isEmpty()) {
+            const qs::quant::OptimizeResult r = m_optimizer->solve(m_budget);
+            if (r.feasible && r.error > 0) {
+                bx.append(double(m_budget) / kMiB);
+                by.append(r.error / n);
+            }
+            auto* line = new QCPItemStraightLine(m_chart);
+            line->setPen(QPen(QColor(0x6b7280), 1.2, Qt::DashLine));
+            line->point1->setCoords(double(m_budget) / kMiB, 1e-12);
+            line->point2->setCoords(double(m_budget) / kMiB, 1.0);
+        }
+    }
+    m_chart->graph(0)->setData(cx, cy, true);
+    m_chart->graph(1)->setData(px, py, true);
+    m_chart->graph(2)->setData(nx, ny, true);
+    m_chart->graph(3)->setData(bx, by, true);
+    if (!cx.isEmpty()) {
+        m_chart->rescaleAxes();
+        const QCPRange x = m_chart->xAxis->range();
+        m_chart->xAxis->setRange(x.lower - 0.03 * x.size(), x.upper + 0.08 * x.size());
+        const QCPRange y = m_chart->yAxis->range();
+        m_chart->yAxis->setRange(y.lower / 1.6, y.upper * 1.6);
+    }
+    m_chart->replot(QCustomPlot::rpQueuedReplot);
+}
+
+} // namespace qs::gui

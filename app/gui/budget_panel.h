@@ -1,0 +1,122 @@
+#pragma once
+// The budget panel (the "Budget" tab): fit the plan to a file size or bits-per-weight budget with
+// the core's optimizer, and see where it stands. It measures the sensitivity table in the
+// background (sampled, or exact; cached on disk so reopening a model is instant), prepares a
+// PlanOptimizer on the current plan (locked tensors stay as they are) and then:
+//  - the slider and the bpw field choose a budget; every move solves at once (the optimizer
+//    re-solves in about a millisecond) and shows the size and error it would give;
+//  - "Fit to budget" (or releasing the slider) applies that plan as one undo step;
+//  - the chart plots size against error: the optimizer's curve, llama.cpp's presets scored by
+//    the same objective, the current plan and the budget.
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include <QPointer>
+#include <QWidget>
+
+#include "quant/optimizer.h"
+
+class QCheckBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QPushButton;
+class QSlider;
+
+namespace qs::quant {
+struct SensitivityTable;
+}
+
+namespace qs::gui {
+
+class PlanDocument;
+class SensitivityJob;
+
+class BudgetPanel final : public QWidget {
+    Q_OBJECT
+    Q_DISABLE_COPY_MOVE(BudgetPanel)
+
+public:
+    /// Presets scored on the chart.
+    static const QStringList& chartPresets();
+    /// Slider steps between the smallest and the largest plan.
+    static constexpr int kSliderSteps = 1000;
+
+    BudgetPanel(PlanDocument* doc, QWidget* parent = nullptr);
+    ~BudgetPanel() override;
+
+    /// Measure the sensitivity table now (no-op while a measurement runs).
+    void measure();
+    bool isMeasuring() const { return !m_job.isNull(); }
+    SensitivityJob* job() const;
+    const qs::quant::SensitivityTable* table() const { return m_table.get(); }
+    /// The optimizer on the current plan, prepared on demand (null without a table).
+    const qs::quant::PlanOptimizer* optimizer();
+
+    /// Choose a budget in bytes (clamped to what is feasible) and show its solution; `apply`
+    /// also fits the plan to it. Returns the solution (nothing without a table).
+    std::optional<qs::quant::OptimizeResult> setBudgetBytes(quint64 bytes, bool apply);
+    /// The budget chosen (0 when none).
+    quint64 budgetBytes() const { return m_budget; }
+    /// Fit the plan to the chosen budget now (one undo step). False without a table.
+    bool fitToBudget();
+
+    QSlider* slider() const { return m_slider; }
+    QDoubleSpinBox* bpwSpin() const { return m_bpw; }
+    QPushButton* fitButton() const { return m_fit; }
+    QPushButton* measureButton() const { return m_measure; }
+    QCheckBox* exactBox() const { return m_exact; }
+    QCustomPlot* chart() const { return m_chart; }
+    QLabel* summary() const { return m_summary; }
+    QLabel* status() const { return m_status; }
+
+    /// Where the cache of sensitivity measurements lives (QStandardPaths' cache folder).
+    static QString cacheDir();
+
+signals:
+    void jobStarted(qs::gui::SensitivityJob* job);
+    void jobFinished(bool ok, const QString& message);
+    /// The optimizer is ready for the current model (after a measurement).
+    void ready();
+    /// The budget changed (0: none); the footprint plot draws it.
+    void budgetChanged(quint64 bytes);
+
+protected:
+    /// Shown for the first time with a model: measure at once (the table is cached on disk).
+    void showEvent(QShowEvent* event) override;
+
+private:
+    void reset();
+    void onTable(std::shared_ptr<const qs::quant::SensitivityTable> table);
+    void onSlider(int value);
+    void onBpw(double bpw);
+    void refreshChart();
+    void updateSummary(const std::optional<qs::quant::OptimizeResult>& r);
+    quint64 bytesAt(int sliderValue) const;
+    int sliderAt(quint64 bytes) const;
+
+    PlanDocument* m_doc;
+    std::shared_ptr<const qs::quant::SensitivityTable> m_table;
+    std::shared_ptr<const qs::model::Model> m_tableModel;  ///< the model the table measured
+    std::optional<qs::quant::PlanOptimizer> m_optimizer;
+    bool m_planDirty = true;  ///< the plan changed since the optimizer was prepared
+    bool m_applying = false;  ///< our own replacePlan is running
+    quint64 m_budget = 0;
+    std::vector<qs::quant::CurvePoint> m_curve;
+    std::vector<std::pair<QString, qs::quant::PlanScore>> m_presets;
+    QPointer<SensitivityJob> m_job;
+
+    QPushButton* m_measure = nullptr;
+    QCheckBox* m_exact = nullptr;
+    QLabel* m_status = nullptr;
+    QSlider* m_slider = nullptr;
+    QDoubleSpinBox* m_bpw = nullptr;
+    QLabel* m_size = nullptr;
+    QPushButton* m_fit = nullptr;
+    QCustomPlot* m_chart = nullptr;
+    QLabel* m_summary = nullptr;
+};
+
+} // namespace qs::gui

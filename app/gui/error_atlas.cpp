@@ -79,8 +79,16 @@ ErrorAtlas::Totals ErrorAtlas::totalsOf(const qs::quant::Plan& plan) const {
     return t;
 }
 
+void ErrorAtlas::setComparisonPlan(qs::quant::Plan plan, const QString& label) {
+    m_comparePreset.reset();
+    m_compare = std::move(plan);
+    m_compareLabel = label;
+    emit updated();
+    schedule();
+}
+
 void ErrorAtlas::setComparisonPreset(std::optional<qs::quant::Ftype> preset) {
-    if (preset == m_comparePreset) return;
+    if (preset == m_comparePreset && (preset || m_compareLabel.isEmpty())) return;
     m_comparePreset = preset;
     rebuildComparison();
     emit updated();
@@ -89,6 +97,9 @@ void ErrorAtlas::setComparisonPreset(std::optional<qs::quant::Ftype> preset) {
 
 void ErrorAtlas::rebuildComparison() {
     m_compare = {};
+    m_compareLabel = m_comparePreset
+                         ? QString::fromUtf8(qs::quant::ftypeInfo(*m_comparePreset).name)
+                         : QString();
     const qs::model::Model* m = m_doc->model();
     if (!m || !m_comparePreset) return;
     qs::quant::PlanOptions options;

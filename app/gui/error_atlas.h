@@ -54,6 +54,10 @@ public:
     /// A second plan to compare with (a preset built with llama.cpp's rules), or none.
     void setComparisonPreset(std::optional<qs::quant::Ftype> preset);
     std::optional<qs::quant::Ftype> comparisonPreset() const { return m_comparePreset; }
+    /// Any second plan of this model (e.g. imported from a quantized file), named `label`.
+    void setComparisonPlan(qs::quant::Plan plan, const QString& label);
+    /// "Q4_K_M", a file name, or empty without a comparison.
+    const QString& comparisonLabel() const { return m_compareLabel; }
     /// The comparison plan (empty when there is none).
     const qs::quant::Plan& comparisonPlan() const { return m_compare; }
 
@@ -97,6 +101,7 @@ private:
     QHash<quint64, qs::stats::ErrorMetrics> m_metrics;
     std::optional<qs::quant::Ftype> m_comparePreset;
     qs::quant::Plan m_compare;
+    QString m_compareLabel;
     QPointer<AnalysisJob> m_job;
     QTimer m_debounce;
     bool m_auto = true;

@@ -61,6 +61,8 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
         const std::optional<qs::quant::Ftype> f = qs::quant::ftypeFromName(name.toStdString());
         if (f) m_compare->addItem(name, QVariant::fromValue(uint(*f)));
     }
+    m_compare->insertSeparator(m_compare->count());
+    m_compare->addItem(tr("Plan of a file…"), kChooseFile);
     head->addWidget(m_compare);
     layout->addLayout(head);
 
@@ -97,12 +99,23 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     const int at = m_compare->findText(saved);
     if (at > 0) {
         m_compare->setCurrentIndex(at);
+        m_lastCompareIndex = at;
         m_atlas->setComparisonPreset(qs::quant::Ftype(m_compare->itemData(at).toUInt()));
     }
     connect(m_compare, &QComboBox::currentIndexChanged, this, [this](int i) {
+        const QVariant item = m_compare->itemData(i);
+        if (item.typeId() == QMetaType::Int && item.toInt() == kChooseFile) {
+            // Back to what was shown until the window has a file for us.
+            const QSignalBlocker block(m_compare);
+            m_compare->setCurrentIndex(m_lastCompareIndex);
+            emit compareFileRequested();
+            return;
+        }
+        if (item.typeId() == QMetaType::Int && item.toInt() == kFileEntry) return;
+        m_lastCompareIndex = i;
         QSettings().setValue(QLatin1String(kCompareKey), i > 0 ? m_compare->itemText(i) : QString());
         m_atlas->setComparisonPreset(
-            i > 0 ? std::optional(qs::quant::Ftype(m_compare->itemData(i).toUInt())) : std::nullopt);
+            i > 0 ? std::optional(qs::quant::Ftype(item.toUInt())) : std::nullopt);
     });
     applyPlotPalette(m_plot, palette());
     connect(m_doc, &PlanDocument::planChanged, this, &ErrorPlot::refresh);
@@ -115,6 +128,20 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
 void ErrorPlot::changeEvent(QEvent* event) {
     QWidget::changeEvent(event);
     if (event->type() == QEvent::PaletteChange) applyPlotPalette(m_plot, palette());
+}
+
+void ErrorPlot::showFileComparison(const QString& label) {
+    const QSignalBlocker block(m_compare);
+    int at = m_compare->findData(kFileEntry);
+    if (at < 0) {
+        m_compare->insertItem(m_compare->count() - 1, label, kFileEntry);
+        at = m_compare->findData(kFileEntry);
+    } else {
+        m_compare->setItemText(at, label);
+    }
+    m_compare->setCurrentIndex(at);
+    m_lastCompareIndex = at;
+    refresh();
 }
 
 int ErrorPlot::currentPointCount() const {
@@ -176,7 +203,7 @@ void ErrorPlot::refresh() {
     m_plot->graph(1)->setData(xs, ys, true);
     m_plot->graph(0)->setData(cx, cy, true);
     m_plot->graph(0)->setVisible(hasOther);
-    m_plot->graph(0)->setName(hasOther ? m_compare->currentText() : tr("compare"));
+    m_plot->graph(0)->setName(hasOther ? m_atlas->comparisonLabel() : tr("compare"));
     m_plot->yAxis->setLabel(weighted ? tr("weighted NMSE") : tr("NMSE"));
     m_plot->xAxis->setTicker(ticker);
     m_plot->xAxis->setRange(-1, std::max<double>(1.0, double(m_order.size())));
@@ -204,8 +231,11 @@ void ErrorPlot::refresh() {
             const ErrorAtlas::Totals b = m_atlas->totalsOf(other);
             const double bv = weighted ? b.weightedNmse : b.nmse;
             text += tr(" &nbsp; <span style='color:%1'>✕</span> %2 <b>%3</b>")
-                        .arg(kCompareColor.darker(120).name(), m_compare->currentText(), sci(bv));
+                        .arg(kCompareColor.darker(120).name(), m_atlas->comparisonLabel().toHtmlEscaped(), sci(bv));
             if (b.coverage < 1) text += tr(" (%1 %)").arg(int(100 * b.coverage));
+            int differ = 0;
+            for (size_t i = 0; i < plan.tensors.size(); ++i) differ += plan.tensors[i].type != other.tensors[i].type;
+            text += tr(" · %1 tensors differ").arg(differ);
         }
     }
     m_totals->setText(text);
@@ -251,7 +281,7 @@ void ErrorPlot::onHover(QMouseEvent* event) {
     if (other.tensors.size() == plan.tensors.size()) {
         if (const auto e = m_atlas->find(other, *i)) {
             tip += tr("\n%1 %2: NMSE %3")
-                       .arg(m_compare->currentText(), typeLabel(other.tensors[*i].type), sci(e->nmse));
+                       .arg(m_atlas->comparisonLabel(), typeLabel(other.tensors[*i].type), sci(e->nmse));
         }
     }
     QToolTip::showText(event->globalPosition().toPoint(), tip, m_plot);

@@ -40,10 +40,20 @@ public:
 
     /// Rebuild the points and totals now (planChanged and the atlas' updated() call it).
     void refresh();
+    /// Show a comparison with a plan of a file (the atlas holds the plan): a combo entry named
+    /// `label` is selected.
+    void showFileComparison(const QString& label);
+
+    /// Combo data of the "Plan of a file…" entry and of a file's entry.
+    static constexpr int kChooseFile = -2;
+    static constexpr int kFileEntry = -1;
 
 signals:
     /// A point was clicked: make tensor `index` current.
     void tensorActivated(size_t index);
+    /// "Plan of a file…" was chosen: the window asks for the file (and calls
+    /// showFileComparison, or nothing when the choice is abandoned).
+    void compareFileRequested();
 
 protected:
     void changeEvent(QEvent* event) override;
@@ -60,6 +70,7 @@ private:
     QComboBox* m_compare = nullptr;
     QLabel* m_totals = nullptr;
     std::vector<size_t> m_order;  ///< x position -> tensor index
+    int m_lastCompareIndex = 0;
 };
 
 } // namespace qs::gui

@@ -39,6 +39,7 @@
 #include "budget_panel.h"
 #include "jobs/sensitivity_job.h"
 #include "error_atlas.h"
+#include "error_plot.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/analysis_job.h"
@@ -316,6 +317,16 @@ void MainWindow::buildMenus() {
     file->addAction(tr("&Save Recipe…"), this, &MainWindow::chooseSaveRecipe)
         ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_S));
     file->addAction(tr("&Load Recipe…"), this, &MainWindow::chooseLoadRecipe);
+    file->addAction(tr("Import &Plan of a GGUF…"), this, [this] {
+        if (!m_model) return;
+        const QString path = QFileDialog::getOpenFileName(this, tr("Import Plan"), m_lastDir,
+                                                          tr("GGUF model (*.gguf)"));
+        if (path.isEmpty()) return;
+        if (const QString error = importPlanFrom(path); !error.isEmpty()) {
+            QMessageBox::warning(this, tr("Import Plan"), error);
+        }
+    })->setToolTip(tr("The per-tensor types of a quantized file of this model, e.g. one "
+                      "llama-quantize made"));
     file->addSeparator();
     file->addAction(tr("Load &Imatrix…"), this, &MainWindow::chooseImatrix)
         ->setToolTip(tr("An importance matrix from llama-imatrix (GGUF or .dat)"));
@@ -461,6 +472,14 @@ void MainWindow::buildCentral() {
     m_tabs = tabs;
     m_plots = new PlotsPanel(m_doc, m_atlas, tabs);
     connect(m_plots, &PlotsPanel::tensorActivated, this, &MainWindow::makeCurrentTensor);
+    connect(m_plots->errorPlot(), &ErrorPlot::compareFileRequested, this, [this] {
+        const QString path = QFileDialog::getOpenFileName(this, tr("Compare with the Plan of"),
+                                                          m_lastDir, tr("GGUF model (*.gguf)"));
+        if (path.isEmpty()) return;
+        if (const QString error = compareWithFile(path); !error.isEmpty()) {
+            QMessageBox::warning(this, tr("Compare"), error);
+        }
+    });
     tabs->addTab(m_plots, tr("Plots"));
     m_budgetPanel = new BudgetPanel(m_doc, tabs);
     tabs->addTab(m_budgetPanel, tr("Budget"));

@@ -122,6 +122,11 @@ public:
     /// error. It weights the error column and the export's quantizers.
     QString loadImatrixFrom(const QString& path);
     void clearImatrix();
+    /// Replace the plan by the per-tensor types of a quantized GGUF file of this model (one
+    /// undo step). Empty on success, else the error (a missing tensor, another shape...).
+    QString importPlanFrom(const QString& path);
+    /// Compare the plan with the plan of a quantized GGUF file in the error plot.
+    QString compareWithFile(const QString& path);
     /// What the export dialog says about the plan: size, bits per weight, error, backend.
     QString exportSummary() const;
 

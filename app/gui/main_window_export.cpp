@@ -20,6 +20,8 @@
 #include <QVBoxLayout>
 
 #include "error_atlas.h"
+#include "error_plot.h"
+#include "plots_panel.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
@@ -28,6 +30,7 @@
 #include "plan_document.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
+#include "quant/plan_compare.h"
 #include "quant/recipe.h"
 #include "type_palette.h"
 
@@ -99,6 +102,35 @@ bool MainWindow::startExport(const QString& path) {
     dialog->show();
     job->start();
     return true;
+}
+
+namespace {
+
+qs::Result<qs::quant::Plan> planOfFile(const qs::model::Model& source, const QString& path) {
+    qs::Result<qs::model::Model> file = qs::model::openModel(path.toStdString());
+    if (!file) return file.error();
+    return qs::quant::importPlan(source, file.value());
+}
+
+} // namespace
+
+QString MainWindow::importPlanFrom(const QString& path) {
+    if (!m_model) return tr("no model is open");
+    qs::Result<qs::quant::Plan> plan = planOfFile(*m_model, path);
+    if (!plan) return QString::fromStdString(plan.error().what());
+    m_doc->replacePlan(std::move(plan).value(), tr("Import plan of %1").arg(QFileInfo(path).fileName()));
+    statusBar()->showMessage(tr("Imported the plan of %1").arg(QFileInfo(path).fileName()), 8000);
+    return {};
+}
+
+QString MainWindow::compareWithFile(const QString& path) {
+    if (!m_model) return tr("no model is open");
+    qs::Result<qs::quant::Plan> plan = planOfFile(*m_model, path);
+    if (!plan) return QString::fromStdString(plan.error().what());
+    const QString label = QFileInfo(path).fileName();
+    m_atlas->setComparisonPlan(std::move(plan).value(), label);
+    m_plots->errorPlot()->showFileComparison(label);
+    return {};
 }
 
 QString MainWindow::exportSummary() const {

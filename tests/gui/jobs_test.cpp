@@ -93,6 +93,7 @@ private slots:
     void atlasMeasuresWhatTheCoreMeasures();
     void errorPlotComparesWithSecondPlan();
     void mapColoursByError();
+    void importAndCompareThePlanOfAFile();
     void budgetFitsEachPresetSizeWithLessError();
     void budgetKeepsLocksAndSliderSolvesLive();
     void goingBackToAMeasuredTypeCostsNothing();
@@ -458,6 +459,48 @@ void JobsTest::budgetKeepsLocksAndSliderSolvesLive() {
     panel->bpwSpin()->setValue(4.5);
     QCOMPARE(panel->budgetBytes(),
              std::clamp<quint64>(panel->optimizer()->bytesForBpw(4.5), opt->minFileBytes(), opt->maxFileBytes()));
+}
+
+void JobsTest::importAndCompareThePlanOfAFile() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    const qs::model::Model& m = *doc->model();
+    // A file written by `quantscope-cli quantize --type Q4_K_M`.
+    QTemporaryDir out;
+    const QString q4 = out.filePath(QStringLiteral("tiny-Q4_K_M.gguf"));
+    QProcess cli;
+    cli.start(QStringLiteral(QS_CLI_PATH), {QStringLiteral("quantize"), m_tiny, QStringLiteral("-o"), q4,
+                                            QStringLiteral("--type"), QStringLiteral("Q4_K_M")});
+    QVERIFY(cli.waitForFinished(kTimeoutMs));
+    QCOMPARE(cli.exitCode(), 0);
+    const qs::quant::Plan preset = presetPlan(m, qs::quant::Ftype::Q4_K_M);
+    QCOMPARE(m_window->importPlanFrom(q4), QString());
+    for (size_t i = 0; i < preset.tensors.size(); ++i) {
+        QCOMPARE(doc->plan().tensors[i].type, preset.tensors[i].type);
+    }
+    QCOMPARE(m_window->sizeLedger()->exactBytes(), qint64(QFileInfo(q4).size()));
+    doc->undoStack()->undo();
+    QCOMPARE(doc->plan().tensors[4].type, presetPlan(m, qs::quant::Ftype::Q8_0).tensors[4].type);
+    // The same file as the second plan of the error plot.
+    QCOMPARE(m_window->compareWithFile(q4), QString());
+    qs::gui::ErrorAtlas* atlas = m_window->errorAtlas();
+    QCOMPARE(atlas->comparisonLabel(), QStringLiteral("tiny-Q4_K_M.gguf"));
+    QCOMPARE(m_window->plotsPanel()->errorPlot()->compareCombo()->currentText(),
+             QStringLiteral("tiny-Q4_K_M.gguf"));
+    for (size_t i = 0; i < preset.tensors.size(); ++i) {
+        QCOMPARE(atlas->comparisonPlan().tensors[i].type, preset.tensors[i].type);
+    }
+    QVERIFY(waitForAtlas());
+    QVERIFY(m_window->plotsPanel()->errorPlot()->comparisonPointCount() > 20);
+    QVERIFY(m_window->plotsPanel()->errorPlot()->totalsLabel()->text().contains(QStringLiteral("tensors differ")));
+    // Back to a preset from the combo.
+    QComboBox* combo = m_window->plotsPanel()->errorPlot()->compareCombo();
+    combo->setCurrentIndex(combo->findText(QStringLiteral("Q6_K")));
+    QCOMPARE(atlas->comparisonLabel(), QStringLiteral("Q6_K"));
+    // A file of another model is refused, naming what does not match.
+    const QString error = m_window->importPlanFrom(QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
+    QVERIFY(!error.isEmpty());
+    QVERIFY2(error.contains(QStringLiteral("blk.")) || error.contains(QStringLiteral("token_embd")),
+             qPrintable(error));
 }
 
 void JobsTest::goingBackToAMeasuredTypeCostsNothing() {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "eval/cpu_features.h"
 #include "eval/matmul.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
@@ -108,6 +109,82 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
     });
 }
 
+// ggml_vec_dot_f16 (AVX2): 32 values a step into four 8-lane accumulators (F16 products are
+// exact in float), reduced pairwise, the tail added in double.
+[[gnu::always_inline]] inline float dotF16Ggml(const float* a, const float* b, int n) {
+    float acc[4][8] = {};
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32) {
+        for (int j = 0; j < 4; ++j) {
+            for (int l = 0; l < 8; ++l) acc[j][l] += a[i + j * 8 + l] * b[i + j * 8 + l];
+        }
+    }
+    double sum = 0;
+    if (np > 0) {
+        float v[8];
+        for (int l = 0; l < 8; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        sum = double(((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])));
+    }
+    for (int i = np; i < n; ++i) sum += double(a[i] * b[i]);
+    return float(sum);
+}
+
+// One query row of llama.cpp's CPU flash attention over an F16 KV cache: q rounded to F16, an
+// online softmax in float, and the value sum kept in F16 (rescaled in F16 when the running
+// maximum grows). k and v are already F16-rounded.
+[[gnu::always_inline]] inline void flashRowBody(
+    const float* qt, const float* k, const float* v, int64_t kvStride, int64_t n, int hd,
+    float scale, float* qh, float* acc, float* out) {
+    for (int i = 0; i < hd; ++i) qh[i] = float(_Float16(qt[i]));
+    for (int i = 0; i < hd; ++i) acc[i] = 0.0f;
+    float M = -INFINITY, S = 0;
+    for (int64_t j = 0; j < n; ++j) {
+        const float s = dotF16Ggml(qh, k + j * kvStride, hd) * scale;
+        float ms = 1.0f, vs = 1.0f;
+        if (s > M) {
+            const float mOld = M;
+            M = s;
+            ms = std::exp(mOld - M);
+            for (int i = 0; i < hd; ++i) acc[i] = float(_Float16(acc[i] * ms));
+        } else {
+            vs = std::exp(s - M);
+        }
+        const float* vj = v + j * kvStride;
+        for (int i = 0; i < hd; ++i) acc[i] = float(_Float16(__builtin_fmaf(vj[i], vs, acc[i])));
+        S = __builtin_fmaf(S, ms, vs);
+    }
+    const float inv = 1.0f / S;
+    for (int i = 0; i < hd; ++i) out[i] = acc[i] * inv;
+}
+
+QS_EVAL_TARGET_AVX2 void flashRowAvx2(const float* qt, const float* k, const float* v,
+                                      int64_t kvStride, int64_t n, int hd, float scale, float* qh,
+                                      float* acc, float* out) {
+    flashRowBody(qt, k, v, kvStride, n, hd, scale, qh, acc, out);
+}
+void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvStride, int64_t n,
+                   int hd, float scale, float* qh, float* acc, float* out) {
+    flashRowBody(qt, k, v, kvStride, n, hd, scale, qh, acc, out);
+}
+
+void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
+                       const LlamaConfig& c, int threads) {
+    const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
+    const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
+    const float scale = 1.0f / std::sqrt(float(hd));
+    const bool avx2 = cpuHasAvx2Fma();
+    parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
+        std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
+        for (int64_t idx = b; idx < e; ++idx) {
+            const int h = int(idx / nTok);
+            const int64_t t = idx % nTok;
+            const int64_t g = h / group;
+            (avx2 ? flashRowAvx2 : flashRowPlain)(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, t + 1,
+                     hd, scale, qh.data(), acc.data(), out + t * qStride + int64_t(h) * hd);
+        }
+    });
+}
+
 } // namespace
 
 Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
@@ -166,11 +243,16 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
         addBias(v.data(), L.bv, T);
         rope(q.data(), T, c.nHead, c, model.ropeFreqs(), threads);
         rope(k.data(), T, c.nHeadKv, c, model.ropeFreqs(), threads);
-        if (options.kvCacheF16) {
+        const bool f16 = options.attention != Attention::F32;
+        if (f16) {
             for (float& f : k) f = roundF16(f);
             for (float& f : v) f = roundF16(f);
         }
-        attention(q.data(), k.data(), v.data(), att.data(), T, c, options.kvCacheF16, threads);
+        if (options.attention == Attention::FlashF16) {
+            attentionFlashF16(q.data(), k.data(), v.data(), att.data(), T, c, threads);
+        } else {
+            attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads);
+        }
         matmul(L.wo, att.data(), T, proj.data(), threads, emu);
         for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "eval/cpu_features.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
 
@@ -107,10 +108,9 @@ inline float hsum(V8 v) {
 }
 
 // One weight row against four token rows: the row is loaded once per step.
-__attribute__((target_clones("avx2", "default"))) void dot1x4(const float* w, const float* x0,
-                                                               const float* x1, const float* x2,
-                                                               const float* x3, int64_t n,
-                                                               float* out) {
+[[gnu::always_inline]] inline void dot1x4Body(const float* w, const float* x0, const float* x1,
+                                              const float* x2, const float* x3, int64_t n,
+                                              float* out) {
     V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -133,8 +133,7 @@ __attribute__((target_clones("avx2", "default"))) void dot1x4(const float* w, co
     out[3] = s3;
 }
 
-__attribute__((target_clones("avx2", "default"))) float dot1(const float* a, const float* b,
-                                                              int64_t n) {
+[[gnu::always_inline]] inline float dot1Body(const float* a, const float* b, int64_t n) {
     V8 a0 = {}, a1 = {};
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
@@ -147,13 +146,166 @@ __attribute__((target_clones("avx2", "default"))) float dot1(const float* a, con
     return s;
 }
 
+QS_EVAL_TARGET_AVX2 void dot1x4Avx2(const float* w, const float* x0, const float* x1,
+                                     const float* x2, const float* x3, int64_t n, float* out) {
+    dot1x4Body(w, x0, x1, x2, x3, n, out);
+}
+void dot1x4Plain(const float* w, const float* x0, const float* x1, const float* x2,
+                 const float* x3, int64_t n, float* out) {
+    dot1x4Body(w, x0, x1, x2, x3, n, out);
+}
+QS_EVAL_TARGET_AVX2 float dot1Avx2(const float* a, const float* b, int64_t n) {
+    return dot1Body(a, b, n);
+}
+float dot1Plain(const float* a, const float* b, int64_t n) { return dot1Body(a, b, n); }
+
+void dot1x4(const float* w, const float* x0, const float* x1, const float* x2, const float* x3,
+            int64_t n, float* out) {
+    static const bool avx2 = cpuHasAvx2Fma();
+    (avx2 ? dot1x4Avx2 : dot1x4Plain)(w, x0, x1, x2, x3, n, out);
+}
+float dot1(const float* a, const float* b, int64_t n) {
+    static const bool avx2 = cpuHasAvx2Fma();
+    return (avx2 ? dot1Avx2 : dot1Plain)(a, b, n);
+}
+
 } // namespace
 
 float dotF32(const float* a, const float* b, int64_t n) { return dot1(a, b, n); }
 
+namespace {
+
+// Weight types whose ggml dot product with Q8_0 activations is sum over blocks of
+// d_w * d_x * (integer dot): their block starts with the F16 scale and decodes to d * q.
+bool intDotType(TensorType t) {
+    return t == TensorType::Q4_0 || t == TensorType::Q5_0 || t == TensorType::Q8_0 ||
+           t == TensorType::IQ4_NL;
+}
+
+// Q8_0 blocks kept as float integers in "lane order": value 4l + e of a block sits at e * 8 + l,
+// so that eight vector lanes hold ggml's eight int32 partial sums (each exact in float).
+struct Q8Rows {
+    std::vector<float> q;  // rows x C
+    std::vector<float> d;  // rows x C/32
+};
+
+inline void storeLaneOrder(const float* q32, float* dst) {
+    for (int l = 0; l < 8; ++l) {
+        for (int e = 0; e < 4; ++e) dst[e * 8 + l] = q32[4 * l + e];
+    }
+}
+
+Q8Rows quantizeQ8(const float* x, int64_t nTok, int64_t C, int threads) {
+    Q8Rows out;
+    out.q.resize(size_t(nTok * C));
+    out.d.resize(size_t(nTok * (C / 32)));
+    parallel::parallelFor(threads, nTok, 16, [&](int64_t b, int64_t e) {
+        float q[32];
+        for (int64_t t = b; t < e; ++t) {
+            for (int64_t blk = 0; blk < C / 32; ++blk) {
+                const float* xb = x + t * C + blk * 32;
+                float amax = 0;
+                for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+                const float id = amax != 0 ? 127.0f / amax : 0.0f;
+                out.d[size_t(t * (C / 32) + blk)] =
+                    formats::halfToFloat(formats::floatToHalf(amax / 127.0f));
+                for (int j = 0; j < 32; ++j) q[j] = std::nearbyint(xb[j] * id);
+                storeLaneOrder(q, out.q.data() + t * C + blk * 32);
+            }
+        }
+    });
+    return out;
+}
+
+// ggml's AVX2 q8_0 dot (and tinyBLAS's): per block eight int32 lanes of four products each,
+// d_w * d_x fused-multiplied into eight float accumulators, then a fixed horizontal sum. One
+// weight row against four token rows.
+[[gnu::always_inline]] inline void dotQ8x4Body(const float* qw, const float* dw,
+                                               const float* const* qx, const float* const* dx,
+                                               int64_t nBlocks, float* out) {
+    V8 acc[4] = {};
+    for (int64_t b = 0; b < nBlocks; ++b) {
+        const float* wb = qw + b * 32;
+        const V8 w0 = load8(wb), w1 = load8(wb + 8), w2 = load8(wb + 16), w3 = load8(wb + 24);
+        for (int k = 0; k < 4; ++k) {
+            const float* xb = qx[k] + b * 32;
+            const V8 sum = ((w0 * load8(xb) + w1 * load8(xb + 8)) + w2 * load8(xb + 16)) +
+                           w3 * load8(xb + 24);
+            const float d = dw[b] * dx[k][b];
+            for (int l = 0; l < 8; ++l) acc[k][l] = __builtin_fmaf(d, sum[l], acc[k][l]);
+        }
+    }
+    for (int k = 0; k < 4; ++k) {
+        const V8& a = acc[k];
+        out[k] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+    }
+}
+
+QS_EVAL_TARGET_AVX2 void dotQ8x4Avx2(const float* qw, const float* dw, const float* const* qx,
+                                      const float* const* dx, int64_t nBlocks, float* out) {
+    dotQ8x4Body(qw, dw, qx, dx, nBlocks, out);
+}
+void dotQ8x4Plain(const float* qw, const float* dw, const float* const* qx,
+                  const float* const* dx, int64_t nBlocks, float* out) {
+    dotQ8x4Body(qw, dw, qx, dx, nBlocks, out);
+}
+
+void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, int threads) {
+    const int64_t C = w.cols, R = w.rows, nb = C / 32;
+    const bool avx2 = cpuHasAvx2Fma();
+    const Q8Rows xq = quantizeQ8(x, nTok, C, threads);
+    const auto& tr = formats::traits(w.type);
+    const int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
+    const int64_t nChunks = (R + rowsPerChunk - 1) / rowsPerChunk;
+    parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
+        std::vector<float> wf(static_cast<size_t>(C)), q(32);
+        std::vector<float> wq(size_t(rowsPerChunk * C));
+        std::vector<float> wd(size_t(rowsPerChunk * nb));
+        const float* px[4];
+        const float* pd[4];
+        float tmp[4];
+        for (int64_t c = cb; c < ce; ++c) {
+            const int64_t r0 = c * rowsPerChunk, r1 = std::min(R, r0 + rowsPerChunk);
+            for (int64_t r = r0; r < r1; ++r) {
+                const uint8_t* src = w.storedRow(r).data();
+                tr.decode(src, wf.data(), C);
+                for (int64_t b = 0; b < nb; ++b) {
+                    uint16_t h;
+                    std::memcpy(&h, src + b * tr.blockBytes, 2);
+                    const float d = formats::halfToFloat(h);
+                    wd[size_t((r - r0) * nb + b)] = d;
+                    // The decoded value is d * q exactly: q comes back by one division.
+                    for (int j = 0; j < 32; ++j) {
+                        q[size_t(j)] = d != 0 ? std::nearbyint(wf[size_t(b * 32 + j)] / d) : 0.0f;
+                    }
+                    storeLaneOrder(q.data(), wq.data() + (r - r0) * C + b * 32);
+                }
+            }
+            for (int64_t t0 = 0; t0 < nTok; t0 += 4) {
+                const int64_t n = std::min<int64_t>(4, nTok - t0);
+                for (int k = 0; k < 4; ++k) {
+                    const int64_t t = t0 + std::min<int64_t>(k, n - 1);
+                    px[k] = xq.q.data() + t * C;
+                    pd[k] = xq.d.data() + t * nb;
+                }
+                for (int64_t r = r0; r < r1; ++r) {
+                    (avx2 ? dotQ8x4Avx2 : dotQ8x4Plain)(wq.data() + (r - r0) * C, wd.data() + (r - r0) * nb, px, pd, nb, tmp);
+                    for (int64_t k = 0; k < n; ++k) y[(t0 + k) * R + r] = tmp[k];
+                }
+            }
+        }
+    });
+}
+
+} // namespace
+
 void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
             bool emulateGgml) {
     const int64_t C = w.cols, R = w.rows;
+    if (emulateGgml && intDotType(w.type)) {
+        matmulQ8Int(w, x, nTok, y, threads);
+        return;
+    }
     const ActRounding ar = emulateGgml ? activationRounding(w.type) : ActRounding::None;
     std::vector<float> rounded;
     const float* xa = x;

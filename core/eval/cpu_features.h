@@ -17,6 +17,17 @@ inline bool cpuHasAvx2Fma() {
 #endif
 }
 
+/// True when the CPU runs AVX-512F: llama.cpp then loads an AVX-512 build, whose F16/F32 sums
+/// run over 16 lanes; the evaluator sums in the same order (the kernel itself stays AVX2).
+inline bool cpuHasAvx512() {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool has = __builtin_cpu_supports("avx512f");
+    return has;
+#else
+    return false;
+#endif
+}
+
 } // namespace qs::eval
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -4,8 +4,11 @@
 // quantized size) and each chunk meets every token of the batch. Like ggml's CPU matmul, the
 // activations are first rounded to the weight type's "vec_dot type": F16 for F16 weights, BF16
 // for BF16, Q8_0 for the 32-block quants (Q4_0 .. Q8_0, IQ4_NL, MXFP4) and Q8_K for the
-// 256-block k-quants and i-quants. That rounding is what makes our perplexity of a quantized
-// file match llama.cpp's; the products themselves are float.
+// 256-block k-quants and i-quants. For Q4_0, Q5_0, Q8_0, IQ4_NL (Q8_0) and Q4_1, Q5_1 (Q8_1)
+// the products are summed exactly as ggml's AVX2 kernels sum them (eight int32 lanes of four
+// products, fused into float accumulators per block), and F16 rows in ggml's lane order:
+// llama.cpp's Q8_0 rounding of the next activations amplifies any other order into 1e-2 logit
+// differences. Other types use float products of the rounded activations.
 
 #include <cstdint>
 #include <span>

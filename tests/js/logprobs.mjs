@@ -3,7 +3,7 @@
 // (perplexity.mjs instead takes the first entry of a filtered logit map as the maximum, which is
 // the next token's own logit when it is not the argmax, so it reports exp(mean log sum exp(l -
 // l_max)) rather than the perplexity; see docs/CLI.md "eval".) Prints one JSON line
-// {ppl, scored, ids}. Usage: node logprobs.mjs MODEL.gguf TEXT_FILE [CTX=512]
+// {ppl, scored, ids, nll} (nll: per scored position). Usage: node logprobs.mjs MODEL.gguf TEXT_FILE [CTX=512]
 import { getLlama } from "node-llama-cpp";
 import fs from "node:fs";
 import path from "node:path";
@@ -21,15 +21,18 @@ const input = tokens.map((t, i) =>
 const out = await sequence.controlledEvaluate(input);
 let nll = 0;
 let n = 0;
+const nlls = [];
 for (let i = 0; i + 1 < tokens.length; i++) {
   const logits = out[i].next.logits;
   let max = -Infinity;
   for (const v of logits.values()) max = Math.max(max, v);
   let z = 0;
   for (const v of logits.values()) z += Math.exp(v - max);
-  nll -= logits.get(tokens[i + 1]) - max - Math.log(z);
+  const d = max + Math.log(z) - logits.get(tokens[i + 1]);
+  nll += d;
+  nlls.push(d);
   n++;
 }
-console.log(JSON.stringify({ ppl: Math.exp(nll / n), scored: n, ids: tokens }));
+console.log(JSON.stringify({ ppl: Math.exp(nll / n), scored: n, ids: tokens, nll: nlls }));
 await context.dispose();
 await model.dispose();

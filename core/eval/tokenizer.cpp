@@ -157,7 +157,19 @@ Result<std::vector<int32_t>> readTokenFile(const std::string& path) {
     if (!f) return makeError(ErrorCode::IoError, "cannot open token file", path);
     std::stringstream ss;
     ss << f.rdbuf();
-    const std::string s = ss.str();
+    std::string s = ss.str();
+    // A JSON object with an "ids" array (what tests/js/tokenize.mjs prints): use that array.
+    const size_t first = s.find_first_not_of(" \t\r\n");
+    if (first != std::string::npos && s[first] == '{') {
+        const size_t key = s.find("\"ids\"");
+        const size_t open = key == std::string::npos ? key : s.find('[', key);
+        const size_t close = open == std::string::npos ? open : s.find(']', open);
+        if (close == std::string::npos) {
+            return makeError(ErrorCode::BadInput, "a JSON token file needs an \"ids\" array",
+                             path, first);
+        }
+        s = std::string(open, ' ') + s.substr(open, close - open + 1);  // keep byte offsets
+    }
     std::vector<int32_t> ids;
     for (size_t i = 0; i < s.size();) {
         const unsigned char c = static_cast<unsigned char>(s[i]);

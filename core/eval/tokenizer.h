@@ -43,7 +43,8 @@ private:
 };
 
 /// Read a file of token ids: integers separated by whitespace, commas or brackets (a JSON array
-/// works). Errors name the file and the byte offset of anything else.
+/// works), or a JSON object whose "ids" array holds them (tests/js/tokenize.mjs's output). Errors
+/// name the file and the byte offset of anything else.
 Result<std::vector<int32_t>> readTokenFile(const std::string& path);
 
 } // namespace qs::eval

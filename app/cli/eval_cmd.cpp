@@ -126,6 +126,7 @@ int runEval(const EvalCliOptions& o) {
 
     if (o.json) {
         nlohmann::json j;
+        j["schema"] = "quantscope.eval/1";
         j["model"] = o.model;
         j["reference"] = cache ? nlohmann::json(refName) : nlohmann::json(nullptr);
         if (!o.type.empty()) j["plan"] = {{"type", o.type}};

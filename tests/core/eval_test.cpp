@@ -169,9 +169,11 @@ TEST(EvalPerplexity, RoundingEmulationMatters) {
 
 TEST(EvalPerplexity, MatchesPublishedNumbers) {
     // shared/models/README.md: F32 1.6660, Q8_0 1.6645, Q4_0 1.7095 (perplexity.mjs's metric).
-    EXPECT_NEAR(scriptMetricOf(kF32) / 1.6660, 1.0, 0.001);
-    EXPECT_NEAR(scriptMetricOf(kQ8) / 1.6645, 1.0, 0.001);
-    EXPECT_NEAR(scriptMetricOf(kQ4) / 1.7095, 1.0, 0.001);
+    const double f32 = scriptMetricOf(kF32), q8 = scriptMetricOf(kQ8), q4 = scriptMetricOf(kQ4);
+    std::printf("perplexity.mjs metric: F32 %.5f Q8_0 %.5f Q4_0 %.5f\n", f32, q8, q4);
+    EXPECT_NEAR(f32 / 1.6660, 1.0, 0.001);
+    EXPECT_NEAR(q8 / 1.6645, 1.0, 0.001);
+    EXPECT_NEAR(q4 / 1.7095, 1.0, 0.001);
 }
 
 TEST(EvalPerplexity, SafetensorsEqualsGguf) {

@@ -80,6 +80,7 @@ struct EvalCliOptions {
     int topK = 32;
     int threads = 0;
     bool noBos = false;
+    bool chunked = false;        ///< llama-perplexity's chunks (perplexity only)
     bool trace = false;
     bool json = false;
 };

@@ -59,6 +59,46 @@ Result<quant::Plan> planOf(const model::Model& m, const EvalCliOptions& o) {
     return quant::buildPlan(m, po);
 }
 
+// --llama-perplexity: chunks of ctx tokens, BOS first, second halves scored.
+int runChunked(const EvalCliOptions& o, const model::Model& m, const std::vector<int32_t>& tokens,
+               const eval::ForwardOptions& fo) {
+    if (!o.reference.empty() || !o.referenceCache.empty() || !o.type.empty() || !o.recipe.empty()) {
+        return fail(makeError(ErrorCode::BadUsage,
+                              "--llama-perplexity gives perplexity only: no --reference, "
+                              "--reference-cache, --type or --recipe"));
+    }
+    auto lm = eval::LlamaModel::bind(m);
+    if (!lm) return fail(lm.error());
+    auto tk = eval::Tokenizer::fromModel(m);
+    const int32_t bos = tk ? tk->bos() : 1;
+    auto r = eval::evaluateChunked(*lm, tokens, o.ctx, bos, fo);
+    if (!r) return fail(r.error());
+    if (o.json) {
+        nlohmann::json j;
+        j["schema"] = "quantscope.eval/1";
+        j["model"] = o.model;
+        j["scoring"] = "llama-perplexity";
+        j["ctx"] = o.ctx;
+        j["chunks"] = r->tokens / o.ctx;
+        j["tokens"] = r->tokens;
+        j["scored"] = r->scored;
+        j["attention"] = o.attention;
+        j["perplexity"] = r->perplexity;
+        j["mean_nll"] = r->meanNll;
+        j["seconds"] = r->seconds;
+        j["tokens_per_second"] = r->tokensPerSecond;
+        if (o.trace) j["trace"]["nll"] = r->nll;
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("model       %s\n", o.model.c_str());
+    std::printf("chunks      %lld of %lld tokens (BOS first), %lld positions scored\n",
+                static_cast<long long>(r->tokens / o.ctx), static_cast<long long>(o.ctx),
+                static_cast<long long>(r->scored));
+    std::printf("perplexity  %.4f\n", r->perplexity);
+    return 0;
+}
+
 } // namespace
 
 int runEval(const EvalCliOptions& o) {
@@ -83,6 +123,7 @@ int runEval(const EvalCliOptions& o) {
 
     auto tokens = loadTokens(o, *m, refModel ? &*refModel : nullptr);
     if (!tokens) return fail(tokens.error());
+    if (o.chunked) return runChunked(o, *m, *tokens, eo.forward);
 
     // The reference: a cache file, the --reference model, or MODEL itself when quantizing it.
     std::optional<eval::ReferenceCache> cache;

@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
     cEval->add_option("--reference-cache", evalOpt.referenceCache,
                       "Read the reference from a cache written by --save-reference");
     cEval->add_flag("--no-bos", evalOpt.noBos, "Do not put BOS before the text's tokens");
+    cEval->add_flag("--llama-perplexity", evalOpt.chunked,
+                    "Score as llama-perplexity does: chunks of --ctx tokens, each starting with "
+                    "BOS, second halves scored (perplexity only)");
     cEval->add_flag("--trace", evalOpt.trace, "Per-position NLL, KL and top-1 in the JSON");
     cEval->add_option("--threads", evalOpt.threads, "Threads (0 = all cores)");
     cEval->add_flag("--json", evalOpt.json, "Machine-readable output (schema in docs/CLI.md)");

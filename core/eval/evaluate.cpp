@@ -183,6 +183,46 @@ Result<EvalResult> evaluate(const LlamaModel& model, std::span<const int32_t> al
     return r;
 }
 
+Result<EvalResult> evaluateChunked(const LlamaModel& model, std::span<const int32_t> tokens,
+                                   int64_t ctx, int32_t bos, const ForwardOptions& options) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (ctx < 4 || int64_t(tokens.size()) < ctx) {
+        return makeError(ErrorCode::BadUsage, "llama-perplexity scoring needs at least one chunk of " +
+                                                  std::to_string(ctx) + " tokens (have " +
+                                                  std::to_string(tokens.size()) + ")");
+    }
+    const int64_t nChunks = int64_t(tokens.size()) / ctx, first = ctx / 2;
+    const int64_t V = model.config().nVocab;
+    EvalResult r;
+    r.tokens = nChunks * ctx;
+    for (int64_t c = 0; c < nChunks; ++c) {
+        std::vector<int32_t> chunk(tokens.begin() + ptrdiff_t(c * ctx),
+                                   tokens.begin() + ptrdiff_t((c + 1) * ctx));
+        chunk[0] = bos;
+        const size_t base = r.nll.size();
+        r.nll.resize(base + size_t(ctx - 1 - first));
+        auto consume = [&](int64_t pos, int64_t cnt, const float* logits) {
+            for (int64_t i = 0; i < cnt; ++i) {
+                const int64_t p = pos + i;
+                if (p >= ctx - 1) continue;
+                const float* l = logits + i * V;
+                // The next token comes from the original sequence (chunk[p + 1], p + 1 >= 1).
+                r.nll[base + size_t(p - first)] =
+                    float(logSumExp(l, V, nullptr) - double(l[chunk[size_t(p + 1)]]));
+            }
+        };
+        QS_TRY(forward(model, chunk, options, consume, first));
+    }
+    r.scored = int64_t(r.nll.size());
+    double sum = 0;
+    for (float x : r.nll) sum += x;
+    r.meanNll = sum / double(r.scored);
+    r.perplexity = std::exp(r.meanNll);
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.tokensPerSecond = r.seconds > 0 ? double(r.tokens) / r.seconds : 0;
+    return r;
+}
+
 // --- reference cache file --------------------------------------------------------------------
 // "QSREFC1\0", then int32 vocab, topK, int64 firstScored, int64 nTokens, int64 positions,
 // double perplexity, int32 tokens[nTokens], int32 ids[positions*topK], float logProbs[...],

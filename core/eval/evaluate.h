@@ -73,6 +73,13 @@ Result<ReferenceCache> runReference(const LlamaModel& model, std::span<const int
 Result<EvalResult> evaluate(const LlamaModel& model, std::span<const int32_t> tokens,
                             const EvalOptions& options, const ReferenceCache* reference = nullptr);
 
+/// llama-perplexity's scoring: the tokens cut into floor(n / ctx) chunks of ctx tokens, the first
+/// token of each chunk replaced by BOS, only the second half of each chunk scored (positions
+/// ctx/2 .. ctx-2 predicting the next token). Perplexity over all chunks; `nll` holds every
+/// scored position, chunk after chunk. Errors: fewer than ctx tokens, ctx < 4.
+Result<EvalResult> evaluateChunked(const LlamaModel& model, std::span<const int32_t> tokens,
+                                   int64_t ctx, int32_t bos, const ForwardOptions& options);
+
 /// Percentile p (0..100) of `v` by linear interpolation between closest ranks.
 double percentile(std::vector<float> v, double p);
 

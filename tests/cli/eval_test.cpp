@@ -69,6 +69,11 @@ TEST(CliEval, TextAndTokenIdsGiveTheSameNumbers) {
     // llama-perplexity's scoring: only the second half of the context counts.
     const json h = evalJson(kStories + " --text " + kText + " --ctx 64 --first 32");
     EXPECT_EQ(h["scored"], 31);
+    // The llama-perplexity tool's own number (shared/models/README.md): 2.9873.
+    const json lp = evalJson(kStories + " --text " + kText + " --ctx 64 --llama-perplexity");
+    EXPECT_EQ(lp["chunks"], 11);
+    EXPECT_EQ(lp["scored"], 341);
+    EXPECT_NEAR(lp["perplexity"].get<double>() / 2.9873, 1.0, 0.001);
 }
 
 TEST(CliEval, PlanAgainstTheOriginal) {

@@ -81,6 +81,8 @@ struct EvalCliOptions {
     int threads = 0;
     bool noBos = false;
     bool chunked = false;        ///< llama-perplexity's chunks (perplexity only)
+    std::string probe;           ///< sensitivity probe: this type on one tensor at a time
+    bool probeLayers = false;    ///< ... or on one layer at a time
     bool trace = false;
     bool json = false;
 };

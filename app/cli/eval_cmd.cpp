@@ -99,6 +99,47 @@ int runChunked(const EvalCliOptions& o, const model::Model& m, const std::vector
     return 0;
 }
 
+// --probe TYPE: the KL of MODEL with only one tensor (or layer) at TYPE, against MODEL.
+int runProbe(const EvalCliOptions& o, const model::Model& m, const std::vector<int32_t>& tokens,
+             const eval::EvalOptions& eo) {
+    const auto type = formats::typeFromName(o.probe);
+    if (!type) return fail(makeError(ErrorCode::BadUsage, "unknown --probe type '" + o.probe + "'"));
+    auto lm = eval::LlamaModel::bind(m);
+    if (!lm) return fail(lm.error());
+    auto ref = eval::runReference(*lm, tokens, eo);
+    if (!ref) return fail(ref.error());
+    auto r = o.probeLayers ? eval::probeLayers(m, *type, tokens, *ref, eo)
+                           : eval::probeTensors(m, lm->boundTensors(), *type, tokens, *ref, eo);
+    if (!r) return fail(r.error());
+    if (o.json) {
+        nlohmann::json j;
+        j["schema"] = "quantscope.eval/1";
+        j["model"] = o.model;
+        j["probe_type"] = o.probe;
+        j["probe_unit"] = o.probeLayers ? "layer" : "tensor";
+        j["reference_perplexity"] = ref->perplexity;
+        j["probe"] = nlohmann::json::array();
+        for (const auto& p : *r) {
+            j["probe"].push_back({{"name", p.name},
+                                  {"type", std::string(formats::typeName(p.type))},
+                                  {"kl_mean", p.klMean},
+                                  {"kl_p99", p.klP99},
+                                  {"top1_agreement", p.top1Agreement},
+                                  {"perplexity", p.perplexity}});
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("probe %s, one %s at a time (reference perplexity %.4f), most sensitive first\n",
+                o.probe.c_str(), o.probeLayers ? "layer" : "tensor", ref->perplexity);
+    std::printf("%-32s %12s %12s %8s %10s\n", "name", "KL mean", "KL p99", "top-1", "ppl");
+    for (const auto& p : *r) {
+        std::printf("%-32s %12.6f %12.6f %7.2f%% %10.4f\n", p.name.c_str(), p.klMean, p.klP99,
+                    100.0 * p.top1Agreement, p.perplexity);
+    }
+    return 0;
+}
+
 } // namespace
 
 int runEval(const EvalCliOptions& o) {
@@ -124,6 +165,7 @@ int runEval(const EvalCliOptions& o) {
     auto tokens = loadTokens(o, *m, refModel ? &*refModel : nullptr);
     if (!tokens) return fail(tokens.error());
     if (o.chunked) return runChunked(o, *m, *tokens, eo.forward);
+    if (!o.probe.empty()) return runProbe(o, *m, *tokens, eo);
 
     // The reference: a cache file, the --reference model, or MODEL itself when quantizing it.
     std::optional<eval::ReferenceCache> cache;

@@ -94,6 +94,10 @@ int main(int argc, char** argv) {
     cEval->add_flag("--llama-perplexity", evalOpt.chunked,
                     "Score as llama-perplexity does: chunks of --ctx tokens, each starting with "
                     "BOS, second halves scored (perplexity only)");
+    cEval->add_option("--probe", evalOpt.probe,
+                      "Sensitivity probe: KL when only one tensor takes this type (Q4_0 ...), "
+                      "ranked");
+    cEval->add_flag("--probe-layers", evalOpt.probeLayers, "Probe one layer at a time instead");
     cEval->add_flag("--trace", evalOpt.trace, "Per-position NLL, KL and top-1 in the JSON");
     cEval->add_option("--threads", evalOpt.threads, "Threads (0 = all cores)");
     cEval->add_flag("--json", evalOpt.json, "Machine-readable output (schema in docs/CLI.md)");

@@ -101,6 +101,17 @@ TEST(CliEval, PlanAgainstTheOriginal) {
     EXPECT_EQ(hf["top1_agreement"], 1.0);
 }
 
+TEST(CliEval, SensitivityProbe) {
+    const json j = evalJson(kStories + " --text " + kText + " --ctx 128 --probe Q4_0 --probe-layers");
+    ASSERT_EQ(j["probe"].size(), 5u);
+    for (size_t i = 1; i < 5; ++i) {
+        EXPECT_GE(j["probe"][i - 1]["kl_mean"].get<double>(), j["probe"][i]["kl_mean"].get<double>());
+    }
+    EXPECT_GT(j["probe"][4]["kl_mean"].get<double>(), 0.0);
+    const json t = evalJson(kStories + " --text " + kText + " --ctx 64 --probe Q8_0");
+    EXPECT_EQ(t["probe"].size(), 37u);  // token_embd, output and 7 matrices in each of 5 layers
+}
+
 TEST(CliEval, ClearErrors) {
     CliRun r = cli("eval " + kStories);
     EXPECT_EQ(r.code, 2);

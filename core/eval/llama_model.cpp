@@ -125,19 +125,33 @@ Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
     c.nHead = int(hp.headCount);
     c.nHeadKv = int(hp.headCountKv ? hp.headCountKv : hp.headCount);
     const std::string p = c.architecture + ".";
-    if (c.nLayer <= 0 || c.nEmbd <= 0 || c.nFf <= 0 || c.nHead <= 0 || c.nHeadKv <= 0 ||
+    if (hp.blockCount > 4096 || hp.embeddingLength > (1u << 20) ||
+        hp.feedForwardLength > (1u << 22) || hp.headCount > 4096 || hp.headCountKv > 4096 ||
+        c.nLayer <= 0 || c.nEmbd <= 0 || c.nFf <= 0 || c.nHead <= 0 || c.nHeadKv <= 0 ||
         c.nHead % c.nHeadKv != 0) {
         return makeError(ErrorCode::BadInput,
                          "hyper-parameters missing or inconsistent (block_count, "
                          "embedding_length, feed_forward_length, head_count, head_count_kv)",
                          model.path());
     }
-    c.headDim = int(number(model, p + "attention.key_length").value_or(c.nEmbd / c.nHead));
-    c.ropeDim = int(number(model, p + "rope.dimension_count").value_or(c.headDim));
+    // Integers from metadata, range-checked before any conversion (a lying file must not reach
+    // an out-of-range float-to-int cast).
+    auto dim = [&](const std::string& key, int dflt) {
+        const double v = number(model, key).value_or(double(dflt));
+        return v >= 0 && v <= double(1 << 20) ? int(v) : -1;
+    };
+    c.headDim = dim(p + "attention.key_length", c.nEmbd / c.nHead);
+    c.ropeDim = dim(p + "rope.dimension_count", c.headDim);
     c.ropeFreqBase = float(number(model, p + "rope.freq_base").value_or(10000.0));
     const double scale = number(model, p + "rope.scaling.factor").value_or(0.0);
     if (scale > 0) c.ropeFreqScale = float(1.0 / scale);
     c.rmsEps = float(number(model, p + "attention.layer_norm_rms_epsilon").value_or(1e-5));
+    if (!(c.ropeFreqBase > 0) || !std::isfinite(c.ropeFreqBase) || !(c.rmsEps >= 0) ||
+        !std::isfinite(c.rmsEps) || !(c.ropeFreqScale > 0) || !std::isfinite(c.ropeFreqScale)) {
+        return makeError(ErrorCode::BadInput, "rope.freq_base, rope.scaling.factor or "
+                                              "layer_norm_rms_epsilon is not a usable number",
+                         model.path());
+    }
     if (c.headDim <= 0 || c.headDim % 2 != 0 || c.ropeDim <= 0 || c.ropeDim > c.headDim ||
         c.ropeDim % 2 != 0) {
         return makeError(ErrorCode::BadInput, "head or rope dimension is invalid", model.path());

@@ -4,13 +4,21 @@
 // __attribute__((target("avx2,fma,f16c"))) and into a plain one; the results are identical
 // (the bodies state every fused multiply-add and rounding explicitly).
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
 namespace qs::eval {
 
 /// True when the CPU runs AVX2, FMA and F16C (checked once).
 inline bool cpuHasAvx2Fma() {
 #if defined(__x86_64__) || defined(__i386__)
-    static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                            __builtin_cpu_supports("f16c");
+    static const bool has = [] {
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        // F16C is CPUID.1:ECX bit 29 (older compilers' __builtin_cpu_supports lack it).
+        const bool f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
+        return f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    }();
     return has;
 #else
     return false;

@@ -4,6 +4,10 @@
 #include <cmath>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "eval/cpu_features.h"
 #include "eval/matmul.h"
 #include "formats/half.h"
@@ -131,41 +135,46 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 
 // One query row of llama.cpp's CPU flash attention over an F16 KV cache: q rounded to F16, an
 // online softmax in float, and the value sum kept in F16 (rescaled in F16 when the running
-// maximum grows). k and v are already F16-rounded.
-[[gnu::always_inline]] inline void flashRowBody(
-    const float* qt, const float* k, const float* v, int64_t kvStride, int64_t n, int hd,
-    float scale, float* qh, float* acc, float* out) {
-    for (int i = 0; i < hd; ++i) qh[i] = float(_Float16(qt[i]));
-    for (int i = 0; i < hd; ++i) acc[i] = 0.0f;
-    float M = -INFINITY, S = 0;
-    for (int64_t j = 0; j < n; ++j) {
-        const float s = dotF16Ggml(qh, k + j * kvStride, hd) * scale;
-        float ms = 1.0f, vs = 1.0f;
-        if (s > M) {
-            const float mOld = M;
-            M = s;
-            ms = std::exp(mOld - M);
-            for (int i = 0; i < hd; ++i) acc[i] = float(_Float16(acc[i] * ms));
-        } else {
-            vs = std::exp(s - M);
-        }
-        const float* vj = v + j * kvStride;
-        for (int i = 0; i < hd; ++i) acc[i] = float(_Float16(__builtin_fmaf(vj[i], vs, acc[i])));
-        S = __builtin_fmaf(S, ms, vs);
-    }
-    const float inv = 1.0f / S;
+// maximum grows). k and v are already F16-rounded. The body is a macro over the F16 rounding,
+// so that the AVX2 build gets the F16C instructions inline and the other build the portable
+// conversion (both round to nearest even).
+#define QS_FLASH_ROW_BODY(ROUND)                                                        \
+    for (int i = 0; i < hd; ++i) qh[i] = ROUND(qt[i]);                                  \
+    for (int i = 0; i < hd; ++i) acc[i] = 0.0f;                                         \
+    float M = -INFINITY, S = 0;                                                         \
+    for (int64_t j = 0; j < n; ++j) {                                                   \
+        const float s = dotF16Ggml(qh, k + j * kvStride, hd) * scale;                   \
+        float ms = 1.0f, vs = 1.0f;                                                     \
+        if (s > M) {                                                                    \
+            const float mOld = M;                                                       \
+            M = s;                                                                      \
+            ms = std::exp(mOld - M);                                                    \
+            for (int i = 0; i < hd; ++i) acc[i] = ROUND(acc[i] * ms);                   \
+        } else {                                                                        \
+            vs = std::exp(s - M);                                                       \
+        }                                                                               \
+        const float* vj = v + j * kvStride;                                             \
+        for (int i = 0; i < hd; ++i) acc[i] = ROUND(__builtin_fmaf(vj[i], vs, acc[i])); \
+        S = __builtin_fmaf(S, ms, vs);                                                  \
+    }                                                                                   \
+    const float inv = 1.0f / S;                                                         \
     for (int i = 0; i < hd; ++i) out[i] = acc[i] * inv;
-}
 
+#if defined(__x86_64__) || defined(__i386__)
+#define QS_ROUND_F16_HW(x) _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), 0)))
 QS_EVAL_TARGET_AVX2 void flashRowAvx2(const float* qt, const float* k, const float* v,
                                       int64_t kvStride, int64_t n, int hd, float scale, float* qh,
                                       float* acc, float* out) {
-    flashRowBody(qt, k, v, kvStride, n, hd, scale, qh, acc, out);
+    QS_FLASH_ROW_BODY(QS_ROUND_F16_HW)
 }
+#endif
 void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvStride, int64_t n,
                    int hd, float scale, float* qh, float* acc, float* out) {
-    flashRowBody(qt, k, v, kvStride, n, hd, scale, qh, acc, out);
+    QS_FLASH_ROW_BODY(roundF16)
 }
+#if !defined(__x86_64__) && !defined(__i386__)
+#define flashRowAvx2 flashRowPlain
+#endif
 
 void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
                        const LlamaConfig& c, int threads) {

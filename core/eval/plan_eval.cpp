@@ -65,6 +65,78 @@ Result<LlamaModel> bindWithPlan(const model::Model& model, const quant::Plan& pl
     return lm;
 }
 
+Result<PlanEvaluation> evaluatePlan(const model::Model& model, const quant::Plan& plan,
+                                    std::span<const int32_t> tokens, const EvalOptions& options,
+                                    const ReferenceCache* cached) {
+    if (plan.tensors.size() != model.tensors().size()) {
+        return makeError(ErrorCode::BadUsage, "the plan was made for another model", model.path());
+    }
+    auto original = LlamaModel::bind(model);
+    if (!original) return original.error();
+    const uint64_t layers = uint64_t(original->config().nLayer) + 1;
+    std::vector<size_t> toQuantize;
+    for (size_t i : original->boundTensors()) {
+        if (plan.tensors[i].type != model.tensors()[i].type) toQuantize.push_back(i);
+    }
+    const bool needRef = cached == nullptr;
+    const uint64_t total = (needRef ? layers : 0) + toQuantize.size() + layers;
+    const quant::ProgressFn& user = options.forward.progress;
+    // Re-base each phase's progress onto the overall count.
+    auto phase = [&](uint64_t base) {
+        quant::ProgressFn fn;
+        if (user) {
+            fn = [&user, base, total](const quant::Progress& p) {
+                quant::Progress q = p;
+                q.doneBytes = base + p.doneBytes;
+                q.totalBytes = total;
+                q.tensorIndex = size_t(q.doneBytes);
+                q.tensorCount = size_t(total);
+                return user(q);
+            };
+        }
+        return fn;
+    };
+
+    PlanEvaluation out;
+    out.referenceWeightBytes = original->weightBytes();
+    EvalOptions o = options;
+    if (needRef) {
+        o.forward.progress = phase(0);
+        auto ref = runReference(*original, tokens, o);
+        if (!ref) return ref.error();
+        out.reference = std::move(*ref);
+    } else {
+        out.reference = *cached;
+    }
+    quant::QuantizeOptions qo;
+    qo.threads = options.forward.threads;
+    qo.cancel = options.forward.cancel;
+    LlamaModel& lm = *original;  // the original's views are replaced one by one
+    const uint64_t qBase = needRef ? layers : 0;
+    for (size_t k = 0; k < toQuantize.size(); ++k) {
+        const size_t i = toQuantize[k];
+        if (options.forward.cancel && options.forward.cancel->cancelled()) {
+            return makeError(ErrorCode::Cancelled, "evaluation cancelled");
+        }
+        if (user) {
+            quant::Progress p;
+            p.doneBytes = qBase + k;
+            p.totalBytes = total;
+            p.tensorIndex = size_t(p.doneBytes);
+            p.tensorCount = size_t(total);
+            p.tensor = model.tensors()[i].name;
+            if (!user(p)) return makeError(ErrorCode::Cancelled, "evaluation cancelled");
+        }
+        QS_TRY(quantizeInto(lm, model, i, plan.tensors[i].type, qo));
+    }
+    out.weightBytes = lm.weightBytes();
+    o.forward.progress = phase(qBase + toQuantize.size());
+    auto r = evaluate(lm, tokens, o, &out.reference);
+    if (!r) return r.error();
+    out.result = std::move(*r);
+    return out;
+}
+
 Result<std::vector<ProbeResult>> probeTensors(const model::Model& model,
                                               const std::vector<size_t>& tensorIndices,
                                               formats::TensorType type,

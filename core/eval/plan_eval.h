@@ -18,6 +18,23 @@ namespace qs::eval {
 Result<LlamaModel> bindWithPlan(const model::Model& model, const quant::Plan& plan,
                                 const quant::QuantizeOptions& qopts);
 
+/// What evaluatePlan gives: the plan's numbers against the original, and the reference cache
+/// (to pass back in for the next plan on the same tokens).
+struct PlanEvaluation {
+    EvalResult result;
+    ReferenceCache reference;
+    uint64_t weightBytes = 0;          ///< bytes of the plan's bound weights
+    uint64_t referenceWeightBytes = 0; ///< bytes of the original's bound weights
+};
+
+/// One call for a GUI job: run the original (unless `cached` holds a reference made on these
+/// tokens with these options), quantize the plan's weights in memory, evaluate. Progress goes
+/// to options.forward.progress as steps of one overall count (reference layers, then tensors
+/// quantized, then plan layers); options.forward.cancel stops any phase (Cancelled).
+Result<PlanEvaluation> evaluatePlan(const model::Model& model, const quant::Plan& plan,
+                                    std::span<const int32_t> tokens, const EvalOptions& options,
+                                    const ReferenceCache* cached = nullptr);
+
 struct ProbeResult {
     std::string name;      ///< tensor name, or "blk.N" for a layer
     formats::TensorType type = formats::TensorType::F32;

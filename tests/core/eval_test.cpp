@@ -330,3 +330,38 @@ TEST(EvalPerplexity, MatchesLlamaPerplexityTool) {
         EXPECT_NEAR(r->perplexity / expected, 1.0, 0.002) << path;
     }
 }
+
+TEST(EvalKl, EvaluatePlanJob) {
+    auto m = model::openModel(kF32);
+    quant::PlanOptions po;
+    po.ftype = quant::Ftype::Q4_0;
+    const auto plan = quant::buildPlan(*m, po);
+    const auto ids = llamaCppIds();
+    auto o = opts();
+    o.ctx = 128;
+    std::vector<uint64_t> done;
+    uint64_t total = 0;
+    o.forward.progress = [&](const quant::Progress& p) {
+        done.push_back(p.doneBytes);
+        total = p.totalBytes;
+        return true;
+    };
+    auto r = eval::evaluatePlan(*m, plan, ids, o);
+    ASSERT_TRUE(r.ok()) << r.error().what();
+    // 6 reference steps, 37 tensors quantized, 6 plan steps; progress only moves forward.
+    EXPECT_EQ(total, 6u + 37u + 6u);
+    EXPECT_EQ(done.back(), total);
+    EXPECT_TRUE(std::is_sorted(done.begin(), done.end()));
+    EXPECT_GT(r->result.klMean, 0.0);
+    EXPECT_LT(r->weightBytes, r->referenceWeightBytes);
+    // The same plan from the cached reference: the same numbers, fewer steps.
+    auto again = eval::evaluatePlan(*m, plan, ids, o, &r->reference);
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->result.kl, r->result.kl);
+    EXPECT_EQ(total, 37u + 6u);
+    // Cancelling from the progress callback stops the job.
+    o.forward.progress = [](const quant::Progress& p) { return p.doneBytes < 10; };
+    auto c = eval::evaluatePlan(*m, plan, ids, o);
+    ASSERT_FALSE(c.ok());
+    EXPECT_EQ(c.error().code, ErrorCode::Cancelled);
+}

@@ -103,7 +103,9 @@ int runChunked(const EvalCliOptions& o, const model::Model& m, const std::vector
 int runProbe(const EvalCliOptions& o, const model::Model& m, const std::vector<int32_t>& tokens,
              const eval::EvalOptions& eo) {
     const auto type = formats::typeFromName(o.probe);
-    if (!type) return fail(makeError(ErrorCode::BadUsage, "unknown --probe type '" + o.probe + "'"));
+    if (!type) {
+        return fail(makeError(ErrorCode::BadUsage, "unknown --probe type '" + o.probe + "'"));
+    }
     auto lm = eval::LlamaModel::bind(m);
     if (!lm) return fail(lm.error());
     auto ref = eval::runReference(*lm, tokens, eo);
@@ -245,9 +247,10 @@ int runEval(const EvalCliOptions& o) {
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }
-    std::printf("model       %s%s\n", o.model.c_str(),
-                quantize ? (" (quantized in memory: " + (o.type.empty() ? o.recipe : o.type) + ")").c_str()
-                         : "");
+    std::printf(
+        "model       %s%s\n", o.model.c_str(),
+        quantize ? (" (quantized in memory: " + (o.type.empty() ? o.recipe : o.type) + ")").c_str()
+                 : "");
     std::printf("tokens      %lld in one context, %lld scored from position %lld\n",
                 static_cast<long long>(r->tokens), static_cast<long long>(r->scored),
                 static_cast<long long>(o.firstScored));

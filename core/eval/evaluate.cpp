@@ -187,9 +187,10 @@ Result<EvalResult> evaluateChunked(const LlamaModel& model, std::span<const int3
                                    int64_t ctx, int32_t bos, const ForwardOptions& options) {
     const auto t0 = std::chrono::steady_clock::now();
     if (ctx < 4 || int64_t(tokens.size()) < ctx) {
-        return makeError(ErrorCode::BadUsage, "llama-perplexity scoring needs at least one chunk of " +
-                                                  std::to_string(ctx) + " tokens (have " +
-                                                  std::to_string(tokens.size()) + ")");
+        return makeError(ErrorCode::BadUsage,
+                         "llama-perplexity scoring needs at least one chunk of " +
+                             std::to_string(ctx) + " tokens (have " +
+                             std::to_string(tokens.size()) + ")");
     }
     const int64_t nChunks = int64_t(tokens.size()) / ctx, first = ctx / 2;
     const int64_t V = model.config().nVocab;
@@ -235,7 +236,9 @@ constexpr char kMagic[8] = {'Q', 'S', 'R', 'E', 'F', 'C', '1', '\0'};
 Status ReferenceCache::save(const std::string& path) const {
     std::ofstream f(path, std::ios::binary | std::ios::trunc);
     if (!f) return makeError(ErrorCode::IoError, "cannot write the reference cache", path);
-    auto put = [&](const void* p, size_t n) { f.write(static_cast<const char*>(p), std::streamsize(n)); };
+    auto put = [&](const void* p, size_t n) {
+        f.write(static_cast<const char*>(p), std::streamsize(n));
+    };
     const int64_t nTok = int64_t(tokens.size()), pos = positions();
     put(kMagic, 8);
     put(&vocab, 4);
@@ -267,7 +270,8 @@ Result<ReferenceCache> ReferenceCache::load(const std::string& path) {
     ReferenceCache c;
     int64_t nTok = 0, pos = 0;
     if (!get(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) {
-        return makeError(ErrorCode::BadInput, "not a Quantscope reference cache (QSREFC1)", path, 0);
+        return makeError(ErrorCode::BadInput, "not a Quantscope reference cache (QSREFC1)", path,
+                         0);
     }
     if (!get(&c.vocab, 4) || !get(&c.topK, 4) || !get(&c.firstScored, 8) || !get(&nTok, 8) ||
         !get(&pos, 8) || !get(&c.perplexity, 8)) {
@@ -286,7 +290,9 @@ Result<ReferenceCache> ReferenceCache::load(const std::string& path) {
         return makeError(ErrorCode::BadInput, "truncated data", path, off);
     }
     for (int32_t id : c.ids) {
-        if (id < 0 || id >= c.vocab) return makeError(ErrorCode::BadInput, "token id out of range", path);
+        if (id < 0 || id >= c.vocab) {
+            return makeError(ErrorCode::BadInput, "token id out of range", path);
+        }
     }
     return c;
 }

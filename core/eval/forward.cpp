@@ -188,8 +188,9 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
             const int h = int(idx / nTok);
             const int64_t t = idx % nTok;
             const int64_t g = h / group;
-            (avx2 ? flashRowAvx2 : flashRowPlain)(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, t + 1,
-                     hd, scale, qh.data(), acc.data(), out + t * qStride + int64_t(h) * hd);
+            (avx2 ? flashRowAvx2 : flashRowPlain)(q + t * qStride + int64_t(h) * hd, k + g * hd,
+                                                  v + g * hd, kvStride, t + 1, hd, scale, qh.data(),
+                                                  acc.data(), out + t * qStride + int64_t(h) * hd);
         }
     });
 }
@@ -223,7 +224,9 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
             p.tensorIndex = size_t(done);
             p.tensorCount = size_t(steps);
             p.tensor = what;
-            if (!options.progress(p)) return makeError(ErrorCode::Cancelled, "evaluation cancelled");
+            if (!options.progress(p)) {
+                return makeError(ErrorCode::Cancelled, "evaluation cancelled");
+            }
         }
         return {};
     };

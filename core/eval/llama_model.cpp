@@ -158,7 +158,8 @@ Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
     }
 
     const bool hf = model.format() == ModelFormat::Safetensors;
-    const model::TensorInfo* embd = findTensor(model, {"token_embd.weight", "model.embed_tokens.weight"});
+    const model::TensorInfo* embd =
+        findTensor(model, {"token_embd.weight", "model.embed_tokens.weight"});
     if (!embd) return missing(model, {"token_embd.weight", "model.embed_tokens.weight"});
     if (embd->shape.size() != 2) {
         return makeError(ErrorCode::BadInput, "token embedding is not a matrix", model.path(),
@@ -251,7 +252,9 @@ std::vector<size_t> LlamaModel::boundTensors() const {
     add(m_tokenEmbd);
     if (!m_tied) add(m_output);
     for (const auto& L : m_layers) {
-        for (const WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wGate, &L.wUp, &L.wDown}) add(*v);
+        for (const WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wGate, &L.wUp, &L.wDown}) {
+            add(*v);
+        }
     }
     return out;
 }
@@ -269,7 +272,8 @@ uint64_t LlamaModel::weightBytes() const {
 Status LlamaModel::overrideWeight(size_t tensorIndex, formats::TensorType type,
                                   std::vector<uint8_t> bytes) {
     if (tensorIndex >= m_model->tensors().size()) {
-        return makeError(ErrorCode::BadUsage, "no tensor with index " + std::to_string(tensorIndex));
+        return makeError(ErrorCode::BadUsage,
+                         "no tensor with index " + std::to_string(tensorIndex));
     }
     const std::string& name = m_model->tensors()[tensorIndex].name;
     auto views = viewsOf(name);

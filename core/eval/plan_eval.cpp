@@ -46,8 +46,9 @@ Result<ProbeResult> probeOne(const model::Model& model, const std::vector<size_t
 }
 
 void sortByKl(std::vector<ProbeResult>& v) {
-    std::stable_sort(v.begin(), v.end(),
-                     [](const ProbeResult& a, const ProbeResult& b) { return a.klMean > b.klMean; });
+    std::stable_sort(v.begin(), v.end(), [](const ProbeResult& a, const ProbeResult& b) {
+        return a.klMean > b.klMean;
+    });
 }
 
 } // namespace

@@ -185,7 +185,9 @@ Result<std::vector<int32_t>> readTokenFile(const std::string& path) {
         const size_t at = i;
         while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
             v = v * 10 + (s[i] - '0');
-            if (v > INT32_MAX) return makeError(ErrorCode::BadInput, "token id too large", path, at);
+            if (v > INT32_MAX) {
+                return makeError(ErrorCode::BadInput, "token id too large", path, at);
+            }
             ++i;
         }
         ids.push_back(int32_t(v));

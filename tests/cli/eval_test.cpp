@@ -48,7 +48,9 @@ std::vector<double> llamaCppPerplexities(const std::vector<std::string>& ggufs, 
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
     std::ifstream f(out);
     std::vector<double> ppl;
-    for (std::string line; std::getline(f, line);) ppl.push_back(json::parse(line)["ppl"].get<double>());
+    for (std::string line; std::getline(f, line);) {
+        ppl.push_back(json::parse(line)["ppl"].get<double>());
+    }
     EXPECT_EQ(ppl.size(), ggufs.size());
     ppl.resize(ggufs.size());
     return ppl;
@@ -102,10 +104,12 @@ TEST(CliEval, PlanAgainstTheOriginal) {
 }
 
 TEST(CliEval, SensitivityProbe) {
-    const json j = evalJson(kStories + " --text " + kText + " --ctx 128 --probe Q4_0 --probe-layers");
+    const json j =
+        evalJson(kStories + " --text " + kText + " --ctx 128 --probe Q4_0 --probe-layers");
     ASSERT_EQ(j["probe"].size(), 5u);
     for (size_t i = 1; i < 5; ++i) {
-        EXPECT_GE(j["probe"][i - 1]["kl_mean"].get<double>(), j["probe"][i]["kl_mean"].get<double>());
+        EXPECT_GE(j["probe"][i - 1]["kl_mean"].get<double>(),
+                  j["probe"][i]["kl_mean"].get<double>());
     }
     EXPECT_GT(j["probe"][4]["kl_mean"].get<double>(), 0.0);
     const json t = evalJson(kStories + " --text " + kText + " --ctx 64 --probe Q8_0");
@@ -146,12 +150,15 @@ TEST(CliEval, AgainstLlamaCpp) {
         double kl = 0, ppl = 0;
     };
     std::vector<Plan> plans;
-    for (const char* t : {"F16", "Q8_0", "Q5_1", "Q4_1", "Q4_0"}) plans.push_back({kStories, t, "", 0, 0});
+    for (const char* t : {"F16", "Q8_0", "Q5_1", "Q4_1", "Q4_0"}) {
+        plans.push_back({kStories, t, "", 0, 0});
+    }
     for (const char* t : {"Q6_K", "Q4_K_M", "Q2_K"}) plans.push_back({synth, t, "", 0, 0});
     std::vector<std::string> files;
     for (auto& p : plans) {
         p.file = dir.file(p.type + (p.source == synth ? "-synth" : "") + ".gguf");
-        const CliRun q = cli("quantize " + p.source + " -o " + p.file + " --type " + p.type + " -q");
+        const CliRun q =
+            cli("quantize " + p.source + " -o " + p.file + " --type " + p.type + " -q");
         ASSERT_EQ(q.code, 0) << q.err;
         const json ours =
             evalJson(p.file + " --reference " + p.source + " --text " + kText + " --ctx 128");

@@ -37,7 +37,8 @@ Status writeQwen2(const std::string& out) {
     }
     std::vector<std::pair<std::string, std::vector<float>>> biases;
     for (int l = 0; l < int(m->hparams().blockCount); ++l) {
-        const std::pair<const char*, int> specs[] = {{"attn_q", 64}, {"attn_k", 32}, {"attn_v", 32}};
+        const std::pair<const char*, int> specs[] = {
+            {"attn_q", 64}, {"attn_k", 32}, {"attn_v", 32}};
         for (int s = 0; s < 3; ++s) {
             std::vector<float> b(size_t(specs[s].second));
             for (size_t i = 0; i < b.size(); ++i) b[i] = 0.05f * std::sin(float(i * (s + 1) + l));

@@ -291,7 +291,9 @@ TEST(EvalKl, LayerProbe) {
     auto probe = eval::probeLayers(*f32, formats::TensorType::Q4_0, ids, *cache, o);
     ASSERT_TRUE(probe.ok()) << probe.error().what();
     ASSERT_EQ(probe->size(), 5u);
-    for (size_t i = 1; i < probe->size(); ++i) EXPECT_GE((*probe)[i - 1].klMean, (*probe)[i].klMean);
+    for (size_t i = 1; i < probe->size(); ++i) {
+        EXPECT_GE((*probe)[i - 1].klMean, (*probe)[i].klMean);
+    }
     EXPECT_GT(probe->back().klMean, 0.0);
 }
 

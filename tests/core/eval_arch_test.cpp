@@ -1,6 +1,7 @@
-// core/eval on the qwen2 architecture (NEOX RoPE, q/k/v biases), judged by llama.cpp: a qwen2
-// GGUF built from stories260K's weights plus small q/k/v biases. Needs Node.js with
-// node-llama-cpp (skips otherwise).
+// core/eval beyond plain llama: bad models refused; the qwen2 architecture (NEOX RoPE, q/k/v
+// biases), judged by llama.cpp: a qwen2
+// GGUF built from stories260K's weights plus small q/k/v biases (that test needs Node.js with
+// node-llama-cpp and skips otherwise).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -99,4 +100,47 @@ TEST(EvalArch, Qwen2MatchesLlamaCpp) {
     auto rl = eval::LlamaModel::bind(*ref);
     auto rr = eval::evaluate(*rl, tk->encode(ss.str(), true), o);
     EXPECT_GT(std::fabs(rr->perplexity - r->perplexity), 0.01);
+}
+
+// A model the forward pass cannot run is refused with the tensor or key named, never run.
+TEST(EvalArch, BadModelsAreRefused) {
+    auto m = model::openModel(std::string(QS_TEST_DATA_DIR) + "/models/stories260K.gguf");
+    ASSERT_TRUE(m.ok());
+    test::TempDir tmp;
+    auto write = [&](const std::string& path, const std::string& skip, const std::string& arch,
+                     const std::string& tokenizer) {
+        io::GgufWriter w(m->alignment());
+        for (const auto& kv : m->metadata()) {
+            io::GgufValue v = kv.value;
+            if (kv.key == "general.architecture") v = io::GgufValue::string(arch);
+            if (kv.key == "tokenizer.ggml.model") v = io::GgufValue::string(tokenizer);
+            std::string key = kv.key;
+            if (key.rfind("llama.", 0) == 0) key = arch + "." + key.substr(6);
+            EXPECT_TRUE(w.setKv(key, v).ok());
+        }
+        for (const auto& t : m->tensors()) {
+            if (t.name != skip) EXPECT_TRUE(w.addTensor(t.name, t.shape, t.type).ok());
+        }
+        EXPECT_TRUE(w.open(path).ok());
+        for (const auto& t : m->tensors()) {
+            if (t.name != skip) EXPECT_TRUE(w.writeTensorData(m->tensorData(t)).ok());
+        }
+        EXPECT_TRUE(w.commit().ok());
+    };
+    write(tmp.file("missing.gguf"), "blk.3.ffn_down.weight", "llama", "llama");
+    auto a = model::openModel(tmp.file("missing.gguf"));
+    ASSERT_TRUE(a.ok());
+    auto la = eval::LlamaModel::bind(*a);
+    ASSERT_FALSE(la.ok());
+    EXPECT_EQ(la.error().tensor, "blk.3.ffn_down.weight");
+
+    write(tmp.file("gpt2.gguf"), "", "gpt2", "gpt2");
+    auto b = model::openModel(tmp.file("gpt2.gguf"));
+    ASSERT_TRUE(b.ok());
+    auto lb = eval::LlamaModel::bind(*b);
+    ASSERT_FALSE(lb.ok());
+    EXPECT_NE(lb.error().message.find("gpt2"), std::string::npos);
+    auto tk = eval::Tokenizer::fromModel(*b);
+    ASSERT_FALSE(tk.ok());
+    EXPECT_NE(tk.error().message.find("not supported yet"), std::string::npos);
 }

@@ -1,7 +1,6 @@
 // core/eval beyond plain llama: bad models refused; the qwen2 architecture (NEOX RoPE, q/k/v
-// biases), judged by llama.cpp: a qwen2
-// GGUF built from stories260K's weights plus small q/k/v biases (that test needs Node.js with
-// node-llama-cpp and skips otherwise).
+// biases) judged by llama.cpp on a qwen2 GGUF built from stories260K's weights plus small
+// biases (that test needs Node.js with node-llama-cpp and skips otherwise).
 #include <gtest/gtest.h>
 
 #include <cmath>

@@ -102,6 +102,29 @@ struct StatsCliOptions {
 };
 int runStats(const StatsCliOptions& o);
 
+struct EvalCliOptions {
+    std::string model;
+    std::string reference;       ///< original model for KL divergence
+    std::string type;            ///< quantize MODEL in memory by this preset first
+    std::string recipe;          ///< ... or by this recipe
+    std::string text;            ///< text file (tokenized with the model's GGUF vocabulary)
+    std::string tokens;          ///< or a file of token ids
+    std::string saveReference;   ///< write the reference's top-k cache here
+    std::string referenceCache;  ///< read the reference from a cache instead of running it
+    std::string attention = "flash";
+    int64_t ctx = 512;
+    int64_t firstScored = 0;
+    int topK = 32;
+    int threads = 0;
+    bool noBos = false;
+    bool chunked = false;        ///< llama-perplexity's chunks (perplexity only)
+    std::string probe;           ///< sensitivity probe: this type on one tensor at a time
+    bool probeLayers = false;    ///< ... or on one layer at a time
+    bool trace = false;
+    bool json = false;
+};
+int runEval(const EvalCliOptions& o);
+
 /// List the Vulkan devices the backend can use (or say why there are none).
 int runDevices(bool json);
 

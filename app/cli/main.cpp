@@ -110,6 +110,42 @@ int main(int argc, char** argv) {
     cPlanDiff->add_option("--imatrix", planDiff.imatrix, "Importance matrix");
     cPlanDiff->add_flag("--exact", planDiff.exact, "Measure every row");
     cPlanDiff->add_flag("--json", planDiff.json, "Machine-readable output");
+    qs::cli::EvalCliOptions evalOpt;
+    auto* cEval = app.add_subcommand(
+        "eval", "Perplexity of a model on a text and, against a reference, KL divergence");
+    cEval->add_option("model", evalOpt.model, "Model to evaluate (GGUF or safetensors)")->required();
+    cEval->add_option("--reference", evalOpt.reference,
+                      "Original model: KL divergence and top-1 agreement against it");
+    auto* evType = cEval->add_option("--type", evalOpt.type,
+                                     "Quantize MODEL in memory by this preset first (Q4_K_M ...); "
+                                     "the reference defaults to MODEL itself");
+    cEval->add_option("--recipe", evalOpt.recipe, "... or by this recipe JSON")->excludes(evType);
+    auto* evText = cEval->add_option("--text", evalOpt.text, "Text file to score");
+    cEval->add_option("--tokens", evalOpt.tokens, "File of token ids instead of a text")
+        ->excludes(evText);
+    cEval->add_option("--ctx", evalOpt.ctx, "Context length: tokens scored in one context")
+        ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+    cEval->add_option("--first", evalOpt.firstScored,
+                      "First scored position (0 = all; llama-perplexity uses ctx/2)");
+    cEval->add_option("--top-k", evalOpt.topK, "Reference log-probabilities kept per position")
+        ->check(CLI::Range(1, 1 << 20));
+    cEval->add_option("--attention", evalOpt.attention,
+                      "flash (llama.cpp's default), f16 (F16 KV cache, no flash) or f32")
+        ->check(CLI::IsMember({"flash", "f16", "f32"}));
+    cEval->add_option("--save-reference", evalOpt.saveReference, "Write the reference cache");
+    cEval->add_option("--reference-cache", evalOpt.referenceCache,
+                      "Read the reference from a cache written by --save-reference");
+    cEval->add_flag("--no-bos", evalOpt.noBos, "Do not put BOS before the text's tokens");
+    cEval->add_flag("--llama-perplexity", evalOpt.chunked,
+                    "Score as llama-perplexity does: chunks of --ctx tokens, each starting with "
+                    "BOS, second halves scored (perplexity only)");
+    cEval->add_option("--probe", evalOpt.probe,
+                      "Sensitivity probe: KL when only one tensor takes this type (Q4_0 ...), "
+                      "ranked");
+    cEval->add_flag("--probe-layers", evalOpt.probeLayers, "Probe one layer at a time instead");
+    cEval->add_flag("--trace", evalOpt.trace, "Per-position NLL, KL and top-1 in the JSON");
+    cEval->add_option("--threads", evalOpt.threads, "Threads (0 = all cores)");
+    cEval->add_flag("--json", evalOpt.json, "Machine-readable output (schema in docs/CLI.md)");
 
     bool devicesJson = false;
     auto* cDevices = app.add_subcommand("devices", "List the Vulkan devices the GPU backend can use");
@@ -134,5 +170,6 @@ int main(int argc, char** argv) {
         }
         return qs::cli::runPlan(plan);
     }
+    if (*cEval) return qs::cli::runEval(evalOpt);
     return 2;
 }

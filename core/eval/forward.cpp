@@ -1,0 +1,299 @@
+#include "eval/forward.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include "eval/cpu_features.h"
+#include "eval/matmul.h"
+#include "formats/half.h"
+#include "parallel/parallel.h"
+
+namespace qs::eval {
+
+namespace {
+
+inline float roundF16(float x) { return formats::halfToFloat(formats::floatToHalf(x)); }
+
+// out[t] = x[t] / rms(x[t]) * w, per position (ggml_rms_norm then ggml_mul).
+void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nTok, int64_t n,
+             float eps, int threads) {
+    parallel::parallelFor(threads, nTok, 8, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+            const float* xi = x + t * n;
+            float* yi = out + t * n;
+            double sum = 0;
+            for (int64_t i = 0; i < n; ++i) sum += double(xi[i]) * double(xi[i]);
+            const float mean = float(sum / double(n));
+            const float scale = 1.0f / std::sqrt(mean + eps);
+            for (int64_t i = 0; i < n; ++i) yi[i] = (xi[i] * scale) * w[size_t(i)];
+        }
+    });
+}
+
+// RoPE on nTok x nHeads heads of headDim values, in place.
+void rope(float* x, int64_t nTok, int nHeads, const LlamaConfig& c,
+          const std::vector<float>& freqFactors, int threads) {
+    const int hd = c.headDim, nd = c.ropeDim;
+    const float thetaScale = std::pow(c.ropeFreqBase, -2.0f / float(nd));
+    parallel::parallelFor(threads, nTok, 8, [&](int64_t b, int64_t e) {
+        std::vector<float> cs(static_cast<size_t>(nd)), sn(static_cast<size_t>(nd));
+        for (int64_t t = b; t < e; ++t) {
+            float theta = float(t);
+            for (int i0 = 0; i0 < nd; i0 += 2) {
+                const float ff = freqFactors.empty() ? 1.0f : freqFactors[size_t(i0 / 2)];
+                const float th = c.ropeFreqScale * (theta / ff);
+                cs[size_t(i0 / 2)] = std::cos(th);
+                sn[size_t(i0 / 2)] = std::sin(th);
+                theta *= thetaScale;
+            }
+            for (int h = 0; h < nHeads; ++h) {
+                float* v = x + (t * nHeads + h) * hd;
+                for (int i = 0; i < nd / 2; ++i) {
+                    const int a = c.ropeNeox ? i : 2 * i;
+                    const int bb = c.ropeNeox ? i + nd / 2 : 2 * i + 1;
+                    const float x0 = v[a], x1 = v[bb];
+                    v[a] = x0 * cs[size_t(i)] - x1 * sn[size_t(i)];
+                    v[bb] = x0 * sn[size_t(i)] + x1 * cs[size_t(i)];
+                }
+            }
+        }
+    });
+}
+
+void addBias(float* y, const std::vector<float>& b, int64_t nTok) {
+    if (b.empty()) return;
+    const size_t n = b.size();
+    for (int64_t t = 0; t < nTok; ++t) {
+        for (size_t i = 0; i < n; ++i) y[size_t(t) * n + i] += b[i];
+    }
+}
+
+// Causal grouped-query attention: out (nTok x nHead*hd) from q, k, v (rope applied).
+void attention(const float* q, const float* k, const float* v, float* out, int64_t nTok,
+               const LlamaConfig& c, bool f16, int threads) {
+    const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
+    const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
+    const float scale = 1.0f / std::sqrt(float(hd));
+    parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
+        std::vector<float> s(static_cast<size_t>(nTok)), qh(static_cast<size_t>(hd)),
+            acc(static_cast<size_t>(hd));
+        for (int64_t idx = b; idx < e; ++idx) {
+            const int h = int(idx / nTok);
+            const int64_t t = idx % nTok;
+            const int g = h / group;
+            const float* qt = q + t * qStride + int64_t(h) * hd;
+            for (int i = 0; i < hd; ++i) qh[size_t(i)] = f16 ? roundF16(qt[i]) : qt[i];
+            float mx = -INFINITY;
+            for (int64_t j = 0; j <= t; ++j) {
+                const float kq = dotF32(qh.data(), k + j * kvStride + int64_t(g) * hd, hd);
+                s[size_t(j)] = kq * scale;
+                mx = std::max(mx, s[size_t(j)]);
+            }
+            double sum = 0;
+            for (int64_t j = 0; j <= t; ++j) {
+                const float ev = std::exp(s[size_t(j)] - mx);
+                s[size_t(j)] = ev;
+                sum += ev;
+            }
+            const float inv = float(1.0 / sum);
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int64_t j = 0; j <= t; ++j) {
+                float p = s[size_t(j)] * inv;
+                if (f16) p = roundF16(p);
+                const float* vj = v + j * kvStride + int64_t(g) * hd;
+                for (int i = 0; i < hd; ++i) acc[size_t(i)] += p * vj[i];
+            }
+            std::copy(acc.begin(), acc.end(), out + t * qStride + int64_t(h) * hd);
+        }
+    });
+}
+
+// ggml_vec_dot_f16 (AVX2): 32 values a step into four 8-lane accumulators (F16 products are
+// exact in float), reduced pairwise, the tail added in double.
+[[gnu::always_inline]] inline float dotF16Ggml(const float* a, const float* b, int n) {
+    float acc[4][8] = {};
+    const int np = n & ~31;
+    for (int i = 0; i < np; i += 32) {
+        for (int j = 0; j < 4; ++j) {
+            for (int l = 0; l < 8; ++l) acc[j][l] += a[i + j * 8 + l] * b[i + j * 8 + l];
+        }
+    }
+    double sum = 0;
+    if (np > 0) {
+        float v[8];
+        for (int l = 0; l < 8; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        sum = double(((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])));
+    }
+    for (int i = np; i < n; ++i) sum += double(a[i] * b[i]);
+    return float(sum);
+}
+
+// One query row of llama.cpp's CPU flash attention over an F16 KV cache: q rounded to F16, an
+// online softmax in float, and the value sum kept in F16 (rescaled in F16 when the running
+// maximum grows). k and v are already F16-rounded. The body is a macro over the F16 rounding,
+// so that the AVX2 build gets the F16C instructions inline and the other build the portable
+// conversion (both round to nearest even).
+#define QS_FLASH_ROW_BODY(ROUND)                                                        \
+    for (int i = 0; i < hd; ++i) qh[i] = ROUND(qt[i]);                                  \
+    for (int i = 0; i < hd; ++i) acc[i] = 0.0f;                                         \
+    float M = -INFINITY, S = 0;                                                         \
+    for (int64_t j = 0; j < n; ++j) {                                                   \
+        const float s = dotF16Ggml(qh, k + j * kvStride, hd) * scale;                   \
+        float ms = 1.0f, vs = 1.0f;                                                     \
+        if (s > M) {                                                                    \
+            const float mOld = M;                                                       \
+            M = s;                                                                      \
+            ms = std::exp(mOld - M);                                                    \
+            for (int i = 0; i < hd; ++i) acc[i] = ROUND(acc[i] * ms);                   \
+        } else {                                                                        \
+            vs = std::exp(s - M);                                                       \
+        }                                                                               \
+        const float* vj = v + j * kvStride;                                             \
+        for (int i = 0; i < hd; ++i) acc[i] = ROUND(__builtin_fmaf(vj[i], vs, acc[i])); \
+        S = __builtin_fmaf(S, ms, vs);                                                  \
+    }                                                                                   \
+    const float inv = 1.0f / S;                                                         \
+    for (int i = 0; i < hd; ++i) out[i] = acc[i] * inv;
+
+#if defined(__x86_64__) || defined(__i386__)
+#define QS_ROUND_F16_HW(x) _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), 0)))
+QS_EVAL_TARGET_AVX2 void flashRowAvx2(const float* qt, const float* k, const float* v,
+                                      int64_t kvStride, int64_t n, int hd, float scale, float* qh,
+                                      float* acc, float* out) {
+    QS_FLASH_ROW_BODY(QS_ROUND_F16_HW)
+}
+#endif
+void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvStride, int64_t n,
+                   int hd, float scale, float* qh, float* acc, float* out) {
+    QS_FLASH_ROW_BODY(roundF16)
+}
+#if !defined(__x86_64__) && !defined(__i386__)
+#define flashRowAvx2 flashRowPlain
+#endif
+
+void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
+                       const LlamaConfig& c, int threads) {
+    const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
+    const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
+    const float scale = 1.0f / std::sqrt(float(hd));
+    const bool avx2 = cpuHasAvx2Fma();
+    parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
+        std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
+        for (int64_t idx = b; idx < e; ++idx) {
+            const int h = int(idx / nTok);
+            const int64_t t = idx % nTok;
+            const int64_t g = h / group;
+            (avx2 ? flashRowAvx2 : flashRowPlain)(q + t * qStride + int64_t(h) * hd, k + g * hd,
+                                                  v + g * hd, kvStride, t + 1, hd, scale, qh.data(),
+                                                  acc.data(), out + t * qStride + int64_t(h) * hd);
+        }
+    });
+}
+
+} // namespace
+
+Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
+               const ForwardOptions& options, const LogitsFn& consume, int64_t logitsFrom) {
+    const LlamaConfig& c = model.config();
+    const int threads = options.threads;
+    const int64_t T = int64_t(tokens.size());
+    const int64_t E = c.nEmbd, F = c.nFf;
+    const int64_t qDim = int64_t(c.nHead) * c.headDim, kvDim = int64_t(c.nHeadKv) * c.headDim;
+    for (int64_t t = 0; t < T; ++t) {
+        if (tokens[size_t(t)] < 0 || tokens[size_t(t)] >= c.nVocab) {
+            return makeError(ErrorCode::BadInput,
+                             "token id " + std::to_string(tokens[size_t(t)]) + " at position " +
+                                 std::to_string(t) + " is outside the vocabulary of " +
+                                 std::to_string(c.nVocab));
+        }
+    }
+    const uint64_t steps = uint64_t(c.nLayer) + 1;
+    auto report = [&](uint64_t done, std::string_view what) -> Status {
+        if (options.cancel && options.cancel->cancelled()) {
+            return makeError(ErrorCode::Cancelled, "evaluation cancelled");
+        }
+        if (options.progress) {
+            quant::Progress p;
+            p.doneBytes = done;
+            p.totalBytes = steps;
+            p.tensorIndex = size_t(done);
+            p.tensorCount = size_t(steps);
+            p.tensor = what;
+            if (!options.progress(p)) {
+                return makeError(ErrorCode::Cancelled, "evaluation cancelled");
+            }
+        }
+        return {};
+    };
+
+    // Embeddings: ggml_get_rows decodes the rows of the tokens.
+    std::vector<float> x(size_t(T * E));
+    const WeightView& emb = model.tokenEmbd();
+    const auto embDecode = formats::traits(emb.type).decode;
+    for (int64_t t = 0; t < T; ++t) {
+        embDecode(emb.storedRow(tokens[size_t(t)]).data(), x.data() + t * E, E);
+    }
+
+    std::vector<float> h(size_t(T * E)), q(size_t(T * qDim)), k(size_t(T * kvDim)),
+        v(size_t(T * kvDim)), att(size_t(T * qDim)), proj(size_t(T * E)), gate(size_t(T * F)),
+        up(size_t(T * F));
+    const bool emu = options.emulateGgml;
+    for (int l = 0; l < c.nLayer; ++l) {
+        QS_TRY(report(uint64_t(l), model.layers()[size_t(l)].wq.name));
+        const LayerWeights& L = model.layers()[size_t(l)];
+        rmsNorm(x.data(), h.data(), L.attnNorm, T, E, c.rmsEps, threads);
+        matmul(L.wq, h.data(), T, q.data(), threads, emu);
+        matmul(L.wk, h.data(), T, k.data(), threads, emu);
+        matmul(L.wv, h.data(), T, v.data(), threads, emu);
+        addBias(q.data(), L.bq, T);
+        addBias(k.data(), L.bk, T);
+        addBias(v.data(), L.bv, T);
+        rope(q.data(), T, c.nHead, c, model.ropeFreqs(), threads);
+        rope(k.data(), T, c.nHeadKv, c, model.ropeFreqs(), threads);
+        const bool f16 = options.attention != Attention::F32;
+        if (f16) {
+            for (float& f : k) f = roundF16(f);
+            for (float& f : v) f = roundF16(f);
+        }
+        if (options.attention == Attention::FlashF16) {
+            attentionFlashF16(q.data(), k.data(), v.data(), att.data(), T, c, threads);
+        } else {
+            attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads);
+        }
+        matmul(L.wo, att.data(), T, proj.data(), threads, emu);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+
+        rmsNorm(x.data(), h.data(), L.ffnNorm, T, E, c.rmsEps, threads);
+        matmul(L.wGate, h.data(), T, gate.data(), threads, emu);
+        matmul(L.wUp, h.data(), T, up.data(), threads, emu);
+        for (size_t i = 0; i < gate.size(); ++i) {
+            const float g = gate[i];
+            gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+        }
+        matmul(L.wDown, gate.data(), T, proj.data(), threads, emu);
+        for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
+    }
+    QS_TRY(report(uint64_t(c.nLayer), model.output().name));
+
+    logitsFrom = std::clamp<int64_t>(logitsFrom, 0, T);
+    const int64_t nOut = T - logitsFrom;
+    rmsNorm(x.data() + logitsFrom * E, h.data(), model.outputNorm(), nOut, E, c.rmsEps, threads);
+    constexpr int64_t kChunk = 64;
+    std::vector<float> logits(size_t(std::min(kChunk, std::max<int64_t>(nOut, 1)) * c.nVocab));
+    for (int64_t p0 = 0; p0 < nOut; p0 += kChunk) {
+        const int64_t n = std::min(kChunk, nOut - p0);
+        matmul(model.output(), h.data() + p0 * E, n, logits.data(), threads, emu);
+        consume(logitsFrom + p0, n, logits.data());
+        if (options.cancel && options.cancel->cancelled()) {
+            return makeError(ErrorCode::Cancelled, "evaluation cancelled");
+        }
+    }
+    return report(steps, {});
+}
+
+} // namespace qs::eval

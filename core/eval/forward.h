@@ -1,0 +1,45 @@
+#pragma once
+// The reference forward pass of a llama-family model over one context, computed the way
+// llama.cpp's CPU backend computes it: RMSNorm (sum of squares in double), RoPE with ggml's
+// iterative angles (adjacent pairs for llama/mistral, NEOX halves for qwen2), grouped-query
+// attention with a causal mask, SwiGLU. Attention by default is llama.cpp's CPU flash attention
+// over its default F16 KV cache (what node-llama-cpp 3.22.1 runs: its logits are matched to
+// 1e-5 here, also for quantized files, where any other rounding of the attention moves the
+// Q8_0 rounding of later activations and the logits by 1e-2). Weight rows are decoded on the
+// fly; every stage runs in parallel over rows or heads.
+
+#include <cstdint>
+#include <functional>
+#include <span>
+
+#include "eval/llama_model.h"
+#include "quant/engine.h"
+
+namespace qs::eval {
+
+/// How attention rounds, as one of llama.cpp's CPU configurations.
+enum class Attention {
+    FlashF16,  ///< flash attention, F16 KV cache, F16 value accumulator (llama.cpp's default)
+    F16Cache,  ///< no flash attention, F16 KV cache: q and the softmax weights rounded to F16
+    F32,       ///< exact float attention (F32 KV cache)
+};
+
+struct ForwardOptions {
+    int threads = 0;           ///< 0 = all cores
+    bool emulateGgml = true;   ///< round activations to the weight's vec_dot type
+    Attention attention = Attention::FlashF16;
+    const quant::CancelToken* cancel = nullptr;
+    /// Called after each layer; doneBytes/totalBytes count layers (plus one for the output).
+    quant::ProgressFn progress;
+};
+
+/// Receives the logits of positions [pos, pos + n), n rows of nVocab floats.
+using LogitsFn = std::function<void(int64_t pos, int64_t n, const float* logits)>;
+
+/// Run `tokens` (positions 0 .. n-1 of one context) and hand the logits of every position from
+/// `logitsFrom` on to `consume`, in order, a few positions at a time. Errors: a token id outside
+/// the vocabulary, cancellation.
+Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
+               const ForwardOptions& options, const LogitsFn& consume, int64_t logitsFrom = 0);
+
+} // namespace qs::eval

@@ -1,0 +1,440 @@
+#include "eval/matmul.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "eval/cpu_features.h"
+#include "formats/half.h"
+#include "parallel/parallel.h"
+
+namespace qs::eval {
+
+using formats::TensorType;
+
+ActRounding activationRounding(TensorType t) {
+    switch (t) {
+    case TensorType::F32:
+    case TensorType::F64:
+    case TensorType::I8:
+    case TensorType::I16:
+    case TensorType::I32:
+    case TensorType::I64:
+    case TensorType::F8_E4M3:
+    case TensorType::F8_E5M2:
+    case TensorType::U8:
+    case TensorType::BOOL:
+        return ActRounding::None;
+    case TensorType::F16:
+        return ActRounding::F16;
+    case TensorType::BF16:
+        return ActRounding::BF16;
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q8_0:
+    case TensorType::Q8_1:
+    case TensorType::IQ4_NL:
+    case TensorType::MXFP4:
+        return ActRounding::Q8_0;  // Q8_1 for Q4_1/Q5_1 holds the same values
+    default:
+        return ActRounding::Q8_K;
+    }
+}
+
+void roundActivations(ActRounding r, float* x, int64_t n) {
+    switch (r) {
+    case ActRounding::None:
+        return;
+    case ActRounding::F16:
+        for (int64_t i = 0; i < n; ++i) x[i] = formats::halfToFloat(formats::floatToHalf(x[i]));
+        return;
+    case ActRounding::BF16:
+        for (int64_t i = 0; i < n; ++i) x[i] = formats::bf16ToFloat(formats::floatToBf16(x[i]));
+        return;
+    case ActRounding::Q8_0:
+        // ggml's x86 quantize_row_q8_0: scale 127 / amax, round to nearest even, the block
+        // scale amax / 127 stored as F16.
+        for (int64_t b = 0; b + 32 <= n; b += 32) {
+            float amax = 0;
+            for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b + j]));
+            const float d = amax / 127.0f;
+            const float id = amax != 0 ? 127.0f / amax : 0.0f;
+            const float dh = formats::halfToFloat(formats::floatToHalf(d));
+            for (int j = 0; j < 32; ++j) x[b + j] = dh * std::nearbyint(x[b + j] * id);
+        }
+        return;
+    case ActRounding::Q8_K:
+        // quantize_row_q8_K: the value of largest magnitude maps to -127, float scale.
+        for (int64_t b = 0; b + 256 <= n; b += 256) {
+            float amax = 0, max = 0;
+            for (int j = 0; j < 256; ++j) {
+                const float ax = std::fabs(x[b + j]);
+                if (ax > amax) {
+                    amax = ax;
+                    max = x[b + j];
+                }
+            }
+            if (amax == 0) {
+                std::fill(x + b, x + b + 256, 0.0f);
+                continue;
+            }
+            const float iscale = -127.0f / max;
+            const float d = 1.0f / iscale;
+            for (int j = 0; j < 256; ++j) {
+                const float q = std::min(127.0f, std::nearbyint(iscale * x[b + j]));
+                x[b + j] = d * q;
+            }
+        }
+        return;
+    }
+}
+
+namespace {
+
+// The 8-wide vector helpers are internal and inlined: their ABI never crosses a call.
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float V8 __attribute__((vector_size(32)));
+
+inline V8 load8(const float* p) {
+    V8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline float hsum(V8 v) {
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+// One weight row against four token rows: the row is loaded once per step.
+[[gnu::always_inline]] inline void dot1x4Body(const float* w, const float* x0, const float* x1,
+                                              const float* x2, const float* x3, int64_t n,
+                                              float* out) {
+    V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const V8 wv = load8(w + i);
+        a0 += wv * load8(x0 + i);
+        a1 += wv * load8(x1 + i);
+        a2 += wv * load8(x2 + i);
+        a3 += wv * load8(x3 + i);
+    }
+    float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+    for (; i < n; ++i) {
+        s0 += w[i] * x0[i];
+        s1 += w[i] * x1[i];
+        s2 += w[i] * x2[i];
+        s3 += w[i] * x3[i];
+    }
+    out[0] = s0;
+    out[1] = s1;
+    out[2] = s2;
+    out[3] = s3;
+}
+
+[[gnu::always_inline]] inline float dot1Body(const float* a, const float* b, int64_t n) {
+    V8 a0 = {}, a1 = {};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 += load8(a + i) * load8(b + i);
+        a1 += load8(a + i + 8) * load8(b + i + 8);
+    }
+    for (; i + 8 <= n; i += 8) a0 += load8(a + i) * load8(b + i);
+    float s = hsum(a0 + a1);
+    for (; i < n; ++i) s += a[i] * b[i];
+    return s;
+}
+
+QS_EVAL_TARGET_AVX2 void dot1x4Avx2(const float* w, const float* x0, const float* x1,
+                                     const float* x2, const float* x3, int64_t n, float* out) {
+    dot1x4Body(w, x0, x1, x2, x3, n, out);
+}
+void dot1x4Plain(const float* w, const float* x0, const float* x1, const float* x2,
+                 const float* x3, int64_t n, float* out) {
+    dot1x4Body(w, x0, x1, x2, x3, n, out);
+}
+QS_EVAL_TARGET_AVX2 float dot1Avx2(const float* a, const float* b, int64_t n) {
+    return dot1Body(a, b, n);
+}
+float dot1Plain(const float* a, const float* b, int64_t n) { return dot1Body(a, b, n); }
+
+void dot1x4(const float* w, const float* x0, const float* x1, const float* x2, const float* x3,
+            int64_t n, float* out) {
+    static const bool avx2 = cpuHasAvx2Fma();
+    (avx2 ? dot1x4Avx2 : dot1x4Plain)(w, x0, x1, x2, x3, n, out);
+}
+float dot1(const float* a, const float* b, int64_t n) {
+    static const bool avx2 = cpuHasAvx2Fma();
+    return (avx2 ? dot1Avx2 : dot1Plain)(a, b, n);
+}
+
+} // namespace
+
+float dotF32(const float* a, const float* b, int64_t n) { return dot1(a, b, n); }
+
+namespace {
+
+// Weight types whose ggml dot product with Q8_0 activations is sum over blocks of
+// d_w * d_x * (integer dot): their block starts with the F16 scale and decodes to d * q.
+bool intDotType(TensorType t) {
+    return t == TensorType::Q4_0 || t == TensorType::Q5_0 || t == TensorType::Q8_0 ||
+           t == TensorType::IQ4_NL || t == TensorType::Q4_1 || t == TensorType::Q5_1;
+}
+// ... and those with a block minimum (F16 after the scale, decoding to d * q + m), dotted with
+// Q8_1 activations: plus m_w * s_x, s_x = d_x * sum(q_x) rounded to F16.
+bool hasMin(TensorType t) { return t == TensorType::Q4_1 || t == TensorType::Q5_1; }
+
+// Q8_0 blocks kept as float integers in "lane order": value 4l + e of a block sits at e * 8 + l,
+// so that eight vector lanes hold ggml's eight int32 partial sums (each exact in float).
+struct Q8Rows {
+    std::vector<float> q;  // rows x C
+    std::vector<float> d;  // rows x C/32
+    std::vector<float> s;  // rows x C/32: Q8_1's F16 d * sum(q)
+};
+
+inline void storeLaneOrder(const float* q32, float* dst) {
+    for (int l = 0; l < 8; ++l) {
+        for (int e = 0; e < 4; ++e) dst[e * 8 + l] = q32[4 * l + e];
+    }
+}
+
+Q8Rows quantizeQ8(const float* x, int64_t nTok, int64_t C, int threads) {
+    Q8Rows out;
+    out.q.resize(size_t(nTok * C));
+    out.d.resize(size_t(nTok * (C / 32)));
+    out.s.resize(out.d.size());
+    parallel::parallelFor(threads, nTok, 16, [&](int64_t b, int64_t e) {
+        float q[32];
+        for (int64_t t = b; t < e; ++t) {
+            for (int64_t blk = 0; blk < C / 32; ++blk) {
+                const float* xb = x + t * C + blk * 32;
+                float amax = 0;
+                for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+                const float id = amax != 0 ? 127.0f / amax : 0.0f;
+                out.d[size_t(t * (C / 32) + blk)] =
+                    formats::halfToFloat(formats::floatToHalf(amax / 127.0f));
+                int32_t sum = 0;
+                for (int j = 0; j < 32; ++j) {
+                    q[j] = std::nearbyint(xb[j] * id);
+                    sum += int32_t(q[j]);
+                }
+                out.s[size_t(t * (C / 32) + blk)] =
+                    formats::halfToFloat(formats::floatToHalf(amax / 127.0f * float(sum)));
+                storeLaneOrder(q, out.q.data() + t * C + blk * 32);
+            }
+        }
+    });
+    return out;
+}
+
+// ggml's AVX2 q8_0 dot (and tinyBLAS's): per block eight int32 lanes of four products each,
+// d_w * d_x fused-multiplied into eight float accumulators, then a fixed horizontal sum. One
+// weight row against four token rows.
+[[gnu::always_inline]] inline void dotQ8x4Body(const float* qw, const float* dw,
+                                               const float* wm, const float* const* qx,
+                                               const float* const* dx, const float* const* sx,
+                                               int64_t nBlocks, float* out) {
+    V8 acc[4] = {};
+    float summs[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < nBlocks; ++b) {
+        const float* wb = qw + b * 32;
+        const V8 w0 = load8(wb), w1 = load8(wb + 8), w2 = load8(wb + 16), w3 = load8(wb + 24);
+        for (int k = 0; k < 4; ++k) {
+            const float* xb = qx[k] + b * 32;
+            const V8 sum = ((w0 * load8(xb) + w1 * load8(xb + 8)) + w2 * load8(xb + 16)) +
+                           w3 * load8(xb + 24);
+            const float d = dw[b] * dx[k][b];
+            for (int l = 0; l < 8; ++l) acc[k][l] = __builtin_fmaf(d, sum[l], acc[k][l]);
+            if (wm) summs[k] = __builtin_fmaf(wm[b], sx[k][b], summs[k]);
+        }
+    }
+    for (int k = 0; k < 4; ++k) {
+        const V8& a = acc[k];
+        out[k] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7])) + summs[k];
+    }
+}
+
+QS_EVAL_TARGET_AVX2 void dotQ8x4Avx2(const float* qw, const float* dw, const float* wm,
+                                      const float* const* qx, const float* const* dx,
+                                      const float* const* sx, int64_t nBlocks, float* out) {
+    dotQ8x4Body(qw, dw, wm, qx, dx, sx, nBlocks, out);
+}
+void dotQ8x4Plain(const float* qw, const float* dw, const float* wm, const float* const* qx,
+                  const float* const* dx, const float* const* sx, int64_t nBlocks, float* out) {
+    dotQ8x4Body(qw, dw, wm, qx, dx, sx, nBlocks, out);
+}
+
+// F16 weights against F16-rounded activations, summed as ggml's CPU backend does (every
+// product of two F16 values is exact in float, so only the order of the sums matters). Rows of
+// a multiple of the vector width go through tinyBLAS (one accumulator of W lanes); other rows
+// through ggml_vec_dot_f16 (4 * W values a step into four accumulators, reduced pairwise, the
+// tail added in double). W is 16 where llama.cpp would pick an AVX-512 build, else 8.
+template <int W>
+[[gnu::always_inline]] inline float reduceLanes(const float* v) {
+    if constexpr (W == 16) {
+        // _mm512_reduce_add_ps: halves, quarters, then (0+2) + (1+3).
+        float t3[8], t6[4];
+        for (int i = 0; i < 8; ++i) t3[i] = v[8 + i] + v[i];
+        for (int i = 0; i < 4; ++i) t6[i] = t3[4 + i] + t3[i];
+        return (t6[0] + t6[2]) + (t6[1] + t6[3]);
+    } else {
+        // hsum_float_8 / tinyBLAS hsum: (i + i+4), then (0+2) + (1+3).
+        return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
+    }
+}
+
+template <int W>
+[[gnu::always_inline]] inline float dotF16Body(const float* a, const float* b, int64_t n) {
+    if (n % W == 0) {
+        float acc[W] = {};
+        for (int64_t i = 0; i < n; i += W) {
+            for (int l = 0; l < W; ++l) acc[l] += a[i + l] * b[i + l];
+        }
+        return reduceLanes<W>(acc);
+    }
+    float acc[4][W] = {};
+    const int64_t np = n & ~int64_t(4 * W - 1);
+    for (int64_t i = 0; i < np; i += 4 * W) {
+        for (int j = 0; j < 4; ++j) {
+            for (int l = 0; l < W; ++l) acc[j][l] += a[i + j * W + l] * b[i + j * W + l];
+        }
+    }
+    double sum = 0;
+    if (np > 0) {
+        float v[W];
+        for (int l = 0; l < W; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        sum = double(reduceLanes<W>(v));
+    }
+    for (int64_t i = np; i < n; ++i) sum += double(a[i] * b[i]);
+    return float(sum);
+}
+QS_EVAL_TARGET_AVX2 float dotF16Avx2x8(const float* a, const float* b, int64_t n) {
+    return dotF16Body<8>(a, b, n);
+}
+QS_EVAL_TARGET_AVX2 float dotF16Avx2x16(const float* a, const float* b, int64_t n) {
+    return dotF16Body<16>(a, b, n);
+}
+float dotF16Plain(const float* a, const float* b, int64_t n) { return dotF16Body<8>(a, b, n); }
+
+using DotFn = float (*)(const float*, const float*, int64_t);
+DotFn dotF16Kernel() {
+    if (!cpuHasAvx2Fma()) return dotF16Plain;
+    return cpuHasAvx512() ? dotF16Avx2x16 : dotF16Avx2x8;
+}
+
+void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, int threads) {
+    const int64_t C = w.cols, R = w.rows, nb = C / 32;
+    const bool avx2 = cpuHasAvx2Fma();
+    const Q8Rows xq = quantizeQ8(x, nTok, C, threads);
+    const auto& tr = formats::traits(w.type);
+    const bool withMin = hasMin(w.type);
+    const int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
+    const int64_t nChunks = (R + rowsPerChunk - 1) / rowsPerChunk;
+    parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
+        std::vector<float> wf(static_cast<size_t>(C)), q(32);
+        std::vector<float> wq(size_t(rowsPerChunk * C));
+        std::vector<float> wd(size_t(rowsPerChunk * nb)), wm(size_t(rowsPerChunk * nb));
+        const float* px[4];
+        const float* pd[4];
+        const float* ps[4];
+        float tmp[4];
+        for (int64_t c = cb; c < ce; ++c) {
+            const int64_t r0 = c * rowsPerChunk, r1 = std::min(R, r0 + rowsPerChunk);
+            for (int64_t r = r0; r < r1; ++r) {
+                const uint8_t* src = w.storedRow(r).data();
+                tr.decode(src, wf.data(), C);
+                for (int64_t b = 0; b < nb; ++b) {
+                    uint16_t h;
+                    std::memcpy(&h, src + b * tr.blockBytes, 2);
+                    const float d = formats::halfToFloat(h);
+                    float m = 0;
+                    if (withMin) {
+                        std::memcpy(&h, src + b * tr.blockBytes + 2, 2);
+                        m = formats::halfToFloat(h);
+                    }
+                    wd[size_t((r - r0) * nb + b)] = d;
+                    wm[size_t((r - r0) * nb + b)] = m;
+                    // The decoded value is d * q (+ m): q comes back by one division.
+                    for (int j = 0; j < 32; ++j) {
+                        const float v = wf[size_t(b * 32 + j)] - m;
+                        q[size_t(j)] = d != 0 ? std::nearbyint(v / d) : 0.0f;
+                    }
+                    storeLaneOrder(q.data(), wq.data() + (r - r0) * C + b * 32);
+                }
+            }
+            for (int64_t t0 = 0; t0 < nTok; t0 += 4) {
+                const int64_t n = std::min<int64_t>(4, nTok - t0);
+                for (int k = 0; k < 4; ++k) {
+                    const int64_t t = t0 + std::min<int64_t>(k, n - 1);
+                    px[k] = xq.q.data() + t * C;
+                    pd[k] = xq.d.data() + t * nb;
+                    ps[k] = xq.s.data() + t * nb;
+                }
+                for (int64_t r = r0; r < r1; ++r) {
+                    (avx2 ? dotQ8x4Avx2 : dotQ8x4Plain)(
+                        wq.data() + (r - r0) * C, wd.data() + (r - r0) * nb,
+                        withMin ? wm.data() + (r - r0) * nb : nullptr, px, pd, ps, nb, tmp);
+                    for (int64_t k = 0; k < n; ++k) y[(t0 + k) * R + r] = tmp[k];
+                }
+            }
+        }
+    });
+}
+
+} // namespace
+
+void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
+            bool emulateGgml) {
+    const int64_t C = w.cols, R = w.rows;
+    if (emulateGgml && intDotType(w.type)) {
+        matmulQ8Int(w, x, nTok, y, threads);
+        return;
+    }
+    const ActRounding ar = emulateGgml ? activationRounding(w.type) : ActRounding::None;
+    std::vector<float> rounded;
+    const float* xa = x;
+    if (ar != ActRounding::None) {
+        rounded.assign(x, x + nTok * C);
+        parallel::parallelFor(threads, nTok, 16, [&](int64_t b, int64_t e) {
+            for (int64_t t = b; t < e; ++t) roundActivations(ar, rounded.data() + t * C, C);
+        });
+        xa = rounded.data();
+    }
+    const auto decode = formats::traits(w.type).decode;
+    const DotFn dotF16 = dotF16Kernel();
+    // Rows per chunk: about 64 KiB of decoded floats, so the chunk stays in L2 while every
+    // token passes over it.
+    const int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
+    const int64_t nChunks = (R + rowsPerChunk - 1) / rowsPerChunk;
+    parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
+        std::vector<float> wf(size_t(rowsPerChunk * C));
+        float tmp[4];
+        for (int64_t c = cb; c < ce; ++c) {
+            const int64_t r0 = c * rowsPerChunk, r1 = std::min(R, r0 + rowsPerChunk);
+            for (int64_t r = r0; r < r1; ++r) {
+                decode(w.storedRow(r).data(), wf.data() + (r - r0) * C, C);
+            }
+            constexpr int64_t kTile = 32;
+            for (int64_t t0 = 0; t0 < nTok; t0 += kTile) {
+                const int64_t t1 = std::min(nTok, t0 + kTile);
+                for (int64_t r = r0; r < r1; ++r) {
+                    const float* wr = wf.data() + (r - r0) * C;
+                    int64_t t = t0;
+                    if (ar == ActRounding::F16) {
+                        for (; t < t1; ++t) y[t * R + r] = dotF16(wr, xa + t * C, C);
+                        continue;
+                    }
+                    for (; t + 4 <= t1; t += 4) {
+                        dot1x4(wr, xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C,
+                               xa + (t + 3) * C, C, tmp);
+                        for (int k = 0; k < 4; ++k) y[(t + k) * R + r] = tmp[k];
+                    }
+                    for (; t < t1; ++t) y[t * R + r] = dot1(wr, xa + t * C, C);
+                }
+            }
+        }
+    });
+}
+
+} // namespace qs::eval

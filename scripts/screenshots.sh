@@ -38,8 +38,13 @@ xvfb-run -a -s "-screen 0 1440x900x24" \
 xvfb-run -a -s "-screen 0 1440x900x24" \
     "$app" --demo --preset Q4_K_M --tab budget --screenshot "$out/budget.png" --quit-after 60000
 
+# The Quality tab on the real stories260K model (tests/data), Q4_0 against the original.
+xvfb-run -a -s "-screen 0 1440x900x24" \
+    "$app" "$here/tests/data/models/stories260K.gguf" --preset Q4_0 --tab quality --evaluate \
+    --screenshot "$out/quality.png" --quit-after 60000
+
 # Shrink the PNG losslessly when ImageMagick is around (the picture is mostly flat colour).
-for shot in main budget; do
+for shot in main budget quality; do
     if command -v convert >/dev/null; then
         convert "$out/$shot.png" -strip -define png:compression-level=9 "$tmp/$shot.png"
         if [[ $(stat -c %s "$tmp/$shot.png") -lt $(stat -c %s "$out/$shot.png") ]]; then

@@ -36,9 +36,13 @@ AppOptions parseAppOptions(const QStringList& arguments) {
     parser.addOptions({version, demo, screenshot, quitAfter, preset});
     parser.addOption(compare);
     const QCommandLineOption tab(QStringLiteral("tab"),
-                                 QStringLiteral("Show the right-hand tab <name>: plots, budget or model."),
+                                 QStringLiteral("Show the right-hand tab <name>: plots, budget, quality or model."),
                                  QStringLiteral("name"));
     parser.addOption(tab);
+    const QCommandLineOption evaluate(
+        QStringLiteral("evaluate"),
+        QStringLiteral("Once the model is loaded (and planned), evaluate the plan in the Quality tab."));
+    parser.addOption(evaluate);
     parser.addPositionalArgument(
         QStringLiteral("model"),
         QStringLiteral("Model to open: .gguf, .safetensors or a sharded index .json."),
@@ -91,11 +95,12 @@ AppOptions parseAppOptions(const QStringList& arguments) {
             return usageError(QStringLiteral("unknown preset '%1'").arg(out.compare));
         }
     }
+    out.evaluate = parser.isSet(evaluate);
     if (parser.isSet(tab)) {
         out.tab = parser.value(tab).toLower();
         if (out.tab != QLatin1String("plots") && out.tab != QLatin1String("budget") &&
-            out.tab != QLatin1String("model")) {
-            return usageError(QStringLiteral("--tab must be plots, budget or model, not '%1'")
+            out.tab != QLatin1String("quality") && out.tab != QLatin1String("model")) {
+            return usageError(QStringLiteral("--tab must be plots, budget, quality or model, not '%1'")
                                   .arg(parser.value(tab)));
         }
     }

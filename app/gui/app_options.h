@@ -15,7 +15,8 @@ struct AppOptions {
     int quitAfterMs = -1;    ///< --quit-after MS: quit after MS milliseconds (-1: never)
     QString preset;          ///< --preset NAME: plan the opened model with this preset (Q4_K_M)
     QString compare;         ///< --compare NAME: plot this preset's errors beside the plan's
-    QString tab;             ///< --tab plots|budget|model: the right-hand tab to show
+    QString tab;             ///< --tab plots|budget|quality|model: the right-hand tab to show
+    bool evaluate = false;   ///< --evaluate: run the Quality tab's evaluation once loaded
 
     bool exitNow = false;    ///< --help, --version or a usage error: print `message`, exit
     int exitCode = 0;        ///< 0 for --help/--version, 2 for bad usage

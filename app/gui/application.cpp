@@ -12,6 +12,7 @@
 #include "app_options.h"
 #include "error_atlas.h"
 #include "budget_panel.h"
+#include "eval_panel.h"
 #include "error_plot.h"
 #include "main_window.h"
 #include "plots_panel.h"
@@ -84,6 +85,11 @@ int runApplication(int& argc, char** argv) {
         QObject::connect(&window, &MainWindow::modelLoaded, &window,
                          [&window, tab = options.tab] { window.showTab(tab); });
     }
+    if (options.evaluate) {
+        // After --preset's handler (connected first): the evaluation sees the planned model.
+        QObject::connect(&window, &MainWindow::modelLoaded, &window,
+                         [&window] { window.evalPanel()->evaluate(); });
+    }
     if (!options.compare.isEmpty()) {
         QComboBox* combo = window.plotsPanel()->errorPlot()->compareCombo();
         combo->setCurrentIndex(std::max(0, combo->findText(options.compare)));
@@ -98,6 +104,7 @@ int runApplication(int& argc, char** argv) {
                 ErrorAtlas* atlas = window.errorAtlas();
                 if (atlas->isRunning() || atlas->missingCount() > 0) return;
                 if (window.budgetPanel()->isMeasuring()) return;
+                if (window.evalPanel()->isEvaluating()) return;
                 poll->stop();
                 QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
                     QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);

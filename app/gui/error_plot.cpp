@@ -51,6 +51,8 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_totals = new QLabel(this);
     m_totals->setObjectName(QStringLiteral("errorTotals"));
     m_totals->setTextFormat(Qt::RichText);
+    m_totals->setWordWrap(true);  // never the reason the panel needs more width
+    m_totals->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     head->addWidget(m_totals, 1);
     head->addWidget(new QLabel(tr("Compare with"), this));
     m_compare = new QComboBox(this);

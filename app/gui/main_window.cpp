@@ -37,6 +37,8 @@
 
 #include "backend_choice.h"
 #include "budget_panel.h"
+#include "eval_panel.h"
+#include "jobs/eval_job.h"
 #include "jobs/sensitivity_job.h"
 #include "error_atlas.h"
 #include "error_plot.h"
@@ -175,6 +177,15 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(m_jobIndicator, &JobIndicator::cancelRequested, this, [this] {
         m_atlas->cancel();
         if (SensitivityJob* job = m_budgetPanel->job()) job->requestCancel();
+        if (EvalJob* job = m_evalPanel->job()) job->requestCancel();
+    });
+    connect(m_evalPanel, &EvalPanel::jobStarted, this, [this](EvalJob* job) {
+        m_jobIndicator->begin(tr("Evaluating"));
+        connect(job, &EvalJob::progress, m_jobIndicator, &JobIndicator::update);
+    });
+    connect(m_evalPanel, &EvalPanel::jobFinished, this, [this](bool, const QString& message) {
+        m_jobIndicator->end();
+        statusBar()->showMessage(message, kStatusMessageMs);
     });
     connect(m_budgetPanel, &BudgetPanel::jobStarted, this, [this](SensitivityJob* job) {
         m_jobIndicator->begin(tr("Measuring sensitivity"));
@@ -483,6 +494,8 @@ void MainWindow::buildCentral() {
     tabs->addTab(m_plots, tr("Plots"));
     m_budgetPanel = new BudgetPanel(m_doc, tabs);
     tabs->addTab(m_budgetPanel, tr("Budget"));
+    m_evalPanel = new EvalPanel(m_doc, tabs);
+    tabs->addTab(m_evalPanel, tr("Quality"));
     connect(m_budgetPanel, &BudgetPanel::budgetChanged, m_plots, &PlotsPanel::setBudget);
     auto* right = new QWidget(tabs);
     tabs->addTab(right, tr("Model"));
@@ -778,7 +791,8 @@ void MainWindow::setSelectedType(qs::formats::TensorType type) {
 }
 
 void MainWindow::showTab(const QString& name) {
-    QWidget* page = name == QLatin1String("budget") ? static_cast<QWidget*>(m_budgetPanel)
+    QWidget* page = name == QLatin1String("budget")    ? static_cast<QWidget*>(m_budgetPanel)
+                    : name == QLatin1String("quality") ? static_cast<QWidget*>(m_evalPanel)
                     : name == QLatin1String("model") ? m_metadata->parentWidget()
                                                      : static_cast<QWidget*>(m_plots);
     m_tabs->setCurrentWidget(page);

@@ -30,6 +30,7 @@ class Model;
 namespace qs::gui {
 
 class BudgetPanel;
+class EvalPanel;
 class ErrorAtlas;
 class JobIndicator;
 class MetadataView;
@@ -92,7 +93,9 @@ public:
     ErrorAtlas* errorAtlas() const { return m_atlas; }
     /// The "Budget" tab: sensitivity, the optimizer's slider and its size-against-error chart.
     BudgetPanel* budgetPanel() const { return m_budgetPanel; }
-    /// Show the right-hand tab "plots", "budget" or "model".
+    /// The "Quality" tab: perplexity and KL divergence of the plan against the original.
+    EvalPanel* evalPanel() const { return m_evalPanel; }
+    /// Show the right-hand tab "plots", "budget", "quality" or "model".
     void showTab(const QString& name);
     JobIndicator* jobIndicator() const { return m_jobIndicator; }
     /// The compute backend choice ("cpu", "vulkan:N" as item data) and the CPU thread count.
@@ -201,6 +204,7 @@ private:
     PlotsPanel* m_plots = nullptr;
     ErrorAtlas* m_atlas = nullptr;
     BudgetPanel* m_budgetPanel = nullptr;
+    EvalPanel* m_evalPanel = nullptr;
     QTabWidget* m_tabs = nullptr;
     JobIndicator* m_jobIndicator = nullptr;
     QComboBox* m_backendCombo = nullptr;

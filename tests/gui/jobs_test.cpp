@@ -20,6 +20,7 @@
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
+#include <QTableWidget>
 #include <QTreeView>
 #include <QTemporaryDir>
 #include <QTest>
@@ -29,6 +30,7 @@
 
 #include "budget_panel.h"
 #include "error_atlas.h"
+#include "eval_panel.h"
 #include "error_plot.h"
 #include "format_utils.h"
 #include "job_indicator.h"
@@ -94,6 +96,7 @@ private slots:
     void errorPlotComparesWithSecondPlan();
     void mapColoursByError();
     void importAndCompareThePlanOfAFile();
+    void qualityTabMatchesLlamaCppPerplexity();
     void budgetFitsEachPresetSizeWithLessError();
     void budgetKeepsLocksAndSliderSolvesLive();
     void goingBackToAMeasuredTypeCostsNothing();
@@ -501,6 +504,42 @@ void JobsTest::importAndCompareThePlanOfAFile() {
     QVERIFY(!error.isEmpty());
     QVERIFY2(error.contains(QStringLiteral("blk.")) || error.contains(QStringLiteral("token_embd")),
              qPrintable(error));
+}
+
+void JobsTest::qualityTabMatchesLlamaCppPerplexity() {
+    // stories260K on the built-in sample (the eval text, BOS + 511 tokens, one context, every
+    // position scored): llama.cpp's perplexities from full logits are F32 2.744948, Q8_0
+    // 2.751435, Q4_0 3.033397 (tests/data/eval/README.md); our Q8_0 and Q4_0 of this model are
+    // byte-identical to llama.cpp's files.
+    openModel(QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
+    m_window->errorAtlas()->setAutoAnalyse(false);
+    qs::gui::EvalPanel* panel = m_window->evalPanel();
+    QCOMPARE(panel->contextSpin()->value(), 512);
+    QSignalSpy evaluated(panel, &qs::gui::EvalPanel::evaluated);
+    m_window->planDocument()->applyPreset(qs::quant::Ftype::Q8_0);
+    panel->evaluate();
+    QVERIFY(panel->isEvaluating());
+    QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 1);
+    const qs::eval::EvalResult q8 = panel->last()->result;
+    QVERIFY2(std::abs(q8.referencePerplexity / 2.744948 - 1) < 1e-3, qPrintable(QString::number(q8.referencePerplexity)));
+    QVERIFY2(std::abs(q8.perplexity / 2.751435 - 1) < 1e-3, qPrintable(QString::number(q8.perplexity)));
+    QCOMPARE(q8.tokens, qint64(512));
+    QCOMPARE(m_window->evalPanel()->klPlot()->graph(0)->dataCount(), int(q8.kl.size()));
+    QVERIFY(panel->summary()->text().contains(QString::number(q8.perplexity, 'f', 4)));
+    // A second plan reuses the original's run.
+    m_window->planDocument()->applyPreset(qs::quant::Ftype::Q4_0);
+    panel->evaluate();
+    QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 2);
+    const qs::eval::EvalResult q4 = panel->last()->result;
+    QCOMPARE(panel->referenceRuns(), 1);
+    QVERIFY2(std::abs(q4.perplexity / 3.033397 - 1) < 1e-3, qPrintable(QString::number(q4.perplexity)));
+    QCOMPARE(q4.referencePerplexity, q8.referencePerplexity);
+    QVERIFY(q4.klMean > q8.klMean);
+    QVERIFY(q4.top1Agreement <= q8.top1Agreement);
+    QCOMPARE(panel->history()->rowCount(), 2);
+    QVERIFY(panel->history()->item(1, 0)->text().contains(QStringLiteral("Q4_0")));
+    // A text that cannot be read is refused and the sample stays.
+    QVERIFY(!panel->setTextFile(QStringLiteral("/nonexistent/text.txt")).isEmpty());
 }
 
 void JobsTest::goingBackToAMeasuredTypeCostsNothing() {

@@ -1,0 +1,34 @@
+#pragma once
+// Sensitivity by the model's predictions: the KL divergence against the original when only one
+// tensor takes a candidate type, for every tensor the forward pass uses and every candidate of a
+// measured (NMSE) sensitivity table, as a table the budget optimizer reads. The weight error
+// (NMSE) treats every tensor alike; the KL probe sees that some tensors (attn_v, the output
+// head) matter more than their NMSE says. The optimizer's objective n_t x weightedNmse_t is
+// made equal to the probe's KL of tensor t, so it minimises the sum of per-tensor KL: the
+// first-order estimate of the plan's KL (it assumes small, independent perturbations).
+
+#include <span>
+
+#include "common/result.h"
+#include "eval/evaluate.h"
+#include "model/model.h"
+#include "quant/sensitivity.h"
+
+namespace qs::eval {
+
+struct KlSensitivityOptions {
+    EvalOptions eval;                ///< context, scoring, threads, cancel
+    quant::ProgressFn progress;      ///< one step per probe (tensor x distinct written type)
+};
+
+/// The KL table: `nmse`'s cells (types, sizes, validity) with nmse and weightedNmse replaced by
+/// KL / parameters of the tensor, measured with `reference` (made on `tokens` by runReference).
+/// Quantizable tensors the forward pass does not use get a zero error. Each distinct written
+/// type of a tensor is probed once (requested types that fall back to it share the result).
+Result<quant::SensitivityTable> klSensitivity(const model::Model& model,
+                                              const quant::SensitivityTable& nmse,
+                                              std::span<const int32_t> tokens,
+                                              const ReferenceCache& reference,
+                                              const KlSensitivityOptions& options);
+
+} // namespace qs::eval

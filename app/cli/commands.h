@@ -78,6 +78,9 @@ struct PlanCliOptions {
     bool noCache = false;
     int threads = 0;
     int curve = 0;               ///< JSON: this many points of the size-against-error curve
+    std::string objective = "nmse";  ///< nmse | kl
+    std::string text;                ///< --text for the KL objective
+    int64_t klCtx = 128;
     bool json = false;
 };
 int runPlan(const PlanCliOptions& o);

@@ -100,6 +100,12 @@ int main(int argc, char** argv) {
     cPlan->add_option("--tensor-type-file", plan.tensorTypeFile,
                       "Also write llama-quantize's --tensor-type-file");
     cPlan->add_option("--curve", plan.curve, "JSON: points of the size-against-error curve");
+    cPlan->add_option("--objective", plan.objective,
+                      "nmse (weight error, default) or kl (per-tensor KL probes on --text)")
+        ->check(CLI::IsMember({"nmse", "kl"}));
+    cPlan->add_option("--text", plan.text, "Text for --objective kl (tokenized with the model's vocabulary)");
+    cPlan->add_option("--kl-ctx", plan.klCtx, "Tokens of --text the KL probes score (default 128)")
+        ->check(CLI::Range(int64_t(8), int64_t(1) << 16));
     cPlan->add_option("--threads", plan.threads, "Threads (0 = all cores)");
     cPlan->add_flag("--json", plan.json, "Machine-readable output (schema in docs/CLI.md)");
     qs::cli::PlanDiffCliOptions planDiff;

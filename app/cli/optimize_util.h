@@ -25,6 +25,11 @@ struct BudgetSpec {
     bool noCache = false;
     int threads = 0;
     bool progress = false;  ///< progress on stderr
+    /// "nmse" (the weight error, default) or "kl": per-tensor KL probes on `klText`
+    /// (the first `klCtx` tokens, BOS first) replace the table's errors.
+    std::string objective = "nmse";
+    std::string klText;
+    int64_t klCtx = 128;
 };
 
 struct Optimized {

@@ -11,6 +11,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "eval/evaluate.h"
+#include "eval/kl_sensitivity.h"
+#include "eval/llama_model.h"
+#include "eval/tokenizer.h"
 #include "optimize_util.h"
 #include "quant/engine.h"
 #include "quant/plan_compare.h"
@@ -82,6 +86,9 @@ BudgetSpec budgetOf(const PlanCliOptions& o) {
     s.sampleRows = o.sampleRows;
     s.noCache = o.noCache;
     s.threads = o.threads;
+    s.objective = o.objective;
+    s.klText = o.text;
+    s.klCtx = o.klCtx;
     return s;
 }
 
@@ -129,6 +136,45 @@ Result<quant::SensitivityTable> measureFor(const model::Model& m, const BudgetSp
     return t;
 }
 
+Result<quant::SensitivityTable> klTableFor(const model::Model& m, const BudgetSpec& s,
+                                           const quant::SensitivityTable& nmse,
+                                           const quant::Imatrix* imatrix) {
+    if (s.klText.empty()) {
+        return makeError(ErrorCode::BadUsage, "--objective kl needs --text FILE (the text the KL is measured on)");
+    }
+    std::ifstream f(s.klText, std::ios::binary);
+    if (!f) return makeError(ErrorCode::BadInput, "cannot read the text", s.klText);
+    std::stringstream text;
+    text << f.rdbuf();
+    auto tok = eval::Tokenizer::fromModel(m);
+    if (!tok) return tok.error();
+    std::vector<int32_t> tokens = tok->encode(text.str(), tok->addBosDefault());
+    eval::KlSensitivityOptions ko;
+    ko.eval.ctx = s.klCtx;
+    ko.eval.forward.threads = s.threads;
+    ko.eval.imatrix = imatrix;
+    auto ctx = eval::contextTokens(tokens, ko.eval);
+    if (!ctx) return ctx.error();
+    auto original = eval::LlamaModel::bind(m);
+    if (!original) return original.error();
+    auto reference = eval::runReference(*original, *ctx, ko.eval);
+    if (!reference) return reference.error();
+    int last = -1;
+    if (s.progress && ::isatty(2)) {
+        ko.progress = [&](const quant::Progress& p) {
+            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
+            if (pct != last) {
+                last = pct;
+                std::fprintf(stderr, "\rKL probes [%3d%%] %-48.48s", pct, std::string(p.tensor).c_str());
+            }
+            return true;
+        };
+    }
+    auto kl = eval::klSensitivity(m, nmse, *ctx, *reference, ko);
+    if (ko.progress) std::fprintf(stderr, "\n");
+    return kl;
+}
+
 Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant::Imatrix* imatrix,
                          Optimized& out) {
     if ((s.targetBpw > 0) == (s.targetSize > 0)) {
@@ -141,6 +187,13 @@ Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant
     auto table = measureFor(m, s, *types, imatrix);
     if (!table) return table.error();
     out.table = std::move(*table);
+    if (s.objective == "kl") {
+        auto kl = klTableFor(m, s, out.table, imatrix);
+        if (!kl) return kl.error();
+        out.table = std::move(*kl);
+    } else if (s.objective != "nmse") {
+        return makeError(ErrorCode::BadUsage, "--objective must be nmse or kl, not '" + s.objective + "'");
+    }
     quant::PlanOptions po;
     po.ftype = *f;
     po.hasImatrix = imatrix != nullptr;
@@ -250,7 +303,9 @@ int runPlan(const PlanCliOptions& o) {
         j["error"] = r.error;
         j["lower_bound"] = r.lowerBound;
         j["proven_optimal"] = r.optimal;
-        j["objective"] = opt.table.weighted ? "sum n*weighted_nmse" : "sum n*nmse";
+        j["objective"] = spec.objective == "kl" ? "sum of per-tensor KL"
+                         : opt.table.weighted    ? "sum n*weighted_nmse"
+                                                 : "sum n*nmse";
         j["sensitivity"] = {{"exact", opt.table.exact},
                             {"sample_rows", opt.table.exact ? 0 : spec.sampleRows},
                             {"cache_hits", opt.table.cacheHits},

@@ -194,6 +194,7 @@ void EvalPanel::evaluate() {
     p.text = m_text;
     p.ctx = m_ctx->value();
     p.threads = savedThreads();
+    p.imatrix = m_doc->imatrix();
     const QString key = QStringLiteral("%1|%2|%3|%4")
                             .arg(QString::fromStdString(p.model->path()), m_textPath)
                             .arg(qHash(QByteArray::fromStdString(m_text)))

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "eval/forward.h"
+#include "quant/imatrix.h"
 
 namespace qs::eval {
 
@@ -24,6 +25,9 @@ struct EvalOptions {
     int64_t firstScored = 0;  ///< first position whose next-token prediction counts
     int topK = 32;            ///< log-probabilities kept per position by a reference run
     ForwardOptions forward;
+    /// Importance matrix for the weights a plan or a probe quantizes in memory (as the export
+    /// would use it); null = plain quantization.
+    const quant::Imatrix* imatrix = nullptr;
 };
 
 /// The top-k log-probabilities of a reference model at each scored position.

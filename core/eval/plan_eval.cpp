@@ -29,6 +29,7 @@ Result<ProbeResult> probeOne(const model::Model& model, const std::vector<size_t
     quant::QuantizeOptions qo;
     qo.threads = options.forward.threads;
     qo.cancel = options.forward.cancel;
+    qo.imatrix = options.imatrix;
     for (size_t i : indices) {
         const model::TensorInfo& t = model.tensors()[i];
         QS_TRY(quantizeInto(*lm, model, i, quant::shapeFallback(type, t.rowLength()), qo));
@@ -112,6 +113,7 @@ Result<PlanEvaluation> evaluatePlan(const model::Model& model, const quant::Plan
     quant::QuantizeOptions qo;
     qo.threads = options.forward.threads;
     qo.cancel = options.forward.cancel;
+    qo.imatrix = options.imatrix;
     LlamaModel& lm = *original;  // the original's views are replaced one by one
     const uint64_t qBase = needRef ? layers : 0;
     for (size_t k = 0; k < toQuantize.size(); ++k) {

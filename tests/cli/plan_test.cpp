@@ -114,3 +114,33 @@ TEST(CliPlan, BadRequestsAreClearErrors) {
 }
 
 } // namespace
+
+namespace {
+
+const std::string kEvalText = qs::test::dataPath("models/eval-text.txt");
+
+} // namespace
+
+// The KL objective end to end: plan --objective kl writes a recipe whose file, evaluated by
+// `eval`, changes the model's predictions less than the preset of the same size does.
+TEST(CliPlan, KlObjectivePlanHasLessKlThanThePresetAtItsSize) {
+    qs::test::TempDir dir;
+    const std::string recipe = dir.file("kl.json");
+    CliRun p = run(dir, "plan " + kStories + " --target-size 304096 --exact --objective kl --text " +
+                            kEvalText + " --json -o " + recipe);
+    ASSERT_EQ(p.code, 0) << p.err;
+    const auto j = nlohmann::json::parse(p.out);
+    EXPECT_EQ(j["objective"], "sum of per-tensor KL");
+    EXPECT_LE(j["file_bytes"].get<uint64_t>(), 304096u);
+    CliRun a = run(dir, "eval " + kStories + " --recipe " + recipe + " --text " + kEvalText + " --json");
+    ASSERT_EQ(a.code, 0) << a.err;
+    CliRun b = run(dir, "eval " + kStories + " --type Q4_K_M --text " + kEvalText + " --json");
+    ASSERT_EQ(b.code, 0) << b.err;
+    const double klPlan = nlohmann::json::parse(a.out)["kl"]["mean"];
+    const double klPreset = nlohmann::json::parse(b.out)["kl"]["mean"];
+    EXPECT_LT(klPlan, klPreset);
+    // Without a text there is nothing to measure the KL on.
+    CliRun bad = run(dir, "plan " + kStories + " --target-size 304096 --objective kl");
+    EXPECT_EQ(bad.code, 2);
+    EXPECT_NE(bad.err.find("--text"), std::string::npos) << bad.err;
+}

@@ -9,6 +9,7 @@
 #include "model/model.h"
 #include "parallel/parallel.h"
 #include "quant/engine.h"
+#include "quant/imatrix.h"
 
 namespace qs::gui {
 
@@ -45,6 +46,7 @@ void EvalJob::start() {
             qs::eval::EvalOptions o;
             o.ctx = params.ctx;
             o.forward.threads = params.threads;
+            o.imatrix = params.imatrix.get();
             o.forward.cancel = &state->cancel;
             o.forward.progress = [state](const qs::quant::Progress& p) {
                 state->done.store(p.doneBytes, std::memory_order_relaxed);

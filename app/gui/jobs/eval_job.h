@@ -29,6 +29,7 @@ struct EvalParams {
     int64_t ctx = 512;
     int threads = 0;
     std::shared_ptr<const qs::eval::ReferenceCache> reference;  ///< reuse when it matches
+    std::shared_ptr<const qs::quant::Imatrix> imatrix;          ///< quantize as the export would
 };
 
 struct EvalOutcome {

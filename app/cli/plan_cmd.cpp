@@ -11,10 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "eval/evaluate.h"
 #include "eval/kl_sensitivity.h"
-#include "eval/llama_model.h"
-#include "eval/tokenizer.h"
 #include "optimize_util.h"
 #include "quant/engine.h"
 #include "quant/plan_compare.h"
@@ -146,19 +143,10 @@ Result<quant::SensitivityTable> klTableFor(const model::Model& m, const BudgetSp
     if (!f) return makeError(ErrorCode::BadInput, "cannot read the text", s.klText);
     std::stringstream text;
     text << f.rdbuf();
-    auto tok = eval::Tokenizer::fromModel(m);
-    if (!tok) return tok.error();
-    std::vector<int32_t> tokens = tok->encode(text.str(), tok->addBosDefault());
     eval::KlSensitivityOptions ko;
     ko.eval.ctx = s.klCtx;
     ko.eval.forward.threads = s.threads;
     ko.eval.imatrix = imatrix;
-    auto ctx = eval::contextTokens(tokens, ko.eval);
-    if (!ctx) return ctx.error();
-    auto original = eval::LlamaModel::bind(m);
-    if (!original) return original.error();
-    auto reference = eval::runReference(*original, *ctx, ko.eval);
-    if (!reference) return reference.error();
     int last = -1;
     if (s.progress && ::isatty(2)) {
         ko.progress = [&](const quant::Progress& p) {
@@ -170,7 +158,7 @@ Result<quant::SensitivityTable> klTableFor(const model::Model& m, const BudgetSp
             return true;
         };
     }
-    auto kl = eval::klSensitivity(m, nmse, *ctx, *reference, ko);
+    auto kl = eval::klSensitivityOfText(m, nmse, text.str(), ko);
     if (ko.progress) std::fprintf(stderr, "\n");
     return kl;
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QHBoxLayout>
 #include <QLabel>
@@ -66,6 +67,16 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     title->setFont(bold);
     measureRow->addWidget(title);
     measureRow->addStretch(1);
+    measureRow->addWidget(new QLabel(tr("Objective"), this));
+    m_objective = new QComboBox(this);
+    m_objective->setObjectName(QStringLiteral("objectiveCombo"));
+    m_objective->addItem(tr("weight error (NMSE)"));
+    m_objective->addItem(tr("KL divergence (model)"));
+    m_objective->setToolTip(tr("What the optimizer minimises: the parameter-weighted NMSE of the "
+                               "weights, or the KL divergence of the model's predictions measured "
+                               "per tensor on the Quality tab's text (one forward pass of 128 "
+                               "tokens per tensor and type)"));
+    measureRow->addWidget(m_objective);
     m_exact = new QCheckBox(tr("Exact"), this);
     m_exact->setToolTip(tr("Measure every row of every tensor (default: 64 rows per tensor, "
                            "drawn in proportion to their weight, with a standard error)"));
@@ -151,6 +162,11 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     layout->addWidget(m_summary);
 
     connect(m_measure, &QPushButton::clicked, this, &BudgetPanel::measure);
+    connect(m_objective, &QComboBox::currentIndexChanged, this, [this] {
+        const bool had = m_table != nullptr || m_job;
+        reset();
+        if (had) measure();
+    });
     connect(m_slider, &QSlider::valueChanged, this, &BudgetPanel::onSlider);
     connect(m_slider, &QSlider::sliderReleased, this, &BudgetPanel::fitToBudget);
     connect(m_bpw, &QDoubleSpinBox::valueChanged, this, &BudgetPanel::onBpw);
@@ -175,6 +191,23 @@ BudgetPanel::~BudgetPanel() {
 void BudgetPanel::showEvent(QShowEvent* event) {
     QWidget::showEvent(event);
     if (!m_table && !m_job && m_doc->model()) measure();
+}
+
+void BudgetPanel::setObjective(Objective objective) {
+    m_objective->setCurrentIndex(objective == Objective::Kl ? 1 : 0);
+}
+
+BudgetPanel::Objective BudgetPanel::objective() const {
+    return m_objective->currentIndex() == 1 ? Objective::Kl : Objective::Nmse;
+}
+
+void BudgetPanel::setKlText(const std::string& text) {
+    if (text == m_klText) return;
+    m_klText = text;
+    if (objective() == Objective::Kl && (m_table || m_job)) {
+        reset();
+        measure();
+    }
 }
 
 SensitivityJob* BudgetPanel::job() const {
@@ -216,6 +249,8 @@ void BudgetPanel::measure() {
     params.exact = m_exact->isChecked();
     params.threads = savedThreads();
     params.cacheDir = cacheDir();
+    params.kl = objective() == Objective::Kl;
+    params.klText = m_klText;
     auto* job = new SensitivityJob(std::move(params), this);
     m_job = job;
     connect(job, &SensitivityJob::succeeded, this, &BudgetPanel::onTable);
@@ -230,7 +265,10 @@ void BudgetPanel::measure() {
         m_measure->setEnabled(true);
     });
     m_measure->setEnabled(false);
-    m_status->setText(tr("Measuring the sensitivity of every tensor…"));
+    m_status->setText(objective() == Objective::Kl
+                          ? tr("Probing every tensor in every type with the model (KL divergence)…")
+                          : tr("Measuring the sensitivity of every tensor…"));
+    m_clock.start();
     emit jobStarted(job);
     job->start();
 }
@@ -246,12 +284,16 @@ void BudgetPanel::onTable(std::shared_ptr<const qs::quant::SensitivityTable> tab
     }
     size_t measured = 0;
     for (const auto& t : m_table->tensors) measured += t.quantizable;
-    m_status->setText(tr("%1 tensors × %2 types measured (%3, %4 from the cache) in %5 s.")
+    m_status->setText((objective() == Objective::Kl ? tr("KL objective: %1 tensors × %2 types probed "
+                                                         "by the model (weight sizes: %3, %4 from "
+                                                         "the cache) in %5 s.")
+                                                    : tr("%1 tensors × %2 types measured (%3, %4 from "
+                                                         "the cache) in %5 s."))
                           .arg(measured)
                           .arg(m_table->types.size())
                           .arg(m_table->exact ? tr("every row") : tr("sampled rows"))
                           .arg(m_table->cacheHits)
-                          .arg(QString::number(m_table->seconds, 'f', 2)));
+                          .arg(QString::number(double(m_clock.elapsed()) / 1000.0, 'f', 2)));
     // The curve and the presets on the same objective.
     m_curve = opt->curve(64);
     m_presets.clear();
@@ -349,7 +391,8 @@ void BudgetPanel::updateSummary(const std::optional<qs::quant::OptimizeResult>& 
         m_summary->clear();
         return;
     }
-    const double n = double(std::max<int64_t>(1, m_optimizer->parameters()));
+    // NMSE objective: per weight; KL objective: the summed KL itself.
+    const double n = objective() == Objective::Kl ? 1.0 : double(std::max<int64_t>(1, m_optimizer->parameters()));
     QString html;
     if (!r->feasible) {
         html = tr("No plan fits %1: the smallest is %2.")
@@ -381,11 +424,15 @@ void BudgetPanel::refreshChart() {
     for (const auto& p : m_curve) {
         if (p.error <= 0) continue;
         cx.append(double(p.fileBytes) / kMiB);
-        cy.append(p.error / double(std::max<int64_t>(1, m_optimizer ? m_optimizer->parameters() : 1)));
+        cy.append(p.error / (objective() == Objective::Kl
+                                 ? 1.0
+                                 : double(std::max<int64_t>(1, m_optimizer ? m_optimizer->parameters() : 1))));
     }
     m_chart->clearItems();
+    m_chart->yAxis->setLabel(objective() == Objective::Kl ? tr("KL divergence (sum of per-tensor probes)")
+                                                          : tr("error (mean NMSE per weight)"));
     if (m_optimizer) {
-        const double n = double(std::max<int64_t>(1, m_optimizer->parameters()));
+        const double n = objective() == Objective::Kl ? 1.0 : double(std::max<int64_t>(1, m_optimizer->parameters()));
         int k = 0;
         for (const auto& [name, score] : m_presets) {
             if (score.error <= 0) continue;

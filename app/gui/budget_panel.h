@@ -13,12 +13,14 @@
 #include <optional>
 #include <vector>
 
+#include <QElapsedTimer>
 #include <QPointer>
 #include <QWidget>
 
 #include "quant/optimizer.h"
 
 class QCheckBox;
+class QComboBox;
 class QCustomPlot;
 class QDoubleSpinBox;
 class QLabel;
@@ -46,6 +48,15 @@ public:
 
     BudgetPanel(PlanDocument* doc, QWidget* parent = nullptr);
     ~BudgetPanel() override;
+
+    /// What the optimizer minimises: the weight error, or the KL divergence the model's own
+    /// forward pass measures per tensor on the KL text (see setKlText). Changing it measures again.
+    enum class Objective { Nmse, Kl };
+    void setObjective(Objective objective);
+    Objective objective() const;
+    /// The text the KL probes score (the Quality tab's text).
+    void setKlText(const std::string& text);
+    QComboBox* objectiveCombo() const { return m_objective; }
 
     /// Measure the sensitivity table now (no-op while a measurement runs).
     void measure();
@@ -108,6 +119,9 @@ private:
     std::vector<std::pair<QString, qs::quant::PlanScore>> m_presets;
     QPointer<SensitivityJob> m_job;
 
+    std::string m_klText;
+    QElapsedTimer m_clock;  ///< since the measurement started
+    QComboBox* m_objective = nullptr;
     QPushButton* m_measure = nullptr;
     QCheckBox* m_exact = nullptr;
     QLabel* m_status = nullptr;

@@ -165,6 +165,7 @@ QString EvalPanel::setTextFile(const QString& path) {
         m_textPath.clear();
         m_text = sampleText().toStdString();
         m_textCombo->setCurrentIndex(0);
+        emit textChanged();
         return {};
     }
     QFile f(path);
@@ -175,6 +176,7 @@ QString EvalPanel::setTextFile(const QString& path) {
     if (m_textCombo->count() == 3) m_textCombo->removeItem(1);
     m_textCombo->insertItem(1, QFileInfo(path).fileName());
     m_textCombo->setCurrentIndex(1);
+    emit textChanged();
     return {};
 }
 

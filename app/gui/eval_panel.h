@@ -40,6 +40,8 @@ public:
     /// Score this text from now on (empty path: the built-in sample). Empty on success, else
     /// why the file cannot be read.
     QString setTextFile(const QString& path);
+    /// The text scored now (UTF-8).
+    const std::string& text() const { return m_text; }
     /// Evaluate the current plan (no-op while a job runs or without a model).
     void evaluate();
     bool isEvaluating() const { return !m_job.isNull(); }
@@ -60,6 +62,8 @@ signals:
     void jobFinished(bool ok, const QString& message);
     /// An evaluation finished; last() holds it.
     void evaluated();
+    /// A different text is scored from now on.
+    void textChanged();
 
 private:
     void reset();

@@ -496,6 +496,10 @@ void MainWindow::buildCentral() {
     tabs->addTab(m_budgetPanel, tr("Budget"));
     m_evalPanel = new EvalPanel(m_doc, tabs);
     tabs->addTab(m_evalPanel, tr("Quality"));
+    // The budget's KL objective scores the Quality tab's text.
+    m_budgetPanel->setKlText(m_evalPanel->text());
+    connect(m_evalPanel, &EvalPanel::textChanged, this,
+            [this] { m_budgetPanel->setKlText(m_evalPanel->text()); });
     connect(m_budgetPanel, &BudgetPanel::budgetChanged, m_plots, &PlotsPanel::setBudget);
     auto* right = new QWidget(tabs);
     tabs->addTab(right, tr("Model"));

@@ -5,6 +5,7 @@
 
 #include "eval/llama_model.h"
 #include "eval/plan_eval.h"
+#include "eval/tokenizer.h"
 
 namespace qs::eval {
 
@@ -64,6 +65,22 @@ Result<quant::SensitivityTable> klSensitivity(const model::Model& model,
         }
     }
     return out;
+}
+
+Result<quant::SensitivityTable> klSensitivityOfText(const model::Model& model,
+                                                    const quant::SensitivityTable& nmse,
+                                                    std::string_view text,
+                                                    const KlSensitivityOptions& options) {
+    auto tok = Tokenizer::fromModel(model);
+    if (!tok) return tok.error();
+    const std::vector<int32_t> tokens = tok->encode(text, tok->addBosDefault());
+    auto ctx = contextTokens(tokens, options.eval);
+    if (!ctx) return ctx.error();
+    auto original = LlamaModel::bind(model);
+    if (!original) return original.error();
+    auto reference = runReference(*original, *ctx, options.eval);
+    if (!reference) return reference.error();
+    return klSensitivity(model, nmse, *ctx, *reference, options);
 }
 
 } // namespace qs::eval

@@ -8,6 +8,7 @@
 // first-order estimate of the plan's KL (it assumes small, independent perturbations).
 
 #include <span>
+#include <string_view>
 
 #include "common/result.h"
 #include "eval/evaluate.h"
@@ -30,5 +31,12 @@ Result<quant::SensitivityTable> klSensitivity(const model::Model& model,
                                               std::span<const int32_t> tokens,
                                               const ReferenceCache& reference,
                                               const KlSensitivityOptions& options);
+
+/// The same from a text: tokenized with the model's own vocabulary (BOS first when the model
+/// asks for it), cut to options.eval.ctx tokens, and the original's reference run made here.
+Result<quant::SensitivityTable> klSensitivityOfText(const model::Model& model,
+                                                    const quant::SensitivityTable& nmse,
+                                                    std::string_view text,
+                                                    const KlSensitivityOptions& options);
 
 } // namespace qs::eval

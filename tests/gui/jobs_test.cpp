@@ -97,6 +97,7 @@ private slots:
     void mapColoursByError();
     void importAndCompareThePlanOfAFile();
     void qualityTabMatchesLlamaCppPerplexity();
+    void budgetOnTheKlObjectiveBeatsThePresetsKl();
     void budgetFitsEachPresetSizeWithLessError();
     void budgetKeepsLocksAndSliderSolvesLive();
     void goingBackToAMeasuredTypeCostsNothing();
@@ -540,6 +541,37 @@ void JobsTest::qualityTabMatchesLlamaCppPerplexity() {
     QVERIFY(panel->history()->item(1, 0)->text().contains(QStringLiteral("Q4_0")));
     // A text that cannot be read is refused and the sample stays.
     QVERIFY(!panel->setTextFile(QStringLiteral("/nonexistent/text.txt")).isEmpty());
+}
+
+void JobsTest::budgetOnTheKlObjectiveBeatsThePresetsKl() {
+    // The explorer's whole loop on stories260K: fit to the Q4_K_M preset's size with the KL
+    // objective (probes on the Quality tab's text), then evaluate both plans in the Quality tab.
+    openModel(QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
+    m_window->errorAtlas()->setAutoAnalyse(false);
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    qs::gui::EvalPanel* quality = m_window->evalPanel();
+    qs::gui::BudgetPanel* budget = m_window->budgetPanel();
+    QSignalSpy evaluated(quality, &qs::gui::EvalPanel::evaluated);
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    quality->evaluate();
+    QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 1);
+    const double presetKl = quality->last()->result.klMean;
+    const quint64 presetBytes = quint64(m_window->sizeLedger()->exactBytes());
+    budget->setObjective(qs::gui::BudgetPanel::Objective::Kl);
+    QSignalSpy ready(budget, &qs::gui::BudgetPanel::ready);
+    budget->measure();
+    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(budget->status()->text().contains(QStringLiteral("KL objective")));
+    const auto r = budget->setBudgetBytes(presetBytes, true);
+    QVERIFY(r && r->feasible);
+    QVERIFY(quint64(m_window->sizeLedger()->exactBytes()) <= presetBytes);
+    quality->evaluate();
+    QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 2);
+    const double fittedKl = quality->last()->result.klMean;
+    qInfo("KL at the Q4_K_M size: preset %.6f, KL-objective fit %.6f", presetKl, fittedKl);
+    QVERIFY(fittedKl < presetKl);
+    QCOMPARE(quality->referenceRuns(), 1);
+    QCOMPARE(quality->history()->rowCount(), 2);
 }
 
 void JobsTest::goingBackToAMeasuredTypeCostsNothing() {

@@ -6,6 +6,7 @@
 
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "eval/kl_sensitivity.h"
 #include "model/model.h"
 #include "parallel/parallel.h"
 #include "quant/engine.h"
@@ -55,6 +56,15 @@ void SensitivityJob::start() {
                 return !state->cancel.cancelled();
             };
             qs::Result<qs::quant::SensitivityTable> r = qs::quant::measureSensitivity(*params.model, o);
+            if (r && params.kl) {
+                qs::eval::KlSensitivityOptions ko;
+                ko.eval.ctx = params.klCtx;
+                ko.eval.forward.threads = params.threads;
+                ko.eval.forward.cancel = &state->cancel;
+                ko.eval.imatrix = params.imatrix.get();
+                ko.progress = o.progress;
+                r = qs::eval::klSensitivityOfText(*params.model, *r, params.klText, ko);
+            }
             std::lock_guard<std::mutex> lock(state->mutex);
             if (r) {
                 state->table = std::make_shared<const qs::quant::SensitivityTable>(std::move(r).value());

@@ -28,6 +28,11 @@ struct SensitivityParams {
     bool exact = false;
     int threads = 0;
     QString cacheDir;  ///< empty: the core's default ($XDG_CACHE_HOME/quantscope)
+    /// The KL objective: per-tensor KL probes on the first `klCtx` tokens of `klText` replace
+    /// the weight errors (qs::eval::klSensitivityOfText).
+    bool kl = false;
+    std::string klText;
+    int64_t klCtx = 128;
 };
 
 class SensitivityJob final : public QObject {

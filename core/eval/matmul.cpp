@@ -334,7 +334,9 @@ template <int W>
     for (int64_t i = 0; i < n; i += W) {
         for (int k = 0; k < 4; ++k) {
             // F16 x F16 products are exact in float: fused or not, the same sums.
-            for (int l = 0; l < W; ++l) acc[k][l] = __builtin_fmaf(a[i + l], b[k][i + l], acc[k][l]);
+            for (int l = 0; l < W; ++l) {
+                acc[k][l] = __builtin_fmaf(a[i + l], b[k][i + l], acc[k][l]);
+            }
         }
     }
     for (int k = 0; k < 4; ++k) out[k] = reduceLanes<W>(acc[k]);

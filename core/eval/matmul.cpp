@@ -407,6 +407,42 @@ DotFn dotF16Kernel() {
     if (!cpuHasAvx2Fma()) return dotF16Plain;
     return cpuHasAvx512() ? dotF16Avx2x16 : dotF16Avx2x8;
 }
+#if defined(__x86_64__) || defined(__i386__)
+constexpr bool kHaveAvx512Kernel = true;
+// Two weight rows against four token rows in 16-lane zmm accumulators: per (row, token) the
+// same sums as dotF16x4Body<16>, with each loaded value used twice or four times.
+__attribute__((target("avx512f,avx2,fma,f16c"))) void dotF16x2x4Avx512(const float* w0,
+                                                                         const float* w1,
+                                                                         const float* const* b,
+                                                                         int64_t n, float* out) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+    for (int64_t i = 0; i < n; i += 16) {
+        const __m512 a0 = _mm512_loadu_ps(w0 + i), a1 = _mm512_loadu_ps(w1 + i);
+        const __m512 x0 = _mm512_loadu_ps(b0 + i), x1 = _mm512_loadu_ps(b1 + i);
+        const __m512 x2 = _mm512_loadu_ps(b2 + i), x3 = _mm512_loadu_ps(b3 + i);
+        c00 = _mm512_fmadd_ps(a0, x0, c00);
+        c01 = _mm512_fmadd_ps(a0, x1, c01);
+        c02 = _mm512_fmadd_ps(a0, x2, c02);
+        c03 = _mm512_fmadd_ps(a0, x3, c03);
+        c10 = _mm512_fmadd_ps(a1, x0, c10);
+        c11 = _mm512_fmadd_ps(a1, x1, c11);
+        c12 = _mm512_fmadd_ps(a1, x2, c12);
+        c13 = _mm512_fmadd_ps(a1, x3, c13);
+    }
+    alignas(64) float v[8][16];
+    const __m512 cs[8] = {c00, c01, c02, c03, c10, c11, c12, c13};
+    for (int k = 0; k < 8; ++k) {
+        _mm512_store_ps(v[k], cs[k]);
+        out[k] = reduceLanes<16>(v[k]);
+    }
+}
+#else
+constexpr bool kHaveAvx512Kernel = false;
+inline void dotF16x2x4Avx512(const float*, const float*, const float* const*, int64_t, float*) {}
+#endif
+
 using Dot4Fn = void (*)(const float*, const float* const*, int64_t, float*);
 /// The four-token kernel and its row-length multiple (0: none for this width).
 Dot4Fn dotF16x4Kernel(int64_t* multiple) {
@@ -504,6 +540,7 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
     const DotFn dotF16 = dotF16Kernel();
     int64_t f16Multiple = 8;
     const Dot4Fn dotF16x4 = dotF16x4Kernel(&f16Multiple);
+    const bool f16Pairs = kHaveAvx512Kernel && cpuHasAvx2Fma() && cpuHasAvx512();
     // Rows per chunk: about 64 KiB of decoded floats, so the chunk stays in L2 while every
     // token passes over it.
     const int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
@@ -519,7 +556,31 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
             constexpr int64_t kTile = 32;
             for (int64_t t0 = 0; t0 < nTok; t0 += kTile) {
                 const int64_t t1 = std::min(nTok, t0 + kTile);
-                for (int64_t r = r0; r < r1; ++r) {
+                int64_t rStart = r0;
+                // Two rows by four tokens per step on AVX-512: for F16 in ggml's 16-lane order,
+                // for the other float products (k-quants, i-quants, F32) as fused sums.
+                if (f16Pairs && C % 16 == 0 && (ar == ActRounding::F16 || C % 64 == 0)) {
+                    for (; rStart + 2 <= r1; rStart += 2) {
+                        const float* w0 = wf.data() + (rStart - r0) * C;
+                        int64_t t = t0;
+                        for (; t + 4 <= t1; t += 4) {
+                            const float* xs[4] = {xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C,
+                                                  xa + (t + 3) * C};
+                            float o8[8];
+                            dotF16x2x4Avx512(w0, w0 + C, xs, C, o8);
+                            for (int k = 0; k < 4; ++k) {
+                                y[(t + k) * R + rStart] = o8[k];
+                                y[(t + k) * R + rStart + 1] = o8[4 + k];
+                            }
+                        }
+                        for (; t < t1; ++t) {
+                            const auto one = ar == ActRounding::F16 ? dotF16 : dot1;
+                            y[t * R + rStart] = one(w0, xa + t * C, C);
+                            y[t * R + rStart + 1] = one(w0 + C, xa + t * C, C);
+                        }
+                    }
+                }
+                for (int64_t r = rStart; r < r1; ++r) {
                     const float* wr = wf.data() + (r - r0) * C;
                     int64_t t = t0;
                     if (ar == ActRounding::F16) {

@@ -113,21 +113,30 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
     });
 }
 
-// ggml_vec_dot_f16 (AVX2): 32 values a step into four 8-lane accumulators (F16 products are
-// exact in float), reduced pairwise, the tail added in double.
+// ggml_vec_dot_f16: 4 * W values a step into four W-lane accumulators (F16 products are exact
+// in float), reduced pairwise, then across lanes as ggml's build reduces them (W = 16 in the
+// AVX-512 build llama.cpp picks where it can, 8 in the AVX2 one), the tail added in double.
+template <int W>
 [[gnu::always_inline]] inline float dotF16Ggml(const float* a, const float* b, int n) {
-    float acc[4][8] = {};
-    const int np = n & ~31;
-    for (int i = 0; i < np; i += 32) {
+    float acc[4][W] = {};
+    const int np = n & ~(4 * W - 1);
+    for (int i = 0; i < np; i += 4 * W) {
         for (int j = 0; j < 4; ++j) {
-            for (int l = 0; l < 8; ++l) acc[j][l] += a[i + j * 8 + l] * b[i + j * 8 + l];
+            for (int l = 0; l < W; ++l) acc[j][l] += a[i + j * W + l] * b[i + j * W + l];
         }
     }
     double sum = 0;
     if (np > 0) {
-        float v[8];
-        for (int l = 0; l < 8; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-        sum = double(((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])));
+        float v[W];
+        for (int l = 0; l < W; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        if constexpr (W == 16) {
+            float t3[8], t6[4];
+            for (int i = 0; i < 8; ++i) t3[i] = v[8 + i] + v[i];
+            for (int i = 0; i < 4; ++i) t6[i] = t3[4 + i] + t3[i];
+            sum = double((t6[0] + t6[2]) + (t6[1] + t6[3]));
+        } else {
+            sum = double(((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])));
+        }
     }
     for (int i = np; i < n; ++i) sum += double(a[i] * b[i]);
     return float(sum);
@@ -138,12 +147,12 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 // maximum grows). k and v are already F16-rounded. The body is a macro over the F16 rounding,
 // so that the AVX2 build gets the F16C instructions inline and the other build the portable
 // conversion (both round to nearest even).
-#define QS_FLASH_ROW_BODY(ROUND)                                                        \
+#define QS_FLASH_ROW_BODY(ROUND, W)                                                      \
     for (int i = 0; i < hd; ++i) qh[i] = ROUND(qt[i]);                                  \
     for (int i = 0; i < hd; ++i) acc[i] = 0.0f;                                         \
     float M = -INFINITY, S = 0;                                                         \
     for (int64_t j = 0; j < n; ++j) {                                                   \
-        const float s = dotF16Ggml(qh, k + j * kvStride, hd) * scale;                   \
+        const float s = dotF16Ggml<W>(qh, k + j * kvStride, hd) * scale;                \
         float ms = 1.0f, vs = 1.0f;                                                     \
         if (s > M) {                                                                    \
             const float mOld = M;                                                       \
@@ -165,15 +174,21 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 QS_EVAL_TARGET_AVX2 void flashRowAvx2(const float* qt, const float* k, const float* v,
                                       int64_t kvStride, int64_t n, int hd, float scale, float* qh,
                                       float* acc, float* out) {
-    QS_FLASH_ROW_BODY(QS_ROUND_F16_HW)
+    QS_FLASH_ROW_BODY(QS_ROUND_F16_HW, 8)
+}
+QS_EVAL_TARGET_AVX2 void flashRowAvx2W16(const float* qt, const float* k, const float* v,
+                                         int64_t kvStride, int64_t n, int hd, float scale,
+                                         float* qh, float* acc, float* out) {
+    QS_FLASH_ROW_BODY(QS_ROUND_F16_HW, 16)
 }
 #endif
 void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvStride, int64_t n,
                    int hd, float scale, float* qh, float* acc, float* out) {
-    QS_FLASH_ROW_BODY(roundF16)
+    QS_FLASH_ROW_BODY(roundF16, 8)
 }
 #if !defined(__x86_64__) && !defined(__i386__)
 #define flashRowAvx2 flashRowPlain
+#define flashRowAvx2W16 flashRowPlain
 #endif
 
 void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
@@ -181,14 +196,16 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
     const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
     const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
     const float scale = 1.0f / std::sqrt(float(hd));
-    const bool avx2 = cpuHasAvx2Fma();
+    const auto row = !cpuHasAvx2Fma() ? flashRowPlain
+                     : cpuHasAvx512() ? flashRowAvx2W16
+                                      : flashRowAvx2;
     parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
         std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
         for (int64_t idx = b; idx < e; ++idx) {
             const int h = int(idx / nTok);
             const int64_t t = idx % nTok;
             const int64_t g = h / group;
-            (avx2 ? flashRowAvx2 : flashRowPlain)(q + t * qStride + int64_t(h) * hd, k + g * hd,
+            row(q + t * qStride + int64_t(h) * hd, k + g * hd,
                                                   v + g * hd, kvStride, t + 1, hd, scale, qh.data(),
                                                   acc.data(), out + t * qStride + int64_t(h) * hd);
         }

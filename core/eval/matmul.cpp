@@ -5,6 +5,10 @@
 #include <cstring>
 #include <vector>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include "eval/cpu_features.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
@@ -111,8 +115,20 @@ inline float hsum(V8 v) {
 [[gnu::always_inline]] inline void dot1x4Body(const float* w, const float* x0, const float* x1,
                                               const float* x2, const float* x3, int64_t n,
                                               float* out) {
-    V8 a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    // Two accumulators per token: eight independent chains keep the adders busy.
+    V8 a0 = {}, a1 = {}, a2 = {}, a3 = {}, b0 = {}, b1 = {}, b2 = {}, b3 = {};
     int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const V8 wv = load8(w + i), wu = load8(w + i + 8);
+        a0 += wv * load8(x0 + i);
+        a1 += wv * load8(x1 + i);
+        a2 += wv * load8(x2 + i);
+        a3 += wv * load8(x3 + i);
+        b0 += wu * load8(x0 + i + 8);
+        b1 += wu * load8(x1 + i + 8);
+        b2 += wu * load8(x2 + i + 8);
+        b3 += wu * load8(x3 + i + 8);
+    }
     for (; i + 8 <= n; i += 8) {
         const V8 wv = load8(w + i);
         a0 += wv * load8(x0 + i);
@@ -120,7 +136,7 @@ inline float hsum(V8 v) {
         a2 += wv * load8(x2 + i);
         a3 += wv * load8(x3 + i);
     }
-    float s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+    float s0 = hsum(a0 + b0), s1 = hsum(a1 + b1), s2 = hsum(a2 + b2), s3 = hsum(a3 + b3);
     for (; i < n; ++i) {
         s0 += w[i] * x0[i];
         s1 += w[i] * x1[i];
@@ -309,6 +325,75 @@ template <int W>
     for (int64_t i = np; i < n; ++i) sum += double(a[i] * b[i]);
     return float(sum);
 }
+// Four token rows at once through the tinyBLAS order above (rows of a multiple of W): each
+// token's sums are exactly those of dotF16Body, the four chains just run side by side.
+template <int W>
+[[gnu::always_inline]] inline void dotF16x4Body(const float* a, const float* const* b, int64_t n,
+                                                float* out) {
+    float acc[4][W] = {};
+    for (int64_t i = 0; i < n; i += W) {
+        for (int k = 0; k < 4; ++k) {
+            // F16 x F16 products are exact in float: fused or not, the same sums.
+            for (int l = 0; l < W; ++l) {
+                acc[k][l] = __builtin_fmaf(a[i + l], b[k][i + l], acc[k][l]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; ++k) out[k] = reduceLanes<W>(acc[k]);
+}
+#if defined(__x86_64__) || defined(__i386__)
+// The AVX2 kernels with the accumulators in registers: W = 8 lanes is one __m256 per token,
+// W = 16 two (lanes 0-7 and 8-15), exactly the lane sums of dotF16x4Body.
+QS_EVAL_TARGET_AVX2 void dotF16x4Avx2x8(const float* a, const float* const* b, int64_t n,
+                                        float* out) {
+    __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+    const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256 w = _mm256_loadu_ps(a + i);
+        c0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(b0 + i), c0);
+        c1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(b1 + i), c1);
+        c2 = _mm256_fmadd_ps(w, _mm256_loadu_ps(b2 + i), c2);
+        c3 = _mm256_fmadd_ps(w, _mm256_loadu_ps(b3 + i), c3);
+    }
+    alignas(32) float v[4][8];
+    _mm256_store_ps(v[0], c0);
+    _mm256_store_ps(v[1], c1);
+    _mm256_store_ps(v[2], c2);
+    _mm256_store_ps(v[3], c3);
+    for (int k = 0; k < 4; ++k) out[k] = reduceLanes<8>(v[k]);
+}
+QS_EVAL_TARGET_AVX2 void dotF16x4Avx2x16(const float* a, const float* const* b, int64_t n,
+                                         float* out) {
+    __m256 l0 = _mm256_setzero_ps(), l1 = l0, l2 = l0, l3 = l0;
+    __m256 h0 = l0, h1 = l0, h2 = l0, h3 = l0;
+    const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+    for (int64_t i = 0; i < n; i += 16) {
+        const __m256 wl = _mm256_loadu_ps(a + i), wh = _mm256_loadu_ps(a + i + 8);
+        l0 = _mm256_fmadd_ps(wl, _mm256_loadu_ps(b0 + i), l0);
+        h0 = _mm256_fmadd_ps(wh, _mm256_loadu_ps(b0 + i + 8), h0);
+        l1 = _mm256_fmadd_ps(wl, _mm256_loadu_ps(b1 + i), l1);
+        h1 = _mm256_fmadd_ps(wh, _mm256_loadu_ps(b1 + i + 8), h1);
+        l2 = _mm256_fmadd_ps(wl, _mm256_loadu_ps(b2 + i), l2);
+        h2 = _mm256_fmadd_ps(wh, _mm256_loadu_ps(b2 + i + 8), h2);
+        l3 = _mm256_fmadd_ps(wl, _mm256_loadu_ps(b3 + i), l3);
+        h3 = _mm256_fmadd_ps(wh, _mm256_loadu_ps(b3 + i + 8), h3);
+    }
+    alignas(32) float v[4][16];
+    _mm256_store_ps(v[0], l0);
+    _mm256_store_ps(v[0] + 8, h0);
+    _mm256_store_ps(v[1], l1);
+    _mm256_store_ps(v[1] + 8, h1);
+    _mm256_store_ps(v[2], l2);
+    _mm256_store_ps(v[2] + 8, h2);
+    _mm256_store_ps(v[3], l3);
+    _mm256_store_ps(v[3] + 8, h3);
+    for (int k = 0; k < 4; ++k) out[k] = reduceLanes<16>(v[k]);
+}
+#endif
+void dotF16x4Plain(const float* a, const float* const* b, int64_t n, float* out) {
+    dotF16x4Body<8>(a, b, n, out);
+}
+
 QS_EVAL_TARGET_AVX2 float dotF16Avx2x8(const float* a, const float* b, int64_t n) {
     return dotF16Body<8>(a, b, n);
 }
@@ -321,6 +406,56 @@ using DotFn = float (*)(const float*, const float*, int64_t);
 DotFn dotF16Kernel() {
     if (!cpuHasAvx2Fma()) return dotF16Plain;
     return cpuHasAvx512() ? dotF16Avx2x16 : dotF16Avx2x8;
+}
+#if defined(__x86_64__) || defined(__i386__)
+constexpr bool kHaveAvx512Kernel = true;
+// Two weight rows against four token rows in 16-lane zmm accumulators: per (row, token) the
+// same sums as dotF16x4Body<16>, with each loaded value used twice or four times.
+__attribute__((target("avx512f,avx2,fma,f16c"))) void dotF16x2x4Avx512(const float* w0,
+                                                                         const float* w1,
+                                                                         const float* const* b,
+                                                                         int64_t n, float* out) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+    for (int64_t i = 0; i < n; i += 16) {
+        const __m512 a0 = _mm512_loadu_ps(w0 + i), a1 = _mm512_loadu_ps(w1 + i);
+        const __m512 x0 = _mm512_loadu_ps(b0 + i), x1 = _mm512_loadu_ps(b1 + i);
+        const __m512 x2 = _mm512_loadu_ps(b2 + i), x3 = _mm512_loadu_ps(b3 + i);
+        c00 = _mm512_fmadd_ps(a0, x0, c00);
+        c01 = _mm512_fmadd_ps(a0, x1, c01);
+        c02 = _mm512_fmadd_ps(a0, x2, c02);
+        c03 = _mm512_fmadd_ps(a0, x3, c03);
+        c10 = _mm512_fmadd_ps(a1, x0, c10);
+        c11 = _mm512_fmadd_ps(a1, x1, c11);
+        c12 = _mm512_fmadd_ps(a1, x2, c12);
+        c13 = _mm512_fmadd_ps(a1, x3, c13);
+    }
+    alignas(64) float v[8][16];
+    const __m512 cs[8] = {c00, c01, c02, c03, c10, c11, c12, c13};
+    for (int k = 0; k < 8; ++k) {
+        _mm512_store_ps(v[k], cs[k]);
+        out[k] = reduceLanes<16>(v[k]);
+    }
+}
+#else
+constexpr bool kHaveAvx512Kernel = false;
+inline void dotF16x2x4Avx512(const float*, const float*, const float* const*, int64_t, float*) {}
+#endif
+
+using Dot4Fn = void (*)(const float*, const float* const*, int64_t, float*);
+/// The four-token kernel and its row-length multiple (0: none for this width).
+Dot4Fn dotF16x4Kernel(int64_t* multiple) {
+#if !defined(__x86_64__) && !defined(__i386__)
+    *multiple = 8;
+    return dotF16x4Plain;
+#endif
+    if (!cpuHasAvx2Fma()) {
+        *multiple = 8;
+        return dotF16x4Plain;
+    }
+    *multiple = cpuHasAvx512() ? 16 : 8;
+    return cpuHasAvx512() ? dotF16x4Avx2x16 : dotF16x4Avx2x8;
 }
 
 void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, int threads) {
@@ -403,6 +538,9 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
     }
     const auto decode = formats::traits(w.type).decode;
     const DotFn dotF16 = dotF16Kernel();
+    int64_t f16Multiple = 8;
+    const Dot4Fn dotF16x4 = dotF16x4Kernel(&f16Multiple);
+    const bool f16Pairs = kHaveAvx512Kernel && cpuHasAvx2Fma() && cpuHasAvx512();
     // Rows per chunk: about 64 KiB of decoded floats, so the chunk stays in L2 while every
     // token passes over it.
     const int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
@@ -418,10 +556,42 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
             constexpr int64_t kTile = 32;
             for (int64_t t0 = 0; t0 < nTok; t0 += kTile) {
                 const int64_t t1 = std::min(nTok, t0 + kTile);
-                for (int64_t r = r0; r < r1; ++r) {
+                int64_t rStart = r0;
+                // Two rows by four tokens per step on AVX-512: for F16 in ggml's 16-lane order,
+                // for the other float products (k-quants, i-quants, F32) as fused sums.
+                if (f16Pairs && C % 16 == 0 && (ar == ActRounding::F16 || C % 64 == 0)) {
+                    for (; rStart + 2 <= r1; rStart += 2) {
+                        const float* w0 = wf.data() + (rStart - r0) * C;
+                        int64_t t = t0;
+                        for (; t + 4 <= t1; t += 4) {
+                            const float* xs[4] = {xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C,
+                                                  xa + (t + 3) * C};
+                            float o8[8];
+                            dotF16x2x4Avx512(w0, w0 + C, xs, C, o8);
+                            for (int k = 0; k < 4; ++k) {
+                                y[(t + k) * R + rStart] = o8[k];
+                                y[(t + k) * R + rStart + 1] = o8[4 + k];
+                            }
+                        }
+                        for (; t < t1; ++t) {
+                            const auto one = ar == ActRounding::F16 ? dotF16 : dot1;
+                            y[t * R + rStart] = one(w0, xa + t * C, C);
+                            y[t * R + rStart + 1] = one(w0 + C, xa + t * C, C);
+                        }
+                    }
+                }
+                for (int64_t r = rStart; r < r1; ++r) {
                     const float* wr = wf.data() + (r - r0) * C;
                     int64_t t = t0;
                     if (ar == ActRounding::F16) {
+                        if (C % f16Multiple == 0) {
+                            for (; t + 4 <= t1; t += 4) {
+                                const float* xs[4] = {xa + t * C, xa + (t + 1) * C,
+                                                      xa + (t + 2) * C, xa + (t + 3) * C};
+                                dotF16x4(wr, xs, C, tmp);
+                                for (int k = 0; k < 4; ++k) y[(t + k) * R + r] = tmp[k];
+                            }
+                        }
                         for (; t < t1; ++t) y[t * R + r] = dotF16(wr, xa + t * C, C);
                         continue;
                     }

@@ -57,6 +57,7 @@ struct QuantizeCliOptions {
     uint64_t targetSize = 0;
     std::string optTypes;           ///< --types
     std::vector<std::string> lock;  ///< --lock REGEX
+    std::vector<std::string> factors;  ///< --weight REGEX=FACTOR
     bool exact = false;             ///< --exact sensitivity
 };
 int runQuantize(const QuantizeCliOptions& o);
@@ -72,6 +73,7 @@ struct PlanCliOptions {
     uint64_t targetSize = 0;
     std::string types;
     std::vector<std::string> lock;
+    std::vector<std::string> factors;  ///< --weight REGEX=FACTOR
     std::string base = "Q8_0";
     bool exact = false;
     int sampleRows = 64;

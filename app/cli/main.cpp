@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
     cQuant->add_option("--target-size", quant.targetSize, "Budget optimizer: file size in bytes");
     cQuant->add_option("--types", quant.optTypes, "Optimizer: allowed types, comma-separated");
     cQuant->add_option("--lock", quant.lock, "Optimizer: tensors (REGEX) that keep the --type preset's type");
+    cQuant->add_option("--weight", quant.factors, "Optimizer: REGEX=FACTOR on matching tensors' error");
     cQuant->add_flag("--exact", quant.exact, "Optimizer: measure every row (default: 64 sampled rows)");
 
     qs::cli::StatsCliOptions statsOpt;
@@ -90,6 +91,8 @@ int main(int argc, char** argv) {
     cPlan->add_option("--imatrix", plan.imatrix, "Importance matrix: weighted error (recommended)");
     cPlan->add_option("--types", plan.types, "Allowed types, comma-separated (default: all we write)");
     cPlan->add_option("--lock", plan.lock, "Tensors (REGEX) that keep the --base preset's type");
+    cPlan->add_option("--weight", plan.factors,
+                      "REGEX=FACTOR: multiply matching tensors' error (repeatable, first match wins)");
     cPlan->add_option("--base", plan.base, "Preset for locked tensors and the file_type label (Q8_0)");
     cPlan->add_flag("--exact", plan.exact, "Measure every row (default: 64 sampled rows per tensor)");
     cPlan->add_option("--sample-rows", plan.sampleRows, "Rows per tensor in the sampled estimate")

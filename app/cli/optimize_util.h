@@ -19,6 +19,7 @@ struct BudgetSpec {
     uint64_t targetSize = 0;  ///< > 0: file bytes
     std::string types;        ///< comma-separated allowed types (empty = defaults)
     std::vector<std::string> lock;
+    std::vector<std::string> factors;  ///< --weight REGEX=FACTOR
     std::string base = "Q8_0";  ///< preset of locked / untouched tensors and file_type label
     bool exact = false;
     int sampleRows = 64;

@@ -78,6 +78,7 @@ BudgetSpec budgetOf(const PlanCliOptions& o) {
     s.targetSize = o.targetSize;
     s.types = o.types;
     s.lock = o.lock;
+    s.factors = o.factors;
     s.base = o.base;
     s.exact = o.exact;
     s.sampleRows = o.sampleRows;
@@ -188,6 +189,7 @@ Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant
     out.base = quant::buildPlan(m, po);
     quant::OptimizerOptions oo;
     oo.lock = s.lock;
+    oo.factors = s.factors;
     auto opt = quant::PlanOptimizer::prepare(m, out.table, out.base, oo, imatrix);
     if (!opt) return opt.error();
     out.optimizer.emplace(std::move(*opt));

@@ -193,6 +193,7 @@ int runQuantize(const QuantizeCliOptions& o) {
         spec.targetSize = o.targetSize;
         spec.types = o.optTypes;
         spec.lock = o.lock;
+        spec.factors = o.factors;
         spec.base = o.type.empty() ? "Q8_0" : o.type;
         spec.exact = o.exact;
         spec.threads = o.threads;

@@ -71,6 +71,36 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
         }
     }
 
+    o.m_factor.assign(ts.size(), 1.0);
+    std::vector<std::pair<std::regex, double>> factors;
+    for (const auto& text : options.factors) {
+        const auto eq = text.rfind('=');
+        double f = 0;
+        try {
+            f = eq == std::string::npos ? 0 : std::stod(text.substr(eq + 1));
+        } catch (...) {
+            f = 0;
+        }
+        if (eq == std::string::npos || eq == 0 || !(f > 0) || !std::isfinite(f)) {
+            return makeError(ErrorCode::BadUsage, "optimizer: bad error factor '" + text +
+                                                      "': expected REGEX=FACTOR, factor > 0");
+        }
+        try {
+            factors.emplace_back(std::regex(text.substr(0, eq), std::regex::ECMAScript), f);
+        } catch (const std::regex_error& e) {
+            return makeError(ErrorCode::BadUsage,
+                             "optimizer: invalid regex in '" + text + "': " + e.what());
+        }
+    }
+    for (size_t i = 0; i < ts.size(); ++i) {
+        for (const auto& [re, f] : factors) {
+            if (std::regex_search(ts[i].name, re)) {
+                o.m_factor[i] = f;
+                break;
+            }
+        }
+    }
+
     // Header bytes: the export's size minus every tensor's padded data.
     auto predicted = predictFileSize(model, base, imatrix);
     if (!predicted) return predicted.error();
@@ -134,7 +164,8 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
                     exact = exact && cell->type == q;
                     opt.cost += paddedTensorBytes(cell->bytes);
                     opt.error +=
-                        double(ts[i].nElements) * (weighted ? cell->weightedNmse : cell->nmse);
+                        o.m_factor[i] * double(ts[i].nElements) *
+                        (weighted ? cell->weightedNmse : cell->nmse);
                 }
                 if (!ok) continue;
                 const auto same = std::find(written.begin(), written.end(), types);
@@ -159,6 +190,7 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
         o.m_fixedBytes += paddedTensorBytes(base.tensorBytes(model, i));
         if (base.tensors[i].quantizable && table.tensors[i].quantizable) {
             o.m_fixedError +=
+                o.m_factor[i] *
                 tensorError(ts[i], table.tensors[i], base.tensors[i].type, weighted).value_or(0);
         }
     }
@@ -224,8 +256,8 @@ PlanScore PlanOptimizer::score(const Plan& plan) const {
             s.unknown.push_back(ts[i].name);
             continue;
         }
-        s.tensorError[i] = *e;
-        s.error += *e;
+        s.tensorError[i] = m_factor[i] * *e;
+        s.error += s.tensorError[i];
     }
     return s;
 }

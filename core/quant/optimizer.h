@@ -36,6 +36,10 @@ struct OptimizerOptions {
     bool tieGateUp = true;   ///< ffn_gate and ffn_up of a layer get one type
     bool tieExperts = true;  ///< the expert tensors of a layer (same role) get one type
     bool weighted = true;    ///< objective on weightedNmse (with an imatrix) rather than nmse
+    /// Extra factors on a tensor's error, `REGEX=FACTOR` (searched in the name, first match
+    /// wins, factor > 0), e.g. `^output\.weight$=4` when the logits matter more than their
+    /// share of the parameters says.
+    std::vector<std::string> factors;
 };
 
 /// One point of the size-against-error curve.
@@ -102,6 +106,7 @@ private:
     Plan m_base;
     OptimizerOptions m_options;
     std::vector<Group> m_groups;
+    std::vector<double> m_factor;  // per model tensor (OptimizerOptions::factors)
     KnapsackSolver m_solver;
     uint64_t m_headerBytes = 0;  // everything but tensor data
     uint64_t m_fixedBytes = 0;   // header + padded bytes of fixed tensors

@@ -156,7 +156,7 @@ void ErrorAtlas::analyseNow() {
     auto* job = new AnalysisJob(std::move(params), this);
     m_job = job;
     connect(job, &AnalysisJob::resultsReady, this, &ErrorAtlas::onResults);
-    connect(job, &AnalysisJob::finished, this,
+    connect(job, &AnalysisJob::ended, this,
             [this, job](bool cancelled, const QString& error, const QString& note) {
                 if (m_job == job) m_job = nullptr;
                 job->deleteLater();

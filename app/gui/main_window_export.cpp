@@ -5,7 +5,6 @@
 #include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
-#include <QElapsedTimer>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QFormLayout>
@@ -57,19 +56,11 @@ bool MainWindow::startExport(const QString& path) {
     dialog->setAutoReset(false);
     dialog->setAttribute(Qt::WA_DeleteOnClose);
     connect(dialog, &QProgressDialog::canceled, job, &ExportJob::requestCancel);
-    auto clock = std::make_shared<QElapsedTimer>();
-    clock->start();
     connect(job, &ExportJob::progress, dialog,
-            [dialog, clock](qint64 done, qint64 total, const QString& tensor) {
+            [dialog](qint64 done, qint64 total, const QString& tensor, double eta) {
                 if (total > 0) dialog->setValue(int(1000.0 * double(done) / double(total)));
                 QString text = tensor.isEmpty() ? tr("Preparing…") : tr("Writing %1…").arg(tensor);
-                const double elapsed = double(clock->elapsed()) / 1000.0;
-                if (done > 0 && total > done && elapsed > 0.5) {
-                    text += QLatin1Char('\n') +
-                            tr("About %1 left")
-                                .arg(JobIndicator::formatEta(elapsed * double(total - done) /
-                                                             double(done)));
-                }
+                if (eta > 0) text += QLatin1Char('\n') + tr("About %1 left").arg(JobIndicator::formatEta(eta));
                 dialog->setLabelText(text);
             });
     connect(job, &ExportJob::succeeded, this, [this, dialog](const ExportOutcome& o) {

@@ -886,7 +886,7 @@ void JobsTest::cancelMidwayThroughLongExport() {
     QVERIFY(job);
     qint64 doneAt = 0;
     qint64 totalAt = 0;
-    connect(job, &qs::gui::ExportJob::progress, this, [&](qint64 d, qint64 t, const QString&) {
+    connect(job, &qs::gui::ExportJob::progress, this, [&](qint64 d, qint64 t, const QString&, double) {
         // Cancel once a quarter is written: tensors are in the temporary file by then.
         if (doneAt == 0 && t > 0 && d * 4 >= t) {
             doneAt = d;

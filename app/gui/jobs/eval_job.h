@@ -7,11 +7,9 @@
 
 #include <memory>
 
-#include <QElapsedTimer>
-#include <QFutureWatcher>
-#include <QObject>
 #include <QString>
-#include <QTimer>
+
+#include "jobs/background_job.h"
 
 #include "eval/plan_eval.h"
 #include "quant/plan.h"
@@ -32,13 +30,7 @@ struct EvalParams {
     std::shared_ptr<const qs::quant::Imatrix> imatrix;          ///< quantize as the export would
 };
 
-struct EvalOutcome {
-    std::shared_ptr<const qs::eval::PlanEvaluation> evaluation;
-    QString error;
-    bool cancelled = false;
-};
-
-class EvalJob final : public QObject {
+class EvalJob final : public BackgroundJob {
     Q_OBJECT
     Q_DISABLE_COPY_MOVE(EvalJob)
 
@@ -46,26 +38,19 @@ public:
     explicit EvalJob(EvalParams params, QObject* parent = nullptr);
     ~EvalJob() override;
 
+    /// Queue the evaluation. Progress counts steps (reference layers, tensors quantized, layers).
     void start();
-    void requestCancel();
-    bool isRunning() const { return m_watcher.isRunning(); }
 
 signals:
-    void progress(qint64 done, qint64 total, const QString& what, double etaSeconds);
     void succeeded(std::shared_ptr<const qs::eval::PlanEvaluation> evaluation);
     void failed(const QString& message, bool cancelled);
-    void finished();
 
 private:
-    struct State;
-    void publish();
-    void deliver();
+    struct Outcome;
+    void deliver() override;
 
     EvalParams m_params;
-    std::shared_ptr<State> m_state;
-    QFutureWatcher<EvalOutcome> m_watcher;
-    QTimer m_timer;
-    QElapsedTimer m_clock;
+    std::shared_ptr<Outcome> m_outcome;
 };
 
 } // namespace qs::gui

@@ -1,17 +1,12 @@
 #pragma once
-// Exporting the plan as GGUF off the GUI thread. The blocking exportGguf runs on Qt's global
-// thread pool; the worker shares only a State (model, cancel token, latest progress in atomics)
-// with this object, so deleting the job while the export runs is safe: the export is cancelled
-// and its result dropped. A GUI-side timer publishes progress at about 20 Hz (STYLE.md 3.12).
-// This keeps OpenModelJob's QtConcurrent + QFutureWatcher shape instead of a QRunnable that
-// the GUI would have to keep alive.
+// Exporting the plan as GGUF off the GUI thread (a BackgroundJob: deleting it while the export
+// runs cancels the export, which then leaves no file).
 
 #include <memory>
 
-#include <QFutureWatcher>
-#include <QObject>
 #include <QString>
-#include <QTimer>
+
+#include "jobs/background_job.h"
 
 #include "quant/plan.h"
 
@@ -45,7 +40,7 @@ struct ExportOutcome {
     double seconds = 0;
 };
 
-class ExportJob final : public QObject {
+class ExportJob final : public BackgroundJob {
     Q_OBJECT
     Q_DISABLE_COPY_MOVE(ExportJob)
 
@@ -53,29 +48,19 @@ public:
     explicit ExportJob(ExportParams params, QObject* parent = nullptr);
     ~ExportJob() override;
 
-    /// Queue the export and return at once.
+    /// Queue the export and return at once. Progress counts source bytes; the item is the
+    /// tensor being written.
     void start();
-    /// Ask the export to stop; it ends with failed(cancelled = true) and leaves no file.
-    void requestCancel();
-    bool isRunning() const { return m_watcher.isRunning(); }
 
 signals:
-    /// Source bytes done of total, and the tensor being written (throttled to ~20 Hz).
-    void progress(qint64 done, qint64 total, const QString& tensor);
     void succeeded(const qs::gui::ExportOutcome& outcome);
     void failed(const QString& message, bool cancelled);
-    /// After either terminal signal.
-    void finished();
 
 private:
-    struct State;
-    void publishProgress();
-    void deliver();
+    void deliver() override;
 
     ExportParams m_params;
-    std::shared_ptr<State> m_state;
-    QFutureWatcher<ExportOutcome> m_watcher;
-    QTimer m_timer;
+    std::shared_ptr<ExportOutcome> m_outcome;
 };
 
 } // namespace qs::gui

@@ -1,16 +1,13 @@
 #pragma once
 // Measuring the sensitivity table (every quantizable tensor in every candidate type, sampled or
-// exact, cached on disk) off the GUI thread, for the budget optimizer. Same shape as the other
-// jobs: the worker shares only a State with this object, progress is published at ~20 Hz, and
-// deleting the job cancels it and drops its result.
+// exact, cached on disk; or the KL probes of the KL objective) off the GUI thread, for the
+// budget optimizer. A BackgroundJob.
 
 #include <memory>
 
-#include <QElapsedTimer>
-#include <QFutureWatcher>
-#include <QObject>
 #include <QString>
-#include <QTimer>
+
+#include "jobs/background_job.h"
 
 namespace qs::model {
 class Model;
@@ -35,7 +32,7 @@ struct SensitivityParams {
     int64_t klCtx = 128;
 };
 
-class SensitivityJob final : public QObject {
+class SensitivityJob final : public BackgroundJob {
     Q_OBJECT
     Q_DISABLE_COPY_MOVE(SensitivityJob)
 
@@ -43,28 +40,21 @@ public:
     explicit SensitivityJob(SensitivityParams params, QObject* parent = nullptr);
     ~SensitivityJob() override;
 
+    /// Queue the measurement. Progress counts source bytes measured (then KL probes).
     void start();
-    void requestCancel();
-    bool isRunning() const { return m_watcher.isRunning(); }
     const SensitivityParams& params() const { return m_params; }
 
 signals:
-    void progress(qint64 done, qint64 total, const QString& tensor, double etaSeconds);
     /// The table is measured (for params().model, with params().imatrix).
     void succeeded(std::shared_ptr<const qs::quant::SensitivityTable> table);
     void failed(const QString& message, bool cancelled);
-    void finished();
 
 private:
-    struct State;
-    void publish();
-    void deliver();
+    struct Result;
+    void deliver() override;
 
     SensitivityParams m_params;
-    std::shared_ptr<State> m_state;
-    QFutureWatcher<void> m_watcher;
-    QTimer m_timer;
-    QElapsedTimer m_clock;
+    std::shared_ptr<Result> m_result;
 };
 
 } // namespace qs::gui

@@ -216,9 +216,7 @@ SensitivityJob* BudgetPanel::job() const {
 
 void BudgetPanel::reset() {
     if (m_job) {
-        m_job->disconnect(this);
-        m_job->requestCancel();
-        m_job->deleteLater();
+        BackgroundJob::abandon(m_job, this);
         m_job = nullptr;
         emit jobFinished(false, tr("cancelled"));
     }

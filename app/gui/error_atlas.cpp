@@ -182,9 +182,7 @@ void ErrorAtlas::onResults(const QList<AnalysisEntry>& entries) {
 void ErrorAtlas::clear() {
     m_debounce.stop();
     if (m_job) {
-        m_job->disconnect(this);
-        m_job->requestCancel();
-        m_job->deleteLater();
+        BackgroundJob::abandon(m_job, this);
         m_job = nullptr;
         emit jobFinished(true, QString(), QString());
     }

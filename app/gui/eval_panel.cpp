@@ -141,9 +141,7 @@ EvalJob* EvalPanel::job() const {
 
 void EvalPanel::reset() {
     if (m_job) {
-        m_job->disconnect(this);
-        m_job->requestCancel();
-        m_job->deleteLater();
+        BackgroundJob::abandon(m_job, this);
         m_job = nullptr;
         emit jobFinished(false, tr("cancelled"));
     }

@@ -43,6 +43,13 @@ void BackgroundJob::requestCancel() {
     m_progress->cancel.cancel();
 }
 
+void BackgroundJob::abandon(BackgroundJob* job, QObject* receiver) {
+    if (!job) return;
+    job->disconnect(receiver);
+    job->requestCancel();
+    job->deleteLater();
+}
+
 double BackgroundJob::etaSeconds(qint64 elapsedMs, quint64 done, quint64 total) {
     const double elapsed = double(elapsedMs) / 1000.0;
     if (total > 0 && done >= total) return 0;

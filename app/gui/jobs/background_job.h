@@ -52,6 +52,10 @@ public:
     bool isRunning() const { return m_watcher.isRunning(); }
     bool isCancelled() const { return m_progress->cancel.cancelled(); }
 
+    /// Stop and forget a job whose result no longer matters (a new model, a new setting): its
+    /// signals to `receiver` are cut, it is cancelled and deleted once control returns.
+    static void abandon(BackgroundJob* job, QObject* receiver);
+
     /// Seconds left from the elapsed time and the share done; negative while unknown (nothing
     /// done yet, or less than 0.3 s of history).
     static double etaSeconds(qint64 elapsedMs, quint64 done, quint64 total);

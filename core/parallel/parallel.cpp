@@ -4,7 +4,6 @@
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
-#include <tbb/task_scheduler_observer.h>
 
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -24,37 +23,15 @@ namespace {
 
 std::atomic<int> g_workerNice{0};
 
-// Lowers the priority of TBB's worker threads as they join an arena (the threads are shared by
-// every arena, so once lowered they stay lowered: all parallel work is background work).
-class NiceObserver final : public tbb::task_scheduler_observer {
-public:
-    explicit NiceObserver(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) {
-        observe(true);
-    }
-    ~NiceObserver() override { observe(false); }
-    void on_scheduler_entry(bool isWorker) override {
-        if (isWorker) lowerThisThreadPriority();
-    }
-};
-
-struct Arena {
-    std::unique_ptr<tbb::task_arena> arena;
-    std::unique_ptr<NiceObserver> observer;
-};
-
 // One arena per thread count, created once and kept: building an arena per call costs more
 // than decoding a small tensor. task_arena::execute is thread-safe, so callers may share one.
 tbb::task_arena& arenaFor(int threads) {
     static std::mutex mutex;
-    static std::map<int, Arena> arenas;
+    static std::map<int, std::unique_ptr<tbb::task_arena>> arenas;
     std::lock_guard lock(mutex);
-    Arena& a = arenas[threads];
-    if (!a.arena) {
-        a.arena = std::make_unique<tbb::task_arena>(threads);
-        a.arena->initialize();
-        a.observer = std::make_unique<NiceObserver>(*a.arena);
-    }
-    return *a.arena;
+    auto& a = arenas[threads];
+    if (!a) a = std::make_unique<tbb::task_arena>(threads);
+    return *a;
 }
 
 } // namespace
@@ -111,9 +88,15 @@ void parallelFor(int threads, int64_t n, int64_t grain,
     for (auto& t : pool) t.join();
     return;
 #endif
+    // TBB's workers take the worker priority (setWorkerNice) with their first chunk; the calling
+    // thread keeps its own (it may be one that must stay responsive).
+    const std::thread::id caller = std::this_thread::get_id();
     arenaFor(threads).execute([&] {
         tbb::parallel_for(tbb::blocked_range<int64_t>(0, n, grain),
-                          [&](const tbb::blocked_range<int64_t>& r) { fn(r.begin(), r.end()); });
+                          [&](const tbb::blocked_range<int64_t>& r) {
+                              if (std::this_thread::get_id() != caller) lowerThisThreadPriority();
+                              fn(r.begin(), r.end());
+                          });
     });
 }
 

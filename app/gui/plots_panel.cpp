@@ -17,6 +17,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <qcustomplot.h>
 
+#include "error_atlas.h"
 #include "error_plot.h"
 #include "plot_style.h"
 #include "format_utils.h"
@@ -74,7 +75,7 @@ void setHistogram(QCPGraph* g, const qs::stats::Histogram& h) {
 } // namespace
 
 PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
-    : QWidget(parent), m_doc(doc) {
+    : QWidget(parent), m_doc(doc), m_atlas(atlas) {
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 4, 8, 4);
     auto* head = new QHBoxLayout;
@@ -105,6 +106,14 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     split->setStretchFactor(1, 3);
     split->setStretchFactor(2, 3);
     connect(m_errorPlot, &ErrorPlot::tensorActivated, this, &PlotsPanel::tensorActivated);
+    // A new comparison plan shows in the footprint too.
+    connect(atlas, &ErrorAtlas::updated, this, [this] {
+        const QString label = m_atlas->comparisonLabel();
+        if (label != m_footprintCompare) {
+            m_footprintCompare = label;
+            updateFootprint();
+        }
+    });
     layout->addWidget(split, 1);
 
     // Histogram: top rect original vs decoded, bottom rect the error; aligned left margins.
@@ -379,6 +388,21 @@ void PlotsPanel::updateFootprint() {
     line->setPen(QPen(referenceColor(palette()), 1.6, Qt::DashLine));
     line->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
     line->setData(keys, original, true);
+    // The comparison plan (a preset or a file's plan) per layer, as the error plot shows it.
+    const qs::quant::Plan& other = m_atlas ? m_atlas->comparisonPlan() : qs::quant::Plan{};
+    if (other.tensors.size() == m->tensors().size()) {
+        QVector<double> compared(columns, 0.0);
+        for (size_t i = 0; i < m->tensors().size(); ++i) {
+            compared[m->tensors()[i].layer - first] += double(other.tensorBytes(*m, i)) / kMiB;
+        }
+        for (int c = 0; c < columns; ++c) top = std::max(top, compared[c]);
+        QCPGraph* cmp = m_footprint->addGraph();
+        cmp->setObjectName(QStringLiteral("footprintCompare"));
+        cmp->setName(m_atlas->comparisonLabel());
+        cmp->setPen(QPen(QColor(0x9ca3af), 1.6, Qt::DotLine));
+        cmp->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, 7));
+        cmp->setData(keys, compared, true);
+    }
 
     auto ticker = QSharedPointer<QCPAxisTickerText>::create();
     // Thin the labels of deep models: at most ~24 layer labels.

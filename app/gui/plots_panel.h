@@ -7,7 +7,7 @@
 //  - the memory footprint per layer: bars stacked by target type (the map's colours) and the
 //    original size per layer as a line, recomputed on every planChanged().
 //  - between them, the error of every tensor across the model (ErrorPlot), the current plan
-//    against a second plan.
+//    against a second plan, whose size per layer the footprint plot also draws.
 // Every plot saves as PNG, PDF or CSV from its context menu.
 
 #include <memory>
@@ -84,6 +84,8 @@ private:
     void showPlotMenu(QCustomPlot* plot, const QPoint& pos);
 
     PlanDocument* m_doc;
+    ErrorAtlas* m_atlas = nullptr;
+    QString m_footprintCompare;  ///< the comparison drawn in the footprint (its label)
     QCustomPlot* m_hist = nullptr;
     QCustomPlot* m_footprint = nullptr;
     ErrorPlot* m_errorPlot = nullptr;

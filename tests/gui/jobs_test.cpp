@@ -317,6 +317,16 @@ void JobsTest::errorPlotComparesWithSecondPlan() {
     QVERIFY(b.nmse > 10 * a.nmse);
     QVERIFY(plot->totalsLabel()->text().contains(QStringLiteral("Q2_K")));
     QVERIFY(plot->totalsLabel()->text().contains(QString::number(b.nmse, 'e', 2)));
+    // The footprint draws the second plan's size per layer too: it sums to the Q2_K plan's bytes.
+    QCustomPlot* footprint = m_window->plotsPanel()->footprintPlot();
+    const QCPGraph* cmp = nullptr;
+    for (int g = 0; g < footprint->graphCount(); ++g) {
+        if (footprint->graph(g)->name() == QStringLiteral("Q2_K")) cmp = footprint->graph(g);
+    }
+    QVERIFY(cmp);
+    double mib = 0;
+    for (auto it = cmp->data()->constBegin(); it != cmp->data()->constEnd(); ++it) mib += it->value;
+    QVERIFY(std::abs(mib * 1024 * 1024 - double(q2.dataBytes(*doc->model()))) < 1.0);
     // Clicking a point makes its tensor current.
     QSignalSpy activated(m_window->plotsPanel(), &qs::gui::PlotsPanel::tensorActivated);
     QCustomPlot* cp = plot->plot();

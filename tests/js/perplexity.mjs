@@ -1,3 +1,7 @@
+// NOT the perplexity: kept only to reproduce the numbers shared/models/README.md publishes
+// (F32 1.6660, Q8_0 1.6645, Q4_0 1.7095). The logit map it asks for holds only the next token,
+// so "the maximum" it reads is the next token's own logit and it prints
+// exp(mean log sum_j exp(l_j - l_next)) (docs/CLI.md, "eval"). The tests use logprobs.mjs.
 // Teacher-forced perplexity with llama.cpp (node-llama-cpp, CPU): BOS + the first ctx-1 tokens
 // of a text in one context, the log-probability of each next token from its logit, the max
 // logit and the total logit weight. Prints one JSON line {ppl, tokens}.

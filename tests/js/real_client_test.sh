@@ -42,7 +42,9 @@ case $mode in
     "$cli" quantize "$model" -o "$tmp/out.gguf" -q "$@"
     node "$here/check_gguf.mjs" "$cli" "$tmp/out.gguf" --llama
     [ "$want" = "-" ] && exit 0   # synthetic weights: loading is the check, perplexity is noise
-    got=$(node "$here/perplexity.mjs" "$tmp/out.gguf" "$text" 512)
+    # True perplexity from every position's full logits (logprobs.mjs; perplexity.mjs's metric is
+    # not perplexity, see the comment at the top of logprobs.mjs).
+    got=$(node "$here/logprobs.mjs" "$text" 512 "$tmp/out.gguf")
     echo "llama.cpp perplexity of quantscope's file ($*): $got; llama.cpp's own: $want"
     node -e '
       const got = JSON.parse(process.argv[1]).ppl, want = Number(process.argv[2]), tol = Number(process.argv[3]);

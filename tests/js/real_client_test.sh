@@ -45,7 +45,8 @@ case $mode in
     # True perplexity from every position's full logits (logprobs.mjs; perplexity.mjs's metric is
     # not perplexity, see the comment at the top of logprobs.mjs).
     got=$(node "$here/logprobs.mjs" "$text" 512 "$tmp/out.gguf")
-    echo "llama.cpp perplexity of quantscope's file ($*): $got; llama.cpp's own: $want"
+    ppl=$(node -e 'console.log(JSON.parse(process.argv[1]).ppl)' "$got")
+    echo "llama.cpp perplexity of quantscope's file ($*): $ppl; reference: $want"
     node -e '
       const got = JSON.parse(process.argv[1]).ppl, want = Number(process.argv[2]), tol = Number(process.argv[3]);
       const rel = Math.abs(got - want) / want;

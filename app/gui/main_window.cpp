@@ -158,6 +158,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_doc = new PlanDocument(this);
     m_atlas = new ErrorAtlas(m_doc, this);
     m_planBar = new PlanToolBar(m_doc, this);
+    connect(m_doc, &PlanDocument::modifiedChanged, this, &MainWindow::updateTitle);
     addToolBar(Qt::TopToolBarArea, m_planBar);
     buildComputeBar();
     buildCentral();
@@ -173,6 +174,9 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_busy->setTextVisible(false);
     m_busy->hide();
     m_ledger = new SizeLedger(m_doc, this);
+    // After the ledger's own connections: it has the new size when Export is updated.
+    connect(m_doc, &PlanDocument::planChanged, this, &MainWindow::updateActions);
+    connect(m_doc, &PlanDocument::imatrixChanged, this, &MainWindow::updateActions);
     m_jobIndicator = new JobIndicator(this);
     connect(m_jobIndicator, &JobIndicator::cancelRequested, this, [this] {
         m_atlas->cancel();
@@ -221,6 +225,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     statusBar()->addPermanentWidget(m_ledger);
     statusBar()->showMessage(tr("Ready"));
     restoreSettings();
+    updateActions();
 }
 
 MainWindow::~MainWindow() = default;
@@ -309,6 +314,10 @@ void MainWindow::saveSettings() const {
 }
 
 void MainWindow::closeEvent(QCloseEvent* event) {
+    if (!confirmDiscard(tr("quitting"))) {
+        event->ignore();
+        return;
+    }
     saveSettings();
     QMainWindow::closeEvent(event);
 }
@@ -317,18 +326,21 @@ void MainWindow::closeEvent(QCloseEvent* event) {
 
 void MainWindow::buildMenus() {
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->setToolTipsVisible(true);
     QAction* open = file->addAction(tr("&Open…"), this, &MainWindow::chooseFile);
     open->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_O));
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     m_recentMenu->setToolTipsVisible(true);
-    file->addAction(tr("Open &Demo Model"), this, &MainWindow::openDemo);
+    file->addAction(tr("Open &Demo Model"), this, &MainWindow::openDemoAsked);
     file->addSeparator();
-    QAction* exportAction = file->addAction(tr("&Export GGUF…"), this, &MainWindow::chooseExport);
-    exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
-    file->addAction(tr("&Save Recipe…"), this, &MainWindow::chooseSaveRecipe)
-        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_S));
-    file->addAction(tr("&Load Recipe…"), this, &MainWindow::chooseLoadRecipe);
-    file->addAction(tr("Import &Plan of a GGUF…"), this, [this] {
+    m_exportAction = file->addAction(tr("&Export GGUF…"), this, &MainWindow::chooseExport);
+    m_exportAction->setObjectName(QStringLiteral("exportAction"));
+    m_exportAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_E));
+    m_modelActions << m_exportAction;
+    m_modelActions << file->addAction(tr("&Save Recipe…"), this, [this] { chooseSaveRecipe(); });
+    m_modelActions.back()->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_S));
+    m_modelActions << file->addAction(tr("&Load Recipe…"), this, &MainWindow::chooseLoadRecipe);
+    m_modelActions << file->addAction(tr("Import &Plan of a GGUF…"), this, [this] {
         if (!m_model) return;
         const QString path = QFileDialog::getOpenFileName(this, tr("Import Plan"), m_lastDir,
                                                           tr("GGUF model (*.gguf)"));
@@ -336,12 +348,13 @@ void MainWindow::buildMenus() {
         if (const QString error = importPlanFrom(path); !error.isEmpty()) {
             QMessageBox::warning(this, tr("Import Plan"), error);
         }
-    })->setToolTip(tr("The per-tensor types of a quantized file of this model, e.g. one "
-                      "llama-quantize made"));
+    });
+    m_modelActions.back()->setToolTip(tr("The per-tensor types of a quantized file of this "
+                                         "model, e.g. one llama-quantize made"));
     file->addSeparator();
-    file->addAction(tr("Load &Imatrix…"), this, &MainWindow::chooseImatrix)
-        ->setToolTip(tr("An importance matrix from llama-imatrix (GGUF or .dat)"));
-    file->addAction(tr("Clear I&matrix"), this, &MainWindow::clearImatrix);
+    m_modelActions << file->addAction(tr("Load &Imatrix…"), this, &MainWindow::chooseImatrix);
+    m_modelActions.back()->setToolTip(tr("An importance matrix from llama-imatrix (GGUF or .dat)"));
+    m_modelActions << file->addAction(tr("Clear I&matrix"), this, &MainWindow::clearImatrix);
     file->addSeparator();
     QAction* quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q));
@@ -352,10 +365,11 @@ void MainWindow::buildMenus() {
     edit->addAction(m_planBar->undoAction());
     edit->addAction(m_planBar->redoAction());
     edit->addSeparator();
-    edit->addAction(tr("&Lock Selected"), this, [this] { setSelectedLocked(true); })
-        ->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
-    edit->addAction(tr("&Unlock Selected"), this, [this] { setSelectedLocked(false); })
-        ->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L));
+    m_modelActions << edit->addAction(tr("&Lock Selected"), this, [this] { setSelectedLocked(true); });
+    m_modelActions.back()->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
+    m_modelActions << edit->addAction(tr("&Unlock Selected"), this,
+                                      [this] { setSelectedLocked(false); });
+    m_modelActions.back()->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_L));
 
     QMenu* analysis = menuBar()->addMenu(tr("&Analysis"));
     analysis->addAction(tr("&Measure Errors Now"), m_atlas, &ErrorAtlas::analyseNow)
@@ -402,7 +416,7 @@ void MainWindow::buildCentral() {
                      "<p>Drop a <b>.gguf</b> or <b>.safetensors</b> file here,<br>"
                      "or use <b>File › Open…</b> (Ctrl+O).</p>"
                      "<p><a href=\"demo\">Open the demo model</a></p>"));
-    connect(hint, &QLabel::linkActivated, this, [this](const QString&) { openDemo(); });
+    connect(hint, &QLabel::linkActivated, this, [this](const QString&) { openDemoAsked(); });
     emptyLayout->addWidget(hint);
     m_stack->addWidget(m_emptyPage);
 
@@ -611,8 +625,8 @@ void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const 
     m_metadata->showModel(m_model.get());
     m_modelFacts->setText(m_model ? factsHtml(*m_model) : QString());
     m_statusSummary->setText(m_model ? summaryText(*m_model) : QString());
-    setWindowTitle(m_model ? QStringLiteral("Quantscope — %1").arg(fileNameOf(path))
-                           : QStringLiteral("Quantscope"));
+    (void)path;
+    updateTitle();
     m_tensorView->expandAll();
     for (int c = 0; c < TensorTableModel::ColumnCount; ++c) {
         if (c == TensorTableModel::Name) continue;
@@ -650,7 +664,7 @@ void MainWindow::chooseFile() {
         tr("Models (*.gguf *.safetensors *.json);;All files (*)"));
     if (path.isEmpty()) return;
     m_lastDir = QFileInfo(path).absolutePath();
-    openFile(path);
+    openFileAsked(path);
 }
 
 void MainWindow::showAbout() {
@@ -680,7 +694,7 @@ void MainWindow::dropEvent(QDropEvent* event) {
         return;
     }
     event->acceptProposedAction();
-    openFile(path);
+    openFileAsked(path);
 }
 
 // ---- recent files ----------------------------------------------------------------------------
@@ -718,7 +732,7 @@ void MainWindow::rebuildRecentMenu() {
         // Mnemonics 1..9, then 1&0 for the tenth.
         const QString number = i < 9 ? QStringLiteral("&%1").arg(i + 1) : QStringLiteral("1&0");
         QAction* a = m_recentMenu->addAction(number + QStringLiteral("  ") + fileNameOf(path),
-                                             this, [this, path] { openFile(path); });
+                                             this, [this, path] { openFileAsked(path); });
         a->setToolTip(path);
         a->setStatusTip(path);
     }

@@ -66,6 +66,13 @@ public:
     void openFile(const QString& path);
     /// Open the tiny synthetic demo model, writing it to the cache first if it is missing.
     void openDemo();
+    /// What the user's File > Open, Open Recent, drop and start page do: ask first when the plan
+    /// has unsaved edits (Save Recipe / Discard / Cancel), then open.
+    void openFileAsked(const QString& path);
+    void openDemoAsked();
+    /// Ask what to do with unsaved plan edits before `action` (e.g. "quitting"); true when the
+    /// caller may go on (nothing unsaved, saved as a recipe, or discarded).
+    bool confirmDiscard(const QString& action);
 
     /// The model shown, or null.
     const qs::model::Model* model() const { return m_model.get(); }
@@ -132,10 +139,15 @@ public:
     QString compareWithFile(const QString& path);
     /// What the export dialog says about the plan: size, bits per weight, error, backend.
     QString exportSummary() const;
+    /// The export dialog's default path: beside the model, named after the plan
+    /// ("model-Q4_K_M.gguf" for a preset, "model-mix-4.83bpw.gguf" otherwise).
+    QString suggestedExportPath() const;
 
     /// Export the plan to `path` in the background with a progress dialog; emits
     /// exportFinished. False (and nothing starts) without a model or while one runs.
     bool startExport(const QString& path);
+    /// File > Export GGUF (disabled, with the reason as tooltip, when the plan cannot be written).
+    QAction* exportAction() const { return m_exportAction; }
     /// The export in progress, or null.
     ExportJob* exportJob() const;
     /// Save the plan as a recipe / replace it by a recipe (one undo step). Empty on success,
@@ -177,7 +189,12 @@ private:
     void updateFilterCount();
     void showTensorMenu(const QPoint& pos);
     void chooseExport();
-    void chooseSaveRecipe();
+    /// Save the plan as a recipe through a file dialog; true when it was saved.
+    bool chooseSaveRecipe();
+    void updateTitle();
+    /// Enable what needs a model; Export only when the plan can be written (else its tooltip
+    /// says why).
+    void updateActions();
     void chooseLoadRecipe();
     void makeCurrentTensor(size_t index);
 
@@ -212,6 +229,8 @@ private:
     QSplitter* m_leftSplit = nullptr;
     QAction* m_autoAnalyse = nullptr;
     QPointer<ExportJob> m_export;
+    QAction* m_exportAction = nullptr;
+    QList<QAction*> m_modelActions;  // enabled only with a model
     QProgressBar* m_busy = nullptr;
     QMenu* m_recentMenu = nullptr;
     QString m_lastDir;

@@ -157,12 +157,20 @@ QString MainWindow::exportSummary() const {
     return html + QStringLiteral("</table>");
 }
 
+QString MainWindow::suggestedExportPath() const {
+    if (!m_model) return {};
+    const QFileInfo in(QString::fromStdString(m_model->path()));
+    // A folder (Hugging Face model) is named by itself; a file by its base name.
+    const QString base = in.isDir() ? in.fileName() : in.completeBaseName();
+    const QString dir = in.isDir() ? in.absoluteFilePath() : in.absolutePath();
+    return dir + QLatin1Char('/') + base + QLatin1Char('-') + m_doc->planTag() +
+           QStringLiteral(".gguf");
+}
+
 void MainWindow::chooseExport() {
     if (!m_model) return;
     const QFileInfo in(QString::fromStdString(m_model->path()));
-    const QString suggested =
-        in.absolutePath() + QLatin1Char('/') + in.completeBaseName() + QLatin1Char('-') +
-        QString::fromUtf8(qs::quant::ftypeInfo(m_doc->preset()).name) + QStringLiteral(".gguf");
+    const QString suggested = suggestedExportPath();
 
     QDialog dialog(this);
     dialog.setObjectName(QStringLiteral("exportDialog"));
@@ -199,6 +207,7 @@ QString MainWindow::saveRecipeTo(const QString& path) {
     const qs::quant::Recipe recipe = qs::quant::recipeOfPlan(*m_model, m_doc->plan());
     const qs::Status st = qs::quant::saveRecipe(recipe, path.toStdString(), m_model.get());
     if (!st) return QString::fromStdString(st.error().what());
+    m_doc->markSaved();
     statusBar()->showMessage(tr("Saved recipe %1").arg(QFileInfo(path).fileName()), 8000);
     return {};
 }
@@ -215,14 +224,19 @@ QString MainWindow::loadRecipeFrom(const QString& path) {
     return {};
 }
 
-void MainWindow::chooseSaveRecipe() {
-    if (!m_model) return;
-    const QString path = QFileDialog::getSaveFileName(this, tr("Save Recipe"), QString(),
+bool MainWindow::chooseSaveRecipe() {
+    if (!m_model) return false;
+    const QFileInfo in(QString::fromStdString(m_model->path()));
+    const QString suggested = in.absolutePath() + QLatin1Char('/') + in.completeBaseName() +
+                              QLatin1Char('-') + m_doc->planTag() + QStringLiteral(".json");
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save Recipe"), suggested,
                                                       tr("Recipe (*.json)"));
-    if (path.isEmpty()) return;
+    if (path.isEmpty()) return false;
     if (const QString error = saveRecipeTo(path); !error.isEmpty()) {
         QMessageBox::warning(this, tr("Save Recipe"), error);
+        return false;
     }
+    return true;
 }
 
 void MainWindow::chooseLoadRecipe() {

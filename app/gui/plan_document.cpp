@@ -8,6 +8,7 @@
 
 #include "model/model.h"
 #include "quant/imatrix.h"
+#include "quant/plan_compare.h"
 #include "type_palette.h"
 
 namespace qs::gui {
@@ -62,7 +63,38 @@ private:
 
 // ---- the document ------------------------------------------------------------------------------
 
-PlanDocument::PlanDocument(QObject* parent) : QObject(parent), m_undo(new QUndoStack(this)) {}
+PlanDocument::PlanDocument(QObject* parent) : QObject(parent), m_undo(new QUndoStack(this)) {
+    connect(m_undo, &QUndoStack::cleanChanged, this,
+            [this](bool clean) { emit modifiedChanged(!clean); });
+}
+
+bool PlanDocument::isModified() const {
+    return !m_undo->isClean();
+}
+
+void PlanDocument::markSaved() {
+    m_undo->setClean();
+}
+
+std::vector<size_t> PlanDocument::requantizedTensors() const {
+    if (!m_model) return {};
+    return qs::quant::requantizedTensors(*m_model, m_plan);
+}
+
+QString PlanDocument::planTag() const {
+    if (!m_model || m_plan.tensors.empty()) return {};
+    const bool pure = m_plan.ftype && std::all_of(m_plan.tensors.begin(), m_plan.tensors.end(),
+                                                  [](const TensorChoice& c) {
+                                                      return c.origin == qs::quant::Origin::Keep ||
+                                                             c.origin == qs::quant::Origin::Default ||
+                                                             c.origin == qs::quant::Origin::Mix;
+                                                  });
+    if (pure) return QString::fromUtf8(qs::quant::ftypeInfo(*m_plan.ftype).name);
+    const int64_t elements = m_model->totalElements();
+    const double bpw =
+        elements > 0 ? 8.0 * double(m_plan.dataBytes(*m_model)) / double(elements) : 0.0;
+    return QStringLiteral("mix-%1bpw").arg(QString::number(bpw, 'f', 2));
+}
 
 PlanDocument::~PlanDocument() {
     // Commands point back at the document: drop them first.
@@ -87,6 +119,8 @@ qs::quant::Plan PlanDocument::buildFor(Ftype preset,
     qs::quant::PlanOptions options;
     options.ftype = preset;
     options.rules = rules;
+    // Some mixes depend on an imatrix (llama.cpp's Q4_0/Q5_0/IQ4 rules): as `quantize --imatrix`.
+    options.hasImatrix = m_imatrix != nullptr;
     return qs::quant::buildPlan(*m_model, options);
 }
 
@@ -99,7 +133,19 @@ void PlanDocument::setModel(std::shared_ptr<const qs::model::Model> model, Ftype
     m_preset = preset;
     qs::Result<std::vector<qs::quant::TypeRule>> rules = parseRules(m_rules);
     if (!rules) m_rules.clear();
-    m_plan = buildFor(preset, rules ? rules.value() : std::vector<qs::quant::TypeRule>{});
+    m_filePlan = false;
+    if (m_model && qs::quant::hasQuantizedTensors(*m_model)) {
+        // A quantized file: plan its own types; a preset or an edit is then a visible
+        // re-quantization (requantizedTensors()).
+        if (qs::Result<qs::quant::Plan> own = qs::quant::importPlan(*m_model, *m_model)) {
+            m_plan = std::move(own).value();
+            if (m_plan.ftype) m_preset = *m_plan.ftype;
+            m_filePlan = true;
+        }
+    }
+    if (!m_filePlan) {
+        m_plan = buildFor(preset, rules ? rules.value() : std::vector<qs::quant::TypeRule>{});
+    }
     emit modelChanged();
     if (hadImatrix) emit imatrixChanged();
     emit planChanged();
@@ -162,15 +208,30 @@ qs::Status PlanDocument::applyRules(const QString& text) {
         m_rules = simplified;
         return {};
     }
-    pushWholePlan(buildFor(m_preset, rules.value()), Base{{}, m_preset, simplified},
-                  simplified.isEmpty() ? tr("Clear rules") : tr("Rules %1").arg(simplified));
+    qs::quant::Plan plan = buildFor(m_preset, rules.value());
+    // Rules override what they match; types set by hand or by the optimizer elsewhere stay.
+    int replaced = 0;
+    for (size_t i = 0; i < plan.tensors.size() && i < m_plan.tensors.size(); ++i) {
+        const TensorChoice& now = m_plan.tensors[i];
+        const bool handSet = now.origin == qs::quant::Origin::Manual ||
+                             now.origin == qs::quant::Origin::Optimizer;
+        if (!handSet) continue;
+        if (plan.tensors[i].origin == qs::quant::Origin::Rule) {
+            if (plan.tensors[i].type != now.type) ++replaced;
+        } else {
+            plan.tensors[i] = now;
+        }
+    }
+    QString label = simplified.isEmpty() ? tr("Clear rules") : tr("Rules %1").arg(simplified);
+    if (replaced > 0) label += tr(" (replaces %n hand-set type(s))", nullptr, replaced);
+    pushWholePlan(std::move(plan), Base{{}, m_preset, simplified}, label);
     return {};
 }
 
 void PlanDocument::replacePlan(qs::quant::Plan plan, const QString& label) {
-    // A recipe's rules are already folded into its choices: keep its preset, clear the rules.
+    // Keep the rule text the user typed (the next Enter applies it again on top of this plan).
     const Ftype preset = plan.ftype.value_or(m_preset);
-    pushWholePlan(std::move(plan), Base{{}, preset, QString()}, label);
+    pushWholePlan(std::move(plan), Base{{}, preset, m_rules}, label);
 }
 
 bool PlanDocument::setLocked(const std::vector<size_t>& indices, bool locked) {

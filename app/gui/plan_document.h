@@ -35,7 +35,10 @@ public:
     ~PlanDocument() override;
 
     /// Show `model` with a fresh plan built from `preset` and the current rules (rules that do
-    /// not parse are dropped). Clears the undo history. Emits modelChanged() then planChanged().
+    /// not parse are dropped). A file that is already quantized instead gets the plan of its own
+    /// types (nothing re-quantized, the ledger equals the file), as llama.cpp refuses to
+    /// requantize without --allow-requantize. Clears the undo history (the document is then
+    /// unmodified). Emits modelChanged() then planChanged().
     void setModel(std::shared_ptr<const qs::model::Model> model,
                   qs::quant::Ftype preset = qs::quant::Ftype::Q8_0);
 
@@ -44,6 +47,18 @@ public:
     /// The plan: one choice per model tensor, in the model's order (empty without a model).
     const qs::quant::Plan& plan() const { return m_plan; }
     QUndoStack* undoStack() const { return m_undo; }
+
+    /// Whether the plan has edits since the model was opened or the plan last saved (the undo
+    /// stack's clean state). markSaved() makes the current state the clean one.
+    bool isModified() const;
+    void markSaved();
+    /// Whether the plan is the open file's own types (a quantized file opened as it is).
+    bool isFilePlan() const { return m_filePlan; }
+    /// Tensors the plan would re-quantize (stored quantized, planned to another type).
+    std::vector<size_t> requantizedTensors() const;
+    /// A short name for the plan for file names and lists: the preset's name when the plan is
+    /// exactly a preset, else "mix-4.83bpw" (bits per weight of the tensor data).
+    QString planTag() const;
 
     /// The preset the plan was last built from, and the rule text it was built with.
     qs::quant::Ftype preset() const { return m_preset; }
@@ -63,6 +78,8 @@ public:
     void applyPreset(qs::quant::Ftype preset);
     /// Parse `text` ("REGEX=TYPE" separated by whitespace, applied like --tensor-type, first
     /// match wins) and rebuild the plan from the current preset with it, as one undo step.
+    /// Types set by hand or by the optimizer stay unless a rule matches their tensor; the undo
+    /// step's text says how many hand-set types the rules replaced.
     /// On a parse error the plan is unchanged and the error is returned.
     qs::Status applyRules(const QString& text);
     /// Replace the whole plan (e.g. from a recipe) as one undo step labelled `label`.
@@ -90,6 +107,8 @@ signals:
     void modelChanged();
     /// An imatrix was loaded or dropped.
     void imatrixChanged();
+    /// The plan became modified (edits since opening or saving) or unmodified.
+    void modifiedChanged(bool modified);
 
 private:
     friend class PlanCommand;
@@ -115,6 +134,7 @@ private:
     QString m_rules;
     QUndoStack* m_undo = nullptr;
     int m_lastStroke = 0;
+    bool m_filePlan = false;
 };
 
 } // namespace qs::gui

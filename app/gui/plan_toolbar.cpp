@@ -62,7 +62,14 @@ PlanToolBar::PlanToolBar(PlanDocument* doc, QWidget* parent)
     m_undo->setShortcut(QKeySequence::Undo);
     m_undo->setIcon(style()->standardIcon(QStyle::SP_ArrowBack));
     m_redo = m_doc->undoStack()->createRedoAction(this, tr("Redo"));
-    m_redo->setShortcuts({QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence::Redo});
+    // The platform's Redo keys plus the two every user tries (Ctrl+Shift+Z, Ctrl+Y), each once:
+    // the same sequence twice on one action is an "Ambiguous shortcut overload" and does nothing.
+    QList<QKeySequence> redoKeys = QKeySequence::keyBindings(QKeySequence::Redo);
+    for (const QKeySequence& k : {QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z),
+                                  QKeySequence(Qt::CTRL | Qt::Key_Y)}) {
+        if (!redoKeys.contains(k)) redoKeys.append(k);
+    }
+    m_redo->setShortcuts(redoKeys);
     m_redo->setIcon(style()->standardIcon(QStyle::SP_ArrowForward));
     addAction(m_undo);
     addAction(m_redo);

@@ -82,6 +82,8 @@ void SizeLedger::recompute() {
     m_exactBytes = -1;
     m_originalBytes = -1;
     m_runtimeBytes = -1;
+    m_requantized = 0;
+    m_sizeError.clear();
     if (!m || m_doc->plan().tensors.size() != m->tensors().size()) {
         setText(QString());
         setToolTip(QString());
@@ -92,7 +94,8 @@ void SizeLedger::recompute() {
     m_originalBytes = qint64(original);
     const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
     if (!size) {
-        setText(tr("size unknown: %1").arg(QString::fromStdString(size.error().what())));
+        m_sizeError = QString::fromStdString(size.error().what());
+        setText(tr("size unknown: %1").arg(m_sizeError));
         setToolTip(text());
         return;
     }
@@ -122,6 +125,16 @@ void SizeLedger::recompute() {
     } else {
         tip += QLatin1Char('\n') + tr("No runtime estimate: %1")
                                       .arg(QString::fromStdString(rt.error().message));
+    }
+    m_requantized = int(m_doc->requantizedTensors().size());
+    if (m_requantized > 0) {
+        // llama.cpp refuses this without --allow-requantize: say so where the size is read.
+        text += tr("  ·  \u26A0 re-quantizes %n tensor(s)", nullptr, m_requantized);
+        tip += QLatin1Char('\n') +
+               tr("The plan changes %n tensor(s) that the file already stores quantized: they "
+                  "would be dequantized and quantized again, losing quality (llama-quantize "
+                  "refuses this without --allow-requantize). Start from the original weights "
+                  "when you can.", nullptr, m_requantized);
     }
     setText(text);
     setToolTip(tip);

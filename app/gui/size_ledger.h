@@ -27,6 +27,10 @@ public:
     qint64 originalBytes() const { return m_originalBytes; }
     /// Weights + KV cache at the chosen context (-1 when it cannot be estimated).
     qint64 runtimeBytes() const { return m_runtimeBytes; }
+    /// Tensors the plan re-quantizes (already quantized in the file, planned to another type).
+    int requantizedCount() const { return m_requantized; }
+    /// Why the size is unknown (the plan cannot be written), empty when it is known.
+    const QString& sizeError() const { return m_sizeError; }
     int runtimeContext() const { return m_context; }
     qs::formats::TensorType kvType() const { return m_kvType; }
     /// Context length and KV cache type of the runtime estimate (saved in QSettings).
@@ -49,6 +53,8 @@ private:
     qint64 m_exactBytes = -1;
     qint64 m_originalBytes = -1;
     qint64 m_runtimeBytes = -1;
+    int m_requantized = 0;
+    QString m_sizeError;
     int m_context = 4096;
     qs::formats::TensorType m_kvType = qs::formats::TensorType::F16;
 };

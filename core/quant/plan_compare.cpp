@@ -45,6 +45,27 @@ Result<Plan> importPlan(const model::Model& source, const model::Model& quantize
     return p;
 }
 
+bool isQuantizedType(TensorType type) {
+    return type != TensorType::F32 && type != TensorType::F16 && type != TensorType::BF16 &&
+           type != TensorType::F64;
+}
+
+bool hasQuantizedTensors(const model::Model& model) {
+    return std::any_of(model.tensors().begin(), model.tensors().end(),
+                       [](const model::TensorInfo& t) {
+                           return allowsQuantization(t) && isQuantizedType(t.type);
+                       });
+}
+
+std::vector<size_t> requantizedTensors(const model::Model& model, const Plan& plan) {
+    std::vector<size_t> out;
+    const auto& ts = model.tensors();
+    for (size_t i = 0; i < ts.size() && i < plan.tensors.size(); ++i) {
+        if (isQuantizedType(ts[i].type) && plan.tensors[i].type != ts[i].type) out.push_back(i);
+    }
+    return out;
+}
+
 Result<PlanDiff> diffPlans(const model::Model& model, const Plan& a, const Plan& b,
                            const PlanOptimizer* scorer) {
     const auto& ts = model.tensors();

@@ -21,6 +21,15 @@ namespace qs::quant {
 /// a tensor of the source the file lacks, or one whose shape differs.
 Result<Plan> importPlan(const model::Model& source, const model::Model& quantized);
 
+/// Whether `type` holds already-quantized weights (anything but F32, F16, BF16, F64): writing
+/// such a tensor to another type re-quantizes dequantized weights, which llama.cpp refuses
+/// without --allow-requantize.
+bool isQuantizedType(formats::TensorType type);
+/// Whether any tensor llama.cpp would quantize is stored in a quantized type (a quantized file).
+bool hasQuantizedTensors(const model::Model& model);
+/// Indices of the tensors `plan` would re-quantize: stored quantized, planned to another type.
+std::vector<size_t> requantizedTensors(const model::Model& model, const Plan& plan);
+
 /// Per-layer totals of a plan comparison (layer -1: tensors outside the blocks).
 struct LayerDiff {
     int layer = -1;

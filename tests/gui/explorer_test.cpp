@@ -203,8 +203,9 @@ void ExplorerTest::undoRedoRoundTrip() {
     QVERIFY(typesOf(doc->plan()) == before);
     m_window->planToolBar()->redoAction()->trigger();
     QVERIFY(typesOf(doc->plan()) == after);
-    QCOMPARE(m_window->planToolBar()->redoAction()->shortcut(),
-             QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z));
+    const QList<QKeySequence> redoKeys = m_window->planToolBar()->redoAction()->shortcuts();
+    QVERIFY(redoKeys.contains(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z)));
+    QVERIFY(redoKeys.contains(QKeySequence(Qt::CTRL | Qt::Key_Y)));
 }
 
 void ExplorerTest::ledgerShowsExactSize() {

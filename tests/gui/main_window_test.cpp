@@ -127,7 +127,8 @@ void MainWindowTest::opensModelInBackground() {
     // Grouped by layer by default: the blocks, then embeddings, output and norms.
     QVERIFY(window.isGroupedByLayer());
     QCOMPARE(window.tensorView()->model()->rowCount(), int(m_reference->hparams().blockCount) + 3);
-    QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf"));
+    QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf[*]"));
+    QVERIFY(!window.isWindowModified());
 }
 
 void MainWindowTest::showsTensorRowTypeAndSize() {
@@ -266,7 +267,8 @@ void MainWindowTest::reportsErrorForNonModelFile() {
     QVERIFY(box->isVisible());
     QCOMPARE(box->informativeText(), message);
     QCOMPARE(window.visibleTensorCount(), rows);
-    QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf"));
+    QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf[*]"));
+    QVERIFY(!window.isWindowModified());
     box->close();
 
     // A path that does not exist fails the same way.

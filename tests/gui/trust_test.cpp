@@ -1,0 +1,269 @@
+// The explorer as a desktop app people trust (offscreen): no ambiguous shortcuts and Redo by its
+// keys, a quantized file opened as it is (zero planned changes, the ledger equal to the file),
+// re-quantization made visible, the modified mark and the question before edits are lost,
+// rules that keep hand edits, Export disabled with its reason, export names from the plan.
+
+#include <map>
+
+#include <QAction>
+#include <QApplication>
+#include <QComboBox>
+#include <QFileInfo>
+#include <QMenu>
+#include <QMenuBar>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSettings>
+#include <QSignalSpy>
+#include <QStandardPaths>
+#include <QTemporaryDir>
+#include <QTest>
+#include <QTimer>
+#include <QUndoStack>
+
+#include "main_window.h"
+#include "model/model.h"
+#include "plan_document.h"
+#include "plan_toolbar.h"
+#include "quant/engine.h"
+#include "quant/plan.h"
+#include "size_ledger.h"
+#include "synth/synth.h"
+
+using qs::formats::TensorType;
+using qs::gui::MainWindow;
+
+namespace {
+
+constexpr int kTimeoutMs = 30000;
+
+bool openAndWait(MainWindow& w, const QString& path) {
+    QSignalSpy loaded(&w, &MainWindow::modelLoaded);
+    w.openFile(path);
+    return loaded.wait(kTimeoutMs) || loaded.count() == 1;
+}
+
+// Answer the next modal message box with `button` (from the event loop, as a user would).
+void answerNextBox(QMessageBox::StandardButton button, QString* seenObjectName = nullptr) {
+    QTimer::singleShot(0, [button, seenObjectName] {
+        auto* box = qobject_cast<QMessageBox*>(QApplication::activeModalWidget());
+        if (!box) {
+            answerNextBox(button, seenObjectName);  // not shown yet: try again
+            return;
+        }
+        if (seenObjectName) *seenObjectName = box->objectName();
+        box->button(button)->click();
+    });
+}
+
+// Index of a tensor the plan can change (a weight matrix).
+size_t matrixIndex(const qs::gui::PlanDocument* doc) {
+    const int64_t i = doc->model()->indexOf("blk.0.attn_q.weight");
+    return i < 0 ? 0 : size_t(i);
+}
+
+} // namespace
+
+class TrustTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase();
+    void cleanup();
+
+    void noAmbiguousShortcuts();
+    void redoWorksFromTheKeyboard();
+    void quantizedFilePlansZeroChanges();
+    void modifiedMarkFollowsUndoStack();
+    void quitWithEditsAsks();
+    void rulesKeepHandEdits();
+    void exportNeedsAModelAndNamesThePlan();
+
+private:
+    QTemporaryDir m_dir;
+    QString m_modelPath;
+    QString m_q4Path;
+};
+
+void TrustTest::initTestCase() {
+    QStandardPaths::setTestModeEnabled(true);
+    QCoreApplication::setOrganizationName(QStringLiteral("QuantscopeTest"));
+    QCoreApplication::setApplicationName(QStringLiteral("QuantscopeTrustTest"));
+    QVERIFY(m_dir.isValid());
+    m_modelPath = m_dir.filePath(QStringLiteral("tiny.gguf"));
+    const qs::Status st = qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0},
+                                                     m_modelPath.toStdString());
+    QVERIFY2(st.ok(), st.ok() ? "" : st.error().what().c_str());
+    // A Q4_0 file of it, as llama-quantize would write it.
+    qs::Result<qs::model::Model> m = qs::model::openModel(m_modelPath.toStdString());
+    QVERIFY(m.ok());
+    qs::quant::PlanOptions o;
+    o.ftype = qs::quant::Ftype::Q4_0;
+    const qs::quant::Plan plan = qs::quant::buildPlan(m.value(), o);
+    m_q4Path = m_dir.filePath(QStringLiteral("tiny-Q4_0.gguf"));
+    QVERIFY(qs::quant::exportGguf(m.value(), plan, m_q4Path.toStdString(), {}).ok());
+}
+
+void TrustTest::cleanup() {
+    QSettings().clear();
+}
+
+void TrustTest::noAmbiguousShortcuts() {
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    // Every action of the window (menus, toolbars, panels), each once.
+    QSet<QAction*> actions;
+    for (QAction* a : w.findChildren<QAction*>()) actions.insert(a);
+    for (QMenu* menu : w.findChildren<QMenu*>()) {
+        for (QAction* a : menu->actions()) actions.insert(a);
+    }
+    QVERIFY(actions.size() > 10);
+    std::map<QString, QStringList> owners;
+    for (QAction* a : std::as_const(actions)) {
+        const QList<QKeySequence> keys = a->shortcuts();
+        for (qsizetype i = 0; i < keys.size(); ++i) {
+            if (keys[i].isEmpty()) continue;
+            // The same sequence twice on one action is already ambiguous for Qt.
+            for (qsizetype j = i + 1; j < keys.size(); ++j) {
+                QVERIFY2(keys[i] != keys[j],
+                         qPrintable(QStringLiteral("%1 twice on %2").arg(keys[i].toString(), a->text())));
+            }
+            owners[keys[i].toString()] << a->text();
+        }
+    }
+    for (const auto& [key, who] : owners) {
+        QVERIFY2(who.size() == 1, qPrintable(QStringLiteral("%1 is bound to %2")
+                                                 .arg(key, who.join(QStringLiteral(", ")))));
+    }
+    QVERIFY(owners.count(QKeySequence(Qt::CTRL | Qt::Key_Y).toString()) == 1);
+}
+
+void TrustTest::redoWorksFromTheKeyboard() {
+    MainWindow w;
+    w.show();
+    QVERIFY(QTest::qWaitForWindowActive(&w));
+    QVERIFY(openAndWait(w, m_modelPath));
+    qs::gui::PlanDocument* doc = w.planDocument();
+    const size_t k = matrixIndex(doc);
+    const TensorType before = doc->plan().tensors[k].type;
+    QVERIFY(doc->setTypes({k}, TensorType::Q4_0));
+    const TensorType after = doc->plan().tensors[k].type;
+    QVERIFY(before != after);
+    QTest::keyClick(&w, Qt::Key_Z, Qt::ControlModifier);
+    QCOMPARE(doc->plan().tensors[k].type, before);
+    QTest::keyClick(&w, Qt::Key_Z, Qt::ControlModifier | Qt::ShiftModifier);
+    QCOMPARE(doc->plan().tensors[k].type, after);
+    QTest::keyClick(&w, Qt::Key_Z, Qt::ControlModifier);
+    QCOMPARE(doc->plan().tensors[k].type, before);
+    QTest::keyClick(&w, Qt::Key_Y, Qt::ControlModifier);
+    QCOMPARE(doc->plan().tensors[k].type, after);
+}
+
+void TrustTest::quantizedFilePlansZeroChanges() {
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_q4Path));
+    const qs::gui::PlanDocument* doc = w.planDocument();
+    QVERIFY(doc->isFilePlan());
+    const auto& tensors = doc->model()->tensors();
+    size_t quantized = 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        QCOMPARE(doc->plan().tensors[i].type, tensors[i].type);
+        quantized += tensors[i].type == TensorType::Q4_0;
+    }
+    QVERIFY(quantized > 0);
+    QCOMPARE(w.sizeLedger()->requantizedCount(), 0);
+    QCOMPARE(w.sizeLedger()->exactBytes(), qint64(QFileInfo(m_q4Path).size()));
+    QCOMPARE(w.planToolBar()->presetCombo()->currentText(), QStringLiteral("Q4_0"));
+    QVERIFY(!doc->isModified());
+    // A preset on top of it re-quantizes, and the ledger says so.
+    w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(w.sizeLedger()->requantizedCount() > 0);
+    QVERIFY(w.sizeLedger()->text().contains(QStringLiteral("re-quantizes")));
+}
+
+void TrustTest::modifiedMarkFollowsUndoStack() {
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    qs::gui::PlanDocument* doc = w.planDocument();
+    const size_t k = matrixIndex(doc);
+    QVERIFY(!w.isWindowModified());
+    QVERIFY(doc->setTypes({k}, TensorType::Q4_0));
+    QVERIFY(doc->isModified());
+    QVERIFY(w.isWindowModified());
+    doc->undoStack()->undo();
+    QVERIFY(!w.isWindowModified());
+    doc->undoStack()->redo();
+    QVERIFY(w.isWindowModified());
+    // Saving the plan as a recipe makes it the clean state.
+    QCOMPARE(w.saveRecipeTo(m_dir.filePath(QStringLiteral("r.json"))), QString());
+    QVERIFY(!w.isWindowModified());
+}
+
+void TrustTest::quitWithEditsAsks() {
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    // No edits: closes without a question.
+    QVERIFY(w.close());
+    w.show();
+    const size_t k = matrixIndex(w.planDocument());
+    QVERIFY(w.planDocument()->setTypes({k}, TensorType::Q4_0));
+    QString seen;
+    answerNextBox(QMessageBox::Cancel, &seen);
+    QVERIFY(!w.close());
+    QCOMPARE(seen, QStringLiteral("unsavedPlanBox"));
+    QVERIFY(w.isVisible());
+    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q4_0);
+    // Opening another model through the user's path asks too; Cancel keeps everything.
+    answerNextBox(QMessageBox::Cancel);
+    w.openFileAsked(m_q4Path);
+    QVERIFY(!w.isLoading());
+    QCOMPARE(QFileInfo(QString::fromStdString(w.model()->path())).fileName(),
+             QStringLiteral("tiny.gguf"));
+    answerNextBox(QMessageBox::Discard);
+    QVERIFY(w.close());
+}
+
+void TrustTest::rulesKeepHandEdits() {
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    qs::gui::PlanDocument* doc = w.planDocument();
+    const auto& tensors = doc->model()->tensors();
+    int64_t ffn = -1, attnV = -1;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+        if (ffn < 0 && tensors[i].name.find("ffn_down") != std::string::npos) ffn = int64_t(i);
+        if (attnV < 0 && tensors[i].name.find("attn_v") != std::string::npos) attnV = int64_t(i);
+    }
+    QVERIFY(ffn >= 0 && attnV >= 0);
+    QVERIFY(doc->setTypes({size_t(ffn), size_t(attnV)}, TensorType::Q2_K));
+    // A rule that matches attn_v only: the painted ffn_down stays, attn_v follows the rule.
+    QVERIFY(doc->applyRules(QStringLiteral("attn_v=q6_k")).ok());
+    QCOMPARE(doc->plan().tensors[size_t(ffn)].type, TensorType::Q2_K);
+    QCOMPARE(doc->plan().tensors[size_t(attnV)].type, TensorType::Q6_K);
+    QVERIFY(doc->undoStack()->undoText().contains(QStringLiteral("replaces 1")));
+    doc->undoStack()->undo();
+    QCOMPARE(doc->plan().tensors[size_t(attnV)].type, TensorType::Q2_K);
+}
+
+void TrustTest::exportNeedsAModelAndNamesThePlan() {
+    MainWindow w;
+    QVERIFY(!w.exportAction()->isEnabled());
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    QVERIFY(w.exportAction()->isEnabled());
+    qs::gui::PlanDocument* doc = w.planDocument();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(w.suggestedExportPath().endsWith(QStringLiteral("/tiny-Q4_K_M.gguf")));
+    const size_t k = matrixIndex(doc);
+    QVERIFY(doc->setTypes({k}, TensorType::Q8_0) || doc->setTypes({k}, TensorType::Q6_K));
+    const QString mixed = w.suggestedExportPath();
+    QVERIFY2(mixed.contains(QStringLiteral("/tiny-mix-")) && mixed.endsWith(QStringLiteral("bpw.gguf")),
+             qPrintable(mixed));
+}
+
+QTEST_MAIN(TrustTest)
+#include "trust_test.moc"

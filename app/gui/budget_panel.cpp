@@ -179,6 +179,8 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     });
     connect(m_doc, &PlanDocument::planChanged, this, [this] {
         if (!m_applying) m_planDirty = true;
+        // "Current plan:" follows every edit, undo and fit.
+        if (!m_applying && m_lastResult) updateSummary(m_lastResult);
         refreshChart();
     });
     reset();
@@ -225,6 +227,7 @@ void BudgetPanel::reset() {
     m_optimizer.reset();
     m_curve.clear();
     m_presets.clear();
+    m_lastResult.reset();
     m_budget = 0;
     m_planDirty = true;
     const bool hasModel = m_doc->model() != nullptr;
@@ -294,14 +297,7 @@ void BudgetPanel::onTable(std::shared_ptr<const qs::quant::SensitivityTable> tab
                           .arg(QString::number(double(m_clock.elapsed()) / 1000.0, 'f', 2)));
     // The curve and the presets on the same objective.
     m_curve = opt->curve(64);
-    m_presets.clear();
-    for (const QString& name : chartPresets()) {
-        const auto f = qs::quant::ftypeFromName(name.toStdString());
-        if (!f) continue;
-        qs::quant::PlanOptions o;
-        o.ftype = *f;
-        m_presets.push_back({name, opt->score(qs::quant::buildPlan(*m_doc->model(), o))});
-    }
+    scorePresets(*opt);
     for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit}) w->setEnabled(true);
     // Start at the current plan's size.
     const qs::Result<uint64_t> now =
@@ -310,6 +306,25 @@ void BudgetPanel::onTable(std::shared_ptr<const qs::quant::SensitivityTable> tab
     refreshChart();
     emit ready();
     emit jobFinished(true, m_status->text());
+}
+
+void BudgetPanel::scorePresets(const qs::quant::PlanOptimizer& opt) {
+    m_presets.clear();
+    const qs::model::Model* model = m_doc->model();
+    if (!model) return;
+    const qs::quant::Plan& now = m_doc->plan();
+    for (const QString& name : chartPresets()) {
+        const auto f = qs::quant::ftypeFromName(name.toStdString());
+        if (!f) continue;
+        qs::quant::PlanOptions o;
+        o.ftype = *f;
+        o.hasImatrix = m_doc->imatrix() != nullptr;
+        qs::quant::Plan plan = qs::quant::buildPlan(*model, o);
+        for (size_t i = 0; i < plan.tensors.size() && i < now.tensors.size(); ++i) {
+            if (now.tensors[i].locked) plan.tensors[i] = now.tensors[i];
+        }
+        m_presets.push_back({name, opt.score(plan)});
+    }
 }
 
 const qs::quant::PlanOptimizer* BudgetPanel::optimizer() {
@@ -324,6 +339,8 @@ const qs::quant::PlanOptimizer* BudgetPanel::optimizer() {
     }
     m_optimizer.emplace(std::move(opt).value());
     m_planDirty = false;
+    // Locks may have changed with the plan: the preset markers keep the same locks.
+    if (!m_presets.empty()) scorePresets(*m_optimizer);
     return &*m_optimizer;
 }
 
@@ -354,6 +371,7 @@ std::optional<qs::quant::OptimizeResult> BudgetPanel::setBudgetBytes(quint64 byt
         m_bpw->setValue(8.0 * double(m_budget) / double(std::max<int64_t>(1, opt->parameters())));
     }
     m_size->setText(formatBytes(m_budget));
+    m_lastResult = r;
     updateSummary(r);
     emit budgetChanged(m_budget);
     refreshChart();
@@ -363,6 +381,7 @@ std::optional<qs::quant::OptimizeResult> BudgetPanel::setBudgetBytes(quint64 byt
         m_applying = false;
         // The plan is the optimizer's own: the prepared base is still right for the next move
         // (the same locks; the optimizer chooses every other tensor anyway).
+        updateSummary(r);
         refreshChart();
     }
     return r;
@@ -413,6 +432,10 @@ void BudgetPanel::updateSummary(const std::optional<qs::quant::OptimizeResult>& 
     if (near) {
         html += tr("<br>Largest preset within the budget: %1, %2, error %3")
                     .arg(near->first, formatBytes(near->second.fileBytes), sci(near->second.error / n));
+    }
+    if (const size_t locked = m_doc->lockedCount(); locked > 0) {
+        html += tr("<br><i>%n locked tensor(s) keep their type in the optimizer's plans and in "
+                   "the preset markers.</i>", nullptr, int(locked));
     }
     m_summary->setText(html);
 }

@@ -105,6 +105,9 @@ private:
     void onBpw(double bpw);
     void refreshChart();
     void updateSummary(const std::optional<qs::quant::OptimizeResult>& r);
+    /// Score llama.cpp's presets as the optimizer would see them: with the current locks kept
+    /// (a locked tensor keeps its type in every plan), so markers and curve compare fairly.
+    void scorePresets(const qs::quant::PlanOptimizer& opt);
     quint64 bytesAt(int sliderValue) const;
     int sliderAt(quint64 bytes) const;
 
@@ -114,6 +117,7 @@ private:
     std::optional<qs::quant::PlanOptimizer> m_optimizer;
     bool m_planDirty = true;  ///< the plan changed since the optimizer was prepared
     bool m_applying = false;  ///< our own replacePlan is running
+    std::optional<qs::quant::OptimizeResult> m_lastResult;  ///< the solve at m_budget
     quint64 m_budget = 0;
     std::vector<qs::quant::CurvePoint> m_curve;
     std::vector<std::pair<QString, qs::quant::PlanScore>> m_presets;

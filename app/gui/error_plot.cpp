@@ -97,9 +97,11 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_plot->legend->setVisible(false);
     layout->addWidget(m_plot, 1);
 
+    // "none" is saved as an empty name; an empty name must not find the separator (whose
+    // empty data read as ftype 0 would compare with an all-F32 plan).
     const QString saved = QSettings().value(QLatin1String(kCompareKey)).toString();
-    const int at = m_compare->findText(saved);
-    if (at > 0) {
+    const int at = saved.isEmpty() ? -1 : m_compare->findText(saved);
+    if (at > 0 && m_compare->itemData(at).typeId() == QMetaType::UInt) {
         m_compare->setCurrentIndex(at);
         m_lastCompareIndex = at;
         m_atlas->setComparisonPreset(qs::quant::Ftype(m_compare->itemData(at).toUInt()));
@@ -114,10 +116,12 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
             return;
         }
         if (item.typeId() == QMetaType::Int && item.toInt() == kFileEntry) return;
+        const bool preset = i > 0 && item.typeId() == QMetaType::UInt;
+        if (!preset && i != 0) return;  // a separator or nothing: not a plan
         m_lastCompareIndex = i;
-        QSettings().setValue(QLatin1String(kCompareKey), i > 0 ? m_compare->itemText(i) : QString());
+        QSettings().setValue(QLatin1String(kCompareKey), preset ? m_compare->itemText(i) : QString());
         m_atlas->setComparisonPreset(
-            i > 0 ? std::optional(qs::quant::Ftype(item.toUInt())) : std::nullopt);
+            preset ? std::optional(qs::quant::Ftype(item.toUInt())) : std::nullopt);
     });
     applyPlotPalette(m_plot, palette());
     connect(m_doc, &PlanDocument::planChanged, this, &ErrorPlot::refresh);

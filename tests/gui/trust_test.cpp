@@ -21,7 +21,14 @@
 #include <QTimer>
 #include <QUndoStack>
 
+#include <qcustomplot.h>
+
+#include "budget_panel.h"
+#include "format_utils.h"
+#include "error_atlas.h"
+#include "error_plot.h"
 #include "main_window.h"
+#include "plots_panel.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
@@ -78,6 +85,8 @@ private slots:
     void quitWithEditsAsks();
     void rulesKeepHandEdits();
     void exportNeedsAModelAndNamesThePlan();
+    void comparisonNoneDrawsNothing();
+    void budgetCurrentPlanFollowsTheFit();
 
 private:
     QTemporaryDir m_dir;
@@ -263,6 +272,54 @@ void TrustTest::exportNeedsAModelAndNamesThePlan() {
     const QString mixed = w.suggestedExportPath();
     QVERIFY2(mixed.contains(QStringLiteral("/tiny-mix-")) && mixed.endsWith(QStringLiteral("bpw.gguf")),
              qPrintable(mixed));
+}
+
+void TrustTest::comparisonNoneDrawsNothing() {
+    // "none" saved by an earlier run is an empty name: it must not pick the separator.
+    QSettings().setValue(QStringLiteral("plots/comparePreset"), QString());
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    qs::gui::ErrorPlot* plot = w.plotsPanel()->errorPlot();
+    QCOMPARE(plot->compareCombo()->currentIndex(), 0);
+    QVERIFY(w.errorAtlas()->comparisonPlan().tensors.empty());
+    QVERIFY(!plot->totalsLabel()->text().contains(QStringLiteral("differ")));
+    QCustomPlot* footprint = w.plotsPanel()->footprintPlot();
+    for (int g = 0; g < footprint->graphCount(); ++g) {
+        QVERIFY(footprint->graph(g)->objectName() != QStringLiteral("footprintCompare"));
+    }
+    // A preset to compare with draws it; back to none removes it.
+    plot->compareCombo()->setCurrentIndex(plot->compareCombo()->findText(QStringLiteral("Q4_K_M")));
+    QCOMPARE(w.errorAtlas()->comparisonPlan().tensors.size(), w.model()->tensors().size());
+    QVERIFY(plot->totalsLabel()->text().contains(QStringLiteral("differ")));
+    plot->compareCombo()->setCurrentIndex(0);
+    QVERIFY(w.errorAtlas()->comparisonPlan().tensors.empty());
+    QVERIFY(!plot->totalsLabel()->text().contains(QStringLiteral("differ")));
+}
+
+void TrustTest::budgetCurrentPlanFollowsTheFit() {
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    qs::gui::BudgetPanel* panel = w.budgetPanel();
+    QSignalSpy ready(panel, &qs::gui::BudgetPanel::ready);
+    panel->measure();
+    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    panel->slider()->setValue(qs::gui::BudgetPanel::kSliderSteps / 3);
+    QVERIFY(panel->fitToBudget());
+    // One size everywhere: the ledger, the Budget tab's "Current plan" and the export dialog.
+    const qint64 ledger = w.sizeLedger()->exactBytes();
+    QVERIFY(ledger > 0);
+    const qs::quant::PlanScore now = panel->optimizer()->score(w.planDocument()->plan());
+    QCOMPARE(qint64(now.fileBytes), ledger);
+    const QString current = QStringLiteral("Current plan: %1").arg(qs::gui::formatBytes(quint64(ledger)));
+    QVERIFY2(panel->summary()->text().contains(current), qPrintable(panel->summary()->text()));
+    QVERIFY(w.exportSummary().contains(qs::gui::formatCount(ledger)));
+    // And after an undo of the fit, the line follows the plan back.
+    w.planDocument()->undoStack()->undo();
+    const QString back = QStringLiteral("Current plan: %1")
+                             .arg(qs::gui::formatBytes(quint64(w.sizeLedger()->exactBytes())));
+    QVERIFY2(panel->summary()->text().contains(back), qPrintable(panel->summary()->text()));
 }
 
 QTEST_MAIN(TrustTest)

@@ -106,7 +106,8 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     m_bpw->setSingleStep(0.05);
     m_bpw->setSuffix(tr(" bpw"));
     m_bpw->setKeyboardTracking(false);
-    m_bpw->setToolTip(tr("Bits per weight of the whole file, as llama.cpp reports it"));
+    m_bpw->setToolTip(tr("Bits per weight of the whole file (8 × file bytes / parameters), as "
+                         "--target-bpw and the ledger count them"));
     budgetRow->addWidget(m_bpw);
     m_size = new QLabel(this);
     m_size->setMinimumWidth(m_size->fontMetrics().horizontalAdvance(QStringLiteral("0000.00 MiB")));

@@ -14,6 +14,10 @@ QString formatCount(qint64 n);
 QString formatBytes(quint64 bytes);
 
 /// Bits per weight with two decimals ("4.50"); "–" when there are no elements.
+/// The explorer's one definition of a plan's or a model's bits per weight is the WHOLE FILE:
+/// 8 × file bytes (header and metadata included) / parameters, as `--target-bpw` and the Budget
+/// tab use it. (llama.cpp's loader prints tensor data only, a little less on small models.)
+/// Per-tensor columns use the tensor's own bytes.
 QString formatBpw(quint64 bytes, qint64 elements);
 
 } // namespace qs::gui

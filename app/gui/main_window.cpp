@@ -88,15 +88,17 @@ QString formatName(const qs::model::Model& m) {
                                 : QStringLiteral("safetensors");
 }
 
-// "GGUF v3 · 39 tensors · 4,718,848 parameters · 9.01 MiB · 16.02 bpw"
+// "GGUF v3 · 39 tensors · 4,718,848 parameters · 9.01 MiB · 16.02 bpw (file)"
 QString summaryText(const qs::model::Model& m) {
     const QString sep = QStringLiteral("   ·   ");
     const qint64 elements = m.totalElements();
     const qint64 tensors = qint64(m.tensors().size());
+    quint64 fileBytes = 0;
+    for (const qs::io::MappedFile& f : m.files()) fileBytes += f.size();
     return formatName(m) + sep + MainWindow::tr("%1 tensors").arg(formatCount(tensors)) + sep +
            MainWindow::tr("%1 parameters").arg(formatCount(elements)) + sep +
-           formatBytes(m.totalBytes()) + sep +
-           MainWindow::tr("%1 bits/weight").arg(formatBpw(m.totalBytes(), elements));
+           formatBytes(fileBytes) + sep +
+           MainWindow::tr("%1 bpw (file)").arg(formatBpw(fileBytes, elements));
 }
 
 // The hyper-parameters that matter for planning, as a compact two-pair-per-row table.

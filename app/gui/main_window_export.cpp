@@ -137,7 +137,9 @@ QString MainWindow::exportSummary() const {
     };
     row(tr("File size"), size ? tr("%1 (%2 bytes)").arg(formatBytes(*size), formatCount(qint64(*size)))
                               : QString::fromStdString(size.error().what()).toHtmlEscaped());
-    row(tr("Bits per weight"), formatBpw(dataBytes, elements));
+    row(tr("Bits per weight"), size ? tr("%1 (whole file; tensor data %2)")
+                                          .arg(formatBpw(*size, elements), formatBpw(dataBytes, elements))
+                                    : QString());
     std::map<uint32_t, int> counts;
     for (const auto& c : plan.tensors) ++counts[uint32_t(c.type)];
     QStringList types;

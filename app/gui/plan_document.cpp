@@ -7,6 +7,7 @@
 #include <QUndoStack>
 
 #include "model/model.h"
+#include "quant/engine.h"
 #include "quant/imatrix.h"
 #include "quant/plan_compare.h"
 #include "type_palette.h"
@@ -91,8 +92,9 @@ QString PlanDocument::planTag() const {
                                                   });
     if (pure) return QString::fromUtf8(qs::quant::ftypeInfo(*m_plan.ftype).name);
     const int64_t elements = m_model->totalElements();
-    const double bpw =
-        elements > 0 ? 8.0 * double(m_plan.dataBytes(*m_model)) / double(elements) : 0.0;
+    const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m_model, m_plan, m_imatrix.get());
+    const uint64_t bytes = size ? size.value() : m_plan.dataBytes(*m_model);
+    const double bpw = elements > 0 ? 8.0 * double(bytes) / double(elements) : 0.0;
     return QStringLiteral("mix-%1bpw").arg(QString::number(bpw, 'f', 2));
 }
 

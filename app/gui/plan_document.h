@@ -57,7 +57,7 @@ public:
     /// Tensors the plan would re-quantize (stored quantized, planned to another type).
     std::vector<size_t> requantizedTensors() const;
     /// A short name for the plan for file names and lists: the preset's name when the plan is
-    /// exactly a preset, else "mix-4.83bpw" (bits per weight of the tensor data).
+    /// exactly a preset, else "mix-4.83bpw" (bits per weight of the whole file).
     QString planTag() const;
 
     /// The preset the plan was last built from, and the rule text it was built with.

@@ -25,6 +25,7 @@
 #include "parallel/parallel.h"
 #include "plan_document.h"
 #include "quant/analysis.h"
+#include "quant/engine.h"
 #include "type_palette.h"
 
 namespace qs::gui {
@@ -414,9 +415,14 @@ void PlotsPanel::updateFootprint() {
     m_footprint->yAxis->setRange(0, top * 1.15 + 1e-9);
     quint64 planned = 0;
     for (size_t i = 0; i < m->tensors().size(); ++i) planned += m_doc->plan().tensorBytes(*m, i);
-    QString title = tr("Memory per layer: plan %1 (%2 bpw) against the original %3")
-                        .arg(formatBytes(planned), formatBpw(planned, m->totalElements()),
-                             formatBytes(m->totalBytes()));
+    // Tensor data per layer; the bits per weight are the whole file's, as everywhere.
+    const qs::Result<uint64_t> file =
+        qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
+    QString title = file ? tr("Tensor memory per layer: plan %1 (file %2 bpw) against the original %3")
+                               .arg(formatBytes(planned), formatBpw(*file, m->totalElements()),
+                                    formatBytes(m->totalBytes()))
+                         : tr("Tensor memory per layer: plan %1 against the original %2")
+                               .arg(formatBytes(planned), formatBytes(m->totalBytes()));
     if (m_budget > 0) title += tr(" · file budget %1").arg(formatBytes(m_budget));
     m_footprintTitle->setText(title);
     m_footprint->replot();

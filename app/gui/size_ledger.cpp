@@ -72,7 +72,7 @@ QString SizeLedger::formatLedger(quint64 originalBytes, quint64 plannedBytes, do
     const double change = originalBytes ? 100.0 * (double(plannedBytes) - before) / before : 0.0;
     // A real minus sign (U+2212), as typeset numbers have.
     const QString sign = change < 0 ? QStringLiteral("\u2212") : QStringLiteral("+");
-    return tr("%1 → %2 (%3%4 %), %5 bpw")
+    return tr("%1 → %2 (%3%4 %), %5 bpw (file)")
         .arg(formatBytes(originalBytes), formatBytes(plannedBytes), sign,
              QString::number(std::abs(change), 'f', 1), QString::number(bpw, 'f', 2));
 }
@@ -102,10 +102,12 @@ void SizeLedger::recompute() {
     m_exactBytes = qint64(size.value());
     const int64_t elements = m->totalElements();
     const uint64_t dataBytes = m_doc->plan().dataBytes(*m);
-    const double bpw = elements > 0 ? 8.0 * double(dataBytes) / double(elements) : 0.0;
+    // The whole file, as everywhere in the explorer (format_utils.h).
+    const double bpw = elements > 0 ? 8.0 * double(size.value()) / double(elements) : 0.0;
     QString text = formatLedger(original, size.value(), bpw);
     QString tip = tr("Exported file: exactly %1 bytes (header included)\n"
-                     "Original: %2 bytes\nTensor data: %3 bytes for %4 parameters")
+                     "Original: %2 bytes\nTensor data: %3 bytes for %4 parameters\n"
+                     "bpw = 8 × file bytes / parameters")
                       .arg(formatCount(m_exactBytes), formatCount(m_originalBytes),
                            formatCount(qint64(dataBytes)), formatCount(elements));
     const qs::Result<qs::quant::RuntimeEstimate> rt =

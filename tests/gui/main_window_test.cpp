@@ -163,7 +163,11 @@ void MainWindowTest::statusBarShowsTotals() {
     QVERIFY2(text.contains(qs::gui::formatCount(qint64(m_reference->tensors().size())) +
                            QStringLiteral(" tensors")),
              qPrintable(text));
-    QVERIFY2(text.contains(qs::gui::formatBytes(m_reference->totalBytes())), qPrintable(text));
+    const quint64 fileBytes = quint64(QFileInfo(m_modelPath).size());
+    QVERIFY2(text.contains(qs::gui::formatBytes(fileBytes)), qPrintable(text));
+    QVERIFY2(text.contains(qs::gui::formatBpw(fileBytes, m_reference->totalElements()) +
+                           QStringLiteral(" bpw (file)")),
+             qPrintable(text));
     QVERIFY2(text.contains(qs::gui::formatCount(m_reference->totalElements())), qPrintable(text));
     QVERIFY2(text.contains(QStringLiteral("GGUF v3")), qPrintable(text));
 }

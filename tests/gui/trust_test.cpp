@@ -8,6 +8,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QComboBox>
+#include <QLabel>
 #include <QFileInfo>
 #include <QMenu>
 #include <QMenuBar>
@@ -87,6 +88,7 @@ private slots:
     void exportNeedsAModelAndNamesThePlan();
     void comparisonNoneDrawsNothing();
     void budgetCurrentPlanFollowsTheFit();
+    void oneBitsPerWeightEverywhere();
 
 private:
     QTemporaryDir m_dir;
@@ -320,6 +322,24 @@ void TrustTest::budgetCurrentPlanFollowsTheFit() {
     const QString back = QStringLiteral("Current plan: %1")
                              .arg(qs::gui::formatBytes(quint64(w.sizeLedger()->exactBytes())));
     QVERIFY2(panel->summary()->text().contains(back), qPrintable(panel->summary()->text()));
+}
+
+void TrustTest::oneBitsPerWeightEverywhere() {
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    qs::gui::PlanDocument* doc = w.planDocument();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(doc->setTypes({matrixIndex(doc)}, TensorType::Q8_0));
+    const qint64 file = w.sizeLedger()->exactBytes();
+    const QString bpw = qs::gui::formatBpw(quint64(file), w.model()->totalElements());
+    // The ledger, the export dialog, the plan's name and the footprint title: one number.
+    QVERIFY2(w.sizeLedger()->text().contains(bpw + QStringLiteral(" bpw (file)")),
+             qPrintable(w.sizeLedger()->text()));
+    QVERIFY2(w.exportSummary().contains(bpw + QStringLiteral(" (whole file")), qPrintable(w.exportSummary()));
+    QCOMPARE(doc->planTag(), QStringLiteral("mix-%1bpw").arg(bpw));
+    QVERIFY2(w.plotsPanel()->footprintTitle().contains(QStringLiteral("file %1 bpw").arg(bpw)),
+             qPrintable(w.plotsPanel()->footprintTitle()));
 }
 
 QTEST_MAIN(TrustTest)

@@ -40,6 +40,7 @@
 #include "eval_panel.h"
 #include "jobs/eval_job.h"
 #include "jobs/sensitivity_job.h"
+#include "eliding_label.h"
 #include "error_atlas.h"
 #include "error_plot.h"
 #include "format_utils.h"
@@ -55,6 +56,7 @@
 #include "precision_map.h"
 #include "quant/imatrix.h"
 #include "size_ledger.h"
+#include "start_page.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
 #include "type_delegate.h"
@@ -166,7 +168,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     buildCentral();
     buildMenus();
 
-    m_statusSummary = new QLabel(this);
+    // Both readouts elide (full text as tooltip) rather than widen the window.
+    m_statusSummary = new ElidingLabel(this);
     m_statusSummary->setObjectName(QStringLiteral("statusSummary"));
     m_statusSummary->setTextInteractionFlags(Qt::TextSelectableByMouse);
     m_busy = new QProgressBar(this);
@@ -331,6 +334,8 @@ void MainWindow::buildMenus() {
     file->setToolTipsVisible(true);
     QAction* open = file->addAction(tr("&Open…"), this, &MainWindow::chooseFile);
     open->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_O));
+    file->addAction(tr("Open &Folder…"), this, &MainWindow::chooseFolder)
+        ->setToolTip(tr("A Hugging Face model folder (config.json and safetensors shards)"));
     m_recentMenu = file->addMenu(tr("Open &Recent"));
     m_recentMenu->setToolTipsVisible(true);
     file->addAction(tr("Open &Demo Model"), this, &MainWindow::openDemoAsked);
@@ -408,18 +413,13 @@ void MainWindow::buildMenus() {
 void MainWindow::buildCentral() {
     m_stack = new QStackedWidget(this);
 
-    // Empty state: say what to do, with a one-click way to see something.
-    m_emptyPage = new QWidget(m_stack);
-    auto* emptyLayout = new QVBoxLayout(m_emptyPage);
-    auto* hint = new QLabel(m_emptyPage);
-    hint->setAlignment(Qt::AlignCenter);
-    hint->setTextFormat(Qt::RichText);
-    hint->setText(tr("<h2>No model open</h2>"
-                     "<p>Drop a <b>.gguf</b> or <b>.safetensors</b> file here,<br>"
-                     "or use <b>File › Open…</b> (Ctrl+O).</p>"
-                     "<p><a href=\"demo\">Open the demo model</a></p>"));
-    connect(hint, &QLabel::linkActivated, this, [this](const QString&) { openDemoAsked(); });
-    emptyLayout->addWidget(hint);
+    // Empty state: a start page with what to do first and the recent models.
+    m_startPage = new StartPage(m_stack);
+    m_emptyPage = m_startPage;
+    connect(m_startPage, &StartPage::openFileRequested, this, &MainWindow::chooseFile);
+    connect(m_startPage, &StartPage::openFolderRequested, this, &MainWindow::chooseFolder);
+    connect(m_startPage, &StartPage::demoRequested, this, &MainWindow::openDemoAsked);
+    connect(m_startPage, &StartPage::recentRequested, this, &MainWindow::openFileAsked);
     m_stack->addWidget(m_emptyPage);
 
     m_splitter = new QSplitter(Qt::Horizontal, m_stack);
@@ -548,6 +548,12 @@ void MainWindow::buildCentral() {
     m_splitter->setStretchFactor(0, 2);
     m_splitter->setStretchFactor(1, 1);
     m_splitter->setSizes({800, 480});
+    // Explicit minimums: a splitter then ignores its children's size hints, which grow and
+    // shrink with the texts they show, so the handles move only when the user drags them.
+    leftSplit->setMinimumWidth(360);
+    tabs->setMinimumWidth(320);
+    left->setMinimumHeight(160);
+    m_mapPanel->setMinimumHeight(120);
     m_stack->addWidget(m_splitter);
     m_stack->setCurrentWidget(m_emptyPage);
     setCentralWidget(m_stack);
@@ -627,6 +633,7 @@ void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const 
     m_metadata->showModel(m_model.get());
     m_modelFacts->setText(m_model ? factsHtml(*m_model) : QString());
     m_statusSummary->setText(m_model ? summaryText(*m_model) : QString());
+    m_statusSummary->setToolTip(m_statusSummary->text());
     (void)path;
     updateTitle();
     m_tensorView->expandAll();
@@ -663,10 +670,17 @@ void MainWindow::chooseFile() {
                             : m_lastDir;
     const QString path = QFileDialog::getOpenFileName(
         this, tr("Open Model"), dir,
-        tr("Models (*.gguf *.safetensors *.json);;All files (*)"));
+        tr("Models (*.gguf *.safetensors *.safetensors.index.json config.json);;All files (*)"));
     if (path.isEmpty()) return;
     m_lastDir = QFileInfo(path).absolutePath();
     openFileAsked(path);
+}
+
+void MainWindow::chooseFolder() {
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Model Folder"), m_lastDir);
+    if (dir.isEmpty()) return;
+    m_lastDir = QFileInfo(dir).absolutePath();
+    openFileAsked(dir);
 }
 
 void MainWindow::showAbout() {
@@ -733,7 +747,10 @@ void MainWindow::rebuildRecentMenu() {
         const QString& path = list[i];
         // Mnemonics 1..9, then 1&0 for the tenth.
         const QString number = i < 9 ? QStringLiteral("&%1").arg(i + 1) : QStringLiteral("1&0");
-        QAction* a = m_recentMenu->addAction(number + QStringLiteral("  ") + fileNameOf(path),
+        const QString folder = QFileInfo(QFileInfo(path).absolutePath()).fileName();
+        QAction* a = m_recentMenu->addAction(number + QStringLiteral("  ") + fileNameOf(path) +
+                                                 (folder.isEmpty() ? QString()
+                                                                   : QStringLiteral("   (%1)").arg(folder)),
                                              this, [this, path] { openFileAsked(path); });
         a->setToolTip(path);
         a->setStatusTip(path);
@@ -743,6 +760,7 @@ void MainWindow::rebuildRecentMenu() {
                                              &MainWindow::clearRecentFiles);
     clear->setEnabled(!list.isEmpty());
     m_recentMenu->setEnabled(true);
+    if (m_startPage) m_startPage->setRecentFiles(list);
 }
 
 void MainWindow::setGroupedByLayer(bool grouped) {

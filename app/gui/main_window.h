@@ -41,6 +41,7 @@ class PlanToolBar;
 class PlotsPanel;
 class PrecisionMapPanel;
 class SizeLedger;
+class StartPage;
 class TensorFilterProxy;
 class TensorTableModel;
 class TensorTreeModel;
@@ -105,6 +106,8 @@ public:
     /// Show the right-hand tab "plots", "budget", "quality" or "model".
     void showTab(const QString& name);
     JobIndicator* jobIndicator() const { return m_jobIndicator; }
+    /// The empty window's start page (open, open folder, demo, recent models).
+    StartPage* startPage() const { return m_startPage; }
     /// The compute backend choice ("cpu", "vulkan:N" as item data) and the CPU thread count.
     QComboBox* backendCombo() const { return m_backendCombo; }
     QSpinBox* threadsSpin() const { return m_threadsSpin; }
@@ -181,6 +184,7 @@ private:
     void showModel(std::shared_ptr<const qs::model::Model> model, const QString& path);
     void setBusy(bool busy, const QString& message = {});
     void chooseFile();
+    void chooseFolder();
     void showAbout();
     void addRecentFile(const QString& path);
     void removeRecentFile(const QString& path);
@@ -207,6 +211,7 @@ private:
     TensorFilterProxy* m_proxy = nullptr;
     QStackedWidget* m_stack = nullptr;
     QWidget* m_emptyPage = nullptr;
+    StartPage* m_startPage = nullptr;
     QSplitter* m_splitter = nullptr;
     QTreeView* m_tensorView = nullptr;
     QLineEdit* m_filter = nullptr;

@@ -99,7 +99,10 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_hist = makePlot(split, QStringLiteral("histogramPlot"));
     m_errorPlot = new ErrorPlot(m_doc, atlas, split);
     m_footprint = makePlot(split, QStringLiteral("footprintPlot"));
-    m_footprint->setMinimumHeight(150);
+    // Explicit minimums keep the splitter's handles where the user put them.
+    m_hist->setMinimumHeight(110);
+    m_errorPlot->setMinimumHeight(110);
+    m_footprint->setMinimumHeight(110);
     split->addWidget(m_hist);
     split->addWidget(m_errorPlot);
     split->addWidget(m_footprint);

@@ -13,7 +13,8 @@
 
 namespace qs::gui {
 
-SizeLedger::SizeLedger(PlanDocument* doc, QWidget* parent) : QLabel(parent), m_doc(doc) {
+SizeLedger::SizeLedger(PlanDocument* doc, QWidget* parent) : ElidingLabel(parent), m_doc(doc) {
+    setMinimumTextWidth(160);
     setObjectName(QStringLiteral("sizeLedger"));
     setTextInteractionFlags(Qt::TextSelectableByMouse);
     connect(m_doc, &PlanDocument::planChanged, this, &SizeLedger::recompute);

@@ -6,7 +6,7 @@
 // plus the KV cache at a chosen context length and cache type (qs::quant::estimateRuntime),
 // set from the ledger's context menu and kept in QSettings.
 
-#include <QLabel>
+#include "eliding_label.h"
 
 #include "formats/type_table.h"
 
@@ -14,7 +14,7 @@ namespace qs::gui {
 
 class PlanDocument;
 
-class SizeLedger final : public QLabel {
+class SizeLedger final : public ElidingLabel {
     Q_OBJECT
     Q_DISABLE_COPY_MOVE(SizeLedger)
     /// Exact bytes of the planned export (-1 without a model or when it cannot be predicted).

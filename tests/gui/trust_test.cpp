@@ -8,6 +8,7 @@
 #include <QAction>
 #include <QApplication>
 #include <QComboBox>
+#include <QDir>
 #include <QLabel>
 #include <QFileInfo>
 #include <QMenu>
@@ -28,7 +29,11 @@
 #include "format_utils.h"
 #include "error_atlas.h"
 #include "error_plot.h"
+#include <QListWidget>
+#include <QSplitter>
+
 #include "main_window.h"
+#include "start_page.h"
 #include "plots_panel.h"
 #include "model/model.h"
 #include "plan_document.h"
@@ -89,6 +94,9 @@ private slots:
     void comparisonNoneDrawsNothing();
     void budgetCurrentPlanFollowsTheFit();
     void oneBitsPerWeightEverywhere();
+    void startPageListsRecentModels();
+    void splitterStaysPutWhileEditing();
+    void fitsA1024x700Screen();
 
 private:
     QTemporaryDir m_dir;
@@ -340,6 +348,80 @@ void TrustTest::oneBitsPerWeightEverywhere() {
     QCOMPARE(doc->planTag(), QStringLiteral("mix-%1bpw").arg(bpw));
     QVERIFY2(w.plotsPanel()->footprintTitle().contains(QStringLiteral("file %1 bpw").arg(bpw)),
              qPrintable(w.plotsPanel()->footprintTitle()));
+}
+
+void TrustTest::startPageListsRecentModels() {
+    QSettings().setValue(QLatin1String(MainWindow::kRecentFilesKey),
+                         QStringList{m_q4Path, m_dir.filePath(QStringLiteral("gone.gguf"))});
+    MainWindow w;
+    w.show();
+    qs::gui::StartPage* page = w.startPage();
+    QVERIFY(page->isVisible());
+    QListWidget* list = page->recentList();
+    QCOMPARE(list->count(), 2);
+    // Name, folder and size; a missing file is shown as such and cannot be opened.
+    const QString first = list->item(0)->text();
+    QVERIFY2(first.startsWith(QStringLiteral("tiny-Q4_0.gguf")), qPrintable(first));
+    QVERIFY2(first.contains(QDir::toNativeSeparators(m_dir.path())), qPrintable(first));
+    QVERIFY2(first.contains(qs::gui::formatBytes(quint64(QFileInfo(m_q4Path).size()))), qPrintable(first));
+    QVERIFY(list->item(1)->text().contains(QStringLiteral("missing")));
+    QVERIFY(!(list->item(1)->flags() & Qt::ItemIsEnabled));
+    // Keyboard only: the list has focus, Enter opens the current (first) model.
+    QSignalSpy loaded(&w, &MainWindow::modelLoaded);
+    list->setFocus();
+    list->setCurrentRow(0);
+    QTest::keyClick(list, Qt::Key_Return);
+    QVERIFY(loaded.wait(kTimeoutMs) || loaded.count() == 1);
+    QCOMPARE(loaded.first().first().toString(), m_q4Path);
+    QVERIFY(!page->isVisible());
+}
+
+void TrustTest::splitterStaysPutWhileEditing() {
+    MainWindow w;
+    w.resize(1400, 900);
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    QTest::qWait(50);
+    const QList<QSplitter*> splitters = w.findChildren<QSplitter*>();
+    QVERIFY(!splitters.isEmpty());
+    std::vector<QList<int>> before;
+    for (QSplitter* s : splitters) before.push_back(s->sizes());
+    qs::gui::PlanDocument* doc = w.planDocument();
+    const TensorType cycle[] = {TensorType::Q4_K, TensorType::Q2_K, TensorType::Q8_0, TensorType::Q6_K};
+    const size_t m = matrixIndex(doc);
+    int edits = 0;
+    for (int i = 0; i < 20; ++i) {
+        edits += doc->setTypes({m}, cycle[i % 4]);
+        QTest::qWait(5);
+    }
+    QCOMPARE(edits, 20);
+    w.planDocument()->applyPreset(qs::quant::Ftype::Q2_K);
+    QTest::qWait(300);  // the error atlas measures and every panel redraws
+    for (size_t k = 0; k < before.size(); ++k) {
+        QCOMPARE(splitters[qsizetype(k)]->sizes(), before[k]);
+    }
+}
+
+void TrustTest::fitsA1024x700Screen() {
+    MainWindow w;
+    w.resize(1024, 700);
+    w.show();
+    QVERIFY(openAndWait(w, m_modelPath));
+    w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QTest::qWait(100);
+    QVERIFY2(w.minimumSizeHint().width() <= 1024 && w.minimumSizeHint().height() <= 700,
+             qPrintable(QStringLiteral("minimum %1 x %2").arg(w.minimumSizeHint().width())
+                            .arg(w.minimumSizeHint().height())));
+    QCOMPARE(w.size(), QSize(1024, 700));
+    // Every tab usable: its page gets a real area.
+    for (const QString& tab : {QStringLiteral("plots"), QStringLiteral("budget"),
+                               QStringLiteral("quality"), QStringLiteral("model")}) {
+        w.showTab(tab);
+        QTest::qWait(10);
+        QVERIFY(w.tensorView()->width() >= 300);
+        QVERIFY(w.tensorView()->height() >= 150);
+    }
+    QVERIFY(w.sizeLedger()->isVisible());
 }
 
 QTEST_MAIN(TrustTest)

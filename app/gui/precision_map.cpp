@@ -9,6 +9,7 @@
 #include <QHBoxLayout>
 #include <QHelpEvent>
 #include <QLabel>
+#include <QKeyEvent>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QPushButton>
@@ -119,12 +120,15 @@ PrecisionMap::PrecisionMap(PlanDocument* doc, QWidget* parent) : QWidget(parent)
     setObjectName(QStringLiteral("precisionMap"));
     setMouseTracking(false);
     setAttribute(Qt::WA_OpaquePaintEvent);
+    setFocusPolicy(Qt::StrongFocus);  // Tab reaches the map; arrows, Space and Enter work it
+    setAccessibleName(tr("Precision map"));
     connect(m_doc, &PlanDocument::modelChanged, this, &PrecisionMap::rebuildGrid);
     connect(m_doc, &PlanDocument::planChanged, this, qOverload<>(&QWidget::update));
     rebuildGrid();
 }
 
 void PrecisionMap::rebuildGrid() {
+    m_curRow = m_curColumn = 0;
     m_rowLabels.clear();
     m_columnLabels.clear();
     m_cells.clear();
@@ -292,8 +296,12 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
             const bool selected = std::binary_search(m_selection.begin(), m_selection.end(),
                                                      tensors.front());
             if (selected) {
-                p.setPen(QPen(palette().color(QPalette::Highlight), 2));
+                // Neutral, no type's colour: a dark and a light ring, visible on every fill.
+                p.setBrush(Qt::NoBrush);
+                p.setPen(QPen(QColor(0x111827), 2));
                 p.drawRect(cell.adjusted(1, 1, -1, -1));
+                p.setPen(QPen(QColor(0xffffff), 1));
+                p.drawRect(cell.adjusted(3, 3, -3, -3));
             }
             if (fellBack) {
                 // The fallback marker of the table's swatch: a corner triangle.
@@ -314,6 +322,12 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
                 p.drawText(cell, Qt::AlignCenter, mixed ? tr("mixed") : typeLabel(first.type));
             }
         }
+    }
+    // The keyboard's cell, while the map has focus: a dashed ring in the text colour.
+    if (hasFocus() && m_curRow < rowCount() && m_curColumn < columnCount()) {
+        p.setBrush(Qt::NoBrush);
+        p.setPen(QPen(palette().color(QPalette::WindowText), 2, Qt::DashLine));
+        p.drawRect(cellRect(m_curRow, m_curColumn).adjusted(1, 1, -2, -2));
     }
     // Grid lines in the window colour give the cells a little air.
     p.setPen(grid);
@@ -381,6 +395,62 @@ void PrecisionMap::mouseMoveEvent(QMouseEvent* event) {
 void PrecisionMap::mouseReleaseEvent(QMouseEvent* event) {
     if (event->button() == Qt::LeftButton) m_stroke = 0;
     m_lastPainted = Hit{};
+}
+
+void PrecisionMap::setCurrentCell(int row, int column) {
+    if (rowCount() == 0 || columnCount() == 0) return;
+    m_curRow = std::clamp(row, 0, rowCount() - 1);
+    m_curColumn = std::clamp(column, 0, columnCount() - 1);
+    const auto& tensors = cellTensors(m_curRow, m_curColumn);
+    if (!tensors.empty()) emit tensorActivated(tensors.front());
+    // Keep the cell in view when the map scrolls.
+    for (QWidget* w = parentWidget(); w; w = w->parentWidget()) {
+        if (auto* scroll = qobject_cast<QScrollArea*>(w)) {
+            const QRect r = cellRect(m_curRow, m_curColumn);
+            scroll->ensureVisible(r.center().x(), r.center().y(), r.width(), r.height());
+            break;
+        }
+    }
+    update();
+}
+
+void PrecisionMap::keyPressEvent(QKeyEvent* event) {
+    if (rowCount() == 0 || columnCount() == 0) {
+        QWidget::keyPressEvent(event);
+        return;
+    }
+    const bool ctrl = event->modifiers() & Qt::ControlModifier;
+    switch (event->key()) {
+    case Qt::Key_Up: setCurrentCell(m_curRow - 1, m_curColumn); break;
+    case Qt::Key_Down: setCurrentCell(m_curRow + 1, m_curColumn); break;
+    case Qt::Key_Left: setCurrentCell(m_curRow, m_curColumn - 1); break;
+    case Qt::Key_Right: setCurrentCell(m_curRow, m_curColumn + 1); break;
+    case Qt::Key_PageUp: setCurrentCell(m_curRow - 10, m_curColumn); break;
+    case Qt::Key_PageDown: setCurrentCell(m_curRow + 10, m_curColumn); break;
+    case Qt::Key_Home: setCurrentCell(ctrl ? 0 : m_curRow, 0); break;
+    case Qt::Key_End: setCurrentCell(ctrl ? rowCount() - 1 : m_curRow, columnCount() - 1); break;
+    case Qt::Key_Space:
+    case Qt::Key_Return:
+    case Qt::Key_Enter:
+        // One undo step per key press, like one click.
+        m_stroke = m_doc->beginStroke();
+        paintCell(m_curRow, m_curColumn);
+        m_stroke = 0;
+        m_lastPainted = Hit{};
+        break;
+    default: QWidget::keyPressEvent(event); return;
+    }
+    event->accept();
+}
+
+void PrecisionMap::focusInEvent(QFocusEvent* event) {
+    QWidget::focusInEvent(event);
+    update();
+}
+
+void PrecisionMap::focusOutEvent(QFocusEvent* event) {
+    QWidget::focusOutEvent(event);
+    update();
 }
 
 bool PrecisionMap::event(QEvent* event) {

@@ -61,6 +61,10 @@ public:
     QRect columnHeaderRect(int column) const;
     /// The tensors of the current selection (a header click), ascending.
     const std::vector<size_t>& selection() const { return m_selection; }
+    /// The keyboard's current cell (arrows move it, Space or Enter paints it with the paint
+    /// type, Home/End go to the row's ends, Ctrl+Home/Ctrl+End to the grid's corners).
+    std::pair<int, int> currentCell() const { return {m_curRow, m_curColumn}; }
+    void setCurrentCell(int row, int column);
 
     QSize sizeHint() const override;
     QSize minimumSizeHint() const override;
@@ -76,6 +80,9 @@ protected:
     void mousePressEvent(QMouseEvent* event) override;
     void mouseMoveEvent(QMouseEvent* event) override;
     void mouseReleaseEvent(QMouseEvent* event) override;
+    void keyPressEvent(QKeyEvent* event) override;
+    void focusInEvent(QFocusEvent* event) override;
+    void focusOutEvent(QFocusEvent* event) override;
     bool event(QEvent* event) override;
 
 private:
@@ -99,6 +106,7 @@ private:
     std::vector<std::vector<size_t>> m_cells;  ///< row-major rows x columns
     std::vector<size_t> m_selection;
     int m_stroke = 0;  ///< the paint gesture in progress (0: none)
+    int m_curRow = 0, m_curColumn = 0;  ///< the keyboard's cell
     Hit m_lastPainted;
 };
 

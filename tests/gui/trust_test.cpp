@@ -35,6 +35,7 @@
 #include "main_window.h"
 #include "start_page.h"
 #include "plots_panel.h"
+#include "precision_map.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
@@ -97,6 +98,7 @@ private slots:
     void startPageListsRecentModels();
     void splitterStaysPutWhileEditing();
     void fitsA1024x700Screen();
+    void keyboardOnlyPaintsAMapCell();
 
 private:
     QTemporaryDir m_dir;
@@ -422,6 +424,44 @@ void TrustTest::fitsA1024x700Screen() {
         QVERIFY(w.tensorView()->height() >= 150);
     }
     QVERIFY(w.sizeLedger()->isVisible());
+}
+
+void TrustTest::keyboardOnlyPaintsAMapCell() {
+    MainWindow w;
+    w.show();
+    QVERIFY(QTest::qWaitForWindowActive(&w));
+    QVERIFY(openAndWait(w, m_modelPath));
+    qs::gui::PrecisionMap* map = w.precisionMapPanel()->map();
+    QVERIFY(map->focusPolicy() & Qt::TabFocus);
+    map->setFocus(Qt::TabFocusReason);
+    QVERIFY(map->hasFocus());
+    map->setPaintType(TensorType::Q2_K);
+    // From the top-left cell: down to layer 0's row and right, then Space paints it.
+    QTest::keyClick(map, Qt::Key_Home, Qt::ControlModifier);
+    QCOMPARE(map->currentCell(), std::make_pair(0, 0));
+    int row = -1, column = -1;
+    for (int r = 0; r < map->rowCount() && row < 0; ++r) {
+        for (int c = 1; c < map->columnCount(); ++c) {
+            if (!map->cellTensors(r, c).empty()) {
+                row = r;
+                column = c;
+                break;
+            }
+        }
+    }
+    QVERIFY(row >= 0);
+    for (int r = 0; r < row; ++r) QTest::keyClick(map, Qt::Key_Down);
+    for (int c = 0; c < column; ++c) QTest::keyClick(map, Qt::Key_Right);
+    QCOMPARE(map->currentCell(), std::make_pair(row, column));
+    const int steps = w.planDocument()->undoStack()->count();
+    QTest::keyClick(map, Qt::Key_Space);
+    for (size_t i : map->cellTensors(row, column)) {
+        QCOMPARE(w.planDocument()->plan().tensors[i].type, TensorType::Q2_K);
+    }
+    QCOMPARE(w.planDocument()->undoStack()->count(), steps + 1);
+    // Enter paints too; the cell is already Q2_K, so nothing is pushed.
+    QTest::keyClick(map, Qt::Key_Return);
+    QCOMPARE(w.planDocument()->undoStack()->count(), steps + 1);
 }
 
 QTEST_MAIN(TrustTest)

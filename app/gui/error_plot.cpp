@@ -16,6 +16,7 @@
 
 #include "error_atlas.h"
 #include "plot_style.h"
+#include "plot_ticks.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
@@ -166,7 +167,7 @@ void ErrorPlot::refresh() {
     const bool hasOther = other.tensors.size() == plan.tensors.size();
     const bool weighted = m_doc->imatrix() != nullptr;
     QVector<double> xs, ys, cx, cy;
-    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    auto ticker = QSharedPointer<SpacedTextTicker>::create(m_plot->xAxis);
     if (m && plan.tensors.size() == m->tensors().size()) {
         const auto& tensors = m->tensors();
         for (size_t i = 0; i < tensors.size(); ++i) {
@@ -178,17 +179,12 @@ void ErrorPlot::refresh() {
             return tensors[a].layer < tensors[b].layer;
         });
         int lastLayer = -2;
-        int labels = 0;
-        int layers = 0;
-        for (const auto& t : tensors) layers = std::max(layers, t.layer + 2);
-        const int step = std::max(1, layers / 16);
         for (size_t x = 0; x < m_order.size(); ++x) {
             const size_t i = m_order[x];
             const int layer = tensors[i].layer;
             if (layer != lastLayer) {
-                if (labels++ % step == 0) {
-                    ticker->addTick(double(x), layer < 0 ? tr("global") : QString::number(layer));
-                }
+                // Every layer's first tensor; the ticker keeps the labels that fit.
+                ticker->addTick(double(x), layer < 0 ? tr("global") : QString::number(layer));
                 lastLayer = layer;
             }
             auto value = [weighted](const qs::stats::ErrorMetrics& e) {

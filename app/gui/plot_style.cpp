@@ -2,6 +2,8 @@
 
 #include <qcustomplot.h>
 
+#include "plot_ticks.h"
+
 namespace qs::gui {
 
 bool isDark(const QPalette& palette) {
@@ -13,6 +15,7 @@ QColor referenceColor(const QPalette& palette) {
 }
 
 void applyPlotPalette(QCustomPlot* plot, const QPalette& palette) {
+    keepTickLabelsApart(plot);  // every styled plot also keeps its tick labels apart
     const QColor base = palette.color(QPalette::Base);
     const QColor text = palette.color(QPalette::Text);
     QColor grid = palette.color(QPalette::Mid);

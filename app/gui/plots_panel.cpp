@@ -20,6 +20,7 @@
 #include "error_atlas.h"
 #include "error_plot.h"
 #include "plot_style.h"
+#include "plot_ticks.h"
 #include "format_utils.h"
 #include "model/model.h"
 #include "parallel/parallel.h"
@@ -408,10 +409,9 @@ void PlotsPanel::updateFootprint() {
         cmp->setData(keys, compared, true);
     }
 
-    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
-    // Thin the labels of deep models: at most ~24 layer labels.
-    const int step = std::max(1, columns / 24);
-    for (int c = 0; c < columns; c += step) ticker->addTick(keys[c], labels[c]);
+    auto ticker = QSharedPointer<SpacedTextTicker>::create(m_footprint->xAxis);
+    // Every layer's label; the ticker keeps every k-th one that fits the axis's length.
+    for (int c = 0; c < columns; ++c) ticker->addTick(keys[c], labels[c]);
     m_footprint->xAxis->setTicker(ticker);
     m_footprint->xAxis->setLabel(tr("layer"));
     m_footprint->xAxis->setRange(-0.6, columns - 0.4);

@@ -34,6 +34,8 @@
 
 #include "main_window.h"
 #include "start_page.h"
+#include "io/gguf_writer.h"
+#include "plot_ticks.h"
 #include "plots_panel.h"
 #include "precision_map.h"
 #include "model/model.h"
@@ -70,6 +72,36 @@ void answerNextBox(QMessageBox::StandardButton button, QString* seenObjectName =
     });
 }
 
+// A llama-shaped GGUF with `layers` blocks of small matrices and zero data (a sparse file): the
+// layer structure of a deep model at no cost.
+bool writeLayeredModel(const QString& path, int layers) {
+    using qs::io::GgufValue;
+    qs::io::GgufWriter w;
+    const int embd = 64, ffn = 128, vocab = 256;
+    bool ok = w.setKv("general.architecture", GgufValue::string("llama")).ok() &&
+              w.setKv("llama.block_count", GgufValue::u32(uint32_t(layers))).ok() &&
+              w.setKv("llama.embedding_length", GgufValue::u32(embd)).ok() &&
+              w.setKv("llama.feed_forward_length", GgufValue::u32(ffn)).ok() &&
+              w.setKv("llama.attention.head_count", GgufValue::u32(4)).ok() &&
+              w.setKv("llama.context_length", GgufValue::u32(512)).ok();
+    auto add = [&w, &ok](const std::string& name, std::vector<int64_t> shape, TensorType t) {
+        ok = ok && w.addTensor(name, shape, t).ok();
+    };
+    add("token_embd.weight", {embd, vocab}, TensorType::F16);
+    add("output_norm.weight", {embd}, TensorType::F32);
+    add("output.weight", {embd, vocab}, TensorType::F16);
+    for (int l = 0; l < layers; ++l) {
+        const std::string b = "blk." + std::to_string(l) + ".";
+        add(b + "attn_norm.weight", {embd}, TensorType::F32);
+        for (const char* r : {"attn_q", "attn_k", "attn_v", "attn_output"}) add(b + r + ".weight", {embd, embd}, TensorType::F16);
+        add(b + "ffn_norm.weight", {embd}, TensorType::F32);
+        add(b + "ffn_gate.weight", {embd, ffn}, TensorType::F16);
+        add(b + "ffn_up.weight", {embd, ffn}, TensorType::F16);
+        add(b + "ffn_down.weight", {ffn, embd}, TensorType::F16);
+    }
+    return ok && w.open(path.toStdString()).ok() && w.zeroFillRemaining().ok() && w.commit().ok();
+}
+
 // Index of a tensor the plan can change (a weight matrix).
 size_t matrixIndex(const qs::gui::PlanDocument* doc) {
     const int64_t i = doc->model()->indexOf("blk.0.attn_q.weight");
@@ -99,6 +131,8 @@ private slots:
     void splitterStaysPutWhileEditing();
     void fitsA1024x700Screen();
     void keyboardOnlyPaintsAMapCell();
+    void tickLabelsNeverOverlap_data();
+    void tickLabelsNeverOverlap();
 
 private:
     QTemporaryDir m_dir;
@@ -462,6 +496,52 @@ void TrustTest::keyboardOnlyPaintsAMapCell() {
     // Enter paints too; the cell is already Q2_K, so nothing is pushed.
     QTest::keyClick(map, Qt::Key_Return);
     QCOMPARE(w.planDocument()->undoStack()->count(), steps + 1);
+}
+
+void TrustTest::tickLabelsNeverOverlap_data() {
+    QTest::addColumn<int>("layers");
+    QTest::addColumn<QSize>("size");
+    for (int layers : {4, 22, 126}) {
+        for (QSize size : {QSize(1024, 700), QSize(1600, 1000)}) {
+            QTest::addRow("%d layers, %dx%d", layers, size.width(), size.height()) << layers << size;
+        }
+    }
+}
+
+void TrustTest::tickLabelsNeverOverlap() {
+    QFETCH(int, layers);
+    QFETCH(QSize, size);
+    const QString path = m_dir.filePath(QStringLiteral("layers-%1.gguf").arg(layers));
+    if (!QFileInfo::exists(path)) QVERIFY(writeLayeredModel(path, layers));
+    MainWindow w;
+    w.resize(size);
+    w.show();
+    QVERIFY(openAndWait(w, path));
+    w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    // The comparison's ticks too: every plotted tensor differs from Q8_0 somewhere.
+    qs::gui::ErrorPlot* errorPlot = w.plotsPanel()->errorPlot();
+    errorPlot->compareCombo()->setCurrentIndex(errorPlot->compareCombo()->findText(QStringLiteral("Q8_0")));
+    QTRY_VERIFY_WITH_TIMEOUT(!w.errorAtlas()->isRunning(), kTimeoutMs);
+    for (const QString& tab : {QStringLiteral("plots"), QStringLiteral("budget"), QStringLiteral("quality")}) {
+        w.showTab(tab);
+        QTest::qWait(20);
+        for (QCustomPlot* plot : w.findChildren<QCustomPlot*>()) {
+            if (!plot->isVisible()) continue;
+            plot->replot(QCustomPlot::rpImmediateRefresh);
+            plot->replot(QCustomPlot::rpImmediateRefresh);  // the second with the final margins
+            for (QCPAxisRect* rect : plot->axisRects()) {
+                for (QCPAxis* axis : rect->axes()) {
+                    if (!axis->visible() || !axis->tickLabels()) continue;
+                    QString why;
+                    QVERIFY2(!qs::gui::tickLabelsOverlap(axis, 2, &why),
+                             qPrintable(plot->objectName() + QStringLiteral(": ") + why));
+                }
+            }
+        }
+    }
+    // The deep model's layer axis still says where it is: several labels, "global" or 0 first.
+    QCPAxis* layerAxis = errorPlot->plot()->xAxis;
+    QVERIFY(layerAxis->tickVectorLabels().size() >= 3);
 }
 
 QTEST_MAIN(TrustTest)

@@ -23,7 +23,9 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QLocale>
 #include <QProgressBar>
+#include <QPushButton>
 #include <QSettings>
 #include <QSpinBox>
 #include <QSplitter>
@@ -57,6 +59,7 @@
 #include "quant/imatrix.h"
 #include "size_ledger.h"
 #include "start_page.h"
+#include "plan_autosave.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
 #include "type_delegate.h"
@@ -162,6 +165,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     m_doc = new PlanDocument(this);
     m_atlas = new ErrorAtlas(m_doc, this);
     m_planBar = new PlanToolBar(m_doc, this);
+    m_autosave = new PlanAutosave(m_doc, this);
     connect(m_doc, &PlanDocument::modifiedChanged, this, &MainWindow::updateTitle);
     addToolBar(Qt::TopToolBarArea, m_planBar);
     buildComputeBar();
@@ -554,7 +558,42 @@ void MainWindow::buildCentral() {
     tabs->setMinimumWidth(320);
     left->setMinimumHeight(160);
     m_mapPanel->setMinimumHeight(120);
-    m_stack->addWidget(m_splitter);
+    // The model page: the restore banner (hidden unless an unsaved plan is offered) above the
+    // splitter.
+    m_modelPage = new QWidget(m_stack);
+    auto* pageLayout = new QVBoxLayout(m_modelPage);
+    pageLayout->setContentsMargins(0, 0, 0, 0);
+    pageLayout->setSpacing(0);
+    m_restoreBar = new QFrame(m_modelPage);
+    m_restoreBar->setObjectName(QStringLiteral("restoreBar"));
+    m_restoreBar->setFrameShape(QFrame::StyledPanel);
+    m_restoreBar->setAutoFillBackground(true);
+    auto* barLayout = new QHBoxLayout(m_restoreBar);
+    barLayout->setContentsMargins(8, 4, 8, 4);
+    m_restoreText = new QLabel(m_restoreBar);
+    m_restoreText->setWordWrap(true);
+    barLayout->addWidget(m_restoreText, 1);
+    auto* restore = new QPushButton(tr("&Restore"), m_restoreBar);
+    restore->setObjectName(QStringLiteral("restoreButton"));
+    auto* forget = new QPushButton(tr("Di&scard"), m_restoreBar);
+    forget->setObjectName(QStringLiteral("discardAutosaveButton"));
+    barLayout->addWidget(restore);
+    barLayout->addWidget(forget);
+    m_restoreBar->hide();
+    connect(restore, &QPushButton::clicked, this, [this] {
+        const QString error = m_autosave->restore();
+        m_restoreBar->hide();
+        statusBar()->showMessage(error.isEmpty() ? tr("Restored the unsaved plan")
+                                                 : tr("Could not restore the plan: %1").arg(error),
+                                 kStatusMessageMs);
+    });
+    connect(forget, &QPushButton::clicked, this, [this] {
+        m_autosave->discard();
+        m_restoreBar->hide();
+    });
+    pageLayout->addWidget(m_restoreBar);
+    pageLayout->addWidget(m_splitter, 1);
+    m_stack->addWidget(m_modelPage);
     m_stack->setCurrentWidget(m_emptyPage);
     setCentralWidget(m_stack);
 
@@ -601,6 +640,15 @@ void MainWindow::onOpenSucceeded(const OpenOutcome& outcome) {
     setBusy(false);
     showModel(outcome.model, outcome.path);
     addRecentFile(outcome.path);
+    // Edits of this model that were never saved (a crash, a kill): offer them back.
+    if (const std::optional<QDateTime> when = m_autosave->pending()) {
+        m_restoreText->setText(tr("This model has an unsaved plan from %1 (the explorer did not "
+                                  "close normally). Restore it?")
+                                   .arg(QLocale().toString(*when, QLocale::ShortFormat)));
+        m_restoreBar->show();
+    } else {
+        m_restoreBar->hide();
+    }
     statusBar()->showMessage(
         tr("Opened %1 in %2 ms").arg(fileNameOf(outcome.path)).arg(outcome.elapsedMs),
         kStatusMessageMs);
@@ -628,7 +676,7 @@ void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const 
     // The plan first: the table's target columns read it.
     m_doc->setModel(m_model, m_doc->preset());
     // Show the page first so that the views below size their columns to their real width.
-    m_stack->setCurrentWidget(m_model ? static_cast<QWidget*>(m_splitter) : m_emptyPage);
+    m_stack->setCurrentWidget(m_model ? m_modelPage : m_emptyPage);
     m_tableModel->setModel(m_model);
     m_metadata->showModel(m_model.get());
     m_modelFacts->setText(m_model ? factsHtml(*m_model) : QString());

@@ -12,6 +12,7 @@
 
 #include "formats/type_table.h"
 
+class QFrame;
 class QLabel;
 class QLineEdit;
 class QMenu;
@@ -41,6 +42,7 @@ class PlanToolBar;
 class PlotsPanel;
 class PrecisionMapPanel;
 class SizeLedger;
+class PlanAutosave;
 class StartPage;
 class TensorFilterProxy;
 class TensorTableModel;
@@ -108,6 +110,9 @@ public:
     JobIndicator* jobIndicator() const { return m_jobIndicator; }
     /// The empty window's start page (open, open folder, demo, recent models).
     StartPage* startPage() const { return m_startPage; }
+    /// The plan's autosave, and the banner that offers an unsaved plan back on opening.
+    PlanAutosave* autosave() const { return m_autosave; }
+    QFrame* restoreBar() const { return m_restoreBar; }
     /// The compute backend choice ("cpu", "vulkan:N" as item data) and the CPU thread count.
     QComboBox* backendCombo() const { return m_backendCombo; }
     QSpinBox* threadsSpin() const { return m_threadsSpin; }
@@ -212,6 +217,10 @@ private:
     QStackedWidget* m_stack = nullptr;
     QWidget* m_emptyPage = nullptr;
     StartPage* m_startPage = nullptr;
+    QWidget* m_modelPage = nullptr;
+    QFrame* m_restoreBar = nullptr;
+    QLabel* m_restoreText = nullptr;
+    PlanAutosave* m_autosave = nullptr;
     QSplitter* m_splitter = nullptr;
     QTreeView* m_tensorView = nullptr;
     QLineEdit* m_filter = nullptr;

@@ -11,6 +11,7 @@
 #include "main_window.h"
 #include "size_ledger.h"
 #include "model/model.h"
+#include "plan_autosave.h"
 #include "plan_document.h"
 
 namespace qs::gui {
@@ -40,7 +41,7 @@ bool MainWindow::confirmDiscard(const QString& action) {
     box.setEscapeButton(QMessageBox::Cancel);
     switch (box.exec()) {
     case QMessageBox::Save: return chooseSaveRecipe();
-    case QMessageBox::Discard: return true;
+    case QMessageBox::Discard: m_autosave->discard(); return true;
     default: return false;
     }
 }

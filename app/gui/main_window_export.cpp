@@ -26,6 +26,7 @@
 #include "jobs/export_job.h"
 #include "main_window.h"
 #include "model/model.h"
+#include "plan_autosave.h"
 #include "plan_document.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
@@ -210,6 +211,7 @@ QString MainWindow::saveRecipeTo(const QString& path) {
     const qs::Status st = qs::quant::saveRecipe(recipe, path.toStdString(), m_model.get());
     if (!st) return QString::fromStdString(st.error().what());
     m_doc->markSaved();
+    m_autosave->discard();
     statusBar()->showMessage(tr("Saved recipe %1").arg(QFileInfo(path).fileName()), 8000);
     return {};
 }

@@ -10,6 +10,7 @@
 #include <QComboBox>
 #include <QDir>
 #include <QLabel>
+#include <QFile>
 #include <QFileInfo>
 #include <QMenu>
 #include <QMenuBar>
@@ -39,6 +40,7 @@
 #include "plots_panel.h"
 #include "precision_map.h"
 #include "model/model.h"
+#include "plan_autosave.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
 #include "quant/engine.h"
@@ -131,6 +133,7 @@ private slots:
     void splitterStaysPutWhileEditing();
     void fitsA1024x700Screen();
     void keyboardOnlyPaintsAMapCell();
+    void killedAfterEditsOffersThemBack();
     void tickLabelsNeverOverlap_data();
     void tickLabelsNeverOverlap();
 
@@ -496,6 +499,38 @@ void TrustTest::keyboardOnlyPaintsAMapCell() {
     // Enter paints too; the cell is already Q2_K, so nothing is pushed.
     QTest::keyClick(map, Qt::Key_Return);
     QCOMPARE(w.planDocument()->undoStack()->count(), steps + 1);
+}
+
+void TrustTest::killedAfterEditsOffersThemBack() {
+    const QString path = m_dir.filePath(QStringLiteral("autosaved.gguf"));
+    QVERIFY(QFile::copy(m_modelPath, path));
+    size_t k = 0;
+    {
+        // A session that edits and then dies: no close event, no question, no save.
+        auto* w = new MainWindow;
+        w->show();
+        QVERIFY(openAndWait(*w, path));
+        QVERIFY(!w->restoreBar()->isVisible());
+        k = matrixIndex(w->planDocument());
+        QVERIFY(w->planDocument()->setTypes({k}, TensorType::Q2_K));
+        // The autosave follows an edit after a short delay.
+        QTRY_VERIFY_WITH_TIMEOUT(w->autosave()->pending().has_value(),
+                                 qs::gui::PlanAutosave::kDelayMs * 4);
+        delete w;
+    }
+    MainWindow w;
+    w.show();
+    QVERIFY(openAndWait(w, path));
+    QVERIFY(w.restoreBar()->isVisible());
+    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q8_0);
+    w.restoreBar()->findChild<QPushButton*>(QStringLiteral("restoreButton"))->click();
+    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q2_K);
+    QVERIFY(w.planDocument()->isModified());
+    QVERIFY(!w.restoreBar()->isVisible());
+    // Quitting and discarding the edits forgets the autosave.
+    answerNextBox(QMessageBox::Discard);
+    QVERIFY(w.close());
+    QVERIFY(!QFileInfo::exists(qs::gui::PlanAutosave::pathFor(path)));
 }
 
 void TrustTest::tickLabelsNeverOverlap_data() {

@@ -43,8 +43,18 @@ xvfb-run -a -s "-screen 0 1440x900x24" \
     "$app" "$here/tests/data/models/stories260K.gguf" --preset Q4_0 --tab quality --evaluate \
     --screenshot "$out/quality.png" --quit-after 60000
 
+# The start page of the empty window (recent models listed from a throw-away settings file),
+# and the whole window at the smallest size it supports, 1024x700.
+mkdir -p "$XDG_CONFIG_HOME/Quantscope"
+printf '[General]\nrecentFiles=%s, %s\n' "$here/tests/data/models/stories260K.gguf" \
+    "$here/tests/data/models/stories260K-hf" >"$XDG_CONFIG_HOME/Quantscope/Quantscope.conf"
+xvfb-run -a -s "-screen 0 1440x900x24" \
+    "$app" --size 1100x640 --screenshot "$out/start.png" --quit-after 30000
+xvfb-run -a -s "-screen 0 1440x900x24" \
+    "$app" --demo --size 1024x700 --preset Q4_K_M --screenshot "$out/small-window.png" --quit-after 30000
+
 # Shrink the PNG losslessly when ImageMagick is around (the picture is mostly flat colour).
-for shot in main budget quality; do
+for shot in main budget quality start small-window; do
     if command -v convert >/dev/null; then
         convert "$out/$shot.png" -strip -define png:compression-level=9 "$tmp/$shot.png"
         if [[ $(stat -c %s "$tmp/$shot.png") -lt $(stat -c %s "$out/$shot.png") ]]; then

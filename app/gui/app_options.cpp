@@ -43,6 +43,10 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         QStringLiteral("evaluate"),
         QStringLiteral("Once the model is loaded (and planned), evaluate the plan in the Quality tab."));
     parser.addOption(evaluate);
+    const QCommandLineOption size(QStringLiteral("size"),
+                                  QStringLiteral("Open the window at <WxH> pixels (e.g. 1024x700)."),
+                                  QStringLiteral("WxH"));
+    parser.addOption(size);
     parser.addPositionalArgument(
         QStringLiteral("model"),
         QStringLiteral("Model to open: .gguf, .safetensors or a sharded index .json."),
@@ -78,6 +82,17 @@ AppOptions parseAppOptions(const QStringList& arguments) {
     const QStringList positional = parser.positionalArguments();
     if (positional.size() > 1) return usageError(QStringLiteral("at most one MODEL may be given"));
     if (!positional.isEmpty()) out.modelPath = positional.first();
+    if (parser.isSet(size)) {
+        const QStringList wh = parser.value(size).split(QLatin1Char('x'));
+        bool okW = false, okH = false;
+        if (wh.size() == 2) {
+            out.width = wh[0].toInt(&okW);
+            out.height = wh[1].toInt(&okH);
+        }
+        if (!okW || !okH || out.width < 200 || out.height < 200) {
+            return usageError(QStringLiteral("--size wants WxH in pixels, e.g. 1024x700"));
+        }
+    }
     out.demo = parser.isSet(demo);
     if (out.demo && !out.modelPath.isEmpty()) {
         return usageError(QStringLiteral("--demo and MODEL exclude each other"));

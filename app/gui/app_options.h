@@ -17,6 +17,8 @@ struct AppOptions {
     QString compare;         ///< --compare NAME: plot this preset's errors beside the plan's
     QString tab;             ///< --tab plots|budget|quality|model: the right-hand tab to show
     bool evaluate = false;   ///< --evaluate: run the Quality tab's evaluation once loaded
+    int width = 0;           ///< --size WxH: the window's size (0: the saved or default size)
+    int height = 0;
 
     bool exitNow = false;    ///< --help, --version or a usage error: print `message`, exit
     int exitCode = 0;        ///< 0 for --help/--version, 2 for bad usage

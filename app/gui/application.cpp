@@ -72,6 +72,7 @@ int runApplication(int& argc, char** argv) {
     }
 
     MainWindow window;
+    if (options.width > 0) window.resize(options.width, options.height);
     window.show();
 
     if (!options.preset.isEmpty()) {
@@ -79,6 +80,8 @@ int runApplication(int& argc, char** argv) {
         const qs::quant::Ftype preset = *qs::quant::ftypeFromName(options.preset.toStdString());
         QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, preset] {
             window.planDocument()->applyPreset(preset);
+            // The plan asked for on the command line is the starting point, not an edit.
+            window.planDocument()->markSaved();
         });
     }
     if (!options.tab.isEmpty()) {

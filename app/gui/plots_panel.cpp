@@ -94,6 +94,7 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     layout->addLayout(head);
     m_metrics = new QLabel(tr("Select a tensor in the table or click the map"), this);
     m_metrics->setObjectName(QStringLiteral("metricsLabel"));
+    m_metrics->setWordWrap(true);  // a narrow panel wraps the metrics instead of clipping them
     layout->addWidget(m_metrics);
 
     auto* split = new QSplitter(Qt::Vertical, this);
@@ -104,6 +105,7 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_hist->setMinimumHeight(110);
     m_errorPlot->setMinimumHeight(110);
     m_footprint->setMinimumHeight(110);
+    m_footprint->installEventFilter(this);  // its title's line breaks follow its width
     split->addWidget(m_hist);
     split->addWidget(m_errorPlot);
     split->addWidget(m_footprint);
@@ -421,14 +423,31 @@ void PlotsPanel::updateFootprint() {
     // Tensor data per layer; the bits per weight are the whole file's, as everywhere.
     const qs::Result<uint64_t> file =
         qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
-    QString title = file ? tr("Tensor memory per layer: plan %1 (file %2 bpw) against the original %3")
+    // Short: the plot is small on a 1024-pixel screen (the title does not elide).
+    QString title = file ? tr("Per layer: plan %1 (file %2 bpw), original %3")
                                .arg(formatBytes(planned), formatBpw(*file, m->totalElements()),
                                     formatBytes(m->totalBytes()))
-                         : tr("Tensor memory per layer: plan %1 against the original %2")
+                         : tr("Per layer: plan %1, original %2")
                                .arg(formatBytes(planned), formatBytes(m->totalBytes()));
     if (m_budget > 0) title += tr(" · file budget %1").arg(formatBytes(m_budget));
+    // A narrow plot gets the title on two lines (QCPTextElement clips rather than elides).
+    // The title spans the axis rect's column (the legend has its own column at the right).
+    const int room = m_footprint->axisRect()->outerRect().width() > 0
+                         ? m_footprint->axisRect()->outerRect().width()
+                         : m_footprint->width();
+    if (QFontMetrics(m_footprintTitle->font()).horizontalAdvance(title) > room - 16) {
+        title.replace(QStringLiteral("), "), QStringLiteral(")\n"));
+        title.replace(QStringLiteral(" · file budget"), QStringLiteral("\nfile budget"));
+    }
     m_footprintTitle->setText(title);
     m_footprint->replot();
+}
+
+bool PlotsPanel::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_footprint && event->type() == QEvent::Resize && m_doc->model()) {
+        updateFootprint();
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 void PlotsPanel::setBudget(quint64 bytes) {

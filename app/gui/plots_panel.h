@@ -72,6 +72,7 @@ signals:
     void tensorActivated(size_t index);
 
 protected:
+    bool eventFilter(QObject* watched, QEvent* event) override;
     void changeEvent(QEvent* event) override;
 
 private:

@@ -461,6 +461,17 @@ void TrustTest::fitsA1024x700Screen() {
         QVERIFY(w.tensorView()->height() >= 150);
     }
     QVERIFY(w.sizeLedger()->isVisible());
+    // Plot titles fit their plot (on two lines if need be).
+    w.showTab(QStringLiteral("plots"));
+    QTest::qWait(20);
+    QCustomPlot* footprint = w.plotsPanel()->footprintPlot();
+    const QString title = w.plotsPanel()->footprintTitle();
+    int widest = 0;
+    for (const QString& line : title.split(QLatin1Char('\n'))) {
+        widest = std::max(widest, footprint->fontMetrics().horizontalAdvance(line));
+    }
+    const int room = footprint->axisRect()->outerRect().width();
+    QVERIFY2(widest <= room, qPrintable(QStringLiteral("%1 px wide in %2: %3").arg(widest).arg(room).arg(title)));
 }
 
 void TrustTest::keyboardOnlyPaintsAMapCell() {

@@ -466,7 +466,9 @@ void MainWindow::buildCentral() {
     m_tensorView->setUniformRowHeights(true);
     m_tensorView->setAllColumnsShowFocus(true);
     m_tensorView->setWordWrap(false);
-    m_tensorView->setTextElideMode(Qt::ElideMiddle);
+    // Keep the end of long names (Hugging Face: "…layers.12.self_attn.q_proj.weight"): the
+    // layer and the role are what identify a tensor.
+    m_tensorView->setTextElideMode(Qt::ElideLeft);
     m_tensorView->setIndentation(fontMetrics().horizontalAdvance(QStringLiteral("00")));
     QHeaderView* header = m_tensorView->header();
     header->setHighlightSections(false);

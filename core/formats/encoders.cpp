@@ -46,6 +46,12 @@ EncoderPair encodersOf(TensorType t) {
     case TensorType::IQ3_S: return {encodeIQ3_S, encodeIQ3_S};
     case TensorType::IQ1_S: return {encodeIQ1_S, encodeIQ1_S};
     case TensorType::IQ1_M: return {encodeIQ1_M, encodeIQ1_M};
+    case TensorType::TQ1_0: return {encodeTQ1_0, encodeTQ1_0};
+    case TensorType::TQ2_0: return {encodeTQ2_0, encodeTQ2_0};
+    case TensorType::MXFP4: return {encodeMXFP4, encodeMXFP4};
+    case TensorType::NVFP4: return {encodeNVFP4, encodeNVFP4};
+    case TensorType::Q1_0: return {encodeQ1_0, encodeQ1_0};
+    case TensorType::Q2_0: return {encodeQ2_0, encodeQ2_0};
     default: return {nullptr, nullptr};
     }
 }
@@ -72,7 +78,11 @@ ScaleFields scaleFieldsOf(TensorType t) {
     case TensorType::IQ2_S:
     case TensorType::IQ3_XXS:
     case TensorType::IQ3_S:
-    case TensorType::IQ1_S: return {1, {0, 0}};
+    case TensorType::IQ1_S:
+    case TensorType::Q1_0:
+    case TensorType::Q2_0: return {1, {0, 0}};
+    case TensorType::TQ1_0: return {1, {52, 0}};
+    case TensorType::TQ2_0: return {1, {64, 0}};
     case TensorType::Q4_1:
     case TensorType::Q5_1:
     case TensorType::Q4_K:

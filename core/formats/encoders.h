@@ -6,7 +6,8 @@
 //  - without importance: the quantize_row_*_ref routine (or, for IQ4_NL / IQ4_XS, the
 //    quantize_iq4_* routine with no weights), byte for byte;
 //  - with importance: the quantize_*_impl routine that consumes quant_weights, byte for byte.
-// Q8_0, F16, BF16 and F32 ignore importance, as ggml does.
+// Q8_0, F16, BF16, F32, TQ1_0, TQ2_0, MXFP4, NVFP4, Q1_0 and Q2_0 ignore importance, as ggml
+// does.
 //
 // Two implementations exist behind the same signature: the scalar reference (a direct rendering
 // of ggml's algorithm) and the fast path (same arithmetic, evaluated candidate-parallel so the
@@ -119,6 +120,13 @@ void encodeIQ3_XXS(const float* src, uint8_t* dst, int64_t n, const float* impor
 void encodeIQ3_S(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeIQ1_S(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeIQ1_M(const float* src, uint8_t* dst, int64_t n, const float* importance);
+// Round-to-nearest low-bit types (encode_ternary_fp4.cpp); importance is ignored, as in ggml.
+void encodeTQ1_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeTQ2_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeMXFP4(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeNVFP4(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeQ1_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeQ2_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
 /// Builds the grid maps and neighbour lists `t` needs (once; later calls return at once).
 void prepareGridTables(TensorType t);
 } // namespace detail

@@ -76,7 +76,19 @@ const std::vector<EncType>& encTypes() {
         {TensorType::IQ2_XXS, "iq2_xxs", true, true}, {TensorType::IQ2_XS, "iq2_xs", true, true},
         {TensorType::IQ2_S, "iq2_s", true},       {TensorType::IQ3_XXS, "iq3_xxs", true},
         {TensorType::IQ3_S, "iq3_s", true},       {TensorType::IQ1_S, "iq1_s", true, true},
-        {TensorType::IQ1_M, "iq1_m", true},
+        {TensorType::IQ1_M, "iq1_m", true},       {TensorType::TQ1_0, "tq1_0", true},
+        {TensorType::TQ2_0, "tq2_0", true},       {TensorType::MXFP4, "mxfp4", true},
+    };
+    return types;
+}
+
+/// Types that exist in the ggml of node-llama-cpp 3.22.1 but have no golden files in shared/:
+/// checked against ggml_quantize_chunk at run time (EncodeVsGgml) only.
+const std::vector<EncType>& newTypes() {
+    static const std::vector<EncType> types = {
+        {TensorType::NVFP4, "nvfp4", true},
+        {TensorType::Q1_0, "q1_0", true},
+        {TensorType::Q2_0, "q2_0", true},
     };
     return types;
 }
@@ -326,32 +338,98 @@ TEST_F(EncodeGolden, FastPathEqualsReference) {
 using GgmlQuantizeChunk = size_t (*)(int type, const float* src, void* dst, int64_t start,
                                      int64_t nrows, int64_t nPerRow, const float* imatrix);
 
+/// The first bytes of ggml's struct ggml_type_traits (ggml.h), enough to reach to_float.
+struct GgmlTypeTraits {
+    const char* typeName;
+    int64_t blckSize;
+    int64_t blckSizeInterleave;
+    size_t typeSize;
+    bool isQuantized;
+    void (*toFloat)(const void* x, float* y, int64_t k);
+};
+using GgmlGetTypeTraits = const GgmlTypeTraits* (*)(int type);
+
+/// libggml-base.so of the node-llama-cpp package, dlopened; skips the test if absent.
+struct Ggml {
+    void* handle = nullptr;
+    GgmlQuantizeChunk quantize = nullptr;
+    GgmlGetTypeTraits traits = nullptr;
+    static std::string path() {
+        return std::string(QS_TEST_DATA_DIR) +
+               "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so";
+    }
+    bool open() {
+        handle = dlopen(path().c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) return false;
+        quantize = reinterpret_cast<GgmlQuantizeChunk>(dlsym(handle, "ggml_quantize_chunk"));
+        traits = reinterpret_cast<GgmlGetTypeTraits>(dlsym(handle, "ggml_get_type_traits"));
+        return quantize && traits;
+    }
+    ~Ggml() {
+        if (handle) dlclose(handle);
+    }
+};
+
+/// ggml's bytes for x (rows of `cols`), with or without importance.
+std::vector<uint8_t> ggmlEncode(const Ggml& g, TensorType t, const std::vector<float>& x,
+                                int64_t cols, const float* imp) {
+    std::vector<uint8_t> out(bytesFor(t, int64_t(x.size())));
+    g.quantize(int(t), x.data(), out.data(), 0, int64_t(x.size()) / cols, cols, imp);
+    return out;
+}
+
 TEST(EncodeVsGgml, AwkwardRowsByteIdentical) {
-    const std::string lib = std::string(QS_TEST_DATA_DIR) +
-                            "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/"
-                            "libggml-base.so";
-    if (!std::filesystem::exists(lib)) GTEST_SKIP() << "no " << lib;
-    void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(handle, nullptr) << dlerror();
-    const auto quantize =
-        reinterpret_cast<GgmlQuantizeChunk>(dlsym(handle, "ggml_quantize_chunk"));
-    ASSERT_NE(quantize, nullptr);
+    if (!std::filesystem::exists(Ggml::path())) GTEST_SKIP() << "no " << Ggml::path();
+    Ggml g;
+    ASSERT_TRUE(g.open()) << dlerror();
+    std::vector<EncType> all = encTypes();
+    all.insert(all.end(), newTypes().begin(), newTypes().end());
     for (uint32_t seed = 1; seed <= 3; ++seed) {
         const int64_t cols = 512 * seed;
         const auto x = awkwardRows(20, cols, seed);
         const auto imp = randomImportance(cols, seed + 100);
-        for (const EncType& e : encTypes()) {
+        for (const EncType& e : all) {
             SCOPED_TRACE(std::string(e.golden) + " seed " + std::to_string(seed));
+            // The grid searches are ggml's slowest: fewer rows keep the test in seconds (the
+            // row scales still cycle through all seven magnitudes).
+            const bool slow = e.type >= TensorType::IQ2_XXS && e.type <= TensorType::IQ1_M &&
+                              e.type != TensorType::IQ4_NL && e.type != TensorType::IQ4_XS;
+            const std::vector<float> xs(x.begin(), x.begin() + (slow ? 8 : 20) * cols);
             for (const float* w : {static_cast<const float*>(nullptr), imp.data()}) {
                 if (!w && e.needsImatrix) continue;  // ggml aborts without one
-                std::vector<uint8_t> theirs(bytesFor(e.type, int64_t(x.size())));
-                quantize(int(e.type), x.data(), theirs.data(), 0, 20, cols, w);
-                EXPECT_EQ(firstDifference(encode(e.type, x, cols, w, 2), theirs), "")
+                EXPECT_EQ(firstDifference(encode(e.type, xs, cols, w, 2), ggmlEncode(g, e.type, xs, cols, w)), "")
                     << (w ? "with importance" : "plain");
             }
         }
     }
-    dlclose(handle);
+}
+
+TEST(EncodeVsGgml, NewTypesGoldenAndDecode) {
+    // NVFP4, Q1_0, Q2_0: no golden files exist in shared/, so ggml makes them here from the
+    // golden weights (plain and with the golden imatrix, which these types ignore); our
+    // encoder must give the same bytes, our decoder ggml's values bit for bit, and the
+    // type table ggml's block size and bytes.
+    if (!std::filesystem::exists(Ggml::path())) GTEST_SKIP() << "no " << Ggml::path();
+    Ggml g;
+    ASSERT_TRUE(g.open()) << dlerror();
+    const auto weights = readFloats(goldenDir() + "/weights.f32");
+    const auto imatrix = readFloats(goldenDir() + "/imatrix.f32");
+    for (const EncType& e : newTypes()) {
+        SCOPED_TRACE(e.golden);
+        const GgmlTypeTraits* gt = g.traits(int(e.type));
+        ASSERT_NE(gt, nullptr);
+        EXPECT_EQ(std::string(gt->typeName), e.golden);
+        EXPECT_EQ(gt->blckSize, qs::formats::traits(e.type).blockSize);
+        EXPECT_EQ(int64_t(gt->typeSize), qs::formats::traits(e.type).blockBytes);
+        for (const float* w : {static_cast<const float*>(nullptr), imatrix.data()}) {
+            const auto theirs = ggmlEncode(g, e.type, weights, kCols, w);
+            EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, w, 2), theirs), "");
+            std::vector<float> ref(weights.size());
+            gt->toFloat(theirs.data(), ref.data(), int64_t(ref.size()));
+            const auto ours = decode(e.type, theirs, int64_t(weights.size()));
+            EXPECT_EQ(std::memcmp(ours.data(), ref.data(), ref.size() * sizeof(float)), 0);
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -425,7 +503,8 @@ TEST(EncodeErrors, MissingImatrixIsRejectedWithTheFix) {
 TEST_F(EncodeGolden, GridIQuantsByteIdenticalToGolden) {
     for (const EncType& e : encTypes()) {
         if (e.type < TensorType::IQ2_XXS || e.type == TensorType::IQ4_NL ||
-            e.type == TensorType::IQ4_XS || e.type == TensorType::BF16)
+            e.type == TensorType::IQ4_XS || e.type == TensorType::BF16 ||
+            e.type == TensorType::F8_E4M3)
             continue;
         SCOPED_TRACE(e.golden);
         if (!e.needsImatrix) {

@@ -42,9 +42,27 @@ constexpr float kEpsIq2s = 1e-8f;    // GROUP_MAX_EPS_IQ2_S
 constexpr float kEpsIq1m = 1e-7f;    // GROUP_MAX_EPS_IQ1_M
 constexpr float kEpsIq1s = 1e-12f;   // GROUP_MAX_EPS_IQ1_S
 
+/// IQ1 values of the three levels with a positive and a negative delta (ggml's x_p, x_m).
+constexpr float kIq1xpTable[3] = {-1 + iq::kIq1Delta, iq::kIq1Delta, 1 + iq::kIq1Delta};
+constexpr float kIq1xmTable[3] = {-1 - iq::kIq1Delta, -iq::kIq1Delta, 1 - iq::kIq1Delta};
+
 // ------------------------------------------------------------------------------------------
 // Codebook tables
 // ------------------------------------------------------------------------------------------
+
+/// Four float lanes (GCC/Clang vector extension: element-wise IEEE arithmetic, SSE2 on x86-64).
+/// The neighbour searches evaluate four candidates at once, each lane in ggml's order of
+/// operations, so every lane's result is the scalar result bit for bit.
+typedef float V4 __attribute__((vector_size(16)));
+inline V4 splat(float v) { return V4{v, v, v, v}; }
+
+/// One off-grid point's neighbours: entries nb[first .. first + count) of the index array and,
+/// from float offset `qf`, their values transposed in chunks of four (chunk c, value i, lane).
+struct NeighbourList {
+    uint32_t first = 0;
+    uint32_t count = 0;
+    uint32_t qf = 0;
+};
 
 /// One codebook in the quantizer's form: each entry's values as odd positions 2l+1 of their
 /// level l (what ggml's searches measure against), the map lattice point -> entry, and the
@@ -53,17 +71,21 @@ struct GridTables {
     int group = 8;                 ///< values per codebook entry (8 or 4)
     int bits = 2;                  ///< bits per level in a lattice point's index
     std::vector<int8_t> pos;       ///< entries * group: 2 * level + 1
-    std::vector<int32_t> map;      ///< point -> entry (>= 0) or -(offset + 1) into neighbours
-    std::vector<uint16_t> neighbours;  ///< per off-grid point: count, then entry indices
+    std::vector<int32_t> map;      ///< point -> entry (>= 0) or -(list + 1)
+    std::vector<NeighbourList> lists;
+    std::vector<uint16_t> nb;      ///< neighbour entry indices, by (distance, index)
+    std::vector<float> qPos;       ///< transposed chunks: float(2l+1) (IQ2, IQ3)
+    std::vector<float> qPlus;      ///< IQ1: the value of level l with +delta
+    std::vector<float> qMinus;     ///< IQ1: with -delta
     const int8_t* entry(int j) const { return pos.data() + size_t(j) * size_t(group); }
-    const uint16_t* neighboursOf(int32_t m) const { return neighbours.data() + (-m - 1); }
+    const NeighbourList& listOf(int32_t m) const { return lists[size_t(-m - 1)]; }
 };
 
 /// Builds the tables from decoded grid entries. `levelOf` maps a decoded byte to its level;
 /// `maxLevel` is the largest level a search can produce (only such points are ever looked up).
 template <typename Entry, typename LevelOf>
 GridTables buildTables(const Entry* grid, int size, int group, int bits, int maxLevel,
-                       int nwant, LevelOf levelOf) {
+                       int nwant, LevelOf levelOf, bool iq1 = false) {
     GridTables t;
     t.group = group;
     t.bits = bits;
@@ -115,13 +137,34 @@ GridTables buildTables(const Entry* grid, int size, int group, int bits, int max
             }
         }
     });
-    size_t total = 0;
-    for (const auto& l : lists) total += 1 + l.size();
-    t.neighbours.reserve(total);
     for (size_t p = 0; p < points.size(); ++p) {
-        t.map[size_t(points[p])] = -int32_t(t.neighbours.size()) - 1;
-        t.neighbours.push_back(uint16_t(lists[p].size()));
-        t.neighbours.insert(t.neighbours.end(), lists[p].begin(), lists[p].end());
+        NeighbourList nl;
+        nl.first = uint32_t(t.nb.size());
+        nl.count = uint32_t(lists[p].size());
+        t.map[size_t(points[p])] = -int32_t(t.lists.size()) - 1;
+        t.lists.push_back(nl);
+        t.nb.insert(t.nb.end(), lists[p].begin(), lists[p].end());
+    }
+    // Transposed float values of every list, four neighbours per chunk (unused lanes 0).
+    auto transpose = [&](std::vector<float>& out, auto valueOfPos) {
+        for (NeighbourList& nl : t.lists) {
+            nl.qf = uint32_t(out.size());
+            const uint32_t chunks = (nl.count + 3) / 4;
+            for (uint32_t c = 0; c < chunks; ++c) {
+                for (int i = 0; i < group; ++i) {
+                    for (uint32_t lane = 0; lane < 4; ++lane) {
+                        const uint32_t j = 4 * c + lane;
+                        out.push_back(j < nl.count ? valueOfPos(t.entry(t.nb[nl.first + j])[i]) : 0.f);
+                    }
+                }
+            }
+        }
+    };
+    if (iq1) {
+        transpose(t.qMinus, [](int8_t p) { return kIq1xmTable[(p - 1) / 2]; });
+        transpose(t.qPlus, [](int8_t p) { return kIq1xpTable[(p - 1) / 2]; });
+    } else {
+        transpose(t.qPos, [](int8_t p) { return float(p); });
     }
     return t;
 }
@@ -156,7 +199,7 @@ const GridTables& tablesIq3s() {
     return t;
 }
 const GridTables& tablesIq1() {
-    static const GridTables t = buildTables(iq::kIq1sGrid, 2048, 8, 2, 2, 3, levelIq1);
+    static const GridTables t = buildTables(iq::kIq1sGrid, 2048, 8, 2, 2, 3, levelIq1, true);
     return t;
 }
 
@@ -164,27 +207,45 @@ const GridTables& tablesIq1() {
 // IQ2 / IQ3 trial-scale search
 // ------------------------------------------------------------------------------------------
 
+/// The first of the smallest of d2[0..n) (ggml's sequential `if (d2 < best)` scan).
+inline uint32_t firstMin(const float* d2, uint32_t n) {
+    float best = FLT_MAX;
+    uint32_t at = 0;
+    for (uint32_t j = 0; j < n; ++j) {
+        if (d2[j] < best) {
+            best = d2[j];
+            at = j;
+        }
+    }
+    return at;
+}
+
+/// Weighted squared distances of x (G values) from scale * q for every neighbour of a list,
+/// four at a time; lane j: sum_i w[i] * (scale * q_ij - x[i])^2 in ggml's order.
+template <int G>
+inline void neighbourDistances(const float* q, uint32_t count, const float* x, const float* w,
+                               float scale, float* d2) {
+    const V4 sc = splat(scale);
+    for (uint32_t c = 0; c < (count + 3) / 4; ++c) {
+        V4 acc = splat(0.f);
+        for (int i = 0; i < G; ++i) {
+            V4 qi;
+            __builtin_memcpy(&qi, q + (size_t(c) * G + size_t(i)) * 4, sizeof qi);
+            const V4 diff = sc * qi - splat(x[i]);
+            acc += splat(w[i]) * diff * diff;
+        }
+        __builtin_memcpy(d2 + 4 * c, &acc, sizeof acc);
+    }
+}
+
 /// ggml's iq2_find_best_neighbour / iq3_find_best_neighbour: the neighbour minimising the
 /// weighted squared error at `scale` (first one on ties); writes its levels to L.
 template <int G>
-int bestNeighbour(const GridTables& t, const uint16_t* nb, const float* xval, const float* w,
+int bestNeighbour(const GridTables& t, const NeighbourList& nl, const float* xval, const float* w,
                   float scale, int8_t* L) {
-    const int count = nb[0];
-    float bestD2 = FLT_MAX;
-    int best = nb[1];
-    for (int j = 1; j <= count; ++j) {
-        const int8_t* pg = t.entry(nb[j]);
-        float d2 = 0;
-        for (int i = 0; i < G; ++i) {
-            const float q = pg[i];
-            const float diff = scale * q - xval[i];
-            d2 += w[i] * diff * diff;
-        }
-        if (d2 < bestD2) {
-            bestD2 = d2;
-            best = nb[j];
-        }
-    }
+    float d2[2048 + 4];
+    neighbourDistances<G>(t.qPos.data() + nl.qf, nl.count, xval, w, scale, d2);
+    const int best = t.nb[nl.first + firstMin(d2, nl.count)];
     const int8_t* pg = t.entry(best);
     for (int i = 0; i < G; ++i) L[i] = int8_t((pg[i] - 1) / 2);
     return best;
@@ -213,7 +274,7 @@ void roundBlock(const GridTables& t, const SearchConfig& c, const float* xval, c
         }
         const int32_t m = t.map[size_t(u)];
         onGrid[k] = m >= 0;
-        if (m < 0) bestNeighbour<G>(t, t.neighboursOf(m), xval + G * k, waux + G * k, scale, L + G * k);
+        if (m < 0) bestNeighbour<G>(t, t.listOf(m), xval + G * k, waux + G * k, scale, L + G * k);
     }
 }
 
@@ -283,7 +344,7 @@ bool searchBlock(const GridTables& t, const SearchConfig& c, const float* xval,
                 u |= l << (t.bits * i);
             }
             const int32_t m = t.map[size_t(u)];
-            if (m < 0) bestNeighbour<G>(t, t.neighboursOf(m), xval + G * k, waux + G * k, scale, L + G * k);
+            if (m < 0) bestNeighbour<G>(t, t.listOf(m), xval + G * k, waux + G * k, scale, L + G * k);
         }
         float sumqx, sumq2;
         fitSums<N>(weight, xval, L, sumqx, sumq2);
@@ -583,29 +644,17 @@ void iq3sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
 // IQ1_S, IQ1_M
 // ------------------------------------------------------------------------------------------
 
-constexpr float kIq1xp[3] = {-1 + iq::kIq1Delta, iq::kIq1Delta, 1 + iq::kIq1Delta};
-constexpr float kIq1xm[3] = {-1 - iq::kIq1Delta, -iq::kIq1Delta, 1 - iq::kIq1Delta};
+constexpr const float* kIq1xp = kIq1xpTable;
+constexpr const float* kIq1xm = kIq1xmTable;
 
 /// ggml's iq1_find_best_neighbour2: the neighbour with the least weighted squared error of
 /// scale * xg[level] against x (first on ties); writes its levels to L.
-int bestNeighbourIq1(const GridTables& t, const uint16_t* nb, const float* x, const float* w,
+int bestNeighbourIq1(const GridTables& t, const NeighbourList& nl, const float* x, const float* w,
                      float scale, const float* xg, int8_t* L) {
-    const int count = nb[0];
-    float bestD2 = FLT_MAX;
-    int best = nb[1];
-    for (int j = 1; j <= count; ++j) {
-        const int8_t* pg = t.entry(nb[j]);
-        float d2 = 0;
-        for (int i = 0; i < 8; ++i) {
-            const float q = xg[(pg[i] - 1) / 2];
-            const float diff = scale * q - x[i];
-            d2 += w[i] * diff * diff;
-        }
-        if (d2 < bestD2) {
-            bestD2 = d2;
-            best = nb[j];
-        }
-    }
+    float d2[2048 + 4];
+    const std::vector<float>& q = xg == kIq1xpTable ? t.qPlus : t.qMinus;
+    neighbourDistances<8>(q.data() + nl.qf, nl.count, x, w, scale, d2);
+    const int best = t.nb[nl.first + firstMin(d2, nl.count)];
     const int8_t* pg = t.entry(best);
     for (int i = 0; i < 8; ++i) L[i] = int8_t((pg[i] - 1) / 2);
     return best;
@@ -708,7 +757,7 @@ void iq1sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
                 const int32_t m = t.map[size_t(u)];
                 if (m < 0) {
                     allOnGrid = false;
-                    index[k] = bestNeighbourIq1(t, t.neighboursOf(m), xb + 8 * k, weight + 8 * k,
+                    index[k] = bestNeighbourIq1(t, t.listOf(m), xb + 8 * k, weight + 8 * k,
                                                 scale, xx, L + 8 * k);
                 } else {
                     index[k] = m;
@@ -861,7 +910,7 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
                 const int32_t m = t.map[size_t(u)];
                 if (m < 0) {
                     allOnGrid = false;
-                    index[k] = bestNeighbourIq1(t, t.neighboursOf(m), xb + 8 * k, weight + 8 * k,
+                    index[k] = bestNeighbourIq1(t, t.listOf(m), xb + 8 * k, weight + 8 * k,
                                                 scale, xx, L + 8 * k);
                 } else {
                     index[k] = m;

@@ -664,8 +664,16 @@ int bestNeighbourIq1(const GridTables& t, const NeighbourList& nl, const float* 
 /// index) pairs with glibc's qsort, a stable merge sort for arrays this small).
 template <int N>
 void sortedOrder(const float* xb, int* idx) {
-    for (int j = 0; j < N; ++j) idx[j] = j;
-    std::stable_sort(idx, idx + N, [xb](int a, int b) { return xb[a] < xb[b]; });
+    // Insertion sort: stable, no allocation, and fast for 16 or 32 values.
+    for (int j = 0; j < N; ++j) {
+        const float v = xb[j];
+        int k = j;
+        while (k > 0 && v < xb[idx[k - 1]]) {
+            idx[k] = idx[k - 1];
+            --k;
+        }
+        idx[k] = j;
+    }
 }
 
 void iq1sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
@@ -695,7 +703,8 @@ void iq1sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             }
             int idx[kBs];
             sortedOrder<kBs>(xb, idx);
-            float sumx[kBs + 1], sumw[kBs + 1];
+            // Prefix sums, padded so that four-lane loads past the end stay in bounds.
+            float sumx[kBs + 8] = {}, sumw[kBs + 8] = {};
             sumx[0] = sumw[0] = 0;
             for (int j = 0; j < kBs; ++j) {
                 const int i = idx[j];
@@ -704,30 +713,44 @@ void iq1sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             }
             float bestScore = -FLT_MAX, scale = max;
             int besti1 = -1, besti2 = -1, bestShift = 0;
+            // For each first split i1, all second splits i2 >= i1 four at a time (each lane in
+            // ggml's order of operations), then ggml's sequential comparison over i2.
+            float qxP[kBs + 4], q2P[kBs + 4], qxM[kBs + 4], q2M[kBs + 4];
+            const float* xp = kIq1xp;
+            const float* xm = kIq1xm;
             for (int i1 = 0; i1 <= kBs; ++i1) {
+                const float ax = sumx[i1] - sumx[0], aw = sumw[i1] - sumw[0];
+                const V4 ax4 = splat(ax), aw4 = splat(aw), sx1 = splat(sumx[i1]),
+                         sw1 = splat(sumw[i1]), sxN = splat(sumx[kBs]), swN = splat(sumw[kBs]);
+                for (int i2 = i1; i2 <= kBs; i2 += 4) {
+                    V4 sx2, sw2;
+                    __builtin_memcpy(&sx2, sumx + i2, sizeof sx2);
+                    __builtin_memcpy(&sw2, sumw + i2, sizeof sw2);
+                    const V4 bx = sx2 - sx1, cx = sxN - sx2, bw = sw2 - sw1, cw = swN - sw2;
+                    const V4 qxp = ax4 * splat(xp[0]) + bx * splat(xp[1]) + cx * splat(xp[2]);
+                    const V4 q2p = aw4 * splat(xp[0]) * splat(xp[0]) +
+                                   bw * splat(xp[1]) * splat(xp[1]) +
+                                   cw * splat(xp[2]) * splat(xp[2]);
+                    const V4 qxm = ax4 * splat(xm[0]) + bx * splat(xm[1]) + cx * splat(xm[2]);
+                    const V4 q2m = aw4 * splat(xm[0]) * splat(xm[0]) +
+                                   bw * splat(xm[1]) * splat(xm[1]) +
+                                   cw * splat(xm[2]) * splat(xm[2]);
+                    __builtin_memcpy(qxP + i2, &qxp, sizeof qxp);
+                    __builtin_memcpy(q2P + i2, &q2p, sizeof q2p);
+                    __builtin_memcpy(qxM + i2, &qxm, sizeof qxm);
+                    __builtin_memcpy(q2M + i2, &q2m, sizeof q2m);
+                }
                 for (int i2 = i1; i2 <= kBs; ++i2) {
-                    const float* xp = kIq1xp;
-                    const float* xm = kIq1xm;
-                    float sumqx = (sumx[i1] - sumx[0]) * xp[0] + (sumx[i2] - sumx[i1]) * xp[1] +
-                                  (sumx[kBs] - sumx[i2]) * xp[2];
-                    float sumq2 = (sumw[i1] - sumw[0]) * xp[0] * xp[0] +
-                                  (sumw[i2] - sumw[i1]) * xp[1] * xp[1] +
-                                  (sumw[kBs] - sumw[i2]) * xp[2] * xp[2];
-                    if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2) {
-                        scale = sumqx / sumq2;
-                        bestScore = scale * sumqx;
+                    if (q2P[i2] > 0 && qxP[i2] * qxP[i2] > bestScore * q2P[i2]) {
+                        scale = qxP[i2] / q2P[i2];
+                        bestScore = scale * qxP[i2];
                         besti1 = i1;
                         besti2 = i2;
                         bestShift = 1;
                     }
-                    sumqx = (sumx[i1] - sumx[0]) * xm[0] + (sumx[i2] - sumx[i1]) * xm[1] +
-                            (sumx[kBs] - sumx[i2]) * xm[2];
-                    sumq2 = (sumw[i1] - sumw[0]) * xm[0] * xm[0] +
-                            (sumw[i2] - sumw[i1]) * xm[1] * xm[1] +
-                            (sumw[kBs] - sumw[i2]) * xm[2] * xm[2];
-                    if (sumq2 > 0 && sumqx * sumqx > bestScore * sumq2) {
-                        scale = sumqx / sumq2;
-                        bestScore = scale * sumqx;
+                    if (q2M[i2] > 0 && qxM[i2] * qxM[i2] > bestScore * q2M[i2]) {
+                        scale = qxM[i2] / q2M[i2];
+                        bestScore = scale * qxM[i2];
                         besti1 = i1;
                         besti2 = i2;
                         bestShift = -1;
@@ -841,7 +864,7 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             sortedOrder<kBs>(xb, idx);
             float bestScore = -FLT_MAX, scale = max;
             int besti1 = -1, besti2 = -1, bestK = -1;
-            float px[2][kBs + 1], pw[2][kBs + 1];
+            float px[2][kBs + 5], pw[2][kBs + 5];
             px[0][0] = px[1][0] = 0;
             pw[0][0] = pw[1][0] = 0;
             for (int j = 0; j < kBs; ++j) {
@@ -859,24 +882,37 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             const float cp2 = xp[1] * xp[1] - xp[2] * xp[2];
             const float cm1 = xm[0] * xm[0] - xm[1] * xm[1];
             const float cm2 = xm[1] * xm[1] - xm[2] * xm[2];
+            // All second splits i2 >= i1 four at a time (lanes in ggml's order of operations),
+            // then ggml's sequential comparison over i2 and the four sign combinations.
+            for (int h = 0; h < 2; ++h) {
+                for (int j = kBs + 1; j < kBs + 5; ++j) px[h][j] = pw[h][j] = 0;
+            }
+            float cqx[4][kBs + 4], cq2[4][kBs + 4];
             for (int i1 = 0; i1 <= kBs; ++i1) {
-                for (int i2 = i1; i2 <= kBs; ++i2) {
-                    float qxp[2], qxm[2], q2p[2], q2m[2];
+                for (int i2 = i1; i2 <= kBs; i2 += 4) {
+                    V4 qxp[2], qxm[2], q2p[2], q2m[2];
                     for (int h = 0; h < 2; ++h) {
-                        const float sx = px[h][i1] + px[h][i2];
-                        qxp[h] = txs[h] * p2 - sx;
-                        qxm[h] = txs[h] * m2 - sx;
-                        q2p[h] = tws[h] * p2 * p2 + pw[h][i1] * cp1 + pw[h][i2] * cp2;
-                        q2m[h] = tws[h] * m2 * m2 + pw[h][i1] * cm1 + pw[h][i2] * cm2;
+                        V4 px2, pw2;
+                        __builtin_memcpy(&px2, &px[h][i2], sizeof px2);
+                        __builtin_memcpy(&pw2, &pw[h][i2], sizeof pw2);
+                        const V4 sx = splat(px[h][i1]) + px2;
+                        qxp[h] = splat(txs[h] * p2) - sx;
+                        qxm[h] = splat(txs[h] * m2) - sx;
+                        q2p[h] = splat(tws[h] * p2 * p2 + pw[h][i1] * cp1) + pw2 * splat(cp2);
+                        q2m[h] = splat(tws[h] * m2 * m2 + pw[h][i1] * cm1) + pw2 * splat(cm2);
                     }
-                    const float sumqx[4] = {qxp[0] + qxp[1], qxp[0] + qxm[1], qxm[0] + qxp[1],
-                                            qxm[0] + qxm[1]};
-                    const float sumq2[4] = {q2p[0] + q2p[1], q2p[0] + q2m[1], q2m[0] + q2p[1],
-                                            q2m[0] + q2m[1]};
+                    const V4 vx[4] = {qxp[0] + qxp[1], qxp[0] + qxm[1], qxm[0] + qxp[1], qxm[0] + qxm[1]};
+                    const V4 v2[4] = {q2p[0] + q2p[1], q2p[0] + q2m[1], q2m[0] + q2p[1], q2m[0] + q2m[1]};
                     for (int k = 0; k < 4; ++k) {
-                        if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > bestScore * sumq2[k]) {
-                            scale = sumqx[k] / sumq2[k];
-                            bestScore = scale * sumqx[k];
+                        __builtin_memcpy(&cqx[k][i2], &vx[k], sizeof vx[k]);
+                        __builtin_memcpy(&cq2[k][i2], &v2[k], sizeof v2[k]);
+                    }
+                }
+                for (int i2 = i1; i2 <= kBs; ++i2) {
+                    for (int k = 0; k < 4; ++k) {
+                        if (cq2[k][i2] > 0 && cqx[k][i2] * cqx[k][i2] > bestScore * cq2[k][i2]) {
+                            scale = cqx[k][i2] / cq2[k][i2];
+                            bestScore = scale * cqx[k][i2];
                             besti1 = i1;
                             besti2 = i2;
                             bestK = k;

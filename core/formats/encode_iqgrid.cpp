@@ -54,7 +54,11 @@ constexpr float kIq1xmTable[3] = {-1 - iq::kIq1Delta, -iq::kIq1Delta, 1 - iq::kI
 /// The neighbour searches evaluate four candidates at once, each lane in ggml's order of
 /// operations, so every lane's result is the scalar result bit for bit.
 typedef float V4 __attribute__((vector_size(16)));
+typedef int32_t V4i __attribute__((vector_size(16)));
 inline V4 splat(float v) { return V4{v, v, v, v}; }
+inline V4i splat32(int32_t v) { return V4i{v, v, v, v}; }
+inline V4i laneIndex(int32_t first) { return V4i{first, first + 1, first + 2, first + 3}; }
+inline bool anyTrue(V4i m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
 
 /// One off-grid point's neighbours: entries nb[first .. first + count) of the index array and,
 /// from float offset `qf`, their values transposed in chunks of four (chunk c, value i, lane).
@@ -719,6 +723,8 @@ void iq1sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             const float* xp = kIq1xp;
             const float* xm = kIq1xm;
             for (int i1 = 0; i1 <= kBs; ++i1) {
+                const V4 best4 = splat(bestScore);  // see IQ1_M: rows with no candidate skip
+                V4i anyPass = V4i{0, 0, 0, 0};
                 const float ax = sumx[i1] - sumx[0], aw = sumw[i1] - sumw[0];
                 const V4 ax4 = splat(ax), aw4 = splat(aw), sx1 = splat(sumx[i1]),
                          sw1 = splat(sumw[i1]), sxN = splat(sumx[kBs]), swN = splat(sumw[kBs]);
@@ -739,7 +745,11 @@ void iq1sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
                     __builtin_memcpy(q2P + i2, &q2p, sizeof q2p);
                     __builtin_memcpy(qxM + i2, &qxm, sizeof qxm);
                     __builtin_memcpy(q2M + i2, &q2m, sizeof q2m);
+                    const V4i valid = laneIndex(i2) <= splat32(kBs);
+                    anyPass |= valid & (q2p > splat(0.f)) & (qxp * qxp > best4 * q2p);
+                    anyPass |= valid & (q2m > splat(0.f)) & (qxm * qxm > best4 * q2m);
                 }
+                if (!anyTrue(anyPass)) continue;
                 for (int i2 = i1; i2 <= kBs; ++i2) {
                     if (q2P[i2] > 0 && qxP[i2] * qxP[i2] > bestScore * q2P[i2]) {
                         scale = qxP[i2] / q2P[i2];
@@ -889,6 +899,10 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             }
             float cqx[4][kBs + 4], cq2[4][kBs + 4];
             for (int i1 = 0; i1 <= kBs; ++i1) {
+                // A row in which no candidate beats the best so far (tested in the vectors, as
+                // the scan would) leaves everything unchanged: its scan is skipped.
+                const V4 best4 = splat(bestScore);
+                V4i anyPass = V4i{0, 0, 0, 0};
                 for (int i2 = i1; i2 <= kBs; i2 += 4) {
                     V4 qxp[2], qxm[2], q2p[2], q2m[2];
                     for (int h = 0; h < 2; ++h) {
@@ -903,11 +917,14 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
                     }
                     const V4 vx[4] = {qxp[0] + qxp[1], qxp[0] + qxm[1], qxm[0] + qxp[1], qxm[0] + qxm[1]};
                     const V4 v2[4] = {q2p[0] + q2p[1], q2p[0] + q2m[1], q2m[0] + q2p[1], q2m[0] + q2m[1]};
+                    const V4i valid = laneIndex(i2) <= splat32(kBs);
                     for (int k = 0; k < 4; ++k) {
                         __builtin_memcpy(&cqx[k][i2], &vx[k], sizeof vx[k]);
                         __builtin_memcpy(&cq2[k][i2], &v2[k], sizeof v2[k]);
+                        anyPass |= valid & (v2[k] > splat(0.f)) & (vx[k] * vx[k] > best4 * v2[k]);
                     }
                 }
+                if (!anyTrue(anyPass)) continue;
                 for (int i2 = i1; i2 <= kBs; ++i2) {
                     for (int k = 0; k < 4; ++k) {
                         if (cq2[k][i2] > 0 && cqx[k][i2] * cqx[k][i2] > bestScore * cq2[k][i2]) {

@@ -122,8 +122,10 @@ Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatri
         }
         if (forWriting && c.requiresImatrix && !haveImatrix) {
             return makeError(ErrorCode::BadUsage,
-                             std::string(tt.name) + " needs an importance matrix (--imatrix), as "
-                                                    "in llama.cpp",
+                             std::string(tt.name) +
+                                 " needs an importance matrix, as in llama.cpp: pass --imatrix "
+                                 "FILE (llama-imatrix makes one), or pick a type or preset that "
+                                 "does not need one",
                              m.path(), kNoOffset, t.name);
         }
         if (forWriting && c.type != t.type && !formats::canEncode(c.type)) {

@@ -20,7 +20,12 @@ const QStringList& PlanToolBar::presetNames() {
         QStringLiteral("Q3_K_L"), QStringLiteral("Q3_K_M"), QStringLiteral("Q3_K_S"),
         QStringLiteral("Q2_K"),   QStringLiteral("Q4_0"),   QStringLiteral("Q4_1"),
         QStringLiteral("Q5_0"),   QStringLiteral("Q5_1"),   QStringLiteral("IQ4_NL"),
-        QStringLiteral("IQ4_XS"), QStringLiteral("F16"),    QStringLiteral("BF16")};
+        QStringLiteral("IQ4_XS"), QStringLiteral("IQ3_M"),  QStringLiteral("IQ3_S"),
+        QStringLiteral("IQ3_XS"), QStringLiteral("IQ3_XXS"), QStringLiteral("IQ2_M"),
+        QStringLiteral("IQ2_S"),  QStringLiteral("IQ2_XS"), QStringLiteral("IQ2_XXS"),
+        QStringLiteral("IQ1_M"),  QStringLiteral("IQ1_S"),  QStringLiteral("TQ2_0"),
+        QStringLiteral("TQ1_0"),  QStringLiteral("Q2_0"),   QStringLiteral("Q1_0"),
+        QStringLiteral("MXFP4_MOE"), QStringLiteral("F16"), QStringLiteral("BF16")};
     return kNames;
 }
 

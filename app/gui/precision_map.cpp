@@ -175,7 +175,7 @@ const std::vector<size_t>& PrecisionMap::cellTensors(int row, int column) const 
 
 int PrecisionMap::minCellWidth() const {
     // Room for the widest type label; long role titles are elided (their tooltip is the cell's).
-    return std::max(fontMetrics().horizontalAdvance(QStringLiteral("IQ4_XS")) + 14, 52);
+    return std::max(fontMetrics().horizontalAdvance(QStringLiteral("IQ2_XXS")) + 14, 52);
 }
 
 int PrecisionMap::cellWidth() const {

@@ -248,4 +248,26 @@ struct BlockMXFP4 {
 };
 static_assert(sizeof(BlockMXFP4) == 17);  // 4.25 bpw
 
+/// NVFP4: four sub-blocks of 16 values, each with a UE4M3 scale; nibble layout per sub-block
+/// as Q4_0 (low nibbles are values 0-7 of the sub-block, high nibbles 8-15).
+struct BlockNVFP4 {
+    uint8_t d[4];    ///< UE4M3 scales (halved, as ggml's kvalues are doubled)
+    uint8_t qs[32];  ///< E2M1 nibbles
+};
+static_assert(sizeof(BlockNVFP4) == 36);  // 4.5 bpw
+
+/// Q1_0: x = bit ? d : -d, bit j of the block in bit j % 8 of byte j / 8.
+struct BlockQ1_0 {
+    uint16_t d;      ///< fp16 scale (mean |x|)
+    uint8_t qs[16];  ///< sign bits of 128 values
+};
+static_assert(sizeof(BlockQ1_0) == 18);  // 1.125 bpw
+
+/// Q2_0: x = (q - 1) * d, q 2 bits (value j in bits 2 (j % 4) of byte j / 4).
+struct BlockQ2_0 {
+    uint16_t d;      ///< fp16 scale (max |x|)
+    uint8_t qs[16];  ///< 2-bit codes of 64 values
+};
+static_assert(sizeof(BlockQ2_0) == 18);  // 2.25 bpw
+
 } // namespace qs::formats::blocks

@@ -46,5 +46,10 @@ void decodeIQ1_M(const uint8_t* src, float* dst, int64_t n);
 void decodeTQ1_0(const uint8_t* src, float* dst, int64_t n);
 void decodeTQ2_0(const uint8_t* src, float* dst, int64_t n);
 void decodeMXFP4(const uint8_t* src, float* dst, int64_t n);
+/// A UE4M3 scale byte as NVFP4 uses it (halved; 0 and 0x7f are 0), for the encoder.
+float ue4m3HalfValue(uint8_t x);
+void decodeNVFP4(const uint8_t* src, float* dst, int64_t n);
+void decodeQ1_0(const uint8_t* src, float* dst, int64_t n);
+void decodeQ2_0(const uint8_t* src, float* dst, int64_t n);
 
 } // namespace qs::formats

@@ -952,6 +952,10 @@ float searchScaleSym(int n, int nmax, const float* x, int8_t* L, const float* we
     return searchScaleSymRef(n, nmax, x, L, weights);
 }
 
+float fitPositiveLevels(int n, int nmax, const float* x, uint8_t* L, const float* weights) {
+    return fitPositiveScales(n, nmax, x, L, weights);
+}
+
 // ------------------------------------------------------------------------------------------
 // Entry points
 // ------------------------------------------------------------------------------------------

@@ -39,6 +39,19 @@ EncoderPair encodersOf(TensorType t) {
     case TensorType::Q6_K: return {encodeQ6_K, encodeQ6_KRef};
     case TensorType::IQ4_NL: return {encodeIQ4_NL, encodeIQ4_NLRef};
     case TensorType::IQ4_XS: return {encodeIQ4_XS, encodeIQ4_XSRef};
+    case TensorType::IQ2_XXS: return {encodeIQ2_XXS, encodeIQ2_XXS};
+    case TensorType::IQ2_XS: return {encodeIQ2_XS, encodeIQ2_XS};
+    case TensorType::IQ2_S: return {encodeIQ2_S, encodeIQ2_S};
+    case TensorType::IQ3_XXS: return {encodeIQ3_XXS, encodeIQ3_XXS};
+    case TensorType::IQ3_S: return {encodeIQ3_S, encodeIQ3_S};
+    case TensorType::IQ1_S: return {encodeIQ1_S, encodeIQ1_S};
+    case TensorType::IQ1_M: return {encodeIQ1_M, encodeIQ1_M};
+    case TensorType::TQ1_0: return {encodeTQ1_0, encodeTQ1_0};
+    case TensorType::TQ2_0: return {encodeTQ2_0, encodeTQ2_0};
+    case TensorType::MXFP4: return {encodeMXFP4, encodeMXFP4};
+    case TensorType::NVFP4: return {encodeNVFP4, encodeNVFP4};
+    case TensorType::Q1_0: return {encodeQ1_0, encodeQ1_0};
+    case TensorType::Q2_0: return {encodeQ2_0, encodeQ2_0};
     default: return {nullptr, nullptr};
     }
 }
@@ -59,7 +72,17 @@ ScaleFields scaleFieldsOf(TensorType t) {
     case TensorType::Q4_0:
     case TensorType::Q5_0:
     case TensorType::IQ4_NL:
-    case TensorType::IQ4_XS: return {1, {0, 0}};
+    case TensorType::IQ4_XS:
+    case TensorType::IQ2_XXS:
+    case TensorType::IQ2_XS:
+    case TensorType::IQ2_S:
+    case TensorType::IQ3_XXS:
+    case TensorType::IQ3_S:
+    case TensorType::IQ1_S:
+    case TensorType::Q1_0:
+    case TensorType::Q2_0: return {1, {0, 0}};
+    case TensorType::TQ1_0: return {1, {52, 0}};
+    case TensorType::TQ2_0: return {1, {64, 0}};
     case TensorType::Q4_1:
     case TensorType::Q5_1:
     case TensorType::Q4_K:
@@ -108,6 +131,16 @@ int64_t firstNonFinite(const float* x, int64_t n) {
 /// Index of the first block of an encoded row with a non-finite scale, or -1. (F16/BF16
 /// overflow is predicted from the input instead, see encodeRowsWith.)
 int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t nBlocks, int64_t blockBytes) {
+    if (t == TensorType::IQ1_M) {
+        // The fp16 super-scale is spread over the top nibbles of the four scale words.
+        for (int64_t b = 0; b < nBlocks; ++b) {
+            const uint8_t* sc = row + b * blockBytes + 48;
+            const uint16_t h = uint16_t((load16(sc) >> 12) | ((load16(sc + 2) >> 8) & 0x00f0) |
+                                        ((load16(sc + 4) >> 4) & 0x0f00) | (load16(sc + 6) & 0xf000));
+            if (!halfIsFinite(h)) return b;
+        }
+        return -1;
+    }
     const ScaleFields f = scaleFieldsOf(t);
     for (int64_t b = 0; b < nBlocks; ++b) {
         for (int k = 0; k < f.count; ++k) {
@@ -168,6 +201,15 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
         }
     }
 
+    if (!importance && requiresImportance(t)) {
+        return makeError(ErrorCode::BadInput,
+                         name + " needs an importance matrix (ggml refuses it without one): "
+                                "pass --imatrix, or choose a type that does not need one "
+                                "(e.g. IQ2_S, IQ3_XXS, Q2_K)",
+                         {}, kNoOffset, tensorName);
+    }
+    detail::prepareGridTables(t);  // outside the row loop: built once, in parallel
+
     constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
     std::atomic<int64_t> badInputRow{kNone}, badOutputRow{kNone};
     // Chunks of at least 16K values: encoding costs 0.1-10 us per value-block, so even the
@@ -219,6 +261,11 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
 EncodeFn encoderOf(TensorType t) { return encodersOf(t).fast; }
 EncodeFn referenceEncoderOf(TensorType t) { return encodersOf(t).reference; }
 bool canEncode(TensorType t) { return encodersOf(t).fast != nullptr; }
+
+bool requiresImportance(TensorType t) {
+    // ggml_quantize_requires_imatrix: IQ1_M is not listed (it falls back to x^2 weights).
+    return t == TensorType::IQ2_XXS || t == TensorType::IQ2_XS || t == TensorType::IQ1_S;
+}
 
 Status encodeRows(TensorType t, std::span<const float> src, std::span<uint8_t> dst,
                   int64_t rowLength, const float* importance, int threads,

@@ -6,7 +6,8 @@
 //  - without importance: the quantize_row_*_ref routine (or, for IQ4_NL / IQ4_XS, the
 //    quantize_iq4_* routine with no weights), byte for byte;
 //  - with importance: the quantize_*_impl routine that consumes quant_weights, byte for byte.
-// Q8_0, F16, BF16 and F32 ignore importance, as ggml does.
+// Q8_0, F16, BF16, F32, TQ1_0, TQ2_0, MXFP4, NVFP4, Q1_0 and Q2_0 ignore importance, as ggml
+// does.
 //
 // Two implementations exist behind the same signature: the scalar reference (a direct rendering
 // of ggml's algorithm) and the fast path (same arithmetic, evaluated candidate-parallel so the
@@ -32,6 +33,9 @@ EncodeFn encoderOf(TensorType t);
 EncodeFn referenceEncoderOf(TensorType t);
 /// True if `t` has an encoder.
 bool canEncode(TensorType t);
+/// True if ggml refuses to encode `t` without an importance matrix (IQ2_XXS, IQ2_XS, IQ1_S);
+/// encodeRows then returns BadInput naming the tensor.
+bool requiresImportance(TensorType t);
 
 /// Encode a whole tensor of `src.size() / rowLength` rows in parallel (chunks of rows with
 /// disjoint outputs; bytes are identical for any thread count). `dst` must hold exactly
@@ -104,6 +108,27 @@ float searchScaleMin(int n, int nmax, const float* x, const float* weights, uint
 /// x^2 when `weights` is null). Writes L[i] in 0..2*nmax-1; returns the scale.
 float searchScaleSym(int n, int nmax, const float* x, int8_t* L, const float* weights,
                      bool fast);
+/// ggml's make_qp_quants: n positive values onto levels 0..nmax with weights (required);
+/// writes L and returns the scale.
+float fitPositiveLevels(int n, int nmax, const float* x, uint8_t* L, const float* weights);
+
+// Grid i-quants (encode_iqgrid.cpp); IQ2_XXS, IQ2_XS and IQ1_S require importance.
+void encodeIQ2_XXS(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeIQ2_XS(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeIQ2_S(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeIQ3_XXS(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeIQ3_S(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeIQ1_S(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeIQ1_M(const float* src, uint8_t* dst, int64_t n, const float* importance);
+// Round-to-nearest low-bit types (encode_ternary_fp4.cpp); importance is ignored, as in ggml.
+void encodeTQ1_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeTQ2_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeMXFP4(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeNVFP4(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeQ1_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
+void encodeQ2_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
+/// Builds the grid maps and neighbour lists `t` needs (once; later calls return at once).
+void prepareGridTables(TensorType t);
 } // namespace detail
 
 } // namespace qs::formats

@@ -2,6 +2,7 @@
 // of MXFP4 (OCP microscaling FP4: E2M1 values sharing one E8M0 power-of-two scale).
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 
 #include "formats/block_layouts.h"
@@ -35,7 +36,60 @@ inline float e8m0ToFloatHalf(uint8_t e) {
     return std::bit_cast<float>(bits);
 }
 
+/// UE4M3 scale byte -> float, halved (ggml's ggml_ue4m3_to_fp32): 0 and 0x7f give 0.
+inline float ue4m3ToFloatHalf(uint8_t x) {
+    if (x == 0 || x == 0x7f) return 0.0f;
+    const int e = (x >> 3) & 0xf;
+    const int m = x & 0x7;
+    const float raw = e == 0 ? std::ldexp(float(m), -9) : std::ldexp(1.0f + float(m) / 8.0f, e - 7);
+    return raw * 0.5f;
+}
+
 } // namespace
+
+float ue4m3HalfValue(uint8_t x) { return ue4m3ToFloatHalf(x); }
+
+// ==========================================================================================
+// NVFP4: per sub-block of 16, x = fp4x2[nibble] * ue4m3(d[s]) / 2.
+// ==========================================================================================
+void decodeNVFP4(const uint8_t* src, float* dst, int64_t n) {
+    const int64_t nb = n / 64;
+    for (int64_t i = 0; i < nb; ++i) {
+        const auto b = loadBlock<BlockNVFP4>(src + i * int64_t(sizeof(BlockNVFP4)));
+        for (int s = 0; s < 4; ++s) {
+            const float d = ue4m3ToFloatHalf(b.d[s]);
+            float* y = dst + i * 64 + s * 16;
+            for (int j = 0; j < 8; ++j) {
+                y[j] = float(iq::kFp4Values[b.qs[s * 8 + j] & 0x0f]) * d;
+                y[j + 8] = float(iq::kFp4Values[b.qs[s * 8 + j] >> 4]) * d;
+            }
+        }
+    }
+}
+
+// ==========================================================================================
+// Q1_0: one sign bit per value, x = +-d.  Q2_0: x = (q - 1) * d, q in 0..3.
+// ==========================================================================================
+void decodeQ1_0(const uint8_t* src, float* dst, int64_t n) {
+    const int64_t nb = n / 128;
+    for (int64_t i = 0; i < nb; ++i) {
+        const auto b = loadBlock<BlockQ1_0>(src + i * int64_t(sizeof(BlockQ1_0)));
+        const float d = halfToFloat(b.d);
+        for (int j = 0; j < 128; ++j) dst[i * 128 + j] = ((b.qs[j / 8] >> (j % 8)) & 1) ? d : -d;
+    }
+}
+
+void decodeQ2_0(const uint8_t* src, float* dst, int64_t n) {
+    const int64_t nb = n / 64;
+    for (int64_t i = 0; i < nb; ++i) {
+        const auto b = loadBlock<BlockQ2_0>(src + i * int64_t(sizeof(BlockQ2_0)));
+        const float d = halfToFloat(b.d);
+        for (int j = 0; j < 64; ++j) {
+            const int q = (b.qs[j / 4] >> (2 * (j % 4))) & 3;
+            dst[i * 64 + j] = float(q - 1) * d;
+        }
+    }
+}
 
 // ==========================================================================================
 // TQ1_0: 256 trits. qs[0..31] hold values 0-159 (digit k of byte m is value 32 k + m),

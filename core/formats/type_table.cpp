@@ -46,13 +46,16 @@ constexpr TypeTraits kTypes[] = {
     {T::TQ1_0, "TQ1_0", 256, 54, true, decodeTQ1_0},
     {T::TQ2_0, "TQ2_0", 256, 66, true, decodeTQ2_0},
     {T::MXFP4, "MXFP4", 32, 17, true, decodeMXFP4},
+    {T::NVFP4, "NVFP4", 64, 36, true, decodeNVFP4},
+    {T::Q1_0, "Q1_0", 128, 18, true, decodeQ1_0},
+    {T::Q2_0, "Q2_0", 64, 18, true, decodeQ2_0},
     {T::F8_E4M3, "F8_E4M3", 1, 1, false, decodeF8_E4M3},
     {T::F8_E5M2, "F8_E5M2", 1, 1, false, decodeF8_E5M2},
     {T::U8, "U8", 1, 1, false, decodeU8},
     {T::BOOL, "BOOL", 1, 1, false, decodeU8},
 };
 
-constexpr uint32_t kMaxGgufId = 40;
+constexpr uint32_t kMaxGgufId = 43;
 constexpr uint32_t kFirstExtraId = 1000;
 constexpr uint32_t kIndexSize = kMaxGgufId + 8;  // ggml ids, then the safetensors-only ids
 

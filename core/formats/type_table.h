@@ -46,6 +46,9 @@ enum class TensorType : uint32_t {
     TQ1_0 = 34,
     TQ2_0 = 35,
     MXFP4 = 39,
+    NVFP4 = 40,
+    Q1_0 = 41,
+    Q2_0 = 42,
     // Types that occur in safetensors files but have no ggml id. They are never valid in a GGUF
     // tensor info (ggufTraitsOf rejects them); ids start at 1000 to keep them apart.
     F8_E4M3 = 1000,

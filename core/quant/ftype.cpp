@@ -13,8 +13,11 @@ using T = formats::TensorType;
 // Listing and defaults as in llama.cpp's tools/quantize QUANT_OPTIONS and
 // llama_ftype_get_default_type (src/llama-quant.cpp).
 constexpr FtypeInfo kFtypes[] = {
+    {Ftype::Q1_0, "Q1_0", T::Q1_0},
+    {Ftype::Q2_0, "Q2_0", T::Q2_0},
     {Ftype::Q4_0, "Q4_0", T::Q4_0},
     {Ftype::Q4_1, "Q4_1", T::Q4_1},
+    {Ftype::MXFP4_MOE, "MXFP4_MOE", T::MXFP4},
     {Ftype::Q5_0, "Q5_0", T::Q5_0},
     {Ftype::Q5_1, "Q5_1", T::Q5_1},
     {Ftype::IQ2_XXS, "IQ2_XXS", T::IQ2_XXS},
@@ -25,7 +28,6 @@ constexpr FtypeInfo kFtypes[] = {
     {Ftype::IQ1_M, "IQ1_M", T::IQ1_M},
     {Ftype::TQ1_0, "TQ1_0", T::TQ1_0},
     {Ftype::TQ2_0, "TQ2_0", T::TQ2_0},
-    {Ftype::MXFP4_MOE, "MXFP4_MOE", T::MXFP4},
     {Ftype::Q2_K, "Q2_K", T::Q2_K},
     {Ftype::Q2_K_S, "Q2_K_S", T::Q2_K},
     {Ftype::IQ3_XXS, "IQ3_XXS", T::IQ3_XXS},
@@ -108,6 +110,9 @@ std::optional<Ftype> ftypeForType(formats::TensorType t) {
     case T::IQ1_M: return Ftype::IQ1_M;
     case T::TQ1_0: return Ftype::TQ1_0;
     case T::TQ2_0: return Ftype::TQ2_0;
+    case T::Q1_0: return Ftype::Q1_0;
+    case T::Q2_0: return Ftype::Q2_0;
+    case T::IQ2_S: return Ftype::IQ2_M;
     default: return std::nullopt;
     }
 }

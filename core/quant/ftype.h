@@ -45,6 +45,9 @@ enum class Ftype : uint32_t {
     TQ1_0 = 36,
     TQ2_0 = 37,
     MXFP4_MOE = 38,
+    // 39 is LLAMA_FTYPE_MOSTLY_NVFP4: llama-quantize lists no preset for it.
+    Q1_0 = 40,
+    Q2_0 = 41,
 };
 
 /// One preset as llama-quantize lists it.

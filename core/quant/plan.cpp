@@ -139,6 +139,7 @@ TensorType shapeFallback(TensorType requested, int64_t rowLength) {
     case T::IQ3_XXS:
     case T::IQ3_S:
     case T::IQ4_XS: fb = T::IQ4_NL; break;
+    case T::Q2_0:
     case T::Q2_K:
     case T::Q3_K:
     case T::TQ1_0:
@@ -146,7 +147,12 @@ TensorType shapeFallback(TensorType requested, int64_t rowLength) {
     case T::Q4_K: fb = T::Q5_0; break;
     case T::Q5_K: fb = T::Q5_1; break;
     case T::Q6_K: fb = T::Q8_0; break;
-    default: fb = T::F16; break;
+    default:
+        // llama.cpp defines no fallback for the other blocks over 32 (Q1_0, NVFP4) and refuses
+        // the tensor; the plan keeps the type so that validation names the tensor.
+        if (tt.blockSize > 32) return requested;
+        fb = T::F16;
+        break;
     }
     if (rowLength % formats::traits(fb).blockSize != 0) fb = T::F16;
     return fb;
@@ -322,7 +328,7 @@ TensorType mixType(MixState& s, TensorType t, const model::TensorInfo& info, Cat
             t = T::Q2_K;
         } else if (isOneOf(ft, {F::IQ2_S, F::IQ2_M, F::IQ3_XXS})) {
             t = T::IQ3_S;
-        } else if (isOneOf(ft, {F::TQ1_0, F::TQ2_0})) {
+        } else if (isOneOf(ft, {F::TQ1_0, F::TQ2_0, F::Q2_0})) {
             t = T::Q4_K;
         }
     } else if (isOneOf(ft, {F::IQ2_XXS, F::IQ2_XS, F::IQ1_S, F::IQ2_S, F::IQ2_M, F::IQ1_M})) {

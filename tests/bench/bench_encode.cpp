@@ -51,15 +51,28 @@ using GgmlQuantizeChunk = size_t (*)(int type, const float* src, void* dst, int6
                                      int64_t nrows, int64_t nPerRow, const float* imatrix);
 using GgmlQuantizeInit = void (*)(int type);
 
+void* ggmlHandle() {
+    static void* h = std::filesystem::exists(QS_GGML_BASE_LIB)
+                         ? dlopen(QS_GGML_BASE_LIB, RTLD_NOW | RTLD_LOCAL)
+                         : nullptr;
+    return h;
+}
+
 /// ggml_quantize_chunk from libggml-base.so, or nullptr if the library is missing.
 GgmlQuantizeChunk ggmlQuantize() {
-    static GgmlQuantizeChunk fn = [] () -> GgmlQuantizeChunk {
-        if (!std::filesystem::exists(QS_GGML_BASE_LIB)) return nullptr;
-        void* h = dlopen(QS_GGML_BASE_LIB, RTLD_NOW | RTLD_LOCAL);
-        if (!h) return nullptr;
-        return reinterpret_cast<GgmlQuantizeChunk>(dlsym(h, "ggml_quantize_chunk"));
-    }();
+    static GgmlQuantizeChunk fn = ggmlHandle() ? reinterpret_cast<GgmlQuantizeChunk>(
+                                                     dlsym(ggmlHandle(), "ggml_quantize_chunk"))
+                                               : nullptr;
     return fn;
+}
+
+/// ggml_quantize_init: builds the grid tables of a type (once); called before timing, as
+/// prepareGridTables is for ours, so that neither side's one-time setup is measured.
+void ggmlInit(TensorType t) {
+    static auto fn = ggmlHandle() ? reinterpret_cast<GgmlQuantizeInit>(
+                                        dlsym(ggmlHandle(), "ggml_quantize_init"))
+                                  : nullptr;
+    if (fn) fn(int(t));
 }
 
 void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads) {
@@ -70,6 +83,7 @@ void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int t
     }
     std::vector<uint8_t> out(*qs::formats::byteSize(type, x.size()));
     const float* imp = withImatrix ? imatrix().data() : nullptr;
+    qs::formats::detail::prepareGridTables(type);
     for (auto _ : state) {
         const auto s = qs::formats::encodeRows(type, x, out, kCols, imp, threads);
         if (!s.ok()) {
@@ -98,6 +112,7 @@ void benchGgml(benchmark::State& state, TensorType type, bool withImatrix, int t
     const float* imp = withImatrix ? imatrix().data() : nullptr;
     // Same chunking as encodeRows (16K values per task at least).
     const int64_t grain = std::max<int64_t>(1, 16384 / kCols);
+    ggmlInit(type);
     for (auto _ : state) {
         qs::parallel::parallelFor(threads, rows, grain, [&](int64_t begin, int64_t end) {
             quantize(int(type), x.data(), out.data(), begin * kCols, end - begin, kCols, imp);
@@ -113,9 +128,14 @@ void registerAll() {
         TensorType::F16,  TensorType::BF16, TensorType::Q8_0,   TensorType::Q4_0,
         TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,   TensorType::Q2_K,
         TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,   TensorType::Q6_K,
-        TensorType::IQ4_NL, TensorType::IQ4_XS};
+        TensorType::IQ4_NL, TensorType::IQ4_XS,
+        TensorType::IQ2_XXS, TensorType::IQ2_XS, TensorType::IQ2_S, TensorType::IQ3_XXS,
+        TensorType::IQ3_S, TensorType::IQ1_S, TensorType::IQ1_M, TensorType::TQ1_0,
+        TensorType::TQ2_0, TensorType::MXFP4, TensorType::NVFP4, TensorType::Q1_0,
+        TensorType::Q2_0};
     for (const bool imat : {false, true}) {
         for (const TensorType t : types) {
+            if (!imat && qs::formats::requiresImportance(t)) continue;  // ggml aborts
             for (const int threads : {1, 2}) {
                 const std::string suffix = std::string(qs::formats::typeName(t)) +
                                            (imat ? "/imat" : "/plain") + "/threads:" +

@@ -100,7 +100,22 @@ TEST(CliQuantize, BadInputIsAClearErrorAndNothingIsWritten) {
     const CliRun iq = cli("quantize " + tiny + " -o " + out + " --type IQ2_XXS");
     EXPECT_EQ(iq.code, 2) << iq.err;
     EXPECT_NE(iq.err.find("needs an importance matrix"), std::string::npos) << iq.err;
+    EXPECT_NE(iq.err.find("blk.0."), std::string::npos) << iq.err;  // names the tensor
+    EXPECT_NE(iq.err.find("--imatrix"), std::string::npos) << iq.err;  // and the fix
     EXPECT_FALSE(std::filesystem::exists(out));
+    // With one it writes the file, labelled as llama.cpp labels IQ2_XXS (ftype 19); the
+    // numeric ftype works too (41 = Q2_0).
+    const std::string tinyIm = dir.file("tiny-imatrix.gguf");
+    ASSERT_EQ(cli("synth -o " + tiny + " --preset tiny --imatrix " + tinyIm).code, 0);
+    const CliRun iqOk = cli("quantize " + tiny + " -o " + out + " --type IQ2_XXS --imatrix " +
+                            tinyIm + " --json");
+    EXPECT_EQ(iqOk.code, 0) << iqOk.err;
+    EXPECT_NE(iqOk.out.find("\"IQ2_XXS\""), std::string::npos);
+    std::filesystem::remove(out);
+    const CliRun q2 = cli("quantize " + tiny + " -o " + out + " --type 41 --json");
+    EXPECT_EQ(q2.code, 0) << q2.err;
+    EXPECT_NE(q2.out.find("\"Q2_0\""), std::string::npos);
+    std::filesystem::remove(out);
     // The output path is the input: refused, the input untouched.
     const std::string copy = dir.file("in.gguf");
     std::filesystem::copy_file(kStories, copy);

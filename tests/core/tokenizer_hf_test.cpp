@@ -8,6 +8,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
+#include <map>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -144,7 +146,92 @@ void threeWay(const std::string& name, const std::string& arch, int64_t vocabSiz
                 oursSpecial.size(), tk->bos(), tk->addBosDefault() ? "yes" : "no");
 }
 
+// A tokenizer.model (SentencePiece ModelProto, protobuf wire format) with llama 2's pieces, in
+// id order, from its tokenizer.json: scores from the merges (a piece's score is minus the rank of
+// the first merge that makes it), types unknown/control/byte/normal.
+std::string llama2SentencePieceModel(const std::string& tokenizerJson) {
+    const nlohmann::json tj = nlohmann::json::parse(slurp(tokenizerJson));
+    std::vector<std::string> pieces(tj["model"]["vocab"].size());
+    for (auto it = tj["model"]["vocab"].begin(); it != tj["model"]["vocab"].end(); ++it) {
+        pieces[it.value().get<size_t>()] = it.key();
+    }
+    std::map<std::string, float> score;
+    int rank = 0;
+    for (const auto& m : tj["model"]["merges"]) {
+        const std::string s = m.get<std::string>();
+        const size_t sp = s.find(' ');
+        score.emplace(s.substr(0, sp) + s.substr(sp + 1), -float(rank++));
+    }
+    auto varint = [](std::string& out, uint64_t v) {
+        while (v >= 0x80) {
+            out += char(0x80 | (v & 0x7F));
+            v >>= 7;
+        }
+        out += char(v);
+    };
+    std::string out;
+    for (size_t i = 0; i < pieces.size(); ++i) {
+        const std::string& p = pieces[i];
+        const bool isByte = p.size() == 6 && p.rfind("<0x", 0) == 0;
+        const int type = i == 0 ? 2 : i < 3 ? 3 : isByte ? 6 : 1;
+        auto sc = score.find(p);
+        const float f = sc != score.end() ? sc->second : (type == 1 ? -1e6f : 0.0f);
+        std::string m;
+        m += char(0x0A);
+        varint(m, p.size());
+        m += p;
+        m += char(0x15);
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        for (int b = 0; b < 4; ++b) m += char(bits >> (8 * b));
+        m += char(0x18);
+        varint(m, uint64_t(type));
+        out += char(0x0A);
+        varint(out, m.size());
+        out += m;
+    }
+    return out;
+}
+
 } // namespace
+
+// The SentencePiece path: a tokenizer.model made from llama 2's vocabulary is converted
+// (protobuf reader, types, scores, special ids from tokenizer_config.json) and tokenized by us and
+// by llama.cpp on the same GGUF, and by Hugging Face on llama 2's own tokenizer.json.
+TEST(TokenizerHf, Llama2SentencePieceMatchesLlamaCppAndHuggingFace) {
+    if (const std::string why = skipReason("llama2"); !why.empty()) GTEST_SKIP() << why;
+    test::TempDir tmp;
+    const std::filesystem::path dir = tmp.path() / "llama2";
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream f(dir / "tokenizer.model", std::ios::binary);
+        f << llama2SentencePieceModel(lenml("llama2") + "/tokenizer.json");
+    }
+    std::filesystem::copy_file(lenml("llama2") + "/tokenizer_config.json", dir / "tokenizer_config.json");
+    auto conv = convert::readHfTokenizer(dir.string(), "llama", 32000);
+    ASSERT_TRUE(conv.ok()) << conv.error().what();
+    EXPECT_EQ(conv->model, "llama");
+    const std::string gguf = tmp.file("llama2-vocab.gguf");
+    ASSERT_TRUE(writeVocabGguf(gguf, conv->kvs).ok());
+    auto m = model::openModel(gguf);
+    ASSERT_TRUE(m.ok());
+    auto tk = eval::Tokenizer::fromModel(*m);
+    ASSERT_TRUE(tk.ok()) << tk.error().what();
+    const std::string varied = test::dataPath("tokenizer/varied.txt");
+    const std::string special = test::dataPath("tokenizer/special.txt");
+    const std::vector<nlohmann::json> llama = runJs(tmp, "llama " + gguf + " " + varied + " " + special, "llama2-llama");
+    const std::vector<nlohmann::json> hf = runJs(tmp, "hf " + lenml("llama2") + " " + varied, "llama2-hf");
+    ASSERT_EQ(llama.size(), 2u);
+    ASSERT_EQ(hf.size(), 1u);
+    const std::vector<int32_t> ours = tk->encode(slurp(varied), false);
+    EXPECT_EQ(ours, idsOf(llama[0])) << "varied.txt vs llama.cpp: " << firstDifference(ours, idsOf(llama[0]), *tk);
+    EXPECT_EQ(ours, idsOf(hf[0])) << "varied.txt vs Hugging Face: " << firstDifference(ours, idsOf(hf[0]), *tk);
+    const std::vector<int32_t> oursSpecial = tk->encode(slurp(special), false);
+    EXPECT_EQ(oursSpecial, idsOf(llama[1])) << "special.txt vs llama.cpp: " << firstDifference(oursSpecial, idsOf(llama[1]), *tk);
+    EXPECT_EQ(tk->bos(), 1);
+    EXPECT_TRUE(tk->addBosDefault());
+    std::printf("llama2 (SentencePiece): varied.txt %zu ids, special.txt %zu ids\n", ours.size(), oursSpecial.size());
+}
 
 TEST(TokenizerHf, Llama3MatchesLlamaCppAndHuggingFace) {
     threeWay("llama3", "llama", 128256, "gpt2", "llama-bpe");

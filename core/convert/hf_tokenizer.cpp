@@ -21,7 +21,8 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int32_t kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
+// llama.cpp token types (gguf TokenType): normal 1, unknown 2, control 3, user-defined 4, unused 5, byte 6.
+constexpr int32_t kNormal = 1, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
 
 Result<std::string> readFile(const fs::path& p) {
     std::ifstream f(p, std::ios::binary);
@@ -331,22 +332,27 @@ Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, st
         if (e.is_object() && e.contains("content") && e["content"].is_string()) return e["content"].get<std::string>();
         return std::nullopt;
     };
-    auto cfgToken = [&](const std::string& typ) -> std::optional<std::string> {
-        if (!cfg || !cfg->contains(typ + "_token")) return std::nullopt;
-        const json& e = (*cfg)[typ + "_token"];
-        // gguf-py takes the value only where it is a non-empty string here.
-        if (e.is_string() && !e.get<std::string>().empty()) return e.get<std::string>();
-        return std::nullopt;
+    // gguf-py treats an empty tokenizer_config.json as none.
+    if (cfg && cfg->empty()) cfg.reset();
+    // Python truthiness and equality on the config's token entries (a string, an AddedToken
+    // object or null).
+    auto truthy = [](const json& v) {
+        if (v.is_null()) return false;
+        if (v.is_string() || v.is_object() || v.is_array()) return !v.empty();
+        if (v.is_boolean()) return v.get<bool>();
+        return v != json(0);
+    };
+    auto cfgEntry = [&](const std::string& typ) {
+        return cfg && cfg->contains(typ + "_token") ? (*cfg)[typ + "_token"] : json();
     };
     if (tj) {
-        std::optional<std::string> bos = cfgToken("bos"), cls = cfgToken("cls"), eos = cfgToken("eos"),
-                                   sep = cfgToken("sep");
-        if (!bos && cls && cfg) {
-            (*cfg)["bos_token"] = *cls;
+        json bos = cfgEntry("bos"), cls = cfgEntry("cls"), eos = cfgEntry("eos"), sep = cfgEntry("sep");
+        if (!truthy(bos) && truthy(cls) && cfg) {
+            (*cfg)["bos_token"] = cls;
             bos = cls;
         }
-        if (!eos && sep && cfg) {
-            (*cfg)["eos_token"] = *sep;
+        if (!truthy(eos) && truthy(sep) && cfg) {
+            (*cfg)["eos_token"] = sep;
             eos = sep;
         }
         const json post = tj->value("post_processor", json());
@@ -370,44 +376,44 @@ Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, st
             if (type != "TemplateProcessing") continue;
             const json single = p.value("single", json::array());
             if (!single.is_array() || single.size() <= 1) continue;
-            auto specialId = [](const json& e) -> std::optional<std::string> {
+            auto specialId = [](const json& e) -> std::optional<json> {
                 if (e.is_object() && e.contains("SpecialToken") && e["SpecialToken"].is_object() &&
-                    e["SpecialToken"].contains("id") && e["SpecialToken"]["id"].is_string()) {
-                    const std::string s = e["SpecialToken"]["id"].get<std::string>();
-                    if (!s.empty()) return s;
+                    e["SpecialToken"].contains("id") && e["SpecialToken"]["id"].is_string() &&
+                    !e["SpecialToken"]["id"].get<std::string>().empty()) {
+                    return e["SpecialToken"]["id"];
                 }
                 return std::nullopt;
             };
             if (auto first = specialId(single.front())) {
                 if (!cfg) {
-                    bos = first;
-                } else if (*first != bos.value_or("") && *first != cls.value_or("")) {
-                    if (!bos) {
+                    bos = *first;
+                } else if (*first != bos && *first != cls) {
+                    if (!truthy(bos)) {
                         (*cfg)["bos_token"] = *first;
-                        bos = first;
+                        bos = *first;
                     }
-                    if (!cls) {
+                    if (!truthy(cls)) {
                         (*cfg)["cls_token"] = *first;
-                        cls = first;
+                        cls = *first;
                     }
                 }
-                setAdd("bos", *first == bos.value_or("") || *first == cls.value_or(""));
+                setAdd("bos", *first == bos || *first == cls);
             }
             if (auto last = specialId(single.back())) {
                 if (!cfg) {
-                    eos = last;
-                } else if (*last != eos.value_or("")) {
+                    eos = *last;
+                } else if (*last != eos) {
                     if (std::find(m_types.begin(), m_types.end(), "eot") == m_types.end()) {
                         m_types.push_back("eot");
-                        (*cfg)["eot_token"] = eos ? json(*eos) : json();
+                        (*cfg)["eot_token"] = eos;
                     } else if (std::find(m_types.begin(), m_types.end(), "eom") == m_types.end()) {
                         m_types.push_back("eom");
-                        (*cfg)["eom_token"] = eos ? json(*eos) : json();
+                        (*cfg)["eom_token"] = eos;
                     }
                     (*cfg)["eos_token"] = *last;
-                    eos = last;
+                    eos = *last;
                 }
-                setAdd("eos", *last == eos.value_or(""));
+                setAdd("eos", *last == eos);
             }
         }
     }

@@ -13,7 +13,7 @@ namespace qs::eval {
 namespace {
 
 // llama.cpp's token types (tokenizer.ggml.token_type).
-constexpr int32_t kTypeUnknown = 2, kTypeControl = 3, kTypeUserDefined = 4;
+constexpr int32_t kTypeControl = 3, kTypeUserDefined = 4;
 
 struct Symbol {
     int prev = -1, next = -1;
@@ -100,7 +100,7 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
     } else {
         return makeError(ErrorCode::BadInput,
                          "tokenizer model '" + tk.m_model +
-                             "' is not supported (supported: 'llama' SentencePiece, 'gpt2' "
+                             "' is not supported yet (supported: 'llama' SentencePiece, 'gpt2' "
                              "byte-level BPE); pass token ids with --tokens instead",
                          origin);
     }
@@ -190,7 +190,6 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
         const bool rstrip = phi3 && t != "<unk>" && t != "<s>" && t != "<|endoftext|>";
         tk.m_specials.push_back({int32_t(i), false, rstrip});
     }
-    (void)kTypeUnknown;
     std::stable_sort(tk.m_specials.begin(), tk.m_specials.end(), [&](const Special& a, const Special& b) {
         return tk.m_tokens[size_t(a.id)].size() > tk.m_tokens[size_t(b.id)].size();
     });

@@ -86,7 +86,7 @@ Status Tokenizer::initBpe(const std::vector<io::GgufKv>& kvs, const std::string&
         std::string names = "gemma4";
         for (const PreTokenizer& p : kPreTokenizers) names += std::string(", ") + p.name;
         return makeError(ErrorCode::BadInput,
-                         "BPE pre-tokenizer '" + m_pre + "' (tokenizer.ggml.pre) is not supported (" +
+                         "BPE pre-tokenizer '" + m_pre + "' (tokenizer.ggml.pre) is not supported yet (" +
                              names + "); pass token ids with --tokens instead",
                          origin);
     }

@@ -292,7 +292,7 @@ TEST(HfTokenizer, ChatTemplateJinjaWhenTheConfigHasNone) {
     test::TempDir dir;
     writeText(dir.file("tokenizer.json"), R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
       "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
-    writeText(dir.file("tokenizer_config.json"), "{}");
+    writeText(dir.file("tokenizer_config.json"), R"({"model_max_length": 8})");
     writeText(dir.file("chat_template.jinja"), "{% for m in messages %}{{ m }}{% endfor %}");
     auto r = convert::readHfTokenizer(dir.path().string(), "llama", 0);
     ASSERT_TRUE(r.ok()) << r.error().what();

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -210,9 +211,26 @@ bool isSpmStyleBpe(const json& tj) {
            pre.value("pattern", json::object()).value("String", "") == " ";
 }
 
-// The tokenizer.ggml.pre name of a byte-level BPE tokenizer.json.
+// A SentencePiece model exported to tokenizer.json (llama 2, mistral): byte fallback, and a
+// normalizer that prepends U+2581 and replaces spaces by it; no pre-tokenizer.
+bool isPrependedSpmBpe(const json& tj) {
+    const json* model = member(tj, "model");
+    if (!model || !model->is_object() || !model->value("byte_fallback", false)) return false;
+    const json* norm = member(tj, "normalizer");
+    const json* list = norm ? member(*norm, "normalizers") : nullptr;
+    if (!list || !list->is_array() || list->size() != 2 || !tj.value("pre_tokenizer", json()).is_null()) return false;
+    const json& a = (*list)[0];
+    const json& b = (*list)[1];
+    return a.is_object() && a.value("type", "") == "Prepend" && a.value("prepend", "") == "\xE2\x96\x81" &&
+           b.is_object() && b.value("type", "") == "Replace" && b.value("content", "") == "\xE2\x96\x81" &&
+           b.value("pattern", json::object()).value("String", "") == " ";
+}
+
+// The tokenizer.ggml.pre name of a byte-level BPE tokenizer.json ("llama-spm": a SentencePiece
+// model, written as tokenizer.ggml.model = llama).
 Result<std::string> recognisePre(const json& tj, const std::string& file) {
     if (isSpmStyleBpe(tj)) return std::string("gemma4");
+    if (isPrependedSpmBpe(tj)) return std::string("llama-spm");
     const json pre = tj.value("pre_tokenizer", json());
     std::vector<json> steps;
     if (pre.is_object() && pre.value("type", "") == "Sequence") {
@@ -643,7 +661,7 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
             }
         }
     }
-    if (*pre == "gemma4") {
+    if (*pre == "gemma4" || *pre == "llama-spm") {
         // LlamaHfVocab's token types for a SentencePiece-style tokenizer.json: <0xXX> are BYTE.
         for (size_t i = 0; i < n; ++i) {
             const std::string& t = tokens[i];
@@ -654,6 +672,39 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
         }
     }
     std::vector<std::string> merges = std::move(tjs.merges);
+    if (*pre == "llama-spm") {
+        // llama.cpp's converter (LlamaHfVocab) writes such a tokenizer as SentencePiece with every
+        // score -1000, which makes llama.cpp merge leftmost-first instead of by rank: its ids then
+        // differ from Hugging Face's. We give each piece minus the rank of the first merge that
+        // forms it (the order SentencePiece's scores had), and -1e9 to pieces no merge forms, so
+        // that llama.cpp's SentencePiece merging reproduces the BPE merges.
+        std::unordered_map<std::string, float> rank;
+        rank.reserve(merges.size());
+        for (size_t i = 0; i < merges.size(); ++i) {
+            const std::string& m = merges[i];
+            const size_t sp = m.size() > 1 ? m.find(' ', 1) : std::string::npos;
+            if (sp == std::string::npos) continue;
+            rank.emplace(m.substr(0, sp) + m.substr(sp + 1), -float(i));
+        }
+        std::vector<float> scores(n, -1e9f);
+        for (size_t i = 0; i < n; ++i) {
+            if (types[i] != kNormal) {
+                scores[i] = types[i] == kByte ? 0.0f : -1000.0f;
+                continue;
+            }
+            if (auto it = rank.find(tokens[i]); it != rank.end()) scores[i] = it->second;
+        }
+        out.model = "llama";
+        out.pre = "default";
+        out.source = file.string();
+        out.vocabSize = n;
+        out.kvs.push_back({"tokenizer.ggml.model", io::GgufValue::string("llama")});
+        out.kvs.push_back({"tokenizer.ggml.pre", io::GgufValue::string("default")});
+        out.kvs.push_back({"tokenizer.ggml.tokens", io::GgufValue::stringArray(std::move(tokens))});
+        out.kvs.push_back({"tokenizer.ggml.scores", io::GgufValue::floatArray(scores)});
+        out.kvs.push_back({"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
+        return {};
+    }
     out.model = "gpt2";
     out.pre = *pre;
     out.source = file.string();
@@ -709,7 +760,7 @@ Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::strin
         if (Status st = bpeVocab(dir / "tokenizer.json", *tjs, vocabSize, out); !st) return st.error();
     }
     SpecialVocab special;
-    if (Status st = special.load(dir, tj, spm ? std::optional<size_t>(out.vocabSize) : std::nullopt); !st) {
+    if (Status st = special.load(dir, tj, out.model == "llama" ? std::optional<size_t>(out.vocabSize) : std::nullopt); !st) {
         return st.error();
     }
     special.write(out.kvs);

@@ -193,21 +193,10 @@ std::string llama2SentencePieceModel(const std::string& tokenizerJson) {
     return out;
 }
 
-} // namespace
 
-// The SentencePiece path: a tokenizer.model made from llama 2's vocabulary is converted
-// (protobuf reader, types, scores, special ids from tokenizer_config.json) and tokenized by us and
-// by llama.cpp on the same GGUF, and by Hugging Face on llama 2's own tokenizer.json.
-TEST(TokenizerHf, Llama2SentencePieceMatchesLlamaCppAndHuggingFace) {
-    if (const std::string why = skipReason("llama2"); !why.empty()) GTEST_SKIP() << why;
-    test::TempDir tmp;
-    const std::filesystem::path dir = tmp.path() / "llama2";
-    std::filesystem::create_directories(dir);
-    {
-        std::ofstream f(dir / "tokenizer.model", std::ios::binary);
-        f << llama2SentencePieceModel(lenml("llama2") + "/tokenizer.json");
-    }
-    std::filesystem::copy_file(lenml("llama2") + "/tokenizer_config.json", dir / "tokenizer_config.json");
+// SentencePiece in llama.cpp's `llama` model from the folder `dir`, against llama.cpp on the
+// converted GGUF and Hugging Face on llama 2's own tokenizer.json.
+void llama2ThreeWay(const test::TempDir& tmp, const std::filesystem::path& dir) {
     auto conv = convert::readHfTokenizer(dir.string(), "llama", 32000);
     ASSERT_TRUE(conv.ok()) << conv.error().what();
     EXPECT_EQ(conv->model, "llama");
@@ -230,7 +219,33 @@ TEST(TokenizerHf, Llama2SentencePieceMatchesLlamaCppAndHuggingFace) {
     EXPECT_EQ(oursSpecial, idsOf(llama[1])) << "special.txt vs llama.cpp: " << firstDifference(oursSpecial, idsOf(llama[1]), *tk);
     EXPECT_EQ(tk->bos(), 1);
     EXPECT_TRUE(tk->addBosDefault());
-    std::printf("llama2 (SentencePiece): varied.txt %zu ids, special.txt %zu ids\n", ours.size(), oursSpecial.size());
+    std::printf("llama2 (SentencePiece, %s): varied.txt %zu ids, special.txt %zu ids\n", conv->source.c_str(),
+                ours.size(), oursSpecial.size());
+}
+
+} // namespace
+
+// The SentencePiece path: a tokenizer.model made from llama 2's vocabulary is converted
+// (protobuf reader, types, scores, special ids from tokenizer_config.json).
+TEST(TokenizerHf, Llama2SentencePieceMatchesLlamaCppAndHuggingFace) {
+    if (const std::string why = skipReason("llama2"); !why.empty()) GTEST_SKIP() << why;
+    test::TempDir tmp;
+    const std::filesystem::path dir = tmp.path() / "llama2";
+    std::filesystem::create_directories(dir);
+    {
+        std::ofstream f(dir / "tokenizer.model", std::ios::binary);
+        f << llama2SentencePieceModel(lenml("llama2") + "/tokenizer.json");
+    }
+    std::filesystem::copy_file(lenml("llama2") + "/tokenizer_config.json", dir / "tokenizer_config.json");
+    llama2ThreeWay(tmp, dir);
+}
+
+// A SentencePiece model that ships only tokenizer.json (llama 2's): written as `llama` with
+// scores from the merge ranks.
+TEST(TokenizerHf, Llama2TokenizerJsonOnlyMatchesLlamaCppAndHuggingFace) {
+    if (const std::string why = skipReason("llama2"); !why.empty()) GTEST_SKIP() << why;
+    test::TempDir tmp;
+    llama2ThreeWay(tmp, lenml("llama2"));
 }
 
 TEST(TokenizerHf, Llama3MatchesLlamaCppAndHuggingFace) {

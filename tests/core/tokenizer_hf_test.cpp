@@ -277,3 +277,26 @@ TEST(TokenizerHf, Gemma3ConvertAndLoadTime) {
     std::printf("gemma3 tokenizer.json: convert %.2f s, load %.2f s\n", c, l);
     EXPECT_LT(c + l, 30.0);
 }
+
+// Tokenizing is not quadratic: 1 MB of varied text, and 200 KB single words (one letter run, one
+// whitespace run, one digit run), each in well under a second on a desktop (printed; loose bound).
+TEST(TokenizerHf, LongTextsTokenizeInNearLinearTime) {
+    for (const std::string name : {"llama3", "gemma3"}) {
+        const std::string dir = lenml(name);
+        if (!std::filesystem::exists(dir + "/tokenizer.json")) GTEST_SKIP() << dir << " is not installed";
+        auto conv = convert::readHfTokenizer(dir, name == "llama3" ? "llama" : "gemma3", 0);
+        ASSERT_TRUE(conv.ok()) << conv.error().what();
+        auto tk = eval::Tokenizer::fromKvs(conv->kvs, dir);
+        ASSERT_TRUE(tk.ok()) << tk.error().what();
+        std::string big;
+        const std::string varied = slurp(test::dataPath("tokenizer/varied.txt"));
+        while (big.size() < (1u << 20)) big += varied;
+        for (const std::string& text : {big, std::string(200000, 'a'), std::string(200000, ' '), std::string(200000, '7')}) {
+            const auto t0 = std::chrono::steady_clock::now();
+            const size_t n = tk->encode(text, true).size();
+            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            std::printf("%s: %zu bytes -> %zu tokens in %.3f s\n", name.c_str(), text.size(), n, s);
+            EXPECT_LT(s, 20.0);
+        }
+    }
+}

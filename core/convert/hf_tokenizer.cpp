@@ -536,7 +536,10 @@ namespace {
 
 // _set_vocab_sentencepiece: pieces, scores and types from tokenizer.model, then
 // added_tokens.json and tokenizer_config.json's added_tokens_decoder, padded to the model.
-Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, HfTokenizer& out) {
+// phi3 (conversion/phi.py) differs: added tokens are control exactly when `special` (no
+// look-special test, U+2581 kept), and tokenizer.json's added_tokens are applied the same way.
+Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, bool phi3, const std::optional<json>& tj,
+                          HfTokenizer& out) {
     const fs::path file = dir / "tokenizer.model";
     auto bytes = readFile(file);
     if (!bytes) return bytes.error();
@@ -589,14 +592,22 @@ Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, HfTokenizer& o
                 continue;
             }
             std::string text = it.value()["content"].get<std::string>();
-            if (it.value().value("special", false) || looksSpecial(text)) {
+            if (it.value().value("special", false) || (!phi3 && looksSpecial(text))) {
                 types[size_t(id)] = kControl;
             } else {
-                text = replaceAll(text, "\xE2\x96\x81", " ");
+                if (!phi3) text = replaceAll(text, "\xE2\x96\x81", " ");
                 types[size_t(id)] = kUserDefined;
             }
             scores[size_t(id)] = -1000.0f;
             tokens[size_t(id)] = text;
+        }
+    }
+    if (phi3 && tj) {
+        for (const Added& a : addedTokens(*tj)) {
+            if (a.id < 0 || size_t(a.id) >= n) continue;
+            tokens[size_t(a.id)] = a.content;
+            scores[size_t(a.id)] = -1000.0f;
+            types[size_t(a.id)] = a.special ? kControl : kUserDefined;
         }
     }
     out.model = "llama";
@@ -743,7 +754,9 @@ Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::strin
         tj = std::move(tjs->doc);
         tjs->doc = *tj;  // small now: the big arrays were left out
     }
-    // tokenizer_config.json's add_prefix_space (llama's set_vocab) comes first.
+    // tokenizer_config.json's add_prefix_space (llama's set_vocab) comes first; phi-4 (phi3
+    // with a GPT2Tokenizer) is BPE even beside a tokenizer.model.
+    bool gpt2Class = false;
     if (!isGemma(arch) && fs::is_regular_file(dir / "tokenizer_config.json")) {
         auto cfg = readJson(dir / "tokenizer_config.json");
         if (!cfg) return cfg.error();
@@ -751,10 +764,11 @@ Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::strin
             (*cfg)["add_prefix_space"].is_boolean()) {
             out.kvs.push_back({"tokenizer.ggml.add_space_prefix", io::GgufValue::boolean((*cfg)["add_prefix_space"].get<bool>())});
         }
+        gpt2Class = cfg->is_object() && cfg->value("tokenizer_class", json()) == json("GPT2Tokenizer");
     }
     bool spm = false;
-    if (hasModel) {
-        if (Status st = sentencePieceVocab(dir, vocabSize, out); !st) return st.error();
+    if (hasModel && !(arch == "phi3" && gpt2Class && hasJson)) {
+        if (Status st = sentencePieceVocab(dir, vocabSize, arch == "phi3", tj, out); !st) return st.error();
         spm = true;
     } else {
         if (Status st = bpeVocab(dir / "tokenizer.json", *tjs, vocabSize, out); !st) return st.error();

@@ -370,3 +370,16 @@ TEST(HfTokenizer, SentencePieceModel) {
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().what().find("tokenizer.model"), std::string::npos) << r.error().what();
 }
+
+TEST(HfTokenizer, Phi3AddedTokensFollowOnlyTheSpecialFlag) {
+    test::TempDir dir;
+    writeText(dir.file("tokenizer.model"), spmModel({{"<unk>", 0.0f, 2}, {"<s>", 0.0f, 3}, {"a", -1.0f, 1}}));
+    writeText(dir.file("tokenizer_config.json"), R"({"added_tokens_decoder": {
+        "3": {"content": "<|user|>", "special": false}, "4": {"content": "<|end|>", "special": true}}})");
+    auto phi = convert::readHfTokenizer(dir.path().string(), "phi3", 5);
+    auto llama = convert::readHfTokenizer(dir.path().string(), "llama", 5);
+    ASSERT_TRUE(phi.ok() && llama.ok());
+    EXPECT_EQ(find(*phi, "tokenizer.ggml.token_type")->intAt(3), 4);    // user-defined
+    EXPECT_EQ(find(*llama, "tokenizer.ggml.token_type")->intAt(3), 3);  // looks special: control
+    EXPECT_EQ(find(*phi, "tokenizer.ggml.token_type")->intAt(4), 3);
+}

@@ -7,6 +7,7 @@
 #include "io/gguf_reader.h"
 #include "io/safetensors_reader.h"
 #include "test_util.h"
+#include "../fuzz/tokenizer_check.h"
 
 namespace {
 
@@ -44,6 +45,18 @@ TEST(FuzzRegression, SafetensorsCorpusParsesOrFailsCleanly) {
     }
     EXPECT_GE(regressions, 2u);
     EXPECT_GT(files, 4u);
+}
+
+// The tokenizer corpus (seeds and any crash fuzz_tokenizer found, named regress-*): every input
+// passes the fuzz target's checks (ids in range and spelling the text back).
+TEST(FuzzRegression, TokenizerCorpusPassesTheChecks) {
+    size_t files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(corpusDir("tokenizer"))) {
+        const auto bytes = qs::test::readFile(e.path().string());
+        EXPECT_EQ(qs_fuzz_tokenizer::check(bytes.data(), bytes.size()), "") << e.path();
+        ++files;
+    }
+    EXPECT_GE(files, 8u);
 }
 
 } // namespace

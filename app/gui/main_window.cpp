@@ -125,6 +125,8 @@ QString factsHtml(const qs::model::Model& m) {
     add(MainWindow::tr("Context"), count(h.contextLength));
     add(MainWindow::tr("Vocabulary"), count(h.vocabSize));
     add(MainWindow::tr("Experts"), count(h.expertCount));
+    // A split GGUF (or sharded safetensors) model is one model in several files.
+    if (m.files().size() > 1) add(MainWindow::tr("Files"), MainWindow::tr("%1 files").arg(m.files().size()));
 
     QString html = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
     for (qsizetype i = 0; i < facts.size(); i += 2) {
@@ -611,8 +613,12 @@ void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const 
     m_metadata->showModel(m_model.get());
     m_modelFacts->setText(m_model ? factsHtml(*m_model) : QString());
     m_statusSummary->setText(m_model ? summaryText(*m_model) : QString());
-    setWindowTitle(m_model ? QStringLiteral("Quantscope — %1").arg(fileNameOf(path))
-                           : QStringLiteral("Quantscope"));
+    QString title = QStringLiteral("Quantscope");
+    if (m_model) {
+        title += QStringLiteral(" — ") + fileNameOf(path);
+        if (m_model->files().size() > 1) title += tr(" (%1 files)").arg(m_model->files().size());
+    }
+    setWindowTitle(title);
     m_tensorView->expandAll();
     for (int c = 0; c < TensorTableModel::ColumnCount; ++c) {
         if (c == TensorTableModel::Name) continue;

@@ -11,6 +11,7 @@
 #include <QStringList>
 
 #include "formats/type_table.h"
+#include "quant/engine.h"
 
 class QLabel;
 class QLineEdit;
@@ -130,12 +131,14 @@ public:
     QString importPlanFrom(const QString& path);
     /// Compare the plan with the plan of a quantized GGUF file in the error plot.
     QString compareWithFile(const QString& path);
-    /// What the export dialog says about the plan: size, bits per weight, error, backend.
-    QString exportSummary() const;
+    /// What the export dialog says about the plan: size, bits per weight, error, backend, and
+    /// with `split` every shard's exact size (named after `path` when given).
+    QString exportSummary(const qs::quant::SplitOptions& split = {}, const QString& path = {}) const;
 
     /// Export the plan to `path` in the background with a progress dialog; emits
-    /// exportFinished. False (and nothing starts) without a model or while one runs.
-    bool startExport(const QString& path);
+    /// exportFinished. False (and nothing starts) without a model or while one runs. With
+    /// `split`, shards named after `path` as llama.cpp's gguf-split names them.
+    bool startExport(const QString& path, const qs::quant::SplitOptions& split = {});
     /// The export in progress, or null.
     ExportJob* exportJob() const;
     /// Save the plan as a recipe / replace it by a recipe (one undo step). Empty on success,

@@ -397,7 +397,7 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
     for (const auto& shard : shards) {
         for (const auto& f : model.files()) {
             if (fs::exists(shard.path, ec) && fs::equivalent(f.path(), shard.path, ec)) {
-                return makeError(ErrorCode::BadUsage, "the output path is an input file",
+                return makeError(ErrorCode::BadUsage, "the output path is the input file",
                                  shard.path);
             }
         }

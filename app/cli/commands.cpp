@@ -149,11 +149,23 @@ int runInspect(const InspectOptions& o) {
 
     std::printf("file:          %s\n", m.path().c_str());
     if (m.format() == model::ModelFormat::Gguf) {
-        std::printf("format:        GGUF v%u (alignment %u, data at %" PRIu64 ")\n", m.version(),
-                    m.alignment(), m.dataOffset());
+        if (m.files().size() > 1) {  // a split model: every shard is listed below
+            std::printf("format:        GGUF v%u, split into %zu files (alignment %u, data of the "
+                        "first at %" PRIu64 ")\n",
+                        m.version(), m.files().size(), m.alignment(), m.dataOffset());
+        } else {
+            std::printf("format:        GGUF v%u (alignment %u, data at %" PRIu64 ")\n",
+                        m.version(), m.alignment(), m.dataOffset());
+        }
     } else {
         std::printf("format:        safetensors (%zu file%s)\n", m.files().size(),
                     m.files().size() == 1 ? "" : "s");
+    }
+    if (m.files().size() > 1) {
+        std::printf("files:         %zu files\n", m.files().size());
+        for (const auto& f : m.files()) {
+            std::printf("               %s (%s)\n", f.path().c_str(), humanBytes(f.size()).c_str());
+        }
     }
     std::printf("architecture:  %s\n", hp.architecture.empty() ? "?" : hp.architecture.c_str());
     std::printf("layers:        %u   hidden %u   ffn %u   heads %u/%u   context %u   vocab %u\n",

@@ -59,6 +59,10 @@ struct QuantizeCliOptions {
     std::vector<std::string> lock;  ///< --lock REGEX
     std::vector<std::string> factors;  ///< --weight REGEX=FACTOR
     bool exact = false;             ///< --exact sensitivity
+    // Split output (llama.cpp's gguf-split layout, docs/CLI.md).
+    std::string splitMaxSize;       ///< --split-max-size 500M | 2G
+    uint32_t splitMaxTensors = 0;   ///< --split-max-tensors N
+    bool keepSplit = false;         ///< --keep-split
 };
 int runQuantize(const QuantizeCliOptions& o);
 

@@ -69,6 +69,18 @@ int main(int argc, char** argv) {
     cQuant->add_option("--lock", quant.lock, "Optimizer: tensors (REGEX) that keep the --type preset's type");
     cQuant->add_option("--weight", quant.factors, "Optimizer: REGEX=FACTOR on matching tensors' error");
     cQuant->add_flag("--exact", quant.exact, "Optimizer: measure every row (default: 64 sampled rows)");
+    auto* qSplitSize = cQuant->add_option(
+        "--split-max-size", quant.splitMaxSize,
+        "Write shards of at most SIZE tensor data each (500M, 2G: 10^6 / 10^9 bytes), named "
+        "OUT-00001-of-0000N.gguf as llama.cpp's gguf-split");
+    auto* qSplitTensors = cQuant->add_option("--split-max-tensors", quant.splitMaxTensors,
+                                             "Write shards of at most N tensors each (gguf-split's)")
+                              ->check(CLI::Range(1u, 1u << 30));
+    cQuant->add_flag("--keep-split", quant.keepSplit,
+                     "Keep the input's split: one output shard per input shard (llama-quantize's)")
+        ->excludes(qSplitSize)
+        ->excludes(qSplitTensors);
+    qSplitSize->excludes(qSplitTensors);
 
     qs::cli::StatsCliOptions statsOpt;
     auto* cStats = app.add_subcommand(

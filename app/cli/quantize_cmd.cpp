@@ -217,8 +217,23 @@ int runQuantize(const QuantizeCliOptions& o) {
     if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure, !o.dryRun); !st) {
         return fail(st.error());
     }
-    auto fileSize = quant::predictFileSize(m, *plan, imatrix ? &*imatrix : nullptr);
-    if (!fileSize) return fail(fileSize.error());
+    quant::SplitOptions split;
+    if (!o.splitMaxSize.empty()) {
+        auto bytes = quant::parseSplitSize(o.splitMaxSize);
+        if (!bytes) return fail(bytes.error());
+        split.maxBytes = *bytes;
+    }
+    split.maxTensors = o.splitMaxTensors;
+    split.keepSplit = o.keepSplit;
+    // Every file's exact size, before anything is written.
+    auto shards = quant::predictShards(m, *plan, imatrix ? &*imatrix : nullptr, split, o.output);
+    if (!shards) return fail(shards.error());
+    uint64_t predictedTotal = 0;
+    for (const auto& s : *shards) predictedTotal += s.fileBytes;
+    const uint64_t* fileSize = &predictedTotal;
+    auto pathJson = [](const std::string& p) {
+        return p.empty() ? nlohmann::json(nullptr) : nlohmann::json(p);
+    };
 
     const auto order = quant::llamaTensorOrder(m);
     uint64_t params = 0;
@@ -247,6 +262,12 @@ int runQuantize(const QuantizeCliOptions& o) {
             }
             j["data_bytes"] = plan->dataBytes(m);
             j["file_bytes"] = *fileSize;
+            auto& sj = j["shards"] = nlohmann::json::array();
+            for (const auto& sh : *shards) {
+                sj.push_back({{"path", pathJson(sh.path)},
+                              {"file_bytes", sh.fileBytes},
+                              {"tensors", sh.tensorCount}});
+            }
             j["source_bytes"] = m.totalBytes();
             j["bits_per_weight"] = 8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params));
             std::printf("%s\n", j.dump(2).c_str());
@@ -271,6 +292,14 @@ int runQuantize(const QuantizeCliOptions& o) {
                     plan->dataBytes(m), double(plan->dataBytes(m)) / 1048576.0,
                     8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params)),
                     *fileSize, m.totalBytes());
+        if (shards->size() > 1) {
+            for (size_t k = 0; k < shards->size(); ++k) {
+                const auto& sh = (*shards)[k];
+                std::printf("shard %zu of %zu: %zu tensors, %" PRIu64 " bytes%s%s\n", k + 1,
+                            shards->size(), sh.tensorCount, sh.fileBytes,
+                            sh.path.empty() ? "" : "  ", sh.path.c_str());
+            }
+        }
         return 0;
     }
 
@@ -278,6 +307,7 @@ int runQuantize(const QuantizeCliOptions& o) {
     qo.threads = o.threads;
     qo.imatrix = imatrix ? &*imatrix : nullptr;
     qo.backend = backend->get();
+    qo.split = split;
     int lastPercent = -1;
     if (!o.json && !o.quiet && ::isatty(2)) {
         qo.progress = [&](const quant::Progress& p) {
@@ -321,6 +351,13 @@ int runQuantize(const QuantizeCliOptions& o) {
         }
         j["file_bytes"] = summary->fileBytes;
         j["predicted_file_bytes"] = *fileSize;
+        auto& sj = j["shards"] = nlohmann::json::array();
+        for (const auto& sh : summary->shards) {
+            sj.push_back({{"path", sh.path},
+                          {"file_bytes", sh.fileBytes},
+                          {"predicted_file_bytes", sh.predictedBytes},
+                          {"tensors", sh.tensorCount}});
+        }
         j["source_bytes"] = summary->sourceBytes;
         j["seconds"] = summary->seconds;
         j["warnings"] = summary->warnings;
@@ -336,8 +373,20 @@ int runQuantize(const QuantizeCliOptions& o) {
                         snrOrInf(r.metrics.snrDb));
         }
     }
+    if (summary->shards.size() > 1) {
+        for (const auto& sh : summary->shards) {
+            std::printf("wrote %s: %zu tensors, %" PRIu64 " bytes\n", sh.path.c_str(),
+                        sh.tensorCount, sh.fileBytes);
+        }
+        std::printf("wrote %zu files: %" PRIu64 " bytes (%.2f MiB) from %" PRIu64 " in %.2f s\n",
+                    summary->shards.size(), summary->fileBytes,
+                    double(summary->fileBytes) / 1048576.0, summary->sourceBytes,
+                    summary->seconds);
+        return 0;
+    }
     std::printf("wrote %s: %" PRIu64 " bytes (%.2f MiB) from %" PRIu64 " in %.2f s\n",
-                o.output.c_str(), summary->fileBytes, double(summary->fileBytes) / 1048576.0,
+                summary->shards.empty() ? o.output.c_str() : summary->shards[0].path.c_str(),
+                summary->fileBytes, double(summary->fileBytes) / 1048576.0,
                 summary->sourceBytes, summary->seconds);
     return 0;
 }

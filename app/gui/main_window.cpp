@@ -132,6 +132,8 @@ QString factsHtml(const qs::model::Model& m) {
     add(MainWindow::tr("Context"), count(h.contextLength));
     add(MainWindow::tr("Vocabulary"), count(h.vocabSize));
     add(MainWindow::tr("Experts"), count(h.expertCount));
+    // A split GGUF (or sharded safetensors) model is one model in several files.
+    if (m.files().size() > 1) add(MainWindow::tr("Files"), MainWindow::tr("%1 files").arg(m.files().size()));
 
     QString html = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
     for (qsizetype i = 0; i < facts.size(); i += 2) {

@@ -11,6 +11,7 @@
 #include <QStringList>
 
 #include "formats/type_table.h"
+#include "quant/engine.h"
 
 class QFrame;
 class QLabel;
@@ -156,6 +157,14 @@ public:
     bool startExport(const QString& path);
     /// File > Export GGUF (disabled, with the reason as tooltip, when the plan cannot be written).
     QAction* exportAction() const { return m_exportAction; }
+    /// What the export dialog says about the plan: size, bits per weight, error, backend, and
+    /// with `split` every shard's exact size (named after `path` when given).
+    QString exportSummary(const qs::quant::SplitOptions& split = {}, const QString& path = {}) const;
+
+    /// Export the plan to `path` in the background with a progress dialog; emits
+    /// exportFinished. False (and nothing starts) without a model or while one runs. With
+    /// `split`, shards named after `path` as llama.cpp's gguf-split names them.
+    bool startExport(const QString& path, const qs::quant::SplitOptions& split = {});
     /// The export in progress, or null.
     ExportJob* exportJob() const;
     /// Save the plan as a recipe / replace it by a recipe (one undo step). Empty on success,

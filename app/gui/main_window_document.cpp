@@ -23,8 +23,11 @@ void MainWindow::updateTitle() {
         return;
     }
     const QString name = QFileInfo(QString::fromStdString(m_model->path())).fileName();
-    // "[*]" shows as "*" while the plan has unsaved edits (QWidget::windowModified).
-    setWindowTitle(QStringLiteral("Quantscope — %1[*]").arg(name));
+    // "[*]" shows as "*" while the plan has unsaved edits (QWidget::windowModified); a split
+    // model says how many files it is.
+    QString title = QStringLiteral("Quantscope — %1[*]").arg(name);
+    if (m_model->files().size() > 1) title += tr(" (%1 files)").arg(m_model->files().size());
+    setWindowTitle(title);
     setWindowModified(m_doc->isModified());
 }
 

@@ -15,6 +15,7 @@
 #include <QProgressDialog>
 #include <QPushButton>
 #include <QSpinBox>
+#include <QStandardItemModel>
 #include <QStatusBar>
 #include <QVBoxLayout>
 
@@ -40,10 +41,10 @@ ExportJob* MainWindow::exportJob() const {
     return m_export.data();
 }
 
-bool MainWindow::startExport(const QString& path) {
+bool MainWindow::startExport(const QString& path, const qs::quant::SplitOptions& split) {
     if (!m_model || (m_export && m_export->isRunning())) return false;
     ExportParams params{m_model, m_doc->plan(), path, m_threadsSpin->value(), backendSpec(),
-                        m_doc->imatrix()};
+                        m_doc->imatrix(), split};
     auto* job = new ExportJob(std::move(params), this);
     m_export = job;
 
@@ -66,9 +67,14 @@ bool MainWindow::startExport(const QString& path) {
             });
     connect(job, &ExportJob::succeeded, this, [this, dialog](const ExportOutcome& o) {
         dialog->close();
-        QString message = tr("Exported %1: %2 in %3 s")
-                              .arg(QFileInfo(o.path).fileName(), formatBytes(o.fileBytes),
-                                   QString::number(o.seconds, 'f', 1));
+        QString message = o.files > 1
+                              ? tr("Exported %1 files (%2 …): %3 in %4 s")
+                                    .arg(o.files)
+                                    .arg(QFileInfo(o.path).fileName(), formatBytes(o.fileBytes),
+                                         QString::number(o.seconds, 'f', 1))
+                              : tr("Exported %1: %2 in %3 s")
+                                    .arg(QFileInfo(o.path).fileName(), formatBytes(o.fileBytes),
+                                         QString::number(o.seconds, 'f', 1));
         if (!o.note.isEmpty()) message += QStringLiteral(" (") + o.note + QLatin1Char(')');
         statusBar()->showMessage(message, 15000);
         emit exportFinished(true, o.path, message);
@@ -125,10 +131,17 @@ QString MainWindow::compareWithFile(const QString& path) {
     return {};
 }
 
-QString MainWindow::exportSummary() const {
+QString MainWindow::exportSummary(const qs::quant::SplitOptions& split, const QString& path) const {
     if (!m_model) return {};
     const qs::quant::Plan& plan = m_doc->plan();
-    const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m_model, plan, m_doc->imatrix().get());
+    const qs::Result<std::vector<qs::quant::ShardPrediction>> shards = qs::quant::predictShards(
+        *m_model, plan, m_doc->imatrix().get(), split, path.toStdString());
+    qs::Result<uint64_t> size = uint64_t(0);
+    if (shards) {
+        for (const auto& s : *shards) *size += s.fileBytes;
+    } else {
+        size = shards.error();
+    }
     const qint64 elements = m_model->totalElements();
     const uint64_t dataBytes = plan.dataBytes(*m_model);
     QString html = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
@@ -138,6 +151,21 @@ QString MainWindow::exportSummary() const {
     };
     row(tr("File size"), size ? tr("%1 (%2 bytes)").arg(formatBytes(*size), formatCount(qint64(*size)))
                               : QString::fromStdString(size.error().what()).toHtmlEscaped());
+    if (shards && shards->size() > 1) {
+        // Every shard's exact size, before anything is written.
+        QStringList lines;
+        for (size_t k = 0; k < shards->size(); ++k) {
+            const auto& s = (*shards)[k];
+            const QString name = s.path.empty() ? tr("shard %1").arg(k + 1)
+                                                : QFileInfo(QString::fromStdString(s.path)).fileName();
+            lines << tr("%1: %2 tensors, %3 bytes")
+                         .arg(name.toHtmlEscaped())
+                         .arg(s.tensorCount)
+                         .arg(formatCount(qint64(s.fileBytes)));
+        }
+        row(tr("Files"), tr("%1 files").arg(shards->size()) + QStringLiteral("<br>") +
+                             lines.join(QStringLiteral("<br>")));
+    }
     row(tr("Bits per weight"), size ? tr("%1 (whole file; tensor data %2)")
                                           .arg(formatBpw(*size, elements), formatBpw(dataBytes, elements))
                                     : QString());
@@ -172,7 +200,6 @@ QString MainWindow::suggestedExportPath() const {
 
 void MainWindow::chooseExport() {
     if (!m_model) return;
-    const QFileInfo in(QString::fromStdString(m_model->path()));
     const QString suggested = suggestedExportPath();
 
     QDialog dialog(this);
@@ -187,10 +214,75 @@ void MainWindow::chooseExport() {
     pathRow->addWidget(pathEdit, 1);
     pathRow->addWidget(browse);
     layout->addLayout(pathRow);
+    // Split output, as llama.cpp's gguf-split / llama-quantize --keep-split write it.
+    auto* splitRow = new QHBoxLayout;
+    auto* splitCombo = new QComboBox(&dialog);
+    splitCombo->setObjectName(QStringLiteral("exportSplit"));
+    splitCombo->addItem(tr("One file"));
+    splitCombo->addItem(tr("Shards of at most (size, e.g. 2G, 500M)"));
+    splitCombo->addItem(tr("Shards of at most (tensors)"));
+    splitCombo->addItem(tr("Keep the input's split (%1 files)").arg(m_model->files().size()));
+    if (m_model->files().size() < 2) {
+        // Nothing to keep: the entry stays visible but cannot be chosen.
+        if (auto* items = qobject_cast<QStandardItemModel*>(splitCombo->model())) {
+            items->item(3)->setEnabled(false);
+        }
+    }
+    auto* splitValue = new QLineEdit(&dialog);
+    splitValue->setObjectName(QStringLiteral("exportSplitValue"));
+    splitValue->setEnabled(false);
+    splitRow->addWidget(new QLabel(tr("Split"), &dialog));
+    splitRow->addWidget(splitCombo, 1);
+    splitRow->addWidget(splitValue);
+    layout->addLayout(splitRow);
     auto* summary = new QLabel(exportSummary(), &dialog);
+    summary->setObjectName(QStringLiteral("exportSummary"));
     summary->setTextFormat(Qt::RichText);
     summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // Long reasons wrap: the dialog stays sized to its content on a 1024-pixel screen.
+    summary->setWordWrap(true);
     layout->addWidget(summary);
+    dialog.setMaximumWidth(760);
+    // The split the dialog describes, or an error for a value that does not parse.
+    auto splitOf = [splitCombo, splitValue]() -> qs::Result<qs::quant::SplitOptions> {
+        qs::quant::SplitOptions o;
+        const std::string v = splitValue->text().trimmed().toStdString();
+        switch (splitCombo->currentIndex()) {
+        case 1: {
+            auto bytes = qs::quant::parseSplitSize(v);
+            if (!bytes) return bytes.error();
+            o.maxBytes = *bytes;
+            break;
+        }
+        case 2: {
+            bool ok = false;
+            const uint n = splitValue->text().trimmed().toUInt(&ok);
+            if (!ok || n == 0) {
+                return qs::makeError(qs::ErrorCode::BadUsage,
+                                     "tensors per shard must be a positive integer");
+            }
+            o.maxTensors = n;
+            break;
+        }
+        case 3: o.keepSplit = true; break;
+        default: break;
+        }
+        return o;
+    };
+    auto refresh = [this, summary, pathEdit, splitOf] {
+        const auto split = splitOf();
+        summary->setText(split ? exportSummary(*split, pathEdit->text())
+                               : QString::fromStdString(split.error().what()).toHtmlEscaped());
+    };
+    connect(splitCombo, &QComboBox::currentIndexChanged, &dialog, [splitCombo, splitValue, refresh] {
+        const int i = splitCombo->currentIndex();
+        splitValue->setEnabled(i == 1 || i == 2);
+        if (i == 1 && splitValue->text().isEmpty()) splitValue->setText(QStringLiteral("2G"));
+        if (i == 2 && splitValue->text().toUInt() == 0) splitValue->setText(QStringLiteral("128"));
+        refresh();
+    });
+    connect(splitValue, &QLineEdit::textChanged, &dialog, refresh);
+    connect(pathEdit, &QLineEdit::textChanged, &dialog, refresh);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Cancel, &dialog);
     buttons->addButton(tr("Export"), QDialogButtonBox::AcceptRole)->setDefault(true);
     layout->addWidget(buttons);
@@ -202,7 +294,12 @@ void MainWindow::chooseExport() {
         if (!p.isEmpty()) pathEdit->setText(p);
     });
     if (dialog.exec() != QDialog::Accepted || pathEdit->text().isEmpty()) return;
-    startExport(pathEdit->text());
+    const auto split = splitOf();
+    if (!split) {
+        QMessageBox::warning(this, tr("Export GGUF"), QString::fromStdString(split.error().what()));
+        return;
+    }
+    startExport(pathEdit->text(), *split);
 }
 
 QString MainWindow::saveRecipeTo(const QString& path) {

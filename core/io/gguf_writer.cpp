@@ -246,6 +246,11 @@ Status GgufWriter::zeroFillRemaining() {
 }
 
 Status GgufWriter::commit() {
+    QS_TRY(finish());
+    return publish();
+}
+
+Status GgufWriter::finish() {
     if (!m_file) return makeError(ErrorCode::BadUsage, "writer not open", m_path);
     if (m_current != m_tensors.size()) {
         return makeError(ErrorCode::BadUsage,
@@ -270,6 +275,14 @@ Status GgufWriter::commit() {
         return e;
     }
     m_file = nullptr;
+    m_finished = true;
+    return {};
+}
+
+Status GgufWriter::publish() {
+    if (!m_finished || m_tempPath.empty()) {
+        return makeError(ErrorCode::BadUsage, "writer not finished", m_path);
+    }
     if (::rename(m_tempPath.c_str(), m_path.c_str()) != 0) {
         const Error e = ioError("cannot rename the temporary file into place");
         abort();
@@ -298,6 +311,7 @@ void GgufWriter::abort() {
         ::unlink(m_tempPath.c_str());
         m_tempPath.clear();
     }
+    m_finished = false;
 }
 
 } // namespace qs::io

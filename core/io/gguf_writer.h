@@ -56,7 +56,16 @@ public:
     /// fixtures and benchmarks of header-bound work on large shapes.
     Status zeroFillRemaining();
     /// Check every tensor was written, flush, fsync, rename over `path`, fsync the directory.
+    /// The same as finish() then publish().
     Status commit();
+    /// The first half of commit(): check every tensor was written, flush, fsync and close the
+    /// temporary file, which stays beside the target until publish() or abort(). A split
+    /// export finishes every shard before it publishes any, so that no partial set is visible.
+    Status finish();
+    /// The second half of commit(): rename the finished temporary file over `path` and fsync
+    /// the directory.
+    Status publish();
+    bool finished() const { return m_finished; }
     /// Remove the temporary file (idempotent). Called by the destructor if not committed.
     void abort();
 
@@ -87,6 +96,7 @@ private:
     size_t m_current = 0;        // tensor being written
     uint64_t m_currentDone = 0;  // bytes of it written so far
     bool m_committed = false;
+    bool m_finished = false;
 };
 
 /// Serialize one metadata value (type tag not included) to bytes, as GGUF stores it.

@@ -9,6 +9,7 @@
 #include "formats/decode.h"
 #include "formats/encoders.h"
 #include "io/gguf_reader.h"
+#include "io/gguf_split.h"
 #include "parallel/parallel.h"
 
 namespace qs::quant {
@@ -242,47 +243,215 @@ Result<uint64_t> predictFileSize(const model::Model& model, const Plan& plan,
     return (*w)->fileSize();
 }
 
+Result<uint64_t> parseSplitSize(const std::string& text) {
+    if (text.empty()) return makeError(ErrorCode::BadUsage, "empty split size");
+    uint64_t unit = 1;
+    std::string digits = text;
+    if (text.back() == 'M') {
+        unit = 1000ull * 1000ull;
+        digits.pop_back();
+    } else if (text.back() == 'G') {
+        unit = 1000ull * 1000ull * 1000ull;
+        digits.pop_back();
+    }
+    uint64_t n = 0;
+    bool any = false;
+    for (char c : digits) {
+        if (c < '0' || c > '9' || __builtin_mul_overflow(n, 10ull, &n) ||
+            __builtin_add_overflow(n, uint64_t(c - '0'), &n)) {
+            any = false;
+            break;
+        }
+        any = true;
+    }
+    uint64_t bytes = 0;
+    if (!any || n == 0 || __builtin_mul_overflow(n, unit, &bytes)) {
+        return makeError(ErrorCode::BadUsage,
+                         "split size '" + text +
+                             "' is not a positive integer followed by M (megabytes) or G "
+                             "(gigabytes), as gguf-split's --split-max-size (e.g. 500M, 2G)");
+    }
+    return bytes;
+}
+
+namespace {
+
+// The output path without its .gguf: the prefix of the shard names (llama-quantize --keep-split
+// strips the suffix the same way; gguf-split takes the prefix itself).
+std::string shardPrefixOf(const std::string& outPath) {
+    if (outPath.size() > 5 && outPath.ends_with(".gguf")) return outPath.substr(0, outPath.size() - 5);
+    return outPath;
+}
+
+uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+} // namespace
+
+Result<std::vector<ExportShard>> prepareSplitExport(const model::Model& model, const Plan& plan,
+                                                    const Imatrix* imatrix,
+                                                    const SplitOptions& split,
+                                                    const std::string& outPath) {
+    const int chosen = int(split.maxBytes > 0) + int(split.maxTensors > 0) + int(split.keepSplit);
+    if (chosen > 1) {
+        return makeError(ErrorCode::BadUsage,
+                         "--split-max-size, --split-max-tensors and --keep-split exclude one another");
+    }
+    auto base = prepareExport(model, plan, imatrix);
+    if (!base) return base.error();
+    const auto order = llamaTensorOrder(model);
+    const bool keep = split.keepSplit && model.files().size() > 1;
+    std::vector<ExportShard> shards;
+    if (!split.active() || (split.keepSplit && !keep)) {
+        shards.push_back({outPath, std::move(*base), order});
+        return shards;
+    }
+
+    // Which tensors go into which file.
+    std::vector<std::vector<size_t>> groups;
+    if (keep) {
+        // llama-quantize --keep-split: tensors sorted by (shard, offset), each in its shard.
+        std::vector<size_t> byFile(order);
+        const auto& ts = model.tensors();
+        std::stable_sort(byFile.begin(), byFile.end(), [&](size_t a, size_t b) {
+            if (ts[a].fileIndex != ts[b].fileIndex) return ts[a].fileIndex < ts[b].fileIndex;
+            return ts[a].offset < ts[b].offset;
+        });
+        groups.resize(model.files().size());
+        for (size_t i : byFile) groups[ts[i].fileIndex].push_back(i);
+    } else {
+        // gguf-split: tensors in file order, a new shard when the next tensor would take the
+        // shard's padded tensor data past maxBytes, or every maxTensors tensors.
+        uint64_t current = 0;
+        groups.emplace_back();
+        for (size_t i : order) {
+            const uint64_t padded = alignUp(plan.tensorBytes(model, i), io::kGgufDefaultAlignment);
+            const bool full =
+                (split.maxBytes > 0 && current + padded > split.maxBytes) ||
+                (split.maxTensors > 0 && groups.back().size() >= split.maxTensors);
+            if (full && !groups.back().empty()) {
+                groups.emplace_back();
+                current = 0;
+            }
+            groups.back().push_back(i);
+            current += padded;
+        }
+    }
+    if (groups.size() > io::kMaxSplitCount) {
+        return makeError(ErrorCode::BadUsage,
+                         "the split would make " + std::to_string(groups.size()) +
+                             " files; llama.cpp allows at most 65535 (raise --split-max-size or "
+                             "--split-max-tensors)",
+                         outPath);
+    }
+
+    const uint32_t count = uint32_t(groups.size());
+    const std::string prefix = shardPrefixOf(outPath);
+    for (uint32_t s = 0; s < count; ++s) {
+        ExportShard shard;
+        shard.path = outPath.empty() ? std::string() : io::splitPath(prefix, s, count);
+        shard.writer = std::make_unique<io::GgufWriter>(io::kGgufDefaultAlignment);
+        // As gguf-split: the first shard has all the metadata, then the split keys; the others
+        // only the split keys.
+        if (s == 0) {
+            for (const auto& kv : (*base)->kvs()) QS_TRY(shard.writer->setKv(kv.key, kv.value));
+        }
+        QS_TRY(shard.writer->setKv(std::string(io::kSplitNoKey), io::GgufValue::u16(uint16_t(s))));
+        QS_TRY(shard.writer->setKv(std::string(io::kSplitCountKey),
+                                   io::GgufValue::u16(uint16_t(count))));
+        QS_TRY(shard.writer->setKv(std::string(io::kSplitTensorsCountKey),
+                                   io::GgufValue::i32(int32_t(order.size()))));
+        for (size_t i : groups[s]) {
+            const auto& t = model.tensors()[i];
+            auto st = shard.writer->addTensor(t.name, t.shape, plan.tensors[i].type);
+            if (!st) {
+                st.error().file = model.path();
+                return st.error();
+            }
+        }
+        shard.tensors = std::move(groups[s]);
+        shards.push_back(std::move(shard));
+    }
+    return shards;
+}
+
+Result<std::vector<ShardPrediction>> predictShards(const model::Model& model, const Plan& plan,
+                                                   const Imatrix* imatrix,
+                                                   const SplitOptions& split,
+                                                   const std::string& outPath) {
+    auto shards = prepareSplitExport(model, plan, imatrix, split, outPath);
+    if (!shards) return shards.error();
+    std::vector<ShardPrediction> out;
+    for (const auto& s : *shards) out.push_back({s.path, s.writer->fileSize(), s.tensors.size()});
+    return out;
+}
+
 Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
                                  const std::string& outPath, const QuantizeOptions& options) {
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
+    if (outPath.empty()) return makeError(ErrorCode::BadUsage, "no output path");
+    auto prepared = prepareSplitExport(model, plan, options.imatrix, options.split, outPath);
+    if (!prepared) return prepared.error();
+    std::vector<ExportShard>& shards = *prepared;
     std::error_code ec;
-    for (const auto& f : model.files()) {
-        if (fs::exists(outPath, ec) && fs::equivalent(f.path(), outPath, ec)) {
-            return makeError(ErrorCode::BadUsage, "the output path is the input file", outPath);
+    for (const auto& shard : shards) {
+        for (const auto& f : model.files()) {
+            if (fs::exists(shard.path, ec) && fs::equivalent(f.path(), shard.path, ec)) {
+                return makeError(ErrorCode::BadUsage, "the output path is the input file",
+                                 shard.path);
+            }
         }
     }
-    auto prepared = prepareExport(model, plan, options.imatrix);
-    if (!prepared) return prepared.error();
-    io::GgufWriter& w = **prepared;
 
     ExportSummary summary;
-    const auto order = llamaTensorOrder(model);
-    ProgressState ps{options, 0, 0, 0, order.size()};
-    for (size_t i : order) ps.total += model.tensors()[i].nbytes;
+    size_t tensorCount = 0;
+    ProgressState ps{options, 0, 0, 0, 0};
+    for (const auto& shard : shards) {
+        for (size_t i : shard.tensors) ps.total += model.tensors()[i].nbytes;
+        tensorCount += shard.tensors.size();
+    }
+    ps.count = tensorCount;
     summary.sourceBytes = ps.total;
 
-    QS_TRY(w.open(outPath));  // the writer removes its temporary file on any early return
-    const Sink sink = [&](std::span<const uint8_t> b) { return w.writeTensorChunk(b); };
-    for (size_t k = 0; k < order.size(); ++k) {
-        ps.position = k;
-        TensorResult r;
-        auto st = runTensor(model, order[k], plan.tensors[order[k]].type, options, r, sink, &ps,
-                            &summary.warnings);
+    // Every shard is written and fsynced to its temporary file; the writers remove them on any
+    // early return (error or cancel), so nothing is left behind.
+    size_t position = 0;
+    for (auto& shard : shards) {
+        io::GgufWriter& w = *shard.writer;
+        summary.shards.push_back({shard.path, 0, w.fileSize(), shard.tensors.size()});
+        QS_TRY(w.open(shard.path));
+        const Sink sink = [&](std::span<const uint8_t> b) { return w.writeTensorChunk(b); };
+        for (size_t index : shard.tensors) {
+            ps.position = position++;
+            TensorResult r;
+            auto st = runTensor(model, index, plan.tensors[index].type, options, r, sink, &ps,
+                                &summary.warnings);
+            if (!st) {
+                if (st.error().file.empty()) st.error().file = model.path();
+                return st.error();
+            }
+            summary.tensors.push_back(std::move(r));
+            // Done with this tensor's source: let its pages go so that memory follows the
+            // tensor being worked on, not the whole model.
+            const auto& done = model.tensors()[index];
+            model.files()[done.fileIndex].release(done.offset, done.nbytes);
+        }
+        QS_TRY(w.finish());
+    }
+    // All complete: rename into place, the first shard (the one a loader opens) last, so that a
+    // loader never finds a first shard whose set is incomplete. If a rename fails, the shards
+    // already published are removed again.
+    for (size_t k = shards.size(); k-- > 0;) {
+        auto st = shards[k].writer->publish();
         if (!st) {
-            w.abort();
-            if (st.error().file.empty()) st.error().file = model.path();
+            for (size_t j = k + 1; j < shards.size(); ++j) fs::remove(shards[j].path, ec);
             return st.error();
         }
-        summary.tensors.push_back(std::move(r));
-        // Done with this tensor's source: let its pages go so that memory follows the tensor
-        // being worked on, not the whole model.
-        const auto& done = model.tensors()[order[k]];
-        model.files()[done.fileIndex].release(done.offset, done.nbytes);
     }
-    auto committed = w.commit();
-    if (!committed) return committed.error();
-    summary.fileBytes = fs::file_size(outPath, ec);
+    for (auto& s : summary.shards) {
+        s.fileBytes = fs::file_size(s.path, ec);
+        summary.fileBytes += s.fileBytes;
+    }
     summary.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return summary;

@@ -45,6 +45,28 @@ struct Progress {
 /// Progress callback; returning false cancels the job. Called from the job's thread.
 using ProgressFn = std::function<bool(const Progress&)>;
 
+/// How an export is cut into files, as llama.cpp cuts them (tools/gguf-split, llama-quantize
+/// --keep-split). Shards are named `PREFIX-00001-of-0000n.gguf` (PREFIX: the output path without
+/// its `.gguf`); the first holds all metadata and every shard the split keys (split.no,
+/// split.count, split.tensors.count). At most one of the three may be set.
+struct SplitOptions {
+    /// gguf-split --split-max-size: a new shard starts when the next tensor would take the
+    /// current shard's tensor data (each tensor padded to the alignment, header not counted)
+    /// past this many bytes. 0 = no limit. A tensor larger than the limit gets a shard alone.
+    uint64_t maxBytes = 0;
+    /// gguf-split --split-max-tensors: at most this many tensors per shard. 0 = no limit.
+    uint32_t maxTensors = 0;
+    /// llama-quantize --keep-split: the input's shards, tensor for tensor (tensors in shard and
+    /// offset order, as llama.cpp); an unsplit input gives one file at the output path.
+    bool keepSplit = false;
+
+    bool active() const { return maxBytes > 0 || maxTensors > 0 || keepSplit; }
+};
+
+/// Parse gguf-split's SIZE syntax: an integer followed by M (10^6 bytes) or G (10^9 bytes),
+/// e.g. 500M, 2G (a plain integer is taken as bytes).
+Result<uint64_t> parseSplitSize(const std::string& text);
+
 struct QuantizeOptions {
     int threads = 0;                  ///< CPU threads, 0 = all cores
     /// Compute backend (not owned); null = the CPU backend on `threads`. A type the backend
@@ -54,6 +76,7 @@ struct QuantizeOptions {
     bool metrics = true;              ///< compute error metrics while quantizing
     const CancelToken* cancel = nullptr;
     ProgressFn progress;
+    SplitOptions split;               ///< exportGguf: one file (default) or shards
 };
 
 /// What quantizing one tensor gave.
@@ -85,17 +108,56 @@ Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model,
 Result<uint64_t> predictFileSize(const model::Model& model, const Plan& plan,
                                  const Imatrix* imatrix = nullptr);
 
-struct ExportSummary {
+/// One file of an export: where it goes, its writer (metadata and tensor infos declared,
+/// nothing written) and the model tensors it holds in file order.
+struct ExportShard {
+    std::string path;                     ///< empty when no output path was given
+    std::unique_ptr<io::GgufWriter> writer;
+    std::vector<size_t> tensors;          ///< model tensor indices, in file order
+};
+
+/// The files of an export cut by `split` (one when split is inactive, or --keep-split of an
+/// unsplit model): prepareExport's writer, cut as gguf-split cuts it, with the split keys set.
+/// `outPath` may be empty (a dry run without -o): the shards then have no paths. Errors: more
+/// than one split option, a split of more than 65535 files.
+Result<std::vector<ExportShard>> prepareSplitExport(const model::Model& model, const Plan& plan,
+                                                    const Imatrix* imatrix,
+                                                    const SplitOptions& split,
+                                                    const std::string& outPath);
+
+/// What prepareSplitExport predicts for one file: its exact size before anything is written.
+struct ShardPrediction {
+    std::string path;
     uint64_t fileBytes = 0;
+    size_t tensorCount = 0;
+};
+Result<std::vector<ShardPrediction>> predictShards(const model::Model& model, const Plan& plan,
+                                                   const Imatrix* imatrix,
+                                                   const SplitOptions& split,
+                                                   const std::string& outPath);
+
+/// One file an export wrote.
+struct ShardSummary {
+    std::string path;
+    uint64_t fileBytes = 0;       ///< size on disk after the commit
+    uint64_t predictedBytes = 0;  ///< what predictShards said before writing
+    size_t tensorCount = 0;
+};
+
+struct ExportSummary {
+    uint64_t fileBytes = 0;              ///< all files together
+    std::vector<ShardSummary> shards;    ///< one per file written, in shard order
     uint64_t sourceBytes = 0;
     double seconds = 0;
     std::vector<TensorResult> tensors;   ///< in llama.cpp's tensor order
     std::vector<std::string> warnings;   ///< e.g. a tensor without an imatrix entry
 };
 
-/// Quantize the model by `plan` into a GGUF at `outPath` (temporary file, fsync, rename). On
-/// error or cancellation nothing is left at outPath or beside it. The input is never written:
-/// an output path that is the input file is refused.
+/// Quantize the model by `plan` into a GGUF at `outPath` (temporary file, fsync, rename), or,
+/// with options.split, into shards named after outPath. On error or cancellation nothing is left
+/// at outPath or beside it: every shard is written and fsynced to a temporary file first, and
+/// only when all are complete are they renamed into place, the first shard (the one llama.cpp
+/// loads) last. The input is never written: an output path that is an input file is refused.
 Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
                                  const std::string& outPath, const QuantizeOptions& options);
 

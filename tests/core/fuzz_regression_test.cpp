@@ -6,6 +6,7 @@
 
 #include "io/gguf_reader.h"
 #include "io/safetensors_reader.h"
+#include "../fuzz/split_harness.h"
 #include "test_util.h"
 #include "../fuzz/tokenizer_check.h"
 
@@ -57,6 +58,28 @@ TEST(FuzzRegression, TokenizerCorpusPassesTheChecks) {
         ++files;
     }
     EXPECT_GE(files, 8u);
+}
+
+// The split-model catalogue (fuzz_gguf_split): every corpus file, cut into shards at each GGUF
+// magic, is accepted whole or refused naming a shard (split_harness.h); the seeds cover a valid
+// 1-, 2- and 3-shard set, a wrong split.tensors.count, split.no out of order, a duplicate tensor
+// across shards and shards without split keys.
+TEST(FuzzRegression, GgufSplitCorpusIsAcceptedWholeOrRefusedNamingAShard) {
+    size_t files = 0, accepted = 0;
+    for (const auto& e : std::filesystem::directory_iterator(corpusDir("gguf_split"))) {
+        const auto bytes = qs::test::readFile(e.path().string());
+        const auto outcome = qs::fuzz::checkShardCatalogueInput(bytes);
+        EXPECT_NE(outcome, qs::fuzz::Outcome::Broken) << e.path();
+        const std::string name = e.path().filename().string();
+        const bool valid = name == "seed-3-shards" || name == "seed-2-shards" || name == "seed-1-shard";
+        if (name.starts_with("seed-")) {
+            EXPECT_EQ(outcome == qs::fuzz::Outcome::Accepted, valid) << name;
+        }
+        accepted += valid && outcome == qs::fuzz::Outcome::Accepted;
+        ++files;
+    }
+    EXPECT_EQ(accepted, 3u);
+    EXPECT_GE(files, 7u);
 }
 
 } // namespace

@@ -10,13 +10,16 @@
 #include <QComboBox>
 #include <QDir>
 #include <QFileInfo>
+#include <QLabel>
 #include <QLineEdit>
+#include <QDialog>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
 #include <QTreeView>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QTimer>
 #include <QUndoStack>
 
 #include "format_utils.h"
@@ -68,6 +71,8 @@ private slots:
     void mapHeaderSelectsLayer();
     void exportWritesPlannedTypes();
     void cancelledExportLeavesNoFile();
+    void splitModelSaysThreeFilesAndExportsSplit();
+    void exportDialogOffersSplitOptions();
     void recipeRoundTrip();
     void histogramJobFillsPlot();
 
@@ -305,6 +310,88 @@ void ExplorerTest::cancelledExportLeavesNoFile() {
     QCOMPARE(done.first().at(0).toBool(), false);
     QVERIFY(!QFileInfo::exists(path));
     QCOMPARE(QDir(out.path()).entryList(QDir::Files | QDir::Hidden).size(), 0);
+}
+
+// A split model (written by the core export in gguf-split's layout): opening its second shard
+// shows the whole model, the title and the Model tab say "3 files", and the explorer exports
+// it split again with every shard the size predicted before writing.
+void ExplorerTest::splitModelSaysThreeFilesAndExportsSplit() {
+    QTemporaryDir out;
+    {
+        auto src = qs::model::openModel(m_modelPath.toStdString());
+        QVERIFY(src.ok());
+        qs::quant::PlanOptions po;
+        po.ftype = qs::quant::Ftype::Q8_0;
+        qs::quant::QuantizeOptions qo;
+        qo.split.maxTensors = 15;  // the tiny model's 39 tensors: 15 + 15 + 9
+        auto r = qs::quant::exportGguf(*src, qs::quant::buildPlan(*src, po),
+                                       out.filePath(QStringLiteral("sp.gguf")).toStdString(), qo);
+        QVERIFY2(r.ok(), r.ok() ? "" : r.error().what().c_str());
+        QCOMPARE(r->shards.size(), size_t(3));
+    }
+    const QString shard2 = out.filePath(QStringLiteral("sp-00002-of-00003.gguf"));
+    QSignalSpy loaded(m_window, &MainWindow::modelLoaded);
+    m_window->openFile(shard2);
+    QVERIFY(loaded.wait(kTimeoutMs) || loaded.count() == 1);
+    QCOMPARE(m_window->windowTitle(), QStringLiteral("Quantscope — sp-00002-of-00003.gguf (3 files)"));
+    auto* facts = m_window->findChild<QLabel*>(QStringLiteral("modelFacts"));
+    QVERIFY(facts);
+    QVERIFY2(facts->text().contains(QStringLiteral("3 files")), qPrintable(facts->text()));
+    const qs::model::Model& m = *m_window->planDocument()->model();
+    QCOMPARE(m.files().size(), size_t(3));
+    QCOMPARE(m.tensors().size(), size_t(39));
+    QCOMPARE(m_window->visibleTensorCount(), 39);
+
+    // Export it again, split by size, from the explorer.
+    qs::quant::SplitOptions split;
+    split.maxBytes = 1000000;
+    const QString path = out.filePath(QStringLiteral("again.gguf"));
+    const auto predicted = qs::quant::predictShards(m, m_window->planDocument()->plan(), nullptr,
+                                                    split, path.toStdString());
+    QVERIFY(predicted.ok());
+    QVERIFY(predicted->size() > 1);
+    const QString summary = m_window->exportSummary(split, path);
+    QVERIFY2(summary.contains(QStringLiteral("%1 files").arg(predicted->size())), qPrintable(summary));
+    QSignalSpy done(m_window, &MainWindow::exportFinished);
+    QVERIFY(m_window->startExport(path, split));
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QCOMPARE(done.first().at(0).toBool(), true);
+    QVERIFY(!QFileInfo::exists(path));
+    for (const auto& p : *predicted) {
+        QCOMPARE(quint64(QFileInfo(QString::fromStdString(p.path)).size()), quint64(p.fileBytes));
+    }
+    auto again = qs::model::openModel(predicted->front().path);
+    QVERIFY2(again.ok(), again.ok() ? "" : again.error().what().c_str());
+    QCOMPARE(again->tensors().size(), size_t(39));
+}
+
+void ExplorerTest::exportDialogOffersSplitOptions() {
+    QAction* exportAction = nullptr;
+    for (QAction* a : m_window->findChildren<QAction*>()) {
+        if (a->text().startsWith(QStringLiteral("&Export GGUF"))) exportAction = a;
+    }
+    QVERIFY(exportAction);
+    bool seen = false;
+    QString summaryText;
+    QTimer::singleShot(0, this, [&] {
+        auto* dialog = m_window->findChild<QDialog*>(QStringLiteral("exportDialog"));
+        if (!dialog) return;
+        auto* combo = dialog->findChild<QComboBox*>(QStringLiteral("exportSplit"));
+        auto* value = dialog->findChild<QLineEdit*>(QStringLiteral("exportSplitValue"));
+        auto* summary = dialog->findChild<QLabel*>(QStringLiteral("exportSummary"));
+        if (combo && value && summary) {
+            seen = combo->count() == 4;
+            combo->setCurrentIndex(2);  // shards of at most N tensors
+            value->setText(QStringLiteral("10"));
+            summaryText = summary->text();
+        }
+        dialog->reject();
+    });
+    exportAction->trigger();
+    QVERIFY(seen);
+    // 39 tensors in shards of 10: four files, each size given before anything is written.
+    QVERIFY2(summaryText.contains(QStringLiteral("4 files")), qPrintable(summaryText));
+    QVERIFY2(summaryText.contains(QStringLiteral("-00004-of-00004.gguf")), qPrintable(summaryText));
 }
 
 void ExplorerTest::recipeRoundTrip() {

@@ -7,6 +7,10 @@
 #       llama.cpp's perplexity on TEXT to be within TOL (relative) of PPL (PPL "-": no check)
 #   real_client_test.sh CLI synthquant PRESET - - - QUANTIZE_ARGS...  - the same on a synth model
 #       (an argument @synth-imatrix stands for the synthetic imatrix written beside it)
+#   real_client_test.sh CLI split MODEL|synth:PRESET TEXT CTX SPLIT_ARG QUANTIZE_ARGS...
+#       quantize MODEL twice, as one file and split by SPLIT_ARG (e.g. --split-max-tensors=20),
+#       then check_split.mjs: @huggingface/gguf reads every shard, llama.cpp loads the first
+#       shard with the unsplit file's perplexity on TEXT (CTX tokens)
 # Exits 77 (ctest: skipped) with the reason when node >= 20 or the npm packages are missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -58,6 +62,20 @@ case $mode in
       const rel = Math.abs(got - want) / want;
       console.log(`relative difference ${(100 * rel).toFixed(3)}% (limit ${(100 * tol).toFixed(1)}%)`);
       process.exit(rel <= tol ? 0 : 1);' "$got" "$want" "$tol"
+    ;;
+  split)
+    model=$3 text=$4 ctx=$5 splitarg=$6
+    shift 6
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    case $model in synth:*)
+      "$cli" synth -o "$tmp/synth.gguf" --preset "${model#synth:}" --seed 5
+      model="$tmp/synth.gguf" ;;
+    esac
+    "$cli" quantize "$model" -o "$tmp/one.gguf" -q "$@"
+    "$cli" quantize "$model" -o "$tmp/split.gguf" -q "$splitarg" "$@"
+    first=$(ls "$tmp"/split-00001-of-*.gguf)
+    node "$here/check_split.mjs" "$cli" "$text" "$ctx" "$tmp/one.gguf" "$first"
     ;;
   *) echo "unknown mode $mode"; exit 2 ;;
 esac

@@ -25,6 +25,7 @@ void ExportJob::start() {
             options.backend = backend.get();
             options.imatrix = params.imatrix.get();
             options.metrics = false;
+            options.split = params.split;
             options.cancel = &progress->cancel;
             options.progress = [progress](const qs::quant::Progress& p) {
                 return progress->report(p.doneBytes, p.totalBytes, p.tensor);
@@ -34,6 +35,8 @@ void ExportJob::start() {
             if (r) {
                 out->ok = true;
                 out->fileBytes = r->fileBytes;
+                out->files = int(r->shards.size());
+                if (!r->shards.empty()) out->path = QString::fromStdString(r->shards.front().path);
                 out->seconds = r->seconds;
             } else {
                 out->cancelled = r.error().code == qs::ErrorCode::Cancelled;

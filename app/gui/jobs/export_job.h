@@ -8,6 +8,7 @@
 
 #include "jobs/background_job.h"
 
+#include "quant/engine.h"
 #include "quant/plan.h"
 
 namespace qs::model {
@@ -27,13 +28,15 @@ struct ExportParams {
     int threads = 0;  ///< 0 = all cores
     QString backend = QStringLiteral("cpu");            ///< "cpu" or "vulkan:N"
     std::shared_ptr<const qs::quant::Imatrix> imatrix;  ///< optional
+    qs::quant::SplitOptions split;                      ///< one file (default) or shards
 };
 
 /// What an export produced.
 struct ExportOutcome {
     bool ok = false;
     bool cancelled = false;
-    QString path;
+    QString path;         ///< the file written (the first shard of a split export)
+    int files = 1;        ///< files written (shards)
     QString error;        ///< Error::what() on failure
     QString note;         ///< e.g. the Vulkan device could not be opened: the CPU did it
     quint64 fileBytes = 0;

@@ -26,6 +26,16 @@ struct InspectOptions {
 };
 int runInspect(const InspectOptions& o);
 
+struct ConvertCliOptions {
+    std::string model;    ///< Hugging Face folder, its config.json, index or a shard
+    std::string output;
+    std::string outtype = "auto";  ///< f32 | f16 | bf16 | auto (convert_hf_to_gguf.py's)
+    std::string vocabFrom;  ///< test aid: copy tokenizer.* from this GGUF when none converts
+    int threads = 0;
+    bool json = false;
+};
+int runConvert(const ConvertCliOptions& o);
+
 struct SynthCliOptions {
     std::string output;
     std::string preset = "tiny";

@@ -36,6 +36,19 @@ struct ConvertCliOptions {
 };
 int runConvert(const ConvertCliOptions& o);
 
+struct SynthHfCliOptions {
+    std::string architecture;  ///< LlamaForCausalLM ...
+    std::string output;        ///< folder
+    std::string dtype = "bf16";
+    uint64_t seed = 1;
+    int shards = 1;
+    bool sparse8b = false;     ///< Llama 3.1 8B's shapes, headers only (holes), 4 shards
+    int64_t vocab = 0;         ///< vocabulary rows (0: 512)
+    bool noRopeScaling = false;  ///< LlamaForCausalLM without llama3 rope scaling (Llama 2)
+    std::string tokenizerFrom;  ///< copy tokenizer files from this folder
+};
+int runSynthHf(const SynthHfCliOptions& o);
+
 struct SynthCliOptions {
     std::string output;
     std::string preset = "tiny";

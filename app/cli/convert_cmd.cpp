@@ -3,11 +3,13 @@
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "convert/hf_convert.h"
+#include "convert/hf_synth.h"
 #include "quant/engine.h"
 #include "quant/plan.h"
 
@@ -90,6 +92,36 @@ int runConvert(const ConvertCliOptions& o) {
                      m->hparams().architecture.c_str(), o.output.c_str(), m->tensors().size(),
                      typeName, summary->fileBytes, summary->seconds);
     }
+    return 0;
+}
+
+int runSynthHf(const SynthHfCliOptions& o) {
+    convert::HfSynthOptions so = o.sparse8b ? convert::llama8BShape() : convert::HfSynthOptions{};
+    if (!o.sparse8b) {
+        so.architecture = o.architecture;
+        so.shards = o.shards;
+        so.dtype = o.dtype == "f32"   ? formats::TensorType::F32
+                   : o.dtype == "f16" ? formats::TensorType::F16
+                                      : formats::TensorType::BF16;
+        so.vocab = o.vocab;
+        so.llama3Rope = !o.noRopeScaling;
+    }
+    so.seed = o.seed;
+    if (auto st = convert::writeHfSynthModel(so, o.output); !st) return fail(st.error());
+    if (!o.tokenizerFrom.empty()) {
+        namespace fs = std::filesystem;
+        std::error_code ec;
+        for (const char* f : {"tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+                              "special_tokens_map.json", "chat_template.jinja"}) {
+            const fs::path src = fs::path(o.tokenizerFrom) / f;
+            if (fs::exists(src, ec)) {
+                fs::copy_file(src, fs::path(o.output) / f, fs::copy_options::overwrite_existing, ec);
+                if (ec) return fail(makeError(ErrorCode::IoError, "cannot copy " + src.string()));
+            }
+        }
+    }
+    std::fprintf(stderr, "wrote %s (%s%s)\n", o.output.c_str(), so.architecture.c_str(),
+                 so.sparse ? ", sparse" : "");
     return 0;
 }
 

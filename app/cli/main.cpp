@@ -42,6 +42,28 @@ int main(int argc, char** argv) {
     cConvert->add_option("--threads", conv.threads, "Threads (0 = all cores)");
     cConvert->add_flag("--json", conv.json, "Machine-readable output (schema in docs/CLI.md)");
 
+    qs::cli::SynthHfCliOptions synthHf;
+    auto* cSynthHf = app.add_subcommand(
+        "synth-hf", "Write a tiny Hugging Face model folder (config.json + safetensors) for tests");
+    cSynthHf->add_option("architecture", synthHf.architecture,
+                         "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, "
+                         "Qwen3ForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, "
+                         "Gemma3ForCausalLM or Phi3ForCausalLM")
+        ->required();
+    cSynthHf->add_option("-o,--output", synthHf.output, "Output folder")->required();
+    cSynthHf->add_option("--dtype", synthHf.dtype, "bf16, f16 or f32")
+        ->check(CLI::IsMember({"bf16", "f16", "f32"}));
+    cSynthHf->add_option("--seed", synthHf.seed, "Random seed");
+    cSynthHf->add_option("--shards", synthHf.shards, "Number of safetensors shards")
+        ->check(CLI::Range(1, 64));
+    cSynthHf->add_flag("--sparse-8b", synthHf.sparse8b,
+                       "Llama 3.1 8B's shapes, headers only (data areas are holes), 4 shards");
+    cSynthHf->add_option("--vocab", synthHf.vocab, "Vocabulary rows (default 512)");
+    cSynthHf->add_flag("--no-rope-scaling", synthHf.noRopeScaling,
+                       "LlamaForCausalLM without the llama3 rope scaling (a Llama 2 config)");
+    cSynthHf->add_option("--tokenizer-from", synthHf.tokenizerFrom,
+                         "Copy tokenizer.json, tokenizer_config.json, tokenizer.model from here");
+
     qs::cli::SynthCliOptions synth;
     auto* cSynth = app.add_subcommand(
         "synth", "Write a realistic synthetic llama GGUF (F16 weights) for tests and demos");
@@ -184,6 +206,7 @@ int main(int argc, char** argv) {
     if (*cInspect) return qs::cli::runInspect(inspect);
     if (*cSynth) return qs::cli::runSynth(synth);
     if (*cConvert) return qs::cli::runConvert(conv);
+    if (*cSynthHf) return qs::cli::runSynthHf(synthHf);
     if (*cDevices) return qs::cli::runDevices(devicesJson);
     if (*cQuant) return qs::cli::runQuantize(quant);
     if (*cStats) return qs::cli::runStats(statsOpt);

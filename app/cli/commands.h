@@ -44,6 +44,7 @@ struct SynthHfCliOptions {
     int shards = 1;
     bool sparse8b = false;     ///< Llama 3.1 8B's shapes, headers only (holes), 4 shards
     int64_t vocab = 0;         ///< vocabulary rows (0: 512)
+    int64_t hidden = 0, ffn = 0, layers = 0;  ///< shape (0: the tiny default)
     bool noRopeScaling = false;  ///< LlamaForCausalLM without llama3 rope scaling (Llama 2)
     std::string tokenizerFrom;  ///< copy tokenizer files from this folder
 };

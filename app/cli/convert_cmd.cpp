@@ -104,6 +104,9 @@ int runSynthHf(const SynthHfCliOptions& o) {
                    : o.dtype == "f16" ? formats::TensorType::F16
                                       : formats::TensorType::BF16;
         so.vocab = o.vocab;
+        so.hidden = o.hidden;
+        so.ffn = o.ffn;
+        so.layers = o.layers;
         so.llama3Rope = !o.noRopeScaling;
     }
     so.seed = o.seed;

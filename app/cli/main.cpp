@@ -59,6 +59,9 @@ int main(int argc, char** argv) {
     cSynthHf->add_flag("--sparse-8b", synthHf.sparse8b,
                        "Llama 3.1 8B's shapes, headers only (data areas are holes), 4 shards");
     cSynthHf->add_option("--vocab", synthHf.vocab, "Vocabulary rows (default 512)");
+    cSynthHf->add_option("--hidden", synthHf.hidden, "Hidden size (default 64; 4 heads)");
+    cSynthHf->add_option("--ffn", synthHf.ffn, "Feed-forward size (default 128)");
+    cSynthHf->add_option("--layers", synthHf.layers, "Layers (default 2)");
     cSynthHf->add_flag("--no-rope-scaling", synthHf.noRopeScaling,
                        "LlamaForCausalLM without the llama3 rope scaling (a Llama 2 config)");
     cSynthHf->add_option("--tokenizer-from", synthHf.tokenizerFrom,

@@ -76,6 +76,29 @@ void Model::releaseTensor(const TensorInfo& t) const {
     }
 }
 
+void Model::releaseRows(const TensorInfo& t, int64_t row0, int64_t n) const {
+    if (n <= 0) return;
+    if (!t.source) {
+        const auto rowBytes = formats::byteSize(t.type, uint64_t(t.rowLength()));
+        if (rowBytes && t.fileIndex < m_files.size()) {
+            m_files[t.fileIndex].release(t.offset + uint64_t(row0) * *rowBytes,
+                                         uint64_t(n) * *rowBytes);
+        }
+        return;
+    }
+    if (!t.source->rowMap.empty()) return;  // permuted: released whole by releaseTensor
+    int64_t start = 0;
+    for (const auto& p : t.source->pieces) {
+        const int64_t a = std::max(row0, start), b = std::min(row0 + n, start + p.rows);
+        const auto rowBytes = formats::byteSize(p.type, uint64_t(t.rowLength()));
+        if (a < b && rowBytes && p.fileIndex >= 0 && size_t(p.fileIndex) < m_files.size()) {
+            m_files[size_t(p.fileIndex)].release(p.offset + uint64_t(a - start) * *rowBytes,
+                                                 uint64_t(b - a) * *rowBytes);
+        }
+        start += p.rows;
+    }
+}
+
 Result<std::span<const uint8_t>> Model::readTensor(const TensorInfo& t,
                                                    std::vector<uint8_t>& scratch) const {
     return readRows(t, 0, t.rowCount(), scratch);

@@ -138,6 +138,10 @@ public:
     std::span<const uint8_t> pieceData(const TensorPiece& p) const;
     /// Drop the resident pages of a tensor's source bytes (every piece); see MappedFile::release.
     void releaseTensor(const TensorInfo& t) const;
+    /// Drop the resident pages of the source bytes of rows [row0, row0 + n) where they are
+    /// contiguous (plain tensors, unpermuted pieces); streaming jobs call it after each chunk so
+    /// that memory stays near one chunk even for a tensor of gigabytes.
+    void releaseRows(const TensorInfo& t, int64_t row0, int64_t n) const;
     /// Path of the file a piece lives in (the model's path for an owned buffer).
     std::string pieceFilePath(const TensorPiece& p) const;
     const std::vector<io::MappedFile>& files() const { return m_files; }

@@ -49,7 +49,7 @@ using Sink = std::function<Status(std::span<const uint8_t>)>;
 // Quantize one tensor chunk by chunk into `sink`, measuring the error on the way.
 Status runTensor(const model::Model& m, size_t index, TensorType type, const QuantizeOptions& o,
                  TensorResult& result, const Sink& sink, ProgressState* progress,
-                 std::vector<std::string>* warnings) {
+                 std::vector<std::string>* warnings, bool releaseChunks = false) {
     const auto& t = m.tensors()[index];
     result.index = index;
     std::vector<uint8_t> scratch;  // rows of a virtual (converted) tensor
@@ -69,6 +69,7 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
                 auto bytes = m.readRows(t, r0, std::min(step, rows - r0), scratch);
                 if (!bytes) return bytes.error();
                 QS_TRY(sink(*bytes));
+                if (releaseChunks) m.releaseRows(t, r0, std::min(step, rows - r0));
             }
             if (rows == 0) QS_TRY(sink({}));
         }
@@ -166,6 +167,7 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
             QS_TRY(red.errorSums(ref, deq, rowLength, imp, result.sums));
         }
         if (sink) QS_TRY(sink(bytes));
+        if (releaseChunks) m.releaseRows(t, r0, n);  // this chunk's source pages can go
         r0 += n;
         if (progress) {
             progress->done += uint64_t(n) * srcRowBytes;
@@ -282,7 +284,7 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
         ps.position = k;
         TensorResult r;
         auto st = runTensor(model, order[k], plan.tensors[order[k]].type, options, r, sink, &ps,
-                            &summary.warnings);
+                            &summary.warnings, /*releaseChunks=*/true);
         if (!st) {
             w.abort();
             if (st.error().file.empty()) st.error().file = model.path();

@@ -86,7 +86,10 @@ int runInspect(const InspectOptions& o) {
         tt.params += uint64_t(t.nElements);
         tt.bytes += t.nbytes;
     }
-    const char* format = m.format() == model::ModelFormat::Gguf ? "gguf" : "safetensors";
+    const bool converted = !m.convertedFrom().empty();
+    const char* format = converted ? "hf-converted"
+                         : m.format() == model::ModelFormat::Gguf ? "gguf"
+                                                                  : "safetensors";
 
     if (o.json) {
         nlohmann::ordered_json j;
@@ -96,6 +99,10 @@ int runInspect(const InspectOptions& o) {
         j["version"] = m.version();
         j["alignment"] = m.alignment();
         j["data_offset"] = m.dataOffset();
+        if (converted) {
+            j["converted_from"] = m.convertedFrom();
+            j["conversion_notes"] = m.conversionNotes();
+        }
         j["files"] = nlohmann::json::array();
         for (const auto& f : m.files()) j["files"].push_back({{"path", f.path()}, {"bytes", f.size()}});
         j["architecture"] = hp.architecture;
@@ -133,6 +140,7 @@ int runInspect(const InspectOptions& o) {
             e["layer"] = t.layer;
             e["role"] = model::roleName(t.role);
             if (t.expert >= 0) e["expert"] = t.expert;
+            if (t.isVirtual()) e["virtual"] = true;
             ts.push_back(std::move(e));
         }
         auto& types = j["types"] = nlohmann::ordered_json::object();
@@ -148,7 +156,12 @@ int runInspect(const InspectOptions& o) {
     }
 
     std::printf("file:          %s\n", m.path().c_str());
-    if (m.format() == model::ModelFormat::Gguf) {
+    if (converted) {
+        std::printf("format:        converted from Hugging Face %s (%zu safetensors file%s), "
+                    "shown as the GGUF llama.cpp's converter writes\n",
+                    m.convertedFrom().c_str(), m.files().size(), m.files().size() == 1 ? "" : "s");
+        for (const auto& n : m.conversionNotes()) std::printf("note:          %s\n", n.c_str());
+    } else if (m.format() == model::ModelFormat::Gguf) {
         if (m.files().size() > 1) {  // a split model: every shard is listed below
             std::printf("format:        GGUF v%u, split into %zu files (alignment %u, data of the "
                         "first at %" PRIu64 ")\n",

@@ -26,6 +26,30 @@ struct InspectOptions {
 };
 int runInspect(const InspectOptions& o);
 
+struct ConvertCliOptions {
+    std::string model;    ///< Hugging Face folder, its config.json, index or a shard
+    std::string output;
+    std::string outtype = "auto";  ///< f32 | f16 | bf16 | auto (convert_hf_to_gguf.py's)
+    std::string vocabFrom;  ///< test aid: copy tokenizer.* from this GGUF when none converts
+    int threads = 0;
+    bool json = false;
+};
+int runConvert(const ConvertCliOptions& o);
+
+struct SynthHfCliOptions {
+    std::string architecture;  ///< LlamaForCausalLM ...
+    std::string output;        ///< folder
+    std::string dtype = "bf16";
+    uint64_t seed = 1;
+    int shards = 1;
+    bool sparse8b = false;     ///< Llama 3.1 8B's shapes, headers only (holes), 4 shards
+    int64_t vocab = 0;         ///< vocabulary rows (0: 512)
+    int64_t hidden = 0, ffn = 0, layers = 0;  ///< shape (0: the tiny default)
+    bool noRopeScaling = false;  ///< LlamaForCausalLM without llama3 rope scaling (Llama 2)
+    std::string tokenizerFrom;  ///< copy tokenizer files from this folder
+};
+int runSynthHf(const SynthHfCliOptions& o);
+
 struct SynthCliOptions {
     std::string output;
     std::string preset = "tiny";

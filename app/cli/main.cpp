@@ -27,6 +27,46 @@ int main(int argc, char** argv) {
     cInspect->add_flag("--json", inspect.json, "Machine-readable output (schema in docs/CLI.md)");
     cInspect->add_flag("--full", inspect.fullMetadata, "Print metadata arrays in full");
 
+    qs::cli::ConvertCliOptions conv;
+    auto* cConvert = app.add_subcommand(
+        "convert", "Convert a Hugging Face model folder to GGUF (convert_hf_to_gguf.py's twin)");
+    cConvert->add_option("model", conv.model, "Model folder, its config.json, index or a shard")
+        ->required();
+    cConvert->add_option("-o,--output", conv.output, "Output .gguf path")->required();
+    cConvert->add_option("--outtype", conv.outtype,
+                         "f32, f16, bf16 or auto (default: the weights' own 16-bit type, else f16)")
+        ->check(CLI::IsMember({"f32", "f16", "bf16", "auto"}));
+    cConvert->add_option("--vocab-from", conv.vocabFrom,
+                         "Test aid: copy tokenizer.* keys from this GGUF when the folder's "
+                         "tokenizer does not convert");
+    cConvert->add_option("--threads", conv.threads, "Threads (0 = all cores)");
+    cConvert->add_flag("--json", conv.json, "Machine-readable output (schema in docs/CLI.md)");
+
+    qs::cli::SynthHfCliOptions synthHf;
+    auto* cSynthHf = app.add_subcommand(
+        "synth-hf", "Write a tiny Hugging Face model folder (config.json + safetensors) for tests");
+    cSynthHf->add_option("architecture", synthHf.architecture,
+                         "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, "
+                         "Qwen3ForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, "
+                         "Gemma3ForCausalLM or Phi3ForCausalLM")
+        ->required();
+    cSynthHf->add_option("-o,--output", synthHf.output, "Output folder")->required();
+    cSynthHf->add_option("--dtype", synthHf.dtype, "bf16, f16 or f32")
+        ->check(CLI::IsMember({"bf16", "f16", "f32"}));
+    cSynthHf->add_option("--seed", synthHf.seed, "Random seed");
+    cSynthHf->add_option("--shards", synthHf.shards, "Number of safetensors shards")
+        ->check(CLI::Range(1, 64));
+    cSynthHf->add_flag("--sparse-8b", synthHf.sparse8b,
+                       "Llama 3.1 8B's shapes, headers only (data areas are holes), 4 shards");
+    cSynthHf->add_option("--vocab", synthHf.vocab, "Vocabulary rows (default 512)");
+    cSynthHf->add_option("--hidden", synthHf.hidden, "Hidden size (default 64; 4 heads)");
+    cSynthHf->add_option("--ffn", synthHf.ffn, "Feed-forward size (default 128)");
+    cSynthHf->add_option("--layers", synthHf.layers, "Layers (default 2)");
+    cSynthHf->add_flag("--no-rope-scaling", synthHf.noRopeScaling,
+                       "LlamaForCausalLM without the llama3 rope scaling (a Llama 2 config)");
+    cSynthHf->add_option("--tokenizer-from", synthHf.tokenizerFrom,
+                         "Copy tokenizer.json, tokenizer_config.json, tokenizer.model from here");
+
     qs::cli::SynthCliOptions synth;
     auto* cSynth = app.add_subcommand(
         "synth", "Write a realistic synthetic llama GGUF (F16 weights) for tests and demos");
@@ -41,7 +81,7 @@ int main(int argc, char** argv) {
     qs::cli::QuantizeCliOptions quant;
     auto* cQuant = app.add_subcommand(
         "quantize", "Quantize a model by a llama.cpp preset, rules or a recipe and write a GGUF");
-    cQuant->add_option("model", quant.model, "Input model (GGUF)")->required();
+    cQuant->add_option("model", quant.model, "Input model (GGUF, or a Hugging Face folder: converted on the fly)")->required();
     cQuant->add_option("-o,--output", quant.output, "Output .gguf path");
     cQuant->add_option("--type", quant.type,
                        "Preset as llama-quantize names it: Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, IQ4_NL, "
@@ -97,7 +137,7 @@ int main(int argc, char** argv) {
     qs::cli::PlanCliOptions plan;
     auto* cPlan = app.add_subcommand(
         "plan", "Budget optimizer: the least-error type per tensor for a size, as a recipe");
-    cPlan->add_option("model", plan.model, "Input model (GGUF)");
+    cPlan->add_option("model", plan.model, "Input model (GGUF or Hugging Face folder)");
     cPlan->add_option("--target-bpw", plan.targetBpw, "Bits per weight of the whole file");
     cPlan->add_option("--target-size", plan.targetSize, "File size in bytes");
     cPlan->add_option("--imatrix", plan.imatrix, "Importance matrix: weighted error (recommended)");
@@ -180,6 +220,8 @@ int main(int argc, char** argv) {
     }
     if (*cInspect) return qs::cli::runInspect(inspect);
     if (*cSynth) return qs::cli::runSynth(synth);
+    if (*cConvert) return qs::cli::runConvert(conv);
+    if (*cSynthHf) return qs::cli::runSynthHf(synthHf);
     if (*cDevices) return qs::cli::runDevices(devicesJson);
     if (*cQuant) return qs::cli::runQuantize(quant);
     if (*cStats) return qs::cli::runStats(statsOpt);

@@ -86,6 +86,12 @@ QString droppedFile(const QMimeData* mime) {
 }
 
 QString formatName(const qs::model::Model& m) {
+    if (!m.convertedFrom().empty()) {
+        return QStringLiteral("Hugging Face %1 (%2 shard%3), converted to GGUF")
+            .arg(QString::fromStdString(m.convertedFrom()))
+            .arg(m.files().size())
+            .arg(m.files().size() == 1 ? QString() : QStringLiteral("s"));
+    }
     if (m.format() == qs::model::ModelFormat::Gguf) {
         return QStringLiteral("GGUF v%1").arg(m.version());
     }

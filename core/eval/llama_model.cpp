@@ -57,6 +57,19 @@ Result<WeightView> matrix(const model::Model& m, const Names& n, int64_t cols, i
     v.name = t->name;
     v.type = t->type;
     v.data = m.tensorData(*t);
+    if (t->source) {
+        // A converted tensor: one stored piece of the same type is read in place through its
+        // row map (llama's q/k); other virtual tensors are not bound here yet.
+        const auto& src = *t->source;
+        if (src.pieces.size() != 1 || src.pieces[0].type != t->type ||
+            src.op != model::ValueOp::None) {
+            return makeError(ErrorCode::BadInput,
+                             "converted tensor (stacked, retyped or shifted) cannot be evaluated",
+                             m.path(), t->offset, t->name);
+        }
+        v.data = m.pieceData(src.pieces[0]);
+        v.rowMap = src.rowMap;
+    }
     v.cols = cols;
     v.rows = rows;
     v.rowBytes = uint64_t(cols / tr.blockSize) * tr.blockBytes;
@@ -81,7 +94,10 @@ Result<std::vector<float>> vector1(const model::Model& m, const Names& n, int64_
                              std::to_string(len),
                          m.path(), t->offset, t->name);
     }
-    return formats::decodeToFloat(t->type, m.tensorData(*t), len, 1, 1, t->name);
+    std::vector<uint8_t> scratch;
+    auto bytes = m.readTensor(*t, scratch);
+    if (!bytes) return bytes.error();
+    return formats::decodeToFloat(t->type, *bytes, len, 1, 1, t->name);
 }
 
 // HF rotate_half row order -> GGUF interleaved order (undoes convert_hf_to_gguf's permute):

@@ -1,7 +1,12 @@
 #include "model/model.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
+
+#include "convert/hf_convert.h"
+#include "formats/decode.h"
+#include "formats/encoders.h"
 
 namespace qs::model {
 
@@ -21,6 +26,19 @@ const io::GgufValue* Model::find(std::string_view key) const {
     return nullptr;
 }
 
+void Model::setMetadata(const std::string& key, io::GgufValue value) {
+    bool replaced = false;
+    for (auto& kv : m_metadata) {
+        if (kv.key == key) {
+            kv.value = std::move(value);
+            replaced = true;
+            break;
+        }
+    }
+    if (!replaced) m_metadata.push_back({key, std::move(value)});
+    finalize();
+}
+
 int64_t Model::indexOf(std::string_view name) const {
     auto it = std::lower_bound(m_byName.begin(), m_byName.end(), name,
                                [](const auto& e, std::string_view n) { return e.first < n; });
@@ -29,7 +47,149 @@ int64_t Model::indexOf(std::string_view name) const {
 }
 
 std::span<const uint8_t> Model::tensorData(const TensorInfo& t) const {
+    if (t.source) return {};
     return m_files[t.fileIndex].bytes().subspan(t.offset, t.nbytes);
+}
+
+std::span<const uint8_t> Model::pieceData(const TensorPiece& p) const {
+    if (p.fileIndex < 0) {
+        if (p.buffer < 0 || size_t(p.buffer) >= m_buffers.size()) return {};
+        const auto& b = m_buffers[size_t(p.buffer)];
+        if (p.offset > b.size() || p.nbytes > b.size() - p.offset) return {};
+        return std::span<const uint8_t>(b).subspan(p.offset, p.nbytes);
+    }
+    if (size_t(p.fileIndex) >= m_files.size()) return {};
+    const auto bytes = m_files[size_t(p.fileIndex)].bytes();
+    if (p.offset > bytes.size() || p.nbytes > bytes.size() - p.offset) return {};
+    return bytes.subspan(p.offset, p.nbytes);
+}
+
+void Model::releaseTensor(const TensorInfo& t) const {
+    if (!t.source) {
+        if (t.fileIndex < m_files.size()) m_files[t.fileIndex].release(t.offset, t.nbytes);
+        return;
+    }
+    for (const auto& p : t.source->pieces) {
+        if (p.fileIndex >= 0 && size_t(p.fileIndex) < m_files.size()) {
+            m_files[size_t(p.fileIndex)].release(p.offset, p.nbytes);
+        }
+    }
+}
+
+void Model::releaseRows(const TensorInfo& t, int64_t row0, int64_t n) const {
+    if (n <= 0) return;
+    if (!t.source) {
+        const auto rowBytes = formats::byteSize(t.type, uint64_t(t.rowLength()));
+        if (rowBytes && t.fileIndex < m_files.size()) {
+            m_files[t.fileIndex].release(t.offset + uint64_t(row0) * *rowBytes,
+                                         uint64_t(n) * *rowBytes);
+        }
+        return;
+    }
+    if (!t.source->rowMap.empty()) return;  // permuted: released whole by releaseTensor
+    int64_t start = 0;
+    for (const auto& p : t.source->pieces) {
+        const int64_t a = std::max(row0, start), b = std::min(row0 + n, start + p.rows);
+        const auto rowBytes = formats::byteSize(p.type, uint64_t(t.rowLength()));
+        if (a < b && rowBytes && p.fileIndex >= 0 && size_t(p.fileIndex) < m_files.size()) {
+            m_files[size_t(p.fileIndex)].release(p.offset + uint64_t(a - start) * *rowBytes,
+                                                 uint64_t(b - a) * *rowBytes);
+        }
+        start += p.rows;
+    }
+}
+
+Result<std::span<const uint8_t>> Model::readTensor(const TensorInfo& t,
+                                                   std::vector<uint8_t>& scratch) const {
+    return readRows(t, 0, t.rowCount(), scratch);
+}
+
+Result<std::span<const uint8_t>> Model::readRows(const TensorInfo& t, int64_t row0, int64_t n,
+                                                 std::vector<uint8_t>& scratch) const {
+    const int64_t rowLength = t.rowLength();
+    const int64_t rows = t.rowCount();
+    if (row0 < 0 || n < 0 || row0 > rows || n > rows - row0) {
+        return makeError(ErrorCode::BadUsage,
+                         "rows " + std::to_string(row0) + "+" + std::to_string(n) +
+                             " out of range (" + std::to_string(rows) + " rows)",
+                         m_path, kNoOffset, t.name);
+    }
+    const auto dstRow = formats::byteSize(t.type, uint64_t(rowLength));
+    if (!dstRow) {
+        return makeError(ErrorCode::BadInput, "row length does not fit the type", m_path, t.offset,
+                         t.name);
+    }
+    if (!t.source) {
+        const auto all = tensorData(t);
+        const uint64_t begin = uint64_t(row0) * *dstRow, len = uint64_t(n) * *dstRow;
+        if (begin > all.size() || len > all.size() - begin) {
+            return makeError(ErrorCode::BadInput, "tensor data is shorter than its shape", m_path,
+                             t.offset, t.name);
+        }
+        return all.subspan(begin, len);
+    }
+    const TensorSource& src = *t.source;
+    scratch.resize(size_t(uint64_t(n) * *dstRow));
+    // Cumulative row starts of the pieces, for finding the piece of a source row.
+    std::vector<int64_t> starts(src.pieces.size() + 1, 0);
+    for (size_t i = 0; i < src.pieces.size(); ++i) starts[i + 1] = starts[i] + src.pieces[i].rows;
+    if (starts.back() != rows) {
+        return makeError(ErrorCode::Internal, "converted tensor's pieces do not cover its rows",
+                         m_path, t.offset, t.name);
+    }
+    std::vector<float> values;
+    int64_t r = 0;
+    while (r < n) {
+        const int64_t s0 = src.rowMap.empty() ? row0 + r : src.rowMap[size_t(row0 + r)];
+        const size_t pi = size_t(std::upper_bound(starts.begin(), starts.end(), s0) - starts.begin()) - 1;
+        const TensorPiece& piece = src.pieces[pi];
+        // The run of rows that are consecutive in the same piece.
+        int64_t run = 1;
+        while (r + run < n) {
+            const int64_t s = src.rowMap.empty() ? row0 + r + run : src.rowMap[size_t(row0 + r + run)];
+            if (s != s0 + run || s >= starts[pi + 1]) break;
+            ++run;
+        }
+        const auto srcRow = formats::byteSize(piece.type, uint64_t(rowLength));
+        const auto bytes = pieceData(piece);
+        if (!srcRow || bytes.size() != uint64_t(piece.rows) * *srcRow) {
+            return makeError(ErrorCode::BadInput, "source data does not match the shape",
+                             pieceFilePath(piece), piece.offset, t.name);
+        }
+        const auto in = bytes.subspan(uint64_t(s0 - starts[pi]) * *srcRow, uint64_t(run) * *srcRow);
+        uint8_t* out = scratch.data() + uint64_t(r) * *dstRow;
+        if (piece.type == t.type && src.op == ValueOp::None) {
+            std::memcpy(out, in.data(), in.size());
+        } else {
+            values.resize(size_t(run * rowLength));
+            QS_TRY(formats::decodeRows(piece.type, in, values, rowLength, 1, t.name));
+            if (src.op == ValueOp::AddOne) {
+                for (float& v : values) v += 1.0f;
+            }
+            if (t.type == formats::TensorType::F32) {
+                std::memcpy(out, values.data(), values.size() * sizeof(float));
+            } else {
+                const auto enc = formats::encoderOf(t.type);
+                if (!enc) {
+                    return makeError(ErrorCode::BadUsage, "cannot write the converted type",
+                                     m_path, t.offset, t.name);
+                }
+                for (int64_t k = 0; k < run; ++k) {
+                    enc(values.data() + k * rowLength, out + uint64_t(k) * *dstRow, rowLength,
+                        nullptr);
+                }
+            }
+        }
+        r += run;
+    }
+    return std::span<const uint8_t>(scratch);
+}
+
+std::string Model::pieceFilePath(const TensorPiece& p) const {
+    if (p.fileIndex >= 0 && size_t(p.fileIndex) < m_files.size()) {
+        return m_files[size_t(p.fileIndex)].path();
+    }
+    return m_path;
 }
 
 int64_t Model::totalElements() const {
@@ -97,6 +257,11 @@ Result<Model> openModel(const std::string& path) {
     namespace fs = std::filesystem;
     std::error_code ec;
     const fs::path p(path);
+    // A Hugging Face model of a supported architecture opens converted (GGUF view).
+    if (auto dir = convert::hfModelDir(path)) {
+        if (convert::isSupportedHfModel(*dir)) return convert::convertHfModel(*dir);
+        if (p.filename() == "config.json") return io::loadSafetensorsModel(dir->string());
+    }
     if (fs::is_directory(p, ec)) {
         for (const char* name : {"model.safetensors.index.json", "model.safetensors"}) {
             if (fs::exists(p / name, ec)) return io::loadSafetensorsModel((p / name).string());

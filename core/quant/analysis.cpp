@@ -17,7 +17,10 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
         return makeError(ErrorCode::BadUsage, "histogram bins must be between 1 and 1048576");
     }
     const auto& t = m.tensors()[index];
-    auto ref = formats::decodeToFloat(t.type, m.tensorData(t), t.rowLength(), t.rowCount(),
+    std::vector<uint8_t> scratch;
+    auto bytes = m.readTensor(t, scratch);
+    if (!bytes) return bytes.error();
+    auto ref = formats::decodeToFloat(t.type, *bytes, t.rowLength(), t.rowCount(),
                                       options.threads, t.name);
     if (!ref) {
         ref.error().file = m.path();

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "convert/hf_convert.h"
 #include "formats/decode.h"
 #include "formats/encoders.h"
 #include "io/gguf_reader.h"
@@ -49,10 +50,10 @@ using Sink = std::function<Status(std::span<const uint8_t>)>;
 // Quantize one tensor chunk by chunk into `sink`, measuring the error on the way.
 Status runTensor(const model::Model& m, size_t index, TensorType type, const QuantizeOptions& o,
                  TensorResult& result, const Sink& sink, ProgressState* progress,
-                 std::vector<std::string>* warnings) {
+                 std::vector<std::string>* warnings, bool releaseChunks = false) {
     const auto& t = m.tensors()[index];
-    const auto src = m.tensorData(t);
     result.index = index;
+    std::vector<uint8_t> scratch;  // rows of a virtual (converted) tensor
     result.type = type;
 
     if (type == t.type) {  // same type: the bytes are copied as they are (lossless)
@@ -61,7 +62,18 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         result.sums.count = uint64_t(t.nElements);
         result.metrics = stats::metricsOf(result.sums);
         result.metrics.snrDb = INFINITY;
-        if (sink) QS_TRY(sink(src));
+        if (sink) {
+            // Chunk by chunk, so that a converted tensor is made a chunk at a time.
+            const int64_t rows = t.rowCount();
+            const int64_t step = std::max<int64_t>(1, kChunkValues / std::max<int64_t>(1, t.rowLength()));
+            for (int64_t r0 = 0; r0 < rows; r0 += step) {
+                auto bytes = m.readRows(t, r0, std::min(step, rows - r0), scratch);
+                if (!bytes) return bytes.error();
+                QS_TRY(sink(*bytes));
+                if (releaseChunks) m.releaseRows(t, r0, std::min(step, rows - r0));
+            }
+            if (rows == 0) QS_TRY(sink({}));
+        }
         if (progress) {
             progress->done += t.nbytes;
             QS_TRY(progress->report(t.name));
@@ -138,9 +150,9 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         const float* imp = importance ? importance + slice * rowLength : nullptr;
         ref.resize(size_t(n * rowLength));
         bytes.resize(size_t(uint64_t(n) * dstRowBytes));
-        QS_TRY(decSrc.decodeRows(t.type,
-                                 src.subspan(uint64_t(r0) * srcRowBytes, uint64_t(n) * srcRowBytes),
-                                 ref, rowLength, t.name));
+        auto srcRows = m.readRows(t, r0, n, scratch);
+        if (!srcRows) return srcRows.error();
+        QS_TRY(decSrc.decodeRows(t.type, *srcRows, ref, rowLength, t.name));
         if (auto st = enc.encodeRows(type, ref, bytes, rowLength, imp, t.name); !st) {
             // A backend may refuse a case it does not cover (BadUsage, e.g. the GPU with an
             // importance-weighted search): the CPU does that chunk, with the same result.
@@ -156,6 +168,7 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
             QS_TRY(red.errorSums(ref, deq, rowLength, imp, result.sums));
         }
         if (sink) QS_TRY(sink(bytes));
+        if (releaseChunks) m.releaseRows(t, r0, n);  // this chunk's source pages can go
         r0 += n;
         if (progress) {
             progress->done += uint64_t(n) * srcRowBytes;
@@ -189,10 +202,13 @@ Result<TensorResult> quantizeTensor(const model::Model& model, size_t index, Ten
 Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model, const Plan& plan,
                                                       const Imatrix* imatrix) {
     if (model.format() != model::ModelFormat::Gguf) {
+        std::string supported;
+        for (const auto& s : convert::supportedHfArchitectures()) {
+            supported += (supported.empty() ? "" : ", ") + s;
+        }
         return makeError(ErrorCode::BadUsage,
-                         "export from safetensors needs the Hugging Face -> GGUF conversion "
-                         "(tensor names, tokenizer), which is not supported yet: convert the model "
-                         "to GGUF first",
+                         "this safetensors model is not of an architecture the Hugging Face -> "
+                         "GGUF conversion supports (" + supported + "), so it cannot be exported",
                          model.path());
     }
     if (plan.tensors.size() != model.tensors().size()) {
@@ -425,7 +441,7 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
             ps.position = position++;
             TensorResult r;
             auto st = runTensor(model, index, plan.tensors[index].type, options, r, sink, &ps,
-                                &summary.warnings);
+                                &summary.warnings, /*releaseChunks=*/true);
             if (!st) {
                 if (st.error().file.empty()) st.error().file = model.path();
                 return st.error();
@@ -433,8 +449,7 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
             summary.tensors.push_back(std::move(r));
             // Done with this tensor's source: let its pages go so that memory follows the
             // tensor being worked on, not the whole model.
-            const auto& done = model.tensors()[index];
-            model.files()[done.fileIndex].release(done.offset, done.nbytes);
+            model.releaseTensor(model.tensors()[index]);
         }
         QS_TRY(w.finish());
     }

@@ -259,7 +259,11 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
         out.cells.resize(table.types.size());
         const int64_t rowLength = t.rowLength();
         const int64_t rows = t.rowCount();
-        const auto src = model.tensorData(t);
+        // A view for a plain tensor; a converted (virtual) tensor is made whole, one at a time.
+        std::vector<uint8_t> scratch;
+        auto srcBytes = model.readTensor(t, scratch);
+        if (!srcBytes) return srcBytes.error();
+        const std::span<const uint8_t> src = *srcBytes;
         const auto& srcTraits = formats::traits(t.type);
         if (!srcTraits.decode) {
             return makeError(ErrorCode::BadInput,

@@ -45,7 +45,10 @@ Result<quant::Imatrix> synthImatrix(const model::Model& m, uint64_t seed) {
         if (idx < 0) return std::vector<float>(size_t(n), 1.0f);
         const auto& t = m.tensors()[size_t(idx)];
         if (t.nElements != n) return std::vector<float>(size_t(n), 1.0f);
-        return formats::decodeToFloat(t.type, m.tensorData(t), t.nElements, 1, 1, t.name);
+        std::vector<uint8_t> scratch;
+        auto bytes = m.readTensor(t, scratch);
+        if (!bytes) return bytes.error();
+        return formats::decodeToFloat(t.type, *bytes, t.nElements, 1, 1, t.name);
     };
     std::vector<float> residual;
     for (const auto& t : m.tensors()) {

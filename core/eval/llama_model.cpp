@@ -30,7 +30,8 @@ const model::TensorInfo* findTensor(const model::Model& m, const Names& n) {
 }
 
 Error missing(const model::Model& m, const Names& n) {
-    const std::string& name = m.format() == ModelFormat::Gguf ? n.gguf : n.hf;
+    // "-": no Hugging Face name bound yet (the converter's names); the GGUF name is reported.
+    const std::string& name = m.format() == ModelFormat::Gguf || n.hf == "-" ? n.gguf : n.hf;
     return makeError(ErrorCode::BadInput, "the forward pass needs this tensor and it is missing",
                      m.path(), kNoOffset, name);
 }

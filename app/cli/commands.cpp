@@ -219,6 +219,11 @@ int runSynth(const SynthCliOptions& o) {
     so.preset = *preset;
     so.seed = o.seed;
     so.threads = o.threads;
+    so.arch = o.arch;
+    if (o.arch != "llama" && o.preset != "tiny") {
+        return fail(makeError(ErrorCode::BadUsage,
+                              "--arch " + o.arch + " exists only at the tiny preset"));
+    }
     const auto t0 = std::chrono::steady_clock::now();
     auto st = synth::writeSynthModel(so, o.output);
     if (!st) return fail(st.error());

@@ -53,6 +53,7 @@ int runSynthHf(const SynthHfCliOptions& o);
 struct SynthCliOptions {
     std::string output;
     std::string preset = "tiny";
+    std::string arch = "llama";  ///< synth::kSynthArchitectures
     uint64_t seed = 1;
     int threads = 0;
     std::string imatrix;  ///< also write a synthetic imatrix (GGUF) for the model here

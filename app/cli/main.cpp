@@ -69,10 +69,13 @@ int main(int argc, char** argv) {
 
     qs::cli::SynthCliOptions synth;
     auto* cSynth = app.add_subcommand(
-        "synth", "Write a realistic synthetic llama GGUF (F16 weights) for tests and demos");
+        "synth", "Write a realistic synthetic GGUF model (F16 weights) for tests and demos");
     cSynth->add_option("-o,--output", synth.output, "Output .gguf path")->required();
     cSynth->add_option("--preset", synth.preset, "tiny (~4M params), small (~100M), medium (~1B)")
         ->check(CLI::IsMember({"tiny", "small", "medium"}));
+    cSynth->add_option("--arch", synth.arch,
+                       "Architecture: llama (default, every preset) or, tiny only, llama3, "
+                       "qwen3, qwen3moe, mixtral, gemma2, gemma3, phi3");
     cSynth->add_option("--seed", synth.seed, "Random seed (same seed, same bytes)");
     cSynth->add_option("--threads", synth.threads, "Threads (0 = all cores)");
     cSynth->add_option("--imatrix", synth.imatrix,

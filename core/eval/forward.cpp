@@ -9,6 +9,7 @@
 #endif
 
 #include "eval/cpu_features.h"
+#include "eval/forward_blocks.h"
 #include "eval/matmul.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
@@ -19,36 +20,23 @@ namespace {
 
 inline float roundF16(float x) { return formats::halfToFloat(formats::floatToHalf(x)); }
 
-// out[t] = x[t] / rms(x[t]) * w, per position (ggml_rms_norm then ggml_mul).
-void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nTok, int64_t n,
-             float eps, int threads) {
-    parallel::parallelFor(threads, nTok, 8, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-            const float* xi = x + t * n;
-            float* yi = out + t * n;
-            double sum = 0;
-            for (int64_t i = 0; i < n; ++i) sum += double(xi[i]) * double(xi[i]);
-            const float mean = float(sum / double(n));
-            const float scale = 1.0f / std::sqrt(mean + eps);
-            for (int64_t i = 0; i < n; ++i) yi[i] = (xi[i] * scale) * w[size_t(i)];
-        }
-    });
-}
-
 // RoPE on nTok x nHeads heads of headDim values, in place.
-void rope(float* x, int64_t nTok, int nHeads, const LlamaConfig& c,
-          const std::vector<float>& freqFactors, int threads) {
+// freqBase/freqScale are the layer's (sliding layers may differ); cos and sin are scaled by
+// rope.scaling.attn_factor (ggml's mscale).
+void rope(float* x, int64_t nTok, int nHeads, const LlamaConfig& c, float freqBase,
+          float freqScale, const std::vector<float>& freqFactors, int threads) {
     const int hd = c.headDim, nd = c.ropeDim;
-    const float thetaScale = std::pow(c.ropeFreqBase, -2.0f / float(nd));
+    const float thetaScale = std::pow(freqBase, -2.0f / float(nd));
+    const float mscale = c.ropeAttnFactor;
     parallel::parallelFor(threads, nTok, 8, [&](int64_t b, int64_t e) {
         std::vector<float> cs(static_cast<size_t>(nd)), sn(static_cast<size_t>(nd));
         for (int64_t t = b; t < e; ++t) {
             float theta = float(t);
             for (int i0 = 0; i0 < nd; i0 += 2) {
                 const float ff = freqFactors.empty() ? 1.0f : freqFactors[size_t(i0 / 2)];
-                const float th = c.ropeFreqScale * (theta / ff);
-                cs[size_t(i0 / 2)] = std::cos(th);
-                sn[size_t(i0 / 2)] = std::sin(th);
+                const float th = freqScale * (theta / ff);
+                cs[size_t(i0 / 2)] = std::cos(th) * mscale;
+                sn[size_t(i0 / 2)] = std::sin(th) * mscale;
                 theta *= thetaScale;
             }
             for (int h = 0; h < nHeads; ++h) {
@@ -74,11 +62,13 @@ void addBias(float* y, const std::vector<float>& b, int64_t nTok) {
 }
 
 // Causal grouped-query attention: out (nTok x nHead*hd) from q, k, v (rope applied).
+// Keys j0(t) .. t are visible (a sliding window of `window` keys, or all when 0); scores are
+// soft-capped (softcap > 0: cap * tanh(s / cap)) and then scaled by `scale`.
 void attention(const float* q, const float* k, const float* v, float* out, int64_t nTok,
-               const LlamaConfig& c, bool f16, int threads) {
+               const LlamaConfig& c, bool f16, int threads, int window, float scale,
+               float softcap) {
     const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
     const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
-    const float scale = 1.0f / std::sqrt(float(hd));
     parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
         std::vector<float> s(static_cast<size_t>(nTok)), qh(static_cast<size_t>(hd)),
             acc(static_cast<size_t>(hd));
@@ -88,21 +78,23 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
             const int g = h / group;
             const float* qt = q + t * qStride + int64_t(h) * hd;
             for (int i = 0; i < hd; ++i) qh[size_t(i)] = f16 ? roundF16(qt[i]) : qt[i];
+            const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
             float mx = -INFINITY;
-            for (int64_t j = 0; j <= t; ++j) {
-                const float kq = dotF32(qh.data(), k + j * kvStride + int64_t(g) * hd, hd);
+            for (int64_t j = j0; j <= t; ++j) {
+                float kq = dotF32(qh.data(), k + j * kvStride + int64_t(g) * hd, hd);
+                if (softcap > 0) kq = std::tanh(kq * (1.0f / softcap)) * softcap;
                 s[size_t(j)] = kq * scale;
                 mx = std::max(mx, s[size_t(j)]);
             }
             double sum = 0;
-            for (int64_t j = 0; j <= t; ++j) {
+            for (int64_t j = j0; j <= t; ++j) {
                 const float ev = std::exp(s[size_t(j)] - mx);
                 s[size_t(j)] = ev;
                 sum += ev;
             }
             const float inv = float(1.0 / sum);
             std::fill(acc.begin(), acc.end(), 0.0f);
-            for (int64_t j = 0; j <= t; ++j) {
+            for (int64_t j = j0; j <= t; ++j) {
                 float p = s[size_t(j)] * inv;
                 if (f16) p = roundF16(p);
                 const float* vj = v + j * kvStride + int64_t(g) * hd;
@@ -151,8 +143,9 @@ template <int W>
     for (int i = 0; i < hd; ++i) qh[i] = ROUND(qt[i]);                                  \
     for (int i = 0; i < hd; ++i) acc[i] = 0.0f;                                         \
     float M = -INFINITY, S = 0;                                                         \
-    for (int64_t j = 0; j < n; ++j) {                                                   \
-        const float s = dotF16Ggml<W>(qh, k + j * kvStride, hd) * scale;                \
+    for (int64_t j = j0; j < n; ++j) {                                                  \
+        float s = dotF16Ggml<W>(qh, k + j * kvStride, hd) * scale;                      \
+        if (softcap != 0.0f) s = softcap * std::tanh(s);                                \
         float ms = 1.0f, vs = 1.0f;                                                     \
         if (s > M) {                                                                    \
             const float mOld = M;                                                       \
@@ -172,18 +165,21 @@ template <int W>
 #if defined(__x86_64__) || defined(__i386__)
 #define QS_ROUND_F16_HW(x) _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), 0)))
 QS_EVAL_TARGET_AVX2 void flashRowAvx2(const float* qt, const float* k, const float* v,
-                                      int64_t kvStride, int64_t n, int hd, float scale, float* qh,
-                                      float* acc, float* out) {
+                                      int64_t kvStride, int64_t j0, int64_t n, int hd,
+                                      float scale, float softcap, float* qh, float* acc,
+                                      float* out) {
     QS_FLASH_ROW_BODY(QS_ROUND_F16_HW, 8)
 }
 QS_EVAL_TARGET_AVX2 void flashRowAvx2W16(const float* qt, const float* k, const float* v,
-                                         int64_t kvStride, int64_t n, int hd, float scale,
-                                         float* qh, float* acc, float* out) {
+                                         int64_t kvStride, int64_t j0, int64_t n, int hd,
+                                         float scale, float softcap, float* qh, float* acc,
+                                         float* out) {
     QS_FLASH_ROW_BODY(QS_ROUND_F16_HW, 16)
 }
 #endif
-void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvStride, int64_t n,
-                   int hd, float scale, float* qh, float* acc, float* out) {
+void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvStride, int64_t j0,
+                   int64_t n, int hd, float scale, float softcap, float* qh, float* acc,
+                   float* out) {
     QS_FLASH_ROW_BODY(roundF16, 8)
 }
 #if !defined(__x86_64__) && !defined(__i386__)
@@ -191,11 +187,14 @@ void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvSt
 #define flashRowAvx2W16 flashRowPlain
 #endif
 
+// ggml's CPU flash attention: with a soft cap the scale is divided by the cap and the score is
+// cap * tanh(s); masked keys (outside the sliding window) are skipped.
 void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
-                       const LlamaConfig& c, int threads) {
+                       const LlamaConfig& c, int threads, int window, float kqScale,
+                       float softcap) {
     const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
     const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
-    const float scale = 1.0f / std::sqrt(float(hd));
+    const float scale = softcap != 0.0f ? kqScale / softcap : kqScale;
     const auto row = !cpuHasAvx2Fma() ? flashRowPlain
                      : cpuHasAvx512() ? flashRowAvx2W16
                                       : flashRowAvx2;
@@ -205,9 +204,9 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
             const int h = int(idx / nTok);
             const int64_t t = idx % nTok;
             const int64_t g = h / group;
-            row(q + t * qStride + int64_t(h) * hd, k + g * hd,
-                                                  v + g * hd, kvStride, t + 1, hd, scale, qh.data(),
-                                                  acc.data(), out + t * qStride + int64_t(h) * hd);
+            const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+            row(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, j0, t + 1,
+                hd, scale, softcap, qh.data(), acc.data(), out + t * qStride + int64_t(h) * hd);
         }
     });
 }
@@ -219,7 +218,7 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
     const LlamaConfig& c = model.config();
     const int threads = options.threads;
     const int64_t T = int64_t(tokens.size());
-    const int64_t E = c.nEmbd, F = c.nFf;
+    const int64_t E = c.nEmbd;
     const int64_t qDim = int64_t(c.nHead) * c.headDim, kvDim = int64_t(c.nHeadKv) * c.headDim;
     for (int64_t t = 0; t < T; ++t) {
         if (tokens[size_t(t)] < 0 || tokens[size_t(t)] >= c.nVocab) {
@@ -256,55 +255,90 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
         embDecode(emb.storedRow(tokens[size_t(t)]).data(), x.data() + t * E, E);
     }
 
+    if (c.embdScale > 0) {
+        for (float& f : x) f *= c.embdScale;
+    }
+
     std::vector<float> h(size_t(T * E)), q(size_t(T * qDim)), k(size_t(T * kvDim)),
-        v(size_t(T * kvDim)), att(size_t(T * qDim)), proj(size_t(T * E)), gate(size_t(T * F)),
-        up(size_t(T * F));
+        v(size_t(T * kvDim)), att(size_t(T * qDim)), proj(size_t(T * E));
     const bool emu = options.emulateGgml;
+    const float kqScale = c.qScale > 0 ? 1.0f : 1.0f / std::sqrt(float(c.headDim));
     for (int l = 0; l < c.nLayer; ++l) {
-        QS_TRY(report(uint64_t(l), model.layers()[size_t(l)].wq.name));
         const LayerWeights& L = model.layers()[size_t(l)];
-        rmsNorm(x.data(), h.data(), L.attnNorm, T, E, c.rmsEps, threads);
+        QS_TRY(report(uint64_t(l), L.wq.name));
+        detail::rmsNorm(x.data(), h.data(), L.attnNorm, T, E, c.rmsEps, threads);
         matmul(L.wq, h.data(), T, q.data(), threads, emu);
         matmul(L.wk, h.data(), T, k.data(), threads, emu);
         matmul(L.wv, h.data(), T, v.data(), threads, emu);
         addBias(q.data(), L.bq, T);
         addBias(k.data(), L.bk, T);
         addBias(v.data(), L.bv, T);
-        rope(q.data(), T, c.nHead, c, model.ropeFreqs(), threads);
-        rope(k.data(), T, c.nHeadKv, c, model.ropeFreqs(), threads);
+        if (!L.qNorm.empty()) {
+            detail::rmsNorm(q.data(), q.data(), L.qNorm, T * c.nHead, c.headDim, c.rmsEps, threads);
+            detail::rmsNorm(k.data(), k.data(), L.kNorm, T * c.nHeadKv, c.headDim, c.rmsEps,
+                            threads);
+        }
+        // Rope factors: llama 3's rope_freqs, phi3's long factors past the original context.
+        const std::vector<float>& factors =
+            !model.ropeFreqs().empty() ? model.ropeFreqs()
+            : (T > c.nCtxOrig && !L.ropeLong.empty()) ? L.ropeLong
+                                                      : L.ropeShort;
+        const bool swa = c.isSwa(l);
+        const float base = swa ? c.ropeFreqBaseSwa : c.ropeFreqBase;
+        const float fscale = swa ? c.ropeFreqScaleSwa : c.ropeFreqScale;
+        rope(q.data(), T, c.nHead, c, base, fscale, factors, threads);
+        rope(k.data(), T, c.nHeadKv, c, base, fscale, factors, threads);
+        if (c.qScale > 0) {
+            for (float& f : q) f *= c.qScale;
+        }
         const bool f16 = options.attention != Attention::F32;
         if (f16) {
             for (float& f : k) f = roundF16(f);
             for (float& f : v) f = roundF16(f);
         }
+        const int window = swa ? c.nSwa : 0;
         if (options.attention == Attention::FlashF16) {
-            attentionFlashF16(q.data(), k.data(), v.data(), att.data(), T, c, threads);
+            attentionFlashF16(q.data(), k.data(), v.data(), att.data(), T, c, threads, window,
+                              kqScale, c.attnSoftcap);
         } else {
-            attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads);
+            attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads, window,
+                      kqScale, c.attnSoftcap);
         }
         matmul(L.wo, att.data(), T, proj.data(), threads, emu);
+        if (!L.postAttnNorm.empty()) {
+            detail::rmsNorm(proj.data(), proj.data(), L.postAttnNorm, T, E, c.rmsEps, threads);
+        }
         for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
 
-        rmsNorm(x.data(), h.data(), L.ffnNorm, T, E, c.rmsEps, threads);
-        matmul(L.wGate, h.data(), T, gate.data(), threads, emu);
-        matmul(L.wUp, h.data(), T, up.data(), threads, emu);
-        for (size_t i = 0; i < gate.size(); ++i) {
-            const float g = gate[i];
-            gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+        detail::rmsNorm(x.data(), h.data(), L.ffnNorm, T, E, c.rmsEps, threads);
+        if (c.nExpert > 0) {
+            detail::moeFfn(L, c, h.data(), T, proj.data(), threads, emu);
+        } else {
+            detail::denseFfn(L, c, h.data(), T, proj.data(), threads, emu);
         }
-        matmul(L.wDown, gate.data(), T, proj.data(), threads, emu);
+        if (!L.postFfnNorm.empty()) {
+            detail::rmsNorm(proj.data(), proj.data(), L.postFfnNorm, T, E, c.rmsEps, threads);
+        }
         for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
     }
     QS_TRY(report(uint64_t(c.nLayer), model.output().name));
 
     logitsFrom = std::clamp<int64_t>(logitsFrom, 0, T);
     const int64_t nOut = T - logitsFrom;
-    rmsNorm(x.data() + logitsFrom * E, h.data(), model.outputNorm(), nOut, E, c.rmsEps, threads);
+    detail::rmsNorm(x.data() + logitsFrom * E, h.data(), model.outputNorm(), nOut, E, c.rmsEps,
+                    threads);
     constexpr int64_t kChunk = 64;
     std::vector<float> logits(size_t(std::min(kChunk, std::max<int64_t>(nOut, 1)) * c.nVocab));
     for (int64_t p0 = 0; p0 < nOut; p0 += kChunk) {
         const int64_t n = std::min(kChunk, nOut - p0);
         matmul(model.output(), h.data() + p0 * E, n, logits.data(), threads, emu);
+        if (c.finalSoftcap > 0) {
+            // ggml_scale by 1 / cap, ggml_tanh, ggml_scale by cap.
+            const float inv = 1.0f / c.finalSoftcap;
+            for (int64_t i = 0; i < n * c.nVocab; ++i) {
+                logits[size_t(i)] = std::tanh(logits[size_t(i)] * inv) * c.finalSoftcap;
+            }
+        }
         consume(logitsFrom + p0, n, logits.data());
         if (options.cancel && options.cancel->cancelled()) {
             return makeError(ErrorCode::Cancelled, "evaluation cancelled");

@@ -1,8 +1,11 @@
 #pragma once
-// The reference forward pass of a llama-family model over one context, computed the way
+// The reference forward pass of a decoder-only model over one context, computed the way
 // llama.cpp's CPU backend computes it: RMSNorm (sum of squares in double), RoPE with ggml's
-// iterative angles (adjacent pairs for llama/mistral, NEOX halves for qwen2), grouped-query
-// attention with a causal mask, SwiGLU. Attention by default is llama.cpp's CPU flash attention
+// iterative angles (adjacent pairs for llama/mistral, NEOX halves for the others; per-layer
+// bases for sliding layers, rope_freqs / phi3 factors, attn_factor), optional per-head q/k
+// norms, grouped-query attention with a causal mask (a sliding window on gemma's sliding layers,
+// soft-capped scores on gemma2), SwiGLU or GEGLU or a mixture of experts (forward_blocks.h),
+// gemma's post norms and final soft-capping. Attention by default is llama.cpp's CPU flash attention
 // over its default F16 KV cache (what node-llama-cpp 3.22.1 runs: its logits are matched to
 // 1e-5 here, also for quantized files, where any other rounding of the attention moves the
 // Q8_0 rounding of later activations and the logits by 1e-2). Weight rows are decoded on the

@@ -1,7 +1,9 @@
 #include "eval/llama_model.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "eval/arch_config.h"
 #include "formats/decode.h"
 
 namespace qs::eval {
@@ -28,24 +30,27 @@ const model::TensorInfo* findTensor(const model::Model& m, const Names& n) {
 }
 
 Error missing(const model::Model& m, const Names& n) {
-    const std::string& name = m.format() == ModelFormat::Gguf ? n.gguf : n.hf;
+    // "-": no Hugging Face name bound yet (the converter's names); the GGUF name is reported.
+    const std::string& name = m.format() == ModelFormat::Gguf || n.hf == "-" ? n.gguf : n.hf;
     return makeError(ErrorCode::BadInput, "the forward pass needs this tensor and it is missing",
                      m.path(), kNoOffset, name);
 }
 
-Result<WeightView> matrix(const model::Model& m, const Names& n, int64_t cols, int64_t rows,
-                          bool optional = false) {
-    const model::TensorInfo* t = findTensor(m, n);
-    if (!t) {
-        if (optional) return WeightView{};
-        return missing(m, n);
-    }
-    if (t->shape.size() != 2 || t->shape[0] != cols || t->shape[1] != rows) {
-        return makeError(ErrorCode::BadInput,
-                         "shape " + t->shapeString() + ", expected " + std::to_string(cols) +
-                             " x " + std::to_string(rows),
+// A view of rows [firstRow, firstRow + rows) of a tensor of `cols` x `totalRows` (a 3-D
+// tensor [cols, r, e] counts r * e rows). `shape` is the expected ggml shape.
+Result<WeightView> view(const model::Model& m, const model::TensorInfo* t,
+                        const std::vector<int64_t>& shape, int64_t firstRow, int64_t rows) {
+    if (t->shape != shape) {
+        std::string want;
+        for (size_t i = 0; i < shape.size(); ++i) {
+            want += (i ? " x " : "") + std::to_string(shape[i]);
+        }
+        return makeError(ErrorCode::BadInput, "shape " + t->shapeString() + ", expected " + want,
                          m.path(), t->offset, t->name);
     }
+    const int64_t cols = shape[0];
+    int64_t totalRows = 1;
+    for (size_t i = 1; i < shape.size(); ++i) totalRows *= shape[i];
     const auto& tr = formats::traits(t->type);
     if (!tr.decode || cols % tr.blockSize != 0) {
         return makeError(ErrorCode::BadInput,
@@ -72,12 +77,23 @@ Result<WeightView> matrix(const model::Model& m, const Names& n, int64_t cols, i
     }
     v.cols = cols;
     v.rows = rows;
+    v.firstRow = firstRow;
     v.rowBytes = uint64_t(cols / tr.blockSize) * tr.blockBytes;
-    if (v.data.size() != v.rowBytes * uint64_t(rows)) {
+    if (v.data.size() != v.rowBytes * uint64_t(totalRows)) {
         return makeError(ErrorCode::BadInput, "data size does not match the shape", m.path(),
                          t->offset, t->name);
     }
     return v;
+}
+
+Result<WeightView> matrix(const model::Model& m, const Names& n, int64_t cols, int64_t rows,
+                          bool optional = false) {
+    const model::TensorInfo* t = findTensor(m, n);
+    if (!t) {
+        if (optional) return WeightView{};
+        return missing(m, n);
+    }
+    return view(m, t, {cols, rows}, 0, rows);
 }
 
 // A 1-D tensor (norm weight or bias) decoded to floats; empty when optional and absent.
@@ -114,64 +130,16 @@ std::vector<int32_t> hfRopeRowMap(int heads, int hd) {
     return map;
 }
 
-std::optional<double> number(const model::Model& m, const std::string& key) {
-    const io::GgufValue* v = m.find(key);
-    if (!v || v->isArray()) return std::nullopt;
-    return v->asDouble();
-}
-
 } // namespace
 
 Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
     LlamaModel lm;
     lm.m_model = &model;
+    auto cfg = detail::readConfig(model);
+    if (!cfg) return cfg.error();
+    lm.m_config = std::move(*cfg);
     LlamaConfig& c = lm.m_config;
-    const model::HParams& hp = model.hparams();
-    c.architecture = hp.architecture;
-    if (c.architecture != "llama" && c.architecture != "mistral" && c.architecture != "qwen2") {
-        return makeError(ErrorCode::BadInput,
-                         "architecture '" + c.architecture +
-                             "' is not supported by the evaluator yet (llama, mistral, qwen2)",
-                         model.path());
-    }
-    c.ropeNeox = c.architecture == "qwen2";
-    c.nLayer = int(hp.blockCount);
-    c.nEmbd = int(hp.embeddingLength);
-    c.nFf = int(hp.feedForwardLength);
-    c.nHead = int(hp.headCount);
-    c.nHeadKv = int(hp.headCountKv ? hp.headCountKv : hp.headCount);
-    const std::string p = c.architecture + ".";
-    if (hp.blockCount > 4096 || hp.embeddingLength > (1u << 20) ||
-        hp.feedForwardLength > (1u << 22) || hp.headCount > 4096 || hp.headCountKv > 4096 ||
-        c.nLayer <= 0 || c.nEmbd <= 0 || c.nFf <= 0 || c.nHead <= 0 || c.nHeadKv <= 0 ||
-        c.nHead % c.nHeadKv != 0) {
-        return makeError(ErrorCode::BadInput,
-                         "hyper-parameters missing or inconsistent (block_count, "
-                         "embedding_length, feed_forward_length, head_count, head_count_kv)",
-                         model.path());
-    }
-    // Integers from metadata, range-checked before any conversion (a lying file must not reach
-    // an out-of-range float-to-int cast).
-    auto dim = [&](const std::string& key, int dflt) {
-        const double v = number(model, key).value_or(double(dflt));
-        return v >= 0 && v <= double(1 << 20) ? int(v) : -1;
-    };
-    c.headDim = dim(p + "attention.key_length", c.nEmbd / c.nHead);
-    c.ropeDim = dim(p + "rope.dimension_count", c.headDim);
-    c.ropeFreqBase = float(number(model, p + "rope.freq_base").value_or(10000.0));
-    const double scale = number(model, p + "rope.scaling.factor").value_or(0.0);
-    if (scale > 0) c.ropeFreqScale = float(1.0 / scale);
-    c.rmsEps = float(number(model, p + "attention.layer_norm_rms_epsilon").value_or(1e-5));
-    if (!(c.ropeFreqBase > 0) || !std::isfinite(c.ropeFreqBase) || !(c.rmsEps >= 0) ||
-        !std::isfinite(c.rmsEps) || !(c.ropeFreqScale > 0) || !std::isfinite(c.ropeFreqScale)) {
-        return makeError(ErrorCode::BadInput, "rope.freq_base, rope.scaling.factor or "
-                                              "layer_norm_rms_epsilon is not a usable number",
-                         model.path());
-    }
-    if (c.headDim <= 0 || c.headDim % 2 != 0 || c.ropeDim <= 0 || c.ropeDim > c.headDim ||
-        c.ropeDim % 2 != 0) {
-        return makeError(ErrorCode::BadInput, "head or rope dimension is invalid", model.path());
-    }
+    const std::string& arch = c.architecture;
 
     const bool hf = model.format() == ModelFormat::Safetensors;
     const model::TensorInfo* embd =
@@ -182,13 +150,15 @@ Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
                          embd->offset, embd->name);
     }
     c.nVocab = int(embd->shape[1]);
-    const int64_t E = c.nEmbd, F = c.nFf, V = c.nVocab;
-    const int64_t qDim = int64_t(c.nHead) * c.headDim, kvDim = int64_t(c.nHeadKv) * c.headDim;
+    const int64_t E = c.nEmbd, F = c.nFf, V = c.nVocab, hd = c.headDim;
+    const int64_t qDim = int64_t(c.nHead) * hd, kvDim = int64_t(c.nHeadKv) * hd;
 
     auto embdView = matrix(model, {"token_embd.weight", "model.embed_tokens.weight"}, E, V);
     if (!embdView) return embdView.error();
     lm.m_tokenEmbd = std::move(*embdView);
-    auto out = matrix(model, {"output.weight", "lm_head.weight"}, E, V, true);
+    // gemma2 always ties the output to token_embd (llama.cpp ignores an output.weight there).
+    auto out = arch == "gemma2" ? Result<WeightView>(WeightView{})
+                                : matrix(model, {"output.weight", "lm_head.weight"}, E, V, true);
     if (!out) return out.error();
     lm.m_tied = !out->present();
     lm.m_output = lm.m_tied ? lm.m_tokenEmbd : std::move(*out);
@@ -198,6 +168,15 @@ Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
     auto freqs = vector1(model, {"rope_freqs.weight", "rope_freqs.weight"}, c.ropeDim / 2, true);
     if (!freqs) return freqs.error();
     lm.m_ropeFreqs = std::move(*freqs);
+    std::vector<float> ropeShort, ropeLong;
+    if (arch == "phi3") {
+        auto s = vector1(model, {"rope_factors_short.weight", "-"}, c.ropeDim / 2, true);
+        if (!s) return s.error();
+        auto l = vector1(model, {"rope_factors_long.weight", "-"}, c.ropeDim / 2, true);
+        if (!l) return l.error();
+        ropeShort = std::move(*s);
+        ropeLong = std::move(*l);
+    }
 
     const bool permuteQk = hf && !c.ropeNeox;
     for (int l = 0; l < c.nLayer; ++l) {
@@ -216,21 +195,77 @@ Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
             dst = std::move(*r);
             return {};
         };
+        // Row ranges of one fused tensor [cols, sum(rows)].
+        auto fused = [&](const char* g, int64_t cols,
+                         std::initializer_list<std::pair<int64_t, WeightView*>> parts) -> Status {
+            const Names n{blk(l, g), "-"};
+            const model::TensorInfo* t = findTensor(model, n);
+            if (!t) return missing(model, n);
+            int64_t total = 0;
+            for (const auto& pr : parts) total += pr.first;
+            int64_t first = 0;
+            for (const auto& [rows, dst] : parts) {
+                auto r = view(model, t, {cols, total}, first, rows);
+                if (!r) return r.error();
+                *dst = std::move(*r);
+                first += rows;
+            }
+            return {};
+        };
+        // One view per expert of a 3-D tensor [cols, rows, nExpert].
+        auto experts = [&](const char* g, int64_t cols, int64_t rows,
+                           std::vector<WeightView>& dst) -> Status {
+            const Names n{blk(l, g), "-"};
+            const model::TensorInfo* t = findTensor(model, n);
+            if (!t) return missing(model, n);
+            for (int e = 0; e < c.nExpert; ++e) {
+                auto r = view(model, t, {cols, rows, c.nExpert}, int64_t(e) * rows, rows);
+                if (!r) return r.error();
+                dst.push_back(std::move(*r));
+            }
+            return {};
+        };
         QS_TRY(vec("attn_norm.weight", "input_layernorm.weight", E, false, L.attnNorm));
         QS_TRY(vec("ffn_norm.weight", "post_attention_layernorm.weight", E, false, L.ffnNorm));
         QS_TRY(vec("attn_q.bias", "self_attn.q_proj.bias", qDim, true, L.bq));
         QS_TRY(vec("attn_k.bias", "self_attn.k_proj.bias", kvDim, true, L.bk));
         QS_TRY(vec("attn_v.bias", "self_attn.v_proj.bias", kvDim, true, L.bv));
-        QS_TRY(mat("attn_q.weight", "self_attn.q_proj.weight", E, qDim, L.wq));
-        QS_TRY(mat("attn_k.weight", "self_attn.k_proj.weight", E, kvDim, L.wk));
-        QS_TRY(mat("attn_v.weight", "self_attn.v_proj.weight", E, kvDim, L.wv));
+        if (arch == "phi3") {
+            QS_TRY(fused("attn_qkv.weight", E, {{qDim, &L.wq}, {kvDim, &L.wk}, {kvDim, &L.wv}}));
+        } else {
+            QS_TRY(mat("attn_q.weight", "self_attn.q_proj.weight", E, qDim, L.wq));
+            QS_TRY(mat("attn_k.weight", "self_attn.k_proj.weight", E, kvDim, L.wk));
+            QS_TRY(mat("attn_v.weight", "self_attn.v_proj.weight", E, kvDim, L.wv));
+        }
         QS_TRY(mat("attn_output.weight", "self_attn.o_proj.weight", qDim, E, L.wo));
-        QS_TRY(mat("ffn_gate.weight", "mlp.gate_proj.weight", E, F, L.wGate));
-        QS_TRY(mat("ffn_up.weight", "mlp.up_proj.weight", E, F, L.wUp));
-        QS_TRY(mat("ffn_down.weight", "mlp.down_proj.weight", F, E, L.wDown));
+        const bool qkNorm = arch == "qwen3" || arch == "qwen3moe" || arch == "gemma3";
+        if (qkNorm) {
+            QS_TRY(vec("attn_q_norm.weight", "self_attn.q_norm.weight", hd, false, L.qNorm));
+            QS_TRY(vec("attn_k_norm.weight", "self_attn.k_norm.weight", hd, false, L.kNorm));
+        }
+        if (arch == "gemma2" || arch == "gemma3") {
+            QS_TRY(vec("post_attention_norm.weight", "-", E, false, L.postAttnNorm));
+            QS_TRY(vec("post_ffw_norm.weight", "-", E, false, L.postFfnNorm));
+        }
+        if (c.nExpert > 0) {
+            const int64_t Fe = c.nFfExp;
+            QS_TRY(mat("ffn_gate_inp.weight", "-", E, c.nExpert, L.router));
+            QS_TRY(experts("ffn_gate_exps.weight", E, Fe, L.gateExps));
+            QS_TRY(experts("ffn_up_exps.weight", E, Fe, L.upExps));
+            QS_TRY(experts("ffn_down_exps.weight", Fe, E, L.downExps));
+        } else if (arch == "phi3") {
+            QS_TRY(fused("ffn_up.weight", E, {{F, &L.wGate}, {F, &L.wUp}}));
+            QS_TRY(mat("ffn_down.weight", "mlp.down_proj.weight", F, E, L.wDown));
+        } else {
+            QS_TRY(mat("ffn_gate.weight", "mlp.gate_proj.weight", E, F, L.wGate));
+            QS_TRY(mat("ffn_up.weight", "mlp.up_proj.weight", E, F, L.wUp));
+            QS_TRY(mat("ffn_down.weight", "mlp.down_proj.weight", F, E, L.wDown));
+        }
+        L.ropeShort = ropeShort;
+        L.ropeLong = ropeLong;
         if (permuteQk) {
-            L.wq.rowMap = hfRopeRowMap(c.nHead, c.headDim);
-            L.wk.rowMap = hfRopeRowMap(c.nHeadKv, c.headDim);
+            L.wq.rowMap = hfRopeRowMap(c.nHead, int(hd));
+            L.wk.rowMap = hfRopeRowMap(c.nHeadKv, int(hd));
             // The bias follows its rows.
             auto permute = [](std::vector<float>& b, const std::vector<int32_t>& map) {
                 if (b.empty()) return;
@@ -246,42 +281,52 @@ Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
     return lm;
 }
 
+template <class F>
+void LlamaModel::forEachView(F&& fn) const {
+    fn(m_tokenEmbd);
+    if (!m_tied) fn(m_output);
+    for (const auto& L : m_layers) {
+        for (const WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.router, &L.wGate, &L.wUp}) {
+            if (v->present()) fn(*v);
+        }
+        for (size_t e = 0; e < L.gateExps.size(); ++e) {
+            fn(L.gateExps[e]);
+            fn(L.upExps[e]);
+        }
+        if (L.wDown.present()) fn(L.wDown);
+        for (const WeightView& v : L.downExps) fn(v);
+    }
+}
+
 std::vector<WeightView*> LlamaModel::viewsOf(const std::string& name) {
     std::vector<WeightView*> out;
-    auto check = [&](WeightView& v) {
-        if (v.present() && v.name == name) out.push_back(&v);
+    auto check = [&](const WeightView& v) {
+        if (v.present() && v.name == name) out.push_back(const_cast<WeightView*>(&v));
     };
-    check(m_tokenEmbd);
-    check(m_output);
-    for (auto& L : m_layers) {
-        for (WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wGate, &L.wUp, &L.wDown}) check(*v);
-    }
+    forEachView(check);
+    if (m_tied && m_output.name == name) out.push_back(&m_output);
     return out;
 }
 
 std::vector<size_t> LlamaModel::boundTensors() const {
     std::vector<size_t> out;
-    auto add = [&](const WeightView& v) {
+    forEachView([&](const WeightView& v) {
         const int64_t i = m_model->indexOf(v.name);
-        if (i >= 0 && (out.empty() || out.back() != size_t(i))) out.push_back(size_t(i));
-    };
-    add(m_tokenEmbd);
-    if (!m_tied) add(m_output);
-    for (const auto& L : m_layers) {
-        for (const WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wGate, &L.wUp, &L.wDown}) {
-            add(*v);
+        if (i >= 0 && std::find(out.begin(), out.end(), size_t(i)) == out.end()) {
+            out.push_back(size_t(i));
         }
-    }
+    });
     return out;
 }
 
 uint64_t LlamaModel::weightBytes() const {
-    uint64_t b = m_tokenEmbd.data.size() + (m_tied ? 0 : m_output.data.size());
-    for (const auto& L : m_layers) {
-        for (const WeightView* v : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wGate, &L.wUp, &L.wDown}) {
-            b += v->data.size();
-        }
-    }
+    uint64_t b = 0;
+    std::vector<std::string> seen;
+    forEachView([&](const WeightView& v) {
+        if (std::find(seen.begin(), seen.end(), v.name) != seen.end()) return;
+        seen.push_back(v.name);
+        b += v.data.size();
+    });
     return b;
 }
 
@@ -298,7 +343,9 @@ Status LlamaModel::overrideWeight(size_t tensorIndex, formats::TensorType type,
                          kNoOffset, name);
     }
     const auto& tr = formats::traits(type);
-    const int64_t cols = views[0]->cols, rows = views[0]->rows;
+    // The whole source tensor (views may be row ranges or experts of it).
+    const model::TensorInfo& ti = m_model->tensors()[tensorIndex];
+    const int64_t cols = views[0]->cols, rows = ti.nElements / std::max<int64_t>(cols, 1);
     if (!tr.decode || cols % tr.blockSize != 0) {
         return makeError(ErrorCode::BadUsage,
                          "type " + std::string(tr.name) + " cannot be evaluated here",

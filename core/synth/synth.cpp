@@ -133,7 +133,7 @@ Vocab makeVocab(uint32_t size) {
 // ------------------------------------------------------------------------------------------
 // Tensors
 // ------------------------------------------------------------------------------------------
-enum class Kind { Norm, Matrix };
+enum class Kind { Norm, Matrix, Router, Fixed };
 
 struct TensorSpec {
     std::string name;
@@ -141,6 +141,8 @@ struct TensorSpec {
     Kind kind;
     double scale;       // base standard deviation of the weights
     bool hiddenInput;   // input channels are the residual stream (shared outlier channels)
+    int tieRows = 0;    // Router: the last tieRows rows repeat the first ones (routing ties)
+    std::vector<float> fixed;  // Fixed: the values (F32)
 };
 
 std::vector<TensorSpec> tensorSpecs(const SynthSpec& s) {
@@ -167,6 +169,159 @@ std::vector<TensorSpec> tensorSpecs(const SynthSpec& s) {
     return out;
 }
 
+// ------------------------------------------------------------------------------------------
+// Modern architectures at a tiny shape: metadata keys and tensor names as llama.cpp loads them.
+// ------------------------------------------------------------------------------------------
+struct ArchModel {
+    std::string ggufArch;
+    SynthSpec spec;
+    std::vector<std::pair<std::string, GgufValue>> kvs;  // beyond the common llama keys
+    std::vector<TensorSpec> tensors;
+    uint32_t ropeDim = 0;
+    float ropeBase = 10000.0f;
+    float eps = 1e-5f;
+};
+
+// llama 3.1's rope_freqs (factor 8, low/high frequency factors 1 / 4, original context 8192),
+// as convert_hf_to_gguf computes them.
+std::vector<float> llama3RopeFreqs(uint32_t hd, double base) {
+    std::vector<float> f;
+    const double factor = 8, lowF = 1, highF = 4, orig = 8192;
+    const double lowWl = orig / lowF, highWl = orig / highF;
+    for (uint32_t i = 0; i < hd; i += 2) {
+        const double freq = 1.0 / std::pow(base, double(i) / double(hd));
+        const double wl = 2 * std::numbers::pi / freq;
+        if (wl < highWl) {
+            f.push_back(1.0f);
+        } else if (wl > lowWl) {
+            f.push_back(float(factor));
+        } else {
+            const double smooth = (orig / wl - lowF) / (highF - lowF);
+            f.push_back(float(1.0 / ((1 - smooth) / factor + smooth)));
+        }
+    }
+    return f;
+}
+
+Result<ArchModel> archModel(const std::string& arch) {
+    ArchModel m;
+    m.ggufArch = arch == "llama3" || arch == "mixtral" ? "llama" : arch;
+    SynthSpec& s = m.spec;
+    // general.name stays "quantscope-synth-tiny": llama.cpp gives names containing "phi3"
+    // special token attributes that need phi3's own vocabulary.
+    s = {"tiny", 2048, 256, 768, 4, 4, 2, 4096};
+    uint32_t hd = 64, nExpert = 0, nUsed = 0, ffnExp = 0;
+    if (arch == "qwen3") hd = 96;
+    if (arch == "qwen3moe") { s.layers = 3; nExpert = 8; nUsed = 2; ffnExp = 128; }
+    if (arch == "mixtral") { s.layers = 3; s.ffn = 256; nExpert = 4; nUsed = 2; ffnExp = 256; }
+    if (arch == "gemma3") s.layers = 6;
+    if (arch == "phi3") s.context = 131072;
+    const bool known = arch == "llama3" || arch == "qwen3" || arch == "qwen3moe" ||
+                       arch == "mixtral" || arch == "gemma2" || arch == "gemma3" ||
+                       arch == "phi3";
+    if (!known) {
+        return makeError(ErrorCode::BadUsage, "unknown synth architecture '" + arch +
+                                                  "' (expected " + kSynthArchitectures + ")");
+    }
+    m.ropeDim = hd;
+    const std::string a = m.ggufArch + ".";
+    auto kv = [&](const std::string& k, GgufValue v) { m.kvs.push_back({a + k, std::move(v)}); };
+    const bool qwen = arch == "qwen3" || arch == "qwen3moe";
+    const bool gemma = arch == "gemma2" || arch == "gemma3";
+    if (qwen || gemma) {
+        kv("attention.key_length", GgufValue::u32(hd));
+        kv("attention.value_length", GgufValue::u32(hd));
+    }
+    if (nExpert) {
+        kv("expert_count", GgufValue::u32(nExpert));
+        kv("expert_used_count", GgufValue::u32(nUsed));
+        if (arch == "qwen3moe") kv("expert_feed_forward_length", GgufValue::u32(ffnExp));
+    }
+    if (qwen || arch == "mixtral") m.ropeBase = 1e6f;
+    if (arch == "llama3") m.ropeBase = 500000.0f;
+    if (qwen || gemma) m.eps = 1e-6f;
+    if (gemma) kv("attention.sliding_window", GgufValue::u32(32));
+    if (arch == "gemma2") {
+        kv("attn_logit_softcapping", GgufValue::f32(20.0f));
+        kv("final_logit_softcapping", GgufValue::f32(10.0f));
+    }
+    if (arch == "gemma3") {
+        m.ropeBase = 1e6f;
+        kv("rope.freq_base_swa", GgufValue::f32(10000.0f));
+    }
+    if (arch == "phi3") {
+        kv("rope.scaling.attn_factor", GgufValue::f32(1.1902381f));
+        kv("rope.scaling.original_context_length", GgufValue::u32(4096));
+    }
+
+    const int64_t E = s.embd, F = s.ffn, V = s.vocab, Q = int64_t(s.heads) * hd,
+                  KV = int64_t(s.headsKv) * hd;
+    auto& out = m.tensors;
+    const double d = 1.0 / std::sqrt(double(E));
+    // Tied models (qwen3, gemma) read their logits through token_embd: give it logit scale.
+    const bool tied = arch == "qwen3" || gemma;
+    out.push_back({"token_embd.weight", {E, V}, Kind::Matrix, tied ? (gemma ? 0.04 : 0.05) : 0.02,
+                   false});
+    out.push_back({"output_norm.weight", {E}, Kind::Norm, 0.0, false});
+    if (!tied) {
+        // Larger than the llama presets' 0.02: logits of a few units, so that predictions are
+        // far from uniform and the comparisons with llama.cpp see every rounding.
+        out.push_back({"output.weight", {E, V}, Kind::Matrix, 0.05, true});
+    }
+    if (arch == "llama3") {
+        out.push_back({"rope_freqs.weight", {hd / 2}, Kind::Fixed, 0, false, 0,
+                       llama3RopeFreqs(hd, m.ropeBase)});
+    }
+    if (arch == "phi3") {
+        std::vector<float> shortF, longF;
+        for (uint32_t i = 0; i < hd / 2; ++i) {
+            shortF.push_back(1.0f + 0.05f * float(i));
+            longF.push_back(1.0f + 1.5f * float(i));
+        }
+        out.push_back({"rope_factors_long.weight", {hd / 2}, Kind::Fixed, 0, false, 0, longF});
+        out.push_back({"rope_factors_short.weight", {hd / 2}, Kind::Fixed, 0, false, 0, shortF});
+    }
+    for (uint32_t l = 0; l < s.layers; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        out.push_back({p + "attn_norm.weight", {E}, Kind::Norm, 0.0, false});
+        if (arch == "phi3") {
+            out.push_back({p + "attn_qkv.weight", {E, Q + 2 * KV}, Kind::Matrix, d, true});
+        } else {
+            out.push_back({p + "attn_q.weight", {E, Q}, Kind::Matrix, d, true});
+            out.push_back({p + "attn_k.weight", {E, KV}, Kind::Matrix, d, true});
+            out.push_back({p + "attn_v.weight", {E, KV}, Kind::Matrix, 0.6 * d, true});
+        }
+        if (qwen || arch == "gemma3") {
+            out.push_back({p + "attn_q_norm.weight", {hd}, Kind::Norm, 0.0, false});
+            out.push_back({p + "attn_k_norm.weight", {hd}, Kind::Norm, 0.0, false});
+        }
+        out.push_back({p + "attn_output.weight", {Q, E}, Kind::Matrix, 0.6 / std::sqrt(double(Q)),
+                       false});
+        if (gemma) out.push_back({p + "post_attention_norm.weight", {E}, Kind::Norm, 0.0, false});
+        out.push_back({p + "ffn_norm.weight", {E}, Kind::Norm, 0.0, false});
+        if (nExpert) {
+            const int64_t Fe = ffnExp, ne = nExpert;
+            out.push_back({p + "ffn_gate_inp.weight", {E, ne}, Kind::Router, 2 * d, true,
+                           arch == "qwen3moe" ? 2 : 1});
+            out.push_back({p + "ffn_gate_exps.weight", {E, Fe, ne}, Kind::Matrix, d, true});
+            out.push_back({p + "ffn_up_exps.weight", {E, Fe, ne}, Kind::Matrix, d, true});
+            out.push_back({p + "ffn_down_exps.weight", {Fe, E, ne}, Kind::Matrix,
+                           0.6 / std::sqrt(double(Fe)), false});
+        } else if (arch == "phi3") {
+            out.push_back({p + "ffn_up.weight", {E, 2 * F}, Kind::Matrix, d, true});
+            out.push_back({p + "ffn_down.weight", {F, E}, Kind::Matrix,
+                           0.6 / std::sqrt(double(F)), false});
+        } else {
+            out.push_back({p + "ffn_gate.weight", {E, F}, Kind::Matrix, d, true});
+            out.push_back({p + "ffn_up.weight", {E, F}, Kind::Matrix, d, true});
+            out.push_back({p + "ffn_down.weight", {F, E}, Kind::Matrix,
+                           0.6 / std::sqrt(double(F)), false});
+        }
+        if (gemma) out.push_back({p + "post_ffw_norm.weight", {E}, Kind::Norm, 0.0, false});
+    }
+    return m;
+}
+
 } // namespace
 
 SynthSpec specOf(SynthPreset preset) {
@@ -187,13 +342,26 @@ Result<SynthPreset> presetFromName(const std::string& name) {
 }
 
 Status writeSynthModel(const SynthOptions& options, const std::string& path) {
-    const SynthSpec s = specOf(options.preset);
+    const bool modern = options.arch != "llama";
+    ArchModel am;
+    if (modern) {
+        auto r = archModel(options.arch);
+        if (!r) return r.error();
+        am = std::move(*r);
+    } else {
+        am.ggufArch = "llama";
+        am.spec = specOf(options.preset);
+        am.tensors = tensorSpecs(am.spec);
+        am.ropeDim = am.spec.embd / am.spec.heads;
+    }
+    const SynthSpec& s = am.spec;
     io::GgufWriter w;
-    const std::string a = "llama.";
-    QS_TRY(w.setKv("general.architecture", GgufValue::string("llama")));
+    const std::string a = am.ggufArch + ".";
+    QS_TRY(w.setKv("general.architecture", GgufValue::string(am.ggufArch)));
     QS_TRY(w.setKv("general.name", GgufValue::string("quantscope-synth-" + s.name)));
     QS_TRY(w.setKv("general.description",
-                   GgufValue::string("Synthetic llama-architecture model written by quantscope-cli "
+                   GgufValue::string("Synthetic " + (modern ? options.arch : std::string("llama")) +
+                                     "-architecture model written by quantscope-cli "
                                      "synth (seed " + std::to_string(options.seed) + ")")));
     QS_TRY(w.setKv("general.file_type", GgufValue::u32(1)));  // LLAMA_FTYPE_MOSTLY_F16
     QS_TRY(w.setKv(a + "vocab_size", GgufValue::u32(s.vocab)));
@@ -201,11 +369,12 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     QS_TRY(w.setKv(a + "embedding_length", GgufValue::u32(s.embd)));
     QS_TRY(w.setKv(a + "block_count", GgufValue::u32(s.layers)));
     QS_TRY(w.setKv(a + "feed_forward_length", GgufValue::u32(s.ffn)));
-    QS_TRY(w.setKv(a + "rope.dimension_count", GgufValue::u32(s.embd / s.heads)));
+    QS_TRY(w.setKv(a + "rope.dimension_count", GgufValue::u32(am.ropeDim)));
     QS_TRY(w.setKv(a + "attention.head_count", GgufValue::u32(s.heads)));
     QS_TRY(w.setKv(a + "attention.head_count_kv", GgufValue::u32(s.headsKv)));
-    QS_TRY(w.setKv(a + "attention.layer_norm_rms_epsilon", GgufValue::f32(1e-5f)));
-    QS_TRY(w.setKv(a + "rope.freq_base", GgufValue::f32(10000.0f)));
+    QS_TRY(w.setKv(a + "attention.layer_norm_rms_epsilon", GgufValue::f32(am.eps)));
+    QS_TRY(w.setKv(a + "rope.freq_base", GgufValue::f32(am.ropeBase)));
+    for (const auto& [k, v] : am.kvs) QS_TRY(w.setKv(k, v));
 
     Vocab vocab = makeVocab(s.vocab);
     QS_TRY(w.setKv("tokenizer.ggml.model", GgufValue::string("llama")));
@@ -219,11 +388,11 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     QS_TRY(w.setKv("tokenizer.ggml.add_bos_token", GgufValue::boolean(true)));
     QS_TRY(w.setKv("tokenizer.ggml.add_eos_token", GgufValue::boolean(false)));
 
-    const auto specs = tensorSpecs(s);
+    const std::vector<TensorSpec>& specs = am.tensors;
     for (const auto& t : specs) {
         QS_TRY(w.addTensor(t.name, t.shape,
-                           t.kind == Kind::Norm ? formats::TensorType::F32
-                                                : formats::TensorType::F16));
+                           t.kind == Kind::Matrix ? formats::TensorType::F16
+                                                  : formats::TensorType::F32));
     }
 
     // Outlier input channels of the residual stream, shared by every tensor that reads it (as
@@ -247,8 +416,24 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     for (size_t ti = 0; ti < specs.size(); ++ti) {
         const auto& t = specs[ti];
         const int64_t cols = t.shape[0];
-        const int64_t rows = t.shape.size() > 1 ? t.shape[1] : 1;
-        if (t.kind == Kind::Norm) {
+        int64_t rows = 1;
+        for (size_t d = 1; d < t.shape.size(); ++d) rows *= t.shape[d];
+        if (t.kind == Kind::Fixed) {
+            buf.resize(t.fixed.size() * 4);
+            std::memcpy(buf.data(), t.fixed.data(), buf.size());
+        } else if (t.kind == Kind::Router) {
+            // F32 router rows, heavy-tailed; duplicated rows give exactly equal expert scores.
+            buf.resize(size_t(cols * rows) * 4);
+            for (int64_t r = 0; r < rows; ++r) {
+                const int64_t src = r >= rows - t.tieRows ? r - (rows - t.tieRows) : r;
+                Rng rng(streamSeed(options.seed, ti, uint64_t(src)));
+                for (int64_t c = 0; c < cols; ++c) {
+                    float x = float(t.scale * rng.student4());
+                    if (t.hiddenInput) x *= channelGain[size_t(c)];
+                    std::memcpy(buf.data() + size_t(r * cols + c) * 4, &x, 4);
+                }
+            }
+        } else if (t.kind == Kind::Norm) {
             // RMSNorm gains: positive, mostly near a per-tensor level, a few large channels.
             buf.resize(size_t(cols) * 4);
             Rng rng(streamSeed(options.seed, ti, 0));

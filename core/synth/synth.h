@@ -37,7 +37,19 @@ struct SynthOptions {
     /// Write the header only and leave every tensor's data as zeros (a sparse file): the
     /// model's exact shapes and metadata at no cost, for tests and header-bound benchmarks.
     bool zeroData = false;
+    /// "llama" (the presets above) or a modern architecture, always at a tiny shape (vocabulary
+    /// 2048, hidden 256): "llama3" (rope_freqs), "qwen3" (q/k norms, head_dim 96 != 256/4, tied
+    /// output), "qwen3moe" (8 experts, top-2, router rows 6 and 7 duplicate rows 0 and 1 so
+    /// routing ties happen), "mixtral" (llama with 4 experts, top-2, router row 3 = row 0),
+    /// "gemma2" (post norms, soft-capping 20 / 10 so the caps bite, window 32), "gemma3" (q/k
+    /// norms, 6 layers: 5 sliding + 1 global, rope bases 1e6 / 1e4), "phi3" (fused qkv and
+    /// gate_up, LongRoPE factors). Metadata keys and tensor names are llama.cpp's for the arch.
+    std::string arch = "llama";
 };
+
+/// The architectures writeSynthModel knows.
+inline constexpr const char* kSynthArchitectures =
+    "llama, llama3, qwen3, qwen3moe, mixtral, gemma2, gemma3, phi3";
 
 /// Write the model to `path` atomically (temp file, fsync, rename). Deterministic in (preset, seed).
 Status writeSynthModel(const SynthOptions& options, const std::string& path);

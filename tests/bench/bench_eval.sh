@@ -2,7 +2,8 @@
 # Forward-pass speed, ours beside llama.cpp's in the same run: BOS + 511 tokens of eval-text.txt
 # as one context on THREADS threads (default 2), logits for every position, best of 3 runs each.
 # Models: stories260K (F32) and the `small` synth model (F16, ~100M parameters; written to a temp
-# dir unless SMALL=path is given). Prints one JSON line per model and side.
+# dir unless SMALL=path is given), then one tiny model per architecture of `synth --arch`
+# (ARCHS="llama3 qwen3 ..." to choose, ARCHS= for none). Prints one JSON line per model and side.
 #   tests/bench/bench_eval.sh build/app/cli/quantscope-cli [THREADS]
 set -euo pipefail
 CLI=$1
@@ -13,7 +14,12 @@ TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 SMALL=${SMALL:-$TMP/small.gguf}
 [ -f "$SMALL" ] || "$CLI" synth -o "$SMALL" --preset small --seed 1 > /dev/null
-for model in "$ROOT/tests/data/models/stories260K.gguf" "$SMALL"; do
+MODELS=("$ROOT/tests/data/models/stories260K.gguf" "$SMALL")
+for arch in ${ARCHS-llama3 qwen3 qwen3moe mixtral gemma2 gemma3 phi3}; do
+    "$CLI" synth --arch "$arch" -o "$TMP/tiny-$arch.gguf" > /dev/null
+    MODELS+=("$TMP/tiny-$arch.gguf")
+done
+for model in "${MODELS[@]}"; do
     best=0
     for _ in 1 2 3; do
         tps=$("$CLI" eval "$model" --text "$TEXT" --threads "$THREADS" --json |

@@ -144,3 +144,38 @@ TEST(CliPlan, KlObjectivePlanHasLessKlThanThePresetAtItsSize) {
     EXPECT_EQ(bad.code, 2);
     EXPECT_NE(bad.err.find("--text"), std::string::npos) << bad.err;
 }
+
+// The KL objective on a mixture-of-experts model (tiny qwen3moe from synth --arch: 8 experts,
+// top-2, duplicated router rows): the probes run per `*_exps` tensor, and at the size of the
+// Q4_K_M preset's file the plan changes the predictions less than the preset (margin in
+// docs/OPTIMIZER.md).
+TEST(CliPlan, KlObjectiveOnQwen3MoeBeatsQ4KM) {
+    qs::test::TempDir dir;
+    const std::string model = dir.file("moe.gguf"), q4 = dir.file("q4.gguf");
+    ASSERT_EQ(run(dir, "synth --arch qwen3moe -o " + model).code, 0);
+    ASSERT_EQ(run(dir, "quantize " + model + " -o " + q4 + " --type Q4_K_M").code, 0);
+    const uint64_t size = std::filesystem::file_size(q4);
+    const std::string recipe = dir.file("kl.json");
+    CliRun p = run(dir, "plan " + model + " --target-size " + std::to_string(size) +
+                            " --exact --objective kl --kl-ctx 64 --text " + kEvalText +
+                            " --json -o " + recipe);
+    ASSERT_EQ(p.code, 0) << p.err;
+    const auto j = nlohmann::json::parse(p.out);
+    EXPECT_LE(j["file_bytes"].get<uint64_t>(), size);
+    CliRun a = run(dir, "eval " + model + " --recipe " + recipe + " --ctx 128 --text " +
+                            kEvalText + " --json");
+    ASSERT_EQ(a.code, 0) << a.err;
+    CliRun b = run(dir, "eval " + model + " --type Q4_K_M --ctx 128 --text " + kEvalText +
+                            " --json");
+    ASSERT_EQ(b.code, 0) << b.err;
+    const double klPlan = nlohmann::json::parse(a.out)["kl"]["mean"];
+    const double klPreset = nlohmann::json::parse(b.out)["kl"]["mean"];
+    std::printf("qwen3moe at the Q4_K_M size (%llu B): KL plan %.5f, Q4_K_M %.5f\n",
+                static_cast<unsigned long long>(size), klPlan, klPreset);
+    EXPECT_LT(klPlan, klPreset);
+    // A probe of one expert tensor.
+    CliRun probe = run(dir, "eval " + model + " --ctx 64 --text " + kEvalText +
+                                " --probe Q2_K --json");
+    ASSERT_EQ(probe.code, 0) << probe.err;
+    EXPECT_NE(probe.out.find("ffn_down_exps"), std::string::npos);
+}

@@ -164,10 +164,17 @@ inline std::string check(const uint8_t* data, size_t size) {
     if (pick <= 3) {
         expect = replaceMalformed(text);
     } else if (pick == 4) {
-        expect = replaceMalformed(text);
-        for (size_t at = expect.find(' '); at != std::string::npos; at = expect.find(' ', at)) {
-            expect.replace(at, 1, "\xE2\x96\x81");
+        // Spaces are escaped before the text is decoded (as llama.cpp does): an overlong space
+        // (C0 A0) decodes to a plain one afterwards and stays one.
+        std::string escaped;
+        for (char c : text) {
+            if (c == ' ') {
+                escaped += "\xE2\x96\x81";
+            } else {
+                escaped += c;
+            }
         }
+        expect = replaceMalformed(escaped);
     } else {
         // SentencePiece keeps the bytes (byte fallback), spaces as U+2581, with a leading one.
         expect = pick == 5 && !text.empty() ? "\xE2\x96\x81" : "";

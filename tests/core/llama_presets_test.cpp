@@ -176,6 +176,15 @@ void comparePresets(const std::string& modelPath, const std::vector<Ftype>& pres
             same += eq;
             grid += isNewType(tb.type);
         }
+        // Metadata: the same keys in the same order, apart from quantize.imatrix.*.
+        auto keys = [](const model::Model& mm) {
+            std::vector<std::string> k;
+            for (const auto& kv : mm.metadata()) {
+                if (!kv.key.starts_with("quantize.imatrix.")) k.push_back(kv.key);
+            }
+            return k;
+        };
+        EXPECT_EQ(keys(*a), keys(*b));
         EXPECT_EQ(std::filesystem::file_size(theirs) - a->dataOffset(),
                   std::filesystem::file_size(ours) - b->dataOffset());
         std::printf("%-10s %d/%zu tensors identical (%d in i-quant/ternary/FP4/Q1_0/Q2_0 types)\n",
@@ -190,6 +199,29 @@ const std::vector<Ftype>& newPresets() {
         Ftype::TQ1_0,   Ftype::TQ2_0,  Ftype::MXFP4_MOE, Ftype::Q1_0, Ftype::Q2_0,
     };
     return p;
+}
+
+TEST(LlamaPresets, MissingImatrixEntryIsRefusedLikeLlamaCpp) {
+    // llama.cpp: "Missing importance matrix for tensor X in a very low-bit quantization".
+    test::TempDir dir;
+    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
+    auto m = model::openModel(dir.file("tiny.gguf"));
+    ASSERT_TRUE(m.ok());
+    auto im = synth::synthImatrix(*m, 3);
+    ASSERT_TRUE(im.ok());
+    im->entries.erase("blk.1.ffn_up.weight");
+    PlanOptions po;
+    po.ftype = Ftype::IQ2_S;  // IQ2_S itself does not need importance in ggml; llama.cpp's rule does
+    po.hasImatrix = true;
+    QuantizeOptions qo;
+    qo.imatrix = &*im;
+    qo.threads = 2;
+    auto s = exportGguf(*m, buildPlan(*m, po), dir.file("out.gguf"), qo);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, ErrorCode::BadInput);
+    EXPECT_NE(s.error().what().find("blk.1.ffn_up.weight"), std::string::npos) << s.error().what();
+    EXPECT_NE(s.error().what().find("missing importance matrix"), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(dir.file("out.gguf")));
 }
 
 TEST(LlamaPresets, SynthTinyFilesByteIdentical) {

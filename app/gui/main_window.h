@@ -146,15 +146,10 @@ public:
     QString importPlanFrom(const QString& path);
     /// Compare the plan with the plan of a quantized GGUF file in the error plot.
     QString compareWithFile(const QString& path);
-    /// What the export dialog says about the plan: size, bits per weight, error, backend.
-    QString exportSummary() const;
     /// The export dialog's default path: beside the model, named after the plan
     /// ("model-Q4_K_M.gguf" for a preset, "model-mix-4.83bpw.gguf" otherwise).
     QString suggestedExportPath() const;
 
-    /// Export the plan to `path` in the background with a progress dialog; emits
-    /// exportFinished. False (and nothing starts) without a model or while one runs.
-    bool startExport(const QString& path);
     /// File > Export GGUF (disabled, with the reason as tooltip, when the plan cannot be written).
     QAction* exportAction() const { return m_exportAction; }
     /// What the export dialog says about the plan: size, bits per weight, error, backend, and

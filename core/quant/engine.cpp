@@ -406,6 +406,22 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
     if (outPath.empty()) return makeError(ErrorCode::BadUsage, "no output path");
+    // llama.cpp refuses a very-low-bit tensor its imatrix has no entry for (the result would be
+    // garbage); so do we, before writing anything.
+    if (options.imatrix) {
+        for (size_t i = 0; i < plan.tensors.size() && i < model.tensors().size(); ++i) {
+            const auto& t = model.tensors()[i];
+            const auto& c = plan.tensors[i];
+            if (c.requiresImatrix && c.type != t.type && !options.imatrix->find(t.name)) {
+                return makeError(ErrorCode::BadInput,
+                                 "missing importance matrix entry for " +
+                                     std::string(formats::typeName(c.type)) +
+                                     " (llama.cpp refuses it too): use an imatrix computed "
+                                     "for this model, or a type that does not need one",
+                                 options.imatrix->path, kNoOffset, t.name);
+            }
+        }
+    }
     auto prepared = prepareSplitExport(model, plan, options.imatrix, options.split, outPath);
     if (!prepared) return prepared.error();
     std::vector<ExportShard>& shards = *prepared;

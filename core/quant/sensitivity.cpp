@@ -328,7 +328,14 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
             c.requested = table.types[k];
             c.type = shapeFallback(c.requested, rowLength);
             const auto& tt = formats::traits(c.type);
+            // A type ggml cannot encode without importance (IQ2_XXS, IQ2_XS, IQ1_S) is no
+            // option for a tensor without importance, nor one llama.cpp refuses for a tensor
+            // its imatrix has no entry for (the export would be refused).
+            const bool needsEntry =
+                formats::requiresImportance(c.type) ||
+                (options.imatrix && requiresImatrix(t, c.type, std::nullopt));
             c.valid = (c.type == t.type || (formats::canEncode(c.type) && tt.decode)) &&
+                      !(c.type != t.type && !importance && needsEntry) &&
                       rowLength % tt.blockSize == 0;
             if (!c.valid) continue;
             c.bytes =

@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -176,6 +177,15 @@ void comparePresets(const std::string& modelPath, const std::vector<Ftype>& pres
             same += eq;
             grid += isNewType(tb.type);
         }
+        // Metadata: the same keys in the same order, apart from quantize.imatrix.*.
+        auto keys = [](const model::Model& mm) {
+            std::vector<std::string> k;
+            for (const auto& kv : mm.metadata()) {
+                if (!kv.key.starts_with("quantize.imatrix.")) k.push_back(kv.key);
+            }
+            return k;
+        };
+        EXPECT_EQ(keys(*a), keys(*b));
         EXPECT_EQ(std::filesystem::file_size(theirs) - a->dataOffset(),
                   std::filesystem::file_size(ours) - b->dataOffset());
         std::printf("%-10s %d/%zu tensors identical (%d in i-quant/ternary/FP4/Q1_0/Q2_0 types)\n",
@@ -192,11 +202,41 @@ const std::vector<Ftype>& newPresets() {
     return p;
 }
 
-TEST(LlamaPresets, SynthTinyFilesByteIdentical) {
-    // 256-wide rows: the grid types are used as such, not through their shape fallbacks.
+TEST(LlamaPresets, MissingImatrixEntryIsRefusedLikeLlamaCpp) {
+    // llama.cpp: "Missing importance matrix for tensor X in a very low-bit quantization".
     test::TempDir dir;
     ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
-    comparePresets(dir.file("tiny.gguf"), newPresets());
+    auto m = model::openModel(dir.file("tiny.gguf"));
+    ASSERT_TRUE(m.ok());
+    auto im = synth::synthImatrix(*m, 3);
+    ASSERT_TRUE(im.ok());
+    im->entries.erase("blk.1.ffn_up.weight");
+    PlanOptions po;
+    po.ftype = Ftype::IQ2_S;  // IQ2_S itself does not need importance in ggml; llama.cpp's rule does
+    po.hasImatrix = true;
+    QuantizeOptions qo;
+    qo.imatrix = &*im;
+    qo.threads = 2;
+    auto s = exportGguf(*m, buildPlan(*m, po), dir.file("out.gguf"), qo);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.error().code, ErrorCode::BadInput);
+    EXPECT_NE(s.error().what().find("blk.1.ffn_up.weight"), std::string::npos) << s.error().what();
+    EXPECT_NE(s.error().what().find("missing importance matrix"), std::string::npos);
+    EXPECT_FALSE(std::filesystem::exists(dir.file("out.gguf")));
+}
+
+TEST(LlamaPresets, SynthTinyFilesByteIdentical) {
+    // 256-wide rows: the grid types are used as such, not through their shape fallbacks. ggml's
+    // grid searches are slow, so by default one preset per family, which together write every
+    // new type (IQ2_M: IQ2_S and IQ3_S; IQ2_S: IQ2_XS; IQ3_XS: IQ3_XXS; IQ1_S/IQ1_M: IQ1_*,
+    // IQ2_XXS); QS_ALL_PRESETS=1 runs all fifteen (a minute or two on 2 cores).
+    test::TempDir dir;
+    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
+    const char* all = std::getenv("QS_ALL_PRESETS");
+    const std::vector<Ftype> some = {Ftype::IQ2_M,  Ftype::IQ2_S, Ftype::IQ3_XS, Ftype::IQ1_S,
+                                     Ftype::IQ1_M,  Ftype::TQ1_0, Ftype::TQ2_0,  Ftype::Q1_0,
+                                     Ftype::Q2_0};
+    comparePresets(dir.file("tiny.gguf"), all && *all == '1' ? newPresets() : some);
 }
 
 /// One tensor line of llama_model_quantize's dry run: name and the type it would write.

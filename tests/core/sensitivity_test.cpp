@@ -215,3 +215,44 @@ TEST(Sensitivity, CancelAndProgress) {
 
 } // namespace
 } // namespace qs::quant
+
+namespace qs::quant {
+namespace {
+
+TEST(Sensitivity, GridIQuantsAreCandidatesWhereTheyCanBeWritten) {
+    // The new types measure like the others; a type ggml (or llama.cpp) refuses without
+    // importance is no option for a tensor the imatrix has no entry for (token_embd), instead
+    // of failing the whole table.
+    test::TempDir dir;
+    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("t.gguf")).ok());
+    auto m = model::openModel(dir.file("t.gguf"));
+    ASSERT_TRUE(m.ok());
+    auto im = synth::synthImatrix(*m, 3);
+    ASSERT_TRUE(im.ok());
+    ASSERT_EQ(im->find("token_embd.weight"), nullptr);
+    SensitivityOptions o;
+    o.types = {TensorType::IQ2_XXS, TensorType::IQ2_S, TensorType::IQ1_M, TensorType::TQ1_0,
+               TensorType::Q2_0, TensorType::Q2_K};
+    o.imatrix = &*im;
+    o.sampleRows = 8;
+    o.cacheDir = dir.file("cache");
+    auto table = measureSensitivity(*m, o);
+    ASSERT_TRUE(table.ok()) << table.error().what();
+    const size_t emb = size_t(m->indexOf("token_embd.weight"));
+    EXPECT_FALSE(table->cell(emb, TensorType::IQ2_XXS)->valid);
+    EXPECT_TRUE(table->cell(emb, TensorType::IQ2_S)->valid);  // llama.cpp exempts token_embd
+    EXPECT_TRUE(table->cell(emb, TensorType::Q2_0)->valid);
+    const size_t q = size_t(m->indexOf("blk.0.attn_q.weight"));
+    for (TensorType t : o.types) {
+        const auto* c = table->cell(q, t);
+        ASSERT_NE(c, nullptr);
+        EXPECT_TRUE(c->valid) << formats::typeName(t);
+        EXPECT_GT(c->nmse, 0.0) << formats::typeName(t);
+        EXPECT_EQ(c->type, t);
+    }
+    // The 1.75-bit type loses more than the 2.56-bit grid type.
+    EXPECT_GT(table->cell(q, TensorType::IQ1_M)->nmse, table->cell(q, TensorType::IQ2_S)->nmse);
+}
+
+} // namespace
+} // namespace qs::quant

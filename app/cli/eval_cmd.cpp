@@ -39,7 +39,9 @@ Result<std::vector<int32_t>> loadTokens(const EvalCliOptions& o, const model::Mo
     if (!tk) return tk.error();
     auto text = readText(o.text);
     if (!text) return text.error();
-    return tk->encode(*text, !o.noBos);
+    // BOS as llama-perplexity adds it: when the vocabulary says so (llama: yes; qwen: no, its
+    // "BOS" would be a comma), never with --no-bos.
+    return tk->encode(*text, !o.noBos && tk->addBosDefault());
 }
 
 Result<quant::Plan> planOf(const model::Model& m, const EvalCliOptions& o) {

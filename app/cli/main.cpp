@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
     cEval->add_option("--save-reference", evalOpt.saveReference, "Write the reference cache");
     cEval->add_option("--reference-cache", evalOpt.referenceCache,
                       "Read the reference from a cache written by --save-reference");
-    cEval->add_flag("--no-bos", evalOpt.noBos, "Do not put BOS before the text's tokens");
+    cEval->add_flag("--no-bos", evalOpt.noBos, "Do not put BOS before the text's tokens (by default: when the vocabulary adds one)");
     cEval->add_flag("--llama-perplexity", evalOpt.chunked,
                     "Score as llama-perplexity does: chunks of --ctx tokens, each starting with "
                     "BOS, second halves scored (perplexity only)");

@@ -36,7 +36,12 @@ Result<std::vector<int32_t>> loadTokens(const EvalCliOptions& o, const model::Mo
         auto tr = eval::Tokenizer::fromModel(*ref);
         if (tr) tk = std::move(tr);
     }
-    if (!tk) return tk.error();
+    if (!tk) {
+        // The core says what is wrong; the command line knows the way around it.
+        Error e = tk.error();
+        e.message += "; pass token ids with --tokens instead";
+        return e;
+    }
     auto text = readText(o.text);
     if (!text) return text.error();
     // BOS as llama-perplexity adds it: when the vocabulary says so (llama: yes; qwen: no, its

@@ -87,8 +87,7 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
     if (!kind || !kind->isString() || !tokens || !tokens->isArray() ||
         tokens->elemType() != io::GgufType::String) {
         return makeError(ErrorCode::BadInput,
-                         "the model has no GGUF tokenizer (tokenizer.ggml.model/tokens); pass "
-                         "token ids with --tokens instead",
+                         "the model has no GGUF tokenizer (tokenizer.ggml.model/tokens)",
                          origin);
     }
     Tokenizer tk;
@@ -101,7 +100,7 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
         return makeError(ErrorCode::BadInput,
                          "tokenizer model '" + tk.m_model +
                              "' is not supported yet (supported: 'llama' SentencePiece, 'gpt2' "
-                             "byte-level BPE); pass token ids with --tokens instead",
+                             "byte-level BPE)",
                          origin);
     }
     tk.m_tokens = tokens->strings();

@@ -87,7 +87,7 @@ Status Tokenizer::initBpe(const std::vector<io::GgufKv>& kvs, const std::string&
         for (const PreTokenizer& p : kPreTokenizers) names += std::string(", ") + p.name;
         return makeError(ErrorCode::BadInput,
                          "BPE pre-tokenizer '" + m_pre + "' (tokenizer.ggml.pre) is not supported yet (" +
-                             names + "); pass token ids with --tokens instead",
+                             names + ")",
                          origin);
     }
     if (!merges || !merges->isArray() || merges->elemType() != io::GgufType::String) {

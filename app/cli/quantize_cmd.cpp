@@ -174,6 +174,12 @@ int runQuantize(const QuantizeCliOptions& o) {
     auto opened = model::openModel(o.model);
     if (!opened) return fail(opened.error());
     const model::Model& m = *opened;
+    if (!m.convertedFrom().empty() && !o.dryRun) {
+        // A Hugging Face folder, converted on the fly: say so, and whether it has a vocabulary.
+        std::fprintf(stderr, "note: %s is a Hugging Face %s model, converted to GGUF as it is read\n",
+                     o.model.c_str(), m.convertedFrom().c_str());
+        for (const auto& n : m.conversionNotes()) std::fprintf(stderr, "note: %s\n", n.c_str());
+    }
 
     std::optional<quant::Imatrix> imatrix;
     if (!o.imatrix.empty()) {

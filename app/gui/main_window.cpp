@@ -140,6 +140,40 @@ QString factsHtml(const qs::model::Model& m) {
     add(MainWindow::tr("Experts"), count(h.expertCount));
     // A split GGUF (or sharded safetensors) model is one model in several files.
     if (m.files().size() > 1) add(MainWindow::tr("Files"), MainWindow::tr("%1 files").arg(m.files().size()));
+    // Where it comes from, and the tokenizer (as llama.cpp reads it: tokenizer.ggml.*).
+    if (!m.convertedFrom().empty()) {
+        add(MainWindow::tr("Source"), MainWindow::tr("Hugging Face %1, converted")
+                                          .arg(QString::fromStdString(m.convertedFrom())));
+    }
+    auto str = [&m](const char* key) {
+        const qs::io::GgufValue* v = m.find(key);
+        return v && v->isString() ? QString::fromStdString(v->str()) : QString();
+    };
+    const qs::io::GgufValue* tokens = m.find("tokenizer.ggml.tokens");
+    const bool haveTokens = tokens && tokens->isArray() && tokens->elemType() == qs::io::GgufType::String;
+    add(MainWindow::tr("Tokenizer"), haveTokens || !str("tokenizer.ggml.model").isEmpty()
+                                         ? str("tokenizer.ggml.model")
+                                         : MainWindow::tr("none"));
+    add(MainWindow::tr("Pre-tokenizer"), str("tokenizer.ggml.pre"));
+    if (haveTokens) add(MainWindow::tr("Tokens"), formatCount(qint64(tokens->size())));
+    QStringList special;
+    for (const auto& [key, label] : {std::pair{"tokenizer.ggml.bos_token_id", "BOS"},
+                                     std::pair{"tokenizer.ggml.eos_token_id", "EOS"},
+                                     std::pair{"tokenizer.ggml.unknown_token_id", "UNK"},
+                                     std::pair{"tokenizer.ggml.padding_token_id", "PAD"}}) {
+        const qs::io::GgufValue* v = m.find(key);
+        if (!v || !v->asUInt()) continue;
+        const uint64_t id = *v->asUInt();
+        QString text = QString::number(id);
+        if (haveTokens && id < tokens->size()) {
+            text += QStringLiteral(" ") + QString::fromStdString(tokens->stringAt(id));
+        }
+        special << QStringLiteral("%1 %2").arg(QString::fromLatin1(label), text);
+    }
+    add(MainWindow::tr("Special tokens"), special.join(QStringLiteral(", ")));
+    if (const QString t = str("tokenizer.chat_template"); !t.isEmpty()) {
+        add(MainWindow::tr("Chat template"), MainWindow::tr("%1 characters (metadata below)").arg(t.size()));
+    }
 
     QString html = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
     for (qsizetype i = 0; i < facts.size(); i += 2) {

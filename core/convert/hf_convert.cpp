@@ -526,7 +526,10 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
         const int64_t permHeads = t.name.find("q_proj") != std::string::npos ? nHead : nHeadKv;
         if (o.shape.size() == 1 && permute) {
             // A permuted bias: small, so made once into an owned F32 buffer.
-            std::vector<uint8_t> scratch;
+            if (o.shape[0] % (2 * permHeads) != 0) {
+                return shapeError(t, "values not divisible into " + std::to_string(permHeads) +
+                                         " heads of even size");
+            }
             auto vals = formats::decodeToFloat(t.type, raw->tensorData(t), o.shape[0], 1, 1, t.name);
             if (!vals) return vals.error();
             const auto map = ropeRowMap(o.shape[0], permHeads);

@@ -75,7 +75,7 @@ void fill(const Entry& e, Rng& rng, std::vector<float>& v) {
     case Kind::Weight:
     case Kind::Embedding: break;
     }
-    const double base = e.kind == Kind::Embedding ? 0.5 : 1.0 / std::sqrt(double(cols));
+    const double base = e.kind == Kind::Embedding ? 0.05 : 1.0 / std::sqrt(double(cols));
     for (int64_t r = 0; r < rows; ++r) {
         const double rowScale = base * std::exp(0.3 * rng.normal());
         for (int64_t c = 0; c < cols; ++c) {

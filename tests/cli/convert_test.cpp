@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <set>
+#include <sstream>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -186,5 +188,50 @@ TEST(ConvertCli, RealTokenizerFoldersConvert) {
             continue;
         }
         EXPECT_EQ(shell("node " + kJs + "generate.mjs " + out + " 6 2>&1", &o), 0) << o;
+    }
+}
+
+// llama.cpp on the converted GGUF and our own forward pass on the Hugging Face folder (read
+// through the converter's virtual tensors) give the same next-token log-probabilities, for
+// the architectures our forward pass covers today (llama, mistral, qwen2; the others come with
+// the evaluator's new architectures). 64 positions of the eval text, F32 weights.
+TEST(ConvertCli, LlamaCppOnTheConvertedFileAgreesWithOurForwardPassOnTheFolder) {
+    if (!haveNode()) GTEST_SKIP() << "Node.js with node-llama-cpp is not installed";
+    qs::test::TempDir dir;
+    const std::string text = qs::test::dataPath("models/eval-text.txt");
+    const std::string ids = qs::test::dataPath("eval/eval-text.ids.json");
+    const std::vector<std::string> archs = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
+    std::string files;
+    for (const auto& a : archs) {
+        ASSERT_EQ(cli("synth-hf " + a + " -o " + dir.file(a) + " --dtype f32").code, 0);
+        ASSERT_EQ(cli("convert " + dir.file(a) + " -o " + dir.file(a + ".gguf") +
+                      " --outtype f32 --vocab-from " + kStories).code, 0);
+        const std::string gguf = dir.file(a + ".gguf");
+        files += ' ';
+        files += gguf;
+    }
+    std::string o;
+    ASSERT_EQ(shell("node " + kJs + "logprobs.mjs " + text + " 64" + files, &o), 0) << o;
+    std::istringstream lines(o);
+    for (const auto& a : archs) {
+        SCOPED_TRACE(a);
+        std::string line;
+        ASSERT_TRUE(std::getline(lines, line));
+        const auto theirs = nlohmann::json::parse(line);
+        auto r = cli("eval " + dir.file(a) + " --tokens " + ids + " --ctx 64 --trace --json --threads 2");
+        ASSERT_EQ(r.code, 0) << r.err;
+        const auto ours = nlohmann::json::parse(r.out);
+        const auto& a1 = theirs["nll"];
+        const auto& b1 = ours["trace"]["nll"];
+        ASSERT_EQ(a1.size(), b1.size());
+        double worst = 0;
+        for (size_t i = 0; i < a1.size(); ++i) {
+            worst = std::max(worst, std::abs(a1[i].get<double>() - b1[i].get<double>()));
+        }
+        const double ratio = ours["perplexity"].get<double>() / theirs["ppl"].get<double>();
+        std::printf("%s: perplexity llama.cpp %.6f ours %.6f, worst |nll difference| %.2e\n",
+                    a.c_str(), theirs["ppl"].get<double>(), ours["perplexity"].get<double>(), worst);
+        EXPECT_NEAR(ratio, 1.0, 0.005);
+        EXPECT_LT(worst, 0.05);
     }
 }

@@ -214,6 +214,7 @@ TEST(ConvertHf, EveryArchitectureConvertsWithLlamaCppNamesAndKeys) {
             auto g = model::openModel(out);
             ASSERT_TRUE(g.ok()) << g.error().what();
             EXPECT_EQ(g->tensors().size(), m->tensors().size());
+            EXPECT_EQ(keysOf(*g), expectedKeys(arch));  // what inspect --json lists
             for (const auto& t : g->tensors()) {
                 const auto& s = tensor(*m, t.name);
                 EXPECT_EQ(t.shape, s.shape) << t.name;

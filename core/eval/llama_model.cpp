@@ -311,6 +311,11 @@ std::vector<WeightView*> LlamaModel::viewsOf(const std::string& name) {
 std::vector<size_t> LlamaModel::boundTensors() const {
     std::vector<size_t> out;
     forEachView([&](const WeightView& v) {
+        // The MoE router stays F32 (llama.cpp never quantizes ffn_gate_inp): not a plan's or a
+        // probe's tensor.
+        if (v.name.find("ffn_gate_inp") != std::string::npos) {
+            return;
+        }
         const int64_t i = m_model->indexOf(v.name);
         if (i >= 0 && std::find(out.begin(), out.end(), size_t(i)) == out.end()) {
             out.push_back(size_t(i));

@@ -116,7 +116,8 @@ public:
     /// Replace the weight bound from source tensor `tensorIndex` by `bytes` of `type` (same
     /// shape). Returns BadUsage if that tensor is not a matrix the forward pass uses.
     Status overrideWeight(size_t tensorIndex, formats::TensorType type, std::vector<uint8_t> bytes);
-    /// Source tensor index of every bound matrix (for plans and probes).
+    /// Source tensor index of every bound matrix (for plans and probes); the MoE router
+    /// (ffn_gate_inp, never quantized) is left out.
     std::vector<size_t> boundTensors() const;
     /// Bytes of all bound weights as they are now (overrides included).
     uint64_t weightBytes() const;

@@ -63,20 +63,39 @@ Result<WeightView> view(const model::Model& m, const model::TensorInfo* t,
     v.type = t->type;
     v.data = m.tensorData(*t);
     if (t->source) {
-        // A converted tensor: one stored piece of the same type is read in place through its
-        // row map (llama's q/k); other virtual tensors are not bound here yet.
+        // A converted tensor (docs/CONVERT.md, "How the evaluator binds converted tensors").
         const auto& src = *t->source;
-        if (src.pieces.size() != 1 || src.pieces[0].type != t->type ||
-            src.op != model::ValueOp::None) {
-            return makeError(ErrorCode::BadInput,
-                             "converted tensor (stacked, retyped or shifted) cannot be evaluated",
-                             m.path(), t->offset, t->name);
+        const bool sameType =
+            std::all_of(src.pieces.begin(), src.pieces.end(),
+                        [t](const model::TensorPiece& p) { return p.type == t->type; });
+        const int64_t pieces = int64_t(src.pieces.size());
+        v.tensorFirstRow = firstRow;
+        if (sameType && src.op == model::ValueOp::None && pieces == 1) {
+            // One stored piece read in place through its row map (llama's q/k permutation).
+            v.data = m.pieceData(src.pieces[0]);
+            v.rowMap = src.rowMap;
+        } else if (sameType && src.op == model::ValueOp::None && src.rowMap.empty() &&
+                   pieces > 1 && totalRows % pieces == 0 &&
+                   firstRow % (totalRows / pieces) == 0 && rows <= totalRows / pieces) {
+            // Stacked experts: expert e's matrix is piece e, read in place from its shard.
+            const int64_t perPiece = totalRows / pieces;
+            v.data = m.pieceData(src.pieces[size_t(firstRow / perPiece)]);
+            firstRow = 0;
+            totalRows = perPiece;
+        } else {
+            // Retyped or shifted (a router stored BF16 and read as F32): small, made once.
+            auto owned = std::make_shared<std::vector<uint8_t>>();
+            std::vector<uint8_t> scratch;
+            auto bytes = m.readTensor(*t, scratch);
+            if (!bytes) return bytes.error();
+            owned->assign(bytes->begin(), bytes->end());
+            v.owned = owned;
+            v.data = std::span<const uint8_t>(*owned);
         }
-        v.data = m.pieceData(src.pieces[0]);
-        v.rowMap = src.rowMap;
     }
     v.cols = cols;
     v.rows = rows;
+    if (!t->source) v.tensorFirstRow = firstRow;
     v.firstRow = firstRow;
     v.rowBytes = uint64_t(cols / tr.blockSize) * tr.blockBytes;
     if (v.data.size() != v.rowBytes * uint64_t(totalRows)) {
@@ -367,6 +386,11 @@ Status LlamaModel::overrideWeight(size_t tensorIndex, formats::TensorType type,
         v->type = type;
         v->data = std::span<const uint8_t>(*owned);
         v->rowBytes = rowBytes;
+        // The override holds the whole tensor in its logical order (a converted tensor's rows
+        // were read through its row map and pieces): index it as such.
+        v->firstRow = v->tensorFirstRow;
+        if (ti.source) v->rowMap.clear();
+        v->owned.reset();
     }
     return {};
 }

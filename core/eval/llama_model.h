@@ -76,6 +76,12 @@ struct WeightView {
     /// The matrix starts at this stored row of `data` (a row range of a fused tensor, or expert
     /// e of a 3-D tensor: rows e * rows ..): `data` always spans the whole source tensor.
     int64_t firstRow = 0;
+    /// firstRow within the whole logical tensor (differs from firstRow only for an expert read
+    /// from its own piece of a converted model); an override holds the whole tensor.
+    int64_t tensorFirstRow = 0;
+    /// The bytes `data` points into when they had to be made (a converted tensor whose type
+    /// changes on reading, e.g. a router stored BF16 and read as F32); null for views into the map.
+    std::shared_ptr<const std::vector<uint8_t>> owned;
 
     bool present() const { return rows > 0; }
     std::span<const uint8_t> storedRow(int64_t r) const {

@@ -404,7 +404,6 @@ inline float sumSquares256(const float* x) {
 }
 
 inline void putU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline void putU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 
 inline int scaleLevel(float id, float scale, int maxL) {
     return std::max(0, std::min(maxL, nearestInt(0.5f * (id * scale - 1))));

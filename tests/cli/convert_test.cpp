@@ -187,7 +187,7 @@ TEST(ConvertCli, RealTokenizerFoldersConvert) {
                         "llama.cpp load skipped\n", c.pkg);
             continue;
         }
-        EXPECT_EQ(shell("node " + kJs + "generate.mjs " + out + " 6 2>&1", &o), 0) << o;
+        EXPECT_EQ(shell("node " + kJs + "generate.mjs 6 " + out + " 2>&1", &o), 0) << o;
     }
 }
 

@@ -420,7 +420,9 @@ void TrustTest::splitterStaysPutWhileEditing() {
     w.resize(1400, 900);
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    QTest::qWait(50);
+    // The window settled: the first measurement done and drawn (a busy machine takes longer).
+    QTRY_VERIFY_WITH_TIMEOUT(!w.errorAtlas()->isRunning(), kTimeoutMs);
+    QTest::qWait(300);
     const QList<QSplitter*> splitters = w.findChildren<QSplitter*>();
     QVERIFY(!splitters.isEmpty());
     std::vector<QList<int>> before;
@@ -435,7 +437,9 @@ void TrustTest::splitterStaysPutWhileEditing() {
     }
     QCOMPARE(edits, 20);
     w.planDocument()->applyPreset(qs::quant::Ftype::Q2_K);
-    QTest::qWait(300);  // the error atlas measures and every panel redraws
+    QTest::qWait(100);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.errorAtlas()->isRunning(), kTimeoutMs);
+    QTest::qWait(300);  // every panel redrew with the measured errors
     for (size_t k = 0; k < before.size(); ++k) {
         QCOMPARE(splitters[qsizetype(k)]->sizes(), before[k]);
     }

@@ -34,6 +34,12 @@ using namespace blocks;
 
 enum class MinKind { None, Scaled, Free };
 
+// Effort of the search (docs/QUANTIZER.md has the error/time curve behind these values).
+constexpr int kRounds = 4;         ///< alternations of levels and scales per start
+constexpr int kAlternatives = 3;   ///< runner-up super-scales tried exactly per round
+constexpr int kReach = 3;          ///< polish: sc +- kReach (and the mirror) without mins
+constexpr int kReachWithMins = 2;  ///< polish: sc, m +- 2 with mins
+
 struct Desc {
     int blockVals = 0;       ///< values per block (256 or 32)
     int blockBytes = 0;
@@ -561,7 +567,7 @@ void fitScales(const Desc& D, const std::vector<Sums>& S, Params& p,
     total(p.d, &p.sc);
     if (alternatives) {
         alternatives->clear();
-        for (size_t i = 1; i < cands.size() && alternatives->size() < 6; ++i) {
+        for (size_t i = 1; i < cands.size() && alternatives->size() < kAlternatives; ++i) {
             const float d = cands[i].second;
             if (d == p.d || std::find(alternatives->begin(), alternatives->end(), d) !=
                                 alternatives->end())
@@ -677,13 +683,17 @@ void polishSubBlocks(const Desc& D, const float* x, const float* w, Params& p, i
         int bestSc = p.sc[size_t(j)], bestM = p.m[size_t(j)];
         double bestE = subErr(D, x, w, j, scaleOf(D, p, j), minOf(D, p, j));
         const int sc0 = bestSc, m0 = bestM;
+        // Signed scales mirror an asymmetric level set (Q3_K's -4..3, IQ4's table): the
+        // neighbours of -sc are candidates too.
+        const int centres = D.scMin < 0 ? 2 : 1;
+        for (int c = 0; c < centres; ++c)
         for (int ds = -reach; ds <= reach; ++ds) {
-            const int sc = sc0 + ds;
+            const int sc = (c == 0 ? sc0 : -sc0) + ds;
             if (sc < D.scMin || sc > D.scMax) continue;
             for (int dm = mins ? -2 : 0; dm <= (mins ? 2 : 0); ++dm) {
                 const int m = m0 + dm;
                 if (mins && (m < 0 || m > D.mMax)) continue;
-                if (ds == 0 && dm == 0) continue;
+                if (c == 0 && ds == 0 && dm == 0) continue;
                 const float a = p.d * float(sc);
                 const float b = mins ? p.dmin * float(m) : 0.f;
                 const double e = subErr(D, x, w, j, a, b);
@@ -727,9 +737,11 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
     // legacy quantizers do not search at all.
     if (!D.intScales) {
         const Params start = p;
+        // Both signs: an asymmetric level set (Q4_0's -8..7, IQ4_NL's table) mirrors with d.
+        for (int sign = 1; sign >= (D.minKind == MinKind::Free ? 1 : -1); sign -= 2)
         for (int k = -60; k <= 60; ++k) {
             Params q = start;
-            q.d = fp16(start.d * float(1.0 + 0.005 * k));
+            q.d = fp16(float(sign) * start.d * float(1.0 + 0.005 * k));
             double e = assignLevels(D, x, w, q);
             // One least-squares step for this assignment, then the levels again.
             fitSingle(D, sumsOf(D, x, w, q, 0), q);
@@ -743,38 +755,83 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
     }
 
     std::vector<Sums> S(size_t(D.nSub));
-    for (int iter = 0; iter < 8; ++iter) {
-        for (int j = 0; j < D.nSub; ++j) S[size_t(j)] = sumsOf(D, x, w, p, j);
-        double e = 0;
-        if (D.intScales) {
-            std::vector<float> alts;
-            fitScales(D, S, p);
-            if (D.minKind == MinKind::Scaled) fitMins(D, S, p);
-            fitScales(D, S, p, &alts);
-            const Params base = p;
-            polishSubBlocks(D, x, w, p);
-            e = assignLevels(D, x, w, p);
-            // The quadratic holds the levels fixed: the next best super-scales, each polished
-            // with its levels reassigned, may beat the first.
-            for (float d : alts) {
-                Params q = base;
-                scalesFor(D, S, q, d);
-                polishSubBlocks(D, x, w, q);
-                const double eq = assignLevels(D, x, w, q);
-                if (eq < e) {
-                    e = eq;
-                    p = q;
+    // Alternate levels and scales from `p` until the error stops falling; `best` keeps the
+    // lowest seen.
+    // Neighbourhood of the polish: (sc, m) pairs cost reach^2, scales alone reach.
+    const int reach = D.minKind == MinKind::Scaled ? kReachWithMins : kReach;
+    auto descend = [&](Params cur) {
+        double prev = INFINITY;
+        for (int iter = 0; iter < kRounds; ++iter) {
+            for (int j = 0; j < D.nSub; ++j) S[size_t(j)] = sumsOf(D, x, w, cur, j);
+            double e = 0;
+            if (D.intScales) {
+                std::vector<float> alts;
+                fitScales(D, S, cur);
+                if (D.minKind == MinKind::Scaled) fitMins(D, S, cur);
+                fitScales(D, S, cur, &alts);
+                const Params base = cur;
+                polishSubBlocks(D, x, w, cur, reach);
+                e = assignLevels(D, x, w, cur);
+                // The quadratic holds the levels fixed: the next best super-scales, each polished
+                // with its levels reassigned, may beat the first.
+                for (float d : alts) {
+                    Params q = base;
+                    scalesFor(D, S, q, d);
+                    polishSubBlocks(D, x, w, q, reach);
+                    const double eq = assignLevels(D, x, w, q);
+                    if (eq < e) {
+                        e = eq;
+                        cur = q;
+                    }
+                }
+            } else {
+                fitSingle(D, S[0], cur);
+                e = assignLevels(D, x, w, cur);
+            }
+            if (e < bestErr) {
+                bestErr = e;
+                best = cur;
+            }
+            if (!(e < prev * (1 - 1e-12))) break;
+            prev = e;
+        }
+    };
+    descend(p);
+    // Symmetric multi-scale types (Q3_K, Q6_K, IQ4_XS): also start from every sub-block's own
+    // best scale (a scan of both signs with the levels reassigned), quantised by the same steps.
+    if (D.intScales && D.minKind == MinKind::None) {
+        Params q = p;
+        float lmax = 0;
+        for (int u = 0; u < D.nLevels; ++u) lmax = std::max(lmax, std::fabs(D.level(u)));
+        std::vector<float> own(size_t(D.nSub), 0.f);
+        for (int j = 0; j < D.nSub; ++j) {
+            float xmax = 0;
+            for (int i = j * D.subLen; i < (j + 1) * D.subLen; ++i)
+                xmax = std::max(xmax, std::fabs(x[i]));
+            if (xmax == 0) continue;
+            double be = INFINITY;
+            for (int sign : {1, -1}) {
+                for (int k = 0; k <= 100; ++k) {
+                    const float a = float(sign) * xmax / lmax * float(0.6 + 0.008 * k);
+                    const double e = subErr(D, x, w, j, a, 0.f);
+                    if (e < be) {
+                        be = e;
+                        own[size_t(j)] = a;
+                    }
                 }
             }
-        } else {
-            fitSingle(D, S[0], p);
-            e = assignLevels(D, x, w, p);
         }
-        if (e < bestErr * (1 - 1e-12)) {
-            bestErr = e;
-            best = p;
-        } else {
-            break;
+        // Levels of that start, then the usual integer fit.
+        float amax = 0;
+        for (float a : own) amax = std::max(amax, std::fabs(a));
+        if (amax > 0) {
+            q.d = fp16(amax / float(D.scMax));
+            for (int j = 0; j < D.nSub; ++j) {
+                q.sc[size_t(j)] = std::clamp(int(std::lrint(own[size_t(j)] / q.d)), D.scMin, D.scMax);
+                for (int i = j * D.subLen; i < (j + 1) * D.subLen; ++i)
+                    q.u[size_t(i)] = uint8_t(bestLevel(D, x[i], own[size_t(j)], 0.f));
+            }
+            descend(q);
         }
     }
 

@@ -119,6 +119,30 @@ TEST(EncodeBest, GoldenTensorLowerErrorThanGgml) {
     }
 }
 
+TEST(EncodeBest, EveryStoriesTensorNoWorseThanGgml) {
+    // A real trained model: every 2-D tensor of stories260K (64-wide rows: the 32-blocks).
+    auto m = qs::model::openModel(qs::test::dataPath("models/stories260K.gguf"));
+    ASSERT_TRUE(m.ok());
+    double worst = 0;
+    int tensors = 0;
+    for (const auto& t : m->tensors()) {
+        if (t.shape.size() != 2 || t.type != TensorType::F32 || t.rowLength() % 32) continue;
+        const auto bytes = m->tensorData(t);
+        std::vector<float> x(size_t(t.nElements));
+        std::memcpy(x.data(), bytes.data(), x.size() * sizeof(float));
+        for (TensorType type : {TensorType::Q4_0, TensorType::Q5_1, TensorType::IQ4_NL}) {
+            SCOPED_TRACE(t.name + " " + std::string(qs::formats::typeName(type)));
+            const Ratio r = ratios(type, x, t.rowLength(), nullptr);
+            EXPECT_LE(r.plain, 1.0);
+            worst = std::max(worst, r.plain);
+        }
+        ++tensors;
+    }
+    std::printf("%d tensors, worst best/ggml RMSE ratio %.4f\n", tensors, worst);
+    EXPECT_EQ(tensors, 32);  // 5 blocks x (q, k, v, o, gate, up) + token_embd, output
+    EXPECT_LT(worst, 1.0);
+}
+
 TEST(EncodeBest, ThreadCountDoesNotChangeBytes) {
     auto weights = readFloats(qs::test::dataPath("golden/weights.f32"));
     weights.resize(4 * 4096);  // four rows: 64 K-quant blocks spread over the worker threads

@@ -450,9 +450,14 @@ struct Sums {
 /// Best level of value x for scale a and min b (exact, in the decoders' float arithmetic).
 inline int bestLevel(const Desc& D, float x, float a, float b) {
     if (D.table) {
+        // The table ascends: the nearest level to (x + b) / a, then its neighbours exactly.
+        if (a == 0.f) return 0;
+        const float t = (x + b) / a;
+        int k = 0;
+        while (k < D.nLevels && float(D.table[k]) < t) ++k;
         int best = 0;
         float be = INFINITY;
-        for (int u = 0; u < D.nLevels; ++u) {
+        for (int u = std::max(0, k - 2); u <= std::min(D.nLevels - 1, k + 1); ++u) {
             const float e = std::fabs(a * D.level(u) - b - x);
             if (e < be) {
                 be = e;
@@ -738,10 +743,10 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
     if (!D.intScales) {
         const Params start = p;
         // Both signs: an asymmetric level set (Q4_0's -8..7, IQ4_NL's table) mirrors with d.
-        for (int sign = 1; sign >= (D.minKind == MinKind::Free ? 1 : -1); sign -= 2)
-        for (int k = -60; k <= 60; ++k) {
+        // A coarse scan (1 % steps, both signs), then 0.1 % steps around the best of it.
+        auto tryScale = [&](float d) {
             Params q = start;
-            q.d = fp16(float(sign) * start.d * float(1.0 + 0.005 * k));
+            q.d = fp16(d);
             double e = assignLevels(D, x, w, q);
             // One least-squares step for this assignment, then the levels again.
             fitSingle(D, sumsOf(D, x, w, q, 0), q);
@@ -750,6 +755,22 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
                 bestErr = e;
                 best = q;
             }
+            return e;
+        };
+        float coarse = start.d;
+        double coarseErr = INFINITY;
+        for (int sign = 1; sign >= (D.minKind == MinKind::Free ? 1 : -1); sign -= 2) {
+            for (int k = -30; k <= 30; ++k) {
+                const float d = float(sign) * start.d * float(1.0 + 0.01 * k);
+                const double e = tryScale(d);
+                if (e < coarseErr) {
+                    coarseErr = e;
+                    coarse = d;
+                }
+            }
+        }
+        for (int k = -9; k <= 9; ++k) {
+            if (k != 0) tryScale(coarse * float(1.0 + 0.001 * k));
         }
         p = best;
     }
@@ -810,15 +831,19 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
                 xmax = std::max(xmax, std::fabs(x[i]));
             if (xmax == 0) continue;
             double be = INFINITY;
-            for (int sign : {1, -1}) {
-                for (int k = 0; k <= 100; ++k) {
-                    const float a = float(sign) * xmax / lmax * float(0.6 + 0.008 * k);
-                    const double e = subErr(D, x, w, j, a, 0.f);
-                    if (e < be) {
-                        be = e;
-                        own[size_t(j)] = a;
-                    }
+            auto tryA = [&](float a) {
+                const double e = subErr(D, x, w, j, a, 0.f);
+                if (e < be) {
+                    be = e;
+                    own[size_t(j)] = a;
                 }
+            };
+            for (int sign : {1, -1}) {
+                for (int k = 0; k <= 40; ++k) tryA(float(sign) * xmax / lmax * float(0.6 + 0.02 * k));
+            }
+            const float coarse = own[size_t(j)];
+            for (int k = -9; k <= 9; ++k) {
+                if (k != 0) tryA(coarse * float(1.0 + 0.002 * k));
             }
         }
         // Levels of that start, then the usual integer fit.

@@ -276,26 +276,17 @@ void unpackIQ4_XS(const uint8_t* src, Params& p) {
     }
 }
 
-void packIQ4_NL(const Params& p, uint8_t* dst) {
-    BlockIQ4_NL b{};
+/// Q4_0 and IQ4_NL share a layout: an fp16 scale and 16 bytes of nibbles.
+template <typename B>
+void packScaleNibbles(const Params& p, uint8_t* dst) {
+    B b{};
     b.d = floatToHalf(p.d);
     packNibbles32(p.u.data(), b.qs);
     std::memcpy(dst, &b, sizeof b);
 }
-void unpackIQ4_NL(const uint8_t* src, Params& p) {
-    const auto b = loadBlock<BlockIQ4_NL>(src);
-    p.d = halfToFloat(b.d);
-    unpackNibbles32(b.qs, p.u.data());
-}
-
-void packQ4_0(const Params& p, uint8_t* dst) {
-    BlockQ4_0 b{};
-    b.d = floatToHalf(p.d);
-    packNibbles32(p.u.data(), b.qs);
-    std::memcpy(dst, &b, sizeof b);
-}
-void unpackQ4_0(const uint8_t* src, Params& p) {
-    const auto b = loadBlock<BlockQ4_0>(src);
+template <typename B>
+void unpackScaleNibbles(const uint8_t* src, Params& p) {
+    const auto b = loadBlock<B>(src);
     p.d = halfToFloat(b.d);
     unpackNibbles32(b.qs, p.u.data());
 }
@@ -365,6 +356,7 @@ struct Codec {
     void (*unpack)(const uint8_t*, Params&) = nullptr;
 };
 
+/// A 256-value super-block with integer sub-block scales.
 Desc kDesc(int bytes, int nSub, int scMin, int scMax, MinKind mk, int mMax, int nLevels,
            int offset, const int8_t* table = nullptr) {
     Desc d;
@@ -382,16 +374,11 @@ Desc kDesc(int bytes, int nSub, int scMin, int scMax, MinKind mk, int mMax, int 
     d.table = table;
     return d;
 }
+/// A 32-value block with one fp16 scale (and a free fp16 min for MinKind::Free).
 Desc d32(int bytes, MinKind mk, int nLevels, int offset, const int8_t* table = nullptr) {
-    Desc d;
-    d.blockVals = kQK32;
-    d.blockBytes = bytes;
-    d.nSub = 1;
-    d.subLen = kQK32;
-    d.minKind = mk;
-    d.nLevels = nLevels;
-    d.levelOffset = offset;
-    d.table = table;
+    Desc d = kDesc(bytes, 1, 1, 1, mk, 0, nLevels, offset, table);
+    d.blockVals = d.subLen = kQK32;
+    d.intScales = false;
     return d;
 }
 
@@ -410,8 +397,9 @@ const Codec* codecOf(TensorType t) {
                                    iq::kIq4nlValues),
                              packIQ4_XS, unpackIQ4_XS};
     static const Codec iq4nl{d32(sizeof(BlockIQ4_NL), MinKind::None, 16, 0, iq::kIq4nlValues),
-                             packIQ4_NL, unpackIQ4_NL};
-    static const Codec q40{d32(sizeof(BlockQ4_0), MinKind::None, 16, -8), packQ4_0, unpackQ4_0};
+                             packScaleNibbles<BlockIQ4_NL>, unpackScaleNibbles<BlockIQ4_NL>};
+    static const Codec q40{d32(sizeof(BlockQ4_0), MinKind::None, 16, -8),
+                           packScaleNibbles<BlockQ4_0>, unpackScaleNibbles<BlockQ4_0>};
     static const Codec q41{d32(sizeof(BlockQ4_1), MinKind::Free, 16, 0), packQ4_1, unpackQ4_1};
     static const Codec q50{d32(sizeof(BlockQ5_0), MinKind::None, 32, -16), packQ5_0, unpackQ5_0};
     static const Codec q51{d32(sizeof(BlockQ5_1), MinKind::Free, 32, 0), packQ5_1, unpackQ5_1};

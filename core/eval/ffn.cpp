@@ -125,10 +125,10 @@ void moeFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t
         gate.resize(size_t(n * Fe));
         up.resize(size_t(n * Fe));
         down.resize(size_t(n * E));
-        matmul(L.gateExps[size_t(e)], xe.data(), n, gate.data(), threads, emulateGgml);
-        matmul(L.upExps[size_t(e)], xe.data(), n, up.data(), threads, emulateGgml);
+        matmul(L.gateExps[size_t(e)], xe.data(), n, gate.data(), threads, emulateGgml, true);
+        matmul(L.upExps[size_t(e)], xe.data(), n, up.data(), threads, emulateGgml, true);
         glu(gate, up, size_t(n * Fe), false);
-        matmul(L.downExps[size_t(e)], gate.data(), n, down.data(), threads, emulateGgml);
+        matmul(L.downExps[size_t(e)], gate.data(), n, down.data(), threads, emulateGgml, true);
         for (int64_t j = 0; j < n; ++j) {
             const int64_t i = who[size_t(j)];
             const float w = weights[size_t(i)];

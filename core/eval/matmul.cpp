@@ -10,6 +10,7 @@
 #endif
 
 #include "eval/cpu_features.h"
+#include "eval/kquant_dot.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
 
@@ -520,10 +521,14 @@ void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, in
 } // namespace
 
 void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
-            bool emulateGgml) {
+            bool emulateGgml, bool expertSlice) {
     const int64_t C = w.cols, R = w.rows;
     if (emulateGgml && intDotType(w.type)) {
         matmulQ8Int(w, x, nTok, y, threads);
+        return;
+    }
+    if (emulateGgml && detail::kquantIntDotType(w.type) && C % 256 == 0) {
+        detail::matmulKQuant(w, x, nTok, y, threads, expertSlice);
         return;
     }
     const ActRounding ar = emulateGgml ? activationRounding(w.type) : ActRounding::None;

@@ -77,7 +77,7 @@ void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nR
             const float* xi = x + t * n;
             float* yi = out + t * n;
             double sum = 0;
-            for (int64_t i = 0; i < n; ++i) sum += double(xi[i]) * double(xi[i]);
+            for (int64_t i = 0; i < n; ++i) sum += double(xi[i] * xi[i]);  // float square, as ggml
             const float mean = float(sum / double(n));
             const float scale = 1.0f / std::sqrt(mean + eps);
             for (int64_t i = 0; i < n; ++i) yi[i] = (xi[i] * scale) * w[size_t(i)];

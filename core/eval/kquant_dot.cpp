@@ -38,13 +38,13 @@ constexpr int kQK = 256;
 struct RowsInt {
     std::vector<int8_t> q;     // rows x C
     std::vector<int16_t> s;    // rows x C/16
-    std::vector<int16_t> m;    // rows x C/32
+    std::vector<int16_t> m;    // rows x C/16 (each 32-value minimum twice)
     std::vector<float> d;      // rows x C/256
     std::vector<float> dmin;   // rows x C/256
     void resize(int64_t rows, int64_t C) {
         q.resize(size_t(rows * C));
         s.resize(size_t(rows * C / 16));
-        m.resize(size_t(rows * C / 32));
+        m.resize(size_t(rows * C / 16));
         d.resize(size_t(rows * C / kQK));
         dmin.resize(size_t(rows * C / kQK));
     }
@@ -67,7 +67,8 @@ void unpackRow(TensorType t, const uint8_t* src, int64_t C, int8_t* q, int16_t* 
     for (int64_t b = 0; b < nb; ++b) {
         int8_t* qb = q + b * kQK;
         int16_t* sb = s + b * 16;
-        int16_t* mb = m + b * 8;
+        int16_t* mb = m + b * 16;
+        std::fill(mb, mb + 16, int16_t(0));  // no minima but Q4_K's and Q5_K's
         switch (t) {
         case TensorType::Q4_K:
         case TensorType::Q5_K: {
@@ -85,7 +86,7 @@ void unpackRow(TensorType t, const uint8_t* src, int64_t C, int8_t* q, int16_t* 
                 int sc, mn;
                 scaleMinK4(j, scales, sc, mn);
                 sb[2 * j] = sb[2 * j + 1] = int16_t(sc);
-                mb[j] = int16_t(mn);
+                mb[2 * j] = mb[2 * j + 1] = int16_t(mn);
             }
             for (int j = 0; j < 4; ++j) {
                 for (int l = 0; l < 32; ++l) {
@@ -193,175 +194,218 @@ void quantizeQ8K(const float* x, int64_t n, int8_t* q, float* d, int16_t* bsums)
 }
 
 // ------------------------------------------------------------------------------------------
-// Integer sums of one super-block: v[s][l] = scale(32s + 4l) * (4-value dot at 32s + 4l), the
-// products of ggml's madd(maddubs(q, q8), scales) lanes. lanes[l] = sum over s (the vec_dot
-// lanes), chunk[s] = sum over l (the 32-value sub-block sums of the repacked kernels).
+// Integer sums, 16 int32 per (token, super-block):
+//  - vec_dot types: [0..7] the eight lanes, lane l = sum over the 32-value chunks s of
+//    scale(32s + 4l) * (4-value dot at 32s + 4l) (ggml's madd(maddubs(q, q8), scales) lanes),
+//    minus for Q6_K its offset 32 * madd(bsums, scales) lane l; [8..15] m16 * bsums madd lanes
+//    (lane k = min_k * bsum32_k; zero without minima);
+//  - repacked Q4_K: [0..3] the sums of the 64-value pairs of sub-blocks, [4..7] their minimum
+//    terms min * bsum32.
+// Every value is an exact integer, so the AVX2 and the portable code agree.
 // ------------------------------------------------------------------------------------------
 
-[[gnu::always_inline]] inline void superBlockPlain(const int8_t* q, const int8_t* a,
-                                                   const int16_t* sc, int32_t* lanes,
-                                                   int32_t* chunk) {
-    for (int l = 0; l < 8; ++l) lanes[l] = 0;
-    for (int s = 0; s < 8; ++s) {
-        int32_t tot = 0;
-        for (int l = 0; l < 8; ++l) {
-            const int o = 32 * s + 4 * l;
-            const int32_t d4 = int32_t(q[o]) * a[o] + int32_t(q[o + 1]) * a[o + 1] +
-                               int32_t(q[o + 2]) * a[o + 2] + int32_t(q[o + 3]) * a[o + 3];
-            const int32_t v = int32_t(sc[2 * s + (l >= 4)]) * d4;
-            lanes[l] += v;
-            tot += v;
-        }
-        chunk[s] = tot;
-    }
-}
+constexpr int kSlots = 16;
 
-/// Integer sums of one weight row against n <= 4 token rows: lanes and chunk hold n x nb x 8.
-void intSumsPlain(const int8_t* q, const int8_t* const* a, int n, const int16_t* sc, int64_t nb,
-                  int32_t* lanes, int32_t* chunk) {
-    for (int k = 0; k < n; ++k) {
-        for (int64_t b = 0; b < nb; ++b) {
-            const int64_t o = (k * nb + b) * 8;
-            superBlockPlain(q + b * kQK, a[k] + b * kQK, sc + b * 16, lanes + o, chunk + o);
+struct KernelIn {
+    const int8_t* q;              // weight row, element order
+    const int16_t* sc;            // its scales per 16
+    const int16_t* mins;          // its minima per 16 (duplicated per 32)
+    const int8_t* const* a;       // n token rows (Q8_K quants)
+    const int16_t* const* bsums;  // n token rows' bsums
+    int n;
+    int64_t nb;
+    bool pairs, signedQ, q6Offset;
+};
+
+void intSumsPlain(const KernelIn& in, int32_t* out) {
+    for (int k = 0; k < in.n; ++k) {
+        for (int64_t b = 0; b < in.nb; ++b) {
+            const int8_t* q = in.q + b * kQK;
+            const int8_t* a = in.a[k] + b * kQK;
+            const int16_t* sc = in.sc + b * 16;
+            const int16_t* mn = in.mins + b * 16;
+            const int16_t* bs = in.bsums[k] + b * 16;
+            int32_t* o = out + (k * in.nb + b) * kSlots;
+            int32_t lanes[8] = {}, chunk[8] = {}, mins[8];
+            for (int s = 0; s < 8; ++s) {
+                for (int l = 0; l < 8; ++l) {
+                    const int e = 32 * s + 4 * l;
+                    const int32_t d4 = int32_t(q[e]) * a[e] + int32_t(q[e + 1]) * a[e + 1] +
+                                       int32_t(q[e + 2]) * a[e + 2] + int32_t(q[e + 3]) * a[e + 3];
+                    const int32_t v = int32_t(sc[2 * s + (l >= 4)]) * d4;
+                    lanes[l] += v;
+                    chunk[s] += v;
+                }
+            }
+            for (int l = 0; l < 8; ++l) {
+                mins[l] = int32_t(bs[2 * l]) * mn[2 * l] + int32_t(bs[2 * l + 1]) * mn[2 * l + 1];
+            }
+            if (in.pairs) {
+                for (int p = 0; p < 4; ++p) {
+                    o[p] = chunk[2 * p] + chunk[2 * p + 1];
+                    o[4 + p] = mins[2 * p] + mins[2 * p + 1];
+                }
+                continue;
+            }
+            for (int l = 0; l < 8; ++l) {
+                const int32_t off =
+                    in.q6Offset ? 32 * (int32_t(bs[2 * l]) * sc[2 * l] +
+                                        int32_t(bs[2 * l + 1]) * sc[2 * l + 1])
+                                : 0;
+                o[l] = lanes[l] - off;
+                o[8 + l] = mins[l];
+            }
         }
     }
 }
 
 #if defined(__x86_64__) || defined(__i386__)
-// The same integers with AVX2: each weight vector, its absolute value and its scales are loaded
-// once for the n tokens.
-QS_EVAL_TARGET_AVX2 void intSumsAvx2(const int8_t* q, const int8_t* const* a, int n,
-                                     const int16_t* sc, int64_t nb, int32_t* lanes,
-                                     int32_t* chunk) {
-    for (int64_t b = 0; b < nb; ++b) {
-        const int8_t* qb = q + b * kQK;
-        const int16_t* sb = sc + b * 16;
-        __m256i v[4][8];
+// The same integers with AVX2: each weight vector and its scales are loaded once for the n
+// tokens. Unsigned quants (Q4_K, Q5_K, Q6_K) go straight into maddubs; signed ones (Q3_K,
+// IQ4_XS) as |q| against a with q's sign (exact: |q|, |a| <= 127 never saturate the pairs).
+// The token count is a template argument so that the accumulators stay in registers.
+template <bool kSigned, bool kPairs, int n>
+QS_EVAL_TARGET_AVX2 [[gnu::always_inline]] inline void intSumsAvx2Body(const KernelIn& in,
+                                                                       int koff, int32_t* out) {
+    for (int64_t b = 0; b < in.nb; ++b) {
+        const int8_t* qb = in.q + b * kQK;
+        const int16_t* sb = in.sc + b * 16;
+        const __m256i mins16 =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in.mins + b * 16));
+        const __m256i sc16 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb));
+        __m256i acc[n];
+        __m256i part[n][4];
+        for (int k = 0; k < n; ++k) {
+            acc[k] = _mm256_setzero_si256();
+            for (int p = 0; p < 4; ++p) part[k][p] = _mm256_setzero_si256();
+        }
         for (int s = 0; s < 8; ++s) {
             const __m256i qv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qb + 32 * s));
-            const __m256i qa = _mm256_sign_epi8(qv, qv);
+            const __m256i qa = kSigned ? _mm256_sign_epi8(qv, qv) : qv;
             const __m256i scv =
                 _mm256_set_m128i(_mm_set1_epi16(sb[2 * s + 1]), _mm_set1_epi16(sb[2 * s]));
             for (int k = 0; k < n; ++k) {
-                const __m256i av = _mm256_loadu_si256(
-                    reinterpret_cast<const __m256i*>(a[k] + b * kQK + 32 * s));
-                // |q| * (a with q's sign): exact, |q|, |a| <= 127 never saturate the int16 pairs.
-                const __m256i p16 = _mm256_maddubs_epi16(qa, _mm256_sign_epi8(av, qv));
-                v[k][s] = _mm256_madd_epi16(p16, scv);
+                __m256i av = _mm256_loadu_si256(
+                    reinterpret_cast<const __m256i*>(in.a[koff + k] + b * kQK + 32 * s));
+                if (kSigned) av = _mm256_sign_epi8(av, qv);
+                const __m256i m = _mm256_madd_epi16(_mm256_maddubs_epi16(qa, av), scv);
+                if (kPairs) {
+                    part[k][s / 2] = _mm256_add_epi32(part[k][s / 2], m);
+                } else {
+                    acc[k] = _mm256_add_epi32(acc[k], m);
+                }
             }
         }
         for (int k = 0; k < n; ++k) {
-            const int64_t o = (k * nb + b) * 8;
-            const __m256i* w = v[k];
-            const __m256i sum = _mm256_add_epi32(
-                _mm256_add_epi32(_mm256_add_epi32(w[0], w[1]), _mm256_add_epi32(w[2], w[3])),
-                _mm256_add_epi32(_mm256_add_epi32(w[4], w[5]), _mm256_add_epi32(w[6], w[7])));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes + o), sum);
-            // Per-chunk totals: three rounds of horizontal adds, then the two 128-bit halves.
-            const __m256i h01 = _mm256_hadd_epi32(w[0], w[1]), h23 = _mm256_hadd_epi32(w[2], w[3]);
-            const __m256i h45 = _mm256_hadd_epi32(w[4], w[5]), h67 = _mm256_hadd_epi32(w[6], w[7]);
-            const __m256i h0123 = _mm256_hadd_epi32(h01, h23);
-            const __m256i h4567 = _mm256_hadd_epi32(h45, h67);
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(chunk + o),
-                             _mm_add_epi32(_mm256_castsi256_si128(h0123),
-                                           _mm256_extracti128_si256(h0123, 1)));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(chunk + o + 4),
-                             _mm_add_epi32(_mm256_castsi256_si128(h4567),
-                                           _mm256_extracti128_si256(h4567, 1)));
+            int32_t* o = out + ((koff + k) * in.nb + b) * kSlots;
+            const __m256i bs = _mm256_loadu_si256(
+                reinterpret_cast<const __m256i*>(in.bsums[koff + k] + b * 16));
+            const __m256i mins = _mm256_madd_epi16(bs, mins16);
+            if (!kPairs) {
+                __m256i lanes = acc[k];
+                if (in.q6Offset) {
+                    lanes = _mm256_sub_epi32(lanes, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+                }
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), lanes);
+                _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 8), mins);
+                continue;
+            }
+            // Pair sums: horizontal adds over the four pair vectors, then the two halves; the
+            // minimum terms: adjacent lanes added.
+            const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(part[k][0], part[k][1]),
+                                                _mm256_hadd_epi32(part[k][2], part[k][3]));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o),
+                             _mm_add_epi32(_mm256_castsi256_si128(h),
+                                           _mm256_extracti128_si256(h, 1)));
+            const __m256i mh = _mm256_hadd_epi32(mins, mins);  // [m01 m23 . . | m45 m67 . .]
+            const __m128i mlo = _mm256_castsi256_si128(mh), mhi = _mm256_extracti128_si256(mh, 1);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 4), _mm_unpacklo_epi64(mlo, mhi));
         }
+    }
+}
+template <bool kSigned, bool kPairs>
+QS_EVAL_TARGET_AVX2 [[gnu::always_inline]] inline void intSumsAvx2N(const KernelIn& in,
+                                                                    int32_t* out) {
+    if (in.n == 4) {
+        intSumsAvx2Body<kSigned, kPairs, 4>(in, 0, out);
+        return;
+    }
+    for (int k = 0; k < in.n; ++k) intSumsAvx2Body<kSigned, kPairs, 1>(in, k, out);
+}
+QS_EVAL_TARGET_AVX2 void intSumsAvx2(const KernelIn& in, int32_t* out) {
+    if (in.pairs) {
+        intSumsAvx2N<false, true>(in, out);
+    } else if (in.signedQ) {
+        intSumsAvx2N<true, false>(in, out);
+    } else {
+        intSumsAvx2N<false, false>(in, out);
     }
 }
 #endif
 
-using IntSumsFn = void (*)(const int8_t*, const int8_t* const*, int, const int16_t*, int64_t,
-                           int32_t*, int32_t*);
+using IntSumsFn = void (*)(const KernelIn&, int32_t*);
 
 // hsum_float_8: (i + i+4), then (0+2) + (1+3).
 inline float hsum8(const float* v) {
     return ((v[0] + v[4]) + (v[2] + v[6])) + ((v[1] + v[5]) + (v[3] + v[7]));
 }
 
-enum class Order { VecDot, Gemm, Gemv };
-
 struct RowView {
-    const int16_t* s;
-    const int16_t* m;
     const float* d;
     const float* dmin;
 };
-struct ActView {
-    const int16_t* bsums;
-    const float* d;
-};
 
-/// The float steps of each kernel over the integer sums of one (weight row, token) pair.
-[[gnu::always_inline]] inline float combine(TensorType t, Order order, const RowView& w, const ActView& x, int64_t nb,
-              const int32_t* lanes, const int32_t* chunk) {
-    if (order != Order::VecDot) {
-        // ggml_gemm/gemv_q4_K_8x8_q8_K: separate d and dmin accumulators, col * row scales.
-        float acc = 0, accm = 0;
-        for (int64_t b = 0; b < nb; ++b) {
-            const float ds = w.d[b] * x.d[b], dm = w.dmin[b] * x.d[b];
-            const int16_t* bs = x.bsums + b * 16;
-            const int16_t* mn = w.m + b * 8;
-            const int32_t* c = chunk + b * 8;
-            if (order == Order::Gemm) {
-                for (int p = 0; p < 4; ++p) {
-                    const int32_t isum = c[2 * p] + c[2 * p + 1];
-                    const int32_t imin = int32_t(mn[2 * p]) * (bs[4 * p] + bs[4 * p + 1]) +
-                                         int32_t(mn[2 * p + 1]) * (bs[4 * p + 2] + bs[4 * p + 3]);
-                    acc = std::fma(float(isum), ds, acc);
-                    accm = std::fma(float(imin), dm, accm);
-                }
-            } else {
-                int32_t isum = 0, imin = 0;
-                for (int k = 0; k < 8; ++k) {
-                    isum += c[k];
-                    imin += int32_t(mn[k]) * (bs[2 * k] + bs[2 * k + 1]);
-                }
-                acc = std::fma(float(isum), ds, acc);
-                accm = std::fma(float(imin), dm, accm);
-            }
-        }
-        return acc - accm;
-    }
+/// ggml_vec_dot_*_q8_K's float steps for one token: eight lanes fused with d_x * d_w per
+/// super-block, the Q4_K minima in four lanes, Q5_K's in one scalar, then the horizontal sums.
+[[gnu::always_inline]] inline float combineVecDot(TensorType t, const RowView& w, const float* xd,
+                                                  int64_t nb, const int32_t* sums) {
     float acc[8] = {};
     float accm[4] = {};
     float summs = 0;
+    const bool withMin = t == TensorType::Q4_K || t == TensorType::Q5_K;
     for (int64_t b = 0; b < nb; ++b) {
-        const float d = x.d[b] * w.d[b];
-        const int32_t* ln = lanes + b * 8;
-        const int16_t* bs = x.bsums + b * 16;
-        if (t == TensorType::Q6_K) {
-            // The -32 offset as 32 * scale * bsum over the 16-groups 2l, 2l+1 of lane l.
-            const int16_t* sc = w.s + b * 16;
-            for (int l = 0; l < 8; ++l) {
-                const int32_t sub = 32 * (int32_t(bs[2 * l]) * sc[2 * l] +
-                                          int32_t(bs[2 * l + 1]) * sc[2 * l + 1]);
-                acc[l] = std::fma(d, float(ln[l] - sub), acc[l]);
-            }
-            continue;
-        }
-        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(ln[l]), acc[l]);
-        if (t == TensorType::Q4_K || t == TensorType::Q5_K) {
-            const float dmin = -x.d[b] * w.dmin[b];
-            const int16_t* mn = w.m + b * 8;
-            int32_t prod[4];
-            for (int i = 0; i < 4; ++i) {
-                prod[i] = int32_t(mn[2 * i]) * (bs[4 * i] + bs[4 * i + 1]) +
-                          int32_t(mn[2 * i + 1]) * (bs[4 * i + 2] + bs[4 * i + 3]);
-            }
-            if (t == TensorType::Q4_K) {
-                for (int i = 0; i < 4; ++i) accm[i] = std::fma(dmin, float(prod[i]), accm[i]);
-            } else {
-                summs = std::fma(dmin, float((prod[0] + prod[1]) + (prod[2] + prod[3])), summs);
-            }
+        const int32_t* o = sums + b * kSlots;
+        const float d = xd[b] * w.d[b];
+        for (int l = 0; l < 8; ++l) acc[l] = std::fma(d, float(o[l]), acc[l]);
+        if (!withMin) continue;
+        const float dmin = -xd[b] * w.dmin[b];
+        int32_t prod[4];
+        for (int i = 0; i < 4; ++i) prod[i] = o[8 + 2 * i] + o[8 + 2 * i + 1];
+        if (t == TensorType::Q4_K) {
+            for (int i = 0; i < 4; ++i) accm[i] = std::fma(dmin, float(prod[i]), accm[i]);
+        } else {
+            summs = std::fma(dmin, float((prod[0] + prod[1]) + (prod[2] + prod[3])), summs);
         }
     }
     float r = hsum8(acc);
     if (t == TensorType::Q4_K) r += (accm[0] + accm[2]) + (accm[1] + accm[3]);
     if (t == TensorType::Q5_K) r += summs;
     return r;
+}
+
+/// ggml_gemm/gemv_q4_K_8x8_q8_K's float steps for n <= 4 tokens in lockstep (independent
+/// chains overlap in the pipeline): separate d and dmin accumulators with col * row scales, one
+/// fused step per 64 values (GEMM) or per super-block (GEMV), then acc - accm.
+[[gnu::always_inline]] inline void combineRepacked(bool gemm, const RowView& w,
+                                                   const float* const* xd, int n, int64_t nb,
+                                                   const int32_t* sums, float* out) {
+    float acc[4] = {0, 0, 0, 0}, accm[4] = {0, 0, 0, 0};
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int k = 0; k < n; ++k) {
+            const float ds = w.d[b] * xd[k][b], dm = w.dmin[b] * xd[k][b];
+            const int32_t* o = sums + (k * nb + b) * kSlots;
+            if (gemm) {
+                for (int p = 0; p < 4; ++p) {
+                    acc[k] = std::fma(float(o[p]), ds, acc[k]);
+                    accm[k] = std::fma(float(o[4 + p]), dm, accm[k]);
+                }
+            } else {
+                acc[k] = std::fma(float((o[0] + o[1]) + (o[2] + o[3])), ds, acc[k]);
+                accm[k] = std::fma(float((o[4] + o[5]) + (o[6] + o[7])), dm, accm[k]);
+            }
+        }
+    }
+    for (int k = 0; k < n; ++k) out[k] = acc[k] - accm[k];
 }
 
 /// Whether llama.cpp's CPU backend repacks this weight (x86 with AVX2: Q4_K tensors whose row
@@ -400,25 +444,43 @@ struct ChunkJob {
 
 /// Every (row, token) product of one chunk of unpacked rows, four tokens per integer call.
 [[gnu::always_inline]] inline void chunkBody(const ChunkJob& j, IntSumsFn intSums,
-                                             int32_t* lanes, int32_t* chunk) {
+                                             int32_t* sums) {
     const int64_t C = j.C, nb = j.nb;
+    KernelIn in{};
+    in.nb = nb;
+    in.pairs = j.repacked;
+    in.signedQ = j.type == TensorType::Q3_K || j.type == TensorType::IQ4_XS;
+    in.q6Offset = j.type == TensorType::Q6_K;
     for (int64_t t0 = 0; t0 < j.nTok; t0 += 4) {
         const int n = int(std::min<int64_t>(4, j.nTok - t0));
         const int8_t* ap[4];
-        for (int k = 0; k < n; ++k) ap[k] = j.a->q.data() + (t0 + k) * C;
+        const int16_t* bp[4];
+        const float* dp[4];
+        for (int k = 0; k < n; ++k) {
+            ap[k] = j.a->q.data() + (t0 + k) * C;
+            bp[k] = j.a->bsums.data() + (t0 + k) * nb * 16;
+            dp[k] = j.a->d.data() + (t0 + k) * nb;
+        }
+        in.a = ap;
+        in.bsums = bp;
+        in.n = n;
         for (int64_t r = j.r0; r < j.r1; ++r) {
             const int64_t i = r - j.r0;
-            const RowView wv{j.rw->s.data() + i * (C / 16), j.rw->m.data() + i * (C / 32),
-                             j.rw->d.data() + i * nb, j.rw->dmin.data() + i * nb};
-            intSums(j.rw->q.data() + i * C, ap, n, wv.s, nb, lanes, chunk);
+            in.q = j.rw->q.data() + i * C;
+            in.sc = j.rw->s.data() + i * (C / 16);
+            in.mins = j.rw->m.data() + i * (C / 16);
+            const RowView wv{j.rw->d.data() + i * nb, j.rw->dmin.data() + i * nb};
+            intSums(in, sums);
+            if (j.repacked) {
+                // A group of four never straddles the GEMM / GEMV boundary (a multiple of 4).
+                float o[4];
+                combineRepacked(t0 < j.gemmTokens, wv, dp, n, nb, sums, o);
+                for (int k = 0; k < n; ++k) j.y[(t0 + k) * j.R + r] = o[k];
+                continue;
+            }
             for (int k = 0; k < n; ++k) {
-                const int64_t t = t0 + k;
-                const Order order = !j.repacked         ? Order::VecDot
-                                    : t < j.gemmTokens ? Order::Gemm
-                                                       : Order::Gemv;
-                const ActView av{j.a->bsums.data() + t * nb * 16, j.a->d.data() + t * nb};
-                j.y[t * j.R + r] = combine(j.type, order, wv, av, nb, lanes + k * nb * 8,
-                                           chunk + k * nb * 8);
+                j.y[(t0 + k) * j.R + r] = combineVecDot(j.type, wv, dp[k], nb,
+                                                        sums + k * nb * kSlots);
             }
         }
     }
@@ -427,12 +489,12 @@ struct ChunkJob {
 #if defined(__x86_64__) || defined(__i386__)
 // The float steps compiled with FMA instructions; the results are those of the plain build
 // (std::fma is exact either way).
-QS_EVAL_TARGET_AVX2 void chunkAvx2(const ChunkJob& j, int32_t* lanes, int32_t* chunk) {
-    chunkBody(j, intSumsAvx2, lanes, chunk);
+QS_EVAL_TARGET_AVX2 void chunkAvx2(const ChunkJob& j, int32_t* sums) {
+    chunkBody(j, intSumsAvx2, sums);
 }
 #endif
-void chunkPlain(const ChunkJob& j, int32_t* lanes, int32_t* chunk) {
-    chunkBody(j, intSumsPlain, lanes, chunk);
+void chunkPlain(const ChunkJob& j, int32_t* sums) {
+    chunkBody(j, intSumsPlain, sums);
 }
 
 } // namespace
@@ -463,17 +525,17 @@ void matmulKQuant(const WeightView& w, const float* x, int64_t nTok, float* y, i
     parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
         RowsInt rw;
         rw.resize(rowsPerChunk, C);
-        std::vector<int32_t> lanes(size_t(4 * nb * 8)), chunk(size_t(4 * nb * 8));
+        std::vector<int32_t> sums(size_t(4 * nb * kSlots));
         for (int64_t c = cb; c < ce; ++c) {
             const int64_t r0 = c * rowsPerChunk, r1 = std::min(R, r0 + rowsPerChunk);
             for (int64_t r = r0; r < r1; ++r) {
                 const int64_t i = r - r0;
                 unpackRow(w.type, w.storedRow(r).data(), C, rw.q.data() + i * C,
-                          rw.s.data() + i * (C / 16), rw.m.data() + i * (C / 32),
+                          rw.s.data() + i * (C / 16), rw.m.data() + i * (C / 16),
                           rw.d.data() + i * nb, rw.dmin.data() + i * nb);
             }
             const ChunkJob job{w.type, C, R, nb, nTok, gemmTokens, repacked, &a, &rw, r0, r1, y};
-            run(job, lanes.data(), chunk.data());
+            run(job, sums.data());
         }
     });
 }
@@ -489,14 +551,21 @@ float dotKQuantPortable(TensorType type, const uint8_t* row, const float* x, int
     a.d.resize(size_t(nb));
     a.bsums.resize(size_t(nb * 16));
     quantizeQ8K(x, n, a.q.data(), a.d.data(), a.bsums.data());
-    std::vector<int32_t> lanes(size_t(nb * 8)), chunk(size_t(nb * 8));
+    std::vector<int32_t> sums(size_t(nb * kSlots));
     const int8_t* ap[1] = {a.q.data()};
-    intSumsPlain(rw.q.data(), ap, 1, rw.s.data(), nb, lanes.data(), chunk.data());
-    const Order order = !(repacked && type == TensorType::Q4_K) ? Order::VecDot
-                        : gemmOrder                              ? Order::Gemm
-                                                                 : Order::Gemv;
-    return combine(type, order, RowView{rw.s.data(), rw.m.data(), rw.d.data(), rw.dmin.data()},
-                   ActView{a.bsums.data(), a.d.data()}, nb, lanes.data(), chunk.data());
+    const int16_t* bp[1] = {a.bsums.data()};
+    KernelIn in{rw.q.data(), rw.s.data(), rw.m.data(), ap, bp, 1, nb,
+                repacked && type == TensorType::Q4_K,
+                type == TensorType::Q3_K || type == TensorType::IQ4_XS, type == TensorType::Q6_K};
+    intSumsPlain(in, sums.data());
+    const RowView wv{rw.d.data(), rw.dmin.data()};
+    if (in.pairs) {
+        const float* dp[1] = {a.d.data()};
+        float o;
+        combineRepacked(gemmOrder, wv, dp, 1, nb, sums.data(), &o);
+        return o;
+    }
+    return combineVecDot(type, wv, a.d.data(), nb, sums.data());
 }
 
 } // namespace qs::eval::detail

@@ -48,8 +48,10 @@ void rope(float* x, int64_t nTok, int nHeads, const LlamaConfig& c, float freqBa
                     const int a = c.ropeNeox ? i : 2 * i;
                     const int bb = c.ropeNeox ? i + nd / 2 : 2 * i + 1;
                     const float x0 = v[a], x1 = v[bb];
-                    v[a] = x0 * cs[size_t(i)] - x1 * sn[size_t(i)];
-                    v[bb] = x0 * sn[size_t(i)] + x1 * cs[size_t(i)];
+                    // ggml's rotate_pairs as its compiler contracts it (GNU C++: the first
+                    // product of each line fused with the rest).
+                    v[a] = std::fma(x0, cs[size_t(i)], -(x1 * sn[size_t(i)]));
+                    v[bb] = std::fma(x0, sn[size_t(i)], x1 * cs[size_t(i)]);
                 }
             }
         }

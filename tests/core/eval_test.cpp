@@ -151,12 +151,12 @@ TEST(EvalTokenizer, ClearErrors) {
 
 // llama.cpp's true perplexities (node-llama-cpp 3.22.1 CPU, tests/js/logprobs.mjs): F32 2.744948,
 // Q8_0 2.751435, Q4_0 3.033397 (BOS + 511 tokens, one context, all 511 positions scored).
-// Measured here (AVX-512): 2.744935 (-0.0005 %), 2.750829 (-0.022 %), 3.035062 (+0.055 %: llama.cpp
-// repacks Q4_0 into its 8x8 GEMM, whose order we do not follow).
+// Measured here (AVX-512): 2.744935 (-0.0005 %), 2.750829 (-0.022 %), 3.033397 (equal: llama.cpp's
+// repacked q4_0_8x8 order, one fused step per block, followed).
 TEST(EvalPerplexity, MatchesLlamaCpp) {
     EXPECT_NEAR(perplexityOf(kF32) / 2.744948, 1.0, 1e-4);
     EXPECT_NEAR(perplexityOf(kQ8) / 2.751435, 1.0, 5e-4);
-    EXPECT_NEAR(perplexityOf(kQ4) / 3.033397, 1.0, 1e-3);
+    EXPECT_NEAR(perplexityOf(kQ4) / 3.033397, 1.0, eval::cpuHasAvx512() ? 1e-4 : 1e-3);
 }
 
 // Our Q4_K_M export of stories260K (64-wide rows: Q5_0 / Q8_0 / F16 by the preset's fallbacks):
@@ -345,7 +345,7 @@ TEST(EvalErrors, BadTokensAndCancel) {
 
 // shared/models/README.md: `llama-perplexity -c 64 -b 64` (the llama.cpp tool itself) on
 // eval-text.txt, 11 chunks: F32 2.9873, Q8_0 2.9892, Q4_0 3.2059. Measured: 2.98725, 2.98917,
-// 3.20771 (Q4_0: llama.cpp's repacked GEMM is not followed). Only 341 positions are scored: 0.2%.
+// 3.20592. Only 341 positions are scored, so a rare Q8_0-rounding flip weighs more: 0.2%.
 TEST(EvalPerplexity, MatchesLlamaPerplexityTool) {
     const auto ids = llamaCppIds();
     const std::pair<std::string, double> cases[] = {{kF32, 2.9873}, {kQ8, 2.9892}, {kQ4, 3.2059}};

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -187,6 +188,124 @@ void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvSt
 #define flashRowAvx2W16 flashRowPlain
 #endif
 
+// ggml_v_expf, the vectorized expf of ggml's softmax, one lane at a time: the AVX-512 build's
+// (result scaled by 2^n with scalef) and the AVX2 build's (2^n as bits, slow path past |n| 126).
+[[gnu::always_inline]] inline float ggmlExpf(float x, bool avx512) {
+    const float r = 0x1.8p23f;
+    const float z = __builtin_fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    const float b =
+        __builtin_fmaf(-n, 0x1.7f7d1cp-20f, __builtin_fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float p = __builtin_fmaf(__builtin_fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
+                                   __builtin_fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f));
+    if (avx512) {
+        const float j = __builtin_fmaf(p, u, __builtin_fmaf(0x1.ffffecp-1f, b, 1.0f));
+        if (!(std::fabs(n) > 192.0f)) return std::ldexp(j, int(n));
+        return n <= 0.0f ? 0.0f : INFINITY;
+    }
+    const float j = __builtin_fmaf(p, u, 0x1.ffffecp-1f * b);
+    uint32_t zb;
+    std::memcpy(&zb, &z, 4);
+    const uint32_t e = zb << 23;
+    const uint32_t kb = e + 0x3f800000u;
+    float k;
+    std::memcpy(&k, &kb, 4);
+    if (!(std::fabs(n) > 126.0f)) return __builtin_fmaf(j, k, k);
+    if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+    const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
+    const uint32_t s1b = g + 0x7f000000u, s2b = e - g;
+    float s1, s2;
+    std::memcpy(&s1, &s1b, 4);
+    std::memcpy(&s2, &s2b, 4);
+    return __builtin_fmaf(s2, j, s2) * s1;
+}
+
+// One query row of ggml's tiled CPU flash attention (ggml_compute_forward_flash_attn_ext_tiled,
+// taken for batches of 64 or more queries when the head size is a multiple of the SIMD width):
+// q stays F32, the F16 cache's k and v are widened to F32, keys are visited in tiles of 64;
+// each score is a sequential fused sum over the head, the tile's softmax uses ggml_v_expf with
+// its sum reduced lane-wise (16 or 8 lanes) into double, the running output is an F32 sum of
+// fused products, rescaled by expf when the maximum grows.
+template <bool Avx512>
+[[gnu::always_inline]] inline void flashTiledRowBody(const float* qt, const float* k,
+                                                     const float* v, int64_t kvStride,
+                                                     int64_t j0, int64_t n, int hd, float scale,
+                                                     float softcap, float* kq, float* acc,
+                                                     float* out) {
+    constexpr int64_t kTile = 64;
+    constexpr int kLanes = Avx512 ? 16 : 8;
+    for (int i = 0; i < hd; ++i) acc[i] = 0.0f;
+    float M = -INFINITY, S = 0.0f;
+    for (int64_t ic = j0 / kTile * kTile; ic < n; ic += kTile) {
+        float tileMax = -INFINITY;
+        for (int64_t tk = 0; tk < kTile; ++tk) {
+            const int64_t j = ic + tk;
+            if (j < j0 || j >= n) {
+                kq[tk] = -INFINITY;
+                continue;
+            }
+            const float* kj = k + j * kvStride;
+            float s = 0.0f;
+            for (int d = 0; d < hd; ++d) s = __builtin_fmaf(kj[d], qt[d], s);
+            s *= scale;
+            if (softcap != 0.0f) s = std::tanh(s) * softcap;
+            kq[tk] = s;
+            tileMax = std::max(tileMax, s);
+        }
+        if (tileMax == -INFINITY) continue;
+        const float mNew = std::fmax(M, tileMax);
+        if (mNew > M) {
+            const float ms = std::exp(M - mNew);
+            for (int i = 0; i < hd; ++i) acc[i] *= ms;
+            S *= ms;
+        }
+        M = mNew;
+        double sum = 0;
+        for (int64_t g0 = 0; g0 < kTile; g0 += kLanes) {
+            float lane[16];
+            for (int l = 0; l < kLanes; ++l) {
+                lane[l] = ggmlExpf(kq[g0 + l] - M, Avx512);
+                kq[g0 + l] = lane[l];
+            }
+            float r;
+            if constexpr (Avx512) {
+                float t3[8], t6[4];
+                for (int i = 0; i < 8; ++i) t3[i] = lane[8 + i] + lane[i];
+                for (int i = 0; i < 4; ++i) t6[i] = t3[4 + i] + t3[i];
+                r = (t6[0] + t6[2]) + (t6[1] + t6[3]);
+            } else {
+                float t4[4];
+                for (int i = 0; i < 4; ++i) t4[i] = lane[4 + i] + lane[i];
+                r = (t4[0] + t4[2]) + (t4[1] + t4[3]);
+            }
+            sum += double(r);
+        }
+        S = float(double(S) + sum);
+        for (int64_t tk = 0; tk < kTile; ++tk) {
+            const int64_t j = ic + tk;
+            if (j < j0 || j >= n) continue;  // weight 0: the fused sum is unchanged
+            const float w = kq[tk];
+            const float* vj = v + j * kvStride;
+            for (int i = 0; i < hd; ++i) acc[i] = __builtin_fmaf(vj[i], w, acc[i]);
+        }
+    }
+    const float inv = S == 0.0f ? 0.0f : 1.0f / S;
+    for (int i = 0; i < hd; ++i) out[i] = acc[i] * inv;
+}
+
+#define QS_FLASH_TILED_ARGS                                                                  \
+    const float *qt, const float *k, const float *v, int64_t kvStride, int64_t j0, int64_t n, \
+        int hd, float scale, float softcap, float *kq, float *acc, float *out
+#define QS_FLASH_TILED_PASS qt, k, v, kvStride, j0, n, hd, scale, softcap, kq, acc, out
+QS_EVAL_TARGET_AVX2 void flashTiledRow16(QS_FLASH_TILED_ARGS) {
+    flashTiledRowBody<true>(QS_FLASH_TILED_PASS);
+}
+QS_EVAL_TARGET_AVX2 void flashTiledRow8(QS_FLASH_TILED_ARGS) {
+    flashTiledRowBody<false>(QS_FLASH_TILED_PASS);
+}
+void flashTiledRowPlain(QS_FLASH_TILED_ARGS) { flashTiledRowBody<false>(QS_FLASH_TILED_PASS); }
+
 // ggml's CPU flash attention: with a soft cap the scale is divided by the cap and the score is
 // cap * tanh(s); masked keys (outside the sliding window) are skipped.
 void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
@@ -198,6 +317,27 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
     const auto row = !cpuHasAvx2Fma() ? flashRowPlain
                      : cpuHasAvx512() ? flashRowAvx2W16
                                       : flashRowAvx2;
+    // llama.cpp runs its tiled kernel for 64 or more queries when the head size is a multiple of
+    // its SIMD width (16 floats in its AVX-512 build, 8 in the AVX2 one), else the row kernel.
+    const int lanes = cpuHasAvx512() ? 16 : 8;
+    if (nTok >= 64 && hd % lanes == 0) {
+        const auto tiled = !cpuHasAvx2Fma() ? flashTiledRowPlain
+                           : cpuHasAvx512() ? flashTiledRow16
+                                            : flashTiledRow8;
+        parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
+            std::vector<float> kq(64), acc(static_cast<size_t>(hd));
+            for (int64_t idx = b; idx < e; ++idx) {
+                const int h = int(idx / nTok);
+                const int64_t t = idx % nTok;
+                const int64_t g = h / group;
+                const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+                tiled(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, j0,
+                      t + 1, hd, scale, softcap, kq.data(), acc.data(),
+                      out + t * qStride + int64_t(h) * hd);
+            }
+        });
+        return;
+    }
     parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
         std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
         for (int64_t idx = b; idx < e; ++idx) {

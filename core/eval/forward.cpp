@@ -191,6 +191,7 @@ void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvSt
 // ggml_v_expf, the vectorized expf of ggml's softmax, one lane at a time: the AVX-512 build's
 // (result scaled by 2^n with scalef) and the AVX2 build's (2^n as bits, slow path past |n| 126).
 [[gnu::always_inline]] inline float ggmlExpf(float x, bool avx512) {
+    if (x != x) return x;
     const float r = 0x1.8p23f;
     const float z = __builtin_fmaf(x, 0x1.715476p+0f, r);
     const float n = z - r;

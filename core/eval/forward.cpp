@@ -228,17 +228,26 @@ void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvSt
 // each score is a sequential fused sum over the head, the tile's softmax uses ggml_v_expf with
 // its sum reduced lane-wise (16 or 8 lanes) into double, the running output is an F32 sum of
 // fused products, rescaled by expf when the maximum grows.
+// kT is the head group's keys transposed (hd rows of kTStride keys, zero past the last), so
+// that the 64 scores of a tile are computed side by side (each one still its own sequential
+// sum, as in ggml's GEMM).
 template <bool Avx512>
-[[gnu::always_inline]] inline void flashTiledRowBody(const float* qt, const float* k,
+[[gnu::always_inline]] inline void flashTiledRowBody(const float* qt, const float* kT,
                                                      const float* v, int64_t kvStride,
-                                                     int64_t j0, int64_t n, int hd, float scale,
-                                                     float softcap, float* kq, float* acc,
-                                                     float* out) {
+                                                     int64_t kTStride, int64_t j0, int64_t n,
+                                                     int hd, float scale, float softcap,
+                                                     float* kq, float* acc, float* out) {
     constexpr int64_t kTile = 64;
     constexpr int kLanes = Avx512 ? 16 : 8;
     for (int i = 0; i < hd; ++i) acc[i] = 0.0f;
     float M = -INFINITY, S = 0.0f;
     for (int64_t ic = j0 / kTile * kTile; ic < n; ic += kTile) {
+        for (int64_t tk = 0; tk < kTile; ++tk) kq[tk] = 0.0f;
+        for (int d = 0; d < hd; ++d) {
+            const float* kd = kT + d * kTStride + ic;
+            const float qd = qt[d];
+            for (int64_t tk = 0; tk < kTile; ++tk) kq[tk] = __builtin_fmaf(kd[tk], qd, kq[tk]);
+        }
         float tileMax = -INFINITY;
         for (int64_t tk = 0; tk < kTile; ++tk) {
             const int64_t j = ic + tk;
@@ -246,10 +255,7 @@ template <bool Avx512>
                 kq[tk] = -INFINITY;
                 continue;
             }
-            const float* kj = k + j * kvStride;
-            float s = 0.0f;
-            for (int d = 0; d < hd; ++d) s = __builtin_fmaf(kj[d], qt[d], s);
-            s *= scale;
+            float s = kq[tk] * scale;
             if (softcap != 0.0f) s = std::tanh(s) * softcap;
             kq[tk] = s;
             tileMax = std::max(tileMax, s);
@@ -295,10 +301,11 @@ template <bool Avx512>
     for (int i = 0; i < hd; ++i) out[i] = acc[i] * inv;
 }
 
-#define QS_FLASH_TILED_ARGS                                                                  \
-    const float *qt, const float *k, const float *v, int64_t kvStride, int64_t j0, int64_t n, \
-        int hd, float scale, float softcap, float *kq, float *acc, float *out
-#define QS_FLASH_TILED_PASS qt, k, v, kvStride, j0, n, hd, scale, softcap, kq, acc, out
+#define QS_FLASH_TILED_ARGS                                                             \
+    const float *qt, const float *kT, const float *v, int64_t kvStride, int64_t kTStride, \
+        int64_t j0, int64_t n, int hd, float scale, float softcap, float *kq, float *acc,  \
+        float *out
+#define QS_FLASH_TILED_PASS qt, kT, v, kvStride, kTStride, j0, n, hd, scale, softcap, kq, acc, out
 QS_EVAL_TARGET_AVX2 void flashTiledRow16(QS_FLASH_TILED_ARGS) {
     flashTiledRowBody<true>(QS_FLASH_TILED_PASS);
 }
@@ -325,6 +332,19 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
         const auto tiled = !cpuHasAvx2Fma() ? flashTiledRowPlain
                            : cpuHasAvx512() ? flashTiledRow16
                                             : flashTiledRow8;
+        // Keys transposed per head group: kT[g][d][j], padded with zeros to whole tiles.
+        const int64_t kTStride = (nTok + 63) / 64 * 64;
+        std::vector<float> kT(size_t(Hkv) * size_t(hd) * size_t(kTStride), 0.0f);
+        parallel::parallelFor(threads, Hkv, 1, [&](int64_t b, int64_t e) {
+            for (int64_t g = b; g < e; ++g) {
+                for (int64_t j = 0; j < nTok; ++j) {
+                    const float* kj = k + j * kvStride + g * hd;
+                    for (int d = 0; d < hd; ++d) {
+                        kT[size_t((g * hd + d) * kTStride + j)] = kj[d];
+                    }
+                }
+            }
+        });
         parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
             std::vector<float> kq(64), acc(static_cast<size_t>(hd));
             for (int64_t idx = b; idx < e; ++idx) {
@@ -332,9 +352,9 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
                 const int64_t t = idx % nTok;
                 const int64_t g = h / group;
                 const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
-                tiled(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, j0,
-                      t + 1, hd, scale, softcap, kq.data(), acc.data(),
-                      out + t * qStride + int64_t(h) * hd);
+                tiled(q + t * qStride + int64_t(h) * hd, kT.data() + g * hd * kTStride,
+                      v + g * hd, kvStride, kTStride, j0, t + 1, hd, scale, softcap, kq.data(),
+                      acc.data(), out + t * qStride + int64_t(h) * hd);
             }
         });
         return;

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "eval/cpu_features.h"
 #include "eval/forward_blocks.h"
 #include "eval/matmul.h"
 #include "formats/half.h"
@@ -51,6 +52,40 @@ void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nR
     });
 }
 
+double ggmlSoftMax(int n, float* y, const float* x, float max) {
+    const int lanes = !cpuHasAvx2Fma() ? 0 : cpuHasAvx512() ? 16 : 8;
+    double sum = 0;
+    int i = 0;
+    if (lanes > 0) {
+        for (; i + lanes <= n; i += lanes) {
+            float v[16];
+            for (int l = 0; l < lanes; ++l) {
+                v[l] = ggmlExpf(x[i + l] - max, lanes == 16);
+                y[i + l] = v[l];
+            }
+            // _mm512_reduce_add_ps / the AVX2 build's 128-bit halving, in float.
+            float r;
+            if (lanes == 16) {
+                float t3[8], t6[4];
+                for (int k = 0; k < 8; ++k) t3[k] = v[8 + k] + v[k];
+                for (int k = 0; k < 4; ++k) t6[k] = t3[4 + k] + t3[k];
+                r = (t6[0] + t6[2]) + (t6[1] + t6[3]);
+            } else {
+                float t4[4];
+                for (int k = 0; k < 4; ++k) t4[k] = v[4 + k] + v[k];
+                r = (t4[0] + t4[2]) + (t4[1] + t4[3]);
+            }
+            sum += double(r);
+        }
+    }
+    for (; i < n; ++i) {
+        const float val = std::exp(x[i] - max);
+        sum += double(val);
+        y[i] = val;
+    }
+    return sum;
+}
+
 void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok,
               float* out, int threads, bool emulateGgml) {
     const size_t n = size_t(nTok) * size_t(L.wGate.rows);
@@ -72,15 +107,11 @@ void routeExperts(const LayerWeights& L, const LlamaConfig& c, const float* h, i
     std::vector<float> p(static_cast<size_t>(nE));
     std::vector<int32_t> idx(static_cast<size_t>(nE));
     for (int64_t t = 0; t < nTok; ++t) {
-        // ggml_soft_max: exp(x - max), the sum in double, scaled by float(1 / sum).
+        // ggml_soft_max: exp(x - max) as ggml_vec_soft_max_f32, scaled by float(1 / sum).
         const float* l = logits.data() + t * nE;
         float mx = -INFINITY;
         for (int i = 0; i < nE; ++i) mx = std::max(mx, l[i]);
-        double sum = 0;
-        for (int i = 0; i < nE; ++i) {
-            p[size_t(i)] = std::exp(l[i] - mx);
-            sum += double(p[size_t(i)]);
-        }
+        const double sum = ggmlSoftMax(nE, p.data(), l, mx);
         const float inv = float(1.0 / sum);
         for (int i = 0; i < nE; ++i) p[size_t(i)] *= inv;
         // ggml_argsort (descending) with std::sort and the same comparison, first k.

@@ -188,40 +188,6 @@ void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvSt
 #define flashRowAvx2W16 flashRowPlain
 #endif
 
-// ggml_v_expf, the vectorized expf of ggml's softmax, one lane at a time: the AVX-512 build's
-// (result scaled by 2^n with scalef) and the AVX2 build's (2^n as bits, slow path past |n| 126).
-[[gnu::always_inline]] inline float ggmlExpf(float x, bool avx512) {
-    if (x != x) return x;
-    const float r = 0x1.8p23f;
-    const float z = __builtin_fmaf(x, 0x1.715476p+0f, r);
-    const float n = z - r;
-    const float b =
-        __builtin_fmaf(-n, 0x1.7f7d1cp-20f, __builtin_fmaf(-n, 0x1.62e4p-1f, x));
-    const float u = b * b;
-    const float p = __builtin_fmaf(__builtin_fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                                   __builtin_fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f));
-    if (avx512) {
-        const float j = __builtin_fmaf(p, u, __builtin_fmaf(0x1.ffffecp-1f, b, 1.0f));
-        if (!(std::fabs(n) > 192.0f)) return std::ldexp(j, int(n));
-        return n <= 0.0f ? 0.0f : INFINITY;
-    }
-    const float j = __builtin_fmaf(p, u, 0x1.ffffecp-1f * b);
-    uint32_t zb;
-    std::memcpy(&zb, &z, 4);
-    const uint32_t e = zb << 23;
-    const uint32_t kb = e + 0x3f800000u;
-    float k;
-    std::memcpy(&k, &kb, 4);
-    if (!(std::fabs(n) > 126.0f)) return __builtin_fmaf(j, k, k);
-    if (std::fabs(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
-    const uint32_t g = n <= 0.0f ? 0x82000000u : 0u;
-    const uint32_t s1b = g + 0x7f000000u, s2b = e - g;
-    float s1, s2;
-    std::memcpy(&s1, &s1b, 4);
-    std::memcpy(&s2, &s2b, 4);
-    return __builtin_fmaf(s2, j, s2) * s1;
-}
-
 // One query row of ggml's tiled CPU flash attention (ggml_compute_forward_flash_attn_ext_tiled,
 // taken for batches of 64 or more queries when the head size is a multiple of the SIMD width):
 // q stays F32, the F16 cache's k and v are widened to F32, keys are visited in tiles of 64;
@@ -272,7 +238,7 @@ template <bool Avx512>
         for (int64_t g0 = 0; g0 < kTile; g0 += kLanes) {
             float lane[16];
             for (int l = 0; l < kLanes; ++l) {
-                lane[l] = ggmlExpf(kq[g0 + l] - M, Avx512);
+                lane[l] = detail::ggmlExpf(kq[g0 + l] - M, Avx512);
                 kq[g0 + l] = lane[l];
             }
             float r;

@@ -85,6 +85,25 @@ void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nR
     });
 }
 
+double ggmlSoftMax(int n, float* y, const float* x, float max) {
+    const int lanes = !cpuHasAvx2Fma() ? 0 : cpuHasAvx512() ? 16 : 8;
+    double sum = 0;
+    int i = 0;
+    for (; lanes > 0 && i + lanes <= n; i += lanes) {
+        for (int l = 0; l < lanes; ++l) {
+            y[i + l] = lanes == 16 ? ggmlExpfAvx512Lane(x[i + l] - max)
+                                   : ggmlExpfAvx2Lane(x[i + l] - max);
+        }
+        // _mm512_reduce_add_ps / the AVX2 build's halving, in float, then added in double.
+        sum += double(lanes == 16 ? reduceLanesGgml<16>(y + i) : reduceLanesGgml<8>(y + i));
+    }
+    for (; i < n; ++i) {
+        y[i] = std::exp(x[i] - max);
+        sum += double(y[i]);
+    }
+    return sum;
+}
+
 void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok,
               float* out, int threads, bool emulateGgml) {
     const size_t n = size_t(nTok) * size_t(L.wGate.rows);
@@ -106,15 +125,11 @@ void routeExperts(const LayerWeights& L, const LlamaConfig& c, const float* h, i
     std::vector<float> p(static_cast<size_t>(nE));
     std::vector<int32_t> idx(static_cast<size_t>(nE));
     for (int64_t t = 0; t < nTok; ++t) {
-        // ggml_soft_max: exp(x - max), the sum in double, scaled by float(1 / sum).
+        // ggml_soft_max: exp(x - max) as ggml_vec_soft_max_f32, scaled by float(1 / sum).
         const float* l = logits.data() + t * nE;
         float mx = -INFINITY;
         for (int i = 0; i < nE; ++i) mx = std::max(mx, l[i]);
-        double sum = 0;
-        for (int i = 0; i < nE; ++i) {
-            p[size_t(i)] = std::exp(l[i] - mx);
-            sum += double(p[size_t(i)]);
-        }
+        const double sum = ggmlSoftMax(nE, p.data(), l, mx);
         const float inv = float(1.0 / sum);
         for (int i = 0; i < nE; ++i) p[size_t(i)] *= inv;
         // ggml_argsort (descending) with std::sort and the same comparison, first k.

@@ -8,7 +8,9 @@
 // gemma's post norms and final soft-capping. Attention by default is llama.cpp's CPU flash attention
 // over its default F16 KV cache (what node-llama-cpp 3.22.1 runs: its logits are matched to
 // 1e-5 here, also for quantized files, where any other rounding of the attention moves the
-// Q8_0 rounding of later activations and the logits by 1e-2). Weight rows are decoded on the
+// Q8_0 rounding of later activations and the logits by 1e-2): for 64 or more tokens with a
+// head size that is a multiple of the SIMD width, ggml's tiled kernel (q in F32, F32 output
+// sums, scores in key tiles of 64), else its row kernel (q and the output sums in F16). Weight rows are decoded on the
 // fly; every stage runs in parallel over rows or heads.
 
 #include <cstdint>
@@ -22,7 +24,7 @@ namespace qs::eval {
 
 /// How attention rounds, as one of llama.cpp's CPU configurations.
 enum class Attention {
-    FlashF16,  ///< flash attention, F16 KV cache, F16 value accumulator (llama.cpp's default)
+    FlashF16,  ///< flash attention over an F16 KV cache, tiled or by rows (llama.cpp's default)
     F16Cache,  ///< no flash attention, F16 KV cache: q and the softmax weights rounded to F16
     F32,       ///< exact float attention (F32 KV cache)
 };

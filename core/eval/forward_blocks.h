@@ -10,6 +10,11 @@
 
 namespace qs::eval::detail {
 
+/// ggml_vec_soft_max_f32 as llama.cpp's CPU build runs it: y[i] = exp(x[i] - max) and their sum,
+/// lanes of 16 (AVX-512 build) or 8 (AVX2 build) through ggml_v_expf, each lane group reduced
+/// in float and added in double, the rest with expf (all of it with expf without AVX2).
+double ggmlSoftMax(int n, float* y, const float* x, float max);
+
 /// out[r] = x[r] / rms(x[r]) * w for nRows rows of n values (ggml_rms_norm then ggml_mul; the
 /// sum of squares in double). x and out may alias.
 void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nRows, int64_t n,

@@ -98,6 +98,7 @@ private slots:
     void importAndCompareThePlanOfAFile();
     void qualityTabMatchesLlamaCppPerplexity();
     void budgetOnTheKlObjectiveBeatsThePresetsKl();
+    void budgetOnTheKlObjectiveOnQwen3Moe();
     void budgetFitsEachPresetSizeWithLessError();
     void budgetKeepsLocksAndSliderSolvesLive();
     void goingBackToAMeasuredTypeCostsNothing();
@@ -582,6 +583,44 @@ void JobsTest::budgetOnTheKlObjectiveBeatsThePresetsKl() {
     QVERIFY(fittedKl < presetKl);
     QCOMPARE(quality->referenceRuns(), 1);
     QCOMPARE(quality->history()->rowCount(), 2);
+}
+
+void JobsTest::budgetOnTheKlObjectiveOnQwen3Moe() {
+    // The same loop on a mixture of experts (synth --arch qwen3moe: 8 experts, top-2, tied
+    // router rows): the KL objective probes the `*_exps` tensors on the Quality tab's text, and
+    // its fit at the Q4_K_M preset's size changes the predictions less than the preset.
+    const QString path = m_dir.filePath(QStringLiteral("qwen3moe.gguf"));
+    qs::synth::SynthOptions so;
+    so.arch = "qwen3moe";
+    QVERIFY(qs::synth::writeSynthModel(so, path.toStdString()).ok());
+    openModel(path);
+    m_window->errorAtlas()->setAutoAnalyse(false);
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    QVERIFY(doc->model()->indexOf("blk.0.ffn_down_exps.weight") >= 0);
+    qs::gui::EvalPanel* quality = m_window->evalPanel();
+    qs::gui::BudgetPanel* budget = m_window->budgetPanel();
+    quality->contextSpin()->setValue(128);
+    QSignalSpy evaluated(quality, &qs::gui::EvalPanel::evaluated);
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    quality->evaluate();
+    QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 1);
+    const double presetKl = quality->last()->result.klMean;
+    const quint64 presetBytes = quint64(m_window->sizeLedger()->exactBytes());
+    budget->setObjective(qs::gui::BudgetPanel::Objective::Kl);
+    QSignalSpy ready(budget, &qs::gui::BudgetPanel::ready);
+    budget->measure();
+    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(budget->status()->text().contains(QStringLiteral("KL objective")));
+    const auto r = budget->setBudgetBytes(presetBytes, true);
+    QVERIFY(r && r->feasible);
+    QVERIFY(quint64(m_window->sizeLedger()->exactBytes()) <= presetBytes);
+    quality->evaluate();
+    QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 2);
+    const double fittedKl = quality->last()->result.klMean;
+    qInfo("qwen3moe, KL at the Q4_K_M size (%llu B): preset %.6f, KL-objective fit %.6f",
+          static_cast<unsigned long long>(presetBytes), presetKl, fittedKl);
+    QVERIFY(fittedKl < presetKl);
+    QCOMPARE(quality->referenceRuns(), 1);
 }
 
 void JobsTest::goingBackToAMeasuredTypeCostsNothing() {

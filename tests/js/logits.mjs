@@ -3,6 +3,8 @@
 // raw little-endian float32 file of (n - 1) x n_vocab values (vocabulary order), and prints one
 // JSON line {model, out, n, vocab, ppl} (ppl: llama.cpp's true perplexity of ids[1..]).
 // Usage: node logits.mjs IDS.json MODEL.gguf OUT.bin [MODEL.gguf OUT.bin ...]
+// flashAttention: true is llama.cpp's own CPU default (flash_attn auto resolves to on);
+// node-llama-cpp's "auto" turns it off for gemma2 alone, and llama-perplexity users get it on.
 import { getLlama } from "node-llama-cpp";
 import fs from "node:fs";
 import path from "node:path";
@@ -14,7 +16,7 @@ for (let m = 0; m + 1 < pairs.length; m += 2) {
   const model = await llama.loadModel({ modelPath: path.resolve(pairs[m]) });
   const vocab = model.fileInsights.tensorInfo
     ? model.tokens.getTokenCount?.() ?? 0 : 0;
-  const context = await model.createContext({ contextSize: ids.length, batchSize: ids.length });
+  const context = await model.createContext({ contextSize: ids.length, batchSize: ids.length, flashAttention: true });
   const sequence = context.getSequence();
   const input = ids.map((t, i) =>
     i + 1 < ids.length ? [t, { generateNext: { logits: true } }] : t);

@@ -5,6 +5,8 @@
 // 1.6645 and 1.7095 are that quantity. See docs/CLI.md, "eval".)
 // Prints one JSON line per model: {model, ppl, scored, ids, nll} (nll per scored position).
 // Usage: node logprobs.mjs TEXT_FILE CTX MODEL.gguf [MODEL.gguf ...]  (one process, many models)
+// flashAttention: true is llama.cpp's own CPU default (flash_attn auto resolves to on);
+// node-llama-cpp's "auto" turns it off for gemma2 alone, and llama-perplexity users get it on.
 import { getLlama } from "node-llama-cpp";
 import fs from "node:fs";
 import path from "node:path";
@@ -16,7 +18,7 @@ const llama = await getLlama({ gpu: false, build: "never", logLevel: "error" });
 for (const modelArg of models) {
   const model = await llama.loadModel({ modelPath: path.resolve(modelArg) });
   const tokens = [model.tokens.bos, ...model.tokenize(text)].slice(0, ctx);
-  const context = await model.createContext({ contextSize: ctx, batchSize: ctx });
+  const context = await model.createContext({ contextSize: ctx, batchSize: ctx, flashAttention: true });
   const sequence = context.getSequence();
   const input = tokens.map((t, i) =>
     i + 1 < tokens.length ? [t, { generateNext: { logits: true } }] : t);

@@ -104,7 +104,9 @@ std::vector<uint8_t> randomBlocks(TensorType t, int64_t values, uint32_t seed) {
     case TensorType::NVFP4: half = -1; break;
     default: break;
     }
-    for (int64_t i = 0; half >= 0 && i < blocks; ++i) b[size_t(i * tr.blockBytes + half + 1)] &= 0xbf;
+    for (int64_t i = 0; half >= 0 && i < blocks; ++i) {
+        b[size_t(i * tr.blockBytes + half + 1)] &= 0xbf;
+    }
     return b;
 }
 
@@ -228,7 +230,9 @@ std::vector<float> edgeValues(int64_t rowLength, int64_t rows, uint32_t seed, bo
             x[rng() % 32] = -3.0f * scale;
             break;
         case 3:  // halves: x = +-d/2 with d the block max (trit and Q2_0 ties)
-            for (int j = 0; j < 32; ++j) x[j] = (j % 3 == 0 ? 0.5f : j % 3 == 1 ? -0.5f : 1.0f) * scale;
+            for (int j = 0; j < 32; ++j) {
+                x[j] = (j % 3 == 0 ? 0.5f : j % 3 == 1 ? -0.5f : 1.0f) * scale;
+            }
             break;
         case 4: {  // the top bit patterns of a binade as the block's max (MXFP4's log2f)
             // 2^-90 .. 2^124 (FP4), 2^-90 .. 2^14 (fp16 scales)
@@ -237,7 +241,9 @@ std::vector<float> edgeValues(int64_t rowLength, int64_t rows, uint32_t seed, bo
             const uint32_t bits = (e << 23) | mans[rng() % 6];
             float m;
             std::memcpy(&m, &bits, 4);
-            for (int j = 0; j < 32; ++j) x[j] = (0.25f + 0.75f * std::fmod(float(j) * 0.37f, 1.0f)) * m;
+            for (int j = 0; j < 32; ++j) {
+                x[j] = (0.25f + 0.75f * std::fmod(float(j) * 0.37f, 1.0f)) * m;
+            }
             x[rng() % 32] = (rng() & 1) ? m : -m;
             break;
         }

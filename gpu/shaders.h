@@ -24,6 +24,10 @@ struct ShaderCode {
 inline constexpr uint32_t kEncodeKBindings = 3;
 inline constexpr uint32_t kEncodeKPushBytes = 24;
 
+/// Interface of the grid i-quant decoders and the MXFP4 encoder: bindings 0 input, 1 output,
+/// 2 a read-only table the host uploads (tableOf); push constants nUnits, nItems.
+inline constexpr uint32_t kTableBindings = 3;
+
 /// The operations the shaders implement.
 enum class ShaderOp {
     Decode,  ///< type bytes -> float32 (binding 0 bytes, binding 1 floats)
@@ -39,6 +43,11 @@ enum class ShaderOp {
 
 /// The shader of `op` for `type`, or nullptr if there is none.
 const ShaderCode* findShader(ShaderOp op, formats::TensorType type);
+
+/// The table a kTableBindings shader reads as binding 2 (little-endian words): the grid
+/// codebook of IQ1_S/IQ1_M/IQ2_*/IQ3_* for Decode, the floor(log2f) thresholds for MXFP4's
+/// Encode. Empty for every other shader.
+std::span<const uint32_t> tableOf(ShaderOp op, formats::TensorType type);
 
 /// Values one decode invocation handles (8 for plain types, 32 for block types).
 int64_t decodeValuesPerUnit(formats::TensorType type);

@@ -36,6 +36,14 @@ float rowSigma2(const float* x, int64_t n) {
     return s / float(n);
 }
 
+/// Types of encode_lowbit.comp (they ignore importance, as ggml does).
+bool isLowBit(TensorType t) {
+    return t == TensorType::TQ1_0 || t == TensorType::TQ2_0 || t == TensorType::MXFP4 ||
+           t == TensorType::NVFP4 || t == TensorType::Q1_0 || t == TensorType::Q2_0;
+}
+/// 2^-100: the smallest non-zero magnitude the low-bit shaders take (see encodeRows).
+constexpr float kLowBitSmallest = 7.8886090522101181e-31f;
+
 uint16_t load16(const uint8_t* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
@@ -66,6 +74,10 @@ int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t rowLength) {
         break;
     case TensorType::Q3_K: offsets[0] = 108; break;
     case TensorType::Q6_K: offsets[0] = 208; break;
+    case TensorType::TQ1_0: offsets[0] = 52; break;
+    case TensorType::TQ2_0: offsets[0] = 64; break;
+    case TensorType::MXFP4:
+    case TensorType::NVFP4: return -1;  // no fp16 field (E8M0 / UE4M3 scales)
     default: break;
     }
     for (int64_t b = 0; b < rowLength / tr.blockSize; ++b) {
@@ -95,6 +107,8 @@ struct VulkanBackend::Job {
     // floats) or null; bound as binding 2.
     const float* importance = nullptr;
     int64_t importanceFloats = 0;
+    // kTableBindings shaders: the read-only table bound as binding 2 instead (tableOf).
+    std::span<const uint32_t> table;
 };
 
 Result<std::unique_ptr<VulkanBackend>> VulkanBackend::create(const DeviceOptions& options) {
@@ -188,10 +202,14 @@ Status VulkanBackend::run(const Job& job) {
 
     QS_TRY(ensureCapacity(slots, roundUp4(uint64_t(chunkItems * job.inBytes)),
                           roundUp4(uint64_t(chunkItems * job.outBytes))));
+    // Binding 2 (encode_k's importance, or a table) is read straight from host-visible memory
+    // (read once per block, or a few KiB of codebook that the device caches).
+    static_assert(kEncodeKBindings == kTableBindings);
     const bool withImportance = job.shader->storageBuffers == kEncodeKBindings;
+    const bool withTable = !job.table.empty();
     if (withImportance) {
-        // Binding 2 is read straight from host-visible memory (read once per block, small).
-        const uint64_t bytes = std::max<uint64_t>(4, uint64_t(job.importanceFloats) * 4);
+        const uint64_t bytes = std::max<uint64_t>(
+            4, withTable ? job.table.size_bytes() : uint64_t(job.importanceFloats) * 4);
         if (!m_importance.valid() || m_importance.size() < bytes) {
             m_importance = Buffer();
             auto b = m_device->createBuffer(bytes, MemoryUse::Upload, "qs importance");
@@ -199,7 +217,9 @@ Status VulkanBackend::run(const Job& job) {
             m_importance = std::move(*b);
             for (auto& l : m_setLayout) l = VK_NULL_HANDLE;
         }
-        if (job.importance) {
+        if (withTable) {
+            std::memcpy(m_importance.mapped(), job.table.data(), job.table.size_bytes());
+        } else if (job.importance) {
             std::memcpy(m_importance.mapped(), job.importance, size_t(job.importanceFloats) * 4);
         } else {
             std::memset(m_importance.mapped(), 0, 4);
@@ -338,6 +358,7 @@ Status VulkanBackend::decodeRows(TensorType type, std::span<const uint8_t> src,
     job.unitNum = tr.blockSize;
     job.unitDen = decodeValuesPerUnit(type);
     job.pushScale = tr.blockSize;
+    job.table = tableOf(ShaderOp::Decode, type);
     Status s = run(job);
     if (!s) s.error().tensor = tensorName;
     return s;
@@ -394,6 +415,20 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
         }
     }
 
+    // The low-bit encoders (encode_lowbit.comp) leave magnitudes below 2^-100 to the CPU: with
+    // them, scales and intermediates could be fp32 denormals, which devices may flush.
+    if (isLowBit(type)) {
+        for (size_t i = 0; i < src.size(); ++i) {
+            if (src[i] != 0.0f && std::fabs(src[i]) < kLowBitSmallest) {
+                return usage("value at row " + std::to_string(int64_t(i) / rowLength) +
+                                 ", column " + std::to_string(int64_t(i) % rowLength) +
+                                 " is below 2^-100; the CPU encodes this " + typeName +
+                                 " tensor",
+                             tensorName);
+            }
+        }
+    }
+
     Job job;
     job.shader = shader;
     job.src = reinterpret_cast<const uint8_t*>(src.data());
@@ -417,6 +452,7 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
     }
     job.importance = weighted ? importanceAndSigma2.data() : importance;
     job.importanceFloats = weighted ? int64_t(importanceAndSigma2.size()) : rowLength;
+    job.table = tableOf(ShaderOp::Encode, type);
     Status s = run(job);
     if (!s) {
         s.error().tensor = tensorName;

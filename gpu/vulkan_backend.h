@@ -28,9 +28,13 @@ public:
     std::string name() const override;
     /// F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (importance-weighted Q4/Q5 encodes excepted,
     /// see encodeRows), Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS (with or without
-    /// importance).
+    /// importance), TQ1_0, TQ2_0, MXFP4, NVFP4, Q1_0, Q2_0 (importance ignored, as ggml).
+    /// Not the grid i-quants (IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S): their
+    /// searches run on the CPU, which the engine then uses for those tensors.
     bool canEncode(formats::TensorType type) const override;
-    /// F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL, IQ4_XS.
+    /// Every type with a block codec: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K,
+    /// IQ4_NL, IQ4_XS, IQ1_S, IQ1_M, IQ2_XXS, IQ2_XS, IQ2_S, IQ3_XXS, IQ3_S, TQ1_0, TQ2_0,
+    /// MXFP4, NVFP4, Q1_0, Q2_0.
     bool canDecode(formats::TensorType type) const override;
     /// As Backend::decodeRows. BadUsage for a type canDecode() rejects (the engine then uses
     /// the CPU), BadInput for sizes that do not form whole rows, IoError for device failures.
@@ -41,6 +45,8 @@ public:
     /// type canEncode() rejects and for `importance` with Q4_0/Q4_1/Q5_0/Q5_1 (the weighted
     /// scale search runs on the CPU); Q8_0, F16 and BF16 ignore importance as ggml does.
     /// BadInput for NaN/Inf input or an fp16 scale overflow, as the CPU encoder reports.
+    /// BadUsage (the engine then encodes the chunk on the CPU, with the same bytes) for the
+    /// low-bit types when a non-zero value is below 2^-100 in magnitude (fp32 denormal scales).
     Status encodeRows(formats::TensorType type, std::span<const float> src,
                       std::span<uint8_t> dst, int64_t rowLength, const float* importance,
                       const std::string& tensorName) override;

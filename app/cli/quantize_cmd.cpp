@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <unistd.h>
@@ -353,6 +354,7 @@ int runQuantize(const QuantizeCliOptions& o) {
                           {"bytes", r.bytes},
                           {"copied", r.copied},
                           {"imatrix", r.usedImatrix},
+                          {"encoder", r.encoderName()},
                           {"rmse", r.metrics.rmse},
                           {"nmse", r.metrics.nmse},
                           {"snr_db", snrOrInf(r.metrics.snrDb)},
@@ -369,6 +371,7 @@ int runQuantize(const QuantizeCliOptions& o) {
                           {"predicted_file_bytes", sh.predictedBytes},
                           {"tensors", sh.tensorCount}});
         }
+        j["backend"] = qo.backend ? qo.backend->name() : std::string("cpu");
         j["source_bytes"] = summary->sourceBytes;
         j["seconds"] = summary->seconds;
         j["warnings"] = summary->warnings;
@@ -383,6 +386,26 @@ int runQuantize(const QuantizeCliOptions& o) {
                         std::string(formats::typeName(r.type)).c_str(), r.bytes, r.metrics.nmse,
                         snrOrInf(r.metrics.snrDb));
         }
+    }
+    if (qo.backend && !o.quiet) {
+        // Which engine encoded what: the backend, or the CPU for the types (or chunks) it
+        // does not cover, e.g. the grid i-quants' searches on Vulkan.
+        size_t onBackend = 0, onCpu = 0, mixed = 0;
+        std::set<std::string> cpuTypes;
+        for (const auto& r : summary->tensors) {
+            const std::string e = r.encoderName();
+            onBackend += e == "backend";
+            mixed += e == "mixed";
+            if (e == "cpu" || e == "mixed") {
+                onCpu += e == "cpu";
+                cpuTypes.insert(std::string(formats::typeName(r.type)));
+            }
+        }
+        std::string types;
+        for (const auto& t : cpuTypes) types += (types.empty() ? "" : ", ") + t;
+        std::printf("encoded on %s: %zu tensors; on the CPU: %zu%s%s%s; partly each: %zu\n",
+                    qo.backend->name().c_str(), onBackend, onCpu, types.empty() ? "" : " (",
+                    types.c_str(), types.empty() ? "" : ")", mixed);
     }
     if (summary->shards.size() > 1) {
         for (const auto& sh : summary->shards) {

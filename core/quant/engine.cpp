@@ -160,6 +160,9 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
             // importance-weighted search): the CPU does that chunk, with the same result.
             if (st.error().code != ErrorCode::BadUsage || &enc == &cpuBackend()) return st.error();
             QS_TRY(cpuBackend().encodeRows(type, ref, bytes, rowLength, imp, t.name));
+            ++result.cpuChunks;
+        } else {
+            ++(o.backend && &enc == o.backend ? result.backendChunks : result.cpuChunks);
         }
         if (o.metrics) {
             deq.resize(ref.size());

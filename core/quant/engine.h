@@ -89,6 +89,15 @@ struct TensorResult {
     uint64_t bytes = 0;                     ///< bytes of the quantized data
     bool copied = false;                    ///< source bytes copied as they are (same type)
     bool usedImatrix = false;
+    /// Chunks encoded by QuantizeOptions::backend and by the CPU (the CPU takes what the
+    /// backend cannot encode, e.g. the grid i-quants on Vulkan, or a chunk it refuses).
+    /// Both 0 for a copied tensor. encoderName() says which engine did the tensor.
+    int64_t backendChunks = 0;
+    int64_t cpuChunks = 0;
+    /// "cpu", "backend" or "mixed" (chunks on both); "none" for a copied tensor.
+    const char* encoderName() const {
+        return backendChunks && cpuChunks ? "mixed" : backendChunks ? "backend" : cpuChunks ? "cpu" : "none";
+    }
     stats::ErrorSums sums;
     stats::ErrorMetrics metrics;
 };

@@ -19,6 +19,17 @@
 layout(std430, binding = 0) readonly buffer Src { uint srcWords[]; };
 layout(std430, binding = 1) writeonly buffer Dst { uint dstWords[]; };
 
+#if defined(TYPE_IQ2_XXS) || defined(TYPE_IQ2_XS) || defined(TYPE_IQ2_S) || \
+    defined(TYPE_IQ3_XXS) || defined(TYPE_IQ3_S) || defined(TYPE_IQ1_S) || defined(TYPE_IQ1_M)
+// The type's codebook (core/formats/iq_grids.cpp) as little-endian words: a uint64 entry i
+// (8 values) is words 2i, 2i + 1; a uint32 entry i (4 values) is word i. Uploaded by the host.
+layout(std430, binding = 2) readonly buffer Table { uint tableWords[]; };
+// Byte j of 8-value grid entry i (IQ2, IQ1; IQ1 bytes are signed).
+uint grid8(uint i, uint j) { return (tableWords[2u * i + (j >> 2)] >> ((j & 3u) * 8u)) & 0xffu; }
+// Byte j of 4-value grid entry i (IQ3).
+uint grid4(uint i, uint j) { return (tableWords[i] >> (j * 8u)) & 0xffu; }
+#endif
+
 layout(push_constant) uniform Params {
     uint nUnits;   // invocations with work
     uint nValues;  // values in this chunk (bounds plain types' last unit)
@@ -41,6 +52,50 @@ void scaleMinK4(uint base, uint j, out uint sc, out uint m) {
         sc = (byteAt(base + j + 4u) & 0x0fu) | ((byteAt(base + j - 4u) >> 6) << 4);
         m = (byteAt(base + j + 4u) >> 4) | ((byteAt(base + j) >> 6) << 4);
     }
+}
+
+// Little-endian uint32 at any byte offset.
+uint u32At(uint off) {
+    return byteAt(off) | (byteAt(off + 1u) << 8) | (byteAt(off + 2u) << 16) |
+           (byteAt(off + 3u) << 24);
+}
+
+// ggml's ksigns_iq2xs: 7 stored sign bits, the 8th makes the count of negatives even.
+uint signsOf(uint index7) {
+    const uint i = index7 & 127u;
+    return i | ((uint(bitCount(i)) & 1u) << 7);
+}
+
+// FP4 (E2M1) magnitude doubled (ggml's kvalues_fp4 for nibbles 0-7): 0 1 2 3 4 6 8 12.
+uint fp4Mag(uint n) { return n < 4u ? n : (4u + 2u * (n & 1u)) << ((n - 4u) >> 1); }
+
+// mag * 2^p exactly, as the CPU's float(mag) * 2^p (mag <= 12 has at most two significant bits,
+// so the product is exact down to p = -149 - 2; overflow gives inf). Built from bits so that
+// a device that flushes denormals still gives MXFP4's tiny values (2^-128 scales).
+float mulPow2(uint mag, int p) {
+    if (mag == 0u) return 0.0;
+    const uint fb = floatBitsToUint(float(mag));
+    const int e = int(fb >> 23) + p;
+    const uint man = fb & 0x7fffffu;
+    if (e >= 255) return uintBitsToFloat(0x7f800000u);
+    if (e >= 1) return uintBitsToFloat((uint(e) << 23) | man);
+    const int shift = 1 - e;
+    return shift > 24 ? 0.0 : uintBitsToFloat((man | 0x800000u) >> uint(shift));
+}
+
+// UE4M3 scale byte -> float halved (ggml's ggml_ue4m3_to_fp32 / 2); 0 and 0x7f give 0.
+float ue4m3Half(uint x) {
+    if (x == 0u || x == 0x7fu) return 0.0;
+    const uint e = (x >> 3) & 15u, m = x & 7u;
+    if (e == 0u) return float(m) * (1.0 / 1024.0);  // m * 2^-9 / 2, exact
+    return uintBitsToFloat(((e + 119u) << 23) | (m << 20));  // (1 + m / 8) 2^(e - 7) / 2
+}
+
+// TQ1_0 trit k (0 = most significant) of a byte holding ceil(t * 256 / 243): ggml's uint8
+// product by 3^k, then * 3 >> 8.
+uint tq1Trit(uint byte_, uint k) {
+    const uint pow3 = k == 0u ? 1u : k == 1u ? 3u : k == 2u ? 9u : k == 3u ? 27u : 81u;
+    return (((byte_ * pow3) & 0xffu) * 3u) >> 8;
 }
 
 void main() {
@@ -224,6 +279,216 @@ void main() {
         const uint q = byteAt(qs + j);
         put(y + j, dl * float(kvalues_iq4nl[q & 0x0fu]));
         put(y + j + 16u, dl * float(kvalues_iq4nl[q >> 4]));
+    }
+
+#elif defined(TYPE_IQ2_XXS)
+    // Sub-block ib: 4 grid index bytes, then a uint32 of four 7-bit sign indices and a scale.
+    const uint blk = u >> 3, ib = u & 7u;
+    const uint b = blk * 66u;
+    const float d = halfAt(b);
+    const uint q8 = b + 2u + 8u * ib;
+    const uint aux = u32At(q8 + 4u);
+    precise float db = d * (0.5 + float(aux >> 28)) * 0.25;
+    const uint y = u * 32u;
+    for (uint l = 0u; l < 4u; ++l) {
+        const uint signs = signsOf(aux >> (7u * l));
+        const uint g = byteAt(q8 + l);
+        for (uint j = 0u; j < 8u; ++j) {
+            precise float v = db * float(grid8(g, j));
+            put(y + 8u * l + j, ((signs >> j) & 1u) != 0u ? -v : v);
+        }
+    }
+
+#elif defined(TYPE_IQ2_XS) || defined(TYPE_IQ2_S)
+    const uint blk = u >> 3, ib = u & 7u;
+#if defined(TYPE_IQ2_XS)
+    const uint b = blk * 74u;
+    const uint sc = byteAt(b + 66u + ib);
+#else
+    const uint b = blk * 82u;
+    const uint sc = byteAt(b + 74u + ib);
+    const uint qh = byteAt(b + 66u + ib);
+#endif
+    const float d = halfAt(b);
+    precise float db0 = d * (0.5 + float(sc & 0x0fu)) * 0.25;
+    precise float db1 = d * (0.5 + float(sc >> 4)) * 0.25;
+    const uint y = u * 32u;
+    for (uint l = 0u; l < 4u; ++l) {
+#if defined(TYPE_IQ2_XS)
+        const uint q = u16At(b + 2u + 2u * (4u * ib + l));
+        const uint g = q & 511u;
+        const uint signs = signsOf(q >> 9);
+#else
+        const uint g = byteAt(b + 2u + 4u * ib + l) | (((qh >> (2u * l)) & 3u) << 8);
+        const uint signs = byteAt(b + 2u + 32u + 4u * ib + l);
+#endif
+        const float db = l < 2u ? db0 : db1;
+        for (uint j = 0u; j < 8u; ++j) {
+            precise float v = db * float(grid8(g, j));
+            put(y + 8u * l + j, ((signs >> j) & 1u) != 0u ? -v : v);
+        }
+    }
+
+#elif defined(TYPE_IQ3_XXS) || defined(TYPE_IQ3_S)
+    const uint blk = u >> 3, ib = u & 7u;
+#if defined(TYPE_IQ3_XXS)
+    const uint b = blk * 98u;
+    const float d = halfAt(b);
+    const uint aux = u32At(b + 2u + 64u + 4u * ib);
+    precise float db = d * (0.5 + float(aux >> 28)) * 0.5;
+#else
+    const uint b = blk * 110u;
+    const float d = halfAt(b);
+    const uint s = (byteAt(b + 106u + (ib >> 1)) >> (4u * (ib & 1u))) & 0x0fu;
+    precise float db = d * float(1u + 2u * s);
+    const uint qh = byteAt(b + 66u + ib);
+#endif
+    const uint qs = b + 2u + 8u * ib;
+    const uint y = u * 32u;
+    for (uint l = 0u; l < 4u; ++l) {
+#if defined(TYPE_IQ3_XXS)
+        const uint signs = signsOf(aux >> (7u * l));
+        const uint g1 = byteAt(qs + 2u * l), g2 = byteAt(qs + 2u * l + 1u);
+#else
+        const uint signs = byteAt(b + 74u + 4u * ib + l);
+        const uint g1 = byteAt(qs + 2u * l) | (((qh >> (2u * l)) & 1u) << 8);
+        const uint g2 = byteAt(qs + 2u * l + 1u) | (((qh >> (2u * l + 1u)) & 1u) << 8);
+#endif
+        for (uint j = 0u; j < 4u; ++j) {
+            precise float v1 = db * float(grid4(g1, j));
+            precise float v2 = db * float(grid4(g2, j));
+            put(y + 8u * l + j, ((signs >> j) & 1u) != 0u ? -v1 : v1);
+            put(y + 8u * l + 4u + j, ((signs >> (j + 4u)) & 1u) != 0u ? -v2 : v2);
+        }
+    }
+
+#elif defined(TYPE_IQ1_S) || defined(TYPE_IQ1_M)
+    const uint blk = u >> 3, ib = u & 7u;
+#if defined(TYPE_IQ1_S)
+    const uint b = blk * 50u;
+    const float d = halfAt(b);
+    const uint qh = u16At(b + 34u + 2u * ib);
+    precise float dl = d * float(2u * ((qh >> 12) & 7u) + 1u);
+    const float delta = (qh & 0x8000u) != 0u ? -0.125 : 0.125;
+    const uint qs = b + 2u + 4u * ib;
+#else
+    const uint b = blk * 56u;
+    const uint sc0 = u16At(b + 48u), sc1 = u16At(b + 50u), sc2 = u16At(b + 52u),
+               sc3 = u16At(b + 54u);
+    const float d = halfToFloat((sc0 >> 12) | ((sc1 >> 8) & 0x00f0u) | ((sc2 >> 4) & 0x0f00u) |
+                                (sc3 & 0xf000u));
+    const uint sc = u16At(b + 48u + 2u * (ib >> 1));
+    const uint shift = 6u * (ib & 1u);
+    precise float dl1 = d * float(2u * ((sc >> shift) & 7u) + 1u);
+    precise float dl2 = d * float(2u * ((sc >> (shift + 3u)) & 7u) + 1u);
+    const uint qs = b + 4u * ib;
+#endif
+    const uint y = u * 32u;
+    for (uint l = 0u; l < 4u; ++l) {
+#if defined(TYPE_IQ1_S)
+        const uint g = byteAt(qs + l) | (((qh >> (3u * l)) & 7u) << 8);
+        const float scale = dl;
+        const float dlt = delta;
+#else
+        const uint nib = (byteAt(b + 32u + 2u * ib + (l >> 1)) >> (4u * (l & 1u))) & 0x0fu;
+        const uint g = byteAt(qs + l) | ((nib & 7u) << 8);
+        const float scale = l < 2u ? dl1 : dl2;
+        const float dlt = (nib & 8u) != 0u ? -0.125 : 0.125;
+#endif
+        for (uint j = 0u; j < 8u; ++j) {
+            precise float v = scale * (float((int(grid8(g, j)) << 24) >> 24) + dlt);
+            put(y + 8u * l + j, v);
+        }
+    }
+
+#elif defined(TYPE_TQ1_0)
+    // Value v of the block: qs[0..31] hold 0-159 (digit k of byte m is value 32 k + m),
+    // qs[32..47] 160-239 (160 + 16 k + m), qh[0..3] 240-255 (240 + 4 k + m).
+    const uint blk = u >> 3, g = u & 7u;
+    const uint b = blk * 54u;
+    const float d = halfAt(b + 52u);
+    const uint y = u * 32u;
+    for (uint j = 0u; j < 32u; ++j) {
+        const uint v = 32u * g + j;
+        uint byte_, k;
+        if (v < 160u) {
+            byte_ = byteAt(b + (v & 31u));
+            k = v >> 5;
+        } else if (v < 240u) {
+            byte_ = byteAt(b + 32u + ((v - 160u) & 15u));
+            k = (v - 160u) >> 4;
+        } else {
+            byte_ = byteAt(b + 48u + ((v - 240u) & 3u));
+            k = (v - 240u) >> 2;
+        }
+        put(y + j, float(int(tq1Trit(byte_, k)) - 1) * d);
+    }
+
+#elif defined(TYPE_TQ2_0)
+    // Bit pair l of byte 32 h + m is value 128 h + 32 l + m: slice g is h = g / 4, l = g % 4.
+    const uint blk = u >> 3, g = u & 7u;
+    const uint b = blk * 66u;
+    const float d = halfAt(b + 64u);
+    const uint qs = b + 32u * (g >> 2), shift = 2u * (g & 3u);
+    const uint y = u * 32u;
+    for (uint m = 0u; m < 32u; ++m) {
+        put(y + m, float(int((byteAt(qs + m) >> shift) & 3u) - 1) * d);
+    }
+
+#elif defined(TYPE_MXFP4)
+    // x = fp4x2[nibble] * 2^(e - 128), computed exactly from bits (see mulPow2).
+    const uint b = u * 17u;
+    const int p = int(byteAt(b)) - 128;
+    const uint y = u * 32u;
+    for (uint j = 0u; j < 16u; ++j) {
+        const uint q = byteAt(b + 1u + j);
+        const uint lo = q & 0x0fu, hi = q >> 4;
+        const float v0 = mulPow2(fp4Mag(lo & 7u), p);
+        const float v1 = mulPow2(fp4Mag(hi & 7u), p);
+        // kvalues_fp4 holds 0 (not -0) for nibble 8.
+        put(y + j, (lo & 8u) != 0u && lo != 8u ? -v0 : v0);
+        put(y + j + 16u, (hi & 8u) != 0u && hi != 8u ? -v1 : v1);
+    }
+
+#elif defined(TYPE_NVFP4)
+    // Unit u: sub-blocks 2 (u % 2) and 2 (u % 2) + 1 of block u / 2.
+    const uint blk = u >> 1;
+    const uint b = blk * 36u;
+    const uint y = u * 32u;
+    for (uint t = 0u; t < 2u; ++t) {
+        const uint s = 2u * (u & 1u) + t;
+        const float d = ue4m3Half(byteAt(b + s));
+        for (uint j = 0u; j < 8u; ++j) {
+            const uint q = byteAt(b + 4u + 8u * s + j);
+            const uint lo = q & 0x0fu, hi = q >> 4;
+            // kvalues_fp4 holds 0 (not -0) for nibble 8: float(0) * d is +0.
+            const float m0 = float(fp4Mag(lo & 7u)), m1 = float(fp4Mag(hi & 7u));
+            put(y + 16u * t + j, ((lo & 8u) != 0u && lo != 8u ? -m0 : m0) * d);
+            put(y + 16u * t + 8u + j, ((hi & 8u) != 0u && hi != 8u ? -m1 : m1) * d);
+        }
+    }
+
+#elif defined(TYPE_Q1_0)
+    // Unit u: values 32 (u % 4) .. of block u / 4; bit j in bit j % 8 of byte j / 8.
+    const uint blk = u >> 2;
+    const uint b = blk * 18u;
+    const float d = halfAt(b);
+    const uint qs = b + 2u + 4u * (u & 3u);
+    const uint y = u * 32u;
+    for (uint j = 0u; j < 32u; ++j) {
+        put(y + j, ((byteAt(qs + (j >> 3)) >> (j & 7u)) & 1u) != 0u ? d : -d);
+    }
+
+#elif defined(TYPE_Q2_0)
+    // Unit u: values 32 (u % 2) .. of block u / 2; value j in bits 2 (j % 4) of byte j / 4.
+    const uint blk = u >> 1;
+    const uint b = blk * 18u;
+    const float d = halfAt(b);
+    const uint qs = b + 2u + 8u * (u & 1u);
+    const uint y = u * 32u;
+    for (uint j = 0u; j < 32u; ++j) {
+        const uint q = (byteAt(qs + (j >> 2)) >> (2u * (j & 3u))) & 3u;
+        put(y + j, float(int(q) - 1) * d);
     }
 
 #else

@@ -190,6 +190,59 @@ TEST(CliQuantize, VulkanBackendWritesTheSameBytes) {
     EXPECT_NE(bad.err.find("--backend must be cpu or vulkan"), std::string::npos) << bad.err;
 }
 
+// The grid i-quants' searches run on the CPU beside the Vulkan backend: the file is the CPU's,
+// and the JSON says per tensor which engine encoded it (TQ1_0 and the K-quants on the device,
+// IQ2_XXS on the CPU), the text output sums it up.
+TEST(CliQuantize, VulkanBackendSaysWhichEngineEncodedWhat) {
+    qs::test::TempDir dir;
+    const std::string synth = dir.file("tiny.gguf"), im = dir.file("tiny-imatrix.gguf");
+    ASSERT_EQ(cli("synth -o " + synth + " --preset tiny --imatrix " + im).code, 0);
+    for (const char* type : {"IQ2_XXS", "TQ1_0"}) {
+        SCOPED_TRACE(type);
+        const std::string a = dir.file(std::string("cpu-") + type + ".gguf");
+        const std::string b = dir.file(std::string("vk-") + type + ".gguf");
+        const std::string args = " --type " + std::string(type) + " --imatrix " + im;
+        const CliRun c = cli("quantize " + synth + " -o " + a + args + " --json");
+        ASSERT_EQ(c.code, 0) << c.err;
+        const CliRun g = cli("quantize " + synth + " -o " + b + args + " --json --backend vulkan");
+        ASSERT_EQ(g.code, 0) << g.err;
+        EXPECT_TRUE(qs::test::readFile(a) == qs::test::readFile(b));
+        const auto jc = nlohmann::json::parse(c.out), jg = nlohmann::json::parse(g.out);
+        EXPECT_EQ(jc["backend"], "cpu");
+        for (const auto& t : jc["tensors"]) {
+            EXPECT_TRUE(t["encoder"] == "cpu" || t["encoder"] == "none") << t.dump();
+        }
+        const bool vulkan = g.err.find("this build has no Vulkan") == std::string::npos &&
+                            std::filesystem::exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json");
+        if (!vulkan) {
+            std::printf("no Vulkan build or no lavapipe: only the CPU's bytes checked\n");
+            continue;
+        }
+        EXPECT_NE(jg["backend"].get<std::string>().find("vulkan"), std::string::npos);
+        int onDevice = 0, onCpu = 0;
+        for (const auto& t : jg["tensors"]) {
+            const std::string ty = t["type"], enc = t["encoder"];
+            if (t["copied"].get<bool>()) continue;
+            if (ty == "IQ2_XXS" || ty == "IQ2_XS" || ty == "IQ1_S") {
+                EXPECT_EQ(enc, "cpu") << t.dump();
+                ++onCpu;
+            } else {
+                EXPECT_EQ(enc, "backend") << t.dump();
+                ++onDevice;
+            }
+        }
+        EXPECT_GT(onDevice, 0);
+        if (std::string(type) == "IQ2_XXS") EXPECT_GT(onCpu, 0);
+        const CliRun text = cli("quantize " + synth + " -o " + b + args + " --backend vulkan");
+        ASSERT_EQ(text.code, 0) << text.err;
+        EXPECT_NE(text.out.find("encoded on vulkan"), std::string::npos) << text.out;
+        if (std::string(type) == "IQ2_XXS") {
+            EXPECT_NE(text.out.find("on the CPU: "), std::string::npos) << text.out;
+            EXPECT_NE(text.out.find("IQ2_XXS"), std::string::npos) << text.out;
+        }
+    }
+}
+
 // stats --backend vulkan: the histograms come from the GPU reduction with the CPU's counts, and
 // the metrics agree (to 1e-6 relative; the GPU sums in its own order).
 TEST(CliStats, VulkanBackendGivesTheSameHistograms) {

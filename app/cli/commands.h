@@ -88,6 +88,7 @@ struct QuantizeCliOptions {
     std::string splitMaxSize;       ///< --split-max-size 500M | 2G
     uint32_t splitMaxTensors = 0;   ///< --split-max-tensors N
     bool keepSplit = false;         ///< --keep-split
+    bool noSpaceCheck = false;      ///< --no-space-check
 };
 int runQuantize(const QuantizeCliOptions& o);
 

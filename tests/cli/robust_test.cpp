@@ -153,12 +153,17 @@ TEST(CliRobust, KillNineAtTenRandomPointsLeavesNoPartialOutputAndNoTemporary) {
     SCOPED_TRACE("seed " + std::to_string(seed) + ", full run " +
                  std::to_string(full.count() / 1000) + " ms");
     size_t tempsLeft = 0;
+    int killedWriting = 0, cleanups = 0, finishedRuns = 0;
     for (int i = 0; i < 10; ++i) {
         const bool named = i % 2 == 1;  // half with the named-temporary fallback
         Child c(args, logs.path(), named);
         std::this_thread::sleep_for(std::chrono::microseconds(when(rng)));
+        ::kill(c.pid, SIGSTOP);  // look, then kill: was it writing its output?
+        const bool writing = c.running() && exportOpened(c.pid, dst.path());
         ::kill(c.pid, SIGKILL);
-        c.wait();
+        const int killedStatus = c.wait();
+        const bool finished = WIFEXITED(killedStatus);
+        killedWriting += writing ? 1 : 0;
         // Visible: nothing, or the complete file of an earlier or this run; never a part.
         for (const auto& name : listDir(dst.path())) {
             if (name == "out.gguf") {
@@ -170,8 +175,10 @@ TEST(CliRobust, KillNineAtTenRandomPointsLeavesNoPartialOutputAndNoTemporary) {
                 EXPECT_EQ(name.rfind(prefix, 0), 0u) << "kill " << i << ": " << name;
             }
         }
+        finishedRuns += finished ? 1 : 0;
         tempsLeft = listDir(dst.path()).size() - (fs::exists(out) ? 1 : 0);
         if (tempsLeft == 0) continue;
+        ++cleanups;
         // The next export removes a dead process's temporary and says so.
         Child next(args, logs.path(), false);
         const int status = next.wait();
@@ -182,6 +189,9 @@ TEST(CliRobust, KillNineAtTenRandomPointsLeavesNoPartialOutputAndNoTemporary) {
         EXPECT_EQ(listDir(dst.path()), std::vector<std::string>{"out.gguf"});
         EXPECT_EQ(slurp(out), reference);
     }
+    std::printf("10 kills: %d while writing the output, %d after the export had finished; %d left "
+                "a temporary that the next export removed\n",
+                killedWriting, finishedRuns, cleanups);
     // And the export after the loop leaves exactly the output.
     Child last(args, logs.path(), false);
     const int status = last.wait();

@@ -263,7 +263,9 @@ Status GgufWriter::open(const std::string& path) {
     // An unnamed temporary: nothing to clean up after a crash. QS_EXPORT_NO_TMPFILE=1 takes the
     // named path, as on file systems without O_TMPFILE (tests of the fallback use it).
     const char* noTmpfile = std::getenv("QS_EXPORT_NO_TMPFILE");
-    if (!noTmpfile || std::string(noTmpfile) != "1") {
+    // Publishing links it through /proc/self/fd (AT_EMPTY_PATH would need a capability): no
+    // /proc, no O_TMPFILE.
+    if ((!noTmpfile || std::string(noTmpfile) != "1") && ::access("/proc/self/fd", X_OK) == 0) {
         fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
         m_unnamed = fd >= 0;
         if (fd >= 0) ::fchmod(fd, 0644);

@@ -5,6 +5,8 @@
 // offered back on reopening.
 
 #include <csignal>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cstdio>
 #include <filesystem>
 
@@ -179,6 +181,24 @@ void RobustTest::replacedModelIsNoticedAndNeverMixed() {
     QVERIFY(w.model()->checkUnchanged().ok());
     QVERIFY(w.exportAction()->isEnabled());
     QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q8_0);
+
+    // The temporary of an export killed earlier (a process that no longer runs) is removed by
+    // the next export to the folder, which says so.
+    const pid_t dead = ::fork();
+    if (dead == 0) ::_exit(0);
+    ::waitpid(dead, nullptr, 0);
+    const QString stale = m_dir.filePath(QStringLiteral(".fresh.gguf.tmp.%1.Ab12Cd").arg(dead));
+    QFile f(stale);
+    QVERIFY(f.open(QIODevice::WriteOnly));
+    f.write(QByteArray(4096, 'x'));
+    f.close();
+    QSignalSpy exported2(&w, &MainWindow::exportFinished);
+    QVERIFY(w.startExport(m_dir.filePath(QStringLiteral("fresh.gguf"))));
+    QTRY_VERIFY_WITH_TIMEOUT(exported2.count() == 1, kTimeoutMs);
+    QVERIFY(exported2.first().at(0).toBool());
+    const QString said = exported2.first().at(2).toString();
+    QVERIFY2(said.contains(QStringLiteral("which no longer runs")), qPrintable(said));
+    QVERIFY(!QFileInfo::exists(stale));
 }
 
 void RobustTest::killedAfterEditsOffersThemBack() {

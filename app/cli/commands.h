@@ -89,6 +89,7 @@ struct QuantizeCliOptions {
     uint32_t splitMaxTensors = 0;   ///< --split-max-tensors N
     bool keepSplit = false;         ///< --keep-split
     std::string quantizer;          ///< --quantizer ggml|best (empty: the recipe's, else ggml)
+    bool noSpaceCheck = false;      ///< --no-space-check
 };
 int runQuantize(const QuantizeCliOptions& o);
 

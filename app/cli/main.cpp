@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
                        "ggml (default: llama.cpp's bytes) or best (lower error, same formats)");
     cQuant->add_option("--threads", quant.threads, "Threads (0 = all cores); output never depends on it");
     cQuant->add_flag("--dry-run", quant.dryRun, "Print every tensor's type and exact size; write nothing");
+    cQuant->add_flag("--no-space-check", quant.noSpaceCheck,
+                     "Write even if the target's file system reports less free space than the "
+                     "exact output size (for file systems that report it wrongly)");
     cQuant->add_flag("--json", quant.json, "Machine-readable output (schema in docs/CLI.md)");
     cQuant->add_flag("-q,--quiet", quant.quiet, "Only the summary line");
     cQuant->add_option("--target-bpw", quant.targetBpw,

@@ -320,6 +320,7 @@ int runQuantize(const QuantizeCliOptions& o) {
     qo.imatrix = imatrix ? &*imatrix : nullptr;
     qo.backend = backend->get();
     qo.split = split;
+    qo.spaceCheck = !o.noSpaceCheck;
     int lastPercent = -1;
     if (!o.json && !o.quiet && ::isatty(2)) {
         qo.progress = [&](const quant::Progress& p) {
@@ -333,7 +334,13 @@ int runQuantize(const QuantizeCliOptions& o) {
     }
     auto summary = quant::exportGguf(m, *plan, o.output, qo);
     if (qo.progress) std::fprintf(stderr, "\n");
-    if (!summary) return fail(summary.error());
+    if (!summary) {
+        if (qo.spaceCheck && summary.error().message.starts_with("not enough free space")) {
+            summary.error().message += " (--no-space-check writes anyway)";
+        }
+        return fail(summary.error());
+    }
+    for (const auto& n : summary->notes) std::fprintf(stderr, "note: %s\n", n.c_str());
     for (const auto& w : summary->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
 
     if (o.json) {
@@ -375,6 +382,7 @@ int runQuantize(const QuantizeCliOptions& o) {
         j["source_bytes"] = summary->sourceBytes;
         j["seconds"] = summary->seconds;
         j["warnings"] = summary->warnings;
+        j["notes"] = summary->notes;
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }

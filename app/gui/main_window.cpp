@@ -51,6 +51,7 @@
 #include "jobs/open_model_job.h"
 #include "metadata_view.h"
 #include "model/model.h"
+#include "model_watcher.h"
 #include "parallel/parallel.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
@@ -635,6 +636,17 @@ void MainWindow::buildCentral() {
         m_autosave->discard();
         m_restoreBar->hide();
     });
+    // The file changed on disk: stop what reads it, refuse to export, offer to reopen.
+    m_watcher = new ModelWatcher(m_modelPage);
+    connect(m_watcher, &ModelWatcher::changed, this, [this](const QString& message) {
+        m_atlas->cancel();
+        if (SensitivityJob* job = m_budgetPanel->job()) job->requestCancel();
+        if (EvalJob* job = m_evalPanel->job()) job->requestCancel();
+        updateActions();
+        statusBar()->showMessage(message, 2 * kStatusMessageMs);
+    });
+    connect(m_watcher, &ModelWatcher::reopenRequested, this, &MainWindow::openFileAsked);
+    pageLayout->addWidget(m_watcher);
     pageLayout->addWidget(m_restoreBar);
     pageLayout->addWidget(m_splitter, 1);
     m_stack->addWidget(m_modelPage);
@@ -717,6 +729,7 @@ void MainWindow::onOpenFailed(const QString& path, const QString& message) {
 
 void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const QString& path) {
     m_model = std::move(model);
+    m_watcher->watch(m_model);
     // The plan first: the table's target columns read it.
     m_doc->setModel(m_model, m_doc->preset());
     // Show the page first so that the views below size their columns to their real width.

@@ -36,6 +36,7 @@ class EvalPanel;
 class ErrorAtlas;
 class JobIndicator;
 class MetadataView;
+class ModelWatcher;
 class ExportJob;
 class OpenModelJob;
 class PlanDocument;
@@ -114,6 +115,8 @@ public:
     /// The plan's autosave, and the banner that offers an unsaved plan back on opening.
     PlanAutosave* autosave() const { return m_autosave; }
     QFrame* restoreBar() const { return m_restoreBar; }
+    /// The banner that says the open model's file changed on disk (and offers to reopen it).
+    ModelWatcher* modelWatcher() const { return m_watcher; }
     /// The compute backend choice ("cpu", "vulkan:N" as item data) and the CPU thread count.
     QComboBox* backendCombo() const { return m_backendCombo; }
     QSpinBox* threadsSpin() const { return m_threadsSpin; }
@@ -225,6 +228,7 @@ private:
     QFrame* m_restoreBar = nullptr;
     QLabel* m_restoreText = nullptr;
     PlanAutosave* m_autosave = nullptr;
+    ModelWatcher* m_watcher = nullptr;
     QSplitter* m_splitter = nullptr;
     QTreeView* m_tensorView = nullptr;
     QLineEdit* m_filter = nullptr;

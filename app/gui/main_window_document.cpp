@@ -11,6 +11,7 @@
 #include "main_window.h"
 #include "size_ledger.h"
 #include "model/model.h"
+#include "model_watcher.h"
 #include "plan_autosave.h"
 #include "plan_document.h"
 
@@ -53,6 +54,11 @@ void MainWindow::updateActions() {
     for (QAction* a : m_modelActions) a->setEnabled(m_model != nullptr);
     if (!m_model) {
         m_exportAction->setToolTip(tr("Open a model first"));
+        return;
+    }
+    if (m_watcher->isChanged()) {
+        m_exportAction->setEnabled(false);
+        m_exportAction->setToolTip(tr("Cannot export: %1").arg(m_watcher->message()));
         return;
     }
     // The ledger predicts the exact file; when it cannot, the export cannot either.

@@ -1,12 +1,18 @@
 #include "io/gguf_writer.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <random>
 
 #include "io/gguf_reader.h"
 
@@ -30,7 +36,96 @@ void putString(std::vector<uint8_t>& out, const std::string& s) {
 }
 uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
+std::filesystem::path folderOf(const std::string& path) {
+    const auto target = std::filesystem::path(path);
+    return target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+}
+
+// `.NAME.tmp.PID.` : the prefix of this process's temporary names for `target`.
+std::string tempPrefix(const std::string& target) {
+    std::string base = std::filesystem::path(target).filename().string();
+    base.insert(0, 1, '.');
+    base.append(".tmp.");  // built step by step: GCC 12 warns falsely on "." + str
+    base.append(std::to_string(::getpid()));
+    base.append(".");
+    return (folderOf(target) / base).string();
+}
+
+std::string humanBytes(uint64_t b) {
+    char buf[64];
+    if (b >= (uint64_t(1) << 30)) {
+        std::snprintf(buf, sizeof buf, "%.2f GiB", double(b) / double(uint64_t(1) << 30));
+    } else {
+        std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / double(uint64_t(1) << 20));
+    }
+    return buf;
+}
+
+// The PID in `.NAME.tmp.PID.XXXXXX`, or 0 when the name is not one of ours.
+pid_t tempOwner(const std::string& name) {
+    if (name.size() < 2 || name[0] != '.') return 0;
+    const size_t dot = name.rfind('.');
+    if (dot == std::string::npos || name.size() - dot - 1 != 6) return 0;
+    for (size_t i = dot + 1; i < name.size(); ++i) {
+        if (!std::isalnum(static_cast<unsigned char>(name[i]))) return 0;
+    }
+    const size_t tmp = name.rfind(".tmp.", dot);
+    if (tmp == std::string::npos || tmp == 0 || tmp + 5 >= dot) return 0;
+    long pid = 0;
+    for (size_t i = tmp + 5; i < dot; ++i) {
+        if (name[i] < '0' || name[i] > '9' || pid > 100000000) return 0;
+        pid = pid * 10 + (name[i] - '0');
+    }
+    return pid_t(pid);
+}
+
 } // namespace
+
+std::vector<std::string> removeStaleTemporaries(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::vector<std::string> removed;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir.empty() ? "." : dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        const pid_t pid = tempOwner(name);
+        if (pid <= 0 || pid == ::getpid()) continue;
+        if (::kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive (or not ours to judge)
+        const std::string path = it->path().string();
+        const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0) continue;
+        struct stat st {};
+        // A writer holds an exclusive flock on its temporary as long as it lives (in any PID
+        // namespace): a file whose lock we can take belongs to nobody.
+        const bool stale = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                           ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        if (stale && ::unlink(path.c_str()) == 0) {
+            removed.push_back("removed " + path + " (" + humanBytes(uint64_t(st.st_size)) +
+                              "), the temporary file of an export by process " +
+                              std::to_string(pid) + ", which no longer runs");
+        }
+        ::close(fd);
+    }
+    return removed;
+}
+
+Status checkFreeSpace(const std::string& targetPath, uint64_t bytes) {
+    const std::string dir = folderOf(targetPath).string();
+    struct statvfs vfs {};
+    if (::statvfs(dir.c_str(), &vfs) != 0) {
+        return makeError(ErrorCode::IoError,
+                         "cannot read the free space of " + dir + ": " + std::strerror(errno),
+                         targetPath);
+    }
+    const uint64_t free = uint64_t(vfs.f_bavail) * uint64_t(vfs.f_frsize);
+    if (free >= bytes) return {};
+    return makeError(ErrorCode::IoError,
+                     "not enough free space: the export needs " + std::to_string(bytes) +
+                         " bytes (" + humanBytes(bytes) + ") and the file system of " + dir +
+                         " has " + std::to_string(free) + " bytes (" + humanBytes(free) +
+                         ") free; nothing was written",
+                     targetPath);
+}
 
 void appendGgufValue(std::vector<uint8_t>& out, const GgufValue& v) {
     switch (v.type()) {
@@ -162,16 +257,27 @@ Error GgufWriter::ioError(const std::string& what) const {
 Status GgufWriter::open(const std::string& path) {
     if (m_file) return makeError(ErrorCode::BadUsage, "writer already open", path);
     m_path = path;
-    const auto target = std::filesystem::path(path);
-    const auto dir = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
-    std::string base = target.filename().string();
-    base.insert(0, 1, '.');
-    base.append(".tmp.XXXXXX");  // built step by step: GCC 12 warns falsely on "." + str
-    std::string tmpl = (dir / base).string();
-    const int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) return ioError("cannot create a temporary file in " + dir.string());
-    ::fchmod(fd, 0644);
-    m_tempPath = tmpl;
+    const auto dir = folderOf(path);
+    m_notes = removeStaleTemporaries(dir.string());
+    int fd = -1;
+    // An unnamed temporary: nothing to clean up after a crash. QS_EXPORT_NO_TMPFILE=1 takes the
+    // named path, as on file systems without O_TMPFILE (tests of the fallback use it).
+    const char* noTmpfile = std::getenv("QS_EXPORT_NO_TMPFILE");
+    // Publishing links it through /proc/self/fd (AT_EMPTY_PATH would need a capability): no
+    // /proc, no O_TMPFILE.
+    if ((!noTmpfile || std::string(noTmpfile) != "1") && ::access("/proc/self/fd", X_OK) == 0) {
+        fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+        m_unnamed = fd >= 0;
+        if (fd >= 0) ::fchmod(fd, 0644);
+    }
+    if (fd < 0) {
+        std::string tmpl = tempPrefix(path) + "XXXXXX";
+        fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
+        if (fd < 0) return ioError("cannot create a temporary file in " + dir.string());
+        ::fchmod(fd, 0644);
+        ::flock(fd, LOCK_EX | LOCK_NB);  // "alive" for removeStaleTemporaries of other processes
+        m_tempPath = tmpl;
+    }
     m_file = ::fdopen(fd, "wb");
     if (!m_file) {
         ::close(fd);
@@ -186,6 +292,30 @@ Status GgufWriter::open(const std::string& path) {
     return writeBytes(header.data(), header.size());
 }
 
+// Give the unnamed temporary (fd) a name beside the target: `.NAME.tmp.PID.XXXXXX`, the name a
+// later export would clean up if we died before the rename.
+Status GgufWriter::nameTemporary(int fd) {
+    const std::string prefix = tempPrefix(m_path);
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    std::random_device rd;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        std::string name = prefix;
+        for (int i = 0; i < 6; ++i) name += alphabet[rd() % (sizeof alphabet - 1)];
+        int rc = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.c_str(), AT_SYMLINK_FOLLOW);
+        if (rc != 0 && errno == ENOENT) {  // no /proc: needs CAP_DAC_READ_SEARCH
+            rc = ::linkat(fd, "", AT_FDCWD, name.c_str(), AT_EMPTY_PATH);
+        }
+        if (rc == 0) {
+            m_tempPath = name;
+            m_unnamed = false;
+            return {};
+        }
+        if (errno != EEXIST) break;
+    }
+    return ioError("cannot link the temporary file into " + folderOf(m_path).string());
+}
 Status GgufWriter::writeBytes(const void* data, size_t n) {
     if (n && std::fwrite(data, 1, n, m_file) != n) return ioError("write failed");
     return {};
@@ -268,6 +398,16 @@ Status GgufWriter::finish() {
         abort();
         return e;
     }
+    // Keep the file open until publish(): an unnamed temporary lives only through its fd, and a
+    // named one keeps its lock. Out of descriptors (a split into thousands of files), the
+    // unnamed one is given its name now instead.
+    m_heldFd = ::fcntl(::fileno(m_file), F_DUPFD_CLOEXEC, 0);
+    if (m_heldFd < 0 && m_unnamed) {
+        if (auto st = nameTemporary(::fileno(m_file)); !st) {
+            abort();
+            return st.error();
+        }
+    }
     if (std::fclose(m_file) != 0) {
         m_file = nullptr;
         const Error e = ioError("close failed");
@@ -280,20 +420,35 @@ Status GgufWriter::finish() {
 }
 
 Status GgufWriter::publish() {
-    if (!m_finished || m_tempPath.empty()) {
+    if (!m_finished || (m_tempPath.empty() && !m_unnamed)) {
         return makeError(ErrorCode::BadUsage, "writer not finished", m_path);
     }
-    if (::rename(m_tempPath.c_str(), m_path.c_str()) != 0) {
+    bool placed = false;
+    if (m_unnamed) {
+        // Straight to the target when it does not exist yet: the file appears whole, with no
+        // named temporary at any moment.
+        const std::string proc = "/proc/self/fd/" + std::to_string(m_heldFd);
+        if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, m_path.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+            placed = true;
+            m_unnamed = false;
+        } else if (auto st = nameTemporary(m_heldFd); !st) {
+            abort();
+            return st.error();
+        }
+    }
+    if (!placed && ::rename(m_tempPath.c_str(), m_path.c_str()) != 0) {
         const Error e = ioError("cannot rename the temporary file into place");
         abort();
         return e;
     }
     m_committed = true;
     m_tempPath.clear();
-    // Make the rename durable.
-    const auto dir = std::filesystem::path(m_path).has_parent_path()
-                         ? std::filesystem::path(m_path).parent_path().string()
-                         : std::string(".");
+    if (m_heldFd >= 0) {
+        ::close(m_heldFd);
+        m_heldFd = -1;
+    }
+    // Make the new name durable.
+    const auto dir = folderOf(m_path).string();
     const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
         ::fsync(dfd);
@@ -311,6 +466,11 @@ void GgufWriter::abort() {
         ::unlink(m_tempPath.c_str());
         m_tempPath.clear();
     }
+    if (m_heldFd >= 0) {  // last reference of an unnamed temporary: the kernel frees it
+        ::close(m_heldFd);
+        m_heldFd = -1;
+    }
+    m_unnamed = false;
     m_finished = false;
 }
 

@@ -5,6 +5,13 @@
 // sum of padded sizes 0..i-1), and `commit()` fsyncs and renames the file into place. Until
 // commit nothing exists at the target path; destroying an uncommitted writer removes the
 // temporary file. The exact output size is known before writing (`fileSize()`).
+//
+// Crash safety (docs/ROBUSTNESS.md): where the file system allows it the temporary file is an
+// O_TMPFILE, a file without a name that the kernel frees if the process dies (kill -9, power
+// loss before the commit), linked into the directory only when it is complete. Elsewhere it is
+// named `.NAME.tmp.PID.XXXXXX` and flock()ed while the writer lives, and `open()` first removes
+// such files of processes that no longer exist (and whose lock nobody holds), reporting each in
+// notes().
 
 #include <cstdint>
 #include <cstdio>
@@ -69,8 +76,12 @@ public:
     /// Remove the temporary file (idempotent). Called by the destructor if not committed.
     void abort();
 
-    /// Path of the temporary file while open (for tests).
+    /// Path of the temporary file while open (for tests); empty while it is an unnamed
+    /// O_TMPFILE (invisible until publish()).
     const std::string& tempPath() const { return m_tempPath; }
+    /// What open() did on the way that the user should hear of: the stale temporary files of
+    /// killed exports it removed from the target's folder.
+    const std::vector<std::string>& notes() const { return m_notes; }
 
 private:
     struct Tensor {
@@ -84,6 +95,8 @@ private:
     Status writePadding(uint64_t n);
     std::vector<uint8_t> serializeHeader() const;
     Error ioError(const std::string& what) const;
+    Status nameTemporary(int fd);
+
 
     uint32_t m_alignment;
     std::vector<GgufKv> m_kvs;
@@ -97,7 +110,20 @@ private:
     uint64_t m_currentDone = 0;  // bytes of it written so far
     bool m_committed = false;
     bool m_finished = false;
+    int m_heldFd = -1;          // the temporary's fd from finish() to publish() (keeps it alive)
+    bool m_unnamed = false;     // the temporary is an O_TMPFILE without a name yet
+    std::vector<std::string> m_notes;
 };
+
+/// Remove from `dir` the temporary files (`.NAME.tmp.PID.XXXXXX`) that exports of processes no
+/// longer running left behind (kill -9, a crash, a power cut): the PID must not exist and nobody
+/// may hold the file's lock. Returns one line per file removed, naming it, its size and the
+/// process. Files of running processes, and files that do not match the pattern, are untouched.
+std::vector<std::string> removeStaleTemporaries(const std::string& dir);
+
+/// Refuse early when the file system of `targetPath`'s folder has less free space (statvfs,
+/// blocks available to unprivileged users) than `bytes`; the error gives both numbers.
+Status checkFreeSpace(const std::string& targetPath, uint64_t bytes);
 
 /// Serialize one metadata value (type tag not included) to bytes, as GGUF stores it.
 void appendGgufValue(std::vector<uint8_t>& out, const GgufValue& value);

@@ -29,6 +29,31 @@ public:
     uint64_t size() const { return m_size; }
     const std::string& path() const { return m_path; }
 
+    /// What the file was when it was mapped: device, inode, size and modification time. A
+    /// file replaced (rename over the path), truncated or rewritten in place since then no
+    /// longer matches. A job checks it before it starts and between tensors, so that a changed
+    /// file never feeds new bytes into a plan made for the old ones.
+    struct Identity {
+        uint64_t device = 0;
+        uint64_t inode = 0;
+        uint64_t size = 0;
+        int64_t mtimeNs = 0;
+        bool operator==(const Identity&) const = default;
+    };
+    const Identity& identity() const { return m_identity; }
+    /// The path's identity now (stat), or an error naming the path (e.g. it was deleted).
+    static Result<Identity> identityOf(const std::string& path);
+    /// Ok while the file at path() is still the one that was mapped, unchanged; else an error
+    /// (IoError) naming the file and saying what changed: "the file changed on disk since it
+    /// was opened (...)".
+    Status checkUnchanged() const;
+
+    /// Copy `length` bytes at `offset` into `out`, guarded (io::guardedCopy): if the file
+    /// became shorter than the map, the read faults and this returns an IoError naming the file,
+    /// the byte offset and the file's size now, instead of the process dying of SIGBUS.
+    /// `tensor` names what was being read, for the message. A range outside the map is an error.
+    Status copyOut(uint64_t offset, uint64_t length, void* out, const std::string& tensor) const;
+
     /// Hint that a range will be read soon (madvise WILLNEED); harmless if it fails.
     void prefetch(uint64_t offset, uint64_t length) const;
     /// Drop the resident pages wholly inside a range (madvise DONTNEED): the map is read-only,
@@ -41,6 +66,7 @@ private:
     std::string m_path;
     const uint8_t* m_data = nullptr;
     uint64_t m_size = 0;
+    Identity m_identity;
 };
 
 } // namespace qs::io

@@ -106,6 +106,22 @@ Result<std::span<const uint8_t>> Model::readTensor(const TensorInfo& t,
 
 Result<std::span<const uint8_t>> Model::readRows(const TensorInfo& t, int64_t row0, int64_t n,
                                                  std::vector<uint8_t>& scratch) const {
+    return readRowsImpl(t, row0, n, scratch, false);
+}
+
+Result<std::span<const uint8_t>> Model::copyRows(const TensorInfo& t, int64_t row0, int64_t n,
+                                                 std::vector<uint8_t>& scratch) const {
+    return readRowsImpl(t, row0, n, scratch, true);
+}
+
+Status Model::checkUnchanged() const {
+    for (const auto& f : m_files) QS_TRY(f.checkUnchanged());
+    return {};
+}
+
+Result<std::span<const uint8_t>> Model::readRowsImpl(const TensorInfo& t, int64_t row0, int64_t n,
+                                                     std::vector<uint8_t>& scratch,
+                                                     bool guarded) const {
     const int64_t rowLength = t.rowLength();
     const int64_t rows = t.rowCount();
     if (row0 < 0 || n < 0 || row0 > rows || n > rows - row0) {
@@ -126,7 +142,10 @@ Result<std::span<const uint8_t>> Model::readRows(const TensorInfo& t, int64_t ro
             return makeError(ErrorCode::BadInput, "tensor data is shorter than its shape", m_path,
                              t.offset, t.name);
         }
-        return all.subspan(begin, len);
+        if (!guarded) return all.subspan(begin, len);
+        scratch.resize(size_t(len));
+        QS_TRY(m_files[t.fileIndex].copyOut(t.offset + begin, len, scratch.data(), t.name));
+        return std::span<const uint8_t>(scratch);
     }
     const TensorSource& src = *t.source;
     scratch.resize(size_t(uint64_t(n) * *dstRow));
@@ -138,6 +157,7 @@ Result<std::span<const uint8_t>> Model::readRows(const TensorInfo& t, int64_t ro
                          m_path, t.offset, t.name);
     }
     std::vector<float> values;
+    std::vector<uint8_t> staged;
     int64_t r = 0;
     while (r < n) {
         const int64_t s0 = src.rowMap.empty() ? row0 + r : src.rowMap[size_t(row0 + r)];
@@ -156,7 +176,14 @@ Result<std::span<const uint8_t>> Model::readRows(const TensorInfo& t, int64_t ro
             return makeError(ErrorCode::BadInput, "source data does not match the shape",
                              pieceFilePath(piece), piece.offset, t.name);
         }
-        const auto in = bytes.subspan(uint64_t(s0 - starts[pi]) * *srcRow, uint64_t(run) * *srcRow);
+        auto in = bytes.subspan(uint64_t(s0 - starts[pi]) * *srcRow, uint64_t(run) * *srcRow);
+        if (guarded && piece.fileIndex >= 0) {  // stage the mapped bytes through a guarded copy
+            const auto& file = m_files[size_t(piece.fileIndex)];
+            staged.resize(in.size());
+            QS_TRY(file.copyOut(uint64_t(in.data() - file.data()), in.size(), staged.data(),
+                                t.name));
+            in = std::span<const uint8_t>(staged);
+        }
         uint8_t* out = scratch.data() + uint64_t(r) * *dstRow;
         if (piece.type == t.type && src.op == ValueOp::None) {
             std::memcpy(out, in.data(), in.size());

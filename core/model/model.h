@@ -131,6 +131,15 @@ public:
     /// the tensor. Thread-safe for distinct scratch buffers.
     Result<std::span<const uint8_t>> readRows(const TensorInfo& t, int64_t row0, int64_t n,
                                               std::vector<uint8_t>& scratch) const;
+    /// readRows, but always a copy into `scratch`, made with guarded reads of the map
+    /// (MappedFile::copyOut): if a file was truncated under us, the answer is an error naming
+    /// the file, the tensor and the byte offset, not a SIGBUS. The export and the error analysis
+    /// read through it; it is one memcpy per chunk more than readRows.
+    Result<std::span<const uint8_t>> copyRows(const TensorInfo& t, int64_t row0, int64_t n,
+                                              std::vector<uint8_t>& scratch) const;
+    /// Ok while every file of the model is unchanged on disk since it was opened (same inode,
+    /// size and modification time; MappedFile::checkUnchanged), else that error.
+    Status checkUnchanged() const;
     /// All rows of a tensor (readRows(t, 0, rowCount)).
     Result<std::span<const uint8_t>> readTensor(const TensorInfo& t,
                                                 std::vector<uint8_t>& scratch) const;
@@ -161,6 +170,10 @@ public:
     void finalize();
 
 private:
+    Result<std::span<const uint8_t>> readRowsImpl(const TensorInfo& t, int64_t row0, int64_t n,
+                                                  std::vector<uint8_t>& scratch,
+                                                  bool guarded) const;
+
     friend Result<Model> io::loadGgufModel(const std::string& path);
     friend Result<Model> io::loadSafetensorsModel(const std::string& path);
     friend struct convert::ModelAssembler;

@@ -17,8 +17,14 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
         return makeError(ErrorCode::BadUsage, "histogram bins must be between 1 and 1048576");
     }
     const auto& t = m.tensors()[index];
+    // A guarded copy, not a view into the map: a file truncated under us is an error naming
+    // the file, tensor and offset (docs/ROBUSTNESS.md), and a changed one is refused.
+    if (auto st = m.checkUnchanged(); !st) {
+        st.error().tensor = t.name;
+        return st.error();
+    }
     std::vector<uint8_t> scratch;
-    auto bytes = m.readTensor(t, scratch);
+    auto bytes = m.copyRows(t, 0, t.rowCount(), scratch);
     if (!bytes) return bytes.error();
     auto ref = formats::decodeToFloat(t.type, *bytes, t.rowLength(), t.rowCount(),
                                       options.threads, t.name);

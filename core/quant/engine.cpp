@@ -47,6 +47,16 @@ struct ProgressState {
 
 using Sink = std::function<Status(std::span<const uint8_t>)>;
 
+// The model's files must be the ones its plan was made for: checked before every chunk, so
+// that a file replaced, truncated or rewritten on disk ends the job with an error naming the
+// file and the tensor instead of mixing old and new bytes (and a truncation that lands inside a
+// chunk is caught by the guarded copy, Model::copyRows).
+Status checkSource(const model::Model& m, const model::TensorInfo& t) {
+    auto st = m.checkUnchanged();
+    if (!st) st.error().tensor = t.name;
+    return st;
+}
+
 // Quantize one tensor chunk by chunk into `sink`, measuring the error on the way.
 Status runTensor(const model::Model& m, size_t index, TensorType type, const QuantizeOptions& o,
                  TensorResult& result, const Sink& sink, ProgressState* progress,
@@ -67,7 +77,8 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
             const int64_t rows = t.rowCount();
             const int64_t step = std::max<int64_t>(1, kChunkValues / std::max<int64_t>(1, t.rowLength()));
             for (int64_t r0 = 0; r0 < rows; r0 += step) {
-                auto bytes = m.readRows(t, r0, std::min(step, rows - r0), scratch);
+                QS_TRY(checkSource(m, t));
+                auto bytes = m.copyRows(t, r0, std::min(step, rows - r0), scratch);
                 if (!bytes) return bytes.error();
                 QS_TRY(sink(*bytes));
                 if (releaseChunks) m.releaseRows(t, r0, std::min(step, rows - r0));
@@ -150,7 +161,8 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         const float* imp = importance ? importance + slice * rowLength : nullptr;
         ref.resize(size_t(n * rowLength));
         bytes.resize(size_t(uint64_t(n) * dstRowBytes));
-        auto srcRows = m.readRows(t, r0, n, scratch);
+        QS_TRY(checkSource(m, t));
+        auto srcRows = m.copyRows(t, r0, n, scratch);
         if (!srcRows) return srcRows.error();
         QS_TRY(decSrc.decodeRows(t.type, *srcRows, ref, rowLength, t.name));
         if (o.quantizer == formats::Quantizer::Best && formats::hasBestSearch(type)) {
@@ -446,6 +458,15 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
     }
 
     ExportSummary summary;
+    QS_TRY(model.checkUnchanged());
+    // Temporaries of killed exports first: they take space the check below counts.
+    summary.notes = io::removeStaleTemporaries(
+        fs::path(outPath).has_parent_path() ? fs::path(outPath).parent_path().string() : ".");
+    if (options.spaceCheck) {
+        uint64_t needed = 0;
+        for (const auto& shard : shards) needed += shard.writer->fileSize();
+        QS_TRY(io::checkFreeSpace(outPath, needed));
+    }
     size_t tensorCount = 0;
     ProgressState ps{options, 0, 0, 0, 0};
     for (const auto& shard : shards) {
@@ -462,6 +483,7 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
         io::GgufWriter& w = *shard.writer;
         summary.shards.push_back({shard.path, 0, w.fileSize(), shard.tensors.size()});
         QS_TRY(w.open(shard.path));
+        summary.notes.insert(summary.notes.end(), w.notes().begin(), w.notes().end());
         const Sink sink = [&](std::span<const uint8_t> b) { return w.writeTensorChunk(b); };
         for (size_t index : shard.tensors) {
             ps.position = position++;

@@ -80,6 +80,10 @@ struct QuantizeOptions {
     /// The encoder family; exportGguf takes the plan's. Best runs on the CPU (the GPU backend
     /// has ggml's encoders only).
     formats::Quantizer quantizer = formats::Quantizer::Ggml;
+    /// exportGguf: refuse before writing anything when the target's file system has less free
+    /// space than the exact size of the export (io::checkFreeSpace). Off for file systems
+    /// that report their free space wrongly.
+    bool spaceCheck = true;
 };
 
 /// What quantizing one tensor gave.
@@ -163,8 +167,16 @@ struct ExportSummary {
     double seconds = 0;
     std::vector<TensorResult> tensors;   ///< in llama.cpp's tensor order
     std::vector<std::string> warnings;   ///< e.g. a tensor without an imatrix entry
+    /// Things done on the way the user should hear of: stale temporary files of killed
+    /// exports removed from the output folder (io::removeStaleTemporaries).
+    std::vector<std::string> notes;
 };
 
+/// Before anything is written: the model's files must be unchanged since they were opened
+/// (and they are checked again before every chunk, and read through guarded copies, so a file
+/// truncated or replaced during the export ends it with an error naming the file and tensor);
+/// stale temporaries of killed exports are removed from the output folder (summary.notes); the
+/// free space must hold the exact size (options.spaceCheck).
 /// Quantize the model by `plan` into a GGUF at `outPath` (temporary file, fsync, rename), or,
 /// with options.split, into shards named after outPath. On error or cancellation nothing is left
 /// at outPath or beside it: every shard is written and fsynced to a temporary file first, and

@@ -150,8 +150,9 @@ TEST(CliQuantize, BadInputIsAClearErrorAndNothingIsWritten) {
     }
 }
 
-// A full disk: a 64 KiB tmpfs cannot hold the 379 KB output. The write fails with a clear
-// error (exit 1) and nothing is left on the small file system.
+// A full disk: a 64 KiB tmpfs cannot hold the 379 KB output. The export is refused before
+// writing; with --no-space-check the write fails with a clear error (exit 1); either way
+// nothing is left on the small file system.
 TEST(CliQuantize, FullDiskFailsCleanly) {
     qs::test::TempDir dir;
     const std::string mnt = dir.file("small");
@@ -159,7 +160,14 @@ TEST(CliQuantize, FullDiskFailsCleanly) {
     if (std::system(("mount -t tmpfs -o size=64k tmpfs " + mnt + " 2>/dev/null").c_str()) != 0) {
         GTEST_SKIP() << "cannot mount a small tmpfs here (needs root): full-disk case not run";
     }
-    const CliRun r = cli("quantize " + kStories + " -o " + mnt + "/out.gguf --type Q8_0");
+    // Refused before writing, with both sizes (issue 21) ...
+    const CliRun early = cli("quantize " + kStories + " -o " + mnt + "/out.gguf --type Q8_0");
+    EXPECT_EQ(early.code, 1) << early.err;
+    EXPECT_NE(early.err.find("needs 379168 bytes"), std::string::npos) << early.err;
+    EXPECT_NE(early.err.find("has 65536 bytes"), std::string::npos) << early.err;
+    EXPECT_TRUE(std::filesystem::is_empty(mnt));
+    // ... and with the check off, the disk fills up mid-way.
+    const CliRun r = cli("quantize " + kStories + " -o " + mnt + "/out.gguf --type Q8_0 --no-space-check");
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_NE(r.err.find(mnt + "/out.gguf"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("No space left"), std::string::npos) << r.err;

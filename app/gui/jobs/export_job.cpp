@@ -38,6 +38,11 @@ void ExportJob::start() {
                 out->files = int(r->shards.size());
                 if (!r->shards.empty()) out->path = QString::fromStdString(r->shards.front().path);
                 out->seconds = r->seconds;
+                // E.g. temporaries of killed exports removed from the folder: say so.
+                for (const std::string& n : r->notes) {
+                    if (!out->note.isEmpty()) out->note += QStringLiteral("; ");
+                    out->note += QString::fromStdString(n);
+                }
             } else {
                 out->cancelled = r.error().code == qs::ErrorCode::Cancelled;
                 out->error = QString::fromStdString(r.error().what());

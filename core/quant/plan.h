@@ -13,6 +13,7 @@
 
 #include "common/result.h"
 #include "formats/type_table.h"
+#include "io/gguf_value.h"
 #include "model/model.h"
 #include "quant/ftype.h"
 
@@ -101,6 +102,11 @@ struct PlanOptions {
 struct Plan {
     std::optional<Ftype> ftype;  ///< preset it was built from (labels general.file_type)
     std::vector<TensorChoice> tensors;
+    /// Metadata (re)set in the exported file as llama-quantize --override-kv sets it: each key
+    /// is removed and appended after general.file_type, before the quantize.imatrix.* keys.
+    std::vector<io::GgufKv> kvOverrides;
+    /// Keys (re)set after everything else (llama-quantize --prune-layers' block_count).
+    std::vector<io::GgufKv> finalKv;
 
     /// Bytes of tensor i's data in the planned type.
     uint64_t tensorBytes(const model::Model& m, size_t i) const;

@@ -283,7 +283,7 @@ void printLlamaQuantizeHelp(const std::string& prog, std::FILE* to) {
             std::fprintf(to, "  %2u  or  %-7s : alias for %s\n", t.id, t.name,
                          std::string(quant::ftypeInfo(*ft).name).c_str());
         } else {
-            std::fprintf(to, "  %2u  or  %-7s\n", t.id, t.name);
+            std::fprintf(to, "  %2u  or  %s\n", t.id, t.name);
         }
     }
 }

@@ -382,7 +382,7 @@ int oracle(const std::vector<std::string>& argv, const std::string& logFile) {
 
 // ---- the table -------------------------------------------------------------------------------
 struct Case {
-    std::string args;     ///< with {in} {out} {im} {ttf} {q8}
+    std::string args;     ///< with {in} {out} {im} {ttf} {q8} {split}
     int expect;           ///< exit status llama-quantize gives (checked against the oracle too)
     bool cliToo = false;  ///< also run through `quantscope-cli quantize`
 };
@@ -437,6 +437,12 @@ void runTable(const std::string& model, const std::string& imatrix, const std::v
         f << "attn_q=q8_0\nffn_up=q5_1   output=q6_K\n";
     }
     const std::string q8 = qs::test::dataPath("models/reference-quants/stories260K-Q8_0.gguf");
+    // A split input (gguf-split's layout, 3 shards of F32 stories260K) for --keep-split.
+    const std::string shards = dir.file("split.gguf");
+    const auto made = qs::test::cli("quantize " + qs::test::dataPath("models/stories260K.gguf") +
+                                    " -o " + shards + " --type F32 --split-max-tensors 20 -q");
+    ASSERT_EQ(made.code, 0) << made.err;
+    const std::string split1 = dir.file("split-00001-of-00003.gguf");
     int identical = 0, failedAlike = 0, n = 0;
     double theirSeconds = 0, ourSeconds = 0;  // whole runs (processes included)
     for (const auto& c : cases) {
@@ -449,7 +455,8 @@ void runTable(const std::string& model, const std::string& imatrix, const std::v
             fs::create_symlink(model, b + "/model.gguf");
             auto line = [&](const std::string& d) {
                 return substitute(c.args, {{"{in}", d + "/model.gguf"}, {"{out}", d + "/out.gguf"},
-                                           {"{im}", imatrix}, {"{ttf}", ttf}, {"{q8}", q8}});
+                                           {"{im}", imatrix}, {"{ttf}", ttf}, {"{q8}", q8},
+                                           {"{split}", split1}});
             };
             SCOPED_TRACE(c.args + (front ? "  [quantscope-cli quantize]" : "  [quantscope-quantize]"));
             const auto t0 = std::chrono::steady_clock::now();
@@ -529,6 +536,8 @@ TEST(LlamaQuantizeCompat, Stories260KCommandLinesMatchLlamaCpp) {
         {"--prune-layers 0 --imatrix {im} {in} {out} Q4_K_M", 0},
         {"--keep-split {in} {out} Q8_0", 0},        // out-00001-of-00001.gguf
         {"--keep-split {in} Q6_K", 0},              // ggml-model-Q6_K-00001-of-00001.gguf
+        {"--keep-split {split} {out} Q4_K_M", 0, true},  // out-0000{1,2,3}-of-00003.gguf
+        {"{split} {out} Q5_0", 0},                  // a split input to one file
         {"--max-buffer-size 1 {in} {out} Q6_K", 0},
         {"--dry-run {in} Q4_K_M", 0},               // writes nothing
         {"{in} {out} COPY", 0},

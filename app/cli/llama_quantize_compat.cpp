@@ -584,11 +584,11 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
 
     quant::SplitOptions split;
     std::string outPath = output;
-    if (a.keepSplit && !a.dryRun) {
+    if (a.keepSplit) {
         // llama-quantize --keep-split always names shards, even one: OUT-00001-of-00001.gguf
-        // (its tensors in the input's order).
+        // (its tensors in the input's order). A dry run sums the shards' exact sizes.
         split.keepSplit = true;
-        if (m.files().size() == 1) outPath = output + "-00001-of-00001.gguf";
+        if (m.files().size() == 1 && !a.dryRun) outPath = output + "-00001-of-00001.gguf";
     }
 
     // The lines llama.cpp logs for each tensor and its totals (sizes in MiB as it prints them).
@@ -632,7 +632,12 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
         if (!shards) return failWith(prog, shards.error());
         uint64_t fileBytes = 0;
         for (const auto& s : *shards) fileBytes += s.fileBytes;
-        std::fprintf(stderr, "quantscope: the file would be exactly %" PRIu64 " bytes\n", fileBytes);
+        if (shards->size() > 1) {
+            std::fprintf(stderr, "quantscope: the %zu files would be exactly %" PRIu64 " bytes in all\n",
+                         shards->size(), fileBytes);
+        } else {
+            std::fprintf(stderr, "quantscope: the file would be exactly %" PRIu64 " bytes\n", fileBytes);
+        }
         return 0;
     }
 

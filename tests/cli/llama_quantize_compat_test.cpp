@@ -480,9 +480,11 @@ void runTable(const std::string& model, const std::string& imatrix, const std::v
                     if (it == fb.end()) continue;
                     EXPECT_EQ(v.size(), it->second.size()) << k;
                     EXPECT_TRUE(v == it->second) << k << ": not byte-identical";
-                    if (v != it->second && std::getenv("QS_DEBUG_DIR")) {
-                        fs::copy_file(a + "/" + k, std::string(std::getenv("QS_DEBUG_DIR")) + "/llama-" + tag + "-" + k);
-                        fs::copy_file(b + "/" + k, std::string(std::getenv("QS_DEBUG_DIR")) + "/ours-" + tag + "-" + k);
+                    // QS_DEBUG_DIR=DIR keeps both files of a mismatch there, for inspect.
+                    if (const char* keep = std::getenv("QS_DEBUG_DIR"); keep && v != it->second) {
+                        std::error_code ec;
+                        fs::copy_file(a + "/" + k, std::string(keep) + "/llama-" + tag + "-" + k, ec);
+                        fs::copy_file(b + "/" + k, std::string(keep) + "/ours-" + tag + "-" + k, ec);
                     }
                     same &= v == it->second;
                 }

@@ -73,6 +73,7 @@ struct QuantizeCliOptions {
     std::string backend = "cpu";
     bool pure = false;
     bool leaveOutputTensor = false;
+    bool allowRequantize = false;  ///< --allow-requantize (refused otherwise, as llama-quantize)
     bool dryRun = false;
     bool json = false;
     bool quiet = false;

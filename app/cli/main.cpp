@@ -2,9 +2,12 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "common/build_info.h"
+#include "llama_quantize_compat.h"
 
 #ifdef QS_HAVE_VULKAN
 constexpr bool kWithVulkan = true;
@@ -13,6 +16,14 @@ constexpr bool kWithVulkan = false;
 #endif
 
 int main(int argc, char** argv) {
+    // `quantscope-cli quantize` in llama-quantize's form (IN [OUT] TYPE [THREADS]) is the
+    // drop-in's; the native form (one model, -o, --type ...) goes on to CLI11 below.
+    if (argc >= 2 && std::string(argv[1]) == "quantize") {
+        std::vector<std::string> rest(argv + 2, argv + argc);
+        if (qs::cli::isLlamaQuantizeForm(rest)) {
+            return qs::cli::runLlamaQuantize(rest, "quantscope-cli quantize");
+        }
+    }
     CLI::App app{"Quantscope: explore, plan and quantize LLM weights (GGUF, safetensors)",
                  "quantscope-cli"};
     app.require_subcommand(1);
@@ -83,7 +94,8 @@ int main(int argc, char** argv) {
 
     qs::cli::QuantizeCliOptions quant;
     auto* cQuant = app.add_subcommand(
-        "quantize", "Quantize a model by a llama.cpp preset, rules or a recipe and write a GGUF");
+        "quantize", "Quantize a model by a llama.cpp preset, rules or a recipe and write a GGUF "
+                    "(also takes llama-quantize's command line: IN [OUT] TYPE [THREADS])");
     cQuant->add_option("model", quant.model, "Input model (GGUF, or a Hugging Face folder: converted on the fly)")->required();
     cQuant->add_option("-o,--output", quant.output, "Output .gguf path");
     cQuant->add_option("--type", quant.type,
@@ -98,6 +110,9 @@ int main(int argc, char** argv) {
                        "Type for token_embd.weight");
     cQuant->add_flag("--pure", quant.pure, "No k-quant mixture: every tensor gets the preset's type");
     cQuant->add_flag("--leave-output-tensor", quant.leaveOutputTensor, "Keep output.weight as it is");
+    cQuant->add_flag("--allow-requantize", quant.allowRequantize,
+                     "Re-quantize tensors that are already quantized (refused otherwise, as by "
+                     "llama-quantize; quality suffers)");
     cQuant->add_option("--recipe", quant.recipe, "Recipe JSON (quantscope.recipe/1)");
     cQuant->add_option("--imatrix", quant.imatrix, "Importance matrix (GGUF or legacy imatrix.dat)");
     cQuant->add_option("--backend", quant.backend, "cpu or vulkan[:N]");

@@ -20,6 +20,7 @@
 #include "quant/engine.h"
 #include "quant/imatrix.h"
 #include "quant/plan.h"
+#include "quant/plan_compare.h"
 #include "quant/recipe.h"
 #ifdef QS_HAVE_VULKAN
 #include "vulkan_backend.h"
@@ -228,6 +229,15 @@ int runQuantize(const QuantizeCliOptions& o) {
     // writable (and an imatrix where llama.cpp requires one).
     if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure, !o.dryRun); !st) {
         return fail(st.error());
+    }
+    // Re-quantizing an already quantized tensor: refused as llama-quantize refuses it, unless
+    // --allow-requantize; said in any case.
+    if (!o.dryRun) {
+        if (auto st = quant::checkRequantize(m, *plan, o.allowRequantize); !st) return fail(st.error());
+    }
+    if (auto w = quant::requantizeWarning(m, *plan); !w.empty()) {
+        std::fprintf(stderr, "warning: %s%s\n", w.c_str(),
+                     o.allowRequantize ? "" : " (refused without --allow-requantize)");
     }
     quant::SplitOptions split;
     if (!o.splitMaxSize.empty()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 
 #include "convert/hf_convert.h"
 #include "formats/decode.h"
@@ -278,6 +279,58 @@ void Model::finalize() {
         m_byName.emplace_back(m_tensors[i].name, int64_t(i));
     }
     std::sort(m_byName.begin(), m_byName.end());
+}
+
+Result<uint32_t> Model::pruneBlocks(std::vector<int> blocks,
+                                    std::map<std::string, std::string>* newNames) {
+    for (int b : blocks) {
+        if (b < 0) {
+            return makeError(ErrorCode::BadUsage,
+                             "--prune-layers: invalid layer " + std::to_string(b), m_path);
+        }
+    }
+    std::sort(blocks.begin(), blocks.end());
+    blocks.erase(std::unique(blocks.begin(), blocks.end()), blocks.end());
+    std::vector<int> layers;
+    for (const auto& t : m_tensors) {
+        if (t.layer >= 0) layers.push_back(t.layer);
+    }
+    std::sort(layers.begin(), layers.end());
+    layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+    // llama.cpp's remap_layer, visiting the blocks in order: a pruned block is dropped, a block
+    // before the first pruned one keeps its number, every later one takes the next free number.
+    std::map<int, int> newId;  // -1: pruned
+    int next = 0;
+    for (int l : layers) {
+        if (std::binary_search(blocks.begin(), blocks.end(), l)) {
+            newId[l] = -1;
+        } else if (blocks.empty() || l < blocks.front()) {
+            newId[l] = l;
+            next = l + 1;
+        } else {
+            newId[l] = next++;
+        }
+    }
+    std::vector<TensorInfo> kept;
+    kept.reserve(m_tensors.size());
+    for (auto& t : m_tensors) {
+        if (t.layer >= 0) {
+            const int id = newId[t.layer];
+            if (id < 0) continue;
+            const std::string from = "blk." + std::to_string(t.layer) + ".";
+            const std::string old = t.name;
+            if (const auto pos = t.name.find(from); pos != std::string::npos && id != t.layer) {
+                t.name.replace(pos, from.size(), "blk." + std::to_string(id) + ".");
+            }
+            if (newNames) (*newNames)[old] = t.name;
+        } else if (newNames) {
+            (*newNames)[t.name] = t.name;
+        }
+        kept.push_back(std::move(t));
+    }
+    m_tensors = std::move(kept);
+    finalize();
+    return uint32_t(next);
 }
 
 Result<Model> openModel(const std::string& path) {

@@ -5,6 +5,7 @@
 // same Model; safetensors shapes are reversed into ggml order (ne[0] = row length).
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -164,6 +165,15 @@ public:
     /// Sum of parameters and bytes over all tensors.
     int64_t totalElements() const;
     uint64_t totalBytes() const;
+
+    /// llama-quantize --prune-layers: drop the tensors of the listed blocks and renumber the
+    /// blocks left consecutively (blk.3.* becomes blk.2.* when block 2 goes), as llama.cpp's
+    /// quantizer does. The metadata is left as it is (llama.cpp's type mixing still counts the
+    /// original layers); the answer is the block count llama.cpp then writes. Numbers that
+    /// name no block are ignored, as by llama.cpp. `newNames`, when given, receives old name ->
+    /// new name for every tensor kept. Errors: a negative block number.
+    Result<uint32_t> pruneBlocks(std::vector<int> blocks,
+                                 std::map<std::string, std::string>* newNames = nullptr);
 
     /// Fill hparams, layer/role of every tensor and the name index from metadata and names.
     /// Readers call it once after filling the fields below.

@@ -247,6 +247,10 @@ Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model,
     }
     w->removeKv("general.file_type");
     QS_TRY(w->setKv("general.file_type", io::GgufValue::u32(fileType)));
+    for (const auto& kv : plan.kvOverrides) {
+        w->removeKv(kv.key);
+        QS_TRY(w->setKv(kv.key, kv.value));
+    }
     if (plan.quantizer == formats::Quantizer::Best) {
         QS_TRY(w->setKv("quantize.quantizer", io::GgufValue::string("best")));
     }
@@ -260,6 +264,10 @@ Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model,
         if (imatrix->chunkCount > 0) {
             QS_TRY(w->setKv("quantize.imatrix.chunks_count", io::GgufValue::u32(imatrix->chunkCount)));
         }
+    }
+    for (const auto& kv : plan.finalKv) {
+        w->removeKv(kv.key);
+        QS_TRY(w->setKv(kv.key, kv.value));
     }
     for (size_t i : llamaTensorOrder(model)) {
         const auto& t = model.tensors()[i];
@@ -337,8 +345,27 @@ Result<std::vector<ExportShard>> prepareSplitExport(const model::Model& model, c
     const auto order = llamaTensorOrder(model);
     const bool keep = split.keepSplit && model.files().size() > 1;
     std::vector<ExportShard> shards;
-    if (!split.active() || (split.keepSplit && !keep)) {
+    if (!split.active()) {
         shards.push_back({outPath, std::move(*base), order});
+        return shards;
+    }
+    if (split.keepSplit && !keep) {
+        // llama-quantize --keep-split of an unsplit input: one file, the tensors in the input's
+        // order (llama.cpp sorts them by shard and offset), the metadata as without a split.
+        std::vector<size_t> byOffset(order);
+        const auto& ts = model.tensors();
+        std::stable_sort(byOffset.begin(), byOffset.end(),
+                         [&](size_t a, size_t b) { return ts[a].offset < ts[b].offset; });
+        auto w = std::make_unique<io::GgufWriter>(io::kGgufDefaultAlignment);
+        for (const auto& kv : (*base)->kvs()) QS_TRY(w->setKv(kv.key, kv.value));
+        for (size_t i : byOffset) {
+            auto st = w->addTensor(ts[i].name, ts[i].shape, plan.tensors[i].type);
+            if (!st) {
+                st.error().file = model.path();
+                return st.error();
+            }
+        }
+        shards.push_back({outPath, std::move(w), std::move(byOffset)});
         return shards;
     }
 

@@ -57,7 +57,8 @@ struct SplitOptions {
     /// gguf-split --split-max-tensors: at most this many tensors per shard. 0 = no limit.
     uint32_t maxTensors = 0;
     /// llama-quantize --keep-split: the input's shards, tensor for tensor (tensors in shard and
-    /// offset order, as llama.cpp); an unsplit input gives one file at the output path.
+    /// offset order, as llama.cpp); an unsplit input gives one file at the output path, its
+    /// tensors in the input's order as llama-quantize --keep-split writes them.
     bool keepSplit = false;
 
     bool active() const { return maxBytes > 0 || maxTensors > 0 || keepSplit; }

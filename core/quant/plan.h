@@ -14,6 +14,7 @@
 #include "common/result.h"
 #include "formats/encode_best.h"
 #include "formats/type_table.h"
+#include "io/gguf_value.h"
 #include "model/model.h"
 #include "quant/ftype.h"
 
@@ -105,6 +106,11 @@ struct Plan {
     /// (formats/encode_best.h); recorded as quantize.quantizer = "best" in the export.
     formats::Quantizer quantizer = formats::Quantizer::Ggml;
     std::vector<TensorChoice> tensors;
+    /// Metadata (re)set in the exported file as llama-quantize --override-kv sets it: each key
+    /// is removed and appended after general.file_type, before the quantize.imatrix.* keys.
+    std::vector<io::GgufKv> kvOverrides;
+    /// Keys (re)set after everything else (llama-quantize --prune-layers' block_count).
+    std::vector<io::GgufKv> finalKv;
 
     /// Bytes of tensor i's data in the planned type.
     uint64_t tensorBytes(const model::Model& m, size_t i) const;

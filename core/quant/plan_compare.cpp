@@ -1,6 +1,7 @@
 #include "quant/plan_compare.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 
 namespace qs::quant {
@@ -64,6 +65,52 @@ std::vector<size_t> requantizedTensors(const model::Model& model, const Plan& pl
         if (isQuantizedType(ts[i].type) && plan.tensors[i].type != ts[i].type) out.push_back(i);
     }
     return out;
+}
+
+std::string llamaTypeName(TensorType type) {
+    std::string s(formats::typeName(type));
+    for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (s.size() > 2 && s.ends_with("_k")) s.back() = 'K';
+    return s;
+}
+
+namespace {
+// The first re-quantized tensor in llama.cpp's order (the one llama.cpp stops at), or npos.
+size_t firstRequantized(const model::Model& model, const Plan& plan) {
+    const auto requant = requantizedTensors(model, plan);
+    if (requant.empty()) return size_t(-1);
+    for (size_t i : llamaTensorOrder(model)) {
+        if (std::find(requant.begin(), requant.end(), i) != requant.end()) return i;
+    }
+    return requant.front();
+}
+} // namespace
+
+Status checkRequantize(const model::Model& model, const Plan& plan, bool allowRequantize) {
+    if (allowRequantize) return {};
+    const size_t i = firstRequantized(model, plan);
+    if (i == size_t(-1)) return {};
+    const auto& t = model.tensors()[i];
+    const size_t n = requantizedTensors(model, plan).size();
+    return makeError(ErrorCode::BadUsage,
+                     "requantizing from type " + llamaTypeName(t.type) +
+                         " is disabled (as in llama.cpp): this tensor is already quantized and "
+                         "the plan writes it as " + llamaTypeName(plan.tensors[i].type) +
+                         (n > 1 ? " (" + std::to_string(n) + " tensors would be re-quantized)" : "") +
+                         "; quantize from the F16/BF16/F32 model, or pass --allow-requantize to "
+                         "accept the loss of quality",
+                     model.path(), t.offset, t.name);
+}
+
+std::string requantizeWarning(const model::Model& model, const Plan& plan) {
+    const size_t i = firstRequantized(model, plan);
+    if (i == size_t(-1)) return {};
+    const auto& t = model.tensors()[i];
+    const size_t n = requantizedTensors(model, plan).size();
+    return "re-quantizes " + std::to_string(n) + " already quantized tensor" + (n > 1 ? "s" : "") +
+           " (first: " + t.name + ", " + llamaTypeName(t.type) + " -> " +
+           llamaTypeName(plan.tensors[i].type) +
+           "): quality is lower than quantizing from the F16/BF16/F32 model";
 }
 
 Result<PlanDiff> diffPlans(const model::Model& model, const Plan& a, const Plan& b,

@@ -29,6 +29,15 @@ bool isQuantizedType(formats::TensorType type);
 bool hasQuantizedTensors(const model::Model& model);
 /// Indices of the tensors `plan` would re-quantize: stored quantized, planned to another type.
 std::vector<size_t> requantizedTensors(const model::Model& model, const Plan& plan);
+/// ggml's spelling of a type name, as llama.cpp prints it ("q8_0", "q4_K", "iq4_nl", "f16").
+std::string llamaTypeName(formats::TensorType type);
+/// llama.cpp's requantize refusal ("requantizing from type q8_0 is disabled") before any work:
+/// unless `allowRequantize`, an error naming the file, the first tensor (in llama.cpp's order)
+/// the plan would re-quantize, its type and offset, and the way out.
+Status checkRequantize(const model::Model& model, const Plan& plan, bool allowRequantize);
+/// When re-quantizing is allowed: the warning for the plan ("re-quantizes 12 tensors, first
+/// blk.0.attn_q.weight from q8_0 ..."), empty when it re-quantizes nothing.
+std::string requantizeWarning(const model::Model& model, const Plan& plan);
 
 /// Per-layer totals of a plan comparison (layer -1: tensors outside the blocks).
 struct LayerDiff {

@@ -123,9 +123,9 @@ TEST(CliSplit, EveryCommandSeesTheWholeModelFromAnyShard) {
     ASSERT_EQ(cli("quantize " + shards[1] + " -o " + dir.file("two.gguf") + " --type Q8_0 -q").code, 0);
     EXPECT_EQ(qs::test::readFile(dir.file("one.gguf")), qs::test::readFile(dir.file("two.gguf")));
 
-    // --keep-split keeps the three shards.
+    // --keep-split keeps the three shards (Q8_0 shards to Q4_0: re-quantizing, allowed).
     const CliRun keep = cli("quantize " + shards[0] + " -o " + dir.file("k.gguf") +
-                            " --type Q4_0 --keep-split --json");
+                            " --type Q4_0 --keep-split --allow-requantize --json");
     ASSERT_EQ(keep.code, 0) << keep.err;
     EXPECT_EQ(json::parse(keep.out)["shards"].size(), 3u);
     EXPECT_TRUE(std::filesystem::exists(dir.file("k-00003-of-00003.gguf")));

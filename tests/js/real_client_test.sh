@@ -11,6 +11,9 @@
 #       quantize MODEL twice, as one file and split by SPLIT_ARG (e.g. --split-max-tensors=20),
 #       then check_split.mjs: @huggingface/gguf reads every shard, llama.cpp loads the first
 #       shard with the unsplit file's perplexity on TEXT (CTX tokens)
+#   real_client_test.sh CLI llamaquant LLAMA_QUANTIZE_ARGS...
+#       quantscope-cli quantize in llama-quantize's form (@out stands for the output file), then
+#       check the file with both clients (llama.cpp loads and evaluates it)
 # Exits 77 (ctest: skipped) with the reason when node >= 20 or the npm packages are missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
@@ -76,6 +79,19 @@ case $mode in
     "$cli" quantize "$model" -o "$tmp/split.gguf" -q "$splitarg" "$@"
     first=$(ls "$tmp"/split-00001-of-*.gguf)
     node "$here/check_split.mjs" "$cli" "$text" "$ctx" "$tmp/one.gguf" "$first"
+    ;;
+  llamaquant)
+    shift 2
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    for a in "$@"; do
+      shift
+      if [ "$a" = "@out" ]; then set -- "$@" "$tmp/out.gguf"; else set -- "$@" "$a"; fi
+    done
+    "$cli" quantize "$@" 2>"$tmp/log.txt" || { cat "$tmp/log.txt"; exit 1; }
+    grep -E "pruned|quant size" "$tmp/log.txt" || true
+    node "$here/check_gguf.mjs" "$cli" "$tmp/out.gguf" --llama
+    "$cli" inspect "$tmp/out.gguf" | grep -E "block_count|general.name|context_length|test\." || true
     ;;
   *) echo "unknown mode $mode"; exit 2 ;;
 esac

@@ -59,11 +59,12 @@ if awk '$2 != "root/root"' "$work/contents" | grep -q .; then
     fail "files not owned by root: $(awk '$2 != "root/root"' "$work/contents" | head -3)"
 fi
 awk '{print $6}' "$work/contents" | sed 's#^\./#/#' >"$work/paths"
-expected=(/usr/bin/quantscope /usr/bin/quantscope-cli
+expected=(/usr/bin/quantscope /usr/bin/quantscope-cli /usr/bin/quantscope-quantize
           "/usr/share/applications/$app_id.desktop" "/usr/share/metainfo/$app_id.metainfo.xml"
           "/usr/share/mime/packages/$app_id.xml"
           "/usr/share/icons/hicolor/scalable/apps/$app_id.svg"
           /usr/share/man/man1/quantscope.1.gz /usr/share/man/man1/quantscope-cli.1.gz
+          /usr/share/man/man1/quantscope-quantize.1.gz
           /usr/share/doc/quantscope/changelog.gz /usr/share/doc/quantscope/copyright)
 sizes=(16 22 24 32 48 64 128 256)
 for s in "${sizes[@]}"; do expected+=("/usr/share/icons/hicolor/${s}x$s/apps/$app_id.png"); done
@@ -78,7 +79,7 @@ echo "== unpack (dpkg -x) and run"
 root=$work/root
 dpkg -x "$deb" "$root"
 bin=$root/usr/bin
-for b in quantscope quantscope-cli; do
+for b in quantscope quantscope-cli quantscope-quantize; do
     file -b "$bin/$b" | grep -q "stripped" && ! file -b "$bin/$b" | grep -q "not stripped" ||
         fail "$b is not stripped"
     if ldd "$bin/$b" | grep -q "not found"; then fail "$b: $(ldd "$bin/$b" | grep "not found")"; fi
@@ -90,6 +91,11 @@ got=$("$bin/quantscope-cli" --version)
 got=$(env -u DISPLAY -u WAYLAND_DISPLAY -u QT_QPA_PLATFORM "$bin/quantscope" --version)
 [ "$got" = "quantscope $version (backends: $cli_backends)" ] || fail "gui --version: $got"
 echo "   $("$bin/quantscope-cli" --version) / $got"
+# The llama-quantize drop-in: its own name, and --help lists llama-quantize's options.
+got=$("$bin/quantscope-quantize" --version)
+[ "$got" = "quantscope-quantize $version (backends: $backends)" ] || fail "quantize --version: $got"
+"$bin/quantscope-quantize" --help | grep -q -- "--override-kv KEY=TYPE:VALUE" ||
+    fail "quantscope-quantize --help lacks --override-kv"
 
 # The packaged (stripped) CLI writes the same bytes and reads them the same way as the build's.
 "$bin/quantscope-cli" synth -o "$work/tiny.gguf" >/dev/null 2>&1

@@ -69,11 +69,136 @@ void addBias(float* y, const std::vector<float>& b, int64_t nTok) {
 // Causal grouped-query attention: out (nTok x nHead*hd) from q, k, v (rope applied).
 // Keys j0(t) .. t are visible (a sliding window of `window` keys, or all when 0); scores are
 // soft-capped (softcap > 0: cap * tanh(s / cap)) and then scaled by `scale`.
+// ggml_vec_dot_f16: 4 * W values a step into four W-lane accumulators (F16 products are exact
+// in float), reduced pairwise, then across lanes as ggml's build reduces them (W = 16 in the
+// AVX-512 build llama.cpp picks where it can, 8 in the AVX2 one), the tail added in double.
+template <int W>
+[[gnu::always_inline]] inline float dotF16Ggml(const float* a, const float* b, int n) {
+    float acc[4][W] = {};
+    const int np = n & ~(4 * W - 1);
+    for (int i = 0; i < np; i += 4 * W) {
+        for (int j = 0; j < 4; ++j) {
+            for (int l = 0; l < W; ++l) acc[j][l] += a[i + j * W + l] * b[i + j * W + l];
+        }
+    }
+    double sum = 0;
+    if (np > 0) {
+        float v[W];
+        for (int l = 0; l < W; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+        if constexpr (W == 16) {
+            float t3[8], t6[4];
+            for (int i = 0; i < 8; ++i) t3[i] = v[8 + i] + v[i];
+            for (int i = 0; i < 4; ++i) t6[i] = t3[4 + i] + t3[i];
+            sum = double((t6[0] + t6[2]) + (t6[1] + t6[3]));
+        } else {
+            sum = double(((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])));
+        }
+    }
+    for (int i = np; i < n; ++i) sum += double(a[i] * b[i]);
+    return float(sum);
+}
+
+// tinyBLAS's F16 dot (W lanes, one fused chain per lane, _mm512_reduce_add_ps / hsum): F16
+// values' products are exact in float.
+template <int W>
+[[gnu::always_inline]] inline float dotF16TinyBlas(const float* a, const float* b, int n) {
+    float acc[W] = {};
+    for (int i = 0; i < n; i += W) {
+        for (int l = 0; l < W; ++l) acc[l] = std::fma(a[i + l], b[i + l], acc[l]);
+    }
+    return reduceLanesGgml<W>(acc);
+}
+
+// llama.cpp's attention without flash attention over an F16 cache (node-llama-cpp's path for
+// gemma2): KQ = mul_mat(K, q) with q rounded to F16 (tinyBLAS's W-lane order when the head size
+// allows it), soft-cap as scale / tanh / scale, ggml_soft_max_ext (ggml_v_expf, W-lane groups of
+// the cache's columns from 0 summed in double, times float(1 / sum)), the weights rounded to F16
+// and KQV = mul_mat(V^T, kq) in tinyBLAS's order over the keys (key j in lane j mod W).
+template <int W>
+[[gnu::always_inline]] inline void attentionF16CacheRow(const float* qt, const float* k,
+                                                        const float* v, int64_t kvStride,
+                                                        int64_t j0, int64_t t, int hd,
+                                                        float scale, float softcap, float* qh,
+                                                        float* s, float* out) {
+    for (int i = 0; i < hd; ++i) qh[i] = roundF16(qt[i]);
+    const bool tiny = hd % W == 0;
+    float mx = -INFINITY;
+    for (int64_t j = j0; j <= t; ++j) {
+        float kq = tiny ? dotF16TinyBlas<W>(qh, k + j * kvStride, hd)
+                        : dotF16Ggml<W>(qh, k + j * kvStride, hd);
+        if (softcap > 0) kq = std::tanh(kq * (1.0f / softcap)) * softcap;
+        s[j] = kq * scale;
+        mx = std::max(mx, s[j]);
+    }
+    const int64_t nCols = (t / W + 1) * W;  // whole groups from column 0 (the rest are 0)
+    for (int64_t j = 0; j < nCols; ++j) {
+        s[j] = (j < j0 || j > t) ? 0.0f
+               : W == 16       ? ggmlExpfAvx512Lane(s[j] - mx)
+                               : ggmlExpfAvx2Lane(s[j] - mx);
+    }
+    double sum = 0;
+    for (int64_t g = 0; g < nCols; g += W) sum += double(reduceLanesGgml<W>(s + g));
+    const float inv = float(1.0 / sum);
+    for (int64_t j = 0; j < nCols; ++j) s[j] = roundF16(s[j] * inv);
+    for (int d = 0; d < hd; ++d) {
+        float acc[W] = {};
+        for (int64_t g = 0; g < nCols; g += W) {
+            for (int l = 0; l < W; ++l) {
+                const int64_t j = g + l;
+                if (j <= t) acc[l] = std::fma(s[j], v[j * kvStride + d], acc[l]);
+            }
+        }
+        out[d] = reduceLanesGgml<W>(acc);
+    }
+}
+
+using F16CacheRowFn = void (*)(const float*, const float*, const float*, int64_t, int64_t,
+                               int64_t, int, float, float, float*, float*, float*);
+#if defined(__x86_64__) || defined(__i386__)
+QS_EVAL_TARGET_AVX2 void f16CacheRowW16(const float* qt, const float* k, const float* v,
+                                        int64_t kvs, int64_t j0, int64_t t, int hd, float scale,
+                                        float softcap, float* qh, float* s, float* out) {
+    attentionF16CacheRow<16>(qt, k, v, kvs, j0, t, hd, scale, softcap, qh, s, out);
+}
+QS_EVAL_TARGET_AVX2 void f16CacheRowW8(const float* qt, const float* k, const float* v,
+                                       int64_t kvs, int64_t j0, int64_t t, int hd, float scale,
+                                       float softcap, float* qh, float* s, float* out) {
+    attentionF16CacheRow<8>(qt, k, v, kvs, j0, t, hd, scale, softcap, qh, s, out);
+}
+#endif
+void f16CacheRowPlain(const float* qt, const float* k, const float* v, int64_t kvs, int64_t j0,
+                      int64_t t, int hd, float scale, float softcap, float* qh, float* s,
+                      float* out) {
+    attentionF16CacheRow<8>(qt, k, v, kvs, j0, t, hd, scale, softcap, qh, s, out);
+}
+
 void attention(const float* q, const float* k, const float* v, float* out, int64_t nTok,
                const LlamaConfig& c, bool f16, int threads, int window, float scale,
                float softcap) {
     const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
     const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
+    if (f16) {
+#if defined(__x86_64__) || defined(__i386__)
+        const F16CacheRowFn row = !cpuHasAvx2Fma() ? f16CacheRowPlain
+                                  : cpuHasAvx512() ? f16CacheRowW16
+                                                   : f16CacheRowW8;
+#else
+        const F16CacheRowFn row = f16CacheRowPlain;
+#endif
+        parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
+            std::vector<float> s(static_cast<size_t>(nTok + 16)), qh(static_cast<size_t>(hd));
+            for (int64_t idx = b; idx < e; ++idx) {
+                const int h = int(idx / nTok);
+                const int64_t t = idx % nTok;
+                const int g = h / group;
+                const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+                row(q + t * qStride + int64_t(h) * hd, k + int64_t(g) * hd, v + int64_t(g) * hd,
+                    kvStride, j0, t, hd, scale, softcap, qh.data(), s.data(),
+                    out + t * qStride + int64_t(h) * hd);
+            }
+        });
+        return;
+    }
     parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
         std::vector<float> s(static_cast<size_t>(nTok)), qh(static_cast<size_t>(hd)),
             acc(static_cast<size_t>(hd));
@@ -108,35 +233,6 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
             std::copy(acc.begin(), acc.end(), out + t * qStride + int64_t(h) * hd);
         }
     });
-}
-
-// ggml_vec_dot_f16: 4 * W values a step into four W-lane accumulators (F16 products are exact
-// in float), reduced pairwise, then across lanes as ggml's build reduces them (W = 16 in the
-// AVX-512 build llama.cpp picks where it can, 8 in the AVX2 one), the tail added in double.
-template <int W>
-[[gnu::always_inline]] inline float dotF16Ggml(const float* a, const float* b, int n) {
-    float acc[4][W] = {};
-    const int np = n & ~(4 * W - 1);
-    for (int i = 0; i < np; i += 4 * W) {
-        for (int j = 0; j < 4; ++j) {
-            for (int l = 0; l < W; ++l) acc[j][l] += a[i + j * W + l] * b[i + j * W + l];
-        }
-    }
-    double sum = 0;
-    if (np > 0) {
-        float v[W];
-        for (int l = 0; l < W; ++l) v[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
-        if constexpr (W == 16) {
-            float t3[8], t6[4];
-            for (int i = 0; i < 8; ++i) t3[i] = v[8 + i] + v[i];
-            for (int i = 0; i < 4; ++i) t6[i] = t3[4 + i] + t3[i];
-            sum = double((t6[0] + t6[2]) + (t6[1] + t6[3]));
-        } else {
-            sum = double(((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7])));
-        }
-    }
-    for (int i = np; i < n; ++i) sum += double(a[i] * b[i]);
-    return float(sum);
 }
 
 // One query row of llama.cpp's CPU flash attention over an F16 KV cache: q rounded to F16, an

@@ -265,7 +265,7 @@ void intSumsPlain(const KernelIn& in, int32_t* out) {
 // IQ4_XS) as |q| against a with q's sign (exact: |q|, |a| <= 127 never saturate the pairs).
 // The token count is a template argument so that the accumulators stay in registers.
 template <bool kSigned, bool kPairs, int n>
-QS_EVAL_TARGET_AVX2 [[gnu::always_inline]] inline void intSumsAvx2Body(const KernelIn& in,
+[[gnu::always_inline]] QS_EVAL_TARGET_AVX2 inline void intSumsAvx2Body(const KernelIn& in,
                                                                        int koff, int32_t* out) {
     for (int64_t b = 0; b < in.nb; ++b) {
         const int8_t* qb = in.q + b * kQK;
@@ -324,7 +324,7 @@ QS_EVAL_TARGET_AVX2 [[gnu::always_inline]] inline void intSumsAvx2Body(const Ker
     }
 }
 template <bool kSigned, bool kPairs>
-QS_EVAL_TARGET_AVX2 [[gnu::always_inline]] inline void intSumsAvx2N(const KernelIn& in,
+[[gnu::always_inline]] QS_EVAL_TARGET_AVX2 inline void intSumsAvx2N(const KernelIn& in,
                                                                     int32_t* out) {
     if (in.n == 4) {
         intSumsAvx2Body<kSigned, kPairs, 4>(in, 0, out);

@@ -322,9 +322,9 @@ template <int W>
     }
 }
 
-template <int W>
+template <int W, bool kVecDotOnly = false>
 [[gnu::always_inline]] inline float dotF16Body(const float* a, const float* b, int64_t n) {
-    if (n % W == 0) {
+    if (!kVecDotOnly && n % W == 0) {
         float acc[W] = {};
         for (int64_t i = 0; i < n; i += W) {
             for (int l = 0; l < W; ++l) acc[l] += a[i + l] * b[i + l];
@@ -423,11 +423,25 @@ QS_EVAL_TARGET_AVX2 float dotF16Avx2x16(const float* a, const float* b, int64_t 
     return dotF16Body<16>(a, b, n);
 }
 float dotF16Plain(const float* a, const float* b, int64_t n) { return dotF16Body<8>(a, b, n); }
+// ggml_vec_dot_f16 alone (llama.cpp's MUL_MAT_ID, the experts' products, never uses tinyBLAS).
+QS_EVAL_TARGET_AVX2 float dotF16VecAvx2x8(const float* a, const float* b, int64_t n) {
+    return dotF16Body<8, true>(a, b, n);
+}
+QS_EVAL_TARGET_AVX2 float dotF16VecAvx2x16(const float* a, const float* b, int64_t n) {
+    return dotF16Body<16, true>(a, b, n);
+}
+float dotF16VecPlain(const float* a, const float* b, int64_t n) {
+    return dotF16Body<8, true>(a, b, n);
+}
 
 using DotFn = float (*)(const float*, const float*, int64_t);
 DotFn dotF16Kernel() {
     if (!cpuHasAvx2Fma()) return dotF16Plain;
     return cpuHasAvx512() ? dotF16Avx2x16 : dotF16Avx2x8;
+}
+DotFn dotF16VecDotKernel() {
+    if (!cpuHasAvx2Fma()) return dotF16VecPlain;
+    return cpuHasAvx512() ? dotF16VecAvx2x16 : dotF16VecAvx2x8;
 }
 #if defined(__x86_64__) || defined(__i386__)
 constexpr bool kHaveAvx512Kernel = true;
@@ -571,7 +585,9 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
         xa = rounded.data();
     }
     const auto decode = formats::traits(w.type).decode;
-    const DotFn dotF16 = dotF16Kernel();
+    // Experts' F16 rows: ggml_vec_dot_f16 per product; the others tinyBLAS's order where it runs.
+    const bool f16VecDot = expertSlice && ar == ActRounding::F16;
+    const DotFn dotF16 = f16VecDot ? dotF16VecDotKernel() : dotF16Kernel();
     int64_t f16Multiple = 8;
     const Dot4Fn dotF16x4 = dotF16x4Kernel(&f16Multiple);
     const bool f16Pairs = kHaveAvx512Kernel && cpuHasAvx2Fma() && cpuHasAvx512();
@@ -593,7 +609,8 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
                 int64_t rStart = r0;
                 // Two rows by four tokens per step on AVX-512: for F16 in ggml's 16-lane order,
                 // for the other float products (k-quants, i-quants, F32) as fused sums.
-                if (f16Pairs && C % 16 == 0 && (ar == ActRounding::F16 || C % 64 == 0)) {
+                if (f16Pairs && !f16VecDot && C % 16 == 0 &&
+                    (ar == ActRounding::F16 || C % 64 == 0)) {
                     for (; rStart + 2 <= r1; rStart += 2) {
                         const float* w0 = wf.data() + (rStart - r0) * C;
                         int64_t t = t0;
@@ -618,7 +635,7 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
                     const float* wr = wf.data() + (r - r0) * C;
                     int64_t t = t0;
                     if (ar == ActRounding::F16) {
-                        if (C % f16Multiple == 0) {
+                        if (!f16VecDot && C % f16Multiple == 0) {
                             for (; t + 4 <= t1; t += 4) {
                                 const float* xs[4] = {xa + t * C, xa + (t + 1) * C,
                                                       xa + (t + 2) * C, xa + (t + 3) * C};

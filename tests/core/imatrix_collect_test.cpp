@@ -215,7 +215,7 @@ public:
         }
         LlamaContextParams cp = ctxDefaults();
         cp.nCtx = cp.nBatch = cp.nUbatch = uint32_t(ctx);
-        cp.nThreads = cp.nThreadsBatch = 1;  // no spinning barriers on a busy CI machine
+        cp.nThreads = cp.nThreadsBatch = threads;
         cp.cbEval = &LlamaOracle::callback;
         cp.cbEvalUser = this;
         if (exactAttention) {
@@ -229,6 +229,7 @@ public:
             return {};
         }
         LlamaBatch batch = batchInit(ctx, 0, 1);
+        const auto t0 = std::chrono::steady_clock::now();
         for (int c = 0; c < chunks && err.empty(); ++c) {
             memoryClear(getMemory(lctx), true);
             batch.nTokens = ctx;
@@ -241,6 +242,7 @@ public:
             }
             if (decode(lctx, batch) != 0) err = "llama_decode failed";
         }
+        decodeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         batchFree(batch);
         freeCtx(lctx);
         freeModel(model);
@@ -261,6 +263,9 @@ public:
         p.imatrix = data.data();
         return quantize(in.c_str(), out.c_str(), &p) == 0;
     }
+
+    double decodeSeconds = 0;  ///< the chunks' decodes (with the collection) in the last collect
+    int threads = 1;           ///< 1: no spinning barriers on a busy CI machine
 
     // ggml's GGUF reader.
     const char* (*opName)(int32_t) = nullptr;
@@ -713,6 +718,41 @@ TEST(ImatrixCollect, Qwen3MoeEqualsLlamaCppPerExpert) {
     const double worstF16 = compareWithLlama(f16, tokens, 64, 2, tk->bos(), false, 5e-2);
     std::printf("qwen3moe F16, flash attention: largest relative difference per column %.3g\n",
                 worstF16);
+}
+
+// The time of the collection itself, ours against llama.cpp's (its decodes with the evaluation
+// callback, as llama-imatrix runs them), one thread each, best of 3: printed for
+// docs/BENCHMARKS.md, not asserted (CI machines are shared).
+TEST(ImatrixCollect, TimeAgainstLlamaCpp) {
+    if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
+    LlamaOracle oracle;
+    ASSERT_EQ(oracle.open(), "");
+    const std::string path = test::dataPath("models/stories260K.gguf");
+    auto m = model::openModel(path);
+    ASSERT_TRUE(m.ok());
+    auto tk = eval::Tokenizer::fromModel(*m);
+    ASSERT_TRUE(tk.ok());
+    auto lm = eval::LlamaModel::bind(*m);
+    ASSERT_TRUE(lm.ok());
+    const auto tokens = tk->encode(readText(test::dataPath("imatrix/calibration.txt")), true);
+    const int ctx = 128, chunks = int(tokens.size()) / ctx;
+    eval::ImatrixOptions o;
+    o.ctx = ctx;
+    o.bos = tk->bos();
+    o.forward.threads = 1;
+    double ours = 1e9, theirs = 1e9;
+    for (int rep = 0; rep < 3; ++rep) {
+        const auto t0 = std::chrono::steady_clock::now();
+        ASSERT_TRUE(eval::computeImatrix(*lm, tokens, o).ok());
+        ours = std::min(ours, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        std::string err;
+        oracle.collect(path, tokens, ctx, chunks, tk->bos(), false, err);
+        ASSERT_TRUE(err.empty()) << err;
+        theirs = std::min(theirs, oracle.decodeSeconds);
+    }
+    std::printf("stories260K imatrix, %d chunks of %d, 1 thread: ours %.1f ms, llama.cpp %.1f ms "
+                "(ours / llama.cpp %.2f)\n",
+                chunks, ctx, 1e3 * ours, 1e3 * theirs, ours / theirs);
 }
 
 // ggml's own GGUF reader reads our file: names, F32 types, shapes' byte sizes, keys, values.

@@ -1,6 +1,7 @@
 #include "quant/imatrix_sums.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <regex>
@@ -228,6 +229,13 @@ void splitName(const std::string& full, std::string& layer, std::string& tensor)
     if (layer.empty()) layer = "-";
 }
 
+// A block number, or -1 when `s` is not one (not all digits, or too large).
+int blockNumber(std::string_view s) {
+    int v = -1;
+    const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+    return (r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty()) ? v : -1;
+}
+
 } // namespace
 
 ImatrixStatistics imatrixStatistics(const ImatrixSums& im) {
@@ -284,8 +292,10 @@ ImatrixStatistics imatrixStatistics(const ImatrixSums& im) {
         auto& t = st.tensors[i];
         std::smatch m;
         if (!std::regex_search(t.tensor, m, blk)) continue;
+        const int blkNo = blockNumber(m[1].str());
+        if (blkNo < 0) continue;
         std::string prev = t.tensor;
-        prev.replace(size_t(m.position(1)), size_t(m.length(1)), std::to_string(std::stoi(m[1]) - 1));
+        prev.replace(size_t(m.position(1)), size_t(m.length(1)), std::to_string(blkNo - 1));
         auto it = byName.find(prev);
         if (it == byName.end()) continue;
         const auto& a = raw[i];
@@ -305,10 +315,7 @@ ImatrixStatistics imatrixStatistics(const ImatrixSums& im) {
                      });
     std::map<int, ImatrixLayerStats> layers;
     for (const auto& t : st.tensors) {
-        int blkNo = -1;
-        if (!t.layer.empty() && std::all_of(t.layer.begin(), t.layer.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
-            blkNo = std::stoi(t.layer);
-        }
+        const int blkNo = blockNumber(t.layer);
         auto& l = layers[blkNo];
         l.layer = blkNo;
         l.meanSumSq += float(t.elements) * t.sumSq;

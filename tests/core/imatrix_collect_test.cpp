@@ -559,6 +559,11 @@ TEST(ImatrixCollect, StatisticsAsLlamaImatrix) {
     ASSERT_EQ(st.layers.size(), 2u);
     EXPECT_FLOAT_EQ(st.layers[0].meanSumSq, 4.0f);
     EXPECT_FLOAT_EQ(st.layers[1].meanCossim, 1.0f);
+    // Names from a file can be anything: a block number too large is no layer, not a crash.
+    s.entries["blk.99999999999999999999.attn_q.weight"] = {{1, 1, 1, 1}, {1}};
+    const auto odd = quant::imatrixStatistics(s);
+    EXPECT_EQ(odd.tensors.size(), 3u);
+    EXPECT_EQ(odd.layers.front().layer, -1);
 }
 
 TEST(ImatrixCollect, ErrorsOnShortTextAndSmallContext) {

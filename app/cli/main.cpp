@@ -219,7 +219,8 @@ int main(int argc, char** argv) {
     cImatrix->add_option("--text", imx.text, "Calibration text, tokenized with the model's vocabulary");
     cImatrix->add_option("-o,--output", imx.output, "Output file (default imatrix.gguf)");
     cImatrix->add_option("--in-file", imx.inFiles,
-                         "Imatrix file to merge, weighted by its counts (repeatable)");
+                         "Imatrix file to merge, weighted by its counts (repeatable)")
+        ->allow_extra_args(false);
     cImatrix->add_option("--ctx", imx.ctx, "Tokens per chunk, each starting with BOS (default 512)")
         ->check(CLI::Range(int64_t(16), int64_t(1) << 20));
     cImatrix->add_option("--chunks", imx.chunks, "At most this many chunks (default: all)")

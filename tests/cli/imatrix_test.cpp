@@ -3,11 +3,13 @@
 // as text and JSON, and clear errors that leave no file behind.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 
 #include "cli_util.h"
+#include "quant/imatrix_sums.h"
 
 namespace {
 
@@ -80,6 +82,23 @@ TEST(CliImatrix, MergesFilesAndShowsStatistics) {
     r = cli("imatrix --in-file " + ab + " --json");
     ASSERT_EQ(r.code, 0);
     EXPECT_EQ(json::parse(r.out)["chunk_count"], 18);
+    // A file given with --in-file and a new collection add up the same way.
+    const std::string abc = dir.file("abc.gguf");
+    r = cli("imatrix --in-file " + a + " " + kStories + " --text " + kText + " --ctx 128 -o " +
+            abc + " --json");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(json::parse(r.out)["chunk_count"], 18);
+    auto x = qs::quant::loadImatrixSums(ab);
+    auto y = qs::quant::loadImatrixSums(abc);
+    ASSERT_TRUE(x.ok() && y.ok());
+    ASSERT_EQ(x->entries.size(), y->entries.size());
+    for (const auto& [name, e] : x->entries) {
+        const auto& f = y->entries.at(name);
+        EXPECT_EQ(e.counts, f.counts) << name;
+        for (size_t i = 0; i < e.sums.size(); ++i) {
+            EXPECT_NEAR(e.sums[i], f.sums[i], 1e-6 * std::fabs(e.sums[i])) << name << " " << i;
+        }
+    }
 }
 
 TEST(CliImatrix, BadInputIsExitCode2AndWritesNothing) {

@@ -17,6 +17,7 @@ void ImatrixCollector::onProduct(const WeightView& w, int expert, int nExpert, c
         e.sums.assign(size_t(cols * nmat), 0.0);
         e.counts.assign(size_t(nmat), 0.0);
     }
+    if (e.sums.size() != size_t(cols * nmat) || e.counts.size() != size_t(nmat)) return;
     const int64_t m = expert < 0 ? 0 : expert;
     double* acc = e.sums.data() + m * cols;
     for (int64_t r = 0; r < nRows; ++r) {

@@ -275,7 +275,7 @@ ImatrixStatistics imatrixStatistics(const ImatrixSums& im) {
                 if (const float p = a / total; p > 0) t.entropy -= p * std::log2(p);
             }
         }
-        t.entropyNorm = t.elements > 0 ? 100.0f * (t.entropy / std::log2(float(t.elements))) : 0;
+        t.entropyNorm = t.elements > 1 ? 100.0f * (t.entropy / std::log2(float(t.elements))) : 0;
         int z = 0;
         if (t.stddev > 0) {
             for (float a : act) z += (a - t.mean) / t.stddev > 1 ? 1 : 0;
@@ -305,7 +305,7 @@ ImatrixStatistics imatrixStatistics(const ImatrixSums& im) {
         for (size_t k = 0; k < a.size(); ++k) dp += a[k] * b[k];
         for (size_t k = 0; k < a.size(); ++k) ma += a[k] * a[k];
         for (size_t k = 0; k < b.size(); ++k) mb += b[k] * b[k];
-        t.cossim = dp / (std::sqrt(ma) * std::sqrt(mb));
+        t.cossim = ma > 0 && mb > 0 ? dp / (std::sqrt(ma) * std::sqrt(mb)) : 0.0f;
         t.hasPrevious = true;
     }
     std::stable_sort(st.tensors.begin(), st.tensors.end(),

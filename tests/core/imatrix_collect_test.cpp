@@ -531,9 +531,11 @@ TEST(ImatrixCollect, GgufRoundTripMergeAndLegacyReader) {
     EXPECT_NE(s.error().what().find("blk.0.attn_q.weight"), std::string::npos);
     EXPECT_EQ(back->entries.at("blk.0.attn_q.weight").counts, std::vector<double>({10}));
     // A truncated file is an error naming the file.
-    auto bytes = test::readFile(dir.file("a.gguf"));
-    bytes.resize(bytes.size() - 40);  // into the last tensors' data
-    test::writeFile(dir.file("cut.gguf"), bytes);
+    const auto bytes = test::readFile(dir.file("a.gguf"));
+    ASSERT_GT(bytes.size(), 40u);
+    // Cut into the last tensors' data.
+    test::writeFile(dir.file("cut.gguf"),
+                    std::vector<uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(bytes.size() - 40)));
     auto cut = quant::loadImatrixSums(dir.file("cut.gguf"));
     ASSERT_FALSE(cut.ok());
     EXPECT_NE(cut.error().what().find("cut.gguf"), std::string::npos) << cut.error().what();

@@ -96,6 +96,7 @@ int runImatrix(const ImatrixCliOptions& o) {
         }
     }
     nlohmann::json j;
+    std::string summary;  // printed once everything succeeded: nothing on stdout on failure
     j["schema"] = "quantscope.imatrix/1";
     j["in_files"] = o.inFiles;
     if (!o.model.empty()) {
@@ -140,11 +141,11 @@ int runImatrix(const ImatrixCliOptions& o) {
         j["chunks"] = r->chunkCount;
         j["seconds"] = secs;
         j["tokens_per_second"] = secs > 0 ? double(r->chunkCount) * double(o.ctx) / secs : 0.0;
-        if (!o.json) {
-            std::printf("computed over %u chunks of %u tokens in %.3f s (%.0f tokens/s)\n",
-                        r->chunkCount, r->chunkSize, secs,
-                        secs > 0 ? double(r->chunkCount) * double(o.ctx) / secs : 0.0);
-        }
+        char line[160];
+        std::snprintf(line, sizeof line, "computed over %u chunks of %u tokens in %.3f s (%.0f tokens/s)\n",
+                      r->chunkCount, r->chunkSize, secs,
+                      secs > 0 ? double(r->chunkCount) * double(o.ctx) / secs : 0.0);
+        summary += line;
         if (!haveSums) {
             sums = std::move(*r);
         } else if (auto s = quant::mergeImatrixSums(sums, *r); !s.ok()) {
@@ -159,10 +160,9 @@ int runImatrix(const ImatrixCliOptions& o) {
     const std::string out = o.output.empty() ? std::string("imatrix.gguf") : o.output;
     if (write) {
         if (auto s = quant::saveImatrixSums(sums, out); !s.ok()) return fail(s.error());
-        if (!o.json) {
-            std::printf("wrote %s: %zu tensors, %u chunks of %u\n", out.c_str(), sums.entries.size(),
-                        sums.chunkCount, sums.chunkSize);
-        }
+        summary += "wrote " + out + ": " + std::to_string(sums.entries.size()) + " tensors, " +
+                   std::to_string(sums.chunkCount) + " chunks of " +
+                   std::to_string(sums.chunkSize) + "\n";
     }
     const auto stats = o.showStatistics ? quant::imatrixStatistics(sums) : quant::ImatrixStatistics{};
     if (o.json) {
@@ -176,6 +176,7 @@ int runImatrix(const ImatrixCliOptions& o) {
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }
+    std::fputs(summary.c_str(), stdout);
     if (o.showStatistics) printStatistics(stats);
     return 0;
 }

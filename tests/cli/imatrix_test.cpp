@@ -115,5 +115,11 @@ TEST(CliImatrix, BadInputIsExitCode2AndWritesNothing) {
     EXPECT_NE(r.err.find("eval-text.txt"), std::string::npos) << r.err;
     r = cli("imatrix " + kStories + " --text " + kText + " --ctx 8");
     EXPECT_EQ(r.code, 2);
+    // A failed write: exit code 1, the reason on stderr, nothing on stdout.
+    r = cli("imatrix " + kStories + " --text " + kText + " --ctx 128 -o " +
+            dir.file("no-such-dir/x.gguf"));
+    EXPECT_EQ(r.code, 1);
+    EXPECT_TRUE(r.out.empty()) << r.out;
+    EXPECT_NE(r.err.find("no-such-dir"), std::string::npos) << r.err;
     EXPECT_FALSE(std::filesystem::exists(out));
 }

@@ -4,7 +4,7 @@
 // lazily built compute pipelines, a pipeline cache persisted across runs, and synchronous
 // command submission.
 //
-// Ownership (STYLE.md §3 items 13-14): a Device owns every Vulkan object. Buffers and
+// Ownership (docs/STYLE.md §3 items 13-14): a Device owns every Vulkan object. Buffers and
 // descriptor sets are move-only RAII values that refer back to their Device and must be
 // destroyed before it (checked with QS_ASSERT in ~Device); pipelines live inside the Device.
 // There are no shared_ptr graphs.

@@ -88,6 +88,7 @@ struct QuantizeCliOptions {
     std::string splitMaxSize;       ///< --split-max-size 500M | 2G
     uint32_t splitMaxTensors = 0;   ///< --split-max-tensors N
     bool keepSplit = false;         ///< --keep-split
+    std::string quantizer;          ///< --quantizer ggml|best (empty: the recipe's, else ggml)
 };
 int runQuantize(const QuantizeCliOptions& o);
 
@@ -133,6 +134,7 @@ struct StatsCliOptions {
     int threads = 0;
     bool json = false;
     std::string backend = "cpu";  ///< histograms, metrics and the candidate encode on it
+    std::string quantizer = "ggml";  ///< --quantizer ggml|best
 };
 int runStats(const StatsCliOptions& o);
 

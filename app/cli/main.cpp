@@ -101,6 +101,8 @@ int main(int argc, char** argv) {
     cQuant->add_option("--recipe", quant.recipe, "Recipe JSON (quantscope.recipe/1)");
     cQuant->add_option("--imatrix", quant.imatrix, "Importance matrix (GGUF or legacy imatrix.dat)");
     cQuant->add_option("--backend", quant.backend, "cpu or vulkan[:N]");
+    cQuant->add_option("--quantizer", quant.quantizer,
+                       "ggml (default: llama.cpp's bytes) or best (lower error, same formats)");
     cQuant->add_option("--threads", quant.threads, "Threads (0 = all cores); output never depends on it");
     cQuant->add_flag("--dry-run", quant.dryRun, "Print every tensor's type and exact size; write nothing");
     cQuant->add_flag("--json", quant.json, "Machine-readable output (schema in docs/CLI.md)");
@@ -135,6 +137,7 @@ int main(int argc, char** argv) {
     cStats->add_option("--bins", statsOpt.bins, "Histogram bins")->check(CLI::Range(1, 100000));
     cStats->add_option("--threads", statsOpt.threads, "Threads (0 = all cores)");
     cStats->add_option("--backend", statsOpt.backend, "cpu or vulkan[:N] (same counts and metrics)");
+    cStats->add_option("--quantizer", statsOpt.quantizer, "ggml or best: whose encoding is measured");
     cStats->add_flag("--json", statsOpt.json, "Machine-readable output");
 
     qs::cli::PlanCliOptions plan;

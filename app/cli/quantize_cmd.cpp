@@ -218,6 +218,11 @@ int runQuantize(const QuantizeCliOptions& o) {
         }
         *plan = std::move(opt.result.plan);
     }
+    if (!o.quantizer.empty()) {
+        auto q = formats::parseQuantizer(o.quantizer);
+        if (!q) return fail(q.error());
+        plan->quantizer = *q;
+    }
     // A dry run shows any plan, as llama-quantize --dry-run does; writing needs every type to be
     // writable (and an imatrix where llama.cpp requires one).
     if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure, !o.dryRun); !st) {
@@ -419,10 +424,13 @@ int runStats(const StatsCliOptions& o) {
         if (!im) return fail(im.error());
         imatrix = std::move(*im);
     }
+    auto quantizer = formats::parseQuantizer(o.quantizer);
+    if (!quantizer) return fail(quantizer.error());
     quant::QuantizeOptions qo;
     qo.threads = o.threads;
     qo.imatrix = imatrix ? &*imatrix : nullptr;
     qo.backend = backend->get();
+    qo.quantizer = *quantizer;
     auto a = quant::analyzeTensor(m, size_t(idx), type, o.bins, qo);
     if (!a) return fail(a.error());
     const auto& t = m.tensors()[size_t(idx)];

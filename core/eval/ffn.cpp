@@ -1,7 +1,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "eval/cpu_features.h"
 #include "eval/forward_blocks.h"
+#include "eval/ggml_math.h"
 #include "eval/matmul.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
@@ -22,16 +24,48 @@ inline float geluGgml(float x) {
     return roundF16(0.5f * f * (1.0f + std::tanh(kS * f * (1.0f + kA * f * f))));
 }
 
-// gate[i] = act(gate[i]) * up[i] (SwiGLU or GEGLU).
-void glu(std::vector<float>& gate, const std::vector<float>& up, size_t n, bool gelu) {
+// SwiGLU of rows of n values as ggml_vec_swiglu_f32: W-lane groups through ggml_v_silu (the
+// polynomial expf of the build llama.cpp picks: W = 16 with AVX-512, else 8), the tail of a row
+// through libm's expf.
+template <int W>
+[[gnu::always_inline]] inline void swigluBody(float* gate, const float* up, size_t nRows,
+                                              size_t n) {
+    for (size_t r = 0; r < nRows; ++r) {
+        float* x = gate + r * n;
+        const float* g = up + r * n;
+        const size_t nv = n - n % W;
+        size_t i = 0;
+        for (; i < nv; ++i) x[i] = ggmlSiluLane<W>(x[i]) * g[i];
+        for (; i < n; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i])) * g[i];
+    }
+}
+#if defined(__x86_64__) || defined(__i386__)
+QS_EVAL_TARGET_AVX2 void swigluAvx2W16(float* gate, const float* up, size_t nRows, size_t n) {
+    swigluBody<16>(gate, up, nRows, n);
+}
+QS_EVAL_TARGET_AVX2 void swigluAvx2W8(float* gate, const float* up, size_t nRows, size_t n) {
+    swigluBody<8>(gate, up, nRows, n);
+}
+#endif
+void swigluPlain(float* gate, const float* up, size_t nRows, size_t n) {
+    swigluBody<8>(gate, up, nRows, n);
+}
+
+// gate[i] = act(gate[i]) * up[i] (SwiGLU or GEGLU) over rows of rowLen values.
+void glu(std::vector<float>& gate, const std::vector<float>& up, size_t n, bool gelu,
+         size_t rowLen) {
     if (gelu) {
         for (size_t i = 0; i < n; ++i) gate[i] = geluGgml(gate[i]) * up[i];
-    } else {
-        for (size_t i = 0; i < n; ++i) {
-            const float g = gate[i];
-            gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-        }
+        return;
     }
+#if defined(__x86_64__) || defined(__i386__)
+    const auto fn = !cpuHasAvx2Fma() ? swigluPlain
+                    : cpuHasAvx512() ? swigluAvx2W16
+                                     : swigluAvx2W8;
+#else
+    const auto fn = swigluPlain;
+#endif
+    fn(gate.data(), up.data(), n / rowLen, rowLen);
 }
 
 } // namespace
@@ -43,7 +77,7 @@ void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nR
             const float* xi = x + t * n;
             float* yi = out + t * n;
             double sum = 0;
-            for (int64_t i = 0; i < n; ++i) sum += double(xi[i]) * double(xi[i]);
+            for (int64_t i = 0; i < n; ++i) sum += double(xi[i] * xi[i]);  // float square, as ggml
             const float mean = float(sum / double(n));
             const float scale = 1.0f / std::sqrt(mean + eps);
             for (int64_t i = 0; i < n; ++i) yi[i] = (xi[i] * scale) * w[size_t(i)];
@@ -61,7 +95,7 @@ void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64
     }
     matmul(L.wGate, h, nTok, gate.data(), threads, emulateGgml);
     matmul(L.wUp, h, nTok, up.data(), threads, emulateGgml);
-    glu(gate, up, n, c.gelu);
+    glu(gate, up, n, c.gelu, size_t(L.wGate.rows));
     if (observer) observer->onProduct(L.wDown, -1, 0, gate.data(), nTok);
     matmul(L.wDown, gate.data(), nTok, out, threads, emulateGgml);
 }
@@ -135,11 +169,11 @@ void moeFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t
             observer->onProduct(L.gateExps[size_t(e)], e, c.nExpert, xe.data(), n);
             observer->onProduct(L.upExps[size_t(e)], e, c.nExpert, xe.data(), n);
         }
-        matmul(L.gateExps[size_t(e)], xe.data(), n, gate.data(), threads, emulateGgml);
-        matmul(L.upExps[size_t(e)], xe.data(), n, up.data(), threads, emulateGgml);
-        glu(gate, up, size_t(n * Fe), false);
+        matmul(L.gateExps[size_t(e)], xe.data(), n, gate.data(), threads, emulateGgml, true);
+        matmul(L.upExps[size_t(e)], xe.data(), n, up.data(), threads, emulateGgml, true);
+        glu(gate, up, size_t(n * Fe), false, size_t(Fe));
         if (observer) observer->onProduct(L.downExps[size_t(e)], e, c.nExpert, gate.data(), n);
-        matmul(L.downExps[size_t(e)], gate.data(), n, down.data(), threads, emulateGgml);
+        matmul(L.downExps[size_t(e)], gate.data(), n, down.data(), threads, emulateGgml, true);
         for (int64_t j = 0; j < n; ++j) {
             const int64_t i = who[size_t(j)];
             const float w = weights[size_t(i)];

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -10,6 +12,7 @@
 
 #include "eval/cpu_features.h"
 #include "eval/forward_blocks.h"
+#include "eval/ggml_math.h"
 #include "eval/matmul.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
@@ -45,8 +48,10 @@ void rope(float* x, int64_t nTok, int nHeads, const LlamaConfig& c, float freqBa
                     const int a = c.ropeNeox ? i : 2 * i;
                     const int bb = c.ropeNeox ? i + nd / 2 : 2 * i + 1;
                     const float x0 = v[a], x1 = v[bb];
-                    v[a] = x0 * cs[size_t(i)] - x1 * sn[size_t(i)];
-                    v[bb] = x0 * sn[size_t(i)] + x1 * cs[size_t(i)];
+                    // ggml's rotate_pairs as its compiler contracts it (GNU C++: the first
+                    // product of each line fused with the rest).
+                    v[a] = std::fma(x0, cs[size_t(i)], -(x1 * sn[size_t(i)]));
+                    v[bb] = std::fma(x0, sn[size_t(i)], x1 * cs[size_t(i)]);
                 }
             }
         }
@@ -187,6 +192,130 @@ void flashRowPlain(const float* qt, const float* k, const float* v, int64_t kvSt
 #define flashRowAvx2W16 flashRowPlain
 #endif
 
+// llama.cpp's tiled CPU flash attention (ggml_compute_forward_flash_attn_ext_tiled, taken when
+// a batch has at least 64 queries): F32 queries (not rounded), keys and values read from the
+// F16 cache, tiles of 64 keys from position 0. Per tile: scores as one fused multiply-add chain
+// over the head dimension (simd_gemm), scaled (soft-capped), masked; the running maximum and
+// sum rescaled by expf when the tile's maximum is larger; ggml_vec_soft_max_f32 (ggml_v_expf
+// per lane, W-lane sums added in double); the values accumulated as one fused chain over the
+// tile's 64 keys per output element. W is 16 in the AVX-512 build llama.cpp picks, else 8.
+// One call: queries t0..t1-1 of head h (their own rows are independent of the grouping).
+template <int W>
+[[gnu::always_inline]] inline void flashTileBody(const float* q, const float* k, const float* v,
+                                                 int64_t qStride, int64_t kvStride, int h,
+                                                 int group, int64_t t0, int64_t t1, int hd,
+                                                 float scale, float softcap, int window,
+                                                 float* out, float* scratch) {
+    constexpr int KV = 64;
+    const int nq = int(t1 - t0);
+    const int64_t g = h / group;
+    float* Kt = scratch;           // hd x KV (transposed key tile)
+    float* Vt = Kt + hd * KV;      // KV x hd
+    float* P = Vt + KV * hd;       // nq x KV (probabilities)
+    float* acc = P + 64 * KV;      // nq x hd
+    float M[64], S[64];
+    bool live[64];
+    for (int r = 0; r < nq; ++r) {
+        M[r] = -INFINITY;
+        S[r] = 0.0f;
+    }
+    std::fill(acc, acc + int64_t(nq) * hd, 0.0f);
+    const int64_t jlo = window > 0 ? std::max<int64_t>(0, t0 - window + 1) : 0;
+    for (int64_t ic = (jlo / KV) * KV; ic < t1; ic += KV) {
+        const int kvTile = int(std::min<int64_t>(KV, t1 - ic));
+        for (int d = 0; d < hd; ++d) {
+            for (int kk = 0; kk < KV; ++kk) {
+                Kt[d * KV + kk] = kk < kvTile ? k[(ic + kk) * kvStride + g * hd + d] : 0.0f;
+            }
+        }
+        for (int kk = 0; kk < KV; ++kk) {
+            for (int d = 0; d < hd; ++d) {
+                Vt[kk * hd + d] = kk < kvTile ? v[(ic + kk) * kvStride + g * hd + d] : 0.0f;
+            }
+        }
+        for (int r = 0; r < nq; ++r) {
+            const int64_t t = t0 + r;
+            const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+            const float* qt = q + t * qStride + int64_t(h) * hd;
+            float s[KV];
+            for (int kk = 0; kk < KV; ++kk) s[kk] = 0.0f;
+            for (int d = 0; d < hd; ++d) {
+                const float qd = qt[d];
+                for (int kk = 0; kk < KV; ++kk) s[kk] = std::fma(Kt[d * KV + kk], qd, s[kk]);
+            }
+            float tmax = -INFINITY;
+            for (int kk = 0; kk < KV; ++kk) {
+                float x = s[kk] * scale;
+                if (softcap != 0.0f) x = std::tanh(x) * softcap;
+                const int64_t j = ic + kk;
+                if (j < j0 || j > t) x = -INFINITY;
+                s[kk] = x;
+                tmax = std::max(tmax, x);
+            }
+            live[r] = tmax != -INFINITY;
+            if (!live[r]) continue;
+            const float Mnew = std::fmax(M[r], tmax);
+            if (Mnew > M[r]) {
+                const float ms = std::exp(M[r] - Mnew);
+                float* a = acc + int64_t(r) * hd;
+                for (int d = 0; d < hd; ++d) a[d] *= ms;
+                S[r] *= ms;
+            }
+            M[r] = Mnew;
+            double sum = 0;
+            float* pr = P + r * KV;
+            for (int b0 = 0; b0 < KV; b0 += W) {
+                for (int l = 0; l < W; ++l) {
+                    pr[b0 + l] = W == 16 ? ggmlExpfAvx512Lane(s[b0 + l] - Mnew)
+                                         : ggmlExpfAvx2Lane(s[b0 + l] - Mnew);
+                }
+                sum += double(reduceLanesGgml<W>(pr + b0));
+            }
+            S[r] = float(double(S[r]) + sum);
+        }
+        for (int r = 0; r < nq; ++r) {
+            if (!live[r]) continue;
+            const float* pr = P + r * KV;
+            float* a = acc + int64_t(r) * hd;
+            for (int kk = 0; kk < KV; ++kk) {
+                const float pk = pr[kk];
+                const float* vk = Vt + kk * hd;
+                for (int d = 0; d < hd; ++d) a[d] = std::fma(vk[d], pk, a[d]);
+            }
+        }
+    }
+    for (int r = 0; r < nq; ++r) {
+        const float inv = S[r] == 0.0f ? 0.0f : 1.0f / S[r];
+        float* o = out + (t0 + r) * qStride + int64_t(h) * hd;
+        for (int d = 0; d < hd; ++d) o[d] = acc[int64_t(r) * hd + d] * inv;
+    }
+}
+
+using FlashTileFn = void (*)(const float*, const float*, const float*, int64_t, int64_t, int, int,
+                             int64_t, int64_t, int, float, float, int, float*, float*);
+#if defined(__x86_64__) || defined(__i386__)
+QS_EVAL_TARGET_AVX2 void flashTileAvx2W16(const float* q, const float* k, const float* v,
+                                          int64_t qs, int64_t kvs, int h, int group, int64_t t0,
+                                          int64_t t1, int hd, float scale, float softcap,
+                                          int window, float* out, float* scratch) {
+    flashTileBody<16>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out,
+                      scratch);
+}
+QS_EVAL_TARGET_AVX2 void flashTileAvx2W8(const float* q, const float* k, const float* v,
+                                         int64_t qs, int64_t kvs, int h, int group, int64_t t0,
+                                         int64_t t1, int hd, float scale, float softcap,
+                                         int window, float* out, float* scratch) {
+    flashTileBody<8>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out,
+                     scratch);
+}
+#endif
+void flashTilePlain(const float* q, const float* k, const float* v, int64_t qs, int64_t kvs,
+                    int h, int group, int64_t t0, int64_t t1, int hd, float scale, float softcap,
+                    int window, float* out, float* scratch) {
+    flashTileBody<8>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out,
+                     scratch);
+}
+
 // ggml's CPU flash attention: with a soft cap the scale is divided by the cap and the score is
 // cap * tanh(s); masked keys (outside the sliding window) are skipped.
 void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
@@ -195,6 +324,29 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
     const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
     const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
     const float scale = softcap != 0.0f ? kqScale / softcap : kqScale;
+    // llama.cpp takes its tiled kernel for batches of at least 64 queries whose head size is a
+    // multiple of its vector width (ggml_compute_forward_flash_attn_ext_f16).
+    const int epr = cpuHasAvx512() ? 16 : 8;
+    if (nTok >= 64 && hd % epr == 0) {
+#if defined(__x86_64__) || defined(__i386__)
+        const FlashTileFn tile = !cpuHasAvx2Fma() ? flashTilePlain
+                                 : cpuHasAvx512() ? flashTileAvx2W16
+                                                  : flashTileAvx2W8;
+#else
+        const FlashTileFn tile = flashTilePlain;
+#endif
+        const int64_t nTiles = (nTok + 63) / 64;
+        parallel::parallelFor(threads, int64_t(H) * nTiles, 1, [&](int64_t b, int64_t e) {
+            std::vector<float> scratch(size_t(hd) * 64 * 3 + 64 * 64);
+            for (int64_t idx = b; idx < e; ++idx) {
+                const int h = int(idx / nTiles);
+                const int64_t t0 = (idx % nTiles) * 64, t1 = std::min(nTok, t0 + 64);
+                tile(q, k, v, qStride, kvStride, h, group, t0, t1, hd, scale, softcap, window, out,
+                     scratch.data());
+            }
+        });
+        return;
+    }
     const auto row = !cpuHasAvx2Fma() ? flashRowPlain
                      : cpuHasAvx512() ? flashRowAvx2W16
                                       : flashRowAvx2;

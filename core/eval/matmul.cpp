@@ -10,6 +10,7 @@
 #endif
 
 #include "eval/cpu_features.h"
+#include "eval/kquant_dot.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
 
@@ -250,9 +251,28 @@ Q8Rows quantizeQ8(const float* x, int64_t nTok, int64_t C, int threads) {
 [[gnu::always_inline]] inline void dotQ8x4Body(const float* qw, const float* dw,
                                                const float* wm, const float* const* qx,
                                                const float* const* dx, const float* const* sx,
-                                               int64_t nBlocks, float* out) {
+                                               int64_t nBlocks, float* out, bool repacked) {
     V8 acc[4] = {};
     float summs[4] = {0, 0, 0, 0};
+    if (repacked) {
+        // llama.cpp's repacked 8x8 GEMM/GEMV (Q4_0, IQ4_NL on x86): one fused step per block of
+        // the block's integer sum (exact in float: at most 32 * 127 * 127) times d_w * d_x.
+        float r[4] = {0, 0, 0, 0};
+        for (int64_t b = 0; b < nBlocks; ++b) {
+            const float* wb = qw + b * 32;
+            const V8 w0 = load8(wb), w1 = load8(wb + 8), w2 = load8(wb + 16), w3 = load8(wb + 24);
+            for (int k = 0; k < 4; ++k) {
+                const float* xb = qx[k] + b * 32;
+                const V8 sum = ((w0 * load8(xb) + w1 * load8(xb + 8)) + w2 * load8(xb + 16)) +
+                               w3 * load8(xb + 24);
+                const float isum = ((sum[0] + sum[1]) + (sum[2] + sum[3])) +
+                                   ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+                r[k] = __builtin_fmaf(isum, dw[b] * dx[k][b], r[k]);
+            }
+        }
+        for (int k = 0; k < 4; ++k) out[k] = r[k];
+        return;
+    }
     for (int64_t b = 0; b < nBlocks; ++b) {
         const float* wb = qw + b * 32;
         const V8 w0 = load8(wb), w1 = load8(wb + 8), w2 = load8(wb + 16), w3 = load8(wb + 24);
@@ -273,12 +293,14 @@ Q8Rows quantizeQ8(const float* x, int64_t nTok, int64_t C, int threads) {
 
 QS_EVAL_TARGET_AVX2 void dotQ8x4Avx2(const float* qw, const float* dw, const float* wm,
                                       const float* const* qx, const float* const* dx,
-                                      const float* const* sx, int64_t nBlocks, float* out) {
-    dotQ8x4Body(qw, dw, wm, qx, dx, sx, nBlocks, out);
+                                      const float* const* sx, int64_t nBlocks, float* out,
+                                      bool repacked) {
+    dotQ8x4Body(qw, dw, wm, qx, dx, sx, nBlocks, out, repacked);
 }
 void dotQ8x4Plain(const float* qw, const float* dw, const float* wm, const float* const* qx,
-                  const float* const* dx, const float* const* sx, int64_t nBlocks, float* out) {
-    dotQ8x4Body(qw, dw, wm, qx, dx, sx, nBlocks, out);
+                  const float* const* dx, const float* const* sx, int64_t nBlocks, float* out,
+                  bool repacked) {
+    dotQ8x4Body(qw, dw, wm, qx, dx, sx, nBlocks, out, repacked);
 }
 
 // F16 weights against F16-rounded activations, summed as ggml's CPU backend does (every
@@ -458,9 +480,16 @@ Dot4Fn dotF16x4Kernel(int64_t* multiple) {
     return cpuHasAvx512() ? dotF16x4Avx2x16 : dotF16x4Avx2x8;
 }
 
-void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, int threads) {
+void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
+                 bool expert) {
     const int64_t C = w.cols, R = w.rows, nb = C / 32;
     const bool avx2 = cpuHasAvx2Fma();
+    // llama.cpp repacks Q4_0 and IQ4_NL tensors of a multiple of 8 rows (ggml's ne[1]; per
+    // expert for 3-D tensors) on x86 with AVX2: its 8x8 kernels sum per block.
+    const int64_t tensorRows =
+        expert ? R : int64_t(w.rowBytes ? w.data.size() / w.rowBytes : 0);
+    const bool repacked = avx2 && (w.type == TensorType::Q4_0 || w.type == TensorType::IQ4_NL) &&
+                          tensorRows % 8 == 0;
     const Q8Rows xq = quantizeQ8(x, nTok, C, threads);
     const auto& tr = formats::traits(w.type);
     const bool withMin = hasMin(w.type);
@@ -509,7 +538,8 @@ void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, in
                 for (int64_t r = r0; r < r1; ++r) {
                     (avx2 ? dotQ8x4Avx2 : dotQ8x4Plain)(
                         wq.data() + (r - r0) * C, wd.data() + (r - r0) * nb,
-                        withMin ? wm.data() + (r - r0) * nb : nullptr, px, pd, ps, nb, tmp);
+                        withMin ? wm.data() + (r - r0) * nb : nullptr, px, pd, ps, nb, tmp,
+                        repacked);
                     for (int64_t k = 0; k < n; ++k) y[(t0 + k) * R + r] = tmp[k];
                 }
             }
@@ -520,10 +550,14 @@ void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, in
 } // namespace
 
 void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
-            bool emulateGgml) {
+            bool emulateGgml, bool expertSlice) {
     const int64_t C = w.cols, R = w.rows;
     if (emulateGgml && intDotType(w.type)) {
-        matmulQ8Int(w, x, nTok, y, threads);
+        matmulQ8Int(w, x, nTok, y, threads, expertSlice);
+        return;
+    }
+    if (emulateGgml && detail::kquantIntDotType(w.type) && C % 256 == 0) {
+        detail::matmulKQuant(w, x, nTok, y, threads, expertSlice);
         return;
     }
     const ActRounding ar = emulateGgml ? activationRounding(w.type) : ActRounding::None;

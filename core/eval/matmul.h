@@ -28,9 +28,12 @@ ActRounding activationRounding(formats::TensorType weightType);
 void roundActivations(ActRounding r, float* x, int64_t n);
 
 /// y (nTok x w.rows, row-major) = x (nTok x w.cols) times w transposed, on `threads` threads.
-/// `emulateGgml` rounds the activations as above (off: plain float products).
+/// `emulateGgml` rounds the activations as above (off: plain float products). The K-quants
+/// (Q3_K..Q6_K) and IQ4_XS then take integer products in the order of llama.cpp's x86 kernels
+/// (eval/kquant_dot.h); `expertSlice` marks one expert of a 3-D tensor (llama.cpp's MUL_MAT_ID
+/// runs the repacked Q4_K GEMV for every row).
 void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
-            bool emulateGgml = true);
+            bool emulateGgml = true, bool expertSlice = false);
 
 /// Dot product of n floats (vectorized where the CPU allows).
 float dotF32(const float* a, const float* b, int64_t n);

@@ -153,7 +153,9 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         auto srcRows = m.readRows(t, r0, n, scratch);
         if (!srcRows) return srcRows.error();
         QS_TRY(decSrc.decodeRows(t.type, *srcRows, ref, rowLength, t.name));
-        if (auto st = enc.encodeRows(type, ref, bytes, rowLength, imp, t.name); !st) {
+        if (o.quantizer == formats::Quantizer::Best && formats::hasBestSearch(type)) {
+            QS_TRY(formats::encodeRowsBest(type, ref, bytes, rowLength, imp, o.threads, t.name));
+        } else if (auto st = enc.encodeRows(type, ref, bytes, rowLength, imp, t.name); !st) {
             // A backend may refuse a case it does not cover (BadUsage, e.g. the GPU with an
             // importance-weighted search): the CPU does that chunk, with the same result.
             if (st.error().code != ErrorCode::BadUsage || &enc == &cpuBackend()) return st.error();
@@ -230,6 +232,9 @@ Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model,
     }
     w->removeKv("general.file_type");
     QS_TRY(w->setKv("general.file_type", io::GgufValue::u32(fileType)));
+    if (plan.quantizer == formats::Quantizer::Best) {
+        QS_TRY(w->setKv("quantize.quantizer", io::GgufValue::string("best")));
+    }
     if (imatrix) {
         QS_TRY(w->setKv("quantize.imatrix.file", io::GgufValue::string(imatrix->path)));
         if (!imatrix->datasets.empty()) {
@@ -406,6 +411,8 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
     if (outPath.empty()) return makeError(ErrorCode::BadUsage, "no output path");
+    QuantizeOptions planOptions = options;  // the plan says which encoders write it
+    planOptions.quantizer = plan.quantizer;
     // llama.cpp refuses a very-low-bit tensor its imatrix has no entry for (the result would be
     // garbage); so do we, before writing anything.
     if (options.imatrix) {
@@ -456,7 +463,7 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
         for (size_t index : shard.tensors) {
             ps.position = position++;
             TensorResult r;
-            auto st = runTensor(model, index, plan.tensors[index].type, options, r, sink, &ps,
+            auto st = runTensor(model, index, plan.tensors[index].type, planOptions, r, sink, &ps,
                                 &summary.warnings, /*releaseChunks=*/true);
             if (!st) {
                 if (st.error().file.empty()) st.error().file = model.path();

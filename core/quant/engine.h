@@ -77,6 +77,9 @@ struct QuantizeOptions {
     const CancelToken* cancel = nullptr;
     ProgressFn progress;
     SplitOptions split;               ///< exportGguf: one file (default) or shards
+    /// The encoder family; exportGguf takes the plan's. Best runs on the CPU (the GPU backend
+    /// has ggml's encoders only).
+    formats::Quantizer quantizer = formats::Quantizer::Ggml;
 };
 
 /// What quantizing one tensor gave.

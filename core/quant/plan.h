@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "formats/encode_best.h"
 #include "formats/type_table.h"
 #include "model/model.h"
 #include "quant/ftype.h"
@@ -100,6 +101,9 @@ struct PlanOptions {
 /// The plan of a whole model: one choice per tensor, in the model's tensor order.
 struct Plan {
     std::optional<Ftype> ftype;  ///< preset it was built from (labels general.file_type)
+    /// Who writes the blocks: ggml's encoders (llama.cpp's bytes) or the lower-error search
+    /// (formats/encode_best.h); recorded as quantize.quantizer = "best" in the export.
+    formats::Quantizer quantizer = formats::Quantizer::Ggml;
     std::vector<TensorChoice> tensors;
 
     /// Bytes of tensor i's data in the planned type.

@@ -49,6 +49,12 @@ Result<Recipe> parseRecipe(const std::string& text, const std::string& file) {
         if (!j["pure"].is_boolean()) return recipeError(file, "\"pure\" must be true or false");
         r.pure = j["pure"].get<bool>();
     }
+    if (j.contains("quantizer")) {
+        if (!j["quantizer"].is_string()) return recipeError(file, "\"quantizer\" must be ggml or best");
+        auto q = formats::parseQuantizer(j["quantizer"].get<std::string>());
+        if (!q) return recipeError(file, q.error().message);
+        r.quantizer = *q;
+    }
     if (j.contains("imatrix_aware")) {
         if (!j["imatrix_aware"].is_boolean()) return recipeError(file, "\"imatrix_aware\" must be a bool");
         r.imatrixAware = j["imatrix_aware"].get<bool>();
@@ -110,6 +116,7 @@ std::string recipeToJson(const Recipe& r, const model::Model* model) {
     for (const auto& [name, t] : r.tensors) tensors[name] = formats::typeName(t);
     j["tensors"] = tensors;
     j["locked"] = r.locked;
+    if (r.quantizer != formats::Quantizer::Ggml) j["quantizer"] = formats::quantizerName(r.quantizer);
     if (model) {
         j["model"] = {{"architecture", model->hparams().architecture},
                       {"tensors", model->tensors().size()},
@@ -152,6 +159,7 @@ Result<Plan> planFromRecipe(const model::Model& m, const Recipe& r) {
         o.rules.push_back(std::move(*rule));
     }
     Plan p = buildPlan(m, o);
+    p.quantizer = r.quantizer;
     for (const auto& [name, type] : r.tensors) {
         const auto idx = m.indexOf(name);
         if (idx < 0) {
@@ -176,6 +184,7 @@ Result<Plan> planFromRecipe(const model::Model& m, const Recipe& r) {
 Recipe recipeOfPlan(const model::Model& m, const Plan& p) {
     Recipe r;
     r.base = p.ftype.value_or(Ftype::Q8_0);
+    r.quantizer = p.quantizer;
     PlanOptions o;
     o.ftype = r.base;
     const Plan base = buildPlan(m, o);

@@ -32,6 +32,8 @@ struct Recipe {
     std::vector<std::string> rules;  ///< REGEX=TYPE texts
     std::vector<std::pair<std::string, formats::TensorType>> tensors;  ///< explicit choices
     std::vector<std::string> locked;
+    /// "quantizer": "best" (written only when not ggml's, so ggml recipes stay as they were).
+    formats::Quantizer quantizer = formats::Quantizer::Ggml;
 };
 
 /// Parse recipe JSON text; errors name the file and the offending field.

@@ -226,3 +226,54 @@ TEST(CliStats, HistogramAndErrorOfOneTensor) {
 }
 
 } // namespace
+
+namespace {
+
+double statsRmse(const std::string& model, const std::string& tensor, const char* type,
+                 const char* quantizer) {
+    const CliRun r = cli("stats " + model + " --tensor " + tensor + " --type " + type +
+                         " --quantizer " + quantizer + " --json");
+    EXPECT_EQ(r.code, 0) << r.err;
+    if (r.code != 0) return NAN;
+    return nlohmann::json::parse(r.out)["metrics"]["rmse"].get<double>();
+}
+
+} // namespace
+
+// --quantizer best: the same tensor types and sizes as ggml's plan (llama.cpp reads the same
+// layout), other bytes, the choice recorded in the file, and a lower error in `stats`.
+TEST(CliQuantize, BestQuantizerSameLayoutLowerError) {
+    qs::test::TempDir dir;
+    const std::string synth = dir.file("tiny.gguf");
+    ASSERT_EQ(cli("synth -o " + synth + " --preset tiny").code, 0);
+    const std::string g = dir.file("g.gguf"), b = dir.file("b.gguf");
+    // stories260K's 64-wide rows take the legacy fallbacks (Q5_0, Q8_0): quick to search.
+    ASSERT_EQ(cli("quantize " + kStories + " -o " + g + " --type Q4_K_M -q").code, 0);
+    const CliRun rb = cli("quantize " + kStories + " -o " + b + " --type Q4_K_M --quantizer best -q");
+    ASSERT_EQ(rb.code, 0) << rb.err;
+    auto mg = qs::model::openModel(g);
+    auto mb = qs::model::openModel(b);
+    ASSERT_TRUE(mg.ok() && mb.ok());
+    ASSERT_EQ(mg->tensors().size(), mb->tensors().size());
+    bool anyDifferent = false;
+    for (size_t i = 0; i < mg->tensors().size(); ++i) {
+        const auto& tg = mg->tensors()[i];
+        const auto& tb = mb->tensors()[i];
+        EXPECT_EQ(tg.name, tb.name);
+        EXPECT_EQ(tg.type, tb.type) << tg.name;
+        EXPECT_EQ(tg.nbytes, tb.nbytes) << tg.name;
+        const auto dg = mg->tensorData(tg), db = mb->tensorData(tb);
+        anyDifferent |= !std::equal(dg.begin(), dg.end(), db.begin(), db.end());
+    }
+    EXPECT_TRUE(anyDifferent);
+    const auto* key = mb->find("quantize.quantizer");
+    ASSERT_NE(key, nullptr);
+    EXPECT_EQ(key->str(), "best");
+    EXPECT_EQ(mg->find("quantize.quantizer"), nullptr);  // ggml's files stay llama.cpp's
+    for (const char* type : {"Q4_K", "Q6_K", "IQ4_XS", "Q4_0"}) {
+        const double eg = statsRmse(synth, "blk.0.ffn_down.weight", type, "ggml");
+        const double eb = statsRmse(synth, "blk.0.ffn_down.weight", type, "best");
+        EXPECT_LT(eb, eg) << type;
+    }
+    EXPECT_EQ(cli("quantize " + synth + " -o " + b + " --quantizer fastest").code, 2);
+}

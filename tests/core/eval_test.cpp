@@ -10,9 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eval/cpu_features.h"
 #include "eval/evaluate.h"
 #include "eval/plan_eval.h"
 #include "eval/tokenizer.h"
+#include "quant/engine.h"
+#include "quant/plan.h"
 #include "test_util.h"
 
 using namespace qs;
@@ -148,10 +151,33 @@ TEST(EvalTokenizer, ClearErrors) {
 
 // llama.cpp's true perplexities (node-llama-cpp 3.22.1 CPU, tests/js/logprobs.mjs): F32 2.744948,
 // Q8_0 2.751435, Q4_0 3.033397 (BOS + 511 tokens, one context, all 511 positions scored).
+// Measured here (AVX-512): 2.744935 (-0.0005 %), 2.750829 (-0.022 %), 3.033397 (equal: llama.cpp's
+// repacked q4_0_8x8 order, one fused step per block, followed).
 TEST(EvalPerplexity, MatchesLlamaCpp) {
-    EXPECT_NEAR(perplexityOf(kF32) / 2.744948, 1.0, 0.001);
-    EXPECT_NEAR(perplexityOf(kQ8) / 2.751435, 1.0, 0.001);
-    EXPECT_NEAR(perplexityOf(kQ4) / 3.033397, 1.0, 0.001);
+    EXPECT_NEAR(perplexityOf(kF32) / 2.744948, 1.0, 1e-4);
+    EXPECT_NEAR(perplexityOf(kQ8) / 2.751435, 1.0, 5e-4);
+    EXPECT_NEAR(perplexityOf(kQ4) / 3.033397, 1.0, eval::cpuHasAvx512() ? 1e-4 : 1e-3);
+}
+
+// Our Q4_K_M export of stories260K (64-wide rows: Q5_0 / Q8_0 / F16 by the preset's fallbacks):
+// llama.cpp gives it 2.746755 (logprobs.mjs, 2026-12-06); our pass the same to 0.01 % (measured:
+// equal to the printed digits; it was +0.156 % before SiLU, RMSNorm and RoPE followed ggml).
+TEST(EvalPerplexity, Q4KMMixMatchesLlamaCpp) {
+    auto src = model::openModel(kF32);
+    ASSERT_TRUE(src.ok());
+    quant::PlanOptions po;
+    po.ftype = quant::Ftype::Q4_K_M;
+    const quant::Plan plan = quant::buildPlan(*src, po);
+    test::TempDir tmp;
+    const std::string out = tmp.file("stories260K-Q4_K_M.gguf");
+    ASSERT_TRUE(quant::exportGguf(*src, plan, out, {}).ok());
+    const double ppl = perplexityOf(out);
+    std::printf("Q4_K_M mix: ours %.6f, llama.cpp 2.746755\n", ppl);
+    if (!eval::cpuHasAvx512()) {  // other x86 builds of llama.cpp: followed, not verified here
+        EXPECT_NEAR(ppl / 2.746755, 1.0, 1e-3);
+        return;
+    }
+    EXPECT_NEAR(ppl / 2.746755, 1.0, 1e-4);
 }
 
 // Without llama.cpp's rounding (plain float attention and products) the quantized files are off
@@ -318,8 +344,8 @@ TEST(EvalErrors, BadTokensAndCancel) {
 }
 
 // shared/models/README.md: `llama-perplexity -c 64 -b 64` (the llama.cpp tool itself) on
-// eval-text.txt, 11 chunks: F32 2.9873, Q8_0 2.9892, Q4_0 3.2059. Measured: 2.98734, 2.98869,
-// 3.21014. Only 341 positions are scored, so the rare Q8_0-rounding flips weigh more: 0.2%.
+// eval-text.txt, 11 chunks: F32 2.9873, Q8_0 2.9892, Q4_0 3.2059. Measured: 2.98725, 2.98917,
+// 3.20592. Only 341 positions are scored, so a rare Q8_0-rounding flip weighs more: 0.2%.
 TEST(EvalPerplexity, MatchesLlamaPerplexityTool) {
     const auto ids = llamaCppIds();
     const std::pair<std::string, double> cases[] = {{kF32, 2.9873}, {kQ8, 2.9892}, {kQ4, 3.2059}};

@@ -64,7 +64,7 @@ expected=(/usr/bin/quantscope /usr/bin/quantscope-cli
           "/usr/share/mime/packages/$app_id.xml"
           "/usr/share/icons/hicolor/scalable/apps/$app_id.svg"
           /usr/share/man/man1/quantscope.1.gz /usr/share/man/man1/quantscope-cli.1.gz
-          /usr/share/doc/quantscope/changelog.gz)
+          /usr/share/doc/quantscope/changelog.gz /usr/share/doc/quantscope/copyright)
 sizes=(16 22 24 32 48 64 128 256)
 for s in "${sizes[@]}"; do expected+=("/usr/share/icons/hicolor/${s}x$s/apps/$app_id.png"); done
 for p in "${expected[@]}"; do grep -qxF "$p" "$work/paths" || fail "package lacks $p"; done
@@ -125,6 +125,11 @@ grep -qx "Icon=$app_id" "$desktop" || fail "Icon line"
 grep -qx "MimeType=application/x-gguf;application/x-safetensors;" "$desktop" || fail "MimeType"
 appstreamcli validate --no-net "$share/metainfo/$app_id.metainfo.xml" >"$work/as.log" 2>&1 ||
     { cat "$work/as.log"; fail "appstreamcli validate"; }
+grep -q "<project_license>MIT</project_license>" "$share/metainfo/$app_id.metainfo.xml" ||
+    fail "metainfo has no project_license"
+grep -qx "License: MIT" "$share/doc/quantscope/copyright" || fail "copyright file names no MIT licence"
+grep -qx "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/" \
+    "$share/doc/quantscope/copyright" || fail "copyright file is not machine-readable (DEP-5)"
 grep -q "<release version=\"$version\"" "$share/metainfo/$app_id.metainfo.xml" ||
     fail "metainfo release is not $version"
 # The whole tree as a software center reads it: metainfo, .desktop and icon together.

@@ -3,8 +3,9 @@
 // evaluation): the work runs on Qt's global thread pool and shares only a Progress block with
 // the job object (cancel token, bytes or steps done, the current item), so deleting the job
 // while the work runs is safe: the work is cancelled at its next check and its result dropped.
-// A GUI-side timer publishes progress with the time left at about 20 Hz (STYLE.md 3.12), and
-// the job's own result signals are emitted by deliver() on the GUI thread, then finished().
+// A GUI-side timer publishes progress with the time left at about 20 Hz (docs/STYLE.md §3
+// item 12), and the job's own result signals are emitted by deliver() on the GUI thread, then
+// finished().
 // Work threads run at the lower priority of qs::parallel's workers, so the window stays
 // responsive while every core works.
 

@@ -686,8 +686,8 @@ TEST(ImatrixCollect, Stories260KImatrixLowersKl) {
 // expert equal llama.cpp's. With F32 weights (the synth model exported as ALL_F32) the sums
 // agree within 1e-4 per column. With its F16 weights both sides round the activations to F16
 // before each product (ggml's vec_dot type), which turns last-bit differences upstream into F16
-// steps (5e-4) of single values: the expert sums then agree to a few 1e-2 (measured 3.7e-2, on a
-// column whose mean square is 1e-4 of the tensor's largest).
+// steps (5e-4) of single values: the expert sums then agree to a few 1e-3 (measured 5.7e-3; 3.7e-2
+// before the exact kernels of the numerics branch).
 TEST(ImatrixCollect, Qwen3MoeEqualsLlamaCppPerExpert) {
     if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
     test::TempDir dir;
@@ -722,7 +722,7 @@ TEST(ImatrixCollect, Qwen3MoeEqualsLlamaCppPerExpert) {
         }
     }
     EXPECT_EQ(expertTensors, 9u);  // gate, up, down in each of 3 layers
-    const double worstF16 = compareWithLlama(f16, tokens, 64, 2, tk->bos(), false, 5e-2);
+    const double worstF16 = compareWithLlama(f16, tokens, 64, 2, tk->bos(), false, 2e-2);
     std::printf("qwen3moe F16, flash attention: largest relative difference per column %.3g\n",
                 worstF16);
 }

@@ -163,6 +163,21 @@ struct EvalCliOptions {
 };
 int runEval(const EvalCliOptions& o);
 
+/// `imatrix`: an importance matrix from our forward pass (llama-imatrix's collection and GGUF
+/// format), merged with --in-file files, with llama-imatrix's --show-statistics.
+struct ImatrixCliOptions {
+    std::string model;                 ///< empty: only merge / show --in-file files
+    std::string text;                  ///< calibration text
+    std::string output;                ///< default imatrix.gguf
+    std::vector<std::string> inFiles;  ///< imatrix files to merge (GGUF or legacy .dat)
+    int64_t ctx = 512;
+    int64_t chunks = -1;
+    int threads = 0;
+    bool showStatistics = false;
+    bool json = false;
+};
+int runImatrix(const ImatrixCliOptions& o);
+
 /// List the Vulkan devices the backend can use (or say why there are none).
 int runDevices(bool json);
 

@@ -232,6 +232,25 @@ int main(int argc, char** argv) {
     cEval->add_option("--threads", evalOpt.threads, "Threads (0 = all cores)");
     cEval->add_flag("--json", evalOpt.json, "Machine-readable output (schema in docs/CLI.md)");
 
+    qs::cli::ImatrixCliOptions imx;
+    auto* cImatrix = app.add_subcommand(
+        "imatrix", "Importance matrix from a calibration text (llama-imatrix's GGUF format)");
+    cImatrix->add_option("model", imx.model, "Model (GGUF or safetensors); omit to only merge or "
+                                             "show --in-file files");
+    cImatrix->add_option("--text", imx.text, "Calibration text, tokenized with the model's vocabulary");
+    cImatrix->add_option("-o,--output", imx.output, "Output file (default imatrix.gguf)");
+    cImatrix->add_option("--in-file", imx.inFiles,
+                         "Imatrix file to merge, weighted by its counts (repeatable)")
+        ->allow_extra_args(false);
+    cImatrix->add_option("--ctx", imx.ctx, "Tokens per chunk, each starting with BOS (default 512)")
+        ->check(CLI::Range(int64_t(16), int64_t(1) << 20));
+    cImatrix->add_option("--chunks", imx.chunks, "At most this many chunks (default: all)")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+    cImatrix->add_option("--threads", imx.threads, "Threads (0 = all cores)");
+    cImatrix->add_flag("--show-statistics", imx.showStatistics,
+                       "Per tensor and per layer statistics, as llama-imatrix prints them");
+    cImatrix->add_flag("--json", imx.json, "Machine-readable output (schema in docs/CLI.md)");
+
     bool devicesJson = false;
     auto* cDevices = app.add_subcommand("devices", "List the Vulkan devices the GPU backend can use");
     cDevices->add_flag("--json", devicesJson, "Machine-readable output");
@@ -258,5 +277,6 @@ int main(int argc, char** argv) {
         return qs::cli::runPlan(plan);
     }
     if (*cEval) return qs::cli::runEval(evalOpt);
+    if (*cImatrix) return qs::cli::runImatrix(imx);
     return 2;
 }

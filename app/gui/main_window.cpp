@@ -41,6 +41,7 @@
 #include "budget_panel.h"
 #include "eval_panel.h"
 #include "jobs/eval_job.h"
+#include "jobs/imatrix_job.h"
 #include "jobs/sensitivity_job.h"
 #include "eliding_label.h"
 #include "error_atlas.h"
@@ -234,6 +235,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         m_atlas->cancel();
         if (SensitivityJob* job = m_budgetPanel->job()) job->requestCancel();
         if (EvalJob* job = m_evalPanel->job()) job->requestCancel();
+        if (m_imatrixJob) m_imatrixJob->requestCancel();
     });
     connect(m_evalPanel, &EvalPanel::jobStarted, this, [this](EvalJob* job) {
         m_jobIndicator->begin(tr("Evaluating"));
@@ -434,6 +436,20 @@ void MainWindow::buildMenus() {
     m_autoAnalyse->setToolTip(tr("Measure the error of every tensor after each edit, in the background"));
     connect(m_autoAnalyse, &QAction::toggled, m_atlas, &ErrorAtlas::setAutoAnalyse);
     analysis->addAction(tr("&Cancel Measuring"), m_atlas, &ErrorAtlas::cancel);
+    analysis->addSeparator();
+    m_modelActions << analysis->addAction(tr("Compute &Importance…"), this,
+                                          &MainWindow::chooseImportanceText);
+    m_modelActions.back()->setToolTip(
+        tr("Compute an importance matrix (imatrix) from a calibration text with the model's "
+           "own forward pass"));
+    m_modelActions << analysis->addAction(tr("&Save Importance Matrix…"), this,
+                                          &MainWindow::chooseSaveImportance);
+    m_modelActions << analysis->addAction(tr("Importance per &Layer…"), this, [this] {
+        if (!showImportanceChart()) {
+            QMessageBox::information(this, tr("Importance per Layer"),
+                                     tr("Compute the importance first (Analysis > Compute Importance)."));
+        }
+    });
 
     QMenu* view = menuBar()->addMenu(tr("&View"));
     QAction* find = view->addAction(tr("&Filter Tensors"), this, [this] {
@@ -728,6 +744,13 @@ void MainWindow::onOpenFailed(const QString& path, const QString& message) {
 }
 
 void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const QString& path) {
+    // An importance computed for the previous model no longer applies.
+    if (m_imatrixJob) {
+        BackgroundJob::abandon(m_imatrixJob, this);
+        m_imatrixJob = nullptr;
+        m_jobIndicator->end();
+    }
+    m_importanceSums.reset();
     m_model = std::move(model);
     m_watcher->watch(m_model);
     // The plan first: the table's target columns read it.

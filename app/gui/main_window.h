@@ -13,6 +13,7 @@
 #include "formats/type_table.h"
 #include "quant/engine.h"
 
+class QDialog;
 class QFrame;
 class QLabel;
 class QLineEdit;
@@ -28,6 +29,9 @@ class QTreeView;
 namespace qs::model {
 class Model;
 }
+namespace qs::quant {
+struct ImatrixSums;
+}
 
 namespace qs::gui {
 
@@ -38,6 +42,8 @@ class JobIndicator;
 class MetadataView;
 class ModelWatcher;
 class ExportJob;
+class ImatrixJob;
+struct ImatrixOutcome;
 class OpenModelJob;
 class PlanDocument;
 class PlanToolBar;
@@ -144,6 +150,21 @@ public:
     /// error. It weights the error column and the export's quantizers.
     QString loadImatrixFrom(const QString& path);
     void clearImatrix();
+    /// Analysis > Compute Importance: an imatrix from `textPath` (empty: the built-in sample
+    /// text) by our forward pass, in the background (cancellable through the job indicator).
+    /// On success it becomes the plan's imatrix (the Importance column, the error atlas, the
+    /// optimizer and the export use it at once); emits importanceFinished. False (nothing
+    /// starts) without a model, while one runs, or when the text cannot be read.
+    bool startImportance(const QString& textPath = {});
+    ImatrixJob* importanceJob() const;
+    /// The sums and counts of the last computed imatrix (null before one), and writing them in
+    /// llama.cpp's GGUF imatrix format: empty on success, else the error.
+    std::shared_ptr<const qs::quant::ImatrixSums> computedImportance() const { return m_importanceSums; }
+    QString saveImportanceTo(const QString& path);
+    /// Analysis > Importance per Layer: a chart of llama-imatrix's per-layer statistics of the
+    /// computed imatrix (mean Σ(act²) as bars, cosine similarity to the previous layer as a
+    /// line), in a window of its own; null before an imatrix was computed.
+    QDialog* showImportanceChart();
     /// Replace the plan by the per-tensor types of a quantized GGUF file of this model (one
     /// undo step). Empty on success, else the error (a missing tensor, another shape...).
     QString importPlanFrom(const QString& path);
@@ -177,6 +198,8 @@ signals:
     void loadFailed(const QString& path, const QString& message);
     /// An export ended: written (`ok`), cancelled or failed (`message` says which).
     void exportFinished(bool ok, const QString& path, const QString& message);
+    /// A Compute Importance job ended: `ok`, or failed / cancelled (`message` says which).
+    void importanceFinished(bool ok, const QString& message);
 
 protected:
     void closeEvent(QCloseEvent* event) override;
@@ -190,6 +213,9 @@ private:
     void restoreSettings();
     void saveSettings() const;
     void chooseImatrix();
+    void chooseImportanceText();
+    void chooseSaveImportance();
+    void onImportanceDone(const ImatrixOutcome& outcome);
     void startOpen(const OpenParams& params);
     void onOpenSucceeded(const OpenOutcome& outcome);
     void onOpenFailed(const QString& path, const QString& message);
@@ -251,6 +277,8 @@ private:
     QSplitter* m_leftSplit = nullptr;
     QAction* m_autoAnalyse = nullptr;
     QPointer<ExportJob> m_export;
+    QPointer<ImatrixJob> m_imatrixJob;
+    std::shared_ptr<const qs::quant::ImatrixSums> m_importanceSums;
     QAction* m_exportAction = nullptr;
     QList<QAction*> m_modelActions;  // enabled only with a model
     QProgressBar* m_busy = nullptr;

@@ -105,12 +105,17 @@ double ggmlSoftMax(int n, float* y, const float* x, float max) {
 }
 
 void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok,
-              float* out, int threads, bool emulateGgml) {
+              float* out, int threads, bool emulateGgml, ActivationObserver* observer) {
     const size_t n = size_t(nTok) * size_t(L.wGate.rows);
     std::vector<float> gate(n), up(n);
+    if (observer) {
+        observer->onProduct(L.wGate, -1, 0, h, nTok);
+        if (L.wUp.name != L.wGate.name) observer->onProduct(L.wUp, -1, 0, h, nTok);  // phi3: fused
+    }
     matmul(L.wGate, h, nTok, gate.data(), threads, emulateGgml);
     matmul(L.wUp, h, nTok, up.data(), threads, emulateGgml);
     glu(gate, up, n, c.gelu, size_t(L.wGate.rows));
+    if (observer) observer->onProduct(L.wDown, -1, 0, gate.data(), nTok);
     matmul(L.wDown, gate.data(), nTok, out, threads, emulateGgml);
 }
 
@@ -149,11 +154,12 @@ void routeExperts(const LayerWeights& L, const LlamaConfig& c, const float* h, i
 }
 
 void moeFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok, float* out,
-            int threads, bool emulateGgml) {
+            int threads, bool emulateGgml, ActivationObserver* observer) {
     const int k = c.nExpertUsed;
     const int64_t E = c.nEmbd, Fe = c.nFfExp;
     std::vector<int32_t> selected;
     std::vector<float> weights;
+    if (observer) observer->onProduct(L.router, -1, 0, h, nTok);
     routeExperts(L, c, h, nTok, threads, emulateGgml, selected, weights);
     // Each expert's output per (token, slot), already multiplied by the slot's weight.
     std::vector<float> slots(size_t(nTok) * size_t(k) * size_t(E));
@@ -174,9 +180,14 @@ void moeFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t
         gate.resize(size_t(n * Fe));
         up.resize(size_t(n * Fe));
         down.resize(size_t(n * E));
+        if (observer) {
+            observer->onProduct(L.gateExps[size_t(e)], e, c.nExpert, xe.data(), n);
+            observer->onProduct(L.upExps[size_t(e)], e, c.nExpert, xe.data(), n);
+        }
         matmul(L.gateExps[size_t(e)], xe.data(), n, gate.data(), threads, emulateGgml, true);
         matmul(L.upExps[size_t(e)], xe.data(), n, up.data(), threads, emulateGgml, true);
         glu(gate, up, size_t(n * Fe), false, size_t(Fe));
+        if (observer) observer->onProduct(L.downExps[size_t(e)], e, c.nExpert, gate.data(), n);
         matmul(L.downExps[size_t(e)], gate.data(), n, down.data(), threads, emulateGgml, true);
         for (int64_t j = 0; j < n; ++j) {
             const int64_t i = who[size_t(j)];

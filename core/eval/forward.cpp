@@ -515,6 +515,14 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
         const LayerWeights& L = model.layers()[size_t(l)];
         QS_TRY(report(uint64_t(l), L.wq.name));
         detail::rmsNorm(x.data(), h.data(), L.attnNorm, T, E, c.rmsEps, threads);
+        if (auto* ob = options.observer) {
+            // q, k and v read the same input; a fused attn_qkv is one product.
+            ob->onProduct(L.wq, -1, 0, h.data(), T);
+            if (L.wk.name != L.wq.name) ob->onProduct(L.wk, -1, 0, h.data(), T);
+            if (L.wv.name != L.wq.name && L.wv.name != L.wk.name) {
+                ob->onProduct(L.wv, -1, 0, h.data(), T);
+            }
+        }
         matmul(L.wq, h.data(), T, q.data(), threads, emu);
         matmul(L.wk, h.data(), T, k.data(), threads, emu);
         matmul(L.wv, h.data(), T, v.data(), threads, emu);
@@ -552,6 +560,7 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
             attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads, window,
                       kqScale, c.attnSoftcap);
         }
+        if (options.observer) options.observer->onProduct(L.wo, -1, 0, att.data(), T);
         matmul(L.wo, att.data(), T, proj.data(), threads, emu);
         if (!L.postAttnNorm.empty()) {
             detail::rmsNorm(proj.data(), proj.data(), L.postAttnNorm, T, E, c.rmsEps, threads);
@@ -560,9 +569,9 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
 
         detail::rmsNorm(x.data(), h.data(), L.ffnNorm, T, E, c.rmsEps, threads);
         if (c.nExpert > 0) {
-            detail::moeFfn(L, c, h.data(), T, proj.data(), threads, emu);
+            detail::moeFfn(L, c, h.data(), T, proj.data(), threads, emu, options.observer);
         } else {
-            detail::denseFfn(L, c, h.data(), T, proj.data(), threads, emu);
+            detail::denseFfn(L, c, h.data(), T, proj.data(), threads, emu, options.observer);
         }
         if (!L.postFfnNorm.empty()) {
             detail::rmsNorm(proj.data(), proj.data(), L.postFfnNorm, T, E, c.rmsEps, threads);

@@ -17,6 +17,7 @@
 #include <functional>
 #include <span>
 
+#include "eval/activation_observer.h"
 #include "eval/llama_model.h"
 #include "quant/engine.h"
 
@@ -36,6 +37,8 @@ struct ForwardOptions {
     const quant::CancelToken* cancel = nullptr;
     /// Called after each layer; doneBytes/totalBytes count layers (plus one for the output).
     quant::ProgressFn progress;
+    /// Sees the input of every product with a `blk.*` weight (not the output head); null = none.
+    ActivationObserver* observer = nullptr;
 };
 
 /// Receives the logits of positions [pos, pos + n), n rows of nVocab floats.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "eval/activation_observer.h"
 #include "eval/llama_model.h"
 
 namespace qs::eval::detail {
@@ -22,7 +23,7 @@ void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nR
 
 /// out (nTok x nEmbd) = the layer's dense FFN of h (nTok x nEmbd).
 void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok,
-              float* out, int threads, bool emulateGgml);
+              float* out, int threads, bool emulateGgml, ActivationObserver* observer = nullptr);
 
 /// out (nTok x nEmbd) = the layer's mixture of experts on h, as llama.cpp's build_moe_ffn with
 /// softmax gating and norm_w (qwen3moe, mixtral): router logits, softmax, the top-k experts by
@@ -30,7 +31,7 @@ void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64
 /// sum (clamped at 6.1e-5), each expert's SwiGLU output scaled by its weight, summed in top-k
 /// order. Only the rows of the experts some token is routed to are decoded.
 void moeFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok, float* out,
-            int threads, bool emulateGgml);
+            int threads, bool emulateGgml, ActivationObserver* observer = nullptr);
 
 /// Experts routed per token, as moeFfn selects them (nTok x nExpertUsed ids, then weights).
 void routeExperts(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok,

@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include <QComboBox>
+#include <QDialog>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QProcess>
@@ -25,6 +26,7 @@
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QToolButton>
 #include <QUndoStack>
 #include <qcustomplot.h>
 
@@ -34,7 +36,10 @@
 #include "error_plot.h"
 #include "format_utils.h"
 #include "job_indicator.h"
+#include "eval/imatrix_collect.h"
+#include "eval/tokenizer.h"
 #include "jobs/export_job.h"
+#include "jobs/imatrix_job.h"
 #include "main_window.h"
 #include "model/model.h"
 #include "plan_document.h"
@@ -42,6 +47,7 @@
 #include "precision_map.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
+#include "quant/imatrix_sums.h"
 #include "quant/optimizer.h"
 #include "quant/sensitivity.h"
 #include "quant/plan.h"
@@ -106,6 +112,7 @@ private slots:
     void locksSurvivePresetsAndUndo();
     void imatrixWeightsErrorAndExport();
     void foreignImatrixIsRefused();
+    void computeImportanceFeedsThePlan();
     void runtimeEstimateFollowsSettings();
     void plotsSaveCsv();
     void exportSummaryNamesSizeAndError();
@@ -752,6 +759,81 @@ void JobsTest::foreignImatrixIsRefused() {
     QVERIFY2(error.contains(QStringLiteral("blk.0.attn_q.weight")), qPrintable(error));
     QVERIFY(!m_window->planDocument()->imatrix());
     QVERIFY(!m_window->loadImatrixFrom(out.filePath(QStringLiteral("missing.gguf"))).isEmpty());
+}
+
+// Analysis > Compute Importance: a cancellable job through the job indicator; its imatrix is the
+// core's computeImatrix on the same text, becomes the plan's (Importance column, weighted error)
+// at once, and saves as a GGUF imatrix the loader reads back.
+void JobsTest::computeImportanceFeedsThePlan() {
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    QVERIFY(!doc->imatrix());
+    QVERIFY(!m_window->computedImportance());
+    // Cancelled through the indicator: nothing changes.
+    QSignalSpy done(m_window, &MainWindow::importanceFinished);
+    QVERIFY(m_window->startImportance());
+    QVERIFY(!m_window->startImportance());  // one at a time
+    QVERIFY(m_window->jobIndicator()->activeJobs() > 0);
+    m_window->jobIndicator()->cancelButton()->click();
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QCOMPARE(done.first().at(0).toBool(), false);
+    QVERIFY2(done.first().at(1).toString().contains(QStringLiteral("cancelled")),
+             qPrintable(done.first().at(1).toString()));
+    QVERIFY(!doc->imatrix());
+    QTRY_VERIFY_WITH_TIMEOUT(!m_window->importanceJob(), kTimeoutMs);
+    // From the built-in sample.
+    done.clear();
+    QSignalSpy changed(doc, &qs::gui::PlanDocument::imatrixChanged);
+    QVERIFY(m_window->startImportance());
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QVERIFY2(done.first().at(0).toBool(), qPrintable(done.first().at(1).toString()));
+    QCOMPARE(changed.count(), 1);
+    QVERIFY(doc->imatrix());
+    const auto sums = m_window->computedImportance();
+    QVERIFY(sums);
+    QVERIFY(sums->chunkCount >= 2);
+    // The core's computation on the same tokens gives the same numbers.
+    const qs::model::Model& m = *doc->model();
+    auto tk = qs::eval::Tokenizer::fromModel(m);
+    QVERIFY(tk.ok());
+    auto lm = qs::eval::LlamaModel::bind(m);
+    QVERIFY(lm.ok());
+    qs::eval::ImatrixOptions o;
+    o.ctx = sums->chunkSize;
+    o.bos = tk->addBosDefault() ? tk->bos() : -1;
+    const auto tokens =
+        tk->encode(qs::gui::EvalPanel::sampleText().toStdString(), tk->addBosDefault());
+    auto core = qs::eval::computeImatrix(*lm, tokens, o);
+    QVERIFY(core.ok());
+    QCOMPARE(core->entries.size(), sums->entries.size());
+    const qs::quant::Imatrix im = qs::quant::importanceOf(*core);
+    QCOMPARE(doc->imatrix()->entries, im.entries);
+    const auto q = size_t(m.indexOf("blk.0.attn_q.weight"));
+    QVERIFY(!m_window->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
+    // The error atlas measures weighted errors with it.
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(waitForAtlas());
+    const auto weighted = m_window->errorAtlas()->find(doc->plan(), q);
+    QVERIFY(weighted);
+    QVERIFY(weighted->weightedNmse != weighted->nmse);
+    // Saved in llama.cpp's GGUF imatrix format.
+    QTemporaryDir out;
+    const QString path = out.filePath(QStringLiteral("computed.imatrix.gguf"));
+    QCOMPARE(m_window->saveImportanceTo(path), QString());
+    const auto back = qs::quant::loadImatrix(path.toStdString());
+    QVERIFY(back.ok());
+    QCOMPARE(back->entries, im.entries);
+    QCOMPARE(back->chunkCount, sums->chunkCount);
+    // The per-layer chart: llama-imatrix's per-layer mean Σ(act²), one bar per layer.
+    QDialog* chart = m_window->showImportanceChart();
+    QVERIFY(chart);
+    auto* plot = chart->findChild<QCustomPlot*>(QStringLiteral("importancePlot"));
+    QVERIFY(plot);
+    auto* bars = qobject_cast<QCPBars*>(plot->plottable(0));
+    QVERIFY(bars);
+    const auto st = qs::quant::imatrixStatistics(*sums);
+    QCOMPARE(bars->data()->size(), int(st.layers.size()));
+    QCOMPARE(bars->data()->at(0)->value, double(st.layers[0].meanSumSq));
+    chart->close();
 }
 
 void JobsTest::runtimeEstimateFollowsSettings() {

@@ -41,6 +41,7 @@
 #include "budget_panel.h"
 #include "eval_panel.h"
 #include "jobs/eval_job.h"
+#include "jobs/fit_job.h"
 #include "jobs/sensitivity_job.h"
 #include "eliding_label.h"
 #include "error_atlas.h"
@@ -232,6 +233,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(m_jobIndicator, &JobIndicator::cancelRequested, this, [this] {
         m_atlas->cancel();
         if (SensitivityJob* job = m_budgetPanel->job()) job->requestCancel();
+        if (FitJob* job = m_budgetPanel->fitJob()) job->requestCancel();
         if (EvalJob* job = m_evalPanel->job()) job->requestCancel();
     });
     connect(m_evalPanel, &EvalPanel::jobStarted, this, [this](EvalJob* job) {

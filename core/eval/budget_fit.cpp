@@ -328,8 +328,13 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
         KlSensitivityOptions ko;
         ko.eval = scorer.options(probeTokens);
         std::string probePhase;
+        bool probesTimedOut = false;
         ko.progress = [&](const quant::Progress& p) {
             if (options.cancel && options.cancel->cancelled()) return false;
+            if (timeUp()) {
+                probesTimedOut = true;  // the time bound: no KL plan, the NMSE table guides
+                return false;
+            }
             if (!options.progress) return true;
             probePhase = "KL probe " + std::to_string(p.tensorIndex + 1) + "/" +
                          std::to_string(p.tensorCount) + " " + std::string(p.tensor);
@@ -346,8 +351,13 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
         auto probeRef = runReference(*lm, probeTokens, ko.eval);
         if (!probeRef) return probeRef.error();
         auto kt = klSensitivity(model, nmse, probeTokens, *probeRef, ko);
-        if (!kt) return kt.error();
-        klTable = std::make_shared<const quant::SensitivityTable>(std::move(*kt));
+        if (kt) {
+            klTable = std::make_shared<const quant::SensitivityTable>(std::move(*kt));
+        } else if (probesTimedOut && !(options.cancel && options.cancel->cancelled())) {
+            out.timedOut = true;
+        } else {
+            return kt.error();
+        }
     }
     if (klTable && !timeUp()) {
         out.klTable = klTable;
@@ -537,6 +547,7 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
                        rejected + ")";
         }
     }
+    if (timeUp()) out.timedOut = true;
     out.seconds = elapsed();
     return out;
 }

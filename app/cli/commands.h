@@ -112,9 +112,15 @@ struct PlanCliOptions {
     bool noCache = false;
     int threads = 0;
     int curve = 0;               ///< JSON: this many points of the size-against-error curve
-    std::string objective = "nmse";  ///< nmse | kl
-    std::string text;                ///< --text for the KL objective
+    std::string objective = "nmse";  ///< nmse | kl | closed-loop
+    std::string text;                ///< --text for the KL and closed-loop objectives
     int64_t klCtx = 128;
+    std::string presetSize;          ///< --preset-size NAME: the budget is that preset's size
+    // closed-loop
+    int64_t fitCtx = 512;            ///< tokens of --text the loop scores
+    double holdOut = 0.25;           ///< fraction of them held out
+    double maxSeconds = 0;           ///< time bound (0 = none)
+    int maxRounds = 8;               ///< rounds of local moves
     bool json = false;
 };
 int runPlan(const PlanCliOptions& o);

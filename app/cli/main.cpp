@@ -179,10 +179,26 @@ int main(int argc, char** argv) {
     cPlan->add_option("--tensor-type-file", plan.tensorTypeFile,
                       "Also write llama-quantize's --tensor-type-file");
     cPlan->add_option("--curve", plan.curve, "JSON: points of the size-against-error curve");
+    cPlan->add_option("--preset-size", plan.presetSize,
+                      "The budget is this preset's exact file size (e.g. Q4_K_M)");
     cPlan->add_option("--objective", plan.objective,
-                      "nmse (weight error, default) or kl (per-tensor KL probes on --text)")
-        ->check(CLI::IsMember({"nmse", "kl"}));
-    cPlan->add_option("--text", plan.text, "Text for --objective kl (tokenized with the model's vocabulary)");
+                      "nmse (weight error, default), kl (per-tensor KL probes on --text) or "
+                      "closed-loop (candidates scored by the model's KL on --text; never worse "
+                      "there than the preset of that size)")
+        ->check(CLI::IsMember({"nmse", "kl", "closed-loop"}));
+    cPlan->add_option("--text", plan.text,
+                      "Text for --objective kl / closed-loop (tokenized with the model's vocabulary)");
+    cPlan->add_option("--fit-ctx", plan.fitCtx,
+                      "closed-loop: tokens of --text scored, calibration + held-out (default 512)")
+        ->check(CLI::Range(int64_t(32), int64_t(1) << 16));
+    cPlan->add_option("--holdout", plan.holdOut,
+                      "closed-loop: fraction of those tokens held out (default 0.25; 0 = none)")
+        ->check(CLI::Range(0.0, 0.8));
+    cPlan->add_option("--max-seconds", plan.maxSeconds,
+                      "closed-loop: time bound; the search stops between evaluations (0 = none)")
+        ->check(CLI::Range(0.0, 1e7));
+    cPlan->add_option("--max-rounds", plan.maxRounds, "closed-loop: rounds of local moves (default 8)")
+        ->check(CLI::Range(0, 1000));
     cPlan->add_option("--kl-ctx", plan.klCtx, "Tokens of --text the KL probes score (default 128)")
         ->check(CLI::Range(int64_t(8), int64_t(1) << 16));
     cPlan->add_option("--threads", plan.threads, "Threads (0 = all cores)");

@@ -2,6 +2,7 @@
 // and the comparison of two plans.
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "eval/budget_fit.h"
 #include "eval/kl_sensitivity.h"
 #include "optimize_util.h"
 #include "quant/engine.h"
@@ -88,6 +90,136 @@ BudgetSpec budgetOf(const PlanCliOptions& o) {
     s.klText = o.text;
     s.klCtx = o.klCtx;
     return s;
+}
+
+// `plan --objective closed-loop`: the candidates of one size scored by the model's KL on the
+// text (eval::fitToBudget), never worse there than the preset(s) of that size.
+int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::Imatrix* im,
+                  uint64_t targetBytes, std::vector<quant::Ftype> presets) {
+    const double params = double(std::max<int64_t>(1, m.totalElements()));
+    if (o.text.empty()) {
+        return fail(makeError(ErrorCode::BadUsage,
+                              "--objective closed-loop needs --text FILE (the calibration text)"));
+    }
+    std::ifstream tf(o.text, std::ios::binary);
+    if (!tf) return fail(makeError(ErrorCode::BadInput, "cannot read the text", o.text));
+    std::stringstream text;
+    text << tf.rdbuf();
+    BudgetSpec spec = budgetOf(o);
+    spec.progress = !o.json;
+    auto types = parseTypeList(spec.types);
+    if (!types) return fail(types.error());
+    auto base = quant::ftypeFromName(spec.base);
+    if (!base) return fail(makeError(ErrorCode::BadUsage, "--base: unknown preset '" + spec.base + "'"));
+    auto table = measureFor(m, spec, *types, im);
+    if (!table) return fail(table.error());
+    eval::FitOptions fo;
+    fo.targetBytes = targetBytes;
+    fo.presets = std::move(presets);
+    fo.base = *base;
+    fo.optimizer.lock = spec.lock;
+    fo.optimizer.factors = spec.factors;
+    fo.imatrix = im;
+    fo.ctx = o.fitCtx;
+    fo.holdOut = o.holdOut;
+    fo.probeCtx = o.klCtx;
+    fo.maxSeconds = o.maxSeconds;
+    fo.maxRounds = o.maxRounds;
+    fo.threads = o.threads;
+    std::string last;
+    if (spec.progress && ::isatty(2)) {
+        fo.progress = [&](const quant::Progress& p) {
+            std::string line = "closed loop [" + std::to_string(p.doneBytes) + "/" +
+                               std::to_string(p.totalBytes) + "] " + std::string(p.tensor);
+            if (line != last) {
+                last = line;
+                std::fprintf(stderr, "\r%-72.72s", line.c_str());
+            }
+            return true;
+        };
+    }
+    auto fit = eval::fitToBudgetOfText(m, *table, text.str(), fo);
+    if (fo.progress) std::fprintf(stderr, "\n");
+    if (!fit) return fail(fit.error());
+    const eval::FitCandidate& c = fit->result();
+    if (!o.output.empty()) {
+        quant::Recipe recipe = quant::recipeOfPlan(m, c.plan);
+        recipe.chosenBy = fit->provenance();
+        if (auto st = quant::saveRecipe(recipe, o.output, &m); !st) return fail(st.error());
+    }
+    if (!o.tensorTypeFile.empty()) {
+        if (auto st = writeText(o.tensorTypeFile, quant::tensorTypeFileOf(m, c.plan)); !st) {
+            return fail(st.error());
+        }
+    }
+    if (o.json) {
+        nlohmann::ordered_json j;
+        j["schema"] = "quantscope.plan/1";
+        j["model"] = m.path();
+        j["target_bytes"] = targetBytes;
+        j["file_bytes"] = c.fileBytes;
+        j["bits_per_weight"] = 8.0 * double(c.fileBytes) / params;
+        j["objective"] = "closed-loop";
+        nlohmann::ordered_json cl;
+        cl["calibration_tokens"] = fit->calibrationTokens;
+        cl["held_out_tokens"] = fit->heldOutTokens;
+        cl["chosen"] = fit->chosen;
+        cl["preset"] = fit->preset ? nlohmann::json(*fit->preset) : nlohmann::json(nullptr);
+        cl["best_calibration"] = fit->best;
+        cl["rule"] = fit->rule;
+        cl["noise"] = fit->noise;
+        cl["evaluations"] = fit->evaluations;
+        cl["accepted_moves"] = fit->acceptedMoves;
+        cl["timed_out"] = fit->timedOut;
+        cl["seconds"] = fit->seconds;
+        auto& cs = cl["candidates"] = nlohmann::json::array();
+        for (const auto& k : fit->candidates) {
+            cs.push_back({{"kind", std::string(eval::fitKindName(k.kind))},
+                          {"name", k.name},
+                          {"file_bytes", k.fileBytes},
+                          {"kl_calibration", k.klCalibration},
+                          {"kl_held_out", k.klHeldOut >= 0 ? nlohmann::json(k.klHeldOut)
+                                                           : nlohmann::json(nullptr)},
+                          {"perplexity_calibration", k.pplCalibration},
+                          {"perplexity_held_out", k.klHeldOut >= 0 ? nlohmann::json(k.pplHeldOut)
+                                                                   : nlohmann::json(nullptr)},
+                          {"predicted_kl", k.predictedKl >= 0 ? nlohmann::json(k.predictedKl)
+                                                              : nlohmann::json(nullptr)}});
+        }
+        j["closed_loop"] = cl;
+        auto& ts = j["tensors"] = nlohmann::json::array();
+        for (size_t i : quant::llamaTensorOrder(m)) {
+            const auto& t = c.plan.tensors[i];
+            ts.push_back({{"name", m.tensors()[i].name},
+                          {"type", typeOf(t.type)},
+                          {"origin", quant::originName(t.origin)},
+                          {"bytes", c.plan.tensorBytes(m, i)}});
+        }
+        std::printf("%s\n", j.dump(2).c_str());
+        return 0;
+    }
+    std::printf("plan: %" PRIu64 " bytes (%.4f bits per weight) for a budget of %" PRIu64
+                "; chosen: %s %s%s%s\n",
+                c.fileBytes, 8.0 * double(c.fileBytes) / params, targetBytes,
+                std::string(eval::fitKindName(c.kind)).c_str(), c.name.c_str(),
+                o.output.empty() ? "" : "; recipe ", o.output.c_str());
+    std::printf("closed loop: %lld calibration + %lld held-out tokens, %d evaluations, %d moves "
+                "accepted, %.2f s%s\nrule: %s\n\n",
+                static_cast<long long>(fit->calibrationTokens),
+                static_cast<long long>(fit->heldOutTokens), fit->evaluations, fit->acceptedMoves,
+                fit->seconds, fit->timedOut ? " (stopped by --max-seconds)" : "", fit->rule.c_str());
+    std::printf("%-3s %-7s %12s %12s %12s %12s  %s\n", "", "kind", "file bytes", "KL calib",
+                "KL held-out", "predicted", "plan");
+    for (size_t i = 0; i < fit->candidates.size(); ++i) {
+        const auto& k = fit->candidates[i];
+        std::printf("%-3s %-7s %12" PRIu64 " %12.6f %12s %12s  %s\n",
+                    i == fit->chosen ? "*" : "", std::string(eval::fitKindName(k.kind)).c_str(),
+                    k.fileBytes, k.klCalibration,
+                    k.klHeldOut >= 0 ? std::to_string(k.klHeldOut).c_str() : "-",
+                    k.predictedKl >= 0 ? std::to_string(k.predictedKl).c_str() : "-",
+                    k.name.c_str());
+    }
+    return 0;
 }
 
 } // namespace
@@ -251,7 +383,34 @@ int runPlan(const PlanCliOptions& o) {
         return 0;
     }
 
-    BudgetSpec spec = budgetOf(o);
+    PlanCliOptions sized = o;
+    std::vector<quant::Ftype> sizePresets;
+    if (!o.presetSize.empty()) {
+        if (o.targetBpw > 0 || o.targetSize > 0) {
+            return fail(makeError(ErrorCode::BadUsage,
+                                  "give one of --target-bpw, --target-size or --preset-size"));
+        }
+        auto f = quant::ftypeFromName(o.presetSize);
+        if (!f) return fail(makeError(ErrorCode::BadUsage, "--preset-size: unknown preset '" + o.presetSize + "'"));
+        quant::PlanOptions pp;
+        pp.ftype = *f;
+        pp.hasImatrix = im != nullptr;
+        auto size = quant::predictFileSize(m, quant::buildPlan(m, pp), im);
+        if (!size) return fail(size.error());
+        sized.targetSize = *size;
+        sizePresets = {*f};
+    }
+    if (o.objective == "closed-loop") {
+        if ((sized.targetBpw > 0) == (sized.targetSize > 0)) {
+            return fail(makeError(ErrorCode::BadUsage,
+                                  "give one of --target-bpw, --target-size or --preset-size"));
+        }
+        uint64_t target = sized.targetSize;
+        if (target == 0) target = uint64_t(std::floor(sized.targetBpw * params / 8.0));
+        if (sizePresets.empty()) sizePresets = eval::presetsOfSize(m, target, im);
+        return runClosedLoop(sized, m, im, target, std::move(sizePresets));
+    }
+    BudgetSpec spec = budgetOf(sized);
     spec.progress = !o.json;
     Optimized opt;
     if (auto st = optimizeForBudget(m, spec, im, opt); !st) return fail(st.error());

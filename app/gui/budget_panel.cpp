@@ -8,6 +8,7 @@
 #include <QDoubleSpinBox>
 #include <QHBoxLayout>
 #include <QLabel>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
 #include <QSlider>
@@ -16,7 +17,9 @@
 #include <qcustomplot.h>
 
 #include "backend_choice.h"
+#include "eval/budget_fit.h"
 #include "format_utils.h"
+#include "jobs/fit_job.h"
 #include "jobs/sensitivity_job.h"
 #include "model/model.h"
 #include "plan_document.h"
@@ -34,6 +37,7 @@ constexpr double kMiB = 1024.0 * 1024.0;
 const QColor kCurveColor(0x2563eb);
 const QColor kPresetColor(0xea580c);
 const QColor kPlanColor(0x16a34a);
+const QColor kLoopColor(0x9333ea);
 
 QString sci(double v) {
     return QString::number(v, 'e', 2);
@@ -117,7 +121,19 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     m_fit->setToolTip(tr("Replace the plan by the optimizer's plan for this budget (one undo step); "
                          "locked tensors keep their types"));
     budgetRow->addWidget(m_fit);
+    m_closedLoop = new QPushButton(tr("Fit (closed loop)"), this);
+    m_closedLoop->setObjectName(QStringLiteral("closedLoopButton"));
+    m_closedLoop->setToolTip(tr("Score plans of this size with the model itself on the Quality "
+                                "tab's text (KL divergence to the original): the preset of this "
+                                "size, the NMSE and KL plans and local moves; the best is applied, "
+                                "never worse on the text than the preset. Click again to cancel."));
+    budgetRow->addWidget(m_closedLoop);
     layout->addLayout(budgetRow);
+    m_fitProgress = new QProgressBar(this);
+    m_fitProgress->setObjectName(QStringLiteral("closedLoopProgress"));
+    m_fitProgress->setTextVisible(true);
+    m_fitProgress->hide();
+    layout->addWidget(m_fitProgress);
 
     m_chart = new QCustomPlot(this);
     m_chart->setObjectName(QStringLiteral("paretoChart"));
@@ -144,6 +160,11 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     plan->setName(tr("current plan"));
     plan->setLineStyle(QCPGraph::lsNone);
     plan->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(kPlanColor, 2), kPlanColor, 11));
+    QCPGraph* loop = m_chart->addGraph(m_chart->xAxis, m_chart->yAxis2);
+    loop->setName(tr("closed loop (KL, right axis)"));
+    loop->setLineStyle(QCPGraph::lsNone);
+    loop->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssTriangle, QPen(kLoopColor, 2), kLoopColor, 9));
+    m_chart->yAxis2->setLabel(tr("KL on the text (closed loop)"));
     QCPGraph* budget = m_chart->addGraph();
     budget->setName(tr("budget"));
     budget->setLineStyle(QCPGraph::lsNone);
@@ -172,6 +193,13 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     connect(m_slider, &QSlider::sliderReleased, this, &BudgetPanel::fitToBudget);
     connect(m_bpw, &QDoubleSpinBox::valueChanged, this, &BudgetPanel::onBpw);
     connect(m_fit, &QPushButton::clicked, this, &BudgetPanel::fitToBudget);
+    connect(m_closedLoop, &QPushButton::clicked, this, [this] {
+        if (m_fitJob) {
+            m_fitJob->requestCancel();
+        } else {
+            fitClosedLoop();
+        }
+    });
     connect(m_doc, &PlanDocument::modelChanged, this, &BudgetPanel::reset);
     connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
         const bool had = m_table != nullptr;
@@ -189,6 +217,94 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
 
 BudgetPanel::~BudgetPanel() {
     if (m_job) m_job->requestCancel();
+    if (m_fitJob) m_fitJob->requestCancel();
+}
+
+FitJob* BudgetPanel::fitJob() const {
+    return m_fitJob.data();
+}
+
+bool BudgetPanel::fitClosedLoop() {
+    const qs::model::Model* model = m_doc->model();
+    if (m_fitJob || !model || m_budget == 0) return false;
+    if (m_klText.empty()) {
+        m_status->setText(tr("The closed loop scores plans on the Quality tab's text: enter a text there first."));
+        return false;
+    }
+    FitParams params;
+    params.model = m_doc->sharedModel();
+    params.imatrix = m_doc->imatrix();
+    params.text = m_klText;
+    params.exact = m_exact->isChecked();
+    params.cacheDir = cacheDir();
+    params.options.targetBytes = m_budget;
+    params.options.presets = qs::eval::presetsOfSize(*model, m_budget, params.imatrix.get());
+    params.options.threads = savedThreads();
+    auto* job = new FitJob(std::move(params), this);
+    m_fitJob = job;
+    connect(job, &FitJob::progress, this,
+            [this](qint64 done, qint64 total, const QString& item, double) {
+                m_fitProgress->setRange(0, int(std::max<qint64>(1, total)));
+                m_fitProgress->setValue(int(std::min(done, total)));
+                m_fitProgress->setFormat(item.isEmpty() ? QStringLiteral("%p%") : item);
+            });
+    connect(job, &FitJob::succeeded, this, &BudgetPanel::onFit);
+    connect(job, &FitJob::failed, this, [this](const QString& message, bool cancelled) {
+        m_status->setText(cancelled ? tr("Closed-loop fit cancelled.")
+                                    : tr("Closed-loop fit failed: %1").arg(message));
+        emit closedLoopFinished(false, message);
+    });
+    connect(job, &FitJob::finished, this, [this, job] {
+        if (m_fitJob == job) m_fitJob = nullptr;
+        job->deleteLater();
+        m_fitProgress->hide();
+        m_closedLoop->setText(tr("Fit (closed loop)"));
+    });
+    m_closedLoop->setText(tr("Cancel closed loop"));
+    m_fitProgress->setRange(0, 0);
+    m_fitProgress->show();
+    m_status->setText(tr("Closed loop: scoring plans of %1 with the model…").arg(formatBytes(m_budget)));
+    job->start();
+    return true;
+}
+
+void BudgetPanel::onFit(std::shared_ptr<const qs::eval::FitResult> fit) {
+    m_fitResult = std::move(fit);
+    const qs::eval::FitCandidate& c = m_fitResult->result();
+    m_applying = true;
+    m_doc->replacePlan(c.plan, tr("Closed-loop fit %1").arg(formatBytes(m_budget)));
+    m_applying = false;
+    m_planDirty = true;
+    QString html = tr("<b>Closed loop</b> (%1 calibration + %2 held-out tokens, %3 s): chosen %4 "
+                      "%5, %6 bytes.<br>%7<br><table cellspacing=\"6\"><tr><th align=left>plan</th>"
+                      "<th align=right>bytes</th><th align=right>KL calibration</th>"
+                      "<th align=right>KL held-out</th></tr>")
+                       .arg(m_fitResult->calibrationTokens)
+                       .arg(m_fitResult->heldOutTokens)
+                       .arg(QString::number(m_fitResult->seconds, 'f', 1))
+                       .arg(QString::fromUtf8(qs::eval::fitKindName(c.kind).data()),
+                            QString::fromStdString(c.name).toHtmlEscaped(),
+                            formatCount(qint64(c.fileBytes)),
+                            QString::fromStdString(m_fitResult->rule).toHtmlEscaped());
+    for (size_t i = 0; i < m_fitResult->candidates.size(); ++i) {
+        const auto& k = m_fitResult->candidates[i];
+        if (k.kind == qs::eval::FitKind::Move && i != m_fitResult->chosen) continue;
+        const QString name = QStringLiteral("%1 %2").arg(QString::fromUtf8(qs::eval::fitKindName(k.kind).data()),
+                                                          QString::fromStdString(k.name).toHtmlEscaped());
+        html += QStringLiteral("<tr><td>%1%2%3</td><td align=right>%4</td><td align=right>%5</td>"
+                               "<td align=right>%6</td></tr>")
+                    .arg(i == m_fitResult->chosen ? QStringLiteral("<b>") : QString(), name,
+                         i == m_fitResult->chosen ? QStringLiteral("</b>") : QString(),
+                         formatCount(qint64(k.fileBytes)), QString::number(k.klCalibration, 'f', 5),
+                         k.klHeldOut >= 0 ? QString::number(k.klHeldOut, 'f', 5) : QStringLiteral("-"));
+    }
+    html += QStringLiteral("</table>");
+    m_summary->setText(html);
+    m_status->setText(tr("Closed loop: %1 plans scored; applied %2.")
+                          .arg(m_fitResult->candidates.size())
+                          .arg(QString::fromStdString(c.name)));
+    refreshChart();
+    emit closedLoopFinished(true, m_status->text());
 }
 
 void BudgetPanel::showEvent(QShowEvent* event) {
@@ -223,6 +339,13 @@ void BudgetPanel::reset() {
         m_job = nullptr;
         emit jobFinished(false, tr("cancelled"));
     }
+    if (m_fitJob) {
+        BackgroundJob::abandon(m_fitJob, this);
+        m_fitJob = nullptr;
+        m_fitProgress->hide();
+        m_closedLoop->setText(tr("Fit (closed loop)"));
+    }
+    m_fitResult.reset();
     m_table.reset();
     m_tableModel.reset();
     m_optimizer.reset();
@@ -233,7 +356,7 @@ void BudgetPanel::reset() {
     m_planDirty = true;
     const bool hasModel = m_doc->model() != nullptr;
     m_measure->setEnabled(hasModel);
-    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit}) w->setEnabled(false);
+    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit, m_closedLoop}) w->setEnabled(false);
     m_size->clear();
     m_summary->clear();
     m_status->setText(hasModel ? tr("Measure the sensitivity of the model's tensors to fit it to a "
@@ -299,7 +422,7 @@ void BudgetPanel::onTable(std::shared_ptr<const qs::quant::SensitivityTable> tab
     // The curve and the presets on the same objective.
     m_curve = opt->curve(64);
     scorePresets(*opt);
-    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit}) w->setEnabled(true);
+    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit, m_closedLoop}) w->setEnabled(true);
     // Start at the current plan's size.
     const qs::Result<uint64_t> now =
         qs::quant::predictFileSize(*m_doc->model(), m_doc->plan(), m_doc->imatrix().get());
@@ -489,10 +612,43 @@ void BudgetPanel::refreshChart() {
             line->point2->setCoords(double(m_budget) / kMiB, 1.0);
         }
     }
+    // The closed loop's candidates with their measured KL (right axis).
+    QVector<double> lx, ly;
+    if (m_fitResult) {
+        for (size_t i = 0; i < m_fitResult->candidates.size(); ++i) {
+            const auto& k = m_fitResult->candidates[i];
+            if (k.kind == qs::eval::FitKind::Move && i != m_fitResult->chosen) continue;
+            if (k.klCalibration <= 0) continue;
+            lx.append(double(k.fileBytes) / kMiB);
+            ly.append(k.klCalibration);
+            auto* label = new QCPItemText(m_chart);
+            label->position->setAxes(m_chart->xAxis, m_chart->yAxis2);
+            label->position->setCoords(lx.back(), ly.back());
+            label->setPositionAlignment(Qt::AlignRight | Qt::AlignVCenter);
+            label->setPadding(QMargins(0, 0, 6, 0));
+            const QString kind = i == m_fitResult->chosen
+                                     ? (k.kind == qs::eval::FitKind::Preset
+                                            ? tr("final = %1").arg(QString::fromStdString(k.name))
+                                            : tr("final"))
+                                 : k.kind == qs::eval::FitKind::Preset
+                                     ? QString::fromStdString(k.name)
+                                     : QString::fromUtf8(qs::eval::fitKindName(k.kind).data()).toUpper();
+            label->setText(QStringLiteral("%1 %2").arg(kind, QString::number(k.klCalibration, 'g', 3)));
+            label->setFont(font());
+            label->setColor(kLoopColor);
+        }
+    }
     m_chart->graph(0)->setData(cx, cy, true);
     m_chart->graph(1)->setData(px, py, true);
     m_chart->graph(2)->setData(nx, ny, true);
-    m_chart->graph(3)->setData(bx, by, true);
+    m_chart->graph(3)->setData(lx, ly, true);
+    m_chart->graph(4)->setData(bx, by, true);
+    m_chart->yAxis2->setVisible(!ly.isEmpty());
+    if (!ly.isEmpty()) {
+        m_chart->graph(3)->rescaleValueAxis(false, true);
+        const QCPRange k = m_chart->yAxis2->range();
+        m_chart->yAxis2->setRange(k.lower - 0.15 * k.size() - 1e-6, k.upper + 0.15 * k.size() + 1e-6);
+    }
     if (!cx.isEmpty()) {
         m_chart->rescaleAxes();
         const QCPRange x = m_chart->xAxis->range();

@@ -7,7 +7,11 @@
 //    re-solves in about a millisecond) and shows the size and error it would give;
 //  - "Fit to budget" (or releasing the slider) applies that plan as one undo step;
 //  - the chart plots size against error: the optimizer's curve, llama.cpp's presets scored by
-//    the same objective, the current plan and the budget.
+//    the same objective, the current plan and the budget;
+//  - "Fit (closed loop)" runs qs::eval::fitToBudget on the Quality tab's text as a cancellable
+//    job: candidates of the budget's size (the presets of that size, the NMSE plan, the KL plan,
+//    local moves) scored by the model's KL, never worse there than the preset; the candidates
+//    are drawn with their measured KL (right axis) and the chosen plan applied as one undo step.
 
 #include <memory>
 #include <optional>
@@ -24,16 +28,21 @@ class QComboBox;
 class QCustomPlot;
 class QDoubleSpinBox;
 class QLabel;
+class QProgressBar;
 class QPushButton;
 class QSlider;
 
 namespace qs::quant {
 struct SensitivityTable;
 }
+namespace qs::eval {
+struct FitResult;
+}
 
 namespace qs::gui {
 
 class PlanDocument;
+class FitJob;
 class SensitivityJob;
 
 class BudgetPanel final : public QWidget {
@@ -77,6 +86,15 @@ public:
     QSlider* slider() const { return m_slider; }
     QDoubleSpinBox* bpwSpin() const { return m_bpw; }
     QPushButton* fitButton() const { return m_fit; }
+    /// Fit to the chosen budget in a closed loop on the KL text (a FitJob): false without a
+    /// model, a budget or a text, or while one runs. The chosen plan is applied when it ends.
+    bool fitClosedLoop();
+    FitJob* fitJob() const;
+    bool isFitting() const { return !m_fitJob.isNull(); }
+    /// The last closed loop's candidates and choice (null before one finished).
+    const qs::eval::FitResult* closedLoopResult() const { return m_fitResult.get(); }
+    QPushButton* closedLoopButton() const { return m_closedLoop; }
+    QProgressBar* closedLoopProgress() const { return m_fitProgress; }
     QPushButton* measureButton() const { return m_measure; }
     QCheckBox* exactBox() const { return m_exact; }
     QCustomPlot* chart() const { return m_chart; }
@@ -93,6 +111,8 @@ signals:
     void ready();
     /// The budget changed (0: none); the footprint plot draws it.
     void budgetChanged(quint64 bytes);
+    /// A closed-loop fit ended (ok: its plan was applied).
+    void closedLoopFinished(bool ok, const QString& message);
 
 protected:
     /// Shown for the first time with a model: measure at once (the table is cached on disk).
@@ -104,6 +124,7 @@ private:
     void onSlider(int value);
     void onBpw(double bpw);
     void refreshChart();
+    void onFit(std::shared_ptr<const qs::eval::FitResult> fit);
     void updateSummary(const std::optional<qs::quant::OptimizeResult>& r);
     /// Score llama.cpp's presets as the optimizer would see them: with the current locks kept
     /// (a locked tensor keeps its type in every plan), so markers and curve compare fairly.
@@ -122,6 +143,8 @@ private:
     std::vector<qs::quant::CurvePoint> m_curve;
     std::vector<std::pair<QString, qs::quant::PlanScore>> m_presets;
     QPointer<SensitivityJob> m_job;
+    QPointer<FitJob> m_fitJob;
+    std::shared_ptr<const qs::eval::FitResult> m_fitResult;
 
     std::string m_klText;
     QElapsedTimer m_clock;  ///< since the measurement started
@@ -133,6 +156,8 @@ private:
     QDoubleSpinBox* m_bpw = nullptr;
     QLabel* m_size = nullptr;
     QPushButton* m_fit = nullptr;
+    QPushButton* m_closedLoop = nullptr;
+    QProgressBar* m_fitProgress = nullptr;
     QCustomPlot* m_chart = nullptr;
     QLabel* m_summary = nullptr;
 };

@@ -42,6 +42,7 @@
 #include "eval_panel.h"
 #include "jobs/eval_job.h"
 #include "jobs/imatrix_job.h"
+#include "jobs/fit_job.h"
 #include "jobs/sensitivity_job.h"
 #include "eliding_label.h"
 #include "error_atlas.h"
@@ -234,6 +235,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     connect(m_jobIndicator, &JobIndicator::cancelRequested, this, [this] {
         m_atlas->cancel();
         if (SensitivityJob* job = m_budgetPanel->job()) job->requestCancel();
+        if (FitJob* job = m_budgetPanel->fitJob()) job->requestCancel();
         if (EvalJob* job = m_evalPanel->job()) job->requestCancel();
         if (m_imatrixJob) m_imatrixJob->requestCancel();
     });

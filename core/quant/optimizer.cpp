@@ -243,6 +243,36 @@ std::vector<CurvePoint> PlanOptimizer::curve(int points) const {
     return out;
 }
 
+std::vector<OptimizerGroup> PlanOptimizer::groups() const {
+    std::vector<OptimizerGroup> out;
+    const auto& items = m_solver.items();
+    for (size_t g = 0; g < m_groups.size(); ++g) {
+        OptimizerGroup v;
+        v.tensors = m_groups[g].tensors;
+        for (size_t k = 0; k < m_groups[g].options.size(); ++k) {
+            v.types.push_back(m_groups[g].options[k].requested);
+            v.cost.push_back(items[g].options[k].cost);
+            v.error.push_back(items[g].options[k].error);
+        }
+        out.push_back(std::move(v));
+    }
+    return out;
+}
+
+Plan PlanOptimizer::withGroupOption(const Plan& plan, size_t g, size_t option) const {
+    Plan out = plan;
+    if (g >= m_groups.size() || option >= m_groups[g].options.size()) return out;
+    const auto& ts = m_model->tensors();
+    const TensorType q = m_groups[g].options[option].requested;
+    for (size_t i : m_groups[g].tensors) {
+        const bool locked = out.tensors[i].locked;
+        out.tensors[i] = manualChoice(ts[i], q);
+        out.tensors[i].origin = Origin::Optimizer;
+        out.tensors[i].locked = locked;
+    }
+    return out;
+}
+
 PlanScore PlanOptimizer::score(const Plan& plan) const {
     PlanScore s;
     const auto& ts = m_model->tensors();

@@ -68,6 +68,16 @@ struct PlanScore {
     std::vector<std::string> unknown;  ///< tensors whose type the table has not measured
 };
 
+/// One tie group the optimizer chooses for (read-only view for local moves): its tensors and
+/// its options (requested type, padded bytes of the group, objective error), cost ascending
+/// order not guaranteed.
+struct OptimizerGroup {
+    std::vector<size_t> tensors;
+    std::vector<formats::TensorType> types;
+    std::vector<uint64_t> cost;
+    std::vector<double> error;
+};
+
 /// Holds pointers to the model and the table: both must outlive it.
 class PlanOptimizer {
 public:
@@ -91,6 +101,10 @@ public:
     /// Header plus padded bytes of everything the optimizer does not choose.
     uint64_t fixedBytes() const { return m_fixedBytes; }
     size_t groupCount() const { return m_groups.size(); }
+    /// The tie groups and their options (what solve() chooses between).
+    std::vector<OptimizerGroup> groups() const;
+    /// `plan` with every tensor of group `g` set to option `option` (origin Optimizer).
+    Plan withGroupOption(const Plan& plan, size_t g, size_t option) const;
     int64_t parameters() const { return m_parameters; }
 
 private:

@@ -90,6 +90,14 @@ Result<Recipe> parseRecipe(const std::string& text, const std::string& file) {
             r.locked.push_back(n.get<std::string>());
         }
     }
+    if (j.contains("chosen_by")) {
+        if (!j["chosen_by"].is_object()) return recipeError(file, "\"chosen_by\" must be an object");
+        // In the file's order (the plain json type sorts its keys).
+        const auto ordered = nlohmann::ordered_json::parse(text, nullptr, false);
+        for (const auto& [key, v] : ordered["chosen_by"].items()) {
+            r.chosenBy.emplace_back(key, v.is_string() ? v.get<std::string>() : v.dump());
+        }
+    }
     return r;
 }
 
@@ -117,6 +125,11 @@ std::string recipeToJson(const Recipe& r, const model::Model* model) {
     j["tensors"] = tensors;
     j["locked"] = r.locked;
     if (r.quantizer != formats::Quantizer::Ggml) j["quantizer"] = formats::quantizerName(r.quantizer);
+    if (!r.chosenBy.empty()) {
+        nlohmann::ordered_json c = nlohmann::ordered_json::object();
+        for (const auto& [key, v] : r.chosenBy) c[key] = v;
+        j["chosen_by"] = c;
+    }
     if (model) {
         j["model"] = {{"architecture", model->hparams().architecture},
                       {"tensors", model->tensors().size()},

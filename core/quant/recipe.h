@@ -9,6 +9,7 @@
 //     "rules": ["attn_v=q8_0", ...],          REGEX=TYPE, first match wins
 //     "tensors": {"blk.3.ffn_down.weight": "Q6_K", ...},   per-tensor choices, applied last
 //     "locked": ["blk.0.attn_v.weight", ...], tensors the optimizer must not change
+//     "chosen_by": {"method": "closed-loop", ...},   informative: how the plan was chosen
 //     "model": {"architecture": "llama", "tensors": 48} }  informative
 // Applying a recipe to a model never guesses: a tensor named in "tensors" that the model lacks
 // is an error naming it.
@@ -34,6 +35,9 @@ struct Recipe {
     std::vector<std::string> locked;
     /// "quantizer": "best" (written only when not ggml's, so ggml recipes stay as they were).
     formats::Quantizer quantizer = formats::Quantizer::Ggml;
+    /// How the plan was chosen (informative, written as "chosen_by": {key: value}, read back
+    /// as strings), e.g. the closed loop's candidates, measured KL and rule.
+    std::vector<std::pair<std::string, std::string>> chosenBy;
 };
 
 /// Parse recipe JSON text; errors name the file and the offending field.

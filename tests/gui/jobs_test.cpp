@@ -17,6 +17,8 @@
 #include <QFile>
 #include <QFileInfo>
 #include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QSpinBox>
@@ -34,6 +36,7 @@
 #include "error_atlas.h"
 #include "eval_panel.h"
 #include "error_plot.h"
+#include "eval/budget_fit.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "eval/imatrix_collect.h"
@@ -105,6 +108,7 @@ private slots:
     void qualityTabMatchesLlamaCppPerplexity();
     void budgetOnTheKlObjectiveBeatsThePresetsKl();
     void budgetOnTheKlObjectiveOnQwen3Moe();
+    void budgetClosedLoopShowsCandidatesAndAppliesTheChoice();
     void budgetFitsEachPresetSizeWithLessError();
     void budgetKeepsLocksAndSliderSolvesLive();
     void goingBackToAMeasuredTypeCostsNothing();
@@ -628,6 +632,72 @@ void JobsTest::budgetOnTheKlObjectiveOnQwen3Moe() {
           static_cast<unsigned long long>(presetBytes), presetKl, fittedKl);
     QVERIFY(fittedKl < presetKl);
     QCOMPARE(quality->referenceRuns(), 1);
+}
+
+void JobsTest::budgetClosedLoopShowsCandidatesAndAppliesTheChoice() {
+    // Fit (closed loop) at the Q4_K_M preset's size with the Quality tab's text: a cancellable
+    // job; the candidates (preset, NMSE, KL, final) are drawn with their measured KL and the
+    // chosen plan, never above the preset's KL on the text, is applied as one undo step.
+    openModel(QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
+    m_window->errorAtlas()->setAutoAnalyse(false);
+    qs::gui::PlanDocument* doc = m_window->planDocument();
+    qs::gui::BudgetPanel* budget = m_window->budgetPanel();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    const quint64 presetBytes = quint64(m_window->sizeLedger()->exactBytes());
+    QSignalSpy ready(budget, &qs::gui::BudgetPanel::ready);
+    budget->measure();
+    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    budget->setBudgetBytes(presetBytes, false);
+    QCOMPARE(budget->budgetBytes(), presetBytes);
+    QVERIFY(budget->closedLoopButton()->isEnabled());
+    // Cancel: the button cancels the running job; nothing is applied.
+    QSignalSpy done(budget, &qs::gui::BudgetPanel::closedLoopFinished);
+    const int undoBefore = doc->undoStack()->count();
+    QVERIFY(budget->fitClosedLoop());
+    QVERIFY(budget->isFitting());
+    QVERIFY(!budget->closedLoopProgress()->isHidden());
+    budget->closedLoopButton()->click();
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QCOMPARE(done.takeFirst().at(0).toBool(), false);
+    QTRY_VERIFY(!budget->isFitting());
+    QCOMPARE(doc->undoStack()->count(), undoBefore);
+    // The whole loop.
+    QVERIFY(budget->fitClosedLoop());
+    QVERIFY(done.wait(kTimeoutMs * 4) || done.count() == 1);
+    QCOMPARE(done.first().at(0).toBool(), true);
+    const qs::eval::FitResult* fit = budget->closedLoopResult();
+    QVERIFY(fit != nullptr);
+    QVERIFY(fit->preset.has_value());
+    const auto& preset = fit->candidates[*fit->preset];
+    const auto& chosen = fit->result();
+    qInfo("closed loop at the Q4_K_M size: preset KL %.6f, chosen %s KL %.6f (%zu candidates)",
+          preset.klCalibration, chosen.name.c_str(), chosen.klCalibration, fit->candidates.size());
+    QVERIFY(chosen.klCalibration <= preset.klCalibration);
+    QVERIFY(quint64(m_window->sizeLedger()->exactBytes()) <= presetBytes);
+    QCOMPARE(doc->undoStack()->count(), undoBefore + 1);
+    for (size_t i = 0; i < chosen.plan.tensors.size(); ++i) {
+        QCOMPARE(doc->plan().tensors[i].type, chosen.plan.tensors[i].type);
+    }
+    // The chart shows the candidates on the right axis, labelled, and the summary lists them.
+    bool hasNmse = false, hasKl = false;
+    for (const auto& c : fit->candidates) {
+        hasNmse = hasNmse || c.kind == qs::eval::FitKind::Nmse;
+        hasKl = hasKl || c.kind == qs::eval::FitKind::Kl;
+    }
+    QVERIFY(hasNmse && hasKl);
+    QVERIFY(budget->chart()->graph(3)->dataCount() >= 3);
+    QVERIFY(budget->chart()->yAxis2->visible());
+    QStringList labels;
+    for (int i = 0; i < budget->chart()->itemCount(); ++i) {
+        if (auto* t = qobject_cast<QCPItemText*>(budget->chart()->item(i))) labels << t->text();
+    }
+    const QString all = labels.join(QLatin1Char('|'));
+    QVERIFY2((all.contains(QStringLiteral("|Q4_K_M 0")) || all.contains(QStringLiteral("final = Q4_K_M"))) &&
+                 all.contains(QStringLiteral("NMSE")) &&
+                 all.contains(QStringLiteral("KL")) && all.contains(QStringLiteral("final")),
+             qPrintable(all));
+    QVERIFY(budget->summary()->text().contains(QStringLiteral("Closed loop")));
+    QVERIFY(budget->summary()->text().contains(QStringLiteral("KL calibration")));
 }
 
 void JobsTest::goingBackToAMeasuredTypeCostsNothing() {

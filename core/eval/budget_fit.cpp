@@ -1,0 +1,564 @@
+#include "eval/budget_fit.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "eval/kl_sensitivity.h"
+#include "eval/llama_model.h"
+#include "eval/tokenizer.h"
+
+namespace qs::eval {
+
+using formats::TensorType;
+
+std::string_view fitKindName(FitKind k) {
+    switch (k) {
+    case FitKind::Preset: return "preset";
+    case FitKind::Nmse: return "nmse";
+    case FitKind::Kl: return "kl";
+    case FitKind::Move: return "move";
+    }
+    return "?";
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string num(double v, const char* f = "%.6g") {
+    char b[64];
+    std::snprintf(b, sizeof b, f, v);
+    return b;
+}
+
+std::string shortName(std::string_view name) {
+    if (name.ends_with(".weight")) name.remove_suffix(7);
+    return std::string(name);
+}
+
+// The types of a plan, as a key (plans already measured are not measured again).
+std::string planKey(const quant::Plan& p) {
+    std::string k;
+    k.reserve(p.tensors.size() * 2);
+    for (const auto& c : p.tensors) {
+        const uint32_t t = uint32_t(c.type);
+        k.push_back(char(t & 0xff));
+        k.push_back(char((t >> 8) & 0xff));
+    }
+    return k;
+}
+
+// Mean and standard error of the per-position difference a - b (paired).
+double pairedStdError(const std::vector<float>& a, const std::vector<float>& b) {
+    const size_t n = std::min(a.size(), b.size());
+    if (n < 2) return 0;
+    double mean = 0;
+    for (size_t i = 0; i < n; ++i) mean += double(a[i]) - double(b[i]);
+    mean /= double(n);
+    double ss = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const double d = double(a[i]) - double(b[i]) - mean;
+        ss += d * d;
+    }
+    return std::sqrt(ss / double(n - 1)) / std::sqrt(double(n));
+}
+
+// Scores plans: the weights a plan changes quantized (cached per tensor and type) into a fresh
+// binding of the original, then one forward pass on each token part against its reference.
+class Scorer {
+public:
+    Scorer(const model::Model& model, const FitOptions& o) : m_model(model) {
+        m_qo.threads = o.threads;
+        m_qo.cancel = o.cancel;
+        m_qo.imatrix = o.imatrix;
+        m_qo.metrics = false;
+        m_eo.forward.threads = o.threads;
+        m_eo.forward.cancel = o.cancel;
+        m_eo.imatrix = o.imatrix;
+    }
+
+    Status setTokens(std::vector<int32_t> cal, std::vector<int32_t> held) {
+        m_cal = std::move(cal);
+        m_held = std::move(held);
+        auto lm = LlamaModel::bind(m_model);
+        if (!lm) return lm.error();
+        auto rc = runReference(*lm, m_cal, options(m_cal));
+        if (!rc) return rc.error();
+        m_refCal = std::move(*rc);
+        if (!m_held.empty()) {
+            auto rh = runReference(*lm, m_held, options(m_held));
+            if (!rh) return rh.error();
+            m_refHeld = std::move(*rh);
+        }
+        return {};
+    }
+
+    Status score(FitCandidate& c) {
+        auto lm = LlamaModel::bind(m_model);
+        if (!lm) return lm.error();
+        for (size_t i : lm->boundTensors()) {
+            const TensorType t = c.plan.tensors[i].type;
+            if (t == m_model.tensors()[i].type) continue;
+            auto key = std::make_pair(i, uint32_t(t));
+            auto it = m_cache.find(key);
+            if (it == m_cache.end()) {
+                std::vector<uint8_t> bytes;
+                auto r = quant::quantizeTensor(m_model, i, t, m_qo, &bytes);
+                if (!r) return r.error();
+                it = m_cache.emplace(key, std::move(bytes)).first;
+            }
+            QS_TRY(lm->overrideWeight(i, t, it->second));
+        }
+        auto r = evaluate(*lm, m_cal, options(m_cal), &m_refCal);
+        if (!r) return r.error();
+        c.klCalibration = r->klMean;
+        c.pplCalibration = r->perplexity;
+        c.klPositions = r->kl;
+        c.nllPositions = r->nll;
+        if (!m_held.empty()) {
+            auto h = evaluate(*lm, m_held, options(m_held), &m_refHeld);
+            if (!h) return h.error();
+            c.klHeldOut = h->klMean;
+            c.pplHeldOut = h->perplexity;
+        }
+        return {};
+    }
+
+    EvalOptions options(const std::vector<int32_t>& tokens) const {
+        EvalOptions o = m_eo;
+        o.ctx = int64_t(tokens.size());
+        return o;
+    }
+    const std::vector<int32_t>& calibration() const { return m_cal; }
+    const std::vector<int32_t>& heldOut() const { return m_held; }
+
+private:
+    const model::Model& m_model;
+    quant::QuantizeOptions m_qo;
+    EvalOptions m_eo;
+    std::vector<int32_t> m_cal, m_held;
+    ReferenceCache m_refCal, m_refHeld;
+    std::map<std::pair<size_t, uint32_t>, std::vector<uint8_t>> m_cache;
+};
+
+} // namespace
+
+std::vector<std::pair<std::string, std::string>> FitResult::provenance() const {
+    std::vector<std::pair<std::string, std::string>> p;
+    if (candidates.empty()) return p;
+    const FitCandidate& c = result();
+    p.emplace_back("method", "closed-loop");
+    p.emplace_back("score", "mean KL divergence to the original, calibration text");
+    p.emplace_back("calibration_tokens", std::to_string(calibrationTokens));
+    p.emplace_back("held_out_tokens", std::to_string(heldOutTokens));
+    p.emplace_back("candidates", std::to_string(candidates.size()));
+    p.emplace_back("chosen", std::string(fitKindName(c.kind)) + ": " + c.name);
+    p.emplace_back("rule", rule);
+    p.emplace_back("kl_calibration", num(c.klCalibration));
+    if (c.klHeldOut >= 0) p.emplace_back("kl_held_out", num(c.klHeldOut));
+    if (preset) {
+        const FitCandidate& q = candidates[*preset];
+        p.emplace_back("preset", q.name);
+        p.emplace_back("preset_kl_calibration", num(q.klCalibration));
+        if (q.klHeldOut >= 0) p.emplace_back("preset_kl_held_out", num(q.klHeldOut));
+    }
+    p.emplace_back("seconds", num(seconds, "%.2f"));
+    if (timedOut) p.emplace_back("timed_out", "true");
+    return p;
+}
+
+std::vector<quant::Ftype> presetsOfSize(const model::Model& model, uint64_t targetBytes,
+                                        const quant::Imatrix* imatrix,
+                                        std::vector<quant::Ftype> pool) {
+    using quant::Ftype;
+    if (pool.empty()) {
+        pool = {Ftype::Q2_K,   Ftype::Q3_K_S, Ftype::Q3_K_M, Ftype::Q3_K_L,
+                Ftype::IQ4_XS, Ftype::IQ4_NL, Ftype::Q4_K_S, Ftype::Q4_K_M,
+                Ftype::Q5_K_S, Ftype::Q5_K_M, Ftype::Q6_K,   Ftype::Q8_0};
+    }
+    std::vector<std::pair<uint64_t, Ftype>> fit;
+    for (Ftype f : pool) {
+        quant::PlanOptions po;
+        po.ftype = f;
+        po.hasImatrix = imatrix != nullptr;
+        auto size = quant::predictFileSize(model, quant::buildPlan(model, po), imatrix);
+        if (size && *size <= targetBytes) fit.emplace_back(*size, f);
+    }
+    std::vector<Ftype> out;
+    if (fit.empty()) return out;
+    uint64_t largest = 0;
+    for (const auto& [s, f] : fit) largest = std::max(largest, s);
+    for (const auto& [s, f] : fit) {
+        if (s == largest) out.push_back(f);
+    }
+    return out;
+}
+
+Result<FitResult> fitToBudget(const model::Model& model, const quant::SensitivityTable& nmse,
+                              std::span<const int32_t> tokens, const FitOptions& options) {
+    const auto t0 = Clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+    auto timeUp = [&] { return options.maxSeconds > 0 && elapsed() > options.maxSeconds; };
+    if (nmse.tensors.size() != model.tensors().size()) {
+        return makeError(ErrorCode::BadUsage, "the sensitivity table is for another model",
+                         model.path());
+    }
+    if (options.targetBytes == 0) {
+        return makeError(ErrorCode::BadUsage, "fit to budget: no target size", model.path());
+    }
+    if (!(options.holdOut >= 0 && options.holdOut < 0.9)) {
+        return makeError(ErrorCode::BadUsage, "fit to budget: the held-out fraction must be in [0, 0.9)");
+    }
+    // Split the text: calibration first, held-out after (starting with the text's first
+    // token, BOS when the model adds one, so both parts start as a text does).
+    EvalOptions cut;
+    cut.ctx = options.ctx;
+    auto ctx = contextTokens(tokens, cut);
+    if (!ctx) return ctx.error();
+    const int64_t n = int64_t(ctx->size());
+    const int64_t nHeld = options.holdOut > 0 ? int64_t(std::floor(double(n) * options.holdOut)) : 0;
+    const int64_t nCal = n - nHeld;
+    if (nCal < 16 || (options.holdOut > 0 && nHeld < 8)) {
+        return makeError(ErrorCode::BadInput,
+                         "fit to budget: the text gives " + std::to_string(n) +
+                             " tokens; at least 16 calibration and 8 held-out tokens are needed");
+    }
+    std::vector<int32_t> cal(ctx->begin(), ctx->begin() + nCal);
+    std::vector<int32_t> held;
+    if (nHeld > 0) {
+        held.push_back(ctx->front());
+        held.insert(held.end(), ctx->begin() + nCal, ctx->end());
+    }
+
+    FitResult out;
+    out.calibrationTokens = nCal;
+    out.heldOutTokens = nHeld;
+    const int planned = int(options.presets.size()) + 2 + options.maxRounds * options.movesPerRound;
+    std::string phase;
+    auto report = [&](std::string text) -> Status {
+        if (options.cancel && options.cancel->cancelled()) {
+            return makeError(ErrorCode::Cancelled, "fit to budget cancelled");
+        }
+        phase = std::move(text);
+        if (options.progress) {
+            quant::Progress p;
+            p.doneBytes = uint64_t(std::min(out.evaluations, planned));
+            p.totalBytes = uint64_t(planned);
+            p.tensorIndex = size_t(p.doneBytes);
+            p.tensorCount = size_t(planned);
+            p.tensor = phase;
+            if (!options.progress(p)) return makeError(ErrorCode::Cancelled, "fit to budget cancelled");
+        }
+        return {};
+    };
+
+    Scorer scorer(model, options);
+    QS_TRY(report("reference runs of the original"));
+    QS_TRY(scorer.setTokens(std::move(cal), std::move(held)));
+
+    std::set<std::string> seen;
+    // Score a candidate (once per distinct plan); false when it was a duplicate or over budget.
+    auto add = [&](FitCandidate c) -> Result<bool> {
+        if (!seen.insert(planKey(c.plan)).second) return false;
+        auto size = quant::predictFileSize(model, c.plan, options.imatrix);
+        if (!size) return size.error();
+        c.fileBytes = *size;
+        if (c.fileBytes > options.targetBytes) return false;
+        QS_TRY(report("scoring " + std::string(fitKindName(c.kind)) + " " + c.name));
+        QS_TRY(scorer.score(c));
+        ++out.evaluations;
+        out.candidates.push_back(std::move(c));
+        return true;
+    };
+
+    // 1. The presets (always measured: they are what the result must not lose to).
+    for (quant::Ftype f : options.presets) {
+        quant::PlanOptions po;
+        po.ftype = f;
+        po.hasImatrix = options.imatrix != nullptr;
+        FitCandidate c;
+        c.kind = FitKind::Preset;
+        c.name = std::string(quant::ftypeInfo(f).name);
+        c.plan = quant::buildPlan(model, po);
+        auto size = quant::predictFileSize(model, c.plan, options.imatrix);
+        if (!size) return size.error();
+        if (*size > options.targetBytes) {
+            return makeError(ErrorCode::BadUsage,
+                             "fit to budget: preset " + c.name + " (" + std::to_string(*size) +
+                                 " bytes) does not fit the budget of " +
+                                 std::to_string(options.targetBytes) + " bytes",
+                             model.path());
+        }
+        auto r = add(std::move(c));
+        if (!r) return r.error();
+    }
+
+    // 2. The optimizer's plans: NMSE table, then the KL-probe table.
+    quant::PlanOptions bo;
+    bo.ftype = options.base;
+    bo.hasImatrix = options.imatrix != nullptr;
+    const quant::Plan base = quant::buildPlan(model, bo);
+    auto nmseOpt = quant::PlanOptimizer::prepare(model, nmse, base, options.optimizer, options.imatrix);
+    if (!nmseOpt) return nmseOpt.error();
+    if (!timeUp()) {
+        const quant::OptimizeResult r = nmseOpt->solve(options.targetBytes);
+        if (r.feasible) {
+            FitCandidate c;
+            c.kind = FitKind::Nmse;
+            c.name = "nmse";
+            c.plan = r.plan;
+            auto a = add(std::move(c));
+            if (!a) return a.error();
+        }
+    }
+    std::shared_ptr<const quant::SensitivityTable> klTable = options.klTable;
+    std::optional<quant::PlanOptimizer> klOpt;
+    if (klTable && klTable->tensors.size() != model.tensors().size()) {
+        return makeError(ErrorCode::BadUsage, "the KL table is for another model", model.path());
+    }
+    if (!klTable && options.klProbes && !timeUp()) {
+        QS_TRY(report("KL probes"));
+        const auto& calTokens = scorer.calibration();
+        const size_t np = size_t(std::clamp<int64_t>(options.probeCtx, 8, int64_t(calTokens.size())));
+        const std::vector<int32_t> probeTokens(calTokens.begin(), calTokens.begin() + np);
+        KlSensitivityOptions ko;
+        ko.eval = scorer.options(probeTokens);
+        std::string probePhase;
+        bool probesTimedOut = false;
+        ko.progress = [&](const quant::Progress& p) {
+            if (options.cancel && options.cancel->cancelled()) return false;
+            if (timeUp()) {
+                probesTimedOut = true;  // the time bound: no KL plan, the NMSE table guides
+                return false;
+            }
+            if (!options.progress) return true;
+            probePhase = "KL probe " + std::to_string(p.tensorIndex + 1) + "/" +
+                         std::to_string(p.tensorCount) + " " + std::string(p.tensor);
+            quant::Progress q;
+            q.doneBytes = uint64_t(std::min(out.evaluations, planned));
+            q.totalBytes = uint64_t(planned);
+            q.tensorIndex = size_t(q.doneBytes);
+            q.tensorCount = size_t(planned);
+            q.tensor = probePhase;
+            return options.progress(q);
+        };
+        auto lm = LlamaModel::bind(model);
+        if (!lm) return lm.error();
+        auto probeRef = runReference(*lm, probeTokens, ko.eval);
+        if (!probeRef) return probeRef.error();
+        auto kt = klSensitivity(model, nmse, probeTokens, *probeRef, ko);
+        if (kt) {
+            klTable = std::make_shared<const quant::SensitivityTable>(std::move(*kt));
+        } else if (probesTimedOut && !(options.cancel && options.cancel->cancelled())) {
+            out.timedOut = true;
+        } else {
+            return kt.error();
+        }
+    }
+    if (klTable && !timeUp()) {
+        out.klTable = klTable;
+        auto ko2 = quant::PlanOptimizer::prepare(model, *klTable, base, options.optimizer, options.imatrix);
+        if (!ko2) return ko2.error();
+        klOpt.emplace(std::move(*ko2));
+        const quant::OptimizeResult r = klOpt->solve(options.targetBytes);
+        if (r.feasible && !timeUp()) {
+            FitCandidate c;
+            c.kind = FitKind::Kl;
+            c.name = "kl";
+            c.plan = r.plan;
+            auto a = add(std::move(c));
+            if (!a) return a.error();
+        }
+    }
+    if (out.candidates.empty()) {
+        return makeError(ErrorCode::BadUsage,
+                         "fit to budget: no plan fits in " + std::to_string(options.targetBytes) +
+                             " bytes (the smallest with these types is " +
+                             std::to_string(nmseOpt->minFileBytes()) + " bytes)",
+                         model.path());
+    }
+    const quant::PlanOptimizer& guide = klOpt ? *klOpt : *nmseOpt;
+    const bool klGuide = klOpt.has_value();
+    for (auto& c : out.candidates) {
+        if (!klGuide) break;
+        const auto s = guide.score(c.plan);
+        c.predictedKl = s.unknown.empty() ? s.error : -1;
+    }
+    auto bestIndex = [&] {
+        size_t b = 0;
+        for (size_t i = 1; i < out.candidates.size(); ++i) {
+            if (out.candidates[i].klCalibration < out.candidates[b].klCalibration) b = i;
+        }
+        return b;
+    };
+
+    // 3. Local moves from the best so far, ranked by the guide's first-order estimate.
+    const std::vector<quant::OptimizerGroup> groups = guide.groups();
+    const auto& ts = model.tensors();
+    for (int round = 0; round < options.maxRounds && !groups.empty(); ++round) {
+        if (timeUp()) {
+            out.timedOut = true;
+            break;
+        }
+        const size_t from = bestIndex();
+        const quant::Plan current = out.candidates[from].plan;
+        const quant::PlanScore cs = guide.score(current);
+        const uint64_t curBytes = out.candidates[from].fileBytes;
+        const int64_t slack = int64_t(options.targetBytes) - int64_t(curBytes);
+        struct Step {
+            size_t group, option;
+            int64_t dCost;
+            double dError;
+        };
+        std::vector<Step> ups, downs;
+        for (size_t g = 0; g < groups.size(); ++g) {
+            const auto& gr = groups[g];
+            uint64_t cost = 0;
+            double err = 0;
+            for (size_t i : gr.tensors) {
+                cost += quant::paddedTensorBytes(current.tensorBytes(model, i));
+                err += cs.tensorError[i];
+            }
+            // One up: the cheapest option that costs more and errs less; one down: the
+            // dearest option that costs less.
+            std::optional<size_t> up, down;
+            for (size_t k = 0; k < gr.types.size(); ++k) {
+                if (gr.cost[k] > cost && gr.error[k] < err &&
+                    (!up || gr.cost[k] < gr.cost[*up])) {
+                    up = k;
+                }
+                if (gr.cost[k] < cost && (!down || gr.cost[k] > gr.cost[*down])) down = k;
+            }
+            if (up) ups.push_back({g, *up, int64_t(gr.cost[*up]) - int64_t(cost), gr.error[*up] - err});
+            if (down) {
+                downs.push_back({g, *down, int64_t(gr.cost[*down]) - int64_t(cost), gr.error[*down] - err});
+            }
+        }
+        struct Move {
+            double predicted;
+            std::vector<Step> steps;
+        };
+        std::vector<Move> moves;
+        for (const Step& u : ups) {
+            if (u.dCost <= slack) moves.push_back({u.dError, {u}});
+            for (const Step& d : downs) {
+                if (d.group == u.group || u.dCost + d.dCost > slack) continue;
+                moves.push_back({u.dError + d.dError, {u, d}});
+            }
+        }
+        std::stable_sort(moves.begin(), moves.end(),
+                         [](const Move& a, const Move& b) { return a.predicted < b.predicted; });
+        const double before = out.candidates[from].klCalibration;
+        int tried = 0;
+        for (const Move& mv : moves) {
+            if (tried >= options.movesPerRound) break;
+            if (timeUp()) {
+                out.timedOut = true;
+                break;
+            }
+            FitCandidate c;
+            c.kind = FitKind::Move;
+            c.plan = current;
+            c.name = "#" + std::to_string(from) + ":";
+            for (const Step& s : mv.steps) {
+                const auto& gr = groups[s.group];
+                const size_t first = gr.tensors.front();
+                c.name += c.name.back() == ':' ? " " : ", ";
+                c.name += shortName(ts[first].name) + (gr.tensors.size() > 1 ? "+" : "") + " " +
+                          std::string(formats::typeName(current.tensors[first].type)) + "->" +
+                          std::string(formats::typeName(gr.types[s.option]));
+                c.plan = guide.withGroupOption(c.plan, s.group, s.option);
+            }
+            c.predictedKl = klGuide ? cs.error + mv.predicted : -1;
+            auto a = add(std::move(c));
+            if (!a) return a.error();
+            tried += *a ? 1 : 0;
+        }
+        const size_t now = bestIndex();
+        if (out.candidates[now].klCalibration < before) {
+            ++out.acceptedMoves;
+        } else {
+            break;  // no move of this round improved: a local optimum for these moves
+        }
+        if (out.timedOut) break;
+    }
+
+    // 4. The choice.
+    out.best = bestIndex();
+    for (size_t i = 0; i < out.candidates.size(); ++i) {
+        if (out.candidates[i].kind != FitKind::Preset) continue;
+        if (!out.preset || out.candidates[i].klCalibration < out.candidates[*out.preset].klCalibration) {
+            out.preset = i;
+        }
+    }
+    if (!out.preset) {
+        out.chosen = out.best;
+        out.rule = "no preset fits the budget: the lowest calibration KL";
+    } else {
+        const FitCandidate& p = out.candidates[*out.preset];
+        std::vector<size_t> order(out.candidates.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+            return out.candidates[a].klCalibration < out.candidates[b].klCalibration;
+        });
+        out.chosen = *out.preset;
+        out.rule = "the preset: no candidate had a lower calibration KL";
+        std::string rejected;
+        for (size_t i : order) {
+            const FitCandidate& c = out.candidates[i];
+            if (i == *out.preset) break;  // the rest are not better than the preset
+            if (c.kind == FitKind::Preset) continue;
+            const double gain = p.klCalibration - c.klCalibration;
+            const double seKl = pairedStdError(c.klPositions, p.klPositions);
+            const double seNll = pairedStdError(c.nllPositions, p.nllPositions);
+            const bool nllBound = options.nllSigmas * seNll > options.noiseSigmas * seKl;
+            const double sigmas = nllBound ? options.nllSigmas : options.noiseSigmas;
+            const double se = nllBound ? seNll : seKl;
+            if (!(gain > sigmas * se)) {
+                if (rejected.empty()) {
+                    rejected = c.name + ": calibration gain " + num(gain, "%.3g") + " within " +
+                               num(sigmas, "%g") + " standard error" + (sigmas == 1 ? "" : "s") +
+                               " of the " + (nllBound ? "log-likelihood" : "KL") + " (" +
+                               num(se, "%.3g") + ")";
+                }
+                continue;
+            }
+            if (c.klHeldOut >= 0 && p.klHeldOut >= 0 && c.klHeldOut > p.klHeldOut) {
+                if (rejected.empty()) {
+                    rejected = c.name + ": held-out KL " + num(c.klHeldOut, "%.4g") +
+                               " above the preset's " + num(p.klHeldOut, "%.4g");
+                }
+                continue;
+            }
+            out.chosen = i;
+            out.noise = sigmas * se;
+            out.rule = "lowest calibration KL beating the preset by more than its noise (gain " +
+                       num(gain, "%.3g") + " > " + num(sigmas, "%g") + " x " + num(se, "%.3g") +
+                       ", the standard error of the " + (nllBound ? "log-likelihood" : "KL") +
+                       " difference) and not worse on the held-out text";
+            break;
+        }
+        if (out.chosen == *out.preset && !rejected.empty()) {
+            out.rule = "the preset: the better candidates failed the over-fitting guard (" +
+                       rejected + ")";
+        }
+    }
+    if (timeUp()) out.timedOut = true;
+    out.seconds = elapsed();
+    return out;
+}
+
+Result<FitResult> fitToBudgetOfText(const model::Model& model,
+                                    const quant::SensitivityTable& nmse, std::string_view text,
+                                    const FitOptions& options) {
+    auto tok = Tokenizer::fromModel(model);
+    if (!tok) return tok.error();
+    const std::vector<int32_t> tokens = tok->encode(text, tok->addBosDefault());
+    return fitToBudget(model, nmse, tokens, options);
+}
+
+} // namespace qs::eval

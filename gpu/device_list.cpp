@@ -27,7 +27,7 @@ struct InstanceDeleter {
     void operator()(VkInstance_T* i) const { vkDestroyInstance(i, nullptr); }
 };
 
-} // namespace
+}  // namespace
 
 int devicePreference(const DeviceInfo& d) {
     if (d.type == "discrete") return 0;
@@ -97,4 +97,4 @@ Result<std::vector<DeviceInfo>> listDevices() {
     return out;
 }
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

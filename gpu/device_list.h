@@ -12,11 +12,11 @@ namespace qs::gpu {
 
 /// One physical device as the Vulkan loader reports it.
 struct DeviceInfo {
-    uint32_t index = 0;           ///< position in vkEnumeratePhysicalDevices order
-    std::string name;             ///< e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
-    std::string type;             ///< "discrete", "integrated", "virtual", "cpu", "other"
-    std::string driver;           ///< driver name (VkPhysicalDeviceDriverProperties)
-    std::string apiVersion;       ///< "1.3.230"
+    uint32_t index = 0;      ///< position in vkEnumeratePhysicalDevices order
+    std::string name;        ///< e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
+    std::string type;        ///< "discrete", "integrated", "virtual", "cpu", "other"
+    std::string driver;      ///< driver name (VkPhysicalDeviceDriverProperties)
+    std::string apiVersion;  ///< "1.3.230"
     uint64_t deviceLocalBytes = 0;
     uint64_t maxStorageBufferRange = 0;
     uint32_t subgroupSize = 0;
@@ -33,4 +33,4 @@ Result<std::vector<DeviceInfo>> listDevices();
 /// Order of preference used when no device is named: discrete > integrated > virtual > cpu.
 int devicePreference(const DeviceInfo& d);
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

@@ -267,7 +267,7 @@ const std::array kShaders = {
           ShaderCode{"error_sums", std::span<const uint32_t>(kErrorSums), 4, 16}},
 };
 
-} // namespace
+}  // namespace
 
 namespace {
 
@@ -279,7 +279,9 @@ std::vector<uint32_t> wordsOf(const T (&table)[N]) {
 }
 
 /// floor(log2f(x)) as the C library computes it (ggml's MXFP4 exponent uses log2f).
-int floorLog2f(uint32_t bits) { return int(std::floor(std::log2(std::bit_cast<float>(bits)))); }
+int floorLog2f(uint32_t bits) {
+    return int(std::floor(std::log2(std::bit_cast<float>(bits))));
+}
 
 /// For each binade of positive floats (256 normal exponents, then 23 denormal ones by leading
 /// bit), the first bit pattern whose floor(log2f) exceeds the binade's exponent, or ~0u: log2f
@@ -306,7 +308,7 @@ std::vector<uint32_t> buildLog2Thresholds() {
     return t;
 }
 
-} // namespace
+}  // namespace
 
 std::span<const uint32_t> tableOf(ShaderOp op, formats::TensorType type) {
     namespace iq = formats::iq;
@@ -368,8 +370,8 @@ int64_t encodeItemsPerUnit(formats::TensorType type) {
     case TensorType::IQ4_XS:
     case TensorType::NVFP4: return 1;  // 20, 24, 84, 144, 176, 136, 36 bytes: whole words
     case TensorType::MXFP4: return 4;  // 17 bytes: four make 17 words
-    default: return 2;  // 18, 22, 34, 110, 210, 54, 66 bytes: pairs make whole words
+    default: return 2;                 // 18, 22, 34, 110, 210, 54, 66 bytes: pairs make whole words
     }
 }
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

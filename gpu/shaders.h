@@ -12,10 +12,10 @@ namespace qs::gpu {
 
 /// One embedded SPIR-V module and the interface its pipeline needs.
 struct ShaderCode {
-    std::string_view name;          ///< unique id, e.g. "decode_q4_0" (pipeline cache key)
+    std::string_view name;  ///< unique id, e.g. "decode_q4_0" (pipeline cache key)
     std::span<const uint32_t> spirv;
-    uint32_t storageBuffers = 2;    ///< bindings 0..n-1, all storage buffers
-    uint32_t pushConstantBytes = 8; ///< size of the push-constant block
+    uint32_t storageBuffers = 2;     ///< bindings 0..n-1, all storage buffers
+    uint32_t pushConstantBytes = 8;  ///< size of the push-constant block
 };
 
 /// Interface of the K-quant/IQ4 encoders (encode_k.comp): bindings 0 floats, 1 bytes, 2 the
@@ -54,4 +54,4 @@ int64_t decodeValuesPerUnit(formats::TensorType type);
 /// Items (blocks, or values for F16/BF16) one encode invocation handles.
 int64_t encodeItemsPerUnit(formats::TensorType type);
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

@@ -16,8 +16,12 @@ using formats::TensorType;
 // values) and would make every workspace buffer as large.
 constexpr uint64_t kDefaultChunkBytes = 64ull << 20;
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
-uint64_t roundUp4(uint64_t v) { return (v + 3) & ~uint64_t(3); }
+int64_t ceilDiv(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
+uint64_t roundUp4(uint64_t v) {
+    return (v + 3) & ~uint64_t(3);
+}
 
 Error usage(const std::string& message, const std::string& tensor) {
     return makeError(ErrorCode::BadUsage, message, {}, kNoOffset, tensor);
@@ -89,7 +93,7 @@ int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t rowLength) {
     return -1;
 }
 
-} // namespace
+}  // namespace
 
 /// One operation over a whole tensor, expressed in "items" (blocks, or values of plain types).
 struct VulkanBackend::Job {
@@ -102,7 +106,7 @@ struct VulkanBackend::Job {
     int64_t outBytes = 0;     // bytes per item written
     int64_t unitNum = 1;      // invocations for n items: ceil(n * unitNum / unitDen)
     int64_t unitDen = 1;
-    int64_t pushScale = 1;    // second push constant: n * pushScale
+    int64_t pushScale = 1;  // second push constant: n * pushScale
     // encode_k shaders (kEncodeKBindings): the row's importance (itemsPerRow * valuesPerItem
     // floats) or null; bound as binding 2.
     const float* importance = nullptr;
@@ -132,7 +136,9 @@ VulkanBackend::VulkanBackend(std::unique_ptr<Device> device) : m_device(std::mov
 
 VulkanBackend::~VulkanBackend() = default;
 
-std::string VulkanBackend::name() const { return m_device->label(); }
+std::string VulkanBackend::name() const {
+    return m_device->label();
+}
 
 bool VulkanBackend::canEncode(TensorType type) const {
     return findShader(ShaderOp::Encode, type) != nullptr;
@@ -155,13 +161,12 @@ Status VulkanBackend::ensureCapacity(int slots, uint64_t inBytes, uint64_t outBy
             return {};
         };
         QS_TRY(grow(m_in[k], inBytes, MemoryUse::DeviceLocal, k ? "qs input 1" : "qs input 0"));
-        QS_TRY(grow(m_out[k], outBytes, MemoryUse::DeviceLocal,
-                    k ? "qs output 1" : "qs output 0"));
+        QS_TRY(grow(m_out[k], outBytes, MemoryUse::DeviceLocal, k ? "qs output 1" : "qs output 0"));
         // Staging only where the device-local memory cannot be mapped (discrete GPUs without
         // resizable BAR). lavapipe and integrated GPUs map it directly.
         if (!m_in[k].mapped()) {
-            QS_TRY(grow(m_upload[k], inBytes, MemoryUse::Upload,
-                        k ? "qs upload 1" : "qs upload 0"));
+            QS_TRY(
+                grow(m_upload[k], inBytes, MemoryUse::Upload, k ? "qs upload 1" : "qs upload 0"));
         }
         if (!m_out[k].mapped()) {
             QS_TRY(grow(m_readback[k], outBytes, MemoryUse::Readback,
@@ -242,10 +247,9 @@ Status VulkanBackend::run(const Job& job) {
         m_setLayout[k] = pipe.setLayout;
     }
 
-    const uint32_t maxPerDim =
-        opt.maxWorkgroupsPerDim > 0
-            ? std::min(opt.maxWorkgroupsPerDim, lim.maxWorkgroupCount[0])
-            : lim.maxWorkgroupCount[0];
+    const uint32_t maxPerDim = opt.maxWorkgroupsPerDim > 0
+                                   ? std::min(opt.maxWorkgroupsPerDim, lim.maxWorkgroupCount[0])
+                                   : lim.maxWorkgroupCount[0];
     // Chunk k runs in slot k % slots. Before a slot is reused its previous chunk is waited for
     // and read back; at the end the pending chunks are drained oldest first. Any error drains
     // every slot before returning, so no work in flight outlives the call.
@@ -280,12 +284,9 @@ Status VulkanBackend::run(const Job& job) {
             QS_TRY(inHost(k).flush());
 
             const int64_t units = ceilDiv(n * job.unitNum, job.unitDen);
-            const uint32_t push[6] = {uint32_t(units),
-                                      uint32_t(n * job.pushScale),
-                                      uint32_t(job.itemsPerRow),
-                                      uint32_t(first % job.itemsPerRow),
-                                      job.importance ? 1u : 0u,
-                                      uint32_t(first / job.itemsPerRow)};
+            const uint32_t push[6] = {uint32_t(units),           uint32_t(n * job.pushScale),
+                                      uint32_t(job.itemsPerRow), uint32_t(first % job.itemsPerRow),
+                                      job.importance ? 1u : 0u,  uint32_t(first / job.itemsPerRow)};
             // A 2D grid once the groups exceed one dimension's limit: rows of gx groups, and
             // the shader drops the invocations past `units` in the last row.
             const int64_t groups = ceilDiv(units, int64_t(pipe.workgroupSize));
@@ -365,8 +366,8 @@ Status VulkanBackend::decodeRows(TensorType type, std::span<const uint8_t> src,
 }
 
 Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
-                                 std::span<uint8_t> dst, int64_t rowLength,
-                                 const float* importance, const std::string& tensorName) {
+                                 std::span<uint8_t> dst, int64_t rowLength, const float* importance,
+                                 const std::string& tensorName) {
     // Q4_0/Q4_1/Q5_0/Q5_1 with importance use ggml's weighted scale search, a shader of its
     // own that also needs each row's sigma2.
     const bool weighted = importance && isLegacyWeighted(type);
@@ -383,9 +384,9 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
                          {}, kNoOffset, tensorName);
     }
     if (int64_t(src.size()) % rowLength != 0) {
-        return usage(std::to_string(src.size()) + " values do not form rows of " +
-                         std::to_string(rowLength),
-                     tensorName);
+        return usage(
+            std::to_string(src.size()) + " values do not form rows of " + std::to_string(rowLength),
+            tensorName);
     }
     const int64_t rows = int64_t(src.size()) / rowLength;
     const int64_t rowBytes = rowLength / tr.blockSize * tr.blockBytes;
@@ -398,10 +399,10 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
     if (importance) {
         for (int64_t j = 0; j < rowLength; ++j) {
             if (!std::isfinite(importance[j]) || importance[j] < 0) {
-                return makeError(ErrorCode::BadInput,
-                                 "importance of column " + std::to_string(j) +
-                                     " is negative, NaN or infinite",
-                                 {}, kNoOffset, tensorName);
+                return makeError(
+                    ErrorCode::BadInput,
+                    "importance of column " + std::to_string(j) + " is negative, NaN or infinite",
+                    {}, kNoOffset, tensorName);
             }
         }
     }
@@ -422,8 +423,7 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
             if (src[i] != 0.0f && std::fabs(src[i]) < kLowBitSmallest) {
                 return usage("value at row " + std::to_string(int64_t(i) / rowLength) +
                                  ", column " + std::to_string(int64_t(i) % rowLength) +
-                                 " is below 2^-100; the CPU encodes this " + typeName +
-                                 " tensor",
+                                 " is below 2^-100; the CPU encodes this " + typeName + " tensor",
                              tensorName);
             }
         }
@@ -475,4 +475,4 @@ Result<std::unique_ptr<quant::Backend>> makeVulkanBackend(const DeviceOptions& o
     return std::unique_ptr<quant::Backend>(std::move(*backend));
 }
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

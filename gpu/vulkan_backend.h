@@ -38,17 +38,16 @@ public:
     bool canDecode(formats::TensorType type) const override;
     /// As Backend::decodeRows. BadUsage for a type canDecode() rejects (the engine then uses
     /// the CPU), BadInput for sizes that do not form whole rows, IoError for device failures.
-    Status decodeRows(formats::TensorType type, std::span<const uint8_t> src,
-                      std::span<float> dst, int64_t rowLength,
-                      const std::string& tensorName) override;
+    Status decodeRows(formats::TensorType type, std::span<const uint8_t> src, std::span<float> dst,
+                      int64_t rowLength, const std::string& tensorName) override;
     /// As Backend::encodeRows, byte-identical to the CPU reference encoders. BadUsage for a
     /// type canEncode() rejects and for `importance` with Q4_0/Q4_1/Q5_0/Q5_1 (the weighted
     /// scale search runs on the CPU); Q8_0, F16 and BF16 ignore importance as ggml does.
     /// BadInput for NaN/Inf input or an fp16 scale overflow, as the CPU encoder reports.
     /// BadUsage (the engine then encodes the chunk on the CPU, with the same bytes) for the
     /// low-bit types when a non-zero value is below 2^-100 in magnitude (fp32 denormal scales).
-    Status encodeRows(formats::TensorType type, std::span<const float> src,
-                      std::span<uint8_t> dst, int64_t rowLength, const float* importance,
+    Status encodeRows(formats::TensorType type, std::span<const float> src, std::span<uint8_t> dst,
+                      int64_t rowLength, const float* importance,
                       const std::string& tensorName) override;
 
     /// Histograms and error sums on the device (gpu/vulkan_reductions.cpp): identical counts,
@@ -81,12 +80,12 @@ private:
     std::unique_ptr<Device> m_device;
     // Per slot (double buffering of multi-chunk jobs, see DeviceOptions::overlapChunks):
     static constexpr int kSlots = Device::kAsyncSlots;
-    Buffer m_in[kSlots], m_out[kSlots];          // device-local storage bound to the shaders
-    Buffer m_upload[kSlots], m_readback[kSlots]; // staging, only when not host-visible
-    Buffer m_importance;           // one row's importance (host-visible), encode_k shaders
-    Buffer m_redIn, m_redIn2, m_redAux, m_redOut;  // reductions (host-visible, bound directly)
+    Buffer m_in[kSlots], m_out[kSlots];           // device-local storage bound to the shaders
+    Buffer m_upload[kSlots], m_readback[kSlots];  // staging, only when not host-visible
+    Buffer m_importance;  // one row's importance (host-visible), encode_k shaders
+    Buffer m_redIn, m_redIn2, m_redAux, m_redOut;    // reductions (host-visible, bound directly)
     VkDescriptorSetLayout m_setLayout[kSlots] = {};  // layout m_set[s] was made for
-    DescriptorSet m_set[kSlots];   // binds m_in[s], m_out[s] (and m_importance)
+    DescriptorSet m_set[kSlots];                     // binds m_in[s], m_out[s] (and m_importance)
     int64_t m_lastChunks = 0;
     bool m_reductions = false;  // DeviceOptions::reductions resolved for this device
 };
@@ -94,4 +93,4 @@ private:
 /// Factory for the engine: a VulkanBackend as a quant::Backend.
 Result<std::unique_ptr<quant::Backend>> makeVulkanBackend(const DeviceOptions& options = {});
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

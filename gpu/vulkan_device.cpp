@@ -73,13 +73,15 @@ std::vector<VkMemoryPropertyFlags> memoryPreferences(MemoryUse use) {
     return {0};
 }
 
-} // namespace
+}  // namespace
 
 // ==========================================================================================
 // Buffer
 // ==========================================================================================
 
-Buffer::Buffer(Buffer&& other) noexcept { *this = std::move(other); }
+Buffer::Buffer(Buffer&& other) noexcept {
+    *this = std::move(other);
+}
 
 Buffer& Buffer::operator=(Buffer&& other) noexcept {
     if (this != &other) {
@@ -94,7 +96,9 @@ Buffer& Buffer::operator=(Buffer&& other) noexcept {
     return *this;
 }
 
-Buffer::~Buffer() { release(); }
+Buffer::~Buffer() {
+    release();
+}
 
 void Buffer::release() {
     if (m_device) m_device->destroyBuffer(*this);
@@ -128,7 +132,9 @@ Status Buffer::invalidate() const {
 // DescriptorSet
 // ==========================================================================================
 
-DescriptorSet::DescriptorSet(DescriptorSet&& other) noexcept { *this = std::move(other); }
+DescriptorSet::DescriptorSet(DescriptorSet&& other) noexcept {
+    *this = std::move(other);
+}
 
 DescriptorSet& DescriptorSet::operator=(DescriptorSet&& other) noexcept {
     if (this != &other) {
@@ -139,7 +145,9 @@ DescriptorSet& DescriptorSet::operator=(DescriptorSet&& other) noexcept {
     return *this;
 }
 
-DescriptorSet::~DescriptorSet() { release(); }
+DescriptorSet::~DescriptorSet() {
+    release();
+}
 
 void DescriptorSet::release() {
     if (m_device && m_set != VK_NULL_HANDLE) m_device->freeDescriptorSet(m_set);
@@ -151,8 +159,8 @@ void DescriptorSet::release() {
 // CommandRecorder
 // ==========================================================================================
 
-void CommandRecorder::dispatch(const Pipeline& pipeline, const DescriptorSet& set,
-                               const void* push, uint32_t groupsX, uint32_t groupsY) {
+void CommandRecorder::dispatch(const Pipeline& pipeline, const DescriptorSet& set, const void* push,
+                               uint32_t groupsX, uint32_t groupsY) {
     vkCmdBindPipeline(m_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline);
     VkDescriptorSet s = set.handle();
     vkCmdBindDescriptorSets(m_cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout, 0, 1, &s, 0,
@@ -264,9 +272,10 @@ Status Device::createInstance() {
     if (m_validation) ci.pNext = &messenger;
     if (VkResult r = vkCreateInstance(&ci, nullptr, &m_instance); r != VK_SUCCESS) {
         m_instance = VK_NULL_HANDLE;
-        return vkError("no Vulkan instance: is a Vulkan driver installed (e.g. "
-                       "mesa-vulkan-drivers)? vkCreateInstance",
-                       r);
+        return vkError(
+            "no Vulkan instance: is a Vulkan driver installed (e.g. "
+            "mesa-vulkan-drivers)? vkCreateInstance",
+            r);
     }
     if (m_validation) {
         auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
@@ -307,9 +316,9 @@ Status Device::pickPhysicalDevice() {
     int chosen = -1;
     if (index >= 0) {
         if (index >= int(count)) {
-            return makeError(ErrorCode::BadUsage,
-                             "Vulkan device index " + std::to_string(index) +
-                                 " does not exist (" + std::to_string(count) + " devices)");
+            return makeError(ErrorCode::BadUsage, "Vulkan device index " + std::to_string(index) +
+                                                      " does not exist (" + std::to_string(count) +
+                                                      " devices)");
         }
         chosen = index;
     } else if (!name.empty()) {
@@ -372,8 +381,8 @@ Status Device::pickPhysicalDevice() {
         if (family < 0 || !(f & VK_QUEUE_GRAPHICS_BIT)) family = int(i);
     }
     if (family < 0) {
-        return makeError(ErrorCode::IoError, "Vulkan device '" + m_info.name +
-                                                 "' has no compute queue");
+        return makeError(ErrorCode::IoError,
+                         "Vulkan device '" + m_info.name + "' has no compute queue");
     }
     m_queueFamily = uint32_t(family);
     return {};
@@ -724,8 +733,7 @@ Result<const Pipeline*> Device::pipeline(const ShaderCode& shader, uint32_t work
     ci.stage.pSpecializationInfo = &spec;
     ci.layout = layout->pipelineLayout;
     auto p = std::make_unique<Pipeline>();
-    VkResult r =
-        vkCreateComputePipelines(m_device, m_pipelineCache, 1, &ci, nullptr, &p->pipeline);
+    VkResult r = vkCreateComputePipelines(m_device, m_pipelineCache, 1, &ci, nullptr, &p->pipeline);
     // The module is only needed while the pipeline is created.
     vkDestroyShaderModule(m_device, module, nullptr);
     if (r != VK_SUCCESS) {
@@ -814,8 +822,7 @@ Status Device::submit(const std::function<void(CommandRecorder&)>& record) {
     if (VkResult r = vkWaitForFences(m_device, 1, &m_fence, VK_TRUE, kFenceTimeoutNs);
         r != VK_SUCCESS) {
         if (r == VK_TIMEOUT) vkDeviceWaitIdle(m_device);  // never leave work in flight
-        return vkError(r == VK_TIMEOUT ? "GPU work timed out: vkWaitForFences"
-                                       : "vkWaitForFences",
+        return vkError(r == VK_TIMEOUT ? "GPU work timed out: vkWaitForFences" : "vkWaitForFences",
                        r);
     }
     return {};
@@ -835,7 +842,7 @@ Status waitFence(VkDevice device, VkFence fence, uint64_t timeoutNs) {
     return {};
 }
 
-} // namespace
+}  // namespace
 
 Status Device::submitAsync(int slot, const std::function<void(CommandRecorder&)>& record) {
     QS_ASSERT(slot >= 0 && slot < kAsyncSlots);
@@ -892,8 +899,8 @@ VKAPI_ATTR VkBool32 VKAPI_CALL Device::onDebugMessage(
                                     VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT));
     if (general && !(severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)) return VK_FALSE;
     auto* self = static_cast<Device*>(user);
-    std::string msg = (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error: "
-                                                                                 : "warning: ";
+    std::string msg =
+        (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) ? "error: " : "warning: ";
     msg += data && data->pMessage ? data->pMessage : "(no message)";
     std::lock_guard lock(self->m_messageMutex);
     self->m_messages.push_back(std::move(msg));
@@ -905,4 +912,4 @@ std::vector<std::string> Device::validationMessages() const {
     return m_messages;
 }
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

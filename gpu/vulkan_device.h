@@ -120,11 +120,11 @@ private:
 /// Device is destroyed).
 struct Pipeline {
     VkPipeline pipeline = VK_NULL_HANDLE;
-    VkPipelineLayout layout = VK_NULL_HANDLE;        ///< shared by pipelines of one interface
+    VkPipelineLayout layout = VK_NULL_HANDLE;  ///< shared by pipelines of one interface
     VkDescriptorSetLayout setLayout = VK_NULL_HANDLE;
     uint32_t storageBuffers = 0;
     uint32_t pushConstantBytes = 0;
-    uint32_t workgroupSize = 0;                      ///< local_size_x it was specialised with
+    uint32_t workgroupSize = 0;  ///< local_size_x it was specialised with
 };
 
 /// A descriptor set binding whole buffers to a pipeline interface. Move-only; must be
@@ -298,8 +298,8 @@ private:
     mutable std::mutex m_pipelineMutex;  // guards m_pipelines and m_layouts
     std::map<PipelineKey, std::unique_ptr<Pipeline>> m_pipelines;
     std::map<std::pair<uint32_t, uint32_t>, Layout> m_layouts;
-    std::mutex m_submitMutex;            // guards the command buffer, fence and queue
-    std::mutex m_descriptorMutex;        // guards m_descriptorPool
+    std::mutex m_submitMutex;      // guards the command buffer, fence and queue
+    std::mutex m_descriptorMutex;  // guards m_descriptorPool
 
     std::atomic<int64_t> m_liveBuffers{0};
     std::atomic<int64_t> m_liveSets{0};
@@ -308,4 +308,4 @@ private:
     std::vector<std::string> m_messages;
 };
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

@@ -14,13 +14,15 @@ namespace qs::gpu {
 
 namespace {
 
-constexpr uint32_t kReductionGroup = 64;       // workgroup size of both reductions
+constexpr uint32_t kReductionGroup = 64;  // workgroup size of both reductions
 constexpr int64_t kHistValuesPerInvocation = 64;
 constexpr int64_t kSumValuesPerInvocation = 32;
-constexpr uint64_t kLocalSlots = 4096;         // histogram.comp's shared counters
+constexpr uint64_t kLocalSlots = 4096;  // histogram.comp's shared counters
 constexpr size_t kMaxGpuBins = size_t(1) << 22;
 
-int64_t ceilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t ceilDiv(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
 
 /// Floats in their order as unsigned keys (-inf < ... < -0 < +0 < ... < +inf).
 uint32_t orderKey(float f) {
@@ -82,7 +84,7 @@ std::vector<float> histogramThresholds(const stats::Histogram& h) {
     return thr;
 }
 
-} // namespace
+}  // namespace
 
 Status VulkanBackend::ensureHostBuffer(Buffer& b, uint64_t bytes, MemoryUse use,
                                        const char* label) {
@@ -188,8 +190,8 @@ Status VulkanBackend::errorSums(std::span<const float> ref, std::span<const floa
     const uint64_t outBytes = uint64_t(maxGrid->first) * maxGrid->second * 8 * sizeof(double);
     QS_TRY(ensureHostBuffer(m_redIn, uint64_t(chunk) * 4, MemoryUse::Upload, "qs sums ref"));
     QS_TRY(ensureHostBuffer(m_redIn2, uint64_t(chunk) * 4, MemoryUse::Upload, "qs sums deq"));
-    QS_TRY(ensureHostBuffer(m_redAux, importance ? uint64_t(rowLength) * 4 : 4,
-                            MemoryUse::Upload, "qs sums importance"));
+    QS_TRY(ensureHostBuffer(m_redAux, importance ? uint64_t(rowLength) * 4 : 4, MemoryUse::Upload,
+                            "qs sums importance"));
     QS_TRY(ensureHostBuffer(m_redOut, outBytes, MemoryUse::Readback, "qs sums partials"));
     if (importance) {
         std::memcpy(m_redAux.mapped(), importance, size_t(rowLength) * 4);
@@ -242,4 +244,4 @@ Status VulkanBackend::errorSums(std::span<const float> ref, std::span<const floa
     return {};
 }
 
-} // namespace qs::gpu
+}  // namespace qs::gpu

@@ -17,7 +17,7 @@ PACKAGES=(
   qt6-base-dev libqcustomplot-dev
   libvulkan-dev glslc mesa-vulkan-drivers vulkan-tools vulkan-validationlayers
   libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   xvfb xauth xfonts-base fonts-dejavu-core imagemagick
   dpkg-dev file help2man groff-base desktop-file-utils appstream libxml2-utils shared-mime-info
 )

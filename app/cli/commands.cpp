@@ -9,8 +9,8 @@
 
 #include "formats/type_table.h"
 #include "model/model.h"
-#include "synth/synth.h"
 #include "quant/imatrix.h"
+#include "synth/synth.h"
 #include "synth/synth_imatrix.h"
 #ifdef QS_HAVE_VULKAN
 #include "device_list.h"
@@ -66,16 +66,15 @@ nlohmann::json valueToJson(const io::GgufValue& v, bool full) {
     }
 }
 
-} // namespace
+}  // namespace
 
 int runInspect(const InspectOptions& o) {
     auto opened = model::openModel(o.model);
     if (!opened) return fail(opened.error());
     const model::Model& m = *opened;
     const auto& hp = m.hparams();
-    const double bpw = m.totalElements() > 0 ? 8.0 * double(m.totalBytes()) /
-                                                   double(m.totalElements())
-                                             : 0.0;
+    const double bpw =
+        m.totalElements() > 0 ? 8.0 * double(m.totalBytes()) / double(m.totalElements()) : 0.0;
     struct TypeTotal {
         uint64_t tensors = 0, params = 0, bytes = 0;
     };
@@ -87,7 +86,7 @@ int runInspect(const InspectOptions& o) {
         tt.bytes += t.nbytes;
     }
     const bool converted = !m.convertedFrom().empty();
-    const char* format = converted ? "hf-converted"
+    const char* format = converted                                ? "hf-converted"
                          : m.format() == model::ModelFormat::Gguf ? "gguf"
                                                                   : "safetensors";
 
@@ -104,7 +103,8 @@ int runInspect(const InspectOptions& o) {
             j["conversion_notes"] = m.conversionNotes();
         }
         j["files"] = nlohmann::json::array();
-        for (const auto& f : m.files()) j["files"].push_back({{"path", f.path()}, {"bytes", f.size()}});
+        for (const auto& f : m.files())
+            j["files"].push_back({{"path", f.path()}, {"bytes", f.size()}});
         j["architecture"] = hp.architecture;
         j["hparams"] = {{"block_count", hp.blockCount},
                         {"embedding_length", hp.embeddingLength},
@@ -157,15 +157,17 @@ int runInspect(const InspectOptions& o) {
 
     std::printf("file:          %s\n", m.path().c_str());
     if (converted) {
-        std::printf("format:        converted from Hugging Face %s (%zu safetensors file%s), "
-                    "shown as the GGUF llama.cpp's converter writes\n",
-                    m.convertedFrom().c_str(), m.files().size(), m.files().size() == 1 ? "" : "s");
+        std::printf(
+            "format:        converted from Hugging Face %s (%zu safetensors file%s), "
+            "shown as the GGUF llama.cpp's converter writes\n",
+            m.convertedFrom().c_str(), m.files().size(), m.files().size() == 1 ? "" : "s");
         for (const auto& n : m.conversionNotes()) std::printf("note:          %s\n", n.c_str());
     } else if (m.format() == model::ModelFormat::Gguf) {
         if (m.files().size() > 1) {  // a split model: every shard is listed below
-            std::printf("format:        GGUF v%u, split into %zu files (alignment %u, data of the "
-                        "first at %" PRIu64 ")\n",
-                        m.version(), m.files().size(), m.alignment(), m.dataOffset());
+            std::printf(
+                "format:        GGUF v%u, split into %zu files (alignment %u, data of the "
+                "first at %" PRIu64 ")\n",
+                m.version(), m.files().size(), m.alignment(), m.dataOffset());
         } else {
             std::printf("format:        GGUF v%u (alignment %u, data at %" PRIu64 ")\n",
                         m.version(), m.alignment(), m.dataOffset());
@@ -197,15 +199,15 @@ int runInspect(const InspectOptions& o) {
     for (const auto& t : m.tensors()) {
         std::printf("  %-40s %-20s %-8s %14" PRId64 " %12" PRIu64 " %5d %s\n", t.name.c_str(),
                     t.shapeString().c_str(), std::string(formats::typeName(t.type)).c_str(),
-                    t.nElements, t.nbytes, t.layer,
-                    std::string(model::roleName(t.role)).c_str());
+                    t.nElements, t.nbytes, t.layer, std::string(model::roleName(t.role)).c_str());
     }
     std::printf("\nby type\n");
     for (const auto& [name, tt] : byType) {
         std::printf("  %-8s %5" PRIu64 " tensors %14" PRIu64 " parameters %12s\n", name.c_str(),
                     tt.tensors, tt.params, humanBytes(tt.bytes).c_str());
     }
-    std::printf("\ntotal: %zu tensors, %" PRId64 " parameters, %" PRIu64 " bytes (%s), %.4f bits "
+    std::printf("\ntotal: %zu tensors, %" PRId64 " parameters, %" PRIu64
+                " bytes (%s), %.4f bits "
                 "per weight\n",
                 m.tensors().size(), m.totalElements(), m.totalBytes(),
                 humanBytes(m.totalBytes()).c_str(), bpw);
@@ -221,8 +223,8 @@ int runSynth(const SynthCliOptions& o) {
     so.threads = o.threads;
     so.arch = o.arch;
     if (o.arch != "llama" && o.preset != "tiny") {
-        return fail(makeError(ErrorCode::BadUsage,
-                              "--arch " + o.arch + " exists only at the tiny preset"));
+        return fail(
+            makeError(ErrorCode::BadUsage, "--arch " + o.arch + " exists only at the tiny preset"));
     }
     const auto t0 = std::chrono::steady_clock::now();
     auto st = synth::writeSynthModel(so, o.output);
@@ -286,13 +288,15 @@ int runDevices(bool json) {
     return 0;
 #else
     if (json) {
-        std::printf("{\"schema\":\"quantscope.devices/1\",\"devices\":[],"
-                    "\"error\":\"built without Vulkan\"}\n");
+        std::printf(
+            "{\"schema\":\"quantscope.devices/1\",\"devices\":[],"
+            "\"error\":\"built without Vulkan\"}\n");
     } else {
-        std::printf("this build has no Vulkan backend (QS_WITH_VULKAN=OFF); the CPU backend is used\n");
+        std::printf(
+            "this build has no Vulkan backend (QS_WITH_VULKAN=OFF); the CPU backend is used\n");
     }
     return 0;
 #endif
 }
 
-} // namespace qs::cli
+}  // namespace qs::cli

@@ -27,10 +27,10 @@ struct InspectOptions {
 int runInspect(const InspectOptions& o);
 
 struct ConvertCliOptions {
-    std::string model;    ///< Hugging Face folder, its config.json, index or a shard
+    std::string model;  ///< Hugging Face folder, its config.json, index or a shard
     std::string output;
     std::string outtype = "auto";  ///< f32 | f16 | bf16 | auto (convert_hf_to_gguf.py's)
-    std::string vocabFrom;  ///< test aid: copy tokenizer.* from this GGUF when none converts
+    std::string vocabFrom;         ///< test aid: copy tokenizer.* from this GGUF when none converts
     int threads = 0;
     bool json = false;
 };
@@ -42,11 +42,11 @@ struct SynthHfCliOptions {
     std::string dtype = "bf16";
     uint64_t seed = 1;
     int shards = 1;
-    bool sparse8b = false;     ///< Llama 3.1 8B's shapes, headers only (holes), 4 shards
-    int64_t vocab = 0;         ///< vocabulary rows (0: 512)
+    bool sparse8b = false;  ///< Llama 3.1 8B's shapes, headers only (holes), 4 shards
+    int64_t vocab = 0;      ///< vocabulary rows (0: 512)
     int64_t hidden = 0, ffn = 0, layers = 0;  ///< shape (0: the tiny default)
     bool noRopeScaling = false;  ///< LlamaForCausalLM without llama3 rope scaling (Llama 2)
-    std::string tokenizerFrom;  ///< copy tokenizer files from this folder
+    std::string tokenizerFrom;   ///< copy tokenizer files from this folder
 };
 int runSynthHf(const SynthHfCliOptions& o);
 
@@ -81,16 +81,16 @@ struct QuantizeCliOptions {
     // The budget optimizer instead of a preset (docs/OPTIMIZER.md).
     double targetBpw = 0;
     uint64_t targetSize = 0;
-    std::string optTypes;           ///< --types
-    std::vector<std::string> lock;  ///< --lock REGEX
+    std::string optTypes;              ///< --types
+    std::vector<std::string> lock;     ///< --lock REGEX
     std::vector<std::string> factors;  ///< --weight REGEX=FACTOR
-    bool exact = false;             ///< --exact sensitivity
+    bool exact = false;                ///< --exact sensitivity
     // Split output (llama.cpp's gguf-split layout, docs/CLI.md).
-    std::string splitMaxSize;       ///< --split-max-size 500M | 2G
-    uint32_t splitMaxTensors = 0;   ///< --split-max-tensors N
-    bool keepSplit = false;         ///< --keep-split
-    std::string quantizer;          ///< --quantizer ggml|best (empty: the recipe's, else ggml)
-    bool noSpaceCheck = false;      ///< --no-space-check
+    std::string splitMaxSize;      ///< --split-max-size 500M | 2G
+    uint32_t splitMaxTensors = 0;  ///< --split-max-tensors N
+    bool keepSplit = false;        ///< --keep-split
+    std::string quantizer;         ///< --quantizer ggml|best (empty: the recipe's, else ggml)
+    bool noSpaceCheck = false;     ///< --no-space-check
 };
 int runQuantize(const QuantizeCliOptions& o);
 
@@ -111,16 +111,16 @@ struct PlanCliOptions {
     int sampleRows = 64;
     bool noCache = false;
     int threads = 0;
-    int curve = 0;               ///< JSON: this many points of the size-against-error curve
+    int curve = 0;                   ///< JSON: this many points of the size-against-error curve
     std::string objective = "nmse";  ///< nmse | kl | closed-loop
     std::string text;                ///< --text for the KL and closed-loop objectives
     int64_t klCtx = 128;
-    std::string presetSize;          ///< --preset-size NAME: the budget is that preset's size
+    std::string presetSize;  ///< --preset-size NAME: the budget is that preset's size
     // closed-loop
-    int64_t fitCtx = 512;            ///< tokens of --text the loop scores
-    double holdOut = 0.25;           ///< fraction of them held out
-    double maxSeconds = 0;           ///< time bound (0 = none)
-    int maxRounds = 8;               ///< rounds of local moves
+    int64_t fitCtx = 512;   ///< tokens of --text the loop scores
+    double holdOut = 0.25;  ///< fraction of them held out
+    double maxSeconds = 0;  ///< time bound (0 = none)
+    int maxRounds = 8;      ///< rounds of local moves
     bool json = false;
 };
 int runPlan(const PlanCliOptions& o);
@@ -141,7 +141,7 @@ struct StatsCliOptions {
     int bins = 41;
     int threads = 0;
     bool json = false;
-    std::string backend = "cpu";  ///< histograms, metrics and the candidate encode on it
+    std::string backend = "cpu";     ///< histograms, metrics and the candidate encode on it
     std::string quantizer = "ggml";  ///< --quantizer ggml|best
 };
 int runStats(const StatsCliOptions& o);
@@ -161,9 +161,9 @@ struct EvalCliOptions {
     int topK = 32;
     int threads = 0;
     bool noBos = false;
-    bool chunked = false;        ///< llama-perplexity's chunks (perplexity only)
-    std::string probe;           ///< sensitivity probe: this type on one tensor at a time
-    bool probeLayers = false;    ///< ... or on one layer at a time
+    bool chunked = false;      ///< llama-perplexity's chunks (perplexity only)
+    std::string probe;         ///< sensitivity probe: this type on one tensor at a time
+    bool probeLayers = false;  ///< ... or on one layer at a time
     bool trace = false;
     bool json = false;
 };
@@ -187,4 +187,4 @@ int runImatrix(const ImatrixCliOptions& o);
 /// List the Vulkan devices the backend can use (or say why there are none).
 int runDevices(bool json);
 
-} // namespace qs::cli
+}  // namespace qs::cli

@@ -47,8 +47,9 @@ int runConvert(const ConvertCliOptions& o) {
         notes.push_back("vocabulary copied from " + o.vocabFrom + " (--vocab-from, a test aid: " +
                         std::to_string(copied) + " tokenizer keys)");
     } else if (!hasVocab) {
-        notes.push_back("written WITHOUT a vocabulary (no tokenizer converted): llama.cpp cannot "
-                        "run this file until one is added");
+        notes.push_back(
+            "written WITHOUT a vocabulary (no tokenizer converted): llama.cpp cannot "
+            "run this file until one is added");
     }
 
     const auto resolved = convert::resolveOutType(*m, *outtype);
@@ -86,11 +87,10 @@ int runConvert(const ConvertCliOptions& o) {
         std::printf("%s\n", j.dump(2).c_str());
     } else {
         for (const auto& n : notes) std::fprintf(stderr, "note: %s\n", n.c_str());
-        std::fprintf(stderr,
-                     "converted %s (%s -> %s) to %s: %zu tensors, %s, %" PRIu64 " bytes in %.2f s\n",
-                     dir->string().c_str(), m->convertedFrom().c_str(),
-                     m->hparams().architecture.c_str(), o.output.c_str(), m->tensors().size(),
-                     typeName, summary->fileBytes, summary->seconds);
+        std::fprintf(
+            stderr, "converted %s (%s -> %s) to %s: %zu tensors, %s, %" PRIu64 " bytes in %.2f s\n",
+            dir->string().c_str(), m->convertedFrom().c_str(), m->hparams().architecture.c_str(),
+            o.output.c_str(), m->tensors().size(), typeName, summary->fileBytes, summary->seconds);
     }
     return 0;
 }
@@ -118,7 +118,8 @@ int runSynthHf(const SynthHfCliOptions& o) {
                               "special_tokens_map.json", "chat_template.jinja"}) {
             const fs::path src = fs::path(o.tokenizerFrom) / f;
             if (fs::exists(src, ec)) {
-                fs::copy_file(src, fs::path(o.output) / f, fs::copy_options::overwrite_existing, ec);
+                fs::copy_file(src, fs::path(o.output) / f, fs::copy_options::overwrite_existing,
+                              ec);
                 if (ec) return fail(makeError(ErrorCode::IoError, "cannot copy " + src.string()));
             }
         }
@@ -128,4 +129,4 @@ int runSynthHf(const SynthHfCliOptions& o) {
     return 0;
 }
 
-} // namespace qs::cli
+}  // namespace qs::cli

@@ -149,7 +149,7 @@ int runProbe(const EvalCliOptions& o, const model::Model& m, const std::vector<i
     return 0;
 }
 
-} // namespace
+}  // namespace
 
 int runEval(const EvalCliOptions& o) {
     auto m = model::openModel(o.model);
@@ -221,9 +221,12 @@ int runEval(const EvalCliOptions& o) {
         j["schema"] = "quantscope.eval/1";
         j["model"] = o.model;
         j["reference"] = cache ? nlohmann::json(refName) : nlohmann::json(nullptr);
-        if (!o.type.empty()) j["plan"] = {{"type", o.type}};
-        else if (!o.recipe.empty()) j["plan"] = {{"recipe", o.recipe}};
-        else j["plan"] = nullptr;
+        if (!o.type.empty())
+            j["plan"] = {{"type", o.type}};
+        else if (!o.recipe.empty())
+            j["plan"] = {{"recipe", o.recipe}};
+        else
+            j["plan"] = nullptr;
         j["ctx"] = o.ctx;
         j["tokens"] = r->tokens;
         j["first_scored"] = o.firstScored;
@@ -236,10 +239,8 @@ int runEval(const EvalCliOptions& o) {
             j["reference_perplexity"] = r->referencePerplexity;
             if (refBytes) j["reference_weight_bytes"] = refBytes;
             j["top_k"] = cache->topK;
-            j["kl"] = {{"mean", r->klMean},
-                       {"median", r->klMedian},
-                       {"p99", r->klP99},
-                       {"max", r->klMax}};
+            j["kl"] = {
+                {"mean", r->klMean}, {"median", r->klMedian}, {"p99", r->klP99}, {"max", r->klMax}};
             j["top1_agreement"] = r->top1Agreement;
         }
         j["seconds"] = r->seconds;
@@ -273,4 +274,4 @@ int runEval(const EvalCliOptions& o) {
     return 0;
 }
 
-} // namespace qs::cli
+}  // namespace qs::cli

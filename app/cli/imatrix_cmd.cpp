@@ -19,14 +19,14 @@ namespace {
 
 void printStatistics(const quant::ImatrixStatistics& st) {
     std::printf("\n%6s %-20s %14s %10s %12s %10s %10s %9s %7s %10s %9s %9s %8s\n", "Layer",
-                "Tensor", "Sum(Act^2)", "Min", "Max", "Mean", "StdDev", "%Active", "N",
-                "Entropy", "E(norm)", "ZD", "CosSim");
+                "Tensor", "Sum(Act^2)", "Min", "Max", "Mean", "StdDev", "%Active", "N", "Entropy",
+                "E(norm)", "ZD", "CosSim");
     for (const auto& t : st.tensors) {
-        std::printf("%6s %-20s %14.2f %10.4f %12.4f %10.2f %10.2f %8.2f%% %7d %10.4f %8.2f%% "
-                    "%8.2f%% %8.4f\n",
-                    t.layer.c_str(), t.shortName.c_str(), t.sumSq, t.minSq, t.maxSq, t.mean,
-                    t.stddev, 100.0f * t.active, t.elements, t.entropy, t.entropyNorm,
-                    100.0f * t.zd, t.cossim);
+        std::printf(
+            "%6s %-20s %14.2f %10.4f %12.4f %10.2f %10.2f %8.2f%% %7d %10.4f %8.2f%% "
+            "%8.2f%% %8.4f\n",
+            t.layer.c_str(), t.shortName.c_str(), t.sumSq, t.minSq, t.maxSq, t.mean, t.stddev,
+            100.0f * t.active, t.elements, t.entropy, t.entropyNorm, 100.0f * t.zd, t.cossim);
     }
     std::printf("\nper layer, weighted by columns\n%7s %14s %10s %8s\n", "Layer", "Mean Sum(Act^2)",
                 "Mean ZD", "CosSim");
@@ -41,20 +41,21 @@ nlohmann::json statisticsJson(const quant::ImatrixStatistics& st) {
     nlohmann::json j;
     j["tensors"] = nlohmann::json::array();
     for (const auto& t : st.tensors) {
-        j["tensors"].push_back({{"name", t.tensor},
-                                {"layer", t.layer},
-                                {"tensor", t.shortName},
-                                {"sum_sq", t.sumSq},
-                                {"min", t.minSq},
-                                {"max", t.maxSq},
-                                {"mean", t.mean},
-                                {"stddev", t.stddev},
-                                {"active", t.active},
-                                {"elements", t.elements},
-                                {"entropy", t.entropy},
-                                {"entropy_norm", t.entropyNorm},
-                                {"zd", t.zd},
-                                {"cossim", t.hasPrevious ? nlohmann::json(t.cossim) : nlohmann::json()}});
+        j["tensors"].push_back(
+            {{"name", t.tensor},
+             {"layer", t.layer},
+             {"tensor", t.shortName},
+             {"sum_sq", t.sumSq},
+             {"min", t.minSq},
+             {"max", t.maxSq},
+             {"mean", t.mean},
+             {"stddev", t.stddev},
+             {"active", t.active},
+             {"elements", t.elements},
+             {"entropy", t.entropy},
+             {"entropy_norm", t.entropyNorm},
+             {"zd", t.zd},
+             {"cossim", t.hasPrevious ? nlohmann::json(t.cossim) : nlohmann::json()}});
     }
     j["layers"] = nlohmann::json::array();
     for (const auto& l : st.layers) {
@@ -68,14 +69,16 @@ nlohmann::json statisticsJson(const quant::ImatrixStatistics& st) {
     return j;
 }
 
-} // namespace
+}  // namespace
 
 int runImatrix(const ImatrixCliOptions& o) {
     if (o.model.empty() && o.inFiles.empty()) {
-        return fail(makeError(ErrorCode::BadUsage, "imatrix: give MODEL --text FILE, or --in-file FILE"));
+        return fail(
+            makeError(ErrorCode::BadUsage, "imatrix: give MODEL --text FILE, or --in-file FILE"));
     }
     if (!o.model.empty() && o.text.empty()) {
-        return fail(makeError(ErrorCode::BadUsage, "imatrix: MODEL needs --text FILE (the calibration text)"));
+        return fail(makeError(ErrorCode::BadUsage,
+                              "imatrix: MODEL needs --text FILE (the calibration text)"));
     }
     if (o.model.empty() && !o.text.empty()) {
         return fail(makeError(ErrorCode::BadUsage, "imatrix: --text needs a MODEL"));
@@ -126,14 +129,17 @@ int runImatrix(const ImatrixCliOptions& o) {
         io.forward.threads = o.threads;
         const auto t0 = std::chrono::steady_clock::now();
         if (!o.json) {
-            std::fprintf(stderr, "%zu tokens, %lld chunks of %lld\n", tokens.size(),
-                         static_cast<long long>(o.chunks < 0 ? int64_t(tokens.size()) / o.ctx
-                                                             : std::min<int64_t>(o.chunks, int64_t(tokens.size()) / o.ctx)),
-                         static_cast<long long>(o.ctx));
+            std::fprintf(
+                stderr, "%zu tokens, %lld chunks of %lld\n", tokens.size(),
+                static_cast<long long>(
+                    o.chunks < 0 ? int64_t(tokens.size()) / o.ctx
+                                 : std::min<int64_t>(o.chunks, int64_t(tokens.size()) / o.ctx)),
+                static_cast<long long>(o.ctx));
         }
         auto r = eval::computeImatrix(*lm, tokens, io);
         if (!r) return fail(r.error());
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        const double secs =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         j["model"] = o.model;
         j["text"] = o.text;
         j["tokens"] = tokens.size();
@@ -142,7 +148,8 @@ int runImatrix(const ImatrixCliOptions& o) {
         j["seconds"] = secs;
         j["tokens_per_second"] = secs > 0 ? double(r->chunkCount) * double(o.ctx) / secs : 0.0;
         char line[160];
-        std::snprintf(line, sizeof line, "computed over %u chunks of %u tokens in %.3f s (%.0f tokens/s)\n",
+        std::snprintf(line, sizeof line,
+                      "computed over %u chunks of %u tokens in %.3f s (%.0f tokens/s)\n",
                       r->chunkCount, r->chunkSize, secs,
                       secs > 0 ? double(r->chunkCount) * double(o.ctx) / secs : 0.0);
         summary += line;
@@ -164,7 +171,8 @@ int runImatrix(const ImatrixCliOptions& o) {
                    std::to_string(sums.chunkCount) + " chunks of " +
                    std::to_string(sums.chunkSize) + "\n";
     }
-    const auto stats = o.showStatistics ? quant::imatrixStatistics(sums) : quant::ImatrixStatistics{};
+    const auto stats =
+        o.showStatistics ? quant::imatrixStatistics(sums) : quant::ImatrixStatistics{};
     if (o.json) {
         j["output"] = write ? nlohmann::json(out) : nlohmann::json();
         j["entries"] = sums.entries.size();
@@ -181,4 +189,4 @@ int runImatrix(const ImatrixCliOptions& o) {
     return 0;
 }
 
-} // namespace qs::cli
+}  // namespace qs::cli

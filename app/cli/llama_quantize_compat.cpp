@@ -43,13 +43,20 @@ struct OptionSpec {
     bool hasValue;
 };
 constexpr OptionSpec kOptions[] = {
-    {"--allow-requantize", false},   {"--leave-output-tensor", false},
-    {"--pure", false},               {"--imatrix", true},
-    {"--include-weights", true},     {"--exclude-weights", true},
-    {"--output-tensor-type", true},  {"--token-embedding-type", true},
-    {"--tensor-type", true},         {"--tensor-type-file", true},
-    {"--prune-layers", true},        {"--keep-split", false},
-    {"--override-kv", true},         {"--dry-run", false},
+    {"--allow-requantize", false},
+    {"--leave-output-tensor", false},
+    {"--pure", false},
+    {"--imatrix", true},
+    {"--include-weights", true},
+    {"--exclude-weights", true},
+    {"--output-tensor-type", true},
+    {"--token-embedding-type", true},
+    {"--tensor-type", true},
+    {"--tensor-type-file", true},
+    {"--prune-layers", true},
+    {"--keep-split", false},
+    {"--override-kv", true},
+    {"--dry-run", false},
     {"--max-buffer-size", true},
 };
 
@@ -67,21 +74,22 @@ struct TypeName {
     uint32_t id;
 };
 constexpr TypeName kTypeNames[] = {
-    {"Q1_0", 40},    {"Q2_0", 41},   {"Q4_0", 2},    {"Q4_1", 3},    {"MXFP4_MOE", 38},
-    {"Q5_0", 8},     {"Q5_1", 9},    {"IQ2_XXS", 19}, {"IQ2_XS", 20}, {"IQ2_S", 28},
-    {"IQ2_M", 29},   {"IQ1_S", 24},  {"IQ1_M", 31},  {"TQ1_0", 36},  {"TQ2_0", 37},
-    {"Q2_K", 10},    {"Q2_K_S", 21}, {"IQ3_XXS", 23}, {"IQ3_S", 26}, {"IQ3_M", 27},
-    {"Q3_K", 12},    {"IQ3_XS", 22}, {"Q3_K_S", 11}, {"Q3_K_M", 12}, {"Q3_K_L", 13},
-    {"IQ4_NL", 25},  {"IQ4_XS", 30}, {"Q4_K", 15},   {"Q4_K_S", 14}, {"Q4_K_M", 15},
-    {"Q5_K", 17},    {"Q5_K_S", 16}, {"Q5_K_M", 17}, {"Q6_K", 18},   {"Q8_0", 7},
-    {"F16", 1},      {"BF16", 32},   {"F32", 0},     {"COPY", 0},
+    {"Q1_0", 40},   {"Q2_0", 41},   {"Q4_0", 2},     {"Q4_1", 3},    {"MXFP4_MOE", 38},
+    {"Q5_0", 8},    {"Q5_1", 9},    {"IQ2_XXS", 19}, {"IQ2_XS", 20}, {"IQ2_S", 28},
+    {"IQ2_M", 29},  {"IQ1_S", 24},  {"IQ1_M", 31},   {"TQ1_0", 36},  {"TQ2_0", 37},
+    {"Q2_K", 10},   {"Q2_K_S", 21}, {"IQ3_XXS", 23}, {"IQ3_S", 26},  {"IQ3_M", 27},
+    {"Q3_K", 12},   {"IQ3_XS", 22}, {"Q3_K_S", 11},  {"Q3_K_M", 12}, {"Q3_K_L", 13},
+    {"IQ4_NL", 25}, {"IQ4_XS", 30}, {"Q4_K", 15},    {"Q4_K_S", 14}, {"Q4_K_M", 15},
+    {"Q5_K", 17},   {"Q5_K_S", 16}, {"Q5_K_M", 17},  {"Q6_K", 18},   {"Q8_0", 7},
+    {"F16", 1},     {"BF16", 32},   {"F32", 0},      {"COPY", 0},
 };
 
 bool equalsNoCase(const std::string& a, const char* b) {
     const size_t n = std::strlen(b);
     if (a.size() != n) return false;
     for (size_t i = 0; i < n; ++i) {
-        if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) {
+        if (std::tolower(static_cast<unsigned char>(a[i])) !=
+            std::tolower(static_cast<unsigned char>(b[i]))) {
             return false;
         }
     }
@@ -129,7 +137,9 @@ int failWith(const std::string& prog, const std::string& message, bool hint = fa
     if (hint) std::fprintf(stderr, "(%s --help lists the options and types)\n", prog.c_str());
     return 1;
 }
-int failWith(const std::string& prog, const Error& e) { return failWith(prog, e.what()); }
+int failWith(const std::string& prog, const Error& e) {
+    return failWith(prog, e.what());
+}
 
 std::optional<TensorType> parseGgmlType(const std::string& text) {
     auto t = formats::typeFromName(text);
@@ -144,7 +154,8 @@ Result<std::string> checkTensorTypeArg(const std::string& text) {
     if (eq == std::string::npos) {
         return makeError(ErrorCode::BadUsage, "--tensor-type '" + text + "' is not NAME=TYPE");
     }
-    if (eq == 0) return makeError(ErrorCode::BadUsage, "--tensor-type '" + text + "': no tensor name");
+    if (eq == 0)
+        return makeError(ErrorCode::BadUsage, "--tensor-type '" + text + "': no tensor name");
     if (eq + 1 == text.size()) {
         return makeError(ErrorCode::BadUsage, "--tensor-type '" + text + "': no type");
     }
@@ -160,8 +171,9 @@ Result<std::string> checkTensorTypeArg(const std::string& text) {
 Result<io::GgufKv> parseKvOverride(const std::string& text) {
     const auto eq = text.find('=');
     if (eq == std::string::npos || eq >= 128) {
-        return makeError(ErrorCode::BadUsage, "--override-kv '" + text +
-                                                  "' is not KEY=TYPE:VALUE (key under 128 characters)");
+        return makeError(
+            ErrorCode::BadUsage,
+            "--override-kv '" + text + "' is not KEY=TYPE:VALUE (key under 128 characters)");
     }
     const std::string key = text.substr(0, eq);
     const std::string v = text.substr(eq + 1);
@@ -182,13 +194,14 @@ Result<io::GgufKv> parseKvOverride(const std::string& text) {
     }
     if (v.starts_with("str:")) {
         if (v.size() - 4 > 127) {
-            return makeError(ErrorCode::BadUsage, "--override-kv '" + text +
-                                                      "': llama.cpp takes strings of at most 127 bytes");
+            return makeError(
+                ErrorCode::BadUsage,
+                "--override-kv '" + text + "': llama.cpp takes strings of at most 127 bytes");
         }
         return io::GgufKv{key, io::GgufValue::string(v.substr(4))};
     }
-    return makeError(ErrorCode::BadUsage, "--override-kv '" + text +
-                                              "': the type is int:, float:, bool: or str:");
+    return makeError(ErrorCode::BadUsage,
+                     "--override-kv '" + text + "': the type is int:, float:, bool: or str:");
 }
 
 // --prune-layers L0,L1,...: non-negative integers, sorted, without repeats.
@@ -199,7 +212,8 @@ Result<std::vector<int>> parsePrune(const std::string& text) {
     while (std::getline(ss, item, ',')) {
         const auto n = stoiLike(item);
         if (!n || *n < 0) {
-            return makeError(ErrorCode::BadUsage, "--prune-layers: invalid layer id '" + item + "'");
+            return makeError(ErrorCode::BadUsage,
+                             "--prune-layers: invalid layer id '" + item + "'");
         }
         out.push_back(*n);
     }
@@ -218,9 +232,11 @@ std::string shapeText(const model::TensorInfo& t) {
     return buf;
 }
 
-double mib(uint64_t b) { return double(b) / 1024.0 / 1024.0; }
+double mib(uint64_t b) {
+    return double(b) / 1024.0 / 1024.0;
+}
 
-} // namespace
+}  // namespace
 
 bool isLlamaQuantizeForm(const std::vector<std::string>& args) {
     size_t i = 0;
@@ -239,47 +255,69 @@ bool isLlamaQuantizeForm(const std::vector<std::string>& args) {
 }
 
 void printLlamaQuantizeHelp(const std::string& prog, std::FILE* to) {
-    std::fprintf(to,
-        "usage: %s [--help] [--allow-requantize] [--leave-output-tensor] [--pure] [--imatrix] [--include-weights]\n"
-        "       [--exclude-weights] [--output-tensor-type] [--token-embedding-type] [--tensor-type] [--tensor-type-file]\n"
+    std::fprintf(
+        to,
+        "usage: %s [--help] [--allow-requantize] [--leave-output-tensor] [--pure] [--imatrix] "
+        "[--include-weights]\n"
+        "       [--exclude-weights] [--output-tensor-type] [--token-embedding-type] "
+        "[--tensor-type] [--tensor-type-file]\n"
         "       [--prune-layers] [--keep-split] [--override-kv] [--dry-run] [--max-buffer-size]\n"
         "       model-f32.gguf [model-quant.gguf] type [nthreads]\n\n"
-        "Quantscope's drop-in for llama.cpp's llama-quantize: the same command line, the same files\n"
-        "(byte for byte), the same exit codes (0 success, 1 any failure), every check before any work\n"
-        "and nothing half-written. Without an output file the result is [input dir]/ggml-model-TYPE.gguf.\n\n"
-        "  --allow-requantize                  allow requantizing tensors that are already quantized\n"
-        "                                      (refused otherwise, naming the first such tensor); quality is lower\n"
+        "Quantscope's drop-in for llama.cpp's llama-quantize: the same command line, the same "
+        "files\n"
+        "(byte for byte), the same exit codes (0 success, 1 any failure), every check before any "
+        "work\n"
+        "and nothing half-written. Without an output file the result is [input "
+        "dir]/ggml-model-TYPE.gguf.\n\n"
+        "  --allow-requantize                  allow requantizing tensors that are already "
+        "quantized\n"
+        "                                      (refused otherwise, naming the first such tensor); "
+        "quality is lower\n"
         "                                      than quantizing from 16 or 32 bit\n"
         "  --leave-output-tensor               leave output.weight un(re)quantized\n"
-        "  --pure                              no k-quant mixture: every tensor the same type (shape fallbacks\n"
+        "  --pure                              no k-quant mixture: every tensor the same type "
+        "(shape fallbacks\n"
         "                                      apply, as in llama.cpp)\n"
         "  --imatrix FILE                      importance matrix (GGUF or legacy imatrix.dat)\n"
-        "  --include-weights NAME              use the importance matrix only for tensors whose name contains\n"
+        "  --include-weights NAME              use the importance matrix only for tensors whose "
+        "name contains\n"
         "                                      NAME (repeatable)\n"
-        "  --exclude-weights NAME              do not use it for tensors whose name contains NAME (repeatable);\n"
-        "                                      --include-weights and --exclude-weights cannot be used together\n"
+        "  --exclude-weights NAME              do not use it for tensors whose name contains NAME "
+        "(repeatable);\n"
+        "                                      --include-weights and --exclude-weights cannot be "
+        "used together\n"
         "  --output-tensor-type TYPE           ggml type for output.weight (q8_0, q6_K, f16 ...)\n"
         "  --token-embedding-type TYPE         ggml type for token_embd.weight\n"
-        "  --tensor-type NAME=TYPE             tensors matching the regex NAME get TYPE (repeatable, first wins),\n"
+        "  --tensor-type NAME=TYPE             tensors matching the regex NAME get TYPE "
+        "(repeatable, first wins),\n"
         "                                      e.g. --tensor-type attn_v=q8_0\n"
         "  --tensor-type-file FILE             NAME=TYPE entries separated by spaces or newlines\n"
-        "  --prune-layers L0,L1,...            drop these blocks and renumber the rest (block_count follows)\n"
-        "  --keep-split                        one output shard per input shard (OUT-00001-of-0000N.gguf)\n"
-        "  --override-kv KEY=TYPE:VALUE        set metadata in the output; TYPE is int, float, bool or str\n"
-        "                                      (int is written as u32, float as f32, as llama.cpp does); repeatable\n"
-        "  --dry-run                           print every tensor's type and size, the model and quant sizes as\n"
-        "                                      llama-quantize prints them, and the exact file size; write nothing\n"
-        "  --max-buffer-size MiB               accepted, no effect: Quantscope always streams a tensor in chunks\n"
+        "  --prune-layers L0,L1,...            drop these blocks and renumber the rest "
+        "(block_count follows)\n"
+        "  --keep-split                        one output shard per input shard "
+        "(OUT-00001-of-0000N.gguf)\n"
+        "  --override-kv KEY=TYPE:VALUE        set metadata in the output; TYPE is int, float, "
+        "bool or str\n"
+        "                                      (int is written as u32, float as f32, as llama.cpp "
+        "does); repeatable\n"
+        "  --dry-run                           print every tensor's type and size, the model and "
+        "quant sizes as\n"
+        "                                      llama-quantize prints them, and the exact file "
+        "size; write nothing\n"
+        "  --max-buffer-size MiB               accepted, no effect: Quantscope always streams a "
+        "tensor in chunks\n"
         "                                      of rows (about 16 MiB), whatever its size\n"
         "  --help, --version\n\n"
-        "  nthreads                            worker threads (default: all cores); the bytes never depend on it\n\n"
+        "  nthreads                            worker threads (default: all cores); the bytes "
+        "never depend on it\n\n"
         "Messages go to stderr as llama-quantize's log does; the timing lines to stdout.\n\n"
         "allowed quantization types (name or number):\n",
         prog.c_str());
     for (const auto& t : kTypeNames) {
         if (std::string(t.name) == "COPY") {
             std::fprintf(to, "          COPY    : only copy tensors, no quantizing\n");
-        } else if (auto ft = quant::ftypeFromName(t.name); ft && quant::ftypeInfo(*ft).name != t.name) {
+        } else if (auto ft = quant::ftypeFromName(t.name);
+                   ft && quant::ftypeInfo(*ft).name != t.name) {
             std::fprintf(to, "  %2u  or  %-7s : alias for %s\n", t.id, t.name,
                          std::string(quant::ftypeInfo(*ft).name).c_str());
         } else {
@@ -343,8 +381,8 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
         } else if (opt == "--tensor-type-file") {
             std::ifstream in(value);
             if (!in) {
-                return failWith(prog, "--tensor-type-file: cannot open '" + value + "': " +
-                                          std::strerror(errno));
+                return failWith(prog, "--tensor-type-file: cannot open '" + value +
+                                          "': " + std::strerror(errno));
             }
             std::string word;
             while (in >> word) {
@@ -362,19 +400,22 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
             a.kv.push_back(std::move(*kv));
         } else if (opt == "--max-buffer-size") {
             a.maxBufferMiB = std::atoi(value.c_str());
-            if (a.maxBufferMiB <= 0) return failWith(prog, "invalid --max-buffer-size '" + value + "'");
+            if (a.maxBufferMiB <= 0)
+                return failWith(prog, "invalid --max-buffer-size '" + value + "'");
         }
     }
     if (argv.size() - i < 2) {
-        return failWith(prog, "bad arguments: expected MODEL [OUTPUT] TYPE [THREADS] after the options",
-                        true);
+        return failWith(
+            prog, "bad arguments: expected MODEL [OUTPUT] TYPE [THREADS] after the options", true);
     }
     if (!a.include.empty() && !a.exclude.empty()) {
-        return failWith(prog, "--include-weights and --exclude-weights cannot be used together", true);
+        return failWith(prog, "--include-weights and --exclude-weights cannot be used together",
+                        true);
     }
     if (a.maxBufferMiB > 0) {
-        std::fprintf(stderr, "note: --max-buffer-size has no effect in Quantscope: every tensor is "
-                             "streamed in chunks of rows (about 16 MiB) whatever its size\n");
+        std::fprintf(stderr,
+                     "note: --max-buffer-size has no effect in Quantscope: every tensor is "
+                     "streamed in chunks of rows (about 16 MiB) whatever its size\n");
     }
 
     // The importance matrix, filtered as llama-quantize filters it (by substring).
@@ -384,7 +425,8 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
         if (!im) return failWith(prog, im.error());
         im->path = a.imatrix;
         for (const auto& name : a.exclude) {
-            std::erase_if(im->entries, [&](const auto& e) { return e.first.find(name) != std::string::npos; });
+            std::erase_if(im->entries,
+                          [&](const auto& e) { return e.first.find(name) != std::string::npos; });
         }
         if (!a.include.empty()) {
             std::erase_if(im->entries, [&](const auto& e) {
@@ -394,7 +436,8 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
             });
         }
         if (!a.include.empty() || !a.exclude.empty()) {
-            std::fprintf(stderr, "imatrix: %zu entries used after --include-weights/--exclude-weights\n",
+            std::fprintf(stderr,
+                         "imatrix: %zu entries used after --include-weights/--exclude-weights\n",
                          im->entries.size());
         }
         if (!im->entries.empty()) imatrix = std::move(*im);
@@ -419,8 +462,8 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
         if (i >= argv.size()) return failWith(prog, "missing TYPE after the output file", true);
         type = parseFtype(argv[i]);
         if (!type) {
-            return failWith(prog, "unknown type '" + argv[i] + "' (a name such as Q4_K_M or a number)",
-                            true);
+            return failWith(
+                prog, "unknown type '" + argv[i] + "' (a name such as Q4_K_M or a number)", true);
         }
         ++i;
     }
@@ -446,8 +489,9 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
     model::Model& m = *opened;
     if (m.format() != model::ModelFormat::Gguf) {
         return failWith(prog, makeError(ErrorCode::BadUsage,
-                                    "not a GGUF model (nor a Hugging Face folder Quantscope "
-                                    "converts)", m.path()));
+                                        "not a GGUF model (nor a Hugging Face folder Quantscope "
+                                        "converts)",
+                                        m.path()));
     }
     const int64_t sourceElements = m.totalElements();
     const size_t sourceTensors = m.tensors().size();
@@ -475,9 +519,9 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
                 auto it = oldToNew.find(name);
                 // Entries of pruned tensors stay counted (quantize.imatrix.entries_count, as
                 // llama.cpp's) under a name that matches no tensor.
-                const std::string to = it != oldToNew.end()                 ? it->second
-                                       : name.starts_with("blk.")           ? "pruned:" + name
-                                                                            : name;
+                const std::string to = it != oldToNew.end()       ? it->second
+                                       : name.starts_with("blk.") ? "pruned:" + name
+                                                                  : name;
                 moved[to] = std::move(values);
             }
             imatrix->entries = std::move(moved);
@@ -545,11 +589,13 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
                 willRequireImatrix = true;
                 continue;
             }
-            return failWith(prog, makeError(ErrorCode::BadUsage,
-                                        "this quantization requires an importance matrix (target "
-                                        "type " + quant::llamaTypeName(c.type) +
-                                            "), as in llama.cpp: pass --imatrix FILE",
-                                        m.path(), kNoOffset, t.name));
+            return failWith(prog,
+                            makeError(ErrorCode::BadUsage,
+                                      "this quantization requires an importance matrix (target "
+                                      "type " +
+                                          quant::llamaTypeName(c.type) +
+                                          "), as in llama.cpp: pass --imatrix FILE",
+                                      m.path(), kNoOffset, t.name));
         }
     }
     if (!a.dryRun) {
@@ -559,16 +605,18 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
             if (c.type == t.type) continue;
             const auto& tt = formats::traits(c.type);
             if (t.rowLength() % tt.blockSize != 0) {
-                return failWith(prog, makeError(ErrorCode::BadUsage,
-                                            quant::llamaTypeName(c.type) + " cannot hold rows of " +
-                                                std::to_string(t.rowLength()) + " values (block size " +
-                                                std::to_string(tt.blockSize) + ")",
-                                            m.path(), kNoOffset, t.name));
+                return failWith(
+                    prog, makeError(ErrorCode::BadUsage,
+                                    quant::llamaTypeName(c.type) + " cannot hold rows of " +
+                                        std::to_string(t.rowLength()) + " values (block size " +
+                                        std::to_string(tt.blockSize) + ")",
+                                    m.path(), kNoOffset, t.name));
             }
             if (!formats::canEncode(c.type)) {
                 return failWith(prog, makeError(ErrorCode::BadUsage,
-                                            "Quantscope cannot write " + quant::llamaTypeName(c.type) + " yet",
-                                            m.path(), kNoOffset, t.name));
+                                                "Quantscope cannot write " +
+                                                    quant::llamaTypeName(c.type) + " yet",
+                                                m.path(), kNoOffset, t.name));
             }
         }
         if (auto st = quant::checkRequantize(m, plan, a.allowRequantize); !st) {
@@ -598,9 +646,10 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
                      t.name.c_str(), shapeText(t).c_str(), quant::llamaTypeName(t.type).c_str());
     };
     auto totals = [&](uint64_t org, uint64_t quant) {
-        std::fprintf(stderr, "llama_model_quantize_impl: model size  = %8.2f MiB (%.2f BPW)\n", mib(org),
-                     double(org) * 8.0 / double(std::max<int64_t>(1, sourceElements)));
-        std::fprintf(stderr, "llama_model_quantize_impl: quant size  = %8.2f MiB (%.2f BPW)\n", mib(quant),
+        std::fprintf(stderr, "llama_model_quantize_impl: model size  = %8.2f MiB (%.2f BPW)\n",
+                     mib(org), double(org) * 8.0 / double(std::max<int64_t>(1, sourceElements)));
+        std::fprintf(stderr, "llama_model_quantize_impl: quant size  = %8.2f MiB (%.2f BPW)\n",
+                     mib(quant),
                      double(quant) * 8.0 / double(std::max<int64_t>(1, sourceElements)));
     };
 
@@ -625,18 +674,21 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
         }
         totals(org, total);
         if (willRequireImatrix) {
-            std::fprintf(stderr, "llama_model_quantize_impl: WARNING: dry run completed successfully, "
-                                 "but actually completing this quantization will require an imatrix!\n");
+            std::fprintf(stderr,
+                         "llama_model_quantize_impl: WARNING: dry run completed successfully, "
+                         "but actually completing this quantization will require an imatrix!\n");
         }
         auto shards = quant::predictShards(m, plan, imatrix ? &*imatrix : nullptr, split, outPath);
         if (!shards) return failWith(prog, shards.error());
         uint64_t fileBytes = 0;
         for (const auto& s : *shards) fileBytes += s.fileBytes;
         if (shards->size() > 1) {
-            std::fprintf(stderr, "quantscope: the %zu files would be exactly %" PRIu64 " bytes in all\n",
+            std::fprintf(stderr,
+                         "quantscope: the %zu files would be exactly %" PRIu64 " bytes in all\n",
                          shards->size(), fileBytes);
         } else {
-            std::fprintf(stderr, "quantscope: the file would be exactly %" PRIu64 " bytes\n", fileBytes);
+            std::fprintf(stderr, "quantscope: the file would be exactly %" PRIu64 " bytes\n",
+                         fileBytes);
         }
         return 0;
     }
@@ -677,4 +729,4 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
     return 0;
 }
 
-} // namespace qs::cli
+}  // namespace qs::cli

@@ -23,4 +23,4 @@ int runLlamaQuantize(const std::vector<std::string>& args, const std::string& pr
 /// The help text: llama-quantize's options, what each means here, and the types.
 void printLlamaQuantizeHelp(const std::string& prog, std::FILE* to);
 
-} // namespace qs::cli
+}  // namespace qs::cli

@@ -32,8 +32,10 @@ int main(int argc, char** argv) {
     qs::cli::InspectOptions inspect;
     auto* cInspect = app.add_subcommand(
         "inspect", "Show a model's format, metadata and every tensor (name, shape, type, size)");
-    cInspect->add_option("model", inspect.model, "GGUF file, .safetensors file, index .json or "
-                                                 "model directory")
+    cInspect
+        ->add_option("model", inspect.model,
+                     "GGUF file, .safetensors file, index .json or "
+                     "model directory")
         ->required();
     cInspect->add_flag("--json", inspect.json, "Machine-readable output (schema in docs/CLI.md)");
     cInspect->add_flag("--full", inspect.fullMetadata, "Print metadata arrays in full");
@@ -44,8 +46,9 @@ int main(int argc, char** argv) {
     cConvert->add_option("model", conv.model, "Model folder, its config.json, index or a shard")
         ->required();
     cConvert->add_option("-o,--output", conv.output, "Output .gguf path")->required();
-    cConvert->add_option("--outtype", conv.outtype,
-                         "f32, f16, bf16 or auto (default: the weights' own 16-bit type, else f16)")
+    cConvert
+        ->add_option("--outtype", conv.outtype,
+                     "f32, f16, bf16 or auto (default: the weights' own 16-bit type, else f16)")
         ->check(CLI::IsMember({"f32", "f16", "bf16", "auto"}));
     cConvert->add_option("--vocab-from", conv.vocabFrom,
                          "Test aid: copy tokenizer.* keys from this GGUF when the folder's "
@@ -56,10 +59,11 @@ int main(int argc, char** argv) {
     qs::cli::SynthHfCliOptions synthHf;
     auto* cSynthHf = app.add_subcommand(
         "synth-hf", "Write a tiny Hugging Face model folder (config.json + safetensors) for tests");
-    cSynthHf->add_option("architecture", synthHf.architecture,
-                         "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, "
-                         "Qwen3ForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, "
-                         "Gemma3ForCausalLM or Phi3ForCausalLM")
+    cSynthHf
+        ->add_option("architecture", synthHf.architecture,
+                     "LlamaForCausalLM, MistralForCausalLM, MixtralForCausalLM, Qwen2ForCausalLM, "
+                     "Qwen3ForCausalLM, Qwen3MoeForCausalLM, Gemma2ForCausalLM, "
+                     "Gemma3ForCausalLM or Phi3ForCausalLM")
         ->required();
     cSynthHf->add_option("-o,--output", synthHf.output, "Output folder")->required();
     cSynthHf->add_option("--dtype", synthHf.dtype, "bf16, f16 or f32")
@@ -94,13 +98,18 @@ int main(int argc, char** argv) {
 
     qs::cli::QuantizeCliOptions quant;
     auto* cQuant = app.add_subcommand(
-        "quantize", "Quantize a model by a llama.cpp preset, rules or a recipe and write a GGUF "
-                    "(also takes llama-quantize's command line: IN [OUT] TYPE [THREADS])");
-    cQuant->add_option("model", quant.model, "Input model (GGUF, or a Hugging Face folder: converted on the fly)")->required();
+        "quantize",
+        "Quantize a model by a llama.cpp preset, rules or a recipe and write a GGUF "
+        "(also takes llama-quantize's command line: IN [OUT] TYPE [THREADS])");
+    cQuant
+        ->add_option("model", quant.model,
+                     "Input model (GGUF, or a Hugging Face folder: converted on the fly)")
+        ->required();
     cQuant->add_option("-o,--output", quant.output, "Output .gguf path");
-    cQuant->add_option("--type", quant.type,
-                       "Preset as llama-quantize names it: Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, IQ4_NL, "
-                       "F16 ... (default Q8_0)");
+    cQuant->add_option(
+        "--type", quant.type,
+        "Preset as llama-quantize names it: Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, IQ4_NL, "
+        "F16 ... (default Q8_0)");
     cQuant->add_option("--tensor-type", quant.tensorTypes,
                        "REGEX=TYPE override, first match wins (repeatable), as llama-quantize's");
     cQuant->add_option("--tensor-type-file", quant.tensorTypeFile,
@@ -108,18 +117,23 @@ int main(int argc, char** argv) {
     cQuant->add_option("--output-tensor-type", quant.outputTensorType, "Type for output.weight");
     cQuant->add_option("--token-embedding-type", quant.tokenEmbeddingType,
                        "Type for token_embd.weight");
-    cQuant->add_flag("--pure", quant.pure, "No k-quant mixture: every tensor gets the preset's type");
-    cQuant->add_flag("--leave-output-tensor", quant.leaveOutputTensor, "Keep output.weight as it is");
+    cQuant->add_flag("--pure", quant.pure,
+                     "No k-quant mixture: every tensor gets the preset's type");
+    cQuant->add_flag("--leave-output-tensor", quant.leaveOutputTensor,
+                     "Keep output.weight as it is");
     cQuant->add_flag("--allow-requantize", quant.allowRequantize,
                      "Re-quantize tensors that are already quantized (refused otherwise, as by "
                      "llama-quantize; quality suffers)");
     cQuant->add_option("--recipe", quant.recipe, "Recipe JSON (quantscope.recipe/1)");
-    cQuant->add_option("--imatrix", quant.imatrix, "Importance matrix (GGUF or legacy imatrix.dat)");
+    cQuant->add_option("--imatrix", quant.imatrix,
+                       "Importance matrix (GGUF or legacy imatrix.dat)");
     cQuant->add_option("--backend", quant.backend, "cpu or vulkan[:N]");
     cQuant->add_option("--quantizer", quant.quantizer,
                        "ggml (default: llama.cpp's bytes) or best (lower error, same formats)");
-    cQuant->add_option("--threads", quant.threads, "Threads (0 = all cores); output never depends on it");
-    cQuant->add_flag("--dry-run", quant.dryRun, "Print every tensor's type and exact size; write nothing");
+    cQuant->add_option("--threads", quant.threads,
+                       "Threads (0 = all cores); output never depends on it");
+    cQuant->add_flag("--dry-run", quant.dryRun,
+                     "Print every tensor's type and exact size; write nothing");
     cQuant->add_flag("--no-space-check", quant.noSpaceCheck,
                      "Write even if the target's file system reports less free space than the "
                      "exact output size (for file systems that report it wrongly)");
@@ -129,18 +143,23 @@ int main(int argc, char** argv) {
                        "Budget optimizer: best plan for this many bits per weight (whole file)");
     cQuant->add_option("--target-size", quant.targetSize, "Budget optimizer: file size in bytes");
     cQuant->add_option("--types", quant.optTypes, "Optimizer: allowed types, comma-separated");
-    cQuant->add_option("--lock", quant.lock, "Optimizer: tensors (REGEX) that keep the --type preset's type");
-    cQuant->add_option("--weight", quant.factors, "Optimizer: REGEX=FACTOR on matching tensors' error");
-    cQuant->add_flag("--exact", quant.exact, "Optimizer: measure every row (default: 64 sampled rows)");
+    cQuant->add_option("--lock", quant.lock,
+                       "Optimizer: tensors (REGEX) that keep the --type preset's type");
+    cQuant->add_option("--weight", quant.factors,
+                       "Optimizer: REGEX=FACTOR on matching tensors' error");
+    cQuant->add_flag("--exact", quant.exact,
+                     "Optimizer: measure every row (default: 64 sampled rows)");
     auto* qSplitSize = cQuant->add_option(
         "--split-max-size", quant.splitMaxSize,
         "Write shards of at most SIZE tensor data each (500M, 2G: 10^6 / 10^9 bytes), named "
         "OUT-00001-of-0000N.gguf as llama.cpp's gguf-split");
-    auto* qSplitTensors = cQuant->add_option("--split-max-tensors", quant.splitMaxTensors,
-                                             "Write shards of at most N tensors each (gguf-split's)")
+    auto* qSplitTensors = cQuant
+                              ->add_option("--split-max-tensors", quant.splitMaxTensors,
+                                           "Write shards of at most N tensors each (gguf-split's)")
                               ->check(CLI::Range(1u, 1u << 30));
-    cQuant->add_flag("--keep-split", quant.keepSplit,
-                     "Keep the input's split: one output shard per input shard (llama-quantize's)")
+    cQuant
+        ->add_flag("--keep-split", quant.keepSplit,
+                   "Keep the input's split: one output shard per input shard (llama-quantize's)")
         ->excludes(qSplitSize)
         ->excludes(qSplitTensors);
     qSplitSize->excludes(qSplitTensors);
@@ -154,8 +173,10 @@ int main(int argc, char** argv) {
     cStats->add_option("--imatrix", statsOpt.imatrix, "Importance matrix");
     cStats->add_option("--bins", statsOpt.bins, "Histogram bins")->check(CLI::Range(1, 100000));
     cStats->add_option("--threads", statsOpt.threads, "Threads (0 = all cores)");
-    cStats->add_option("--backend", statsOpt.backend, "cpu or vulkan[:N] (same counts and metrics)");
-    cStats->add_option("--quantizer", statsOpt.quantizer, "ggml or best: whose encoding is measured");
+    cStats->add_option("--backend", statsOpt.backend,
+                       "cpu or vulkan[:N] (same counts and metrics)");
+    cStats->add_option("--quantizer", statsOpt.quantizer,
+                       "ggml or best: whose encoding is measured");
     cStats->add_flag("--json", statsOpt.json, "Machine-readable output");
 
     qs::cli::PlanCliOptions plan;
@@ -165,48 +186,62 @@ int main(int argc, char** argv) {
     cPlan->add_option("--target-bpw", plan.targetBpw, "Bits per weight of the whole file");
     cPlan->add_option("--target-size", plan.targetSize, "File size in bytes");
     cPlan->add_option("--imatrix", plan.imatrix, "Importance matrix: weighted error (recommended)");
-    cPlan->add_option("--types", plan.types, "Allowed types, comma-separated (default: all we write)");
+    cPlan->add_option("--types", plan.types,
+                      "Allowed types, comma-separated (default: all we write)");
     cPlan->add_option("--lock", plan.lock, "Tensors (REGEX) that keep the --base preset's type");
-    cPlan->add_option("--weight", plan.factors,
-                      "REGEX=FACTOR: multiply matching tensors' error (repeatable, first match wins)");
-    cPlan->add_option("--base", plan.base, "Preset for locked tensors and the file_type label (Q8_0)");
-    cPlan->add_flag("--exact", plan.exact, "Measure every row (default: 64 sampled rows per tensor)");
+    cPlan->add_option(
+        "--weight", plan.factors,
+        "REGEX=FACTOR: multiply matching tensors' error (repeatable, first match wins)");
+    cPlan->add_option("--base", plan.base,
+                      "Preset for locked tensors and the file_type label (Q8_0)");
+    cPlan->add_flag("--exact", plan.exact,
+                    "Measure every row (default: 64 sampled rows per tensor)");
     cPlan->add_option("--sample-rows", plan.sampleRows, "Rows per tensor in the sampled estimate")
         ->check(CLI::Range(2, 1 << 20));
     cPlan->add_flag("--no-cache", plan.noCache, "Do not read or write the sensitivity cache");
     cPlan->add_option("--from", plan.from, "Import the per-tensor types of this GGUF file instead");
-    cPlan->add_option("-o,--output", plan.output, "Write the plan as a recipe (quantscope.recipe/1)");
+    cPlan->add_option("-o,--output", plan.output,
+                      "Write the plan as a recipe (quantscope.recipe/1)");
     cPlan->add_option("--tensor-type-file", plan.tensorTypeFile,
                       "Also write llama-quantize's --tensor-type-file");
     cPlan->add_option("--curve", plan.curve, "JSON: points of the size-against-error curve");
     cPlan->add_option("--preset-size", plan.presetSize,
                       "The budget is this preset's exact file size (e.g. Q4_K_M)");
-    cPlan->add_option("--objective", plan.objective,
-                      "nmse (weight error, default), kl (per-tensor KL probes on --text) or "
-                      "closed-loop (candidates scored by the model's KL on --text; never worse "
-                      "there than the preset of that size)")
+    cPlan
+        ->add_option("--objective", plan.objective,
+                     "nmse (weight error, default), kl (per-tensor KL probes on --text) or "
+                     "closed-loop (candidates scored by the model's KL on --text; never worse "
+                     "there than the preset of that size)")
         ->check(CLI::IsMember({"nmse", "kl", "closed-loop"}));
-    cPlan->add_option("--text", plan.text,
-                      "Text for --objective kl / closed-loop (tokenized with the model's vocabulary)");
-    cPlan->add_option("--fit-ctx", plan.fitCtx,
-                      "closed-loop: tokens of --text scored, calibration + held-out (default 512)")
+    cPlan->add_option(
+        "--text", plan.text,
+        "Text for --objective kl / closed-loop (tokenized with the model's vocabulary)");
+    cPlan
+        ->add_option("--fit-ctx", plan.fitCtx,
+                     "closed-loop: tokens of --text scored, calibration + held-out (default 512)")
         ->check(CLI::Range(int64_t(32), int64_t(1) << 16));
-    cPlan->add_option("--holdout", plan.holdOut,
-                      "closed-loop: fraction of those tokens held out (default 0.25; 0 = none)")
+    cPlan
+        ->add_option("--holdout", plan.holdOut,
+                     "closed-loop: fraction of those tokens held out (default 0.25; 0 = none)")
         ->check(CLI::Range(0.0, 0.8));
-    cPlan->add_option("--max-seconds", plan.maxSeconds,
-                      "closed-loop: time bound; the search stops between evaluations (0 = none)")
+    cPlan
+        ->add_option("--max-seconds", plan.maxSeconds,
+                     "closed-loop: time bound; the search stops between evaluations (0 = none)")
         ->check(CLI::Range(0.0, 1e7));
-    cPlan->add_option("--max-rounds", plan.maxRounds, "closed-loop: rounds of local moves (default 8)")
+    cPlan
+        ->add_option("--max-rounds", plan.maxRounds,
+                     "closed-loop: rounds of local moves (default 8)")
         ->check(CLI::Range(0, 1000));
     cPlan->add_option("--kl-ctx", plan.klCtx, "Tokens of --text the KL probes score (default 128)")
         ->check(CLI::Range(int64_t(8), int64_t(1) << 16));
     cPlan->add_option("--threads", plan.threads, "Threads (0 = all cores)");
     cPlan->add_flag("--json", plan.json, "Machine-readable output (schema in docs/CLI.md)");
     qs::cli::PlanDiffCliOptions planDiff;
-    auto* cPlanDiff = cPlan->add_subcommand("diff", "Compare two plans: tensors, size and error per layer");
+    auto* cPlanDiff =
+        cPlan->add_subcommand("diff", "Compare two plans: tensors, size and error per layer");
     cPlanDiff->add_option("model", planDiff.model, "Model the plans are for")->required();
-    cPlanDiff->add_option("a", planDiff.a, "Plan A: a .gguf file, a recipe .json or a preset")->required();
+    cPlanDiff->add_option("a", planDiff.a, "Plan A: a .gguf file, a recipe .json or a preset")
+        ->required();
     cPlanDiff->add_option("b", planDiff.b, "Plan B")->required();
     cPlanDiff->add_option("--imatrix", planDiff.imatrix, "Importance matrix");
     cPlanDiff->add_flag("--exact", planDiff.exact, "Measure every row");
@@ -214,7 +249,8 @@ int main(int argc, char** argv) {
     qs::cli::EvalCliOptions evalOpt;
     auto* cEval = app.add_subcommand(
         "eval", "Perplexity of a model on a text and, against a reference, KL divergence");
-    cEval->add_option("model", evalOpt.model, "Model to evaluate (GGUF or safetensors)")->required();
+    cEval->add_option("model", evalOpt.model, "Model to evaluate (GGUF or safetensors)")
+        ->required();
     cEval->add_option("--reference", evalOpt.reference,
                       "Original model: KL divergence and top-1 agreement against it");
     auto* evType = cEval->add_option("--type", evalOpt.type,
@@ -230,13 +266,16 @@ int main(int argc, char** argv) {
                       "First scored position (0 = all; llama-perplexity uses ctx/2)");
     cEval->add_option("--top-k", evalOpt.topK, "Reference log-probabilities kept per position")
         ->check(CLI::Range(1, 1 << 20));
-    cEval->add_option("--attention", evalOpt.attention,
-                      "flash (llama.cpp's default), f16 (F16 KV cache, no flash) or f32")
+    cEval
+        ->add_option("--attention", evalOpt.attention,
+                     "flash (llama.cpp's default), f16 (F16 KV cache, no flash) or f32")
         ->check(CLI::IsMember({"flash", "f16", "f32"}));
     cEval->add_option("--save-reference", evalOpt.saveReference, "Write the reference cache");
     cEval->add_option("--reference-cache", evalOpt.referenceCache,
                       "Read the reference from a cache written by --save-reference");
-    cEval->add_flag("--no-bos", evalOpt.noBos, "Do not put BOS before the text's tokens (by default: when the vocabulary adds one)");
+    cEval->add_flag(
+        "--no-bos", evalOpt.noBos,
+        "Do not put BOS before the text's tokens (by default: when the vocabulary adds one)");
     cEval->add_flag("--llama-perplexity", evalOpt.chunked,
                     "Score as llama-perplexity does: chunks of --ctx tokens, each starting with "
                     "BOS, second halves scored (perplexity only)");
@@ -251,12 +290,15 @@ int main(int argc, char** argv) {
     qs::cli::ImatrixCliOptions imx;
     auto* cImatrix = app.add_subcommand(
         "imatrix", "Importance matrix from a calibration text (llama-imatrix's GGUF format)");
-    cImatrix->add_option("model", imx.model, "Model (GGUF or safetensors); omit to only merge or "
-                                             "show --in-file files");
-    cImatrix->add_option("--text", imx.text, "Calibration text, tokenized with the model's vocabulary");
+    cImatrix->add_option("model", imx.model,
+                         "Model (GGUF or safetensors); omit to only merge or "
+                         "show --in-file files");
+    cImatrix->add_option("--text", imx.text,
+                         "Calibration text, tokenized with the model's vocabulary");
     cImatrix->add_option("-o,--output", imx.output, "Output file (default imatrix.gguf)");
-    cImatrix->add_option("--in-file", imx.inFiles,
-                         "Imatrix file to merge, weighted by its counts (repeatable)")
+    cImatrix
+        ->add_option("--in-file", imx.inFiles,
+                     "Imatrix file to merge, weighted by its counts (repeatable)")
         ->allow_extra_args(false);
     cImatrix->add_option("--ctx", imx.ctx, "Tokens per chunk, each starting with BOS (default 512)")
         ->check(CLI::Range(int64_t(16), int64_t(1) << 20));
@@ -268,7 +310,8 @@ int main(int argc, char** argv) {
     cImatrix->add_flag("--json", imx.json, "Machine-readable output (schema in docs/CLI.md)");
 
     bool devicesJson = false;
-    auto* cDevices = app.add_subcommand("devices", "List the Vulkan devices the GPU backend can use");
+    auto* cDevices =
+        app.add_subcommand("devices", "List the Vulkan devices the GPU backend can use");
     cDevices->add_flag("--json", devicesJson, "Machine-readable output");
 
     try {

@@ -20,7 +20,7 @@ struct BudgetSpec {
     std::string types;        ///< comma-separated allowed types (empty = defaults)
     std::vector<std::string> lock;
     std::vector<std::string> factors;  ///< --weight REGEX=FACTOR
-    std::string base = "Q8_0";  ///< preset of locked / untouched tensors and file_type label
+    std::string base = "Q8_0";         ///< preset of locked / untouched tensors and file_type label
     bool exact = false;
     int sampleRows = 64;
     bool noCache = false;
@@ -52,4 +52,4 @@ Result<quant::SensitivityTable> measureFor(const model::Model& m, const BudgetSp
 Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant::Imatrix* imatrix,
                          Optimized& out);
 
-} // namespace qs::cli
+}  // namespace qs::cli

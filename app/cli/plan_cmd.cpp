@@ -110,7 +110,8 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
     auto types = parseTypeList(spec.types);
     if (!types) return fail(types.error());
     auto base = quant::ftypeFromName(spec.base);
-    if (!base) return fail(makeError(ErrorCode::BadUsage, "--base: unknown preset '" + spec.base + "'"));
+    if (!base)
+        return fail(makeError(ErrorCode::BadUsage, "--base: unknown preset '" + spec.base + "'"));
     auto table = measureFor(m, spec, *types, im);
     if (!table) return fail(table.error());
     eval::FitOptions fo;
@@ -203,18 +204,18 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
                 c.fileBytes, 8.0 * double(c.fileBytes) / params, targetBytes,
                 std::string(eval::fitKindName(c.kind)).c_str(), c.name.c_str(),
                 o.output.empty() ? "" : "; recipe ", o.output.c_str());
-    std::printf("closed loop: %lld calibration + %lld held-out tokens, %d evaluations, %d moves "
-                "accepted, %.2f s%s\nrule: %s\n\n",
-                static_cast<long long>(fit->calibrationTokens),
-                static_cast<long long>(fit->heldOutTokens), fit->evaluations, fit->acceptedMoves,
-                fit->seconds, fit->timedOut ? " (stopped by --max-seconds)" : "", fit->rule.c_str());
+    std::printf(
+        "closed loop: %lld calibration + %lld held-out tokens, %d evaluations, %d moves "
+        "accepted, %.2f s%s\nrule: %s\n\n",
+        static_cast<long long>(fit->calibrationTokens), static_cast<long long>(fit->heldOutTokens),
+        fit->evaluations, fit->acceptedMoves, fit->seconds,
+        fit->timedOut ? " (stopped by --max-seconds)" : "", fit->rule.c_str());
     std::printf("%-3s %-7s %12s %12s %12s %12s  %s\n", "", "kind", "file bytes", "KL calib",
                 "KL held-out", "predicted", "plan");
     for (size_t i = 0; i < fit->candidates.size(); ++i) {
         const auto& k = fit->candidates[i];
-        std::printf("%-3s %-7s %12" PRIu64 " %12.6f %12s %12s  %s\n",
-                    i == fit->chosen ? "*" : "", std::string(eval::fitKindName(k.kind)).c_str(),
-                    k.fileBytes, k.klCalibration,
+        std::printf("%-3s %-7s %12" PRIu64 " %12.6f %12s %12s  %s\n", i == fit->chosen ? "*" : "",
+                    std::string(eval::fitKindName(k.kind)).c_str(), k.fileBytes, k.klCalibration,
                     k.klHeldOut >= 0 ? std::to_string(k.klHeldOut).c_str() : "-",
                     k.predictedKl >= 0 ? std::to_string(k.predictedKl).c_str() : "-",
                     k.name.c_str());
@@ -222,7 +223,7 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
     return 0;
 }
 
-} // namespace
+}  // namespace
 
 Result<std::vector<formats::TensorType>> parseTypeList(const std::string& list) {
     std::vector<formats::TensorType> out;
@@ -270,7 +271,8 @@ Result<quant::SensitivityTable> klTableFor(const model::Model& m, const BudgetSp
                                            const quant::SensitivityTable& nmse,
                                            const quant::Imatrix* imatrix) {
     if (s.klText.empty()) {
-        return makeError(ErrorCode::BadUsage, "--objective kl needs --text FILE (the text the KL is measured on)");
+        return makeError(ErrorCode::BadUsage,
+                         "--objective kl needs --text FILE (the text the KL is measured on)");
     }
     std::ifstream f(s.klText, std::ios::binary);
     if (!f) return makeError(ErrorCode::BadInput, "cannot read the text", s.klText);
@@ -286,7 +288,8 @@ Result<quant::SensitivityTable> klTableFor(const model::Model& m, const BudgetSp
             const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
             if (pct != last) {
                 last = pct;
-                std::fprintf(stderr, "\rKL probes [%3d%%] %-48.48s", pct, std::string(p.tensor).c_str());
+                std::fprintf(stderr, "\rKL probes [%3d%%] %-48.48s", pct,
+                             std::string(p.tensor).c_str());
             }
             return true;
         };
@@ -313,7 +316,8 @@ Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant
         if (!kl) return kl.error();
         out.table = std::move(*kl);
     } else if (s.objective != "nmse") {
-        return makeError(ErrorCode::BadUsage, "--objective must be nmse or kl, not '" + s.objective + "'");
+        return makeError(ErrorCode::BadUsage,
+                         "--objective must be nmse or kl, not '" + s.objective + "'");
     }
     quant::PlanOptions po;
     po.ftype = *f;
@@ -391,7 +395,9 @@ int runPlan(const PlanCliOptions& o) {
                                   "give one of --target-bpw, --target-size or --preset-size"));
         }
         auto f = quant::ftypeFromName(o.presetSize);
-        if (!f) return fail(makeError(ErrorCode::BadUsage, "--preset-size: unknown preset '" + o.presetSize + "'"));
+        if (!f)
+            return fail(makeError(ErrorCode::BadUsage,
+                                  "--preset-size: unknown preset '" + o.presetSize + "'"));
         quant::PlanOptions pp;
         pp.ftype = *f;
         pp.hasImatrix = im != nullptr;
@@ -453,8 +459,8 @@ int runPlan(const PlanCliOptions& o) {
         j["lower_bound"] = r.lowerBound;
         j["proven_optimal"] = r.optimal;
         j["objective"] = spec.objective == "kl" ? "sum of per-tensor KL"
-                         : opt.table.weighted    ? "sum n*weighted_nmse"
-                                                 : "sum n*nmse";
+                         : opt.table.weighted   ? "sum n*weighted_nmse"
+                                                : "sum n*nmse";
         j["sensitivity"] = {{"exact", opt.table.exact},
                             {"sample_rows", opt.table.exact ? 0 : spec.sampleRows},
                             {"cache_hits", opt.table.cacheHits},
@@ -590,4 +596,4 @@ int runPlanDiff(const PlanDiffCliOptions& o) {
     return 0;
 }
 
-} // namespace qs::cli
+}  // namespace qs::cli

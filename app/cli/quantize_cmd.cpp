@@ -12,10 +12,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "optimize_util.h"
 #include "formats/encoders.h"
 #include "formats/type_table.h"
 #include "model/model.h"
+#include "optimize_util.h"
 #include "quant/analysis.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
@@ -44,7 +44,9 @@ Result<formats::TensorType> parseWritableType(const std::string& name, const cha
     return *t;
 }
 
-double snrOrInf(double v) { return std::isfinite(v) ? v : 999.0; }
+double snrOrInf(double v) {
+    return std::isfinite(v) ? v : 999.0;
+}
 
 // Build the plan the command line describes.
 Result<quant::Plan> planFromOptions(const model::Model& m, const QuantizeCliOptions& o,
@@ -111,8 +113,10 @@ Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatri
             return makeError(ErrorCode::BadUsage,
                              std::string(want.name) + " cannot hold rows of " +
                                  std::to_string(t.rowLength()) + " values (block size " +
-                                 std::to_string(want.blockSize) + "); without --pure it would fall "
-                                 "back to " + std::string(tt.name),
+                                 std::to_string(want.blockSize) +
+                                 "); without --pure it would fall "
+                                 "back to " +
+                                 std::string(tt.name),
                              m.path(), kNoOffset, t.name);
         }
         if (t.rowLength() % tt.blockSize != 0) {
@@ -132,21 +136,22 @@ Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatri
         }
         if (forWriting && c.type != t.type && !formats::canEncode(c.type)) {
             return makeError(ErrorCode::BadUsage,
-                             "Quantscope cannot write " + std::string(tt.name) + " yet",
-                             m.path(), kNoOffset, t.name);
+                             "Quantscope cannot write " + std::string(tt.name) + " yet", m.path(),
+                             kNoOffset, t.name);
         }
     }
     return {};
 }
 
-} // namespace
+}  // namespace
 
 /// The backend `--backend` names: null for the CPU; a Vulkan device when one can be opened,
 /// else null with a note on stderr (the CPU does the work: same bytes, just slower or faster).
 static Result<std::unique_ptr<quant::Backend>> backendFromOption(const std::string& spec) {
     if (spec == "cpu") return std::unique_ptr<quant::Backend>();
     if (spec != "vulkan" && !spec.starts_with("vulkan:")) {
-        return makeError(ErrorCode::BadUsage, "--backend must be cpu or vulkan[:N], not '" + spec + "'");
+        return makeError(ErrorCode::BadUsage,
+                         "--backend must be cpu or vulkan[:N], not '" + spec + "'");
     }
 #ifdef QS_HAVE_VULKAN
     gpu::DeviceOptions dopt;
@@ -159,7 +164,8 @@ static Result<std::unique_ptr<quant::Backend>> backendFromOption(const std::stri
     }
     auto b = gpu::makeVulkanBackend(dopt);
     if (b) {
-        std::fprintf(stderr, "backend: %s (the CPU does what it does not cover)\n", (*b)->name().c_str());
+        std::fprintf(stderr, "backend: %s (the CPU does what it does not cover)\n",
+                     (*b)->name().c_str());
         return std::move(*b);
     }
     std::fprintf(stderr, "note: no Vulkan device (%s); using the CPU\n", b.error().what().c_str());
@@ -178,7 +184,8 @@ int runQuantize(const QuantizeCliOptions& o) {
     const model::Model& m = *opened;
     if (!m.convertedFrom().empty() && !o.dryRun) {
         // A Hugging Face folder, converted on the fly: say so, and whether it has a vocabulary.
-        std::fprintf(stderr, "note: %s is a Hugging Face %s model, converted to GGUF as it is read\n",
+        std::fprintf(stderr,
+                     "note: %s is a Hugging Face %s model, converted to GGUF as it is read\n",
                      o.model.c_str(), m.convertedFrom().c_str());
         for (const auto& n : m.conversionNotes()) std::fprintf(stderr, "note: %s\n", n.c_str());
     }
@@ -195,8 +202,9 @@ int runQuantize(const QuantizeCliOptions& o) {
     if (!plan) return fail(plan.error());
     if (o.targetBpw > 0 || o.targetSize > 0) {  // the budget optimizer decides
         if (!o.recipe.empty() || !o.tensorTypes.empty() || !o.tensorTypeFile.empty()) {
-            return usage("--target-bpw/--target-size cannot be combined with --recipe or "
-                         "--tensor-type");
+            return usage(
+                "--target-bpw/--target-size cannot be combined with --recipe or "
+                "--tensor-type");
         }
         BudgetSpec spec;
         spec.targetBpw = o.targetBpw;
@@ -213,7 +221,8 @@ int runQuantize(const QuantizeCliOptions& o) {
             return fail(st.error());
         }
         if (!o.json) {
-            std::fprintf(stderr, "optimizer: %" PRIu64 " bytes for a budget of %" PRIu64
+            std::fprintf(stderr,
+                         "optimizer: %" PRIu64 " bytes for a budget of %" PRIu64
                          ", error %.6g (lower bound %.6g)\n",
                          opt.result.fileBytes, opt.targetBytes, opt.result.error,
                          opt.result.lowerBound);
@@ -233,7 +242,8 @@ int runQuantize(const QuantizeCliOptions& o) {
     // Re-quantizing an already quantized tensor: refused as llama-quantize refuses it, unless
     // --allow-requantize; said in any case.
     if (!o.dryRun) {
-        if (auto st = quant::checkRequantize(m, *plan, o.allowRequantize); !st) return fail(st.error());
+        if (auto st = quant::checkRequantize(m, *plan, o.allowRequantize); !st)
+            return fail(st.error());
     }
     if (auto w = quant::requantizeWarning(m, *plan); !w.empty()) {
         std::fprintf(stderr, "warning: %s%s\n", w.c_str(),
@@ -291,7 +301,8 @@ int runQuantize(const QuantizeCliOptions& o) {
                               {"tensors", sh.tensorCount}});
             }
             j["source_bytes"] = m.totalBytes();
-            j["bits_per_weight"] = 8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params));
+            j["bits_per_weight"] =
+                8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params));
             std::printf("%s\n", j.dump(2).c_str());
             return 0;
         }
@@ -301,8 +312,8 @@ int runQuantize(const QuantizeCliOptions& o) {
             const auto& c = plan->tensors[i];
             std::string why(quant::originName(c.origin));
             if (c.fellBack) {
-                why += " (" + std::string(formats::typeName(c.requested)) + " cannot hold rows of " +
-                       std::to_string(t.rowLength()) + ": fallback)";
+                why += " (" + std::string(formats::typeName(c.requested)) +
+                       " cannot hold rows of " + std::to_string(t.rowLength()) + ": fallback)";
             }
             std::printf("%-40s %-8s -> %-8s %12" PRIu64 "  %s\n", t.name.c_str(),
                         std::string(formats::typeName(t.type)).c_str(),
@@ -432,14 +443,13 @@ int runQuantize(const QuantizeCliOptions& o) {
         }
         std::printf("wrote %zu files: %" PRIu64 " bytes (%.2f MiB) from %" PRIu64 " in %.2f s\n",
                     summary->shards.size(), summary->fileBytes,
-                    double(summary->fileBytes) / 1048576.0, summary->sourceBytes,
-                    summary->seconds);
+                    double(summary->fileBytes) / 1048576.0, summary->sourceBytes, summary->seconds);
         return 0;
     }
     std::printf("wrote %s: %" PRIu64 " bytes (%.2f MiB) from %" PRIu64 " in %.2f s\n",
                 summary->shards.empty() ? o.output.c_str() : summary->shards[0].path.c_str(),
-                summary->fileBytes, double(summary->fileBytes) / 1048576.0,
-                summary->sourceBytes, summary->seconds);
+                summary->fileBytes, double(summary->fileBytes) / 1048576.0, summary->sourceBytes,
+                summary->seconds);
     return 0;
 }
 
@@ -451,7 +461,8 @@ int runStats(const StatsCliOptions& o) {
     const model::Model& m = *opened;
     const auto idx = m.indexOf(o.tensor);
     if (idx < 0) {
-        return fail(makeError(ErrorCode::BadUsage, "no such tensor", m.path(), kNoOffset, o.tensor));
+        return fail(
+            makeError(ErrorCode::BadUsage, "no such tensor", m.path(), kNoOffset, o.tensor));
     }
     std::optional<formats::TensorType> type;
     if (!o.type.empty()) {
@@ -476,8 +487,11 @@ int runStats(const StatsCliOptions& o) {
     if (!a) return fail(a.error());
     const auto& t = m.tensors()[size_t(idx)];
     auto histJson = [](const stats::Histogram& h) {
-        return nlohmann::ordered_json{{"lo", h.lo}, {"hi", h.hi}, {"counts", h.bins},
-                                      {"underflow", h.underflow}, {"overflow", h.overflow},
+        return nlohmann::ordered_json{{"lo", h.lo},
+                                      {"hi", h.hi},
+                                      {"counts", h.bins},
+                                      {"underflow", h.underflow},
+                                      {"overflow", h.overflow},
                                       {"non_finite", h.nonFinite}};
     };
     if (o.json) {
@@ -495,8 +509,10 @@ int runStats(const StatsCliOptions& o) {
         if (a->type) {
             j["type"] = formats::typeName(*a->type);
             j["bytes"] = a->bytes;
-            j["metrics"] = {{"rmse", a->metrics.rmse},        {"nmse", a->metrics.nmse},
-                            {"snr_db", snrOrInf(a->metrics.snrDb)}, {"cosine", a->metrics.cosine},
+            j["metrics"] = {{"rmse", a->metrics.rmse},
+                            {"nmse", a->metrics.nmse},
+                            {"snr_db", snrOrInf(a->metrics.snrDb)},
+                            {"cosine", a->metrics.cosine},
                             {"max_abs_error", a->metrics.maxAbsErr},
                             {"weighted_nmse", a->metrics.weightedNmse}};
             j["decoded_histogram"] = histJson(a->decoded);
@@ -514,18 +530,21 @@ int runStats(const StatsCliOptions& o) {
         std::printf("\n%s (%zu bins over [%.4g, %.4g))\n", title, h.bins.size(), h.lo, h.hi);
         for (size_t i = 0; i < h.bins.size(); ++i) {
             const int bar = int(50.0 * double(h.bins[i]) / double(peak) + 0.5);
-            std::printf("%12.4g %10" PRIu64 " %s\n", h.edge(i), h.bins[i], std::string(size_t(bar), '#').c_str());
+            std::printf("%12.4g %10" PRIu64 " %s\n", h.edge(i), h.bins[i],
+                        std::string(size_t(bar), '#').c_str());
         }
     };
     draw("weights", a->original);
     if (a->type) {
-        std::printf("\nas %s: %" PRIu64 " bytes, rmse %.4e, nmse %.4e, snr %.2f dB, cosine %.6f, "
+        std::printf("\nas %s: %" PRIu64
+                    " bytes, rmse %.4e, nmse %.4e, snr %.2f dB, cosine %.6f, "
                     "max |error| %.4e\n",
                     std::string(formats::typeName(*a->type)).c_str(), a->bytes, a->metrics.rmse,
-                    a->metrics.nmse, snrOrInf(a->metrics.snrDb), a->metrics.cosine, a->metrics.maxAbsErr);
+                    a->metrics.nmse, snrOrInf(a->metrics.snrDb), a->metrics.cosine,
+                    a->metrics.maxAbsErr);
         draw("error", a->error);
     }
     return 0;
 }
 
-} // namespace qs::cli
+}  // namespace qs::cli

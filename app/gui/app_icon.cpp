@@ -2,10 +2,10 @@
 
 #include <array>
 
+#include <QImage>
 #include <QLinearGradient>
 #include <QPainter>
 #include <QPainterPath>
-#include <QImage>
 #include <QPixmap>
 
 namespace qs::gui {
@@ -53,4 +53,4 @@ QIcon appIcon() {
     return icon;
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

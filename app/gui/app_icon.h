@@ -14,4 +14,4 @@ QImage appIconImage(int size);
 /// The Quantscope icon at the usual sizes (16 to 256 pixels).
 QIcon appIcon();
 
-} // namespace qs::gui
+}  // namespace qs::gui

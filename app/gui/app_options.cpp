@@ -31,21 +31,24 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         QStringLiteral("name"));
     const QCommandLineOption compare(
         QStringLiteral("compare"),
-        QStringLiteral("Compare the plan's errors with llama.cpp's preset <name> in the error plot."),
+        QStringLiteral(
+            "Compare the plan's errors with llama.cpp's preset <name> in the error plot."),
         QStringLiteral("name"));
     parser.addOptions({version, demo, screenshot, quitAfter, preset});
     parser.addOption(compare);
-    const QCommandLineOption tab(QStringLiteral("tab"),
-                                 QStringLiteral("Show the right-hand tab <name>: plots, budget, quality or model."),
-                                 QStringLiteral("name"));
+    const QCommandLineOption tab(
+        QStringLiteral("tab"),
+        QStringLiteral("Show the right-hand tab <name>: plots, budget, quality or model."),
+        QStringLiteral("name"));
     parser.addOption(tab);
     const QCommandLineOption evaluate(
         QStringLiteral("evaluate"),
-        QStringLiteral("Once the model is loaded (and planned), evaluate the plan in the Quality tab."));
+        QStringLiteral(
+            "Once the model is loaded (and planned), evaluate the plan in the Quality tab."));
     parser.addOption(evaluate);
-    const QCommandLineOption size(QStringLiteral("size"),
-                                  QStringLiteral("Open the window at <WxH> pixels (e.g. 1024x700)."),
-                                  QStringLiteral("WxH"));
+    const QCommandLineOption size(
+        QStringLiteral("size"), QStringLiteral("Open the window at <WxH> pixels (e.g. 1024x700)."),
+        QStringLiteral("WxH"));
     parser.addOption(size);
     parser.addPositionalArgument(
         QStringLiteral("model"),
@@ -115,8 +118,9 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         out.tab = parser.value(tab).toLower();
         if (out.tab != QLatin1String("plots") && out.tab != QLatin1String("budget") &&
             out.tab != QLatin1String("quality") && out.tab != QLatin1String("model")) {
-            return usageError(QStringLiteral("--tab must be plots, budget, quality or model, not '%1'")
-                                  .arg(parser.value(tab)));
+            return usageError(
+                QStringLiteral("--tab must be plots, budget, quality or model, not '%1'")
+                    .arg(parser.value(tab)));
         }
     }
     if (parser.isSet(quitAfter)) {
@@ -130,4 +134,4 @@ AppOptions parseAppOptions(const QStringList& arguments) {
     return out;
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -20,12 +20,12 @@ struct AppOptions {
     int width = 0;           ///< --size WxH: the window's size (0: the saved or default size)
     int height = 0;
 
-    bool exitNow = false;    ///< --help, --version or a usage error: print `message`, exit
-    int exitCode = 0;        ///< 0 for --help/--version, 2 for bad usage
-    QString message;         ///< text to print (stdout on success, stderr on error)
+    bool exitNow = false;  ///< --help, --version or a usage error: print `message`, exit
+    int exitCode = 0;      ///< 0 for --help/--version, 2 for bad usage
+    QString message;       ///< text to print (stdout on success, stderr on error)
 };
 
 /// Parse `arguments` (argv, program name first). Never exits the process.
 AppOptions parseAppOptions(const QStringList& arguments);
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -10,13 +10,13 @@
 
 #include "app_icon.h"
 #include "app_options.h"
-#include "error_atlas.h"
 #include "budget_panel.h"
-#include "eval_panel.h"
+#include "error_atlas.h"
 #include "error_plot.h"
+#include "eval_panel.h"
 #include "main_window.h"
-#include "plots_panel.h"
 #include "plan_document.h"
+#include "plots_panel.h"
 #include "quant/ftype.h"
 
 namespace qs::gui {
@@ -43,7 +43,7 @@ bool saveScreenshot(MainWindow& window, const QString& path) {
     return true;
 }
 
-} // namespace
+}  // namespace
 
 int runApplication(int& argc, char** argv) {
     // --help and --version must work without a display, so they are answered before the
@@ -142,4 +142,4 @@ int runApplication(int& argc, char** argv) {
     return app.exec();
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -8,4 +8,4 @@ namespace qs::gui {
 /// Run the desktop application; returns the process exit code (0 ok, 1 failure, 2 bad usage).
 int runApplication(int& argc, char** argv);
 
-} // namespace qs::gui
+}  // namespace qs::gui

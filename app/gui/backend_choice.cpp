@@ -66,4 +66,4 @@ int savedThreads() {
     return std::max(0, QSettings().value(QLatin1String(kThreadsKey), 0).toInt());
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -16,9 +16,9 @@ class Backend;
 namespace qs::gui {
 
 struct BackendOption {
-    QString spec;   ///< "cpu" or "vulkan:N"
-    QString label;  ///< "CPU (oneTBB)", "Vulkan 0: llvmpipe (LLVM 15.0.6, 256 bits)"
-    QString detail; ///< tooltip: device type, driver, memory
+    QString spec;    ///< "cpu" or "vulkan:N"
+    QString label;   ///< "CPU (oneTBB)", "Vulkan 0: llvmpipe (LLVM 15.0.6, 256 bits)"
+    QString detail;  ///< tooltip: device type, driver, memory
 };
 
 /// The CPU first, then every Vulkan device the loader reports (none in a build without Vulkan
@@ -37,4 +37,4 @@ inline constexpr const char* kThreadsKey = "jobs/threads";
 QString savedBackendSpec();
 int savedThreads();
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include <qcustomplot.h>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -14,7 +15,6 @@
 #include <QSlider>
 #include <QStandardPaths>
 #include <QVBoxLayout>
-#include <qcustomplot.h>
 
 #include "backend_choice.h"
 #include "eval/budget_fit.h"
@@ -43,7 +43,7 @@ QString sci(double v) {
     return QString::number(v, 'e', 2);
 }
 
-} // namespace
+}  // namespace
 
 const QStringList& BudgetPanel::chartPresets() {
     static const QStringList kNames = {QStringLiteral("Q2_K"),   QStringLiteral("Q3_K_S"),
@@ -76,21 +76,24 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     m_objective->setObjectName(QStringLiteral("objectiveCombo"));
     m_objective->addItem(tr("weight error (NMSE)"));
     m_objective->addItem(tr("KL divergence (model)"));
-    m_objective->setToolTip(tr("What the optimizer minimises: the parameter-weighted NMSE of the "
-                               "weights, or the KL divergence of the model's predictions measured "
-                               "per tensor on the Quality tab's text (one forward pass of 128 "
-                               "tokens per tensor and type)"));
+    m_objective->setToolTip(
+        tr("What the optimizer minimises: the parameter-weighted NMSE of the "
+           "weights, or the KL divergence of the model's predictions measured "
+           "per tensor on the Quality tab's text (one forward pass of 128 "
+           "tokens per tensor and type)"));
     measureRow->addWidget(m_objective);
     m_exact = new QCheckBox(tr("Exact"), this);
-    m_exact->setToolTip(tr("Measure every row of every tensor (default: 64 rows per tensor, "
-                           "drawn in proportion to their weight, with a standard error)"));
+    m_exact->setToolTip(
+        tr("Measure every row of every tensor (default: 64 rows per tensor, "
+           "drawn in proportion to their weight, with a standard error)"));
     measureRow->addWidget(m_exact);
     m_measure = new QPushButton(tr("Measure sensitivity"), this);
     m_measure->setObjectName(QStringLiteral("measureButton"));
     m_measure->setToolTip(tr("The error of every tensor in every candidate type, cached on disk"));
     measureRow->addWidget(m_measure);
     layout->addLayout(measureRow);
-    m_status = new QLabel(tr("Measure the sensitivity of the model's tensors to fit it to a budget."), this);
+    m_status = new QLabel(
+        tr("Measure the sensitivity of the model's tensors to fit it to a budget."), this);
     m_status->setObjectName(QStringLiteral("budgetStatus"));
     m_status->setWordWrap(true);
     layout->addWidget(m_status);
@@ -100,8 +103,9 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     m_slider = new QSlider(Qt::Horizontal, this);
     m_slider->setObjectName(QStringLiteral("budgetSlider"));
     m_slider->setRange(0, kSliderSteps);
-    m_slider->setToolTip(tr("File size budget, from the smallest to the largest plan the allowed "
-                            "types give; release to fit the plan"));
+    m_slider->setToolTip(
+        tr("File size budget, from the smallest to the largest plan the allowed "
+           "types give; release to fit the plan"));
     budgetRow->addWidget(m_slider, 1);
     m_bpw = new QDoubleSpinBox(this);
     m_bpw->setObjectName(QStringLiteral("budgetBpw"));
@@ -110,23 +114,26 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     m_bpw->setSingleStep(0.05);
     m_bpw->setSuffix(tr(" bpw"));
     m_bpw->setKeyboardTracking(false);
-    m_bpw->setToolTip(tr("Bits per weight of the whole file (8 × file bytes / parameters), as "
-                         "--target-bpw and the ledger count them"));
+    m_bpw->setToolTip(
+        tr("Bits per weight of the whole file (8 × file bytes / parameters), as "
+           "--target-bpw and the ledger count them"));
     budgetRow->addWidget(m_bpw);
     m_size = new QLabel(this);
     m_size->setMinimumWidth(m_size->fontMetrics().horizontalAdvance(QStringLiteral("0000.00 MiB")));
     budgetRow->addWidget(m_size);
     m_fit = new QPushButton(tr("Fit to budget"), this);
     m_fit->setObjectName(QStringLiteral("fitButton"));
-    m_fit->setToolTip(tr("Replace the plan by the optimizer's plan for this budget (one undo step); "
-                         "locked tensors keep their types"));
+    m_fit->setToolTip(
+        tr("Replace the plan by the optimizer's plan for this budget (one undo step); "
+           "locked tensors keep their types"));
     budgetRow->addWidget(m_fit);
     m_closedLoop = new QPushButton(tr("Fit (closed loop)"), this);
     m_closedLoop->setObjectName(QStringLiteral("closedLoopButton"));
-    m_closedLoop->setToolTip(tr("Score plans of this size with the model itself on the Quality "
-                                "tab's text (KL divergence to the original): the preset of this "
-                                "size, the NMSE and KL plans and local moves; the best is applied, "
-                                "never worse on the text than the preset. Click again to cancel."));
+    m_closedLoop->setToolTip(
+        tr("Score plans of this size with the model itself on the Quality "
+           "tab's text (KL divergence to the original): the preset of this "
+           "size, the NMSE and KL plans and local moves; the best is applied, "
+           "never worse on the text than the preset. Click again to cancel."));
     budgetRow->addWidget(m_closedLoop);
     layout->addLayout(budgetRow);
     m_fitProgress = new QProgressBar(this);
@@ -155,15 +162,18 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     QCPGraph* presets = m_chart->addGraph();
     presets->setName(tr("llama.cpp presets"));
     presets->setLineStyle(QCPGraph::lsNone);
-    presets->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, kPresetColor, kPresetColor, 7));
+    presets->setScatterStyle(
+        QCPScatterStyle(QCPScatterStyle::ssSquare, kPresetColor, kPresetColor, 7));
     QCPGraph* plan = m_chart->addGraph();
     plan->setName(tr("current plan"));
     plan->setLineStyle(QCPGraph::lsNone);
-    plan->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(kPlanColor, 2), kPlanColor, 11));
+    plan->setScatterStyle(
+        QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(kPlanColor, 2), kPlanColor, 11));
     QCPGraph* loop = m_chart->addGraph(m_chart->xAxis, m_chart->yAxis2);
     loop->setName(tr("closed loop (KL, right axis)"));
     loop->setLineStyle(QCPGraph::lsNone);
-    loop->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssTriangle, QPen(kLoopColor, 2), kLoopColor, 9));
+    loop->setScatterStyle(
+        QCPScatterStyle(QCPScatterStyle::ssTriangle, QPen(kLoopColor, 2), kLoopColor, 9));
     m_chart->yAxis2->setLabel(tr("KL on the text (closed loop)"));
     QCPGraph* budget = m_chart->addGraph();
     budget->setName(tr("budget"));
@@ -228,7 +238,8 @@ bool BudgetPanel::fitClosedLoop() {
     const qs::model::Model* model = m_doc->model();
     if (m_fitJob || !model || m_budget == 0) return false;
     if (m_klText.empty()) {
-        m_status->setText(tr("The closed loop scores plans on the Quality tab's text: enter a text there first."));
+        m_status->setText(tr(
+            "The closed loop scores plans on the Quality tab's text: enter a text there first."));
         return false;
     }
     FitParams params;
@@ -263,7 +274,8 @@ bool BudgetPanel::fitClosedLoop() {
     m_closedLoop->setText(tr("Cancel closed loop"));
     m_fitProgress->setRange(0, 0);
     m_fitProgress->show();
-    m_status->setText(tr("Closed loop: scoring plans of %1 with the model…").arg(formatBytes(m_budget)));
+    m_status->setText(
+        tr("Closed loop: scoring plans of %1 with the model…").arg(formatBytes(m_budget)));
     job->start();
     return true;
 }
@@ -275,28 +287,31 @@ void BudgetPanel::onFit(std::shared_ptr<const qs::eval::FitResult> fit) {
     m_doc->replacePlan(c.plan, tr("Closed-loop fit %1").arg(formatBytes(m_budget)));
     m_applying = false;
     m_planDirty = true;
-    QString html = tr("<b>Closed loop</b> (%1 calibration + %2 held-out tokens, %3 s): chosen %4 "
-                      "%5, %6 bytes.<br>%7<br><table cellspacing=\"6\"><tr><th align=left>plan</th>"
-                      "<th align=right>bytes</th><th align=right>KL calibration</th>"
-                      "<th align=right>KL held-out</th></tr>")
-                       .arg(m_fitResult->calibrationTokens)
-                       .arg(m_fitResult->heldOutTokens)
-                       .arg(QString::number(m_fitResult->seconds, 'f', 1))
-                       .arg(QString::fromUtf8(qs::eval::fitKindName(c.kind).data()),
-                            QString::fromStdString(c.name).toHtmlEscaped(),
-                            formatCount(qint64(c.fileBytes)),
-                            QString::fromStdString(m_fitResult->rule).toHtmlEscaped());
+    QString html =
+        tr("<b>Closed loop</b> (%1 calibration + %2 held-out tokens, %3 s): chosen %4 "
+           "%5, %6 bytes.<br>%7<br><table cellspacing=\"6\"><tr><th align=left>plan</th>"
+           "<th align=right>bytes</th><th align=right>KL calibration</th>"
+           "<th align=right>KL held-out</th></tr>")
+            .arg(m_fitResult->calibrationTokens)
+            .arg(m_fitResult->heldOutTokens)
+            .arg(QString::number(m_fitResult->seconds, 'f', 1))
+            .arg(QString::fromUtf8(qs::eval::fitKindName(c.kind).data()),
+                 QString::fromStdString(c.name).toHtmlEscaped(), formatCount(qint64(c.fileBytes)),
+                 QString::fromStdString(m_fitResult->rule).toHtmlEscaped());
     for (size_t i = 0; i < m_fitResult->candidates.size(); ++i) {
         const auto& k = m_fitResult->candidates[i];
         if (k.kind == qs::eval::FitKind::Move && i != m_fitResult->chosen) continue;
-        const QString name = QStringLiteral("%1 %2").arg(QString::fromUtf8(qs::eval::fitKindName(k.kind).data()),
-                                                          QString::fromStdString(k.name).toHtmlEscaped());
-        html += QStringLiteral("<tr><td>%1%2%3</td><td align=right>%4</td><td align=right>%5</td>"
-                               "<td align=right>%6</td></tr>")
-                    .arg(i == m_fitResult->chosen ? QStringLiteral("<b>") : QString(), name,
-                         i == m_fitResult->chosen ? QStringLiteral("</b>") : QString(),
-                         formatCount(qint64(k.fileBytes)), QString::number(k.klCalibration, 'f', 5),
-                         k.klHeldOut >= 0 ? QString::number(k.klHeldOut, 'f', 5) : QStringLiteral("-"));
+        const QString name =
+            QStringLiteral("%1 %2").arg(QString::fromUtf8(qs::eval::fitKindName(k.kind).data()),
+                                        QString::fromStdString(k.name).toHtmlEscaped());
+        html +=
+            QStringLiteral(
+                "<tr><td>%1%2%3</td><td align=right>%4</td><td align=right>%5</td>"
+                "<td align=right>%6</td></tr>")
+                .arg(i == m_fitResult->chosen ? QStringLiteral("<b>") : QString(), name,
+                     i == m_fitResult->chosen ? QStringLiteral("</b>") : QString(),
+                     formatCount(qint64(k.fileBytes)), QString::number(k.klCalibration, 'f', 5),
+                     k.klHeldOut >= 0 ? QString::number(k.klHeldOut, 'f', 5) : QStringLiteral("-"));
     }
     html += QStringLiteral("</table>");
     m_summary->setText(html);
@@ -356,7 +371,8 @@ void BudgetPanel::reset() {
     m_planDirty = true;
     const bool hasModel = m_doc->model() != nullptr;
     m_measure->setEnabled(hasModel);
-    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit, m_closedLoop}) w->setEnabled(false);
+    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit, m_closedLoop})
+        w->setEnabled(false);
     m_size->clear();
     m_summary->clear();
     m_status->setText(hasModel ? tr("Measure the sensitivity of the model's tensors to fit it to a "
@@ -409,11 +425,12 @@ void BudgetPanel::onTable(std::shared_ptr<const qs::quant::SensitivityTable> tab
     }
     size_t measured = 0;
     for (const auto& t : m_table->tensors) measured += t.quantizable;
-    m_status->setText((objective() == Objective::Kl ? tr("KL objective: %1 tensors × %2 types probed "
-                                                         "by the model (weight sizes: %3, %4 from "
-                                                         "the cache) in %5 s.")
-                                                    : tr("%1 tensors × %2 types measured (%3, %4 from "
-                                                         "the cache) in %5 s."))
+    m_status->setText((objective() == Objective::Kl
+                           ? tr("KL objective: %1 tensors × %2 types probed "
+                                "by the model (weight sizes: %3, %4 from "
+                                "the cache) in %5 s.")
+                           : tr("%1 tensors × %2 types measured (%3, %4 from "
+                                "the cache) in %5 s."))
                           .arg(measured)
                           .arg(m_table->types.size())
                           .arg(m_table->exact ? tr("every row") : tr("sampled rows"))
@@ -422,7 +439,8 @@ void BudgetPanel::onTable(std::shared_ptr<const qs::quant::SensitivityTable> tab
     // The curve and the presets on the same objective.
     m_curve = opt->curve(64);
     scorePresets(*opt);
-    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit, m_closedLoop}) w->setEnabled(true);
+    for (QWidget* w : std::initializer_list<QWidget*>{m_slider, m_bpw, m_fit, m_closedLoop})
+        w->setEnabled(true);
     // Start at the current plan's size.
     const qs::Result<uint64_t> now =
         qs::quant::predictFileSize(*m_doc->model(), m_doc->plan(), m_doc->imatrix().get());
@@ -458,7 +476,8 @@ const qs::quant::PlanOptimizer* BudgetPanel::optimizer() {
         *m_tableModel, *m_table, m_doc->plan(), {}, m_doc->imatrix().get());
     if (!opt) {
         m_optimizer.reset();
-        m_status->setText(tr("The optimizer cannot run: %1").arg(QString::fromStdString(opt.error().what())));
+        m_status->setText(
+            tr("The optimizer cannot run: %1").arg(QString::fromStdString(opt.error().what())));
         return nullptr;
     }
     m_optimizer.emplace(std::move(opt).value());
@@ -480,7 +499,8 @@ int BudgetPanel::sliderAt(quint64 bytes) const {
     const double lo = double(m_optimizer->minFileBytes());
     const double hi = double(m_optimizer->maxFileBytes());
     if (hi <= lo) return kSliderSteps;
-    return std::clamp(int(std::lround((double(bytes) - lo) / (hi - lo) * kSliderSteps)), 0, kSliderSteps);
+    return std::clamp(int(std::lround((double(bytes) - lo) / (hi - lo) * kSliderSteps)), 0,
+                      kSliderSteps);
 }
 
 std::optional<qs::quant::OptimizeResult> BudgetPanel::setBudgetBytes(quint64 bytes, bool apply) {
@@ -533,7 +553,9 @@ void BudgetPanel::updateSummary(const std::optional<qs::quant::OptimizeResult>& 
         return;
     }
     // NMSE objective: per weight; KL objective: the summed KL itself.
-    const double n = objective() == Objective::Kl ? 1.0 : double(std::max<int64_t>(1, m_optimizer->parameters()));
+    const double n = objective() == Objective::Kl
+                         ? 1.0
+                         : double(std::max<int64_t>(1, m_optimizer->parameters()));
     QString html;
     if (!r->feasible) {
         html = tr("No plan fits %1: the smallest is %2.")
@@ -545,21 +567,28 @@ void BudgetPanel::updateSummary(const std::optional<qs::quant::OptimizeResult>& 
     }
     if (m_doc->model()) {
         const qs::quant::PlanScore now = m_optimizer->score(m_doc->plan());
-        html += tr("<br>Current plan: %1, error %2").arg(formatBytes(now.fileBytes), sci(now.error / n));
-        if (!now.unknown.empty()) html += tr(" (%1 tensors in types not measured)").arg(now.unknown.size());
+        html += tr("<br>Current plan: %1, error %2")
+                    .arg(formatBytes(now.fileBytes), sci(now.error / n));
+        if (!now.unknown.empty())
+            html += tr(" (%1 tensors in types not measured)").arg(now.unknown.size());
     }
     // The preset nearest below the budget, for scale.
     const std::pair<QString, qs::quant::PlanScore>* near = nullptr;
     for (const auto& p : m_presets) {
-        if (p.second.fileBytes <= m_budget && (!near || p.second.fileBytes > near->second.fileBytes)) near = &p;
+        if (p.second.fileBytes <= m_budget &&
+            (!near || p.second.fileBytes > near->second.fileBytes))
+            near = &p;
     }
     if (near) {
-        html += tr("<br>Largest preset within the budget: %1, %2, error %3")
-                    .arg(near->first, formatBytes(near->second.fileBytes), sci(near->second.error / n));
+        html +=
+            tr("<br>Largest preset within the budget: %1, %2, error %3")
+                .arg(near->first, formatBytes(near->second.fileBytes), sci(near->second.error / n));
     }
     if (const size_t locked = m_doc->lockedCount(); locked > 0) {
-        html += tr("<br><i>%n locked tensor(s) keep their type in the optimizer's plans and in "
-                   "the preset markers.</i>", nullptr, int(locked));
+        html +=
+            tr("<br><i>%n locked tensor(s) keep their type in the optimizer's plans and in "
+               "the preset markers.</i>",
+               nullptr, int(locked));
     }
     m_summary->setText(html);
 }
@@ -571,13 +600,17 @@ void BudgetPanel::refreshChart() {
         cx.append(double(p.fileBytes) / kMiB);
         cy.append(p.error / (objective() == Objective::Kl
                                  ? 1.0
-                                 : double(std::max<int64_t>(1, m_optimizer ? m_optimizer->parameters() : 1))));
+                                 : double(std::max<int64_t>(
+                                       1, m_optimizer ? m_optimizer->parameters() : 1))));
     }
     m_chart->clearItems();
-    m_chart->yAxis->setLabel(objective() == Objective::Kl ? tr("KL divergence (sum of per-tensor probes)")
-                                                          : tr("error (mean NMSE per weight)"));
+    m_chart->yAxis->setLabel(objective() == Objective::Kl
+                                 ? tr("KL divergence (sum of per-tensor probes)")
+                                 : tr("error (mean NMSE per weight)"));
     if (m_optimizer) {
-        const double n = objective() == Objective::Kl ? 1.0 : double(std::max<int64_t>(1, m_optimizer->parameters()));
+        const double n = objective() == Objective::Kl
+                             ? 1.0
+                             : double(std::max<int64_t>(1, m_optimizer->parameters()));
         int k = 0;
         for (const auto& [name, score] : m_presets) {
             if (score.error <= 0) continue;
@@ -626,14 +659,16 @@ void BudgetPanel::refreshChart() {
             label->position->setCoords(lx.back(), ly.back());
             label->setPositionAlignment(Qt::AlignRight | Qt::AlignVCenter);
             label->setPadding(QMargins(0, 0, 6, 0));
-            const QString kind = i == m_fitResult->chosen
-                                     ? (k.kind == qs::eval::FitKind::Preset
-                                            ? tr("final = %1").arg(QString::fromStdString(k.name))
-                                            : tr("final"))
-                                 : k.kind == qs::eval::FitKind::Preset
-                                     ? QString::fromStdString(k.name)
-                                     : QString::fromUtf8(qs::eval::fitKindName(k.kind).data()).toUpper();
-            label->setText(QStringLiteral("%1 %2").arg(kind, QString::number(k.klCalibration, 'g', 3)));
+            const QString kind =
+                i == m_fitResult->chosen
+                    ? (k.kind == qs::eval::FitKind::Preset
+                           ? tr("final = %1").arg(QString::fromStdString(k.name))
+                           : tr("final"))
+                : k.kind == qs::eval::FitKind::Preset
+                    ? QString::fromStdString(k.name)
+                    : QString::fromUtf8(qs::eval::fitKindName(k.kind).data()).toUpper();
+            label->setText(
+                QStringLiteral("%1 %2").arg(kind, QString::number(k.klCalibration, 'g', 3)));
             label->setFont(font());
             label->setColor(kLoopColor);
         }
@@ -647,7 +682,8 @@ void BudgetPanel::refreshChart() {
     if (!ly.isEmpty()) {
         m_chart->graph(3)->rescaleValueAxis(false, true);
         const QCPRange k = m_chart->yAxis2->range();
-        m_chart->yAxis2->setRange(k.lower - 0.15 * k.size() - 1e-6, k.upper + 0.15 * k.size() + 1e-6);
+        m_chart->yAxis2->setRange(k.lower - 0.15 * k.size() - 1e-6,
+                                  k.upper + 0.15 * k.size() + 1e-6);
     }
     if (!cx.isEmpty()) {
         m_chart->rescaleAxes();
@@ -659,4 +695,4 @@ void BudgetPanel::refreshChart() {
     m_chart->replot(QCustomPlot::rpQueuedReplot);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -162,4 +162,4 @@ private:
     QLabel* m_summary = nullptr;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

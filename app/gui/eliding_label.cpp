@@ -35,4 +35,4 @@ void ElidingLabel::paintEvent(QPaintEvent* event) {
                           foregroundRole());
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

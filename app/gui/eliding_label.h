@@ -16,7 +16,10 @@ public:
     explicit ElidingLabel(QWidget* parent = nullptr, Qt::TextElideMode mode = Qt::ElideRight);
 
     /// The width below which the text is elided (the label's minimum).
-    void setMinimumTextWidth(int pixels) { m_minWidth = pixels; updateGeometry(); }
+    void setMinimumTextWidth(int pixels) {
+        m_minWidth = pixels;
+        updateGeometry();
+    }
     QSize minimumSizeHint() const override;
     /// Whether the text does not fit and is drawn elided.
     bool isElided() const;
@@ -29,4 +32,4 @@ private:
     int m_minWidth = 60;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

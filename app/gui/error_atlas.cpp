@@ -41,7 +41,8 @@ ErrorAtlas::~ErrorAtlas() {
 std::optional<qs::stats::ErrorMetrics> ErrorAtlas::find(size_t index, TensorType type) const {
     const qs::model::Model* m = m_doc->model();
     if (!m || index >= m->tensors().size()) return std::nullopt;
-    if (m->tensors()[index].type == type) return qs::stats::ErrorMetrics{0, 0, INFINITY, 1, 0, 0, 0};
+    if (m->tensors()[index].type == type)
+        return qs::stats::ErrorMetrics{0, 0, INFINITY, 1, 0, 0, 0};
     const auto it = m_metrics.constFind(key(index, type));
     if (it == m_metrics.constEnd()) return std::nullopt;
     return *it;
@@ -190,4 +191,4 @@ void ErrorAtlas::clear() {
     emit updated();
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

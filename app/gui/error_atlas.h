@@ -109,4 +109,4 @@ private:
     int m_threads = 0;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <optional>
 
+#include <qcustomplot.h>
 #include <QComboBox>
 #include <QFile>
 #include <QHBoxLayout>
@@ -12,14 +13,13 @@
 #include <QTextStream>
 #include <QToolTip>
 #include <QVBoxLayout>
-#include <qcustomplot.h>
 
 #include "error_atlas.h"
-#include "plot_style.h"
-#include "plot_ticks.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
+#include "plot_style.h"
+#include "plot_ticks.h"
 #include "type_palette.h"
 
 namespace qs::gui {
@@ -34,7 +34,7 @@ QString sci(double v) {
     return QString::number(v, 'e', 2);
 }
 
-} // namespace
+}  // namespace
 
 ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     : QWidget(parent), m_doc(doc), m_atlas(atlas) {
@@ -120,9 +120,10 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
         const bool preset = i > 0 && item.typeId() == QMetaType::UInt;
         if (!preset && i != 0) return;  // a separator or nothing: not a plan
         m_lastCompareIndex = i;
-        QSettings().setValue(QLatin1String(kCompareKey), preset ? m_compare->itemText(i) : QString());
-        m_atlas->setComparisonPreset(
-            preset ? std::optional(qs::quant::Ftype(item.toUInt())) : std::nullopt);
+        QSettings().setValue(QLatin1String(kCompareKey),
+                             preset ? m_compare->itemText(i) : QString());
+        m_atlas->setComparisonPreset(preset ? std::optional(qs::quant::Ftype(item.toUInt()))
+                                            : std::nullopt);
     });
     applyPlotPalette(m_plot, palette());
     connect(m_doc, &PlanDocument::planChanged, this, &ErrorPlot::refresh);
@@ -227,16 +228,19 @@ void ErrorPlot::refresh() {
     if (m) {
         const ErrorAtlas::Totals a = m_atlas->totalsOf(plan);
         const double av = weighted ? a.weightedNmse : a.nmse;
-        text = tr("<span style='color:%1'>●</span> plan <b>%2</b>").arg(kCurrentColor.name(), sci(av));
+        text =
+            tr("<span style='color:%1'>●</span> plan <b>%2</b>").arg(kCurrentColor.name(), sci(av));
         if (a.coverage < 1) text += tr(" (%1 % measured)").arg(int(100 * a.coverage));
         if (hasOther) {
             const ErrorAtlas::Totals b = m_atlas->totalsOf(other);
             const double bv = weighted ? b.weightedNmse : b.nmse;
             text += tr(" &nbsp; <span style='color:%1'>✕</span> %2 <b>%3</b>")
-                        .arg(kCompareColor.darker(120).name(), m_atlas->comparisonLabel().toHtmlEscaped(), sci(bv));
+                        .arg(kCompareColor.darker(120).name(),
+                             m_atlas->comparisonLabel().toHtmlEscaped(), sci(bv));
             if (b.coverage < 1) text += tr(" (%1 %)").arg(int(100 * b.coverage));
             int differ = 0;
-            for (size_t i = 0; i < plan.tensors.size(); ++i) differ += plan.tensors[i].type != other.tensors[i].type;
+            for (size_t i = 0; i < plan.tensors.size(); ++i)
+                differ += plan.tensors[i].type != other.tensors[i].type;
             text += tr(" · %1 tensors differ").arg(differ);
         }
     }
@@ -255,7 +259,8 @@ std::optional<size_t> ErrorPlot::pointAt(const QPointF& pixel) const {
         for (auto it = graph->data()->constBegin(); it != graph->data()->constEnd(); ++it) {
             const double px = m_plot->xAxis->coordToPixel(it->key);
             const double py = m_plot->yAxis->coordToPixel(it->value);
-            const double d = (px - pixel.x()) * (px - pixel.x()) + (py - pixel.y()) * (py - pixel.y());
+            const double d =
+                (px - pixel.x()) * (px - pixel.x()) + (py - pixel.y()) * (py - pixel.y());
             const auto x = size_t(it->key);
             if (d < bestDist && x < m_order.size()) {
                 bestDist = d;
@@ -283,7 +288,8 @@ void ErrorPlot::onHover(QMouseEvent* event) {
     if (other.tensors.size() == plan.tensors.size()) {
         if (const auto e = m_atlas->find(other, *i)) {
             tip += tr("\n%1 %2: NMSE %3")
-                       .arg(m_atlas->comparisonLabel(), typeLabel(other.tensors[*i].type), sci(e->nmse));
+                       .arg(m_atlas->comparisonLabel(), typeLabel(other.tensors[*i].type),
+                            sci(e->nmse));
         }
     }
     QToolTip::showText(event->globalPosition().toPoint(), tip, m_plot);
@@ -305,7 +311,8 @@ bool ErrorPlot::saveCsv(const QString& path) const {
     out << "tensor,layer,role,parameters,type,nmse,weighted_nmse,snr_db";
     if (hasOther) out << ",compare_type,compare_nmse,compare_weighted_nmse";
     out << '\n';
-    auto number = [](const std::optional<qs::stats::ErrorMetrics>& e, double qs::stats::ErrorMetrics::*f) {
+    auto number = [](const std::optional<qs::stats::ErrorMetrics>& e,
+                     double qs::stats::ErrorMetrics::*f) {
         return e ? QString::number(*e.*f, 'g', 9) : QString();
     };
     for (size_t i : m_order) {
@@ -328,4 +335,4 @@ bool ErrorPlot::saveCsv(const QString& path) const {
     return file.error() == QFile::NoError;
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

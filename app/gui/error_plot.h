@@ -73,4 +73,4 @@ private:
     int m_lastCompareIndex = 0;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include <qcustomplot.h>
 #include <QComboBox>
 #include <QFile>
 #include <QFileDialog>
@@ -14,7 +15,6 @@
 #include <QTableWidget>
 #include <QUndoStack>
 #include <QVBoxLayout>
-#include <qcustomplot.h>
 
 #include "backend_choice.h"
 #include "format_utils.h"
@@ -35,7 +35,7 @@ QString pct(double v) {
     return QString::number(100.0 * v, 'f', 2) + QStringLiteral(" %");
 }
 
-} // namespace
+}  // namespace
 
 QString EvalPanel::sampleText() {
     QFile f(QStringLiteral(":/eval/sample.txt"));
@@ -47,7 +47,8 @@ EvalPanel::EvalPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), m_do
     setObjectName(QStringLiteral("evalPanel"));
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(4, 8, 8, 4);
-    auto* title = new QLabel(tr("Closed-loop quality: the plan's predictions against the original's"), this);
+    auto* title =
+        new QLabel(tr("Closed-loop quality: the plan's predictions against the original's"), this);
     QFont bold = title->font();
     bold.setBold(true);
     title->setFont(bold);
@@ -72,8 +73,9 @@ EvalPanel::EvalPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), m_do
     row->addWidget(m_ctx);
     m_evaluate = new QPushButton(tr("Evaluate plan"), this);
     m_evaluate->setObjectName(QStringLiteral("evaluateButton"));
-    m_evaluate->setToolTip(tr("Quantize the plan in memory and run the model on the text (the "
-                              "original is run once and kept)"));
+    m_evaluate->setToolTip(
+        tr("Quantize the plan in memory and run the model on the text (the "
+           "original is run once and kept)"));
     row->addWidget(m_evaluate);
     layout->addLayout(row);
 
@@ -153,9 +155,10 @@ void EvalPanel::reset() {
     m_plot->graph(1)->data()->clear();
     m_plot->replot(QCustomPlot::rpQueuedReplot);
     m_evaluate->setEnabled(m_doc->model() != nullptr);
-    m_summary->setText(m_doc->model() ? tr("Evaluate the plan to see its perplexity and KL divergence "
-                                           "against the original.")
-                                      : tr("Open a model first."));
+    m_summary->setText(m_doc->model()
+                           ? tr("Evaluate the plan to see its perplexity and KL divergence "
+                                "against the original.")
+                           : tr("Open a model first."));
 }
 
 QString EvalPanel::setTextFile(const QString& path) {
@@ -203,16 +206,17 @@ void EvalPanel::evaluate() {
     const bool runsReference = !p.reference;
     // What the history calls this plan: the last edit that made it.
     QUndoStack* undo = m_doc->undoStack();
-    const QString label = undo->index() > 0 ? undo->text(undo->index() - 1)
-                                            : tr("Preset %1").arg(QString::fromUtf8(
-                                                  qs::quant::ftypeInfo(m_doc->preset()).name));
+    const QString label =
+        undo->index() > 0
+            ? undo->text(undo->index() - 1)
+            : tr("Preset %1").arg(QString::fromUtf8(qs::quant::ftypeInfo(m_doc->preset()).name));
     const qs::Result<uint64_t> size =
         qs::quant::predictFileSize(*p.model, p.plan, m_doc->imatrix().get());
     auto* job = new EvalJob(std::move(p), this);
     m_job = job;
     connect(job, &EvalJob::succeeded, this,
-            [this, key, label, runsReference, bytes = size ? *size : 0](
-                std::shared_ptr<const qs::eval::PlanEvaluation> e) {
+            [this, key, label, runsReference,
+             bytes = size ? *size : 0](std::shared_ptr<const qs::eval::PlanEvaluation> e) {
                 if (runsReference) {
                     ++m_referenceRuns;
                     m_reference = std::make_shared<const qs::eval::ReferenceCache>(e->reference);
@@ -245,7 +249,8 @@ void EvalPanel::onResult(std::shared_ptr<const qs::eval::PlanEvaluation> e, cons
     m_summary->setText(
         tr("<b>Perplexity %1</b> (original %2, %3%4) · <b>KL mean %5</b>, p99 %6, max %7 · "
            "top-1 agreement %8 · %9 tokens, %10 scored, %11 tokens/s")
-            .arg(QString::number(r.perplexity, 'f', 4), QString::number(r.referencePerplexity, 'f', 4),
+            .arg(QString::number(r.perplexity, 'f', 4),
+                 QString::number(r.referencePerplexity, 'f', 4),
                  delta >= 0 ? QStringLiteral("+") : QString(), pct(delta),
                  QString::number(r.klMean, 'e', 3), QString::number(r.klP99, 'e', 3),
                  QString::number(r.klMax, 'e', 3), pct(r.top1Agreement))
@@ -286,8 +291,9 @@ void EvalPanel::onResult(std::shared_ptr<const qs::eval::PlanEvaluation> e, cons
     }
     m_history->scrollToBottom();
     emit evaluated();
-    emit jobFinished(true, tr("Evaluated: perplexity %1, KL %2")
-                               .arg(QString::number(r.perplexity, 'f', 4), QString::number(r.klMean, 'e', 3)));
+    emit jobFinished(
+        true, tr("Evaluated: perplexity %1, KL %2")
+                  .arg(QString::number(r.perplexity, 'f', 4), QString::number(r.klMean, 'e', 3)));
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

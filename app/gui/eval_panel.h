@@ -88,4 +88,4 @@ private:
     QTableWidget* m_history = nullptr;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -16,7 +16,7 @@ QLocale numberLocale() {
     return loc;
 }
 
-} // namespace
+}  // namespace
 
 QString formatCount(qint64 n) {
     return numberLocale().toString(n);
@@ -42,4 +42,4 @@ QString formatBpw(quint64 bytes, qint64 elements) {
     return numberLocale().toString(8.0 * double(bytes) / double(elements), 'f', 2);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -20,4 +20,4 @@ QString formatBytes(quint64 bytes);
 /// Per-tensor columns use the tensor's own bytes.
 QString formatBpw(quint64 bytes, qint64 elements);
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -66,4 +66,4 @@ void JobIndicator::end() {
     if (m_active == 0) hide();
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

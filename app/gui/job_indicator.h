@@ -45,4 +45,4 @@ private:
     QToolButton* m_cancel = nullptr;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -19,11 +19,11 @@
 #include <QKeySequence>
 #include <QLabel>
 #include <QLineEdit>
+#include <QLocale>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QMimeData>
-#include <QLocale>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
@@ -32,29 +32,30 @@
 #include <QStackedWidget>
 #include <QStatusBar>
 #include <QTabWidget>
-#include <QTreeView>
 #include <QThread>
 #include <QToolBar>
+#include <QTreeView>
 #include <QVBoxLayout>
 
 #include "backend_choice.h"
 #include "budget_panel.h"
-#include "eval_panel.h"
-#include "jobs/eval_job.h"
-#include "jobs/imatrix_job.h"
-#include "jobs/fit_job.h"
-#include "jobs/sensitivity_job.h"
 #include "eliding_label.h"
 #include "error_atlas.h"
 #include "error_plot.h"
+#include "eval_panel.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/analysis_job.h"
+#include "jobs/eval_job.h"
+#include "jobs/fit_job.h"
+#include "jobs/imatrix_job.h"
 #include "jobs/open_model_job.h"
+#include "jobs/sensitivity_job.h"
 #include "metadata_view.h"
 #include "model/model.h"
 #include "model_watcher.h"
 #include "parallel/parallel.h"
+#include "plan_autosave.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
 #include "plots_panel.h"
@@ -62,7 +63,6 @@
 #include "quant/imatrix.h"
 #include "size_ledger.h"
 #include "start_page.h"
-#include "plan_autosave.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
 #include "type_delegate.h"
@@ -142,7 +142,8 @@ QString factsHtml(const qs::model::Model& m) {
     add(MainWindow::tr("Vocabulary"), count(h.vocabSize));
     add(MainWindow::tr("Experts"), count(h.expertCount));
     // A split GGUF (or sharded safetensors) model is one model in several files.
-    if (m.files().size() > 1) add(MainWindow::tr("Files"), MainWindow::tr("%1 files").arg(m.files().size()));
+    if (m.files().size() > 1)
+        add(MainWindow::tr("Files"), MainWindow::tr("%1 files").arg(m.files().size()));
     // Where it comes from, and the tokenizer (as llama.cpp reads it: tokenizer.ggml.*).
     if (!m.convertedFrom().empty()) {
         add(MainWindow::tr("Source"), MainWindow::tr("Hugging Face %1, converted")
@@ -153,7 +154,8 @@ QString factsHtml(const qs::model::Model& m) {
         return v && v->isString() ? QString::fromStdString(v->str()) : QString();
     };
     const qs::io::GgufValue* tokens = m.find("tokenizer.ggml.tokens");
-    const bool haveTokens = tokens && tokens->isArray() && tokens->elemType() == qs::io::GgufType::String;
+    const bool haveTokens =
+        tokens && tokens->isArray() && tokens->elemType() == qs::io::GgufType::String;
     add(MainWindow::tr("Tokenizer"), haveTokens || !str("tokenizer.ggml.model").isEmpty()
                                          ? str("tokenizer.ggml.model")
                                          : MainWindow::tr("none"));
@@ -175,15 +177,17 @@ QString factsHtml(const qs::model::Model& m) {
     }
     add(MainWindow::tr("Special tokens"), special.join(QStringLiteral(", ")));
     if (const QString t = str("tokenizer.chat_template"); !t.isEmpty()) {
-        add(MainWindow::tr("Chat template"), MainWindow::tr("%1 characters (metadata below)").arg(t.size()));
+        add(MainWindow::tr("Chat template"),
+            MainWindow::tr("%1 characters (metadata below)").arg(t.size()));
     }
 
     QString html = QStringLiteral("<table cellspacing='0' cellpadding='2'>");
     for (qsizetype i = 0; i < facts.size(); i += 2) {
         html += QStringLiteral("<tr>");
         for (qsizetype j = i; j < i + 2 && j < facts.size(); ++j) {
-            html += QStringLiteral("<td style='padding-right:8px'><b>%1</b></td>"
-                                   "<td style='padding-right:24px'>%2</td>")
+            html += QStringLiteral(
+                        "<td style='padding-right:8px'><b>%1</b></td>"
+                        "<td style='padding-right:24px'>%2</td>")
                         .arg(facts[j].first.toHtmlEscaped(), facts[j].second.toHtmlEscaped());
         }
         html += QStringLiteral("</tr>");
@@ -199,7 +203,7 @@ QLabel* sectionTitle(const QString& text, QWidget* parent) {
     return label;
 }
 
-} // namespace
+}  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     setWindowTitle(QStringLiteral("Quantscope"));
@@ -251,10 +255,12 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
         m_jobIndicator->begin(tr("Measuring sensitivity"));
         connect(job, &SensitivityJob::progress, m_jobIndicator, &JobIndicator::update);
     });
-    connect(m_budgetPanel, &BudgetPanel::jobFinished, this, [this](bool ok, const QString& message) {
-        m_jobIndicator->end();
-        statusBar()->showMessage(ok ? message : tr("Sensitivity: %1").arg(message), kStatusMessageMs);
-    });
+    connect(m_budgetPanel, &BudgetPanel::jobFinished, this,
+            [this](bool ok, const QString& message) {
+                m_jobIndicator->end();
+                statusBar()->showMessage(ok ? message : tr("Sensitivity: %1").arg(message),
+                                         kStatusMessageMs);
+            });
     connect(m_atlas, &ErrorAtlas::jobStarted, this, [this](AnalysisJob* job) {
         m_jobIndicator->begin(tr("Measuring errors"));
         connect(job, &AnalysisJob::progress, m_jobIndicator, &JobIndicator::update);
@@ -407,8 +413,9 @@ void MainWindow::buildMenus() {
             QMessageBox::warning(this, tr("Import Plan"), error);
         }
     });
-    m_modelActions.back()->setToolTip(tr("The per-tensor types of a quantized file of this "
-                                         "model, e.g. one llama-quantize made"));
+    m_modelActions.back()->setToolTip(
+        tr("The per-tensor types of a quantized file of this "
+           "model, e.g. one llama-quantize made"));
     file->addSeparator();
     m_modelActions << file->addAction(tr("Load &Imatrix…"), this, &MainWindow::chooseImatrix);
     m_modelActions.back()->setToolTip(tr("An importance matrix from llama-imatrix (GGUF or .dat)"));
@@ -423,7 +430,8 @@ void MainWindow::buildMenus() {
     edit->addAction(m_planBar->undoAction());
     edit->addAction(m_planBar->redoAction());
     edit->addSeparator();
-    m_modelActions << edit->addAction(tr("&Lock Selected"), this, [this] { setSelectedLocked(true); });
+    m_modelActions << edit->addAction(tr("&Lock Selected"), this,
+                                      [this] { setSelectedLocked(true); });
     m_modelActions.back()->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_L));
     m_modelActions << edit->addAction(tr("&Unlock Selected"), this,
                                       [this] { setSelectedLocked(false); });
@@ -435,7 +443,8 @@ void MainWindow::buildMenus() {
     m_autoAnalyse = analysis->addAction(tr("Measure &Automatically"));
     m_autoAnalyse->setCheckable(true);
     m_autoAnalyse->setChecked(true);
-    m_autoAnalyse->setToolTip(tr("Measure the error of every tensor after each edit, in the background"));
+    m_autoAnalyse->setToolTip(
+        tr("Measure the error of every tensor after each edit, in the background"));
     connect(m_autoAnalyse, &QAction::toggled, m_atlas, &ErrorAtlas::setAutoAnalyse);
     analysis->addAction(tr("&Cancel Measuring"), m_atlas, &ErrorAtlas::cancel);
     analysis->addSeparator();
@@ -448,8 +457,9 @@ void MainWindow::buildMenus() {
                                           &MainWindow::chooseSaveImportance);
     m_modelActions << analysis->addAction(tr("Importance per &Layer…"), this, [this] {
         if (!showImportanceChart()) {
-            QMessageBox::information(this, tr("Importance per Layer"),
-                                     tr("Compute the importance first (Analysis > Compute Importance)."));
+            QMessageBox::information(
+                this, tr("Importance per Layer"),
+                tr("Compute the importance first (Analysis > Compute Importance)."));
         }
     });
 
@@ -463,7 +473,8 @@ void MainWindow::buildMenus() {
     m_groupAction->setCheckable(true);
     m_groupAction->setChecked(true);
     m_groupAction->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_G));
-    m_groupAction->setToolTip(tr("Tensors under their layer (with per-layer totals), or one flat list"));
+    m_groupAction->setToolTip(
+        tr("Tensors under their layer (with per-layer totals), or one flat list"));
     connect(m_groupAction, &QAction::toggled, this, &MainWindow::setGroupedByLayer);
     view->addAction(tr("&Expand All"), this, [this] { m_tensorView->expandAll(); });
     view->addAction(tr("&Collapse All"), this, [this] { m_tensorView->collapseAll(); });
@@ -502,13 +513,12 @@ void MainWindow::buildCentral() {
     filterRow->addSpacing(12);
     m_filter = new QLineEdit(left);
     m_filter->setObjectName(QStringLiteral("tensorFilter"));
-    m_filter->setPlaceholderText(
-        tr("Filter by name, role or type — e.g. attn_q, blk.3 ffn, F16"));
+    m_filter->setPlaceholderText(tr("Filter by name, role or type — e.g. attn_q, blk.3 ffn, F16"));
     m_filter->setClearButtonEnabled(true);
     filterRow->addWidget(m_filter, 1);
     m_filterCount = new QLabel(left);
-    m_filterCount->setMinimumWidth(m_filterCount->fontMetrics().horizontalAdvance(
-        QStringLiteral("00,000 of 00,000")));
+    m_filterCount->setMinimumWidth(
+        m_filterCount->fontMetrics().horizontalAdvance(QStringLiteral("00,000 of 00,000")));
     m_filterCount->setAlignment(Qt::AlignRight | Qt::AlignVCenter);
     filterRow->addWidget(m_filterCount);
     leftLayout->addLayout(filterRow);
@@ -536,14 +546,15 @@ void MainWindow::buildCentral() {
     header->setSectionResizeMode(QHeaderView::Interactive);
     // The name is what people read first: give it room for a typical block tensor name and
     // let the table scroll sideways rather than squeeze it.
-    header->resizeSection(TensorTableModel::Name,
-                          fontMetrics().horizontalAdvance(QStringLiteral("blk.00.attn_output.weight")) +
-                              24 + m_tensorView->indentation());
+    header->resizeSection(TensorTableModel::Name, fontMetrics().horizontalAdvance(
+                                                      QStringLiteral("blk.00.attn_output.weight")) +
+                                                      24 + m_tensorView->indentation());
     header->setStretchLastSection(true);
     // What a quant author reads first after the name: the target type and its error.
     header->moveSection(header->visualIndex(TensorTableModel::Target), TensorTableModel::Shape + 1);
     header->moveSection(header->visualIndex(TensorTableModel::Error), TensorTableModel::Shape + 2);
-    header->moveSection(header->visualIndex(TensorTableModel::TargetSize), TensorTableModel::Shape + 3);
+    header->moveSection(header->visualIndex(TensorTableModel::TargetSize),
+                        TensorTableModel::Shape + 3);
     header->setSortIndicatorClearable(true);
     header->setSortIndicator(-1, Qt::AscendingOrder);  // file order until a header is clicked
     m_tensorView->setSortingEnabled(true);
@@ -555,8 +566,7 @@ void MainWindow::buildCentral() {
                                   QAbstractItemView::SelectedClicked |
                                   QAbstractItemView::EditKeyPressed);
     m_tensorView->setContextMenuPolicy(Qt::CustomContextMenu);
-    connect(m_tensorView, &QWidget::customContextMenuRequested, this,
-            &MainWindow::showTensorMenu);
+    connect(m_tensorView, &QWidget::customContextMenuRequested, this, &MainWindow::showTensorMenu);
     leftLayout->addWidget(m_tensorView, 1);
 
     // Right: the plots, and a tab with the model facts and the metadata tree.
@@ -878,16 +888,16 @@ void MainWindow::rebuildRecentMenu() {
         // Mnemonics 1..9, then 1&0 for the tenth.
         const QString number = i < 9 ? QStringLiteral("&%1").arg(i + 1) : QStringLiteral("1&0");
         const QString folder = QFileInfo(QFileInfo(path).absolutePath()).fileName();
-        QAction* a = m_recentMenu->addAction(number + QStringLiteral("  ") + fileNameOf(path) +
-                                                 (folder.isEmpty() ? QString()
-                                                                   : QStringLiteral("   (%1)").arg(folder)),
-                                             this, [this, path] { openFileAsked(path); });
+        QAction* a = m_recentMenu->addAction(
+            number + QStringLiteral("  ") + fileNameOf(path) +
+                (folder.isEmpty() ? QString() : QStringLiteral("   (%1)").arg(folder)),
+            this, [this, path] { openFileAsked(path); });
         a->setToolTip(path);
         a->setStatusTip(path);
     }
     if (!list.isEmpty()) m_recentMenu->addSeparator();
-    QAction* clear = m_recentMenu->addAction(tr("&Clear Menu"), this,
-                                             &MainWindow::clearRecentFiles);
+    QAction* clear =
+        m_recentMenu->addAction(tr("&Clear Menu"), this, &MainWindow::clearRecentFiles);
     clear->setEnabled(!list.isEmpty());
     m_recentMenu->setEnabled(true);
     if (m_startPage) m_startPage->setRecentFiles(list);
@@ -928,9 +938,9 @@ QModelIndex MainWindow::viewIndexOfTensor(size_t tensor, int column) const {
 void MainWindow::updateFilterCount() {
     const int total = m_tableModel->rowCount();
     const int shown = visibleTensorCount();
-    m_filterCount->setText(shown == total ? tr("%1 tensors").arg(formatCount(total))
-                                          : tr("%1 of %2").arg(formatCount(shown),
-                                                               formatCount(total)));
+    m_filterCount->setText(shown == total
+                               ? tr("%1 tensors").arg(formatCount(total))
+                               : tr("%1 of %2").arg(formatCount(shown), formatCount(total)));
 }
 
 // ---- plan editing ----------------------------------------------------------------------------
@@ -945,7 +955,8 @@ std::vector<size_t> MainWindow::selectedTensors() const {
         }
         // A layer row: the tensors under it that the filter shows.
         for (int r = 0; r < m_proxy->rowCount(index); ++r) {
-            const int64_t c = m_treeModel->tensorOf(m_proxy->mapToSource(m_proxy->index(r, 0, index)));
+            const int64_t c =
+                m_treeModel->tensorOf(m_proxy->mapToSource(m_proxy->index(r, 0, index)));
             if (c >= 0) out.push_back(size_t(c));
         }
     }
@@ -961,8 +972,8 @@ void MainWindow::setSelectedType(qs::formats::TensorType type) {
 void MainWindow::showTab(const QString& name) {
     QWidget* page = name == QLatin1String("budget")    ? static_cast<QWidget*>(m_budgetPanel)
                     : name == QLatin1String("quality") ? static_cast<QWidget*>(m_evalPanel)
-                    : name == QLatin1String("model") ? m_metadata->parentWidget()
-                                                     : static_cast<QWidget*>(m_plots);
+                    : name == QLatin1String("model")   ? m_metadata->parentWidget()
+                                                       : static_cast<QWidget*>(m_plots);
     m_tabs->setCurrentWidget(page);
 }
 
@@ -979,10 +990,8 @@ QString MainWindow::loadImatrixFrom(const QString& path) {
     }
     const size_t entries = im->entries.size();
     m_doc->setImatrix(std::make_shared<const qs::quant::Imatrix>(std::move(im).value()));
-    statusBar()->showMessage(tr("Loaded imatrix %1 (%2 entries)")
-                                 .arg(fileNameOf(path))
-                                 .arg(entries),
-                             kStatusMessageMs);
+    statusBar()->showMessage(
+        tr("Loaded imatrix %1 (%2 entries)").arg(fileNameOf(path)).arg(entries), kStatusMessageMs);
     return {};
 }
 
@@ -1032,4 +1041,4 @@ void MainWindow::showTensorMenu(const QPoint& pos) {
     menu.exec(m_tensorView->viewport()->mapToGlobal(pos));
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

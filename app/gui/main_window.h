@@ -159,7 +159,9 @@ public:
     ImatrixJob* importanceJob() const;
     /// The sums and counts of the last computed imatrix (null before one), and writing them in
     /// llama.cpp's GGUF imatrix format: empty on success, else the error.
-    std::shared_ptr<const qs::quant::ImatrixSums> computedImportance() const { return m_importanceSums; }
+    std::shared_ptr<const qs::quant::ImatrixSums> computedImportance() const {
+        return m_importanceSums;
+    }
     QString saveImportanceTo(const QString& path);
     /// Analysis > Importance per Layer: a chart of llama-imatrix's per-layer statistics of the
     /// computed imatrix (mean Σ(act²) as bars, cosine similarity to the previous layer as a
@@ -178,7 +180,8 @@ public:
     QAction* exportAction() const { return m_exportAction; }
     /// What the export dialog says about the plan: size, bits per weight, error, backend, and
     /// with `split` every shard's exact size (named after `path` when given).
-    QString exportSummary(const qs::quant::SplitOptions& split = {}, const QString& path = {}) const;
+    QString exportSummary(const qs::quant::SplitOptions& split = {},
+                          const QString& path = {}) const;
 
     /// Export the plan to `path` in the background with a progress dialog; emits
     /// exportFinished. False (and nothing starts) without a model or while one runs. With
@@ -286,4 +289,4 @@ private:
     QString m_lastDir;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

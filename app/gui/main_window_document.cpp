@@ -9,11 +9,11 @@
 
 #include "format_utils.h"
 #include "main_window.h"
-#include "size_ledger.h"
 #include "model/model.h"
 #include "model_watcher.h"
 #include "plan_autosave.h"
 #include "plan_document.h"
+#include "size_ledger.h"
 
 namespace qs::gui {
 
@@ -77,4 +77,4 @@ void MainWindow::openDemoAsked() {
     if (confirmDiscard(tr("opening the demo model"))) openDemo();
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

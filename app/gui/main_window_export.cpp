@@ -21,7 +21,6 @@
 
 #include "error_atlas.h"
 #include "error_plot.h"
-#include "plots_panel.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
@@ -29,6 +28,7 @@
 #include "model/model.h"
 #include "plan_autosave.h"
 #include "plan_document.h"
+#include "plots_panel.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
 #include "quant/plan_compare.h"
@@ -43,8 +43,8 @@ ExportJob* MainWindow::exportJob() const {
 
 bool MainWindow::startExport(const QString& path, const qs::quant::SplitOptions& split) {
     if (!m_model || (m_export && m_export->isRunning())) return false;
-    ExportParams params{m_model, m_doc->plan(), path, m_threadsSpin->value(), backendSpec(),
-                        m_doc->imatrix(), split};
+    ExportParams params{m_model,       m_doc->plan(),    path, m_threadsSpin->value(),
+                        backendSpec(), m_doc->imatrix(), split};
     auto* job = new ExportJob(std::move(params), this);
     m_export = job;
 
@@ -62,7 +62,9 @@ bool MainWindow::startExport(const QString& path, const qs::quant::SplitOptions&
             [dialog](qint64 done, qint64 total, const QString& tensor, double eta) {
                 if (total > 0) dialog->setValue(int(1000.0 * double(done) / double(total)));
                 QString text = tensor.isEmpty() ? tr("Preparing…") : tr("Writing %1…").arg(tensor);
-                if (eta > 0) text += QLatin1Char('\n') + tr("About %1 left").arg(JobIndicator::formatEta(eta));
+                if (eta > 0)
+                    text +=
+                        QLatin1Char('\n') + tr("About %1 left").arg(JobIndicator::formatEta(eta));
                 dialog->setLabelText(text);
             });
     connect(job, &ExportJob::succeeded, this, [this, dialog](const ExportOutcome& o) {
@@ -79,23 +81,23 @@ bool MainWindow::startExport(const QString& path, const qs::quant::SplitOptions&
         statusBar()->showMessage(message, 15000);
         emit exportFinished(true, o.path, message);
     });
-    connect(job, &ExportJob::failed, this, [this, dialog, path](const QString& error,
-                                                                bool cancelled) {
-        dialog->close();
-        if (cancelled) {
-            statusBar()->showMessage(tr("Export cancelled"), 8000);
-            emit exportFinished(false, path, tr("cancelled"));
-            return;
-        }
-        auto* box = new QMessageBox(QMessageBox::Critical, tr("Export failed"),
-                                    tr("Quantscope could not export %1.")
-                                        .arg(QFileInfo(path).fileName()),
-                                    QMessageBox::Ok, this);
-        box->setInformativeText(error);
-        box->setAttribute(Qt::WA_DeleteOnClose);
-        box->open();
-        emit exportFinished(false, path, error);
-    });
+    connect(job, &ExportJob::failed, this,
+            [this, dialog, path](const QString& error, bool cancelled) {
+                dialog->close();
+                if (cancelled) {
+                    statusBar()->showMessage(tr("Export cancelled"), 8000);
+                    emit exportFinished(false, path, tr("cancelled"));
+                    return;
+                }
+                auto* box = new QMessageBox(
+                    QMessageBox::Critical, tr("Export failed"),
+                    tr("Quantscope could not export %1.").arg(QFileInfo(path).fileName()),
+                    QMessageBox::Ok, this);
+                box->setInformativeText(error);
+                box->setAttribute(Qt::WA_DeleteOnClose);
+                box->open();
+                emit exportFinished(false, path, error);
+            });
     connect(job, &ExportJob::finished, job, &QObject::deleteLater);
     dialog->show();
     job->start();
@@ -110,13 +112,14 @@ qs::Result<qs::quant::Plan> planOfFile(const qs::model::Model& source, const QSt
     return qs::quant::importPlan(source, file.value());
 }
 
-} // namespace
+}  // namespace
 
 QString MainWindow::importPlanFrom(const QString& path) {
     if (!m_model) return tr("no model is open");
     qs::Result<qs::quant::Plan> plan = planOfFile(*m_model, path);
     if (!plan) return QString::fromStdString(plan.error().what());
-    m_doc->replacePlan(std::move(plan).value(), tr("Import plan of %1").arg(QFileInfo(path).fileName()));
+    m_doc->replacePlan(std::move(plan).value(),
+                       tr("Import plan of %1").arg(QFileInfo(path).fileName()));
     statusBar()->showMessage(tr("Imported the plan of %1").arg(QFileInfo(path).fileName()), 8000);
     return {};
 }
@@ -134,8 +137,8 @@ QString MainWindow::compareWithFile(const QString& path) {
 QString MainWindow::exportSummary(const qs::quant::SplitOptions& split, const QString& path) const {
     if (!m_model) return {};
     const qs::quant::Plan& plan = m_doc->plan();
-    const qs::Result<std::vector<qs::quant::ShardPrediction>> shards = qs::quant::predictShards(
-        *m_model, plan, m_doc->imatrix().get(), split, path.toStdString());
+    const qs::Result<std::vector<qs::quant::ShardPrediction>> shards =
+        qs::quant::predictShards(*m_model, plan, m_doc->imatrix().get(), split, path.toStdString());
     qs::Result<uint64_t> size = uint64_t(0);
     if (shards) {
         for (const auto& s : *shards) *size += s.fileBytes;
@@ -149,15 +152,17 @@ QString MainWindow::exportSummary(const qs::quant::SplitOptions& split, const QS
         html += QStringLiteral("<tr><td style='padding-right:12px'><b>%1</b></td><td>%2</td></tr>")
                     .arg(k.toHtmlEscaped(), v);
     };
-    row(tr("File size"), size ? tr("%1 (%2 bytes)").arg(formatBytes(*size), formatCount(qint64(*size)))
-                              : QString::fromStdString(size.error().what()).toHtmlEscaped());
+    row(tr("File size"),
+        size ? tr("%1 (%2 bytes)").arg(formatBytes(*size), formatCount(qint64(*size)))
+             : QString::fromStdString(size.error().what()).toHtmlEscaped());
     if (shards && shards->size() > 1) {
         // Every shard's exact size, before anything is written.
         QStringList lines;
         for (size_t k = 0; k < shards->size(); ++k) {
             const auto& s = (*shards)[k];
-            const QString name = s.path.empty() ? tr("shard %1").arg(k + 1)
-                                                : QFileInfo(QString::fromStdString(s.path)).fileName();
+            const QString name = s.path.empty()
+                                     ? tr("shard %1").arg(k + 1)
+                                     : QFileInfo(QString::fromStdString(s.path)).fileName();
             lines << tr("%1: %2 tensors, %3 bytes")
                          .arg(name.toHtmlEscaped())
                          .arg(s.tensorCount)
@@ -166,9 +171,10 @@ QString MainWindow::exportSummary(const qs::quant::SplitOptions& split, const QS
         row(tr("Files"), tr("%1 files").arg(shards->size()) + QStringLiteral("<br>") +
                              lines.join(QStringLiteral("<br>")));
     }
-    row(tr("Bits per weight"), size ? tr("%1 (whole file; tensor data %2)")
-                                          .arg(formatBpw(*size, elements), formatBpw(dataBytes, elements))
-                                    : QString());
+    row(tr("Bits per weight"),
+        size ? tr("%1 (whole file; tensor data %2)")
+                   .arg(formatBpw(*size, elements), formatBpw(dataBytes, elements))
+             : QString());
     std::map<uint32_t, int> counts;
     for (const auto& c : plan.tensors) ++counts[uint32_t(c.type)];
     QStringList types;
@@ -179,11 +185,13 @@ QString MainWindow::exportSummary(const qs::quant::SplitOptions& split, const QS
     const ErrorAtlas::Totals e = m_atlas->totalsOf(plan);
     const bool weighted = m_doc->imatrix() != nullptr;
     QString err = QString::number(weighted ? e.weightedNmse : e.nmse, 'e', 3);
-    if (e.coverage < 1) err += tr(" (%1 % of the tensors measured so far)").arg(int(100 * e.coverage));
+    if (e.coverage < 1)
+        err += tr(" (%1 % of the tensors measured so far)").arg(int(100 * e.coverage));
     row(weighted ? tr("Weighted NMSE") : tr("NMSE"), err);
-    row(tr("Imatrix"), m_doc->imatrix()
-                           ? QFileInfo(QString::fromStdString(m_doc->imatrix()->path)).fileName().toHtmlEscaped()
-                           : tr("none"));
+    row(tr("Imatrix"),
+        m_doc->imatrix()
+            ? QFileInfo(QString::fromStdString(m_doc->imatrix()->path)).fileName().toHtmlEscaped()
+            : tr("none"));
     row(tr("Backend"), m_backendCombo->currentText().toHtmlEscaped());
     return html + QStringLiteral("</table>");
 }
@@ -274,13 +282,16 @@ void MainWindow::chooseExport() {
         summary->setText(split ? exportSummary(*split, pathEdit->text())
                                : QString::fromStdString(split.error().what()).toHtmlEscaped());
     };
-    connect(splitCombo, &QComboBox::currentIndexChanged, &dialog, [splitCombo, splitValue, refresh] {
-        const int i = splitCombo->currentIndex();
-        splitValue->setEnabled(i == 1 || i == 2);
-        if (i == 1 && splitValue->text().isEmpty()) splitValue->setText(QStringLiteral("2G"));
-        if (i == 2 && splitValue->text().toUInt() == 0) splitValue->setText(QStringLiteral("128"));
-        refresh();
-    });
+    connect(splitCombo, &QComboBox::currentIndexChanged, &dialog,
+            [splitCombo, splitValue, refresh] {
+                const int i = splitCombo->currentIndex();
+                splitValue->setEnabled(i == 1 || i == 2);
+                if (i == 1 && splitValue->text().isEmpty())
+                    splitValue->setText(QStringLiteral("2G"));
+                if (i == 2 && splitValue->text().toUInt() == 0)
+                    splitValue->setText(QStringLiteral("128"));
+                refresh();
+            });
     connect(splitValue, &QLineEdit::textChanged, &dialog, refresh);
     connect(pathEdit, &QLineEdit::textChanged, &dialog, refresh);
     auto* buttons = new QDialogButtonBox(QDialogButtonBox::Cancel, &dialog);
@@ -330,8 +341,8 @@ bool MainWindow::chooseSaveRecipe() {
     const QFileInfo in(QString::fromStdString(m_model->path()));
     const QString suggested = in.absolutePath() + QLatin1Char('/') + in.completeBaseName() +
                               QLatin1Char('-') + m_doc->planTag() + QStringLiteral(".json");
-    const QString path = QFileDialog::getSaveFileName(this, tr("Save Recipe"), suggested,
-                                                      tr("Recipe (*.json)"));
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Save Recipe"), suggested, tr("Recipe (*.json)"));
     if (path.isEmpty()) return false;
     if (const QString error = saveRecipeTo(path); !error.isEmpty()) {
         QMessageBox::warning(this, tr("Save Recipe"), error);
@@ -350,4 +361,4 @@ void MainWindow::chooseLoadRecipe() {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -1,16 +1,16 @@
 // MainWindow: Analysis > Compute Importance (an imatrix from a calibration text by our own
 // forward pass, in the background) and saving it in llama.cpp's GGUF imatrix format.
 
+#include <qcustomplot.h>
 #include <QDialog>
 #include <QFile>
-#include <QVBoxLayout>
-#include <qcustomplot.h>
 #include <QFileDialog>
 #include <QFileInfo>
 #include <QMessageBox>
 #include <QPushButton>
 #include <QSpinBox>
 #include <QStatusBar>
+#include <QVBoxLayout>
 
 #include "eval_panel.h"
 #include "format_utils.h"
@@ -29,7 +29,9 @@ namespace {
 constexpr int kImportanceMessageMs = 8000;
 }
 
-ImatrixJob* MainWindow::importanceJob() const { return m_imatrixJob.data(); }
+ImatrixJob* MainWindow::importanceJob() const {
+    return m_imatrixJob.data();
+}
 
 bool MainWindow::startImportance(const QString& textPath) {
     if (!m_model || m_imatrixJob) return false;
@@ -171,17 +173,18 @@ void MainWindow::chooseImportanceText() {
 
 void MainWindow::chooseSaveImportance() {
     if (!m_importanceSums) {
-        QMessageBox::information(this, tr("Save Importance Matrix"),
-                                 tr("Compute the importance first (Analysis > Compute Importance)."));
+        QMessageBox::information(
+            this, tr("Save Importance Matrix"),
+            tr("Compute the importance first (Analysis > Compute Importance)."));
         return;
     }
-    const QString path = QFileDialog::getSaveFileName(
-        this, tr("Save Importance Matrix"), m_lastDir + QStringLiteral("/imatrix.gguf"),
-        tr("GGUF imatrix (*.gguf)"));
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save Importance Matrix"),
+                                                      m_lastDir + QStringLiteral("/imatrix.gguf"),
+                                                      tr("GGUF imatrix (*.gguf)"));
     if (path.isEmpty()) return;
     if (const QString error = saveImportanceTo(path); !error.isEmpty()) {
         QMessageBox::warning(this, tr("Save Importance Matrix"), error);
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -29,8 +29,8 @@ QString typeText(const qs::io::GgufValue& v) {
 QString valueText(const qs::io::GgufValue& v, size_t maxItems) {
     if (v.type() == qs::io::GgufType::Float32) {
         std::array<char, 32> buf{};
-        const auto res = std::to_chars(buf.data(), buf.data() + buf.size(),
-                                       float(v.asDouble().value_or(0.0)));
+        const auto res =
+            std::to_chars(buf.data(), buf.data() + buf.size(), float(v.asDouble().value_or(0.0)));
         return QString::fromLatin1(buf.data(), res.ptr - buf.data());
     }
     return QString::fromStdString(v.toString(maxItems));
@@ -45,7 +45,7 @@ QString elide(QString s, qsizetype maxChars, bool oneLine) {
     return s;
 }
 
-} // namespace
+}  // namespace
 
 MetadataView::MetadataView(QWidget* parent) : QTreeWidget(parent) {
     setColumnCount(ColumnCount);
@@ -83,8 +83,8 @@ void MetadataView::showModel(const qs::model::Model* model) {
         // A tokenizer array of 150k strings renders its first items only: toString elides.
         const QString full = valueText(kv.value, 64);
         const QString shortValue = elide(valueText(kv.value, 8), kValueChars, true);
-        auto* item = new QTreeWidgetItem(parentItem, {group.isEmpty() ? key : key.mid(dot + 1),
-                                                      typeText(kv.value), shortValue});
+        auto* item = new QTreeWidgetItem(
+            parentItem, {group.isEmpty() ? key : key.mid(dot + 1), typeText(kv.value), shortValue});
         item->setData(Key, kFullKeyRole, key);
         item->setToolTip(Key, key);
         // Rich text so that Qt wraps long values; the text itself is escaped.
@@ -116,4 +116,4 @@ QTreeWidgetItem* MetadataView::itemForKey(const QString& key) const {
     return nullptr;
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -26,4 +26,4 @@ public:
     QTreeWidgetItem* itemForKey(const QString& key) const;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

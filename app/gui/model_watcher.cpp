@@ -12,7 +12,9 @@
 namespace qs::gui {
 
 ModelWatcher::ModelWatcher(QWidget* parent)
-    : QFrame(parent), m_watcher(new QFileSystemWatcher(this)), m_settle(new QTimer(this)),
+    : QFrame(parent),
+      m_watcher(new QFileSystemWatcher(this)),
+      m_settle(new QTimer(this)),
       m_text(new QLabel(this)) {
     setObjectName(QStringLiteral("changedBar"));
     setFrameShape(QFrame::StyledPanel);
@@ -37,7 +39,8 @@ ModelWatcher::ModelWatcher(QWidget* parent)
 }
 
 void ModelWatcher::watch(std::shared_ptr<const qs::model::Model> model) {
-    if (const QStringList files = m_watcher->files(); !files.isEmpty()) m_watcher->removePaths(files);
+    if (const QStringList files = m_watcher->files(); !files.isEmpty())
+        m_watcher->removePaths(files);
     m_model = std::move(model);
     m_changed = false;
     m_message.clear();
@@ -71,4 +74,4 @@ void ModelWatcher::checkNow() {
     emit changed(m_message);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -55,4 +55,4 @@ private:
     bool m_changed = false;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -40,9 +40,11 @@ QString PlanAutosave::pathFor(const QString& modelPath) {
     const QString key = info.absoluteFilePath() + QLatin1Char('\n') + QString::number(info.size()) +
                         QLatin1Char('\n') +
                         QString::number(info.lastModified().toMSecsSinceEpoch());
-    const QByteArray hash = QCryptographicHash::hash(key.toUtf8(), QCryptographicHash::Sha1).toHex();
+    const QByteArray hash =
+        QCryptographicHash::hash(key.toUtf8(), QCryptographicHash::Sha1).toHex();
     return QStandardPaths::writableLocation(QStandardPaths::CacheLocation) +
-           QStringLiteral("/autosave/") + QString::fromLatin1(hash.left(20)) + QStringLiteral(".json");
+           QStringLiteral("/autosave/") + QString::fromLatin1(hash.left(20)) +
+           QStringLiteral(".json");
 }
 
 QString PlanAutosave::currentPath() const {
@@ -97,4 +99,4 @@ void PlanAutosave::discard() {
     if (!path.isEmpty()) QFile::remove(path);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

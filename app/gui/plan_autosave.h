@@ -46,4 +46,4 @@ private:
     bool m_touched = false;  ///< the plan was edited since the model was opened
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -30,8 +30,12 @@ public:
     PlanCommand(PlanDocument* doc, const QString& text, std::vector<size_t> indices,
                 std::vector<TensorChoice> choices, int stroke,
                 std::optional<PlanDocument::Base> base)
-        : QUndoCommand(text), m_doc(doc), m_indices(std::move(indices)),
-          m_choices(std::move(choices)), m_stroke(stroke), m_base(std::move(base)) {}
+        : QUndoCommand(text),
+          m_doc(doc),
+          m_indices(std::move(indices)),
+          m_choices(std::move(choices)),
+          m_stroke(stroke),
+          m_base(std::move(base)) {}
 
     void redo() override { swap(); }
     void undo() override { swap(); }
@@ -43,8 +47,7 @@ public:
         const auto* o = static_cast<const PlanCommand*>(other);
         if (o->m_stroke != m_stroke || m_base || o->m_base) return false;
         for (size_t i = 0; i < o->m_indices.size(); ++i) {
-            if (std::find(m_indices.begin(), m_indices.end(), o->m_indices[i]) ==
-                m_indices.end()) {
+            if (std::find(m_indices.begin(), m_indices.end(), o->m_indices[i]) == m_indices.end()) {
                 m_indices.push_back(o->m_indices[i]);
                 m_choices.push_back(o->m_choices[i]);
             }
@@ -84,12 +87,12 @@ std::vector<size_t> PlanDocument::requantizedTensors() const {
 
 QString PlanDocument::planTag() const {
     if (!m_model || m_plan.tensors.empty()) return {};
-    const bool pure = m_plan.ftype && std::all_of(m_plan.tensors.begin(), m_plan.tensors.end(),
-                                                  [](const TensorChoice& c) {
-                                                      return c.origin == qs::quant::Origin::Keep ||
-                                                             c.origin == qs::quant::Origin::Default ||
-                                                             c.origin == qs::quant::Origin::Mix;
-                                                  });
+    const bool pure =
+        m_plan.ftype &&
+        std::all_of(m_plan.tensors.begin(), m_plan.tensors.end(), [](const TensorChoice& c) {
+            return c.origin == qs::quant::Origin::Keep || c.origin == qs::quant::Origin::Default ||
+                   c.origin == qs::quant::Origin::Mix;
+        });
     if (pure) return QString::fromUtf8(qs::quant::ftypeInfo(*m_plan.ftype).name);
     const int64_t elements = m_model->totalElements();
     const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m_model, m_plan, m_imatrix.get());
@@ -105,8 +108,8 @@ PlanDocument::~PlanDocument() {
 
 qs::Result<std::vector<qs::quant::TypeRule>> PlanDocument::parseRules(const QString& text) {
     std::vector<qs::quant::TypeRule> rules;
-    const QStringList parts = text.split(QRegularExpression(QStringLiteral("\\s+")),
-                                         Qt::SkipEmptyParts);
+    const QStringList parts =
+        text.split(QRegularExpression(QStringLiteral("\\s+")), Qt::SkipEmptyParts);
     for (const QString& part : parts) {
         qs::Result<qs::quant::TypeRule> r = qs::quant::parseTypeRule(part.toStdString());
         if (!r) return r.error();
@@ -171,8 +174,8 @@ bool PlanDocument::setTypes(const std::vector<size_t>& indices, TensorType type,
     if (changed.empty()) return false;
     const QString text =
         changed.size() == 1
-            ? tr("Set %1 to %2").arg(QString::fromStdString(tensors[changed[0]].name),
-                                     typeLabel(type))
+            ? tr("Set %1 to %2")
+                  .arg(QString::fromStdString(tensors[changed[0]].name), typeLabel(type))
             : tr("Set %1 tensors to %2").arg(changed.size()).arg(typeLabel(type));
     m_undo->push(new PlanCommand(this, stroke > 0 ? tr("Paint %1").arg(typeLabel(type)) : text,
                                  std::move(changed), std::move(choices), stroke, std::nullopt));
@@ -215,8 +218,8 @@ qs::Status PlanDocument::applyRules(const QString& text) {
     int replaced = 0;
     for (size_t i = 0; i < plan.tensors.size() && i < m_plan.tensors.size(); ++i) {
         const TensorChoice& now = m_plan.tensors[i];
-        const bool handSet = now.origin == qs::quant::Origin::Manual ||
-                             now.origin == qs::quant::Origin::Optimizer;
+        const bool handSet =
+            now.origin == qs::quant::Origin::Manual || now.origin == qs::quant::Origin::Optimizer;
         if (!handSet) continue;
         if (plan.tensors[i].origin == qs::quant::Origin::Rule) {
             if (plan.tensors[i].type != now.type) ++replaced;
@@ -267,8 +270,8 @@ void PlanDocument::setImatrix(std::shared_ptr<const qs::quant::Imatrix> imatrix)
     emit imatrixChanged();
 }
 
-void PlanDocument::swapState(const std::vector<size_t>& indices,
-                             std::vector<TensorChoice>& choices, Base* base) {
+void PlanDocument::swapState(const std::vector<size_t>& indices, std::vector<TensorChoice>& choices,
+                             Base* base) {
     for (size_t k = 0; k < indices.size(); ++k) std::swap(m_plan.tensors[indices[k]], choices[k]);
     if (base) {
         std::swap(m_plan.ftype, base->planFtype);
@@ -278,4 +281,4 @@ void PlanDocument::swapState(const std::vector<size_t>& indices,
     emit planChanged();
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

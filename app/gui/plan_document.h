@@ -68,8 +68,7 @@ public:
     /// llama.cpp would not quantize keep their type). Tensors whose type would not change are
     /// skipped; returns false (and pushes nothing) when none changes. A non-zero `stroke`
     /// (from beginStroke()) merges with the previous command of the same stroke.
-    bool setTypes(const std::vector<size_t>& indices, qs::formats::TensorType type,
-                  int stroke = 0);
+    bool setTypes(const std::vector<size_t>& indices, qs::formats::TensorType type, int stroke = 0);
     /// A fresh stroke id for a paint gesture.
     int beginStroke() { return ++m_lastStroke; }
 
@@ -137,4 +136,4 @@ private:
     bool m_filePlan = false;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

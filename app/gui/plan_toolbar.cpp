@@ -15,17 +15,17 @@ using qs::quant::Ftype;
 
 const QStringList& PlanToolBar::presetNames() {
     static const QStringList kNames = {
-        QStringLiteral("Q8_0"),   QStringLiteral("Q6_K"),   QStringLiteral("Q5_K_M"),
-        QStringLiteral("Q5_K_S"), QStringLiteral("Q4_K_M"), QStringLiteral("Q4_K_S"),
-        QStringLiteral("Q3_K_L"), QStringLiteral("Q3_K_M"), QStringLiteral("Q3_K_S"),
-        QStringLiteral("Q2_K"),   QStringLiteral("Q4_0"),   QStringLiteral("Q4_1"),
-        QStringLiteral("Q5_0"),   QStringLiteral("Q5_1"),   QStringLiteral("IQ4_NL"),
-        QStringLiteral("IQ4_XS"), QStringLiteral("IQ3_M"),  QStringLiteral("IQ3_S"),
-        QStringLiteral("IQ3_XS"), QStringLiteral("IQ3_XXS"), QStringLiteral("IQ2_M"),
-        QStringLiteral("IQ2_S"),  QStringLiteral("IQ2_XS"), QStringLiteral("IQ2_XXS"),
-        QStringLiteral("IQ1_M"),  QStringLiteral("IQ1_S"),  QStringLiteral("TQ2_0"),
-        QStringLiteral("TQ1_0"),  QStringLiteral("Q2_0"),   QStringLiteral("Q1_0"),
-        QStringLiteral("MXFP4_MOE"), QStringLiteral("F16"), QStringLiteral("BF16")};
+        QStringLiteral("Q8_0"),      QStringLiteral("Q6_K"),    QStringLiteral("Q5_K_M"),
+        QStringLiteral("Q5_K_S"),    QStringLiteral("Q4_K_M"),  QStringLiteral("Q4_K_S"),
+        QStringLiteral("Q3_K_L"),    QStringLiteral("Q3_K_M"),  QStringLiteral("Q3_K_S"),
+        QStringLiteral("Q2_K"),      QStringLiteral("Q4_0"),    QStringLiteral("Q4_1"),
+        QStringLiteral("Q5_0"),      QStringLiteral("Q5_1"),    QStringLiteral("IQ4_NL"),
+        QStringLiteral("IQ4_XS"),    QStringLiteral("IQ3_M"),   QStringLiteral("IQ3_S"),
+        QStringLiteral("IQ3_XS"),    QStringLiteral("IQ3_XXS"), QStringLiteral("IQ2_M"),
+        QStringLiteral("IQ2_S"),     QStringLiteral("IQ2_XS"),  QStringLiteral("IQ2_XXS"),
+        QStringLiteral("IQ1_M"),     QStringLiteral("IQ1_S"),   QStringLiteral("TQ2_0"),
+        QStringLiteral("TQ1_0"),     QStringLiteral("Q2_0"),    QStringLiteral("Q1_0"),
+        QStringLiteral("MXFP4_MOE"), QStringLiteral("F16"),     QStringLiteral("BF16")};
     return kNames;
 }
 
@@ -44,9 +44,8 @@ PlanToolBar::PlanToolBar(PlanDocument* doc, QWidget* parent)
     }
     m_preset->setMinimumContentsLength(7);
     addWidget(m_preset);
-    connect(m_preset, &QComboBox::activated, this, [this](int i) {
-        m_doc->applyPreset(Ftype(m_preset->itemData(i).toUInt()));
-    });
+    connect(m_preset, &QComboBox::activated, this,
+            [this](int i) { m_doc->applyPreset(Ftype(m_preset->itemData(i).toUInt())); });
 
     addSeparator();
     addWidget(new QLabel(tr(" Rules "), this));
@@ -70,8 +69,8 @@ PlanToolBar::PlanToolBar(PlanDocument* doc, QWidget* parent)
     // The platform's Redo keys plus the two every user tries (Ctrl+Shift+Z, Ctrl+Y), each once:
     // the same sequence twice on one action is an "Ambiguous shortcut overload" and does nothing.
     QList<QKeySequence> redoKeys = QKeySequence::keyBindings(QKeySequence::Redo);
-    for (const QKeySequence& k : {QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z),
-                                  QKeySequence(Qt::CTRL | Qt::Key_Y)}) {
+    for (const QKeySequence& k :
+         {QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_Z), QKeySequence(Qt::CTRL | Qt::Key_Y)}) {
         if (!redoKeys.contains(k)) redoKeys.append(k);
     }
     m_redo->setShortcuts(redoKeys);
@@ -92,8 +91,9 @@ bool PlanToolBar::applyRules() {
 void PlanToolBar::showRuleState(const QString& error) {
     if (error.isEmpty()) {
         m_rules->setStyleSheet(QString());
-        m_rules->setToolTip(tr("Rules REGEX=TYPE separated by spaces, first match wins, "
-                               "like llama-quantize --tensor-type. Enter applies them."));
+        m_rules->setToolTip(
+            tr("Rules REGEX=TYPE separated by spaces, first match wins, "
+               "like llama-quantize --tensor-type. Enter applies them."));
     } else {
         m_rules->setStyleSheet(
             QStringLiteral("QLineEdit { color: #b91c1c; background: #fee2e2; }"));
@@ -113,4 +113,4 @@ void PlanToolBar::syncFromDocument() {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

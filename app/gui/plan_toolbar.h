@@ -42,4 +42,4 @@ private:
     QAction* m_redo = nullptr;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -47,4 +47,4 @@ void applyPlotPalette(QCustomPlot* plot, const QPalette& palette) {
     plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -21,4 +21,4 @@ void applyPlotPalette(QCustomPlot* plot, const QPalette& palette);
 /// backgrounds, light grey on dark ones.
 QColor referenceColor(const QPalette& palette);
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -14,7 +14,8 @@ double labelExtent(const QCPAxis* axis, const QString& label) {
     const QFontMetrics fm(axis->tickLabelFont());
     if (axis->orientation() == Qt::Horizontal) {
         int w = 0;
-        for (const QString& line : label.split(QLatin1Char('\n'))) w = std::max(w, fm.horizontalAdvance(line));
+        for (const QString& line : label.split(QLatin1Char('\n')))
+            w = std::max(w, fm.horizontalAdvance(line));
         return w;
     }
     return fm.height() * std::max<qsizetype>(1, label.count(QLatin1Char('\n')) + 1);
@@ -41,7 +42,7 @@ Span spanOf(const QCPAxis* axis, double coord, const QString& label) {
     return {px - half, px + half};
 }
 
-} // namespace
+}  // namespace
 
 QVector<double> SpacedTextTicker::createTickVector(double tickStep, const QCPRange& range) {
     const QVector<double> all = QCPAxisTickerText::createTickVector(tickStep, range);
@@ -71,7 +72,8 @@ void keepTickLabelsApart(QCustomPlot* plot) {
                 const double length = horizontal ? rect->width() : rect->height();
                 // The widest label drawn so far, or a typical one before the first replot.
                 double label = labelExtent(axis, QStringLiteral("0.00e-00"));
-                for (const QString& l : axis->tickVectorLabels()) label = std::max(label, labelExtent(axis, l));
+                for (const QString& l : axis->tickVectorLabels())
+                    label = std::max(label, labelExtent(axis, l));
                 const double pitch = horizontal ? label * 1.5 : label * 1.8;
                 const int count = std::clamp(int(length / std::max(1.0, pitch)), 1, 6);
                 if (ticker->tickCount() != count) ticker->setTickCount(count);
@@ -94,15 +96,20 @@ bool tickLabelsOverlap(const QCPAxis* axis, int gap, QString* why) {
     // Sort the texts with their spans.
     std::vector<size_t> order(spans.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&spans](size_t a, size_t b) { return spans[a].lo < spans[b].lo; });
+    std::sort(order.begin(), order.end(),
+              [&spans](size_t a, size_t b) { return spans[a].lo < spans[b].lo; });
     for (size_t k = 1; k < order.size(); ++k) {
         const Span& a = spans[order[k - 1]];
         const Span& b = spans[order[k]];
         if (b.lo < a.hi + gap) {
             if (why) {
                 *why = QStringLiteral("'%1' at %2..%3 and '%4' at %5..%6")
-                           .arg(texts[order[k - 1]]).arg(a.lo).arg(a.hi)
-                           .arg(texts[order[k]]).arg(b.lo).arg(b.hi);
+                           .arg(texts[order[k - 1]])
+                           .arg(a.lo)
+                           .arg(a.hi)
+                           .arg(texts[order[k]])
+                           .arg(b.lo)
+                           .arg(b.hi);
             }
             return true;
         }
@@ -110,4 +117,4 @@ bool tickLabelsOverlap(const QCPAxis* axis, int gap, QString* why) {
     return false;
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -6,8 +6,8 @@
 //   their length can hold (QCustomPlot's own tickers then choose the steps).
 // tickLabelsOverlap() measures the labels an axis drew; the GUI tests call it.
 
-#include <QString>
 #include <qcustomplot.h>
+#include <QString>
 
 namespace qs::gui {
 
@@ -30,4 +30,4 @@ void keepTickLabelsApart(QCustomPlot* plot);
 /// `why` names the pair.
 bool tickLabelsOverlap(const QCPAxis* axis, int gap = 2, QString* why = nullptr);
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -4,27 +4,27 @@
 #include <cmath>
 #include <map>
 
+#include <qcustomplot.h>
 #include <QCheckBox>
 #include <QFile>
 #include <QFileDialog>
-#include <QTextStream>
 #include <QFutureWatcher>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMenu>
 #include <QSplitter>
+#include <QTextStream>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
-#include <qcustomplot.h>
 
 #include "error_atlas.h"
 #include "error_plot.h"
-#include "plot_style.h"
-#include "plot_ticks.h"
 #include "format_utils.h"
 #include "model/model.h"
 #include "parallel/parallel.h"
 #include "plan_document.h"
+#include "plot_style.h"
+#include "plot_ticks.h"
 #include "quant/analysis.h"
 #include "quant/engine.h"
 #include "type_palette.h"
@@ -74,7 +74,7 @@ void setHistogram(QCPGraph* g, const qs::stats::Histogram& h) {
     g->setData(x, y, true);
 }
 
-} // namespace
+}  // namespace
 
 PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     : QWidget(parent), m_doc(doc), m_atlas(atlas) {
@@ -150,8 +150,8 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     decoded->setName(tr("decoded"));
     decoded->setLineStyle(QCPGraph::lsStepCenter);
     decoded->setPen(QPen(QColor(0xdc2626), 1.4));
-    QCPGraph* error = m_hist->addGraph(bottom->axis(QCPAxis::atBottom),
-                                       bottom->axis(QCPAxis::atLeft));
+    QCPGraph* error =
+        m_hist->addGraph(bottom->axis(QCPAxis::atBottom), bottom->axis(QCPAxis::atLeft));
     error->setName(tr("error"));
     error->setLineStyle(QCPGraph::lsStepCenter);
     error->setPen(QPen(QColor(0x7c3aed), 1.4));
@@ -235,9 +235,9 @@ void PlotsPanel::startAnalysis() {
     m_analysedType = uint32_t(type);
     const quint64 serial = ++m_serial;
     m_running = true;
-    m_metrics->setText(tr("Analysing %1 as %2…")
-                           .arg(QString::fromStdString(model->tensors()[index].name),
-                                typeLabel(type)));
+    m_metrics->setText(
+        tr("Analysing %1 as %2…")
+            .arg(QString::fromStdString(model->tensors()[index].name), typeLabel(type)));
     auto* watcher = new QFutureWatcher<AnalysisOutcome>(this);
     connect(watcher, &QFutureWatcher<AnalysisOutcome>::finished, this, [this, watcher] {
         deliver(watcher->result());
@@ -283,13 +283,13 @@ void PlotsPanel::deliver(const AnalysisOutcome& outcome) {
     const QString type = a.type ? typeLabel(*a.type) : QString();
     m_hist->graph(1)->setName(tr("decoded %1").arg(type));
     const double snr = a.metrics.snrDb;
-    m_metrics->setText(tr("<b>%1</b> as <b>%2</b> · RMSE %3 · SNR %4 dB · cosine %5 · "
-                          "max |err| %6")
-                           .arg(name, type, QString::number(a.metrics.rmse, 'g', 3),
-                                std::isfinite(snr) ? QString::number(snr, 'f', 1)
-                                                   : QStringLiteral("∞"),
-                                QString::number(a.metrics.cosine, 'f', 5),
-                                QString::number(a.metrics.maxAbsErr, 'g', 3)));
+    m_metrics->setText(
+        tr("<b>%1</b> as <b>%2</b> · RMSE %3 · SNR %4 dB · cosine %5 · "
+           "max |err| %6")
+            .arg(name, type, QString::number(a.metrics.rmse, 'g', 3),
+                 std::isfinite(snr) ? QString::number(snr, 'f', 1) : QStringLiteral("∞"),
+                 QString::number(a.metrics.cosine, 'f', 5),
+                 QString::number(a.metrics.maxAbsErr, 'g', 3)));
     for (int i = 0; i < m_hist->graphCount(); ++i) m_hist->graph(i)->rescaleKeyAxis(i == 1);
     applyLogScale();
     emit histogramReady(a.index);
@@ -506,8 +506,8 @@ bool PlotsPanel::savePlotCsv(QCustomPlot* plot, const QString& path) {
 void PlotsPanel::showPlotMenu(QCustomPlot* plot, const QPoint& pos) {
     QMenu menu(this);
     menu.addAction(tr("Save as &PNG…"), this, [this, plot] {
-        const QString path = QFileDialog::getSaveFileName(this, tr("Save Plot"), QString(),
-                                                          tr("PNG image (*.png)"));
+        const QString path =
+            QFileDialog::getSaveFileName(this, tr("Save Plot"), QString(), tr("PNG image (*.png)"));
         if (!path.isEmpty()) savePlot(plot, path);
     });
     menu.addAction(tr("Save as P&DF…"), this, [this, plot] {
@@ -528,4 +528,4 @@ void PlotsPanel::showPlotMenu(QCustomPlot* plot, const QPoint& pos) {
     menu.exec(plot->mapToGlobal(pos));
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -101,4 +101,4 @@ private:
     bool m_running = false;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -8,8 +8,8 @@
 #include <QComboBox>
 #include <QHBoxLayout>
 #include <QHelpEvent>
-#include <QLabel>
 #include <QKeyEvent>
+#include <QLabel>
 #include <QMouseEvent>
 #include <QPainter>
 #include <QPushButton>
@@ -48,7 +48,7 @@ QString columnTitle(TensorRole role) {
     }
 }
 
-} // namespace
+}  // namespace
 
 void PrecisionMap::setColourBy(ColourBy mode) {
     m_colourBy = mode;
@@ -71,7 +71,8 @@ std::optional<double> PrecisionMap::cellError(int row, int column) const {
     }
     const std::vector<size_t>& tensors = cellTensors(row, column);
     const qs::model::Model* m = m_doc->model();
-    if (tensors.empty() || !m || m_doc->plan().tensors.size() <= tensors.back()) return std::nullopt;
+    if (tensors.empty() || !m || m_doc->plan().tensors.size() <= tensors.back())
+        return std::nullopt;
     const bool weighted = m_doc->imatrix() != nullptr;
     double sum = 0, n = 0;
     for (size_t i : tensors) {
@@ -267,8 +268,7 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
 
     const QColor empty = palette().color(QPalette::AlternateBase);
     const bool byError = m_colourBy == ColourBy::Error;
-    const std::optional<std::pair<double, double>> range =
-        byError ? errorRange() : std::nullopt;
+    const std::optional<std::pair<double, double>> range = byError ? errorRange() : std::nullopt;
     for (int r = 0; r < rowCount(); ++r) {
         if (!rowHeaderRect(r).adjusted(0, 0, width(), 0).intersects(event->rect())) continue;
         for (int c = 0; c < columnCount(); ++c) {
@@ -287,14 +287,14 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
             }
             std::optional<double> error;
             if (byError) error = cellError(r, c);
-            const QColor fill =
-                !byError ? typeColor(first.type)
-                : !error ? empty
-                : *error <= 0 ? palette().color(QPalette::Base)
-                : heatColor(*error, range ? range->first : *error, range ? range->second : *error);
+            const QColor fill = !byError      ? typeColor(first.type)
+                                : !error      ? empty
+                                : *error <= 0 ? palette().color(QPalette::Base)
+                                              : heatColor(*error, range ? range->first : *error,
+                                                          range ? range->second : *error);
             p.fillRect(cell, fill);
-            const bool selected = std::binary_search(m_selection.begin(), m_selection.end(),
-                                                     tensors.front());
+            const bool selected =
+                std::binary_search(m_selection.begin(), m_selection.end(), tensors.front());
             if (selected) {
                 // Neutral, no type's colour: a dark and a light ring, visible on every fill.
                 p.setBrush(Qt::NoBrush);
@@ -315,9 +315,9 @@ void PrecisionMap::paintEvent(QPaintEvent* event) {
             p.setPen(textColorOn(fill));
             if (byError) {
                 p.drawText(cell, Qt::AlignCenter,
-                           !error ? QStringLiteral("…")
-                                  : *error <= 0 ? QStringLiteral("0")
-                                                : QString::number(*error, 'e', 1));
+                           !error        ? QStringLiteral("…")
+                           : *error <= 0 ? QStringLiteral("0")
+                                         : QString::number(*error, 'e', 1));
             } else {
                 p.drawText(cell, Qt::AlignCenter, mixed ? tr("mixed") : typeLabel(first.type));
             }
@@ -358,9 +358,11 @@ void PrecisionMap::mousePressEvent(QMouseEvent* event) {
     if (pos.y() < first.top() || pos.x() < first.left()) {
         // A header: select the whole role (column) or layer (row).
         const int col = pos.y() < first.top() && pos.x() >= first.left()
-                            ? (pos.x() - first.left()) / std::max(1, cellWidth()) : -1;
+                            ? (pos.x() - first.left()) / std::max(1, cellWidth())
+                            : -1;
         const int row = pos.x() < first.left() && pos.y() >= first.top()
-                            ? (pos.y() - first.top()) / std::max(1, cellHeight()) : -1;
+                            ? (pos.y() - first.top()) / std::max(1, cellHeight())
+                            : -1;
         m_selection.clear();
         for (int r = 0; r < rowCount(); ++r) {
             for (int c = 0; c < columnCount(); ++c) {
@@ -471,7 +473,8 @@ bool PrecisionMap::event(QEvent* event) {
                        typeLabel(c.type) + QStringLiteral(", ") +
                        formatBytes(m_doc->plan().tensorBytes(*m, i));
         if (c.fellBack) {
-            line += tr(" (%1 can't hold %2)").arg(typeLabel(c.requested))
+            line += tr(" (%1 can't hold %2)")
+                        .arg(typeLabel(c.requested))
                         .arg(m->tensors()[i].rowLength());
         }
         lines << line;
@@ -502,8 +505,9 @@ PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidg
     m_colour->setObjectName(QStringLiteral("colourCombo"));
     m_colour->addItem(tr("by type"));
     m_colour->addItem(tr("by error"));
-    m_colour->setToolTip(tr("Cells coloured by their target type, or by their measured error in it "
-                            "(a heat map of how much each layer and role suffers)"));
+    m_colour->setToolTip(
+        tr("Cells coloured by their target type, or by their measured error in it "
+           "(a heat map of how much each layer and role suffers)"));
     controls->addWidget(m_colour);
     controls->addSpacing(8);
     controls->addWidget(new QLabel(tr("Paint"), this));
@@ -534,16 +538,16 @@ PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidg
     layout->addWidget(m_legend);
 
     m_paint->setCurrentIndex(m_paint->findText(typeLabel(m_map->paintType())));
-    connect(m_paint, &QComboBox::currentIndexChanged, this, [this](int i) {
-        m_map->setPaintType(TensorType(m_paint->itemData(i).toUInt()));
-    });
+    connect(m_paint, &QComboBox::currentIndexChanged, this,
+            [this](int i) { m_map->setPaintType(TensorType(m_paint->itemData(i).toUInt())); });
     connect(fill, &QPushButton::clicked, this,
             [this] { m_doc->setTypes(m_map->selection(), m_map->paintType()); });
     connect(m_doc, &PlanDocument::planChanged, this, &PrecisionMapPanel::updateLegend);
     connect(atlas, &ErrorAtlas::updated, this, [this] {
         if (m_map->colourBy() == PrecisionMap::ColourBy::Error) updateLegend();
     });
-    m_colour->setCurrentIndex(QSettings().value(QStringLiteral("map/colourBy"), 0).toInt() == 1 ? 1 : 0);
+    m_colour->setCurrentIndex(
+        QSettings().value(QStringLiteral("map/colourBy"), 0).toInt() == 1 ? 1 : 0);
     m_map->setColourBy(m_colour->currentIndex() == 1 ? PrecisionMap::ColourBy::Error
                                                      : PrecisionMap::ColourBy::Type);
     connect(m_colour, &QComboBox::currentIndexChanged, this, [this](int i) {
@@ -564,13 +568,15 @@ void PrecisionMapPanel::updateLegend() {
         QString html = tr("%1 NMSE ").arg(m_doc->imatrix() ? tr("weighted") : QString());
         const int steps = 8;
         for (int k = 0; k <= steps; ++k) {
-            const double e = range->first * std::pow(range->second / range->first, double(k) / steps);
+            const double e =
+                range->first * std::pow(range->second / range->first, double(k) / steps);
             const QColor c = PrecisionMap::heatColor(e, range->first, range->second);
             html += QStringLiteral("<span style='background-color:%1'>&nbsp;&nbsp;&nbsp;</span>")
                         .arg(c.name());
         }
-        html += QStringLiteral("&nbsp; %1 … %2 (log scale, per cell: parameter-weighted)")
-                    .arg(QString::number(range->first, 'e', 1), QString::number(range->second, 'e', 1));
+        html +=
+            QStringLiteral("&nbsp; %1 … %2 (log scale, per cell: parameter-weighted)")
+                .arg(QString::number(range->first, 'e', 1), QString::number(range->second, 'e', 1));
         m_legend->setText(html);
         return;
     }
@@ -582,15 +588,16 @@ void PrecisionMapPanel::updateLegend() {
     QString html;
     for (TensorType t : writableTypes()) {
         const auto it = used.find(uint32_t(t));
-        const QString label = it == used.end()
-                                  ? typeLabel(t)
-                                  : QStringLiteral("<b>%1</b>&nbsp;×%2").arg(typeLabel(t))
-                                        .arg(it->second);
-        html += QStringLiteral("<span style='background-color:%1'>&nbsp;&nbsp;&nbsp;&nbsp;"
-                               "</span>&nbsp;%2&nbsp;&nbsp; ")
+        const QString label =
+            it == used.end()
+                ? typeLabel(t)
+                : QStringLiteral("<b>%1</b>&nbsp;×%2").arg(typeLabel(t)).arg(it->second);
+        html += QStringLiteral(
+                    "<span style='background-color:%1'>&nbsp;&nbsp;&nbsp;&nbsp;"
+                    "</span>&nbsp;%2&nbsp;&nbsp; ")
                     .arg(typeColor(t).name(), label);
     }
     m_legend->setText(html);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

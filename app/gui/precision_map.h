@@ -105,7 +105,7 @@ private:
     QStringList m_columnLabels;
     std::vector<std::vector<size_t>> m_cells;  ///< row-major rows x columns
     std::vector<size_t> m_selection;
-    int m_stroke = 0;  ///< the paint gesture in progress (0: none)
+    int m_stroke = 0;                   ///< the paint gesture in progress (0: none)
     int m_curRow = 0, m_curColumn = 0;  ///< the keyboard's cell
     Hit m_lastPainted;
 };
@@ -134,4 +134,4 @@ private:
     QLabel* m_legend = nullptr;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -22,7 +22,9 @@ SizeLedger::SizeLedger(PlanDocument* doc, QWidget* parent) : ElidingLabel(parent
     QSettings settings;
     m_context = std::max(1, settings.value(QStringLiteral("ledger/context"), 4096).toInt());
     if (const auto t = qs::formats::typeFromName(
-            settings.value(QStringLiteral("ledger/kvType"), QStringLiteral("F16")).toString().toStdString())) {
+            settings.value(QStringLiteral("ledger/kvType"), QStringLiteral("F16"))
+                .toString()
+                .toStdString())) {
         if (kvTypeChoices().contains(*t)) m_kvType = *t;
     }
     recompute();
@@ -35,10 +37,9 @@ const QList<int>& SizeLedger::contextChoices() {
 
 const QList<qs::formats::TensorType>& SizeLedger::kvTypeChoices() {
     using qs::formats::TensorType;
-    static const QList<TensorType> kChoices = {TensorType::F32, TensorType::F16, TensorType::BF16,
-                                               TensorType::Q8_0, TensorType::Q5_1, TensorType::Q5_0,
-                                               TensorType::Q4_1, TensorType::Q4_0,
-                                               TensorType::IQ4_NL};
+    static const QList<TensorType> kChoices = {
+        TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,  TensorType::Q5_1,
+        TensorType::Q5_0, TensorType::Q4_1, TensorType::Q4_0, TensorType::IQ4_NL};
     return kChoices;
 }
 
@@ -93,7 +94,8 @@ void SizeLedger::recompute() {
     quint64 original = 0;
     for (const qs::io::MappedFile& f : m->files()) original += f.size();
     m_originalBytes = qint64(original);
-    const qs::Result<uint64_t> size = qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
+    const qs::Result<uint64_t> size =
+        qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
     if (!size) {
         m_sizeError = QString::fromStdString(size.error().what());
         setText(tr("size unknown: %1").arg(m_sizeError));
@@ -122,12 +124,12 @@ void SizeLedger::recompute() {
         tip += QLatin1Char('\n') +
                tr("Runtime estimate: %1 weights + %2 KV cache (%3, %4 positions × %5 layers × "
                   "K %6 + V %7 values); compute buffers not included. Right-click to change.")
-                   .arg(formatBytes(rt->weightBytes), formatBytes(rt->kvBytes),
-                        typeLabel(m_kvType), formatCount(m_context), QString::number(rt->layers),
+                   .arg(formatBytes(rt->weightBytes), formatBytes(rt->kvBytes), typeLabel(m_kvType),
+                        formatCount(m_context), QString::number(rt->layers),
                         QString::number(rt->kvWidthK), QString::number(rt->kvWidthV));
     } else {
-        tip += QLatin1Char('\n') + tr("No runtime estimate: %1")
-                                      .arg(QString::fromStdString(rt.error().message));
+        tip += QLatin1Char('\n') +
+               tr("No runtime estimate: %1").arg(QString::fromStdString(rt.error().message));
     }
     m_requantized = int(m_doc->requantizedTensors().size());
     if (m_requantized > 0) {
@@ -137,10 +139,11 @@ void SizeLedger::recompute() {
                tr("The plan changes %n tensor(s) that the file already stores quantized: they "
                   "would be dequantized and quantized again, losing quality (llama-quantize "
                   "refuses this without --allow-requantize). Start from the original weights "
-                  "when you can.", nullptr, m_requantized);
+                  "when you can.",
+                  nullptr, m_requantized);
     }
     setText(text);
     setToolTip(tip);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -59,4 +59,4 @@ private:
     qs::formats::TensorType m_kvType = qs::formats::TensorType::F16;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

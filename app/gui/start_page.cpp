@@ -21,13 +21,13 @@ namespace {
 qint64 modelBytes(const QFileInfo& info) {
     if (!info.isDir()) return info.size();
     qint64 total = 0;
-    QDirIterator it(info.absoluteFilePath(), {QStringLiteral("*.safetensors"), QStringLiteral("*.gguf")},
-                    QDir::Files);
+    QDirIterator it(info.absoluteFilePath(),
+                    {QStringLiteral("*.safetensors"), QStringLiteral("*.gguf")}, QDir::Files);
     while (it.hasNext()) total += QFileInfo(it.next()).size();
     return total;
 }
 
-} // namespace
+}  // namespace
 
 StartPage::StartPage(QWidget* parent) : QWidget(parent) {
     setObjectName(QStringLiteral("startPage"));
@@ -51,8 +51,8 @@ StartPage::StartPage(QWidget* parent) : QWidget(parent) {
                                  tr("&Open Model…"), this);
     m_openFile->setObjectName(QStringLiteral("startOpenFile"));
     m_openFile->setToolTip(tr("A .gguf or .safetensors file (Ctrl+O)"));
-    auto* openFolder = new QPushButton(style()->standardIcon(QStyle::SP_DirOpenIcon),
-                                       tr("Open &Folder…"), this);
+    auto* openFolder =
+        new QPushButton(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("Open &Folder…"), this);
     openFolder->setObjectName(QStringLiteral("startOpenFolder"));
     openFolder->setToolTip(tr("A Hugging Face model folder (config.json and safetensors shards)"));
     auto* demo = new QPushButton(tr("Open the &Demo Model"), this);
@@ -84,7 +84,8 @@ StartPage::StartPage(QWidget* parent) : QWidget(parent) {
     connect(demo, &QPushButton::clicked, this, &StartPage::demoRequested);
     // Double-click or Enter (QListWidget's activation) opens the model.
     connect(m_recent, &QListWidget::itemActivated, this, [this](QListWidgetItem* item) {
-        if (item && (item->flags() & Qt::ItemIsEnabled)) emit recentRequested(item->data(Qt::UserRole).toString());
+        if (item && (item->flags() & Qt::ItemIsEnabled))
+            emit recentRequested(item->data(Qt::UserRole).toString());
     });
     setRecentFiles({});
 }
@@ -99,7 +100,8 @@ void StartPage::setRecentFiles(const QStringList& paths) {
             text += QStringLiteral("   —   %1   ·   %2")
                         .arg(QDir::toNativeSeparators(info.absolutePath()),
                              formatBytes(quint64(modelBytes(info))));
-            item->setIcon(style()->standardIcon(info.isDir() ? QStyle::SP_DirIcon : QStyle::SP_FileIcon));
+            item->setIcon(
+                style()->standardIcon(info.isDir() ? QStyle::SP_DirIcon : QStyle::SP_FileIcon));
         } else {
             text += QStringLiteral("   —   %1   ·   %2")
                         .arg(QDir::toNativeSeparators(info.absolutePath()), tr("missing"));
@@ -117,4 +119,4 @@ void StartPage::setRecentFiles(const QStringList& paths) {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

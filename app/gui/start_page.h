@@ -33,4 +33,4 @@ private:
     QPushButton* m_openFile = nullptr;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

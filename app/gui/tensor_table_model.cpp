@@ -57,7 +57,8 @@ QVariant TensorTableModel::errorData(int row, int role) const {
     if (!hasPlan() || !m_atlas) return {};
     const std::optional<qs::stats::ErrorMetrics> e = m_atlas->find(m_doc->plan(), size_t(row));
     const bool weighted = m_doc->imatrix() != nullptr;
-    const bool copy = m_model->tensors()[size_t(row)].type == m_doc->plan().tensors[size_t(row)].type;
+    const bool copy =
+        m_model->tensors()[size_t(row)].type == m_doc->plan().tensors[size_t(row)].type;
     switch (role) {
     case Qt::DisplayRole:
         if (copy) return QStringLiteral("0");
@@ -72,12 +73,12 @@ QVariant TensorTableModel::errorData(int row, int role) const {
     case Qt::ToolTipRole: {
         if (copy) return tr("Written as it is: no quantization error");
         if (!e) return tr("Not measured yet (the analysis runs in the background)");
-        const QString snr = std::isfinite(e->snrDb) ? QString::number(e->snrDb, 'f', 1)
-                                                    : QStringLiteral("∞");
-        QString tip = tr("NMSE %1 · SNR %2 dB\nRMSE %3 · cosine %4 · max |err| %5")
-                          .arg(QString::number(e->nmse, 'e', 3), snr,
-                               QString::number(e->rmse, 'g', 4), QString::number(e->cosine, 'f', 6),
-                               QString::number(e->maxAbsErr, 'g', 4));
+        const QString snr =
+            std::isfinite(e->snrDb) ? QString::number(e->snrDb, 'f', 1) : QStringLiteral("∞");
+        QString tip =
+            tr("NMSE %1 · SNR %2 dB\nRMSE %3 · cosine %4 · max |err| %5")
+                .arg(QString::number(e->nmse, 'e', 3), snr, QString::number(e->rmse, 'g', 4),
+                     QString::number(e->cosine, 'f', 6), QString::number(e->maxAbsErr, 'g', 4));
         if (weighted) {
             tip += QLatin1Char('\n') + tr("imatrix-weighted NMSE %1 (shown)")
                                            .arg(QString::number(e->weightedNmse, 'e', 3));
@@ -150,13 +151,13 @@ QVariant TensorTableModel::targetData(int row, int column, int role) const {
             tip = tr("%1 (%2 can't hold %3)")
                       .arg(typeLabel(c.type), typeLabel(c.requested))
                       .arg(t.rowLength());
-            tip += QLatin1Char('\n') +
-                   tr("Rows of %1 values are not a multiple of %2's block of %3; "
-                      "llama.cpp falls back to %4.")
-                       .arg(t.rowLength())
-                       .arg(typeLabel(c.requested))
-                       .arg(qs::formats::traits(c.requested).blockSize)
-                       .arg(typeLabel(c.type));
+            tip +=
+                QLatin1Char('\n') + tr("Rows of %1 values are not a multiple of %2's block of %3; "
+                                       "llama.cpp falls back to %4.")
+                                        .arg(t.rowLength())
+                                        .arg(typeLabel(c.requested))
+                                        .arg(qs::formats::traits(c.requested).blockSize)
+                                        .arg(typeLabel(c.type));
         } else {
             tip = typeLabel(c.type);
         }
@@ -289,8 +290,8 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
     if (role == Qt::TextAlignmentRole) {
         if (section == Layer) return QVariant::fromValue(Qt::Alignment(Qt::AlignCenter));
         const bool numeric = section == Parameters || section == Size || section == Bpw ||
-                             section == TargetBpw || section == TargetSize ||
-                             section == Error || section == Importance;
+                             section == TargetBpw || section == TargetSize || section == Error ||
+                             section == Importance;
         return QVariant::fromValue((numeric ? Qt::AlignRight : Qt::AlignLeft) | Qt::AlignVCenter);
     }
     if (role == Qt::ToolTipRole) {
@@ -302,8 +303,9 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
         case TargetBpw: return tr("Bits per weight in the target type");
         case TargetSize: return tr("Bytes in the target type");
         case Error:
-            return tr("Quantization error of the target type: NMSE = Σ(error²) / Σ(weight²), "
-                      "weighted by the imatrix when one is loaded");
+            return tr(
+                "Quantization error of the target type: NMSE = Σ(error²) / Σ(weight²), "
+                "weighted by the imatrix when one is loaded");
         case Importance: return tr("Mean imatrix importance of the tensor's input columns");
         default: return {};
         }
@@ -393,4 +395,4 @@ bool naturalLess(QStringView a, QStringView b) {
     return (a.size() - i) < (b.size() - j);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

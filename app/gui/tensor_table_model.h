@@ -15,7 +15,7 @@
 namespace qs::model {
 class Model;
 struct TensorInfo;
-}
+}  // namespace qs::model
 
 namespace qs::gui {
 
@@ -111,4 +111,4 @@ private:
 /// Natural "less than" of two strings: runs of digits compare by value, the rest by character.
 bool naturalLess(QStringView a, QStringView b);
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -42,7 +42,7 @@ QString globalName(int rank) {
     }
 }
 
-} // namespace
+}  // namespace
 
 TensorTreeModel::TensorTreeModel(TensorTableModel* source, QObject* parent)
     : QAbstractItemModel(parent), m_source(source) {
@@ -52,7 +52,8 @@ TensorTreeModel::TensorTreeModel(TensorTableModel* source, QObject* parent)
         rebuild();
         endResetModel();
     });
-    connect(m_source, &QAbstractItemModel::dataChanged, this, &TensorTreeModel::onSourceDataChanged);
+    connect(m_source, &QAbstractItemModel::dataChanged, this,
+            &TensorTreeModel::onSourceDataChanged);
     connect(m_source, &QAbstractItemModel::headerDataChanged, this,
             &QAbstractItemModel::headerDataChanged);
     rebuild();
@@ -173,7 +174,8 @@ QVariant TensorTreeModel::groupData(int group, int column, int role) const {
     const qs::model::Model* m = m_source->model();
     if (!m) return {};
     const PlanDocument* doc = m_source->planDocument();
-    const bool planned = doc && doc->model() == m && doc->plan().tensors.size() == m->tensors().size();
+    const bool planned =
+        doc && doc->model() == m && doc->plan().tensors.size() == m->tensors().size();
     if (role == Qt::FontRole) {
         QFont f;
         f.setBold(true);
@@ -284,7 +286,8 @@ void TensorTreeModel::onSourceDataChanged(const QModelIndex& from, const QModelI
         const int last = int(m_groups[size_t(g)].tensors.size()) - 1;
         if (last >= 0) emit dataChanged(index(0, c0, parent), index(last, c1, parent));
     }
-    emit dataChanged(createIndex(0, c0, quintptr(0)), createIndex(int(m_groups.size()) - 1, c1, quintptr(0)));
+    emit dataChanged(createIndex(0, c0, quintptr(0)),
+                     createIndex(int(m_groups.size()) - 1, c1, quintptr(0)));
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

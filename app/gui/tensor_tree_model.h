@@ -65,4 +65,4 @@ private:
     std::vector<int> m_rowInGroup;  ///< tensor -> row under its group
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

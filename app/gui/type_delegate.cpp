@@ -36,4 +36,4 @@ void TypeComboDelegate::setModelData(QWidget* editor, QAbstractItemModel* model,
     model->setData(index, combo->currentText(), Qt::EditRole);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -20,4 +20,4 @@ public:
                       const QModelIndex& index) const override;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

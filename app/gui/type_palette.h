@@ -28,4 +28,4 @@ QString typeLabel(qs::formats::TensorType type);
 /// A small square swatch of the type's colour; with `warn`, a corner marker for a fallback.
 QIcon typeSwatch(qs::formats::TensorType type, bool warn = false);
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -3,10 +3,10 @@
 #include <cstdio>
 #include <cstdlib>
 
-#define QS_ASSERT(cond)                                                                    \
-    do {                                                                                   \
-        if (!(cond)) {                                                                     \
+#define QS_ASSERT(cond)                                                                       \
+    do {                                                                                      \
+        if (!(cond)) {                                                                        \
             std::fprintf(stderr, "%s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
-            std::abort();                                                                  \
-        }                                                                                  \
+            std::abort();                                                                     \
+        }                                                                                     \
     } while (0)

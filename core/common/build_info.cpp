@@ -15,4 +15,4 @@ std::string versionLine(std::string_view program, bool withVulkan) {
            ")";
 }
 
-} // namespace qs
+}  // namespace qs

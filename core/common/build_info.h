@@ -15,4 +15,4 @@ std::string buildBackends(bool withVulkan);
 /// "quantscope-cli 0.1.0 (backends: cpu/oneTBB, vulkan)". No trailing newline.
 std::string versionLine(std::string_view program, bool withVulkan);
 
-} // namespace qs
+}  // namespace qs

@@ -11,4 +11,4 @@ std::string Error::what() const {
     return out;
 }
 
-} // namespace qs
+}  // namespace qs

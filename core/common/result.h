@@ -10,13 +10,14 @@
 
 namespace qs {
 
-/// What kind of failure an Error is. Maps onto CLI exit codes: BadInput/BadUsage -> 2, the rest -> 1.
+/// What kind of failure an Error is. Maps onto CLI exit codes: BadInput/BadUsage -> 2, the rest
+/// -> 1.
 enum class ErrorCode {
-    BadInput,      ///< the file's content is malformed or unsupported
-    BadUsage,      ///< the caller asked for something impossible (unknown type name, bad rule)
-    IoError,       ///< the OS refused: open, mmap, write, fsync, rename
-    Cancelled,     ///< a CancelToken stopped the job
-    Internal,      ///< a bug: should not happen
+    BadInput,   ///< the file's content is malformed or unsupported
+    BadUsage,   ///< the caller asked for something impossible (unknown type name, bad rule)
+    IoError,    ///< the OS refused: open, mmap, write, fsync, rename
+    Cancelled,  ///< a CancelToken stopped the job
+    Internal,   ///< a bug: should not happen
 };
 
 /// Sentinel for "no byte offset applies".
@@ -89,7 +90,7 @@ private:
 
 using Status = Result<void>;
 
-} // namespace qs
+}  // namespace qs
 
 /// Propagate an error from an expression returning Result<...>.
 #define QS_TRY(expr)                                   \

@@ -38,14 +38,10 @@ struct ArchSpec {
 };
 
 const ArchSpec kArchs[] = {
-    {"LlamaForCausalLM", "llama", true, false},
-    {"MistralForCausalLM", "llama", true, false},
-    {"MixtralForCausalLM", "llama", true, false},
-    {"Qwen2ForCausalLM", "qwen2", false, false},
-    {"Qwen3ForCausalLM", "qwen3", false, false},
-    {"Qwen3MoeForCausalLM", "qwen3moe", false, false},
-    {"Gemma2ForCausalLM", "gemma2", false, true},
-    {"Gemma3ForCausalLM", "gemma3", false, true},
+    {"LlamaForCausalLM", "llama", true, false},   {"MistralForCausalLM", "llama", true, false},
+    {"MixtralForCausalLM", "llama", true, false}, {"Qwen2ForCausalLM", "qwen2", false, false},
+    {"Qwen3ForCausalLM", "qwen3", false, false},  {"Qwen3MoeForCausalLM", "qwen3moe", false, false},
+    {"Gemma2ForCausalLM", "gemma2", false, true}, {"Gemma3ForCausalLM", "gemma3", false, true},
     {"Phi3ForCausalLM", "phi3", false, false},
 };
 
@@ -125,7 +121,7 @@ std::string cardLicense(const fs::path& dir) {
     return {};
 }
 
-} // namespace
+}  // namespace
 
 // Builds the converted Model (a friend of model::Model).
 struct ModelAssembler {
@@ -301,7 +297,7 @@ std::vector<float> llama3RopeFactors(const json& rp, double base, int64_t dim) {
     return out;
 }
 
-} // namespace
+}  // namespace
 
 const std::vector<std::string>& supportedHfArchitectures() {
     static const std::vector<std::string> v = [] {
@@ -320,7 +316,8 @@ std::optional<fs::path> hfModelDir(const std::string& path) {
         dir = p;
     } else {
         const std::string fn = p.filename().string();
-        const bool weights = p.extension() == ".safetensors" || fn == "model.safetensors.index.json";
+        const bool weights =
+            p.extension() == ".safetensors" || fn == "model.safetensors.index.json";
         if (!weights && fn != "config.json") return std::nullopt;
         dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
     }
@@ -530,7 +527,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                 return shapeError(t, "values not divisible into " + std::to_string(permHeads) +
                                          " heads of even size");
             }
-            auto vals = formats::decodeToFloat(t.type, raw->tensorData(t), o.shape[0], 1, 1, t.name);
+            auto vals =
+                formats::decodeToFloat(t.type, raw->tensorData(t), o.shape[0], 1, 1, t.name);
             if (!vals) return vals.error();
             const auto map = ropeRowMap(o.shape[0], permHeads);
             std::vector<uint8_t> buf(size_t(o.shape[0]) * 4);
@@ -538,7 +536,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                 std::memcpy(buf.data() + 4 * k, &(*vals)[size_t(map[k])], 4);
             }
             auto src = std::make_shared<TensorSource>();
-            src->pieces.push_back({-1, int32_t(m.m_buffers.size()), 0, buf.size(), TensorType::F32, 1});
+            src->pieces.push_back(
+                {-1, int32_t(m.m_buffers.size()), 0, buf.size(), TensorType::F32, 1});
             m.m_buffers.push_back(std::move(buf));
             o.type = TensorType::F32;
             o.nbytes = uint64_t(o.shape[0]) * 4;
@@ -549,8 +548,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                                          " heads of even size");
             }
             auto src = std::make_shared<TensorSource>();
-            src->pieces.push_back({int32_t(t.fileIndex), -1, t.offset, o.nbytes, t.type,
-                                   o.rowCount()});
+            src->pieces.push_back(
+                {int32_t(t.fileIndex), -1, t.offset, o.nbytes, t.type, o.rowCount()});
             if (permute) src->rowMap = ropeRowMap(o.rowCount(), permHeads);
             if (normShift) src->op = model::ValueOp::AddOne;
             o.type = vt;
@@ -576,8 +575,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                                  "expert tensors of " + name + " differ in shape or type",
                                  raw->m_files[t.fileIndex].path(), t.offset, t.name);
             }
-            src->pieces.push_back({int32_t(t.fileIndex), -1, t.offset, t.nbytes, t.type,
-                                   t.rowCount()});
+            src->pieces.push_back(
+                {int32_t(t.fileIndex), -1, t.offset, t.nbytes, t.type, t.rowCount()});
         }
         TensorInfo& o = out[set.firstOut];
         o.shape = {first.shape[0], first.shape[1], nExperts};
@@ -623,9 +622,10 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
 
     // rope parameters as TextModel mirrors them.
     json rope = json::object();
-    if (const json* r = cfg.get({"rope_parameters", "rope_scaling"}); r && r->is_object()) rope = *r;
-    const auto ropeTheta = cfg.number({"global_rope_theta", "rope_global_theta", "rope_theta_global",
-                                       "rope_theta", "rotary_emb_base"});
+    if (const json* r = cfg.get({"rope_parameters", "rope_scaling"}); r && r->is_object())
+        rope = *r;
+    const auto ropeTheta = cfg.number({"global_rope_theta", "rope_global_theta",
+                                       "rope_theta_global", "rope_theta", "rotary_emb_base"});
     const auto localTheta = cfg.number({"local_rope_theta", "rope_local_theta", "rope_theta_local",
                                         "swa_rope_theta", "rope_local_base_freq"});
     const auto origMaxPos = cfg.integer({"original_max_position_embeddings"});
@@ -660,12 +660,14 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
         }
         if (rope.contains("long_factor") && rope["long_factor"].is_array() &&
             !rope["long_factor"].empty()) {
-            const double maxPos = double(cfg.integer({"n_positions", "max_position_embeddings"}).value_or(0));
+            const double maxPos =
+                double(cfg.integer({"n_positions", "max_position_embeddings"}).value_or(0));
             const double orig = rope["original_max_position_embeddings"].get<double>();
             const double scale = maxPos / orig;
             const std::string t = lower(ropeType);
             if (t == "su" || t == "longrope") {
-                phiAttnFactor = float(scale > 1.0 ? std::sqrt(1 + std::log(scale) / std::log(orig)) : 1.0);
+                phiAttnFactor =
+                    float(scale > 1.0 ? std::sqrt(1 + std::log(scale) / std::log(orig)) : 1.0);
             } else if (t == "yarn") {
                 phiAttnFactor = float(scale > 1.0 ? 0.1 * std::log(scale) + 1.0 : 1.0);
             } else {
@@ -684,12 +686,14 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                 return v;
             };
             auto longF_r = floats("long_factor");
-    if (!longF_r) return longF_r.error();
-    const auto longF = *longF_r;
+            if (!longF_r) return longF_r.error();
+            const auto longF = *longF_r;
             auto shortF_r = floats("short_factor");
-    if (!shortF_r) return shortF_r.error();
-    const auto shortF = *shortF_r;
-            const double partial = rope.contains("partial_rotary_factor") ? rope["partial_rotary_factor"].get<double>() : 1.0;
+            if (!shortF_r) return shortF_r.error();
+            const auto shortF = *shortF_r;
+            const double partial = rope.contains("partial_rotary_factor")
+                                       ? rope["partial_rotary_factor"].get<double>()
+                                       : 1.0;
             const int64_t ropeDims = int64_t(partial * double(nEmbd)) / nHead;
             if (longF.size() != shortF.size() || int64_t(longF.size()) * 2 != ropeDims) {
                 return makeError(ErrorCode::BadInput,
@@ -719,9 +723,11 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
     auto f32 = [](double v) { return GgufValue::f32(float(v)); };
     set("general.architecture", GgufValue::string(A));
     set("general.type", GgufValue::string("model"));
-    set("general.name", GgufValue::string(fs::absolute(dir).lexically_normal().filename().string().empty()
-                                               ? fs::absolute(dir).lexically_normal().parent_path().filename().string()
-                                               : fs::absolute(dir).lexically_normal().filename().string()));
+    set("general.name",
+        GgufValue::string(
+            fs::absolute(dir).lexically_normal().filename().string().empty()
+                ? fs::absolute(dir).lexically_normal().parent_path().filename().string()
+                : fs::absolute(dir).lexically_normal().filename().string()));
     {
         // Parameter count as gguf-py counts it (experts per expert for the size label).
         int64_t total = 0, shared = 0, expertParams = 0, expertSum = 0, expertTensors = 0;
@@ -737,9 +743,9 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
             }
         }
         const int64_t eCount = expertTensors ? expertSum / expertTensors : 0;
-        const std::string label = eCount > 0 ? std::to_string(eCount) + "x" +
-                                                   roundedCount(double(shared + expertParams))
-                                             : roundedCount(double(total));
+        const std::string label =
+            eCount > 0 ? std::to_string(eCount) + "x" + roundedCount(double(shared + expertParams))
+                       : roundedCount(double(total));
         if (total > 0) set("general.size_label", GgufValue::string(label));
     }
     if (const std::string lic = cardLicense(dir); !lic.empty()) {
@@ -754,16 +760,17 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
             break;
         }
     }
-    const uint32_t viewFileType =
-        firstType == TensorType::BF16 ? 32u : firstType == TensorType::F16 ? 1u : 0u;
+    const uint32_t viewFileType = firstType == TensorType::BF16  ? 32u
+                                  : firstType == TensorType::F16 ? 1u
+                                                                 : 0u;
 
     const auto ctx = cfg.integer({"max_position_embeddings", "n_ctx", "n_positions", "max_length",
                                   "max_sequence_length", "model_max_length"});
     const auto rmsEps = cfg.number({"rms_norm_eps", "norm_eps"});
     if (A == "gemma2") {
-        for (const char* k : {"max_position_embeddings", "intermediate_size", "rms_norm_eps",
-                              "head_dim", "attn_logit_softcapping", "final_logit_softcapping",
-                              "sliding_window"}) {
+        for (const char* k :
+             {"max_position_embeddings", "intermediate_size", "rms_norm_eps", "head_dim",
+              "attn_logit_softcapping", "final_logit_softcapping", "sliding_window"}) {
             if (!cfg.get({k}) || !cfg.get({k})->is_number()) {
                 return makeError(ErrorCode::BadInput,
                                  std::string("config.json: Gemma2 needs \"") + k + "\"",
@@ -790,9 +797,10 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                              "rope_theta",
                              cfg.path.string());
         }
-        const double partial = rope.contains("partial_rotary_factor") && rope["partial_rotary_factor"].is_number()
-                                   ? rope["partial_rotary_factor"].get<double>()
-                                   : 1.0;
+        const double partial =
+            rope.contains("partial_rotary_factor") && rope["partial_rotary_factor"].is_number()
+                ? rope["partial_rotary_factor"].get<double>()
+                : 1.0;
         set(P + "context_length", u32(*cfg.integer({"n_positions", "max_position_embeddings"})));
         set(P + "rope.scaling.original_context_length",
             u32(rope["original_max_position_embeddings"].get<int64_t>()));
@@ -840,7 +848,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
         }
         if (rope.contains("sliding_attention") && rope["sliding_attention"].is_object() &&
             rope["sliding_attention"].contains("rope_theta")) {
-            set(P + "rope.freq_base_swa", f32(rope["sliding_attention"]["rope_theta"].get<double>()));
+            set(P + "rope.freq_base_swa",
+                f32(rope["sliding_attention"]["rope_theta"].get<double>()));
         }
         if (rmsEps) set(P + "attention.layer_norm_rms_epsilon", f32(*rmsEps));
         if (auto eps = cfg.number({"layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"})) {
@@ -849,7 +858,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
         if (auto e = cfg.integer({"num_local_experts", "num_experts", "n_routed_experts"})) {
             set(P + "expert_count", u32(*e));
         }
-        if (auto e = cfg.integer({"num_experts_per_tok", "num_experts_per_token", "top_k_experts"})) {
+        if (auto e =
+                cfg.integer({"num_experts_per_tok", "num_experts_per_token", "top_k_experts"})) {
             set(P + "expert_used_count", u32(*e));
         }
         if (headDimCfg) {
@@ -868,7 +878,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                 set(P + "expert_shared_feed_forward_length", u32(*v));
             }
         } else if (A == "gemma3") {
-            set(P + "context_length", u32(cfg.integer({"max_position_embeddings"}).value_or(131072)));
+            set(P + "context_length",
+                u32(cfg.integer({"max_position_embeddings"}).value_or(131072)));
             set(P + "attention.head_count", u32(nHead));
             set(P + "attention.layer_norm_rms_epsilon", f32(rmsEps.value_or(1e-6)));
             set(P + "attention.key_length", u32(headDimCfg.value_or(256)));
@@ -886,7 +897,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                     set(P + "attention.sliding_window", u32(*sw));
                 }
             }
-            set(P + "attention.head_count_kv", u32(cfg.integer({"num_key_value_heads"}).value_or(4)));
+            set(P + "attention.head_count_kv",
+                u32(cfg.integer({"num_key_value_heads"}).value_or(4)));
         }
     }
     set("general.quantization_version", u32(2));
@@ -901,7 +913,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
     for (auto& kv : tok->kvs) set(kv.key, std::move(kv.value));
     m.m_conversionNotes = tok->notes;
     if (!tok->hasVocab && m.m_conversionNotes.empty()) {
-        m.m_conversionNotes.push_back(dir.string() + ": no tokenizer converted: written without a vocabulary");
+        m.m_conversionNotes.push_back(dir.string() +
+                                      ": no tokenizer converted: written without a vocabulary");
     }
     if (A == "gemma2" || (A == "gemma3" && fs::exists(dir / "tokenizer.model"))) {
         if (tok->hasVocab) set("tokenizer.ggml.add_space_prefix", GgufValue::boolean(false));
@@ -950,4 +963,4 @@ uint32_t fileTypeOf(OutType resolved) {
     return 1;
 }
 
-} // namespace qs::convert
+}  // namespace qs::convert

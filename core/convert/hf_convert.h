@@ -57,4 +57,4 @@ formats::TensorType convertedType(const model::TensorInfo& t, OutType resolved);
 /// llama.cpp's general.file_type for a resolved outtype (ALL_F32 0, MOSTLY_F16 1, MOSTLY_BF16 32).
 uint32_t fileTypeOf(OutType resolved);
 
-} // namespace qs::convert
+}  // namespace qs::convert

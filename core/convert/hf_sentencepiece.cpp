@@ -56,9 +56,10 @@ struct Reader {
     }
 };
 
-} // namespace
+}  // namespace
 
-Result<std::vector<SpmPiece>> parseSentencePieceModel(const std::string& bytes, const std::string& path) {
+Result<std::vector<SpmPiece>> parseSentencePieceModel(const std::string& bytes,
+                                                      const std::string& path) {
     std::vector<SpmPiece> pieces;
     Reader top{bytes, 0, bytes.size(), path};
     while (!top.atEnd()) {
@@ -73,7 +74,8 @@ Result<std::vector<SpmPiece>> parseSentencePieceModel(const std::string& bytes, 
         auto len = top.varint();
         if (!len) return len.error();
         if (*len > top.end - top.pos) {
-            return makeError(ErrorCode::BadInput, "a SentencePiece piece runs past the end", path, at);
+            return makeError(ErrorCode::BadInput, "a SentencePiece piece runs past the end", path,
+                             at);
         }
         Reader msg{bytes, top.pos, top.pos + size_t(*len), path};
         top.pos = msg.end;
@@ -94,7 +96,8 @@ Result<std::vector<SpmPiece>> parseSentencePieceModel(const std::string& bytes, 
                 const size_t start = msg.pos;
                 if (Status st = msg.advance(4); !st) return st.error();
                 uint32_t bits = 0;
-                for (int b = 0; b < 4; ++b) bits |= uint32_t(uint8_t(bytes[start + size_t(b)])) << (8 * b);
+                for (int b = 0; b < 4; ++b)
+                    bits |= uint32_t(uint8_t(bytes[start + size_t(b)])) << (8 * b);
                 std::memcpy(&p.score, &bits, 4);
             } else if (f == 3 && w == 0) {
                 auto t = msg.varint();
@@ -115,4 +118,4 @@ Result<std::vector<SpmPiece>> parseSentencePieceModel(const std::string& bytes, 
     return pieces;
 }
 
-} // namespace qs::convert::detail
+}  // namespace qs::convert::detail

@@ -25,8 +25,8 @@ Result<json> readJson(const fs::path& p) {
     try {
         return json::parse(*text);
     } catch (const json::parse_error& e) {
-        return makeError(ErrorCode::BadInput, std::string("not valid JSON: ") + e.what(), p.string(),
-                         e.byte > 0 ? e.byte - 1 : 0);
+        return makeError(ErrorCode::BadInput, std::string("not valid JSON: ") + e.what(),
+                         p.string(), e.byte > 0 ? e.byte - 1 : 0);
     }
 }
 
@@ -83,7 +83,8 @@ void SpecialVocab::setId(const std::string& typ, const json& v) {
     m_ids.emplace_back(typ, id);
 }
 
-Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, std::optional<size_t> nVocab) {
+Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj,
+                          std::optional<size_t> nVocab) {
     m_nVocab = nVocab;
     std::vector<Added> added;
     if (tj) added = addedTokens(*tj);
@@ -92,13 +93,15 @@ Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, st
         auto j = readJson(dir / "tokenizer_config.json");
         if (!j) return j.error();
         if (!j->is_object()) {
-            return makeError(ErrorCode::BadInput, "not a JSON object", (dir / "tokenizer_config.json").string());
+            return makeError(ErrorCode::BadInput, "not a JSON object",
+                             (dir / "tokenizer_config.json").string());
         }
         cfg = std::move(*j);
     }
     auto tokenText = [](const json& e) -> std::optional<std::string> {
         if (e.is_string()) return e.get<std::string>();
-        if (e.is_object() && e.contains("content") && e["content"].is_string()) return e["content"].get<std::string>();
+        if (e.is_object() && e.contains("content") && e["content"].is_string())
+            return e["content"].get<std::string>();
         return std::nullopt;
     };
     // gguf-py treats an empty tokenizer_config.json as none.
@@ -115,7 +118,8 @@ Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, st
         return cfg && cfg->contains(typ + "_token") ? (*cfg)[typ + "_token"] : json();
     };
     if (tj) {
-        json bos = cfgEntry("bos"), cls = cfgEntry("cls"), eos = cfgEntry("eos"), sep = cfgEntry("sep");
+        json bos = cfgEntry("bos"), cls = cfgEntry("cls"), eos = cfgEntry("eos"),
+             sep = cfgEntry("sep");
         if (!truthy(bos) && truthy(cls) && cfg) {
             (*cfg)["bos_token"] = cls;
             bos = cls;
@@ -197,7 +201,8 @@ Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, st
             for (const std::string& typ : m_types) {
                 const std::string key = typ + "_token_id";
                 const json* v = member(*j, key.c_str());
-                if ((!v || v->is_null()) && member(*j, "text_config")) v = member((*j)["text_config"], key.c_str());
+                if ((!v || v->is_null()) && member(*j, "text_config"))
+                    v = member((*j)["text_config"], key.c_str());
                 if (v) setId(typ, *v);
             }
         }
@@ -206,12 +211,13 @@ Status SpecialVocab::load(const fs::path& dir, const std::optional<json>& tj, st
 }
 
 template <typename TokenText>
-Status SpecialVocab::loadConfig(const fs::path& dir, const json& cfgRef, const std::vector<Added>& added,
-                                TokenText tokenText) {
+Status SpecialVocab::loadConfig(const fs::path& dir, const json& cfgRef,
+                                const std::vector<Added>& added, TokenText tokenText) {
     const json* cfg = &cfgRef;
     // Chat template: tokenizer_config.json's, else chat_template.jinja, else chat_template.json
     // (gguf-py's order).
-    if (cfg->contains("chat_template") && ((*cfg)["chat_template"].is_string() || (*cfg)["chat_template"].is_array())) {
+    if (cfg->contains("chat_template") &&
+        ((*cfg)["chat_template"].is_string() || (*cfg)["chat_template"].is_array())) {
         m_template = (*cfg)["chat_template"];
     } else if (fs::is_regular_file(dir / "chat_template.jinja")) {
         auto t = readFile(dir / "chat_template.jinja");
@@ -223,7 +229,8 @@ Status SpecialVocab::loadConfig(const fs::path& dir, const json& cfgRef, const s
         if (j->is_object() && j->contains("chat_template")) m_template = (*j)["chat_template"];
     }
     for (const std::string& typ : m_types) {
-        if (cfg->contains("add_" + typ + "_token") && (*cfg)["add_" + typ + "_token"].is_boolean()) {
+        if (cfg->contains("add_" + typ + "_token") &&
+            (*cfg)["add_" + typ + "_token"].is_boolean()) {
             setAdd(typ, (*cfg)["add_" + typ + "_token"].get<bool>());
         }
         if (!cfg->contains(typ + "_token")) continue;
@@ -241,13 +248,14 @@ Status SpecialVocab::loadConfig(const fs::path& dir, const json& cfgRef, const s
 
 void SpecialVocab::write(std::vector<io::GgufKv>& kvs) const {
     static const std::map<std::string, std::string> kIdKeys = {
-        {"bos", "tokenizer.ggml.bos_token_id"},   {"eos", "tokenizer.ggml.eos_token_id"},
+        {"bos", "tokenizer.ggml.bos_token_id"},     {"eos", "tokenizer.ggml.eos_token_id"},
         {"unk", "tokenizer.ggml.unknown_token_id"}, {"sep", "tokenizer.ggml.seperator_token_id"},
         {"pad", "tokenizer.ggml.padding_token_id"}, {"mask", "tokenizer.ggml.mask_token_id"},
-        {"eot", "tokenizer.ggml.eot_token_id"},   {"eom", "tokenizer.ggml.eom_token_id"},
+        {"eot", "tokenizer.ggml.eot_token_id"},     {"eom", "tokenizer.ggml.eom_token_id"},
     };
     for (const auto& [typ, id] : m_ids) {
-        if (auto it = kIdKeys.find(typ); it != kIdKeys.end()) kvs.push_back({it->second, io::GgufValue::u32(uint32_t(id))});
+        if (auto it = kIdKeys.find(typ); it != kIdKeys.end())
+            kvs.push_back({it->second, io::GgufValue::u32(uint32_t(id))});
     }
     for (const auto& [typ, v] : m_add) {
         if (typ == "bos" || typ == "eos" || typ == "sep") {
@@ -256,7 +264,8 @@ void SpecialVocab::write(std::vector<io::GgufKv>& kvs) const {
     }
     if (!m_template) return;
     if (m_template->is_string()) {
-        kvs.push_back({"tokenizer.chat_template", io::GgufValue::string(m_template->get<std::string>())});
+        kvs.push_back(
+            {"tokenizer.chat_template", io::GgufValue::string(m_template->get<std::string>())});
         return;
     }
     std::optional<std::string> dflt;
@@ -265,20 +274,24 @@ void SpecialVocab::write(std::vector<io::GgufKv>& kvs) const {
         if (!c.is_object() || !c.contains("template") || !c["template"].is_string()) continue;
         std::string name = c.value("name", "");
         for (char& ch : name) {
-            if (!std::isalnum(static_cast<unsigned char>(ch)) || static_cast<unsigned char>(ch) >= 0x80) ch = '_';
+            if (!std::isalnum(static_cast<unsigned char>(ch)) ||
+                static_cast<unsigned char>(ch) >= 0x80)
+                ch = '_';
         }
         if (name.empty()) continue;
         if (name == "default") {
             dflt = c["template"].get<std::string>();
         } else {
             names.insert(name);
-            kvs.push_back({"tokenizer.chat_template." + name, io::GgufValue::string(c["template"].get<std::string>())});
+            kvs.push_back({"tokenizer.chat_template." + name,
+                           io::GgufValue::string(c["template"].get<std::string>())});
         }
     }
     if (!names.empty()) {
-        kvs.push_back({"tokenizer.chat_templates", io::GgufValue::stringArray({names.begin(), names.end()})});
+        kvs.push_back(
+            {"tokenizer.chat_templates", io::GgufValue::stringArray({names.begin(), names.end()})});
     }
     if (dflt) kvs.push_back({"tokenizer.chat_template", io::GgufValue::string(*dflt)});
 }
 
-} // namespace qs::convert::detail
+}  // namespace qs::convert::detail

@@ -91,7 +91,7 @@ struct Arch {
     std::string modelType;
 };
 
-} // namespace
+}  // namespace
 
 HfSynthOptions llama8BShape() {
     HfSynthOptions o;
@@ -118,10 +118,12 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
                    qwen3 = a == "Qwen3ForCausalLM", qwen3moe = a == "Qwen3MoeForCausalLM",
                    gemma2 = a == "Gemma2ForCausalLM", gemma3 = a == "Gemma3ForCausalLM",
                    phi3 = a == "Phi3ForCausalLM";
-        if (!(llama || mistral || mixtral || qwen2 || qwen3 || qwen3moe || gemma2 || gemma3 || phi3)) {
+        if (!(llama || mistral || mixtral || qwen2 || qwen3 || qwen3moe || gemma2 || gemma3 ||
+              phi3)) {
             return makeError(ErrorCode::BadUsage, "no tiny Hugging Face layout for '" + a + "'");
         }
-        if (o.dtype != TensorType::F32 && o.dtype != TensorType::F16 && o.dtype != TensorType::BF16) {
+        if (o.dtype != TensorType::F32 && o.dtype != TensorType::F16 &&
+            o.dtype != TensorType::BF16) {
             return makeError(ErrorCode::BadUsage, "dtype must be F32, F16 or BF16");
         }
         auto dflt = [](int64_t& v, int64_t d) {
@@ -151,7 +153,9 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
             const std::string p = "model.layers." + std::to_string(l) + ".";
             es.push_back({p + "input_layernorm.weight", {H}, normKind});
             if (phi3) {
-                es.push_back({p + "self_attn.qkv_proj.weight", {(o.heads + 2 * o.headsKv) * hd, H}, Kind::Weight});
+                es.push_back({p + "self_attn.qkv_proj.weight",
+                              {(o.heads + 2 * o.headsKv) * hd, H},
+                              Kind::Weight});
             } else {
                 es.push_back({p + "self_attn.q_proj.weight", {o.heads * hd, H}, Kind::Weight});
                 es.push_back({p + "self_attn.k_proj.weight", {o.headsKv * hd, H}, Kind::Weight});
@@ -204,9 +208,15 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
         // config.json as transformers writes it for the architecture.
         ojson c;
         c["architectures"] = {a};
-        const std::string mt = llama ? "llama" : mistral ? "mistral" : mixtral ? "mixtral"
-                             : qwen2 ? "qwen2" : qwen3 ? "qwen3" : qwen3moe ? "qwen3_moe"
-                             : gemma2 ? "gemma2" : gemma3 ? "gemma3_text" : "phi3";
+        const std::string mt = llama      ? "llama"
+                               : mistral  ? "mistral"
+                               : mixtral  ? "mixtral"
+                               : qwen2    ? "qwen2"
+                               : qwen3    ? "qwen3"
+                               : qwen3moe ? "qwen3_moe"
+                               : gemma2   ? "gemma2"
+                               : gemma3   ? "gemma3_text"
+                                          : "phi3";
         c["model_type"] = mt;
         c["vocab_size"] = V;
         c["hidden_size"] = H;
@@ -222,7 +232,9 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
         c["tie_word_embeddings"] = tied;
         c["bos_token_id"] = 1;
         c["eos_token_id"] = 2;
-        c["torch_dtype"] = o.dtype == TensorType::F32 ? "float32" : o.dtype == TensorType::F16 ? "float16" : "bfloat16";
+        c["torch_dtype"] = o.dtype == TensorType::F32   ? "float32"
+                           : o.dtype == TensorType::F16 ? "float16"
+                                                        : "bfloat16";
         if (llama && o.llama3Rope) {
             c["rope_scaling"] = {{"factor", 8.0},
                                  {"high_freq_factor", 4.0},
@@ -271,7 +283,9 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
         {
             std::ofstream f(dir / "config.json", std::ios::trunc);
             f << c.dump(2) << "\n";
-            if (!f) return makeError(ErrorCode::IoError, "cannot write", (dir / "config.json").string());
+            if (!f)
+                return makeError(ErrorCode::IoError, "cannot write",
+                                 (dir / "config.json").string());
         }
 
         // Shards: layers split evenly; the embedding in the first, the tail in the last.
@@ -296,7 +310,8 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
         const auto enc = formats::encoderOf(o.dtype);
         for (int s = 0; s < nShards; ++s) {
             char nameBuf[96];
-            std::snprintf(nameBuf, sizeof nameBuf, "model-%05d-of-%05d.safetensors", s + 1, nShards);
+            std::snprintf(nameBuf, sizeof nameBuf, "model-%05d-of-%05d.safetensors", s + 1,
+                          nShards);
             const std::string fileName = nShards == 1 ? "model.safetensors" : nameBuf;
             ojson header;
             header["__metadata__"] = {{"format", "pt"}};
@@ -315,7 +330,8 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
             std::FILE* f = std::fopen(path.string().c_str(), "wb");
             if (!f) return makeError(ErrorCode::IoError, "cannot create", path.string());
             const uint64_t hl = h.size();
-            bool ok = std::fwrite(&hl, 8, 1, f) == 1 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
+            bool ok =
+                std::fwrite(&hl, 8, 1, f) == 1 && std::fwrite(h.data(), 1, h.size(), f) == h.size();
             if (!o.sparse) {
                 std::vector<float> v;
                 std::vector<uint8_t> bytes;
@@ -352,4 +368,4 @@ Status writeHfSynthModel(const HfSynthOptions& in, const std::string& dirPath) {
     }
 }
 
-} // namespace qs::convert
+}  // namespace qs::convert

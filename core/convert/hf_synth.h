@@ -16,11 +16,11 @@
 namespace qs::convert {
 
 struct HfSynthOptions {
-    std::string architecture = "LlamaForCausalLM";  ///< one of supportedHfArchitectures()
+    std::string architecture = "LlamaForCausalLM";          ///< one of supportedHfArchitectures()
     formats::TensorType dtype = formats::TensorType::BF16;  ///< BF16, F16 or F32
     uint64_t seed = 1;
-    int shards = 1;          ///< > 1: model-0000i-of-0000n.safetensors + index
-    bool sparse = false;     ///< headers only, data areas left as holes
+    int shards = 1;       ///< > 1: model-0000i-of-0000n.safetensors + index
+    bool sparse = false;  ///< headers only, data areas left as holes
     /// Shape (0: the tiny default of the architecture).
     int64_t vocab = 0, hidden = 0, ffn = 0, layers = 0, heads = 0, headsKv = 0, headDim = 0;
     int64_t experts = 0, expertsUsed = 0;
@@ -33,4 +33,4 @@ Status writeHfSynthModel(const HfSynthOptions& options, const std::string& dir);
 /// The options of Llama 3.1 8B's shapes (BF16, 4 shards, sparse) for the memory benchmark.
 HfSynthOptions llama8BShape();
 
-} // namespace qs::convert
+}  // namespace qs::convert

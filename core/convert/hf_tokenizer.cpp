@@ -24,7 +24,8 @@ using namespace detail;
 
 namespace {
 
-// llama.cpp token types (gguf TokenType): normal 1, unknown 2, control 3, user-defined 4, unused 5, byte 6.
+// llama.cpp token types (gguf TokenType): normal 1, unknown 2, control 3, user-defined 4, unused 5,
+// byte 6.
 constexpr int32_t kNormal = 1, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
 
 // tokenizer.json read in one pass: model.vocab and model.merges (hundreds of thousands of
@@ -61,10 +62,12 @@ Result<TokenizerJson> readTokenizerJson(const fs::path& p) {
                 r = kRoot;
             } else if (stack.back() == kRoot && !isArray.back() && lastKey == "model") {
                 r = kModel;
-            } else if (stack.back() == kModel && !isArray.back() && lastKey == "vocab" && ev == E::object_start) {
+            } else if (stack.back() == kModel && !isArray.back() && lastKey == "vocab" &&
+                       ev == E::object_start) {
                 r = kVocab;
                 tj.hasVocab = true;
-            } else if (stack.back() == kModel && !isArray.back() && lastKey == "merges" && ev == E::array_start) {
+            } else if (stack.back() == kModel && !isArray.back() && lastKey == "merges" &&
+                       ev == E::array_start) {
                 r = kMerges;
                 tj.hasMerges = true;
             } else if (stack.back() == kMerges) {
@@ -90,7 +93,8 @@ Result<TokenizerJson> readTokenizerJson(const fs::path& p) {
                 m += replaceAll(v[1].get<std::string>(), " ", "\xC4\xA0");
                 tj.merges.push_back(std::move(m));
             } else if (tj.bad.empty()) {
-                tj.bad = "model.merges[" + std::to_string(tj.merges.size()) + "] is neither \"a b\" nor [\"a\", \"b\"]";
+                tj.bad = "model.merges[" + std::to_string(tj.merges.size()) +
+                         "] is neither \"a b\" nor [\"a\", \"b\"]";
             }
             return false;
         }
@@ -108,7 +112,8 @@ Result<TokenizerJson> readTokenizerJson(const fs::path& p) {
                 if (v.is_string()) {
                     tj.merges.push_back(v.get<std::string>());
                 } else if (tj.bad.empty()) {
-                    tj.bad = "model.merges[" + std::to_string(tj.merges.size()) + "] is neither \"a b\" nor [\"a\", \"b\"]";
+                    tj.bad = "model.merges[" + std::to_string(tj.merges.size()) +
+                             "] is neither \"a b\" nor [\"a\", \"b\"]";
                 }
                 return false;
             }
@@ -119,8 +124,8 @@ Result<TokenizerJson> readTokenizerJson(const fs::path& p) {
     try {
         tj.doc = json::parse(*text, cb);
     } catch (const json::parse_error& e) {
-        return makeError(ErrorCode::BadInput, std::string("not valid JSON: ") + e.what(), p.string(),
-                         e.byte > 0 ? e.byte - 1 : 0);
+        return makeError(ErrorCode::BadInput, std::string("not valid JSON: ") + e.what(),
+                         p.string(), e.byte > 0 ? e.byte - 1 : 0);
     }
     if (!tj.doc.is_object()) return makeError(ErrorCode::BadInput, "not a JSON object", p.string());
     if (!tj.bad.empty()) return makeError(ErrorCode::BadInput, tj.bad, p.string());
@@ -134,16 +139,24 @@ struct KnownPre {
     const char* name;
 };
 const KnownPre kKnownPres[] = {
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| "
+     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
      "llama-bpe"},
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+     "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
      "qwen2"},
-    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    {"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| "
+     "?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
      "qwen35"},
     {"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)", "gpt-2"},
-    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^"
+     "\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{"
+     "N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
      "tekken"},
-    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+    {"[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:"
+     "'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}"
+     "\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| "
+     "?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
      "gpt-4o"},
 };
 
@@ -155,7 +168,8 @@ bool isSpmStyleBpe(const json& tj) {
     const json norm = tj.value("normalizer", json());
     if (!norm.is_object() || norm.value("type", "") != "Replace") return false;
     const json pat = norm.value("pattern", json::object());
-    if (!pat.is_object() || pat.value("String", "") != " " || norm.value("content", "") != "\xE2\x96\x81") {
+    if (!pat.is_object() || pat.value("String", "") != " " ||
+        norm.value("content", "") != "\xE2\x96\x81") {
         return false;
     }
     const json pre = tj.value("pre_tokenizer", json());
@@ -171,11 +185,14 @@ bool isPrependedSpmBpe(const json& tj) {
     if (!model || !model->is_object() || !model->value("byte_fallback", false)) return false;
     const json* norm = member(tj, "normalizer");
     const json* list = norm ? member(*norm, "normalizers") : nullptr;
-    if (!list || !list->is_array() || list->size() != 2 || !tj.value("pre_tokenizer", json()).is_null()) return false;
+    if (!list || !list->is_array() || list->size() != 2 ||
+        !tj.value("pre_tokenizer", json()).is_null())
+        return false;
     const json& a = (*list)[0];
     const json& b = (*list)[1];
-    return a.is_object() && a.value("type", "") == "Prepend" && a.value("prepend", "") == "\xE2\x96\x81" &&
-           b.is_object() && b.value("type", "") == "Replace" && b.value("content", "") == "\xE2\x96\x81" &&
+    return a.is_object() && a.value("type", "") == "Prepend" &&
+           a.value("prepend", "") == "\xE2\x96\x81" && b.is_object() &&
+           b.value("type", "") == "Replace" && b.value("content", "") == "\xE2\x96\x81" &&
            b.value("pattern", json::object()).value("String", "") == " ";
 }
 
@@ -225,13 +242,12 @@ Result<std::string> recognisePre(const json& tj, const std::string& file) {
                      file);
 }
 
-
 // _set_vocab_sentencepiece: pieces, scores and types from tokenizer.model, then
 // added_tokens.json and tokenizer_config.json's added_tokens_decoder, padded to the model.
 // phi3 (conversion/phi.py) differs: added tokens are control exactly when `special` (no
 // look-special test, U+2581 kept), and tokenizer.json's added_tokens are applied the same way.
-Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, bool phi3, const std::optional<json>& tj,
-                          HfTokenizer& out) {
+Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, bool phi3,
+                          const std::optional<json>& tj, HfTokenizer& out) {
     const fs::path file = dir / "tokenizer.model";
     auto bytes = readFile(file);
     if (!bytes) return bytes.error();
@@ -252,7 +268,8 @@ Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, bool phi3, con
     }
     if (pieces->size() > n) {
         out.notes.push_back(file.string() + ": " + std::to_string(pieces->size() - n) +
-                            " pieces past the model's vocabulary of " + std::to_string(n) + " ignored");
+                            " pieces past the model's vocabulary of " + std::to_string(n) +
+                            " ignored");
     }
     if (fs::is_regular_file(dir / "added_tokens.json")) {
         auto j = readJson(dir / "added_tokens.json");
@@ -271,7 +288,8 @@ Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, bool phi3, con
     if (fs::is_regular_file(dir / "tokenizer_config.json")) {
         auto j = readJson(dir / "tokenizer_config.json");
         if (!j) return j.error();
-        const json dec = j->is_object() ? j->value("added_tokens_decoder", json::object()) : json::object();
+        const json dec =
+            j->is_object() ? j->value("added_tokens_decoder", json::object()) : json::object();
         for (auto it = dec.begin(); dec.is_object() && it != dec.end(); ++it) {
             int64_t id = -1;
             try {
@@ -279,8 +297,8 @@ Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, bool phi3, con
             } catch (...) {
                 continue;
             }
-            if (id < 0 || size_t(id) >= n || !it.value().is_object() || !it.value().contains("content") ||
-                !it.value()["content"].is_string()) {
+            if (id < 0 || size_t(id) >= n || !it.value().is_object() ||
+                !it.value().contains("content") || !it.value()["content"].is_string()) {
                 continue;
             }
             std::string text = it.value()["content"].get<std::string>();
@@ -310,7 +328,8 @@ Status sentencePieceVocab(const fs::path& dir, int64_t vocabSize, bool phi3, con
     out.kvs.push_back({"tokenizer.ggml.pre", io::GgufValue::string("default")});
     out.kvs.push_back({"tokenizer.ggml.tokens", io::GgufValue::stringArray(std::move(tokens))});
     out.kvs.push_back({"tokenizer.ggml.scores", io::GgufValue::floatArray(scores)});
-    out.kvs.push_back({"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
+    out.kvs.push_back(
+        {"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
     return {};
 }
 
@@ -320,14 +339,18 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
     const json& tj = tjs.doc;
     const json* modelp = member(tj, "model");
     if (!modelp || !modelp->is_object() || modelp->value("type", "") != "BPE") {
-        return makeError(ErrorCode::BadInput,
-                         "tokenizer model '" + (modelp && modelp->is_object() ? modelp->value("type", "?") : std::string("?")) +
-                             "' is not supported (only BPE)",
-                         file.string());
+        return makeError(
+            ErrorCode::BadInput,
+            "tokenizer model '" +
+                (modelp && modelp->is_object() ? modelp->value("type", "?") : std::string("?")) +
+                "' is not supported (only BPE)",
+            file.string());
     }
     auto pre = recognisePre(tj, file.string());
     if (!pre) return pre.error();
-    if (!tjs.hasVocab) return makeError(ErrorCode::BadInput, "model.vocab is missing or not an object", file.string());
+    if (!tjs.hasVocab)
+        return makeError(ErrorCode::BadInput, "model.vocab is missing or not an object",
+                         file.string());
     std::map<int64_t, std::string> byId;
     for (const auto& [text, id] : tjs.vocab) byId[id] = text;
     const std::vector<Added> added = addedTokens(tj);
@@ -340,8 +363,8 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
     const int64_t maxId = byId.rbegin()->first;
     if (vocabSize > 0 && maxId >= vocabSize) {
         return makeError(ErrorCode::BadInput,
-                         "token id " + std::to_string(maxId) + " is past the model's vocabulary size " +
-                             std::to_string(vocabSize),
+                         "token id " + std::to_string(maxId) +
+                             " is past the model's vocabulary size " + std::to_string(vocabSize),
                          file.string());
     }
     const size_t n = vocabSize > 0 ? size_t(vocabSize) : size_t(maxId + 1);
@@ -369,7 +392,8 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
         for (size_t i = 0; i < n; ++i) {
             const std::string& t = tokens[i];
             if (types[i] == kNormal && t.size() == 6 && t.rfind("<0x", 0) == 0 && t[5] == '>' &&
-                std::isxdigit(static_cast<unsigned char>(t[3])) && std::isxdigit(static_cast<unsigned char>(t[4]))) {
+                std::isxdigit(static_cast<unsigned char>(t[3])) &&
+                std::isxdigit(static_cast<unsigned char>(t[4]))) {
                 types[i] = kByte;
             }
         }
@@ -405,7 +429,8 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
         out.kvs.push_back({"tokenizer.ggml.pre", io::GgufValue::string("default")});
         out.kvs.push_back({"tokenizer.ggml.tokens", io::GgufValue::stringArray(std::move(tokens))});
         out.kvs.push_back({"tokenizer.ggml.scores", io::GgufValue::floatArray(scores)});
-        out.kvs.push_back({"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
+        out.kvs.push_back(
+            {"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
         return {};
     }
     out.model = "gpt2";
@@ -415,7 +440,8 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
     out.kvs.push_back({"tokenizer.ggml.model", io::GgufValue::string("gpt2")});
     out.kvs.push_back({"tokenizer.ggml.pre", io::GgufValue::string(*pre)});
     out.kvs.push_back({"tokenizer.ggml.tokens", io::GgufValue::stringArray(std::move(tokens))});
-    out.kvs.push_back({"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
+    out.kvs.push_back(
+        {"tokenizer.ggml.token_type", io::GgufValue::intArray(io::GgufType::Int32, types)});
     if (!merges.empty()) {
         out.kvs.push_back({"tokenizer.ggml.merges", io::GgufValue::stringArray(std::move(merges))});
     } else {
@@ -424,17 +450,21 @@ Status bpeVocab(const fs::path& file, TokenizerJson& tjs, int64_t vocabSize, HfT
     return {};
 }
 
-bool isGemma(const std::string& arch) { return arch == "gemma" || arch == "gemma2" || arch == "gemma3"; }
+bool isGemma(const std::string& arch) {
+    return arch == "gemma" || arch == "gemma2" || arch == "gemma3";
+}
 
-} // namespace
+}  // namespace
 
-Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::string& arch, int64_t vocabSize) {
+Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::string& arch,
+                                    int64_t vocabSize) {
     const fs::path dir(dirName);
     HfTokenizer out;
     const bool hasModel = fs::is_regular_file(dir / "tokenizer.model");
     const bool hasJson = fs::is_regular_file(dir / "tokenizer.json");
     if (!hasModel && !hasJson) {
-        out.notes.push_back(dirName + ": no tokenizer.json or tokenizer.model: written without a vocabulary");
+        out.notes.push_back(dirName +
+                            ": no tokenizer.json or tokenizer.model: written without a vocabulary");
         return out;
     }
     std::optional<TokenizerJson> tjs;
@@ -454,19 +484,25 @@ Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::strin
         if (!cfg) return cfg.error();
         if (arch == "llama" && cfg->is_object() && cfg->contains("add_prefix_space") &&
             (*cfg)["add_prefix_space"].is_boolean()) {
-            out.kvs.push_back({"tokenizer.ggml.add_space_prefix", io::GgufValue::boolean((*cfg)["add_prefix_space"].get<bool>())});
+            out.kvs.push_back({"tokenizer.ggml.add_space_prefix",
+                               io::GgufValue::boolean((*cfg)["add_prefix_space"].get<bool>())});
         }
-        gpt2Class = cfg->is_object() && cfg->value("tokenizer_class", json()) == json("GPT2Tokenizer");
+        gpt2Class =
+            cfg->is_object() && cfg->value("tokenizer_class", json()) == json("GPT2Tokenizer");
     }
     bool spm = false;
     if (hasModel && !(arch == "phi3" && gpt2Class && hasJson)) {
-        if (Status st = sentencePieceVocab(dir, vocabSize, arch == "phi3", tj, out); !st) return st.error();
+        if (Status st = sentencePieceVocab(dir, vocabSize, arch == "phi3", tj, out); !st)
+            return st.error();
         spm = true;
     } else {
-        if (Status st = bpeVocab(dir / "tokenizer.json", *tjs, vocabSize, out); !st) return st.error();
+        if (Status st = bpeVocab(dir / "tokenizer.json", *tjs, vocabSize, out); !st)
+            return st.error();
     }
     SpecialVocab special;
-    if (Status st = special.load(dir, tj, out.model == "llama" ? std::optional<size_t>(out.vocabSize) : std::nullopt); !st) {
+    if (Status st = special.load(
+            dir, tj, out.model == "llama" ? std::optional<size_t>(out.vocabSize) : std::nullopt);
+        !st) {
         return st.error();
     }
     special.write(out.kvs);
@@ -474,12 +510,13 @@ Result<HfTokenizer> readHfTokenizer(const std::string& dirName, const std::strin
         out.kvs.push_back({"tokenizer.ggml.add_space_prefix", io::GgufValue::boolean(false)});
     }
     if (out.pre == "gemma4") {
-        out.notes.push_back((dir / "tokenizer.json").string() +
-                            ": SentencePiece-style BPE without tokenizer.model: written as llama.cpp's "
-                            "gemma4 BPE (spaces as U+2581, merges by rank)");
+        out.notes.push_back(
+            (dir / "tokenizer.json").string() +
+            ": SentencePiece-style BPE without tokenizer.model: written as llama.cpp's "
+            "gemma4 BPE (spaces as U+2581, merges by rank)");
     }
     out.hasVocab = true;
     return out;
 }
 
-} // namespace qs::convert
+}  // namespace qs::convert

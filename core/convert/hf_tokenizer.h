@@ -43,7 +43,8 @@ struct SpmPiece {
     int32_t type = 1;  // NORMAL 1, UNKNOWN 2, CONTROL 3, USER_DEFINED 4, UNUSED 5, BYTE 6
 };
 /// Parse the pieces of a serialized SentencePiece ModelProto; errors name `path` and the offset.
-Result<std::vector<SpmPiece>> parseSentencePieceModel(const std::string& bytes, const std::string& path);
-} // namespace detail
+Result<std::vector<SpmPiece>> parseSentencePieceModel(const std::string& bytes,
+                                                      const std::string& path);
+}  // namespace detail
 
-} // namespace qs::convert
+}  // namespace qs::convert

@@ -41,9 +41,11 @@ std::vector<Added> addedTokens(const json& tj);
 // order its add_to_gguf writes them (merges are written by the caller before these).
 class SpecialVocab {
 public:
-    Status load(const fs::path& dir, const std::optional<json>& tokenizerJson, std::optional<size_t> nVocab);
+    Status load(const fs::path& dir, const std::optional<json>& tokenizerJson,
+                std::optional<size_t> nVocab);
     template <typename TokenText>
-    Status loadConfig(const fs::path& dir, const json& cfg, const std::vector<Added>& added, TokenText tokenText);
+    Status loadConfig(const fs::path& dir, const json& cfg, const std::vector<Added>& added,
+                      TokenText tokenText);
     void write(std::vector<io::GgufKv>& kvs) const;
 
 private:
@@ -65,4 +67,4 @@ private:
     }
 };
 
-} // namespace qs::convert::detail
+}  // namespace qs::convert::detail

@@ -21,4 +21,4 @@ public:
                            int64_t nRows) = 0;
 };
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -13,7 +13,9 @@ std::optional<double> number(const model::Model& m, const std::string& key) {
     return v->asDouble();
 }
 
-bool finitePositive(float v) { return v > 0 && std::isfinite(v); }
+bool finitePositive(float v) {
+    return v > 0 && std::isfinite(v);
+}
 
 // llama_hparams::set_swa_pattern (dense_first = false): layer il slides unless
 // il % n == n - 1; n = 0 makes every layer slide. An array key lists the layers itself.
@@ -36,7 +38,7 @@ void swaPattern(const model::Model& m, const std::string& key, uint32_t dflt, Ll
     }
 }
 
-} // namespace
+}  // namespace
 
 Result<LlamaConfig> readConfig(const model::Model& model) {
     LlamaConfig c;
@@ -71,8 +73,8 @@ Result<LlamaConfig> readConfig(const model::Model& model) {
     }
     if (hp.blockCount > 4096 || hp.embeddingLength > (1u << 20) ||
         hp.feedForwardLength > (1u << 22) || hp.headCount > 4096 || hp.headCountKv > 4096 ||
-        c.nLayer <= 0 || c.nEmbd <= 0 || (c.nFf <= 0 && !moe) || c.nHead <= 0 ||
-        c.nHeadKv <= 0 || c.nHead % c.nHeadKv != 0 || c.nExpert < 0 || c.nExpert > 1024 ||
+        c.nLayer <= 0 || c.nEmbd <= 0 || (c.nFf <= 0 && !moe) || c.nHead <= 0 || c.nHeadKv <= 0 ||
+        c.nHead % c.nHeadKv != 0 || c.nExpert < 0 || c.nExpert > 1024 ||
         (moe && (c.nExpertUsed <= 0 || c.nExpertUsed > c.nExpert))) {
         return makeError(ErrorCode::BadInput,
                          "hyper-parameters missing or inconsistent (block_count, "
@@ -83,8 +85,7 @@ Result<LlamaConfig> readConfig(const model::Model& model) {
     if (moe) {
         // llama (mixtral) experts are n_ff wide; qwen3moe reads expert_feed_forward_length.
         const bool llamaMoe = a == "llama" || a == "mistral";
-        c.nFfExp = llamaMoe ? c.nFf
-                            : dim(p + "expert_feed_forward_length", c.nFf / c.nExpertUsed);
+        c.nFfExp = llamaMoe ? c.nFf : dim(p + "expert_feed_forward_length", c.nFf / c.nExpertUsed);
         if (c.nFfExp <= 0) {
             return makeError(ErrorCode::BadInput, "expert_feed_forward_length is invalid",
                              model.path());
@@ -104,8 +105,8 @@ Result<LlamaConfig> readConfig(const model::Model& model) {
         // llama.cpp: 1/sqrt(n_embd / n_head) for the 27B models (by layer count), otherwise
         // 1/sqrt(head_dim); query_pre_attn_scalar itself is not read.
         const bool is27b = (a == "gemma2" && c.nLayer == 46) || (a == "gemma3" && c.nLayer == 62);
-        c.qScale = is27b ? 1.0f / std::sqrt(float(c.nEmbd / c.nHead))
-                         : 1.0f / std::sqrt(float(c.headDim));
+        c.qScale =
+            is27b ? 1.0f / std::sqrt(float(c.nEmbd / c.nHead)) : 1.0f / std::sqrt(float(c.headDim));
     }
     if (a == "gemma2") {
         c.nSwa = dim(p + "attention.sliding_window", 4096);
@@ -128,8 +129,8 @@ Result<LlamaConfig> readConfig(const model::Model& model) {
     if (!finitePositive(c.ropeFreqBase) || !(c.rmsEps >= 0) || !std::isfinite(c.rmsEps) ||
         !finitePositive(c.ropeFreqScale) || !finitePositive(c.ropeAttnFactor) ||
         !finitePositive(c.ropeFreqBaseSwa) || !(c.attnSoftcap >= 0) ||
-        !std::isfinite(c.attnSoftcap) || !(c.finalSoftcap >= 0) ||
-        !std::isfinite(c.finalSoftcap) || c.nSwa < 0) {
+        !std::isfinite(c.attnSoftcap) || !(c.finalSoftcap >= 0) || !std::isfinite(c.finalSoftcap) ||
+        c.nSwa < 0) {
         return makeError(ErrorCode::BadInput,
                          "rope.freq_base, rope.scaling.*, layer_norm_rms_epsilon, a soft-capping "
                          "value or the sliding window is not a usable number",
@@ -142,4 +143,4 @@ Result<LlamaConfig> readConfig(const model::Model& model) {
     return c;
 }
 
-} // namespace qs::eval::detail
+}  // namespace qs::eval::detail

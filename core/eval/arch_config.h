@@ -18,4 +18,4 @@ inline constexpr const char* kSupportedArchitectures =
 /// embedding). Errors: an unsupported architecture, missing or inconsistent hyper-parameters.
 Result<LlamaConfig> readConfig(const model::Model& model);
 
-} // namespace qs::eval::detail
+}  // namespace qs::eval::detail

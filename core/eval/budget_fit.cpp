@@ -145,7 +145,7 @@ private:
     std::map<std::pair<size_t, uint32_t>, std::vector<uint8_t>> m_cache;
 };
 
-} // namespace
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> FitResult::provenance() const {
     std::vector<std::pair<std::string, std::string>> p;
@@ -211,7 +211,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
         return makeError(ErrorCode::BadUsage, "fit to budget: no target size", model.path());
     }
     if (!(options.holdOut >= 0 && options.holdOut < 0.9)) {
-        return makeError(ErrorCode::BadUsage, "fit to budget: the held-out fraction must be in [0, 0.9)");
+        return makeError(ErrorCode::BadUsage,
+                         "fit to budget: the held-out fraction must be in [0, 0.9)");
     }
     // Split the text: calibration first, held-out after (starting with the text's first
     // token, BOS when the model adds one, so both parts start as a text does).
@@ -220,7 +221,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
     auto ctx = contextTokens(tokens, cut);
     if (!ctx) return ctx.error();
     const int64_t n = int64_t(ctx->size());
-    const int64_t nHeld = options.holdOut > 0 ? int64_t(std::floor(double(n) * options.holdOut)) : 0;
+    const int64_t nHeld =
+        options.holdOut > 0 ? int64_t(std::floor(double(n) * options.holdOut)) : 0;
     const int64_t nCal = n - nHeld;
     if (nCal < 16 || (options.holdOut > 0 && nHeld < 8)) {
         return makeError(ErrorCode::BadInput,
@@ -251,7 +253,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
             p.tensorIndex = size_t(p.doneBytes);
             p.tensorCount = size_t(planned);
             p.tensor = phase;
-            if (!options.progress(p)) return makeError(ErrorCode::Cancelled, "fit to budget cancelled");
+            if (!options.progress(p))
+                return makeError(ErrorCode::Cancelled, "fit to budget cancelled");
         }
         return {};
     };
@@ -302,7 +305,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
     bo.ftype = options.base;
     bo.hasImatrix = options.imatrix != nullptr;
     const quant::Plan base = quant::buildPlan(model, bo);
-    auto nmseOpt = quant::PlanOptimizer::prepare(model, nmse, base, options.optimizer, options.imatrix);
+    auto nmseOpt =
+        quant::PlanOptimizer::prepare(model, nmse, base, options.optimizer, options.imatrix);
     if (!nmseOpt) return nmseOpt.error();
     if (!timeUp()) {
         const quant::OptimizeResult r = nmseOpt->solve(options.targetBytes);
@@ -323,7 +327,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
     if (!klTable && options.klProbes && !timeUp()) {
         QS_TRY(report("KL probes"));
         const auto& calTokens = scorer.calibration();
-        const size_t np = size_t(std::clamp<int64_t>(options.probeCtx, 8, int64_t(calTokens.size())));
+        const size_t np =
+            size_t(std::clamp<int64_t>(options.probeCtx, 8, int64_t(calTokens.size())));
         const std::vector<int32_t> probeTokens(calTokens.begin(), calTokens.begin() + np);
         KlSensitivityOptions ko;
         ko.eval = scorer.options(probeTokens);
@@ -361,7 +366,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
     }
     if (klTable && !timeUp()) {
         out.klTable = klTable;
-        auto ko2 = quant::PlanOptimizer::prepare(model, *klTable, base, options.optimizer, options.imatrix);
+        auto ko2 = quant::PlanOptimizer::prepare(model, *klTable, base, options.optimizer,
+                                                 options.imatrix);
         if (!ko2) return ko2.error();
         klOpt.emplace(std::move(*ko2));
         const quant::OptimizeResult r = klOpt->solve(options.targetBytes);
@@ -427,15 +433,16 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
             // dearest option that costs less.
             std::optional<size_t> up, down;
             for (size_t k = 0; k < gr.types.size(); ++k) {
-                if (gr.cost[k] > cost && gr.error[k] < err &&
-                    (!up || gr.cost[k] < gr.cost[*up])) {
+                if (gr.cost[k] > cost && gr.error[k] < err && (!up || gr.cost[k] < gr.cost[*up])) {
                     up = k;
                 }
                 if (gr.cost[k] < cost && (!down || gr.cost[k] > gr.cost[*down])) down = k;
             }
-            if (up) ups.push_back({g, *up, int64_t(gr.cost[*up]) - int64_t(cost), gr.error[*up] - err});
+            if (up)
+                ups.push_back({g, *up, int64_t(gr.cost[*up]) - int64_t(cost), gr.error[*up] - err});
             if (down) {
-                downs.push_back({g, *down, int64_t(gr.cost[*down]) - int64_t(cost), gr.error[*down] - err});
+                downs.push_back(
+                    {g, *down, int64_t(gr.cost[*down]) - int64_t(cost), gr.error[*down] - err});
             }
         }
         struct Move {
@@ -491,7 +498,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
     out.best = bestIndex();
     for (size_t i = 0; i < out.candidates.size(); ++i) {
         if (out.candidates[i].kind != FitKind::Preset) continue;
-        if (!out.preset || out.candidates[i].klCalibration < out.candidates[*out.preset].klCalibration) {
+        if (!out.preset ||
+            out.candidates[i].klCalibration < out.candidates[*out.preset].klCalibration) {
             out.preset = i;
         }
     }
@@ -552,13 +560,12 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
     return out;
 }
 
-Result<FitResult> fitToBudgetOfText(const model::Model& model,
-                                    const quant::SensitivityTable& nmse, std::string_view text,
-                                    const FitOptions& options) {
+Result<FitResult> fitToBudgetOfText(const model::Model& model, const quant::SensitivityTable& nmse,
+                                    std::string_view text, const FitOptions& options) {
     auto tok = Tokenizer::fromModel(model);
     if (!tok) return tok.error();
     const std::vector<int32_t> tokens = tok->encode(text, tok->addBosDefault());
     return fitToBudget(model, nmse, tokens, options);
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

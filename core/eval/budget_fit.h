@@ -52,38 +52,38 @@ std::string_view fitKindName(FitKind k);  ///< "preset", "nmse", "kl", "move"
 /// One plan the loop measured.
 struct FitCandidate {
     FitKind kind = FitKind::Preset;
-    std::string name;  ///< preset name, "nmse", "kl", or the move ("#3: blk.1.attn_v Q5_0->Q8_0, ...",
-                       ///< #3 the candidate it moved from)
+    std::string name;  ///< preset name, "nmse", "kl", or the move ("#3: blk.1.attn_v Q5_0->Q8_0,
+                       ///< ...", #3 the candidate it moved from)
     quant::Plan plan;
-    uint64_t fileBytes = 0;       ///< exact size of the export
-    double predictedKl = -1;      ///< sum of the plan's per-tensor KL probes (< 0: no KL table)
-    double klCalibration = 0;     ///< mean KL on the calibration tokens
-    double klHeldOut = -1;        ///< mean KL on the held-out tokens (< 0: no hold-out)
+    uint64_t fileBytes = 0;    ///< exact size of the export
+    double predictedKl = -1;   ///< sum of the plan's per-tensor KL probes (< 0: no KL table)
+    double klCalibration = 0;  ///< mean KL on the calibration tokens
+    double klHeldOut = -1;     ///< mean KL on the held-out tokens (< 0: no hold-out)
     double pplCalibration = 0, pplHeldOut = 0;
     std::vector<float> klPositions;   ///< per calibration position (the noise estimates)
     std::vector<float> nllPositions;  ///< -log p(next token) per calibration position
 };
 
 struct FitOptions {
-    uint64_t targetBytes = 0;                ///< file-size budget (every candidate fits it)
-    std::vector<quant::Ftype> presets;       ///< the presets not to lose to (must fit)
-    quant::Ftype base = quant::Ftype::Q8_0;  ///< base plan (locks, file_type label)
-    quant::OptimizerOptions optimizer;       ///< allowed types, locks, ties, factors
-    const quant::Imatrix* imatrix = nullptr; ///< quantize (and build the presets) with it
-    int64_t ctx = 512;        ///< tokens of the text used (calibration + held-out)
-    double holdOut = 0.25;    ///< fraction of them held out (0: none)
-    int64_t probeCtx = 128;   ///< calibration tokens the per-tensor KL probes score
-    bool klProbes = true;     ///< build the KL-probe candidate (false: NMSE only)
+    uint64_t targetBytes = 0;                 ///< file-size budget (every candidate fits it)
+    std::vector<quant::Ftype> presets;        ///< the presets not to lose to (must fit)
+    quant::Ftype base = quant::Ftype::Q8_0;   ///< base plan (locks, file_type label)
+    quant::OptimizerOptions optimizer;        ///< allowed types, locks, ties, factors
+    const quant::Imatrix* imatrix = nullptr;  ///< quantize (and build the presets) with it
+    int64_t ctx = 512;                        ///< tokens of the text used (calibration + held-out)
+    double holdOut = 0.25;                    ///< fraction of them held out (0: none)
+    int64_t probeCtx = 128;                   ///< calibration tokens the per-tensor KL probes score
+    bool klProbes = true;                     ///< build the KL-probe candidate (false: NMSE only)
     /// A KL-probe table made before on the same model, text and options (FitResult::klTable):
     /// the probes, which do not depend on the budget, are not run again. Null: probe.
     std::shared_ptr<const quant::SensitivityTable> klTable;
-    int maxRounds = 8;        ///< rounds of local moves
-    int movesPerRound = 6;    ///< moves evaluated per round
-    double noiseSigmas = 2.0; ///< a KL gain within this many standard errors of the KL is noise
+    int maxRounds = 8;         ///< rounds of local moves
+    int movesPerRound = 6;     ///< moves evaluated per round
+    double noiseSigmas = 2.0;  ///< a KL gain within this many standard errors of the KL is noise
     /// ... and one within this many standard errors of the per-position log-likelihood
     /// difference (the noise of a perplexity on a text of the calibration's length)
     double nllSigmas = 1.0;
-    double maxSeconds = 0;    ///< time bound (0: none)
+    double maxSeconds = 0;  ///< time bound (0: none)
     int threads = 0;
     const quant::CancelToken* cancel = nullptr;
     /// One step per evaluation (doneBytes of totalBytes planned; `tensor` names the phase).
@@ -96,11 +96,11 @@ struct FitResult {
     std::optional<size_t> preset;          ///< the best preset (lowest calibration KL)
     size_t best = 0;                       ///< lowest calibration KL of all
     std::string rule;                      ///< why `chosen` was chosen, in words
-    double noise = 0;        ///< the chosen's noise threshold (see the rule), 0 for the preset
+    double noise = 0;  ///< the chosen's noise threshold (see the rule), 0 for the preset
     int64_t calibrationTokens = 0, heldOutTokens = 0;
     int evaluations = 0;
     int acceptedMoves = 0;
-    bool timedOut = false;   ///< maxSeconds stopped the search
+    bool timedOut = false;  ///< maxSeconds stopped the search
     double seconds = 0;
     /// The KL-probe table the loop used (to pass back as FitOptions::klTable for another
     /// budget on the same text); null when it did not probe.
@@ -117,9 +117,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
                               std::span<const int32_t> tokens, const FitOptions& options);
 
 /// The same from a text, tokenized with the model's vocabulary.
-Result<FitResult> fitToBudgetOfText(const model::Model& model,
-                                    const quant::SensitivityTable& nmse, std::string_view text,
-                                    const FitOptions& options);
+Result<FitResult> fitToBudgetOfText(const model::Model& model, const quant::SensitivityTable& nmse,
+                                    std::string_view text, const FitOptions& options);
 
 /// The presets of a size: those of `pool` (llama-quantize's K-quant and i-quant presets when
 /// empty) whose plan fits `targetBytes`, keeping every one of the largest size (several presets
@@ -128,4 +127,4 @@ std::vector<quant::Ftype> presetsOfSize(const model::Model& model, uint64_t targ
                                         const quant::Imatrix* imatrix,
                                         std::vector<quant::Ftype> pool = {});
 
-} // namespace qs::eval
+}  // namespace qs::eval

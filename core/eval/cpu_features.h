@@ -36,7 +36,7 @@ inline bool cpuHasAvx512() {
 #endif
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval
 
 #if defined(__x86_64__) || defined(__i386__)
 #define QS_EVAL_TARGET_AVX2 __attribute__((target("avx2,fma,f16c")))

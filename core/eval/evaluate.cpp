@@ -28,15 +28,14 @@ double logSumExp(const float* l, int64_t n, int64_t* argmax) {
 
 Status checkScoring(int64_t T, const EvalOptions& o) {
     if (o.firstScored < 0 || o.firstScored >= T - 1) {
-        return makeError(ErrorCode::BadUsage,
-                         "nothing to score: " + std::to_string(T) +
-                             " tokens in the context, scoring from position " +
-                             std::to_string(o.firstScored));
+        return makeError(ErrorCode::BadUsage, "nothing to score: " + std::to_string(T) +
+                                                  " tokens in the context, scoring from position " +
+                                                  std::to_string(o.firstScored));
     }
     return {};
 }
 
-} // namespace
+}  // namespace
 
 double percentile(std::vector<float> v, double p) {
     if (v.empty()) return 0;
@@ -81,10 +80,9 @@ Result<ReferenceCache> runReference(const LlamaModel& model, std::span<const int
                 const double lse = logSumExp(l, V, nullptr);
                 ref.nll[size_t(s)] = float(lse - double(l[tokens[size_t(p + 1)]]));
                 std::iota(idx.begin(), idx.end(), 0);
-                std::partial_sort(idx.begin(), idx.begin() + ptrdiff_t(K), idx.end(),
-                                  [&](int32_t a, int32_t c) {
-                                      return l[a] > l[c] || (l[a] == l[c] && a < c);
-                                  });
+                std::partial_sort(
+                    idx.begin(), idx.begin() + ptrdiff_t(K), idx.end(),
+                    [&](int32_t a, int32_t c) { return l[a] > l[c] || (l[a] == l[c] && a < c); });
                 for (size_t j = 0; j < K; ++j) {
                     ref.ids[size_t(s) * K + j] = idx[j];
                     ref.logProbs[size_t(s) * K + j] = float(double(l[idx[j]]) - lse);
@@ -114,9 +112,9 @@ Result<EvalResult> evaluate(const LlamaModel& model, std::span<const int32_t> al
                              "the reference was made on other tokens or positions");
         }
         if (ref->vocab != V) {
-            return makeError(ErrorCode::BadUsage,
-                             "the reference has a vocabulary of " + std::to_string(ref->vocab) +
-                                 ", the model " + std::to_string(V));
+            return makeError(ErrorCode::BadUsage, "the reference has a vocabulary of " +
+                                                      std::to_string(ref->vocab) + ", the model " +
+                                                      std::to_string(V));
         }
     }
     EvalResult r;
@@ -297,4 +295,4 @@ Result<ReferenceCache> ReferenceCache::load(const std::string& path) {
     return c;
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

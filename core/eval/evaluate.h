@@ -35,10 +35,10 @@ struct ReferenceCache {
     int32_t vocab = 0;
     int32_t topK = 0;
     int64_t firstScored = 0;
-    std::vector<int32_t> tokens;   ///< the evaluated context (ctx tokens)
-    std::vector<int32_t> ids;      ///< positions x topK, most probable first
-    std::vector<float> logProbs;   ///< positions x topK
-    std::vector<float> nll;        ///< the reference's own -log p(next) per position
+    std::vector<int32_t> tokens;  ///< the evaluated context (ctx tokens)
+    std::vector<int32_t> ids;     ///< positions x topK, most probable first
+    std::vector<float> logProbs;  ///< positions x topK
+    std::vector<float> nll;       ///< the reference's own -log p(next) per position
     double perplexity = 0;
 
     int64_t positions() const { return int64_t(nll.size()); }
@@ -48,20 +48,20 @@ struct ReferenceCache {
 };
 
 struct EvalResult {
-    int64_t tokens = 0;       ///< tokens in the context
-    int64_t scored = 0;       ///< positions scored
+    int64_t tokens = 0;  ///< tokens in the context
+    int64_t scored = 0;  ///< positions scored
     double perplexity = 0;
     double meanNll = 0;
-    std::vector<float> nll;   ///< per scored position
+    std::vector<float> nll;  ///< per scored position
     // Against a reference (when one was given).
     bool hasReference = false;
     double referencePerplexity = 0;
     double klMean = 0, klP99 = 0, klMax = 0, klMedian = 0;
-    double top1Agreement = 0;          ///< fraction of positions with the same argmax
-    std::vector<float> kl;             ///< per scored position
-    std::vector<uint8_t> top1Same;     ///< per scored position
+    double top1Agreement = 0;       ///< fraction of positions with the same argmax
+    std::vector<float> kl;          ///< per scored position
+    std::vector<uint8_t> top1Same;  ///< per scored position
     double seconds = 0;
-    double tokensPerSecond = 0;        ///< context tokens through the forward pass per second
+    double tokensPerSecond = 0;  ///< context tokens through the forward pass per second
 };
 
 /// Cut `tokens` to the context and check it leaves something to score.
@@ -87,4 +87,4 @@ Result<EvalResult> evaluateChunked(const LlamaModel& model, std::span<const int3
 /// Percentile p (0..100) of `v` by linear interpolation between closest ranks.
 double percentile(std::vector<float> v, double p);
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -12,7 +12,9 @@ namespace qs::eval::detail {
 
 namespace {
 
-inline float roundF16(float x) { return formats::halfToFloat(formats::floatToHalf(x)); }
+inline float roundF16(float x) {
+    return formats::halfToFloat(formats::floatToHalf(x));
+}
 
 // ggml_gelu_f32 (tanh approximation) as ggml's CPU backend applies it: through its F16 table
 // (the input rounded to F16, the result stored as F16), 0 below -10 and identity above 10.
@@ -59,16 +61,14 @@ void glu(std::vector<float>& gate, const std::vector<float>& up, size_t n, bool 
         return;
     }
 #if defined(__x86_64__) || defined(__i386__)
-    const auto fn = !cpuHasAvx2Fma() ? swigluPlain
-                    : cpuHasAvx512() ? swigluAvx2W16
-                                     : swigluAvx2W8;
+    const auto fn = !cpuHasAvx2Fma() ? swigluPlain : cpuHasAvx512() ? swigluAvx2W16 : swigluAvx2W8;
 #else
     const auto fn = swigluPlain;
 #endif
     fn(gate.data(), up.data(), n / rowLen, rowLen);
 }
 
-} // namespace
+}  // namespace
 
 void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nRows, int64_t n,
              float eps, int threads) {
@@ -91,8 +91,8 @@ double ggmlSoftMax(int n, float* y, const float* x, float max) {
     int i = 0;
     for (; lanes > 0 && i + lanes <= n; i += lanes) {
         for (int l = 0; l < lanes; ++l) {
-            y[i + l] = lanes == 16 ? ggmlExpfAvx512Lane(x[i + l] - max)
-                                   : ggmlExpfAvx2Lane(x[i + l] - max);
+            y[i + l] =
+                lanes == 16 ? ggmlExpfAvx512Lane(x[i + l] - max) : ggmlExpfAvx2Lane(x[i + l] - max);
         }
         // _mm512_reduce_add_ps / the AVX2 build's halving, in float, then added in double.
         sum += double(lanes == 16 ? reduceLanesGgml<16>(y + i) : reduceLanesGgml<8>(y + i));
@@ -104,8 +104,8 @@ double ggmlSoftMax(int n, float* y, const float* x, float max) {
     return sum;
 }
 
-void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok,
-              float* out, int threads, bool emulateGgml, ActivationObserver* observer) {
+void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok, float* out,
+              int threads, bool emulateGgml, ActivationObserver* observer) {
     const size_t n = size_t(nTok) * size_t(L.wGate.rows);
     std::vector<float> gate(n), up(n);
     if (observer) {
@@ -208,4 +208,4 @@ void moeFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t
     }
 }
 
-} // namespace qs::eval::detail
+}  // namespace qs::eval::detail

@@ -21,13 +21,15 @@ namespace qs::eval {
 
 namespace {
 
-inline float roundF16(float x) { return formats::halfToFloat(formats::floatToHalf(x)); }
+inline float roundF16(float x) {
+    return formats::halfToFloat(formats::floatToHalf(x));
+}
 
 // RoPE on nTok x nHeads heads of headDim values, in place.
 // freqBase/freqScale are the layer's (sliding layers may differ); cos and sin are scaled by
 // rope.scaling.attn_factor (ggml's mscale).
-void rope(float* x, int64_t nTok, int nHeads, const LlamaConfig& c, float freqBase,
-          float freqScale, const std::vector<float>& freqFactors, int threads) {
+void rope(float* x, int64_t nTok, int nHeads, const LlamaConfig& c, float freqBase, float freqScale,
+          const std::vector<float>& freqFactors, int threads) {
     const int hd = c.headDim, nd = c.ropeDim;
     const float thetaScale = std::pow(freqBase, -2.0f / float(nd));
     const float mscale = c.ropeAttnFactor;
@@ -117,9 +119,9 @@ template <int W>
 template <int W>
 [[gnu::always_inline]] inline void attentionF16CacheRow(const float* qt, const float* k,
                                                         const float* v, int64_t kvStride,
-                                                        int64_t j0, int64_t t, int hd,
-                                                        float scale, float softcap, float* qh,
-                                                        float* s, float* out) {
+                                                        int64_t j0, int64_t t, int hd, float scale,
+                                                        float softcap, float* qh, float* s,
+                                                        float* out) {
     for (int i = 0; i < hd; ++i) qh[i] = roundF16(qt[i]);
     const bool tiny = hd % W == 0;
     float mx = -INFINITY;
@@ -133,8 +135,8 @@ template <int W>
     const int64_t nCols = (t / W + 1) * W;  // whole groups from column 0 (the rest are 0)
     for (int64_t j = 0; j < nCols; ++j) {
         s[j] = (j < j0 || j > t) ? 0.0f
-               : W == 16       ? ggmlExpfAvx512Lane(s[j] - mx)
-                               : ggmlExpfAvx2Lane(s[j] - mx);
+               : W == 16         ? ggmlExpfAvx512Lane(s[j] - mx)
+                                 : ggmlExpfAvx2Lane(s[j] - mx);
     }
     double sum = 0;
     for (int64_t g = 0; g < nCols; g += W) sum += double(reduceLanesGgml<W>(s + g));
@@ -152,17 +154,17 @@ template <int W>
     }
 }
 
-using F16CacheRowFn = void (*)(const float*, const float*, const float*, int64_t, int64_t,
-                               int64_t, int, float, float, float*, float*, float*);
+using F16CacheRowFn = void (*)(const float*, const float*, const float*, int64_t, int64_t, int64_t,
+                               int, float, float, float*, float*, float*);
 #if defined(__x86_64__) || defined(__i386__)
 QS_EVAL_TARGET_AVX2 void f16CacheRowW16(const float* qt, const float* k, const float* v,
                                         int64_t kvs, int64_t j0, int64_t t, int hd, float scale,
                                         float softcap, float* qh, float* s, float* out) {
     attentionF16CacheRow<16>(qt, k, v, kvs, j0, t, hd, scale, softcap, qh, s, out);
 }
-QS_EVAL_TARGET_AVX2 void f16CacheRowW8(const float* qt, const float* k, const float* v,
-                                       int64_t kvs, int64_t j0, int64_t t, int hd, float scale,
-                                       float softcap, float* qh, float* s, float* out) {
+QS_EVAL_TARGET_AVX2 void f16CacheRowW8(const float* qt, const float* k, const float* v, int64_t kvs,
+                                       int64_t j0, int64_t t, int hd, float scale, float softcap,
+                                       float* qh, float* s, float* out) {
     attentionF16CacheRow<8>(qt, k, v, kvs, j0, t, hd, scale, softcap, qh, s, out);
 }
 #endif
@@ -240,7 +242,7 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 // maximum grows). k and v are already F16-rounded. The body is a macro over the F16 rounding,
 // so that the AVX2 build gets the F16C instructions inline and the other build the portable
 // conversion (both round to nearest even).
-#define QS_FLASH_ROW_BODY(ROUND, W)                                                      \
+#define QS_FLASH_ROW_BODY(ROUND, W)                                                     \
     for (int i = 0; i < hd; ++i) qh[i] = ROUND(qt[i]);                                  \
     for (int i = 0; i < hd; ++i) acc[i] = 0.0f;                                         \
     float M = -INFINITY, S = 0;                                                         \
@@ -266,15 +268,12 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
 #if defined(__x86_64__) || defined(__i386__)
 #define QS_ROUND_F16_HW(x) _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(x), 0)))
 QS_EVAL_TARGET_AVX2 void flashRowAvx2(const float* qt, const float* k, const float* v,
-                                      int64_t kvStride, int64_t j0, int64_t n, int hd,
-                                      float scale, float softcap, float* qh, float* acc,
-                                      float* out) {
-    QS_FLASH_ROW_BODY(QS_ROUND_F16_HW, 8)
-}
-QS_EVAL_TARGET_AVX2 void flashRowAvx2W16(const float* qt, const float* k, const float* v,
-                                         int64_t kvStride, int64_t j0, int64_t n, int hd,
-                                         float scale, float softcap, float* qh, float* acc,
-                                         float* out) {
+                                      int64_t kvStride, int64_t j0, int64_t n, int hd, float scale,
+                                      float softcap, float* qh, float* acc, float* out){
+    QS_FLASH_ROW_BODY(QS_ROUND_F16_HW, 8)} QS_EVAL_TARGET_AVX2
+    void flashRowAvx2W16(const float* qt, const float* k, const float* v, int64_t kvStride,
+                         int64_t j0, int64_t n, int hd, float scale, float softcap, float* qh,
+                         float* acc, float* out) {
     QS_FLASH_ROW_BODY(QS_ROUND_F16_HW, 16)
 }
 #endif
@@ -300,15 +299,15 @@ template <int W>
 [[gnu::always_inline]] inline void flashTileBody(const float* q, const float* k, const float* v,
                                                  int64_t qStride, int64_t kvStride, int h,
                                                  int group, int64_t t0, int64_t t1, int hd,
-                                                 float scale, float softcap, int window,
-                                                 float* out, float* scratch) {
+                                                 float scale, float softcap, int window, float* out,
+                                                 float* scratch) {
     constexpr int KV = 64;
     const int nq = int(t1 - t0);
     const int64_t g = h / group;
-    float* Kt = scratch;           // hd x KV (transposed key tile)
-    float* Vt = Kt + hd * KV;      // KV x hd
-    float* P = Vt + KV * hd;       // nq x KV (probabilities)
-    float* acc = P + 64 * KV;      // nq x hd
+    float* Kt = scratch;       // hd x KV (transposed key tile)
+    float* Vt = Kt + hd * KV;  // KV x hd
+    float* P = Vt + KV * hd;   // nq x KV (probabilities)
+    float* acc = P + 64 * KV;  // nq x hd
     float M[64], S[64];
     bool live[64];
     for (int r = 0; r < nq; ++r) {
@@ -394,22 +393,19 @@ QS_EVAL_TARGET_AVX2 void flashTileAvx2W16(const float* q, const float* k, const 
                                           int64_t qs, int64_t kvs, int h, int group, int64_t t0,
                                           int64_t t1, int hd, float scale, float softcap,
                                           int window, float* out, float* scratch) {
-    flashTileBody<16>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out,
-                      scratch);
+    flashTileBody<16>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out, scratch);
 }
-QS_EVAL_TARGET_AVX2 void flashTileAvx2W8(const float* q, const float* k, const float* v,
-                                         int64_t qs, int64_t kvs, int h, int group, int64_t t0,
-                                         int64_t t1, int hd, float scale, float softcap,
-                                         int window, float* out, float* scratch) {
-    flashTileBody<8>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out,
-                     scratch);
+QS_EVAL_TARGET_AVX2 void flashTileAvx2W8(const float* q, const float* k, const float* v, int64_t qs,
+                                         int64_t kvs, int h, int group, int64_t t0, int64_t t1,
+                                         int hd, float scale, float softcap, int window, float* out,
+                                         float* scratch) {
+    flashTileBody<8>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out, scratch);
 }
 #endif
-void flashTilePlain(const float* q, const float* k, const float* v, int64_t qs, int64_t kvs,
-                    int h, int group, int64_t t0, int64_t t1, int hd, float scale, float softcap,
+void flashTilePlain(const float* q, const float* k, const float* v, int64_t qs, int64_t kvs, int h,
+                    int group, int64_t t0, int64_t t1, int hd, float scale, float softcap,
                     int window, float* out, float* scratch) {
-    flashTileBody<8>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out,
-                     scratch);
+    flashTileBody<8>(q, k, v, qs, kvs, h, group, t0, t1, hd, scale, softcap, window, out, scratch);
 }
 
 // ggml's CPU flash attention: with a soft cap the scale is divided by the cap and the score is
@@ -453,13 +449,13 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
             const int64_t t = idx % nTok;
             const int64_t g = h / group;
             const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
-            row(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, j0, t + 1,
-                hd, scale, softcap, qh.data(), acc.data(), out + t * qStride + int64_t(h) * hd);
+            row(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, j0, t + 1, hd,
+                scale, softcap, qh.data(), acc.data(), out + t * qStride + int64_t(h) * hd);
         }
     });
 }
 
-} // namespace
+}  // namespace
 
 Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
                const ForwardOptions& options, const LogitsFn& consume, int64_t logitsFrom) {
@@ -470,10 +466,10 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
     const int64_t qDim = int64_t(c.nHead) * c.headDim, kvDim = int64_t(c.nHeadKv) * c.headDim;
     for (int64_t t = 0; t < T; ++t) {
         if (tokens[size_t(t)] < 0 || tokens[size_t(t)] >= c.nVocab) {
-            return makeError(ErrorCode::BadInput,
-                             "token id " + std::to_string(tokens[size_t(t)]) + " at position " +
-                                 std::to_string(t) + " is outside the vocabulary of " +
-                                 std::to_string(c.nVocab));
+            return makeError(ErrorCode::BadInput, "token id " + std::to_string(tokens[size_t(t)]) +
+                                                      " at position " + std::to_string(t) +
+                                                      " is outside the vocabulary of " +
+                                                      std::to_string(c.nVocab));
         }
     }
     const uint64_t steps = uint64_t(c.nLayer) + 1;
@@ -535,10 +531,9 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
                             threads);
         }
         // Rope factors: llama 3's rope_freqs, phi3's long factors past the original context.
-        const std::vector<float>& factors =
-            !model.ropeFreqs().empty() ? model.ropeFreqs()
-            : (T > c.nCtxOrig && !L.ropeLong.empty()) ? L.ropeLong
-                                                      : L.ropeShort;
+        const std::vector<float>& factors = !model.ropeFreqs().empty() ? model.ropeFreqs()
+                                            : (T > c.nCtxOrig && !L.ropeLong.empty()) ? L.ropeLong
+                                                                                      : L.ropeShort;
         const bool swa = c.isSwa(l);
         const float base = swa ? c.ropeFreqBaseSwa : c.ropeFreqBase;
         const float fscale = swa ? c.ropeFreqScaleSwa : c.ropeFreqScale;
@@ -557,8 +552,8 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
             attentionFlashF16(q.data(), k.data(), v.data(), att.data(), T, c, threads, window,
                               kqScale, c.attnSoftcap);
         } else {
-            attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads, window,
-                      kqScale, c.attnSoftcap);
+            attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads, window, kqScale,
+                      c.attnSoftcap);
         }
         if (options.observer) options.observer->onProduct(L.wo, -1, 0, att.data(), T);
         matmul(L.wo, att.data(), T, proj.data(), threads, emu);
@@ -604,4 +599,4 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
     return report(steps, {});
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -5,13 +5,13 @@
 // bases for sliding layers, rope_freqs / phi3 factors, attn_factor), optional per-head q/k
 // norms, grouped-query attention with a causal mask (a sliding window on gemma's sliding layers,
 // soft-capped scores on gemma2), SwiGLU or GEGLU or a mixture of experts (forward_blocks.h),
-// gemma's post norms and final soft-capping. Attention by default is llama.cpp's CPU flash attention
-// over its default F16 KV cache (what node-llama-cpp 3.22.1 runs: its logits are matched to
-// 1e-5 here, also for quantized files, where any other rounding of the attention moves the
-// Q8_0 rounding of later activations and the logits by 1e-2): for 64 or more tokens with a
-// head size that is a multiple of the SIMD width, ggml's tiled kernel (q in F32, F32 output
-// sums, scores in key tiles of 64), else its row kernel (q and the output sums in F16). Weight rows are decoded on the
-// fly; every stage runs in parallel over rows or heads.
+// gemma's post norms and final soft-capping. Attention by default is llama.cpp's CPU flash
+// attention over its default F16 KV cache (what node-llama-cpp 3.22.1 runs: its logits are matched
+// to 1e-5 here, also for quantized files, where any other rounding of the attention moves the Q8_0
+// rounding of later activations and the logits by 1e-2): for 64 or more tokens with a head size
+// that is a multiple of the SIMD width, ggml's tiled kernel (q in F32, F32 output sums, scores in
+// key tiles of 64), else its row kernel (q and the output sums in F16). Weight rows are decoded on
+// the fly; every stage runs in parallel over rows or heads.
 
 #include <cstdint>
 #include <functional>
@@ -31,8 +31,8 @@ enum class Attention {
 };
 
 struct ForwardOptions {
-    int threads = 0;           ///< 0 = all cores
-    bool emulateGgml = true;   ///< round activations to the weight's vec_dot type
+    int threads = 0;          ///< 0 = all cores
+    bool emulateGgml = true;  ///< round activations to the weight's vec_dot type
     Attention attention = Attention::FlashF16;
     const quant::CancelToken* cancel = nullptr;
     /// Called after each layer; doneBytes/totalBytes count layers (plus one for the output).
@@ -50,4 +50,4 @@ using LogitsFn = std::function<void(int64_t pos, int64_t n, const float* logits)
 Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
                const ForwardOptions& options, const LogitsFn& consume, int64_t logitsFrom = 0);
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -22,8 +22,8 @@ void rmsNorm(const float* x, float* out, const std::vector<float>& w, int64_t nR
              float eps, int threads);
 
 /// out (nTok x nEmbd) = the layer's dense FFN of h (nTok x nEmbd).
-void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok,
-              float* out, int threads, bool emulateGgml, ActivationObserver* observer = nullptr);
+void denseFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t nTok, float* out,
+              int threads, bool emulateGgml, ActivationObserver* observer = nullptr);
 
 /// out (nTok x nEmbd) = the layer's mixture of experts on h, as llama.cpp's build_moe_ffn with
 /// softmax gating and norm_w (qwen3moe, mixtral): router logits, softmax, the top-k experts by
@@ -38,4 +38,4 @@ void routeExperts(const LayerWeights& L, const LlamaConfig& c, const float* h, i
                   int threads, bool emulateGgml, std::vector<int32_t>& selected,
                   std::vector<float>& weights);
 
-} // namespace qs::eval::detail
+}  // namespace qs::eval::detail

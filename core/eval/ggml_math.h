@@ -76,4 +76,4 @@ template <int W>
     return x / (1.0f + e);
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -33,13 +33,14 @@ Result<quant::ImatrixSums> computeImatrix(const LlamaModel& model, std::span<con
     if (ctx < 16) {
         return makeError(ErrorCode::BadUsage,
                          "a chunk needs at least 16 tokens (llama-imatrix leaves out smaller "
-                         "products), got --ctx " + std::to_string(ctx));
+                         "products), got --ctx " +
+                             std::to_string(ctx));
     }
     const int64_t available = int64_t(tokens.size()) / ctx;
     if (available < 1) {
-        return makeError(ErrorCode::BadInput,
-                         "the text has " + std::to_string(tokens.size()) +
-                             " tokens, fewer than one chunk of " + std::to_string(ctx));
+        return makeError(ErrorCode::BadInput, "the text has " + std::to_string(tokens.size()) +
+                                                  " tokens, fewer than one chunk of " +
+                                                  std::to_string(ctx));
     }
     const int64_t nChunks = options.chunks < 0 ? available : std::min(options.chunks, available);
     if (nChunks < 1) return makeError(ErrorCode::BadUsage, "--chunks must be at least 1");
@@ -64,7 +65,8 @@ Result<quant::ImatrixSums> computeImatrix(const LlamaModel& model, std::span<con
         }
         // Only the last position's logits are asked for: the products before the output head
         // see every position either way.
-        QS_TRY(forward(model, chunk, fo, [](int64_t, int64_t, const float*) {}, ctx - 1));
+        QS_TRY(forward(
+            model, chunk, fo, [](int64_t, int64_t, const float*) {}, ctx - 1));
     }
     auto sums = std::move(collector.sums());
     if (!options.dataset.empty()) sums.datasets.push_back(options.dataset);
@@ -73,4 +75,4 @@ Result<quant::ImatrixSums> computeImatrix(const LlamaModel& model, std::span<con
     return sums;
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

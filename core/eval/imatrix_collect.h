@@ -29,11 +29,11 @@ private:
 };
 
 struct ImatrixOptions {
-    int64_t ctx = 512;      ///< tokens per chunk (llama-imatrix -c)
-    int64_t chunks = -1;    ///< at most this many chunks (-1: all full chunks of the text)
-    int32_t bos = -1;       ///< token that starts every chunk (-1: leave the text's tokens)
-    std::string dataset;    ///< recorded in imatrix.datasets (the text file's name)
-    ForwardOptions forward; ///< threads, cancellation; its observer is replaced
+    int64_t ctx = 512;       ///< tokens per chunk (llama-imatrix -c)
+    int64_t chunks = -1;     ///< at most this many chunks (-1: all full chunks of the text)
+    int32_t bos = -1;        ///< token that starts every chunk (-1: leave the text's tokens)
+    std::string dataset;     ///< recorded in imatrix.datasets (the text file's name)
+    ForwardOptions forward;  ///< threads, cancellation; its observer is replaced
     /// Called after each layer of each chunk: doneBytes / totalBytes count layers of all chunks.
     quant::ProgressFn progress;
 };
@@ -43,4 +43,4 @@ struct ImatrixOptions {
 Result<quant::ImatrixSums> computeImatrix(const LlamaModel& model, std::span<const int32_t> tokens,
                                           const ImatrixOptions& options);
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -83,4 +83,4 @@ Result<quant::SensitivityTable> klSensitivityOfText(const model::Model& model,
     return klSensitivity(model, nmse, *ctx, *reference, options);
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

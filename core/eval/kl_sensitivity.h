@@ -18,8 +18,8 @@
 namespace qs::eval {
 
 struct KlSensitivityOptions {
-    EvalOptions eval;                ///< context, scoring, threads, cancel
-    quant::ProgressFn progress;      ///< one step per probe (tensor x distinct written type)
+    EvalOptions eval;            ///< context, scoring, threads, cancel
+    quant::ProgressFn progress;  ///< one step per probe (tensor x distinct written type)
 };
 
 /// The KL table: `nmse`'s cells (types, sizes, validity) with nmse and weightedNmse replaced by
@@ -39,4 +39,4 @@ Result<quant::SensitivityTable> klSensitivityOfText(const model::Model& model,
                                                     std::string_view text,
                                                     const KlSensitivityOptions& options);
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -36,11 +36,11 @@ constexpr int kQK = 256;
 // ------------------------------------------------------------------------------------------
 
 struct RowsInt {
-    std::vector<int8_t> q;     // rows x C
-    std::vector<int16_t> s;    // rows x C/16
-    std::vector<int16_t> m;    // rows x C/16 (each 32-value minimum twice)
-    std::vector<float> d;      // rows x C/256
-    std::vector<float> dmin;   // rows x C/256
+    std::vector<int8_t> q;    // rows x C
+    std::vector<int16_t> s;   // rows x C/16
+    std::vector<int16_t> m;   // rows x C/16 (each 32-value minimum twice)
+    std::vector<float> d;     // rows x C/256
+    std::vector<float> dmin;  // rows x C/256
     void resize(int64_t rows, int64_t C) {
         q.resize(size_t(rows * C));
         s.resize(size_t(rows * C / 16));
@@ -154,8 +154,7 @@ void unpackRow(TensorType t, const uint8_t* src, int64_t C, int8_t* q, int16_t* 
             }
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -248,10 +247,9 @@ void intSumsPlain(const KernelIn& in, int32_t* out) {
                 continue;
             }
             for (int l = 0; l < 8; ++l) {
-                const int32_t off =
-                    in.q6Offset ? 32 * (int32_t(bs[2 * l]) * sc[2 * l] +
-                                        int32_t(bs[2 * l + 1]) * sc[2 * l + 1])
-                                : 0;
+                const int32_t off = in.q6Offset ? 32 * (int32_t(bs[2 * l]) * sc[2 * l] +
+                                                        int32_t(bs[2 * l + 1]) * sc[2 * l + 1])
+                                                : 0;
                 o[l] = lanes[l] - off;
                 o[8 + l] = mins[l];
             }
@@ -265,8 +263,8 @@ void intSumsPlain(const KernelIn& in, int32_t* out) {
 // IQ4_XS) as |q| against a with q's sign (exact: |q|, |a| <= 127 never saturate the pairs).
 // The token count is a template argument so that the accumulators stay in registers.
 template <bool kSigned, bool kPairs, int n>
-[[gnu::always_inline]] QS_EVAL_TARGET_AVX2 inline void intSumsAvx2Body(const KernelIn& in,
-                                                                       int koff, int32_t* out) {
+[[gnu::always_inline]] QS_EVAL_TARGET_AVX2 inline void intSumsAvx2Body(const KernelIn& in, int koff,
+                                                                       int32_t* out) {
     for (int64_t b = 0; b < in.nb; ++b) {
         const int8_t* qb = in.q + b * kQK;
         const int16_t* sb = in.sc + b * 16;
@@ -298,13 +296,14 @@ template <bool kSigned, bool kPairs, int n>
         }
         for (int k = 0; k < n; ++k) {
             int32_t* o = out + ((koff + k) * in.nb + b) * kSlots;
-            const __m256i bs = _mm256_loadu_si256(
-                reinterpret_cast<const __m256i*>(in.bsums[koff + k] + b * 16));
+            const __m256i bs =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in.bsums[koff + k] + b * 16));
             const __m256i mins = _mm256_madd_epi16(bs, mins16);
             if (!kPairs) {
                 __m256i lanes = acc[k];
                 if (in.q6Offset) {
-                    lanes = _mm256_sub_epi32(lanes, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+                    lanes =
+                        _mm256_sub_epi32(lanes, _mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
                 }
                 _mm256_storeu_si256(reinterpret_cast<__m256i*>(o), lanes);
                 _mm256_storeu_si256(reinterpret_cast<__m256i*>(o + 8), mins);
@@ -314,9 +313,9 @@ template <bool kSigned, bool kPairs, int n>
             // minimum terms: adjacent lanes added.
             const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(part[k][0], part[k][1]),
                                                 _mm256_hadd_epi32(part[k][2], part[k][3]));
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(o),
-                             _mm_add_epi32(_mm256_castsi256_si128(h),
-                                           _mm256_extracti128_si256(h, 1)));
+            _mm_storeu_si128(
+                reinterpret_cast<__m128i*>(o),
+                _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
             const __m256i mh = _mm256_hadd_epi32(mins, mins);  // [m01 m23 . . | m45 m67 . .]
             const __m128i mlo = _mm256_castsi256_si128(mh), mhi = _mm256_extracti128_si256(mh, 1);
             _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 4), _mm_unpacklo_epi64(mlo, mhi));
@@ -428,7 +427,7 @@ struct ActQ8K {
     std::vector<int16_t> bsums;
 };
 
-} // namespace
+}  // namespace
 
 namespace {
 
@@ -443,8 +442,7 @@ struct ChunkJob {
 };
 
 /// Every (row, token) product of one chunk of unpacked rows, four tokens per integer call.
-[[gnu::always_inline]] inline void chunkBody(const ChunkJob& j, IntSumsFn intSums,
-                                             int32_t* sums) {
+[[gnu::always_inline]] inline void chunkBody(const ChunkJob& j, IntSumsFn intSums, int32_t* sums) {
     const int64_t C = j.C, nb = j.nb;
     KernelIn in{};
     in.nb = nb;
@@ -479,8 +477,8 @@ struct ChunkJob {
                 continue;
             }
             for (int k = 0; k < n; ++k) {
-                j.y[(t0 + k) * j.R + r] = combineVecDot(j.type, wv, dp[k], nb,
-                                                        sums + k * nb * kSlots);
+                j.y[(t0 + k) * j.R + r] =
+                    combineVecDot(j.type, wv, dp[k], nb, sums + k * nb * kSlots);
             }
         }
     }
@@ -497,7 +495,7 @@ void chunkPlain(const ChunkJob& j, int32_t* sums) {
     chunkBody(j, intSumsPlain, sums);
 }
 
-} // namespace
+}  // namespace
 
 void matmulKQuant(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
                   bool expert) {
@@ -554,9 +552,16 @@ float dotKQuantPortable(TensorType type, const uint8_t* row, const float* x, int
     std::vector<int32_t> sums(size_t(nb * kSlots));
     const int8_t* ap[1] = {a.q.data()};
     const int16_t* bp[1] = {a.bsums.data()};
-    KernelIn in{rw.q.data(), rw.s.data(), rw.m.data(), ap, bp, 1, nb,
+    KernelIn in{rw.q.data(),
+                rw.s.data(),
+                rw.m.data(),
+                ap,
+                bp,
+                1,
+                nb,
                 repacked && type == TensorType::Q4_K,
-                type == TensorType::Q3_K || type == TensorType::IQ4_XS, type == TensorType::Q6_K};
+                type == TensorType::Q3_K || type == TensorType::IQ4_XS,
+                type == TensorType::Q6_K};
     intSumsPlain(in, sums.data());
     const RowView wv{rw.d.data(), rw.dmin.data()};
     if (in.pairs) {
@@ -568,4 +573,4 @@ float dotKQuantPortable(TensorType type, const uint8_t* row, const float* x, int
     return combineVecDot(type, wv, a.d.data(), nb, sums.data());
 }
 
-} // namespace qs::eval::detail
+}  // namespace qs::eval::detail

@@ -30,4 +30,4 @@ void matmulKQuant(const WeightView& w, const float* x, int64_t nTok, float* y, i
 float dotKQuantPortable(formats::TensorType type, const uint8_t* row, const float* x, int64_t n,
                         bool repacked, bool gemmOrder);
 
-} // namespace qs::eval::detail
+}  // namespace qs::eval::detail

@@ -18,7 +18,9 @@ struct Names {
     std::string gguf, hf;
 };
 
-std::string blk(int l, const char* what) { return "blk." + std::to_string(l) + "." + what; }
+std::string blk(int l, const char* what) {
+    return "blk." + std::to_string(l) + "." + what;
+}
 std::string hfl(int l, const char* what) {
     return "model.layers." + std::to_string(l) + "." + what;
 }
@@ -54,8 +56,10 @@ Result<WeightView> view(const model::Model& m, const model::TensorInfo* t,
     const auto& tr = formats::traits(t->type);
     if (!tr.decode || cols % tr.blockSize != 0) {
         return makeError(ErrorCode::BadInput,
-                         "type " + std::string(tr.name) + " cannot be evaluated (no decoder for "
-                             "rows of " + std::to_string(cols) + ")",
+                         "type " + std::string(tr.name) +
+                             " cannot be evaluated (no decoder for "
+                             "rows of " +
+                             std::to_string(cols) + ")",
                          m.path(), t->offset, t->name);
     }
     WeightView v;
@@ -74,9 +78,9 @@ Result<WeightView> view(const model::Model& m, const model::TensorInfo* t,
             // One stored piece read in place through its row map (llama's q/k permutation).
             v.data = m.pieceData(src.pieces[0]);
             v.rowMap = src.rowMap;
-        } else if (sameType && src.op == model::ValueOp::None && src.rowMap.empty() &&
-                   pieces > 1 && totalRows % pieces == 0 &&
-                   firstRow % (totalRows / pieces) == 0 && rows <= totalRows / pieces) {
+        } else if (sameType && src.op == model::ValueOp::None && src.rowMap.empty() && pieces > 1 &&
+                   totalRows % pieces == 0 && firstRow % (totalRows / pieces) == 0 &&
+                   rows <= totalRows / pieces) {
             // Stacked experts: expert e's matrix is piece e, read in place from its shard.
             const int64_t perPiece = totalRows / pieces;
             v.data = m.pieceData(src.pieces[size_t(firstRow / perPiece)]);
@@ -124,10 +128,10 @@ Result<std::vector<float>> vector1(const model::Model& m, const Names& n, int64_
         return missing(m, n);
     }
     if (t->nElements != len) {
-        return makeError(ErrorCode::BadInput,
-                         "has " + std::to_string(t->nElements) + " values, expected " +
-                             std::to_string(len),
-                         m.path(), t->offset, t->name);
+        return makeError(
+            ErrorCode::BadInput,
+            "has " + std::to_string(t->nElements) + " values, expected " + std::to_string(len),
+            m.path(), t->offset, t->name);
     }
     std::vector<uint8_t> scratch;
     auto bytes = m.readTensor(*t, scratch);
@@ -149,7 +153,7 @@ std::vector<int32_t> hfRopeRowMap(int heads, int hd) {
     return map;
 }
 
-} // namespace
+}  // namespace
 
 Result<LlamaModel> LlamaModel::bind(const model::Model& model) {
     LlamaModel lm;
@@ -395,4 +399,4 @@ Status LlamaModel::overrideWeight(size_t tensorIndex, formats::TensorType type,
     return {};
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

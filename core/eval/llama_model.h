@@ -5,7 +5,8 @@
 // qwen3, qwen3moe, gemma2, gemma3 (text), phi3 (the per-architecture reading of the GGUF keys is
 // in arch_config.cpp). A fused tensor (phi3's attn_qkv, ffn_up) binds as several views of row
 // ranges, and a 3-D expert tensor (`*_exps`, [cols, rows, n_expert]) as one view per expert, so
-// the forward pass decodes only the rows of the experts a token is routed to. GGUF names (`blk.N.attn_q.weight`) and Hugging Face names
+// the forward pass decodes only the rows of the experts a token is routed to. GGUF names
+// (`blk.N.attn_q.weight`) and Hugging Face names
 // (`model.layers.N.self_attn.q_proj.weight`) both bind; for HF llama/mistral the q/k rows are
 // read through the permutation llama.cpp's converter applies, so both give the same numbers.
 // A weight can be replaced by quantized bytes held by the LlamaModel (an in-memory plan or a
@@ -36,25 +37,25 @@ struct LlamaConfig {
     int ropeDim = 0;           ///< rope.dimension_count (default headDim)
     float ropeFreqBase = 10000.0f;  ///< rope.freq_base (default 10000)
     float ropeFreqScale = 1.0f;     ///< 1 / rope.scaling.factor for linear scaling
-    bool ropeNeox = false;     ///< NEOX style (pairs i, i + d/2): qwen2; llama/mistral: adjacent
-    float rmsEps = 1e-5f;      ///< attention.layer_norm_rms_epsilon
-    float ropeAttnFactor = 1.0f;    ///< rope.scaling.attn_factor (phi3 LongRoPE): cos/sin scale
-    int nCtxOrig = 0;               ///< rope.scaling.original_context_length (phi3 long/short)
+    bool ropeNeox = false;        ///< NEOX style (pairs i, i + d/2): qwen2; llama/mistral: adjacent
+    float rmsEps = 1e-5f;         ///< attention.layer_norm_rms_epsilon
+    float ropeAttnFactor = 1.0f;  ///< rope.scaling.attn_factor (phi3 LongRoPE): cos/sin scale
+    int nCtxOrig = 0;             ///< rope.scaling.original_context_length (phi3 long/short)
     // Mixture of experts (qwen3moe, llama with experts = mixtral): softmax router, top-k
     // experts, their weights renormalised to sum 1, SwiGLU experts.
-    int nExpert = 0;           ///< expert_count (0: dense FFN)
-    int nExpertUsed = 0;       ///< expert_used_count
-    int nFfExp = 0;            ///< expert_feed_forward_length (default n_ff / n_expert_used)
+    int nExpert = 0;      ///< expert_count (0: dense FFN)
+    int nExpertUsed = 0;  ///< expert_used_count
+    int nFfExp = 0;       ///< expert_feed_forward_length (default n_ff / n_expert_used)
     // Gemma.
-    float embdScale = 0.0f;    ///< > 0: embeddings multiplied by it (sqrt(n_embd) for gemma)
-    bool gelu = false;         ///< GEGLU (tanh GELU as ggml's F16 table) instead of SwiGLU
-    float attnSoftcap = 0.0f;  ///< attn_logit_softcapping (0: none)
-    float finalSoftcap = 0.0f; ///< final_logit_softcapping (0: none)
+    float embdScale = 0.0f;     ///< > 0: embeddings multiplied by it (sqrt(n_embd) for gemma)
+    bool gelu = false;          ///< GEGLU (tanh GELU as ggml's F16 table) instead of SwiGLU
+    float attnSoftcap = 0.0f;   ///< attn_logit_softcapping (0: none)
+    float finalSoftcap = 0.0f;  ///< final_logit_softcapping (0: none)
     /// > 0: q is multiplied by this before attention and the scores are not scaled again
     /// (gemma's 1/sqrt(head_dim), phi3's 1/sqrt(head_dim) on q); 0: scores * 1/sqrt(head_dim).
     float qScale = 0.0f;
-    int nSwa = 0;              ///< attention.sliding_window (0: none)
-    std::vector<uint8_t> swaLayers;  ///< per layer: 1 = sliding-window layer
+    int nSwa = 0;                      ///< attention.sliding_window (0: none)
+    std::vector<uint8_t> swaLayers;    ///< per layer: 1 = sliding-window layer
     float ropeFreqBaseSwa = 10000.0f;  ///< rope.freq_base_swa (sliding layers)
     float ropeFreqScaleSwa = 1.0f;
 
@@ -92,7 +93,7 @@ struct WeightView {
 
 struct LayerWeights {
     std::vector<float> attnNorm, ffnNorm;
-    std::vector<float> bq, bk, bv;  ///< optional biases (qwen2); empty when absent
+    std::vector<float> bq, bk, bv;    ///< optional biases (qwen2); empty when absent
     std::vector<float> qNorm, kNorm;  ///< per-head RMSNorm of q and k (qwen3, gemma3); or empty
     std::vector<float> postAttnNorm, postFfnNorm;  ///< gemma's norms after attention and FFN
     WeightView wq, wk, wv, wo, wGate, wUp, wDown;
@@ -133,7 +134,8 @@ private:
     /// fused or an expert tensor).
     std::vector<WeightView*> viewsOf(const std::string& name);
     /// Call fn on every bound view, in forward order.
-    template <class F> void forEachView(F&& fn) const;
+    template <class F>
+    void forEachView(F&& fn) const;
 
     const model::Model* m_model = nullptr;
     LlamaConfig m_config;
@@ -145,4 +147,4 @@ private:
     std::vector<std::shared_ptr<std::vector<uint8_t>>> m_owned;  // override storage
 };
 
-} // namespace qs::eval
+}  // namespace qs::eval

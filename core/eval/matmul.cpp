@@ -29,12 +29,9 @@ ActRounding activationRounding(TensorType t) {
     case TensorType::F8_E4M3:
     case TensorType::F8_E5M2:
     case TensorType::U8:
-    case TensorType::BOOL:
-        return ActRounding::None;
-    case TensorType::F16:
-        return ActRounding::F16;
-    case TensorType::BF16:
-        return ActRounding::BF16;
+    case TensorType::BOOL: return ActRounding::None;
+    case TensorType::F16: return ActRounding::F16;
+    case TensorType::BF16: return ActRounding::BF16;
     case TensorType::Q4_0:
     case TensorType::Q4_1:
     case TensorType::Q5_0:
@@ -42,17 +39,14 @@ ActRounding activationRounding(TensorType t) {
     case TensorType::Q8_0:
     case TensorType::Q8_1:
     case TensorType::IQ4_NL:
-    case TensorType::MXFP4:
-        return ActRounding::Q8_0;  // Q8_1 for Q4_1/Q5_1 holds the same values
-    default:
-        return ActRounding::Q8_K;
+    case TensorType::MXFP4: return ActRounding::Q8_0;  // Q8_1 for Q4_1/Q5_1 holds the same values
+    default: return ActRounding::Q8_K;
     }
 }
 
 void roundActivations(ActRounding r, float* x, int64_t n) {
     switch (r) {
-    case ActRounding::None:
-        return;
+    case ActRounding::None: return;
     case ActRounding::F16:
         for (int64_t i = 0; i < n; ++i) x[i] = formats::halfToFloat(formats::floatToHalf(x[i]));
         return;
@@ -164,17 +158,19 @@ inline float hsum(V8 v) {
 }
 
 QS_EVAL_TARGET_AVX2 void dot1x4Avx2(const float* w, const float* x0, const float* x1,
-                                     const float* x2, const float* x3, int64_t n, float* out) {
+                                    const float* x2, const float* x3, int64_t n, float* out) {
     dot1x4Body(w, x0, x1, x2, x3, n, out);
 }
-void dot1x4Plain(const float* w, const float* x0, const float* x1, const float* x2,
-                 const float* x3, int64_t n, float* out) {
+void dot1x4Plain(const float* w, const float* x0, const float* x1, const float* x2, const float* x3,
+                 int64_t n, float* out) {
     dot1x4Body(w, x0, x1, x2, x3, n, out);
 }
 QS_EVAL_TARGET_AVX2 float dot1Avx2(const float* a, const float* b, int64_t n) {
     return dot1Body(a, b, n);
 }
-float dot1Plain(const float* a, const float* b, int64_t n) { return dot1Body(a, b, n); }
+float dot1Plain(const float* a, const float* b, int64_t n) {
+    return dot1Body(a, b, n);
+}
 
 void dot1x4(const float* w, const float* x0, const float* x1, const float* x2, const float* x3,
             int64_t n, float* out) {
@@ -186,9 +182,11 @@ float dot1(const float* a, const float* b, int64_t n) {
     return (avx2 ? dot1Avx2 : dot1Plain)(a, b, n);
 }
 
-} // namespace
+}  // namespace
 
-float dotF32(const float* a, const float* b, int64_t n) { return dot1(a, b, n); }
+float dotF32(const float* a, const float* b, int64_t n) {
+    return dot1(a, b, n);
+}
 
 namespace {
 
@@ -200,7 +198,9 @@ bool intDotType(TensorType t) {
 }
 // ... and those with a block minimum (F16 after the scale, decoding to d * q + m), dotted with
 // Q8_1 activations: plus m_w * s_x, s_x = d_x * sum(q_x) rounded to F16.
-bool hasMin(TensorType t) { return t == TensorType::Q4_1 || t == TensorType::Q5_1; }
+bool hasMin(TensorType t) {
+    return t == TensorType::Q4_1 || t == TensorType::Q5_1;
+}
 
 // Q8_0 blocks kept as float integers in "lane order": value 4l + e of a block sits at e * 8 + l,
 // so that eight vector lanes hold ggml's eight int32 partial sums (each exact in float).
@@ -248,10 +248,10 @@ Q8Rows quantizeQ8(const float* x, int64_t nTok, int64_t C, int threads) {
 // ggml's AVX2 q8_0 dot (and tinyBLAS's): per block eight int32 lanes of four products each,
 // d_w * d_x fused-multiplied into eight float accumulators, then a fixed horizontal sum. One
 // weight row against four token rows.
-[[gnu::always_inline]] inline void dotQ8x4Body(const float* qw, const float* dw,
-                                               const float* wm, const float* const* qx,
-                                               const float* const* dx, const float* const* sx,
-                                               int64_t nBlocks, float* out, bool repacked) {
+[[gnu::always_inline]] inline void dotQ8x4Body(const float* qw, const float* dw, const float* wm,
+                                               const float* const* qx, const float* const* dx,
+                                               const float* const* sx, int64_t nBlocks, float* out,
+                                               bool repacked) {
     V8 acc[4] = {};
     float summs[4] = {0, 0, 0, 0};
     if (repacked) {
@@ -278,8 +278,8 @@ Q8Rows quantizeQ8(const float* x, int64_t nTok, int64_t C, int threads) {
         const V8 w0 = load8(wb), w1 = load8(wb + 8), w2 = load8(wb + 16), w3 = load8(wb + 24);
         for (int k = 0; k < 4; ++k) {
             const float* xb = qx[k] + b * 32;
-            const V8 sum = ((w0 * load8(xb) + w1 * load8(xb + 8)) + w2 * load8(xb + 16)) +
-                           w3 * load8(xb + 24);
+            const V8 sum =
+                ((w0 * load8(xb) + w1 * load8(xb + 8)) + w2 * load8(xb + 16)) + w3 * load8(xb + 24);
             const float d = dw[b] * dx[k][b];
             for (int l = 0; l < 8; ++l) acc[k][l] = __builtin_fmaf(d, sum[l], acc[k][l]);
             if (wm) summs[k] = __builtin_fmaf(wm[b], sx[k][b], summs[k]);
@@ -292,9 +292,9 @@ Q8Rows quantizeQ8(const float* x, int64_t nTok, int64_t C, int threads) {
 }
 
 QS_EVAL_TARGET_AVX2 void dotQ8x4Avx2(const float* qw, const float* dw, const float* wm,
-                                      const float* const* qx, const float* const* dx,
-                                      const float* const* sx, int64_t nBlocks, float* out,
-                                      bool repacked) {
+                                     const float* const* qx, const float* const* dx,
+                                     const float* const* sx, int64_t nBlocks, float* out,
+                                     bool repacked) {
     dotQ8x4Body(qw, dw, wm, qx, dx, sx, nBlocks, out, repacked);
 }
 void dotQ8x4Plain(const float* qw, const float* dw, const float* wm, const float* const* qx,
@@ -422,7 +422,9 @@ QS_EVAL_TARGET_AVX2 float dotF16Avx2x8(const float* a, const float* b, int64_t n
 QS_EVAL_TARGET_AVX2 float dotF16Avx2x16(const float* a, const float* b, int64_t n) {
     return dotF16Body<16>(a, b, n);
 }
-float dotF16Plain(const float* a, const float* b, int64_t n) { return dotF16Body<8>(a, b, n); }
+float dotF16Plain(const float* a, const float* b, int64_t n) {
+    return dotF16Body<8>(a, b, n);
+}
 // ggml_vec_dot_f16 alone (llama.cpp's MUL_MAT_ID, the experts' products, never uses tinyBLAS).
 QS_EVAL_TARGET_AVX2 float dotF16VecAvx2x8(const float* a, const float* b, int64_t n) {
     return dotF16Body<8, true>(a, b, n);
@@ -448,9 +450,9 @@ constexpr bool kHaveAvx512Kernel = true;
 // Two weight rows against four token rows in 16-lane zmm accumulators: per (row, token) the
 // same sums as dotF16x4Body<16>, with each loaded value used twice or four times.
 __attribute__((target("avx512f,avx2,fma,f16c"))) void dotF16x2x4Avx512(const float* w0,
-                                                                         const float* w1,
-                                                                         const float* const* b,
-                                                                         int64_t n, float* out) {
+                                                                       const float* w1,
+                                                                       const float* const* b,
+                                                                       int64_t n, float* out) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
     __m512 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
     const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
@@ -500,10 +502,9 @@ void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, in
     const bool avx2 = cpuHasAvx2Fma();
     // llama.cpp repacks Q4_0 and IQ4_NL tensors of a multiple of 8 rows (ggml's ne[1]; per
     // expert for 3-D tensors) on x86 with AVX2: its 8x8 kernels sum per block.
-    const int64_t tensorRows =
-        expert ? R : int64_t(w.rowBytes ? w.data.size() / w.rowBytes : 0);
-    const bool repacked = avx2 && (w.type == TensorType::Q4_0 || w.type == TensorType::IQ4_NL) &&
-                          tensorRows % 8 == 0;
+    const int64_t tensorRows = expert ? R : int64_t(w.rowBytes ? w.data.size() / w.rowBytes : 0);
+    const bool repacked =
+        avx2 && (w.type == TensorType::Q4_0 || w.type == TensorType::IQ4_NL) && tensorRows % 8 == 0;
     const Q8Rows xq = quantizeQ8(x, nTok, C, threads);
     const auto& tr = formats::traits(w.type);
     const bool withMin = hasMin(w.type);
@@ -561,7 +562,7 @@ void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, in
     });
 }
 
-} // namespace
+}  // namespace
 
 void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
             bool emulateGgml, bool expertSlice) {
@@ -647,8 +648,8 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
                         continue;
                     }
                     for (; t + 4 <= t1; t += 4) {
-                        dot1x4(wr, xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C,
-                               xa + (t + 3) * C, C, tmp);
+                        dot1x4(wr, xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C, xa + (t + 3) * C,
+                               C, tmp);
                         for (int k = 0; k < 4; ++k) y[(t + k) * R + r] = tmp[k];
                     }
                     for (; t < t1; ++t) y[t * R + r] = dot1(wr, xa + t * C, C);
@@ -658,4 +659,4 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
     });
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -38,4 +38,4 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
 /// Dot product of n floats (vectorized where the CPU allows).
 float dotF32(const float* a, const float* b, int64_t n);
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -52,7 +52,7 @@ void sortByKl(std::vector<ProbeResult>& v) {
     });
 }
 
-} // namespace
+}  // namespace
 
 Result<LlamaModel> bindWithPlan(const model::Model& model, const quant::Plan& plan,
                                 const quant::QuantizeOptions& qopts) {
@@ -140,12 +140,9 @@ Result<PlanEvaluation> evaluatePlan(const model::Model& model, const quant::Plan
     return out;
 }
 
-Result<std::vector<ProbeResult>> probeTensors(const model::Model& model,
-                                              const std::vector<size_t>& tensorIndices,
-                                              formats::TensorType type,
-                                              std::span<const int32_t> tokens,
-                                              const ReferenceCache& reference,
-                                              const EvalOptions& options) {
+Result<std::vector<ProbeResult>> probeTensors(
+    const model::Model& model, const std::vector<size_t>& tensorIndices, formats::TensorType type,
+    std::span<const int32_t> tokens, const ReferenceCache& reference, const EvalOptions& options) {
     std::vector<ProbeResult> out;
     for (size_t i : tensorIndices) {
         if (i >= model.tensors().size()) {
@@ -179,4 +176,4 @@ Result<std::vector<ProbeResult>> probeLayers(const model::Model& model, formats:
     return out;
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -23,8 +23,8 @@ Result<LlamaModel> bindWithPlan(const model::Model& model, const quant::Plan& pl
 struct PlanEvaluation {
     EvalResult result;
     ReferenceCache reference;
-    uint64_t weightBytes = 0;          ///< bytes of the plan's bound weights
-    uint64_t referenceWeightBytes = 0; ///< bytes of the original's bound weights
+    uint64_t weightBytes = 0;           ///< bytes of the plan's bound weights
+    uint64_t referenceWeightBytes = 0;  ///< bytes of the original's bound weights
 };
 
 /// One call for a GUI job: run the original (unless `cached` holds a reference made on these
@@ -36,19 +36,16 @@ Result<PlanEvaluation> evaluatePlan(const model::Model& model, const quant::Plan
                                     const ReferenceCache* cached = nullptr);
 
 struct ProbeResult {
-    std::string name;      ///< tensor name, or "blk.N" for a layer
+    std::string name;  ///< tensor name, or "blk.N" for a layer
     formats::TensorType type = formats::TensorType::F32;
     double klMean = 0, klP99 = 0, top1Agreement = 0, perplexity = 0;
 };
 
 /// For each of `tensorIndices` (source tensor indices), quantize only that tensor to `type`
 /// (shape fallback applied) and evaluate against `reference`. Sorted by klMean, largest first.
-Result<std::vector<ProbeResult>> probeTensors(const model::Model& model,
-                                              const std::vector<size_t>& tensorIndices,
-                                              formats::TensorType type,
-                                              std::span<const int32_t> tokens,
-                                              const ReferenceCache& reference,
-                                              const EvalOptions& options);
+Result<std::vector<ProbeResult>> probeTensors(
+    const model::Model& model, const std::vector<size_t>& tensorIndices, formats::TensorType type,
+    std::span<const int32_t> tokens, const ReferenceCache& reference, const EvalOptions& options);
 
 /// The same per layer: all matrices of block N take `type` together.
 Result<std::vector<ProbeResult>> probeLayers(const model::Model& model, formats::TensorType type,
@@ -56,4 +53,4 @@ Result<std::vector<ProbeResult>> probeLayers(const model::Model& model, formats:
                                              const ReferenceCache& reference,
                                              const EvalOptions& options);
 
-} // namespace qs::eval
+}  // namespace qs::eval

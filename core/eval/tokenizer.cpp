@@ -49,19 +49,30 @@ const std::vector<AutoDetect>& autoDetected() {
     static const std::vector<AutoDetect> list = {
         {"tokenizer.ggml.eot_token_id",
          {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
-          "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+          "<|end_of_text|>", "<EOT>", "_<EOT>", "[EOT]",
+          "<\xEF\xBD\x9C"
+          "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
           "<end_of_utterance>"}},
         {"tokenizer.ggml.eom_token_id", {"<|eom_id|>"}},
         {"tokenizer.ggml.fim_pre_token_id",
-         {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>",
+         {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
+          "<\xEF\xBD\x9C"
+          "fim\xE2\x96\x81"
+          "begin\xEF\xBD\x9C>",
           "<PRE>", "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>"}},
         {"tokenizer.ggml.fim_suf_token_id",
-         {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
+         {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>",
+          "<\xEF\xBD\x9C"
+          "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
           "<SUF>", "\xE2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>"}},
         {"tokenizer.ggml.fim_mid_token_id",
-         {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>",
+         {"<|fim_middle|>", "<fim-middle>", "<fim_middle>",
+          "<\xEF\xBD\x9C"
+          "fim\xE2\x96\x81"
+          "end\xEF\xBD\x9C>",
           "<MID>", "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>"}},
-        {"tokenizer.ggml.fim_pad_token_id", {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
+        {"tokenizer.ggml.fim_pad_token_id",
+         {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]"}},
         {"tokenizer.ggml.fim_rep_token_id",
          {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>"}},
         {"tokenizer.ggml.fim_sep_token_id", {"<|file_sep|>"}},
@@ -69,13 +80,14 @@ const std::vector<AutoDetect>& autoDetected() {
     return list;
 }
 
-} // namespace
+}  // namespace
 
 Result<Tokenizer> Tokenizer::fromModel(const model::Model& model) {
     return fromKvs(model.metadata(), model.path());
 }
 
-Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const std::string& origin) {
+Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs,
+                                     const std::string& origin) {
     std::map<std::string, const io::GgufValue*, std::less<>> kv;
     for (const io::GgufKv& p : kvs) kv.emplace(p.key, &p.value);
     auto get = [&](std::string_view key) -> const io::GgufValue* {
@@ -87,8 +99,7 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
     if (!kind || !kind->isString() || !tokens || !tokens->isArray() ||
         tokens->elemType() != io::GgufType::String) {
         return makeError(ErrorCode::BadInput,
-                         "the model has no GGUF tokenizer (tokenizer.ggml.model/tokens)",
-                         origin);
+                         "the model has no GGUF tokenizer (tokenizer.ggml.model/tokens)", origin);
     }
     Tokenizer tk;
     tk.m_model = kind->str();
@@ -106,11 +117,13 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
     tk.m_tokens = tokens->strings();
     const size_t n = tk.m_tokens.size();
     tk.m_scores.assign(n, 0.0f);
-    if (const io::GgufValue* s = get("tokenizer.ggml.scores"); s && s->isArray() && s->size() >= n) {
+    if (const io::GgufValue* s = get("tokenizer.ggml.scores");
+        s && s->isArray() && s->size() >= n) {
         for (size_t i = 0; i < n; ++i) tk.m_scores[i] = float(s->numberAt(i));
     }
     std::vector<int32_t> types(n, 1);
-    if (const io::GgufValue* t = get("tokenizer.ggml.token_type"); t && t->isArray() && t->size() >= n) {
+    if (const io::GgufValue* t = get("tokenizer.ggml.token_type");
+        t && t->isArray() && t->size() >= n) {
         for (size_t i = 0; i < n; ++i) types[i] = int32_t(t->intAt(i));
     }
     tk.m_ids.reserve(n);
@@ -154,7 +167,8 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
     for (const AutoDetect& a : autoDetected()) {
         if (get(a.key)) continue;
         for (const std::string& text : a.texts) {
-            if (auto it = tk.m_ids.find(text); it != tk.m_ids.end()) types[size_t(it->second)] = kTypeControl;
+            if (auto it = tk.m_ids.find(text); it != tk.m_ids.end())
+                types[size_t(it->second)] = kTypeControl;
         }
     }
     // End-of-generation tokens recognised by text are forced to CONTROL too.
@@ -162,18 +176,37 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
     auto setType = [&](const char* text, int32_t type) {
         if (auto it = tk.m_ids.find(text); it != tk.m_ids.end()) types[size_t(it->second)] = type;
     };
-    for (const char* text : {"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>",
-                             "<|calls|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>",
-                             "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
-                             "<turn|>", "<|tool_response>",
-                             "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>", "[e~["}) {
+    for (const char* text : {"<|eot_id|>",
+                             "<|im_end|>",
+                             "<|end|>",
+                             "<|return|>",
+                             "<|call|>",
+                             "<|flush|>",
+                             "<|calls|>",
+                             "<end_of_turn>",
+                             "<|endoftext|>",
+                             "</s>",
+                             "<|eom_id|>",
+                             "<EOT>",
+                             "_<EOT>",
+                             "[EOT]",
+                             "[EOS]",
+                             "<|end_of_text|>",
+                             "<end_of_utterance>",
+                             "<eos>",
+                             "<turn|>",
+                             "<|tool_response>",
+                             "<\xEF\xBD\x9C"
+                             "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                             "[e~["}) {
         setType(text, kTypeControl);
     }
     for (const char* text : {"<|channel|>", "<|message|>", "<|start|>", "<|constrain|>"}) {
         setType(text, kTypeUserDefined);
     }
     // o200k_harmony / solar-open: <|end|> is not end-of-generation but user-defined.
-    if (has("<|end|>") && ((has("<|return|>") && has("<|call|>")) || ((has("<|call|>") || has("<|calls|>")) && has("<|flush|>")))) {
+    if (has("<|end|>") && ((has("<|return|>") && has("<|call|>")) ||
+                           ((has("<|call|>") || has("<|calls|>")) && has("<|flush|>")))) {
         setType("<|end|>", kTypeUserDefined);
     }
     // gemma4 / paddleocr: </s> is a normal token where <|tool_response> exists.
@@ -181,17 +214,20 @@ Result<Tokenizer> Tokenizer::fromKvs(const std::vector<io::GgufKv>& kvs, const s
     // Phi-3: every special token strips the spaces after it (llama.cpp keys this on general.name).
     std::string name;
     if (const io::GgufValue* v = get("general.name"); v && v->isString()) name = v->str();
-    std::transform(name.begin(), name.end(), name.begin(), [](char c) { return char(std::tolower(uint8_t(c))); });
-    const bool phi3 = name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos;
+    std::transform(name.begin(), name.end(), name.begin(),
+                   [](char c) { return char(std::tolower(uint8_t(c))); });
+    const bool phi3 =
+        name.find("phi-3") != std::string::npos || name.find("phi3") != std::string::npos;
     for (size_t i = 0; i < n; ++i) {
         if (types[i] != kTypeUserDefined) continue;
         const std::string& t = tk.m_tokens[i];
         const bool rstrip = phi3 && t != "<unk>" && t != "<s>" && t != "<|endoftext|>";
         tk.m_specials.push_back({int32_t(i), false, rstrip});
     }
-    std::stable_sort(tk.m_specials.begin(), tk.m_specials.end(), [&](const Special& a, const Special& b) {
-        return tk.m_tokens[size_t(a.id)].size() > tk.m_tokens[size_t(b.id)].size();
-    });
+    std::stable_sort(tk.m_specials.begin(), tk.m_specials.end(),
+                     [&](const Special& a, const Special& b) {
+                         return tk.m_tokens[size_t(a.id)].size() > tk.m_tokens[size_t(b.id)].size();
+                     });
     return tk;
 }
 
@@ -306,7 +342,8 @@ void Tokenizer::encodeSpm(std::string_view raw, std::vector<int32_t>& out) const
     for (size_t off = 0; off < text.size();) {
         Symbol s;
         s.start = off;
-        s.len = std::min(unicode::utf8Len(static_cast<unsigned char>(text[off])), text.size() - off);
+        s.len =
+            std::min(unicode::utf8Len(static_cast<unsigned char>(text[off])), text.size() - off);
         s.prev = int(sym.size()) - 1;
         s.next = off + s.len == text.size() ? -1 : int(sym.size()) + 1;
         off += s.len;
@@ -354,8 +391,8 @@ Result<std::vector<int32_t>> readTokenFile(const std::string& path) {
         const size_t open = key == std::string::npos ? key : s.find('[', key);
         const size_t close = open == std::string::npos ? open : s.find(']', open);
         if (close == std::string::npos) {
-            return makeError(ErrorCode::BadInput, "a JSON token file needs an \"ids\" array",
-                             path, first);
+            return makeError(ErrorCode::BadInput, "a JSON token file needs an \"ids\" array", path,
+                             first);
         }
         s = std::string(open, ' ') + s.substr(open, close - open + 1);  // keep byte offsets
     }
@@ -367,8 +404,8 @@ Result<std::vector<int32_t>> readTokenFile(const std::string& path) {
             continue;
         }
         if (!std::isdigit(c)) {
-            return makeError(ErrorCode::BadInput,
-                             std::string("not a token id: '") + char(c) + "'", path, i);
+            return makeError(ErrorCode::BadInput, std::string("not a token id: '") + char(c) + "'",
+                             path, i);
         }
         int64_t v = 0;
         const size_t at = i;
@@ -385,4 +422,4 @@ Result<std::vector<int32_t>> readTokenFile(const std::string& path) {
     return ids;
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -73,7 +73,7 @@ private:
     std::vector<float> m_scores;
     std::unordered_map<std::string, int32_t> m_ids;
     std::unordered_map<std::string, int32_t> m_mergeRanks;  // "left right" -> rank
-    std::vector<Special> m_specials;  // user-defined tokens, longest first
+    std::vector<Special> m_specials;                        // user-defined tokens, longest first
     unicode::Splitter m_splitter = unicode::Splitter::Gpt2;
     bool m_ignoreMerges = false;
     int32_t m_bos = 1, m_eos = 2, m_unk = 0;
@@ -86,4 +86,4 @@ private:
 /// name the file and the byte offset of anything else.
 Result<std::vector<int32_t>> readTokenFile(const std::string& path);
 
-} // namespace qs::eval
+}  // namespace qs::eval

@@ -57,7 +57,7 @@ struct Symbol {
     size_t start = 0, len = 0;
 };
 
-} // namespace
+}  // namespace
 
 Status Tokenizer::initBpe(const std::vector<io::GgufKv>& kvs, const std::string& origin) {
     const io::GgufValue* pre = nullptr;
@@ -86,8 +86,8 @@ Status Tokenizer::initBpe(const std::vector<io::GgufKv>& kvs, const std::string&
         std::string names = "gemma4";
         for (const PreTokenizer& p : kPreTokenizers) names += std::string(", ") + p.name;
         return makeError(ErrorCode::BadInput,
-                         "BPE pre-tokenizer '" + m_pre + "' (tokenizer.ggml.pre) is not supported yet (" +
-                             names + ")",
+                         "BPE pre-tokenizer '" + m_pre +
+                             "' (tokenizer.ggml.pre) is not supported yet (" + names + ")",
                          origin);
     }
     if (!merges || !merges->isArray() || merges->elemType() != io::GgufType::String) {
@@ -108,7 +108,8 @@ Status Tokenizer::initBpe(const std::vector<io::GgufKv>& kvs, const std::string&
 
 void Tokenizer::encodeBpeWord(const std::string& word, std::vector<int32_t>& out) const {
     std::vector<Symbol> sym;
-    const bool whole = (m_ignoreMerges || (m_pre == "gemma4" && word.find_first_not_of('\n') == std::string::npos)) &&
+    const bool whole = (m_ignoreMerges ||
+                        (m_pre == "gemma4" && word.find_first_not_of('\n') == std::string::npos)) &&
                        m_ids.count(word) != 0;
     if (whole) {
         sym.push_back({-1, -1, 0, word.size()});
@@ -116,7 +117,8 @@ void Tokenizer::encodeBpeWord(const std::string& word, std::vector<int32_t>& out
         for (size_t off = 0; off < word.size();) {
             Symbol s;
             s.start = off;
-            s.len = std::min(unicode::utf8Len(static_cast<unsigned char>(word[off])), word.size() - off);
+            s.len = std::min(unicode::utf8Len(static_cast<unsigned char>(word[off])),
+                             word.size() - off);
             s.prev = int(sym.size()) - 1;
             s.next = off + s.len == word.size() ? -1 : int(sym.size()) + 1;
             off += s.len;
@@ -195,7 +197,8 @@ void Tokenizer::encodeBpe(std::string_view text, std::vector<int32_t>& out) cons
         for (size_t i = 0; i < cpts.size();) {
             const bool nl = cpts[i] == '\n';
             word.clear();
-            for (; i < cpts.size() && (cpts[i] == '\n') == nl; ++i) unicode::appendUtf8(word, cpts[i]);
+            for (; i < cpts.size() && (cpts[i] == '\n') == nl; ++i)
+                unicode::appendUtf8(word, cpts[i]);
             encodeBpeWord(word, out);
         }
         return;
@@ -214,4 +217,4 @@ void Tokenizer::encodeBpe(std::string_view text, std::vector<int32_t>& out) cons
     }
 }
 
-} // namespace qs::eval
+}  // namespace qs::eval

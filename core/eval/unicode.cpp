@@ -18,11 +18,11 @@ constexpr uint32_t kFastLimit = 0x3000;
 
 uint16_t slowFlags(uint32_t cpt) {
     const auto* end = detail::kCategoryRuns + detail::kCategoryRunCount;
-    const auto* it = std::upper_bound(detail::kCategoryRuns, end, cpt,
-                                      [](uint32_t c, const detail::CategoryRun& r) {
-                                          return c < r.first;
-                                      });
-    const uint16_t cat = it == detail::kCategoryRuns ? uint16_t(kUndefined) : uint16_t((it - 1)->flags);
+    const auto* it =
+        std::upper_bound(detail::kCategoryRuns, end, cpt,
+                         [](uint32_t c, const detail::CategoryRun& r) { return c < r.first; });
+    const uint16_t cat =
+        it == detail::kCategoryRuns ? uint16_t(kUndefined) : uint16_t((it - 1)->flags);
     return uint16_t(cat | (isWhitespace(cpt) ? uint16_t(kWhitespace) : uint16_t(0)));
 }
 
@@ -35,7 +35,7 @@ const std::array<uint16_t, kFastLimit>& fastTable() {
     return table;
 }
 
-} // namespace
+}  // namespace
 
 uint16_t flags(uint32_t cpt) {
     if (cpt < kFastLimit) return fastTable()[cpt];
@@ -45,9 +45,9 @@ uint16_t flags(uint32_t cpt) {
 
 uint32_t toLower(uint32_t cpt) {
     const auto* end = detail::kLowercase + detail::kLowercaseCount;
-    const auto* it = std::lower_bound(
-        detail::kLowercase, end, cpt,
-        [](const detail::CaseMapping& m, uint32_t c) { return m.from < c; });
+    const auto* it =
+        std::lower_bound(detail::kLowercase, end, cpt,
+                         [](const detail::CaseMapping& m, uint32_t c) { return m.from < c; });
     return it != end && it->from == cpt ? it->to : cpt;
 }
 
@@ -111,8 +111,8 @@ const std::string& byteToUnicode(uint8_t b) {
         std::array<std::string, 256> t;
         uint32_t next = 256;
         for (uint32_t c = 0; c < 256; ++c) {
-            const bool printable = (c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) ||
-                                   (c >= 0xAE && c <= 0xFF);
+            const bool printable =
+                (c >= 0x21 && c <= 0x7E) || (c >= 0xA1 && c <= 0xAC) || (c >= 0xAE && c <= 0xFF);
             appendUtf8(t[c], printable ? c : next++);
         }
         return t;
@@ -147,7 +147,8 @@ std::vector<size_t> splitGpt2(const std::vector<uint32_t>& cpts) {
             }
             if (pos + 2 < n) {
                 const uint32_t c2 = cp(pos + 2);
-                if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
+                if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') ||
+                    (c1 == 'l' && c2 == 'l')) {
                     pos += emit(pos + 3);
                     continue;
                 }
@@ -217,7 +218,8 @@ std::vector<size_t> splitLlama3Like(const std::vector<uint32_t>& cpts, size_t ma
             }
             if (pos + 2 < n) {
                 const uint32_t c2 = toLower(cp(pos + 2));
-                if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) {
+                if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') ||
+                    (c1 == 'l' && c2 == 'l')) {
                     pos += emit(pos + 3);
                     continue;
                 }
@@ -278,7 +280,7 @@ std::vector<size_t> splitLlama3Like(const std::vector<uint32_t>& cpts, size_t ma
     return words;
 }
 
-} // namespace
+}  // namespace
 
 std::vector<size_t> split(Splitter kind, const std::vector<uint32_t>& cpts) {
     switch (kind) {
@@ -290,4 +292,4 @@ std::vector<size_t> split(Splitter kind, const std::vector<uint32_t>& cpts) {
     return {};
 }
 
-} // namespace qs::eval::unicode
+}  // namespace qs::eval::unicode

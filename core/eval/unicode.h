@@ -21,7 +21,7 @@ enum Flag : uint16_t {
     kMark = 0x10,       // \p{M}
     kPunctuation = 0x20,
     kSymbol = 0x40,
-    kControl = 0x80,    // \p{C} except Cn
+    kControl = 0x80,      // \p{C} except Cn
     kWhitespace = 0x100,  // \s (White_Space)
 };
 
@@ -60,6 +60,6 @@ extern const uint32_t kWhitespace[];
 extern const size_t kWhitespaceCount;
 extern const CaseMapping kLowercase[];
 extern const size_t kLowercaseCount;
-} // namespace detail
+}  // namespace detail
 
-} // namespace qs::eval::unicode
+}  // namespace qs::eval::unicode

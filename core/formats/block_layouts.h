@@ -156,10 +156,10 @@ static_assert(sizeof(BlockIQ4_NL) == 18);  // 4.5 bpw
 
 /// IQ4_XS: 8 sub-blocks of 32 with 6-bit scales, x = d * (ls - 32) * kvalues_iq4nl[nibble].
 struct BlockIQ4_XS {
-    uint16_t d;          ///< fp16 super-scale
-    uint16_t scales_h;   ///< high 2 bits of the 8 scales
-    uint8_t scales_l[4]; ///< low 4 bits of the 8 scales
-    uint8_t qs[128];     ///< nibbles
+    uint16_t d;           ///< fp16 super-scale
+    uint16_t scales_h;    ///< high 2 bits of the 8 scales
+    uint8_t scales_l[4];  ///< low 4 bits of the 8 scales
+    uint8_t qs[128];      ///< nibbles
 };
 static_assert(sizeof(BlockIQ4_XS) == 136);  // 4.25 bpw
 
@@ -172,18 +172,18 @@ static_assert(sizeof(BlockIQ2_XXS) == 66);  // 2.0625 bpw
 
 /// IQ2_XS: per 8 values a uint16: 9-bit grid index, 7-bit sign index; 4-bit scales per 16.
 struct BlockIQ2_XS {
-    uint16_t d;          ///< fp16 super-scale
-    uint16_t qs[32];     ///< grid index | sign index << 9
-    uint8_t scales[8];   ///< two 4-bit scales per 32 values
+    uint16_t d;         ///< fp16 super-scale
+    uint16_t qs[32];    ///< grid index | sign index << 9
+    uint8_t scales[8];  ///< two 4-bit scales per 32 values
 };
 static_assert(sizeof(BlockIQ2_XS) == 74);  // 2.3125 bpw
 
 /// IQ2_S: 10-bit grid indices (8 low bits in qs, 2 high in qh), explicit sign bytes.
 struct BlockIQ2_S {
-    uint16_t d;          ///< fp16 super-scale
-    uint8_t qs[64];      ///< 32 grid index low bytes, then 32 sign bytes
-    uint8_t qh[8];       ///< high index bits, 2 per group of 8
-    uint8_t scales[8];   ///< two 4-bit scales per 32 values
+    uint16_t d;         ///< fp16 super-scale
+    uint8_t qs[64];     ///< 32 grid index low bytes, then 32 sign bytes
+    uint8_t qh[8];      ///< high index bits, 2 per group of 8
+    uint8_t scales[8];  ///< two 4-bit scales per 32 values
 };
 static_assert(sizeof(BlockIQ2_S) == 82);  // 2.5625 bpw
 
@@ -196,29 +196,29 @@ static_assert(sizeof(BlockIQ3_XXS) == 98);  // 3.0625 bpw
 
 /// IQ3_S: 9-bit grid indices, explicit signs, 4-bit scales per 32 values.
 struct BlockIQ3_S {
-    uint16_t d;          ///< fp16 super-scale
-    uint8_t qs[64];      ///< grid index low bytes
-    uint8_t qh[8];       ///< 9th index bits
-    uint8_t signs[32];   ///< one sign bit per value
-    uint8_t scales[4];   ///< two 4-bit scales per 64 values
+    uint16_t d;         ///< fp16 super-scale
+    uint8_t qs[64];     ///< grid index low bytes
+    uint8_t qh[8];      ///< 9th index bits
+    uint8_t signs[32];  ///< one sign bit per value
+    uint8_t scales[4];  ///< two 4-bit scales per 64 values
 };
 static_assert(sizeof(BlockIQ3_S) == 110);  // 3.4375 bpw
 
 /// IQ1_S: 11-bit indices into the ternary grid; per 32 values a uint16 with the 3 high index
 /// bits of each group of 8, a 3-bit scale and the sign of the delta.
 struct BlockIQ1_S {
-    uint16_t d;       ///< fp16 super-scale
-    uint8_t qs[32];   ///< grid index low bytes
-    uint16_t qh[8];   ///< high index bits | scale << 12 | delta sign << 15
+    uint16_t d;      ///< fp16 super-scale
+    uint8_t qs[32];  ///< grid index low bytes
+    uint16_t qh[8];  ///< high index bits | scale << 12 | delta sign << 15
 };
 static_assert(sizeof(BlockIQ1_S) == 50);  // 1.5625 bpw
 
 /// IQ1_M: like IQ1_S with 3-bit scales per 16 values; the fp16 super-scale is split into
 /// the top nibbles of the four uint16 scale words.
 struct BlockIQ1_M {
-    uint8_t qs[32];      ///< grid index low bytes
-    uint8_t qh[16];      ///< per 8 values: 3 high index bits + delta sign bit
-    uint8_t scales[8];   ///< four uint16: 4x3-bit scales + one nibble of the fp16 scale
+    uint8_t qs[32];     ///< grid index low bytes
+    uint8_t qh[16];     ///< per 8 values: 3 high index bits + delta sign bit
+    uint8_t scales[8];  ///< four uint16: 4x3-bit scales + one nibble of the fp16 scale
 };
 static_assert(sizeof(BlockIQ1_M) == 56);  // 1.75 bpw
 
@@ -270,4 +270,4 @@ struct BlockQ2_0 {
 };
 static_assert(sizeof(BlockQ2_0) == 18);  // 2.25 bpw
 
-} // namespace qs::formats::blocks
+}  // namespace qs::formats::blocks

@@ -34,7 +34,7 @@ Result<int64_t> rowBytesOf(const TypeTraits& t, int64_t rowLength, const std::st
     return int64_t(*bytes);
 }
 
-} // namespace
+}  // namespace
 
 Status decodeRows(TensorType type, std::span<const uint8_t> src, std::span<float> dst,
                   int64_t rowLength, int threads, const std::string& tensorName) {
@@ -44,8 +44,7 @@ Status decodeRows(TensorType type, std::span<const uint8_t> src, std::span<float
     const int64_t rowBytes = *rowBytesR;
 
     if (src.size() % uint64_t(rowBytes) != 0) {
-        return badInput(tensorName, std::string(t.name) + " data of " +
-                                        std::to_string(src.size()) +
+        return badInput(tensorName, std::string(t.name) + " data of " + std::to_string(src.size()) +
                                         " bytes is not a whole number of rows of " +
                                         std::to_string(rowBytes) + " bytes");
     }
@@ -79,9 +78,8 @@ Result<std::vector<float>> decodeToFloat(TensorType type, std::span<const uint8_
     }
     const uint64_t expected = uint64_t(*rowBytesR * nRows);
     if (src.size() != expected) {
-        return badInput(tensorName, std::string(t.name) + " data is " +
-                                        std::to_string(src.size()) + " bytes, expected " +
-                                        std::to_string(expected) + " for " +
+        return badInput(tensorName, std::string(t.name) + " data is " + std::to_string(src.size()) +
+                                        " bytes, expected " + std::to_string(expected) + " for " +
                                         std::to_string(nRows) + " rows of " +
                                         std::to_string(rowLength));
     }
@@ -90,4 +88,4 @@ Result<std::vector<float>> decodeToFloat(TensorType type, std::span<const uint8_
     return out;
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -27,4 +27,4 @@ Result<std::vector<float>> decodeToFloat(TensorType type, std::span<const uint8_
                                          int64_t rowLength, int64_t nRows, int threads,
                                          const std::string& tensorName = {});
 
-} // namespace qs::formats
+}  // namespace qs::formats

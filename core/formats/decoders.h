@@ -15,9 +15,9 @@ void decodeI8(const uint8_t* src, float* dst, int64_t n);
 void decodeI16(const uint8_t* src, float* dst, int64_t n);
 void decodeI32(const uint8_t* src, float* dst, int64_t n);
 void decodeI64(const uint8_t* src, float* dst, int64_t n);
-void decodeU8(const uint8_t* src, float* dst, int64_t n);        // also BOOL
-void decodeF8_E4M3(const uint8_t* src, float* dst, int64_t n);   // OCP FP8 E4M3FN (no inf)
-void decodeF8_E5M2(const uint8_t* src, float* dst, int64_t n);   // OCP FP8 E5M2
+void decodeU8(const uint8_t* src, float* dst, int64_t n);       // also BOOL
+void decodeF8_E4M3(const uint8_t* src, float* dst, int64_t n);  // OCP FP8 E4M3FN (no inf)
+void decodeF8_E5M2(const uint8_t* src, float* dst, int64_t n);  // OCP FP8 E5M2
 
 void decodeQ4_0(const uint8_t* src, float* dst, int64_t n);
 void decodeQ4_1(const uint8_t* src, float* dst, int64_t n);
@@ -52,4 +52,4 @@ void decodeNVFP4(const uint8_t* src, float* dst, int64_t n);
 void decodeQ1_0(const uint8_t* src, float* dst, int64_t n);
 void decodeQ2_0(const uint8_t* src, float* dst, int64_t n);
 
-} // namespace qs::formats
+}  // namespace qs::formats

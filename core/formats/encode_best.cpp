@@ -14,7 +14,9 @@
 
 namespace qs::formats {
 
-std::string_view quantizerName(Quantizer q) { return q == Quantizer::Best ? "best" : "ggml"; }
+std::string_view quantizerName(Quantizer q) {
+    return q == Quantizer::Best ? "best" : "ggml";
+}
 
 Result<Quantizer> parseQuantizer(std::string_view text) {
     if (text == "ggml") return Quantizer::Ggml;
@@ -41,16 +43,16 @@ constexpr int kReach = 3;          ///< polish: sc +- kReach (and the mirror) wi
 constexpr int kReachWithMins = 2;  ///< polish: sc, m +- 2 with mins
 
 struct Desc {
-    int blockVals = 0;       ///< values per block (256 or 32)
+    int blockVals = 0;  ///< values per block (256 or 32)
     int blockBytes = 0;
-    int nSub = 1;            ///< sub-blocks with their own integer scale
+    int nSub = 1;  ///< sub-blocks with their own integer scale
     int subLen = 0;
     bool intScales = false;  ///< sc_j integers in [scMin, scMax]; false: the block's d alone
     int scMin = 0, scMax = 0;
     MinKind minKind = MinKind::None;
-    int mMax = 0;            ///< largest integer min (Scaled)
+    int mMax = 0;  ///< largest integer min (Scaled)
     int nLevels = 0;
-    int levelOffset = 0;     ///< uniform levels: L(u) = u + levelOffset
+    int levelOffset = 0;            ///< uniform levels: L(u) = u + levelOffset
     const int8_t* table = nullptr;  ///< non-uniform levels (IQ4): L(u) = table[u]
     float level(int u) const { return table ? float(table[u]) : float(u + levelOffset); }
 };
@@ -61,7 +63,9 @@ struct Params {
     std::array<uint8_t, 256> u{};
 };
 
-inline float fp16(float x) { return halfToFloat(floatToHalf(x)); }
+inline float fp16(float x) {
+    return halfToFloat(floatToHalf(x));
+}
 
 /// Sub-block scale and min as the decoders evaluate them.
 inline float scaleOf(const Desc& D, const Params& p, int j) {
@@ -139,8 +143,10 @@ void packQ3_K(const Params& p, uint8_t* dst) {
     BlockQ3_K b{};
     for (int s = 0; s < 16; ++s) {
         const int v = p.sc[size_t(s)] + 32;
-        if (s < 8) b.scales[s] = uint8_t(b.scales[s] | (v & 15));
-        else b.scales[s - 8] = uint8_t(b.scales[s - 8] | ((v & 15) << 4));
+        if (s < 8)
+            b.scales[s] = uint8_t(b.scales[s] | (v & 15));
+        else
+            b.scales[s - 8] = uint8_t(b.scales[s - 8] | ((v & 15) << 4));
         b.scales[8 + s % 4] = uint8_t(b.scales[8 + s % 4] | ((v >> 4) << (2 * (s / 4))));
     }
     for (int i = 0; i < 256; ++i) {
@@ -269,8 +275,8 @@ void unpackIQ4_XS(const uint8_t* src, Params& p) {
     const auto b = loadBlock<BlockIQ4_XS>(src);
     p.d = halfToFloat(b.d);
     for (int ib = 0; ib < 8; ++ib) {
-        const int ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f) |
-                       (((b.scales_h >> (2 * ib)) & 3) << 4);
+        const int ls =
+            ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f) | (((b.scales_h >> (2 * ib)) & 3) << 4);
         p.sc[size_t(ib)] = ls - 32;
         unpackNibbles32(b.qs + 16 * ib, p.u.data() + 32 * ib);
     }
@@ -325,7 +331,9 @@ void packQ5_0(const Params& p, uint8_t* dst) {
     packQ5(p, b);
     std::memcpy(dst, &b, sizeof b);
 }
-void unpackQ5_0(const uint8_t* src, Params& p) { unpackQ5(loadBlock<BlockQ5_0>(src), p); }
+void unpackQ5_0(const uint8_t* src, Params& p) {
+    unpackQ5(loadBlock<BlockQ5_0>(src), p);
+}
 void packQ5_1(const Params& p, uint8_t* dst) {
     BlockQ5_1 b{};
     packQ5(p, b);
@@ -357,8 +365,8 @@ struct Codec {
 };
 
 /// A 256-value super-block with integer sub-block scales.
-Desc kDesc(int bytes, int nSub, int scMin, int scMax, MinKind mk, int mMax, int nLevels,
-           int offset, const int8_t* table = nullptr) {
+Desc kDesc(int bytes, int nSub, int scMin, int scMax, MinKind mk, int mMax, int nLevels, int offset,
+           const int8_t* table = nullptr) {
     Desc d;
     d.blockVals = kQK_K;
     d.blockBytes = bytes;
@@ -383,19 +391,19 @@ Desc d32(int bytes, MinKind mk, int nLevels, int offset, const int8_t* table = n
 }
 
 const Codec* codecOf(TensorType t) {
-    static const Codec q2k{kDesc(sizeof(BlockQ2_K), 16, 0, 15, MinKind::Scaled, 15, 4, 0),
-                           packQ2_K, unpackQ2_K};
-    static const Codec q3k{kDesc(sizeof(BlockQ3_K), 16, -32, 31, MinKind::None, 0, 8, -4),
-                           packQ3_K, unpackQ3_K};
+    static const Codec q2k{kDesc(sizeof(BlockQ2_K), 16, 0, 15, MinKind::Scaled, 15, 4, 0), packQ2_K,
+                           unpackQ2_K};
+    static const Codec q3k{kDesc(sizeof(BlockQ3_K), 16, -32, 31, MinKind::None, 0, 8, -4), packQ3_K,
+                           unpackQ3_K};
     static const Codec q4k{kDesc(sizeof(BlockQ4_K), 8, 0, 63, MinKind::Scaled, 63, 16, 0),
                            packQ45_K<false>, unpackQ45_K<false>};
     static const Codec q5k{kDesc(sizeof(BlockQ5_K), 8, 0, 63, MinKind::Scaled, 63, 32, 0),
                            packQ45_K<true>, unpackQ45_K<true>};
     static const Codec q6k{kDesc(sizeof(BlockQ6_K), 16, -128, 127, MinKind::None, 0, 64, -32),
                            packQ6_K, unpackQ6_K};
-    static const Codec iq4xs{kDesc(sizeof(BlockIQ4_XS), 8, -32, 31, MinKind::None, 0, 16, 0,
-                                   iq::kIq4nlValues),
-                             packIQ4_XS, unpackIQ4_XS};
+    static const Codec iq4xs{
+        kDesc(sizeof(BlockIQ4_XS), 8, -32, 31, MinKind::None, 0, 16, 0, iq::kIq4nlValues),
+        packIQ4_XS, unpackIQ4_XS};
     static const Codec iq4nl{d32(sizeof(BlockIQ4_NL), MinKind::None, 16, 0, iq::kIq4nlValues),
                              packScaleNibbles<BlockIQ4_NL>, unpackScaleNibbles<BlockIQ4_NL>};
     static const Codec q40{d32(sizeof(BlockQ4_0), MinKind::None, 16, -8),
@@ -403,8 +411,7 @@ const Codec* codecOf(TensorType t) {
     static const Codec q41{d32(sizeof(BlockQ4_1), MinKind::Free, 16, 0), packQ4_1, unpackQ4_1};
     static const Codec q50{d32(sizeof(BlockQ5_0), MinKind::None, 32, -16), packQ5_0, unpackQ5_0};
     static const Codec q51{d32(sizeof(BlockQ5_1), MinKind::Free, 32, 0), packQ5_1, unpackQ5_1};
-    static const Codec q80{d32(sizeof(BlockQ8_0), MinKind::None, 256, -128), packQ8_0,
-                           unpackQ8_0};
+    static const Codec q80{d32(sizeof(BlockQ8_0), MinKind::None, 256, -128), packQ8_0, unpackQ8_0};
     switch (t) {
     case TensorType::Q2_K: return &q2k;
     case TensorType::Q3_K: return &q3k;
@@ -499,7 +506,9 @@ Sums sumsOf(const Desc& D, const float* x, const float* w, const Params& p, int 
 }
 
 /// The scale a minimising E(a, b) for fixed b (0 when the sub-block carries no weight).
-inline double bestA(const Sums& s, double b) { return s.S2 > 0 ? (s.Slx + b * s.S1) / s.S2 : 0; }
+inline double bestA(const Sums& s, double b) {
+    return s.S2 > 0 ? (s.Slx + b * s.S1) / s.S2 : 0;
+}
 /// The min b minimising E(a, b) for fixed a, at least 0 (mins are stored unsigned).
 inline double bestB(const Sums& s, double a) {
     return s.S0 > 0 ? std::max(0.0, (a * s.S1 - s.Sx) / s.S0) : 0;
@@ -532,9 +541,8 @@ void fitScales(const Desc& D, const std::vector<Sums>& S, Params& p,
         for (int j = 0; j < D.nSub; ++j) {
             const Sums& s = S[size_t(j)];
             const double bj = b[size_t(j)];
-            const int k = bestInt(target[size_t(j)], d, D.scMin, D.scMax, [&](int kk) {
-                return s.err(double(d * float(kk)), bj);
-            });
+            const int k = bestInt(target[size_t(j)], d, D.scMin, D.scMax,
+                                  [&](int kk) { return s.err(double(d * float(kk)), bj); });
             if (out) (*out)[size_t(j)] = k;
             e += s.err(double(d * float(k)), bj);
         }
@@ -562,8 +570,8 @@ void fitScales(const Desc& D, const std::vector<Sums>& S, Params& p,
         alternatives->clear();
         for (size_t i = 1; i < cands.size() && alternatives->size() < kAlternatives; ++i) {
             const float d = cands[i].second;
-            if (d == p.d || std::find(alternatives->begin(), alternatives->end(), d) !=
-                                alternatives->end())
+            if (d == p.d ||
+                std::find(alternatives->begin(), alternatives->end(), d) != alternatives->end())
                 continue;
             alternatives->push_back(d);
         }
@@ -576,9 +584,8 @@ void scalesFor(const Desc& D, const std::vector<Sums>& S, Params& p, float d) {
     for (int j = 0; j < D.nSub; ++j) {
         const Sums& s = S[size_t(j)];
         const double bj = minOf(D, p, j);
-        p.sc[size_t(j)] = bestInt(bestA(s, bj), d, D.scMin, D.scMax, [&](int kk) {
-            return s.err(double(d * float(kk)), bj);
-        });
+        p.sc[size_t(j)] = bestInt(bestA(s, bj), d, D.scMin, D.scMax,
+                                  [&](int kk) { return s.err(double(d * float(kk)), bj); });
     }
 }
 
@@ -596,9 +603,8 @@ void fitMins(const Desc& D, const std::vector<Sums>& S, Params& p) {
         for (int j = 0; j < D.nSub; ++j) {
             const Sums& s = S[size_t(j)];
             const double aj = a[size_t(j)];
-            const int k = bestInt(target[size_t(j)], dmin, 0, D.mMax, [&](int kk) {
-                return s.err(aj, double(dmin * float(kk)));
-            });
+            const int k = bestInt(target[size_t(j)], dmin, 0, D.mMax,
+                                  [&](int kk) { return s.err(aj, double(dmin * float(kk))); });
             if (out) (*out)[size_t(j)] = k;
             e += s.err(aj, double(dmin * float(k)));
         }
@@ -680,23 +686,23 @@ void polishSubBlocks(const Desc& D, const float* x, const float* w, Params& p, i
         // neighbours of -sc are candidates too.
         const int centres = D.scMin < 0 ? 2 : 1;
         for (int c = 0; c < centres; ++c)
-        for (int ds = -reach; ds <= reach; ++ds) {
-            const int sc = (c == 0 ? sc0 : -sc0) + ds;
-            if (sc < D.scMin || sc > D.scMax) continue;
-            for (int dm = mins ? -2 : 0; dm <= (mins ? 2 : 0); ++dm) {
-                const int m = m0 + dm;
-                if (mins && (m < 0 || m > D.mMax)) continue;
-                if (c == 0 && ds == 0 && dm == 0) continue;
-                const float a = p.d * float(sc);
-                const float b = mins ? p.dmin * float(m) : 0.f;
-                const double e = subErr(D, x, w, j, a, b);
-                if (e < bestE) {
-                    bestE = e;
-                    bestSc = sc;
-                    bestM = m;
+            for (int ds = -reach; ds <= reach; ++ds) {
+                const int sc = (c == 0 ? sc0 : -sc0) + ds;
+                if (sc < D.scMin || sc > D.scMax) continue;
+                for (int dm = mins ? -2 : 0; dm <= (mins ? 2 : 0); ++dm) {
+                    const int m = m0 + dm;
+                    if (mins && (m < 0 || m > D.mMax)) continue;
+                    if (c == 0 && ds == 0 && dm == 0) continue;
+                    const float a = p.d * float(sc);
+                    const float b = mins ? p.dmin * float(m) : 0.f;
+                    const double e = subErr(D, x, w, j, a, b);
+                    if (e < bestE) {
+                        bestE = e;
+                        bestSc = sc;
+                        bestM = m;
+                    }
                 }
             }
-        }
         p.sc[size_t(j)] = bestSc;
         if (mins) p.m[size_t(j)] = bestM;
     }
@@ -723,8 +729,10 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
     C.unpack(blk, p);
     Params best = p;
     double bestErr = assignLevels(D, x, w, p);
-    if (bestErr < ggmlErr) best = p;
-    else bestErr = ggmlErr;
+    if (bestErr < ggmlErr)
+        best = p;
+    else
+        bestErr = ggmlErr;
 
     // Single-scale blocks: also start from a grid of scales around ggml's, since ggml's plain
     // legacy quantizers do not search at all.
@@ -827,7 +835,8 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
                 }
             };
             for (int sign : {1, -1}) {
-                for (int k = 0; k <= 40; ++k) tryA(float(sign) * xmax / lmax * float(0.6 + 0.02 * k));
+                for (int k = 0; k <= 40; ++k)
+                    tryA(float(sign) * xmax / lmax * float(0.6 + 0.02 * k));
             }
             const float coarse = own[size_t(j)];
             for (int k = -9; k <= 9; ++k) {
@@ -840,7 +849,8 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
         if (amax > 0) {
             q.d = fp16(amax / float(D.scMax));
             for (int j = 0; j < D.nSub; ++j) {
-                q.sc[size_t(j)] = std::clamp(int(std::lrint(own[size_t(j)] / q.d)), D.scMin, D.scMax);
+                q.sc[size_t(j)] =
+                    std::clamp(int(std::lrint(own[size_t(j)] / q.d)), D.scMin, D.scMax);
                 for (int i = j * D.subLen; i < (j + 1) * D.subLen; ++i)
                     q.u[size_t(i)] = uint8_t(bestLevel(D, x[i], own[size_t(j)], 0.f));
             }
@@ -855,9 +865,11 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
     if (std::isfinite(mineErr) && mineErr < ggmlErr) std::memcpy(blk, mine, size_t(D.blockBytes));
 }
 
-} // namespace
+}  // namespace
 
-bool hasBestSearch(TensorType t) { return codecOf(t) != nullptr; }
+bool hasBestSearch(TensorType t) {
+    return codecOf(t) != nullptr;
+}
 
 Status encodeRowsBest(TensorType t, std::span<const float> src, std::span<uint8_t> dst,
                       int64_t rowLength, const float* importance, int threads,
@@ -873,21 +885,20 @@ Status encodeRowsBest(TensorType t, std::span<const float> src, std::span<uint8_
         std::vector<float> ones(size_t(D.blockVals), 1.f);
         for (int64_t b = b0; b < b1; ++b) {
             const float* x = src.data() + b * D.blockVals;
-            const float* w = importance
-                                 ? importance + (b % blocksPerRow) * D.blockVals
-                                 : ones.data();
+            const float* w =
+                importance ? importance + (b % blocksPerRow) * D.blockVals : ones.data();
             refineBlock(*c, x, w, dst.data() + b * D.blockBytes, tr);
         }
     });
     return {};
 }
 
-Status encodeRowsWith(Quantizer q, TensorType t, std::span<const float> src,
-                      std::span<uint8_t> dst, int64_t rowLength, const float* importance,
-                      int threads, const std::string& tensorName) {
+Status encodeRowsWith(Quantizer q, TensorType t, std::span<const float> src, std::span<uint8_t> dst,
+                      int64_t rowLength, const float* importance, int threads,
+                      const std::string& tensorName) {
     return q == Quantizer::Best
                ? encodeRowsBest(t, src, dst, rowLength, importance, threads, tensorName)
                : encodeRows(t, src, dst, rowLength, importance, threads, tensorName);
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

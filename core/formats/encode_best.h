@@ -47,8 +47,8 @@ Status encodeRowsBest(TensorType t, std::span<const float> src, std::span<uint8_
                       const std::string& tensorName = {});
 
 /// encodeRows or encodeRowsBest by `q`.
-Status encodeRowsWith(Quantizer q, TensorType t, std::span<const float> src,
-                      std::span<uint8_t> dst, int64_t rowLength, const float* importance,
-                      int threads, const std::string& tensorName = {});
+Status encodeRowsWith(Quantizer q, TensorType t, std::span<const float> src, std::span<uint8_t> dst,
+                      int64_t rowLength, const float* importance, int threads,
+                      const std::string& tensorName = {});
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -77,7 +77,9 @@ inline int bestIndexFast(float x) {
 }
 
 /// The nearest table value itself (as float), for the scale search.
-inline float nearestValueFast(float x) { return float(kValues[bestIndexFast(x)]); }
+inline float nearestValueFast(float x) {
+    return float(kValues[bestIndexFast(x)]);
+}
 
 /// One 32-value block's scale search (the per-block part of quantize_row_iq4_nl_impl with
 /// ntry = 7). Returns the block scale, 0 for an all-zero block.
@@ -250,7 +252,7 @@ void encodeIQ4_XSAny(const float* src, uint8_t* dst, int64_t n, const float* imp
     }
 }
 
-} // namespace
+}  // namespace
 
 void encodeIQ4_NL(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     encodeIQ4_NLAny<true>(src, dst, n, importance);
@@ -265,4 +267,4 @@ void encodeIQ4_XSRef(const float* src, uint8_t* dst, int64_t n, const float* imp
     encodeIQ4_XSAny<false>(src, dst, n, importance);
 }
 
-} // namespace qs::formats::detail
+}  // namespace qs::formats::detail

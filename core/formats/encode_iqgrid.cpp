@@ -36,7 +36,7 @@ using namespace blocks;
 
 namespace {
 
-constexpr float kEpsIq2 = 1e-15f;   // ggml's GROUP_MAX_EPS
+constexpr float kEpsIq2 = 1e-15f;    // ggml's GROUP_MAX_EPS
 constexpr float kEpsIq3xxs = 1e-8f;  // GROUP_MAX_EPS_IQ3_XXS
 constexpr float kEpsIq2s = 1e-8f;    // GROUP_MAX_EPS_IQ2_S
 constexpr float kEpsIq1m = 1e-7f;    // GROUP_MAX_EPS_IQ1_M
@@ -55,10 +55,18 @@ constexpr float kIq1xmTable[3] = {-1 - iq::kIq1Delta, -iq::kIq1Delta, 1 - iq::kI
 /// operations, so every lane's result is the scalar result bit for bit.
 typedef float V4 __attribute__((vector_size(16)));
 typedef int32_t V4i __attribute__((vector_size(16)));
-inline V4 splat(float v) { return V4{v, v, v, v}; }
-inline V4i splat32(int32_t v) { return V4i{v, v, v, v}; }
-inline V4i laneIndex(int32_t first) { return V4i{first, first + 1, first + 2, first + 3}; }
-inline bool anyTrue(V4i m) { return (m[0] | m[1] | m[2] | m[3]) != 0; }
+inline V4 splat(float v) {
+    return V4{v, v, v, v};
+}
+inline V4i splat32(int32_t v) {
+    return V4i{v, v, v, v};
+}
+inline V4i laneIndex(int32_t first) {
+    return V4i{first, first + 1, first + 2, first + 3};
+}
+inline bool anyTrue(V4i m) {
+    return (m[0] | m[1] | m[2] | m[3]) != 0;
+}
 
 /// One off-grid point's neighbours: entries nb[first .. first + count) of the index array and,
 /// from float offset `qf`, their values transposed in chunks of four (chunk c, value i, lane).
@@ -72,15 +80,15 @@ struct NeighbourList {
 /// level l (what ggml's searches measure against), the map lattice point -> entry, and the
 /// neighbour lists of points not in the codebook.
 struct GridTables {
-    int group = 8;                 ///< values per codebook entry (8 or 4)
-    int bits = 2;                  ///< bits per level in a lattice point's index
-    std::vector<int8_t> pos;       ///< entries * group: 2 * level + 1
-    std::vector<int32_t> map;      ///< point -> entry (>= 0) or -(list + 1)
+    int group = 8;             ///< values per codebook entry (8 or 4)
+    int bits = 2;              ///< bits per level in a lattice point's index
+    std::vector<int8_t> pos;   ///< entries * group: 2 * level + 1
+    std::vector<int32_t> map;  ///< point -> entry (>= 0) or -(list + 1)
     std::vector<NeighbourList> lists;
-    std::vector<uint16_t> nb;      ///< neighbour entry indices, by (distance, index)
-    std::vector<float> qPos;       ///< transposed chunks: float(2l+1) (IQ2, IQ3)
-    std::vector<float> qPlus;      ///< IQ1: the value of level l with +delta
-    std::vector<float> qMinus;     ///< IQ1: with -delta
+    std::vector<uint16_t> nb;   ///< neighbour entry indices, by (distance, index)
+    std::vector<float> qPos;    ///< transposed chunks: float(2l+1) (IQ2, IQ3)
+    std::vector<float> qPlus;   ///< IQ1: the value of level l with +delta
+    std::vector<float> qMinus;  ///< IQ1: with -delta
     const int8_t* entry(int j) const { return pos.data() + size_t(j) * size_t(group); }
     const NeighbourList& listOf(int32_t m) const { return lists[size_t(-m - 1)]; }
 };
@@ -88,8 +96,8 @@ struct GridTables {
 /// Builds the tables from decoded grid entries. `levelOf` maps a decoded byte to its level;
 /// `maxLevel` is the largest level a search can produce (only such points are ever looked up).
 template <typename Entry, typename LevelOf>
-GridTables buildTables(const Entry* grid, int size, int group, int bits, int maxLevel,
-                       int nwant, LevelOf levelOf, bool iq1 = false) {
+GridTables buildTables(const Entry* grid, int size, int group, int bits, int maxLevel, int nwant,
+                       LevelOf levelOf, bool iq1 = false) {
     GridTables t;
     t.group = group;
     t.bits = bits;
@@ -109,7 +117,8 @@ GridTables buildTables(const Entry* grid, int size, int group, int bits, int max
     for (int32_t i = 0; i < int32_t(t.map.size()); ++i) {
         if (t.map[size_t(i)] >= 0) continue;
         bool reachable = true;
-        for (int k = 0; k < group; ++k) reachable &= ((i >> (bits * k)) & ((1 << bits) - 1)) <= maxLevel;
+        for (int k = 0; k < group; ++k)
+            reachable &= ((i >> (bits * k)) & ((1 << bits) - 1)) <= maxLevel;
         if (reachable) points.push_back(i);
     }
     std::vector<std::vector<uint16_t>> lists(points.size());
@@ -120,7 +129,8 @@ GridTables buildTables(const Entry* grid, int size, int group, int bits, int max
         for (int64_t p = b; p < e; ++p) {
             const int32_t i = points[size_t(p)];
             int want[8];
-            for (int k = 0; k < group; ++k) want[k] = 2 * ((i >> (bits * k)) & ((1 << bits) - 1)) + 1;
+            for (int k = 0; k < group; ++k)
+                want[k] = 2 * ((i >> (bits * k)) & ((1 << bits) - 1)) + 1;
             std::fill(count.begin(), count.end(), 0);
             for (int j = 0; j < size; ++j) {
                 const int8_t* pg = t.entry(j);
@@ -158,7 +168,8 @@ GridTables buildTables(const Entry* grid, int size, int group, int bits, int max
                 for (int i = 0; i < group; ++i) {
                     for (uint32_t lane = 0; lane < 4; ++lane) {
                         const uint32_t j = 4 * c + lane;
-                        out.push_back(j < nl.count ? valueOfPos(t.entry(t.nb[nl.first + j])[i]) : 0.f);
+                        out.push_back(j < nl.count ? valueOfPos(t.entry(t.nb[nl.first + j])[i])
+                                                   : 0.f);
                     }
                 }
             }
@@ -174,13 +185,21 @@ GridTables buildTables(const Entry* grid, int size, int group, int bits, int max
 }
 
 /// Level of a decoded IQ2 grid byte: 8, 25, 43 -> 0, 1, 2.
-int levelIq2(uint32_t v) { return v == 8 ? 0 : v == 25 ? 1 : 2; }
+int levelIq2(uint32_t v) {
+    return v == 8 ? 0 : v == 25 ? 1 : 2;
+}
 /// IQ3_XXS: 4, 12, 20, 28, 36, 44, 52, 62 -> 0..7.
-int levelIq3xxs(uint32_t v) { return v == 62 ? 7 : int(v - 4) / 8; }
+int levelIq3xxs(uint32_t v) {
+    return v == 62 ? 7 : int(v - 4) / 8;
+}
 /// IQ3_S: 1, 3, ..., 15 -> 0..7.
-int levelIq3s(uint32_t v) { return int(v - 1) / 2; }
+int levelIq3s(uint32_t v) {
+    return int(v - 1) / 2;
+}
 /// IQ1: int8 -1, 0, +1 -> 0, 1, 2.
-int levelIq1(uint32_t v) { return int(int8_t(uint8_t(v))) + 1; }
+int levelIq1(uint32_t v) {
+    return int(int8_t(uint8_t(v))) + 1;
+}
 
 const GridTables& tablesIq2xxs() {
     static const GridTables t = buildTables(iq::kIq2xxsGrid, 256, 8, 2, 2, 2, levelIq2);
@@ -256,12 +275,12 @@ int bestNeighbour(const GridTables& t, const NeighbourList& nl, const float* xva
 }
 
 struct SearchConfig {
-    int kMaxQ;          ///< levels 0..kMaxQ-1
-    int isMin, isMax;   ///< trial steps
-    float step;         ///< trial step size
-    bool fromQp;        ///< IQ2_XXS: trials around make_qp_quants' scale, second pass always
-    bool onGridInit;    ///< initial "on grid" flags (IQ3_S starts false)
-    bool secondAll;     ///< the second pass re-rounds every group, not just the off-grid ones
+    int kMaxQ;         ///< levels 0..kMaxQ-1
+    int isMin, isMax;  ///< trial steps
+    float step;        ///< trial step size
+    bool fromQp;       ///< IQ2_XXS: trials around make_qp_quants' scale, second pass always
+    bool onGridInit;   ///< initial "on grid" flags (IQ3_S starts false)
+    bool secondAll;    ///< the second pass re-rounds every group, not just the off-grid ones
 };
 
 /// Rounds the N values of a block at inverse scale `id` into L (levels), finding neighbours
@@ -298,8 +317,8 @@ inline void fitSums(const float* weight, const float* xval, const int8_t* L, flo
 /// The scale search of one block; L receives on-grid levels. Returns false for a block that
 /// quantizes to zero (ggml then leaves its bytes zero), else true with *scaleOut (may be < 0).
 template <int N, int G>
-bool searchBlock(const GridTables& t, const SearchConfig& c, const float* xval,
-                 const float* weight, const float* waux, float eps, int8_t* L, float* scaleOut) {
+bool searchBlock(const GridTables& t, const SearchConfig& c, const float* xval, const float* weight,
+                 const float* waux, float eps, int8_t* L, float* scaleOut) {
     constexpr int NG = N / G;
     float max = xval[0];
     for (int i = 1; i < N; ++i) max = max > xval[i] ? max : xval[i];
@@ -343,12 +362,14 @@ bool searchBlock(const GridTables& t, const SearchConfig& c, const float* xval,
             if (!c.secondAll && onGrid[k]) continue;
             int u = 0;
             for (int i = 0; i < G; ++i) {
-                const int l = std::max(0, std::min(c.kMaxQ - 1, nearestInt(0.5f * (id * xval[G * k + i] - 1))));
+                const int l = std::max(
+                    0, std::min(c.kMaxQ - 1, nearestInt(0.5f * (id * xval[G * k + i] - 1))));
                 L[G * k + i] = int8_t(l);
                 u |= l << (t.bits * i);
             }
             const int32_t m = t.map[size_t(u)];
-            if (m < 0) bestNeighbour<G>(t, t.listOf(m), xval + G * k, waux + G * k, scale, L + G * k);
+            if (m < 0)
+                bestNeighbour<G>(t, t.listOf(m), xval + G * k, waux + G * k, scale, L + G * k);
         }
         float sumqx, sumq2;
         fitSums<N>(weight, xval, L, sumqx, sumq2);
@@ -403,7 +424,9 @@ inline float sumSquares256(const float* x) {
     return s;
 }
 
-inline void putU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+inline void putU16(uint8_t* p, uint16_t v) {
+    std::memcpy(p, &v, 2);
+}
 
 inline int scaleLevel(float id, float scale, int maxL) {
     return std::max(0, std::min(maxL, nearestInt(0.5f * (id * scale - 1))));
@@ -436,7 +459,8 @@ void iq2xxsRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             for (int i = 0; i < 32; ++i) weight[i] = qw[i] * std::sqrt(sigma2 + xb[i] * xb[i]);
             for (int i = 0; i < 32; ++i) waux[i] = std::sqrt(weight[i]);
             uint8_t signs[4];
-            for (int k = 0; k < 4; ++k) signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, true);
+            for (int k = 0; k < 4; ++k)
+                signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, true);
             int8_t L[32];
             float scale = 0;
             if (!searchBlock<32, 8>(t, kCfgIq2xxs, xval, weight, waux, kEpsIq2, L, &scale)) {
@@ -458,7 +482,8 @@ void iq2xxsRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
         const float d = maxScale / 31;
         putU16(y, floatToHalf(d));
         const float id = 1 / d;
-        for (int ib = 0; ib < 8; ++ib) q2[2 * ib + 1] |= uint32_t(scaleLevel(id, scales[ib], 15)) << 28;
+        for (int ib = 0; ib < 8; ++ib)
+            q2[2 * ib + 1] |= uint32_t(scaleLevel(id, scales[ib], 15)) << 28;
         std::memcpy(y + 2, q2, sizeof q2);
     }
 }
@@ -487,7 +512,8 @@ void iq2xsRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             }
             for (int i = 0; i < 16; ++i) waux[i] = std::sqrt(weight[i]);
             uint8_t signs[2];
-            for (int k = 0; k < 2; ++k) signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, !IsS);
+            for (int k = 0; k < 2; ++k)
+                signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, !IsS);
             int8_t L[16];
             float scale = 0;
             if (!searchBlock<16, 8>(t, IsS ? kCfgIq2s : kCfgIq2xs, xval, weight, waux,
@@ -497,7 +523,8 @@ void iq2xsRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             }
             if (scale < 0) {
                 scale = -scale;
-                for (int k = 0; k < 2; ++k) signs[k] = IsS ? uint8_t(~signs[k]) : uint8_t(~signs[k] & 127);
+                for (int k = 0; k < 2; ++k)
+                    signs[k] = IsS ? uint8_t(~signs[k]) : uint8_t(~signs[k] & 127);
             }
             for (int k = 0; k < 2; ++k) {
                 const int g = gridIndexOf<8>(t, L + 8 * k);
@@ -520,8 +547,10 @@ void iq2xsRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
         uint8_t* sc = y + (IsS ? 2 + 64 + 8 : 2 + 64);
         for (int ib = 0; ib < 16; ++ib) {
             const int l = scaleLevel(id, scales[ib], 15);
-            if (ib % 2 == 0) sc[ib / 2] = uint8_t(l);
-            else sc[ib / 2] |= uint8_t(l << 4);
+            if (ib % 2 == 0)
+                sc[ib / 2] = uint8_t(l);
+            else
+                sc[ib / 2] |= uint8_t(l << 4);
         }
         if constexpr (!IsS) std::memcpy(y + 2, q2, sizeof q2);
     }
@@ -553,7 +582,8 @@ void iq3xxsRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             }
             for (int i = 0; i < 32; ++i) waux[i] = std::sqrt(weight[i]);
             uint8_t signs[4];
-            for (int k = 0; k < 4; ++k) signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, true);
+            for (int k = 0; k < 4; ++k)
+                signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, true);
             int8_t L[32];
             float scale = 0;
             if (!searchBlock<32, 4>(t, kCfgIq3xxs, xval, weight, waux, kEpsIq3xxs, L, &scale)) {
@@ -574,7 +604,8 @@ void iq3xxsRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
         const float d = maxScale / 31;
         putU16(y, floatToHalf(d * 1.0125f));
         const float id = 1 / d;
-        for (int ib = 0; ib < 8; ++ib) scalesAndSigns[ib] |= uint32_t(scaleLevel(id, scales[ib], 15)) << 28;
+        for (int ib = 0; ib < 8; ++ib)
+            scalesAndSigns[ib] |= uint32_t(scaleLevel(id, scales[ib], 15)) << 28;
         std::memcpy(y + 2, q3, 64);
         std::memcpy(y + 2 + 64, scalesAndSigns, sizeof scalesAndSigns);
     }
@@ -604,7 +635,8 @@ void iq3sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             }
             for (int i = 0; i < 32; ++i) waux[i] = std::sqrt(weight[i]);
             uint8_t signs[4];
-            for (int k = 0; k < 4; ++k) signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, false);
+            for (int k = 0; k < 4; ++k)
+                signs[k] = foldSigns(xb + 8 * k, weight + 8 * k, xval + 8 * k, false);
             float max = xval[0];
             for (int i = 1; i < 32; ++i) max = max > xval[i] ? max : xval[i];
             int8_t L[32];
@@ -789,8 +821,8 @@ void iq1sRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
                 const int32_t m = t.map[size_t(u)];
                 if (m < 0) {
                     allOnGrid = false;
-                    index[k] = bestNeighbourIq1(t, t.listOf(m), xb + 8 * k, weight + 8 * k,
-                                                scale, xx, L + 8 * k);
+                    index[k] = bestNeighbourIq1(t, t.listOf(m), xb + 8 * k, weight + 8 * k, scale,
+                                                xx, L + 8 * k);
                 } else {
                     index[k] = m;
                 }
@@ -914,8 +946,10 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
                         q2p[h] = splat(tws[h] * p2 * p2 + pw[h][i1] * cp1) + pw2 * splat(cp2);
                         q2m[h] = splat(tws[h] * m2 * m2 + pw[h][i1] * cm1) + pw2 * splat(cm2);
                     }
-                    const V4 vx[4] = {qxp[0] + qxp[1], qxp[0] + qxm[1], qxm[0] + qxp[1], qxm[0] + qxm[1]};
-                    const V4 v2[4] = {q2p[0] + q2p[1], q2p[0] + q2m[1], q2m[0] + q2p[1], q2m[0] + q2m[1]};
+                    const V4 vx[4] = {qxp[0] + qxp[1], qxp[0] + qxm[1], qxm[0] + qxp[1],
+                                      qxm[0] + qxm[1]};
+                    const V4 v2[4] = {q2p[0] + q2p[1], q2p[0] + q2m[1], q2m[0] + q2p[1],
+                                      q2m[0] + q2m[1]};
                     const V4i valid = laneIndex(i2) <= splat32(kBs);
                     for (int k = 0; k < 4; ++k) {
                         __builtin_memcpy(&cqx[k][i2], &vx[k], sizeof vx[k]);
@@ -962,8 +996,8 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
                 const int32_t m = t.map[size_t(u)];
                 if (m < 0) {
                     allOnGrid = false;
-                    index[k] = bestNeighbourIq1(t, t.listOf(m), xb + 8 * k, weight + 8 * k,
-                                                scale, xx, L + 8 * k);
+                    index[k] = bestNeighbourIq1(t, t.listOf(m), xb + 8 * k, weight + 8 * k, scale,
+                                                xx, L + 8 * k);
                 } else {
                     index[k] = m;
                 }
@@ -1000,7 +1034,8 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
             const float* xb = xbl + kBs * ib;
             weightsOf(ib);
             for (int k = 0; k < 2; ++k) {
-                const float* xx = k == 0 ? (shifts[ib] < 2 ? xp : xm) : (shifts[ib] % 2 == 0 ? xp : xm);
+                const float* xx =
+                    k == 0 ? (shifts[ib] < 2 ? xp : xm) : (shifts[ib] % 2 == 0 ? xp : xm);
                 const int g = qs[2 * ib + k] + ((qh[ib] << (8 - 4 * k)) & 0x700);
                 const int8_t* pg = t.entry(g);
                 for (int j = 0; j < 8; ++j) {
@@ -1021,7 +1056,7 @@ void iq1mRow(const float* x, uint8_t* dst, int64_t n, const float* qwRow) {
     }
 }
 
-} // namespace
+}  // namespace
 
 void prepareGridTables(TensorType t) {
     switch (t) {
@@ -1061,4 +1096,4 @@ void encodeIQ1_M(const float* src, uint8_t* dst, int64_t n, const float* importa
     iq1mRow(src, dst, n, importance);
 }
 
-} // namespace qs::formats::detail
+}  // namespace qs::formats::detail

@@ -30,7 +30,9 @@ namespace {
 /// ggml's GROUP_MAX_EPS: a group whose largest magnitude is below this is treated as zero.
 constexpr float kGroupMaxEps = 1e-15f;
 
-inline void storeHalf(uint16_t& dst, float v) { dst = floatToHalf(v); }
+inline void storeHalf(uint16_t& dst, float v) {
+    dst = floatToHalf(v);
+}
 
 // Four float lanes (GCC/Clang vector extension: plain IEEE element-wise arithmetic, SSE2 on
 // x86-64, NEON on ARM). The candidate-parallel searches use it so that no auto-vectoriser
@@ -38,7 +40,9 @@ inline void storeHalf(uint16_t& dst, float v) { dst = floatToHalf(v); }
 typedef float V4 __attribute__((vector_size(16)));
 typedef int32_t V4i __attribute__((vector_size(16)));
 
-inline V4 splat(float v) { return V4{v, v, v, v}; }
+inline V4 splat(float v) {
+    return V4{v, v, v, v};
+}
 /// Round to nearest (ties to even), as floats: (v + 1.5 * 2^23) - 1.5 * 2^23 equals
 /// float(nearestInt(v)) for |v| <= 4194303, which every caller guarantees (as ggml asserts).
 inline V4 roundNearestV(V4 v) {
@@ -49,7 +53,9 @@ inline V4 clampV(V4 v, V4 lo, V4 hi) {
     v = v < lo ? lo : v;
     return v > hi ? hi : v;
 }
-inline V4 absV(V4 v) { return V4(V4i(v) & 0x7fffffff); }
+inline V4 absV(V4 v) {
+    return V4(V4i(v) & 0x7fffffff);
+}
 
 template <typename Block>
 inline void storeBlock(uint8_t* dst, const Block& b) {
@@ -94,8 +100,8 @@ inline float initialGuess(int n, int nmax, const float* x, const float* w, uint8
     return bestError;
 }
 
-float searchScaleMinRef(int n, int nmax, const float* x, const float* w, uint8_t* L,
-                        float* negMin, float rmin, float rdelta, int nstep, bool useMad) {
+float searchScaleMinRef(int n, int nmax, const float* x, const float* w, uint8_t* L, float* negMin,
+                        float rmin, float rdelta, int nstep, bool useMad) {
     MinMaxSums s = minMaxSums(n, x, w);
     float min = s.min;
     const float max = s.max;
@@ -156,8 +162,8 @@ float searchScaleMinRef(int n, int nmax, const float* x, const float* w, uint8_t
 /// lane does exactly ggml's arithmetic in ggml's order, so the result is bit-identical.
 /// NS >= nstep + 1 is the lane count (a multiple of 4).
 template <int NS>
-float searchScaleMinFast(int n, int nmax, const float* x, const float* w, uint8_t* L,
-                         float* negMin, float rmin, float rdelta, int nstep, bool useMad) {
+float searchScaleMinFast(int n, int nmax, const float* x, const float* w, uint8_t* L, float* negMin,
+                         float rmin, float rdelta, int nstep, bool useMad) {
     MinMaxSums s = minMaxSums(n, x, w);
     float min = s.min;
     const float max = s.max;
@@ -746,8 +752,7 @@ void encodeQ3_KImportance(const float* x, uint8_t* dst, int64_t n, const float* 
 /// quantize_row_q4_K_ref / quantize_row_q5_K_ref: per 32 values a min/scale search weighted by
 /// rms(x) + |x|, then 6-bit scales and mins relative to their maxima.
 template <bool Fast, int Nmax>
-void fitK4Plain(const float* x, uint8_t* L, uint8_t* scalesOut, uint16_t& dBits,
-                uint16_t& mBits) {
+void fitK4Plain(const float* x, uint8_t* L, uint8_t* scalesOut, uint16_t& dBits, uint16_t& mBits) {
     float weights[32], mins[8], scales[8];
     float maxScale = 0, maxMin = 0;
     for (int j = 0; j < 8; ++j) {
@@ -924,30 +929,31 @@ void encodeQ6_KAny(const float* x, uint8_t* dst, int64_t n, const float* importa
     }
 }
 
-} // namespace
+}  // namespace
 
 // ------------------------------------------------------------------------------------------
 // Shared helpers (declared in encoders.h)
 // ------------------------------------------------------------------------------------------
 
 float searchScaleMin(int n, int nmax, const float* x, const float* weights, uint8_t* L,
-                     float* negMin, float rmin, float rdelta, int nstep, bool useMad,
-                     bool fast) {
+                     float* negMin, float rmin, float rdelta, int nstep, bool useMad, bool fast) {
     // make_qkx2_quants and make_qkx3_quants (with weights) differ only in `max == min` versus
     // `max <= min`, which are equivalent once min is clamped to <= 0; one routine serves both.
     if (fast && n <= 32) {
-        if (nstep < 16) return searchScaleMinFast<16>(n, nmax, x, weights, L, negMin, rmin,
-                                                      rdelta, nstep, useMad);
-        if (nstep < 24) return searchScaleMinFast<24>(n, nmax, x, weights, L, negMin, rmin,
-                                                      rdelta, nstep, useMad);
-        if (nstep < 40) return searchScaleMinFast<40>(n, nmax, x, weights, L, negMin, rmin,
-                                                      rdelta, nstep, useMad);
+        if (nstep < 16)
+            return searchScaleMinFast<16>(n, nmax, x, weights, L, negMin, rmin, rdelta, nstep,
+                                          useMad);
+        if (nstep < 24)
+            return searchScaleMinFast<24>(n, nmax, x, weights, L, negMin, rmin, rdelta, nstep,
+                                          useMad);
+        if (nstep < 40)
+            return searchScaleMinFast<40>(n, nmax, x, weights, L, negMin, rmin, rdelta, nstep,
+                                          useMad);
     }
     return searchScaleMinRef(n, nmax, x, weights, L, negMin, rmin, rdelta, nstep, useMad);
 }
 
-float searchScaleSym(int n, int nmax, const float* x, int8_t* L, const float* weights,
-                     bool fast) {
+float searchScaleSym(int n, int nmax, const float* x, int8_t* L, const float* weights, bool fast) {
     if (fast && n <= 32) return searchScaleSymFast(n, nmax, x, L, weights);
     return searchScaleSymRef(n, nmax, x, L, weights);
 }
@@ -1007,4 +1013,4 @@ void encodeQ6_KRef(const float* src, uint8_t* dst, int64_t n, const float* impor
     encodeQ6_KAny<false>(src, dst, n, importance);
 }
 
-} // namespace qs::formats::detail
+}  // namespace qs::formats::detail

@@ -36,7 +36,9 @@ inline void putHalf(uint8_t* p, float v) {
 }
 
 /// C's (int8_t)(float) for values in range: truncation toward zero.
-inline int truncToInt(float v) { return int(v); }
+inline int truncToInt(float v) {
+    return int(v);
+}
 
 /// Sum of squares of a whole row in ggml's order, divided by the row length (ggml's sigma2 of
 /// the legacy quants' importance paths).
@@ -119,7 +121,7 @@ inline void blockMinMax(const float* xb, float& min, float& max) {
     if (max == 0.0f) max = firstEqual(xb, 0.0f);
 }
 
-} // namespace
+}  // namespace
 
 // ==========================================================================================
 // F32, F16, BF16 (importance ignored). F16 and BF16 round to nearest even, as ggml does.
@@ -163,7 +165,7 @@ inline uint16_t floatToBf16Select(float f) {
     const uint32_t rounded = (x + (0x7fffu + ((x >> 16) & 1u))) >> 16;
     return uint16_t((x & 0x7fffffffu) > 0x7f800000u ? nan : rounded);
 }
-} // namespace
+}  // namespace
 
 void encodeF16(const float* src, uint8_t* dst, int64_t n, const float* /*importance*/) {
     for (int64_t i = 0; i < n; ++i) {
@@ -276,7 +278,7 @@ void encodeQ4_0Importance(const float* src, uint8_t* dst, int64_t n, const float
         storeBlock(dst + ib * int64_t(sizeof(BlockQ4_0)), y);
     }
 }
-} // namespace
+}  // namespace
 
 void encodeQ4_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (importance) {
@@ -320,8 +322,8 @@ void encodeQ4_1Plain(const float* src, uint8_t* dst, int64_t n) {
 
 /// quantize_row_q4_1_impl / q5_1_impl: make_qkx3_quants per block (the caller packs).
 template <int Nmax, typename Block, typename Pack>
-void encodeQx_1Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow,
-                          bool fast, Pack pack) {
+void encodeQx_1Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow, bool fast,
+                          Pack pack) {
     const float sigma2 = rowSigma2(src, n);
     float weight[32];
     uint8_t L[32];
@@ -343,8 +345,10 @@ void encodeQx_1Importance(const float* src, uint8_t* dst, int64_t n, const float
 void packQ4_1(const uint8_t* L, BlockQ4_1& y) {
     for (int j = 0; j < 16; ++j) y.qs[j] = uint8_t(L[j] | (L[j + 16] << 4));
 }
-void packQ5_1(const uint8_t* L, BlockQ5_1& y) { packQ5(L, y.qs, y.qh); }
-} // namespace
+void packQ5_1(const uint8_t* L, BlockQ5_1& y) {
+    packQ5(L, y.qs, y.qh);
+}
+}  // namespace
 
 void encodeQ4_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (importance) {
@@ -398,7 +402,7 @@ void encodeQ5_0Importance(const float* src, uint8_t* dst, int64_t n, const float
         storeBlock(dst + ib * int64_t(sizeof(BlockQ5_0)), y);
     }
 }
-} // namespace
+}  // namespace
 
 void encodeQ5_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (importance) {
@@ -436,7 +440,7 @@ void encodeQ5_1Plain(const float* src, uint8_t* dst, int64_t n) {
         packQ5(L, out + offsetof(BlockQ5_1, qs), out + offsetof(BlockQ5_1, qh));
     }
 }
-} // namespace
+}  // namespace
 
 void encodeQ5_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (importance) {
@@ -453,4 +457,4 @@ void encodeQ5_1Ref(const float* src, uint8_t* dst, int64_t n, const float* impor
     }
 }
 
-} // namespace qs::formats::detail
+}  // namespace qs::formats::detail

@@ -28,7 +28,9 @@ inline void putHalf(uint8_t* p, float v) {
 
 typedef float V4 __attribute__((vector_size(16)));
 typedef int32_t V4i __attribute__((vector_size(16)));
-inline V4 splat(float v) { return V4{v, v, v, v}; }
+inline V4 splat(float v) {
+    return V4{v, v, v, v};
+}
 
 /// Largest |x| (the max of the magnitudes' bit patterns: exact, order-free, vectorisable; the
 /// inputs are finite, checked by encodeRows).
@@ -46,7 +48,9 @@ inline float absMax(const float* x, int n) {
 }
 
 /// Ternary digit of x / d: lroundf(x * id) + 1 (0, 1, 2 for -1, 0, +1), as ggml computes it.
-inline int tritOf(float x, float id) { return int(std::lround(x * id)) + 1; }
+inline int tritOf(float x, float id) {
+    return int(std::lround(x * id)) + 1;
+}
 
 /// tritOf when |x * id| < 1.5 (x within the block's max magnitude d and id = 1/d finite): round
 /// half away from zero of a value in (-1.5, 1.5) without a libm call.
@@ -56,7 +60,9 @@ inline int tritOfBounded(float x, float id) {
 }
 
 /// ceil(q * 256 / 243) truncated to a byte, as ggml stores a 5-trit number.
-inline uint8_t packTrits(uint32_t q) { return uint8_t((q * 256u + 242u) / 243u); }
+inline uint8_t packTrits(uint32_t q) {
+    return uint8_t((q * 256u + 242u) / 243u);
+}
 
 /// ggml's best_index_mxfp4 for four values at once (lane per value): the nearest of the 16
 /// doubled FP4 values times e, the first on ties, by ggml's comparisons in ggml's order.
@@ -122,7 +128,7 @@ inline float e8m0Half(uint8_t e) {
     return f;
 }
 
-} // namespace
+}  // namespace
 
 template <int (*Trit)(float, float)>
 void tq1Blocks(const float* src, uint8_t* dst, int64_t n);
@@ -150,7 +156,8 @@ void tq1Blocks(const float* src, uint8_t* dst, int64_t n) {
         }
         for (int m = 0; m < 16; ++m) {
             uint32_t q = 0;
-            for (int k = 0; k < 5; ++k) q = uint8_t(q * 3 + uint32_t(Trit(x[160 + m + 16 * k], id)));
+            for (int k = 0; k < 5; ++k)
+                q = uint8_t(q * 3 + uint32_t(Trit(x[160 + m + 16 * k], id)));
             y[32 + m] = packTrits(q);
         }
         // qh[0..3]: 4 trits of 240 + j + 4 m, then shifted to the top digit.
@@ -176,7 +183,8 @@ void encodeTQ2_0(const float* src, uint8_t* dst, int64_t n, const float* /*impor
                 uint32_t q = 0;
                 for (int k = 0; k < 4; ++k) {
                     const float xv = x[128 * h + m + 32 * k];
-                    q += uint32_t((bounded ? tritOfBounded(xv, id) : tritOf(xv, id)) & 3) << (2 * k);
+                    q += uint32_t((bounded ? tritOfBounded(xv, id) : tritOf(xv, id)) & 3)
+                         << (2 * k);
                 }
                 y[32 * h + m] = uint8_t(q);
             }
@@ -277,4 +285,4 @@ void encodeQ2_0(const float* src, uint8_t* dst, int64_t n, const float* /*import
     }
 }
 
-} // namespace qs::formats::detail
+}  // namespace qs::formats::detail

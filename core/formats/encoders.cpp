@@ -100,7 +100,9 @@ inline uint16_t load16(const uint8_t* p) {
     return v;
 }
 
-inline bool halfIsFinite(uint16_t h) { return (h & 0x7c00u) != 0x7c00u; }
+inline bool halfIsFinite(uint16_t h) {
+    return (h & 0x7c00u) != 0x7c00u;
+}
 
 /// Largest |x| of a row as float bits (a branch-free, vectorisable pass; integer max is
 /// order-free). >= 0x7f800000 means the row holds NaN or Inf.
@@ -135,8 +137,9 @@ int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t nBlocks, int64_
         // The fp16 super-scale is spread over the top nibbles of the four scale words.
         for (int64_t b = 0; b < nBlocks; ++b) {
             const uint8_t* sc = row + b * blockBytes + 48;
-            const uint16_t h = uint16_t((load16(sc) >> 12) | ((load16(sc + 2) >> 8) & 0x00f0) |
-                                        ((load16(sc + 4) >> 4) & 0x0f00) | (load16(sc + 6) & 0xf000));
+            const uint16_t h =
+                uint16_t((load16(sc) >> 12) | ((load16(sc + 2) >> 8) & 0x00f0) |
+                         ((load16(sc + 4) >> 4) & 0x0f00) | (load16(sc + 6) & 0xf000));
             if (!halfIsFinite(h)) return b;
         }
         return -1;
@@ -164,8 +167,8 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
     const EncodeFn fn = reference ? pair.reference : pair.fast;
     const std::string name(typeName(t));
     if (!fn) {
-        return makeError(ErrorCode::BadUsage, "cannot encode tensor type " + name, {},
-                         kNoOffset, tensorName);
+        return makeError(ErrorCode::BadUsage, "cannot encode tensor type " + name, {}, kNoOffset,
+                         tensorName);
     }
     const TypeTraits& tr = traits(t);
     if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
@@ -176,10 +179,10 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
                          {}, kNoOffset, tensorName);
     }
     if (int64_t(src.size()) % rowLength != 0) {
-        return makeError(ErrorCode::BadUsage,
-                         std::to_string(src.size()) + " values do not form rows of " +
-                             std::to_string(rowLength),
-                         {}, kNoOffset, tensorName);
+        return makeError(
+            ErrorCode::BadUsage,
+            std::to_string(src.size()) + " values do not form rows of " + std::to_string(rowLength),
+            {}, kNoOffset, tensorName);
     }
     const int64_t rows = int64_t(src.size()) / rowLength;
     const int64_t blocksPerRow = rowLength / tr.blockSize;
@@ -193,19 +196,20 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
     if (importance) {
         for (int64_t j = 0; j < rowLength; ++j) {
             if (!std::isfinite(importance[j]) || importance[j] < 0) {
-                return makeError(ErrorCode::BadInput,
-                                 "importance of column " + std::to_string(j) +
-                                     " is negative, NaN or infinite",
-                                 {}, kNoOffset, tensorName);
+                return makeError(
+                    ErrorCode::BadInput,
+                    "importance of column " + std::to_string(j) + " is negative, NaN or infinite",
+                    {}, kNoOffset, tensorName);
             }
         }
     }
 
     if (!importance && requiresImportance(t)) {
         return makeError(ErrorCode::BadInput,
-                         name + " needs an importance matrix (ggml refuses it without one): "
-                                "pass --imatrix, or choose a type that does not need one "
-                                "(e.g. IQ2_S, IQ3_XXS, Q2_K)",
+                         name +
+                             " needs an importance matrix (ggml refuses it without one): "
+                             "pass --imatrix, or choose a type that does not need one "
+                             "(e.g. IQ2_S, IQ3_XXS, Q2_K)",
                          {}, kNoOffset, tensorName);
     }
     detail::prepareGridTables(t);  // outside the row loop: built once, in parallel
@@ -222,19 +226,20 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
             // One pass over the input finds NaN/Inf and, for F16/BF16, values that would
             // round to Inf (the only way those outputs can fail ggml_validate_row_data).
             const bool plainHalf = t == TensorType::F16 || t == TensorType::BF16;
-            const uint32_t maxAbs = t == TensorType::F16    ? detail::encodeF16MaxAbs(x, y, rowLength)
-                                    : t == TensorType::BF16 ? detail::encodeBF16MaxAbs(x, y, rowLength)
-                                                            : maxAbsBits(x, rowLength);
+            const uint32_t maxAbs = t == TensorType::F16 ? detail::encodeF16MaxAbs(x, y, rowLength)
+                                    : t == TensorType::BF16
+                                        ? detail::encodeBF16MaxAbs(x, y, rowLength)
+                                        : maxAbsBits(x, rowLength);
             if (maxAbs >= kNonFiniteBits) {
                 atomicMin(badInputRow, r);
                 std::memset(y, 0, size_t(rowBytes));
                 continue;
             }
             if (!plainHalf) fn(x, y, rowLength, importance);
-            const bool overflow =
-                t == TensorType::F16    ? maxAbs >= kF16OverflowBits
-                : t == TensorType::BF16 ? maxAbs >= kBf16OverflowBits
-                                        : firstBadOutput(t, y, blocksPerRow, tr.blockBytes) >= 0;
+            const bool overflow = t == TensorType::F16 ? maxAbs >= kF16OverflowBits
+                                  : t == TensorType::BF16
+                                      ? maxAbs >= kBf16OverflowBits
+                                      : firstBadOutput(t, y, blocksPerRow, tr.blockBytes) >= 0;
             if (overflow) atomicMin(badOutputRow, r);
         }
     });
@@ -256,11 +261,17 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
     return {};
 }
 
-} // namespace
+}  // namespace
 
-EncodeFn encoderOf(TensorType t) { return encodersOf(t).fast; }
-EncodeFn referenceEncoderOf(TensorType t) { return encodersOf(t).reference; }
-bool canEncode(TensorType t) { return encodersOf(t).fast != nullptr; }
+EncodeFn encoderOf(TensorType t) {
+    return encodersOf(t).fast;
+}
+EncodeFn referenceEncoderOf(TensorType t) {
+    return encodersOf(t).reference;
+}
+bool canEncode(TensorType t) {
+    return encodersOf(t).fast != nullptr;
+}
 
 bool requiresImportance(TensorType t) {
     // ggml_quantize_requires_imatrix: IQ1_M is not listed (it falls back to x^2 weights).
@@ -279,4 +290,4 @@ Status encodeRowsReference(TensorType t, std::span<const float> src, std::span<u
     return encodeRowsWith(t, true, src, dst, rowLength, importance, threads, tensorName);
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -108,8 +108,7 @@ float searchScaleMin(int n, int nmax, const float* x, const float* weights, uint
                      float* negMin, float rmin, float rdelta, int nstep, bool useMad, bool fast);
 /// Symmetric scale search over n <= 32 values (ggml's make_qx_quants with rmse_type 1; weights
 /// x^2 when `weights` is null). Writes L[i] in 0..2*nmax-1; returns the scale.
-float searchScaleSym(int n, int nmax, const float* x, int8_t* L, const float* weights,
-                     bool fast);
+float searchScaleSym(int n, int nmax, const float* x, int8_t* L, const float* weights, bool fast);
 /// ggml's make_qp_quants: n positive values onto levels 0..nmax with weights (required);
 /// writes L and returns the scale.
 float fitPositiveLevels(int n, int nmax, const float* x, uint8_t* L, const float* weights);
@@ -131,6 +130,6 @@ void encodeQ1_0(const float* src, uint8_t* dst, int64_t n, const float* importan
 void encodeQ2_0(const float* src, uint8_t* dst, int64_t n, const float* importance);
 /// Builds the grid maps and neighbour lists `t` needs (once; later calls return at once).
 void prepareGridTables(TensorType t);
-} // namespace detail
+}  // namespace detail
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -38,7 +38,7 @@ inline uint16_t floatToHalf(float f) {
         return uint16_t(sign | 0x7c00u | (ax > 0x7f800000u ? 0x200u | ((ax >> 13) & 0x3ffu) : 0u));
     }
     if (ax >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520 -> inf
-    if (ax < 0x38800000u) {                                   // below the smallest normal half
+    if (ax < 0x38800000u) {                                  // below the smallest normal half
         // Subnormal or zero: add 0.5 (as float) so the FPU does the round-to-nearest-even.
         const float r = std::bit_cast<float>(ax) + 0.5f;
         return uint16_t(sign | uint16_t(std::bit_cast<uint32_t>(r) - 0x3f000000u));
@@ -49,7 +49,9 @@ inline uint16_t floatToHalf(float f) {
 }
 
 /// bfloat16 bits -> float (exact).
-inline float bf16ToFloat(uint16_t b) { return std::bit_cast<float>(uint32_t(b) << 16); }
+inline float bf16ToFloat(uint16_t b) {
+    return std::bit_cast<float>(uint32_t(b) << 16);
+}
 
 /// float -> bfloat16 bits as ggml does it: NaN -> quiet NaN, else round to nearest even.
 inline uint16_t floatToBf16(float f) {
@@ -58,4 +60,4 @@ inline uint16_t floatToBf16(float f) {
     return uint16_t((x + (0x7fffu + ((x >> 16) & 1u))) >> 16);
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

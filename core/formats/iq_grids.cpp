@@ -1091,4 +1091,4 @@ const uint64_t kIq1sGrid[2048] = {
     0x010101010101ffff, 0x010101010101ff01, 0x01010101010101ff, 0x0101010101010101,
 };
 
-} // namespace qs::formats::iq
+}  // namespace qs::formats::iq

@@ -26,7 +26,9 @@ extern const uint32_t kIq3sGrid[512];
 extern const uint64_t kIq1sGrid[2048];
 
 /// Byte j (0 = least significant) of a grid entry.
-constexpr uint32_t gridByte(uint64_t entry, int j) { return uint32_t(entry >> (8 * j)) & 0xffu; }
+constexpr uint32_t gridByte(uint64_t entry, int j) {
+    return uint32_t(entry >> (8 * j)) & 0xffu;
+}
 
 /// Sign patterns of the IQ2/IQ3 quants: a 7-bit index stores signs of 7 values; the 8th sign
 /// is implied by even parity (the count of negatives is always even). Bit j set = value j < 0.
@@ -47,4 +49,4 @@ inline constexpr int8_t kFp4Values[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3
 /// IQ1_S / IQ1_M grid shift: each value is (grid + delta) or (grid - delta).
 inline constexpr float kIq1Delta = 0.125f;
 
-} // namespace qs::formats::iq
+}  // namespace qs::formats::iq

@@ -50,7 +50,7 @@ inline uint32_t loadU32(const uint8_t* p) {
     return v;
 }
 
-} // namespace
+}  // namespace
 
 // ==========================================================================================
 // IQ4_NL: x = d * table[nibble]; nibble layout as Q4_0
@@ -272,4 +272,4 @@ void decodeIQ1_M(const uint8_t* src, float* dst, int64_t n) {
     }
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

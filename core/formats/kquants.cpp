@@ -31,7 +31,7 @@ inline void scaleMinK4(int j, const uint8_t* q, int& sc, int& m) {
     }
 }
 
-} // namespace
+}  // namespace
 
 // ==========================================================================================
 // Q2_K: x = (d * sc) * q - (dmin * m). Each 32-byte group of qs serves 128 values: bit pair
@@ -185,8 +185,8 @@ void decodeQ6_K(const uint8_t* src, float* dst, int64_t n) {
                 for (int g = 0; g < 2; ++g) {
                     const float ds = d * float(sc[2 * col + g]);
                     for (int l = 16 * g; l < 16 * g + 16; ++l) {
-                        const int q = ((lo[l] >> nibbleShift) & 0x0f) |
-                                      (((qh[l] >> hiShift) & 3) << 4);
+                        const int q =
+                            ((lo[l] >> nibbleShift) & 0x0f) | (((qh[l] >> hiShift) & 3) << 4);
                         y[32 * col + l] = ds * float(q - 32);
                     }
                 }
@@ -208,4 +208,4 @@ void decodeQ8_K(const uint8_t* src, float* dst, int64_t n) {
     }
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -115,4 +115,4 @@ void decodeQ8_1(const uint8_t* src, float* dst, int64_t n) {
     }
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

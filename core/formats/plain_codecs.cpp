@@ -69,7 +69,7 @@ inline void lookupRow(const Fp8Table& table, const uint8_t* src, float* dst, int
     for (int64_t i = 0; i < n; ++i) dst[i] = table[src[i]];
 }
 
-} // namespace
+}  // namespace
 
 // ==========================================================================================
 // F32: copy (bit patterns, NaN payloads included, are preserved)
@@ -112,21 +112,37 @@ void decodeBF16(const uint8_t* src, float* dst, int64_t n) {
 // ==========================================================================================
 // F64: rounded to the nearest float (out of range -> inf), as a C cast does
 // ==========================================================================================
-void decodeF64(const uint8_t* src, float* dst, int64_t n) { castRow<double>(src, dst, n); }
+void decodeF64(const uint8_t* src, float* dst, int64_t n) {
+    castRow<double>(src, dst, n);
+}
 
 // ==========================================================================================
 // Integers: converted to float (I32/I64 beyond 2^24 round to nearest even)
 // ==========================================================================================
-void decodeI8(const uint8_t* src, float* dst, int64_t n) { castRow<int8_t>(src, dst, n); }
-void decodeI16(const uint8_t* src, float* dst, int64_t n) { castRow<int16_t>(src, dst, n); }
-void decodeI32(const uint8_t* src, float* dst, int64_t n) { castRow<int32_t>(src, dst, n); }
-void decodeI64(const uint8_t* src, float* dst, int64_t n) { castRow<int64_t>(src, dst, n); }
-void decodeU8(const uint8_t* src, float* dst, int64_t n) { castRow<uint8_t>(src, dst, n); }
+void decodeI8(const uint8_t* src, float* dst, int64_t n) {
+    castRow<int8_t>(src, dst, n);
+}
+void decodeI16(const uint8_t* src, float* dst, int64_t n) {
+    castRow<int16_t>(src, dst, n);
+}
+void decodeI32(const uint8_t* src, float* dst, int64_t n) {
+    castRow<int32_t>(src, dst, n);
+}
+void decodeI64(const uint8_t* src, float* dst, int64_t n) {
+    castRow<int64_t>(src, dst, n);
+}
+void decodeU8(const uint8_t* src, float* dst, int64_t n) {
+    castRow<uint8_t>(src, dst, n);
+}
 
 // ==========================================================================================
 // FP8 (safetensors only): table lookup
 // ==========================================================================================
-void decodeF8_E4M3(const uint8_t* src, float* dst, int64_t n) { lookupRow(kE4M3, src, dst, n); }
-void decodeF8_E5M2(const uint8_t* src, float* dst, int64_t n) { lookupRow(kE5M2, src, dst, n); }
+void decodeF8_E4M3(const uint8_t* src, float* dst, int64_t n) {
+    lookupRow(kE4M3, src, dst, n);
+}
+void decodeF8_E5M2(const uint8_t* src, float* dst, int64_t n) {
+    lookupRow(kE5M2, src, dst, n);
+}
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -45,9 +45,11 @@ inline float ue4m3ToFloatHalf(uint8_t x) {
     return raw * 0.5f;
 }
 
-} // namespace
+}  // namespace
 
-float ue4m3HalfValue(uint8_t x) { return ue4m3ToFloatHalf(x); }
+float ue4m3HalfValue(uint8_t x) {
+    return ue4m3ToFloatHalf(x);
+}
 
 // ==========================================================================================
 // NVFP4: per sub-block of 16, x = fp4x2[nibble] * ue4m3(d[s]) / 2.
@@ -150,4 +152,4 @@ void decodeMXFP4(const uint8_t* src, float* dst, int64_t n) {
     }
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -83,7 +83,7 @@ bool equalsNoCase(std::string_view a, std::string_view b) {
     return true;
 }
 
-} // namespace
+}  // namespace
 
 const TypeTraits* traitsOf(uint32_t id) {
     const int slot = slotOf(id);
@@ -95,9 +95,13 @@ const TypeTraits* ggufTraitsOf(uint32_t id) {
     return id < kMaxGgufId ? traitsOf(id) : nullptr;
 }
 
-const TypeTraits& traits(TensorType type) { return *traitsOf(uint32_t(type)); }
+const TypeTraits& traits(TensorType type) {
+    return *traitsOf(uint32_t(type));
+}
 
-std::span<const TypeTraits> allTypes() { return kTypes; }
+std::span<const TypeTraits> allTypes() {
+    return kTypes;
+}
 
 std::optional<TensorType> typeFromName(std::string_view name) {
     for (const auto& t : kTypes) {
@@ -114,4 +118,4 @@ std::optional<uint64_t> byteSize(TensorType type, uint64_t nElements) {
     return blocks * uint64_t(t.blockBytes);
 }
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -64,11 +64,11 @@ using DecodeFn = void (*)(const uint8_t* src, float* dst, int64_t n);
 /// Static facts about one tensor type.
 struct TypeTraits {
     TensorType type;
-    std::string_view name;   ///< ggml's spelling: "F32", "Q4_K", "IQ4_NL" ...
-    int64_t blockSize;       ///< values per block (1 for plain types)
-    int64_t blockBytes;      ///< bytes per block
-    bool quantized;          ///< true for block-quantized types
-    DecodeFn decode;         ///< nullptr if we cannot decode this type
+    std::string_view name;  ///< ggml's spelling: "F32", "Q4_K", "IQ4_NL" ...
+    int64_t blockSize;      ///< values per block (1 for plain types)
+    int64_t blockBytes;     ///< bytes per block
+    bool quantized;         ///< true for block-quantized types
+    DecodeFn decode;        ///< nullptr if we cannot decode this type
     /// Bits per weight: blockBytes * 8 / blockSize.
     double bitsPerWeight() const { return double(blockBytes) * 8.0 / double(blockSize); }
 };
@@ -84,10 +84,12 @@ std::span<const TypeTraits> allTypes();
 /// Parse a type name, case-insensitive ("q4_k", "Q4_K", "bf16"). nullopt if unknown.
 std::optional<TensorType> typeFromName(std::string_view name);
 /// ggml's name of a type.
-inline std::string_view typeName(TensorType t) { return traits(t).name; }
+inline std::string_view typeName(TensorType t) {
+    return traits(t).name;
+}
 
 /// Bytes that `nElements` values occupy in `type`, or nullopt if nElements is not a multiple of
 /// the block size or the product overflows.
 std::optional<uint64_t> byteSize(TensorType type, uint64_t nElements);
 
-} // namespace qs::formats
+}  // namespace qs::formats

@@ -52,7 +52,7 @@ void onSigbus(int sig, siginfo_t* info, void* context) {
     ::sigaction(SIGBUS, &dfl, nullptr);
 }
 
-} // namespace
+}  // namespace
 
 void installFaultGuard() {
     std::call_once(g_installed, [] {
@@ -82,4 +82,4 @@ std::optional<uint64_t> guardedCopy(void* dst, const void* src, size_t n) {
     return uint64_t(point.fault - point.begin);
 }
 
-} // namespace qs::io
+}  // namespace qs::io

@@ -32,4 +32,4 @@ std::optional<uint64_t> guardedCopy(void* dst, const void* src, size_t n);
 /// call more than once and from several threads.
 void installFaultGuard();
 
-} // namespace qs::io
+}  // namespace qs::io

@@ -78,4 +78,4 @@ Result<model::Model> loadGgufModel(const std::string& path) {
     return m;
 }
 
-} // namespace qs::io
+}  // namespace qs::io

@@ -22,7 +22,8 @@ namespace {
 // ------------------------------------------------------------------------------------------
 class Cursor {
 public:
-    Cursor(std::span<const uint8_t> bytes, const std::string& file) : m_bytes(bytes), m_file(file) {}
+    Cursor(std::span<const uint8_t> bytes, const std::string& file)
+        : m_bytes(bytes), m_file(file) {}
 
     uint64_t pos() const { return m_pos; }
     uint64_t remaining() const { return m_bytes.size() - m_pos; }
@@ -56,8 +57,8 @@ public:
                         at);
         }
         if (*len > maxLength) {
-            return fail(std::string(what) + " length " + std::to_string(*len) + " exceeds the limit",
-                        at);
+            return fail(
+                std::string(what) + " length " + std::to_string(*len) + " exceeds the limit", at);
         }
         std::string s(reinterpret_cast<const char*>(m_bytes.data() + m_pos), size_t(*len));
         m_pos += *len;
@@ -107,9 +108,9 @@ Result<GgufValue> readArray(Cursor& c, const GgufLimits& limits, uint32_t depth,
     auto elemId = c.read<uint32_t>("array element type");
     if (!elemId) return elemId.error();
     if (!ggufTypeValid(*elemId)) {
-        return c.fail("metadata key '" + key + "': unknown array element type " +
-                          std::to_string(*elemId),
-                      at);
+        return c.fail(
+            "metadata key '" + key + "': unknown array element type " + std::to_string(*elemId),
+            at);
     }
     const auto elem = GgufType(*elemId);
     const uint64_t countAt = c.pos();
@@ -120,8 +121,8 @@ Result<GgufValue> readArray(Cursor& c, const GgufLimits& limits, uint32_t depth,
     if (*count > c.remaining() / minSize) {
         return c.fail("metadata key '" + key + "': array of " + std::to_string(*count) + " " +
                           std::string(ggufTypeName(elem)) +
-                          " elements cannot fit in the remaining " +
-                          std::to_string(c.remaining()) + " bytes",
+                          " elements cannot fit in the remaining " + std::to_string(c.remaining()) +
+                          " bytes",
                       countAt);
     }
     if (elem == GgufType::String) {
@@ -176,9 +177,9 @@ Result<GgufValue> readValue(Cursor& c, GgufType type, const GgufLimits& limits, 
         auto v = c.read<uint8_t>("bool value");
         if (!v) return v.error();
         if (*v > 1) {
-            return c.fail("metadata key '" + key + "': bool value is " + std::to_string(*v) +
-                              ", not 0 or 1",
-                          at);
+            return c.fail(
+                "metadata key '" + key + "': bool value is " + std::to_string(*v) + ", not 0 or 1",
+                at);
         }
         return GgufValue::boolean(*v != 0);
     }
@@ -218,9 +219,11 @@ Result<GgufValue> readValue(Cursor& c, GgufType type, const GgufLimits& limits, 
     }
 }
 
-uint64_t alignUp(uint64_t v, uint64_t align) { return (v + align - 1) / align * align; }
+uint64_t alignUp(uint64_t v, uint64_t align) {
+    return (v + align - 1) / align * align;
+}
 
-} // namespace
+}  // namespace
 
 Result<GgufFile> parseGguf(std::span<const uint8_t> bytes, const std::string& fileName,
                            const GgufLimits& limits) {
@@ -282,9 +285,9 @@ Result<GgufFile> parseGguf(std::span<const uint8_t> bytes, const std::string& fi
         auto typeId = c.read<uint32_t>("metadata value type");
         if (!typeId) return typeId.error();
         if (!ggufTypeValid(*typeId)) {
-            return c.fail("metadata key '" + *key + "' has unknown value type " +
-                              std::to_string(*typeId),
-                          typeAt);
+            return c.fail(
+                "metadata key '" + *key + "' has unknown value type " + std::to_string(*typeId),
+                typeAt);
         }
         auto value = readValue(c, GgufType(*typeId), limits, 0, *key);
         if (!value) return value.error();
@@ -382,11 +385,10 @@ Result<GgufFile> parseGguf(std::span<const uint8_t> bytes, const std::string& fi
                                           std::to_string(out.alignment),
                                       t.infoOffset, t.name));
         } else if (t.offset > dataSize || t.nbytes > dataSize - t.offset) {
-            problems.push_back(c.fail("data [" + std::to_string(abs) + ", " +
-                                          std::to_string(abs + t.nbytes) +
-                                          ") runs past the end of the file (" +
-                                          std::to_string(bytes.size()) + " bytes)",
-                                      t.infoOffset, t.name));
+            problems.push_back(c.fail(
+                "data [" + std::to_string(abs) + ", " + std::to_string(abs + t.nbytes) +
+                    ") runs past the end of the file (" + std::to_string(bytes.size()) + " bytes)",
+                t.infoOffset, t.name));
         }
     }
     if (problems.empty()) {
@@ -399,13 +401,12 @@ Result<GgufFile> parseGguf(std::span<const uint8_t> bytes, const std::string& fi
             const auto& prev = out.tensors[order[k - 1]];
             const auto& cur = out.tensors[order[k]];
             if (cur.offset < prev.offset + prev.nbytes && cur.nbytes > 0 && prev.nbytes > 0) {
-                problems.push_back(c.fail("data at " + std::to_string(out.dataOffset + cur.offset) +
-                                              " overlaps tensor '" + prev.name + "' [" +
-                                              std::to_string(out.dataOffset + prev.offset) + ", " +
-                                              std::to_string(out.dataOffset + prev.offset +
-                                                             prev.nbytes) +
-                                              ")",
-                                          cur.infoOffset, cur.name));
+                problems.push_back(
+                    c.fail("data at " + std::to_string(out.dataOffset + cur.offset) +
+                               " overlaps tensor '" + prev.name + "' [" +
+                               std::to_string(out.dataOffset + prev.offset) + ", " +
+                               std::to_string(out.dataOffset + prev.offset + prev.nbytes) + ")",
+                           cur.infoOffset, cur.name));
             }
         }
     }
@@ -419,4 +420,4 @@ Result<GgufFile> parseGguf(std::span<const uint8_t> bytes, const std::string& fi
     return out;
 }
 
-} // namespace qs::io
+}  // namespace qs::io

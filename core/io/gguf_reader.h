@@ -28,7 +28,7 @@ struct GgufTensorInfo {
     uint64_t offset = 0;         ///< relative to the data section
     uint64_t nbytes = 0;         ///< computed from shape and type
     uint64_t nElements = 0;
-    uint64_t infoOffset = 0;     ///< absolute file offset of this tensor info (for messages)
+    uint64_t infoOffset = 0;  ///< absolute file offset of this tensor info (for messages)
 };
 
 /// A parsed GGUF header. Offsets are absolute unless noted.
@@ -56,4 +56,4 @@ struct GgufLimits {
 Result<GgufFile> parseGguf(std::span<const uint8_t> bytes, const std::string& fileName,
                            const GgufLimits& limits = {});
 
-} // namespace qs::io
+}  // namespace qs::io

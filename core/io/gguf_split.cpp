@@ -29,7 +29,7 @@ bool fiveDigits(std::string_view s, uint32_t& out) {
     return true;
 }
 
-} // namespace
+}  // namespace
 
 std::string splitPath(std::string_view prefix, uint32_t no, uint32_t count) {
     return std::string(prefix) + suffixFor(no, count);
@@ -60,7 +60,8 @@ Result<std::optional<SplitKeys>> readSplitKeys(const GgufFile& file, const std::
     if (!c) return c.error();
     if (*c == 0 || *c > kMaxSplitCount) {
         return makeError(ErrorCode::BadInput,
-                         "split.count is " + std::to_string(*c) + " (must be 1 to 65535)", fileName);
+                         "split.count is " + std::to_string(*c) + " (must be 1 to 65535)",
+                         fileName);
     }
     k.count = uint32_t(*c);
     if (const GgufValue* no = file.find(kSplitNoKey)) {
@@ -88,10 +89,10 @@ Result<std::optional<SplitKeys>> readSplitKeys(const GgufFile& file, const std::
         }
         k.tensorsCount = int64_t(*t);
     } else if (k.count > 1) {
-        return makeError(ErrorCode::BadInput,
-                         "split.count is " + std::to_string(k.count) +
-                             " but split.tensors.count is missing",
-                         fileName);
+        return makeError(
+            ErrorCode::BadInput,
+            "split.count is " + std::to_string(k.count) + " but split.tensors.count is missing",
+            fileName);
     }
     return std::optional<SplitKeys>(k);
 }
@@ -169,7 +170,8 @@ Result<std::vector<std::string>> findShardPaths(const std::string& path, const S
         return makeError(ErrorCode::BadInput,
                          "this file is " + shardLabel(keys.no, keys.count) +
                              " of a split model (split.no, split.count) but its name does not end "
-                             "in '" + suffixFor(keys.no, keys.count) +
+                             "in '" +
+                             suffixFor(keys.no, keys.count) +
                              "', so the other shards cannot be found (llama.cpp's naming)",
                          path);
     }
@@ -211,4 +213,4 @@ Result<std::vector<std::string>> findShardPaths(const std::string& path, const S
     return paths;
 }
 
-} // namespace qs::io
+}  // namespace qs::io

@@ -33,7 +33,7 @@ std::optional<std::string> splitPrefix(std::string_view path, uint32_t no, uint3
 
 /// The split keys of one header.
 struct SplitKeys {
-    uint32_t no = 0;            ///< 0-based
+    uint32_t no = 0;  ///< 0-based
     uint32_t count = 1;
     int64_t tensorsCount = -1;  ///< -1 when split.tensors.count is absent
 };
@@ -57,4 +57,4 @@ Status checkShardCatalogue(std::span<const GgufFile* const> shards,
 /// beside them (`PREFIX-0000k-of-0000n.gguf` with k = 0 or k > n, named).
 Result<std::vector<std::string>> findShardPaths(const std::string& path, const SplitKeys& keys);
 
-} // namespace qs::io
+}  // namespace qs::io

@@ -45,10 +45,16 @@ std::string_view ggufTypeName(GgufType t) {
     return "?";
 }
 
-bool ggufTypeValid(uint32_t id) { return id <= 12; }
+bool ggufTypeValid(uint32_t id) {
+    return id <= 12;
+}
 
-GgufValue GgufValue::f32(float v) { return scalar(GgufType::Float32, std::bit_cast<uint32_t>(v)); }
-GgufValue GgufValue::f64(double v) { return scalar(GgufType::Float64, std::bit_cast<uint64_t>(v)); }
+GgufValue GgufValue::f32(float v) {
+    return scalar(GgufType::Float32, std::bit_cast<uint32_t>(v));
+}
+GgufValue GgufValue::f64(double v) {
+    return scalar(GgufType::Float64, std::bit_cast<uint64_t>(v));
+}
 
 GgufValue GgufValue::string(std::string v) {
     GgufValue out;
@@ -141,7 +147,7 @@ std::string shortest(GgufType t, uint64_t bits) {
     return std::string(buf, r.ptr);
 }
 
-} // namespace
+}  // namespace
 
 std::optional<int64_t> GgufValue::asInt() const {
     if (isInteger() || m_type == GgufType::Bool) return signedOf(m_type, m_bits);
@@ -221,4 +227,4 @@ std::string GgufValue::toString(size_t maxItems) const {
     return os.str();
 }
 
-} // namespace qs::io
+}  // namespace qs::io

@@ -125,4 +125,4 @@ struct GgufKv {
     GgufValue value;
 };
 
-} // namespace qs::io
+}  // namespace qs::io

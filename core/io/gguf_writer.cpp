@@ -34,7 +34,9 @@ void putString(std::vector<uint8_t>& out, const std::string& s) {
     putLe<uint64_t>(out, s.size());
     put(out, s.data(), s.size());
 }
-uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t alignUp(uint64_t v, uint64_t a) {
+    return (v + a - 1) / a * a;
+}
 
 std::filesystem::path folderOf(const std::string& path) {
     const auto target = std::filesystem::path(path);
@@ -79,7 +81,7 @@ pid_t tempOwner(const std::string& name) {
     return pid_t(pid);
 }
 
-} // namespace
+}  // namespace
 
 std::vector<std::string> removeStaleTemporaries(const std::string& dir) {
     namespace fs = std::filesystem;
@@ -97,8 +99,8 @@ std::vector<std::string> removeStaleTemporaries(const std::string& dir) {
         struct stat st {};
         // A writer holds an exclusive flock on its temporary as long as it lives (in any PID
         // namespace): a file whose lock we can take belongs to nobody.
-        const bool stale = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                           ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+        const bool stale =
+            ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0;
         if (stale && ::unlink(path.c_str()) == 0) {
             removed.push_back("removed " + path + " (" + humanBytes(uint64_t(st.st_size)) +
                               "), the temporary file of an export by process " +
@@ -183,7 +185,8 @@ void GgufWriter::removeKv(const std::string& key) {
 
 Status GgufWriter::addTensor(const std::string& name, const std::vector<int64_t>& shape,
                              formats::TensorType type) {
-    if (m_file) return makeError(ErrorCode::BadUsage, "tensor added after open()", {}, kNoOffset, name);
+    if (m_file)
+        return makeError(ErrorCode::BadUsage, "tensor added after open()", {}, kNoOffset, name);
     if (name.empty() || name.size() >= 64) {
         return makeError(ErrorCode::BadUsage,
                          "tensor name must be 1-63 bytes (llama.cpp's GGML_MAX_NAME is 64)", {},
@@ -206,8 +209,8 @@ Status GgufWriter::addTensor(const std::string& name, const std::vector<int64_t>
     }
     const auto& tt = formats::traits(type);
     if (uint32_t(type) >= 1000) {
-        return makeError(ErrorCode::BadUsage,
-                         std::string(tt.name) + " cannot be stored in GGUF", {}, kNoOffset, name);
+        return makeError(ErrorCode::BadUsage, std::string(tt.name) + " cannot be stored in GGUF",
+                         {}, kNoOffset, name);
     }
     if (shape[0] % tt.blockSize != 0) {
         return makeError(ErrorCode::BadUsage,
@@ -243,7 +246,9 @@ std::vector<uint8_t> GgufWriter::serializeHeader() const {
     return out;
 }
 
-uint64_t GgufWriter::headerSize() const { return serializeHeader().size(); }
+uint64_t GgufWriter::headerSize() const {
+    return serializeHeader().size();
+}
 
 uint64_t GgufWriter::fileSize() const {
     // The last blob is padded too (llama.cpp's writer pads every tensor, the last included).
@@ -297,8 +302,7 @@ Status GgufWriter::open(const std::string& path) {
 Status GgufWriter::nameTemporary(int fd) {
     const std::string prefix = tempPrefix(m_path);
     const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-    static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     std::random_device rd;
     for (int attempt = 0; attempt < 100; ++attempt) {
         std::string name = prefix;
@@ -338,10 +342,10 @@ Status GgufWriter::writeTensorChunk(std::span<const uint8_t> data) {
     }
     const auto& t = m_tensors[m_current];
     if (data.size() > t.nbytes - m_currentDone) {
-        return makeError(ErrorCode::BadUsage,
-                         "tensor data larger than its declared " + std::to_string(t.nbytes) +
-                             " bytes",
-                         m_path, kNoOffset, t.name);
+        return makeError(
+            ErrorCode::BadUsage,
+            "tensor data larger than its declared " + std::to_string(t.nbytes) + " bytes", m_path,
+            kNoOffset, t.name);
     }
     QS_TRY(writeBytes(data.data(), data.size()));
     m_currentDone += data.size();
@@ -366,7 +370,8 @@ Status GgufWriter::writeTensorData(std::span<const uint8_t> data) {
 Status GgufWriter::zeroFillRemaining() {
     if (!m_file) return makeError(ErrorCode::BadUsage, "writer not open", m_path);
     if (m_currentDone != 0) {
-        return makeError(ErrorCode::BadUsage, "zeroFillRemaining in the middle of a tensor", m_path);
+        return makeError(ErrorCode::BadUsage, "zeroFillRemaining in the middle of a tensor",
+                         m_path);
     }
     if (std::fflush(m_file) != 0) return ioError("flush failed");
     if (::ftruncate(::fileno(m_file), off_t(fileSize())) != 0) return ioError("ftruncate failed");
@@ -474,4 +479,4 @@ void GgufWriter::abort() {
     m_finished = false;
 }
 
-} // namespace qs::io
+}  // namespace qs::io

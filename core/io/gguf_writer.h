@@ -97,7 +97,6 @@ private:
     Error ioError(const std::string& what) const;
     Status nameTemporary(int fd);
 
-
     uint32_t m_alignment;
     std::vector<GgufKv> m_kvs;
     std::vector<Tensor> m_tensors;
@@ -110,8 +109,8 @@ private:
     uint64_t m_currentDone = 0;  // bytes of it written so far
     bool m_committed = false;
     bool m_finished = false;
-    int m_heldFd = -1;          // the temporary's fd from finish() to publish() (keeps it alive)
-    bool m_unnamed = false;     // the temporary is an O_TMPFILE without a name yet
+    int m_heldFd = -1;       // the temporary's fd from finish() to publish() (keeps it alive)
+    bool m_unnamed = false;  // the temporary is an O_TMPFILE without a name yet
     std::vector<std::string> m_notes;
 };
 
@@ -128,4 +127,4 @@ Status checkFreeSpace(const std::string& targetPath, uint64_t bytes);
 /// Serialize one metadata value (type tag not included) to bytes, as GGUF stores it.
 void appendGgufValue(std::vector<uint8_t>& out, const GgufValue& value);
 
-} // namespace qs::io
+}  // namespace qs::io

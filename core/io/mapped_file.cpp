@@ -25,12 +25,13 @@ MappedFile::Identity identityFromStat(const struct stat& st) {
     return id;
 }
 
-} // namespace
+}  // namespace
 
 Result<MappedFile> MappedFile::open(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        return makeError(ErrorCode::IoError, std::string("cannot open: ") + std::strerror(errno), path);
+        return makeError(ErrorCode::IoError, std::string("cannot open: ") + std::strerror(errno),
+                         path);
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0) {
@@ -51,7 +52,8 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
         if (p == MAP_FAILED) {
             const int e = errno;
             ::close(fd);
-            return makeError(ErrorCode::IoError, std::string("cannot map: ") + std::strerror(e), path);
+            return makeError(ErrorCode::IoError, std::string("cannot map: ") + std::strerror(e),
+                             path);
         }
         f.m_data = static_cast<const uint8_t*>(p);
     }
@@ -60,8 +62,10 @@ Result<MappedFile> MappedFile::open(const std::string& path) {
 }
 
 MappedFile::MappedFile(MappedFile&& o) noexcept
-    : m_path(std::move(o.m_path)), m_data(std::exchange(o.m_data, nullptr)),
-      m_size(std::exchange(o.m_size, 0)), m_identity(o.m_identity) {}
+    : m_path(std::move(o.m_path)),
+      m_data(std::exchange(o.m_data, nullptr)),
+      m_size(std::exchange(o.m_size, 0)),
+      m_identity(o.m_identity) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
     if (this != &o) {
@@ -90,10 +94,9 @@ Result<MappedFile::Identity> MappedFile::identityOf(const std::string& path) {
 Status MappedFile::checkUnchanged() const {
     auto now = identityOf(m_path);
     if (!now) {
-        return makeError(ErrorCode::IoError,
-                         "the file changed on disk since it was opened (" + now.error().message +
-                             ")",
-                         m_path);
+        return makeError(
+            ErrorCode::IoError,
+            "the file changed on disk since it was opened (" + now.error().message + ")", m_path);
     }
     if (*now == m_identity) return {};
     std::string what;
@@ -125,7 +128,8 @@ Status MappedFile::copyOut(uint64_t offset, uint64_t length, void* out,
     if (auto id = identityOf(m_path)) now = "it now has " + std::to_string(id->size) + " bytes";
     return makeError(ErrorCode::IoError,
                      "the file changed on disk while being read: it became shorter than when it "
-                     "was opened (" + std::to_string(m_size) + " bytes; " + now +
+                     "was opened (" +
+                         std::to_string(m_size) + " bytes; " + now +
                          "), so this byte could not be read",
                      m_path, offset + *fault, tensor);
 }
@@ -147,4 +151,4 @@ void MappedFile::release(uint64_t offset, uint64_t length) const {
     ::madvise(const_cast<uint8_t*>(m_data) + start, end - start, MADV_DONTNEED);
 }
 
-} // namespace qs::io
+}  // namespace qs::io

@@ -69,4 +69,4 @@ private:
     Identity m_identity;
 };
 
-} // namespace qs::io
+}  // namespace qs::io

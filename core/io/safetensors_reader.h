@@ -46,4 +46,4 @@ Result<SafetensorsFile> parseSafetensors(std::span<const uint8_t> bytes,
 /// dtype name -> tensor type ("F16" -> F16, "F8_E4M3" -> F8_E4M3, "BOOL" -> BOOL ...).
 Result<formats::TensorType> safetensorsDtype(const std::string& dtype);
 
-} // namespace qs::io
+}  // namespace qs::io

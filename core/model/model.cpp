@@ -162,12 +162,14 @@ Result<std::span<const uint8_t>> Model::readRowsImpl(const TensorInfo& t, int64_
     int64_t r = 0;
     while (r < n) {
         const int64_t s0 = src.rowMap.empty() ? row0 + r : src.rowMap[size_t(row0 + r)];
-        const size_t pi = size_t(std::upper_bound(starts.begin(), starts.end(), s0) - starts.begin()) - 1;
+        const size_t pi =
+            size_t(std::upper_bound(starts.begin(), starts.end(), s0) - starts.begin()) - 1;
         const TensorPiece& piece = src.pieces[pi];
         // The run of rows that are consecutive in the same piece.
         int64_t run = 1;
         while (r + run < n) {
-            const int64_t s = src.rowMap.empty() ? row0 + r + run : src.rowMap[size_t(row0 + r + run)];
+            const int64_t s =
+                src.rowMap.empty() ? row0 + r + run : src.rowMap[size_t(row0 + r + run)];
             if (s != s0 + run || s >= starts[pi + 1]) break;
             ++run;
         }
@@ -181,8 +183,8 @@ Result<std::span<const uint8_t>> Model::readRowsImpl(const TensorInfo& t, int64_
         if (guarded && piece.fileIndex >= 0) {  // stage the mapped bytes through a guarded copy
             const auto& file = m_files[size_t(piece.fileIndex)];
             staged.resize(in.size());
-            QS_TRY(file.copyOut(uint64_t(in.data() - file.data()), in.size(), staged.data(),
-                                t.name));
+            QS_TRY(
+                file.copyOut(uint64_t(in.data() - file.data()), in.size(), staged.data(), t.name));
             in = std::span<const uint8_t>(staged);
         }
         uint8_t* out = scratch.data() + uint64_t(r) * *dstRow;
@@ -199,8 +201,8 @@ Result<std::span<const uint8_t>> Model::readRowsImpl(const TensorInfo& t, int64_
             } else {
                 const auto enc = formats::encoderOf(t.type);
                 if (!enc) {
-                    return makeError(ErrorCode::BadUsage, "cannot write the converted type",
-                                     m_path, t.offset, t.name);
+                    return makeError(ErrorCode::BadUsage, "cannot write the converted type", m_path,
+                                     t.offset, t.name);
                 }
                 for (int64_t k = 0; k < run; ++k) {
                     enc(values.data() + k * rowLength, out + uint64_t(k) * *dstRow, rowLength,
@@ -371,4 +373,4 @@ Result<Model> openModel(const std::string& path) {
     return makeError(ErrorCode::BadInput, "not a GGUF or safetensors file", path, 0);
 }
 
-} // namespace qs::model
+}  // namespace qs::model

@@ -26,7 +26,7 @@ struct ModelAssembler;
 namespace qs::io {
 Result<model::Model> loadGgufModel(const std::string& path);
 Result<model::Model> loadSafetensorsModel(const std::string& path);
-}
+}  // namespace qs::io
 
 namespace qs::model {
 
@@ -40,7 +40,7 @@ struct TensorPiece {
     uint64_t offset = 0;    ///< absolute byte offset in that file (or buffer)
     uint64_t nbytes = 0;    ///< byte size of the span
     formats::TensorType type = formats::TensorType::F32;  ///< type of the values as stored
-    int64_t rows = 0;       ///< rows of the tensor's row length this span holds
+    int64_t rows = 0;  ///< rows of the tensor's row length this span holds
 };
 
 /// A value transform applied to converted rows as they are read.
@@ -65,13 +65,13 @@ struct TensorInfo {
     std::string name;
     std::vector<int64_t> shape;  ///< ggml order: shape[0] is the contiguous row length
     formats::TensorType type = formats::TensorType::F32;
-    uint32_t fileIndex = 0;      ///< which mapped file (shard) holds the data
-    uint64_t offset = 0;         ///< absolute byte offset of the data in that file
-    uint64_t nbytes = 0;         ///< byte size of the data
-    int64_t nElements = 0;       ///< parameter count
-    int layer = -1;              ///< block index, -1 for tensors outside the blocks
+    uint32_t fileIndex = 0;  ///< which mapped file (shard) holds the data
+    uint64_t offset = 0;     ///< absolute byte offset of the data in that file
+    uint64_t nbytes = 0;     ///< byte size of the data
+    int64_t nElements = 0;   ///< parameter count
+    int layer = -1;          ///< block index, -1 for tensors outside the blocks
     TensorRole role = TensorRole::Other;
-    int expert = -1;             ///< expert index for per-expert HF tensors, else -1
+    int expert = -1;  ///< expert index for per-expert HF tensors, else -1
     /// Set for a converted tensor whose bytes are not one plain span of a file (permuted,
     /// stacked, retyped or generated): read it with Model::readRows, never tensorData. For
     /// such a tensor fileIndex/offset point at its first piece and nbytes is its size in `type`.
@@ -210,4 +210,4 @@ private:
 /// them (format() Gguf, convertedFrom() set); other safetensors open as they are stored.
 Result<Model> openModel(const std::string& path);
 
-} // namespace qs::model
+}  // namespace qs::model

@@ -64,15 +64,24 @@ bool takeIndex(std::string_view& s, int& out) {
 // Role of the per-layer part of a llama.cpp name ("attn_q", "ffn_down_exps", ...).
 R llamaBlockRole(std::string_view s) {
     static constexpr std::pair<std::string_view, R> kRoles[] = {
-        {"attn_norm", R::AttnNorm},         {"attn_q_norm", R::AttnQNorm},
-        {"attn_k_norm", R::AttnKNorm},      {"attn_q", R::AttnQ},
-        {"attn_k", R::AttnK},               {"attn_v", R::AttnV},
-        {"attn_qkv", R::AttnQkv},           {"attn_output", R::AttnOutput},
-        {"ffn_norm", R::FfnNorm},           {"ffn_gate_inp", R::FfnGateInp},
-        {"ffn_gate_exps", R::FfnGateExps},  {"ffn_up_exps", R::FfnUpExps},
-        {"ffn_down_exps", R::FfnDownExps},  {"ffn_gate_shexp", R::FfnGateShexp},
-        {"ffn_up_shexp", R::FfnUpShexp},    {"ffn_down_shexp", R::FfnDownShexp},
-        {"ffn_gate", R::FfnGate},           {"ffn_up", R::FfnUp},
+        {"attn_norm", R::AttnNorm},
+        {"attn_q_norm", R::AttnQNorm},
+        {"attn_k_norm", R::AttnKNorm},
+        {"attn_q", R::AttnQ},
+        {"attn_k", R::AttnK},
+        {"attn_v", R::AttnV},
+        {"attn_qkv", R::AttnQkv},
+        {"attn_output", R::AttnOutput},
+        {"ffn_norm", R::FfnNorm},
+        {"ffn_gate_inp", R::FfnGateInp},
+        {"ffn_gate_exps", R::FfnGateExps},
+        {"ffn_up_exps", R::FfnUpExps},
+        {"ffn_down_exps", R::FfnDownExps},
+        {"ffn_gate_shexp", R::FfnGateShexp},
+        {"ffn_up_shexp", R::FfnUpShexp},
+        {"ffn_down_shexp", R::FfnDownShexp},
+        {"ffn_gate", R::FfnGate},
+        {"ffn_up", R::FfnUp},
         {"ffn_down", R::FfnDown},
     };
     for (const auto& [n, r] : kRoles) {
@@ -122,7 +131,7 @@ R hfBlockRole(std::string_view s, int& expert) {
     return R::Other;
 }
 
-} // namespace
+}  // namespace
 
 NameInfo classifyTensorName(std::string_view name) {
     NameInfo info;
@@ -150,11 +159,11 @@ NameInfo classifyTensorName(std::string_view name) {
         }
     }
     static constexpr std::pair<std::string_view, R> kGlobal[] = {
-        {"token_embd", R::TokenEmbd},       {"model.embed_tokens", R::TokenEmbd},
-        {"embed_tokens", R::TokenEmbd},     {"position_embd", R::PosEmbd},
-        {"output", R::Output},              {"lm_head", R::Output},
-        {"output_norm", R::OutputNorm},     {"model.norm", R::OutputNorm},
-        {"norm", R::OutputNorm},            {"rope_freqs", R::RopeFreqs},
+        {"token_embd", R::TokenEmbd},   {"model.embed_tokens", R::TokenEmbd},
+        {"embed_tokens", R::TokenEmbd}, {"position_embd", R::PosEmbd},
+        {"output", R::Output},          {"lm_head", R::Output},
+        {"output_norm", R::OutputNorm}, {"model.norm", R::OutputNorm},
+        {"norm", R::OutputNorm},        {"rope_freqs", R::RopeFreqs},
     };
     for (const auto& [n, r] : kGlobal) {
         if (s == n) {
@@ -165,4 +174,4 @@ NameInfo classifyTensorName(std::string_view name) {
     return info;
 }
 
-} // namespace qs::model
+}  // namespace qs::model

@@ -10,24 +10,24 @@ namespace qs::model {
 
 /// What a tensor does in the network. Names follow llama.cpp's LLM_TENSOR_NAMES.
 enum class TensorRole {
-    TokenEmbd,     ///< token_embd / embed_tokens
-    PosEmbd,       ///< position_embd
-    Output,        ///< output / lm_head
-    OutputNorm,    ///< output_norm / model.norm
-    AttnNorm,      ///< attn_norm / input_layernorm
+    TokenEmbd,   ///< token_embd / embed_tokens
+    PosEmbd,     ///< position_embd
+    Output,      ///< output / lm_head
+    OutputNorm,  ///< output_norm / model.norm
+    AttnNorm,    ///< attn_norm / input_layernorm
     AttnQ,
     AttnK,
     AttnV,
-    AttnQkv,       ///< fused attn_qkv
-    AttnOutput,    ///< attn_output / o_proj
+    AttnQkv,     ///< fused attn_qkv
+    AttnOutput,  ///< attn_output / o_proj
     AttnQNorm,
     AttnKNorm,
-    FfnNorm,       ///< ffn_norm / post_attention_layernorm
+    FfnNorm,  ///< ffn_norm / post_attention_layernorm
     FfnGate,
     FfnUp,
     FfnDown,
-    FfnGateInp,    ///< MoE router
-    FfnGateExps,   ///< MoE experts (3-D in GGUF; per expert in HF)
+    FfnGateInp,   ///< MoE router
+    FfnGateExps,  ///< MoE experts (3-D in GGUF; per expert in HF)
     FfnUpExps,
     FfnDownExps,
     FfnGateShexp,  ///< MoE shared expert
@@ -50,4 +50,4 @@ struct NameInfo {
 /// Classify a tensor name of either naming scheme.
 NameInfo classifyTensorName(std::string_view name);
 
-} // namespace qs::model
+}  // namespace qs::model

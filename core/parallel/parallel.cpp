@@ -34,7 +34,7 @@ tbb::task_arena& arenaFor(int threads) {
     return *a;
 }
 
-} // namespace
+}  // namespace
 
 void setWorkerNice(int nice) {
     g_workerNice.store(std::clamp(nice, 0, 19), std::memory_order_relaxed);
@@ -61,7 +61,9 @@ const char* runtimeName() {
 #endif
 }
 
-int defaultThreads() { return std::max(1, tbb::info::default_concurrency()); }
+int defaultThreads() {
+    return std::max(1, tbb::info::default_concurrency());
+}
 
 void parallelFor(int threads, int64_t n, int64_t grain,
                  const std::function<void(int64_t, int64_t)>& fn) {
@@ -100,4 +102,4 @@ void parallelFor(int threads, int64_t n, int64_t grain,
     });
 }
 
-} // namespace qs::parallel
+}  // namespace qs::parallel

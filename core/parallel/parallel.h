@@ -30,4 +30,4 @@ void lowerThisThreadPriority();
 void parallelFor(int threads, int64_t n, int64_t grain,
                  const std::function<void(int64_t begin, int64_t end)>& fn);
 
-} // namespace qs::parallel
+}  // namespace qs::parallel

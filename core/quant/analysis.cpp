@@ -26,8 +26,8 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     std::vector<uint8_t> scratch;
     auto bytes = m.copyRows(t, 0, t.rowCount(), scratch);
     if (!bytes) return bytes.error();
-    auto ref = formats::decodeToFloat(t.type, *bytes, t.rowLength(), t.rowCount(),
-                                      options.threads, t.name);
+    auto ref = formats::decodeToFloat(t.type, *bytes, t.rowLength(), t.rowCount(), options.threads,
+                                      t.name);
     if (!ref) {
         ref.error().file = m.path();
         return ref.error();
@@ -67,7 +67,8 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     a.type = *type;
     a.metrics = res->metrics;
     a.bytes = res->bytes;
-    auto deq = formats::decodeToFloat(*type, q, t.rowLength(), t.rowCount(), options.threads, t.name);
+    auto deq =
+        formats::decodeToFloat(*type, q, t.rowLength(), t.rowCount(), options.threads, t.name);
     if (!deq) return deq.error();
     a.decoded = stats::Histogram(-edge, edge, bins);
     QS_TRY(fill(a.decoded, *deq));
@@ -83,4 +84,4 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     return a;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

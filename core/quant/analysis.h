@@ -16,14 +16,14 @@ namespace qs::quant {
 
 struct TensorAnalysis {
     size_t index = 0;
-    stats::Histogram original;                 ///< weights as stored (decoded to float)
-    float min = 0, max = 0;                    ///< finite range of the weights
+    stats::Histogram original;  ///< weights as stored (decoded to float)
+    float min = 0, max = 0;     ///< finite range of the weights
     double mean = 0, stddev = 0;
-    std::optional<formats::TensorType> type;   ///< candidate type, when asked
-    stats::Histogram decoded;                  ///< same bins as `original`
-    stats::Histogram error;                    ///< symmetric range +-max |error|
+    std::optional<formats::TensorType> type;  ///< candidate type, when asked
+    stats::Histogram decoded;                 ///< same bins as `original`
+    stats::Histogram error;                   ///< symmetric range +-max |error|
     stats::ErrorMetrics metrics;
-    uint64_t bytes = 0;                        ///< size in the candidate type
+    uint64_t bytes = 0;  ///< size in the candidate type
 };
 
 /// Analyse tensor `index`; with `type`, quantize it (with the imatrix in `options`, if any) and
@@ -32,4 +32,4 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
                                      std::optional<formats::TensorType> type, int bins,
                                      const QuantizeOptions& options);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -10,8 +10,8 @@ Status Backend::histogram(std::span<const float> values, stats::Histogram& hist)
     return {};
 }
 
-Status Backend::errorSums(std::span<const float> ref, std::span<const float> deq,
-                          int64_t rowLength, const float* importance, stats::ErrorSums& sums) {
+Status Backend::errorSums(std::span<const float> ref, std::span<const float> deq, int64_t rowLength,
+                          const float* importance, stats::ErrorSums& sums) {
     if (rowLength <= 0 || ref.size() != deq.size() || int64_t(ref.size()) % rowLength != 0) {
         return makeError(ErrorCode::BadUsage, "error sums need equal spans of whole rows of " +
                                                   std::to_string(rowLength) + " values");
@@ -25,4 +25,4 @@ Status Backend::errorSums(std::span<const float> ref, std::span<const float> deq
     return {};
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

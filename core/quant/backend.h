@@ -55,4 +55,4 @@ public:
 /// The CPU backend on `threads` threads (0 = all cores).
 std::unique_ptr<Backend> makeCpuBackend(int threads);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -54,8 +54,10 @@ private:
     int m_threads;
 };
 
-} // namespace
+}  // namespace
 
-std::unique_ptr<Backend> makeCpuBackend(int threads) { return std::make_unique<CpuBackend>(threads); }
+std::unique_ptr<Backend> makeCpuBackend(int threads) {
+    return std::make_unique<CpuBackend>(threads);
+}
 
-} // namespace qs::quant
+}  // namespace qs::quant

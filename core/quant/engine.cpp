@@ -75,7 +75,8 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         if (sink) {
             // Chunk by chunk, so that a converted tensor is made a chunk at a time.
             const int64_t rows = t.rowCount();
-            const int64_t step = std::max<int64_t>(1, kChunkValues / std::max<int64_t>(1, t.rowLength()));
+            const int64_t step =
+                std::max<int64_t>(1, kChunkValues / std::max<int64_t>(1, t.rowLength()));
             for (int64_t r0 = 0; r0 < rows; r0 += step) {
                 QS_TRY(checkSource(m, t));
                 auto bytes = m.copyRows(t, r0, std::min(step, rows - r0), scratch);
@@ -101,8 +102,9 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
     }
     if (rowLength % tt.blockSize != 0) {
         return makeError(ErrorCode::BadUsage,
-                         std::string(tt.name) + " cannot hold rows of " + std::to_string(rowLength) +
-                             " values (its block size is " + std::to_string(tt.blockSize) + ")",
+                         std::string(tt.name) + " cannot hold rows of " +
+                             std::to_string(rowLength) + " values (its block size is " +
+                             std::to_string(tt.blockSize) + ")",
                          m.path(), kNoOffset, t.name);
     }
     if (!formats::traits(t.type).decode) {
@@ -196,7 +198,7 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
     return {};
 }
 
-} // namespace
+}  // namespace
 
 Result<TensorResult> quantizeTensor(const model::Model& model, size_t index, TensorType type,
                                     const QuantizeOptions& options, std::vector<uint8_t>* out) {
@@ -225,11 +227,13 @@ Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model,
         }
         return makeError(ErrorCode::BadUsage,
                          "this safetensors model is not of an architecture the Hugging Face -> "
-                         "GGUF conversion supports (" + supported + "), so it cannot be exported",
+                         "GGUF conversion supports (" +
+                             supported + "), so it cannot be exported",
                          model.path());
     }
     if (plan.tensors.size() != model.tensors().size()) {
-        return makeError(ErrorCode::BadUsage, "the plan does not belong to this model", model.path());
+        return makeError(ErrorCode::BadUsage, "the plan does not belong to this model",
+                         model.path());
     }
     auto w = std::make_unique<io::GgufWriter>(io::kGgufDefaultAlignment);
     for (const auto& kv : model.metadata()) {
@@ -257,12 +261,14 @@ Result<std::unique_ptr<io::GgufWriter>> prepareExport(const model::Model& model,
     if (imatrix) {
         QS_TRY(w->setKv("quantize.imatrix.file", io::GgufValue::string(imatrix->path)));
         if (!imatrix->datasets.empty()) {
-            QS_TRY(w->setKv("quantize.imatrix.dataset", io::GgufValue::string(imatrix->datasets[0])));
+            QS_TRY(
+                w->setKv("quantize.imatrix.dataset", io::GgufValue::string(imatrix->datasets[0])));
         }
         QS_TRY(w->setKv("quantize.imatrix.entries_count",
                         io::GgufValue::u32(uint32_t(imatrix->entries.size()))));
         if (imatrix->chunkCount > 0) {
-            QS_TRY(w->setKv("quantize.imatrix.chunks_count", io::GgufValue::u32(imatrix->chunkCount)));
+            QS_TRY(
+                w->setKv("quantize.imatrix.chunks_count", io::GgufValue::u32(imatrix->chunkCount)));
         }
     }
     for (const auto& kv : plan.finalKv) {
@@ -323,13 +329,16 @@ namespace {
 // The output path without its .gguf: the prefix of the shard names (llama-quantize --keep-split
 // strips the suffix the same way; gguf-split takes the prefix itself).
 std::string shardPrefixOf(const std::string& outPath) {
-    if (outPath.size() > 5 && outPath.ends_with(".gguf")) return outPath.substr(0, outPath.size() - 5);
+    if (outPath.size() > 5 && outPath.ends_with(".gguf"))
+        return outPath.substr(0, outPath.size() - 5);
     return outPath;
 }
 
-uint64_t alignUp(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t alignUp(uint64_t v, uint64_t a) {
+    return (v + a - 1) / a * a;
+}
 
-} // namespace
+}  // namespace
 
 Result<std::vector<ExportShard>> prepareSplitExport(const model::Model& model, const Plan& plan,
                                                     const Imatrix* imatrix,
@@ -337,8 +346,9 @@ Result<std::vector<ExportShard>> prepareSplitExport(const model::Model& model, c
                                                     const std::string& outPath) {
     const int chosen = int(split.maxBytes > 0) + int(split.maxTensors > 0) + int(split.keepSplit);
     if (chosen > 1) {
-        return makeError(ErrorCode::BadUsage,
-                         "--split-max-size, --split-max-tensors and --keep-split exclude one another");
+        return makeError(
+            ErrorCode::BadUsage,
+            "--split-max-size, --split-max-tensors and --keep-split exclude one another");
     }
     auto base = prepareExport(model, plan, imatrix);
     if (!base) return base.error();
@@ -388,9 +398,8 @@ Result<std::vector<ExportShard>> prepareSplitExport(const model::Model& model, c
         groups.emplace_back();
         for (size_t i : order) {
             const uint64_t padded = alignUp(plan.tensorBytes(model, i), io::kGgufDefaultAlignment);
-            const bool full =
-                (split.maxBytes > 0 && current + padded > split.maxBytes) ||
-                (split.maxTensors > 0 && groups.back().size() >= split.maxTensors);
+            const bool full = (split.maxBytes > 0 && current + padded > split.maxBytes) ||
+                              (split.maxTensors > 0 && groups.back().size() >= split.maxTensors);
             if (full && !groups.back().empty()) {
                 groups.emplace_back();
                 current = 0;
@@ -542,9 +551,8 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
         s.fileBytes = fs::file_size(s.path, ec);
         summary.fileBytes += s.fileBytes;
     }
-    summary.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return summary;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

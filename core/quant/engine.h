@@ -38,7 +38,7 @@ private:
 struct Progress {
     uint64_t doneBytes = 0;
     uint64_t totalBytes = 0;
-    size_t tensorIndex = 0;   ///< position in the job's order (0-based)
+    size_t tensorIndex = 0;  ///< position in the job's order (0-based)
     size_t tensorCount = 0;
     std::string_view tensor;  ///< name of the tensor being worked on
 };
@@ -69,15 +69,15 @@ struct SplitOptions {
 Result<uint64_t> parseSplitSize(const std::string& text);
 
 struct QuantizeOptions {
-    int threads = 0;                  ///< CPU threads, 0 = all cores
+    int threads = 0;  ///< CPU threads, 0 = all cores
     /// Compute backend (not owned); null = the CPU backend on `threads`. A type the backend
     /// cannot encode or decode runs on the CPU for that tensor.
     Backend* backend = nullptr;
     const Imatrix* imatrix = nullptr;  ///< importance per column (optional)
-    bool metrics = true;              ///< compute error metrics while quantizing
+    bool metrics = true;               ///< compute error metrics while quantizing
     const CancelToken* cancel = nullptr;
     ProgressFn progress;
-    SplitOptions split;               ///< exportGguf: one file (default) or shards
+    SplitOptions split;  ///< exportGguf: one file (default) or shards
     /// The encoder family; exportGguf takes the plan's. Best runs on the CPU (the GPU backend
     /// has ggml's encoders only).
     formats::Quantizer quantizer = formats::Quantizer::Ggml;
@@ -89,10 +89,10 @@ struct QuantizeOptions {
 
 /// What quantizing one tensor gave.
 struct TensorResult {
-    size_t index = 0;                       ///< tensor index in the model
+    size_t index = 0;  ///< tensor index in the model
     formats::TensorType type = formats::TensorType::F32;
-    uint64_t bytes = 0;                     ///< bytes of the quantized data
-    bool copied = false;                    ///< source bytes copied as they are (same type)
+    uint64_t bytes = 0;   ///< bytes of the quantized data
+    bool copied = false;  ///< source bytes copied as they are (same type)
     bool usedImatrix = false;
     /// Chunks encoded by QuantizeOptions::backend and by the CPU (the CPU takes what the
     /// backend cannot encode, e.g. the grid i-quants on Vulkan, or a chunk it refuses).
@@ -101,7 +101,10 @@ struct TensorResult {
     int64_t cpuChunks = 0;
     /// "cpu", "backend" or "mixed" (chunks on both); "none" for a copied tensor.
     const char* encoderName() const {
-        return backendChunks && cpuChunks ? "mixed" : backendChunks ? "backend" : cpuChunks ? "cpu" : "none";
+        return backendChunks && cpuChunks ? "mixed"
+               : backendChunks            ? "backend"
+               : cpuChunks                ? "cpu"
+                                          : "none";
     }
     stats::ErrorSums sums;
     stats::ErrorMetrics metrics;
@@ -128,9 +131,9 @@ Result<uint64_t> predictFileSize(const model::Model& model, const Plan& plan,
 /// One file of an export: where it goes, its writer (metadata and tensor infos declared,
 /// nothing written) and the model tensors it holds in file order.
 struct ExportShard {
-    std::string path;                     ///< empty when no output path was given
+    std::string path;  ///< empty when no output path was given
     std::unique_ptr<io::GgufWriter> writer;
-    std::vector<size_t> tensors;          ///< model tensor indices, in file order
+    std::vector<size_t> tensors;  ///< model tensor indices, in file order
 };
 
 /// The files of an export cut by `split` (one when split is inactive, or --keep-split of an
@@ -162,12 +165,12 @@ struct ShardSummary {
 };
 
 struct ExportSummary {
-    uint64_t fileBytes = 0;              ///< all files together
-    std::vector<ShardSummary> shards;    ///< one per file written, in shard order
+    uint64_t fileBytes = 0;            ///< all files together
+    std::vector<ShardSummary> shards;  ///< one per file written, in shard order
     uint64_t sourceBytes = 0;
     double seconds = 0;
-    std::vector<TensorResult> tensors;   ///< in llama.cpp's tensor order
-    std::vector<std::string> warnings;   ///< e.g. a tensor without an imatrix entry
+    std::vector<TensorResult> tensors;  ///< in llama.cpp's tensor order
+    std::vector<std::string> warnings;  ///< e.g. a tensor without an imatrix entry
     /// Things done on the way the user should hear of: stale temporary files of killed
     /// exports removed from the output folder (io::removeStaleTemporaries).
     std::vector<std::string> notes;
@@ -186,4 +189,4 @@ struct ExportSummary {
 Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
                                  const std::string& outPath, const QuantizeOptions& options);
 
-} // namespace qs::quant
+}  // namespace qs::quant

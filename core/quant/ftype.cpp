@@ -56,9 +56,11 @@ std::string upper(std::string_view s) {
     return out;
 }
 
-} // namespace
+}  // namespace
 
-std::span<const FtypeInfo> allFtypes() { return kFtypes; }
+std::span<const FtypeInfo> allFtypes() {
+    return kFtypes;
+}
 
 const FtypeInfo& ftypeInfo(Ftype f) {
     for (const auto& i : kFtypes) {
@@ -117,4 +119,4 @@ std::optional<Ftype> ftypeForType(formats::TensorType t) {
     }
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -67,4 +67,4 @@ std::optional<Ftype> ftypeFromName(std::string_view name);
 /// to label files made by a plain `--type`. nullopt if none.
 std::optional<Ftype> ftypeForType(formats::TensorType t);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -21,12 +21,14 @@ Result<Imatrix> loadGgufImatrix(const io::GgufFile& f, std::span<const uint8_t> 
                                 const std::string& path) {
     Imatrix im;
     im.path = path;
-    if (const auto* d = f.find("imatrix.datasets"); d && d->isArray() &&
-                                                    d->elemType() == io::GgufType::String) {
+    if (const auto* d = f.find("imatrix.datasets");
+        d && d->isArray() && d->elemType() == io::GgufType::String) {
         im.datasets = d->strings();
     }
-    if (const auto* v = f.find("imatrix.chunk_count")) im.chunkCount = uint32_t(v->asUInt().value_or(0));
-    if (const auto* v = f.find("imatrix.chunk_size")) im.chunkSize = uint32_t(v->asUInt().value_or(0));
+    if (const auto* v = f.find("imatrix.chunk_count"))
+        im.chunkCount = uint32_t(v->asUInt().value_or(0));
+    if (const auto* v = f.find("imatrix.chunk_size"))
+        im.chunkSize = uint32_t(v->asUInt().value_or(0));
 
     struct Pair {
         const io::GgufTensorInfo* sums = nullptr;
@@ -42,7 +44,8 @@ Result<Imatrix> loadGgufImatrix(const io::GgufFile& f, std::span<const uint8_t> 
         }
     }
     if (pairs.empty()) {
-        return makeError(ErrorCode::BadInput, "GGUF file holds no imatrix entries (.in_sum2)", path);
+        return makeError(ErrorCode::BadInput, "GGUF file holds no imatrix entries (.in_sum2)",
+                         path);
     }
     auto floatsOf = [&](const io::GgufTensorInfo& t) {
         std::vector<float> v(t.nElements);
@@ -51,8 +54,10 @@ Result<Imatrix> loadGgufImatrix(const io::GgufFile& f, std::span<const uint8_t> 
     };
     for (const auto& [name, p] : pairs) {
         if (!p.sums || !p.counts) {
-            return makeError(ErrorCode::BadInput, "imatrix entry has sums without counts or counts "
-                                                  "without sums", path, kNoOffset, name);
+            return makeError(ErrorCode::BadInput,
+                             "imatrix entry has sums without counts or counts "
+                             "without sums",
+                             path, kNoOffset, name);
         }
         if (p.sums->typeId != 0 || p.counts->typeId != 0) {
             return makeError(ErrorCode::BadInput, "imatrix sums and counts must be F32", path,
@@ -103,18 +108,19 @@ Result<Imatrix> loadLegacyImatrix(std::span<const uint8_t> b, const std::string&
     int32_t n = 0;
     QS_TRY(read32(n, "the entry count"));
     if (n < 1 || uint64_t(n) > b.size() / 12) {
-        return makeError(ErrorCode::BadInput,
-                         "not an imatrix file (neither GGUF nor a legacy imatrix.dat: entry count " +
-                             std::to_string(n) + ")",
-                         path, 0);
+        return makeError(
+            ErrorCode::BadInput,
+            "not an imatrix file (neither GGUF nor a legacy imatrix.dat: entry count " +
+                std::to_string(n) + ")",
+            path, 0);
     }
     for (int32_t i = 0; i < n; ++i) {
         const uint64_t at = pos;
         int32_t len = 0;
         QS_TRY(read32(len, "a name length"));
         if (len < 0 || uint64_t(len) > b.size() - pos) {
-            return makeError(ErrorCode::BadInput, "entry " + std::to_string(i) + ": bad name length",
-                             path, at);
+            return makeError(ErrorCode::BadInput,
+                             "entry " + std::to_string(i) + ": bad name length", path, at);
         }
         std::string name(reinterpret_cast<const char*>(b.data() + pos), size_t(len));
         pos += uint64_t(len);
@@ -153,7 +159,7 @@ Result<Imatrix> loadLegacyImatrix(std::span<const uint8_t> b, const std::string&
     return im;
 }
 
-} // namespace
+}  // namespace
 
 Result<Imatrix> loadImatrix(const std::string& path) {
     auto file = io::MappedFile::open(path);
@@ -238,4 +244,4 @@ Status saveImatrixLegacy(const Imatrix& im, const std::string& path, int32_t nca
     return {};
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -42,4 +42,4 @@ Status checkImatrixFor(const Imatrix& im, const model::Model& m);
 Status saveImatrixGguf(const Imatrix& im, const std::string& path, float count = 1.0f);
 Status saveImatrixLegacy(const Imatrix& im, const std::string& path, int32_t ncall = 1);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -21,8 +21,10 @@ Result<ImatrixSums> sumsFromGguf(const io::GgufFile& f, std::span<const uint8_t>
         d && d->isArray() && d->elemType() == io::GgufType::String) {
         im.datasets = d->strings();
     }
-    if (const auto* v = f.find("imatrix.chunk_count")) im.chunkCount = uint32_t(v->asUInt().value_or(0));
-    if (const auto* v = f.find("imatrix.chunk_size")) im.chunkSize = uint32_t(v->asUInt().value_or(0));
+    if (const auto* v = f.find("imatrix.chunk_count"))
+        im.chunkCount = uint32_t(v->asUInt().value_or(0));
+    if (const auto* v = f.find("imatrix.chunk_size"))
+        im.chunkSize = uint32_t(v->asUInt().value_or(0));
     struct Pair {
         const io::GgufTensorInfo* sums = nullptr;
         const io::GgufTensorInfo* counts = nullptr;
@@ -36,7 +38,8 @@ Result<ImatrixSums> sumsFromGguf(const io::GgufFile& f, std::span<const uint8_t>
         }
     }
     if (pairs.empty()) {
-        return makeError(ErrorCode::BadInput, "GGUF file holds no imatrix entries (.in_sum2)", path);
+        return makeError(ErrorCode::BadInput, "GGUF file holds no imatrix entries (.in_sum2)",
+                         path);
     }
     for (const auto& [name, p] : pairs) {
         if (!p.sums || !p.counts) {
@@ -62,10 +65,11 @@ Result<ImatrixSums> sumsFromGguf(const io::GgufFile& f, std::span<const uint8_t>
                 float v;
                 std::memcpy(&v, bytes.data() + at + 4 * i, 4);
                 if (!std::isfinite(v) || (out == &e.counts && v < 0)) {
-                    return makeError(ErrorCode::BadInput,
-                                     std::string(out == &e.counts ? "bad count" : "non-finite sum") +
-                                         " at index " + std::to_string(i),
-                                     path, at + 4 * i, name);
+                    return makeError(
+                        ErrorCode::BadInput,
+                        std::string(out == &e.counts ? "bad count" : "non-finite sum") +
+                            " at index " + std::to_string(i),
+                        path, at + 4 * i, name);
                 }
                 (*out)[i] = double(v);
             }
@@ -75,7 +79,7 @@ Result<ImatrixSums> sumsFromGguf(const io::GgufFile& f, std::span<const uint8_t>
     return im;
 }
 
-} // namespace
+}  // namespace
 
 Result<ImatrixSums> loadImatrixSums(const std::string& path) {
     auto file = io::MappedFile::open(path);
@@ -139,9 +143,8 @@ Status mergeImatrixSums(ImatrixSums& a, const ImatrixSums& b) {
         auto it = a.entries.find(name);
         if (it == a.entries.end()) continue;
         const auto& ea = it->second;
-        if (ea.sums.size() != eb.sums.size() ||
-            (ea.counts.size() != eb.counts.size() && ea.counts.size() != 1 &&
-             eb.counts.size() != 1)) {
+        if (ea.sums.size() != eb.sums.size() || (ea.counts.size() != eb.counts.size() &&
+                                                 ea.counts.size() != 1 && eb.counts.size() != 1)) {
             return makeError(ErrorCode::BadInput,
                              "cannot merge: " + std::to_string(ea.sums.size()) + " sums in " +
                                  std::to_string(ea.counts.size()) + " matrices against " +
@@ -154,7 +157,8 @@ Status mergeImatrixSums(ImatrixSums& a, const ImatrixSums& b) {
         auto [it, fresh] = a.entries.try_emplace(name, eb);
         if (fresh) continue;
         auto& ea = it->second;
-        if (ea.counts.size() == 1 && eb.counts.size() > 1) ea.counts.resize(eb.counts.size(), ea.counts[0]);
+        if (ea.counts.size() == 1 && eb.counts.size() > 1)
+            ea.counts.resize(eb.counts.size(), ea.counts[0]);
         for (size_t i = 0; i < ea.sums.size(); ++i) ea.sums[i] += eb.sums[i];
         for (size_t j = 0; j < ea.counts.size(); ++j) {
             ea.counts[j] += eb.counts[eb.counts.size() == 1 ? 0 : j];
@@ -236,7 +240,7 @@ int blockNumber(std::string_view s) {
     return (r.ec == std::errc() && r.ptr == s.data() + s.size() && !s.empty()) ? v : -1;
 }
 
-} // namespace
+}  // namespace
 
 ImatrixStatistics imatrixStatistics(const ImatrixSums& im) {
     ImatrixStatistics st;
@@ -333,4 +337,4 @@ ImatrixStatistics imatrixStatistics(const ImatrixSums& im) {
     return st;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

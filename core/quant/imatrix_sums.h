@@ -22,7 +22,9 @@ struct ImatrixSums {
     struct Entry {
         std::vector<double> sums;    ///< columns x matrices, matrix-major
         std::vector<double> counts;  ///< one per matrix (1 for a 2-D weight)
-        int64_t columns() const { return counts.empty() ? 0 : int64_t(sums.size() / counts.size()); }
+        int64_t columns() const {
+            return counts.empty() ? 0 : int64_t(sums.size() / counts.size());
+        }
     };
     std::map<std::string, Entry> entries;  ///< by weight name (blk.0.attn_q.weight)
     std::vector<std::string> datasets;
@@ -50,19 +52,19 @@ Imatrix importanceOf(const ImatrixSums& im, std::vector<std::string>* warnings =
 /// llama-imatrix --show-statistics for one tensor: over the matrices with a count, the mean
 /// squared activation per column (sum / count).
 struct ImatrixTensorStats {
-    std::string tensor;  ///< full name
-    std::string layer;   ///< "12", or "-" outside a block
+    std::string tensor;     ///< full name
+    std::string layer;      ///< "12", or "-" outside a block
     std::string shortName;  ///< "attn_q"
     float sumSq = 0, minSq = 0, maxSq = 0, mean = 0, stddev = 0;
-    float active = 0;    ///< fraction of columns above 1e-5
+    float active = 0;  ///< fraction of columns above 1e-5
     int elements = 0;
     float entropy = 0, entropyNorm = 0;  ///< bits; percent of log2(elements)
-    float zd = 0;        ///< fraction of columns with a z-score above 1
-    float cossim = 0;    ///< cosine similarity of the sums with the same tensor one layer up
+    float zd = 0;                        ///< fraction of columns with a z-score above 1
+    float cossim = 0;  ///< cosine similarity of the sums with the same tensor one layer up
     bool hasPrevious = false;
 };
 struct ImatrixLayerStats {
-    int layer = -1;      ///< -1: tensors outside blocks
+    int layer = -1;                                   ///< -1: tensors outside blocks
     float meanSumSq = 0, meanZd = 0, meanCossim = 0;  ///< weighted by columns
     int elements = 0;
 };
@@ -72,4 +74,4 @@ struct ImatrixStatistics {
 };
 ImatrixStatistics imatrixStatistics(const ImatrixSums& im);
 
-} // namespace qs::quant
+}  // namespace qs::quant

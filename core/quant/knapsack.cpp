@@ -16,7 +16,7 @@ constexpr int kMaxRefinements = 64;
 // Nodes of the exactness search before it gives up (then the result is the local optimum).
 constexpr int64_t kMaxSearchNodes = 500000;
 
-} // namespace
+}  // namespace
 
 KnapsackSolver::KnapsackSolver(std::vector<KnapsackItem> items) : m_items(std::move(items)) {
     m_front.resize(m_items.size());
@@ -350,4 +350,4 @@ KnapsackSolution KnapsackSolver::bruteForce(uint64_t budget) const {
     return best;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -68,4 +68,4 @@ private:
     uint64_t m_minCost = 0, m_maxCost = 0;
 };
 
-} // namespace qs::quant
+}  // namespace qs::quant

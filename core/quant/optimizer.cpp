@@ -32,7 +32,7 @@ std::optional<double> tensorError(const model::TensorInfo& t, const TensorSensit
     return std::nullopt;
 }
 
-} // namespace
+}  // namespace
 
 Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
                                              const SensitivityTable& table, const Plan& base,
@@ -163,9 +163,8 @@ Result<PlanOptimizer> PlanOptimizer::prepare(const model::Model& model,
                     types.push_back(cell->type);
                     exact = exact && cell->type == q;
                     opt.cost += paddedTensorBytes(cell->bytes);
-                    opt.error +=
-                        o.m_factor[i] * double(ts[i].nElements) *
-                        (weighted ? cell->weightedNmse : cell->nmse);
+                    opt.error += o.m_factor[i] * double(ts[i].nElements) *
+                                 (weighted ? cell->weightedNmse : cell->nmse);
                 }
                 if (!ok) continue;
                 const auto same = std::find(written.begin(), written.end(), types);
@@ -292,4 +291,4 @@ PlanScore PlanOptimizer::score(const Plan& plan) const {
     return s;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -131,4 +131,4 @@ private:
 /// Bytes of `bytes` of tensor data in the export (padded to the GGUF alignment, 32).
 uint64_t paddedTensorBytes(uint64_t bytes);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -12,7 +12,9 @@ namespace {
 using T = TensorType;
 using F = Ftype;
 
-bool contains(const std::string& s, const char* needle) { return s.find(needle) != std::string::npos; }
+bool contains(const std::string& s, const char* needle) {
+    return s.find(needle) != std::string::npos;
+}
 
 // A name in llama.cpp's GGUF naming (as opposed to Hugging Face's).
 bool isGgufName(const std::string& n) {
@@ -36,7 +38,7 @@ bool isOneOf(F f, std::initializer_list<F> list) {
     return std::find(list.begin(), list.end(), f) != list.end();
 }
 
-} // namespace
+}  // namespace
 
 std::string_view originName(Origin o) {
     switch (o) {
@@ -57,7 +59,8 @@ Category categoryOf(const model::TensorInfo& t) {
     if (isGgufName(n) || !n.starts_with("model.")) {
         // llama.cpp's tensor_get_category, substring by substring, in its order.
         if (n == "output.weight") return Category::Output;
-        if (n == "token_embd.weight" || n == "per_layer_token_embd.weight") return Category::TokenEmbd;
+        if (n == "token_embd.weight" || n == "per_layer_token_embd.weight")
+            return Category::TokenEmbd;
         if (contains(n, "attn_qkv.weight")) return Category::AttnQkv;
         if (contains(n, "attn_kv_b.weight")) return Category::AttnKvB;
         if (contains(n, "attn_v.weight")) return Category::AttnV;
@@ -109,15 +112,41 @@ bool allowsQuantization(const model::TensorInfo& t) {
     }
     // llama.cpp's list (tensor_allows_quantization), for GGUF names.
     static const char* kNever[] = {
-        "_norm.weight", "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel",
-        "per_layer_model_proj", "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight",
-        "indexer.q_proj.weight", "time_mix_first.weight", "time_mix_w0.weight",
-        "time_mix_w1.weight", "time_mix_w2.weight", "time_mix_v0.weight", "time_mix_v1.weight",
-        "time_mix_v2.weight", "time_mix_a0.weight", "time_mix_a1.weight", "time_mix_a2.weight",
-        "time_mix_g1.weight", "time_mix_g2.weight", "time_mix_decay_w1.weight",
-        "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight", "attn_rel_b.weight",
-        ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos", ".patch_embd",
-        ".patch_merger", "a.rvq.codebook", "mm.a.code_embd",
+        "_norm.weight",
+        "ffn_gate_inp.weight",
+        "ffn_gate_tid2eid.weight",
+        "altup",
+        "laurel",
+        "per_layer_model_proj",
+        "ssm_conv1d",
+        "shortconv.conv.weight",
+        "indexer.k_proj.weight",
+        "indexer.q_proj.weight",
+        "time_mix_first.weight",
+        "time_mix_w0.weight",
+        "time_mix_w1.weight",
+        "time_mix_w2.weight",
+        "time_mix_v0.weight",
+        "time_mix_v1.weight",
+        "time_mix_v2.weight",
+        "time_mix_a0.weight",
+        "time_mix_a1.weight",
+        "time_mix_a2.weight",
+        "time_mix_g1.weight",
+        "time_mix_g2.weight",
+        "time_mix_decay_w1.weight",
+        "time_mix_decay_w2.weight",
+        "time_mix_lerp_fused.weight",
+        "attn_rel_b.weight",
+        ".position_embd",
+        "sam.pos_embd",
+        "sam.neck.",
+        "sam.net_",
+        ".rel_pos",
+        ".patch_embd",
+        ".patch_merger",
+        "a.rvq.codebook",
+        "mm.a.code_embd",
     };
     for (const char* s : kNever) {
         if (contains(n, s)) return false;
@@ -170,8 +199,8 @@ Result<TypeRule> parseTypeRule(const std::string& text) {
     const std::string typeName = text.substr(eq + 1);
     auto type = formats::typeFromName(typeName);
     if (!type || uint32_t(*type) >= 1000) {
-        return makeError(ErrorCode::BadUsage, "bad tensor type rule '" + text +
-                                                  "': unknown type '" + typeName + "'");
+        return makeError(ErrorCode::BadUsage,
+                         "bad tensor type rule '" + text + "': unknown type '" + typeName + "'");
     }
     r.type = *type;
     try {
@@ -287,7 +316,9 @@ struct MixState {
     uint32_t nExpert() const { return hp.expertCount; }
 };
 
-bool useMoreBits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+bool useMoreBits(int i, int n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
 
 // Layer index as llama.cpp's layer_info lambda takes it: the running counter for dense models,
 // the "blk.N." number for MoE models.
@@ -299,8 +330,8 @@ TensorType mixType(MixState& s, TensorType t, const model::TensorInfo& info, Cat
     const F ft = s.opt.ftype;
     const auto nGqa = s.nGqa();
     const auto nExpert = s.nExpert();
-    const bool attnVLike = cat == Category::AttnV || cat == Category::AttnQkv ||
-                           cat == Category::AttnKvB;
+    const bool attnVLike =
+        cat == Category::AttnV || cat == Category::AttnQkv || cat == Category::AttnKvB;
 
     if (cat == Category::Output || (s.tiedEmbeddings && cat == Category::TokenEmbd)) {
         if (s.opt.outputType) {
@@ -342,7 +373,8 @@ TensorType mixType(MixState& s, TensorType t, const model::TensorInfo& info, Cat
         } else if (nExpert == 8 && cat == Category::AttnK) {
             t = T::Q4_K;
         } else if (cat == Category::FfnDown) {
-            if (s.iFfnDown < s.nLayer / 8) t = isOneOf(ft, {F::IQ2_S, F::IQ2_M}) ? T::IQ3_S : T::Q2_K;
+            if (s.iFfnDown < s.nLayer / 8)
+                t = isOneOf(ft, {F::IQ2_S, F::IQ2_M}) ? T::IQ3_S : T::Q2_K;
             ++s.iFfnDown;
         } else if (cat == Category::AttnOutput) {
             if (nExpert == 8) {
@@ -401,9 +433,7 @@ TensorType mixType(MixState& s, TensorType t, const model::TensorInfo& info, Cat
         } else if (ft == F::IQ3_XXS && !s.opt.hasImatrix) {
             t = i < n / 8 ? T::Q4_K : T::Q3_K;
         } else if (ft == F::Q3_K_M) {
-            t = i < n / 16                            ? T::Q5_K
-                : !s.falcon || useMoreBits(i, n) ? T::Q4_K
-                                                      : T::Q3_K;
+            t = i < n / 16 ? T::Q5_K : !s.falcon || useMoreBits(i, n) ? T::Q4_K : T::Q3_K;
         } else if (ft == F::IQ3_M && (i < n / 8 || (nExpert == 8 && useMoreBits(i, n)))) {
             t = T::Q4_K;
         } else if (ft == F::Q3_K_L) {
@@ -461,7 +491,7 @@ TensorType mixType(MixState& s, TensorType t, const model::TensorInfo& info, Cat
     return t;
 }
 
-} // namespace
+}  // namespace
 
 Plan buildPlan(const model::Model& model, const PlanOptions& options) {
     const auto& ts = model.tensors();
@@ -476,7 +506,8 @@ Plan buildPlan(const model::Model& model, const PlanOptions& options) {
     s.nLayer = int(model.hparams().blockCount);
     for (const auto& t : ts) {
         const auto cat = categoryOf(t);
-        if (cat == Category::AttnV || cat == Category::AttnQkv || cat == Category::AttnKvB) ++s.nAttnV;
+        if (cat == Category::AttnV || cat == Category::AttnQkv || cat == Category::AttnKvB)
+            ++s.nAttnV;
         if (cat == Category::Output) s.tiedEmbeddings = false;
     }
 
@@ -487,8 +518,8 @@ Plan buildPlan(const model::Model& model, const PlanOptions& options) {
         const auto& t = ts[i];
         TensorChoice& c = plan.tensors[i];
         const auto cat = categoryOf(t);
-        c.quantizable = allowsQuantization(t) &&
-                        !(options.leaveOutputTensor && cat == Category::Output);
+        c.quantizable =
+            allowsQuantization(t) && !(options.leaveOutputTensor && cat == Category::Output);
         if (!c.quantizable) {
             c.type = c.requested = t.type;
             c.origin = Origin::Keep;
@@ -532,4 +563,4 @@ Plan buildPlan(const model::Model& model, const PlanOptions& options) {
     return plan;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -91,12 +91,12 @@ struct TensorChoice {
 /// How to build a plan from a preset.
 struct PlanOptions {
     Ftype ftype = Ftype::Q8_0;
-    std::vector<TypeRule> rules;                        ///< --tensor-type, first match wins
-    std::optional<formats::TensorType> outputType;      ///< --output-tensor-type
-    std::optional<formats::TensorType> tokenEmbdType;   ///< --token-embedding-type
-    bool pure = false;                                  ///< --pure: no mixing rules
-    bool hasImatrix = false;                            ///< some mixes depend on it
-    bool leaveOutputTensor = false;                     ///< --leave-output-tensor
+    std::vector<TypeRule> rules;                       ///< --tensor-type, first match wins
+    std::optional<formats::TensorType> outputType;     ///< --output-tensor-type
+    std::optional<formats::TensorType> tokenEmbdType;  ///< --token-embedding-type
+    bool pure = false;                                 ///< --pure: no mixing rules
+    bool hasImatrix = false;                           ///< some mixes depend on it
+    bool leaveOutputTensor = false;                    ///< --leave-output-tensor
 };
 
 /// The plan of a whole model: one choice per tensor, in the model's tensor order.
@@ -132,6 +132,7 @@ TensorChoice manualChoice(const model::TensorInfo& t, formats::TensorType type);
 std::vector<size_t> llamaTensorOrder(const model::Model& model);
 
 /// Whether llama.cpp refuses to write this type without an imatrix (`tensor_requires_imatrix`).
-bool requiresImatrix(const model::TensorInfo& t, formats::TensorType type, std::optional<Ftype> ftype);
+bool requiresImatrix(const model::TensorInfo& t, formats::TensorType type,
+                     std::optional<Ftype> ftype);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -84,7 +84,7 @@ size_t firstRequantized(const model::Model& model, const Plan& plan) {
     }
     return requant.front();
 }
-} // namespace
+}  // namespace
 
 Status checkRequantize(const model::Model& model, const Plan& plan, bool allowRequantize) {
     if (allowRequantize) return {};
@@ -92,14 +92,16 @@ Status checkRequantize(const model::Model& model, const Plan& plan, bool allowRe
     if (i == size_t(-1)) return {};
     const auto& t = model.tensors()[i];
     const size_t n = requantizedTensors(model, plan).size();
-    return makeError(ErrorCode::BadUsage,
-                     "requantizing from type " + llamaTypeName(t.type) +
-                         " is disabled (as in llama.cpp): this tensor is already quantized and "
-                         "the plan writes it as " + llamaTypeName(plan.tensors[i].type) +
-                         (n > 1 ? " (" + std::to_string(n) + " tensors would be re-quantized)" : "") +
-                         "; quantize from the F16/BF16/F32 model, or pass --allow-requantize to "
-                         "accept the loss of quality",
-                     model.path(), t.offset, t.name);
+    return makeError(
+        ErrorCode::BadUsage,
+        "requantizing from type " + llamaTypeName(t.type) +
+            " is disabled (as in llama.cpp): this tensor is already quantized and "
+            "the plan writes it as " +
+            llamaTypeName(plan.tensors[i].type) +
+            (n > 1 ? " (" + std::to_string(n) + " tensors would be re-quantized)" : "") +
+            "; quantize from the F16/BF16/F32 model, or pass --allow-requantize to "
+            "accept the loss of quality",
+        model.path(), t.offset, t.name);
 }
 
 std::string requantizeWarning(const model::Model& model, const Plan& plan) {
@@ -187,4 +189,4 @@ Result<Plan> planFromTensorTypeFile(const model::Model& model, const std::string
     return buildPlan(model, o);
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -75,4 +75,4 @@ std::string tensorTypeFileOf(const model::Model& model, const Plan& plan);
 Result<Plan> planFromTensorTypeFile(const model::Model& model, const std::string& text,
                                     const std::string& file, Ftype base);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -28,21 +28,22 @@ Result<formats::TensorType> typeField(const nlohmann::json& v, const std::string
     return *t;
 }
 
-} // namespace
+}  // namespace
 
 Result<Recipe> parseRecipe(const std::string& text, const std::string& file) {
     const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return recipeError(file, "not valid JSON");
     if (!j.is_object()) return recipeError(file, "the top level must be an object");
     if (!j.contains("schema") || j["schema"] != kSchema) {
-        return recipeError(file, std::string("missing or unknown \"schema\" (expected \"") +
-                                     kSchema + "\")");
+        return recipeError(
+            file, std::string("missing or unknown \"schema\" (expected \"") + kSchema + "\")");
     }
     Recipe r;
     if (j.contains("base")) {
         if (!j["base"].is_string()) return recipeError(file, "\"base\" must be a preset name");
         auto f = ftypeFromName(j["base"].get<std::string>());
-        if (!f) return recipeError(file, "unknown base preset '" + j["base"].get<std::string>() + "'");
+        if (!f)
+            return recipeError(file, "unknown base preset '" + j["base"].get<std::string>() + "'");
         r.base = *f;
     }
     if (j.contains("pure")) {
@@ -50,13 +51,15 @@ Result<Recipe> parseRecipe(const std::string& text, const std::string& file) {
         r.pure = j["pure"].get<bool>();
     }
     if (j.contains("quantizer")) {
-        if (!j["quantizer"].is_string()) return recipeError(file, "\"quantizer\" must be ggml or best");
+        if (!j["quantizer"].is_string())
+            return recipeError(file, "\"quantizer\" must be ggml or best");
         auto q = formats::parseQuantizer(j["quantizer"].get<std::string>());
         if (!q) return recipeError(file, q.error().message);
         r.quantizer = *q;
     }
     if (j.contains("imatrix_aware")) {
-        if (!j["imatrix_aware"].is_boolean()) return recipeError(file, "\"imatrix_aware\" must be a bool");
+        if (!j["imatrix_aware"].is_boolean())
+            return recipeError(file, "\"imatrix_aware\" must be a bool");
         r.imatrixAware = j["imatrix_aware"].get<bool>();
     }
     for (const char* key : {"output_tensor_type", "token_embedding_type"}) {
@@ -67,16 +70,19 @@ Result<Recipe> parseRecipe(const std::string& text, const std::string& file) {
         }
     }
     if (j.contains("rules")) {
-        if (!j["rules"].is_array()) return recipeError(file, "\"rules\" must be an array of strings");
+        if (!j["rules"].is_array())
+            return recipeError(file, "\"rules\" must be an array of strings");
         for (const auto& rule : j["rules"]) {
-            if (!rule.is_string()) return recipeError(file, "\"rules\" must hold strings REGEX=TYPE");
+            if (!rule.is_string())
+                return recipeError(file, "\"rules\" must hold strings REGEX=TYPE");
             auto parsed = parseTypeRule(rule.get<std::string>());
             if (!parsed) return recipeError(file, parsed.error().message);
             r.rules.push_back(rule.get<std::string>());
         }
     }
     if (j.contains("tensors")) {
-        if (!j["tensors"].is_object()) return recipeError(file, "\"tensors\" must map names to types");
+        if (!j["tensors"].is_object())
+            return recipeError(file, "\"tensors\" must map names to types");
         for (const auto& [name, v] : j["tensors"].items()) {
             auto t = typeField(v, "tensor '" + name + "'", file);
             if (!t) return t.error();
@@ -84,14 +90,16 @@ Result<Recipe> parseRecipe(const std::string& text, const std::string& file) {
         }
     }
     if (j.contains("locked")) {
-        if (!j["locked"].is_array()) return recipeError(file, "\"locked\" must be an array of names");
+        if (!j["locked"].is_array())
+            return recipeError(file, "\"locked\" must be an array of names");
         for (const auto& n : j["locked"]) {
             if (!n.is_string()) return recipeError(file, "\"locked\" must hold tensor names");
             r.locked.push_back(n.get<std::string>());
         }
     }
     if (j.contains("chosen_by")) {
-        if (!j["chosen_by"].is_object()) return recipeError(file, "\"chosen_by\" must be an object");
+        if (!j["chosen_by"].is_object())
+            return recipeError(file, "\"chosen_by\" must be an object");
         // In the file's order (the plain json type sorts its keys).
         const auto ordered = nlohmann::ordered_json::parse(text, nullptr, false);
         for (const auto& [key, v] : ordered["chosen_by"].items()) {
@@ -115,16 +123,18 @@ std::string recipeToJson(const Recipe& r, const model::Model* model) {
     j["base"] = ftypeInfo(r.base).name;
     j["pure"] = r.pure;
     j["imatrix_aware"] = r.imatrixAware;
-    j["output_tensor_type"] = r.outputType ? nlohmann::json(formats::typeName(*r.outputType))
-                                           : nlohmann::json(nullptr);
-    j["token_embedding_type"] = r.tokenEmbdType ? nlohmann::json(formats::typeName(*r.tokenEmbdType))
-                                                : nlohmann::json(nullptr);
+    j["output_tensor_type"] =
+        r.outputType ? nlohmann::json(formats::typeName(*r.outputType)) : nlohmann::json(nullptr);
+    j["token_embedding_type"] = r.tokenEmbdType
+                                    ? nlohmann::json(formats::typeName(*r.tokenEmbdType))
+                                    : nlohmann::json(nullptr);
     j["rules"] = r.rules;
     nlohmann::ordered_json tensors = nlohmann::ordered_json::object();
     for (const auto& [name, t] : r.tensors) tensors[name] = formats::typeName(t);
     j["tensors"] = tensors;
     j["locked"] = r.locked;
-    if (r.quantizer != formats::Quantizer::Ggml) j["quantizer"] = formats::quantizerName(r.quantizer);
+    if (r.quantizer != formats::Quantizer::Ggml)
+        j["quantizer"] = formats::quantizerName(r.quantizer);
     if (!r.chosenBy.empty()) {
         nlohmann::ordered_json c = nlohmann::ordered_json::object();
         for (const auto& [key, v] : r.chosenBy) c[key] = v;
@@ -154,7 +164,8 @@ Status saveRecipe(const Recipe& r, const std::string& path, const model::Model* 
     std::filesystem::rename(tmp, path, ec);
     if (ec) {
         std::remove(tmp.c_str());
-        return makeError(ErrorCode::IoError, "cannot rename recipe into place: " + ec.message(), path);
+        return makeError(ErrorCode::IoError, "cannot rename recipe into place: " + ec.message(),
+                         path);
     }
     return {};
 }
@@ -211,4 +222,4 @@ Recipe recipeOfPlan(const model::Model& m, const Plan& p) {
     return r;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -30,7 +30,7 @@ struct Recipe {
     bool imatrixAware = false;  ///< build the preset as with an imatrix (changes a few mixes)
     std::optional<formats::TensorType> outputType;
     std::optional<formats::TensorType> tokenEmbdType;
-    std::vector<std::string> rules;  ///< REGEX=TYPE texts
+    std::vector<std::string> rules;                                    ///< REGEX=TYPE texts
     std::vector<std::pair<std::string, formats::TensorType>> tensors;  ///< explicit choices
     std::vector<std::string> locked;
     /// "quantizer": "best" (written only when not ggml's, so ggml recipes stay as they were).
@@ -54,4 +54,4 @@ Result<Plan> planFromRecipe(const model::Model& m, const Recipe& r);
 /// preset gives listed explicitly (so planFromRecipe(recipeOfPlan(p)) == p).
 Recipe recipeOfPlan(const model::Model& m, const Plan& p);
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -13,7 +13,7 @@ uint32_t keyU32(const model::Model& m, const std::string& key, uint32_t fallback
     return fallback;
 }
 
-} // namespace
+}  // namespace
 
 Result<RuntimeEstimate> estimateRuntime(const model::Model& model, uint64_t weightBytes,
                                         int64_t context, formats::TensorType kvType) {
@@ -43,8 +43,9 @@ Result<RuntimeEstimate> estimateRuntime(const model::Model& model, uint64_t weig
     const std::optional<uint64_t> rowV = formats::byteSize(kvType, r.kvWidthV);
     if (!rowK || !rowV) {
         return makeError(ErrorCode::BadUsage,
-                         "a " + std::string(formats::typeName(kvType)) + " KV cache cannot hold rows of " +
-                             std::to_string(r.kvWidthK) + " values",
+                         "a " + std::string(formats::typeName(kvType)) +
+                             " KV cache cannot hold rows of " + std::to_string(r.kvWidthK) +
+                             " values",
                          model.path());
     }
     r.kvBytes = (*rowK + *rowV) * uint64_t(context) * r.layers;
@@ -52,4 +53,4 @@ Result<RuntimeEstimate> estimateRuntime(const model::Model& model, uint64_t weig
     return r;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -19,8 +19,8 @@ struct RuntimeEstimate {
     uint64_t totalBytes = 0;   ///< weights + KV cache
     int64_t context = 0;
     formats::TensorType kvType = formats::TensorType::F16;
-    uint32_t layers = 0;       ///< layers with a KV cache
-    uint32_t kvWidthK = 0;     ///< values per position and layer in K (head_dim_k x n_head_kv)
+    uint32_t layers = 0;    ///< layers with a KV cache
+    uint32_t kvWidthK = 0;  ///< values per position and layer in K (head_dim_k x n_head_kv)
     uint32_t kvWidthV = 0;
 };
 
@@ -32,4 +32,4 @@ Result<RuntimeEstimate> estimateRuntime(const model::Model& model, uint64_t weig
                                         int64_t context,
                                         formats::TensorType kvType = formats::TensorType::F16);
 
-} // namespace qs::quant
+}  // namespace qs::quant

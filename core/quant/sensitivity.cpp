@@ -160,7 +160,7 @@ void writeCache(const std::string& path, const std::string& key,
     if (ec) std::remove(tmp.c_str());
 }
 
-} // namespace
+}  // namespace
 
 const SensitivityCell* SensitivityTable::cell(size_t index, TensorType requested) const {
     if (index >= tensors.size()) return nullptr;
@@ -331,9 +331,8 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
             // A type ggml cannot encode without importance (IQ2_XXS, IQ2_XS, IQ1_S) is no
             // option for a tensor without importance, nor one llama.cpp refuses for a tensor
             // its imatrix has no entry for (the export would be refused).
-            const bool needsEntry =
-                formats::requiresImportance(c.type) ||
-                (options.imatrix && requiresImatrix(t, c.type, std::nullopt));
+            const bool needsEntry = formats::requiresImportance(c.type) ||
+                                    (options.imatrix && requiresImatrix(t, c.type, std::nullopt));
             c.valid = (c.type == t.type || (formats::canEncode(c.type) && tt.decode)) &&
                       !(c.type != t.type && !importance && needsEntry) &&
                       rowLength % tt.blockSize == 0;
@@ -524,4 +523,4 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
     return table;
 }
 
-} // namespace qs::quant
+}  // namespace qs::quant

@@ -88,4 +88,4 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
 /// 64-bit content hash used by the cache keys (fast, not cryptographic).
 uint64_t contentHash(const void* data, size_t size, uint64_t seed = 0);
 
-} // namespace qs::quant
+}  // namespace qs::quant

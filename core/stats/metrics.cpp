@@ -100,4 +100,4 @@ std::pair<float, float> finiteRange(std::span<const float> values) {
     return {lo, hi};
 }
 
-} // namespace qs::stats
+}  // namespace qs::stats

@@ -30,9 +30,9 @@ struct ErrorSums {
 /// The metrics a user reads.
 struct ErrorMetrics {
     double rmse = 0;
-    double nmse = 0;          ///< sum e^2 / sum x^2
-    double snrDb = 0;         ///< 10 log10(sum x^2 / sum e^2); +inf when lossless
-    double cosine = 1;        ///< cosine similarity of original and decoded
+    double nmse = 0;    ///< sum e^2 / sum x^2
+    double snrDb = 0;   ///< 10 log10(sum x^2 / sum e^2); +inf when lossless
+    double cosine = 1;  ///< cosine similarity of original and decoded
     double maxAbsErr = 0;
     double weightedNmse = 0;  ///< sum w e^2 / sum w x^2 (equals nmse without an imatrix)
     double weightedRmse = 0;  ///< sqrt(sum w e^2 / sum w), llama.cpp's golden-vector measure
@@ -58,4 +58,4 @@ struct Histogram {
 /// Range [min, max] of finite values (0,0 when none).
 std::pair<float, float> finiteRange(std::span<const float> values);
 
-} // namespace qs::stats
+}  // namespace qs::stats

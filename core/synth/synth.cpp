@@ -15,8 +15,8 @@ namespace qs::synth {
 
 namespace {
 
-using io::GgufValue;
 using io::GgufType;
+using io::GgufValue;
 
 // ------------------------------------------------------------------------------------------
 // Random numbers: a counter-based stream per (seed, tensor, row), so the bytes never depend on
@@ -88,12 +88,13 @@ Vocab makeVocab(uint32_t size) {
         add(buf, 0.0f, 6);
     }
     static const char* kWords[] = {
-        "the", "a", "and", "to", "was", "he", "she", "it", "of", "in", "they", "you", "said",
-        "day", "one", "time", "upon", "once", "there", "little", "girl", "boy", "big", "happy",
-        "play", "with", "her", "his", "mom", "dog", "cat", "tree", "ball", "sun", "friend",
-        "went", "saw", "had", "very", "not", "is", "on", "for", "but", "so", "then", "be",
-        "can", "want", "wanted", "look", "looked", "park", "fun", "toy", "red", "blue", "bird",
-        "model", "weight", "tensor", "layer", "quant", "scope", "data", "file", "size", "bit",
+        "the",    "a",      "and",   "to",    "was",    "he",   "she",  "it",   "of",    "in",
+        "they",   "you",    "said",  "day",   "one",    "time", "upon", "once", "there", "little",
+        "girl",   "boy",    "big",   "happy", "play",   "with", "her",  "his",  "mom",   "dog",
+        "cat",    "tree",   "ball",  "sun",   "friend", "went", "saw",  "had",  "very",  "not",
+        "is",     "on",     "for",   "but",   "so",     "then", "be",   "can",  "want",  "wanted",
+        "look",   "looked", "park",  "fun",   "toy",    "red",  "blue", "bird", "model", "weight",
+        "tensor", "layer",  "quant", "scope", "data",   "file", "size", "bit",
     };
     const std::string space = "\xe2\x96\x81";  // U+2581, SentencePiece's word boundary
     const std::string letters = "abcdefghijklmnopqrstuvwxyz";
@@ -139,9 +140,9 @@ struct TensorSpec {
     std::string name;
     std::vector<int64_t> shape;  // ggml order
     Kind kind;
-    double scale;       // base standard deviation of the weights
-    bool hiddenInput;   // input channels are the residual stream (shared outlier channels)
-    int tieRows = 0;    // Router: the last tieRows rows repeat the first ones (routing ties)
+    double scale;              // base standard deviation of the weights
+    bool hiddenInput;          // input channels are the residual stream (shared outlier channels)
+    int tieRows = 0;           // Router: the last tieRows rows repeat the first ones (routing ties)
     std::vector<float> fixed;  // Fixed: the values (F32)
 };
 
@@ -163,8 +164,11 @@ std::vector<TensorSpec> tensorSpecs(const SynthSpec& s) {
         out.push_back({p + "ffn_norm.weight", {embd}, Kind::Norm, 0.0, false});
         out.push_back({p + "ffn_gate.weight", {embd, ffn}, Kind::Matrix, d, true});
         out.push_back({p + "ffn_up.weight", {embd, ffn}, Kind::Matrix, d, true});
-        out.push_back({p + "ffn_down.weight", {ffn, embd}, Kind::Matrix,
-                       0.6 / std::sqrt(double(ffn)), false});
+        out.push_back({p + "ffn_down.weight",
+                       {ffn, embd},
+                       Kind::Matrix,
+                       0.6 / std::sqrt(double(ffn)),
+                       false});
     }
     return out;
 }
@@ -212,13 +216,23 @@ Result<ArchModel> archModel(const std::string& arch) {
     s = {"tiny", 2048, 256, 768, 4, 4, 2, 4096};
     uint32_t hd = 64, nExpert = 0, nUsed = 0, ffnExp = 0;
     if (arch == "qwen3") hd = 96;
-    if (arch == "qwen3moe") { s.layers = 3; nExpert = 8; nUsed = 2; ffnExp = 128; }
-    if (arch == "mixtral") { s.layers = 3; s.ffn = 256; nExpert = 4; nUsed = 2; ffnExp = 256; }
+    if (arch == "qwen3moe") {
+        s.layers = 3;
+        nExpert = 8;
+        nUsed = 2;
+        ffnExp = 128;
+    }
+    if (arch == "mixtral") {
+        s.layers = 3;
+        s.ffn = 256;
+        nExpert = 4;
+        nUsed = 2;
+        ffnExp = 256;
+    }
     if (arch == "gemma3") s.layers = 6;
     if (arch == "phi3") s.context = 131072;
     const bool known = arch == "llama3" || arch == "qwen3" || arch == "qwen3moe" ||
-                       arch == "mixtral" || arch == "gemma2" || arch == "gemma3" ||
-                       arch == "phi3";
+                       arch == "mixtral" || arch == "gemma2" || arch == "gemma3" || arch == "phi3";
     if (!known) {
         return makeError(ErrorCode::BadUsage, "unknown synth architecture '" + arch +
                                                   "' (expected " + kSynthArchitectures + ")");
@@ -260,8 +274,8 @@ Result<ArchModel> archModel(const std::string& arch) {
     const double d = 1.0 / std::sqrt(double(E));
     // Tied models (qwen3, gemma) read their logits through token_embd: give it logit scale.
     const bool tied = arch == "qwen3" || gemma;
-    out.push_back({"token_embd.weight", {E, V}, Kind::Matrix, tied ? (gemma ? 0.04 : 0.05) : 0.02,
-                   false});
+    out.push_back(
+        {"token_embd.weight", {E, V}, Kind::Matrix, tied ? (gemma ? 0.04 : 0.05) : 0.02, false});
     out.push_back({"output_norm.weight", {E}, Kind::Norm, 0.0, false});
     if (!tied) {
         // Larger than the llama presets' 0.02: logits of a few units, so that predictions are
@@ -269,7 +283,12 @@ Result<ArchModel> archModel(const std::string& arch) {
         out.push_back({"output.weight", {E, V}, Kind::Matrix, 0.05, true});
     }
     if (arch == "llama3") {
-        out.push_back({"rope_freqs.weight", {hd / 2}, Kind::Fixed, 0, false, 0,
+        out.push_back({"rope_freqs.weight",
+                       {hd / 2},
+                       Kind::Fixed,
+                       0,
+                       false,
+                       0,
                        llama3RopeFreqs(hd, m.ropeBase)});
     }
     if (arch == "phi3") {
@@ -295,34 +314,41 @@ Result<ArchModel> archModel(const std::string& arch) {
             out.push_back({p + "attn_q_norm.weight", {hd}, Kind::Norm, 0.0, false});
             out.push_back({p + "attn_k_norm.weight", {hd}, Kind::Norm, 0.0, false});
         }
-        out.push_back({p + "attn_output.weight", {Q, E}, Kind::Matrix, 0.6 / std::sqrt(double(Q)),
-                       false});
+        out.push_back(
+            {p + "attn_output.weight", {Q, E}, Kind::Matrix, 0.6 / std::sqrt(double(Q)), false});
         if (gemma) out.push_back({p + "post_attention_norm.weight", {E}, Kind::Norm, 0.0, false});
         out.push_back({p + "ffn_norm.weight", {E}, Kind::Norm, 0.0, false});
         if (nExpert) {
             const int64_t Fe = ffnExp, ne = nExpert;
-            out.push_back({p + "ffn_gate_inp.weight", {E, ne}, Kind::Router, 2 * d, true,
+            out.push_back({p + "ffn_gate_inp.weight",
+                           {E, ne},
+                           Kind::Router,
+                           2 * d,
+                           true,
                            arch == "qwen3moe" ? 2 : 1});
             out.push_back({p + "ffn_gate_exps.weight", {E, Fe, ne}, Kind::Matrix, d, true});
             out.push_back({p + "ffn_up_exps.weight", {E, Fe, ne}, Kind::Matrix, d, true});
-            out.push_back({p + "ffn_down_exps.weight", {Fe, E, ne}, Kind::Matrix,
-                           0.6 / std::sqrt(double(Fe)), false});
+            out.push_back({p + "ffn_down_exps.weight",
+                           {Fe, E, ne},
+                           Kind::Matrix,
+                           0.6 / std::sqrt(double(Fe)),
+                           false});
         } else if (arch == "phi3") {
             out.push_back({p + "ffn_up.weight", {E, 2 * F}, Kind::Matrix, d, true});
-            out.push_back({p + "ffn_down.weight", {F, E}, Kind::Matrix,
-                           0.6 / std::sqrt(double(F)), false});
+            out.push_back(
+                {p + "ffn_down.weight", {F, E}, Kind::Matrix, 0.6 / std::sqrt(double(F)), false});
         } else {
             out.push_back({p + "ffn_gate.weight", {E, F}, Kind::Matrix, d, true});
             out.push_back({p + "ffn_up.weight", {E, F}, Kind::Matrix, d, true});
-            out.push_back({p + "ffn_down.weight", {F, E}, Kind::Matrix,
-                           0.6 / std::sqrt(double(F)), false});
+            out.push_back(
+                {p + "ffn_down.weight", {F, E}, Kind::Matrix, 0.6 / std::sqrt(double(F)), false});
         }
         if (gemma) out.push_back({p + "post_ffw_norm.weight", {E}, Kind::Norm, 0.0, false});
     }
     return m;
 }
 
-} // namespace
+}  // namespace
 
 SynthSpec specOf(SynthPreset preset) {
     switch (preset) {
@@ -362,7 +388,8 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     QS_TRY(w.setKv("general.description",
                    GgufValue::string("Synthetic " + (modern ? options.arch : std::string("llama")) +
                                      "-architecture model written by quantscope-cli "
-                                     "synth (seed " + std::to_string(options.seed) + ")")));
+                                     "synth (seed " +
+                                     std::to_string(options.seed) + ")")));
     QS_TRY(w.setKv("general.file_type", GgufValue::u32(1)));  // LLAMA_FTYPE_MOSTLY_F16
     QS_TRY(w.setKv(a + "vocab_size", GgufValue::u32(s.vocab)));
     QS_TRY(w.setKv(a + "context_length", GgufValue::u32(s.context)));
@@ -380,8 +407,7 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     QS_TRY(w.setKv("tokenizer.ggml.model", GgufValue::string("llama")));
     QS_TRY(w.setKv("tokenizer.ggml.tokens", GgufValue::stringArray(vocab.tokens)));
     QS_TRY(w.setKv("tokenizer.ggml.scores", GgufValue::floatArray(vocab.scores)));
-    QS_TRY(w.setKv("tokenizer.ggml.token_type",
-                   GgufValue::intArray(GgufType::Int32, vocab.types)));
+    QS_TRY(w.setKv("tokenizer.ggml.token_type", GgufValue::intArray(GgufType::Int32, vocab.types)));
     QS_TRY(w.setKv("tokenizer.ggml.bos_token_id", GgufValue::u32(1)));
     QS_TRY(w.setKv("tokenizer.ggml.eos_token_id", GgufValue::u32(2)));
     QS_TRY(w.setKv("tokenizer.ggml.unknown_token_id", GgufValue::u32(0)));
@@ -390,9 +416,9 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
 
     const std::vector<TensorSpec>& specs = am.tensors;
     for (const auto& t : specs) {
-        QS_TRY(w.addTensor(t.name, t.shape,
-                           t.kind == Kind::Matrix ? formats::TensorType::F16
-                                                  : formats::TensorType::F32));
+        QS_TRY(w.addTensor(
+            t.name, t.shape,
+            t.kind == Kind::Matrix ? formats::TensorType::F16 : formats::TensorType::F32));
     }
 
     // Outlier input channels of the residual stream, shared by every tensor that reads it (as
@@ -464,4 +490,4 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     return w.commit();
 }
 
-} // namespace qs::synth
+}  // namespace qs::synth

@@ -17,8 +17,8 @@ enum class SynthPreset { Tiny, Small, Medium };
 struct SynthSpec {
     std::string name;
     uint32_t vocab = 0;
-    uint32_t embd = 0;       ///< hidden size
-    uint32_t ffn = 0;        ///< feed-forward size
+    uint32_t embd = 0;  ///< hidden size
+    uint32_t ffn = 0;   ///< feed-forward size
     uint32_t layers = 0;
     uint32_t heads = 0;
     uint32_t headsKv = 0;
@@ -51,7 +51,8 @@ struct SynthOptions {
 inline constexpr const char* kSynthArchitectures =
     "llama, llama3, qwen3, qwen3moe, mixtral, gemma2, gemma3, phi3";
 
-/// Write the model to `path` atomically (temp file, fsync, rename). Deterministic in (preset, seed).
+/// Write the model to `path` atomically (temp file, fsync, rename). Deterministic in (preset,
+/// seed).
 Status writeSynthModel(const SynthOptions& options, const std::string& path);
 
-} // namespace qs::synth
+}  // namespace qs::synth

@@ -28,7 +28,7 @@ std::string blockPrefix(const std::string& name) {
     return dot == std::string::npos ? std::string() : name.substr(0, dot + 1);
 }
 
-} // namespace
+}  // namespace
 
 Result<quant::Imatrix> synthImatrix(const model::Model& m, uint64_t seed) {
     quant::Imatrix im;
@@ -102,4 +102,4 @@ Result<quant::Imatrix> synthImatrix(const model::Model& m, uint64_t seed) {
     return im;
 }
 
-} // namespace qs::synth
+}  // namespace qs::synth

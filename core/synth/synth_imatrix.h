@@ -23,4 +23,4 @@ namespace qs::synth {
 
 Result<quant::Imatrix> synthImatrix(const model::Model& model, uint64_t seed = 1);
 
-} // namespace qs::synth
+}  // namespace qs::synth

@@ -52,12 +52,12 @@ void benchDecode(benchmark::State& state, qs::formats::TensorType type,
 void registerAll() {
     static std::deque<std::vector<uint8_t>> sources;  // deque: push_back keeps addresses
     const std::string root = std::string(QS_TEST_DATA_DIR) + "/golden/";
-    const char* const files[] = {"plain/f16",    "plain/bf16",    "plain/q8_0",   "plain/q4_0",
-                                 "plain/q4_1",   "plain/q5_0",    "plain/q5_1",   "plain/q2_K",
-                                 "plain/q3_K",   "plain/q4_K",    "plain/q5_K",   "plain/q6_K",
-                                 "plain/iq4_nl", "plain/iq4_xs",  "plain/iq3_xxs", "plain/iq3_s",
-                                 "plain/iq2_s",  "plain/iq1_m",   "plain/tq1_0",  "plain/tq2_0",
-                                 "plain/mxfp4",  "imat/iq1_s",    "imat/iq2_xxs", "imat/iq2_xs"};
+    const char* const files[] = {"plain/f16",    "plain/bf16",   "plain/q8_0",    "plain/q4_0",
+                                 "plain/q4_1",   "plain/q5_0",   "plain/q5_1",    "plain/q2_K",
+                                 "plain/q3_K",   "plain/q4_K",   "plain/q5_K",    "plain/q6_K",
+                                 "plain/iq4_nl", "plain/iq4_xs", "plain/iq3_xxs", "plain/iq3_s",
+                                 "plain/iq2_s",  "plain/iq1_m",  "plain/tq1_0",   "plain/tq2_0",
+                                 "plain/mxfp4",  "imat/iq1_s",   "imat/iq2_xxs",  "imat/iq2_xs"};
     for (const char* file : files) {
         const std::string stem = std::string(file).substr(std::string(file).find('/') + 1);
         const auto type = qs::formats::typeFromName(stem);
@@ -75,8 +75,7 @@ void registerAll() {
         const std::string name = "decode/" + std::string(qs::formats::typeName(*type));
         for (const auto& [src, size] : {std::pair{golden, "64K"}, std::pair{big, "1M"}}) {
             for (int threads : {1, 2}) {
-                const std::string full =
-                    name + "/" + size + "/threads:" + std::to_string(threads);
+                const std::string full = name + "/" + size + "/threads:" + std::to_string(threads);
                 benchmark::RegisterBenchmark(full.c_str(), benchDecode, *type, src, threads)
                     ->Unit(benchmark::kMicrosecond)
                     ->UseRealTime();
@@ -85,7 +84,7 @@ void registerAll() {
     }
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     benchmark::Initialize(&argc, argv);

@@ -60,18 +60,19 @@ void* ggmlHandle() {
 
 /// ggml_quantize_chunk from libggml-base.so, or nullptr if the library is missing.
 GgmlQuantizeChunk ggmlQuantize() {
-    static GgmlQuantizeChunk fn = ggmlHandle() ? reinterpret_cast<GgmlQuantizeChunk>(
-                                                     dlsym(ggmlHandle(), "ggml_quantize_chunk"))
-                                               : nullptr;
+    static GgmlQuantizeChunk fn =
+        ggmlHandle()
+            ? reinterpret_cast<GgmlQuantizeChunk>(dlsym(ggmlHandle(), "ggml_quantize_chunk"))
+            : nullptr;
     return fn;
 }
 
 /// ggml_quantize_init: builds the grid tables of a type (once); called before timing, as
 /// prepareGridTables is for ours, so that neither side's one-time setup is measured.
 void ggmlInit(TensorType t) {
-    static auto fn = ggmlHandle() ? reinterpret_cast<GgmlQuantizeInit>(
-                                        dlsym(ggmlHandle(), "ggml_quantize_init"))
-                                  : nullptr;
+    static auto fn =
+        ggmlHandle() ? reinterpret_cast<GgmlQuantizeInit>(dlsym(ggmlHandle(), "ggml_quantize_init"))
+                     : nullptr;
     if (fn) fn(int(t));
 }
 
@@ -125,33 +126,32 @@ void benchGgml(benchmark::State& state, TensorType type, bool withImatrix, int t
 
 void registerAll() {
     const TensorType types[] = {
-        TensorType::F16,  TensorType::BF16, TensorType::Q8_0,   TensorType::Q4_0,
-        TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,   TensorType::Q2_K,
-        TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,   TensorType::Q6_K,
-        TensorType::IQ4_NL, TensorType::IQ4_XS,
-        TensorType::IQ2_XXS, TensorType::IQ2_XS, TensorType::IQ2_S, TensorType::IQ3_XXS,
-        TensorType::IQ3_S, TensorType::IQ1_S, TensorType::IQ1_M, TensorType::TQ1_0,
-        TensorType::TQ2_0, TensorType::MXFP4, TensorType::NVFP4, TensorType::Q1_0,
-        TensorType::Q2_0};
+        TensorType::F16,    TensorType::BF16,    TensorType::Q8_0,    TensorType::Q4_0,
+        TensorType::Q4_1,   TensorType::Q5_0,    TensorType::Q5_1,    TensorType::Q2_K,
+        TensorType::Q3_K,   TensorType::Q4_K,    TensorType::Q5_K,    TensorType::Q6_K,
+        TensorType::IQ4_NL, TensorType::IQ4_XS,  TensorType::IQ2_XXS, TensorType::IQ2_XS,
+        TensorType::IQ2_S,  TensorType::IQ3_XXS, TensorType::IQ3_S,   TensorType::IQ1_S,
+        TensorType::IQ1_M,  TensorType::TQ1_0,   TensorType::TQ2_0,   TensorType::MXFP4,
+        TensorType::NVFP4,  TensorType::Q1_0,    TensorType::Q2_0};
     for (const bool imat : {false, true}) {
         for (const TensorType t : types) {
             if (!imat && qs::formats::requiresImportance(t)) continue;  // ggml aborts
             for (const int threads : {1, 2}) {
                 const std::string suffix = std::string(qs::formats::typeName(t)) +
-                                           (imat ? "/imat" : "/plain") + "/threads:" +
-                                           std::to_string(threads);
-                benchmark::RegisterBenchmark(("Encode/ours/" + suffix).c_str(), benchOurs, t,
-                                             imat, threads)
+                                           (imat ? "/imat" : "/plain") +
+                                           "/threads:" + std::to_string(threads);
+                benchmark::RegisterBenchmark(("Encode/ours/" + suffix).c_str(), benchOurs, t, imat,
+                                             threads)
                     ->UseRealTime();
-                benchmark::RegisterBenchmark(("Encode/ggml/" + suffix).c_str(), benchGgml, t,
-                                             imat, threads)
+                benchmark::RegisterBenchmark(("Encode/ggml/" + suffix).c_str(), benchGgml, t, imat,
+                                             threads)
                     ->UseRealTime();
             }
         }
     }
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     registerAll();

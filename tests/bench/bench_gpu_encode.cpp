@@ -80,8 +80,8 @@ void benchBackend(benchmark::State& state, qs::quant::Backend* backend, TensorTy
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
-    state.counters["weights/s"] = benchmark::Counter(
-        double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
+    state.counters["weights/s"] = benchmark::Counter(double(state.iterations()) * double(x.size()),
+                                                     benchmark::Counter::kIsRate);
 }
 
 const std::vector<float>& bigWeights() {
@@ -109,8 +109,8 @@ void benchChunks(benchmark::State& state, qs::quant::Backend* backend, TensorTyp
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
-    state.counters["weights/s"] = benchmark::Counter(
-        double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
+    state.counters["weights/s"] = benchmark::Counter(double(state.iterations()) * double(x.size()),
+                                                     benchmark::Counter::kIsRate);
 }
 
 void benchHistogram(benchmark::State& state, qs::quant::Backend* backend) {
@@ -123,8 +123,8 @@ void benchHistogram(benchmark::State& state, qs::quant::Backend* backend) {
         }
         benchmark::DoNotOptimize(h.bins.data());
     }
-    state.counters["weights/s"] = benchmark::Counter(
-        double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
+    state.counters["weights/s"] = benchmark::Counter(double(state.iterations()) * double(x.size()),
+                                                     benchmark::Counter::kIsRate);
 }
 
 void benchErrorSums(benchmark::State& state, qs::quant::Backend* backend) {
@@ -139,8 +139,8 @@ void benchErrorSums(benchmark::State& state, qs::quant::Backend* backend) {
         }
         benchmark::DoNotOptimize(sums.sumSqErr);
     }
-    state.counters["weights/s"] = benchmark::Counter(
-        double(state.iterations()) * double(x.size()), benchmark::Counter::kIsRate);
+    state.counters["weights/s"] = benchmark::Counter(double(state.iterations()) * double(x.size()),
+                                                     benchmark::Counter::kIsRate);
 }
 
 std::vector<std::unique_ptr<qs::quant::Backend>>& backends() {
@@ -149,8 +149,8 @@ std::vector<std::unique_ptr<qs::quant::Backend>>& backends() {
 }
 
 void registerAll() {
-    const TensorType types[] = {TensorType::Q8_0, TensorType::Q4_0,  TensorType::Q4_K,
-                                TensorType::Q2_K, TensorType::Q3_K,  TensorType::Q5_K,
+    const TensorType types[] = {TensorType::Q8_0, TensorType::Q4_0,   TensorType::Q4_K,
+                                TensorType::Q2_K, TensorType::Q3_K,   TensorType::Q5_K,
                                 TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS};
     auto& all = backends();
     all.push_back(qs::quant::makeCpuBackend(0));
@@ -209,7 +209,7 @@ void registerAll() {
     }
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     registerAll();

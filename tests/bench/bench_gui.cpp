@@ -12,8 +12,8 @@
 #include <memory>
 #include <string>
 
-#include <QApplication>
 #include <qcustomplot.h>
+#include <QApplication>
 
 #include "error_atlas.h"
 #include "error_plot.h"
@@ -54,7 +54,8 @@ Fixture& fixture() {
         x.window->resize(1600, 1000);
         x.window->show();
         bool done = false;
-        QObject::connect(x.window.get(), &qs::gui::MainWindow::modelLoaded, [&done] { done = true; });
+        QObject::connect(x.window.get(), &qs::gui::MainWindow::modelLoaded,
+                         [&done] { done = true; });
         QObject::connect(x.window.get(), &qs::gui::MainWindow::loadFailed, [] { std::abort(); });
         x.window->openFile(QString::fromStdString(modelPath()));
         while (!done) QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 50);
@@ -62,8 +63,8 @@ Fixture& fixture() {
         qs::gui::ErrorAtlas* atlas = x.window->errorAtlas();
         atlas->setComparisonPreset(qs::quant::Ftype::Q8_0);
         // Measure every tensor in Q4_K, Q6_K, Q5_K, Q3_K too (the types the edits use).
-        for (auto preset : {qs::quant::Ftype::Q6_K, qs::quant::Ftype::Q5_K_M, qs::quant::Ftype::Q3_K_M,
-                       qs::quant::Ftype::Q4_K_M}) {
+        for (auto preset : {qs::quant::Ftype::Q6_K, qs::quant::Ftype::Q5_K_M,
+                            qs::quant::Ftype::Q3_K_M, qs::quant::Ftype::Q4_K_M}) {
             x.window->planDocument()->applyPreset(preset);
             atlas->analyseNow();
             while (atlas->isRunning() || atlas->missingCount() > 0) {
@@ -150,17 +151,19 @@ BENCHMARK(BM_ErrorPlotRefresh)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_FootprintReplot(benchmark::State& state) {
     Fixture& f = fixture();
-    for (auto _ : state) f.window->plotsPanel()->footprintPlot()->replot(QCustomPlot::rpImmediateRefresh);
+    for (auto _ : state)
+        f.window->plotsPanel()->footprintPlot()->replot(QCustomPlot::rpImmediateRefresh);
 }
 BENCHMARK(BM_FootprintReplot)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_HistogramReplot(benchmark::State& state) {
     Fixture& f = fixture();
-    for (auto _ : state) f.window->plotsPanel()->histogramPlot()->replot(QCustomPlot::rpImmediateRefresh);
+    for (auto _ : state)
+        f.window->plotsPanel()->histogramPlot()->replot(QCustomPlot::rpImmediateRefresh);
 }
 BENCHMARK(BM_HistogramReplot)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-} // namespace
+}  // namespace
 
 int main(int argc, char** argv) {
     if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM")) qputenv("QT_QPA_PLATFORM", "offscreen");

@@ -54,10 +54,13 @@ void openModel(benchmark::State& state, qs::synth::SynthPreset preset, bool spar
     state.counters["file_MB"] = double(std::filesystem::file_size(path)) / 1e6;
 }
 
-BENCHMARK_CAPTURE(openModel, tiny, qs::synth::SynthPreset::Tiny, false)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(openModel, medium, qs::synth::SynthPreset::Medium, false)->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(openModel, medium_sparse, qs::synth::SynthPreset::Medium, true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(openModel, tiny, qs::synth::SynthPreset::Tiny, false)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(openModel, medium, qs::synth::SynthPreset::Medium, false)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(openModel, medium_sparse, qs::synth::SynthPreset::Medium, true)
+    ->Unit(benchmark::kMillisecond);
 
-} // namespace
+}  // namespace
 
 BENCHMARK_MAIN();

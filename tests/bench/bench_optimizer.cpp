@@ -66,6 +66,6 @@ void BM_EditResolve(benchmark::State& state) {
 }
 BENCHMARK(BM_EditResolve)->Args({1000, 12})->Unit(benchmark::kMillisecond);
 
-} // namespace
+}  // namespace
 
 BENCHMARK_MAIN();

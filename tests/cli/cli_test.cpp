@@ -10,9 +10,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli_util.h"
 #include "io/gguf_reader.h"
 #include "model/model.h"
-#include "cli_util.h"
 
 namespace {
 
@@ -32,7 +32,8 @@ TEST(CliInspect, PrintsRealModelTable) {
 }
 
 TEST(CliInspect, JsonMatchesTheSchemaAndTheReader) {
-    const CliRun r = cli("inspect --json " + qs::test::dataPath("models/reference-quants/stories260K-Q4_0.gguf"));
+    const CliRun r = cli("inspect --json " +
+                         qs::test::dataPath("models/reference-quants/stories260K-Q4_0.gguf"));
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["schema"], "quantscope.inspect/1");
@@ -40,7 +41,8 @@ TEST(CliInspect, JsonMatchesTheSchemaAndTheReader) {
     EXPECT_EQ(j["version"], 3);
     EXPECT_EQ(j["architecture"], "llama");
     EXPECT_EQ(j["hparams"]["block_count"], 5);
-    auto m = qs::model::openModel(qs::test::dataPath("models/reference-quants/stories260K-Q4_0.gguf"));
+    auto m =
+        qs::model::openModel(qs::test::dataPath("models/reference-quants/stories260K-Q4_0.gguf"));
     ASSERT_TRUE(m.ok());
     ASSERT_EQ(j["tensors"].size(), m->tensors().size());
     uint64_t bytes = 0;
@@ -79,8 +81,8 @@ TEST(CliSynth, WritesTinyModelThatInspectReads) {
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["architecture"], "llama");
-    EXPECT_EQ(j["types"]["F16"]["tensors"], 2 + 7 * 4);   // token_embd, output, 7 per layer
-    EXPECT_EQ(j["types"]["F32"]["tensors"], 1 + 2 * 4);       // output_norm, 2 norms per layer
+    EXPECT_EQ(j["types"]["F16"]["tensors"], 2 + 7 * 4);  // token_embd, output, 7 per layer
+    EXPECT_EQ(j["types"]["F32"]["tensors"], 1 + 2 * 4);  // output_norm, 2 norms per layer
     EXPECT_EQ(j["totals"]["bytes"].get<uint64_t>() + j["data_offset"].get<uint64_t>() <=
                   std::filesystem::file_size(out),
               true);
@@ -151,10 +153,9 @@ TEST(CliVersion, PrintsVersionAndBackends) {
     EXPECT_EQ(r.code, 0);
     // The backends compiled into this build: the CPU engine on oneTBB, and Vulkan when built.
     const std::string expected = std::string("quantscope-cli " QS_VERSION " (backends: cpu/") +
-                                 kCpuRuntime +
-                                 (QS_CLI_HAS_VULKAN ? ", vulkan" : "") + ")\n";
+                                 kCpuRuntime + (QS_CLI_HAS_VULKAN ? ", vulkan" : "") + ")\n";
     EXPECT_EQ(r.out, expected);
     EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
-} // namespace
+}  // namespace

@@ -37,4 +37,4 @@ inline CliRun cli(const std::string& args) {
     return r;
 }
 
-} // namespace qs::test
+}  // namespace qs::test

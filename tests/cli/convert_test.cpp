@@ -4,13 +4,13 @@
 // stories260K vocabulary through `convert --vocab-from` (a test aid, labelled as such).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
-#include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -36,9 +36,9 @@ void addPhi3Tokens(const std::string& dir) {
         std::ifstream f(p);
         t = nlohmann::json::parse(f);
     }
-    const char* names[] = {"<|endoftext|>",    "<|assistant|>", "<|placeholder1|>",
+    const char* names[] = {"<|endoftext|>",    "<|assistant|>",    "<|placeholder1|>",
                            "<|placeholder2|>", "<|placeholder3|>", "<|placeholder4|>",
-                           "<|system|>",       "<|end|>",       "<|placeholder5|>",
+                           "<|system|>",       "<|end|>",          "<|placeholder5|>",
                            "<|placeholder6|>", "<|user|>"};
     int id = 32000;
     for (const char* n : names) {
@@ -103,7 +103,7 @@ std::set<std::string> metadataKeys(const std::string& file) {
     return keys;
 }
 
-} // namespace
+}  // namespace
 
 TEST(ConvertCli, Stories260KWithoutVocabularyIsWrittenAndSaysSo) {
     qs::test::TempDir dir;
@@ -143,7 +143,8 @@ TEST(ConvertCli, QuantizeAFolderInOnePass) {
     for (const auto& t : j["tensors"]) exps |= t["name"] == "blk.0.ffn_gate_exps.weight";
     EXPECT_TRUE(exps);
     // plan and stats take the folder too.
-    EXPECT_EQ(cli("stats " + dir.file("hf") + " --tensor blk.1.ffn_up_exps.weight --type Q8_0").code, 0);
+    EXPECT_EQ(
+        cli("stats " + dir.file("hf") + " --tensor blk.1.ffn_up_exps.weight --type Q8_0").code, 0);
     EXPECT_EQ(cli("plan " + dir.file("hf") + " --target-bpw 5 --no-cache").code, 0);
 }
 
@@ -160,7 +161,8 @@ TEST(ConvertCli, BadInputExitsTwoAndWritesNothing) {
     // Not a model folder; an unknown architecture.
     EXPECT_EQ(cli("convert " + dir.path().string() + " -o " + out).code, 2);
     ASSERT_EQ(cli("synth-hf Qwen3ForCausalLM -o " + dir.file("q")).code, 0);
-    ASSERT_EQ(shell("sed -i 's/Qwen3ForCausalLM/FalconForCausalLM/' " + dir.file("q/config.json")), 0);
+    ASSERT_EQ(shell("sed -i 's/Qwen3ForCausalLM/FalconForCausalLM/' " + dir.file("q/config.json")),
+              0);
     r = cli("convert " + dir.file("q") + " -o " + out);
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("FalconForCausalLM"), std::string::npos) << r.err;
@@ -176,10 +178,9 @@ TEST(ConvertCli, BadInputExitsTwoAndWritesNothing) {
 TEST(ConvertCli, EveryArchitectureLoadsInLlamaCppAndGenerates) {
     qs::test::TempDir dir;
     std::string files;
-    for (const std::string arch :
-         {"LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM", "Qwen2ForCausalLM",
-          "Qwen3ForCausalLM", "Qwen3MoeForCausalLM", "Gemma2ForCausalLM", "Gemma3ForCausalLM",
-          "Phi3ForCausalLM"}) {
+    for (const std::string arch : {"LlamaForCausalLM", "MistralForCausalLM", "MixtralForCausalLM",
+                                   "Qwen2ForCausalLM", "Qwen3ForCausalLM", "Qwen3MoeForCausalLM",
+                                   "Gemma2ForCausalLM", "Gemma3ForCausalLM", "Phi3ForCausalLM"}) {
         SCOPED_TRACE(arch);
         // The folder is "hf": llama.cpp keys vocabulary fixes on general.name (phi3 needs
         // "</s>", which the stories vocabulary lacks).
@@ -195,11 +196,16 @@ TEST(ConvertCli, EveryArchitectureLoadsInLlamaCppAndGenerates) {
         EXPECT_EQ(keys.count("general.file_type"), 1u);
         EXPECT_EQ(keys.count("tokenizer.ggml.tokens"), 0u);
     }
-    if (!haveNode()) GTEST_SKIP() << "Node.js with node-llama-cpp and @huggingface/gguf is not installed";
+    if (!haveNode())
+        GTEST_SKIP() << "Node.js with node-llama-cpp and @huggingface/gguf is not installed";
     std::string o;
     for (const auto& e : fs::directory_iterator(dir.path())) {
         if (e.path().extension() != ".gguf") continue;
-        EXPECT_EQ(shell("node " + kJs + "check_gguf.mjs " + QS_CLI_PATH + " " + e.path().string() + " 2>&1", &o), 0) << o;
+        EXPECT_EQ(shell("node " + kJs + "check_gguf.mjs " + QS_CLI_PATH + " " + e.path().string() +
+                            " 2>&1",
+                        &o),
+                  0)
+            << o;
     }
     EXPECT_EQ(shell("node " + kJs + "generate.mjs 6" + files + " 2>&1", &o), 0) << o;
     std::printf("llama.cpp generated:\n%s", o.c_str());
@@ -217,10 +223,11 @@ TEST(ConvertCli, RealTokenizerFoldersConvert) {
         int vocab;
         const char* extra;
     };
-    for (const Case c : {Case{"tokenizer-llama3", "LlamaForCausalLM", 128256, ""},
-                         Case{"tokenizer-qwen3", "Qwen3ForCausalLM", 151936, ""},
-                         Case{"tokenizer-gemma3", "Gemma3ForCausalLM", 262208, ""},
-                         Case{"tokenizer-llama2", "LlamaForCausalLM", 32000, " --no-rope-scaling"}}) {
+    for (const Case c :
+         {Case{"tokenizer-llama3", "LlamaForCausalLM", 128256, ""},
+          Case{"tokenizer-qwen3", "Qwen3ForCausalLM", 151936, ""},
+          Case{"tokenizer-gemma3", "Gemma3ForCausalLM", 262208, ""},
+          Case{"tokenizer-llama2", "LlamaForCausalLM", 32000, " --no-rope-scaling"}}) {
         SCOPED_TRACE(c.pkg);
         qs::test::TempDir dir;
         ASSERT_EQ(cli(std::string("synth-hf ") + c.arch + " -o " + dir.file("hf") + " --vocab " +
@@ -234,10 +241,14 @@ TEST(ConvertCli, RealTokenizerFoldersConvert) {
         const auto j = nlohmann::json::parse(r.out);
         if (!haveNode()) continue;
         std::string o;
-        EXPECT_EQ(shell("node " + kJs + "check_gguf.mjs " + QS_CLI_PATH + " " + out + " 2>&1", &o), 0) << o;
+        EXPECT_EQ(shell("node " + kJs + "check_gguf.mjs " + QS_CLI_PATH + " " + out + " 2>&1", &o),
+                  0)
+            << o;
         if (!j["vocabulary"].get<bool>()) {
-            std::printf("%s: converted without a vocabulary (tokenizer conversion not available): "
-                        "llama.cpp load skipped\n", c.pkg);
+            std::printf(
+                "%s: converted without a vocabulary (tokenizer conversion not available): "
+                "llama.cpp load skipped\n",
+                c.pkg);
             continue;
         }
         EXPECT_EQ(shell("node " + kJs + "generate.mjs 6 " + out + " 2>&1", &o), 0) << o;
@@ -262,9 +273,9 @@ TEST(ConvertCli, LlamaCppOnTheConvertedFileAgreesWithOurForwardPassOnTheFolder) 
         std::ofstream(dir.file("ids.json")) << nlohmann::json(ids).dump();
     }
     const std::vector<std::string> archs = {
-        "LlamaForCausalLM",    "MistralForCausalLM", "MixtralForCausalLM",
-        "Qwen2ForCausalLM",    "Qwen3ForCausalLM",   "Qwen3MoeForCausalLM",
-        "Gemma2ForCausalLM",   "Gemma3ForCausalLM",  "Phi3ForCausalLM"};
+        "LlamaForCausalLM",  "MistralForCausalLM", "MixtralForCausalLM",
+        "Qwen2ForCausalLM",  "Qwen3ForCausalLM",   "Qwen3MoeForCausalLM",
+        "Gemma2ForCausalLM", "Gemma3ForCausalLM",  "Phi3ForCausalLM"};
     std::string args;
     std::map<std::string, std::string> folders;  // converted file -> its folder
     for (const auto& a : archs) {
@@ -328,8 +339,7 @@ TEST(ConvertCli, LlamaCppOnTheConvertedFileAgreesWithOurForwardPassOnTheFolder) 
         ASSERT_TRUE(st.ok()) << st.error().what();
         const double ppl = std::exp(nll / double(kCtx - 1));
         std::printf("%s: perplexity llama.cpp %.6f ours %.6f, KL max %.3g\n",
-                    fs::path(gguf).filename().c_str(),
-                    j["ppl"].get<double>(), ppl, klMax);
+                    fs::path(gguf).filename().c_str(), j["ppl"].get<double>(), ppl, klMax);
         EXPECT_NEAR(ppl / j["ppl"].get<double>(), 1.0, 0.001);
         EXPECT_EQ(over, 0) << "KL max " << klMax;
         ++compared;
@@ -350,13 +360,16 @@ TEST(ConvertCli, EvaluatingTheFolderEqualsEvaluatingTheConvertedFile) {
         ASSERT_EQ(cli("synth-hf " + a + " -o " + dir.file(a) + " --shards 2").code, 0);
         ASSERT_EQ(cli("convert " + dir.file(a) + " -o " + dir.file(a + ".gguf")).code, 0);
         for (const std::string plan : {"", " --type Q4_K_M"}) {
-            auto folder = cli("eval " + dir.file(a) + " --tokens " + ids + " --ctx 48 --json" + plan);
-            auto file = cli("eval " + dir.file(a + ".gguf") + " --tokens " + ids + " --ctx 48 --json" + plan);
+            auto folder =
+                cli("eval " + dir.file(a) + " --tokens " + ids + " --ctx 48 --json" + plan);
+            auto file = cli("eval " + dir.file(a + ".gguf") + " --tokens " + ids +
+                            " --ctx 48 --json" + plan);
             ASSERT_EQ(folder.code, 0) << folder.err;
             ASSERT_EQ(file.code, 0) << file.err;
             const auto x = nlohmann::json::parse(folder.out), y = nlohmann::json::parse(file.out);
             EXPECT_EQ(x["perplexity"].get<double>(), y["perplexity"].get<double>()) << plan;
-            if (!plan.empty()) EXPECT_EQ(x["kl"]["mean"].get<double>(), y["kl"]["mean"].get<double>());
+            if (!plan.empty())
+                EXPECT_EQ(x["kl"]["mean"].get<double>(), y["kl"]["mean"].get<double>());
         }
     }
 }

@@ -56,7 +56,7 @@ std::vector<double> llamaCppPerplexities(const std::vector<std::string>& ggufs, 
     return ppl;
 }
 
-} // namespace
+}  // namespace
 
 TEST(CliEval, TextAndTokenIdsGiveTheSameNumbers) {
     const json a = evalJson(kStories + " --text " + kText);

@@ -21,7 +21,7 @@ const std::string kStories = qs::test::dataPath("models/stories260K.gguf");
 const std::string kCalib = qs::test::dataPath("imatrix/calibration.txt");
 const std::string kText = qs::test::dataPath("models/eval-text.txt");
 
-} // namespace
+}  // namespace
 
 TEST(CliImatrix, ComputesAFileThatQuantizeAccepts) {
     qs::test::TempDir dir;

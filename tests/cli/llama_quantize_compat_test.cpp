@@ -90,7 +90,8 @@ struct Llama {
     bool open() {
         handle = dlopen((libDir() + "libllama.v0.5.0.so").c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!handle) return false;
-        defaults = reinterpret_cast<DefaultParamsFn>(dlsym(handle, "llama_model_quantize_default_params"));
+        defaults =
+            reinterpret_cast<DefaultParamsFn>(dlsym(handle, "llama_model_quantize_default_params"));
         quantize = reinterpret_cast<QuantizeFn>(dlsym(handle, "llama_model_quantize"));
         logSet = reinterpret_cast<LogSetFn>(dlsym(handle, "llama_log_set"));
         typeName = reinterpret_cast<TypeNameFn>(dlsym(handle, "ggml_type_name"));
@@ -116,14 +117,14 @@ bool haveLlama() {
 // of the types and presets are llama.cpp's (ggml_type_name, QUANT_OPTIONS).
 const std::vector<std::pair<std::string, int>>& quantOptions() {
     static const std::vector<std::pair<std::string, int>> o = {
-        {"Q1_0", 40},   {"Q2_0", 41},    {"Q4_0", 2},     {"Q4_1", 3},    {"MXFP4_MOE", 38},
-        {"Q5_0", 8},    {"Q5_1", 9},     {"IQ2_XXS", 19}, {"IQ2_XS", 20}, {"IQ2_S", 28},
-        {"IQ2_M", 29},  {"IQ1_S", 24},   {"IQ1_M", 31},   {"TQ1_0", 36},  {"TQ2_0", 37},
-        {"Q2_K", 10},   {"Q2_K_S", 21},  {"IQ3_XXS", 23}, {"IQ3_S", 26},  {"IQ3_M", 27},
-        {"Q3_K", 12},   {"IQ3_XS", 22},  {"Q3_K_S", 11},  {"Q3_K_M", 12}, {"Q3_K_L", 13},
-        {"IQ4_NL", 25}, {"IQ4_XS", 30},  {"Q4_K", 15},    {"Q4_K_S", 14}, {"Q4_K_M", 15},
-        {"Q5_K", 17},   {"Q5_K_S", 16},  {"Q5_K_M", 17},  {"Q6_K", 18},   {"Q8_0", 7},
-        {"F16", 1},     {"BF16", 32},    {"F32", 0},      {"COPY", 0},
+        {"Q1_0", 40},   {"Q2_0", 41},   {"Q4_0", 2},     {"Q4_1", 3},    {"MXFP4_MOE", 38},
+        {"Q5_0", 8},    {"Q5_1", 9},    {"IQ2_XXS", 19}, {"IQ2_XS", 20}, {"IQ2_S", 28},
+        {"IQ2_M", 29},  {"IQ1_S", 24},  {"IQ1_M", 31},   {"TQ1_0", 36},  {"TQ2_0", 37},
+        {"Q2_K", 10},   {"Q2_K_S", 21}, {"IQ3_XXS", 23}, {"IQ3_S", 26},  {"IQ3_M", 27},
+        {"Q3_K", 12},   {"IQ3_XS", 22}, {"Q3_K_S", 11},  {"Q3_K_M", 12}, {"Q3_K_L", 13},
+        {"IQ4_NL", 25}, {"IQ4_XS", 30}, {"Q4_K", 15},    {"Q4_K_S", 14}, {"Q4_K_M", 15},
+        {"Q5_K", 17},   {"Q5_K_S", 16}, {"Q5_K_M", 17},  {"Q6_K", 18},   {"Q8_0", 7},
+        {"F16", 1},     {"BF16", 32},   {"F32", 0},      {"COPY", 0},
     };
     return o;
 }
@@ -281,7 +282,8 @@ int oracleRun(const std::vector<std::string>& argv) {
         if (!r) return 1;
         loaded = std::move(*r);
         im = loaded.entries;
-        for (const auto& n : exclude) std::erase_if(im, [&](const auto& e) { return e.first.find(n) != std::string::npos; });
+        for (const auto& n : exclude)
+            std::erase_if(im, [&](const auto& e) { return e.first.find(n) != std::string::npos; });
         if (!include.empty()) {
             std::map<std::string, std::vector<float>> keep;
             for (const auto& n : include) {
@@ -341,13 +343,15 @@ int oracleRun(const std::vector<std::string>& argv) {
     if (parseFtype(argv[i], p.ftype, name)) {
         if (!p.dryRun) {
             const auto slash = in.find_last_of('/');
-            out = (slash == std::string::npos ? "" : in.substr(0, slash + 1)) + "ggml-model-" + name;
+            out =
+                (slash == std::string::npos ? "" : in.substr(0, slash + 1)) + "ggml-model-" + name;
             if (!p.keepSplit) out += ".gguf";
         }
         ++i;
     } else {
         out = argv[i++];
-        if (p.keepSplit && out.find(".gguf") != std::string::npos) out = out.substr(0, out.size() - 5);
+        if (p.keepSplit && out.find(".gguf") != std::string::npos)
+            out = out.substr(0, out.size() - 5);
         if (i >= argv.size()) return 1;
         if (!parseFtype(argv[i], p.ftype, name)) return 1;
         ++i;
@@ -372,7 +376,11 @@ FILE* gLog = nullptr;  // where the oracle's llama.cpp log goes
 /// llama-quantize would give.
 int oracle(const std::vector<std::string>& argv, const std::string& logFile) {
     gLog = std::fopen(logFile.c_str(), "w");
-    llama().logSet([](int, const char* text, void*) { if (gLog && text) std::fputs(text, gLog); }, nullptr);
+    llama().logSet(
+        [](int, const char* text, void*) {
+            if (gLog && text) std::fputs(text, gLog);
+        },
+        nullptr);
     const int code = oracleRun(argv);
     llama().logSet([](int, const char*, void*) {}, nullptr);
     if (gLog) std::fclose(gLog);
@@ -429,7 +437,8 @@ qs::test::CliRun runOurs(const std::string& binary, const std::string& args) {
 }
 
 /// Run every case on `model` through llama.cpp and ours; compare statuses and files.
-void runTable(const std::string& model, const std::string& imatrix, const std::vector<Case>& cases) {
+void runTable(const std::string& model, const std::string& imatrix,
+              const std::vector<Case>& cases) {
     qs::test::TempDir dir;
     const std::string ttf = dir.file("types.txt");
     {
@@ -454,18 +463,23 @@ void runTable(const std::string& model, const std::string& imatrix, const std::v
             fs::create_symlink(model, a + "/model.gguf");
             fs::create_symlink(model, b + "/model.gguf");
             auto line = [&](const std::string& d) {
-                return substitute(c.args, {{"{in}", d + "/model.gguf"}, {"{out}", d + "/out.gguf"},
-                                           {"{im}", imatrix}, {"{ttf}", ttf}, {"{q8}", q8},
+                return substitute(c.args, {{"{in}", d + "/model.gguf"},
+                                           {"{out}", d + "/out.gguf"},
+                                           {"{im}", imatrix},
+                                           {"{ttf}", ttf},
+                                           {"{q8}", q8},
                                            {"{split}", split1}});
             };
-            SCOPED_TRACE(c.args + (front ? "  [quantscope-cli quantize]" : "  [quantscope-quantize]"));
+            SCOPED_TRACE(c.args +
+                         (front ? "  [quantscope-cli quantize]" : "  [quantscope-quantize]"));
             const auto t0 = std::chrono::steady_clock::now();
             const int theirs = oracle(split(line(a)), dir.file("log" + tag + ".txt"));
             const auto t1 = std::chrono::steady_clock::now();
-            const auto ours = runOurs(front ? std::string(QS_CLI_PATH) + " quantize" : QS_QUANTIZE_PATH,
-                                      line(b));
+            const auto ours =
+                runOurs(front ? std::string(QS_CLI_PATH) + " quantize" : QS_QUANTIZE_PATH, line(b));
             theirSeconds += std::chrono::duration<double>(t1 - t0).count();
-            ourSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+            ourSeconds +=
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
             EXPECT_EQ(theirs, c.expect) << "llama.cpp's status differs from the table";
             EXPECT_EQ(ours.code, theirs) << ours.err;
             const auto fa = filesIn(a), fb = filesIn(b);
@@ -483,8 +497,10 @@ void runTable(const std::string& model, const std::string& imatrix, const std::v
                     // QS_DEBUG_DIR=DIR keeps both files of a mismatch there, for inspect.
                     if (const char* keep = std::getenv("QS_DEBUG_DIR"); keep && v != it->second) {
                         std::error_code ec;
-                        fs::copy_file(a + "/" + k, std::string(keep) + "/llama-" + tag + "-" + k, ec);
-                        fs::copy_file(b + "/" + k, std::string(keep) + "/ours-" + tag + "-" + k, ec);
+                        fs::copy_file(a + "/" + k, std::string(keep) + "/llama-" + tag + "-" + k,
+                                      ec);
+                        fs::copy_file(b + "/" + k, std::string(keep) + "/ours-" + tag + "-" + k,
+                                      ec);
                     }
                     same &= v == it->second;
                 }
@@ -495,9 +511,10 @@ void runTable(const std::string& model, const std::string& imatrix, const std::v
             }
         }
     }
-    std::printf("%s: %d command lines byte-identical, %d failing alike (exit 1), of %d; "
-                "llama.cpp %.2f s, ours %.2f s in all\n",
-                fs::path(model).filename().c_str(), identical, failedAlike, n, theirSeconds, ourSeconds);
+    std::printf(
+        "%s: %d command lines byte-identical, %d failing alike (exit 1), of %d; "
+        "llama.cpp %.2f s, ours %.2f s in all\n",
+        fs::path(model).filename().c_str(), identical, failedAlike, n, theirSeconds, ourSeconds);
 }
 
 std::string writeImatrix(const std::string& model, const std::string& path) {
@@ -519,10 +536,10 @@ TEST(LlamaQuantizeCompat, Stories260KCommandLinesMatchLlamaCpp) {
     const std::vector<Case> cases = {
         {"{in} {out} Q4_K_M", 0, true},
         {"{in} {out} q8_0 2", 0, true},
-        {"{in} {out} 15", 0},                       // numeric: Q4_K_M
-        {"{in} Q5_K_M", 0, true},                   // default output: ggml-model-Q5_K_M.gguf
-        {"{in} 7 1", 0},                            // numeric, default output ggml-model-Q8_0.gguf
-        {"{in} q4_k", 0},                           // alias: ggml-model-Q4_K.gguf
+        {"{in} {out} 15", 0},      // numeric: Q4_K_M
+        {"{in} Q5_K_M", 0, true},  // default output: ggml-model-Q5_K_M.gguf
+        {"{in} 7 1", 0},           // numeric, default output ggml-model-Q8_0.gguf
+        {"{in} q4_k", 0},          // alias: ggml-model-Q4_K.gguf
         {"--pure {in} {out} Q4_K_M", 0, true},
         {"--leave-output-tensor {in} {out} Q4_0", 0},
         {"--output-tensor-type q8_0 --token-embedding-type q4_0 {in} {out} Q4_K_S", 0},
@@ -533,20 +550,21 @@ TEST(LlamaQuantizeCompat, Stories260KCommandLinesMatchLlamaCpp) {
         {"--imatrix {im} --exclude-weights ffn --exclude-weights output {in} {out} Q5_K_S", 0},
         {"--imatrix {im} --include-weights attn --exclude-weights ffn {in} {out} Q4_K_M", 1},
         {"--override-kv general.name=str:renamed --override-kv llama.context_length=int:-256 "
-         "--override-kv test.flag=bool:true --override-kv test.scale=float:0.5 {in} {out} Q8_0", 0, true},
+         "--override-kv test.flag=bool:true --override-kv test.scale=float:0.5 {in} {out} Q8_0",
+         0, true},
         {"--prune-layers 1,3 {in} {out} Q4_K_M", 0, true},
         {"--prune-layers 0 --imatrix {im} {in} {out} Q4_K_M", 0},
-        {"--keep-split {in} {out} Q8_0", 0},        // out-00001-of-00001.gguf
-        {"--keep-split {in} Q6_K", 0},              // ggml-model-Q6_K-00001-of-00001.gguf
+        {"--keep-split {in} {out} Q8_0", 0},             // out-00001-of-00001.gguf
+        {"--keep-split {in} Q6_K", 0},                   // ggml-model-Q6_K-00001-of-00001.gguf
         {"--keep-split {split} {out} Q4_K_M", 0, true},  // out-0000{1,2,3}-of-00003.gguf
-        {"{split} {out} Q5_0", 0},                  // a split input to one file
+        {"{split} {out} Q5_0", 0},                       // a split input to one file
         {"--max-buffer-size 1 {in} {out} Q6_K", 0},
-        {"--dry-run {in} Q4_K_M", 0},               // writes nothing
+        {"--dry-run {in} Q4_K_M", 0},  // writes nothing
         {"{in} {out} COPY", 0},
-        {"{in} {out} 0", 0},                        // F32
-        {"{q8} {out} Q4_0", 1},                     // requantizing without the flag
+        {"{in} {out} 0", 0},     // F32
+        {"{q8} {out} Q4_0", 1},  // requantizing without the flag
         {"--allow-requantize {q8} {out} Q4_0", 0},
-        {"{in} {out} IQ2_XXS", 0},                  // 64-wide rows: IQ4_NL, no imatrix needed
+        {"{in} {out} IQ2_XXS", 0},  // 64-wide rows: IQ4_NL, no imatrix needed
         {"{in} {out} BOGUS", 1},
         {"{in} {out} Q4_0 threads", 1},
         {"--no-such-option {in} {out} Q4_0", 1},
@@ -555,9 +573,9 @@ TEST(LlamaQuantizeCompat, Stories260KCommandLinesMatchLlamaCpp) {
         {"--prune-layers x {in} {out} Q4_0", 1},
         {"--override-kv a=bad:1 {in} {out} Q4_0", 1},
         {"--max-buffer-size 0 {in} {out} Q4_0", 1},
-        {"{in} {in} Q8_0", 1},                      // output is the input
+        {"{in} {in} Q8_0", 1},  // output is the input
         {"{in}", 1},
-        {"{in} {out}", 1},                          // no type
+        {"{in} {out}", 1},  // no type
     };
     runTable(model, im, cases);
 }
@@ -587,7 +605,8 @@ std::vector<std::string> sizeLines(const std::string& log) {
     std::istringstream in(log);
     for (std::string line; std::getline(in, line);) {
         if ((line.starts_with("[") && line.find(" - [") != std::string::npos) ||
-            line.find("model size  =") != std::string::npos || line.find("quant size  =") != std::string::npos) {
+            line.find("model size  =") != std::string::npos ||
+            line.find("quant size  =") != std::string::npos) {
             out.push_back(line);
         }
     }
@@ -605,7 +624,8 @@ TEST(LlamaQuantizeCompat, DryRunPrintsTheSizesLlamaCppPrints) {
         const auto ours = runOurs(QS_QUANTIZE_PATH, "--dry-run " + model + " " + type);
         ASSERT_EQ(ours.code, 0) << ours.err;
         std::ifstream f(log);
-        const std::string theirLog((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+        const std::string theirLog((std::istreambuf_iterator<char>(f)),
+                                   std::istreambuf_iterator<char>());
         const auto theirs = sizeLines(theirLog), mine = sizeLines(ours.err);
         ASSERT_EQ(theirs.size(), 48u + 2u) << theirLog;
         EXPECT_EQ(mine, theirs);
@@ -619,19 +639,19 @@ TEST(LlamaQuantizeCompat, DryRunPrintsTheSizesLlamaCppPrints) {
 TEST(LlamaQuantizeCompat, HelpListsEveryOptionAndMeaninglessOnesAreSaid) {
     const auto help = runOurs(QS_QUANTIZE_PATH, "--help");
     EXPECT_EQ(help.code, 0);
-    for (const char* o : {"--allow-requantize", "--leave-output-tensor", "--pure", "--imatrix",
-                          "--include-weights", "--exclude-weights", "--output-tensor-type",
-                          "--token-embedding-type", "--tensor-type", "--tensor-type-file",
-                          "--prune-layers", "--keep-split", "--override-kv", "--dry-run",
-                          "--max-buffer-size", "Q4_K_M", "COPY"}) {
+    for (const char* o :
+         {"--allow-requantize", "--leave-output-tensor", "--pure", "--imatrix", "--include-weights",
+          "--exclude-weights", "--output-tensor-type", "--token-embedding-type", "--tensor-type",
+          "--tensor-type-file", "--prune-layers", "--keep-split", "--override-kv", "--dry-run",
+          "--max-buffer-size", "Q4_K_M", "COPY"}) {
         EXPECT_NE(help.out.find(o), std::string::npos) << o;
     }
     EXPECT_EQ(runOurs(QS_QUANTIZE_PATH, "").code, 1);  // no arguments: usage, exit 1
     // --max-buffer-size has no meaning here: accepted and said so.
     qs::test::TempDir dir;
     const auto r = runOurs(QS_QUANTIZE_PATH, "--max-buffer-size 64 " +
-                                                 qs::test::dataPath("models/stories260K.gguf") + " " +
-                                                 dir.file("o.gguf") + " Q8_0");
+                                                 qs::test::dataPath("models/stories260K.gguf") +
+                                                 " " + dir.file("o.gguf") + " Q8_0");
     EXPECT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.err.find("--max-buffer-size has no effect"), std::string::npos) << r.err;
 }
@@ -649,7 +669,8 @@ TEST(LlamaQuantizeCompat, RequantizeIsRefusedNamingTheTensorAndWarnedWhenAllowed
     EXPECT_NE(a.err.find("tensor 'token_embd.weight'"), std::string::npos) << a.err;
     EXPECT_NE(a.err.find("--allow-requantize"), std::string::npos) << a.err;
     EXPECT_FALSE(fs::exists(dir.file("a.gguf")));
-    const auto native = qs::test::cli("quantize " + q8 + " -o " + dir.file("b.gguf") + " --type Q4_0");
+    const auto native =
+        qs::test::cli("quantize " + q8 + " -o " + dir.file("b.gguf") + " --type Q4_0");
     EXPECT_EQ(native.code, 2) << native.err;  // the native form's code for a refused request
     EXPECT_NE(native.err.find("requantizing from type q8_0 is disabled"), std::string::npos);
     EXPECT_FALSE(fs::exists(dir.file("b.gguf")));
@@ -658,8 +679,9 @@ TEST(LlamaQuantizeCompat, RequantizeIsRefusedNamingTheTensorAndWarnedWhenAllowed
     EXPECT_EQ(allowed.code, 0) << allowed.err;
     EXPECT_NE(allowed.err.find("warning: re-quantizes"), std::string::npos) << allowed.err;
     // Same type as stored: nothing is re-quantized, nothing refused.
-    const auto same = qs::test::cli("quantize " + q8 + " -o " + dir.file("d.gguf") + " --type Q8_0 -q");
+    const auto same =
+        qs::test::cli("quantize " + q8 + " -o " + dir.file("d.gguf") + " --type Q8_0 -q");
     EXPECT_EQ(same.code, 0) << same.err;
 }
 
-} // namespace
+}  // namespace

@@ -116,26 +116,28 @@ TEST(CliPlan, BadRequestsAreClearErrors) {
     EXPECT_NE(r.err.find("missing.gguf"), std::string::npos) << r.err;
 }
 
-} // namespace
+}  // namespace
 
 namespace {
 
 const std::string kEvalText = qs::test::dataPath("models/eval-text.txt");
 
-} // namespace
+}  // namespace
 
 // The KL objective end to end: plan --objective kl writes a recipe whose file, evaluated by
 // `eval`, changes the model's predictions less than the preset of the same size does.
 TEST(CliPlan, KlObjectivePlanHasLessKlThanThePresetAtItsSize) {
     qs::test::TempDir dir;
     const std::string recipe = dir.file("kl.json");
-    CliRun p = run(dir, "plan " + kStories + " --target-size 304096 --exact --objective kl --text " +
-                            kEvalText + " --json -o " + recipe);
+    CliRun p =
+        run(dir, "plan " + kStories + " --target-size 304096 --exact --objective kl --text " +
+                     kEvalText + " --json -o " + recipe);
     ASSERT_EQ(p.code, 0) << p.err;
     const auto j = nlohmann::json::parse(p.out);
     EXPECT_EQ(j["objective"], "sum of per-tensor KL");
     EXPECT_LE(j["file_bytes"].get<uint64_t>(), 304096u);
-    CliRun a = run(dir, "eval " + kStories + " --recipe " + recipe + " --text " + kEvalText + " --json");
+    CliRun a =
+        run(dir, "eval " + kStories + " --recipe " + recipe + " --text " + kEvalText + " --json");
     ASSERT_EQ(a.code, 0) << a.err;
     CliRun b = run(dir, "eval " + kStories + " --type Q4_K_M --text " + kEvalText + " --json");
     ASSERT_EQ(b.code, 0) << b.err;
@@ -165,11 +167,11 @@ TEST(CliPlan, KlObjectiveOnQwen3MoeBeatsQ4KM) {
     ASSERT_EQ(p.code, 0) << p.err;
     const auto j = nlohmann::json::parse(p.out);
     EXPECT_LE(j["file_bytes"].get<uint64_t>(), size);
-    CliRun a = run(dir, "eval " + model + " --recipe " + recipe + " --ctx 128 --text " +
-                            kEvalText + " --json");
-    ASSERT_EQ(a.code, 0) << a.err;
-    CliRun b = run(dir, "eval " + model + " --type Q4_K_M --ctx 128 --text " + kEvalText +
+    CliRun a = run(dir, "eval " + model + " --recipe " + recipe + " --ctx 128 --text " + kEvalText +
                             " --json");
+    ASSERT_EQ(a.code, 0) << a.err;
+    CliRun b =
+        run(dir, "eval " + model + " --type Q4_K_M --ctx 128 --text " + kEvalText + " --json");
     ASSERT_EQ(b.code, 0) << b.err;
     const double klPlan = nlohmann::json::parse(a.out)["kl"]["mean"];
     const double klPreset = nlohmann::json::parse(b.out)["kl"]["mean"];
@@ -177,8 +179,8 @@ TEST(CliPlan, KlObjectiveOnQwen3MoeBeatsQ4KM) {
                 static_cast<unsigned long long>(size), klPlan, klPreset);
     EXPECT_LT(klPlan, klPreset);
     // A probe of one expert tensor.
-    CliRun probe = run(dir, "eval " + model + " --ctx 64 --text " + kEvalText +
-                                " --probe Q2_K --json");
+    CliRun probe =
+        run(dir, "eval " + model + " --ctx 64 --text " + kEvalText + " --probe Q2_K --json");
     ASSERT_EQ(probe.code, 0) << probe.err;
     EXPECT_NE(probe.out.find("ffn_down_exps"), std::string::npos);
 }
@@ -228,14 +230,19 @@ TEST(CliPlan, ClosedLoopIsNoWorseThanThePresetInLlamaCppsPerplexityOnAnotherText
         const auto r = nlohmann::json::parse(rf);
         EXPECT_EQ(r["chosen_by"]["method"], "closed-loop");
         const std::string a = dir.file(tag + "-fit.gguf"), b = dir.file(tag + "-preset.gguf");
-        ASSERT_EQ(run(dir, "quantize " + kStories + " --recipe " + recipe + c.imatrix + " -o " + a).code, 0);
-        ASSERT_EQ(run(dir, "quantize " + kStories + " --type " + c.preset + c.imatrix + " -o " + b).code, 0);
+        ASSERT_EQ(
+            run(dir, "quantize " + kStories + " --recipe " + recipe + c.imatrix + " -o " + a).code,
+            0);
+        ASSERT_EQ(
+            run(dir, "quantize " + kStories + " --type " + c.preset + c.imatrix + " -o " + b).code,
+            0);
         EXPECT_EQ(std::filesystem::file_size(a), j["file_bytes"].get<uint64_t>());
         files += " " + a + " " + b;
     }
     if (std::system("node --version > /dev/null 2>&1") != 0 ||
         !std::filesystem::exists(js + "node_modules/node-llama-cpp")) {
-        GTEST_SKIP() << "Node.js with node-llama-cpp is not installed: llama.cpp's perplexity not checked";
+        GTEST_SKIP()
+            << "Node.js with node-llama-cpp is not installed: llama.cpp's perplexity not checked";
     }
     const std::string cmd = "node " + js + "logprobs.mjs " +
                             qs::test::dataPath("models/heldout-text.txt") + " 512" + files;
@@ -254,9 +261,9 @@ TEST(CliPlan, ClosedLoopIsNoWorseThanThePresetInLlamaCppsPerplexityOnAnotherText
     }
     ASSERT_EQ(ppl.size(), 4u) << out;
     for (size_t k = 0; k < 2; ++k) {
-        std::printf("  %s: llama.cpp perplexity on heldout-text: closed loop %.5f, preset %.5f (%+.3f%%)\n",
-                    cases[k].preset, ppl[2 * k], ppl[2 * k + 1],
-                    100.0 * (ppl[2 * k] / ppl[2 * k + 1] - 1));
+        std::printf(
+            "  %s: llama.cpp perplexity on heldout-text: closed loop %.5f, preset %.5f (%+.3f%%)\n",
+            cases[k].preset, ppl[2 * k], ppl[2 * k + 1], 100.0 * (ppl[2 * k] / ppl[2 * k + 1] - 1));
         EXPECT_LE(ppl[2 * k], ppl[2 * k + 1] * 1.002) << cases[k].preset;
     }
 }

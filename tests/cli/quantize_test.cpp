@@ -2,9 +2,9 @@
 // stories260K reproduced byte for byte, exact sizes, determinism, and bad input refused.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <cmath>
 #include <cstdlib>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstdio>
@@ -13,8 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/model.h"
 #include "cli_util.h"
+#include "model/model.h"
 
 namespace {
 
@@ -31,8 +31,8 @@ TEST(CliQuantize, ReproducesLlamaCppReferenceQuantsByteForByte) {
         const CliRun r = cli("quantize " + kStories + " -o " + out + " --type " + type + " -q");
         ASSERT_EQ(r.code, 0) << r.err;
         const auto ours = qs::test::readFile(out);
-        const auto ref = qs::test::readFile(
-            qs::test::dataPath(std::string("models/reference-quants/stories260K-") + type + ".gguf"));
+        const auto ref = qs::test::readFile(qs::test::dataPath(
+            std::string("models/reference-quants/stories260K-") + type + ".gguf"));
         EXPECT_EQ(ours.size(), ref.size()) << type;
         EXPECT_TRUE(ours == ref) << type << ": not byte-identical to llama.cpp's file";
     }
@@ -66,8 +66,10 @@ TEST(CliQuantize, ThreadCountNeverChangesTheBytes) {
     for (const char* type : {"Q4_K_M", "Q3_K_M", "IQ4_XS", "Q2_K"}) {
         const std::string a = dir.file(std::string("a-") + type + ".gguf");
         const std::string b = dir.file(std::string("b-") + type + ".gguf");
-        ASSERT_EQ(cli("quantize " + synth + " -o " + a + " --type " + type + " --threads 1 -q").code, 0);
-        ASSERT_EQ(cli("quantize " + synth + " -o " + b + " --type " + type + " --threads 2 -q").code, 0);
+        ASSERT_EQ(
+            cli("quantize " + synth + " -o " + a + " --type " + type + " --threads 1 -q").code, 0);
+        ASSERT_EQ(
+            cli("quantize " + synth + " -o " + b + " --type " + type + " --threads 2 -q").code, 0);
         EXPECT_TRUE(qs::test::readFile(a) == qs::test::readFile(b)) << type;
     }
 }
@@ -100,15 +102,15 @@ TEST(CliQuantize, BadInputIsAClearErrorAndNothingIsWritten) {
     const CliRun iq = cli("quantize " + tiny + " -o " + out + " --type IQ2_XXS");
     EXPECT_EQ(iq.code, 2) << iq.err;
     EXPECT_NE(iq.err.find("needs an importance matrix"), std::string::npos) << iq.err;
-    EXPECT_NE(iq.err.find("blk.0."), std::string::npos) << iq.err;  // names the tensor
+    EXPECT_NE(iq.err.find("blk.0."), std::string::npos) << iq.err;     // names the tensor
     EXPECT_NE(iq.err.find("--imatrix"), std::string::npos) << iq.err;  // and the fix
     EXPECT_FALSE(std::filesystem::exists(out));
     // With one it writes the file, labelled as llama.cpp labels IQ2_XXS (ftype 19); the
     // numeric ftype works too (41 = Q2_0).
     const std::string tinyIm = dir.file("tiny-imatrix.gguf");
     ASSERT_EQ(cli("synth -o " + tiny + " --preset tiny --imatrix " + tinyIm).code, 0);
-    const CliRun iqOk = cli("quantize " + tiny + " -o " + out + " --type IQ2_XXS --imatrix " +
-                            tinyIm + " --json");
+    const CliRun iqOk =
+        cli("quantize " + tiny + " -o " + out + " --type IQ2_XXS --imatrix " + tinyIm + " --json");
     EXPECT_EQ(iqOk.code, 0) << iqOk.err;
     EXPECT_NE(iqOk.out.find("\"IQ2_XXS\""), std::string::npos);
     std::filesystem::remove(out);
@@ -137,7 +139,8 @@ TEST(CliQuantize, BadInputIsAClearErrorAndNothingIsWritten) {
         std::vector<float> v(4096, 1.0f);
         f.write(reinterpret_cast<const char*>(v.data()), 4096 * 4);
     }
-    const CliRun foreign = cli("quantize " + kStories + " -o " + out + " --type Q4_0 --imatrix " + im);
+    const CliRun foreign =
+        cli("quantize " + kStories + " -o " + out + " --type Q4_0 --imatrix " + im);
     EXPECT_EQ(foreign.code, 2) << foreign.err;
     EXPECT_NE(foreign.err.find("another model"), std::string::npos) << foreign.err;
     // A directory we cannot write into.
@@ -167,7 +170,8 @@ TEST(CliQuantize, FullDiskFailsCleanly) {
     EXPECT_NE(early.err.find("has 65536 bytes"), std::string::npos) << early.err;
     EXPECT_TRUE(std::filesystem::is_empty(mnt));
     // ... and with the check off, the disk fills up mid-way.
-    const CliRun r = cli("quantize " + kStories + " -o " + mnt + "/out.gguf --type Q8_0 --no-space-check");
+    const CliRun r =
+        cli("quantize " + kStories + " -o " + mnt + "/out.gguf --type Q8_0 --no-space-check");
     EXPECT_EQ(r.code, 1) << r.err;
     EXPECT_NE(r.err.find(mnt + "/out.gguf"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("No space left"), std::string::npos) << r.err;
@@ -185,10 +189,12 @@ TEST(CliQuantize, VulkanBackendWritesTheSameBytes) {
         const std::string a = dir.file(std::string("cpu-") + type + ".gguf");
         const std::string b = dir.file(std::string("vk-") + type + ".gguf");
         ASSERT_EQ(cli("quantize " + synth + " -o " + a + " --type " + type + " -q").code, 0);
-        const CliRun r = cli("quantize " + synth + " -o " + b + " --type " + type + " -q --backend vulkan");
+        const CliRun r =
+            cli("quantize " + synth + " -o " + b + " --type " + type + " -q --backend vulkan");
         ASSERT_EQ(r.code, 0) << r.err;
         const bool builtWithVulkan = r.err.find("this build has no Vulkan") == std::string::npos;
-        if (builtWithVulkan && std::filesystem::exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")) {
+        if (builtWithVulkan &&
+            std::filesystem::exists("/usr/share/vulkan/icd.d/lvp_icd.x86_64.json")) {
             EXPECT_NE(r.err.find("backend: vulkan"), std::string::npos) << r.err;
         }
         EXPECT_TRUE(qs::test::readFile(a) == qs::test::readFile(b)) << type;
@@ -254,7 +260,8 @@ TEST(CliQuantize, VulkanBackendSaysWhichEngineEncodedWhat) {
 // stats --backend vulkan: the histograms come from the GPU reduction with the CPU's counts, and
 // the metrics agree (to 1e-6 relative; the GPU sums in its own order).
 TEST(CliStats, VulkanBackendGivesTheSameHistograms) {
-    const std::string args = "stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 64 --json";
+    const std::string args =
+        "stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 64 --json";
     const CliRun c = cli(args);
     ::setenv("QS_VULKAN_REDUCTIONS", "1", 1);  // use them on lavapipe too (off there by default)
     const CliRun g = cli(args + " --backend vulkan");
@@ -271,7 +278,8 @@ TEST(CliStats, VulkanBackendGivesTheSameHistograms) {
 }
 
 TEST(CliStats, HistogramAndErrorOfOneTensor) {
-    const CliRun r = cli("stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 16 --json");
+    const CliRun r =
+        cli("stats " + kStories + " --tensor blk.0.attn_q.weight --type Q4_0 --bins 16 --json");
     ASSERT_EQ(r.code, 0) << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["schema"], "quantscope.stats/1");
@@ -286,7 +294,7 @@ TEST(CliStats, HistogramAndErrorOfOneTensor) {
     EXPECT_NE(missing.err.find("nope"), std::string::npos);
 }
 
-} // namespace
+}  // namespace
 
 namespace {
 
@@ -299,7 +307,7 @@ double statsRmse(const std::string& model, const std::string& tensor, const char
     return nlohmann::json::parse(r.out)["metrics"]["rmse"].get<double>();
 }
 
-} // namespace
+}  // namespace
 
 // --quantizer best: the same tensor types and sizes as ggml's plan (llama.cpp reads the same
 // layout), other bytes, the choice recorded in the file, and a lower error in `stats`.
@@ -310,7 +318,8 @@ TEST(CliQuantize, BestQuantizerSameLayoutLowerError) {
     const std::string g = dir.file("g.gguf"), b = dir.file("b.gguf");
     // stories260K's 64-wide rows take the legacy fallbacks (Q5_0, Q8_0): quick to search.
     ASSERT_EQ(cli("quantize " + kStories + " -o " + g + " --type Q4_K_M -q").code, 0);
-    const CliRun rb = cli("quantize " + kStories + " -o " + b + " --type Q4_K_M --quantizer best -q");
+    const CliRun rb =
+        cli("quantize " + kStories + " -o " + b + " --type Q4_K_M --quantizer best -q");
     ASSERT_EQ(rb.code, 0) << rb.err;
     auto mg = qs::model::openModel(g);
     auto mb = qs::model::openModel(b);

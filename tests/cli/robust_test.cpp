@@ -135,8 +135,8 @@ TEST(CliRobust, KillNineAtTenRandomPointsLeavesNoPartialOutputAndNoTemporary) {
     TempDir src, dst, logs;
     const std::string in = src.file("in.gguf"), out = dst.file("out.gguf");
     ASSERT_TRUE(qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0}, in).ok());
-    const std::vector<std::string> args = {"quantize", in,  "-o", out, "--type", "Q4_K_M",
-                                           "--threads", "1", "-q"};
+    const std::vector<std::string> args = {"quantize", in,          "-o", out, "--type",
+                                           "Q4_K_M",   "--threads", "1",  "-q"};
     // One full run: the reference bytes and the duration the kill points are drawn from.
     const auto t0 = Clock::now();
     {
@@ -189,9 +189,10 @@ TEST(CliRobust, KillNineAtTenRandomPointsLeavesNoPartialOutputAndNoTemporary) {
         EXPECT_EQ(listDir(dst.path()), std::vector<std::string>{"out.gguf"});
         EXPECT_EQ(slurp(out), reference);
     }
-    std::printf("10 kills: %d while writing the output, %d after the export had finished; %d left "
-                "a temporary that the next export removed\n",
-                killedWriting, finishedRuns, cleanups);
+    std::printf(
+        "10 kills: %d while writing the output, %d after the export had finished; %d left "
+        "a temporary that the next export removed\n",
+        killedWriting, finishedRuns, cleanups);
     // And the export after the loop leaves exactly the output.
     Child last(args, logs.path(), false);
     const int status = last.wait();
@@ -226,18 +227,22 @@ TEST(CliRobust, ExportOf8BShapedModelIntoSmallTmpfsIsRefusedBeforeWriting) {
     const std::string hf = dir.file("l8b");
     auto made = cli("synth-hf LlamaForCausalLM --sparse-8b -o " + hf);
     ASSERT_EQ(made.code, 0) << made.err;
-    auto dry = cli("quantize " + hf + " -o " + dir.file("x.gguf") + " --type Q4_K_M --dry-run --json");
+    auto dry =
+        cli("quantize " + hf + " -o " + dir.file("x.gguf") + " --type Q4_K_M --dry-run --json");
     ASSERT_EQ(dry.code, 0) << dry.err;
     const auto predicted = nlohmann::json::parse(dry.out)["file_bytes"].get<uint64_t>();
     const std::string mnt = dir.file("tmpfs");
     fs::create_directory(mnt);
-    const std::string q = std::string(QS_CLI_PATH) + " quantize " + hf + " -o " + mnt +
-                          "/out.gguf --type Q4_K_M";
-    auto r = inMountNamespace("mount -t tmpfs -o size=64m tmpfs " + mnt + " || exit 9\n"
-                              "echo mounted\n" + q + "\necho rc=$?\nls -A " + mnt + "\n",
+    const std::string q =
+        std::string(QS_CLI_PATH) + " quantize " + hf + " -o " + mnt + "/out.gguf --type Q4_K_M";
+    auto r = inMountNamespace("mount -t tmpfs -o size=64m tmpfs " + mnt +
+                                  " || exit 9\n"
+                                  "echo mounted\n" +
+                                  q + "\necho rc=$?\nls -A " + mnt + "\n",
                               dir);
-    if (!r) GTEST_SKIP() << "cannot mount a tmpfs here (neither unshare -m as root nor an "
-                            "unprivileged user namespace): the space check is tested in core";
+    if (!r)
+        GTEST_SKIP() << "cannot mount a tmpfs here (neither unshare -m as root nor an "
+                        "unprivileged user namespace): the space check is tested in core";
     EXPECT_NE(r->out.find("rc=1\n"), std::string::npos) << r->out << r->err;
     EXPECT_TRUE(r->out.ends_with("rc=1\n")) << "the tmpfs is not empty: " << r->out;
     EXPECT_NE(r->err.find("not enough free space"), std::string::npos) << r->err;
@@ -253,11 +258,13 @@ TEST(CliRobust, NoSpaceCheckWritesUntilTheDiskIsFullAndLeavesNothing) {
     ASSERT_TRUE(qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0}, in).ok());
     const std::string mnt = dir.file("tmpfs");
     fs::create_directory(mnt);
-    const std::string q = std::string(QS_CLI_PATH) + " quantize " + in + " -o " + mnt +
-                          "/out.gguf --type Q8_0 -q";
-    auto r = inMountNamespace("mount -t tmpfs -o size=1m tmpfs " + mnt + " || exit 9\n"
-                              "echo mounted\n" + q + "\necho rc=$?\n" + q +
-                              " --no-space-check\necho rc=$?\nls -A " + mnt + "\n",
+    const std::string q =
+        std::string(QS_CLI_PATH) + " quantize " + in + " -o " + mnt + "/out.gguf --type Q8_0 -q";
+    auto r = inMountNamespace("mount -t tmpfs -o size=1m tmpfs " + mnt +
+                                  " || exit 9\n"
+                                  "echo mounted\n" +
+                                  q + "\necho rc=$?\n" + q +
+                                  " --no-space-check\necho rc=$?\nls -A " + mnt + "\n",
                               dir);
     if (!r) GTEST_SKIP() << "cannot mount a tmpfs here";
     EXPECT_TRUE(r->out.ends_with("rc=1\nrc=1\n")) << r->out << r->err;
@@ -265,4 +272,4 @@ TEST(CliRobust, NoSpaceCheckWritesUntilTheDiskIsFullAndLeavesNothing) {
     EXPECT_NE(r->err.find("No space left on device"), std::string::npos) << r->err;
 }
 
-} // namespace
+}  // namespace

@@ -44,7 +44,8 @@ TEST(CliSplit, DryRunJsonListsEveryShardWithItsWrittenSize) {
                           Case{dir.file("tiny.gguf"), "--type Q4_K_M"}}) {
         qs::test::TempDir out;
         const std::string o = out.file("m.gguf");
-        const CliRun dry = cli("quantize " + c.model + " -o " + o + " " + c.args + " --dry-run --json");
+        const CliRun dry =
+            cli("quantize " + c.model + " -o " + o + " " + c.args + " --dry-run --json");
         ASSERT_EQ(dry.code, 0) << dry.err;
         const json d = json::parse(dry.out);
         EXPECT_TRUE(std::filesystem::is_empty(out.path()));  // a dry run writes nothing
@@ -87,7 +88,8 @@ TEST(CliSplit, DryRunJsonListsEveryShardWithItsWrittenSize) {
 TEST(CliSplit, EveryCommandSeesTheWholeModelFromAnyShard) {
     qs::test::TempDir dir;
     const auto shards = splitStories(dir, "st");
-    ASSERT_EQ(cli("quantize " + kStories + " -o " + dir.file("one.gguf") + " --type Q8_0 -q").code, 0);
+    ASSERT_EQ(cli("quantize " + kStories + " -o " + dir.file("one.gguf") + " --type Q8_0 -q").code,
+              0);
 
     const CliRun text = cli("inspect " + shards[1]);
     ASSERT_EQ(text.code, 0) << text.err;
@@ -113,14 +115,17 @@ TEST(CliSplit, EveryCommandSeesTheWholeModelFromAnyShard) {
     EXPECT_EQ(json::parse(p1.out)["tensors"].size(), 48u);
 
     // eval: the same perplexity as the unsplit file, from the forward pass over every shard.
-    const CliRun e1 = cli("eval " + shards[2] + " --text " + kText + " --ctx 64 --json --threads 2");
-    const CliRun e2 = cli("eval " + dir.file("one.gguf") + " --text " + kText + " --ctx 64 --json --threads 2");
+    const CliRun e1 =
+        cli("eval " + shards[2] + " --text " + kText + " --ctx 64 --json --threads 2");
+    const CliRun e2 =
+        cli("eval " + dir.file("one.gguf") + " --text " + kText + " --ctx 64 --json --threads 2");
     ASSERT_EQ(e1.code, 0) << e1.err;
     ASSERT_EQ(e2.code, 0) << e2.err;
     EXPECT_EQ(json::parse(e1.out)["perplexity"], json::parse(e2.out)["perplexity"]);
 
     // quantize from a shard: the unsplit model's file, byte for byte.
-    ASSERT_EQ(cli("quantize " + shards[1] + " -o " + dir.file("two.gguf") + " --type Q8_0 -q").code, 0);
+    ASSERT_EQ(cli("quantize " + shards[1] + " -o " + dir.file("two.gguf") + " --type Q8_0 -q").code,
+              0);
     EXPECT_EQ(qs::test::readFile(dir.file("one.gguf")), qs::test::readFile(dir.file("two.gguf")));
 
     // --keep-split keeps the three shards (Q8_0 shards to Q4_0: re-quantizing, allowed).
@@ -156,11 +161,13 @@ TEST(CliSplit, BrokenSetsExitWithCode2NamingTheShard) {
     EXPECT_EQ(foreign.code, 2);
     EXPECT_NE(foreign.err.find(shards[1]), std::string::npos) << foreign.err;
     // Two split options at once, and a size gguf-split would not take.
-    EXPECT_EQ(cli("quantize " + kStories + " --dry-run --split-max-size 1M --split-max-tensors 3").code, 2);
+    EXPECT_EQ(
+        cli("quantize " + kStories + " --dry-run --split-max-size 1M --split-max-tensors 3").code,
+        2);
     EXPECT_EQ(cli("quantize " + kStories + " --dry-run --split-max-size 1M --keep-split").code, 2);
     const CliRun k = cli("quantize " + kStories + " --dry-run --split-max-size 12K");
     EXPECT_EQ(k.code, 2);
     EXPECT_NE(k.err.find("12K"), std::string::npos);
 }
 
-} // namespace
+}  // namespace

@@ -113,5 +113,5 @@ TEST(BackendReductions, ErrorSumsRefuseMismatchedShapes) {
     EXPECT_EQ(s.count, 0u);
 }
 
-} // namespace
-} // namespace qs::quant
+}  // namespace
+}  // namespace qs::quant

@@ -89,12 +89,13 @@ void checkSizes(bool withImatrix) {
         kl = r->klTable;
         const eval::FitCandidate& p = r->candidates[*r->preset];
         const eval::FitCandidate& c = r->result();
-        std::printf("  %-7s %s %7llu B: preset KL %.5f / %.5f, chosen %-5s KL %.5f / %.5f "
-                    "(%zu candidates, %d moves, %.2f s) %s\n",
-                    p.name.c_str(), withImatrix ? "imatrix" : "plain  ",
-                    static_cast<unsigned long long>(fo.targetBytes), p.klCalibration, p.klHeldOut,
-                    std::string(eval::fitKindName(c.kind)).c_str(), c.klCalibration, c.klHeldOut,
-                    r->candidates.size(), r->acceptedMoves, r->seconds, r->rule.c_str());
+        std::printf(
+            "  %-7s %s %7llu B: preset KL %.5f / %.5f, chosen %-5s KL %.5f / %.5f "
+            "(%zu candidates, %d moves, %.2f s) %s\n",
+            p.name.c_str(), withImatrix ? "imatrix" : "plain  ",
+            static_cast<unsigned long long>(fo.targetBytes), p.klCalibration, p.klHeldOut,
+            std::string(eval::fitKindName(c.kind)).c_str(), c.klCalibration, c.klHeldOut,
+            r->candidates.size(), r->acceptedMoves, r->seconds, r->rule.c_str());
         EXPECT_EQ(p.name, quant::ftypeInfo(f).name);
         EXPECT_LE(c.klCalibration, p.klCalibration);  // never above the preset's
         EXPECT_LE(c.fileBytes, fo.targetBytes);
@@ -112,7 +113,7 @@ void checkSizes(bool withImatrix) {
     std::printf("  six sizes: %.1f s\n", seconds);
 }
 
-} // namespace
+}  // namespace
 
 TEST(BudgetFit, NeverAboveThePresetOnTheCalibrationTextStories260K) {
     checkSizes(false);
@@ -137,7 +138,8 @@ TEST(BudgetFit, RecordsHowThePlanWasChosen) {
         EXPECT_LE(p.doneBytes, p.totalBytes);
         return true;
     };
-    auto r = eval::fitToBudgetOfText(*m, table, readText(test::dataPath("models/eval-text.txt")), fo);
+    auto r =
+        eval::fitToBudgetOfText(*m, table, readText(test::dataPath("models/eval-text.txt")), fo);
     ASSERT_TRUE(r.ok()) << r.error().what();
     EXPECT_GT(calls, 3);
     quant::Recipe recipe = quant::recipeOfPlan(*m, r->result().plan);

@@ -64,18 +64,18 @@ const model::TensorInfo& tensor(const model::Model& m, const std::string& name) 
 // The metadata keys llama.cpp's converter writes for our tiny configs (no tokenizer files),
 // per GGUF architecture (docs/CONVERT.md lists them).
 std::set<std::string> expectedKeys(const std::string& hf) {
-    std::set<std::string> k = {"general.architecture", "general.type", "general.name",
-                               "general.size_label", "general.file_type",
-                               "general.quantization_version"};
+    std::set<std::string> k = {"general.architecture", "general.type",
+                               "general.name",         "general.size_label",
+                               "general.file_type",    "general.quantization_version"};
     auto add = [&](const std::string& arch, std::initializer_list<const char*> keys) {
         for (const char* s : keys) k.insert(arch + "." + s);
     };
     if (hf == "Gemma2ForCausalLM") {
-        add("gemma2", {"context_length", "embedding_length", "block_count", "feed_forward_length",
-                       "attention.head_count", "attention.head_count_kv",
-                       "attention.layer_norm_rms_epsilon", "attention.key_length",
-                       "attention.value_length", "attn_logit_softcapping",
-                       "final_logit_softcapping", "attention.sliding_window"});
+        add("gemma2",
+            {"context_length", "embedding_length", "block_count", "feed_forward_length",
+             "attention.head_count", "attention.head_count_kv", "attention.layer_norm_rms_epsilon",
+             "attention.key_length", "attention.value_length", "attn_logit_softcapping",
+             "final_logit_softcapping", "attention.sliding_window"});
         return k;
     }
     if (hf == "Phi3ForCausalLM") {
@@ -94,7 +94,8 @@ std::set<std::string> expectedKeys(const std::string& hf) {
             "attention.head_count", "attention.head_count_kv", "rope.freq_base",
             "attention.layer_norm_rms_epsilon"});
     if (a == "llama") add(a, {"vocab_size", "rope.dimension_count"});
-    if (hf == "MixtralForCausalLM" || a == "qwen3moe") add(a, {"expert_count", "expert_used_count"});
+    if (hf == "MixtralForCausalLM" || a == "qwen3moe")
+        add(a, {"expert_count", "expert_used_count"});
     if (a == "qwen3" || a == "qwen3moe" || a == "gemma3") {
         add(a, {"attention.key_length", "attention.value_length"});
     }
@@ -109,7 +110,7 @@ std::set<std::string> keysOf(const model::Model& m) {
     return s;
 }
 
-} // namespace
+}  // namespace
 
 TEST(ConvertHf, Stories260KConvertsToTheGgufTensorsBitForBit) {
     auto m = model::openModel(test::dataPath("models/stories260K-hf"));
@@ -151,9 +152,9 @@ TEST(ConvertHf, OpensThroughFolderConfigIndexAndShard) {
     o.architecture = "Qwen2ForCausalLM";
     o.shards = 3;
     ASSERT_TRUE(convert::writeHfSynthModel(o, dir.path()).ok());
-    for (const std::string& p : {dir.path().string(), dir.file("config.json"),
-                                dir.file("model.safetensors.index.json"),
-                                dir.file("model-00002-of-00003.safetensors")}) {
+    for (const std::string& p :
+         {dir.path().string(), dir.file("config.json"), dir.file("model.safetensors.index.json"),
+          dir.file("model-00002-of-00003.safetensors")}) {
         auto m = model::openModel(p);
         ASSERT_TRUE(m.ok()) << p << ": " << m.error().what();
         EXPECT_EQ(m->convertedFrom(), "Qwen2ForCausalLM") << p;
@@ -189,7 +190,9 @@ TEST(ConvertHf, EveryArchitectureConvertsWithLlamaCppNamesAndKeys) {
             for (int l = 0; l < 2; ++l) {
                 const std::string b = "blk." + std::to_string(l) + ".";
                 EXPECT_GE(m->indexOf(b + "attn_norm.weight"), 0);
-                EXPECT_GE(m->indexOf(b + (arch == "Phi3ForCausalLM" ? "attn_qkv.weight" : "attn_q.weight")), 0);
+                EXPECT_GE(m->indexOf(b + (arch == "Phi3ForCausalLM" ? "attn_qkv.weight"
+                                                                    : "attn_q.weight")),
+                          0);
                 EXPECT_GE(m->indexOf(b + "attn_output.weight"), 0);
                 if (moe) {
                     EXPECT_EQ(tensor(*m, b + "ffn_gate_exps.weight").shape,
@@ -218,21 +221,21 @@ TEST(ConvertHf, EveryArchitectureConvertsWithLlamaCppNamesAndKeys) {
             for (const auto& t : g->tensors()) {
                 const auto& s = tensor(*m, t.name);
                 EXPECT_EQ(t.shape, s.shape) << t.name;
-                const TensorType want = convert::convertedType(s, convert::resolveOutType(*m, convert::OutType::Auto));
+                const TensorType want =
+                    convert::convertedType(s, convert::resolveOutType(*m, convert::OutType::Auto));
                 EXPECT_EQ(t.type, want) << t.name;
                 if (t.type == s.type) {
                     std::vector<uint8_t> scratch;
                     auto bytes = m->readTensor(s, scratch);
                     ASSERT_TRUE(bytes.ok());
                     ASSERT_EQ(bytes->size(), t.nbytes) << t.name;
-                    EXPECT_EQ(0, std::memcmp(bytes->data(), g->tensorData(t).data(), t.nbytes)) << t.name;
+                    EXPECT_EQ(0, std::memcmp(bytes->data(), g->tensorData(t).data(), t.nbytes))
+                        << t.name;
                 }
             }
 
             // Virtual tensors against the original HF rows.
-            auto rawRows = [&](const std::string& n) {
-                return rowsOf(*raw, tensor(*raw, n));
-            };
+            auto rawRows = [&](const std::string& n) { return rowsOf(*raw, tensor(*raw, n)); };
             if (arch == "LlamaForCausalLM" || arch == "MistralForCausalLM") {
                 // q: 4 heads of 16 rows; GGUF row h*16 + 2i + j is HF row h*16 + j*8 + i.
                 const auto q = rowsOf(*m, tensor(*m, "blk.1.attn_q.weight"));
@@ -241,7 +244,8 @@ TEST(ConvertHf, EveryArchitectureConvertsWithLlamaCppNamesAndKeys) {
                     for (int i = 0; i < 8; ++i) {
                         for (int j = 0; j < 2; ++j) {
                             const int r = h * 16 + 2 * i + j, s = h * 16 + j * 8 + i;
-                            EXPECT_EQ(0, std::memcmp(&q[size_t(r * 64)], &hq[size_t(s * 64)], 64 * 4));
+                            EXPECT_EQ(0,
+                                      std::memcmp(&q[size_t(r * 64)], &hq[size_t(s * 64)], 64 * 4));
                         }
                     }
                 }
@@ -250,9 +254,12 @@ TEST(ConvertHf, EveryArchitectureConvertsWithLlamaCppNamesAndKeys) {
                 const auto up = rowsOf(*m, tensor(*m, "blk.0.ffn_up_exps.weight"));
                 for (int e = 0; e < 4; ++e) {
                     const auto he = rawRows(arch == "MixtralForCausalLM"
-                                                ? "model.layers.0.block_sparse_moe.experts." + std::to_string(e) + ".w3.weight"
-                                                : "model.layers.0.mlp.experts." + std::to_string(e) + ".up_proj.weight");
-                    EXPECT_EQ(0, std::memcmp(&up[size_t(e) * he.size()], he.data(), he.size() * 4)) << e;
+                                                ? "model.layers.0.block_sparse_moe.experts." +
+                                                      std::to_string(e) + ".w3.weight"
+                                                : "model.layers.0.mlp.experts." +
+                                                      std::to_string(e) + ".up_proj.weight");
+                    EXPECT_EQ(0, std::memcmp(&up[size_t(e) * he.size()], he.data(), he.size() * 4))
+                        << e;
                 }
             }
             if (arch.starts_with("Gemma")) {

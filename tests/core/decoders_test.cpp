@@ -52,9 +52,11 @@ std::string firstMismatch(const std::vector<float>& a, const std::vector<float>&
         const uint32_t y = std::bit_cast<uint32_t>(b[i]);
         if (x != y) {
             char buf[160];
-            std::snprintf(buf, sizeof buf, "first mismatch at index %zu (row %zu col %zu): "
-                          "got %.9g (0x%08x), want %.9g (0x%08x)", i, i / size_t(kGoldenCols),
-                          i % size_t(kGoldenCols), double(a[i]), x, double(b[i]), y);
+            std::snprintf(buf, sizeof buf,
+                          "first mismatch at index %zu (row %zu col %zu): "
+                          "got %.9g (0x%08x), want %.9g (0x%08x)",
+                          i, i / size_t(kGoldenCols), i % size_t(kGoldenCols), double(a[i]), x,
+                          double(b[i]), y);
             return buf;
         }
     }
@@ -112,10 +114,10 @@ std::string caseName(const testing::TestParamInfo<GoldenCase>& info) {
     return info.param.dir + "_" + info.param.file;
 }
 
-const char* const kPlainTypes[] = {"f16",    "bf16",    "q8_0",   "q4_0",  "q4_1",  "q5_0",
-                                   "q5_1",   "q2_K",    "q3_K",   "q4_K",  "q5_K",  "q6_K",
-                                   "iq4_nl", "iq4_xs",  "iq3_xxs", "iq3_s", "iq2_s", "iq1_m",
-                                   "tq1_0",  "tq2_0",   "mxfp4"};
+const char* const kPlainTypes[] = {"f16",    "bf16",   "q8_0",    "q4_0",  "q4_1",  "q5_0",
+                                   "q5_1",   "q2_K",   "q3_K",    "q4_K",  "q5_K",  "q6_K",
+                                   "iq4_nl", "iq4_xs", "iq3_xxs", "iq3_s", "iq2_s", "iq1_m",
+                                   "tq1_0",  "tq2_0",  "mxfp4"};
 // Types ggml refuses to quantize without an importance matrix.
 const char* const kImatOnlyTypes[] = {"iq1_s", "iq2_xxs", "iq2_xs"};
 
@@ -319,10 +321,10 @@ TEST(DecodeHand, F8_E5M2) {
 TEST(DecodeHand, Q4_0) {
     // half d @0; 16 nibble bytes @2: byte j = element j (low nibble), j + 16 (high). x = d(q - 8)
     Bytes b(18);
-    b.u16(0, 0x3800);  // d = 0.5
+    b.u16(0, 0x3800);                                        // d = 0.5
     for (int j = 0; j < 16; ++j) b.u8(2 + size_t(j), 0x88);  // q = 8 -> 0
-    b.u8(2, 0x1F);     // element 0: q = 15 -> 0.5 * 7 = 3.5; element 16: q = 1 -> -3.5
-    b.u8(7, 0x80);     // element 5: q = 0 -> -4; element 21: q = 8 -> 0
+    b.u8(2, 0x1F);  // element 0: q = 15 -> 0.5 * 7 = 3.5; element 16: q = 1 -> -3.5
+    b.u8(7, 0x80);  // element 5: q = 0 -> -4; element 21: q = 8 -> 0
     const auto y = decodeAll(TensorType::Q4_0, b);
     EXPECT_EQ(y[0], 3.5f);
     EXPECT_EQ(y[16], -3.5f);
@@ -348,13 +350,13 @@ TEST(DecodeHand, Q4_1) {
 TEST(DecodeHand, Q5_0) {
     // half d @0; qh (uint32: bit j = 5th bit of element j) @2; nibbles @6. x = d(q - 16)
     Bytes b(22);
-    b.u16(0, 0x3C00);            // d = 1
-    b.u32(2, 0x00010001u);       // 5th bits of elements 0 and 16
-    b.u8(6, 0x3F);               // element 0: 15|16 = 31 -> 15; element 16: 3|16 = 19 -> 3
+    b.u16(0, 0x3C00);       // d = 1
+    b.u32(2, 0x00010001u);  // 5th bits of elements 0 and 16
+    b.u8(6, 0x3F);          // element 0: 15|16 = 31 -> 15; element 16: 3|16 = 19 -> 3
     const auto y = decodeAll(TensorType::Q5_0, b);
     EXPECT_EQ(y[0], 15.0f);
     EXPECT_EQ(y[16], 3.0f);
-    EXPECT_EQ(y[1], -16.0f);     // q = 0
+    EXPECT_EQ(y[1], -16.0f);  // q = 0
     EXPECT_EQ(y[17], -16.0f);
 }
 
@@ -372,10 +374,10 @@ TEST(DecodeHand, Q5_1) {
 
 TEST(DecodeHand, Q8_0) {
     Bytes b(34);
-    b.u16(0, 0x3000);                 // d = 0.125
-    b.u8(2, 0x80);                    // element 0: -128 -> -16
-    b.u8(2 + 7, 3);                   // element 7: 3 -> 0.375
-    b.u8(2 + 31, 127);                // element 31: 127 -> 15.875
+    b.u16(0, 0x3000);   // d = 0.125
+    b.u8(2, 0x80);      // element 0: -128 -> -16
+    b.u8(2 + 7, 3);     // element 7: 3 -> 0.375
+    b.u8(2 + 31, 127);  // element 31: 127 -> 15.875
     const auto y = decodeAll(TensorType::Q8_0, b);
     EXPECT_EQ(y[0], -16.0f);
     EXPECT_EQ(y[7], 0.375f);
@@ -401,18 +403,18 @@ TEST(DecodeHand, Q2_K) {
     // (low nibble sc, high nibble m). x = d sc q - dmin m.
     Bytes b(84);
     b.u16(80, 0x3C00).u16(82, 0x3800);  // d = 1, dmin = 0.5
-    b.u8(0, 0x23);   // sub-block 0: sc 3, m 2
-    b.u8(2, 0x01);   // sub-block 2 (elements 32-47): sc 1, m 0
-    b.u8(6, 0x15);   // sub-block 6 (elements 96-111): sc 5, m 1
-    b.u8(8, 0x4F);   // sub-block 8 (elements 128-143): sc 15, m 4
-    b.u8(16, 0xE4);  // qs[0] = 11 10 01 00: e0 q 0, e32 q 1, e64 q 2, e96 q 3
-    b.u8(16 + 32, 0x02);  // qs[32]: e128 q 2
+    b.u8(0, 0x23);                      // sub-block 0: sc 3, m 2
+    b.u8(2, 0x01);                      // sub-block 2 (elements 32-47): sc 1, m 0
+    b.u8(6, 0x15);                      // sub-block 6 (elements 96-111): sc 5, m 1
+    b.u8(8, 0x4F);                      // sub-block 8 (elements 128-143): sc 15, m 4
+    b.u8(16, 0xE4);                     // qs[0] = 11 10 01 00: e0 q 0, e32 q 1, e64 q 2, e96 q 3
+    b.u8(16 + 32, 0x02);                // qs[32]: e128 q 2
     const auto y = decodeAll(TensorType::Q2_K, b);
-    EXPECT_EQ(y[0], -1.0f);     // 3*0 - 0.5*2
-    EXPECT_EQ(y[32], 1.0f);     // 1*1 - 0
-    EXPECT_EQ(y[96], 14.5f);    // 5*3 - 0.5*1
-    EXPECT_EQ(y[128], 28.0f);   // 15*2 - 0.5*4
-    EXPECT_EQ(y[64], 0.0f);     // sub-block 4 has sc 0, m 0
+    EXPECT_EQ(y[0], -1.0f);    // 3*0 - 0.5*2
+    EXPECT_EQ(y[32], 1.0f);    // 1*1 - 0
+    EXPECT_EQ(y[96], 14.5f);   // 5*3 - 0.5*1
+    EXPECT_EQ(y[128], 28.0f);  // 15*2 - 0.5*4
+    EXPECT_EQ(y[64], 0.0f);    // sub-block 4 has sc 0, m 0
 }
 
 TEST(DecodeHand, Q3_K) {
@@ -422,22 +424,22 @@ TEST(DecodeHand, Q3_K) {
     // 6 bits, low 4 from nibble (s / 8) of byte s % 8, top 2 from bits 2(s / 4) of byte
     // 8 + s % 4; x = d (scale - 32) q.
     Bytes b(110);
-    b.u16(108, 0x3800);            // d = 0.5
-    b.u8(96 + 0, 0x05);            // scale 0 low nibble 5
-    b.u8(96 + 8, 0x02);            // scale 0 top bits 2 -> 37 -> 5
-    b.u8(96 + 2, 0xF0);            // scale 10 low nibble (high nibble of byte 2) 15
-    b.u8(96 + 10, 0x30);           // scale 10 top bits (bits 4-5 of byte 10) 3 -> 63 -> 31
-    b.u8(32 + 0, 0x03);            // e0 low bits 3
-    b.u8(0, 0x21);                 // hmask[0]: bit 0 (e0) and bit 5 (e160 = 128 + 32*1)
-    b.u8(32 + 32, 0x04);           // qs[32] bits 2-3 = 1: e160 low bits
-    b.u8(32 + 63, 0x80);           // qs[63] bits 6-7 = 2: e255 low bits
-    b.u8(31, 0x80);                // hmask[31] bit 7: e255 high bit
+    b.u16(108, 0x3800);   // d = 0.5
+    b.u8(96 + 0, 0x05);   // scale 0 low nibble 5
+    b.u8(96 + 8, 0x02);   // scale 0 top bits 2 -> 37 -> 5
+    b.u8(96 + 2, 0xF0);   // scale 10 low nibble (high nibble of byte 2) 15
+    b.u8(96 + 10, 0x30);  // scale 10 top bits (bits 4-5 of byte 10) 3 -> 63 -> 31
+    b.u8(32 + 0, 0x03);   // e0 low bits 3
+    b.u8(0, 0x21);        // hmask[0]: bit 0 (e0) and bit 5 (e160 = 128 + 32*1)
+    b.u8(32 + 32, 0x04);  // qs[32] bits 2-3 = 1: e160 low bits
+    b.u8(32 + 63, 0x80);  // qs[63] bits 6-7 = 2: e255 low bits
+    b.u8(31, 0x80);       // hmask[31] bit 7: e255 high bit
     const auto y = decodeAll(TensorType::Q3_K, b);
-    EXPECT_EQ(y[0], 7.5f);         // 0.5 * 5 * 3
-    EXPECT_EQ(y[1], -10.0f);       // 0.5 * 5 * (0 - 4)
-    EXPECT_EQ(y[160], 15.5f);      // 0.5 * 31 * 1
-    EXPECT_EQ(y[255], -32.0f);     // scale 15 raw 0 -> -32: 0.5 * -32 * 2
-    EXPECT_EQ(y[16], 64.0f);       // scale 1 raw 0 -> -32, q = -4: 0.5 * -32 * -4
+    EXPECT_EQ(y[0], 7.5f);      // 0.5 * 5 * 3
+    EXPECT_EQ(y[1], -10.0f);    // 0.5 * 5 * (0 - 4)
+    EXPECT_EQ(y[160], 15.5f);   // 0.5 * 31 * 1
+    EXPECT_EQ(y[255], -32.0f);  // scale 15 raw 0 -> -32: 0.5 * -32 * 2
+    EXPECT_EQ(y[16], 64.0f);    // scale 1 raw 0 -> -32, q = -4: 0.5 * -32 * -4
 }
 
 TEST(DecodeHand, Q4_K) {
@@ -455,21 +457,21 @@ TEST(DecodeHand, Q4_K) {
     b.u8(16 + 0, 0x95);               // e0 q 5, e32 q 9
     b.u8(16 + 127, 0xF0);             // e255 q 15
     const auto y = decodeAll(TensorType::Q4_K, b);
-    EXPECT_EQ(y[0], 8.5f);            // 2*5 - 0.5*3
-    EXPECT_EQ(y[1], -1.5f);           // 2*0 - 0.5*3
-    EXPECT_EQ(y[32], 9.0f);           // 1*9 - 0
-    EXPECT_EQ(y[255], 238.0f);        // 17*15 - 0.5*34
+    EXPECT_EQ(y[0], 8.5f);      // 2*5 - 0.5*3
+    EXPECT_EQ(y[1], -1.5f);     // 2*0 - 0.5*3
+    EXPECT_EQ(y[32], 9.0f);     // 1*9 - 0
+    EXPECT_EQ(y[255], 238.0f);  // 17*15 - 0.5*34
 }
 
 TEST(DecodeHand, Q5_K) {
     // half d @0, half dmin @2, scales[12] @4, qh[32] @16, qs[128] @48. As Q4_K plus a 5th bit:
     // element 32 s + l takes bit s of qh[l].
     Bytes b(176);
-    b.u16(0, 0x3800).u16(2, 0x3C00);  // d = 0.5, dmin = 1
-    b.u8(4 + 0, 4).u8(4 + 4, 1);      // sub-block 0: sc 4, m 1
-    b.u8(4 + 11, 0x02);               // sub-block 7: sc 2, m 0
-    b.u8(48 + 0, 0x07).u8(16 + 0, 0x01);  // e0: 7 | 16 = 23
-    b.u8(48 + 1, 0x0F);                   // e1: 15
+    b.u16(0, 0x3800).u16(2, 0x3C00);         // d = 0.5, dmin = 1
+    b.u8(4 + 0, 4).u8(4 + 4, 1);             // sub-block 0: sc 4, m 1
+    b.u8(4 + 11, 0x02);                      // sub-block 7: sc 2, m 0
+    b.u8(48 + 0, 0x07).u8(16 + 0, 0x01);     // e0: 7 | 16 = 23
+    b.u8(48 + 1, 0x0F);                      // e1: 15
     b.u8(48 + 127, 0x30).u8(16 + 31, 0x80);  // e255: 3 | 16 = 19
     const auto y = decodeAll(TensorType::Q5_K, b);
     EXPECT_EQ(y[0], 45.0f);    // 0.5*4*23 - 1
@@ -551,56 +553,56 @@ TEST(DecodeHand, IQ2_XXS) {
     // half d @0, then per 32 values 8 bytes: 4 grid indices, uint32 (4 x 7-bit sign index,
     // 4-bit scale s at bits 28-31); db = d (0.5 + s) / 4.
     Bytes b(66);
-    b.u16(0, 0x3C00);                // d = 1
-    b.u8(2, 1);                      // group 0: grid 1
-    b.u32(2 + 4, 0x30000001u);       // s = 3 -> db = 0.875; group 0 signs index 1 -> 0x81
+    b.u16(0, 0x3C00);           // d = 1
+    b.u8(2, 1);                 // group 0: grid 1
+    b.u32(2 + 4, 0x30000001u);  // s = 3 -> db = 0.875; group 0 signs index 1 -> 0x81
     const auto y = decodeAll(TensorType::IQ2_XXS, b);
-    EXPECT_EQ(y[0], -37.625f);       // -(0.875 * 43)
-    EXPECT_EQ(y[1], 7.0f);           // 0.875 * 8
-    EXPECT_EQ(y[7], -7.0f);          // parity sign
-    EXPECT_EQ(y[8], 7.0f);           // group 1: grid 0, no signs
-    EXPECT_EQ(y[255], 1.0f);         // zero scale: db = 0.125 * 8
+    EXPECT_EQ(y[0], -37.625f);  // -(0.875 * 43)
+    EXPECT_EQ(y[1], 7.0f);      // 0.875 * 8
+    EXPECT_EQ(y[7], -7.0f);     // parity sign
+    EXPECT_EQ(y[8], 7.0f);      // group 1: grid 0, no signs
+    EXPECT_EQ(y[255], 1.0f);    // zero scale: db = 0.125 * 8
 }
 
 TEST(DecodeHand, IQ2_XS) {
     // half d @0, uint16 qs[32] @2 (9-bit grid index | 7-bit sign index << 9), scales[8] @66
     // (low nibble for elements 0-15 of each 32, high for 16-31); db = d (0.5 + s) / 4.
     Bytes b(74);
-    b.u16(0, 0x3800);                // d = 0.5
+    b.u16(0, 0x3800);                  // d = 0.5
     b.u16(2, uint16_t(1 | (2 << 9)));  // group 0: grid 1, signs index 2 -> 0x82 (elements 1, 7)
-    b.u8(66, 0x51);                  // db0 = 0.5 * 1.5 / 4 = 0.1875; db1 = 0.5 * 5.5 / 4 = 0.6875
+    b.u8(66, 0x51);                    // db0 = 0.5 * 1.5 / 4 = 0.1875; db1 = 0.5 * 5.5 / 4 = 0.6875
     const auto y = decodeAll(TensorType::IQ2_XS, b);
-    EXPECT_EQ(y[0], 8.0625f);        // 0.1875 * 43
-    EXPECT_EQ(y[1], -1.5f);          // -(0.1875 * 8)
+    EXPECT_EQ(y[0], 8.0625f);  // 0.1875 * 43
+    EXPECT_EQ(y[1], -1.5f);    // -(0.1875 * 8)
     EXPECT_EQ(y[7], -1.5f);
-    EXPECT_EQ(y[16], 5.5f);          // 0.6875 * 8
+    EXPECT_EQ(y[16], 5.5f);  // 0.6875 * 8
 }
 
 TEST(DecodeHand, IQ2_S) {
     // half d @0, qs[64] @2 (32 grid index bytes, then 32 sign bytes), qh[8] @66 (2 high index
     // bits per group of 8), scales[8] @74.
     Bytes b(82);
-    b.u16(0, 0x3C00);                // d = 1
-    b.u8(2, 0x01).u8(66, 0x02);      // group 0: index 0x201 = 513
-    b.u8(2 + 32, 0x01);              // group 0 signs: element 0 negative
-    b.u8(74, 0x03);                  // db0 = (0.5 + 3) / 4 = 0.875
+    b.u16(0, 0x3C00);            // d = 1
+    b.u8(2, 0x01).u8(66, 0x02);  // group 0: index 0x201 = 513
+    b.u8(2 + 32, 0x01);          // group 0 signs: element 0 negative
+    b.u8(74, 0x03);              // db0 = (0.5 + 3) / 4 = 0.875
     const auto y = decodeAll(TensorType::IQ2_S, b);
-    EXPECT_EQ(y[0], -21.875f);       // -(0.875 * 25)
-    EXPECT_EQ(y[1], 7.0f);           // 0.875 * 8
+    EXPECT_EQ(y[0], -21.875f);  // -(0.875 * 25)
+    EXPECT_EQ(y[1], 7.0f);      // 0.875 * 8
     EXPECT_EQ(y[3], 21.875f);
-    EXPECT_EQ(y[8], 7.0f);           // group 1: grid 0
+    EXPECT_EQ(y[8], 7.0f);  // group 1: grid 0
 }
 
 TEST(DecodeHand, IQ3_XXS) {
     // half d @0, qs[96] @2: 64 grid index bytes (one per 4 values), then per 32 values a uint32
     // (4 x 7-bit sign index, scale s at bits 28-31); db = d (0.5 + s) / 2.
     Bytes b(98);
-    b.u16(0, 0x3C00);                 // d = 1
-    b.u8(2, 1);                       // elements 0-3: grid 1; 4-7: grid 0
-    b.u32(2 + 64, (1u << 28) | 3u);   // s = 1 -> db = 0.75; signs index 3 -> elements 0, 1
+    b.u16(0, 0x3C00);                // d = 1
+    b.u8(2, 1);                      // elements 0-3: grid 1; 4-7: grid 0
+    b.u32(2 + 64, (1u << 28) | 3u);  // s = 1 -> db = 0.75; signs index 3 -> elements 0, 1
     const auto y = decodeAll(TensorType::IQ3_XXS, b);
-    EXPECT_EQ(y[0], -15.0f);          // -(0.75 * 20)
-    EXPECT_EQ(y[1], -3.0f);           // -(0.75 * 4)
+    EXPECT_EQ(y[0], -15.0f);  // -(0.75 * 20)
+    EXPECT_EQ(y[1], -3.0f);   // -(0.75 * 4)
     EXPECT_EQ(y[2], 3.0f);
     EXPECT_EQ(y[4], 3.0f);
 }
@@ -610,29 +612,29 @@ TEST(DecodeHand, IQ3_S) {
     // sub-block ib), signs[32] @74 (one bit per value), scales[4] @106 (nibble per 32 values);
     // db = d (1 + 2 s).
     Bytes b(110);
-    b.u16(0, 0x3800);                // d = 0.5
-    b.u8(2, 1).u8(66, 0x01);         // elements 0-3: index 257
-    b.u8(74, 0x10);                  // element 4 negative
-    b.u8(106, 0x12);                 // sub-block 0: s = 2 -> 2.5; sub-block 1: s = 1 -> 1.5
+    b.u16(0, 0x3800);         // d = 0.5
+    b.u8(2, 1).u8(66, 0x01);  // elements 0-3: index 257
+    b.u8(74, 0x10);           // element 4 negative
+    b.u8(106, 0x12);          // sub-block 0: s = 2 -> 2.5; sub-block 1: s = 1 -> 1.5
     const auto y = decodeAll(TensorType::IQ3_S, b);
-    EXPECT_EQ(y[0], 12.5f);          // 2.5 * 5
-    EXPECT_EQ(y[2], 22.5f);          // 2.5 * 9
-    EXPECT_EQ(y[4], -2.5f);          // -(2.5 * 1)
-    EXPECT_EQ(y[32], 1.5f);          // sub-block 1: grid 0
+    EXPECT_EQ(y[0], 12.5f);  // 2.5 * 5
+    EXPECT_EQ(y[2], 22.5f);  // 2.5 * 9
+    EXPECT_EQ(y[4], -2.5f);  // -(2.5 * 1)
+    EXPECT_EQ(y[32], 1.5f);  // sub-block 1: grid 0
 }
 
 TEST(DecodeHand, IQ1_S) {
     // half d @0, qs[32] @2, uint16 qh[8] @34: per 32 values, bits 3k..3k+2 = high index bits of
     // group k, bits 12-14 = s (dl = d (2 s + 1)), bit 15 = delta sign. x = dl (grid +- 0.125).
     Bytes b(50);
-    b.u16(0, 0x3C00);                              // d = 1
-    b.u16(34, uint16_t(0x8000 | (2 << 12) | 1));   // dl = 5, delta -0.125, group 0 -> 256
+    b.u16(0, 0x3C00);                             // d = 1
+    b.u16(34, uint16_t(0x8000 | (2 << 12) | 1));  // dl = 5, delta -0.125, group 0 -> 256
     const auto y = decodeAll(TensorType::IQ1_S, b);
-    EXPECT_EQ(y[0], -5.625f);        // 5 * (-1 - 0.125)
-    EXPECT_EQ(y[1], -0.625f);        // 5 * (0 - 0.125)
-    EXPECT_EQ(y[2], 4.375f);         // 5 * (1 - 0.125)
-    EXPECT_EQ(y[8], -5.625f);        // group 1: grid 0
-    EXPECT_EQ(y[32], -0.875f);       // sub-block 1: dl = 1, delta +0.125, grid 0: -1 + 0.125
+    EXPECT_EQ(y[0], -5.625f);   // 5 * (-1 - 0.125)
+    EXPECT_EQ(y[1], -0.625f);   // 5 * (0 - 0.125)
+    EXPECT_EQ(y[2], 4.375f);    // 5 * (1 - 0.125)
+    EXPECT_EQ(y[8], -5.625f);   // group 1: grid 0
+    EXPECT_EQ(y[32], -0.875f);  // sub-block 1: dl = 1, delta +0.125, grid 0: -1 + 0.125
 }
 
 TEST(DecodeHand, IQ1_M) {
@@ -641,14 +643,14 @@ TEST(DecodeHand, IQ1_M) {
     // next 3 bits values 16-31 (dl = d (2 s + 1)); top nibbles = fp16 d, least significant
     // nibble in word 0. d = 1.0 = 0x3C00 -> nibbles 0, 0, 0xC, 0x3.
     Bytes b(56);
-    b.u16(48, 0x0011);               // sub-block 0: s1 = 1 (dl1 = 3), s2 = 2 (dl2 = 5)
+    b.u16(48, 0x0011);  // sub-block 0: s1 = 1 (dl1 = 3), s2 = 2 (dl2 = 5)
     b.u16(52, 0xC000).u16(54, 0x3000);
-    b.u8(32, 0x81);                  // group 0: index 256, delta +; group 1: index 0, delta -
+    b.u8(32, 0x81);  // group 0: index 256, delta +; group 1: index 0, delta -
     const auto y = decodeAll(TensorType::IQ1_M, b);
-    EXPECT_EQ(y[0], -2.625f);        // 3 * (-1 + 0.125)
-    EXPECT_EQ(y[2], 3.375f);         // 3 * (1 + 0.125)
-    EXPECT_EQ(y[8], -3.375f);        // 3 * (-1 - 0.125)
-    EXPECT_EQ(y[16], -4.375f);       // 5 * (-1 + 0.125)
+    EXPECT_EQ(y[0], -2.625f);   // 3 * (-1 + 0.125)
+    EXPECT_EQ(y[2], 3.375f);    // 3 * (1 + 0.125)
+    EXPECT_EQ(y[8], -3.375f);   // 3 * (-1 - 0.125)
+    EXPECT_EQ(y[16], -4.375f);  // 5 * (-1 + 0.125)
 }
 
 TEST(DecodeHand, TQ1_0) {
@@ -657,7 +659,7 @@ TEST(DecodeHand, TQ1_0) {
     // 174 -> byte 184. Digit k of qs[m] (m < 32) is element 32k + m; of qs[32 + m] element
     // 160 + 16k + m; of qh[m] element 240 + 4k + m. x = d (t - 1).
     Bytes b(54);
-    b.u16(52, 0x4000);               // d = 2
+    b.u16(52, 0x4000);  // d = 2
     b.u8(0, 184).u8(32, 184).u8(48, 184);
     const auto y = decodeAll(TensorType::TQ1_0, b);
     EXPECT_EQ(y[0], 2.0f);
@@ -665,7 +667,7 @@ TEST(DecodeHand, TQ1_0) {
     EXPECT_EQ(y[64], 0.0f);
     EXPECT_EQ(y[96], 0.0f);
     EXPECT_EQ(y[128], -2.0f);
-    EXPECT_EQ(y[1], -2.0f);          // byte 0: all digits 0
+    EXPECT_EQ(y[1], -2.0f);  // byte 0: all digits 0
     EXPECT_EQ(y[160], 2.0f);
     EXPECT_EQ(y[176], -2.0f);
     EXPECT_EQ(y[192], 0.0f);
@@ -679,9 +681,9 @@ TEST(DecodeHand, TQ1_0) {
 TEST(DecodeHand, TQ2_0) {
     // qs[64] @0, half d @64. Bits 2l of qs[32h + m] = element 128h + 32l + m. x = d (q - 1).
     Bytes b(66);
-    b.u16(64, 0x3800);               // d = 0.5
-    b.u8(0, 0x92);                   // 10 01 00 10: e0 2, e32 0, e64 1, e96 2
-    b.u8(63, 0x40);                  // e255 (h 1, l 3, m 31): 1; e159: 0
+    b.u16(64, 0x3800);  // d = 0.5
+    b.u8(0, 0x92);      // 10 01 00 10: e0 2, e32 0, e64 1, e96 2
+    b.u8(63, 0x40);     // e255 (h 1, l 3, m 31): 1; e159: 0
     const auto y = decodeAll(TensorType::TQ2_0, b);
     EXPECT_EQ(y[0], 0.5f);
     EXPECT_EQ(y[32], -0.5f);
@@ -695,11 +697,11 @@ TEST(DecodeHand, MXFP4) {
     // u8 E8M0 exponent e @0 (scale 2^(e - 127)), 16 bytes of E2M1 nibbles @1 (layout of Q4_0).
     // E2M1 s.ee.m, bias 1: 0x1 = 0.5 (subnormal), 0x2 = 1, 0x7 = 1.5 * 4 = 6, 0xA = -1.
     Bytes b(34);
-    b.u8(0, 128);                    // scale 2
-    b.u8(1, 0xA7);                   // e0: 6 * 2 = 12; e16: -1 * 2 = -2
-    b.u8(2, 0x01);                   // e1: 0.5 * 2 = 1; e17: 0
-    b.u8(17, 0);                     // second block: scale 2^-127
-    b.u8(18, 0x02);                  // e0: 1 * 2^-127 (a float subnormal)
+    b.u8(0, 128);    // scale 2
+    b.u8(1, 0xA7);   // e0: 6 * 2 = 12; e16: -1 * 2 = -2
+    b.u8(2, 0x01);   // e1: 0.5 * 2 = 1; e17: 0
+    b.u8(17, 0);     // second block: scale 2^-127
+    b.u8(18, 0x02);  // e0: 1 * 2^-127 (a float subnormal)
     const auto y = decodeAll(TensorType::MXFP4, b);
     EXPECT_EQ(y[0], 12.0f);
     EXPECT_EQ(y[16], -2.0f);
@@ -788,4 +790,4 @@ TEST(DecodeRows, EmptyTensorIsFine) {
     EXPECT_TRUE(decodeRows(TensorType::Q6_K, src, dst, 256, 2, "empty").ok());
 }
 
-} // namespace
+}  // namespace

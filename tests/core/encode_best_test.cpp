@@ -30,9 +30,9 @@ std::vector<float> readFloats(const std::string& path) {
 
 const std::vector<TensorType>& searchedTypes() {
     static const std::vector<TensorType> t = {
-        TensorType::Q2_K,   TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
-        TensorType::Q6_K,   TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_0,
-        TensorType::Q4_1,   TensorType::Q5_0, TensorType::Q5_1, TensorType::Q8_0};
+        TensorType::Q2_K, TensorType::Q3_K,   TensorType::Q4_K,   TensorType::Q5_K,
+        TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_0,
+        TensorType::Q4_1, TensorType::Q5_0,   TensorType::Q5_1,   TensorType::Q8_0};
     return t;
 }
 
@@ -147,8 +147,8 @@ TEST(EncodeBest, ThreadCountDoesNotChangeBytes) {
     auto weights = readFloats(qs::test::dataPath("golden/weights.f32"));
     weights.resize(4 * 4096);  // four rows: 64 K-quant blocks spread over the worker threads
     const auto imatrix = readFloats(qs::test::dataPath("golden/imatrix.f32"));
-    for (TensorType t : {TensorType::Q4_K, TensorType::Q3_K, TensorType::IQ4_XS,
-                         TensorType::Q4_1}) {
+    for (TensorType t :
+         {TensorType::Q4_K, TensorType::Q3_K, TensorType::IQ4_XS, TensorType::Q4_1}) {
         EXPECT_EQ(encodeWith(Quantizer::Best, t, weights, 4096, imatrix.data(), 1),
                   encodeWith(Quantizer::Best, t, weights, 4096, imatrix.data(), 0));
     }
@@ -164,4 +164,4 @@ TEST(EncodeBest, ParseQuantizer) {
     EXPECT_FALSE(qs::formats::hasBestSearch(TensorType::IQ2_XXS));
 }
 
-} // namespace
+}  // namespace

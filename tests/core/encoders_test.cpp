@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <random>
@@ -34,7 +34,9 @@ std::vector<float> readFloats(const std::string& path) {
     return out;
 }
 
-std::string goldenDir() { return qs::test::dataPath("golden"); }
+std::string goldenDir() {
+    return qs::test::dataPath("golden");
+}
 
 /// One row of results.tsv: ggml's RMSE and importance-weighted RMSE for a type.
 struct GgmlResult {
@@ -65,18 +67,30 @@ struct EncType {
 
 const std::vector<EncType>& encTypes() {
     static const std::vector<EncType> types = {
-        {TensorType::F16, "f16"},     {TensorType::BF16, "bf16"},
-        {TensorType::Q8_0, "q8_0"},   {TensorType::Q4_0, "q4_0"},
-        {TensorType::Q4_1, "q4_1"},   {TensorType::Q5_0, "q5_0"},
-        {TensorType::Q5_1, "q5_1"},   {TensorType::Q2_K, "q2_K"},
-        {TensorType::Q3_K, "q3_K"},  {TensorType::Q4_K, "q4_K"},
-        {TensorType::Q5_K, "q5_K"},  {TensorType::Q6_K, "q6_K"},
-        {TensorType::IQ4_NL, "iq4_nl"}, {TensorType::IQ4_XS, "iq4_xs"},
-        {TensorType::IQ2_XXS, "iq2_xxs", true}, {TensorType::IQ2_XS, "iq2_xs", true},
-        {TensorType::IQ2_S, "iq2_s"},       {TensorType::IQ3_XXS, "iq3_xxs"},
-        {TensorType::IQ3_S, "iq3_s"},       {TensorType::IQ1_S, "iq1_s", true},
-        {TensorType::IQ1_M, "iq1_m"},       {TensorType::TQ1_0, "tq1_0"},
-        {TensorType::TQ2_0, "tq2_0"},       {TensorType::MXFP4, "mxfp4"},
+        {TensorType::F16, "f16"},
+        {TensorType::BF16, "bf16"},
+        {TensorType::Q8_0, "q8_0"},
+        {TensorType::Q4_0, "q4_0"},
+        {TensorType::Q4_1, "q4_1"},
+        {TensorType::Q5_0, "q5_0"},
+        {TensorType::Q5_1, "q5_1"},
+        {TensorType::Q2_K, "q2_K"},
+        {TensorType::Q3_K, "q3_K"},
+        {TensorType::Q4_K, "q4_K"},
+        {TensorType::Q5_K, "q5_K"},
+        {TensorType::Q6_K, "q6_K"},
+        {TensorType::IQ4_NL, "iq4_nl"},
+        {TensorType::IQ4_XS, "iq4_xs"},
+        {TensorType::IQ2_XXS, "iq2_xxs", true},
+        {TensorType::IQ2_XS, "iq2_xs", true},
+        {TensorType::IQ2_S, "iq2_s"},
+        {TensorType::IQ3_XXS, "iq3_xxs"},
+        {TensorType::IQ3_S, "iq3_s"},
+        {TensorType::IQ1_S, "iq1_s", true},
+        {TensorType::IQ1_M, "iq1_m"},
+        {TensorType::TQ1_0, "tq1_0"},
+        {TensorType::TQ2_0, "tq2_0"},
+        {TensorType::MXFP4, "mxfp4"},
     };
     return types;
 }
@@ -93,7 +107,9 @@ const std::vector<EncType>& newTypes() {
     return types;
 }
 
-uint64_t bytesFor(TensorType t, int64_t n) { return *qs::formats::byteSize(t, uint64_t(n)); }
+uint64_t bytesFor(TensorType t, int64_t n) {
+    return *qs::formats::byteSize(t, uint64_t(n));
+}
 
 std::vector<uint8_t> encode(TensorType t, const std::vector<float>& x, int64_t rowLength,
                             const float* importance, int threads = 1, bool reference = false) {
@@ -133,8 +149,8 @@ double weightedRmse(const std::vector<float>& a, const std::vector<float>& b,
 
 /// Empty if equal, else where the first difference lies (gtest's vector dump is unreadable).
 std::string firstDifference(const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
-    if (a.size() != b.size()) return "sizes " + std::to_string(a.size()) + " vs " +
-                                     std::to_string(b.size());
+    if (a.size() != b.size())
+        return "sizes " + std::to_string(a.size()) + " vs " + std::to_string(b.size());
     for (size_t i = 0; i < a.size(); ++i) {
         if (a[i] != b[i]) return "first difference at byte " + std::to_string(i);
     }
@@ -193,8 +209,7 @@ TEST_F(EncodeGolden, ImportanceWeightedRmseAtMostGgml) {
         ASSERT_FALSE(ref.empty()) << "no golden file for " << e.golden;
         std::printf("[imat]  %-7s ours %.7e  ggml %.7e\n", e.golden, ours, theirs);
         EXPECT_EQ(firstDifference(q, ref), "") << "fast path";
-        EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, imatrix.data(), 1, true), ref),
-                  "")
+        EXPECT_EQ(firstDifference(encode(e.type, weights, kCols, imatrix.data(), 1, true), ref), "")
             << "reference path";
         EXPECT_LE(ours, theirs * kTableSlack);
     }
@@ -294,7 +309,7 @@ std::vector<float> awkwardRows(int64_t rows, int64_t cols, uint32_t seed) {
                 if (k == 2) v = (j == 5) ? -rowScale : 0;
                 if (k == 3) v = float(int(v / rowScale * 4)) * rowScale / 4;  // many ties
                 if (k == 4 && j % 2) v = 0;
-                if (k == 5 && j % 3 == 0) v = -0.0f;  // signed zeros
+                if (k == 5 && j % 3 == 0) v = -0.0f;                            // signed zeros
                 if (k == 6) v = j % 4 ? std::fabs(v) : (j % 8 ? 0.0f : -0.0f);  // min is a zero
                 x[size_t(r * cols + b + j)] = v;
             }
@@ -315,8 +330,8 @@ std::vector<float> randomImportance(int64_t cols, uint32_t seed) {
 TEST_F(EncodeGolden, ThreadCountDoesNotChangeBytes) {
     for (const EncType& e : encTypes()) {
         SCOPED_TRACE(e.golden);
-        for (const float* imp : {static_cast<const float*>(nullptr),
-                                 static_cast<const float*>(imatrix.data())}) {
+        for (const float* imp :
+             {static_cast<const float*>(nullptr), static_cast<const float*>(imatrix.data())}) {
             if (!imp && e.needsImatrix) continue;
             const auto one = encode(e.type, weights, kCols, imp, 1);
             const auto two = encode(e.type, weights, kCols, imp, 2);
@@ -418,7 +433,9 @@ TEST(EncodeVsGgml, AwkwardRowsByteIdentical) {
             const std::vector<float> xs(x.begin(), x.begin() + (slow ? 8 : 20) * cols);
             for (const float* w : {static_cast<const float*>(nullptr), imp.data()}) {
                 if (!w && e.needsImatrix) continue;  // ggml aborts without one
-                EXPECT_EQ(firstDifference(encode(e.type, xs, cols, w, 2), ggmlEncode(g, e.type, xs, cols, w)), "")
+                EXPECT_EQ(firstDifference(encode(e.type, xs, cols, w, 2),
+                                          ggmlEncode(g, e.type, xs, cols, w)),
+                          "")
                     << (w ? "with importance" : "plain");
             }
         }
@@ -474,9 +491,8 @@ TEST(EncodeErrors, NaNAndInfInputAreRejected) {
             SCOPED_TRACE(e.golden);
             std::vector<uint8_t> out(bytesFor(e.type, int64_t(x.size())));
             const std::vector<float> imp(256, 1.f);
-            const auto st = qs::formats::encodeRows(e.type, x, out, 256,
-                                                    e.needsImatrix ? imp.data() : nullptr, 2,
-                                                    "tok_emb");
+            const auto st = qs::formats::encodeRows(
+                e.type, x, out, 256, e.needsImatrix ? imp.data() : nullptr, 2, "tok_emb");
             ASSERT_FALSE(st.ok());
             EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
             EXPECT_NE(st.error().what().find("tok_emb"), std::string::npos);
@@ -511,7 +527,8 @@ TEST(EncodeErrors, MissingImatrixIsRejectedWithTheFix) {
     for (const TensorType t : {TensorType::IQ2_XXS, TensorType::IQ2_XS, TensorType::IQ1_S}) {
         EXPECT_TRUE(qs::formats::requiresImportance(t));
         std::vector<uint8_t> out(bytesFor(t, 256));
-        const auto st = qs::formats::encodeRows(t, x, out, 256, nullptr, 1, "blk.3.ffn_down.weight");
+        const auto st =
+            qs::formats::encodeRows(t, x, out, 256, nullptr, 1, "blk.3.ffn_down.weight");
         ASSERT_FALSE(st.ok());
         EXPECT_EQ(st.error().code, qs::ErrorCode::BadInput);
         EXPECT_NE(st.error().what().find("blk.3.ffn_down.weight"), std::string::npos);
@@ -533,4 +550,4 @@ TEST(EncodeErrors, UnsupportedTypeAndBadSizes) {
     EXPECT_EQ(st2.error().code, qs::ErrorCode::BadUsage);
 }
 
-} // namespace
+}  // namespace

@@ -97,7 +97,8 @@ TEST(Engine, ImatrixIsUsedAndMissingEntriesWarn) {
     auto s = exportGguf(*m, plan, dir.file("out.gguf"), qo);
     ASSERT_TRUE(s.ok()) << s.error().what();
     bool warned = false;
-    for (const auto& wmsg : s->warnings) warned |= wmsg.find("blk.1.attn_q.weight") != std::string::npos;
+    for (const auto& wmsg : s->warnings)
+        warned |= wmsg.find("blk.1.attn_q.weight") != std::string::npos;
     EXPECT_TRUE(warned);
     auto out = model::openModel(dir.file("out.gguf"));
     ASSERT_TRUE(out.ok());
@@ -131,4 +132,4 @@ TEST(Engine, RefusesOutputEqualToInputAndUnwritableTypes) {
     EXPECT_NE(r.error().message.find("cannot hold rows of 172"), std::string::npos);
 }
 
-} // namespace
+}  // namespace

@@ -32,8 +32,8 @@ Status writeQwen2(const std::string& out) {
     for (const auto& kv : m->metadata()) {
         std::string key = kv.key;
         if (key.rfind("llama.", 0) == 0) key = "qwen2." + key.substr(6);
-        QS_TRY(w.setKv(key, key == "general.architecture" ? io::GgufValue::string("qwen2")
-                                                         : kv.value));
+        QS_TRY(w.setKv(key,
+                       key == "general.architecture" ? io::GgufValue::string("qwen2") : kv.value));
     }
     std::vector<std::pair<std::string, std::vector<float>>> biases;
     for (int l = 0; l < int(m->hparams().blockCount); ++l) {
@@ -57,7 +57,7 @@ Status writeQwen2(const std::string& out) {
     return w.commit();
 }
 
-} // namespace
+}  // namespace
 
 TEST(EvalArch, Qwen2MatchesLlamaCpp) {
     if (std::system("node --version > /dev/null 2>&1") != 0 ||

@@ -16,8 +16,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -38,8 +38,7 @@ using namespace qs;
 
 namespace {
 
-const char* const kArchs[] = {"llama3", "qwen3", "qwen3moe", "mixtral",
-                              "gemma2", "gemma3", "phi3"};
+const char* const kArchs[] = {"llama3", "qwen3", "qwen3moe", "mixtral", "gemma2", "gemma3", "phi3"};
 constexpr int64_t kCtx = 128;
 
 struct Reference {
@@ -127,9 +126,9 @@ protected:
         ASSERT_TRUE(s_ready) << "synth or quantize failed";
         if (!s_haveNode) GTEST_SKIP() << "Node.js with node-llama-cpp is not installed";
         ASSERT_FALSE(s_refs->empty()) << "llama.cpp gave no logits";
-        const std::string path = s_refs->begin()->first.substr(
-                                     0, s_refs->begin()->first.rfind('/') + 1) +
-                                 arch + suffix + ".gguf";
+        const std::string path =
+            s_refs->begin()->first.substr(0, s_refs->begin()->first.rfind('/') + 1) + arch +
+            suffix + ".gguf";
         ASSERT_TRUE(s_refs->count(path)) << "llama.cpp gave nothing for " << path;
         const Reference& ref = s_refs->at(path);
         auto m = model::openModel(path);
@@ -175,9 +174,10 @@ protected:
         ASSERT_TRUE(st.ok()) << st.error().what();
         const double ppl = std::exp(nll / double(kCtx - 1));
         const double klMean = klSum / double(kCtx - 1);
-        std::printf("%s%s: llama.cpp ppl %.4f ours %.4f (ratio %.6f), KL mean %.3g max %.3g, "
-                    "%d positions over 1e-4\n",
-                    arch.c_str(), suffix.c_str(), ref.ppl, ppl, ppl / ref.ppl, klMean, klMax, over);
+        std::printf(
+            "%s%s: llama.cpp ppl %.4f ours %.4f (ratio %.6f), KL mean %.3g max %.3g, "
+            "%d positions over 1e-4\n",
+            arch.c_str(), suffix.c_str(), ref.ppl, ppl, ppl / ref.ppl, klMean, klMax, over);
         // Measured (AVX-512 machine, zen4 build): KL 0 (or < 1e-15) for every file but the F16
         // ones of gemma2 (3e-8 mean) and gemma3 (2e-8).
         // Without AVX-512 llama.cpp loads another build (8-lane sums, the AVX2 expf); we follow
@@ -198,22 +198,50 @@ protected:
     static inline std::map<std::string, Reference>* s_refs = new std::map<std::string, Reference>();
 };
 
-} // namespace
+}  // namespace
 
-TEST_F(EvalModern, Llama3RopeFreqsF16) { compare("llama3", ""); }
-TEST_F(EvalModern, Llama3RopeFreqsQ4KM) { compare("llama3", "-q4km"); }
-TEST_F(EvalModern, Qwen3F16) { compare("qwen3", ""); }
-TEST_F(EvalModern, Qwen3Q4KM) { compare("qwen3", "-q4km"); }
-TEST_F(EvalModern, Qwen3MoeF16) { compare("qwen3moe", ""); }
-TEST_F(EvalModern, Qwen3MoeQ4KM) { compare("qwen3moe", "-q4km"); }
-TEST_F(EvalModern, MixtralF16) { compare("mixtral", ""); }
-TEST_F(EvalModern, MixtralQ4KM) { compare("mixtral", "-q4km"); }
-TEST_F(EvalModern, Gemma2F16) { compare("gemma2", ""); }
-TEST_F(EvalModern, Gemma2Q4KM) { compare("gemma2", "-q4km"); }
-TEST_F(EvalModern, Gemma3F16) { compare("gemma3", ""); }
-TEST_F(EvalModern, Gemma3Q4KM) { compare("gemma3", "-q4km"); }
-TEST_F(EvalModern, Phi3F16) { compare("phi3", ""); }
-TEST_F(EvalModern, Phi3Q4KM) { compare("phi3", "-q4km"); }
+TEST_F(EvalModern, Llama3RopeFreqsF16) {
+    compare("llama3", "");
+}
+TEST_F(EvalModern, Llama3RopeFreqsQ4KM) {
+    compare("llama3", "-q4km");
+}
+TEST_F(EvalModern, Qwen3F16) {
+    compare("qwen3", "");
+}
+TEST_F(EvalModern, Qwen3Q4KM) {
+    compare("qwen3", "-q4km");
+}
+TEST_F(EvalModern, Qwen3MoeF16) {
+    compare("qwen3moe", "");
+}
+TEST_F(EvalModern, Qwen3MoeQ4KM) {
+    compare("qwen3moe", "-q4km");
+}
+TEST_F(EvalModern, MixtralF16) {
+    compare("mixtral", "");
+}
+TEST_F(EvalModern, MixtralQ4KM) {
+    compare("mixtral", "-q4km");
+}
+TEST_F(EvalModern, Gemma2F16) {
+    compare("gemma2", "");
+}
+TEST_F(EvalModern, Gemma2Q4KM) {
+    compare("gemma2", "-q4km");
+}
+TEST_F(EvalModern, Gemma3F16) {
+    compare("gemma3", "");
+}
+TEST_F(EvalModern, Gemma3Q4KM) {
+    compare("gemma3", "-q4km");
+}
+TEST_F(EvalModern, Phi3F16) {
+    compare("phi3", "");
+}
+TEST_F(EvalModern, Phi3Q4KM) {
+    compare("phi3", "-q4km");
+}
 
 // Without llama.cpp: the binding of every synth architecture (fused tensors as row ranges,
 // one view per expert), and the router's tie-breaking on duplicated rows.

@@ -37,8 +37,8 @@ std::string slurp(const std::string& path) {
 }
 
 std::vector<int32_t> llamaCppIds() {
-    const auto j = nlohmann::json::parse(slurp(std::string(QS_TEST_DATA_DIR) +
-                                               "/eval/eval-text.ids.json"));
+    const auto j =
+        nlohmann::json::parse(slurp(std::string(QS_TEST_DATA_DIR) + "/eval/eval-text.ids.json"));
     return j["ids"].get<std::vector<int32_t>>();
 }
 
@@ -97,7 +97,7 @@ double scriptMetricOf(const std::string& path) {
     return std::exp(s / n);
 }
 
-} // namespace
+}  // namespace
 
 TEST(EvalTokenizer, MatchesLlamaCppIds) {
     const auto expected = llamaCppIds();
@@ -138,7 +138,8 @@ TEST(EvalTokenizer, ClearErrors) {
     ASSERT_FALSE(tk.ok());
     // The core states the fact (the explorer shows it as it is); the eval command adds its advice
     // (CliEval.ClearErrors checks "--tokens" there).
-    EXPECT_NE(tk.error().message.find("no GGUF tokenizer"), std::string::npos) << tk.error().message;
+    EXPECT_NE(tk.error().message.find("no GGUF tokenizer"), std::string::npos)
+        << tk.error().message;
     EXPECT_EQ(tk.error().message.find("--tokens"), std::string::npos) << tk.error().message;
     test::TempDir tmp;
     std::ofstream(tmp.file("ids.txt")) << "[1, 403,\n407 x]";

@@ -4,11 +4,11 @@
 
 #include <filesystem>
 
+#include "../fuzz/split_harness.h"
+#include "../fuzz/tokenizer_check.h"
 #include "io/gguf_reader.h"
 #include "io/safetensors_reader.h"
-#include "../fuzz/split_harness.h"
 #include "test_util.h"
-#include "../fuzz/tokenizer_check.h"
 
 namespace {
 
@@ -23,7 +23,8 @@ TEST(FuzzRegression, GgufCorpusParsesOrFailsCleanly) {
         auto r = qs::io::parseGguf(bytes, e.path().string());
         if (!r.ok()) {
             EXPECT_FALSE(r.error().message.empty()) << e.path();
-            if (r.error().offset != qs::kNoOffset) EXPECT_LE(r.error().offset, bytes.size()) << e.path();
+            if (r.error().offset != qs::kNoOffset)
+                EXPECT_LE(r.error().offset, bytes.size()) << e.path();
         }
         ++files;
     }
@@ -39,7 +40,8 @@ TEST(FuzzRegression, SafetensorsCorpusParsesOrFailsCleanly) {
         auto r = qs::io::parseSafetensors(bytes, e.path().string());
         if (!r.ok()) {
             EXPECT_FALSE(r.error().message.empty()) << e.path();
-            if (r.error().offset != qs::kNoOffset) EXPECT_LE(r.error().offset, bytes.size()) << e.path();
+            if (r.error().offset != qs::kNoOffset)
+                EXPECT_LE(r.error().offset, bytes.size()) << e.path();
         }
         regressions += e.path().filename().string().starts_with("regress-");
         ++files;
@@ -49,9 +51,9 @@ TEST(FuzzRegression, SafetensorsCorpusParsesOrFailsCleanly) {
 }
 
 // The tokenizer corpus (seeds and what fuzz_tokenizer found, named regress-*): every input passes
-// the fuzz target's checks (ids in range and spelling the text back). regress-gemma4-overlong-space:
-// an overlong space (C0 A0) after the gemma4 space escaping stays a plain space, as in llama.cpp
-// (the check's expectation was wrong, not the tokenizer).
+// the fuzz target's checks (ids in range and spelling the text back).
+// regress-gemma4-overlong-space: an overlong space (C0 A0) after the gemma4 space escaping stays a
+// plain space, as in llama.cpp (the check's expectation was wrong, not the tokenizer).
 TEST(FuzzRegression, TokenizerCorpusPassesTheChecks) {
     size_t files = 0;
     for (const auto& e : std::filesystem::directory_iterator(corpusDir("tokenizer"))) {
@@ -73,7 +75,8 @@ TEST(FuzzRegression, GgufSplitCorpusIsAcceptedWholeOrRefusedNamingAShard) {
         const auto outcome = qs::fuzz::checkShardCatalogueInput(bytes);
         EXPECT_NE(outcome, qs::fuzz::Outcome::Broken) << e.path();
         const std::string name = e.path().filename().string();
-        const bool valid = name == "seed-3-shards" || name == "seed-2-shards" || name == "seed-1-shard";
+        const bool valid =
+            name == "seed-3-shards" || name == "seed-2-shards" || name == "seed-1-shard";
         if (name.starts_with("seed-")) {
             EXPECT_EQ(outcome == qs::fuzz::Outcome::Accepted, valid) << name;
         }
@@ -84,4 +87,4 @@ TEST(FuzzRegression, GgufSplitCorpusIsAcceptedWholeOrRefusedNamingAShard) {
     EXPECT_GE(files, 7u);
 }
 
-} // namespace
+}  // namespace

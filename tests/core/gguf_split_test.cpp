@@ -29,7 +29,8 @@ Plan planFor(const model::Model& m, Ftype f) {
 
 std::vector<std::string> filesIn(const std::filesystem::path& dir) {
     std::vector<std::string> out;
-    for (const auto& e : std::filesystem::directory_iterator(dir)) out.push_back(e.path().filename().string());
+    for (const auto& e : std::filesystem::directory_iterator(dir))
+        out.push_back(e.path().filename().string());
     std::sort(out.begin(), out.end());
     return out;
 }
@@ -150,7 +151,8 @@ TEST(GgufSplit, WrongCountIsRefusedByName) {
     hooks.keys = [](io::GgufWriter& w, uint32_t s, uint32_t) {
         if (s == 2) ASSERT_TRUE(w.setKv("split.count", io::GgufValue::u16(4)).ok());
     };
-    const auto paths = test::splitLikeGgufSplit(test::dataPath(kStories), dir.file("st"), 20, hooks);
+    const auto paths =
+        test::splitLikeGgufSplit(test::dataPath(kStories), dir.file("st"), 20, hooks);
     expectRefused(paths[0], paths[2], "split.count = 4");
 }
 
@@ -164,22 +166,27 @@ TEST(GgufSplit, ShardOfAnotherModelIsRefusedByName) {
     };
     const auto theirs =
         test::splitLikeGgufSplit(test::dataPath(kStories), other.file("st"), 20, fewer);
-    std::filesystem::copy_file(theirs[1], paths[1], std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(theirs[1], paths[1],
+                               std::filesystem::copy_options::overwrite_existing);
     expectRefused(paths[0], paths[1], "another model");
 }
 
 TEST(GgufSplit, ShardUnderTheWrongNumberIsRefusedByName) {
     test::TempDir dir;
     const auto paths = test::splitLikeGgufSplit(test::dataPath(kStories), dir.file("st"), 20);
-    std::filesystem::copy_file(paths[0], paths[1], std::filesystem::copy_options::overwrite_existing);
+    std::filesystem::copy_file(paths[0], paths[1],
+                               std::filesystem::copy_options::overwrite_existing);
     expectRefused(paths[2], paths[1], "split.no = 0");
 }
 
 TEST(GgufSplit, DuplicateTensorAcrossShardsIsRefusedByName) {
     test::TempDir dir;
     test::SplitHooks hooks;
-    hooks.extraTensors = [](uint32_t s) { return s == 1 ? std::vector<size_t>{3} : std::vector<size_t>{}; };
-    const auto paths = test::splitLikeGgufSplit(test::dataPath(kStories), dir.file("st"), 20, hooks);
+    hooks.extraTensors = [](uint32_t s) {
+        return s == 1 ? std::vector<size_t>{3} : std::vector<size_t>{};
+    };
+    const auto paths =
+        test::splitLikeGgufSplit(test::dataPath(kStories), dir.file("st"), 20, hooks);
     auto m = model::openModel(paths[0]);
     ASSERT_FALSE(m.ok());
     EXPECT_EQ(m.error().file, paths[1]);
@@ -194,7 +201,8 @@ TEST(GgufSplit, TensorCountMismatchIsRefused) {
     hooks.keys = [](io::GgufWriter& w, uint32_t, uint32_t) {
         ASSERT_TRUE(w.setKv("split.tensors.count", io::GgufValue::i32(49)).ok());
     };
-    const auto paths = test::splitLikeGgufSplit(test::dataPath(kStories), dir.file("st"), 20, hooks);
+    const auto paths =
+        test::splitLikeGgufSplit(test::dataPath(kStories), dir.file("st"), 20, hooks);
     expectRefused(paths[1], paths[0], "hold 48 tensors but split.tensors.count is 49");
 }
 
@@ -342,4 +350,4 @@ TEST(GgufSplit, CancelInALaterShardLeavesNoShardBehind) {
     EXPECT_TRUE(filesIn(dir.path()).empty());  // neither shards nor temporary files
 }
 
-} // namespace
+}  // namespace

@@ -321,9 +321,9 @@ enum class Corrupt {
 struct CorruptCase {
     Corrupt kind;
     const char* name;
-    uint64_t offset;         // expected error offset (kNoOffset: don't check)
-    const char* tensor;      // expected tensor name in the error ("" if none)
-    const char* needle;      // expected substring of the message
+    uint64_t offset;     // expected error offset (kNoOffset: don't check)
+    const char* tensor;  // expected tensor name in the error ("" if none)
+    const char* needle;  // expected substring of the message
 };
 
 // Offsets: the header is 24 bytes (magic, version, two int64 counts).
@@ -384,7 +384,9 @@ std::vector<uint8_t> build(Corrupt kind) {
         b.header(0, 2).str("k.a").u32(0).u8(1).str("k.a").u32(0).u8(2);
         break;
     case Corrupt::UnknownValueType: b.header(0, 1).str("k.a").u32(13).u32(0); break;
-    case Corrupt::StringPastEnd: b.header(0, 1).str("k.a").u32(8).u64(1ull << 50).raw("xy", 2); break;
+    case Corrupt::StringPastEnd:
+        b.header(0, 1).str("k.a").u32(8).u64(1ull << 50).raw("xy", 2);
+        break;
     case Corrupt::ArrayCountTooLarge:
         b.header(0, 1).str("k.a").u32(9).u32(6).u64(1000000).zeros(16);
         break;
@@ -411,12 +413,18 @@ std::vector<uint8_t> build(Corrupt kind) {
     case Corrupt::DuplicateTensorName:
         b.header(2, 0).tensor("t", {4}, F32, 0).tensor("t", {4}, F32, 32).padTo(32).zeros(64);
         break;
-    case Corrupt::OffsetPastEnd: b.header(1, 0).tensor("t", {4}, F32, 1 << 20).padTo(32).zeros(16); break;
-    case Corrupt::MisalignedOffset: b.header(1, 0).tensor("t", {4}, F32, 4).padTo(32).zeros(64); break;
+    case Corrupt::OffsetPastEnd:
+        b.header(1, 0).tensor("t", {4}, F32, 1 << 20).padTo(32).zeros(16);
+        break;
+    case Corrupt::MisalignedOffset:
+        b.header(1, 0).tensor("t", {4}, F32, 4).padTo(32).zeros(64);
+        break;
     case Corrupt::OverlappingTensors:
         b.header(2, 0).tensor("t", {16}, F32, 0).tensor("u", {8}, F32, 32).padTo(32).zeros(128);
         break;
-    case Corrupt::TruncatedData: b.header(1, 0).tensor("t", {64}, F32, 0).padTo(32).zeros(100); break;
+    case Corrupt::TruncatedData:
+        b.header(1, 0).tensor("t", {64}, F32, 0).padTo(32).zeros(100);
+        break;
     }
     return b.bytes();
 }
@@ -449,12 +457,15 @@ TEST_P(GgufCorrupt, GivesCleanErrorWithFileAndOffset) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Catalogue, GgufCorrupt, ::testing::ValuesIn(kCases),
-                         [](const ::testing::TestParamInfo<CorruptCase>& p) { return std::string(p.param.name); });
+                         [](const ::testing::TestParamInfo<CorruptCase>& p) {
+                             return std::string(p.param.name);
+                         });
 
 // Every truncation of a real file is refused cleanly (never a crash or an accepted file
 // with tensors past the end).
 TEST(GgufReader, EveryTruncationOfARealHeaderIsRefused) {
-    const auto bytes = test::readFile(test::dataPath("models/reference-quants/stories260K-Q4_0.gguf"));
+    const auto bytes =
+        test::readFile(test::dataPath("models/reference-quants/stories260K-Q4_0.gguf"));
     auto full = parseGguf(bytes, "full.gguf");
     ASSERT_TRUE(full.ok());
     const auto& last = full->tensors.back();
@@ -465,4 +476,4 @@ TEST(GgufReader, EveryTruncationOfARealHeaderIsRefused) {
     }
 }
 
-} // namespace
+}  // namespace

@@ -25,10 +25,10 @@
 #include "eval/plan_eval.h"
 #include "eval/tokenizer.h"
 #include "model/model.h"
-#include "quant/imatrix.h"
-#include "quant/imatrix_sums.h"
 #include "quant/engine.h"
 #include "quant/ftype.h"
+#include "quant/imatrix.h"
+#include "quant/imatrix_sums.h"
 #include "quant/plan.h"
 #include "synth/synth.h"
 #include "test_util.h"
@@ -130,7 +130,10 @@ std::string libDir() {
            "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/";
 }
 
-template <class F> F sym(void* h, const char* name) { return reinterpret_cast<F>(dlsym(h, name)); }
+template <class F>
+F sym(void* h, const char* name) {
+    return reinterpret_cast<F>(dlsym(h, name));
+}
 
 /// llama-imatrix's collection, through libllama's evaluation callback.
 class LlamaOracle {
@@ -167,7 +170,8 @@ public:
         backendInit = sym<void (*)()>(m_llama, "llama_backend_init");
         modelDefaults = sym<LlamaModelParams (*)()>(m_llama, "llama_model_default_params");
         ctxDefaults = sym<LlamaContextParams (*)()>(m_llama, "llama_context_default_params");
-        loadModel = sym<void* (*)(const char*, LlamaModelParams)>(m_llama, "llama_model_load_from_file");
+        loadModel =
+            sym<void* (*)(const char*, LlamaModelParams)>(m_llama, "llama_model_load_from_file");
         freeModel = sym<void (*)(void*)>(m_llama, "llama_model_free");
         initCtx = sym<void* (*)(void*, LlamaContextParams)>(m_llama, "llama_init_from_model");
         freeCtx = sym<void (*)(void*)>(m_llama, "llama_free");
@@ -176,10 +180,12 @@ public:
         decode = sym<int32_t (*)(void*, LlamaBatch)>(m_llama, "llama_decode");
         getMemory = sym<void* (*)(void*)>(m_llama, "llama_get_memory");
         memoryClear = sym<void (*)(void*, bool)>(m_llama, "llama_memory_clear");
-        quantizeDefaults = sym<LlamaQuantizeParams (*)()>(m_llama, "llama_model_quantize_default_params");
+        quantizeDefaults =
+            sym<LlamaQuantizeParams (*)()>(m_llama, "llama_model_quantize_default_params");
         quantize = sym<uint32_t (*)(const char*, const char*, const LlamaQuantizeParams*)>(
             m_llama, "llama_model_quantize");
-        auto logSet = sym<void (*)(void (*)(int, const char*, void*), void*)>(m_llama, "llama_log_set");
+        auto logSet =
+            sym<void (*)(void (*)(int, const char*, void*), void*)>(m_llama, "llama_log_set");
         if (!opName || !ggufInit || !loadAll || !backendInit || !modelDefaults || !ctxDefaults ||
             !loadModel || !initCtx || !batchInit || !decode || !getMemory || !memoryClear ||
             !ggufNTensors || !ggufTensorName || !ggufFindKey) {
@@ -204,9 +210,9 @@ public:
     };
 
     /// llama-imatrix over `tokens`: chunks of ctx (first token BOS), one decode per chunk.
-    std::map<std::string, Entry> collect(const std::string& path, const std::vector<int32_t>& tokens,
-                                         int ctx, int chunks, int32_t bos, bool exactAttention,
-                                         std::string& err) {
+    std::map<std::string, Entry> collect(const std::string& path,
+                                         const std::vector<int32_t>& tokens, int ctx, int chunks,
+                                         int32_t bos, bool exactAttention, std::string& err) {
         m_stats.clear();
         void* model = loadModel(path.c_str(), modelDefaults());
         if (!model) {
@@ -219,7 +225,7 @@ public:
         cp.cbEval = &LlamaOracle::callback;
         cp.cbEvalUser = this;
         if (exactAttention) {
-            cp.flashAttnType = 0;  // disabled
+            cp.flashAttnType = 0;     // disabled
             cp.typeK = cp.typeV = 0;  // F32 KV cache
         }
         void* lctx = initCtx(model, cp);
@@ -242,7 +248,8 @@ public:
             }
             if (decode(lctx, batch) != 0) err = "llama_decode failed";
         }
-        decodeSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        decodeSeconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         batchFree(batch);
         freeCtx(lctx);
         freeModel(model);
@@ -317,7 +324,10 @@ private:
             for (int64_t idx = 0; idx < ids->ne[0]; ++idx) {
                 for (int64_t row = 0; row < src1->ne[2]; ++row) {
                     int32_t ex;
-                    std::memcpy(&ex, static_cast<const char*>(ids->data) + row * ids->nb[1] + idx * ids->nb[0], 4);
+                    std::memcpy(
+                        &ex,
+                        static_cast<const char*>(ids->data) + row * ids->nb[1] + idx * ids->nb[0],
+                        4);
                     const auto* x = reinterpret_cast<const float*>(
                         data + (idx % src1->ne[1]) * src1->nb[1] + row * src1->nb[2]);
                     float* acc = e.values.data() + ex * ne0;
@@ -334,7 +344,8 @@ private:
         }
         for (int64_t i2 = 0; i2 < src1->ne[2]; ++i2) {
             for (int64_t row = 0; row < src1->ne[1]; ++row) {
-                const auto* x = reinterpret_cast<const float*>(data + row * src1->nb[1] + i2 * src1->nb[2]);
+                const auto* x =
+                    reinterpret_cast<const float*>(data + row * src1->nb[1] + i2 * src1->nb[2]);
                 for (int64_t j = 0; j < ne0; ++j) e.values[size_t(j)] += x[j] * x[j];
             }
         }
@@ -403,11 +414,12 @@ double compareWithLlama(const std::string& path, const std::vector<int32_t>& tok
     std::string err;
     const auto theirs = oracle.collect(path, tokens, ctx, chunks, bos, exact, err);
     const auto t2 = std::chrono::steady_clock::now();
-    std::printf("%s: %d chunks of %d, ours %.1f ms, libllama (load, context, decode, callback) "
-                "%.1f ms\n",
-                std::filesystem::path(path).filename().c_str(), chunks, ctx,
-                std::chrono::duration<double, std::milli>(t1 - t0).count(),
-                std::chrono::duration<double, std::milli>(t2 - t1).count());
+    std::printf(
+        "%s: %d chunks of %d, ours %.1f ms, libllama (load, context, decode, callback) "
+        "%.1f ms\n",
+        std::filesystem::path(path).filename().c_str(), chunks, ctx,
+        std::chrono::duration<double, std::milli>(t1 - t0).count(),
+        std::chrono::duration<double, std::milli>(t2 - t1).count());
     EXPECT_TRUE(err.empty()) << err;
     EXPECT_EQ(ours->entries.size(), theirs.size());
     double worst = 0;
@@ -447,9 +459,11 @@ double compareWithLlama(const std::string& path, const std::vector<int32_t>& tok
     return worst;
 }
 
-bool haveLlama() { return std::filesystem::exists(libDir() + "libllama.v0.5.0.so"); }
+bool haveLlama() {
+    return std::filesystem::exists(libDir() + "libllama.v0.5.0.so");
+}
 
-} // namespace
+}  // namespace
 
 TEST(ImatrixCollect, SumsSquaresPerColumnAndExpert) {
     eval::ImatrixCollector c;
@@ -463,7 +477,7 @@ TEST(ImatrixCollect, SumsSquaresPerColumnAndExpert) {
     c.onProduct(w, -1, 0, x.data(), 15);  // fewer than 16 rows: left out, as llama-imatrix does
     eval::WeightView ex = w;
     ex.name = "blk.0.ffn_up_exps.weight";
-    c.onProduct(ex, 2, 4, x.data(), 3);   // experts count whatever rows they get
+    c.onProduct(ex, 2, 4, x.data(), 3);  // experts count whatever rows they get
     c.onProduct(ex, 0, 4, x.data(), 1);
     eval::WeightView out = w;
     out.name = "output.weight";
@@ -483,7 +497,8 @@ TEST(ImatrixCollect, SumsSquaresPerColumnAndExpert) {
     const quant::Imatrix im = quant::importanceOf(s, &warnings);
     ASSERT_EQ(warnings.size(), 1u);
     EXPECT_NE(warnings[0].find("blk.0.ffn_up_exps.weight: 2 of 4 experts never routed to (1, 3)"),
-              std::string::npos) << warnings[0];
+              std::string::npos)
+        << warnings[0];
     const auto& v = im.entries.at("blk.0.ffn_up_exps.weight");
     EXPECT_EQ(v[3], 1.0f);
     EXPECT_EQ(v[6 + 2], 9.0f);
@@ -501,7 +516,8 @@ TEST(ImatrixCollect, GgufRoundTripMergeAndLegacyReader) {
     ASSERT_TRUE(quant::saveImatrixSums(a, dir.file("a.gguf")).ok());
     auto back = quant::loadImatrixSums(dir.file("a.gguf"));
     ASSERT_TRUE(back.ok()) << back.error().what();
-    EXPECT_EQ(back->entries.at("blk.0.ffn_down_exps.weight").counts, std::vector<double>({1, 0, 3}));
+    EXPECT_EQ(back->entries.at("blk.0.ffn_down_exps.weight").counts,
+              std::vector<double>({1, 0, 3}));
     EXPECT_EQ(back->entries.at("blk.0.attn_q.weight").sums, std::vector<double>({2, 4, 6}));
     EXPECT_EQ(back->datasets, std::vector<std::string>({"a.txt"}));
     EXPECT_EQ(back->chunkCount, 2u);
@@ -534,8 +550,9 @@ TEST(ImatrixCollect, GgufRoundTripMergeAndLegacyReader) {
     const auto bytes = test::readFile(dir.file("a.gguf"));
     ASSERT_GT(bytes.size(), 40u);
     // Cut into the last tensors' data.
-    test::writeFile(dir.file("cut.gguf"),
-                    std::vector<uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(bytes.size() - 40)));
+    test::writeFile(
+        dir.file("cut.gguf"),
+        std::vector<uint8_t>(bytes.begin(), bytes.begin() + std::ptrdiff_t(bytes.size() - 40)));
     auto cut = quant::loadImatrixSums(dir.file("cut.gguf"));
     ASSERT_FALSE(cut.ok());
     EXPECT_NE(cut.error().what().find("cut.gguf"), std::string::npos) << cut.error().what();
@@ -551,7 +568,7 @@ TEST(ImatrixCollect, StatisticsAsLlamaImatrix) {
     EXPECT_EQ(st.tensors[0].tensor, "blk.1.attn_q.weight");
     EXPECT_FLOAT_EQ(st.tensors[0].sumSq, 8.0f);
     EXPECT_FLOAT_EQ(st.tensors[0].mean, 2.0f);
-    EXPECT_FLOAT_EQ(st.tensors[0].entropy, 1.0f);   // two equal columns: one bit
+    EXPECT_FLOAT_EQ(st.tensors[0].entropy, 1.0f);  // two equal columns: one bit
     EXPECT_FLOAT_EQ(st.tensors[0].entropyNorm, 50.0f);
     EXPECT_FLOAT_EQ(st.tensors[0].active, 0.5f);
     EXPECT_FLOAT_EQ(st.tensors[0].cossim, 1.0f);  // same direction as layer 0
@@ -594,7 +611,8 @@ TEST(ImatrixCollect, Stories260KEqualsLlamaCpp) {
     const auto tokens = tk->encode(readText(test::dataPath("models/eval-text.txt")), true);
     ASSERT_GE(tokens.size(), 512u);
     quant::ImatrixSums ours, theirs;
-    const double worst = compareWithLlama(path, tokens, 128, 4, tk->bos(), true, 1e-4, &ours, &theirs);
+    const double worst =
+        compareWithLlama(path, tokens, 128, 4, tk->bos(), true, 1e-4, &ours, &theirs);
     std::printf("stories260K: largest relative difference per column %.3g\n", worst);
     // llama_model_quantize reads the importances of our GGUF file exactly: llama.cpp's own
     // collection, written by us and read back, gives the same file as handing it over directly.
@@ -635,7 +653,8 @@ TEST(ImatrixCollect, Stories260KFlashAttentionNearLlamaCpp) {
     ASSERT_TRUE(tk.ok());
     const auto tokens = tk->encode(readText(test::dataPath("models/eval-text.txt")), true);
     const double worst = compareWithLlama(path, tokens, 128, 4, tk->bos(), false, 1e-3);
-    std::printf("stories260K, flash attention: largest relative difference per column %.3g\n", worst);
+    std::printf("stories260K, flash attention: largest relative difference per column %.3g\n",
+                worst);
 }
 
 // Our imatrix (from a calibration text that is not the evaluation text) lowers the KL
@@ -784,15 +803,17 @@ TEST(ImatrixCollect, TimeAgainstLlamaCpp) {
     for (int rep = 0; rep < 3; ++rep) {
         const auto t0 = std::chrono::steady_clock::now();
         ASSERT_TRUE(eval::computeImatrix(*lm, tokens, o).ok());
-        ours = std::min(ours, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        ours = std::min(
+            ours, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
         std::string err;
         oracle.collect(path, tokens, ctx, chunks, tk->bos(), false, err);
         ASSERT_TRUE(err.empty()) << err;
         theirs = std::min(theirs, oracle.decodeSeconds);
     }
-    std::printf("stories260K imatrix, %d chunks of %d, 1 thread: ours %.1f ms, llama.cpp %.1f ms "
-                "(ours / llama.cpp %.2f)\n",
-                chunks, ctx, 1e3 * ours, 1e3 * theirs, ours / theirs);
+    std::printf(
+        "stories260K imatrix, %d chunks of %d, 1 thread: ours %.1f ms, llama.cpp %.1f ms "
+        "(ours / llama.cpp %.2f)\n",
+        chunks, ctx, 1e3 * ours, 1e3 * theirs, ours / theirs);
 }
 
 // ggml's own GGUF reader reads our file: names, F32 types, shapes' byte sizes, keys, values.
@@ -817,7 +838,8 @@ TEST(ImatrixCollect, GgmlReadsOurFile) {
     EXPECT_EQ(oracle.ggufArrN(g, oracle.ggufFindKey(g, "imatrix.datasets")), 1u);
     ASSERT_EQ(oracle.ggufNTensors(g), 4);
     const char* names[] = {"blk.0.attn_q.weight.in_sum2", "blk.0.attn_q.weight.counts",
-                           "blk.0.ffn_down_exps.weight.in_sum2", "blk.0.ffn_down_exps.weight.counts"};
+                           "blk.0.ffn_down_exps.weight.in_sum2",
+                           "blk.0.ffn_down_exps.weight.counts"};
     const size_t sizes[] = {16, 4, 24, 12};
     const auto bytes = test::readFile(f);
     for (int i = 0; i < 4; ++i) {

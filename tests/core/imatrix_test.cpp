@@ -98,4 +98,4 @@ TEST(Imatrix, DetectsAnImatrixForAnotherModel) {
     EXPECT_FALSE(checkImatrixFor(foreign, *m).ok());
 }
 
-} // namespace
+}  // namespace

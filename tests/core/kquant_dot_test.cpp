@@ -29,8 +29,8 @@ namespace {
 // ggml-cpu.h's struct ggml_type_traits_cpu.
 struct GgmlTraitsCpu {
     void (*fromFloat)(const float* x, void* y, int64_t k);
-    void (*vecDot)(int n, float* s, size_t bs, const void* x, size_t bx, const void* y,
-                   size_t by, int nrc);
+    void (*vecDot)(int n, float* s, size_t bs, const void* x, size_t bx, const void* y, size_t by,
+                   int nrc);
     int vecDotType;
     int64_t nrows;
 };
@@ -95,8 +95,7 @@ std::vector<uint8_t> encode(TensorType t, const std::vector<float>& w, int64_t c
     return out;
 }
 
-eval::WeightView view(TensorType t, const std::vector<uint8_t>& bytes, int64_t rows,
-                      int64_t cols) {
+eval::WeightView view(TensorType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
     eval::WeightView v;
     v.name = "test.weight";
     v.type = t;
@@ -154,7 +153,7 @@ std::vector<uint8_t> interleaveQ4K(const uint8_t* rows, int64_t nb) {
     return out;
 }
 
-} // namespace
+}  // namespace
 
 TEST(KQuantDot, DispatchedKernelEqualsPortable) {
     const int64_t cols = 768, rows = 13, nTok = 7;
@@ -210,8 +209,8 @@ TEST(KQuantDotVsGgml, VecDotBitIdentical) {
                 ++total;
                 if (bits(ours) != bits(theirs)) {
                     ++differ;
-                    ADD_FAILURE() << "row " << r << " token " << tk << ": ours " << ours
-                                  << " ggml " << theirs;
+                    ADD_FAILURE() << "row " << r << " token " << tk << ": ours " << ours << " ggml "
+                                  << theirs;
                 }
             }
         }

@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/type_table.h"
 #include "model/model.h"
 #include "quant/engine.h"
 #include "quant/ftype.h"
@@ -28,7 +29,6 @@
 #include "synth/synth.h"
 #include "synth/synth_imatrix.h"
 #include "test_util.h"
-#include "formats/type_table.h"
 
 using namespace qs;
 using namespace qs::quant;
@@ -78,8 +78,8 @@ struct Llama {
     bool open() {
         handle = dlopen((libDir() + "libllama.v0.5.0.so").c_str(), RTLD_NOW | RTLD_LOCAL);
         if (!handle) return false;
-        defaults = reinterpret_cast<DefaultParamsFn>(
-            dlsym(handle, "llama_model_quantize_default_params"));
+        defaults =
+            reinterpret_cast<DefaultParamsFn>(dlsym(handle, "llama_model_quantize_default_params"));
         quantize = reinterpret_cast<QuantizeFn>(dlsym(handle, "llama_model_quantize"));
         if (auto logSet = reinterpret_cast<LogSetFn>(dlsym(handle, "llama_log_set"))) {
             logSet(
@@ -97,8 +97,8 @@ struct Llama {
 
 bool isNewType(formats::TensorType t) {
     using T = formats::TensorType;
-    for (T n : {T::IQ2_XXS, T::IQ2_XS, T::IQ2_S, T::IQ3_XXS, T::IQ3_S, T::IQ1_S, T::IQ1_M,
-                T::TQ1_0, T::TQ2_0, T::MXFP4, T::NVFP4, T::Q1_0, T::Q2_0}) {
+    for (T n : {T::IQ2_XXS, T::IQ2_XS, T::IQ2_S, T::IQ3_XXS, T::IQ3_S, T::IQ1_S, T::IQ1_M, T::TQ1_0,
+                T::TQ2_0, T::MXFP4, T::NVFP4, T::Q1_0, T::Q2_0}) {
         if (t == n) return true;
     }
     return false;
@@ -108,7 +108,8 @@ bool isNewType(formats::TensorType t) {
 bool llamaQuantize(const Llama& l, const std::string& in, const std::string& out, Ftype ftype,
                    const Imatrix& im) {
     std::vector<LlamaImatrixData> data;
-    for (const auto& [name, values] : im.entries) data.push_back({name.c_str(), values.data(), values.size()});
+    for (const auto& [name, values] : im.entries)
+        data.push_back({name.c_str(), values.data(), values.size()});
     data.push_back({nullptr, nullptr, 0});
     LlamaQuantizeParams p = l.defaults();
     p.nthread = 2;
@@ -177,7 +178,8 @@ void comparePresets(const std::string& modelPath, const std::vector<Ftype>& pres
             EXPECT_EQ(ta.name, tb.name);
             EXPECT_EQ(formats::typeName(ta.type), formats::typeName(tb.type));
             const auto da = a->tensorData(ta), db = b->tensorData(tb);
-            const bool eq = da.size() == db.size() && std::memcmp(da.data(), db.data(), da.size()) == 0;
+            const bool eq =
+                da.size() == db.size() && std::memcmp(da.data(), db.data(), da.size()) == 0;
             EXPECT_TRUE(eq) << "data differ";
             same += eq;
             grid += isNewType(tb.type);
@@ -200,9 +202,9 @@ void comparePresets(const std::string& modelPath, const std::vector<Ftype>& pres
 
 const std::vector<Ftype>& newPresets() {
     static const std::vector<Ftype> p = {
-        Ftype::IQ2_XXS, Ftype::IQ2_XS, Ftype::IQ2_S,  Ftype::IQ2_M, Ftype::IQ3_XXS,
-        Ftype::IQ3_XS,  Ftype::IQ3_S,  Ftype::IQ3_M,  Ftype::IQ1_S, Ftype::IQ1_M,
-        Ftype::TQ1_0,   Ftype::TQ2_0,  Ftype::MXFP4_MOE, Ftype::Q1_0, Ftype::Q2_0,
+        Ftype::IQ2_XXS, Ftype::IQ2_XS, Ftype::IQ2_S,     Ftype::IQ2_M, Ftype::IQ3_XXS,
+        Ftype::IQ3_XS,  Ftype::IQ3_S,  Ftype::IQ3_M,     Ftype::IQ1_S, Ftype::IQ1_M,
+        Ftype::TQ1_0,   Ftype::TQ2_0,  Ftype::MXFP4_MOE, Ftype::Q1_0,  Ftype::Q2_0,
     };
     return p;
 }
@@ -210,14 +212,16 @@ const std::vector<Ftype>& newPresets() {
 TEST(LlamaPresets, MissingImatrixEntryIsRefusedLikeLlamaCpp) {
     // llama.cpp: "Missing importance matrix for tensor X in a very low-bit quantization".
     test::TempDir dir;
-    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
+    ASSERT_TRUE(
+        synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
     auto m = model::openModel(dir.file("tiny.gguf"));
     ASSERT_TRUE(m.ok());
     auto im = synth::synthImatrix(*m, 3);
     ASSERT_TRUE(im.ok());
     im->entries.erase("blk.1.ffn_up.weight");
     PlanOptions po;
-    po.ftype = Ftype::IQ2_S;  // IQ2_S itself does not need importance in ggml; llama.cpp's rule does
+    po.ftype =
+        Ftype::IQ2_S;  // IQ2_S itself does not need importance in ggml; llama.cpp's rule does
     po.hasImatrix = true;
     QuantizeOptions qo;
     qo.imatrix = &*im;
@@ -236,11 +240,12 @@ TEST(LlamaPresets, SynthTinyFilesByteIdentical) {
     // new type (IQ2_M: IQ2_S and IQ3_S; IQ2_S: IQ2_XS; IQ3_XS: IQ3_XXS; IQ1_S/IQ1_M: IQ1_*,
     // IQ2_XXS); QS_ALL_PRESETS=1 runs all fifteen (a minute or two on 2 cores).
     test::TempDir dir;
-    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
+    ASSERT_TRUE(
+        synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 2}, dir.file("tiny.gguf")).ok());
     const char* all = std::getenv("QS_ALL_PRESETS");
-    const std::vector<Ftype> some = {Ftype::IQ2_M,  Ftype::IQ2_S, Ftype::IQ3_XS, Ftype::IQ1_S,
-                                     Ftype::IQ1_M,  Ftype::TQ1_0, Ftype::TQ2_0,  Ftype::Q1_0,
-                                     Ftype::Q2_0};
+    const std::vector<Ftype> some = {Ftype::IQ2_M, Ftype::IQ2_S, Ftype::IQ3_XS,
+                                     Ftype::IQ1_S, Ftype::IQ1_M, Ftype::TQ1_0,
+                                     Ftype::TQ2_0, Ftype::Q1_0,  Ftype::Q2_0};
     comparePresets(dir.file("tiny.gguf"), all && *all == '1' ? newPresets() : some);
 }
 
@@ -302,14 +307,18 @@ TEST(LlamaPresets, DryRun22LayerAssignmentsAndSize) {
     ASSERT_TRUE(m.ok());
     Imatrix im;
     for (const auto& t : m->tensors()) {
-        if (t.shape.size() >= 2) im.entries[t.name] = std::vector<float>(size_t(t.rowLength()), 1.0f);
+        if (t.shape.size() >= 2)
+            im.entries[t.name] = std::vector<float>(size_t(t.rowLength()), 1.0f);
     }
     std::vector<LlamaImatrixData> data;
-    for (const auto& [name, values] : im.entries) data.push_back({name.c_str(), values.data(), values.size()});
+    for (const auto& [name, values] : im.entries)
+        data.push_back({name.c_str(), values.data(), values.size()});
     data.push_back({nullptr, nullptr, 0});
     int checked = 0;
     for (const auto& info : allFtypes()) {
-        if (info.ftype == Ftype::ALL_F32 || info.ftype == Ftype::MOSTLY_F16 || info.ftype == Ftype::MOSTLY_BF16) continue;
+        if (info.ftype == Ftype::ALL_F32 || info.ftype == Ftype::MOSTLY_F16 ||
+            info.ftype == Ftype::MOSTLY_BF16)
+            continue;
         for (const bool withImatrix : {false, true}) {
             SCOPED_TRACE(std::string(info.name) + (withImatrix ? " with imatrix" : " plain"));
             LlamaQuantizeParams p = l.defaults();
@@ -325,7 +334,9 @@ TEST(LlamaPresets, DryRun22LayerAssignmentsAndSize) {
             const Plan plan = buildPlan(*m, po);
             bool oursOk = true;
             for (size_t i = 0; i < plan.tensors.size(); ++i) {
-                oursOk &= m->tensors()[i].rowLength() % formats::traits(plan.tensors[i].type).blockSize == 0;
+                oursOk &=
+                    m->tensors()[i].rowLength() % formats::traits(plan.tensors[i].type).blockSize ==
+                    0;
             }
             EXPECT_EQ(ok, oursOk);
             if (!ok) continue;
@@ -336,7 +347,8 @@ TEST(LlamaPresets, DryRun22LayerAssignmentsAndSize) {
                 const auto& t = m->tensors()[i];
                 const auto it = theirs.find(t.name);
                 ASSERT_NE(it, theirs.end()) << t.name;
-                EXPECT_EQ(lower(formats::typeName(plan.tensors[i].type)), lower(it->second)) << t.name;
+                EXPECT_EQ(lower(formats::typeName(plan.tensors[i].type)), lower(it->second))
+                    << t.name;
             }
             uint64_t bytes = 0;
             for (size_t i = 0; i < plan.tensors.size(); ++i) bytes += plan.tensorBytes(*m, i);
@@ -389,8 +401,8 @@ TEST(LlamaPresets, ExportsEvaluateLikeLlamaCppFiles) {
     };
     using T = formats::TensorType;
     const std::vector<Case> cases = {
-        {"llama", Ftype::IQ2_XXS, T::IQ2_XXS}, {"llama", Ftype::IQ1_M, T::IQ1_M},
-        {"llama", Ftype::TQ1_0, T::TQ1_0},     {"llama", Ftype::Q2_0, T::Q2_0},
+        {"llama", Ftype::IQ2_XXS, T::IQ2_XXS},    {"llama", Ftype::IQ1_M, T::IQ1_M},
+        {"llama", Ftype::TQ1_0, T::TQ1_0},        {"llama", Ftype::Q2_0, T::Q2_0},
         {"qwen3moe", Ftype::MXFP4_MOE, T::MXFP4},
     };
     const std::string text = test::dataPath("models/eval-text.txt");
@@ -449,12 +461,12 @@ TEST(LlamaPresets, ExportsEvaluateLikeLlamaCppFiles) {
         EXPECT_EQ(theirs["scored"], ours["scored"]);
         EXPECT_EQ(theirs["nll"], ours["nll"]) << "per-position log-likelihoods differ";
         EXPECT_EQ(pTheirs, pOurs);
-        std::printf("%-8s %-9s llama.cpp perplexity: its file %.6f, ours %.6f (%d %s tensors, "
-                    "%d positions)\n",
-                    c.arch.c_str(), name.c_str(), pTheirs, pOurs, counts[i],
-                    std::string(formats::typeName(c.mustHave)).c_str(),
-                    ours["scored"].get<int>());
+        std::printf(
+            "%-8s %-9s llama.cpp perplexity: its file %.6f, ours %.6f (%d %s tensors, "
+            "%d positions)\n",
+            c.arch.c_str(), name.c_str(), pTheirs, pOurs, counts[i],
+            std::string(formats::typeName(c.mustHave)).c_str(), ours["scored"].get<int>());
     }
 }
 
-} // namespace
+}  // namespace

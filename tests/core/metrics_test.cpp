@@ -68,4 +68,4 @@ TEST(Histogram, BinsEdgesAndOutliers) {
     EXPECT_EQ(hi, 1.0f);
 }
 
-} // namespace
+}  // namespace

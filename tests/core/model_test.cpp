@@ -223,9 +223,9 @@ TEST(Synth, WeightsAreHeavyTailedWithOutlierChannels) {
     std::sort(sorted.begin(), sorted.end());
     const double median = sorted[sorted.size() / 2];
     EXPECT_GT(sorted.back(), 20.0 * median) << "no outlier input channel";
-    const auto outliers = std::count_if(colMs.begin(), colMs.end(),
-                                        [&](double v) { return v > 20.0 * median; });
+    const auto outliers =
+        std::count_if(colMs.begin(), colMs.end(), [&](double v) { return v > 20.0 * median; });
     EXPECT_LE(outliers, cols / 16) << "too many outlier channels";
 }
 
-} // namespace
+}  // namespace

@@ -34,7 +34,7 @@ std::string readText(const std::string& path) {
     return ss.str();
 }
 
-} // namespace
+}  // namespace
 
 TEST(OptimizerEval, Q4KMSizePlanHasNoMoreKlThanThePresetOnStories260K) {
     test::TempDir dir;
@@ -90,11 +90,12 @@ TEST(OptimizerEval, Q4KMSizePlanHasNoMoreKlThanThePresetOnStories260K) {
     const eval::EvalResult& a = presetEval->result;
     const eval::EvalResult& b = optEval->result;
     const eval::EvalResult& k = klEval->result;
-    std::printf("  Q4_K_M preset %llu B: KL mean %.6f p99 %.6f ppl %.5f | NMSE objective %llu B: "
-                "KL mean %.6f p99 %.6f ppl %.5f (original %.5f)\n",
-                static_cast<unsigned long long>(*size), a.klMean, a.klP99, a.perplexity,
-                static_cast<unsigned long long>(r.fileBytes), b.klMean, b.klP99, b.perplexity,
-                a.referencePerplexity);
+    std::printf(
+        "  Q4_K_M preset %llu B: KL mean %.6f p99 %.6f ppl %.5f | NMSE objective %llu B: "
+        "KL mean %.6f p99 %.6f ppl %.5f (original %.5f)\n",
+        static_cast<unsigned long long>(*size), a.klMean, a.klP99, a.perplexity,
+        static_cast<unsigned long long>(r.fileBytes), b.klMean, b.klP99, b.perplexity,
+        a.referencePerplexity);
     EXPECT_LE(rk.fileBytes, *size);
     EXPECT_LE(k.klMean, a.klMean);
     EXPECT_LE(k.klP99, a.klP99);
@@ -106,6 +107,7 @@ TEST(OptimizerEval, Q4KMSizePlanHasNoMoreKlThanThePresetOnStories260K) {
     EXPECT_LT(probeEval->result.klMean, 2.0 * rk.error);
     // A different plan, not the preset again.
     int differ = 0;
-    for (size_t i = 0; i < preset.tensors.size(); ++i) differ += preset.tensors[i].type != rk.plan.tensors[i].type;
+    for (size_t i = 0; i < preset.tensors.size(); ++i)
+        differ += preset.tensors[i].type != rk.plan.tensors[i].type;
     EXPECT_GT(differ, 0);
 }

@@ -376,5 +376,5 @@ TEST(PlanCompare, ImportedPlanOfAQ4KMFileIsThePreset) {
     EXPECT_FALSE(bad.error().tensor.empty());
 }
 
-} // namespace
-} // namespace qs::quant
+}  // namespace
+}  // namespace qs::quant

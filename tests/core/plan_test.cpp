@@ -137,7 +137,8 @@ TEST_F(PlanPresets, RulesOverridesAndPure) {
     opt.ftype = Ftype::Q4_K_M;
     opt.rules.push_back(*parseTypeRule("blk\\.1[0-9]\\.ffn_down=Q8_0"));
     opt.rules.push_back(*parseTypeRule("FFN_DOWN=q2_k"));  // pattern is lower-cased
-    opt.rules.push_back(*parseTypeRule("blk\\.3\\.ffn_down=Q6_K"));  // never reached: first match wins
+    opt.rules.push_back(
+        *parseTypeRule("blk\\.3\\.ffn_down=Q6_K"));  // never reached: first match wins
     opt.outputType = TensorType::Q8_0;
     opt.tokenEmbdType = TensorType::Q5_K;
     const Plan plan = buildPlan(*s_model, opt);
@@ -196,7 +197,8 @@ TEST(Plan, ParsesRulesAndRuleFiles) {
     auto badRe = parseTypeRule("attn_(v=q4_0");
     ASSERT_FALSE(badRe.ok());
     EXPECT_NE(badRe.error().message.find("invalid regex"), std::string::npos);
-    auto file = parseTypeRuleFile("# comment\nattn_v=q6_k ffn_down=q5_k\n\n  output=q8_0 # x\n", "f.txt");
+    auto file =
+        parseTypeRuleFile("# comment\nattn_v=q6_k ffn_down=q5_k\n\n  output=q8_0 # x\n", "f.txt");
     ASSERT_TRUE(file.ok());
     ASSERT_EQ(file->size(), 3u);
     EXPECT_EQ((*file)[2].type, TensorType::Q8_0);
@@ -231,7 +233,8 @@ TEST(Plan, MatchesLlamaCppFilesOfStories260K) {
             const auto& t = src->tensors()[i];
             const auto j = ref->indexOf(t.name);
             ASSERT_GE(j, 0) << t.name;
-            EXPECT_EQ(plan.tensors[i].type, ref->tensors()[size_t(j)].type) << file << " " << t.name;
+            EXPECT_EQ(plan.tensors[i].type, ref->tensors()[size_t(j)].type)
+                << file << " " << t.name;
         }
         EXPECT_EQ(plan.dataBytes(*src), ref->totalBytes()) << file;
     }
@@ -257,12 +260,15 @@ TEST(Plan, MatchesLlamaCppFilesOfStories260K) {
 // IQ mixes proper): our plan gives every tensor the type llama.cpp gave it, in its order.
 TEST(Plan, EqualsLlamaCppOnStories260KAndTinySynth) {
     test::TempDir dir;
-    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 0, true}, dir.file("tiny.gguf")).ok());
+    ASSERT_TRUE(
+        synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 0, true}, dir.file("tiny.gguf")).ok());
     std::map<std::string, model::Model> models;
-    models.emplace("stories260K", model::openModel(test::dataPath("models/stories260K.gguf")).value());
+    models.emplace("stories260K",
+                   model::openModel(test::dataPath("models/stories260K.gguf")).value());
     models.emplace("synth-tiny", model::openModel(dir.file("tiny.gguf")).value());
     // model -> preset -> [(tensor, type)] in file order
-    std::map<std::string, std::map<std::string, std::vector<std::pair<std::string, std::string>>>> want;
+    std::map<std::string, std::map<std::string, std::vector<std::pair<std::string, std::string>>>>
+        want;
     std::ifstream f(test::dataPath("presets/llama-cpp-assignments.tsv"));
     std::string line;
     std::getline(f, line);  // header
@@ -289,7 +295,8 @@ TEST(Plan, EqualsLlamaCppOnStories260KAndTinySynth) {
             ASSERT_EQ(order.size(), tensors.size()) << mname << " " << pname;
             for (size_t k = 0; k < order.size(); ++k) {
                 EXPECT_EQ(m.tensors()[order[k]].name, tensors[k].first) << mname << " " << pname;
-                EXPECT_EQ(std::string(formats::typeName(plan.tensors[order[k]].type)), tensors[k].second)
+                EXPECT_EQ(std::string(formats::typeName(plan.tensors[order[k]].type)),
+                          tensors[k].second)
                     << mname << " " << pname << " " << tensors[k].first;
             }
             ++combos;
@@ -309,4 +316,4 @@ TEST(Plan, LlamaTensorOrderMatchesLlamaCppFiles) {
     }
 }
 
-} // namespace
+}  // namespace

@@ -86,4 +86,4 @@ TEST(Recipe, BadRecipesAreRefusedWithTheField) {
     EXPECT_EQ(p.error().tensor, "blk.9.attn_q.weight");
 }
 
-} // namespace
+}  // namespace

@@ -102,10 +102,11 @@ TEST(ExportKeys, OverridesFollowFileTypeAndFinalKeysComeLast) {
     EXPECT_EQ(kvs[n - 3].value.str(), "renamed");
     EXPECT_EQ(kvs[n - 2].key, "test.flag");
     EXPECT_EQ(kvs[n - 1].key, "llama.block_count");
-    EXPECT_EQ(std::count_if(kvs.begin(), kvs.end(), [](const io::GgufKv& kv) {
-                  return kv.key == "general.name" || kv.key == "llama.block_count";
-              }),
+    EXPECT_EQ(std::count_if(kvs.begin(), kvs.end(),
+                            [](const io::GgufKv& kv) {
+                                return kv.key == "general.name" || kv.key == "llama.block_count";
+                            }),
               2);
 }
 
-} // namespace
+}  // namespace

@@ -117,7 +117,9 @@ TEST(ChangeDetection, NamesWhatChanged) {
 struct TinyModel {
     test::TempDir dir;
     std::string path = dir.file("in.gguf");
-    TinyModel() { EXPECT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 0}, path).ok()); }
+    TinyModel() {
+        EXPECT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 1, 0}, path).ok());
+    }
 };
 
 TEST(ChangeDetection, CopyRowsOfTruncatedModelNamesFileTensorAndOffset) {
@@ -170,7 +172,8 @@ TEST(ChangeDetection, ExportOfReplacedInputIsRefusedBeforeWriting) {
     auto m = model::openModel(tm.path);
     ASSERT_TRUE(m.ok());
     const auto plan = quant::buildPlan(*m, quant::PlanOptions{});
-    ASSERT_TRUE(synth::writeSynthModel({synth::SynthPreset::Tiny, 2, 0}, tm.dir.file("b.gguf")).ok());
+    ASSERT_TRUE(
+        synth::writeSynthModel({synth::SynthPreset::Tiny, 2, 0}, tm.dir.file("b.gguf")).ok());
     fs::rename(tm.dir.file("b.gguf"), tm.path);
     auto s = quant::exportGguf(*m, plan, tm.dir.file("out.gguf"), {});
     ASSERT_FALSE(s.ok());
@@ -278,4 +281,4 @@ TEST(SpaceCheck, RefusesWithBothNumbers) {
     EXPECT_TRUE(io::checkFreeSpace(dir.file("out.gguf"), 1).ok());
 }
 
-} // namespace
+}  // namespace

@@ -28,7 +28,7 @@ qs::model::Model stories() {
     return std::move(m).value();
 }
 
-} // namespace
+}  // namespace
 
 TEST(RuntimeEstimate, KvCacheOfStories260KAsLlamaCppSizesIt) {
     const auto m = stories();

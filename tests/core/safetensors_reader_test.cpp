@@ -423,76 +423,73 @@ Expect makeCorrupt(Corrupt c, const test::TempDir& dir) {
         return Expect{st, "bad.safetensors", std::move(needle), std::move(tensor), offset};
     };
     switch (c) {
-        case Corrupt::Truncated8:
-            return single({1, 0, 0}, "shorter than the 8-byte", "", 0);
-        case Corrupt::HeaderLenPastEnd:
-            return single({0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'}, "runs past the end", "", 0);
-        case Corrupt::MalformedJson: {
-            const std::string h = R"({"w": {"dtype": "F32", "shape": [4]] })";
-            // nlohmann stops at the stray ']' (index 35 of the header).
-            return single(stBytes(h, data16), "malformed JSON", "", 8 + h.find("]]") + 1);
+    case Corrupt::Truncated8: return single({1, 0, 0}, "shorter than the 8-byte", "", 0);
+    case Corrupt::HeaderLenPastEnd:
+        return single({0xff, 0xff, 0, 0, 0, 0, 0, 0, '{', '}'}, "runs past the end", "", 0);
+    case Corrupt::MalformedJson: {
+        const std::string h = R"({"w": {"dtype": "F32", "shape": [4]] })";
+        // nlohmann stops at the stray ']' (index 35 of the header).
+        return single(stBytes(h, data16), "malformed JSON", "", 8 + h.find("]]") + 1);
+    }
+    case Corrupt::NotAnObject: return single(stBytes("[1,2,3]", data16), "not an object", "", 8);
+    case Corrupt::BadDtype:
+        return single(stBytes(R"({"w":{"dtype":"U16","shape":[8],"data_offsets":[0,16]}})", data16),
+                      "unsupported dtype 'U16'", "w", 9);  // the entry's key, "w" at byte 9
+    case Corrupt::NegativeDim:
+        return single(
+            stBytes(R"({"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})", data16),
+            "negative", "w", 9);
+    case Corrupt::ShapeOverflow:
+        return single(stBytes(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],)"
+                              R"("data_offsets":[0,16]}})",
+                              data16),
+                      "overflows", "w", 9);
+    case Corrupt::SizeMismatch: {
+        const std::string h = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                              R"("w":{"dtype":"F32","shape":[4],"data_offsets":[4,16]}})";
+        return single(stBytes(h, data16), "needs 16", "w", 8 + h.find("\"w\""));  // its key
+    }
+    case Corrupt::OffsetPastEnd:
+        return single(
+            stBytes(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[1000,1016]}})", data16),
+            "past the end of the file", "w", 9);
+    case Corrupt::Overlap: {
+        const std::string h = R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                              R"("x":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
+        // Where the overlapping data starts, in file bytes.
+        return single(stBytes(h, data16), "overlaps tensor 'w'", "x", 8 + h.size() + 8);
+    }
+    case Corrupt::DuplicateName: {
+        const std::string h = R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                              R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+        return single(stBytes(h, data16), "named twice", "w", 8 + h.rfind("\"w\""));
+    }
+    case Corrupt::MissingShard:
+    case Corrupt::TensorMissingFromShard: {
+        test::writeFile(dir.file("model-00001-of-00002.safetensors"), stBytes(kW16, data16));
+        const std::string x = R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})";
+        if (c == Corrupt::TensorMissingFromShard) {
+            test::writeFile(dir.file("model-00002-of-00002.safetensors"), stBytes(x, data16));
         }
-        case Corrupt::NotAnObject:
-            return single(stBytes("[1,2,3]", data16), "not an object", "", 8);
-        case Corrupt::BadDtype:
-            return single(
-                stBytes(R"({"w":{"dtype":"U16","shape":[8],"data_offsets":[0,16]}})", data16),
-                "unsupported dtype 'U16'", "w", 9);  // the entry's key, "w" at byte 9
-        case Corrupt::NegativeDim:
-            return single(
-                stBytes(R"({"w":{"dtype":"F32","shape":[-4],"data_offsets":[0,16]}})", data16),
-                "negative", "w", 9);
-        case Corrupt::ShapeOverflow:
-            return single(stBytes(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296,16],)"
-                                  R"("data_offsets":[0,16]}})",
-                                  data16),
-                          "overflows", "w", 9);
-        case Corrupt::SizeMismatch: {
-            const std::string h = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
-                                  R"("w":{"dtype":"F32","shape":[4],"data_offsets":[4,16]}})";
-            return single(stBytes(h, data16), "needs 16", "w", 8 + h.find("\"w\""));  // its key
-        }
-        case Corrupt::OffsetPastEnd:
-            return single(
-                stBytes(R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[1000,1016]}})", data16),
-                "past the end of the file", "w", 9);
-        case Corrupt::Overlap: {
-            const std::string h = R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-                                  R"("x":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})";
-            // Where the overlapping data starts, in file bytes.
-            return single(stBytes(h, data16), "overlaps tensor 'w'", "x", 8 + h.size() + 8);
-        }
-        case Corrupt::DuplicateName: {
-            const std::string h = R"({"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-                                  R"("w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
-            return single(stBytes(h, data16), "named twice", "w", 8 + h.rfind("\"w\""));
-        }
-        case Corrupt::MissingShard:
-        case Corrupt::TensorMissingFromShard: {
-            test::writeFile(dir.file("model-00001-of-00002.safetensors"), stBytes(kW16, data16));
-            const std::string x = R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})";
-            if (c == Corrupt::TensorMissingFromShard) {
-                test::writeFile(dir.file("model-00002-of-00002.safetensors"), stBytes(x, data16));
-            }
-            nlohmann::json idx;
-            idx["weight_map"] = {{"w", "model-00001-of-00002.safetensors"},
-                                 {"y", "model-00002-of-00002.safetensors"}};
-            writeText(dir.file("model.safetensors.index.json"), idx.dump());
-            if (c == Corrupt::MissingShard) {
-                return {dir.path().string(), "model-00002-of-00002.safetensors", "missing shard",
-                        "", kNoOffset};
-            }
-            return {dir.path().string(), "model-00002-of-00002.safetensors",
-                    "'y' listed in the index is missing from shard model-00002-of-00002", "y",
+        nlohmann::json idx;
+        idx["weight_map"] = {{"w", "model-00001-of-00002.safetensors"},
+                             {"y", "model-00002-of-00002.safetensors"}};
+        writeText(dir.file("model.safetensors.index.json"), idx.dump());
+        if (c == Corrupt::MissingShard) {
+            return {dir.path().string(), "model-00002-of-00002.safetensors", "missing shard", "",
                     kNoOffset};
         }
-        case Corrupt::MalformedConfig: {
-            test::writeFile(dir.file("model.safetensors"), stBytes(kW16, data16));
-            const std::string cfg = "{ \"model_type\": \"llama\", \"hidden_size\": 64,, }";
-            writeText(dir.file("config.json"), cfg);
-            return {dir.path().string(), "config.json", "malformed config.json", "",
-                    cfg.find(",,") + 1};
-        }
+        return {dir.path().string(), "model-00002-of-00002.safetensors",
+                "'y' listed in the index is missing from shard model-00002-of-00002", "y",
+                kNoOffset};
+    }
+    case Corrupt::MalformedConfig: {
+        test::writeFile(dir.file("model.safetensors"), stBytes(kW16, data16));
+        const std::string cfg = "{ \"model_type\": \"llama\", \"hidden_size\": 64,, }";
+        writeText(dir.file("config.json"), cfg);
+        return {dir.path().string(), "config.json", "malformed config.json", "",
+                cfg.find(",,") + 1};
+    }
     }
     return {};
 }

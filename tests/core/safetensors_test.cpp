@@ -84,4 +84,4 @@ TEST(Safetensors, EveryTruncationOfTheRealFileIsRefused) {
     }
 }
 
-} // namespace
+}  // namespace

@@ -155,26 +155,24 @@ TEST(Sensitivity, CacheServesTheSameNumbersAndIgnoresCorruptFiles) {
         if (!f.is_regular_file()) continue;
         auto bytes = test::readFile(f.path().string());
         switch (n++ % 4) {
-            case 0:
-                test::writeFile(f.path().string(), {0xff, 0x00, 0x7b});
-                break;
-            case 1:
-                bytes.resize(bytes.size() / 2);
-                test::writeFile(f.path().string(), bytes);
-                break;
-            case 2: {
-                std::string s(bytes.begin(), bytes.end());
-                s.replace(s.find("content="), 9, "content=X");
-                test::writeFile(f.path().string(), {s.begin(), s.end()});
-                break;
-            }
-            default: {
-                std::string s(bytes.begin(), bytes.end());
-                const auto p = s.find("\"nmse\":");
-                s.replace(p, 8, "\"nmse\":-");
-                test::writeFile(f.path().string(), {s.begin(), s.end()});
-                break;
-            }
+        case 0: test::writeFile(f.path().string(), {0xff, 0x00, 0x7b}); break;
+        case 1:
+            bytes.resize(bytes.size() / 2);
+            test::writeFile(f.path().string(), bytes);
+            break;
+        case 2: {
+            std::string s(bytes.begin(), bytes.end());
+            s.replace(s.find("content="), 9, "content=X");
+            test::writeFile(f.path().string(), {s.begin(), s.end()});
+            break;
+        }
+        default: {
+            std::string s(bytes.begin(), bytes.end());
+            const auto p = s.find("\"nmse\":");
+            s.replace(p, 8, "\"nmse\":-");
+            test::writeFile(f.path().string(), {s.begin(), s.end()});
+            break;
+        }
         }
     }
     ASSERT_GT(n, 20);
@@ -213,8 +211,8 @@ TEST(Sensitivity, CancelAndProgress) {
     EXPECT_EQ(measureSensitivity(*m, o).error().code, ErrorCode::Cancelled);
 }
 
-} // namespace
-} // namespace qs::quant
+}  // namespace
+}  // namespace qs::quant
 
 namespace qs::quant {
 namespace {
@@ -231,8 +229,8 @@ TEST(Sensitivity, GridIQuantsAreCandidatesWhereTheyCanBeWritten) {
     ASSERT_TRUE(im.ok());
     ASSERT_EQ(im->find("token_embd.weight"), nullptr);
     SensitivityOptions o;
-    o.types = {TensorType::IQ2_XXS, TensorType::IQ2_S, TensorType::IQ1_M, TensorType::TQ1_0,
-               TensorType::Q2_0, TensorType::Q2_K};
+    o.types = {TensorType::IQ2_XXS, TensorType::IQ2_S, TensorType::IQ1_M,
+               TensorType::TQ1_0,   TensorType::Q2_0,  TensorType::Q2_K};
     o.imatrix = &*im;
     o.sampleRows = 8;
     o.cacheDir = dir.file("cache");
@@ -254,5 +252,5 @@ TEST(Sensitivity, GridIQuantsAreCandidatesWhereTheyCanBeWritten) {
     EXPECT_GT(table->cell(q, TensorType::IQ1_M)->nmse, table->cell(q, TensorType::IQ2_S)->nmse);
 }
 
-} // namespace
-} // namespace qs::quant
+}  // namespace
+}  // namespace qs::quant

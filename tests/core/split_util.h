@@ -49,7 +49,8 @@ inline std::vector<std::string> splitLikeGgufSplit(const std::string& input,
         EXPECT_TRUE(w.setKv("split.tensors.count", io::GgufValue::i32(int32_t(n))).ok());
         if (hooks.keys) hooks.keys(w, s, count);
         std::vector<size_t> mine;
-        for (size_t i = s * maxTensors; i < std::min(n, (s + 1) * maxTensors); ++i) mine.push_back(i);
+        for (size_t i = s * maxTensors; i < std::min(n, (s + 1) * maxTensors); ++i)
+            mine.push_back(i);
         if (hooks.extraTensors) {
             for (size_t i : hooks.extraTensors(s)) mine.push_back(i);
         }
@@ -62,7 +63,8 @@ inline std::vector<std::string> splitLikeGgufSplit(const std::string& input,
         for (size_t i : mine) {
             const auto& t = gguf->tensors[i];
             EXPECT_TRUE(
-                w.writeTensorData(file->bytes().subspan(gguf->dataOffset + t.offset, t.nbytes)).ok());
+                w.writeTensorData(file->bytes().subspan(gguf->dataOffset + t.offset, t.nbytes))
+                    .ok());
         }
         auto st = w.commit();
         EXPECT_TRUE(st.ok()) << (st ? "" : st.error().what());
@@ -71,4 +73,4 @@ inline std::vector<std::string> splitLikeGgufSplit(const std::string& input,
     return paths;
 }
 
-} // namespace qs::test
+}  // namespace qs::test

@@ -48,6 +48,8 @@ inline void writeFile(const std::string& path, const std::vector<uint8_t>& bytes
     f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
 }
 
-inline std::string dataPath(const std::string& rel) { return std::string(QS_TEST_DATA_DIR) + "/" + rel; }
+inline std::string dataPath(const std::string& rel) {
+    return std::string(QS_TEST_DATA_DIR) + "/" + rel;
+}
 
-} // namespace qs::test
+}  // namespace qs::test

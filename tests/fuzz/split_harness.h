@@ -35,7 +35,8 @@ inline Outcome checkShardCatalogueInput(std::span<const uint8_t> data) {
         auto g = io::parseGguf(data.subspan(starts[k], end - starts[k]), names.back());
         if (!g) return g.error().message.empty() ? Broken : Refused;
         // The split keys of any parsed header: a value or a clean error.
-        if (auto keys = io::readSplitKeys(*g, names.back()); !keys && keys.error().message.empty()) {
+        if (auto keys = io::readSplitKeys(*g, names.back());
+            !keys && keys.error().message.empty()) {
             return Broken;
         }
         shards.push_back(std::move(*g));
@@ -68,4 +69,4 @@ inline Outcome checkShardCatalogueInput(std::span<const uint8_t> data) {
     return prefix && *prefix == "x/m" ? Accepted : Broken;
 }
 
-} // namespace qs::fuzz
+}  // namespace qs::fuzz

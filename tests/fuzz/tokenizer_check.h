@@ -1,12 +1,12 @@
 #pragma once
 // The tokenizer fuzz check, shared by tests/fuzz/fuzz_tokenizer.cpp (libFuzzer) and the
-// FuzzRegression test that replays tests/fuzz/corpus/tokenizer: the first byte picks a hand-made vocabulary (byte-level
-// BPE with the llama-bpe, qwen2, qwen35, gpt-2 or gemma4 pre-tokenizer, or SentencePiece with and
-// without the space prefix) or the tokenizer.model reader; the rest is the text (or the model
-// bytes). Every id must be a token of the vocabulary, and where every byte has a token the ids
-// must spell the text back exactly (after llama.cpp's replacement of malformed UTF-8 by U+FFFD
-// on the BPE paths): nothing is lost, duplicated or reordered. The reader must give pieces or a
-// clean error pointing inside the input.
+// FuzzRegression test that replays tests/fuzz/corpus/tokenizer: the first byte picks a hand-made
+// vocabulary (byte-level BPE with the llama-bpe, qwen2, qwen35, gpt-2 or gemma4 pre-tokenizer, or
+// SentencePiece with and without the space prefix) or the tokenizer.model reader; the rest is the
+// text (or the model bytes). Every id must be a token of the vocabulary, and where every byte has a
+// token the ids must spell the text back exactly (after llama.cpp's replacement of malformed UTF-8
+// by U+FFFD on the BPE paths): nothing is lost, duplicated or reordered. The reader must give
+// pieces or a clean error pointing inside the input.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -89,8 +89,8 @@ inline Tokenizer spm(bool spacePrefix) {
         toks.push_back(name);
         scores.push_back(0);
     }
-    for (const char* t : {"\xE2\x96\x81", "a", "b", "t", "h", "e", "\xE2\x96\x81t", "th", "\xE2\x96\x81th", "the",
-                          "\xE2\x96\x81the", "ab", "aa"}) {
+    for (const char* t : {"\xE2\x96\x81", "a", "b", "t", "h", "e", "\xE2\x96\x81t", "th",
+                          "\xE2\x96\x81th", "the", "\xE2\x96\x81the", "ab", "aa"}) {
         toks.push_back(t);
         scores.push_back(-float(toks.size()));
     }
@@ -137,16 +137,22 @@ inline std::string replaceMalformed(const std::string& s) {
 /// Empty when the input passes every check, else what failed.
 inline std::string check(const uint8_t* data, size_t size) {
     if (size == 0) return {};
-    static const Tokenizer tokenizers[] = {bpe("llama-bpe", false), bpe("qwen2", false), bpe("qwen35", false),
-                                           bpe("gpt-2", false),     bpe("gemma4", true),  spm(true),
+    static const Tokenizer tokenizers[] = {bpe("llama-bpe", false),
+                                           bpe("qwen2", false),
+                                           bpe("qwen35", false),
+                                           bpe("gpt-2", false),
+                                           bpe("gemma4", true),
+                                           spm(true),
                                            spm(false)};
     const unsigned pick = data[0] % 8;
     const std::string text(reinterpret_cast<const char*>(data) + 1, size - 1);
     if (pick == 7) {
         auto r = qs::convert::detail::parseSentencePieceModel(text, "fuzz.model");
         if (!r.ok()) {
-            if (r.error().message.empty() || r.error().file != "fuzz.model") return "error without message or file";
-            if (r.error().offset != qs::kNoOffset && r.error().offset > text.size()) return "error offset past the input";
+            if (r.error().message.empty() || r.error().file != "fuzz.model")
+                return "error without message or file";
+            if (r.error().offset != qs::kNoOffset && r.error().offset > text.size())
+                return "error offset past the input";
         } else if (r->empty()) {
             return "no pieces and no error";
         }
@@ -187,8 +193,9 @@ inline std::string check(const uint8_t* data, size_t size) {
         }
     }
     // User-defined "<u>" is cut out of the text before anything else, so it spells itself.
-    if (back != expect) return "the ids do not spell the text (vocabulary " + std::to_string(pick) + ")";
+    if (back != expect)
+        return "the ids do not spell the text (vocabulary " + std::to_string(pick) + ")";
     return {};
 }
 
-} // namespace qs_fuzz_tokenizer
+}  // namespace qs_fuzz_tokenizer

@@ -45,4 +45,4 @@ TEST(GpuDevices, PreferenceOrdersDiscreteFirst) {
     EXPECT_LT(qs::gpu::devicePreference(c), qs::gpu::devicePreference(a));
 }
 
-} // namespace
+}  // namespace

@@ -45,8 +45,7 @@ class TempDir {
 public:
     TempDir() {
         m_path = std::filesystem::temp_directory_path() /
-                 ("qs_gpu_test_" + std::to_string(::getpid()) + "_" +
-                  std::to_string(s_counter++));
+                 ("qs_gpu_test_" + std::to_string(::getpid()) + "_" + std::to_string(s_counter++));
         std::filesystem::create_directories(m_path);
     }
     ~TempDir() {
@@ -97,4 +96,4 @@ protected:
     std::unique_ptr<VulkanBackend> m_backend;
 };
 
-} // namespace qs::gpu::test
+}  // namespace qs::gpu::test

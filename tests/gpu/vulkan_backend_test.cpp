@@ -23,14 +23,12 @@ using formats::TensorType;
 constexpr int64_t kGoldenRow = 4096;
 
 const std::vector<TensorType> kDecodeTypes = {
-    TensorType::F32,  TensorType::F16,  TensorType::BF16,   TensorType::Q8_0,
-    TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,   TensorType::Q5_1,
-    TensorType::Q2_K, TensorType::Q3_K, TensorType::Q4_K,   TensorType::Q5_K,
-    TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS};
+    TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,   TensorType::Q4_0,
+    TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1, TensorType::Q2_K,   TensorType::Q3_K,
+    TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K, TensorType::IQ4_NL, TensorType::IQ4_XS};
 
-const std::vector<TensorType> kEncodeTypes = {TensorType::F16,  TensorType::BF16,
-                                              TensorType::Q8_0, TensorType::Q4_0,
-                                              TensorType::Q4_1, TensorType::Q5_0,
+const std::vector<TensorType> kEncodeTypes = {TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
+                                              TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0,
                                               TensorType::Q5_1};
 
 /// Golden file stem: ggml's type name in lower case except the K of K-quants ("q4_K").
@@ -41,7 +39,9 @@ std::string goldenStem(TensorType t) {
     return s;
 }
 
-std::string name(TensorType t) { return std::string(formats::typeName(t)); }
+std::string name(TensorType t) {
+    return std::string(formats::typeName(t));
+}
 
 /// Index of the first float whose bits differ, or -1.
 int64_t firstBitDifference(const std::vector<float>& a, const std::vector<float>& b) {
@@ -201,7 +201,7 @@ TEST_F(VulkanFixture, UnsupportedTypesAreCleanBadUsage) {
     ASSERT_NE(be, nullptr);
     for (TensorType t : kDecodeTypes) EXPECT_TRUE(be->canDecode(t)) << name(t);
     for (TensorType t : kEncodeTypes) EXPECT_TRUE(be->canEncode(t)) << name(t);
-    EXPECT_FALSE(be->canDecode(TensorType::Q8_K));  // no file type: no shader
+    EXPECT_FALSE(be->canDecode(TensorType::Q8_K));     // no file type: no shader
     EXPECT_FALSE(be->canEncode(TensorType::IQ2_XXS));  // grid search: the CPU's
     EXPECT_FALSE(be->canEncode(TensorType::F32));
 
@@ -272,10 +272,10 @@ std::vector<float> edgeValues(int64_t n, uint32_t seed) {
             switch (kind) {
             case 0: y[j] = 0.0f; break;
             case 1: y[j] = j == 5 ? -127.0f : float(j % 16) - 7.5f; break;  // many ties
-            case 2: y[j] = float(int(rng() % 33) - 16) * 0.5f; break;      // halves
-            case 3: y[j] = uni(rng) * 1e-6f; break;                        // fp16 subnormal d
-            case 4: y[j] = uni(rng) * 6e4f; break;                         // near fp16 max
-            case 5: y[j] = 0.25f; break;                                   // constant block
+            case 2: y[j] = float(int(rng() % 33) - 16) * 0.5f; break;       // halves
+            case 3: y[j] = uni(rng) * 1e-6f; break;                         // fp16 subnormal d
+            case 4: y[j] = uni(rng) * 6e4f; break;                          // near fp16 max
+            case 5: y[j] = 0.25f; break;                                    // constant block
             case 6: y[j] = uni(rng) * std::pow(10.0f, float(int(rng() % 12) - 8)); break;
             default: y[j] = uni(rng) / (0.01f + std::fabs(uni(rng))); break;
             }
@@ -361,5 +361,5 @@ TEST_F(VulkanFixture, EncodeRejectsNonFiniteAsCpuDoes) {
     EXPECT_EQ(s.error().message, cpu.error().message);
 }
 
-} // namespace
-} // namespace qs::gpu::test
+}  // namespace
+}  // namespace qs::gpu::test

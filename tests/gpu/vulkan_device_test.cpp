@@ -188,13 +188,12 @@ TEST_F(VulkanFixture, ValidationMessengerReportsErrors) {
     ASSERT_TRUE(set.ok());
     const uint32_t push[2] = {0, 0};
     const uint32_t tooMany = d.limits().maxWorkgroupCount[0] + 1;
-    ASSERT_TRUE(d.submit([&](CommandRecorder& rec) {
-        rec.dispatch(**pipe, *set, push, tooMany, 1);
-    }).ok());
+    ASSERT_TRUE(
+        d.submit([&](CommandRecorder& rec) { rec.dispatch(**pipe, *set, push, tooMany, 1); }).ok());
     const auto messages = d.validationMessages();
     ASSERT_FALSE(messages.empty());
     EXPECT_NE(messages.front().find("groupCountX"), std::string::npos) << messages.front();
 }
 
-} // namespace
-} // namespace qs::gpu::test
+}  // namespace
+}  // namespace qs::gpu::test

@@ -30,12 +30,14 @@ using formats::TensorType;
 // The K-quants and IQ4 (encode_k.comp), and the legacy quants, whose importance path is the
 // weighted scale search of encode_k.comp (their plain path is encode.comp's, tested with these
 // inputs too).
-const std::vector<TensorType> kKTypes = {
-    TensorType::Q2_K,   TensorType::Q3_K,   TensorType::Q4_K, TensorType::Q5_K,
-    TensorType::Q6_K,   TensorType::IQ4_NL, TensorType::IQ4_XS, TensorType::Q4_0,
-    TensorType::Q4_1,   TensorType::Q5_0,   TensorType::Q5_1};
+const std::vector<TensorType> kKTypes = {TensorType::Q2_K,   TensorType::Q3_K, TensorType::Q4_K,
+                                         TensorType::Q5_K,   TensorType::Q6_K, TensorType::IQ4_NL,
+                                         TensorType::IQ4_XS, TensorType::Q4_0, TensorType::Q4_1,
+                                         TensorType::Q5_0,   TensorType::Q5_1};
 
-std::string name(TensorType t) { return std::string(formats::typeName(t)); }
+std::string name(TensorType t) {
+    return std::string(formats::typeName(t));
+}
 
 std::string goldenStem(TensorType t) {
     std::string s(formats::typeName(t));
@@ -95,10 +97,11 @@ Agreement compare(TensorType t, const std::vector<float>& x, const std::vector<u
 
 /// The acceptance bar of docs/GPU.md.
 void expectAgreement(TensorType t, const Agreement& a, const std::string& what) {
-    std::printf("[ encode_k ] %-7s %-28s blocks %7lld identical %8.4f%%  rmse cpu %.6e gpu %.6e "
-                "delta %.2e first diff %lld\n",
-                name(t).c_str(), what.c_str(), (long long)a.blocks, 100.0 * a.identicalShare(),
-                a.rmseCpu, a.rmseGpu, a.rmseRelDelta(), (long long)a.firstDiff);
+    std::printf(
+        "[ encode_k ] %-7s %-28s blocks %7lld identical %8.4f%%  rmse cpu %.6e gpu %.6e "
+        "delta %.2e first diff %lld\n",
+        name(t).c_str(), what.c_str(), (long long)a.blocks, 100.0 * a.identicalShare(), a.rmseCpu,
+        a.rmseGpu, a.rmseRelDelta(), (long long)a.firstDiff);
     if (t == TensorType::IQ4_NL) {
         EXPECT_EQ(a.identical, a.blocks) << what;
     } else {
@@ -307,5 +310,5 @@ TEST_F(VulkanFixture, EncodeKRejectsBadInputAsCpuDoes) {
     EXPECT_EQ(s.error().code, ErrorCode::BadInput);
 }
 
-} // namespace
-} // namespace qs::gpu::test
+}  // namespace
+}  // namespace qs::gpu::test

@@ -149,5 +149,5 @@ TEST_F(VulkanFixture, ExportKQuantPresetsDecodeAsTheCpuExport) {
     }
 }
 
-} // namespace
-} // namespace qs::gpu::test
+}  // namespace
+}  // namespace qs::gpu::test

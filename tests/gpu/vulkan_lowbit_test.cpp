@@ -32,10 +32,9 @@ using formats::TensorType;
 
 constexpr int64_t kGoldenRow = 4096;
 
-const std::vector<TensorType> kGridTypes = {TensorType::IQ1_S,   TensorType::IQ1_M,
-                                            TensorType::IQ2_XXS, TensorType::IQ2_XS,
-                                            TensorType::IQ2_S,   TensorType::IQ3_XXS,
-                                            TensorType::IQ3_S};
+const std::vector<TensorType> kGridTypes = {
+    TensorType::IQ1_S, TensorType::IQ1_M,   TensorType::IQ2_XXS, TensorType::IQ2_XS,
+    TensorType::IQ2_S, TensorType::IQ3_XXS, TensorType::IQ3_S};
 const std::vector<TensorType> kLowBitTypes = {TensorType::TQ1_0, TensorType::TQ2_0,
                                               TensorType::MXFP4, TensorType::NVFP4,
                                               TensorType::Q1_0,  TensorType::Q2_0};
@@ -46,7 +45,9 @@ std::vector<TensorType> newDecodeTypes() {
     return all;
 }
 
-std::string name(TensorType t) { return std::string(formats::typeName(t)); }
+std::string name(TensorType t) {
+    return std::string(formats::typeName(t));
+}
 
 std::string stem(TensorType t) {
     std::string s = name(t);
@@ -283,8 +284,8 @@ TEST_F(VulkanFixture, EncodeLowBitEdgeValuesChunkedBitIdentical) {
             EXPECT_GT(be->lastChunkCount(), 1);
             const int64_t diff = firstByteDifference(cpu, gpu);
             const int64_t bb = formats::traits(t).blockBytes;
-            EXPECT_EQ(diff, -1) << "first difference at byte " << diff << " (block "
-                                << diff / bb << ")";
+            EXPECT_EQ(diff, -1) << "first difference at byte " << diff << " (block " << diff / bb
+                                << ")";
         }
     }
 }
@@ -295,8 +296,8 @@ TEST_F(VulkanFixture, EncodeLowBitTinyValuesGoToTheCpu) {
     std::vector<float> x(256, 0.25f);
     x[77] = 1e-35f;  // below 2^-100: the device could flush its scales
     for (TensorType t : kLowBitTypes) {
-        std::vector<uint8_t> y(size_t(256 / formats::traits(t).blockSize *
-                                      formats::traits(t).blockBytes));
+        std::vector<uint8_t> y(
+            size_t(256 / formats::traits(t).blockSize * formats::traits(t).blockBytes));
         Status s = be->encodeRows(t, x, y, 256, nullptr, "blk.3.ffn_up.weight");
         ASSERT_FALSE(s.ok()) << name(t);
         EXPECT_EQ(s.error().code, ErrorCode::BadUsage) << name(t);
@@ -361,12 +362,9 @@ TEST_F(VulkanFixture, ExportIssue18PresetsWriteTheCpuBytes) {
         std::vector<TensorType> cpuEncoded;  // in the file, refused by the device (grids)
     };
     const std::vector<Case> cases = {
-        {"TQ1_0", false, {TensorType::TQ1_0}, {}},
-        {"TQ2_0", false, {TensorType::TQ2_0}, {}},
-        {"Q1_0", false, {TensorType::Q1_0}, {}},
-        {"Q2_0", false, {TensorType::Q2_0}, {}},
-        {"IQ2_XXS", true, {}, {TensorType::IQ2_XXS}},
-        {"IQ1_M", true, {}, {TensorType::IQ1_M}},
+        {"TQ1_0", false, {TensorType::TQ1_0}, {}},    {"TQ2_0", false, {TensorType::TQ2_0}, {}},
+        {"Q1_0", false, {TensorType::Q1_0}, {}},      {"Q2_0", false, {TensorType::Q2_0}, {}},
+        {"IQ2_XXS", true, {}, {TensorType::IQ2_XXS}}, {"IQ1_M", true, {}, {TensorType::IQ1_M}},
     };
     for (const Case& c : cases) {
         SCOPED_TRACE(std::string(c.ftype));
@@ -409,5 +407,5 @@ TEST_F(VulkanFixture, ExportIssue18PresetsWriteTheCpuBytes) {
     }
 }
 
-} // namespace
-} // namespace qs::gpu::test
+}  // namespace
+}  // namespace qs::gpu::test

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "formats/encoders.h"
 #include "formats/decode.h"
+#include "formats/encoders.h"
 #include "gpu_test_util.h"
 #include "model/model.h"
 #include "quant/analysis.h"
@@ -70,10 +70,10 @@ TEST_F(VulkanFixture, HistogramCountsIdenticalToCpu) {
         int bins;
     };
     const double e = std::nextafter(0.0731, INFINITY);
-    const std::vector<Range> ranges = {
-        {-e, e, 1},        {-e, e, 7},       {-e, e, 64},     {-e, e, 4093},  // shared counters
-        {-e, e, 5000},     {-e, e, 100000},                                  // global atomics
-        {-0.3, 1.7, 33},   {1e-3, 2e-3, 10}, {-1e30, 1e30, 16}};
+    const std::vector<Range> ranges = {{-e, e, 1},      {-e, e, 7},       {-e, e, 64},
+                                       {-e, e, 4093},                     // shared counters
+                                       {-e, e, 5000},   {-e, e, 100000},  // global atomics
+                                       {-0.3, 1.7, 33}, {1e-3, 2e-3, 10}, {-1e30, 1e30, 16}};
     uint32_t seed = 1;
     for (const Range& r : ranges) {
         char what[96];
@@ -191,5 +191,5 @@ TEST_F(VulkanFixture, AnalysisThroughVulkanMatchesCpu) {
     }
 }
 
-} // namespace
-} // namespace qs::gpu::test
+}  // namespace
+}  // namespace qs::gpu::test

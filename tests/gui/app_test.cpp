@@ -62,7 +62,7 @@ QString expectedVersion() {
              QS_GUI_HAS_VULKAN ? QStringLiteral(", vulkan") : QString());
 }
 
-} // namespace
+}  // namespace
 
 class AppTest : public QObject {
     Q_OBJECT

@@ -4,29 +4,29 @@
 #include <algorithm>
 #include <span>
 
-#include <QAction>
-#include <QFile>
 #include <qcustomplot.h>
+#include <QAction>
 #include <QComboBox>
+#include <QDialog>
 #include <QDir>
+#include <QFile>
 #include <QFileInfo>
 #include <QLabel>
 #include <QLineEdit>
-#include <QDialog>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
-#include <QTreeView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
+#include <QTreeView>
 #include <QUndoStack>
 
 #include "format_utils.h"
+#include "jobs/export_job.h"
 #include "main_window.h"
 #include "model/model.h"
 #include "plan_document.h"
-#include "jobs/export_job.h"
 #include "plan_toolbar.h"
 #include "plots_panel.h"
 #include "precision_map.h"
@@ -50,7 +50,7 @@ std::vector<TensorType> typesOf(const qs::quant::Plan& p) {
     return out;
 }
 
-} // namespace
+}  // namespace
 
 class ExplorerTest : public QObject {
     Q_OBJECT
@@ -88,8 +88,8 @@ void ExplorerTest::initTestCase() {
     QCoreApplication::setApplicationName(QStringLiteral("QuantscopeExplorerTest"));
     QVERIFY(m_dir.isValid());
     m_modelPath = m_dir.filePath(QStringLiteral("tiny.gguf"));
-    const qs::Status st = qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0},
-                                                     m_modelPath.toStdString());
+    const qs::Status st =
+        qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0}, m_modelPath.toStdString());
     QVERIFY2(st.ok(), st.ok() ? "" : st.error().what().c_str());
 }
 
@@ -295,7 +295,8 @@ void ExplorerTest::exportWritesPlannedTypes() {
         qs::quant::QuantizeOptions o;
         QVERIFY(qs::quant::quantizeTensor(src, i, doc->plan().tensors[i].type, o, &expected).ok());
         const std::span<const uint8_t> got = m->tensorData(m->tensors()[size_t(j)]);
-        QVERIFY(got.size() == expected.size() && std::equal(got.begin(), got.end(), expected.begin()));
+        QVERIFY(got.size() == expected.size() &&
+                std::equal(got.begin(), got.end(), expected.begin()));
     }
     QCOMPARE(qint64(QFileInfo(path).size()), m_window->sizeLedger()->exactBytes());
 }
@@ -354,7 +355,8 @@ void ExplorerTest::splitModelSaysThreeFilesAndExportsSplit() {
     QVERIFY(predicted.ok());
     QVERIFY(predicted->size() > 1);
     const QString summary = m_window->exportSummary(split, path);
-    QVERIFY2(summary.contains(QStringLiteral("%1 files").arg(predicted->size())), qPrintable(summary));
+    QVERIFY2(summary.contains(QStringLiteral("%1 files").arg(predicted->size())),
+             qPrintable(summary));
     QSignalSpy done(m_window, &MainWindow::exportFinished);
     QVERIFY(m_window->startExport(path, split));
     QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
@@ -400,8 +402,8 @@ void ExplorerTest::exportDialogOffersSplitOptions() {
 void ExplorerTest::recipeRoundTrip() {
     qs::gui::PlanDocument* doc = m_window->planDocument();
     doc->applyPreset(qs::quant::Ftype::Q4_K_M);
-    QVERIFY(doc->setTypes({size_t(doc->model()->indexOf("blk.2.ffn_up.weight"))},
-                          TensorType::Q2_K));
+    QVERIFY(
+        doc->setTypes({size_t(doc->model()->indexOf("blk.2.ffn_up.weight"))}, TensorType::Q2_K));
     const auto planned = typesOf(doc->plan());
     QTemporaryDir out;
     const QString path = out.filePath(QStringLiteral("r.json"));

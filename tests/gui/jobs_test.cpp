@@ -7,16 +7,17 @@
 #include <algorithm>
 #include <cmath>
 
+#include <qcustomplot.h>
 #include <QComboBox>
 #include <QDialog>
-#include <QJsonDocument>
-#include <QJsonObject>
-#include <QProcess>
 #include <QDir>
 #include <QElapsedTimer>
 #include <QFile>
 #include <QFileInfo>
+#include <QJsonDocument>
+#include <QJsonObject>
 #include <QLabel>
+#include <QProcess>
 #include <QProgressBar>
 #include <QPushButton>
 #include <QSettings>
@@ -24,23 +25,22 @@
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTableWidget>
-#include <QTreeView>
 #include <QTemporaryDir>
 #include <QTest>
 #include <QTimer>
 #include <QToolButton>
+#include <QTreeView>
 #include <QUndoStack>
-#include <qcustomplot.h>
 
 #include "budget_panel.h"
 #include "error_atlas.h"
-#include "eval_panel.h"
 #include "error_plot.h"
 #include "eval/budget_fit.h"
-#include "format_utils.h"
-#include "job_indicator.h"
 #include "eval/imatrix_collect.h"
 #include "eval/tokenizer.h"
+#include "eval_panel.h"
+#include "format_utils.h"
+#include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "jobs/imatrix_job.h"
 #include "main_window.h"
@@ -52,9 +52,9 @@
 #include "quant/imatrix.h"
 #include "quant/imatrix_sums.h"
 #include "quant/optimizer.h"
-#include "quant/sensitivity.h"
 #include "quant/plan.h"
 #include "quant/runtime_estimate.h"
+#include "quant/sensitivity.h"
 #include "size_ledger.h"
 #include "synth/synth.h"
 #include "tensor_table_model.h"
@@ -89,7 +89,7 @@ qs::quant::Imatrix makeImatrix(const qs::model::Model& m) {
     return im;
 }
 
-} // namespace
+}  // namespace
 
 class JobsTest : public QObject {
     Q_OBJECT
@@ -143,7 +143,8 @@ void JobsTest::initTestCase() {
     QSettings().clear();
     QVERIFY(m_dir.isValid());
     m_tiny = m_dir.filePath(QStringLiteral("tiny.gguf"));
-    qs::Status st = qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0}, m_tiny.toStdString());
+    qs::Status st =
+        qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0}, m_tiny.toStdString());
     QVERIFY2(st.ok(), st.ok() ? "" : st.error().what().c_str());
     m_small = m_dir.filePath(QStringLiteral("small.gguf"));
     st = qs::synth::writeSynthModel({qs::synth::SynthPreset::Small, 1, 0}, m_small.toStdString());
@@ -189,9 +190,10 @@ void JobsTest::groupedViewSumsEachLayer() {
     QAbstractItemModel* view = m_window->tensorView()->model();
     QStringList groups;
     for (int r = 0; r < view->rowCount(); ++r) groups << view->index(r, 0).data().toString();
-    QCOMPARE(groups, (QStringList{QStringLiteral("blk.0"), QStringLiteral("blk.1"), QStringLiteral("blk.2"),
-                                  QStringLiteral("blk.3"), QStringLiteral("embeddings"),
-                                  QStringLiteral("output"), QStringLiteral("norms")}));
+    QCOMPARE(groups,
+             (QStringList{QStringLiteral("blk.0"), QStringLiteral("blk.1"), QStringLiteral("blk.2"),
+                          QStringLiteral("blk.3"), QStringLiteral("embeddings"),
+                          QStringLiteral("output"), QStringLiteral("norms")}));
     QCOMPARE(m_window->visibleTensorCount(), int(m.tensors().size()));
     doc->applyPreset(qs::quant::Ftype::Q4_K_M);
     QVERIFY(waitForAtlas());
@@ -206,7 +208,8 @@ void JobsTest::groupedViewSumsEachLayer() {
         layer2.push_back(i);
         params += m.tensors()[i].nElements;
         planned += doc->plan().tensorBytes(m, i);
-        err += m_window->errorAtlas()->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
+        err +=
+            m_window->errorAtlas()->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
     }
     QCOMPARE(view->rowCount(blk2), int(layer2.size()));
     auto sortValue = [&](int column) {
@@ -216,7 +219,10 @@ void JobsTest::groupedViewSumsEachLayer() {
     QCOMPARE(sortValue(TensorTableModel::TargetSize).toULongLong(), planned);
     QVERIFY(std::abs(sortValue(TensorTableModel::Error).toDouble() - err / double(params)) <=
             1e-12 * err);
-    QVERIFY(blk2.siblingAtColumn(TensorTableModel::Target).data().toString().contains(QStringLiteral("Q4_K ×")));
+    QVERIFY(blk2.siblingAtColumn(TensorTableModel::Target)
+                .data()
+                .toString()
+                .contains(QStringLiteral("Q4_K ×")));
     // Selecting the layer row selects its tensors; one command sets them all.
     m_window->tensorView()->selectionModel()->select(
         blk2, QItemSelectionModel::ClearAndSelect | QItemSelectionModel::Rows);
@@ -225,7 +231,8 @@ void JobsTest::groupedViewSumsEachLayer() {
     m_window->setSelectedType(TensorType::Q5_0);
     QCOMPARE(doc->undoStack()->count(), before + 1);
     for (size_t i : layer2) {
-        if (doc->plan().tensors[i].quantizable) QCOMPARE(doc->plan().tensors[i].type, TensorType::Q5_0);
+        if (doc->plan().tensors[i].quantizable)
+            QCOMPARE(doc->plan().tensors[i].type, TensorType::Q5_0);
     }
     // The filter keeps the layers that hold a match, and counts tensors.
     m_window->tensorFilter()->setText(QStringLiteral("ffn_down"));
@@ -244,7 +251,8 @@ void JobsTest::ledgerEqualsCliDryRun() {
     // `quantscope-cli quantize --recipe R --dry-run --json` (with the same imatrix).
     qs::gui::PlanDocument* doc = m_window->planDocument();
     doc->applyPreset(qs::quant::Ftype::Q3_K_M);
-    QVERIFY(doc->setTypes({size_t(doc->model()->indexOf("blk.1.ffn_up.weight"))}, TensorType::IQ4_NL));
+    QVERIFY(
+        doc->setTypes({size_t(doc->model()->indexOf("blk.1.ffn_up.weight"))}, TensorType::IQ4_NL));
     QTemporaryDir out;
     const QString imPath = out.filePath(QStringLiteral("im.gguf"));
     QVERIFY(qs::quant::saveImatrixGguf(makeImatrix(*doc->model()), imPath.toStdString()).ok());
@@ -254,7 +262,8 @@ void JobsTest::ledgerEqualsCliDryRun() {
     QProcess cli;
     cli.start(QStringLiteral(QS_CLI_PATH),
               {QStringLiteral("quantize"), m_tiny, QStringLiteral("--recipe"), recipe,
-               QStringLiteral("--imatrix"), imPath, QStringLiteral("--dry-run"), QStringLiteral("--json")});
+               QStringLiteral("--imatrix"), imPath, QStringLiteral("--dry-run"),
+               QStringLiteral("--json")});
     QVERIFY(cli.waitForFinished(kTimeoutMs));
     QCOMPARE(cli.exitCode(), 0);
     const QJsonObject json = QJsonDocument::fromJson(cli.readAllStandardOutput()).object();
@@ -291,10 +300,9 @@ void JobsTest::atlasMeasuresWhatTheCoreMeasures() {
     // The table's Error column shows the same number (unsorted view: row = tensor index).
     const QModelIndex cell = m_window->viewIndexOfTensor(4, TensorTableModel::Error);
     const auto e4 = atlas->find(doc->plan(), 4);
-    QCOMPARE(table->data(cell).toString(),
-             doc->plan().tensors[4].type == m.tensors()[4].type
-                 ? QStringLiteral("0")
-                 : QString::number(e4->nmse, 'e', 2));
+    QCOMPARE(table->data(cell).toString(), doc->plan().tensors[4].type == m.tensors()[4].type
+                                               ? QStringLiteral("0")
+                                               : QString::number(e4->nmse, 'e', 2));
     // Totals: parameter-weighted mean NMSE, everything measured.
     const qs::gui::ErrorAtlas::Totals t = atlas->totalsOf(doc->plan());
     QCOMPARE(t.coverage, 1.0);
@@ -345,7 +353,8 @@ void JobsTest::errorPlotComparesWithSecondPlan() {
     cp->replot();
     const QCPGraph* g = cp->graph(1);
     const auto first = g->data()->constBegin();
-    const QPoint px(int(cp->xAxis->coordToPixel(first->key)), int(cp->yAxis->coordToPixel(first->value)));
+    const QPoint px(int(cp->xAxis->coordToPixel(first->key)),
+                    int(cp->yAxis->coordToPixel(first->value)));
     QTest::mouseClick(cp, Qt::LeftButton, {}, px);
     QCOMPARE(activated.count(), 1);
 }
@@ -366,7 +375,8 @@ void JobsTest::mapColoursByError() {
             if (t.empty()) continue;
             double sum = 0, n = 0;
             for (size_t i : t) {
-                sum += m_window->errorAtlas()->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
+                sum += m_window->errorAtlas()->find(doc->plan(), i)->nmse *
+                       double(m.tensors()[i].nElements);
                 n += double(m.tensors()[i].nElements);
             }
             QVERIFY(map->cellError(r, c).has_value());
@@ -390,8 +400,9 @@ void JobsTest::mapColoursByError() {
     const QColor expected =
         qs::gui::PrecisionMap::heatColor(*map->cellError(row, col), range->first, range->second);
     const QColor got = image.pixelColor(cell.left() + 3, cell.top() + 3);
-    QVERIFY2(std::abs(got.red() - expected.red()) <= 2 && std::abs(got.green() - expected.green()) <= 2,
-             qPrintable(got.name() + QStringLiteral(" vs ") + expected.name()));
+    QVERIFY2(
+        std::abs(got.red() - expected.red()) <= 2 && std::abs(got.green() - expected.green()) <= 2,
+        qPrintable(got.name() + QStringLiteral(" vs ") + expected.name()));
     QVERIFY(panel->legend()->text().contains(QString::number(range->second, 'e', 1)));
     // Kept for the next start.
     MainWindow other;
@@ -411,7 +422,8 @@ void JobsTest::budgetFitsEachPresetSizeWithLessError() {
     const qs::model::Model& m = *doc->model();
     // The chart: the curve, every preset scored, the current plan.
     QVERIFY(panel->chart()->graph(0)->dataCount() > 30);
-    QCOMPARE(panel->chart()->graph(1)->dataCount(), int(qs::gui::BudgetPanel::chartPresets().size()));
+    QCOMPARE(panel->chart()->graph(1)->dataCount(),
+             int(qs::gui::BudgetPanel::chartPresets().size()));
     QCOMPARE(panel->chart()->graph(2)->dataCount(), 1);
     for (auto f : {qs::quant::Ftype::Q2_K, qs::quant::Ftype::Q3_K_M, qs::quant::Ftype::Q4_K_M,
                    qs::quant::Ftype::Q5_K_M, qs::quant::Ftype::Q6_K}) {
@@ -442,7 +454,8 @@ void JobsTest::budgetFitsEachPresetSizeWithLessError() {
     const auto fitted = doc->plan().tensors;
     doc->undoStack()->undo();
     bool differs = false;
-    for (size_t i = 0; i < fitted.size(); ++i) differs |= fitted[i].type != doc->plan().tensors[i].type;
+    for (size_t i = 0; i < fitted.size(); ++i)
+        differs |= fitted[i].type != doc->plan().tensors[i].type;
     QVERIFY(differs);
     // Reopening measures nothing again: every tensor comes from the disk cache.
     QSignalSpy again(panel, &qs::gui::BudgetPanel::ready);
@@ -483,8 +496,8 @@ void JobsTest::budgetKeepsLocksAndSliderSolvesLive() {
     QVERIFY(qint64(budget) >= m_window->sizeLedger()->exactBytes());
     // The bpw field sets the same budget the CLI's --target-bpw does.
     panel->bpwSpin()->setValue(4.5);
-    QCOMPARE(panel->budgetBytes(),
-             std::clamp<quint64>(panel->optimizer()->bytesForBpw(4.5), opt->minFileBytes(), opt->maxFileBytes()));
+    QCOMPARE(panel->budgetBytes(), std::clamp<quint64>(panel->optimizer()->bytesForBpw(4.5),
+                                                       opt->minFileBytes(), opt->maxFileBytes()));
 }
 
 void JobsTest::importAndCompareThePlanOfAFile() {
@@ -494,8 +507,9 @@ void JobsTest::importAndCompareThePlanOfAFile() {
     QTemporaryDir out;
     const QString q4 = out.filePath(QStringLiteral("tiny-Q4_K_M.gguf"));
     QProcess cli;
-    cli.start(QStringLiteral(QS_CLI_PATH), {QStringLiteral("quantize"), m_tiny, QStringLiteral("-o"), q4,
-                                            QStringLiteral("--type"), QStringLiteral("Q4_K_M")});
+    cli.start(QStringLiteral(QS_CLI_PATH),
+              {QStringLiteral("quantize"), m_tiny, QStringLiteral("-o"), q4,
+               QStringLiteral("--type"), QStringLiteral("Q4_K_M")});
     QVERIFY(cli.waitForFinished(kTimeoutMs));
     QCOMPARE(cli.exitCode(), 0);
     const qs::quant::Plan preset = presetPlan(m, qs::quant::Ftype::Q4_K_M);
@@ -517,13 +531,15 @@ void JobsTest::importAndCompareThePlanOfAFile() {
     }
     QVERIFY(waitForAtlas());
     QVERIFY(m_window->plotsPanel()->errorPlot()->comparisonPointCount() > 20);
-    QVERIFY(m_window->plotsPanel()->errorPlot()->totalsLabel()->text().contains(QStringLiteral("tensors differ")));
+    QVERIFY(m_window->plotsPanel()->errorPlot()->totalsLabel()->text().contains(
+        QStringLiteral("tensors differ")));
     // Back to a preset from the combo.
     QComboBox* combo = m_window->plotsPanel()->errorPlot()->compareCombo();
     combo->setCurrentIndex(combo->findText(QStringLiteral("Q6_K")));
     QCOMPARE(atlas->comparisonLabel(), QStringLiteral("Q6_K"));
     // A file of another model is refused, naming what does not match.
-    const QString error = m_window->importPlanFrom(QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
+    const QString error =
+        m_window->importPlanFrom(QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
     QVERIFY(!error.isEmpty());
     QVERIFY2(error.contains(QStringLiteral("blk.")) || error.contains(QStringLiteral("token_embd")),
              qPrintable(error));
@@ -544,8 +560,10 @@ void JobsTest::qualityTabMatchesLlamaCppPerplexity() {
     QVERIFY(panel->isEvaluating());
     QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 1);
     const qs::eval::EvalResult q8 = panel->last()->result;
-    QVERIFY2(std::abs(q8.referencePerplexity / 2.744948 - 1) < 1e-3, qPrintable(QString::number(q8.referencePerplexity)));
-    QVERIFY2(std::abs(q8.perplexity / 2.751435 - 1) < 1e-3, qPrintable(QString::number(q8.perplexity)));
+    QVERIFY2(std::abs(q8.referencePerplexity / 2.744948 - 1) < 1e-3,
+             qPrintable(QString::number(q8.referencePerplexity)));
+    QVERIFY2(std::abs(q8.perplexity / 2.751435 - 1) < 1e-3,
+             qPrintable(QString::number(q8.perplexity)));
     QCOMPARE(q8.tokens, qint64(512));
     QCOMPARE(m_window->evalPanel()->klPlot()->graph(0)->dataCount(), int(q8.kl.size()));
     QVERIFY(panel->summary()->text().contains(QString::number(q8.perplexity, 'f', 4)));
@@ -555,7 +573,8 @@ void JobsTest::qualityTabMatchesLlamaCppPerplexity() {
     QVERIFY(evaluated.wait(kTimeoutMs) || evaluated.count() == 2);
     const qs::eval::EvalResult q4 = panel->last()->result;
     QCOMPARE(panel->referenceRuns(), 1);
-    QVERIFY2(std::abs(q4.perplexity / 3.033397 - 1) < 1e-3, qPrintable(QString::number(q4.perplexity)));
+    QVERIFY2(std::abs(q4.perplexity / 3.033397 - 1) < 1e-3,
+             qPrintable(QString::number(q4.perplexity)));
     QCOMPARE(q4.referencePerplexity, q8.referencePerplexity);
     QVERIFY(q4.klMean > q8.klMean);
     QVERIFY(q4.top1Agreement <= q8.top1Agreement);
@@ -692,9 +711,10 @@ void JobsTest::budgetClosedLoopShowsCandidatesAndAppliesTheChoice() {
         if (auto* t = qobject_cast<QCPItemText*>(budget->chart()->item(i))) labels << t->text();
     }
     const QString all = labels.join(QLatin1Char('|'));
-    QVERIFY2((all.contains(QStringLiteral("|Q4_K_M 0")) || all.contains(QStringLiteral("final = Q4_K_M"))) &&
-                 all.contains(QStringLiteral("NMSE")) &&
-                 all.contains(QStringLiteral("KL")) && all.contains(QStringLiteral("final")),
+    QVERIFY2((all.contains(QStringLiteral("|Q4_K_M 0")) ||
+              all.contains(QStringLiteral("final = Q4_K_M"))) &&
+                 all.contains(QStringLiteral("NMSE")) && all.contains(QStringLiteral("KL")) &&
+                 all.contains(QStringLiteral("final")),
              qPrintable(all));
     QVERIFY(budget->summary()->text().contains(QStringLiteral("Closed loop")));
     QVERIFY(budget->summary()->text().contains(QStringLiteral("KL calibration")));
@@ -783,7 +803,8 @@ void JobsTest::imatrixWeightsErrorAndExport() {
     QAbstractItemModel* table = m_window->tensorView()->model();
     QCOMPARE(table->headerData(TensorTableModel::Error, Qt::Horizontal).toString(),
              QStringLiteral("wNMSE"));
-    QVERIFY(!m_window->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
+    QVERIFY(
+        !m_window->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
     // The atlas starts again with the imatrix: weighted NMSE as the core measures it.
     QVERIFY(m_window->errorAtlas()->find(doc->plan(), q) == std::nullopt);
     QVERIFY(waitForAtlas());
@@ -878,7 +899,8 @@ void JobsTest::computeImportanceFeedsThePlan() {
     const qs::quant::Imatrix im = qs::quant::importanceOf(*core);
     QCOMPARE(doc->imatrix()->entries, im.entries);
     const auto q = size_t(m.indexOf("blk.0.attn_q.weight"));
-    QVERIFY(!m_window->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
+    QVERIFY(
+        !m_window->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
     // The error atlas measures weighted errors with it.
     doc->applyPreset(qs::quant::Ftype::Q4_K_M);
     QVERIFY(waitForAtlas());
@@ -931,11 +953,13 @@ void JobsTest::plotsSaveCsv() {
     QVERIFY(m_window->plotsPanel()->errorPlot()->saveCsv(errorCsv));
     QFile f(errorCsv);
     QVERIFY(f.open(QIODevice::ReadOnly));
-    const QStringList lines = QString::fromUtf8(f.readAll()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+    const QStringList lines =
+        QString::fromUtf8(f.readAll()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
     QVERIFY(lines.first().startsWith(QStringLiteral("tensor,layer,role,parameters,type,nmse")));
     QCOMPARE(lines.size() - 1, m_window->plotsPanel()->errorPlot()->currentPointCount());
     const QString footprintCsv = out.filePath(QStringLiteral("footprint.csv"));
-    QVERIFY(qs::gui::PlotsPanel::savePlotCsv(m_window->plotsPanel()->footprintPlot(), footprintCsv));
+    QVERIFY(
+        qs::gui::PlotsPanel::savePlotCsv(m_window->plotsPanel()->footprintPlot(), footprintCsv));
     QFile g(footprintCsv);
     QVERIFY(g.open(QIODevice::ReadOnly));
     const QString text = QString::fromUtf8(g.readAll());
@@ -943,7 +967,7 @@ void JobsTest::plotsSaveCsv() {
     QVERIFY(text.contains(QStringLiteral("\"original\"")));
     QVERIFY(text.contains(QStringLiteral("\"global\"")));
     QVERIFY(!qs::gui::PlotsPanel::savePlotCsv(m_window->plotsPanel()->footprintPlot(),
-                                               out.filePath(QStringLiteral("no/such/dir.csv"))));
+                                              out.filePath(QStringLiteral("no/such/dir.csv"))));
 }
 
 void JobsTest::exportSummaryNamesSizeAndError() {
@@ -1087,19 +1111,22 @@ void JobsTest::cancelMidwayThroughLongExport() {
     QVERIFY(job);
     qint64 doneAt = 0;
     qint64 totalAt = 0;
-    connect(job, &qs::gui::ExportJob::progress, this, [&](qint64 d, qint64 t, const QString&, double) {
-        // Cancel once a quarter is written: tensors are in the temporary file by then.
-        if (doneAt == 0 && t > 0 && d * 4 >= t) {
-            doneAt = d;
-            totalAt = t;
-            job->requestCancel();
-        }
-    });
+    connect(job, &qs::gui::ExportJob::progress, this,
+            [&](qint64 d, qint64 t, const QString&, double) {
+                // Cancel once a quarter is written: tensors are in the temporary file by then.
+                if (doneAt == 0 && t > 0 && d * 4 >= t) {
+                    doneAt = d;
+                    totalAt = t;
+                    job->requestCancel();
+                }
+            });
     QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
     QCOMPARE(done.first().at(0).toBool(), false);
-    QVERIFY2(doneAt > 0 && doneAt < totalAt, "the export ended before it could be cancelled midway");
+    QVERIFY2(doneAt > 0 && doneAt < totalAt,
+             "the export ended before it could be cancelled midway");
     QVERIFY(!QFileInfo::exists(path));
-    QCOMPARE(QDir(out.path()).entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot).size(), 0);
+    QCOMPARE(QDir(out.path()).entryList(QDir::Files | QDir::Hidden | QDir::NoDotAndDotDot).size(),
+             0);
 }
 
 QTEST_MAIN(JobsTest)

@@ -15,9 +15,9 @@
 #include <QStandardPaths>
 #include <QTableView>
 #include <QTemporaryDir>
+#include <QTest>
 #include <QThreadPool>
 #include <QTreeWidget>
-#include <QTest>
 #include <QUrl>
 
 #include "format_utils.h"
@@ -46,7 +46,7 @@ QString cell(const QAbstractItemModel* m, int row, int column) {
     return m->index(row, column).data().toString();
 }
 
-} // namespace
+}  // namespace
 
 class MainWindowTest : public QObject {
     Q_OBJECT
@@ -215,8 +215,8 @@ void MainWindowTest::sortsSizeByBytes() {
     const QAbstractItemModel* m = window.tensorView()->model();
     quint64 previous = UINT64_MAX;
     for (int r = 0; r < m->rowCount(); ++r) {
-        const quint64 bytes = m->index(r, TensorTableModel::Size)
-                                  .data(TensorTableModel::SortRole).toULongLong();
+        const quint64 bytes =
+            m->index(r, TensorTableModel::Size).data(TensorTableModel::SortRole).toULongLong();
         QVERIFY(bytes <= previous);
         previous = bytes;
     }
@@ -241,8 +241,7 @@ void MainWindowTest::opensDroppedFile() {
     // Text without a file URL is refused.
     QMimeData text;
     text.setText(QStringLiteral("not a file"));
-    QDragEnterEvent refused(QPoint(10, 10), Qt::CopyAction, &text, Qt::LeftButton,
-                            Qt::NoModifier);
+    QDragEnterEvent refused(QPoint(10, 10), Qt::CopyAction, &text, Qt::LeftButton, Qt::NoModifier);
     QCoreApplication::sendEvent(&window, &refused);
     QVERIFY(!refused.isAccepted());
 }

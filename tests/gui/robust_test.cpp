@@ -4,9 +4,9 @@
 // kill -9 after edits (this binary runs itself as the explorer to be killed) whose edits are
 // offered back on reopening.
 
-#include <csignal>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 
@@ -82,7 +82,7 @@ int runChild(int argc, char** argv, const QString& modelPath) {
     return app.exec();  // until killed
 }
 
-} // namespace
+}  // namespace
 
 class RobustTest : public QObject {
     Q_OBJECT

@@ -9,9 +9,9 @@
 #include <QApplication>
 #include <QComboBox>
 #include <QDir>
-#include <QLabel>
 #include <QFile>
 #include <QFileInfo>
+#include <QLabel>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -26,26 +26,26 @@
 
 #include <qcustomplot.h>
 
-#include "budget_panel.h"
-#include "format_utils.h"
-#include "error_atlas.h"
-#include "error_plot.h"
 #include <QListWidget>
 #include <QSplitter>
+#include "budget_panel.h"
+#include "error_atlas.h"
+#include "error_plot.h"
+#include "format_utils.h"
 
-#include "main_window.h"
-#include "start_page.h"
 #include "io/gguf_writer.h"
-#include "plot_ticks.h"
-#include "plots_panel.h"
-#include "precision_map.h"
+#include "main_window.h"
 #include "model/model.h"
 #include "plan_autosave.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
+#include "plot_ticks.h"
+#include "plots_panel.h"
+#include "precision_map.h"
 #include "quant/engine.h"
 #include "quant/plan.h"
 #include "size_ledger.h"
+#include "start_page.h"
 #include "synth/synth.h"
 
 using qs::formats::TensorType;
@@ -95,7 +95,8 @@ bool writeLayeredModel(const QString& path, int layers) {
     for (int l = 0; l < layers; ++l) {
         const std::string b = "blk." + std::to_string(l) + ".";
         add(b + "attn_norm.weight", {embd}, TensorType::F32);
-        for (const char* r : {"attn_q", "attn_k", "attn_v", "attn_output"}) add(b + r + ".weight", {embd, embd}, TensorType::F16);
+        for (const char* r : {"attn_q", "attn_k", "attn_v", "attn_output"})
+            add(b + r + ".weight", {embd, embd}, TensorType::F16);
         add(b + "ffn_norm.weight", {embd}, TensorType::F32);
         add(b + "ffn_gate.weight", {embd, ffn}, TensorType::F16);
         add(b + "ffn_up.weight", {embd, ffn}, TensorType::F16);
@@ -110,7 +111,7 @@ size_t matrixIndex(const qs::gui::PlanDocument* doc) {
     return i < 0 ? 0 : size_t(i);
 }
 
-} // namespace
+}  // namespace
 
 class TrustTest : public QObject {
     Q_OBJECT
@@ -149,8 +150,8 @@ void TrustTest::initTestCase() {
     QCoreApplication::setApplicationName(QStringLiteral("QuantscopeTrustTest"));
     QVERIFY(m_dir.isValid());
     m_modelPath = m_dir.filePath(QStringLiteral("tiny.gguf"));
-    const qs::Status st = qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0},
-                                                     m_modelPath.toStdString());
+    const qs::Status st =
+        qs::synth::writeSynthModel({qs::synth::SynthPreset::Tiny, 1, 0}, m_modelPath.toStdString());
     QVERIFY2(st.ok(), st.ok() ? "" : st.error().what().c_str());
     // A Q4_0 file of it, as llama-quantize would write it.
     qs::Result<qs::model::Model> m = qs::model::openModel(m_modelPath.toStdString());
@@ -185,14 +186,16 @@ void TrustTest::noAmbiguousShortcuts() {
             // The same sequence twice on one action is already ambiguous for Qt.
             for (qsizetype j = i + 1; j < keys.size(); ++j) {
                 QVERIFY2(keys[i] != keys[j],
-                         qPrintable(QStringLiteral("%1 twice on %2").arg(keys[i].toString(), a->text())));
+                         qPrintable(
+                             QStringLiteral("%1 twice on %2").arg(keys[i].toString(), a->text())));
             }
             owners[keys[i].toString()] << a->text();
         }
     }
     for (const auto& [key, who] : owners) {
-        QVERIFY2(who.size() == 1, qPrintable(QStringLiteral("%1 is bound to %2")
-                                                 .arg(key, who.join(QStringLiteral(", ")))));
+        QVERIFY2(who.size() == 1,
+                 qPrintable(
+                     QStringLiteral("%1 is bound to %2").arg(key, who.join(QStringLiteral(", ")))));
     }
     QVERIFY(owners.count(QKeySequence(Qt::CTRL | Qt::Key_Y).toString()) == 1);
 }
@@ -319,8 +322,9 @@ void TrustTest::exportNeedsAModelAndNamesThePlan() {
     const size_t k = matrixIndex(doc);
     QVERIFY(doc->setTypes({k}, TensorType::Q8_0) || doc->setTypes({k}, TensorType::Q6_K));
     const QString mixed = w.suggestedExportPath();
-    QVERIFY2(mixed.contains(QStringLiteral("/tiny-mix-")) && mixed.endsWith(QStringLiteral("bpw.gguf")),
-             qPrintable(mixed));
+    QVERIFY2(
+        mixed.contains(QStringLiteral("/tiny-mix-")) && mixed.endsWith(QStringLiteral("bpw.gguf")),
+        qPrintable(mixed));
 }
 
 void TrustTest::comparisonNoneDrawsNothing() {
@@ -361,7 +365,8 @@ void TrustTest::budgetCurrentPlanFollowsTheFit() {
     QVERIFY(ledger > 0);
     const qs::quant::PlanScore now = panel->optimizer()->score(w.planDocument()->plan());
     QCOMPARE(qint64(now.fileBytes), ledger);
-    const QString current = QStringLiteral("Current plan: %1").arg(qs::gui::formatBytes(quint64(ledger)));
+    const QString current =
+        QStringLiteral("Current plan: %1").arg(qs::gui::formatBytes(quint64(ledger)));
     QVERIFY2(panel->summary()->text().contains(current), qPrintable(panel->summary()->text()));
     QVERIFY(w.exportSummary().contains(qs::gui::formatCount(ledger)));
     // And after an undo of the fit, the line follows the plan back.
@@ -383,7 +388,8 @@ void TrustTest::oneBitsPerWeightEverywhere() {
     // The ledger, the export dialog, the plan's name and the footprint title: one number.
     QVERIFY2(w.sizeLedger()->text().contains(bpw + QStringLiteral(" bpw (file)")),
              qPrintable(w.sizeLedger()->text()));
-    QVERIFY2(w.exportSummary().contains(bpw + QStringLiteral(" (whole file")), qPrintable(w.exportSummary()));
+    QVERIFY2(w.exportSummary().contains(bpw + QStringLiteral(" (whole file")),
+             qPrintable(w.exportSummary()));
     QCOMPARE(doc->planTag(), QStringLiteral("mix-%1bpw").arg(bpw));
     QVERIFY2(w.plotsPanel()->footprintTitle().contains(QStringLiteral("file %1 bpw").arg(bpw)),
              qPrintable(w.plotsPanel()->footprintTitle()));
@@ -402,7 +408,8 @@ void TrustTest::startPageListsRecentModels() {
     const QString first = list->item(0)->text();
     QVERIFY2(first.startsWith(QStringLiteral("tiny-Q4_0.gguf")), qPrintable(first));
     QVERIFY2(first.contains(QDir::toNativeSeparators(m_dir.path())), qPrintable(first));
-    QVERIFY2(first.contains(qs::gui::formatBytes(quint64(QFileInfo(m_q4Path).size()))), qPrintable(first));
+    QVERIFY2(first.contains(qs::gui::formatBytes(quint64(QFileInfo(m_q4Path).size()))),
+             qPrintable(first));
     QVERIFY(list->item(1)->text().contains(QStringLiteral("missing")));
     QVERIFY(!(list->item(1)->flags() & Qt::ItemIsEnabled));
     // Keyboard only: the list has focus, Enter opens the current (first) model.
@@ -428,7 +435,8 @@ void TrustTest::splitterStaysPutWhileEditing() {
     std::vector<QList<int>> before;
     for (QSplitter* s : splitters) before.push_back(s->sizes());
     qs::gui::PlanDocument* doc = w.planDocument();
-    const TensorType cycle[] = {TensorType::Q4_K, TensorType::Q2_K, TensorType::Q8_0, TensorType::Q6_K};
+    const TensorType cycle[] = {TensorType::Q4_K, TensorType::Q2_K, TensorType::Q8_0,
+                                TensorType::Q6_K};
     const size_t m = matrixIndex(doc);
     int edits = 0;
     for (int i = 0; i < 20; ++i) {
@@ -453,7 +461,8 @@ void TrustTest::fitsA1024x700Screen() {
     w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
     QTest::qWait(100);
     QVERIFY2(w.minimumSizeHint().width() <= 1024 && w.minimumSizeHint().height() <= 700,
-             qPrintable(QStringLiteral("minimum %1 x %2").arg(w.minimumSizeHint().width())
+             qPrintable(QStringLiteral("minimum %1 x %2")
+                            .arg(w.minimumSizeHint().width())
                             .arg(w.minimumSizeHint().height())));
     QCOMPARE(w.size(), QSize(1024, 700));
     // Every tab usable: its page gets a real area.
@@ -475,7 +484,8 @@ void TrustTest::fitsA1024x700Screen() {
         widest = std::max(widest, footprint->fontMetrics().horizontalAdvance(line));
     }
     const int room = footprint->axisRect()->outerRect().width();
-    QVERIFY2(widest <= room, qPrintable(QStringLiteral("%1 px wide in %2: %3").arg(widest).arg(room).arg(title)));
+    QVERIFY2(widest <= room,
+             qPrintable(QStringLiteral("%1 px wide in %2: %3").arg(widest).arg(room).arg(title)));
 }
 
 void TrustTest::keyboardOnlyPaintsAMapCell() {
@@ -553,7 +563,8 @@ void TrustTest::tickLabelsNeverOverlap_data() {
     QTest::addColumn<QSize>("size");
     for (int layers : {4, 22, 126}) {
         for (QSize size : {QSize(1024, 700), QSize(1600, 1000)}) {
-            QTest::addRow("%d layers, %dx%d", layers, size.width(), size.height()) << layers << size;
+            QTest::addRow("%d layers, %dx%d", layers, size.width(), size.height())
+                << layers << size;
         }
     }
 }
@@ -570,9 +581,11 @@ void TrustTest::tickLabelsNeverOverlap() {
     w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
     // The comparison's ticks too: every plotted tensor differs from Q8_0 somewhere.
     qs::gui::ErrorPlot* errorPlot = w.plotsPanel()->errorPlot();
-    errorPlot->compareCombo()->setCurrentIndex(errorPlot->compareCombo()->findText(QStringLiteral("Q8_0")));
+    errorPlot->compareCombo()->setCurrentIndex(
+        errorPlot->compareCombo()->findText(QStringLiteral("Q8_0")));
     QTRY_VERIFY_WITH_TIMEOUT(!w.errorAtlas()->isRunning(), kTimeoutMs);
-    for (const QString& tab : {QStringLiteral("plots"), QStringLiteral("budget"), QStringLiteral("quality")}) {
+    for (const QString& tab :
+         {QStringLiteral("plots"), QStringLiteral("budget"), QStringLiteral("quality")}) {
         w.showTab(tab);
         QTest::qWait(20);
         for (QCustomPlot* plot : w.findChildren<QCustomPlot*>()) {

@@ -70,7 +70,8 @@ void AnalysisJob::start() {
             }
         } catch (const std::exception& e) {
             std::lock_guard<std::mutex> lock(results->mutex);
-            results->error = QStringLiteral("internal error: %1").arg(QString::fromLocal8Bit(e.what()));
+            results->error =
+                QStringLiteral("internal error: %1").arg(QString::fromLocal8Bit(e.what()));
         } catch (...) {
             std::lock_guard<std::mutex> lock(results->mutex);
             results->error = QStringLiteral("internal error");
@@ -98,4 +99,4 @@ void AnalysisJob::deliver() {
     emit ended(isCancelled(), error, note);
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

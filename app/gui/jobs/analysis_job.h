@@ -42,7 +42,7 @@ struct AnalysisParams {
     std::shared_ptr<const qs::model::Model> model;
     std::vector<AnalysisItem> items;
     std::shared_ptr<const qs::quant::Imatrix> imatrix;  ///< optional: weighted NMSE, imatrix quants
-    QString backend = QStringLiteral("cpu");           ///< "cpu" or "vulkan:N"
+    QString backend = QStringLiteral("cpu");            ///< "cpu" or "vulkan:N"
     int threads = 0;                                    ///< CPU threads, 0 = all cores
 };
 
@@ -75,6 +75,6 @@ private:
     std::shared_ptr<Results> m_results;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui
 
 Q_DECLARE_METATYPE(qs::gui::AnalysisEntry)

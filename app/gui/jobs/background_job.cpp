@@ -74,4 +74,4 @@ void BackgroundJob::publish() {
                   etaSeconds(m_clock.elapsed(), done, total));
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

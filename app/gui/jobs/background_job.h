@@ -89,4 +89,4 @@ private:
     QElapsedTimer m_clock;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -40,7 +40,8 @@ void EvalJob::start() {
             qs::Result<qs::eval::PlanEvaluation> r = qs::eval::evaluatePlan(
                 *params.model, params.plan, tokens, o, params.reference.get());
             if (r) {
-                out->evaluation = std::make_shared<const qs::eval::PlanEvaluation>(std::move(r).value());
+                out->evaluation =
+                    std::make_shared<const qs::eval::PlanEvaluation>(std::move(r).value());
             } else {
                 out->cancelled = r.error().code == qs::ErrorCode::Cancelled;
                 out->error = QString::fromStdString(r.error().what());
@@ -60,4 +61,4 @@ void EvalJob::deliver() {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

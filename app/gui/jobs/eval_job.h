@@ -23,7 +23,7 @@ namespace qs::gui {
 struct EvalParams {
     std::shared_ptr<const qs::model::Model> model;
     qs::quant::Plan plan;
-    std::string text;                                          ///< UTF-8 text to score
+    std::string text;  ///< UTF-8 text to score
     int64_t ctx = 512;
     int threads = 0;
     std::shared_ptr<const qs::eval::ReferenceCache> reference;  ///< reuse when it matches
@@ -53,4 +53,4 @@ private:
     std::shared_ptr<Outcome> m_outcome;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -10,7 +10,8 @@
 namespace qs::gui {
 
 ExportJob::ExportJob(ExportParams params, QObject* parent)
-    : BackgroundJob(parent), m_params(std::move(params)),
+    : BackgroundJob(parent),
+      m_params(std::move(params)),
       m_outcome(std::make_shared<ExportOutcome>()) {}
 
 ExportJob::~ExportJob() = default;
@@ -63,4 +64,4 @@ void ExportJob::deliver() {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

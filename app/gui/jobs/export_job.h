@@ -25,7 +25,7 @@ struct ExportParams {
     std::shared_ptr<const qs::model::Model> model;
     qs::quant::Plan plan;
     QString outPath;
-    int threads = 0;  ///< 0 = all cores
+    int threads = 0;                                    ///< 0 = all cores
     QString backend = QStringLiteral("cpu");            ///< "cpu" or "vulkan:N"
     std::shared_ptr<const qs::quant::Imatrix> imatrix;  ///< optional
     qs::quant::SplitOptions split;                      ///< one file (default) or shards
@@ -35,10 +35,10 @@ struct ExportParams {
 struct ExportOutcome {
     bool ok = false;
     bool cancelled = false;
-    QString path;         ///< the file written (the first shard of a split export)
-    int files = 1;        ///< files written (shards)
-    QString error;        ///< Error::what() on failure
-    QString note;         ///< e.g. the Vulkan device could not be opened: the CPU did it
+    QString path;   ///< the file written (the first shard of a split export)
+    int files = 1;  ///< files written (shards)
+    QString error;  ///< Error::what() on failure
+    QString note;   ///< e.g. the Vulkan device could not be opened: the CPU did it
     quint64 fileBytes = 0;
     double seconds = 0;
 };
@@ -66,4 +66,4 @@ private:
     std::shared_ptr<ExportOutcome> m_outcome;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -67,4 +67,4 @@ void FitJob::deliver() {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -24,10 +24,10 @@ namespace qs::gui {
 struct FitParams {
     std::shared_ptr<const qs::model::Model> model;
     std::shared_ptr<const qs::quant::Imatrix> imatrix;
-    std::string text;                 ///< the calibration text (the Quality tab's)
-    qs::eval::FitOptions options;     ///< target, presets, bounds (progress/cancel set by the job)
-    bool exact = false;               ///< weight-error table on every row
-    QString cacheDir;                 ///< sensitivity cache (empty: the core's default)
+    std::string text;              ///< the calibration text (the Quality tab's)
+    qs::eval::FitOptions options;  ///< target, presets, bounds (progress/cancel set by the job)
+    bool exact = false;            ///< weight-error table on every row
+    QString cacheDir;              ///< sensitivity cache (empty: the core's default)
 };
 
 class FitJob final : public BackgroundJob {
@@ -53,4 +53,4 @@ private:
     std::shared_ptr<Result> m_result;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

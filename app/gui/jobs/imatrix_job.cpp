@@ -56,10 +56,12 @@ void ImatrixJob::start() {
                 return;
             }
             std::vector<std::string> warnings;
-            auto importance = std::make_shared<qs::quant::Imatrix>(qs::quant::importanceOf(*r, &warnings));
+            auto importance =
+                std::make_shared<qs::quant::Imatrix>(qs::quant::importanceOf(*r, &warnings));
             importance->path = params.dataset;
             for (const auto& w : warnings) out->outcome.warnings << QString::fromStdString(w);
-            out->outcome.sums = std::make_shared<const qs::quant::ImatrixSums>(std::move(r).value());
+            out->outcome.sums =
+                std::make_shared<const qs::quant::ImatrixSums>(std::move(r).value());
             out->outcome.importance = std::move(importance);
             out->outcome.ctx = o.ctx;
             out->outcome.seconds =
@@ -79,4 +81,4 @@ void ImatrixJob::deliver() {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -64,4 +64,4 @@ private:
     std::shared_ptr<Shared> m_shared;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

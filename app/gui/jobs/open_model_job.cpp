@@ -23,7 +23,7 @@ qs::Status writeDemo(const QString& path) {
     return qs::synth::writeSynthModel(options, path.toStdString());
 }
 
-} // namespace
+}  // namespace
 
 QString demoModelPath() {
     return QStandardPaths::writableLocation(QStandardPaths::CacheLocation) +
@@ -89,4 +89,4 @@ void OpenModelJob::deliver() {
     emit finished();
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -66,4 +66,4 @@ private:
     QFutureWatcher<OpenOutcome> m_watcher;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

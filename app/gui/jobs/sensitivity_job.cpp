@@ -32,7 +32,8 @@ void SensitivityJob::start() {
             o.progress = [progress](const qs::quant::Progress& p) {
                 return progress->report(p.doneBytes, p.totalBytes, p.tensor);
             };
-            qs::Result<qs::quant::SensitivityTable> r = qs::quant::measureSensitivity(*params.model, o);
+            qs::Result<qs::quant::SensitivityTable> r =
+                qs::quant::measureSensitivity(*params.model, o);
             if (r && params.kl) {
                 qs::eval::KlSensitivityOptions ko;
                 ko.eval.ctx = params.klCtx;
@@ -43,7 +44,8 @@ void SensitivityJob::start() {
                 r = qs::eval::klSensitivityOfText(*params.model, *r, params.klText, ko);
             }
             if (r) {
-                out->table = std::make_shared<const qs::quant::SensitivityTable>(std::move(r).value());
+                out->table =
+                    std::make_shared<const qs::quant::SensitivityTable>(std::move(r).value());
             } else {
                 out->cancelled = r.error().code == qs::ErrorCode::Cancelled;
                 out->error = QString::fromStdString(r.error().what());
@@ -63,4 +65,4 @@ void SensitivityJob::deliver() {
     }
 }
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -15,7 +15,7 @@ class Model;
 namespace qs::quant {
 struct Imatrix;
 struct SensitivityTable;
-}
+}  // namespace qs::quant
 
 namespace qs::gui {
 
@@ -57,4 +57,4 @@ private:
     std::shared_ptr<Result> m_result;
 };
 
-} // namespace qs::gui
+}  // namespace qs::gui

@@ -14,7 +14,9 @@
 #include "error_atlas.h"
 #include "error_plot.h"
 #include "eval_panel.h"
+#include "explorer_controller.h"
 #include "main_window.h"
+#include "parallel/parallel.h"
 #include "plan_document.h"
 #include "plots_panel.h"
 #include "quant/ftype.h"
@@ -45,6 +47,10 @@ bool saveScreenshot(MainWindow& window, const QString& path) {
 
 }  // namespace
 
+void applyProcessPolicy() {
+    qs::parallel::setWorkerNice(10);
+}
+
 int runApplication(int& argc, char** argv) {
     // --help and --version must work without a display, so they are answered before the
     // QApplication exists. Everything else is parsed after it, once Qt has taken its own
@@ -71,50 +77,61 @@ int runApplication(int& argc, char** argv) {
         return options.exitCode;
     }
 
+    applyProcessPolicy();
     MainWindow window;
+    ExplorerController* controller = window.controller();
+    PlotsPanel* plots = window.findChild<PlotsPanel*>();
+    BudgetPanel* budget = window.findChild<BudgetPanel*>();
+    EvalPanel* eval = window.findChild<EvalPanel*>();
     if (options.width > 0) window.resize(options.width, options.height);
     window.show();
 
     if (!options.preset.isEmpty()) {
         // Connected before the screenshot: the picture shows the planned model.
         const qs::quant::Ftype preset = *qs::quant::ftypeFromName(options.preset.toStdString());
-        QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, preset] {
-            window.planDocument()->applyPreset(preset);
-            // The plan asked for on the command line is the starting point, not an edit.
-            window.planDocument()->markSaved();
-        });
+        QObject::connect(controller, &ExplorerController::modelLoaded, &window,
+                         [controller, preset] {
+                             controller->document()->applyPreset(preset);
+                             // The plan asked for on the command line is the starting point, not an
+                             // edit.
+                             controller->document()->markSaved();
+                         });
     }
     if (!options.tab.isEmpty()) {
-        QObject::connect(&window, &MainWindow::modelLoaded, &window,
+        QObject::connect(controller, &ExplorerController::modelLoaded, &window,
                          [&window, tab = options.tab] { window.showTab(tab); });
     }
     if (options.evaluate) {
         // After --preset's handler (connected first): the evaluation sees the planned model.
-        QObject::connect(&window, &MainWindow::modelLoaded, &window,
-                         [&window] { window.evalPanel()->evaluate(); });
+        QObject::connect(controller, &ExplorerController::modelLoaded, &window,
+                         [eval] { eval->evaluate(); });
     }
     if (!options.compare.isEmpty()) {
-        QComboBox* combo = window.plotsPanel()->errorPlot()->compareCombo();
+        QComboBox* combo = plots->errorPlot()->compareCombo();
         combo->setCurrentIndex(std::max(0, combo->findText(options.compare)));
     }
     if (!options.screenshotPath.isEmpty()) {
         const QString path = options.screenshotPath;
-        QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, path] {
-            // Wait for the error atlas to measure the plan, then let the views settle.
-            auto* poll = new QTimer(&window);
-            poll->setInterval(100);
-            QObject::connect(poll, &QTimer::timeout, &window, [&window, path, poll] {
-                ErrorAtlas* atlas = window.errorAtlas();
-                if (atlas->isRunning() || atlas->missingCount() > 0) return;
-                if (window.budgetPanel()->isMeasuring()) return;
-                if (window.evalPanel()->isEvaluating()) return;
-                poll->stop();
-                QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
-                    QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);
-                });
+        QObject::connect(
+            controller, &ExplorerController::modelLoaded, &window,
+            [&window, controller, budget, eval, path] {
+                // Wait for the error atlas to measure the plan, then let the views settle.
+                auto* poll = new QTimer(&window);
+                poll->setInterval(100);
+                QObject::connect(
+                    poll, &QTimer::timeout, &window,
+                    [&window, controller, budget, eval, path, poll] {
+                        ErrorAtlas* atlas = controller->errorAtlas();
+                        if (atlas->isRunning() || atlas->missingCount() > 0) return;
+                        if (budget->isMeasuring()) return;
+                        if (eval->isEvaluating()) return;
+                        poll->stop();
+                        QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
+                            QCoreApplication::exit(saveScreenshot(window, path) ? 0 : 1);
+                        });
+                    });
+                QTimer::singleShot(ErrorAtlas::kDebounceMs * 2, poll, qOverload<>(&QTimer::start));
             });
-            QTimer::singleShot(ErrorAtlas::kDebounceMs * 2, poll, qOverload<>(&QTimer::start));
-        });
         if (options.modelPath.isEmpty() && !options.demo) {
             // Nothing to load: capture the empty window.
             QTimer::singleShot(kScreenshotSettleMs, &window, [&window, path] {
@@ -124,7 +141,7 @@ int runApplication(int& argc, char** argv) {
     }
     if (!options.screenshotPath.isEmpty() || options.quitAfterMs >= 0) {
         // Scripted run: a failed open is an error exit, with the reason on stderr.
-        QObject::connect(&window, &MainWindow::loadFailed, &window,
+        QObject::connect(controller, &ExplorerController::loadFailed, &window,
                          [](const QString&, const QString& message) {
                              printTo(stderr, QStringLiteral("quantscope: %1\n").arg(message));
                              QCoreApplication::exit(1);
@@ -135,9 +152,9 @@ int runApplication(int& argc, char** argv) {
     }
 
     if (options.demo) {
-        window.openDemo();
+        controller->openDemo();
     } else if (!options.modelPath.isEmpty()) {
-        window.openFile(options.modelPath);
+        controller->openFile(options.modelPath);
     }
     return app.exec();
 }

@@ -17,6 +17,7 @@
 
 #include "error_atlas.h"
 #include "error_plot.h"
+#include "explorer_controller.h"
 #include "main_window.h"
 #include "model/model.h"
 #include "plan_document.h"
@@ -25,6 +26,7 @@
 #include "quant/engine.h"
 #include "size_ledger.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 
 namespace {
 
@@ -54,18 +56,19 @@ Fixture& fixture() {
         x.window->resize(1600, 1000);
         x.window->show();
         bool done = false;
-        QObject::connect(x.window.get(), &qs::gui::MainWindow::modelLoaded,
+        QObject::connect(x.window.get()->controller(), &qs::gui::ExplorerController::modelLoaded,
                          [&done] { done = true; });
-        QObject::connect(x.window.get(), &qs::gui::MainWindow::loadFailed, [] { std::abort(); });
-        x.window->openFile(QString::fromStdString(modelPath()));
+        QObject::connect(x.window.get()->controller(), &qs::gui::ExplorerController::loadFailed,
+                         [] { std::abort(); });
+        x.window->controller()->openFile(QString::fromStdString(modelPath()));
         while (!done) QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 50);
-        x.window->planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
-        qs::gui::ErrorAtlas* atlas = x.window->errorAtlas();
+        x.window->controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
+        qs::gui::ErrorAtlas* atlas = x.window->controller()->errorAtlas();
         atlas->setComparisonPreset(qs::quant::Ftype::Q8_0);
         // Measure every tensor in Q4_K, Q6_K, Q5_K, Q3_K too (the types the edits use).
         for (auto preset : {qs::quant::Ftype::Q6_K, qs::quant::Ftype::Q5_K_M,
                             qs::quant::Ftype::Q3_K_M, qs::quant::Ftype::Q4_K_M}) {
-            x.window->planDocument()->applyPreset(preset);
+            x.window->controller()->document()->applyPreset(preset);
             atlas->analyseNow();
             while (atlas->isRunning() || atlas->missingCount() > 0) {
                 QCoreApplication::processEvents(QEventLoop::WaitForMoreEvents, 50);
@@ -73,7 +76,7 @@ Fixture& fixture() {
             }
         }
         atlas->setAutoAnalyse(false);
-        const qs::model::Model& m = *x.window->planDocument()->model();
+        const qs::model::Model& m = *x.window->controller()->document()->model();
         x.a = size_t(m.indexOf("blk.5.ffn_down.weight"));
         x.b = size_t(m.indexOf("blk.7.attn_v.weight"));
         for (int i = 0; i < 20; ++i) QCoreApplication::processEvents();
@@ -90,36 +93,39 @@ void flush() {
 
 void BM_EditToPixels(benchmark::State& state) {
     Fixture& f = fixture();
-    qs::gui::PlanDocument* doc = f.window->planDocument();
+    qs::gui::PlanDocument* doc = f.window->controller()->document();
     bool flip = false;
     for (auto _ : state) {
         flip = !flip;
         const auto type = flip ? qs::formats::TensorType::Q6_K : qs::formats::TensorType::Q4_K;
         doc->setTypes({f.a, f.b}, type);
-        f.window->precisionMapPanel()->map()->repaint();
-        f.window->plotsPanel()->errorPlot()->plot()->replot(QCustomPlot::rpImmediateRefresh);
-        f.window->plotsPanel()->footprintPlot()->replot(QCustomPlot::rpImmediateRefresh);
-        f.window->plotsPanel()->histogramPlot()->replot(QCustomPlot::rpImmediateRefresh);
+        f.window->findChild<qs::gui::PrecisionMapPanel*>()->map()->repaint();
+        f.window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->plot()->replot(
+            QCustomPlot::rpImmediateRefresh);
+        f.window->findChild<qs::gui::PlotsPanel*>()->footprintPlot()->replot(
+            QCustomPlot::rpImmediateRefresh);
+        f.window->findChild<qs::gui::PlotsPanel*>()->histogramPlot()->replot(
+            QCustomPlot::rpImmediateRefresh);
         flush();
     }
     state.counters["tensors"] = double(doc->model()->tensors().size());
     state.counters["error_points"] =
-        double(f.window->plotsPanel()->errorPlot()->currentPointCount() +
-               f.window->plotsPanel()->errorPlot()->comparisonPointCount());
+        double(f.window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->currentPointCount() +
+               f.window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->comparisonPointCount());
 }
 BENCHMARK(BM_EditToPixels)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_PaintDrag(benchmark::State& state) {
     // A drag-paint stroke: every cell it crosses is an edit merged into one undo command.
     Fixture& f = fixture();
-    qs::gui::PlanDocument* doc = f.window->planDocument();
+    qs::gui::PlanDocument* doc = f.window->controller()->document();
     const int stroke = doc->beginStroke();
     bool flip = false;
     for (auto _ : state) {
         flip = !flip;
         doc->setTypes({f.a}, flip ? qs::formats::TensorType::Q5_K : qs::formats::TensorType::Q3_K,
                       stroke);
-        f.window->precisionMapPanel()->map()->repaint();
+        f.window->findChild<qs::gui::PrecisionMapPanel*>()->map()->repaint();
         flush();
     }
 }
@@ -127,7 +133,7 @@ BENCHMARK(BM_PaintDrag)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_PredictFileSize(benchmark::State& state) {
     Fixture& f = fixture();
-    qs::gui::PlanDocument* doc = f.window->planDocument();
+    qs::gui::PlanDocument* doc = f.window->controller()->document();
     for (auto _ : state) {
         benchmark::DoNotOptimize(qs::quant::predictFileSize(*doc->model(), doc->plan()));
     }
@@ -136,15 +142,16 @@ BENCHMARK(BM_PredictFileSize)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MapRepaint(benchmark::State& state) {
     Fixture& f = fixture();
-    for (auto _ : state) f.window->precisionMapPanel()->map()->repaint();
+    for (auto _ : state) f.window->findChild<qs::gui::PrecisionMapPanel*>()->map()->repaint();
 }
 BENCHMARK(BM_MapRepaint)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_ErrorPlotRefresh(benchmark::State& state) {
     Fixture& f = fixture();
     for (auto _ : state) {
-        f.window->plotsPanel()->errorPlot()->refresh();
-        f.window->plotsPanel()->errorPlot()->plot()->replot(QCustomPlot::rpImmediateRefresh);
+        f.window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->refresh();
+        f.window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->plot()->replot(
+            QCustomPlot::rpImmediateRefresh);
     }
 }
 BENCHMARK(BM_ErrorPlotRefresh)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -152,14 +159,16 @@ BENCHMARK(BM_ErrorPlotRefresh)->Unit(benchmark::kMillisecond)->UseRealTime();
 void BM_FootprintReplot(benchmark::State& state) {
     Fixture& f = fixture();
     for (auto _ : state)
-        f.window->plotsPanel()->footprintPlot()->replot(QCustomPlot::rpImmediateRefresh);
+        f.window->findChild<qs::gui::PlotsPanel*>()->footprintPlot()->replot(
+            QCustomPlot::rpImmediateRefresh);
 }
 BENCHMARK(BM_FootprintReplot)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_HistogramReplot(benchmark::State& state) {
     Fixture& f = fixture();
     for (auto _ : state)
-        f.window->plotsPanel()->histogramPlot()->replot(QCustomPlot::rpImmediateRefresh);
+        f.window->findChild<qs::gui::PlotsPanel*>()->histogramPlot()->replot(
+            QCustomPlot::rpImmediateRefresh);
 }
 BENCHMARK(BM_HistogramReplot)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -20,11 +20,13 @@
 #include <QTreeWidget>
 #include <QUrl>
 
+#include "explorer_controller.h"
 #include "format_utils.h"
 #include "main_window.h"
 #include "metadata_view.h"
 #include "model/model.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 #include "tensor_table_model.h"
 
 using qs::gui::MainWindow;
@@ -101,32 +103,33 @@ void MainWindowTest::cleanupTestCase() {
 }
 
 void MainWindowTest::init() {
-    QSettings().remove(QLatin1String(MainWindow::kRecentFilesKey));
+    QSettings().remove(QLatin1String(qs::gui::ExplorerController::kRecentFilesKey));
 }
 
 bool MainWindowTest::openAndWait(MainWindow& window, const QString& path) {
-    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
-    window.openFile(path);
+    QSignalSpy loaded(window.controller(), &qs::gui::ExplorerController::modelLoaded);
+    window.controller()->openFile(path);
     return loaded.wait(kLoadTimeoutMs) || loaded.count() == 1;
 }
 
 void MainWindowTest::opensModelInBackground() {
     MainWindow window;
     window.show();
-    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
-    QSignalSpy failed(&window, &MainWindow::loadFailed);
-    window.openFile(m_modelPath);
+    QSignalSpy loaded(window.controller(), &qs::gui::ExplorerController::modelLoaded);
+    QSignalSpy failed(window.controller(), &qs::gui::ExplorerController::loadFailed);
+    window.controller()->openFile(m_modelPath);
     // The open is queued, not done inline: the window is busy until the event loop delivers.
-    QVERIFY(window.isLoading());
-    QVERIFY(window.model() == nullptr);
+    QVERIFY(window.controller()->isLoading());
+    QVERIFY(window.controller()->model() == nullptr);
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
     QCOMPARE(failed.count(), 0);
-    QVERIFY(!window.isLoading());
-    QVERIFY(window.model() != nullptr);
-    QCOMPARE(window.visibleTensorCount(), int(m_reference->tensors().size()));
+    QVERIFY(!window.controller()->isLoading());
+    QVERIFY(window.controller()->model() != nullptr);
+    QCOMPARE(window.tensorPanel()->visibleTensorCount(), int(m_reference->tensors().size()));
     // Grouped by layer by default: the blocks, then embeddings, output and norms.
-    QVERIFY(window.isGroupedByLayer());
-    QCOMPARE(window.tensorView()->model()->rowCount(), int(m_reference->hparams().blockCount) + 3);
+    QVERIFY(window.tensorPanel()->isGroupedByLayer());
+    QCOMPARE(window.tensorPanel()->view()->model()->rowCount(),
+             int(m_reference->hparams().blockCount) + 3);
     QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf[*]"));
     QVERIFY(!window.isWindowModified());
 }
@@ -139,8 +142,9 @@ void MainWindowTest::showsTensorRowTypeAndSize() {
     QVERIFY(i >= 0);
     const qs::model::TensorInfo& t = m_reference->tensors()[size_t(i)];
 
-    window.setGroupedByLayer(false);  // the flat list: one row per tensor in file order
-    const QAbstractItemModel* m = window.tensorView()->model();
+    window.tensorPanel()->setGroupedByLayer(
+        false);  // the flat list: one row per tensor in file order
+    const QAbstractItemModel* m = window.tensorPanel()->view()->model();
     const int row = rowOf(m, name);
     QVERIFY(row >= 0);
     QCOMPARE(cell(m, row, TensorTableModel::Type),
@@ -159,7 +163,7 @@ void MainWindowTest::showsTensorRowTypeAndSize() {
 void MainWindowTest::statusBarShowsTotals() {
     MainWindow window;
     QVERIFY(openAndWait(window, m_modelPath));
-    const QString text = window.statusSummary()->text();
+    const QString text = window.findChild<QLabel*>(QStringLiteral("statusSummary"))->text();
     QVERIFY2(text.contains(qs::gui::formatCount(qint64(m_reference->tensors().size())) +
                            QStringLiteral(" tensors")),
              qPrintable(text));
@@ -175,14 +179,14 @@ void MainWindowTest::statusBarShowsTotals() {
 void MainWindowTest::showsMetadata() {
     MainWindow window;
     QVERIFY(openAndWait(window, m_modelPath));
-    QTreeWidgetItem* arch =
-        window.metadataView()->itemForKey(QStringLiteral("general.architecture"));
+    QTreeWidgetItem* arch = window.findChild<qs::gui::MetadataView*>()->itemForKey(
+        QStringLiteral("general.architecture"));
     QVERIFY(arch != nullptr);
     QCOMPARE(arch->text(qs::gui::MetadataView::Value), QStringLiteral("\"llama\""));
     QCOMPARE(arch->text(qs::gui::MetadataView::Type), QStringLiteral("str"));
     // Tokenizer arrays are elided, with the full length in the type column.
-    QTreeWidgetItem* tokens =
-        window.metadataView()->itemForKey(QStringLiteral("tokenizer.ggml.tokens"));
+    QTreeWidgetItem* tokens = window.findChild<qs::gui::MetadataView*>()->itemForKey(
+        QStringLiteral("tokenizer.ggml.tokens"));
     QVERIFY(tokens != nullptr);
     QVERIFY(tokens->text(qs::gui::MetadataView::Type).startsWith(QStringLiteral("str[")));
     QVERIFY(tokens->text(qs::gui::MetadataView::Value).contains(QStringLiteral("items")));
@@ -193,26 +197,26 @@ void MainWindowTest::filterKeepsMatchingRows() {
     QVERIFY(openAndWait(window, m_modelPath));
     const int blocks = int(m_reference->hparams().blockCount);
     QVERIFY(blocks > 0);
-    window.setGroupedByLayer(false);
-    QTest::keyClicks(window.tensorFilter(), QStringLiteral("attn_q"));
-    QCOMPARE(window.tensorProxy()->rowCount(), blocks);
+    window.tensorPanel()->setGroupedByLayer(false);
+    QTest::keyClicks(window.tensorPanel()->filter(), QStringLiteral("attn_q"));
+    QCOMPARE(window.tensorPanel()->proxy()->rowCount(), blocks);
     for (int r = 0; r < blocks; ++r) {
-        QVERIFY(cell(window.tensorProxy(), r, TensorTableModel::Name)
+        QVERIFY(cell(window.tensorPanel()->proxy(), r, TensorTableModel::Name)
                     .contains(QStringLiteral("attn_q")));
     }
     // Several terms must all match: one layer's FFN has gate, up and down.
-    window.tensorFilter()->setText(QStringLiteral("blk.2. ffn_"));
-    QCOMPARE(window.tensorProxy()->rowCount(), 4);  // ffn_norm, ffn_gate, ffn_up, ffn_down
-    window.tensorFilter()->clear();
-    QCOMPARE(window.tensorProxy()->rowCount(), int(m_reference->tensors().size()));
+    window.tensorPanel()->filter()->setText(QStringLiteral("blk.2. ffn_"));
+    QCOMPARE(window.tensorPanel()->proxy()->rowCount(), 4);  // ffn_norm, ffn_gate, ffn_up, ffn_down
+    window.tensorPanel()->filter()->clear();
+    QCOMPARE(window.tensorPanel()->proxy()->rowCount(), int(m_reference->tensors().size()));
 }
 
 void MainWindowTest::sortsSizeByBytes() {
     MainWindow window;
     QVERIFY(openAndWait(window, m_modelPath));
-    window.setGroupedByLayer(false);
-    window.tensorView()->sortByColumn(TensorTableModel::Size, Qt::DescendingOrder);
-    const QAbstractItemModel* m = window.tensorView()->model();
+    window.tensorPanel()->setGroupedByLayer(false);
+    window.tensorPanel()->view()->sortByColumn(TensorTableModel::Size, Qt::DescendingOrder);
+    const QAbstractItemModel* m = window.tensorPanel()->view()->model();
     quint64 previous = UINT64_MAX;
     for (int r = 0; r < m->rowCount(); ++r) {
         const quint64 bytes =
@@ -225,7 +229,7 @@ void MainWindowTest::sortsSizeByBytes() {
 void MainWindowTest::opensDroppedFile() {
     MainWindow window;
     window.show();
-    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
+    QSignalSpy loaded(window.controller(), &qs::gui::ExplorerController::modelLoaded);
     QMimeData mime;
     mime.setUrls({QUrl::fromLocalFile(m_modelPath)});
 
@@ -236,7 +240,7 @@ void MainWindowTest::opensDroppedFile() {
     QCoreApplication::sendEvent(&window, &drop);
     QVERIFY(drop.isAccepted());
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
-    QCOMPARE(window.visibleTensorCount(), int(m_reference->tensors().size()));
+    QCOMPARE(window.tensorPanel()->visibleTensorCount(), int(m_reference->tensors().size()));
 
     // Text without a file URL is refused.
     QMimeData text;
@@ -250,7 +254,7 @@ void MainWindowTest::reportsErrorForNonModelFile() {
     MainWindow window;
     window.show();
     QVERIFY(openAndWait(window, m_modelPath));
-    const int rows = window.visibleTensorCount();
+    const int rows = window.tensorPanel()->visibleTensorCount();
 
     const QString junk = m_dir.filePath(QStringLiteral("notes.gguf"));
     {
@@ -258,8 +262,8 @@ void MainWindowTest::reportsErrorForNonModelFile() {
         QVERIFY(f.open(QIODevice::WriteOnly));
         f.write("this is not a GGUF file, just some text\n");
     }
-    QSignalSpy failed(&window, &MainWindow::loadFailed);
-    window.openFile(junk);
+    QSignalSpy failed(window.controller(), &qs::gui::ExplorerController::loadFailed);
+    window.controller()->openFile(junk);
     QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, kLoadTimeoutMs);
     const QString message = failed.at(0).at(1).toString();
     QVERIFY2(message.contains(QStringLiteral("notes.gguf")), qPrintable(message));
@@ -269,18 +273,19 @@ void MainWindowTest::reportsErrorForNonModelFile() {
     QVERIFY(box != nullptr);
     QVERIFY(box->isVisible());
     QCOMPARE(box->informativeText(), message);
-    QCOMPARE(window.visibleTensorCount(), rows);
+    QCOMPARE(window.tensorPanel()->visibleTensorCount(), rows);
     QCOMPARE(window.windowTitle(), QStringLiteral("Quantscope — tiny.gguf[*]"));
     QVERIFY(!window.isWindowModified());
     box->close();
 
     // A path that does not exist fails the same way.
     failed.clear();
-    window.openFile(m_dir.filePath(QStringLiteral("missing.gguf")));
+    window.controller()->openFile(m_dir.filePath(QStringLiteral("missing.gguf")));
     QTRY_COMPARE_WITH_TIMEOUT(failed.count(), 1, kLoadTimeoutMs);
-    QCOMPARE(window.visibleTensorCount(), rows);
+    QCOMPARE(window.tensorPanel()->visibleTensorCount(), rows);
     // A failed file never enters the recent list.
-    QCOMPARE(window.recentFiles(), QStringList{QFileInfo(m_modelPath).absoluteFilePath()});
+    QCOMPARE(window.controller()->recentFiles(),
+             QStringList{QFileInfo(m_modelPath).absoluteFilePath()});
 }
 
 void MainWindowTest::remembersRecentFiles() {
@@ -288,24 +293,27 @@ void MainWindowTest::remembersRecentFiles() {
     {
         MainWindow window;
         QVERIFY(openAndWait(window, m_modelPath));
-        QCOMPARE(window.recentFiles(), QStringList{abs});
+        QCOMPARE(window.controller()->recentFiles(), QStringList{abs});
     }
-    QCOMPARE(QSettings().value(QLatin1String(MainWindow::kRecentFilesKey)).toStringList(),
+    QCOMPARE(QSettings()
+                 .value(QLatin1String(qs::gui::ExplorerController::kRecentFilesKey))
+                 .toStringList(),
              QStringList{abs});
 
     // At most kMaxRecentFiles, most recent first, no duplicates.
     QStringList many;
     for (int i = 0; i < 15; ++i) many << m_dir.filePath(QStringLiteral("old%1.gguf").arg(i));
-    QSettings().setValue(QLatin1String(MainWindow::kRecentFilesKey), many);
+    QSettings().setValue(QLatin1String(qs::gui::ExplorerController::kRecentFilesKey), many);
     MainWindow window;
     QVERIFY(openAndWait(window, m_modelPath));
-    const QStringList list =
-        QSettings().value(QLatin1String(MainWindow::kRecentFilesKey)).toStringList();
-    QCOMPARE(list.size(), MainWindow::kMaxRecentFiles);
+    const QStringList list = QSettings()
+                                 .value(QLatin1String(qs::gui::ExplorerController::kRecentFilesKey))
+                                 .toStringList();
+    QCOMPARE(list.size(), qs::gui::ExplorerController::kMaxRecentFiles);
     QCOMPARE(list.first(), abs);
     QCOMPARE(list.count(abs), 1);
     QVERIFY(openAndWait(window, m_modelPath));
-    QCOMPARE(window.recentFiles().count(abs), 1);
+    QCOMPARE(window.controller()->recentFiles().count(abs), 1);
 }
 
 void MainWindowTest::naturalSortOrder() {
@@ -318,10 +326,10 @@ void MainWindowTest::naturalSortOrder() {
 
 void MainWindowTest::newerOpenSupersedesOlder() {
     MainWindow window;
-    QSignalSpy loaded(&window, &MainWindow::modelLoaded);
-    QSignalSpy failed(&window, &MainWindow::loadFailed);
-    window.openFile(m_dir.filePath(QStringLiteral("missing.gguf")));  // would fail
-    window.openFile(m_modelPath);                                     // wins
+    QSignalSpy loaded(window.controller(), &qs::gui::ExplorerController::modelLoaded);
+    QSignalSpy failed(window.controller(), &qs::gui::ExplorerController::loadFailed);
+    window.controller()->openFile(m_dir.filePath(QStringLiteral("missing.gguf")));  // would fail
+    window.controller()->openFile(m_modelPath);                                     // wins
     QTRY_COMPARE_WITH_TIMEOUT(loaded.count(), 1, kLoadTimeoutMs);
     QTest::qWait(100);  // give the superseded job time to deliver, were it still connected
     QCOMPARE(failed.count(), 0);
@@ -331,7 +339,7 @@ void MainWindowTest::newerOpenSupersedesOlder() {
 void MainWindowTest::closingWhileLoadingIsSafe() {
     {
         MainWindow window;
-        window.openFile(m_modelPath);
+        window.controller()->openFile(m_modelPath);
     }  // destroyed with the open still running: its result is dropped
     QTest::qWait(200);
     QVERIFY(QThreadPool::globalInstance()->waitForDone(kLoadTimeoutMs));

@@ -27,12 +27,14 @@
 #include <QTimer>
 
 #include "error_atlas.h"
+#include "explorer_controller.h"
 #include "main_window.h"
 #include "model/model.h"
 #include "model_watcher.h"
 #include "plan_autosave.h"
 #include "plan_document.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 
 using qs::formats::TensorType;
 using qs::gui::MainWindow;
@@ -49,13 +51,13 @@ void setUpApplication() {
 }
 
 bool openAndWait(MainWindow& w, const QString& path) {
-    QSignalSpy loaded(&w, &MainWindow::modelLoaded);
-    w.openFile(path);
+    QSignalSpy loaded(w.controller(), &qs::gui::ExplorerController::modelLoaded);
+    w.controller()->openFile(path);
     return loaded.wait(kTimeoutMs) || loaded.count() == 1;
 }
 
 size_t matrixIndex(const MainWindow& w) {
-    const int64_t i = w.model()->indexOf("blk.0.attn_q.weight");
+    const int64_t i = w.controller()->model()->indexOf("blk.0.attn_q.weight");
     return i < 0 ? 0 : size_t(i);
 }
 
@@ -72,11 +74,11 @@ int runChild(int argc, char** argv, const QString& modelPath) {
     MainWindow w;
     w.show();
     if (!openAndWait(w, modelPath)) return 3;
-    if (!w.planDocument()->setTypes({matrixIndex(w)}, TensorType::Q2_K)) return 4;
+    if (!w.controller()->document()->setTypes({matrixIndex(w)}, TensorType::Q2_K)) return 4;
     QElapsedTimer t;
     t.start();
-    while (!w.autosave()->pending() && t.elapsed() < kTimeoutMs) QTest::qWait(20);
-    if (!w.autosave()->pending()) return 5;
+    while (!w.controller()->autosave()->pending() && t.elapsed() < kTimeoutMs) QTest::qWait(20);
+    if (!w.controller()->autosave()->pending()) return 5;
     std::printf("ready\n");
     std::fflush(stdout);
     return app.exec();  // until killed
@@ -113,13 +115,13 @@ void RobustTest::truncatedDuringErrorAtlasEndsTheJobWithTheMessage() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, path));
-    qs::gui::ErrorAtlas* atlas = w.errorAtlas();
+    qs::gui::ErrorAtlas* atlas = w.controller()->errorAtlas();
     QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning() && atlas->missingCount() == 0, kTimeoutMs);
     // Another program cuts the file; then an edit asks the atlas for a pair it has not measured.
     std::filesystem::resize_file(path.toStdString(), QFileInfo(path).size() / 3);
     QSignalSpy finished(atlas, &qs::gui::ErrorAtlas::jobFinished);
     const size_t k = matrixIndex(w);
-    QVERIFY(w.planDocument()->setTypes({k}, TensorType::Q3_K));
+    QVERIFY(w.controller()->document()->setTypes({k}, TensorType::Q3_K));
     atlas->analyseNow();
     QTRY_VERIFY_WITH_TIMEOUT(finished.count() >= 1, kTimeoutMs);
     const QString error = finished.last().at(1).toString();
@@ -127,10 +129,10 @@ void RobustTest::truncatedDuringErrorAtlasEndsTheJobWithTheMessage() {
     QVERIFY2(error.contains(path), qPrintable(error));
     QVERIFY2(error.contains(QStringLiteral("tensor '")), qPrintable(error));
     QVERIFY(w.isVisible());  // the window stays, with its plan
-    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q3_K);
+    QCOMPARE(w.controller()->document()->plan().tensors[k].type, TensorType::Q3_K);
     // The watcher has seen it too: the banner, and no export.
-    QTRY_VERIFY_WITH_TIMEOUT(w.modelWatcher()->isVisible(), kTimeoutMs);
-    QVERIFY(!w.exportAction()->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(w.findChild<qs::gui::ModelWatcher*>()->isVisible(), kTimeoutMs);
+    QVERIFY(!w.findChild<QAction*>(QStringLiteral("exportAction"))->isEnabled());
 }
 
 void RobustTest::replacedModelIsNoticedAndNeverMixed() {
@@ -139,24 +141,24 @@ void RobustTest::replacedModelIsNoticedAndNeverMixed() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, path));
-    QVERIFY(!w.modelWatcher()->isVisible());
-    QVERIFY(w.exportAction()->isEnabled());
+    QVERIFY(!w.findChild<qs::gui::ModelWatcher*>()->isVisible());
+    QVERIFY(w.findChild<QAction*>(QStringLiteral("exportAction"))->isEnabled());
     const size_t k = matrixIndex(w);
-    QVERIFY(w.planDocument()->setTypes({k}, TensorType::Q5_K));
+    QVERIFY(w.controller()->document()->setTypes({k}, TensorType::Q5_K));
     // A re-download or re-conversion to the same path: a new file renamed over the old one,
     // same size, other weights.
     const QString other = m_dir.filePath(QStringLiteral("replaced.new"));
     QVERIFY(writeTiny(other, 2));
     std::filesystem::rename(other.toStdString(), path.toStdString());
-    QTRY_VERIFY_WITH_TIMEOUT(w.modelWatcher()->isVisible(), kTimeoutMs);
-    QVERIFY(w.modelWatcher()->isChanged());
-    QVERIFY2(w.modelWatcher()->message().contains(QStringLiteral("replaced")),
-             qPrintable(w.modelWatcher()->message()));
-    QVERIFY(!w.exportAction()->isEnabled());
+    QTRY_VERIFY_WITH_TIMEOUT(w.findChild<qs::gui::ModelWatcher*>()->isVisible(), kTimeoutMs);
+    QVERIFY(w.findChild<qs::gui::ModelWatcher*>()->isChanged());
+    QVERIFY2(w.findChild<qs::gui::ModelWatcher*>()->message().contains(QStringLiteral("replaced")),
+             qPrintable(w.findChild<qs::gui::ModelWatcher*>()->message()));
+    QVERIFY(!w.findChild<QAction*>(QStringLiteral("exportAction"))->isEnabled());
     // Whatever still asks for the old plan on the new bytes is refused by the core.
-    QSignalSpy exported(&w, &MainWindow::exportFinished);
+    QSignalSpy exported(w.controller(), &qs::gui::ExplorerController::exportFinished);
     const QString out = m_dir.filePath(QStringLiteral("mixed.gguf"));
-    if (w.startExport(out)) {
+    if (w.controller()->startExport(out)) {
         QTRY_VERIFY_WITH_TIMEOUT(exported.count() == 1, kTimeoutMs);
         QVERIFY(!exported.first().at(0).toBool());
         QVERIFY2(exported.first().at(2).toString().contains(QStringLiteral("changed on disk")),
@@ -174,13 +176,15 @@ void RobustTest::replacedModelIsNoticedAndNeverMixed() {
         };
         if (!answer()) QTimer::singleShot(50, answer);
     });
-    QSignalSpy loaded(&w, &MainWindow::modelLoaded);
-    w.modelWatcher()->findChild<QPushButton*>(QStringLiteral("reopenButton"))->click();
+    QSignalSpy loaded(w.controller(), &qs::gui::ExplorerController::modelLoaded);
+    w.findChild<qs::gui::ModelWatcher*>()
+        ->findChild<QPushButton*>(QStringLiteral("reopenButton"))
+        ->click();
     QTRY_VERIFY_WITH_TIMEOUT(loaded.count() == 1, kTimeoutMs);
-    QVERIFY(!w.modelWatcher()->isVisible());
-    QVERIFY(w.model()->checkUnchanged().ok());
-    QVERIFY(w.exportAction()->isEnabled());
-    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q8_0);
+    QVERIFY(!w.findChild<qs::gui::ModelWatcher*>()->isVisible());
+    QVERIFY(w.controller()->model()->checkUnchanged().ok());
+    QVERIFY(w.findChild<QAction*>(QStringLiteral("exportAction"))->isEnabled());
+    QCOMPARE(w.controller()->document()->plan().tensors[k].type, TensorType::Q8_0);
 
     // The temporary of an export killed earlier (a process that no longer runs) is removed by
     // the next export to the folder, which says so.
@@ -192,8 +196,8 @@ void RobustTest::replacedModelIsNoticedAndNeverMixed() {
     QVERIFY(f.open(QIODevice::WriteOnly));
     f.write(QByteArray(4096, 'x'));
     f.close();
-    QSignalSpy exported2(&w, &MainWindow::exportFinished);
-    QVERIFY(w.startExport(m_dir.filePath(QStringLiteral("fresh.gguf"))));
+    QSignalSpy exported2(w.controller(), &qs::gui::ExplorerController::exportFinished);
+    QVERIFY(w.controller()->startExport(m_dir.filePath(QStringLiteral("fresh.gguf"))));
     QTRY_VERIFY_WITH_TIMEOUT(exported2.count() == 1, kTimeoutMs);
     QVERIFY(exported2.first().at(0).toBool());
     const QString said = exported2.first().at(2).toString();
@@ -228,13 +232,15 @@ void RobustTest::killedAfterEditsOffersThemBack() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, path));
-    QVERIFY(w.restoreBar()->isVisible());
+    QVERIFY(w.findChild<QFrame*>(QStringLiteral("restoreBar"))->isVisible());
     const size_t k = matrixIndex(w);
-    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q8_0);
-    w.restoreBar()->findChild<QPushButton*>(QStringLiteral("restoreButton"))->click();
-    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q2_K);
-    QVERIFY(w.planDocument()->isModified());
-    w.autosave()->discard();
+    QCOMPARE(w.controller()->document()->plan().tensors[k].type, TensorType::Q8_0);
+    w.findChild<QFrame*>(QStringLiteral("restoreBar"))
+        ->findChild<QPushButton*>(QStringLiteral("restoreButton"))
+        ->click();
+    QCOMPARE(w.controller()->document()->plan().tensors[k].type, TensorType::Q2_K);
+    QVERIFY(w.controller()->document()->isModified());
+    w.controller()->autosave()->discard();
 }
 
 int main(int argc, char** argv) {

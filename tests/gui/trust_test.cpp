@@ -33,6 +33,7 @@
 #include "error_plot.h"
 #include "format_utils.h"
 
+#include "explorer_controller.h"
 #include "io/gguf_writer.h"
 #include "main_window.h"
 #include "model/model.h"
@@ -47,6 +48,7 @@
 #include "size_ledger.h"
 #include "start_page.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 
 using qs::formats::TensorType;
 using qs::gui::MainWindow;
@@ -56,8 +58,8 @@ namespace {
 constexpr int kTimeoutMs = 30000;
 
 bool openAndWait(MainWindow& w, const QString& path) {
-    QSignalSpy loaded(&w, &MainWindow::modelLoaded);
-    w.openFile(path);
+    QSignalSpy loaded(w.controller(), &qs::gui::ExplorerController::modelLoaded);
+    w.controller()->openFile(path);
     return loaded.wait(kTimeoutMs) || loaded.count() == 1;
 }
 
@@ -205,7 +207,7 @@ void TrustTest::redoWorksFromTheKeyboard() {
     w.show();
     QVERIFY(QTest::qWaitForWindowActive(&w));
     QVERIFY(openAndWait(w, m_modelPath));
-    qs::gui::PlanDocument* doc = w.planDocument();
+    qs::gui::PlanDocument* doc = w.controller()->document();
     const size_t k = matrixIndex(doc);
     const TensorType before = doc->plan().tensors[k].type;
     QVERIFY(doc->setTypes({k}, TensorType::Q4_0));
@@ -225,7 +227,7 @@ void TrustTest::quantizedFilePlansZeroChanges() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, m_q4Path));
-    const qs::gui::PlanDocument* doc = w.planDocument();
+    const qs::gui::PlanDocument* doc = w.controller()->document();
     QVERIFY(doc->isFilePlan());
     const auto& tensors = doc->model()->tensors();
     size_t quantized = 0;
@@ -234,21 +236,22 @@ void TrustTest::quantizedFilePlansZeroChanges() {
         quantized += tensors[i].type == TensorType::Q4_0;
     }
     QVERIFY(quantized > 0);
-    QCOMPARE(w.sizeLedger()->requantizedCount(), 0);
-    QCOMPARE(w.sizeLedger()->exactBytes(), qint64(QFileInfo(m_q4Path).size()));
-    QCOMPARE(w.planToolBar()->presetCombo()->currentText(), QStringLiteral("Q4_0"));
+    QCOMPARE(w.findChild<qs::gui::SizeLedger*>()->requantizedCount(), 0);
+    QCOMPARE(w.findChild<qs::gui::SizeLedger*>()->exactBytes(), qint64(QFileInfo(m_q4Path).size()));
+    QCOMPARE(w.findChild<qs::gui::PlanToolBar*>()->presetCombo()->currentText(),
+             QStringLiteral("Q4_0"));
     QVERIFY(!doc->isModified());
     // A preset on top of it re-quantizes, and the ledger says so.
-    w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
-    QVERIFY(w.sizeLedger()->requantizedCount() > 0);
-    QVERIFY(w.sizeLedger()->text().contains(QStringLiteral("re-quantizes")));
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(w.findChild<qs::gui::SizeLedger*>()->requantizedCount() > 0);
+    QVERIFY(w.findChild<qs::gui::SizeLedger*>()->text().contains(QStringLiteral("re-quantizes")));
 }
 
 void TrustTest::modifiedMarkFollowsUndoStack() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    qs::gui::PlanDocument* doc = w.planDocument();
+    qs::gui::PlanDocument* doc = w.controller()->document();
     const size_t k = matrixIndex(doc);
     QVERIFY(!w.isWindowModified());
     QVERIFY(doc->setTypes({k}, TensorType::Q4_0));
@@ -259,7 +262,7 @@ void TrustTest::modifiedMarkFollowsUndoStack() {
     doc->undoStack()->redo();
     QVERIFY(w.isWindowModified());
     // Saving the plan as a recipe makes it the clean state.
-    QCOMPARE(w.saveRecipeTo(m_dir.filePath(QStringLiteral("r.json"))), QString());
+    QCOMPARE(w.controller()->saveRecipeTo(m_dir.filePath(QStringLiteral("r.json"))), QString());
     QVERIFY(!w.isWindowModified());
 }
 
@@ -270,19 +273,19 @@ void TrustTest::quitWithEditsAsks() {
     // No edits: closes without a question.
     QVERIFY(w.close());
     w.show();
-    const size_t k = matrixIndex(w.planDocument());
-    QVERIFY(w.planDocument()->setTypes({k}, TensorType::Q4_0));
+    const size_t k = matrixIndex(w.controller()->document());
+    QVERIFY(w.controller()->document()->setTypes({k}, TensorType::Q4_0));
     QString seen;
     answerNextBox(QMessageBox::Cancel, &seen);
     QVERIFY(!w.close());
     QCOMPARE(seen, QStringLiteral("unsavedPlanBox"));
     QVERIFY(w.isVisible());
-    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q4_0);
+    QCOMPARE(w.controller()->document()->plan().tensors[k].type, TensorType::Q4_0);
     // Opening another model through the user's path asks too; Cancel keeps everything.
     answerNextBox(QMessageBox::Cancel);
     w.openFileAsked(m_q4Path);
-    QVERIFY(!w.isLoading());
-    QCOMPARE(QFileInfo(QString::fromStdString(w.model()->path())).fileName(),
+    QVERIFY(!w.controller()->isLoading());
+    QCOMPARE(QFileInfo(QString::fromStdString(w.controller()->model()->path())).fileName(),
              QStringLiteral("tiny.gguf"));
     answerNextBox(QMessageBox::Discard);
     QVERIFY(w.close());
@@ -292,7 +295,7 @@ void TrustTest::rulesKeepHandEdits() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    qs::gui::PlanDocument* doc = w.planDocument();
+    qs::gui::PlanDocument* doc = w.controller()->document();
     const auto& tensors = doc->model()->tensors();
     int64_t ffn = -1, attnV = -1;
     for (size_t i = 0; i < tensors.size(); ++i) {
@@ -312,16 +315,16 @@ void TrustTest::rulesKeepHandEdits() {
 
 void TrustTest::exportNeedsAModelAndNamesThePlan() {
     MainWindow w;
-    QVERIFY(!w.exportAction()->isEnabled());
+    QVERIFY(!w.findChild<QAction*>(QStringLiteral("exportAction"))->isEnabled());
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    QVERIFY(w.exportAction()->isEnabled());
-    qs::gui::PlanDocument* doc = w.planDocument();
+    QVERIFY(w.findChild<QAction*>(QStringLiteral("exportAction"))->isEnabled());
+    qs::gui::PlanDocument* doc = w.controller()->document();
     doc->applyPreset(qs::quant::Ftype::Q4_K_M);
-    QVERIFY(w.suggestedExportPath().endsWith(QStringLiteral("/tiny-Q4_K_M.gguf")));
+    QVERIFY(w.controller()->suggestedExportPath().endsWith(QStringLiteral("/tiny-Q4_K_M.gguf")));
     const size_t k = matrixIndex(doc);
     QVERIFY(doc->setTypes({k}, TensorType::Q8_0) || doc->setTypes({k}, TensorType::Q6_K));
-    const QString mixed = w.suggestedExportPath();
+    const QString mixed = w.controller()->suggestedExportPath();
     QVERIFY2(
         mixed.contains(QStringLiteral("/tiny-mix-")) && mixed.endsWith(QStringLiteral("bpw.gguf")),
         qPrintable(mixed));
@@ -333,20 +336,21 @@ void TrustTest::comparisonNoneDrawsNothing() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    qs::gui::ErrorPlot* plot = w.plotsPanel()->errorPlot();
+    qs::gui::ErrorPlot* plot = w.findChild<qs::gui::PlotsPanel*>()->errorPlot();
     QCOMPARE(plot->compareCombo()->currentIndex(), 0);
-    QVERIFY(w.errorAtlas()->comparisonPlan().tensors.empty());
+    QVERIFY(w.controller()->errorAtlas()->comparisonPlan().tensors.empty());
     QVERIFY(!plot->totalsLabel()->text().contains(QStringLiteral("differ")));
-    QCustomPlot* footprint = w.plotsPanel()->footprintPlot();
+    QCustomPlot* footprint = w.findChild<qs::gui::PlotsPanel*>()->footprintPlot();
     for (int g = 0; g < footprint->graphCount(); ++g) {
         QVERIFY(footprint->graph(g)->objectName() != QStringLiteral("footprintCompare"));
     }
     // A preset to compare with draws it; back to none removes it.
     plot->compareCombo()->setCurrentIndex(plot->compareCombo()->findText(QStringLiteral("Q4_K_M")));
-    QCOMPARE(w.errorAtlas()->comparisonPlan().tensors.size(), w.model()->tensors().size());
+    QCOMPARE(w.controller()->errorAtlas()->comparisonPlan().tensors.size(),
+             w.controller()->model()->tensors().size());
     QVERIFY(plot->totalsLabel()->text().contains(QStringLiteral("differ")));
     plot->compareCombo()->setCurrentIndex(0);
-    QVERIFY(w.errorAtlas()->comparisonPlan().tensors.empty());
+    QVERIFY(w.controller()->errorAtlas()->comparisonPlan().tensors.empty());
     QVERIFY(!plot->totalsLabel()->text().contains(QStringLiteral("differ")));
 }
 
@@ -354,25 +358,26 @@ void TrustTest::budgetCurrentPlanFollowsTheFit() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    qs::gui::BudgetPanel* panel = w.budgetPanel();
+    qs::gui::BudgetPanel* panel = w.findChild<qs::gui::BudgetPanel*>();
     QSignalSpy ready(panel, &qs::gui::BudgetPanel::ready);
     panel->measure();
     QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
     panel->slider()->setValue(qs::gui::BudgetPanel::kSliderSteps / 3);
     QVERIFY(panel->fitToBudget());
     // One size everywhere: the ledger, the Budget tab's "Current plan" and the export dialog.
-    const qint64 ledger = w.sizeLedger()->exactBytes();
+    const qint64 ledger = w.findChild<qs::gui::SizeLedger*>()->exactBytes();
     QVERIFY(ledger > 0);
-    const qs::quant::PlanScore now = panel->optimizer()->score(w.planDocument()->plan());
+    const qs::quant::PlanScore now = panel->optimizer()->score(w.controller()->document()->plan());
     QCOMPARE(qint64(now.fileBytes), ledger);
     const QString current =
         QStringLiteral("Current plan: %1").arg(qs::gui::formatBytes(quint64(ledger)));
     QVERIFY2(panel->summary()->text().contains(current), qPrintable(panel->summary()->text()));
-    QVERIFY(w.exportSummary().contains(qs::gui::formatCount(ledger)));
+    QVERIFY(w.controller()->exportSummary().contains(qs::gui::formatCount(ledger)));
     // And after an undo of the fit, the line follows the plan back.
-    w.planDocument()->undoStack()->undo();
-    const QString back = QStringLiteral("Current plan: %1")
-                             .arg(qs::gui::formatBytes(quint64(w.sizeLedger()->exactBytes())));
+    w.controller()->document()->undoStack()->undo();
+    const QString back =
+        QStringLiteral("Current plan: %1")
+            .arg(qs::gui::formatBytes(quint64(w.findChild<qs::gui::SizeLedger*>()->exactBytes())));
     QVERIFY2(panel->summary()->text().contains(back), qPrintable(panel->summary()->text()));
 }
 
@@ -380,27 +385,29 @@ void TrustTest::oneBitsPerWeightEverywhere() {
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    qs::gui::PlanDocument* doc = w.planDocument();
+    qs::gui::PlanDocument* doc = w.controller()->document();
     doc->applyPreset(qs::quant::Ftype::Q4_K_M);
     QVERIFY(doc->setTypes({matrixIndex(doc)}, TensorType::Q8_0));
-    const qint64 file = w.sizeLedger()->exactBytes();
-    const QString bpw = qs::gui::formatBpw(quint64(file), w.model()->totalElements());
+    const qint64 file = w.findChild<qs::gui::SizeLedger*>()->exactBytes();
+    const QString bpw = qs::gui::formatBpw(quint64(file), w.controller()->model()->totalElements());
     // The ledger, the export dialog, the plan's name and the footprint title: one number.
-    QVERIFY2(w.sizeLedger()->text().contains(bpw + QStringLiteral(" bpw (file)")),
-             qPrintable(w.sizeLedger()->text()));
-    QVERIFY2(w.exportSummary().contains(bpw + QStringLiteral(" (whole file")),
-             qPrintable(w.exportSummary()));
+    QVERIFY2(
+        w.findChild<qs::gui::SizeLedger*>()->text().contains(bpw + QStringLiteral(" bpw (file)")),
+        qPrintable(w.findChild<qs::gui::SizeLedger*>()->text()));
+    QVERIFY2(w.controller()->exportSummary().contains(bpw + QStringLiteral(" (whole file")),
+             qPrintable(w.controller()->exportSummary()));
     QCOMPARE(doc->planTag(), QStringLiteral("mix-%1bpw").arg(bpw));
-    QVERIFY2(w.plotsPanel()->footprintTitle().contains(QStringLiteral("file %1 bpw").arg(bpw)),
-             qPrintable(w.plotsPanel()->footprintTitle()));
+    QVERIFY2(w.findChild<qs::gui::PlotsPanel*>()->footprintTitle().contains(
+                 QStringLiteral("file %1 bpw").arg(bpw)),
+             qPrintable(w.findChild<qs::gui::PlotsPanel*>()->footprintTitle()));
 }
 
 void TrustTest::startPageListsRecentModels() {
-    QSettings().setValue(QLatin1String(MainWindow::kRecentFilesKey),
+    QSettings().setValue(QLatin1String(qs::gui::ExplorerController::kRecentFilesKey),
                          QStringList{m_q4Path, m_dir.filePath(QStringLiteral("gone.gguf"))});
     MainWindow w;
     w.show();
-    qs::gui::StartPage* page = w.startPage();
+    qs::gui::StartPage* page = w.findChild<qs::gui::StartPage*>();
     QVERIFY(page->isVisible());
     QListWidget* list = page->recentList();
     QCOMPARE(list->count(), 2);
@@ -413,7 +420,7 @@ void TrustTest::startPageListsRecentModels() {
     QVERIFY(list->item(1)->text().contains(QStringLiteral("missing")));
     QVERIFY(!(list->item(1)->flags() & Qt::ItemIsEnabled));
     // Keyboard only: the list has focus, Enter opens the current (first) model.
-    QSignalSpy loaded(&w, &MainWindow::modelLoaded);
+    QSignalSpy loaded(w.controller(), &qs::gui::ExplorerController::modelLoaded);
     list->setFocus();
     list->setCurrentRow(0);
     QTest::keyClick(list, Qt::Key_Return);
@@ -428,13 +435,13 @@ void TrustTest::splitterStaysPutWhileEditing() {
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
     // The window settled: the first measurement done and drawn (a busy machine takes longer).
-    QTRY_VERIFY_WITH_TIMEOUT(!w.errorAtlas()->isRunning(), kTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.controller()->errorAtlas()->isRunning(), kTimeoutMs);
     QTest::qWait(300);
     const QList<QSplitter*> splitters = w.findChildren<QSplitter*>();
     QVERIFY(!splitters.isEmpty());
     std::vector<QList<int>> before;
     for (QSplitter* s : splitters) before.push_back(s->sizes());
-    qs::gui::PlanDocument* doc = w.planDocument();
+    qs::gui::PlanDocument* doc = w.controller()->document();
     const TensorType cycle[] = {TensorType::Q4_K, TensorType::Q2_K, TensorType::Q8_0,
                                 TensorType::Q6_K};
     const size_t m = matrixIndex(doc);
@@ -444,9 +451,9 @@ void TrustTest::splitterStaysPutWhileEditing() {
         QTest::qWait(5);
     }
     QCOMPARE(edits, 20);
-    w.planDocument()->applyPreset(qs::quant::Ftype::Q2_K);
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q2_K);
     QTest::qWait(100);
-    QTRY_VERIFY_WITH_TIMEOUT(!w.errorAtlas()->isRunning(), kTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.controller()->errorAtlas()->isRunning(), kTimeoutMs);
     QTest::qWait(300);  // every panel redrew with the measured errors
     for (size_t k = 0; k < before.size(); ++k) {
         QCOMPARE(splitters[qsizetype(k)]->sizes(), before[k]);
@@ -458,7 +465,7 @@ void TrustTest::fitsA1024x700Screen() {
     w.resize(1024, 700);
     w.show();
     QVERIFY(openAndWait(w, m_modelPath));
-    w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
     QTest::qWait(100);
     QVERIFY2(w.minimumSizeHint().width() <= 1024 && w.minimumSizeHint().height() <= 700,
              qPrintable(QStringLiteral("minimum %1 x %2")
@@ -470,15 +477,15 @@ void TrustTest::fitsA1024x700Screen() {
                                QStringLiteral("quality"), QStringLiteral("model")}) {
         w.showTab(tab);
         QTest::qWait(10);
-        QVERIFY(w.tensorView()->width() >= 300);
-        QVERIFY(w.tensorView()->height() >= 150);
+        QVERIFY(w.tensorPanel()->view()->width() >= 300);
+        QVERIFY(w.tensorPanel()->view()->height() >= 150);
     }
-    QVERIFY(w.sizeLedger()->isVisible());
+    QVERIFY(w.findChild<qs::gui::SizeLedger*>()->isVisible());
     // Plot titles fit their plot (on two lines if need be).
     w.showTab(QStringLiteral("plots"));
     QTest::qWait(20);
-    QCustomPlot* footprint = w.plotsPanel()->footprintPlot();
-    const QString title = w.plotsPanel()->footprintTitle();
+    QCustomPlot* footprint = w.findChild<qs::gui::PlotsPanel*>()->footprintPlot();
+    const QString title = w.findChild<qs::gui::PlotsPanel*>()->footprintTitle();
     int widest = 0;
     for (const QString& line : title.split(QLatin1Char('\n'))) {
         widest = std::max(widest, footprint->fontMetrics().horizontalAdvance(line));
@@ -493,7 +500,7 @@ void TrustTest::keyboardOnlyPaintsAMapCell() {
     w.show();
     QVERIFY(QTest::qWaitForWindowActive(&w));
     QVERIFY(openAndWait(w, m_modelPath));
-    qs::gui::PrecisionMap* map = w.precisionMapPanel()->map();
+    qs::gui::PrecisionMap* map = w.findChild<qs::gui::PrecisionMapPanel*>()->map();
     QVERIFY(map->focusPolicy() & Qt::TabFocus);
     map->setFocus(Qt::TabFocusReason);
     QVERIFY(map->hasFocus());
@@ -515,15 +522,15 @@ void TrustTest::keyboardOnlyPaintsAMapCell() {
     for (int r = 0; r < row; ++r) QTest::keyClick(map, Qt::Key_Down);
     for (int c = 0; c < column; ++c) QTest::keyClick(map, Qt::Key_Right);
     QCOMPARE(map->currentCell(), std::make_pair(row, column));
-    const int steps = w.planDocument()->undoStack()->count();
+    const int steps = w.controller()->document()->undoStack()->count();
     QTest::keyClick(map, Qt::Key_Space);
     for (size_t i : map->cellTensors(row, column)) {
-        QCOMPARE(w.planDocument()->plan().tensors[i].type, TensorType::Q2_K);
+        QCOMPARE(w.controller()->document()->plan().tensors[i].type, TensorType::Q2_K);
     }
-    QCOMPARE(w.planDocument()->undoStack()->count(), steps + 1);
+    QCOMPARE(w.controller()->document()->undoStack()->count(), steps + 1);
     // Enter paints too; the cell is already Q2_K, so nothing is pushed.
     QTest::keyClick(map, Qt::Key_Return);
-    QCOMPARE(w.planDocument()->undoStack()->count(), steps + 1);
+    QCOMPARE(w.controller()->document()->undoStack()->count(), steps + 1);
 }
 
 void TrustTest::killedAfterEditsOffersThemBack() {
@@ -535,23 +542,25 @@ void TrustTest::killedAfterEditsOffersThemBack() {
         auto* w = new MainWindow;
         w->show();
         QVERIFY(openAndWait(*w, path));
-        QVERIFY(!w->restoreBar()->isVisible());
-        k = matrixIndex(w->planDocument());
-        QVERIFY(w->planDocument()->setTypes({k}, TensorType::Q2_K));
+        QVERIFY(!w->findChild<QFrame*>(QStringLiteral("restoreBar"))->isVisible());
+        k = matrixIndex(w->controller()->document());
+        QVERIFY(w->controller()->document()->setTypes({k}, TensorType::Q2_K));
         // The autosave follows an edit after a short delay.
-        QTRY_VERIFY_WITH_TIMEOUT(w->autosave()->pending().has_value(),
+        QTRY_VERIFY_WITH_TIMEOUT(w->controller()->autosave()->pending().has_value(),
                                  qs::gui::PlanAutosave::kDelayMs * 4);
         delete w;
     }
     MainWindow w;
     w.show();
     QVERIFY(openAndWait(w, path));
-    QVERIFY(w.restoreBar()->isVisible());
-    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q8_0);
-    w.restoreBar()->findChild<QPushButton*>(QStringLiteral("restoreButton"))->click();
-    QCOMPARE(w.planDocument()->plan().tensors[k].type, TensorType::Q2_K);
-    QVERIFY(w.planDocument()->isModified());
-    QVERIFY(!w.restoreBar()->isVisible());
+    QVERIFY(w.findChild<QFrame*>(QStringLiteral("restoreBar"))->isVisible());
+    QCOMPARE(w.controller()->document()->plan().tensors[k].type, TensorType::Q8_0);
+    w.findChild<QFrame*>(QStringLiteral("restoreBar"))
+        ->findChild<QPushButton*>(QStringLiteral("restoreButton"))
+        ->click();
+    QCOMPARE(w.controller()->document()->plan().tensors[k].type, TensorType::Q2_K);
+    QVERIFY(w.controller()->document()->isModified());
+    QVERIFY(!w.findChild<QFrame*>(QStringLiteral("restoreBar"))->isVisible());
     // Quitting and discarding the edits forgets the autosave.
     answerNextBox(QMessageBox::Discard);
     QVERIFY(w.close());
@@ -578,12 +587,12 @@ void TrustTest::tickLabelsNeverOverlap() {
     w.resize(size);
     w.show();
     QVERIFY(openAndWait(w, path));
-    w.planDocument()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
     // The comparison's ticks too: every plotted tensor differs from Q8_0 somewhere.
-    qs::gui::ErrorPlot* errorPlot = w.plotsPanel()->errorPlot();
+    qs::gui::ErrorPlot* errorPlot = w.findChild<qs::gui::PlotsPanel*>()->errorPlot();
     errorPlot->compareCombo()->setCurrentIndex(
         errorPlot->compareCombo()->findText(QStringLiteral("Q8_0")));
-    QTRY_VERIFY_WITH_TIMEOUT(!w.errorAtlas()->isRunning(), kTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!w.controller()->errorAtlas()->isRunning(), kTimeoutMs);
     for (const QString& tab :
          {QStringLiteral("plots"), QStringLiteral("budget"), QStringLiteral("quality")}) {
         w.showTab(tab);

@@ -260,7 +260,7 @@ void attention(const float* q, const float* k, const float* v, float* out, int64
         }                                                                               \
         const float* vj = v + j * kvStride;                                             \
         for (int i = 0; i < hd; ++i) acc[i] = ROUND(__builtin_fmaf(vj[i], vs, acc[i])); \
-        S = __builtin_fmaf(S, ms, vs);                                                  \
+        S = roundedProduct(S, ms) + vs; /* llama.cpp's build: S * ms rounded */         \
     }                                                                                   \
     const float inv = 1.0f / S;                                                         \
     for (int i = 0; i < hd; ++i) out[i] = acc[i] * inv;

@@ -76,4 +76,18 @@ template <int W>
     return x / (1.0f + e);
 }
 
+/// a * b rounded to float, never fused with what it is added to: GCC contracts C++ (even
+/// -std=c++20) where the target has FMA, while some of ggml's sums are compiled unfused. The
+/// empty asm makes the product a value the compiler must materialize.
+[[gnu::always_inline]] inline float roundedProduct(float a, float b) {
+    float p = a * b;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    asm("" : "+x"(p));
+#else
+    volatile float v = p;
+    p = v;
+#endif
+    return p;
+}
+
 }  // namespace qs::eval

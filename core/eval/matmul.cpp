@@ -11,6 +11,7 @@
 
 #include "eval/cpu_features.h"
 #include "eval/kquant_dot.h"
+#include "eval/matmul_f32.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
 
@@ -569,6 +570,10 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
     const int64_t C = w.cols, R = w.rows;
     if (emulateGgml && intDotType(w.type)) {
         matmulQ8Int(w, x, nTok, y, threads, expertSlice);
+        return;
+    }
+    if (emulateGgml && w.type == TensorType::F32) {
+        detail::matmulF32Ggml(w, x, nTok, y, threads, expertSlice);
         return;
     }
     if (emulateGgml && detail::kquantIntDotType(w.type) && C % 256 == 0) {

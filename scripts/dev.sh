@@ -19,6 +19,7 @@ PACKAGES=(
   libtbb-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev libcli11-dev
   clang libclang-rt-14-dev clang-format
   xvfb xauth xfonts-base fonts-dejavu-core imagemagick
+  python3-markdown chromium
   dpkg-dev file help2man groff-base desktop-file-utils appstream libxml2-utils shared-mime-info
 )
 

@@ -10,6 +10,7 @@
 #include "formats/type_table.h"
 #include "model/model.h"
 #include "quant/imatrix.h"
+#include "report/variants.h"
 #include "synth/synth.h"
 #include "synth/synth_imatrix.h"
 #ifdef QS_HAVE_VULKAN
@@ -151,6 +152,12 @@ int runInspect(const InspectOptions& o) {
                        {"parameters", m.totalElements()},
                        {"bytes", m.totalBytes()},
                        {"bits_per_weight", bpw}};
+        // The recipe an export embedded (quantize.recipe), as JSON; null when none.
+        j["recipe"] = nullptr;
+        if (const auto* rv = m.find(report::kRecipeKey); rv && rv->isString()) {
+            auto parsed = nlohmann::ordered_json::parse(rv->str(), nullptr, false);
+            if (!parsed.is_discarded()) j["recipe"] = parsed;
+        }
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }
@@ -188,10 +195,30 @@ int runInspect(const InspectOptions& o) {
                 hp.headCountKv, hp.contextLength, hp.vocabSize);
     std::printf("\nmetadata (%zu keys)\n", m.metadata().size());
     for (const auto& kv : m.metadata()) {
+        if (kv.key == report::kRecipeKey && kv.value.isString()) {
+            std::printf("  %-44s %-4s (recipe JSON, %zu bytes: below)\n", kv.key.c_str(),
+                        std::string(io::ggufTypeName(kv.value.type())).c_str(),
+                        kv.value.str().size());
+            continue;
+        }
         std::string v = kv.value.toString(o.fullMetadata ? SIZE_MAX : 8);
         if (!o.fullMetadata && v.size() > 100) v = v.substr(0, 97) + "...";
         std::printf("  %-44s %-4s %s\n", kv.key.c_str(),
                     std::string(io::ggufTypeName(kv.value.type())).c_str(), v.c_str());
+    }
+    if (const auto* rv = m.find(report::kRecipeKey); rv && rv->isString()) {
+        auto recipe = report::embeddedRecipe(m);
+        std::printf("\nrecipe (%s: how this file was made; docs/RECIPES.md)%s\n",
+                    std::string(report::kRecipeKey).c_str(),
+                    recipe ? "" : (" - not a valid recipe: " + recipe.error().message).c_str());
+        std::string text = rv->str();
+        size_t start = 0;
+        while (start < text.size()) {
+            size_t end = text.find('\n', start);
+            if (end == std::string::npos) end = text.size();
+            std::printf("  %s\n", text.substr(start, end - start).c_str());
+            start = end + 1;
+        }
     }
     std::printf("\ntensors (%zu)\n", m.tensors().size());
     std::printf("  %-40s %-20s %-8s %14s %12s %5s %s\n", "name", "shape", "type", "parameters",

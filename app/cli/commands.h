@@ -184,6 +184,24 @@ struct ImatrixCliOptions {
 };
 int runImatrix(const ImatrixCliOptions& o);
 
+/// `report`: variants of MODEL (presets, recipe:FILE, fit:SIZE, file:GGUF) measured against it
+/// on a text, written as report.md / report.html / chart.svg / report.json into a folder, with
+/// --export the variants' GGUF files too (each with its recipe under quantize.recipe).
+struct ReportCliOptions {
+    std::string model;
+    std::vector<std::string> variants;  ///< --variant SPEC (repeatable)
+    std::string text;
+    std::string output;  ///< folder
+    std::string imatrix;
+    int64_t ctx = 512;
+    int topK = 32;
+    int threads = 0;
+    int fitRounds = 2;
+    bool exportFiles = false;  ///< --export
+    bool json = false;
+};
+int runReport(const ReportCliOptions& o);
+
 /// List the Vulkan devices the backend can use (or say why there are none).
 int runDevices(bool json);
 

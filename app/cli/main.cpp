@@ -309,6 +309,36 @@ int main(int argc, char** argv) {
                        "Per tensor and per layer statistics, as llama-imatrix prints them");
     cImatrix->add_flag("--json", imx.json, "Machine-readable output (schema in docs/CLI.md)");
 
+    qs::cli::ReportCliOptions rep;
+    auto* cReport = app.add_subcommand(
+        "report",
+        "Variants of a model measured against it: model-card report (Markdown, HTML, "
+        "chart), optionally the variants' files");
+    cReport->add_option("model", rep.model, "The original model (GGUF or safetensors)")->required();
+    cReport
+        ->add_option("--variant", rep.variants,
+                     "A preset (Q4_K_M ...), recipe:FILE, fit:SIZE (304096, 300K, 4.5bpw) or "
+                     "file:GGUF (a quantized file of the same model); repeatable")
+        ->required()
+        ->allow_extra_args(false);
+    cReport->add_option("--text", rep.text, "Text the variants are measured on")->required();
+    cReport->add_option("-o,--output", rep.output, "Folder for the report")->required();
+    cReport->add_option("--ctx", rep.ctx, "Tokens of the text scored in one context (default 512)")
+        ->check(CLI::Range(int64_t(2), int64_t(1) << 20));
+    cReport->add_option("--top-k", rep.topK, "Reference log-probabilities kept per position")
+        ->check(CLI::Range(1, 1 << 20));
+    cReport->add_option("--imatrix", rep.imatrix,
+                        "Importance matrix for the quantization (as quantize --imatrix)");
+    cReport
+        ->add_option("--fit-rounds", rep.fitRounds,
+                     "Closed-loop rounds of local moves per fit:SIZE (default 2)")
+        ->check(CLI::Range(0, 64));
+    cReport->add_flag("--export", rep.exportFiles,
+                      "Also write every variant's GGUF file into the folder (recipe embedded "
+                      "under quantize.recipe)");
+    cReport->add_option("--threads", rep.threads, "Threads (0 = all cores)");
+    cReport->add_flag("--json", rep.json, "Print report.json (schema in docs/CLI.md)");
+
     bool devicesJson = false;
     auto* cDevices =
         app.add_subcommand("devices", "List the Vulkan devices the GPU backend can use");
@@ -337,5 +367,6 @@ int main(int argc, char** argv) {
     }
     if (*cEval) return qs::cli::runEval(evalOpt);
     if (*cImatrix) return qs::cli::runImatrix(imx);
+    if (*cReport) return qs::cli::runReport(rep);
     return 2;
 }

@@ -18,6 +18,7 @@
 #include "quant/engine.h"
 #include "quant/plan_compare.h"
 #include "quant/recipe.h"
+#include "report/variants.h"
 
 namespace qs::cli {
 
@@ -357,10 +358,12 @@ int runPlan(const PlanCliOptions& o) {
         if (!p) return fail(p.error());
         auto size = quant::predictFileSize(m, *p, im);
         if (!size) return fail(size.error());
+        // The file's embedded recipe (quantize.recipe) when it reproduces the file's types.
+        bool embedded = false;
+        auto recipe = report::importRecipe(m, *q, &embedded);
+        if (!recipe) return fail(recipe.error());
         if (!o.output.empty()) {
-            if (auto st = quant::saveRecipe(quant::recipeOfPlan(m, *p), o.output, &m); !st) {
-                return fail(st.error());
-            }
+            if (auto st = quant::saveRecipe(*recipe, o.output, &m); !st) return fail(st.error());
         }
         if (!o.tensorTypeFile.empty()) {
             if (auto st = writeText(o.tensorTypeFile, quant::tensorTypeFileOf(m, *p)); !st) {
@@ -372,6 +375,7 @@ int runPlan(const PlanCliOptions& o) {
             j["schema"] = "quantscope.plan/1";
             j["model"] = m.path();
             j["from"] = o.from;
+            j["embedded_recipe"] = embedded;
             j["preset"] = p->ftype ? nlohmann::json(quant::ftypeInfo(*p->ftype).name) : nullptr;
             j["file_bytes"] = *size;
             auto& ts = j["tensors"] = nlohmann::json::array();

@@ -91,15 +91,14 @@ void WorkflowParityTest::initTestCase() {
     QVERIFY(m_dir.isValid());
     // The imatrix as a user makes it: `quantscope-cli imatrix` on the calibration text.
     m_imatrix = m_dir.filePath(QStringLiteral("imatrix.gguf"));
-    const Cli r = runCli({QStringLiteral("imatrix"), kModel, QStringLiteral("--text"),
-                          QStringLiteral(QS_TEST_DATA_DIR "/imatrix/calibration.txt"),
-                          QStringLiteral("--ctx"), QStringLiteral("128"), QStringLiteral("-o"),
-                          m_imatrix});
+    const Cli r =
+        runCli({QStringLiteral("imatrix"), kModel, QStringLiteral("--text"),
+                QStringLiteral(QS_TEST_DATA_DIR "/imatrix/calibration.txt"),
+                QStringLiteral("--ctx"), QStringLiteral("128"), QStringLiteral("-o"), m_imatrix});
     QVERIFY2(r.exitCode == 0, r.err.constData());
 }
 
-QString WorkflowParityTest::prepare(ExplorerController& c, qs::quant::Ftype preset,
-                                   bool imatrix) {
+QString WorkflowParityTest::prepare(ExplorerController& c, qs::quant::Ftype preset, bool imatrix) {
     QSignalSpy loaded(&c, &ExplorerController::modelLoaded);
     QSignalSpy failed(&c, &ExplorerController::loadFailed);
     c.openFile(kModel);
@@ -154,8 +153,13 @@ void WorkflowParityTest::exportEqualsCliQuantize() {
 
     // The same request on the command line: the lock is the first --tensor-type rule.
     const QString cli = m_dir.filePath(QStringLiteral("cli-%1-%2.gguf").arg(preset).arg(imatrix));
-    QStringList args = {QStringLiteral("quantize"), kModel, QStringLiteral("-o"), cli,
-                        QStringLiteral("--type"), preset, QStringLiteral("--tensor-type"),
+    QStringList args = {QStringLiteral("quantize"),
+                        kModel,
+                        QStringLiteral("-o"),
+                        cli,
+                        QStringLiteral("--type"),
+                        preset,
+                        QStringLiteral("--tensor-type"),
                         QStringLiteral("blk\\.0\\.attn_q\\.weight=q5_0")};
     for (const QString& rule : kRules) args << QStringLiteral("--tensor-type") << rule;
     if (imatrix) args << QStringLiteral("--imatrix") << m_imatrix;
@@ -185,9 +189,9 @@ void WorkflowParityTest::budgetFitEqualsCliPlan() {
     panel.measure();
     QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
     // A budget between the smallest and the largest plan: Q4_K_M's exact size.
-    const Cli size = runCli({QStringLiteral("quantize"), kModel, QStringLiteral("--type"),
-                             QStringLiteral("Q4_K_M"), QStringLiteral("--dry-run"),
-                             QStringLiteral("--json")});
+    const Cli size =
+        runCli({QStringLiteral("quantize"), kModel, QStringLiteral("--type"),
+                QStringLiteral("Q4_K_M"), QStringLiteral("--dry-run"), QStringLiteral("--json")});
     QCOMPARE(size.exitCode, 0);
     const quint64 budget = quint64(
         QJsonDocument::fromJson(size.out).object().value(QStringLiteral("file_bytes")).toDouble());

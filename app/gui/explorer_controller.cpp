@@ -49,8 +49,7 @@ ExplorerController::ExplorerController(QObject* parent) : QObject(parent) {
 
 ExplorerController::~ExplorerController() = default;
 
-void ExplorerController::setCompute(const QString& backendSpec, const QString& label,
-                                    int threads) {
+void ExplorerController::setCompute(const QString& backendSpec, const QString& label, int threads) {
     m_backendSpec = backendSpec.isEmpty() ? QStringLiteral("cpu") : backendSpec;
     m_backendLabel = label.isEmpty() ? m_backendSpec : label;
     m_threads = threads;

@@ -24,10 +24,10 @@ UnsavedPlanDialog::UnsavedPlanDialog(const QString& modelName, const QString& ac
 }
 
 ImportanceSourceDialog::ImportanceSourceDialog(const QString& modelName, QWidget* parent)
-    : QMessageBox(QMessageBox::Question, tr("Compute Importance"),
-                  tr("Compute the importance matrix of %1 from which calibration text?")
-                      .arg(modelName),
-                  QMessageBox::Cancel, parent) {
+    : QMessageBox(
+          QMessageBox::Question, tr("Compute Importance"),
+          tr("Compute the importance matrix of %1 from which calibration text?").arg(modelName),
+          QMessageBox::Cancel, parent) {
     setObjectName(QStringLiteral("importanceSourceBox"));
     setInformativeText(
         tr("The text is cut into chunks that start with BOS; the squared activations of every "

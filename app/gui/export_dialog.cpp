@@ -4,41 +4,28 @@
 #include <QDialogButtonBox>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QHBoxLayout>
-#include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
 #include <QStandardItemModel>
-#include <QVBoxLayout>
 
 #include "explorer_controller.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "model/model.h"
+#include "ui_export_dialog.h"
 
 namespace qs::gui {
 
 ExportDialog::ExportDialog(const ExplorerController* controller, QWidget* parent)
-    : QDialog(parent), m_controller(controller) {
+    : QDialog(parent), m_ui(std::make_unique<Ui::ExportDialog>()), m_controller(controller) {
+    m_ui->setupUi(this);
     setObjectName(QStringLiteral("exportDialog"));
-    setWindowTitle(tr("Export GGUF"));
-    auto* layout = new QVBoxLayout(this);
-    auto* pathRow = new QHBoxLayout;
-    m_path = new QLineEdit(controller->suggestedExportPath(), this);
-    m_path->setObjectName(QStringLiteral("exportPath"));
-    m_path->setMinimumWidth(420);
-    auto* browse = new QPushButton(tr("Browse…"), this);
-    pathRow->addWidget(new QLabel(tr("Output"), this));
-    pathRow->addWidget(m_path, 1);
-    pathRow->addWidget(browse);
-    layout->addLayout(pathRow);
+    m_path = m_ui->exportPath;
+    m_splitCombo = m_ui->exportSplit;
+    m_splitValue = m_ui->exportSplitValue;
+    m_summary = m_ui->exportSummary;
+    m_path->setText(controller->suggestedExportPath());
     // Split output, as llama.cpp's gguf-split / llama-quantize --keep-split write it.
-    auto* splitRow = new QHBoxLayout;
-    m_splitCombo = new QComboBox(this);
-    m_splitCombo->setObjectName(QStringLiteral("exportSplit"));
-    m_splitCombo->addItem(tr("One file"));
-    m_splitCombo->addItem(tr("Shards of at most (size, e.g. 2G, 500M)"));
-    m_splitCombo->addItem(tr("Shards of at most (tensors)"));
     const size_t files = controller->model() ? controller->model()->files().size() : 1;
     m_splitCombo->addItem(tr("Keep the input's split (%1 files)").arg(files));
     if (files < 2) {
@@ -47,21 +34,7 @@ ExportDialog::ExportDialog(const ExplorerController* controller, QWidget* parent
             items->item(3)->setEnabled(false);
         }
     }
-    m_splitValue = new QLineEdit(this);
-    m_splitValue->setObjectName(QStringLiteral("exportSplitValue"));
-    m_splitValue->setEnabled(false);
-    splitRow->addWidget(new QLabel(tr("Split"), this));
-    splitRow->addWidget(m_splitCombo, 1);
-    splitRow->addWidget(m_splitValue);
-    layout->addLayout(splitRow);
-    m_summary = new QLabel(controller->exportSummary(), this);
-    m_summary->setObjectName(QStringLiteral("exportSummary"));
-    m_summary->setTextFormat(Qt::RichText);
-    m_summary->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    // Long reasons wrap: the dialog stays sized to its content on a 1024-pixel screen.
-    m_summary->setWordWrap(true);
-    layout->addWidget(m_summary);
-    setMaximumWidth(760);
+    m_summary->setText(controller->exportSummary());
 
     connect(m_splitCombo, &QComboBox::currentIndexChanged, this, [this] {
         const int i = m_splitCombo->currentIndex();
@@ -73,12 +46,11 @@ ExportDialog::ExportDialog(const ExplorerController* controller, QWidget* parent
     });
     connect(m_splitValue, &QLineEdit::textChanged, this, &ExportDialog::refresh);
     connect(m_path, &QLineEdit::textChanged, this, &ExportDialog::refresh);
-    auto* buttons = new QDialogButtonBox(QDialogButtonBox::Cancel, this);
+    QDialogButtonBox* buttons = m_ui->buttons;
     buttons->addButton(tr("Export"), QDialogButtonBox::AcceptRole)->setDefault(true);
-    layout->addWidget(buttons);
     connect(buttons, &QDialogButtonBox::accepted, this, &QDialog::accept);
     connect(buttons, &QDialogButtonBox::rejected, this, &QDialog::reject);
-    connect(browse, &QPushButton::clicked, this, [this] {
+    connect(m_ui->browse, &QPushButton::clicked, this, [this] {
         const QString p = QFileDialog::getSaveFileName(this, tr("Export GGUF"), m_path->text(),
                                                        tr("GGUF model (*.gguf)"));
         if (!p.isEmpty()) m_path->setText(p);
@@ -120,6 +92,8 @@ void ExportDialog::refresh() {
     m_summary->setText(s ? m_controller->exportSummary(*s, m_path->text())
                          : QString::fromStdString(s.error().what()).toHtmlEscaped());
 }
+
+ExportDialog::~ExportDialog() = default;
 
 ExportProgressDialog::ExportProgressDialog(ExportJob* job, const QString& path, QWidget* parent)
     : QProgressDialog(tr("Exporting %1…").arg(QFileInfo(path).fileName()), tr("Cancel"), 0, 1000,

@@ -1,7 +1,10 @@
 #pragma once
-// File > Export GGUF: the output path (with Browse…), the split (one file, shards by size or by
-// tensor count, or the input's own split) and the controller's summary of what will be written,
-// refreshed as the choices change. ExportProgressDialog follows a running export.
+// File > Export GGUF (laid out in export_dialog.ui): the output path (with Browse…), the split (one
+// file, shards by size or by tensor count, or the input's own split) and the controller's summary
+// of what will be written, refreshed as the choices change. ExportProgressDialog follows a running
+// export.
+
+#include <memory>
 
 #include <QDialog>
 #include <QProgressDialog>
@@ -12,6 +15,10 @@
 class QComboBox;
 class QLabel;
 class QLineEdit;
+
+namespace Ui {
+class ExportDialog;
+}
 
 namespace qs::gui {
 
@@ -24,6 +31,7 @@ class ExportDialog final : public QDialog {
 
 public:
     ExportDialog(const ExplorerController* controller, QWidget* parent = nullptr);
+    ~ExportDialog() override;
 
     QString path() const;
     /// The split the dialog describes, or the error of a value that does not parse.
@@ -37,6 +45,7 @@ public:
 private:
     void refresh();
 
+    std::unique_ptr<Ui::ExportDialog> m_ui;
     const ExplorerController* m_controller;
     QLineEdit* m_path = nullptr;
     QComboBox* m_splitCombo = nullptr;

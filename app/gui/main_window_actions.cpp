@@ -37,18 +37,18 @@ MainWindowActions::MainWindowActions(MainWindow* window)
     connect(m_controller, &ExplorerController::exportStarted, this,
             [this](ExportJob* job, const QString& path) {
                 (new ExportProgressDialog(job, path, m_window))->show();
-                connect(job, &ExportJob::failed, this,
-                        [this, path](const QString& error, bool cancelled) {
-                            if (cancelled) return;
-                            auto* box = new QMessageBox(
-                                QMessageBox::Critical, tr("Export failed"),
-                                tr("Quantscope could not export %1.")
-                                    .arg(QFileInfo(path).fileName()),
-                                QMessageBox::Ok, m_window);
-                            box->setInformativeText(error);
-                            box->setAttribute(Qt::WA_DeleteOnClose);
-                            box->open();
-                        });
+                connect(
+                    job, &ExportJob::failed, this,
+                    [this, path](const QString& error, bool cancelled) {
+                        if (cancelled) return;
+                        auto* box = new QMessageBox(
+                            QMessageBox::Critical, tr("Export failed"),
+                            tr("Quantscope could not export %1.").arg(QFileInfo(path).fileName()),
+                            QMessageBox::Ok, m_window);
+                        box->setInformativeText(error);
+                        box->setAttribute(Qt::WA_DeleteOnClose);
+                        box->open();
+                    });
             });
     connect(m_window->m_plots->errorPlot(), &ErrorPlot::compareFileRequested, this,
             &MainWindowActions::chooseCompareFile);
@@ -169,8 +169,8 @@ void MainWindowActions::rebuildRecentMenu(const QStringList& list) {
         // Mnemonics 1..9, then 1&0 for the tenth.
         const QString number = i < 9 ? QStringLiteral("&%1").arg(i + 1) : QStringLiteral("1&0");
         const QString folder = QFileInfo(QFileInfo(path).absolutePath()).fileName();
-        const QString name = QFileInfo(path).fileName().isEmpty() ? path
-                                                                  : QFileInfo(path).fileName();
+        const QString name =
+            QFileInfo(path).fileName().isEmpty() ? path : QFileInfo(path).fileName();
         QAction* a = m_recentMenu->addAction(
             number + QStringLiteral("  ") + name +
                 (folder.isEmpty() ? QString() : QStringLiteral("   (%1)").arg(folder)),
@@ -234,8 +234,8 @@ bool MainWindowActions::chooseSaveRecipe() {
     const QString suggested = in.absolutePath() + QLatin1Char('/') + in.completeBaseName() +
                               QLatin1Char('-') + m_controller->document()->planTag() +
                               QStringLiteral(".json");
-    const QString path = QFileDialog::getSaveFileName(m_window, tr("Save Recipe"), suggested,
-                                                      tr("Recipe (*.json)"));
+    const QString path =
+        QFileDialog::getSaveFileName(m_window, tr("Save Recipe"), suggested, tr("Recipe (*.json)"));
     if (path.isEmpty()) return false;
     return report(tr("Save Recipe"), m_controller->saveRecipeTo(path));
 }

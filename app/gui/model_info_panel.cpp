@@ -73,7 +73,7 @@ QString factsHtml(const qs::model::Model& m) {
     // Where it comes from, and the tokenizer (as llama.cpp reads it: tokenizer.ggml.*).
     if (!m.convertedFrom().empty()) {
         add(ModelInfoPanel::tr("Source"), ModelInfoPanel::tr("Hugging Face %1, converted")
-                                          .arg(QString::fromStdString(m.convertedFrom())));
+                                              .arg(QString::fromStdString(m.convertedFrom())));
     }
     auto str = [&m](const char* key) {
         const qs::io::GgufValue* v = m.find(key);
@@ -83,8 +83,8 @@ QString factsHtml(const qs::model::Model& m) {
     const bool haveTokens =
         tokens && tokens->isArray() && tokens->elemType() == qs::io::GgufType::String;
     add(ModelInfoPanel::tr("Tokenizer"), haveTokens || !str("tokenizer.ggml.model").isEmpty()
-                                         ? str("tokenizer.ggml.model")
-                                         : ModelInfoPanel::tr("none"));
+                                             ? str("tokenizer.ggml.model")
+                                             : ModelInfoPanel::tr("none"));
     add(ModelInfoPanel::tr("Pre-tokenizer"), str("tokenizer.ggml.pre"));
     if (haveTokens) add(ModelInfoPanel::tr("Tokens"), formatCount(qint64(tokens->size())));
     QStringList special;

@@ -37,14 +37,13 @@
 #include "eval/imatrix_collect.h"
 #include "eval/tokenizer.h"
 #include "eval_panel.h"
+#include "explorer_controller.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "jobs/imatrix_job.h"
-#include "explorer_controller.h"
 #include "jobs_test.h"
 #include "main_window.h"
-#include "tensor_panel.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plots_panel.h"
@@ -58,15 +57,14 @@
 #include "quant/sensitivity.h"
 #include "size_ledger.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
-
 
 using qs::formats::TensorType;
 using namespace qs::gui::jobs_test;
 using qs::gui::MainWindow;
 using qs::gui::TensorTableModel;
-
 
 void JobsTest::groupedViewSumsEachLayer() {
     qs::gui::PlanDocument* doc = m_window->controller()->document();
@@ -93,8 +91,8 @@ void JobsTest::groupedViewSumsEachLayer() {
         layer2.push_back(i);
         params += m.tensors()[i].nElements;
         planned += doc->plan().tensorBytes(m, i);
-        err +=
-            m_window->controller()->errorAtlas()->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
+        err += m_window->controller()->errorAtlas()->find(doc->plan(), i)->nmse *
+               double(m.tensors()[i].nElements);
     }
     QCOMPARE(view->rowCount(blk2), int(layer2.size()));
     auto sortValue = [&](int column) {
@@ -181,7 +179,8 @@ void JobsTest::atlasMeasuresWhatTheCoreMeasures() {
         QCOMPARE(e->snrDb, r->metrics.snrDb);
     }
     QVERIFY(quantized > 10);
-    QCOMPARE(m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->currentPointCount(), quantized);
+    QCOMPARE(m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->currentPointCount(),
+             quantized);
     // The table's Error column shows the same number (unsorted view: row = tensor index).
     const QModelIndex cell = m_window->tensorPanel()->viewIndexOfTensor(4, TensorTableModel::Error);
     const auto e4 = atlas->find(doc->plan(), 4);
@@ -196,8 +195,9 @@ void JobsTest::atlasMeasuresWhatTheCoreMeasures() {
         sum += atlas->find(doc->plan(), i)->nmse * double(m.tensors()[i].nElements);
     }
     QVERIFY(std::abs(t.nmse - sum / double(m.totalElements())) <= 1e-12 * std::max(1.0, t.nmse));
-    QVERIFY(m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->totalsLabel()->text().contains(
-        QString::number(t.nmse, 'e', 2)));
+    QVERIFY(
+        m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->totalsLabel()->text().contains(
+            QString::number(t.nmse, 'e', 2)));
 }
 
 void JobsTest::errorPlotComparesWithSecondPlan() {
@@ -208,7 +208,8 @@ void JobsTest::errorPlotComparesWithSecondPlan() {
     const int i = plot->compareCombo()->findText(QStringLiteral("Q2_K"));
     QVERIFY(i > 0);
     plot->compareCombo()->setCurrentIndex(i);
-    QCOMPARE(m_window->controller()->errorAtlas()->comparisonPreset(), std::optional(qs::quant::Ftype::Q2_K));
+    QCOMPARE(m_window->controller()->errorAtlas()->comparisonPreset(),
+             std::optional(qs::quant::Ftype::Q2_K));
     QVERIFY(waitForAtlas());
     const qs::quant::Plan q2 = presetPlan(*doc->model(), qs::quant::Ftype::Q2_K);
     int expected = 0;
@@ -218,7 +219,8 @@ void JobsTest::errorPlotComparesWithSecondPlan() {
     QCOMPARE(plot->comparisonPointCount(), expected);
     // Q2_K loses more than Q8_0 (the current plan), and the header says both.
     const auto a = m_window->controller()->errorAtlas()->totalsOf(doc->plan());
-    const auto b = m_window->controller()->errorAtlas()->totalsOf(m_window->controller()->errorAtlas()->comparisonPlan());
+    const auto b = m_window->controller()->errorAtlas()->totalsOf(
+        m_window->controller()->errorAtlas()->comparisonPlan());
     QVERIFY(b.nmse > 10 * a.nmse);
     QVERIFY(plot->totalsLabel()->text().contains(QStringLiteral("Q2_K")));
     QVERIFY(plot->totalsLabel()->text().contains(QString::number(b.nmse, 'e', 2)));
@@ -233,7 +235,8 @@ void JobsTest::errorPlotComparesWithSecondPlan() {
     for (auto it = cmp->data()->constBegin(); it != cmp->data()->constEnd(); ++it) mib += it->value;
     QVERIFY(std::abs(mib * 1024 * 1024 - double(q2.dataBytes(*doc->model()))) < 1.0);
     // Clicking a point makes its tensor current.
-    QSignalSpy activated(m_window->findChild<qs::gui::PlotsPanel*>(), &qs::gui::PlotsPanel::tensorActivated);
+    QSignalSpy activated(m_window->findChild<qs::gui::PlotsPanel*>(),
+                         &qs::gui::PlotsPanel::tensorActivated);
     QCustomPlot* cp = plot->plot();
     cp->replot();
     const QCPGraph* g = cp->graph(1);
@@ -291,7 +294,8 @@ void JobsTest::mapColoursByError() {
     QVERIFY(panel->legend()->text().contains(QString::number(range->second, 'e', 1)));
     // Kept for the next start.
     MainWindow other;
-    QCOMPARE(other.findChild<qs::gui::PrecisionMapPanel*>()->map()->colourBy(), qs::gui::PrecisionMap::ColourBy::Error);
+    QCOMPARE(other.findChild<qs::gui::PrecisionMapPanel*>()->map()->colourBy(),
+             qs::gui::PrecisionMap::ColourBy::Error);
 }
 
 void JobsTest::importAndCompareThePlanOfAFile() {
@@ -311,29 +315,32 @@ void JobsTest::importAndCompareThePlanOfAFile() {
     for (size_t i = 0; i < preset.tensors.size(); ++i) {
         QCOMPARE(doc->plan().tensors[i].type, preset.tensors[i].type);
     }
-    QCOMPARE(m_window->findChild<qs::gui::SizeLedger*>()->exactBytes(), qint64(QFileInfo(q4).size()));
+    QCOMPARE(m_window->findChild<qs::gui::SizeLedger*>()->exactBytes(),
+             qint64(QFileInfo(q4).size()));
     doc->undoStack()->undo();
     QCOMPARE(doc->plan().tensors[4].type, presetPlan(m, qs::quant::Ftype::Q8_0).tensors[4].type);
     // The same file as the second plan of the error plot.
     QCOMPARE(m_window->controller()->compareWithFile(q4), QString());
     qs::gui::ErrorAtlas* atlas = m_window->controller()->errorAtlas();
     QCOMPARE(atlas->comparisonLabel(), QStringLiteral("tiny-Q4_K_M.gguf"));
-    QCOMPARE(m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->compareCombo()->currentText(),
-             QStringLiteral("tiny-Q4_K_M.gguf"));
+    QCOMPARE(
+        m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->compareCombo()->currentText(),
+        QStringLiteral("tiny-Q4_K_M.gguf"));
     for (size_t i = 0; i < preset.tensors.size(); ++i) {
         QCOMPARE(atlas->comparisonPlan().tensors[i].type, preset.tensors[i].type);
     }
     QVERIFY(waitForAtlas());
     QVERIFY(m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->comparisonPointCount() > 20);
-    QVERIFY(m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->totalsLabel()->text().contains(
-        QStringLiteral("tensors differ")));
+    QVERIFY(
+        m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->totalsLabel()->text().contains(
+            QStringLiteral("tensors differ")));
     // Back to a preset from the combo.
     QComboBox* combo = m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->compareCombo();
     combo->setCurrentIndex(combo->findText(QStringLiteral("Q6_K")));
     QCOMPARE(atlas->comparisonLabel(), QStringLiteral("Q6_K"));
     // A file of another model is refused, naming what does not match.
-    const QString error =
-        m_window->controller()->importPlanFrom(QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
+    const QString error = m_window->controller()->importPlanFrom(
+        QStringLiteral(QS_TEST_DATA_DIR "/models/stories260K.gguf"));
     QVERIFY(!error.isEmpty());
     QVERIFY2(error.contains(QStringLiteral("blk.")) || error.contains(QStringLiteral("token_embd")),
              qPrintable(error));
@@ -393,7 +400,8 @@ void JobsTest::locksSurvivePresetsAndUndo() {
     QVERIFY(doc->setTypes({q}, TensorType::Q5_K));
     QVERIFY(doc->plan().tensors[q].locked);
     // The table shows it bold; undo three times: unlocked again, at Q2_K.
-    const QModelIndex cell = m_window->tensorPanel()->viewIndexOfTensor(q, TensorTableModel::Target);
+    const QModelIndex cell =
+        m_window->tensorPanel()->viewIndexOfTensor(q, TensorTableModel::Target);
     QVERIFY(cell.data(Qt::FontRole).value<QFont>().bold());
     for (int k = 0; k < 3; ++k) doc->undoStack()->undo();
     QVERIFY(!doc->plan().tensors[q].locked);

@@ -36,14 +36,13 @@
 #include "eval/imatrix_collect.h"
 #include "eval/tokenizer.h"
 #include "eval_panel.h"
+#include "explorer_controller.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "jobs/imatrix_job.h"
-#include "explorer_controller.h"
 #include "jobs_test.h"
 #include "main_window.h"
-#include "tensor_panel.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plots_panel.h"
@@ -57,15 +56,14 @@
 #include "quant/sensitivity.h"
 #include "size_ledger.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
-
 
 using qs::formats::TensorType;
 using namespace qs::gui::jobs_test;
 using qs::gui::MainWindow;
 using qs::gui::TensorTableModel;
-
 
 void JobsTest::budgetFitsEachPresetSizeWithLessError() {
     qs::gui::PlanDocument* doc = m_window->controller()->document();
@@ -98,7 +96,8 @@ void JobsTest::budgetFitsEachPresetSizeWithLessError() {
         // No more error than the preset at the same size, by the optimizer's objective.
         const auto* o = panel->optimizer();
         QVERIFY(o->score(doc->plan()).error <= o->score(preset).error * (1 + 1e-12));
-        QVERIFY(m_window->findChild<qs::gui::PlotsPanel*>()->footprintTitle().contains(QStringLiteral("budget")));
+        QVERIFY(m_window->findChild<qs::gui::PlotsPanel*>()->footprintTitle().contains(
+            QStringLiteral("budget")));
     }
     // The fitted plan exports to exactly the predicted size.
     QTemporaryDir out;
@@ -107,7 +106,8 @@ void JobsTest::budgetFitsEachPresetSizeWithLessError() {
     QVERIFY(m_window->controller()->startExport(path));
     QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
     QCOMPARE(done.first().at(0).toBool(), true);
-    QCOMPARE(qint64(QFileInfo(path).size()), m_window->findChild<qs::gui::SizeLedger*>()->exactBytes());
+    QCOMPARE(qint64(QFileInfo(path).size()),
+             m_window->findChild<qs::gui::SizeLedger*>()->exactBytes());
     // Undo goes back one fit at a time.
     const auto fitted = doc->plan().tensors;
     doc->undoStack()->undo();
@@ -178,7 +178,8 @@ void JobsTest::qualityTabMatchesLlamaCppPerplexity() {
     QVERIFY2(std::abs(q8.perplexity / 2.751435 - 1) < 1e-3,
              qPrintable(QString::number(q8.perplexity)));
     QCOMPARE(q8.tokens, qint64(512));
-    QCOMPARE(m_window->findChild<qs::gui::EvalPanel*>()->klPlot()->graph(0)->dataCount(), int(q8.kl.size()));
+    QCOMPARE(m_window->findChild<qs::gui::EvalPanel*>()->klPlot()->graph(0)->dataCount(),
+             int(q8.kl.size()));
     QVERIFY(panel->summary()->text().contains(QString::number(q8.perplexity, 'f', 4)));
     // A second plan reuses the original's run.
     m_window->controller()->document()->applyPreset(qs::quant::Ftype::Q4_0);

@@ -36,14 +36,13 @@
 #include "eval/imatrix_collect.h"
 #include "eval/tokenizer.h"
 #include "eval_panel.h"
+#include "explorer_controller.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "jobs/imatrix_job.h"
-#include "explorer_controller.h"
 #include "jobs_test.h"
 #include "main_window.h"
-#include "tensor_panel.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plots_panel.h"
@@ -57,15 +56,14 @@
 #include "quant/sensitivity.h"
 #include "size_ledger.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
-
 
 using qs::formats::TensorType;
 using namespace qs::gui::jobs_test;
 using qs::gui::MainWindow;
 using qs::gui::TensorTableModel;
-
 
 void JobsTest::imatrixWeightsErrorAndExport() {
     qs::gui::PlanDocument* doc = m_window->controller()->document();
@@ -85,8 +83,11 @@ void JobsTest::imatrixWeightsErrorAndExport() {
     QAbstractItemModel* table = m_window->tensorPanel()->view()->model();
     QCOMPARE(table->headerData(TensorTableModel::Error, Qt::Horizontal).toString(),
              QStringLiteral("wNMSE"));
-    QVERIFY(
-        !m_window->tensorPanel()->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
+    QVERIFY(!m_window->tensorPanel()
+                 ->viewIndexOfTensor(q, TensorTableModel::Importance)
+                 .data()
+                 .toString()
+                 .isEmpty());
     // The atlas starts again with the imatrix: weighted NMSE as the core measures it.
     QVERIFY(m_window->controller()->errorAtlas()->find(doc->plan(), q) == std::nullopt);
     QVERIFY(waitForAtlas());
@@ -131,7 +132,9 @@ void JobsTest::foreignImatrixIsRefused() {
     QVERIFY(!error.isEmpty());
     QVERIFY2(error.contains(QStringLiteral("blk.0.attn_q.weight")), qPrintable(error));
     QVERIFY(!m_window->controller()->document()->imatrix());
-    QVERIFY(!m_window->controller()->loadImatrixFrom(out.filePath(QStringLiteral("missing.gguf"))).isEmpty());
+    QVERIFY(!m_window->controller()
+                 ->loadImatrixFrom(out.filePath(QStringLiteral("missing.gguf")))
+                 .isEmpty());
 }
 
 // Analysis > Compute Importance: a cancellable job through the job indicator; its imatrix is the
@@ -181,8 +184,11 @@ void JobsTest::computeImportanceFeedsThePlan() {
     const qs::quant::Imatrix im = qs::quant::importanceOf(*core);
     QCOMPARE(doc->imatrix()->entries, im.entries);
     const auto q = size_t(m.indexOf("blk.0.attn_q.weight"));
-    QVERIFY(
-        !m_window->tensorPanel()->viewIndexOfTensor(q, TensorTableModel::Importance).data().toString().isEmpty());
+    QVERIFY(!m_window->tensorPanel()
+                 ->viewIndexOfTensor(q, TensorTableModel::Importance)
+                 .data()
+                 .toString()
+                 .isEmpty());
     // The error atlas measures weighted errors with it.
     doc->applyPreset(qs::quant::Ftype::Q4_K_M);
     QVERIFY(waitForAtlas());

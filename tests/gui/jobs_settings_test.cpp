@@ -36,14 +36,13 @@
 #include "eval/imatrix_collect.h"
 #include "eval/tokenizer.h"
 #include "eval_panel.h"
+#include "explorer_controller.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "jobs/imatrix_job.h"
-#include "explorer_controller.h"
 #include "jobs_test.h"
 #include "main_window.h"
-#include "tensor_panel.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plots_panel.h"
@@ -57,15 +56,14 @@
 #include "quant/sensitivity.h"
 #include "size_ledger.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
-
 
 using qs::formats::TensorType;
 using namespace qs::gui::jobs_test;
 using qs::gui::MainWindow;
 using qs::gui::TensorTableModel;
-
 
 void JobsTest::runtimeEstimateFollowsSettings() {
     qs::gui::SizeLedger* ledger = m_window->findChild<qs::gui::SizeLedger*>();
@@ -95,29 +93,35 @@ void JobsTest::plotsSaveCsv() {
     const QStringList lines =
         QString::fromUtf8(f.readAll()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
     QVERIFY(lines.first().startsWith(QStringLiteral("tensor,layer,role,parameters,type,nmse")));
-    QCOMPARE(lines.size() - 1, m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->currentPointCount());
+    QCOMPARE(lines.size() - 1,
+             m_window->findChild<qs::gui::PlotsPanel*>()->errorPlot()->currentPointCount());
     const QString footprintCsv = out.filePath(QStringLiteral("footprint.csv"));
-    QVERIFY(
-        qs::gui::PlotsPanel::savePlotCsv(m_window->findChild<qs::gui::PlotsPanel*>()->footprintPlot(), footprintCsv));
+    QVERIFY(qs::gui::PlotsPanel::savePlotCsv(
+        m_window->findChild<qs::gui::PlotsPanel*>()->footprintPlot(), footprintCsv));
     QFile g(footprintCsv);
     QVERIFY(g.open(QIODevice::ReadOnly));
     const QString text = QString::fromUtf8(g.readAll());
     QVERIFY(text.startsWith(QStringLiteral("series,x,x_label,y")));
     QVERIFY(text.contains(QStringLiteral("\"original\"")));
     QVERIFY(text.contains(QStringLiteral("\"global\"")));
-    QVERIFY(!qs::gui::PlotsPanel::savePlotCsv(m_window->findChild<qs::gui::PlotsPanel*>()->footprintPlot(),
-                                              out.filePath(QStringLiteral("no/such/dir.csv"))));
+    QVERIFY(!qs::gui::PlotsPanel::savePlotCsv(
+        m_window->findChild<qs::gui::PlotsPanel*>()->footprintPlot(),
+        out.filePath(QStringLiteral("no/such/dir.csv"))));
 }
 
 void JobsTest::exportSummaryNamesSizeAndError() {
     m_window->controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
     QVERIFY(waitForAtlas());
     const QString summary = m_window->controller()->exportSummary();
-    QVERIFY(summary.contains(qs::gui::formatCount(m_window->findChild<qs::gui::SizeLedger*>()->exactBytes())));
-    const auto t = m_window->controller()->errorAtlas()->totalsOf(m_window->controller()->document()->plan());
+    QVERIFY(summary.contains(
+        qs::gui::formatCount(m_window->findChild<qs::gui::SizeLedger*>()->exactBytes())));
+    const auto t =
+        m_window->controller()->errorAtlas()->totalsOf(m_window->controller()->document()->plan());
     QVERIFY(summary.contains(QString::number(t.nmse, 'e', 3)));
     QVERIFY(summary.contains(QStringLiteral("Q4_K")));
-    QVERIFY(summary.contains(m_window->findChild<QComboBox*>(QStringLiteral("backendCombo"))->currentText().toHtmlEscaped()));
+    QVERIFY(summary.contains(m_window->findChild<QComboBox*>(QStringLiteral("backendCombo"))
+                                 ->currentText()
+                                 .toHtmlEscaped()));
 }
 
 void JobsTest::settingsPersist() {
@@ -144,7 +148,8 @@ void JobsTest::plotsFollowDarkPalette() {
     dark.setColor(QPalette::Mid, QColor(0x4b5563));
     m_window->setPalette(dark);
     QCoreApplication::processEvents();
-    for (QCustomPlot* p : {hist, err, m_window->findChild<qs::gui::PlotsPanel*>()->footprintPlot()}) {
+    for (QCustomPlot* p :
+         {hist, err, m_window->findChild<qs::gui::PlotsPanel*>()->footprintPlot()}) {
         QCOMPARE(p->axisRect()->backgroundBrush().color(), QColor(0x111827));
         QCOMPARE(p->xAxis->tickLabelColor(), QColor(0xf9fafb));
         QCOMPARE(p->yAxis->basePen().color(), QColor(0xf9fafb));

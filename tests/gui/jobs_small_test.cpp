@@ -36,14 +36,13 @@
 #include "eval/imatrix_collect.h"
 #include "eval/tokenizer.h"
 #include "eval_panel.h"
+#include "explorer_controller.h"
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
 #include "jobs/imatrix_job.h"
-#include "explorer_controller.h"
 #include "jobs_test.h"
 #include "main_window.h"
-#include "tensor_panel.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "plots_panel.h"
@@ -57,15 +56,14 @@
 #include "quant/sensitivity.h"
 #include "size_ledger.h"
 #include "synth/synth.h"
+#include "tensor_panel.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
-
 
 using qs::formats::TensorType;
 using namespace qs::gui::jobs_test;
 using qs::gui::MainWindow;
 using qs::gui::TensorTableModel;
-
 
 void JobsTest::eventLoopStaysResponsiveWhileQuantizingSmall() {
     openModel(m_small);
@@ -74,7 +72,8 @@ void JobsTest::eventLoopStaysResponsiveWhileQuantizingSmall() {
     m_window->controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
     // Let the views redraw for the new plan and the histogram job finish first: what is
     // measured below is the export alone.
-    QTRY_VERIFY_WITH_TIMEOUT(!m_window->findChild<qs::gui::PlotsPanel*>()->isAnalysing(), kTimeoutMs);
+    QTRY_VERIFY_WITH_TIMEOUT(!m_window->findChild<qs::gui::PlotsPanel*>()->isAnalysing(),
+                             kTimeoutMs);
     QTest::qWait(200);
     QTemporaryDir out;
     const QString path = out.filePath(QStringLiteral("small-q4km.gguf"));

@@ -68,4 +68,3 @@ private:
     QString m_small;
     qs::gui::MainWindow* m_window = nullptr;
 };
-

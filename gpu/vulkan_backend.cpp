@@ -6,6 +6,8 @@
 #include <cstring>
 #include <vector>
 
+#include "formats/encoders.h"
+
 namespace qs::gpu {
 
 namespace {
@@ -33,7 +35,7 @@ bool isLegacyWeighted(TensorType t) {
 }
 
 /// The legacy importance paths' sigma2: the row's sum of squares in order over its length, as
-/// core/formats/encode_legacy.cpp computes it (ISO C++, no contraction: the same float).
+/// core/formats/codecs/legacy/encode.cpp computes it (ISO C++, no contraction: the same float).
 float rowSigma2(const float* x, int64_t n) {
     float s = 0;
     for (int64_t j = 0; j < n; ++j) s += x[j] * x[j];
@@ -47,51 +49,6 @@ bool isLowBit(TensorType t) {
 }
 /// 2^-100: the smallest non-zero magnitude the low-bit shaders take (see encodeRows).
 constexpr float kLowBitSmallest = 7.8886090522101181e-31f;
-
-uint16_t load16(const uint8_t* p) {
-    uint16_t v;
-    std::memcpy(&v, p, 2);
-    return v;
-}
-
-/// First item (block, or element for F16/BF16) of an encoded row whose fp16 scale or value is
-/// inf/NaN, or -1: the check ggml_validate_row_data (and the CPU encoder) makes.
-int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t rowLength) {
-    if (t == TensorType::F16 || t == TensorType::BF16) {
-        const uint16_t mask = t == TensorType::F16 ? 0x7c00u : 0x7f80u;
-        for (int64_t i = 0; i < rowLength; ++i) {
-            if ((load16(row + 2 * i) & mask) == mask) return i;
-        }
-        return -1;
-    }
-    const auto& tr = formats::traits(t);
-    // Offsets of the fp16 scales in a block (as the CPU encoder's scaleFieldsOf).
-    int offsets[2] = {0, -1};
-    switch (t) {
-    case TensorType::Q4_1:
-    case TensorType::Q5_1:
-    case TensorType::Q4_K:
-    case TensorType::Q5_K: offsets[1] = 2; break;
-    case TensorType::Q2_K:
-        offsets[0] = 80;
-        offsets[1] = 82;
-        break;
-    case TensorType::Q3_K: offsets[0] = 108; break;
-    case TensorType::Q6_K: offsets[0] = 208; break;
-    case TensorType::TQ1_0: offsets[0] = 52; break;
-    case TensorType::TQ2_0: offsets[0] = 64; break;
-    case TensorType::MXFP4:
-    case TensorType::NVFP4: return -1;  // no fp16 field (E8M0 / UE4M3 scales)
-    default: break;
-    }
-    for (int64_t b = 0; b < rowLength / tr.blockSize; ++b) {
-        const uint8_t* blk = row + b * tr.blockBytes;
-        for (int off : offsets) {
-            if (off >= 0 && (load16(blk + off) & 0x7c00u) == 0x7c00u) return b;
-        }
-    }
-    return -1;
-}
 
 }  // namespace
 
@@ -459,7 +416,7 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
         return s;
     }
     for (int64_t r = 0; r < rows; ++r) {
-        if (firstBadOutput(type, dst.data() + r * rowBytes, rowLength) >= 0) {
+        if (formats::firstNonFiniteScale(type, dst.data() + r * rowBytes, rowLength) >= 0) {
             return makeError(ErrorCode::BadInput,
                              "encoding row " + std::to_string(r) + " as " + typeName +
                                  " gives a NaN or infinite scale (values out of fp16 range)",

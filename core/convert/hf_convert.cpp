@@ -14,8 +14,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "convert/hf_arch.h"
 #include "convert/hf_tokenizer.h"
 #include "formats/decode.h"
+#include "io/model_loaders.h"
 
 namespace qs::convert {
 
@@ -27,282 +29,17 @@ using io::GgufValue;
 using model::TensorInfo;
 using model::TensorPiece;
 using model::TensorSource;
+using namespace hf;
 
-namespace {
-
-struct ArchSpec {
-    const char* hf;
-    const char* gguf;
-    bool permuteQk;  // llama's q/k row permutation (HF rotate_half -> GGML interleaved)
-    bool gemmaNorm;  // norms stored + 1
-};
-
-const ArchSpec kArchs[] = {
-    {"LlamaForCausalLM", "llama", true, false},   {"MistralForCausalLM", "llama", true, false},
-    {"MixtralForCausalLM", "llama", true, false}, {"Qwen2ForCausalLM", "qwen2", false, false},
-    {"Qwen3ForCausalLM", "qwen3", false, false},  {"Qwen3MoeForCausalLM", "qwen3moe", false, false},
-    {"Gemma2ForCausalLM", "gemma2", false, true}, {"Gemma3ForCausalLM", "gemma3", false, true},
-    {"Phi3ForCausalLM", "phi3", false, false},
-};
-
-const ArchSpec* findArch(const std::string& hf) {
-    for (const auto& a : kArchs) {
-        if (hf == a.hf) return &a;
-    }
-    return nullptr;
-}
-
-Result<json> readJsonFile(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) return makeError(ErrorCode::IoError, "cannot read", path.string());
-    std::stringstream ss;
-    ss << in.rdbuf();
-    json j = json::parse(ss.str(), nullptr, false);
-    if (j.is_discarded()) return makeError(ErrorCode::BadInput, "malformed JSON", path.string());
-    return j;
-}
-
-std::string architectureOf(const json& cfg) {
-    if (cfg.is_object() && cfg.contains("architectures") && cfg["architectures"].is_array() &&
-        !cfg["architectures"].empty() && cfg["architectures"][0].is_string()) {
-        return cfg["architectures"][0].get<std::string>();
-    }
-    return {};
-}
-
-std::string supportedList() {
-    std::string s;
-    for (const auto& a : kArchs) {
-        if (!s.empty()) s += ", ";
-        s += a.hf;
-    }
-    return s;
-}
-
-// llama.cpp's model_weight_count_rounded_notation (gguf-py/gguf/utility.py).
-std::string roundedCount(double n) {
-    double scaled;
-    const char* suffix;
-    if (n > 1e12) {
-        scaled = n * 1e-12;
-        suffix = "T";
-    } else if (n > 1e9) {
-        scaled = n * 1e-9;
-        suffix = "B";
-    } else if (n > 1e6) {
-        scaled = n * 1e-6;
-        suffix = "M";
-    } else {
-        scaled = n * 1e-3;
-        suffix = "K";
-    }
-    std::string digits = std::to_string(int64_t(std::nearbyint(scaled)));
-    digits.erase(0, digits.find_first_not_of('0'));
-    const int fix = std::max(2 - int(digits.size()), 0);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f%s", fix, scaled, suffix);
-    return buf;
-}
-
-// The license of the model card's YAML front matter ("license: apache-2.0"), if any.
-std::string cardLicense(const fs::path& dir) {
-    std::ifstream in(dir / "README.md");
-    std::string line;
-    if (!in || !std::getline(in, line) || line.rfind("---", 0) != 0) return {};
-    while (std::getline(in, line)) {
-        if (line.rfind("---", 0) == 0) break;
-        if (line.rfind("license:", 0) == 0) {
-            std::string v = line.substr(8);
-            v.erase(0, v.find_first_not_of(" \t\"'"));
-            v.erase(v.find_last_not_of(" \t\r\"'") + 1);
-            return v;
-        }
-    }
-    return {};
-}
-
-}  // namespace
-
-// Builds the converted Model (a friend of model::Model).
+// Builds the converted Model (its Model::Parts, over the safetensors files).
 struct ModelAssembler {
     static Result<model::Model> build(const fs::path& dir);
 };
 
-namespace {
-
-// The config, with the lookups llama.cpp's converter does (find_hparam).
-struct Config {
-    json j;
-    fs::path path;
-
-    const json* get(std::initializer_list<const char*> keys) const {
-        for (const char* k : keys) {
-            if (j.contains(k) && !j[k].is_null()) return &j[k];
-        }
-        return nullptr;
-    }
-    std::optional<int64_t> integer(std::initializer_list<const char*> keys) const {
-        const json* v = get(keys);
-        if (!v || !v->is_number()) return std::nullopt;
-        const double d = v->get<double>();
-        if (d < 0 || d > 1e15 || std::floor(d) != d) return std::nullopt;
-        return int64_t(d);
-    }
-    std::optional<double> number(std::initializer_list<const char*> keys) const {
-        const json* v = get(keys);
-        if (!v || !v->is_number()) return std::nullopt;
-        return v->get<double>();
-    }
-    Result<int64_t> required(const char* key) const {
-        auto v = integer({key});
-        if (!v) {
-            return makeError(ErrorCode::BadInput,
-                             std::string("config.json: \"") + key +
-                                 "\" is missing or not a non-negative integer",
-                             path.string());
-        }
-        return *v;
-    }
-};
-
-// GGUF name of an HF tensor name; "" when llama.cpp's converter skips it; nullopt when unknown.
-// `expert` and `expertPart` are set for per-expert tensors (the stacked name is returned).
-std::optional<std::string> ggufName(const ArchSpec& arch, const std::string& name, int& layer,
-                                    int& expert) {
-    layer = -1;
-    expert = -1;
-    if (name.ends_with(".rotary_emb.inv_freq") || name.ends_with(".attention.masked_bias") ||
-        name.ends_with(".attention.bias")) {
-        return std::string();
-    }
-    if (name == "model.embed_tokens.weight") return std::string("token_embd.weight");
-    if (name == "model.norm.weight") return std::string("output_norm.weight");
-    if (name == "lm_head.weight") {
-        if (std::string(arch.gguf) == "gemma2") return std::string();  // not used by llama.cpp
-        return std::string("output.weight");
-    }
-    const std::string pre = "model.layers.";
-    if (!name.starts_with(pre)) return std::nullopt;
-    size_t p = pre.size();
-    size_t q = name.find('.', p);
-    if (q == std::string::npos || q == p) return std::nullopt;
-    for (size_t k = p; k < q; ++k) {
-        if (name[k] < '0' || name[k] > '9') return std::nullopt;
-    }
-    if (q - p > 6) return std::nullopt;
-    layer = std::stoi(name.substr(p, q - p));
-    const std::string rest = name.substr(q + 1);
-    const std::string blk = "blk." + std::to_string(layer) + ".";
-    const bool gemma = arch.gemmaNorm;
-
-    // Per-expert tensors: block_sparse_moe.experts.E.w1|w2|w3 (mixtral) and
-    // mlp.experts.E.gate_proj|up_proj|down_proj (qwen3moe).
-    for (const char* ep : {"block_sparse_moe.experts.", "mlp.experts."}) {
-        if (!rest.starts_with(ep)) continue;
-        const size_t a = std::strlen(ep);
-        const size_t b = rest.find('.', a);
-        if (b == std::string::npos || b == a || b - a > 6) return std::nullopt;
-        for (size_t k = a; k < b; ++k) {
-            if (rest[k] < '0' || rest[k] > '9') return std::nullopt;
-        }
-        expert = std::stoi(rest.substr(a, b - a));
-        const std::string w = rest.substr(b + 1);
-        if (w == "w1.weight" || w == "gate_proj.weight") return blk + "ffn_gate_exps.weight";
-        if (w == "w3.weight" || w == "up_proj.weight") return blk + "ffn_up_exps.weight";
-        if (w == "w2.weight" || w == "down_proj.weight") return blk + "ffn_down_exps.weight";
-        return std::nullopt;
-    }
-
-    static const std::map<std::string, std::string> common = {
-        {"input_layernorm.weight", "attn_norm.weight"},
-        {"self_attn.q_proj.weight", "attn_q.weight"},
-        {"self_attn.q_proj.bias", "attn_q.bias"},
-        {"self_attn.k_proj.weight", "attn_k.weight"},
-        {"self_attn.k_proj.bias", "attn_k.bias"},
-        {"self_attn.v_proj.weight", "attn_v.weight"},
-        {"self_attn.v_proj.bias", "attn_v.bias"},
-        {"self_attn.o_proj.weight", "attn_output.weight"},
-        {"self_attn.o_proj.bias", "attn_output.bias"},
-        {"self_attn.qkv_proj.weight", "attn_qkv.weight"},
-        {"self_attn.q_norm.weight", "attn_q_norm.weight"},
-        {"self_attn.k_norm.weight", "attn_k_norm.weight"},
-        {"mlp.gate_proj.weight", "ffn_gate.weight"},
-        {"mlp.up_proj.weight", "ffn_up.weight"},
-        {"mlp.down_proj.weight", "ffn_down.weight"},
-        {"mlp.gate_up_proj.weight", "ffn_up.weight"},
-        {"block_sparse_moe.gate.weight", "ffn_gate_inp.weight"},
-        {"mlp.gate.weight", "ffn_gate_inp.weight"},
-        {"pre_feedforward_layernorm.weight", "ffn_norm.weight"},
-        {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
-    };
-    if (rest == "post_attention_layernorm.weight") {
-        return blk + (gemma ? "post_attention_norm.weight" : "ffn_norm.weight");
-    }
-    if (const auto it = common.find(rest); it != common.end()) return blk + it->second;
-    return std::nullopt;
-}
-
-// llama.cpp's always-F32 rule for converted tensors (base.py prepare_tensors).
-bool forcedF32(const std::string& name, size_t nDims) {
-    return nDims <= 1 || name.ends_with("_norm.weight") || !name.ends_with(".weight") ||
-           name.find("ffn_gate_inp") != std::string::npos;
-}
-
-TensorType viewType(const std::string& name, size_t nDims, TensorType src) {
-    if (forcedF32(name, nDims)) return TensorType::F32;
-    if (src == TensorType::F16 || src == TensorType::BF16) return src;
-    return TensorType::F32;
-}
-
-// HF rotate_half row order -> GGML interleaved: within a head of hd rows, output row 2i + j is
-// input row j * hd/2 + i (llama.py's permute).
-std::vector<int32_t> ropeRowMap(int64_t rows, int64_t heads) {
-    std::vector<int32_t> map(static_cast<size_t>(rows));
-    const int64_t hd = rows / heads;
-    for (int64_t h = 0; h < heads; ++h) {
-        for (int64_t i = 0; i < hd / 2; ++i) {
-            for (int64_t j = 0; j < 2; ++j) {
-                map[size_t(h * hd + 2 * i + j)] = int32_t(h * hd + j * (hd / 2) + i);
-            }
-        }
-    }
-    return map;
-}
-
-// llama3 rope scaling factors (llama.py generate_extra_tensors), in float32 like torch.
-std::vector<float> llama3RopeFactors(const json& rp, double base, int64_t dim) {
-    auto num = [&](const char* k, double d) {
-        return rp.contains(k) && rp[k].is_number() ? rp[k].get<double>() : d;
-    };
-    const float factor = float(num("factor", 8.0));
-    const float lowFreqFactor = float(num("low_freq_factor", 1.0));
-    const float highFreqFactor = float(num("high_freq_factor", 4.0));
-    const float oldContextLen = float(num("original_max_position_embeddings", 8192));
-    const float lowFreqWavelen = oldContextLen / lowFreqFactor;
-    const float highFreqWavelen = oldContextLen / highFreqFactor;
-    std::vector<float> out;
-    for (int64_t k = 0; k < dim; k += 2) {
-        const float freq = 1.0f / std::pow(float(base), float(k) / float(dim));
-        const float wavelen = float(2.0 * M_PI) / freq;
-        if (wavelen < highFreqWavelen) {
-            out.push_back(1.0f);
-        } else if (wavelen > lowFreqWavelen) {
-            out.push_back(factor);
-        } else {
-            const float smooth =
-                (oldContextLen / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-            out.push_back(1.0f / ((1.0f - smooth) / factor + smooth));
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
 const std::vector<std::string>& supportedHfArchitectures() {
     static const std::vector<std::string> v = [] {
         std::vector<std::string> r;
-        for (const auto& a : kArchs) r.push_back(a.hf);
+        for (const auto& a : hf::archSpecs()) r.push_back(a.hf);
         return r;
     }();
     return v;
@@ -394,19 +131,19 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                          cfg.path.string());
     }
 
-    model::Model m;
-    m.m_format = model::ModelFormat::Gguf;
-    m.m_version = 3;
-    m.m_path = dir.string();
-    m.m_alignment = 32;
-    m.m_dataOffset = 0;
-    m.m_convertedFrom = hfArch;
-    const auto& rawTensors = raw->m_tensors;
+    model::Model::Parts m;
+    m.format = model::ModelFormat::Gguf;
+    m.version = 3;
+    m.path = dir.string();
+    m.alignment = 32;
+    m.dataOffset = 0;
+    m.convertedFrom = hfArch;
+    const auto& rawTensors = raw->tensors();
 
     auto shapeError = [&](const TensorInfo& t, const std::string& why) {
         return makeError(ErrorCode::BadInput,
                          "shape " + t.shapeString() + " disagrees with config.json: " + why,
-                         raw->m_files[t.fileIndex].path(), t.offset, t.name);
+                         raw->files()[t.fileIndex].path(), t.offset, t.name);
     };
 
     // Expected ggml shapes of the 2-D weights from config.json (0: do not check that dim).
@@ -475,21 +212,21 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
         if (!g) {
             return makeError(ErrorCode::BadInput,
                              "tensor not known for " + hfArch + ": cannot map it to a GGUF name",
-                             raw->m_files[t.fileIndex].path(), t.offset, t.name);
+                             raw->files()[t.fileIndex].path(), t.offset, t.name);
         }
         if (g->empty()) continue;
         if (layer >= nLayer) {
             return makeError(ErrorCode::BadInput,
                              "layer " + std::to_string(layer) + " but config.json says " +
                                  std::to_string(nLayer) + " layers",
-                             raw->m_files[t.fileIndex].path(), t.offset, t.name);
+                             raw->files()[t.fileIndex].path(), t.offset, t.name);
         }
         if (expert >= 0) {
             if (!moe || expert >= nExperts) {
                 return makeError(ErrorCode::BadInput,
                                  "expert " + std::to_string(expert) + " but config.json has " +
                                      std::to_string(nExperts) + " experts",
-                                 raw->m_files[t.fileIndex].path(), t.offset, t.name);
+                                 raw->files()[t.fileIndex].path(), t.offset, t.name);
             }
             QS_TRY(checkShape(t, *g));
             auto [it, fresh] = experts.try_emplace(*g);
@@ -504,7 +241,7 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
         }
         if (!seen.insert(*g).second) {
             return makeError(ErrorCode::BadInput, "two tensors map to " + *g,
-                             raw->m_files[t.fileIndex].path(), t.offset, t.name);
+                             raw->files()[t.fileIndex].path(), t.offset, t.name);
         }
         TensorInfo o = t;  // the plain view: file, offset, bytes
         o.name = *g;
@@ -537,8 +274,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
             }
             auto src = std::make_shared<TensorSource>();
             src->pieces.push_back(
-                {-1, int32_t(m.m_buffers.size()), 0, buf.size(), TensorType::F32, 1});
-            m.m_buffers.push_back(std::move(buf));
+                {-1, int32_t(m.buffers.size()), 0, buf.size(), TensorType::F32, 1});
+            m.buffers.push_back(std::move(buf));
             o.type = TensorType::F32;
             o.nbytes = uint64_t(o.shape[0]) * 4;
             o.source = std::move(src);
@@ -564,7 +301,7 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
             return makeError(ErrorCode::BadInput,
                              name + ": " + std::to_string(set.byExpert.size()) + " of " +
                                  std::to_string(nExperts) + " experts present",
-                             raw->m_path);
+                             raw->path());
         }
         const TensorInfo& first = rawTensors[set.byExpert.begin()->second];
         auto src = std::make_shared<TensorSource>();
@@ -573,7 +310,7 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
             if (t.shape != first.shape || t.type != first.type) {
                 return makeError(ErrorCode::BadInput,
                                  "expert tensors of " + name + " differ in shape or type",
-                                 raw->m_files[t.fileIndex].path(), t.offset, t.name);
+                                 raw->files()[t.fileIndex].path(), t.offset, t.name);
             }
             src->pieces.push_back(
                 {int32_t(t.fileIndex), -1, t.offset, t.nbytes, t.type, t.rowCount()});
@@ -595,11 +332,11 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                              "layer " + std::to_string(l) + " of " + std::to_string(nLayer) +
                                  " has no attention weights (model.layers." + std::to_string(l) +
                                  ".self_attn.*)",
-                             raw->m_path);
+                             raw->path());
         }
     }
     if (!seen.count("token_embd.weight")) {
-        return makeError(ErrorCode::BadInput, "no model.embed_tokens.weight", raw->m_path);
+        return makeError(ErrorCode::BadInput, "no model.embed_tokens.weight", raw->path());
     }
 
     // Generated tensors, first as llama.cpp writes them.
@@ -614,8 +351,8 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
         t.nElements = int64_t(v.size());
         t.nbytes = buf.size();
         auto src = std::make_shared<TensorSource>();
-        src->pieces.push_back({-1, int32_t(m.m_buffers.size()), 0, buf.size(), TensorType::F32, 1});
-        m.m_buffers.push_back(std::move(buf));
+        src->pieces.push_back({-1, int32_t(m.buffers.size()), 0, buf.size(), TensorType::F32, 1});
+        m.buffers.push_back(std::move(buf));
         t.source = std::move(src);
         extra.push_back(std::move(t));
     };
@@ -709,7 +446,7 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
                std::make_move_iterator(extra.end()));
 
     // ---- metadata, in llama.cpp's order ----
-    auto& md = m.m_metadata;
+    auto& md = m.metadata;
     auto set = [&](const std::string& key, GgufValue v) {
         for (auto& kv : md) {
             if (kv.key == key) {
@@ -911,19 +648,18 @@ Result<model::Model> ModelAssembler::build(const fs::path& dir) {
     auto tok = readHfTokenizer(dir.string(), A, embdRows);
     if (!tok) return tok.error();
     for (auto& kv : tok->kvs) set(kv.key, std::move(kv.value));
-    m.m_conversionNotes = tok->notes;
-    if (!tok->hasVocab && m.m_conversionNotes.empty()) {
-        m.m_conversionNotes.push_back(dir.string() +
-                                      ": no tokenizer converted: written without a vocabulary");
+    m.conversionNotes = tok->notes;
+    if (!tok->hasVocab && m.conversionNotes.empty()) {
+        m.conversionNotes.push_back(dir.string() +
+                                    ": no tokenizer converted: written without a vocabulary");
     }
     if (A == "gemma2" || (A == "gemma3" && fs::exists(dir / "tokenizer.model"))) {
         if (tok->hasVocab) set("tokenizer.ggml.add_space_prefix", GgufValue::boolean(false));
     }
 
-    m.m_tensors = std::move(out);
-    m.m_files = std::move(raw->m_files);
-    m.finalize();
-    return m;
+    m.tensors = std::move(out);
+    m.files = std::move(*raw).intoParts().files;
+    return model::Model::fromParts(std::move(m));
 }
 
 std::optional<OutType> parseOutType(std::string_view s) {

@@ -50,16 +50,6 @@ struct RowsInt {
     }
 };
 
-inline void scaleMinK4(int j, const uint8_t* q, int& sc, int& m) {
-    if (j < 4) {
-        sc = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /// One stored row (C values) into the integer form.
 void unpackRow(TensorType t, const uint8_t* src, int64_t C, int8_t* q, int16_t* s, int16_t* m,
                float* d, float* dmin) {
@@ -84,7 +74,7 @@ void unpackRow(TensorType t, const uint8_t* src, int64_t C, int8_t* q, int16_t* 
             dmin[b] = formats::halfToFloat(hm);
             for (int j = 0; j < 8; ++j) {
                 int sc, mn;
-                scaleMinK4(j, scales, sc, mn);
+                blk::scaleMinK4(j, scales, sc, mn);
                 sb[2 * j] = sb[2 * j + 1] = int16_t(sc);
                 mb[2 * j] = mb[2 * j + 1] = int16_t(mn);
             }

@@ -6,55 +6,17 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 
+#include "formats/codecs/codecs.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
 
 namespace qs::formats {
 
 namespace {
-
-struct EncoderPair {
-    EncodeFn fast;
-    EncodeFn reference;
-};
-
-EncoderPair encodersOf(TensorType t) {
-    using namespace detail;
-    switch (t) {
-    case TensorType::F32: return {encodeF32, encodeF32};
-    case TensorType::F16: return {encodeF16, encodeF16};
-    case TensorType::BF16: return {encodeBF16, encodeBF16};
-    case TensorType::Q8_0: return {encodeQ8_0, encodeQ8_0};
-    case TensorType::Q4_0: return {encodeQ4_0, encodeQ4_0Ref};
-    case TensorType::Q4_1: return {encodeQ4_1, encodeQ4_1Ref};
-    case TensorType::Q5_0: return {encodeQ5_0, encodeQ5_0Ref};
-    case TensorType::Q5_1: return {encodeQ5_1, encodeQ5_1Ref};
-    case TensorType::Q2_K: return {encodeQ2_K, encodeQ2_KRef};
-    case TensorType::Q3_K: return {encodeQ3_K, encodeQ3_KRef};
-    case TensorType::Q4_K: return {encodeQ4_K, encodeQ4_KRef};
-    case TensorType::Q5_K: return {encodeQ5_K, encodeQ5_KRef};
-    case TensorType::Q6_K: return {encodeQ6_K, encodeQ6_KRef};
-    case TensorType::IQ4_NL: return {encodeIQ4_NL, encodeIQ4_NLRef};
-    case TensorType::IQ4_XS: return {encodeIQ4_XS, encodeIQ4_XSRef};
-    case TensorType::IQ2_XXS: return {encodeIQ2_XXS, encodeIQ2_XXS};
-    case TensorType::IQ2_XS: return {encodeIQ2_XS, encodeIQ2_XS};
-    case TensorType::IQ2_S: return {encodeIQ2_S, encodeIQ2_S};
-    case TensorType::IQ3_XXS: return {encodeIQ3_XXS, encodeIQ3_XXS};
-    case TensorType::IQ3_S: return {encodeIQ3_S, encodeIQ3_S};
-    case TensorType::IQ1_S: return {encodeIQ1_S, encodeIQ1_S};
-    case TensorType::IQ1_M: return {encodeIQ1_M, encodeIQ1_M};
-    case TensorType::TQ1_0: return {encodeTQ1_0, encodeTQ1_0};
-    case TensorType::TQ2_0: return {encodeTQ2_0, encodeTQ2_0};
-    case TensorType::MXFP4: return {encodeMXFP4, encodeMXFP4};
-    case TensorType::NVFP4: return {encodeNVFP4, encodeNVFP4};
-    case TensorType::Q1_0: return {encodeQ1_0, encodeQ1_0};
-    case TensorType::Q2_0: return {encodeQ2_0, encodeQ2_0};
-    default: return {nullptr, nullptr};
-    }
-}
 
 /// Minimum values per parallel task (exposed to the benchmark through the same arithmetic).
 constexpr int64_t kEncodeGrainValues = 16384;
@@ -67,6 +29,15 @@ struct ScaleFields {
 };
 
 ScaleFields scaleFieldsOf(TensorType t) {
+    using namespace blocks;
+    constexpr int kAtStart = 0;  // a `d` that leads its block (checked by the static_asserts)
+    static_assert(offsetof(BlockQ8_0, d) == kAtStart && offsetof(BlockQ4_0, d) == kAtStart &&
+                  offsetof(BlockQ5_0, d) == kAtStart && offsetof(BlockIQ4_NL, d) == kAtStart &&
+                  offsetof(BlockIQ4_XS, d) == kAtStart && offsetof(BlockIQ2_XXS, d) == kAtStart &&
+                  offsetof(BlockIQ2_XS, d) == kAtStart && offsetof(BlockIQ2_S, d) == kAtStart &&
+                  offsetof(BlockIQ3_XXS, d) == kAtStart && offsetof(BlockIQ3_S, d) == kAtStart &&
+                  offsetof(BlockIQ1_S, d) == kAtStart && offsetof(BlockQ1_0, d) == kAtStart &&
+                  offsetof(BlockQ2_0, d) == kAtStart);
     switch (t) {
     case TensorType::Q8_0:
     case TensorType::Q4_0:
@@ -80,16 +51,19 @@ ScaleFields scaleFieldsOf(TensorType t) {
     case TensorType::IQ3_S:
     case TensorType::IQ1_S:
     case TensorType::Q1_0:
-    case TensorType::Q2_0: return {1, {0, 0}};
-    case TensorType::TQ1_0: return {1, {52, 0}};
-    case TensorType::TQ2_0: return {1, {64, 0}};
-    case TensorType::Q4_1:
-    case TensorType::Q5_1:
+    case TensorType::Q2_0: return {1, {kAtStart, 0}};
+    case TensorType::TQ1_0: return {1, {int(offsetof(BlockTQ1_0, d)), 0}};
+    case TensorType::TQ2_0: return {1, {int(offsetof(BlockTQ2_0, d)), 0}};
+    case TensorType::Q4_1: return {2, {int(offsetof(BlockQ4_1, d)), int(offsetof(BlockQ4_1, m))}};
+    case TensorType::Q5_1: return {2, {int(offsetof(BlockQ5_1, d)), int(offsetof(BlockQ5_1, m))}};
     case TensorType::Q4_K:
-    case TensorType::Q5_K: return {2, {0, 2}};
-    case TensorType::Q2_K: return {2, {80, 82}};
-    case TensorType::Q3_K: return {1, {108, 0}};
-    case TensorType::Q6_K: return {1, {208, 0}};
+        return {2, {int(offsetof(BlockQ4_K, d)), int(offsetof(BlockQ4_K, dmin))}};
+    case TensorType::Q5_K:
+        return {2, {int(offsetof(BlockQ5_K, d)), int(offsetof(BlockQ5_K, dmin))}};
+    case TensorType::Q2_K:
+        return {2, {int(offsetof(BlockQ2_K, d)), int(offsetof(BlockQ2_K, dmin))}};
+    case TensorType::Q3_K: return {1, {int(offsetof(BlockQ3_K, d)), 0}};
+    case TensorType::Q6_K: return {1, {int(offsetof(BlockQ6_K, d)), 0}};
     default: return {};
     }
 }
@@ -130,13 +104,23 @@ int64_t firstNonFinite(const float* x, int64_t n) {
     return -1;
 }
 
-/// Index of the first block of an encoded row with a non-finite scale, or -1. (F16/BF16
-/// overflow is predicted from the input instead, see encodeRowsWith.)
-int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t nBlocks, int64_t blockBytes) {
+}  // namespace
+
+int64_t firstNonFiniteScale(TensorType t, const uint8_t* row, int64_t rowLength) {
+    if (t == TensorType::F16 || t == TensorType::BF16) {
+        const uint16_t mask = t == TensorType::F16 ? 0x7c00u : 0x7f80u;
+        for (int64_t i = 0; i < rowLength; ++i) {
+            if ((load16(row + 2 * i) & mask) == mask) return i;
+        }
+        return -1;
+    }
+    const TypeTraits& tr = traits(t);
+    const int64_t nBlocks = rowLength / tr.blockSize;
+    const int64_t blockBytes = tr.blockBytes;
     if (t == TensorType::IQ1_M) {
         // The fp16 super-scale is spread over the top nibbles of the four scale words.
         for (int64_t b = 0; b < nBlocks; ++b) {
-            const uint8_t* sc = row + b * blockBytes + 48;
+            const uint8_t* sc = row + b * blockBytes + offsetof(blocks::BlockIQ1_M, scales);
             const uint16_t h =
                 uint16_t((load16(sc) >> 12) | ((load16(sc + 2) >> 8) & 0x00f0) |
                          ((load16(sc + 4) >> 4) & 0x0f00) | (load16(sc + 6) & 0xf000));
@@ -153,6 +137,8 @@ int64_t firstBadOutput(TensorType t, const uint8_t* row, int64_t nBlocks, int64_
     return -1;
 }
 
+namespace {
+
 /// Lowers `slot` to `value` if smaller (the first failing row wins, whatever the schedule).
 void atomicMin(std::atomic<int64_t>& slot, int64_t value) {
     int64_t cur = slot.load(std::memory_order_relaxed);
@@ -163,14 +149,13 @@ void atomicMin(std::atomic<int64_t>& slot, int64_t value) {
 Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
                       std::span<uint8_t> dst, int64_t rowLength, const float* importance,
                       int threads, const std::string& tensorName) {
-    const EncoderPair pair = encodersOf(t);
-    const EncodeFn fn = reference ? pair.reference : pair.fast;
+    const TypeTraits& tr = traits(t);
+    const EncodeFn fn = reference ? tr.encodeReference : tr.encode;
     const std::string name(typeName(t));
     if (!fn) {
         return makeError(ErrorCode::BadUsage, "cannot encode tensor type " + name, {}, kNoOffset,
                          tensorName);
     }
-    const TypeTraits& tr = traits(t);
     if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
         return makeError(ErrorCode::BadInput,
                          "row length " + std::to_string(rowLength) +
@@ -239,7 +224,7 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
             const bool overflow = t == TensorType::F16 ? maxAbs >= kF16OverflowBits
                                   : t == TensorType::BF16
                                       ? maxAbs >= kBf16OverflowBits
-                                      : firstBadOutput(t, y, blocksPerRow, tr.blockBytes) >= 0;
+                                      : firstNonFiniteScale(t, y, rowLength) >= 0;
             if (overflow) atomicMin(badOutputRow, r);
         }
     });
@@ -264,18 +249,17 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
 }  // namespace
 
 EncodeFn encoderOf(TensorType t) {
-    return encodersOf(t).fast;
+    return traits(t).encode;
 }
 EncodeFn referenceEncoderOf(TensorType t) {
-    return encodersOf(t).reference;
+    return traits(t).encodeReference;
 }
 bool canEncode(TensorType t) {
-    return encodersOf(t).fast != nullptr;
+    return traits(t).encode != nullptr;
 }
 
 bool requiresImportance(TensorType t) {
-    // ggml_quantize_requires_imatrix: IQ1_M is not listed (it falls back to x^2 weights).
-    return t == TensorType::IQ2_XXS || t == TensorType::IQ2_XS || t == TensorType::IQ1_S;
+    return traits(t).needsImportance;
 }
 
 Status encodeRows(TensorType t, std::span<const float> src, std::span<uint8_t> dst,

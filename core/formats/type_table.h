@@ -1,8 +1,9 @@
 #pragma once
 // The table of every GGUF tensor type: ggml's type id, name, block size, bytes per block and
-// bits per weight, plus a pointer to the decoder (block bytes -> float). Ids and sizes mirror
-// ggml's `ggml_type` enum and `type_traits` table (ggml/include/ggml.h, ggml/src/ggml.c) and must
-// match them exactly: they are what a GGUF tensor info's `type` field means.
+// bits per weight, plus pointers to its codec (codecs/<family>): the decoder (block bytes ->
+// float) and the encoders (float -> block bytes, fast path and scalar reference). Ids and sizes
+// mirror ggml's `ggml_type` enum and `type_traits` table (ggml/include/ggml.h, ggml/src/ggml.c) and
+// must match them exactly: they are what a GGUF tensor info's `type` field means.
 
 #include <cstdint>
 #include <optional>
@@ -61,14 +62,23 @@ enum class TensorType : uint32_t {
 /// Never reads more than n / blockSize * blockBytes bytes. Thread-safe (pure function).
 using DecodeFn = void (*)(const uint8_t* src, float* dst, int64_t n);
 
+/// Encoder: one whole row of `n` values (a multiple of blockSize) from `src` into `dst`
+/// (n / blockSize blocks). `importance` is n floats (one per column) or nullptr. Some types
+/// derive statistics from the whole row (ggml's sigma2), so `n` must be the full row. Inputs
+/// are finite (encodeRows checks). Thread-safe (pure function).
+using EncodeFn = void (*)(const float* src, uint8_t* dst, int64_t n, const float* importance);
+
 /// Static facts about one tensor type.
 struct TypeTraits {
     TensorType type;
-    std::string_view name;  ///< ggml's spelling: "F32", "Q4_K", "IQ4_NL" ...
-    int64_t blockSize;      ///< values per block (1 for plain types)
-    int64_t blockBytes;     ///< bytes per block
-    bool quantized;         ///< true for block-quantized types
-    DecodeFn decode;        ///< nullptr if we cannot decode this type
+    std::string_view name;     ///< ggml's spelling: "F32", "Q4_K", "IQ4_NL" ...
+    int64_t blockSize;         ///< values per block (1 for plain types)
+    int64_t blockBytes;        ///< bytes per block
+    bool quantized;            ///< true for block-quantized types
+    DecodeFn decode;           ///< nullptr if we cannot decode this type
+    EncodeFn encode;           ///< fast path; nullptr if we cannot encode this type
+    EncodeFn encodeReference;  ///< scalar reference (same bytes); nullptr likewise
+    bool needsImportance;      ///< ggml refuses to encode it without an imatrix
     /// Bits per weight: blockBytes * 8 / blockSize.
     double bitsPerWeight() const { return double(blockBytes) * 8.0 / double(blockSize); }
 };

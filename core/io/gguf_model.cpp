@@ -4,6 +4,7 @@
 // assembled, so that an inconsistent set is an error naming the shard, never a partial model.
 #include "io/gguf_reader.h"
 #include "io/gguf_split.h"
+#include "io/model_loaders.h"
 #include "model/model.h"
 
 namespace qs::io {
@@ -49,16 +50,16 @@ Result<model::Model> loadGgufModel(const std::string& path) {
     }
 
     GgufFile& first = headers.front();
-    model::Model m;
-    m.m_format = model::ModelFormat::Gguf;
-    m.m_version = first.version;
-    m.m_path = path;
-    m.m_alignment = first.alignment;
-    m.m_dataOffset = first.dataOffset;
-    m.m_metadata = std::move(first.kvs);
+    model::Model::Parts m;
+    m.format = model::ModelFormat::Gguf;
+    m.version = first.version;
+    m.path = path;
+    m.alignment = first.alignment;
+    m.dataOffset = first.dataOffset;
+    m.metadata = std::move(first.kvs);
     size_t total = 0;
     for (const auto& h : headers) total += h.tensors.size();
-    m.m_tensors.reserve(total);
+    m.tensors.reserve(total);
     for (size_t s = 0; s < headers.size(); ++s) {
         for (auto& t : headers[s].tensors) {
             model::TensorInfo info;
@@ -70,12 +71,11 @@ Result<model::Model> loadGgufModel(const std::string& path) {
             info.offset = headers[s].dataOffset + t.offset;
             info.nbytes = t.nbytes;
             info.nElements = int64_t(t.nElements);
-            m.m_tensors.push_back(std::move(info));
+            m.tensors.push_back(std::move(info));
         }
     }
-    m.m_files = std::move(files);
-    m.finalize();
-    return m;
+    m.files = std::move(files);
+    return model::Model::fromParts(std::move(m));
 }
 
 }  // namespace qs::io

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/mapped_file.h"
+#include "io/model_loaders.h"
 #include "model/model.h"
 
 namespace qs::io {
@@ -478,7 +479,6 @@ bool plainFileName(const std::string& s) {
 
 }  // namespace
 
-// The body stays in this function (not a helper) because it is the friend that fills Model.
 Result<model::Model> loadSafetensorsModel(const std::string& path) {
     // Nothing may escape: std::filesystem and allocations can throw.
     try {
@@ -535,12 +535,12 @@ Result<model::Model> loadSafetensorsModel(const std::string& path) {
             shards.push_back(p.filename().string());
         }
 
-        model::Model m;
-        m.m_format = model::ModelFormat::Safetensors;
-        m.m_version = 0;
-        m.m_path = p.string();  // the file opened: the .safetensors or the index, even for a folder
-        m.m_alignment = 0;
-        auto cfg = readConfig(dir, m.m_metadata);
+        model::Model::Parts m;
+        m.format = model::ModelFormat::Safetensors;
+        m.version = 0;
+        m.path = p.string();  // the file opened: the .safetensors or the index, even for a folder
+        m.alignment = 0;
+        auto cfg = readConfig(dir, m.metadata);
         if (!cfg) return cfg.error();
 
         std::map<std::string, std::string> shardOf;  // tensor -> shard it was found in
@@ -559,9 +559,9 @@ Result<model::Model> loadSafetensorsModel(const std::string& path) {
             for (const auto& [k, v] : parsed->metadata) {
                 // Shards usually repeat the same metadata ({"format": "pt"}); keep each key once.
                 const std::string key = "safetensors.metadata." + k;
-                const bool have = std::any_of(m.m_metadata.begin(), m.m_metadata.end(),
+                const bool have = std::any_of(m.metadata.begin(), m.metadata.end(),
                                               [&](const GgufKv& kv) { return kv.key == key; });
-                if (!have) m.m_metadata.push_back({key, GgufValue::string(v)});
+                if (!have) m.metadata.push_back({key, GgufValue::string(v)});
             }
             for (auto& t : parsed->tensors) {
                 if (!shardOf.emplace(t.name, shards[s]).second) {
@@ -580,9 +580,9 @@ Result<model::Model> loadSafetensorsModel(const std::string& path) {
                 info.offset = t.begin;
                 info.nbytes = t.nbytes;
                 info.nElements = int64_t(t.nElements);
-                m.m_tensors.push_back(std::move(info));
+                m.tensors.push_back(std::move(info));
             }
-            m.m_files.push_back(std::move(*file));
+            m.files.push_back(std::move(*file));
         }
         // Every tensor the index lists must be in the very shard it names.
         for (const auto& [tensor, shard] : indexMap) {
@@ -595,8 +595,7 @@ Result<model::Model> loadSafetensorsModel(const std::string& path) {
                                  (dir / shard).string(), kNoOffset, tensor);
             }
         }
-        m.finalize();
-        return m;
+        return model::Model::fromParts(std::move(m));
     } catch (const std::bad_alloc&) {
         return makeError(ErrorCode::IoError, "out of memory opening the model", path);
     } catch (const std::exception& e) {

@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <map>
 
-#include "convert/hf_convert.h"
 #include "formats/decode.h"
 #include "formats/encoders.h"
 
@@ -335,42 +334,38 @@ Result<uint32_t> Model::pruneBlocks(std::vector<int> blocks,
     return uint32_t(next);
 }
 
-Result<Model> openModel(const std::string& path) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    const fs::path p(path);
-    // A Hugging Face model of a supported architecture opens converted (GGUF view).
-    if (auto dir = convert::hfModelDir(path)) {
-        if (convert::isSupportedHfModel(*dir)) return convert::convertHfModel(*dir);
-        if (p.filename() == "config.json") return io::loadSafetensorsModel(dir->string());
-    }
-    if (fs::is_directory(p, ec)) {
-        for (const char* name : {"model.safetensors.index.json", "model.safetensors"}) {
-            if (fs::exists(p / name, ec)) return io::loadSafetensorsModel((p / name).string());
-        }
-        // A directory with exactly one GGUF in it is also fine.
-        std::vector<fs::path> ggufs;
-        for (const auto& e : fs::directory_iterator(p, ec)) {
-            if (e.path().extension() == ".gguf") ggufs.push_back(e.path());
-        }
-        if (ggufs.size() == 1) return io::loadGgufModel(ggufs.front().string());
-        return makeError(ErrorCode::BadInput,
-                         "directory holds no model.safetensors, model.safetensors.index.json or "
-                         "single .gguf file",
-                         path);
-    }
-    if (!fs::exists(p, ec)) return makeError(ErrorCode::IoError, "no such file", path);
-    const std::string ext = p.extension().string();
-    if (ext == ".safetensors" || ext == ".json") return io::loadSafetensorsModel(path);
-    if (ext == ".gguf") return io::loadGgufModel(path);
-    // Unknown extension: sniff the magic.
-    auto file = io::MappedFile::open(path);
-    if (!file) return file.error();
-    if (file->size() >= 4 && std::equal(file->data(), file->data() + 4, "GGUF")) {
-        return io::loadGgufModel(path);
-    }
-    if (file->size() >= 9 && file->data()[8] == '{') return io::loadSafetensorsModel(path);
-    return makeError(ErrorCode::BadInput, "not a GGUF or safetensors file", path, 0);
+Model Model::fromParts(Parts parts) {
+    Model m;
+    m.m_format = parts.format;
+    m.m_version = parts.version;
+    m.m_path = std::move(parts.path);
+    m.m_alignment = parts.alignment;
+    m.m_dataOffset = parts.dataOffset;
+    m.m_metadata = std::move(parts.metadata);
+    m.m_tensors = std::move(parts.tensors);
+    m.m_files = std::move(parts.files);
+    m.m_buffers = std::move(parts.buffers);
+    m.m_convertedFrom = std::move(parts.convertedFrom);
+    m.m_conversionNotes = std::move(parts.conversionNotes);
+    m.finalize();
+    return m;
+}
+
+Model::Parts Model::intoParts() && {
+    Parts p;
+    p.format = m_format;
+    p.version = m_version;
+    p.path = std::move(m_path);
+    p.alignment = m_alignment;
+    p.dataOffset = m_dataOffset;
+    p.metadata = std::move(m_metadata);
+    p.tensors = std::move(m_tensors);
+    p.files = std::move(m_files);
+    p.buffers = std::move(m_buffers);
+    p.convertedFrom = std::move(m_convertedFrom);
+    p.conversionNotes = std::move(m_conversionNotes);
+    m_byName.clear();
+    return p;
 }
 
 }  // namespace qs::model

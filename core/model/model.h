@@ -18,17 +18,6 @@
 #include "model/tensor_naming.h"
 
 namespace qs::model {
-class Model;
-}
-namespace qs::convert {
-struct ModelAssembler;
-}
-namespace qs::io {
-Result<model::Model> loadGgufModel(const std::string& path);
-Result<model::Model> loadSafetensorsModel(const std::string& path);
-}  // namespace qs::io
-
-namespace qs::model {
 
 enum class ModelFormat { Gguf, Safetensors };
 
@@ -102,6 +91,27 @@ struct HParams {
 
 class Model {
 public:
+    /// Everything a reader (io/model_loaders.h) or the converter (convert/hf_convert.h) gathers
+    /// about a model; fromParts makes the Model of it. The model layer knows no reader: readers
+    /// depend on it, not the other way round.
+    struct Parts {
+        ModelFormat format = ModelFormat::Gguf;
+        uint32_t version = 0;  ///< GGUF version; 0 for safetensors
+        std::string path;      ///< what the user opened
+        uint32_t alignment = 0;
+        uint64_t dataOffset = 0;
+        std::vector<io::GgufKv> metadata;
+        std::vector<TensorInfo> tensors;  ///< fileIndex indexes `files`
+        std::vector<io::MappedFile> files;
+        std::vector<std::vector<uint8_t>> buffers;  ///< owned bytes of generated tensors
+        std::string convertedFrom;
+        std::vector<std::string> conversionNotes;
+    };
+    /// The Model of `parts`, finalized (hparams, layers, roles and the name index filled in).
+    static Model fromParts(Parts parts);
+    /// Hands the parts back (e.g. for a converter that builds a new model over the same files).
+    Parts intoParts() &&;
+
     ModelFormat format() const { return m_format; }
     /// GGUF version (2 or 3); 0 for safetensors.
     uint32_t version() const { return m_version; }
@@ -175,18 +185,13 @@ public:
     Result<uint32_t> pruneBlocks(std::vector<int> blocks,
                                  std::map<std::string, std::string>* newNames = nullptr);
 
+private:
     /// Fill hparams, layer/role of every tensor and the name index from metadata and names.
-    /// Readers call it once after filling the fields below.
     void finalize();
 
-private:
     Result<std::span<const uint8_t>> readRowsImpl(const TensorInfo& t, int64_t row0, int64_t n,
                                                   std::vector<uint8_t>& scratch,
                                                   bool guarded) const;
-
-    friend Result<Model> io::loadGgufModel(const std::string& path);
-    friend Result<Model> io::loadSafetensorsModel(const std::string& path);
-    friend struct convert::ModelAssembler;
 
     ModelFormat m_format = ModelFormat::Gguf;
     uint32_t m_version = 0;
@@ -203,11 +208,12 @@ private:
     std::vector<std::pair<std::string_view, int64_t>> m_byName;  // sorted for lookup
 };
 
-/// Open a model by path: a .gguf file, a .safetensors file (with config.json beside it), a
-/// sharded model's `model.safetensors.index.json`, config.json, or a directory holding one of
-/// these. A Hugging Face model of an architecture the converter supports (convert/hf_convert.h)
-/// opens converted: GGUF names, shapes, types and metadata as llama.cpp's converter writes
-/// them (format() Gguf, convertedFrom() set); other safetensors open as they are stored.
+/// Open a model by path (defined in io/open_model.cpp: it picks the reader): a .gguf file, a
+/// .safetensors file (with config.json beside it), a sharded model's
+/// `model.safetensors.index.json`, config.json, or a directory holding one of these. A Hugging Face
+/// model of an architecture the converter supports (convert/hf_convert.h) opens converted: GGUF
+/// names, shapes, types and metadata as llama.cpp's converter writes them (format() Gguf,
+/// convertedFrom() set); other safetensors open as they are stored.
 Result<Model> openModel(const std::string& path);
 
 }  // namespace qs::model

@@ -7,6 +7,7 @@
 #include "io/gguf_reader.h"
 #include "io/gguf_writer.h"
 #include "io/mapped_file.h"
+#include "quant/imatrix_gguf.h"
 
 namespace qs::quant {
 
@@ -15,12 +16,18 @@ const std::vector<float>* Imatrix::find(const std::string& tensor) const {
     return it == entries.end() ? nullptr : &it->second;
 }
 
-namespace {
+namespace detail {
 
-Result<Imatrix> loadGgufImatrix(const io::GgufFile& f, std::span<const uint8_t> bytes,
-                                const std::string& path) {
-    Imatrix im;
-    im.path = path;
+Result<std::optional<GgufImatrix>> readGgufImatrix(const std::string& path) {
+    auto file = io::MappedFile::open(path);
+    if (!file) return file.error();
+    const auto bytes = file->bytes();
+    if (bytes.size() < 4 || std::memcmp(bytes.data(), "GGUF", 4) != 0)
+        return std::optional<GgufImatrix>();
+    auto parsed = io::parseGguf(bytes, path);
+    if (!parsed) return parsed.error();
+    const io::GgufFile& f = *parsed;
+    GgufImatrix im;
     if (const auto* d = f.find("imatrix.datasets");
         d && d->isArray() && d->elemType() == io::GgufType::String) {
         im.datasets = d->strings();
@@ -36,11 +43,10 @@ Result<Imatrix> loadGgufImatrix(const io::GgufFile& f, std::span<const uint8_t> 
     };
     std::map<std::string, Pair> pairs;
     for (const auto& t : f.tensors) {
-        std::string name = t.name;
-        if (name.ends_with(".in_sum2")) {
-            pairs[name.substr(0, name.size() - 8)].sums = &t;
-        } else if (name.ends_with(".counts")) {
-            pairs[name.substr(0, name.size() - 7)].counts = &t;
+        if (t.name.ends_with(".in_sum2")) {
+            pairs[t.name.substr(0, t.name.size() - 8)].sums = &t;
+        } else if (t.name.ends_with(".counts")) {
+            pairs[t.name.substr(0, t.name.size() - 7)].counts = &t;
         }
     }
     if (pairs.empty()) {
@@ -55,22 +61,43 @@ Result<Imatrix> loadGgufImatrix(const io::GgufFile& f, std::span<const uint8_t> 
     for (const auto& [name, p] : pairs) {
         if (!p.sums || !p.counts) {
             return makeError(ErrorCode::BadInput,
-                             "imatrix entry has sums without counts or counts "
-                             "without sums",
-                             path, kNoOffset, name);
+                             "imatrix entry has sums without counts or counts without sums", path,
+                             kNoOffset, name);
         }
         if (p.sums->typeId != 0 || p.counts->typeId != 0) {
             return makeError(ErrorCode::BadInput, "imatrix sums and counts must be F32", path,
                              p.sums->infoOffset, name);
         }
-        const auto sums = floatsOf(*p.sums);
-        const auto counts = floatsOf(*p.counts);
-        if (counts.empty() || sums.size() % counts.size() != 0) {
+        if (p.counts->nElements == 0 || p.sums->nElements % p.counts->nElements != 0) {
             return makeError(ErrorCode::BadInput,
-                             std::to_string(sums.size()) + " sums do not split into " +
-                                 std::to_string(counts.size()) + " matrices",
+                             std::to_string(p.sums->nElements) + " sums do not split into " +
+                                 std::to_string(p.counts->nElements) + " matrices",
                              path, p.sums->infoOffset, name);
         }
+        GgufImatrixEntry e;
+        e.sums = floatsOf(*p.sums);
+        e.counts = floatsOf(*p.counts);
+        e.sumsAt = f.dataOffset + p.sums->offset;
+        e.countsAt = f.dataOffset + p.counts->offset;
+        e.infoOffset = p.sums->infoOffset;
+        im.entries.emplace(name, std::move(e));
+    }
+    return std::optional<GgufImatrix>(std::move(im));
+}
+
+}  // namespace detail
+
+namespace {
+
+Result<Imatrix> importanceFromGguf(detail::GgufImatrix* read, const std::string& path) {
+    Imatrix im;
+    im.path = path;
+    im.datasets = std::move(read->datasets);
+    im.chunkCount = read->chunkCount;
+    im.chunkSize = read->chunkSize;
+    for (auto& [name, p] : read->entries) {
+        const auto& sums = p.sums;
+        const auto& counts = p.counts;
         const size_t ne0 = sums.size() / counts.size();
         std::vector<float> e(sums.size());
         for (size_t j = 0; j < counts.size(); ++j) {
@@ -83,7 +110,7 @@ Result<Imatrix> loadGgufImatrix(const io::GgufFile& f, std::span<const uint8_t> 
             if (!std::isfinite(e[i])) {
                 return makeError(ErrorCode::BadInput,
                                  "non-finite importance at column " + std::to_string(i), path,
-                                 f.dataOffset + p.sums->offset + 4 * i, name);
+                                 p.sumsAt + 4 * i, name);
             }
         }
         im.entries[name] = std::move(e);
@@ -162,15 +189,12 @@ Result<Imatrix> loadLegacyImatrix(std::span<const uint8_t> b, const std::string&
 }  // namespace
 
 Result<Imatrix> loadImatrix(const std::string& path) {
+    auto gguf = detail::readGgufImatrix(path);
+    if (!gguf) return gguf.error();
+    if (*gguf) return importanceFromGguf(&**gguf, path);
     auto file = io::MappedFile::open(path);
     if (!file) return file.error();
-    const auto bytes = file->bytes();
-    if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) {
-        auto parsed = io::parseGguf(bytes, path);
-        if (!parsed) return parsed.error();
-        return loadGgufImatrix(*parsed, bytes, path);
-    }
-    return loadLegacyImatrix(bytes, path);
+    return loadLegacyImatrix(file->bytes(), path);
 }
 
 Status checkImatrixFor(const Imatrix& im, const model::Model& m) {

@@ -5,71 +5,35 @@
 #include <cmath>
 #include <cstring>
 #include <regex>
+#include <tuple>
 
 #include "io/gguf_reader.h"
 #include "io/gguf_writer.h"
 #include "io/mapped_file.h"
+#include "quant/imatrix_gguf.h"
 
 namespace qs::quant {
 
 namespace {
 
-Result<ImatrixSums> sumsFromGguf(const io::GgufFile& f, std::span<const uint8_t> bytes,
-                                 const std::string& path) {
+Result<ImatrixSums> sumsFromGguf(detail::GgufImatrix* read, const std::string& path) {
     ImatrixSums im;
-    if (const auto* d = f.find("imatrix.datasets");
-        d && d->isArray() && d->elemType() == io::GgufType::String) {
-        im.datasets = d->strings();
-    }
-    if (const auto* v = f.find("imatrix.chunk_count"))
-        im.chunkCount = uint32_t(v->asUInt().value_or(0));
-    if (const auto* v = f.find("imatrix.chunk_size"))
-        im.chunkSize = uint32_t(v->asUInt().value_or(0));
-    struct Pair {
-        const io::GgufTensorInfo* sums = nullptr;
-        const io::GgufTensorInfo* counts = nullptr;
-    };
-    std::map<std::string, Pair> pairs;
-    for (const auto& t : f.tensors) {
-        if (t.name.ends_with(".in_sum2")) {
-            pairs[t.name.substr(0, t.name.size() - 8)].sums = &t;
-        } else if (t.name.ends_with(".counts")) {
-            pairs[t.name.substr(0, t.name.size() - 7)].counts = &t;
-        }
-    }
-    if (pairs.empty()) {
-        return makeError(ErrorCode::BadInput, "GGUF file holds no imatrix entries (.in_sum2)",
-                         path);
-    }
-    for (const auto& [name, p] : pairs) {
-        if (!p.sums || !p.counts) {
-            return makeError(ErrorCode::BadInput,
-                             "imatrix entry has sums without counts or counts without sums", path,
-                             kNoOffset, name);
-        }
-        if (p.sums->typeId != 0 || p.counts->typeId != 0) {
-            return makeError(ErrorCode::BadInput, "imatrix sums and counts must be F32", path,
-                             p.sums->infoOffset, name);
-        }
-        if (p.counts->nElements == 0 || p.sums->nElements % p.counts->nElements != 0) {
-            return makeError(ErrorCode::BadInput,
-                             std::to_string(p.sums->nElements) + " sums do not split into " +
-                                 std::to_string(p.counts->nElements) + " matrices",
-                             path, p.sums->infoOffset, name);
-        }
+    im.datasets = std::move(read->datasets);
+    im.chunkCount = read->chunkCount;
+    im.chunkSize = read->chunkSize;
+    for (const auto& [name, p] : read->entries) {
         ImatrixSums::Entry e;
-        for (const auto& [t, out] : {std::pair{p.sums, &e.sums}, std::pair{p.counts, &e.counts}}) {
-            const uint64_t at = f.dataOffset + t->offset;
-            out->resize(t->nElements);
-            for (uint64_t i = 0; i < t->nElements; ++i) {
-                float v;
-                std::memcpy(&v, bytes.data() + at + 4 * i, 4);
-                if (!std::isfinite(v) || (out == &e.counts && v < 0)) {
-                    return makeError(
-                        ErrorCode::BadInput,
-                        std::string(out == &e.counts ? "bad count" : "non-finite sum") +
-                            " at index " + std::to_string(i),
-                        path, at + 4 * i, name);
+        for (const auto& [in, out, at, isCount] :
+             {std::tuple{&p.sums, &e.sums, p.sumsAt, false},
+              std::tuple{&p.counts, &e.counts, p.countsAt, true}}) {
+            out->resize(in->size());
+            for (size_t i = 0; i < in->size(); ++i) {
+                const float v = (*in)[i];
+                if (!std::isfinite(v) || (isCount && v < 0)) {
+                    return makeError(ErrorCode::BadInput,
+                                     std::string(isCount ? "bad count" : "non-finite sum") +
+                                         " at index " + std::to_string(i),
+                                     path, at + 4 * i, name);
                 }
                 (*out)[i] = double(v);
             }
@@ -82,14 +46,9 @@ Result<ImatrixSums> sumsFromGguf(const io::GgufFile& f, std::span<const uint8_t>
 }  // namespace
 
 Result<ImatrixSums> loadImatrixSums(const std::string& path) {
-    auto file = io::MappedFile::open(path);
-    if (!file) return file.error();
-    const auto bytes = file->bytes();
-    if (bytes.size() >= 4 && std::memcmp(bytes.data(), "GGUF", 4) == 0) {
-        auto parsed = io::parseGguf(bytes, path);
-        if (!parsed) return parsed.error();
-        return sumsFromGguf(*parsed, bytes, path);
-    }
+    auto gguf = detail::readGgufImatrix(path);
+    if (!gguf) return gguf.error();
+    if (*gguf) return sumsFromGguf(&**gguf, path);
     // Legacy: the stored values are (sum / count) x ncall; keep them with ncall as the count.
     auto legacy = loadImatrix(path);
     if (!legacy) return legacy.error();

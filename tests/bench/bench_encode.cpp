@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/codecs/iqgrid/iqgrid.h"
 #include "formats/encoders.h"
 #include "formats/type_table.h"
 #include "parallel/parallel.h"

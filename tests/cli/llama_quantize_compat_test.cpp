@@ -6,7 +6,6 @@
 // llama.cpp fails, we must fail with the same exit status (1). Skipped with a reason when the
 // npm package is not installed.
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/libllama_api.h"
 #include "cli_util.h"
 #include "model/model.h"
 #include "quant/imatrix.h"
@@ -33,53 +33,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// ---- the parts of llama.h (this build) the oracle needs -------------------------------------
-struct LlamaImatrixData {
-    const char* name;
-    const float* data;
-    size_t size;
-};
-struct LlamaKvOverride {
-    int tag;  // 0 int, 1 float, 2 bool, 3 str
-    char key[128];
-    union {
-        int64_t valI64;
-        double valF64;
-        bool valBool;
-        char valStr[128];
-    };
-};
-struct LlamaTensorOverride {
-    const char* pattern;
-    int type;
-};
-struct LlamaQuantizeParams {
-    int32_t nthread;
-    int ftype;
-    int outputTensorType;
-    int tokenEmbeddingType;
-    bool allowRequantize;
-    bool quantizeOutputTensor;
-    bool onlyCopy;
-    bool pure;
-    bool keepSplit;
-    bool dryRun;
-    const LlamaImatrixData* imatrix;
-    const LlamaKvOverride* kvOverrides;
-    const LlamaTensorOverride* ttOverrides;
-    const int32_t* pruneLayers;
-    size_t maxBufSize;
-};
-using DefaultParamsFn = LlamaQuantizeParams (*)();
-using QuantizeFn = uint32_t (*)(const char* in, const char* out, const LlamaQuantizeParams* p);
-using LogCallback = void (*)(int level, const char* text, void* user);
-using LogSetFn = void (*)(LogCallback cb, void* user);
-using TypeNameFn = const char* (*)(int type);
-
-std::string libDir() {
-    return std::string(QS_TEST_DATA_DIR) +
-           "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/";
-}
+using namespace qs::test::libllama;
 
 struct Llama {
     void* handle = nullptr;

@@ -15,6 +15,7 @@
 #include "convert/hf_convert.h"
 #include "convert/hf_synth.h"
 #include "formats/decode.h"
+#include "io/model_loaders.h"
 #include "io/safetensors_reader.h"
 #include "model/model.h"
 #include "quant/engine.h"

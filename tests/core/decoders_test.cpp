@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "formats/codecs/codecs.h"
 #include "formats/decode.h"
-#include "formats/decoders.h"
 #include "formats/half.h"
 #include "formats/iq_grids.h"
 #include "formats/type_table.h"

@@ -8,7 +8,6 @@
 // llama_model_quantize gives the same bytes with our imatrix as with llama.cpp's.
 // The llama.cpp parts skip with a reason when the npm package is not installed.
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -21,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/libllama_api.h"
 #include "eval/imatrix_collect.h"
 #include "eval/plan_eval.h"
 #include "eval/tokenizer.h"
@@ -37,103 +37,7 @@ using namespace qs;
 
 namespace {
 
-// ---- The parts of ggml.h / llama.h / gguf.h of this build that the oracle needs. ----
-struct GgmlTensor {
-    int32_t type;
-    void* buffer;
-    int64_t ne[4];
-    size_t nb[4];
-    int32_t op;
-    int32_t opParams[16];
-    int32_t flags;
-    GgmlTensor* src[10];
-    GgmlTensor* viewSrc;
-    size_t viewOffs;
-    void* data;
-    char name[64];
-    void* extra;
-    char padding[8];
-};
-using EvalCallback = bool (*)(GgmlTensor* t, bool ask, void* user);
-
-struct LlamaModelParams {
-    void* devices;
-    const void* bufOverrides;
-    int32_t nGpuLayers, splitMode, loadMode, lazyMode, mainGpu;
-    const float* tensorSplit;
-    void* progressCallback;
-    void* progressUser;
-    const void* kvOverrides;
-    bool vocabOnly, checkTensors, useExtraBufts, noHost, noAlloc, loadMtp;
-    char reserve[64];  // room should this build's struct be longer
-};
-
-struct LlamaContextParams {
-    uint32_t nCtx, nBatch, nUbatch, nSeqMax, nRsSeq, nOutputsMax, nOutputsMaxPerSeq;
-    int32_t nThreads, nThreadsBatch;
-    int32_t ctxType, ropeScalingType, poolingType, attentionType, flashAttnType;
-    float ropeFreqBase, ropeFreqScale, yarnExtFactor, yarnAttnFactor, yarnBetaFast, yarnBetaSlow;
-    uint32_t yarnOrigCtx;
-    float defragThold;
-    EvalCallback cbEval;
-    void* cbEvalUser;
-    int32_t typeK, typeV;
-    void* abortCallback;
-    void* abortData;
-    bool embeddings, offloadKqv, noPerf, opOffload, swaFull, kvUnified;
-    void* samplers;
-    size_t nSamplers;
-    void* ctxOther;
-    char reserve[128];
-};
-
-struct LlamaBatch {
-    int32_t nTokens;
-    int32_t* token;
-    float* embd;
-    int32_t* pos;
-    int32_t* nSeqId;
-    int32_t** seqId;
-    int8_t* logits;
-};
-
-struct GgufInitParams {
-    bool noAlloc;
-    void** ctx;
-};
-
-struct LlamaImatrixData {
-    const char* name;
-    const float* data;
-    size_t size;
-};
-struct LlamaQuantizeParams {
-    int32_t nthread;
-    int ftype;
-    int outputTensorType;
-    int tokenEmbeddingType;
-    bool allowRequantize;
-    bool quantizeOutputTensor;
-    bool onlyCopy;
-    bool pure;
-    bool keepSplit;
-    bool dryRun;
-    const LlamaImatrixData* imatrix;
-    const void* kvOverrides;
-    const void* ttOverrides;
-    const int32_t* pruneLayers;
-    size_t maxBufSize;
-};
-
-std::string libDir() {
-    return std::string(QS_TEST_DATA_DIR) +
-           "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/";
-}
-
-template <class F>
-F sym(void* h, const char* name) {
-    return reinterpret_cast<F>(dlsym(h, name));
-}
+using namespace qs::test::libllama;
 
 /// llama-imatrix's collection, through libllama's evaluation callback.
 class LlamaOracle {

@@ -5,7 +5,6 @@
 // sizes, data, metadata). Where llama.cpp refuses (no shape fallback for Q1_0), so must we.
 // Skipped with a reason when the npm package is not installed.
 
-#include <dlfcn.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -20,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../common/libllama_api.h"
 #include "formats/type_table.h"
 #include "model/model.h"
 #include "quant/engine.h"
@@ -35,40 +35,7 @@ using namespace qs::quant;
 
 namespace {
 
-// The parts of llama.h (this build) the test needs.
-struct LlamaImatrixData {
-    const char* name;
-    const float* data;
-    size_t size;
-};
-
-struct LlamaQuantizeParams {
-    int32_t nthread;
-    int ftype;
-    int outputTensorType;
-    int tokenEmbeddingType;
-    bool allowRequantize;
-    bool quantizeOutputTensor;
-    bool onlyCopy;
-    bool pure;
-    bool keepSplit;
-    bool dryRun;
-    const LlamaImatrixData* imatrix;
-    const void* kvOverrides;
-    const void* ttOverrides;
-    const int32_t* pruneLayers;
-    size_t maxBufSize;
-};
-
-using DefaultParamsFn = LlamaQuantizeParams (*)();
-using QuantizeFn = uint32_t (*)(const char* in, const char* out, const LlamaQuantizeParams* p);
-using LogCallback = void (*)(int level, const char* text, void* user);
-using LogSetFn = void (*)(LogCallback cb, void* user);
-
-std::string libDir() {
-    return std::string(QS_TEST_DATA_DIR) +
-           "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/";
-}
+using namespace qs::test::libllama;
 
 struct Llama {
     void* handle = nullptr;

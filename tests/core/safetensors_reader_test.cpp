@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/model_loaders.h"
 #include "io/safetensors_reader.h"
 #include "model/model.h"
 #include "test_util.h"

@@ -5,8 +5,7 @@
 
 #include <cstring>
 
-#include "formats/block_layouts.h"
-#include "formats/decoders.h"
+#include "formats/codecs/legacy/legacy.h"
 #include "formats/half.h"
 
 namespace qs::formats {

@@ -6,7 +6,7 @@
 #include <bit>
 #include <cstring>
 
-#include "formats/decoders.h"
+#include "formats/codecs/plain/plain.h"
 #include "formats/half.h"
 
 namespace qs::formats {

@@ -7,31 +7,12 @@
 
 #include <cstring>
 
-#include "formats/block_layouts.h"
-#include "formats/decoders.h"
+#include "formats/codecs/kquants/kquants.h"
 #include "formats/half.h"
 
 namespace qs::formats {
 
 using namespace blocks;
-
-namespace {
-
-/// Scale and min j (0..7) of a Q4_K/Q5_K block from the 12 packed bytes. Sub-blocks 0-3 keep
-/// their 6 bits in the low bits of bytes 0-3 (scales) and 4-7 (mins); sub-blocks 4-7 take their
-/// low 4 bits from the nibbles of bytes 8-11 and their top 2 bits from the spare top 2 bits
-/// of bytes 0-7.
-inline void scaleMinK4(int j, const uint8_t* q, int& sc, int& m) {
-    if (j < 4) {
-        sc = q[j] & 63;
-        m = q[j + 4] & 63;
-    } else {
-        sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-        m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
-}  // namespace
 
 // ==========================================================================================
 // Q2_K: x = (d * sc) * q - (dmin * m). Each 32-byte group of qs serves 128 values: bit pair

@@ -5,8 +5,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "formats/block_layouts.h"
-#include "formats/decoders.h"
+#include "formats/codecs/lowbit/lowbit.h"
 #include "formats/half.h"
 #include "formats/iq_grids.h"
 

@@ -16,8 +16,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "formats/block_layouts.h"
-#include "formats/encoders.h"
+#include "formats/codecs/iq4/iq4.h"
+#include "formats/codecs/scale_search.h"
 #include "formats/half.h"
 #include "formats/iq_grids.h"
 

@@ -1,6 +1,5 @@
-// Decoders of the i-quants: IQ4_NL/IQ4_XS (non-linear 4-bit table) and the grid-based
-// IQ2_XXS/XS/S, IQ3_XXS/S, IQ1_S/M, whose groups of 4 or 8 values are indices into fixed
-// codebooks (iq_grids.h) plus sign bits.
+// Decoders of the grid i-quants IQ2_XXS/XS/S, IQ3_XXS/S, IQ1_S/M, whose groups of 4 or 8
+// values are indices into fixed codebooks (iq_grids.h) plus sign bits.
 //
 // Bit-exactness with ggml's dequantize_row_*: scales are formed in float in ggml's order (e.g.
 // d * (0.5f + s) * 0.25f), each value is (scale * grid) and then negated when its sign bit is
@@ -8,8 +7,7 @@
 
 #include <cstring>
 
-#include "formats/block_layouts.h"
-#include "formats/decoders.h"
+#include "formats/codecs/iqgrid/iqgrid.h"
 #include "formats/half.h"
 #include "formats/iq_grids.h"
 
@@ -51,46 +49,6 @@ inline uint32_t loadU32(const uint8_t* p) {
 }
 
 }  // namespace
-
-// ==========================================================================================
-// IQ4_NL: x = d * table[nibble]; nibble layout as Q4_0
-// ==========================================================================================
-void decodeIQ4_NL(const uint8_t* src, float* dst, int64_t n) {
-    const int64_t nb = n / kQK32;
-    for (int64_t i = 0; i < nb; ++i) {
-        const auto b = loadBlock<BlockIQ4_NL>(src + i * int64_t(sizeof(BlockIQ4_NL)));
-        const float d = halfToFloat(b.d);
-        float* y = dst + i * kQK32;
-        for (int j = 0; j < 16; ++j) {
-            y[j] = d * float(iq::kIq4nlValues[b.qs[j] & 0x0f]);
-            y[j + 16] = d * float(iq::kIq4nlValues[b.qs[j] >> 4]);
-        }
-    }
-}
-
-// ==========================================================================================
-// IQ4_XS: x = (d * (ls - 32)) * table[nibble]; the 6-bit ls of sub-block ib has its low 4 bits
-// in nibble (ib % 2) of scales_l[ib / 2] and its top 2 bits at bit 2 * ib of scales_h.
-// ==========================================================================================
-void decodeIQ4_XS(const uint8_t* src, float* dst, int64_t n) {
-    const int64_t nb = n / kQK_K;
-    for (int64_t i = 0; i < nb; ++i) {
-        const auto b = loadBlock<BlockIQ4_XS>(src + i * int64_t(sizeof(BlockIQ4_XS)));
-        const float d = halfToFloat(b.d);
-        float* y = dst + i * kQK_K;
-        for (int ib = 0; ib < 8; ++ib) {
-            const int ls = ((b.scales_l[ib / 2] >> (4 * (ib % 2))) & 0x0f) |
-                           (((b.scales_h >> (2 * ib)) & 3) << 4);
-            const float dl = d * float(ls - 32);
-            const uint8_t* qs = b.qs + 16 * ib;
-            for (int j = 0; j < 16; ++j) {
-                y[j] = dl * float(iq::kIq4nlValues[qs[j] & 0x0f]);
-                y[j + 16] = dl * float(iq::kIq4nlValues[qs[j] >> 4]);
-            }
-            y += 32;
-        }
-    }
-}
 
 // ==========================================================================================
 // IQ2_XXS: per 32 values 8 bytes: 4 grid indices (one per 8 values), then a uint32 with four

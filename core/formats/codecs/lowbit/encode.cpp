@@ -9,9 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "formats/block_layouts.h"
-#include "formats/decoders.h"
-#include "formats/encoders.h"
+#include "formats/codecs/lowbit/lowbit.h"
 #include "formats/half.h"
 #include "formats/iq_grids.h"
 
@@ -152,22 +150,22 @@ void tq1Blocks(const float* src, uint8_t* dst, int64_t n) {
         for (int m = 0; m < 32; ++m) {
             uint32_t q = 0;
             for (int k = 0; k < 5; ++k) q = uint8_t(q * 3 + uint32_t(Trit(x[m + 32 * k], id)));
-            y[m] = packTrits(q);
+            y[offsetof(BlockTQ1_0, qs) + m] = packTrits(q);
         }
         for (int m = 0; m < 16; ++m) {
             uint32_t q = 0;
             for (int k = 0; k < 5; ++k)
                 q = uint8_t(q * 3 + uint32_t(Trit(x[160 + m + 16 * k], id)));
-            y[32 + m] = packTrits(q);
+            y[offsetof(BlockTQ1_0, qs) + 32 + m] = packTrits(q);
         }
         // qh[0..3]: 4 trits of 240 + j + 4 m, then shifted to the top digit.
         for (int j = 0; j < 4; ++j) {
             uint32_t q = 0;
             for (int m = 0; m < 4; ++m) q = uint8_t(q * 3 + uint32_t(Trit(x[240 + j + 4 * m], id)));
             q = uint8_t(q * 3);
-            y[48 + j] = packTrits(q);
+            y[offsetof(BlockTQ1_0, qh) + j] = packTrits(q);
         }
-        putHalf(y + 52, d);
+        putHalf(y + offsetof(BlockTQ1_0, d), d);
     }
 }
 
@@ -186,10 +184,10 @@ void encodeTQ2_0(const float* src, uint8_t* dst, int64_t n, const float* /*impor
                     q += uint32_t((bounded ? tritOfBounded(xv, id) : tritOf(xv, id)) & 3)
                          << (2 * k);
                 }
-                y[32 * h + m] = uint8_t(q);
+                y[offsetof(BlockTQ2_0, qs) + 32 * h + m] = uint8_t(q);
             }
         }
-        putHalf(y + 64, d);
+        putHalf(y + offsetof(BlockTQ2_0, d), d);
     }
 }
 
@@ -203,8 +201,9 @@ void encodeMXFP4(const float* src, uint8_t* dst, int64_t n, const float* /*impor
         const uint8_t e =
             amax > 0.0f ? uint8_t(int32_t(std::floor(std::log2(amax)) - 2 + 127)) : uint8_t(0);
         const float d = e8m0Half(e);
-        y[0] = e;
-        for (int j = 0; j < 16; j += 4) packFp4(x + j, x + 16 + j, d, y + 1 + j);
+        y[offsetof(BlockMXFP4, e)] = e;
+        for (int j = 0; j < 16; j += 4)
+            packFp4(x + j, x + 16 + j, d, y + offsetof(BlockMXFP4, qs) + j);
     }
 }
 
@@ -215,9 +214,10 @@ void encodeNVFP4(const float* src, uint8_t* dst, int64_t n, const float* /*impor
             const float* xb = src + ib * 64 + s * 16;
             const float amax = absMax(xb, 16);
             const uint8_t ue = toUe4m3(amax / 6.0f);
-            y[s] = ue;
+            y[offsetof(BlockNVFP4, d) + s] = ue;
             const float d = ue4m3HalfValue(ue);
-            for (int j = 0; j < 8; j += 4) packFp4(xb + j, xb + 8 + j, d, y + 4 + s * 8 + j);
+            for (int j = 0; j < 8; j += 4)
+                packFp4(xb + j, xb + 8 + j, d, y + offsetof(BlockNVFP4, qs) + s * 8 + j);
         }
     }
 }
@@ -247,11 +247,11 @@ void encodeQ1_0(const float* src, uint8_t* dst, int64_t n, const float* /*import
             for (int l = 0; l < 4; ++l) sums[l] = acc[l];
         }
         const float sumAbs = sums[ib % 4];
-        putHalf(y, sumAbs / 128);
+        putHalf(y + offsetof(BlockQ1_0, d), sumAbs / 128);
         for (int b = 0; b < 16; ++b) {
             uint32_t byte = 0;
             for (int k = 0; k < 8; ++k) byte |= uint32_t(x[8 * b + k] >= 0.0f) << k;
-            y[2 + b] = uint8_t(byte);
+            y[offsetof(BlockQ1_0, qs) + b] = uint8_t(byte);
         }
     }
 }
@@ -267,8 +267,9 @@ void encodeQ2_0(const float* src, uint8_t* dst, int64_t n, const float* /*import
         }
         const float d = amax;
         const float id = d > 0.0f ? 1.0f / d : 0.0f;
-        putHalf(y, d);
-        std::memset(y + 2, 0, 16);
+        putHalf(y + offsetof(BlockQ2_0, d), d);
+        uint8_t* qs = y + offsetof(BlockQ2_0, qs);
+        std::memset(qs, 0, sizeof(BlockQ2_0::qs));
         const bool bounded = std::isfinite(id);
         for (int j = 0; j < 64; ++j) {
             int q;
@@ -280,7 +281,7 @@ void encodeQ2_0(const float* src, uint8_t* dst, int64_t n, const float* /*import
                 q = (r >= -2147483648.f && r < 2147483648.f) ? int(r) + 1 : INT32_MIN + 1;
             }
             q = q < 0 ? 0 : q > 3 ? 3 : q;
-            y[2 + j / 4] = uint8_t(y[2 + j / 4] | (q << (2 * (j % 4))));
+            qs[j / 4] = uint8_t(qs[j / 4] | (q << (2 * (j % 4))));
         }
     }
 }

@@ -67,6 +67,7 @@
 #include "tensor_tree_model.h"
 #include "type_delegate.h"
 #include "type_palette.h"
+#include "variants_panel.h"
 
 namespace qs::gui {
 
@@ -416,6 +417,11 @@ void MainWindow::buildMenus() {
     m_modelActions.back()->setToolTip(
         tr("The per-tensor types of a quantized file of this "
            "model, e.g. one llama-quantize made"));
+    m_modelActions << file->addAction(tr("E&xport Quant Report…"), this, [this] {  // issue 25
+        auto* v = findChild<VariantsPanel*>();
+        m_tabs->setCurrentWidget(v);
+        if (v->report()) v->chooseExportReport();
+    });
     file->addSeparator();
     m_modelActions << file->addAction(tr("Load &Imatrix…"), this, &MainWindow::chooseImatrix);
     m_modelActions.back()->setToolTip(tr("An importance matrix from llama-imatrix (GGUF or .dat)"));
@@ -589,6 +595,7 @@ void MainWindow::buildCentral() {
     tabs->addTab(m_budgetPanel, tr("Budget"));
     m_evalPanel = new EvalPanel(m_doc, tabs);
     tabs->addTab(m_evalPanel, tr("Quality"));
+    tabs->addTab(new VariantsPanel(m_doc, tabs), tr("Variants"));  // issue 25: quant reports
     // The budget's KL objective scores the Quality tab's text.
     m_budgetPanel->setKlText(m_evalPanel->text());
     connect(m_evalPanel, &EvalPanel::textChanged, this,

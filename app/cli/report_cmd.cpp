@@ -87,8 +87,8 @@ int runReport(const ReportCliOptions& o) {
                 "top-1", "ppl");
     for (size_t i = 0; i < rep->variants.size(); ++i) {
         const auto& v = rep->variants[i];
-        const bool front = std::find(rep->pareto.begin(), rep->pareto.end(), i) !=
-                           rep->pareto.end();
+        const bool front =
+            std::find(rep->pareto.begin(), rep->pareto.end(), i) != rep->pareto.end();
         std::printf("%-34s %10s %6.2f %10.6f %10.6f %6.2f%% %9.4f%s\n", v.fileName.c_str(),
                     report::humanSize(v.fileBytes).c_str(), v.bpw, v.klMean, v.klP99,
                     100.0 * v.top1Agreement, v.perplexity, front ? "  *" : "");

@@ -36,6 +36,7 @@
 #include "size_ledger.h"
 #include "start_page.h"
 #include "tensor_panel.h"
+#include "variants_panel.h"
 
 namespace qs::gui {
 
@@ -116,6 +117,7 @@ QWidget* MainWindow::buildModelPage() {
     m_tabs->addTab(m_budgetPanel, tr("Budget"));
     m_evalPanel = new EvalPanel(doc, m_tabs);
     m_tabs->addTab(m_evalPanel, tr("Quality"));
+    m_tabs->addTab(new VariantsPanel(doc, m_tabs), tr("Variants"));  // quant reports
     // The budget's KL objective scores the Quality tab's text.
     m_budgetPanel->setKlText(m_evalPanel->text());
     connect(m_evalPanel, &EvalPanel::textChanged, this,

@@ -23,6 +23,7 @@
 #include "plots_panel.h"
 #include "start_page.h"
 #include "tensor_panel.h"
+#include "variants_panel.h"
 
 namespace qs::gui {
 
@@ -78,6 +79,11 @@ void MainWindowActions::buildFileMenu() {
     m_modelActions.back()->setToolTip(
         tr("The per-tensor types of a quantized file of this "
            "model, e.g. one llama-quantize made"));
+    m_modelActions << file->addAction(tr("E&xport Quant Report…"), this, [this] {
+        auto* variants = m_window->findChild<VariantsPanel*>();
+        m_window->m_tabs->setCurrentWidget(variants);
+        if (variants->report()) variants->chooseExportReport();
+    });
     file->addSeparator();
     m_modelActions << file->addAction(tr("Load &Imatrix…"), this,
                                       &MainWindowActions::chooseImatrix);

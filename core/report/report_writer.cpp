@@ -1,12 +1,12 @@
 #include "report/report_writer.h"
 
+#include <unistd.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -24,11 +24,11 @@ std::string xmlEscape(const std::string& s) {
     std::string out;
     for (char c : s) {
         switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&quot;"; break;
-            default: out += c;
+        case '&': out += "&amp;"; break;
+        case '<': out += "&lt;"; break;
+        case '>': out += "&gt;"; break;
+        case '"': out += "&quot;"; break;
+        default: out += c;
         }
     }
     return out;
@@ -48,7 +48,9 @@ std::string mdCell(const std::string& s) {
     return out;
 }
 
-std::string klText(double v) { return fmt("%.6f", v); }
+std::string klText(double v) {
+    return fmt("%.6f", v);
+}
 
 struct Cells {
     std::string file, type, size, bpw, klMean, klP99, top1, ppl;
@@ -71,7 +73,9 @@ bool onFront(const Report& r, size_t i) {
     return std::find(r.pareto.begin(), r.pareto.end(), i) != r.pareto.end();
 }
 
-std::string imatrixText(const Report& r) { return r.imatrixName.empty() ? "none" : r.imatrixName; }
+std::string imatrixText(const Report& r) {
+    return r.imatrixName.empty() ? "none" : r.imatrixName;
+}
 
 std::string methodLines(const Report& r, bool html) {
     auto item = [&](const std::string& k, const std::string& v) {
@@ -117,8 +121,7 @@ std::string chartSvg(const Report& r, int width, int height) {
          " " + std::to_string(height) +
          "\" font-family=\"DejaVu Sans, Arial, sans-serif\" font-size=\"12\">\n";
     s += "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n";
-    s += "<text x=\"" + fmt("%.1f", left) +
-         "\" y=\"22\" font-size=\"15\" font-weight=\"bold\">" +
+    s += "<text x=\"" + fmt("%.1f", left) + "\" y=\"22\" font-size=\"15\" font-weight=\"bold\">" +
          xmlEscape(r.modelName + ": file size against KL divergence") + "</text>\n";
     if (r.variants.empty()) return s + "</svg>\n";
 
@@ -196,9 +199,9 @@ std::string chartSvg(const Report& r, int width, int height) {
         size_t rank = 0;
         for (const auto& o : r.variants) rank += o.fileBytes < v.fileBytes ? 1 : 0;
         const double ly = rank % 2 ? y + 18 : y - 8;
-        s += "<text x=\"" + fmt("%.1f", leftSide ? x - 8 : x + 8) + "\" y=\"" +
-             fmt("%.1f", ly) + "\" text-anchor=\"" + (leftSide ? "end" : "start") + "\">" +
-             xmlEscape(v.name) + "</text>\n";
+        s += "<text x=\"" + fmt("%.1f", leftSide ? x - 8 : x + 8) + "\" y=\"" + fmt("%.1f", ly) +
+             "\" text-anchor=\"" + (leftSide ? "end" : "start") + "\">" + xmlEscape(v.name) +
+             "</text>\n";
     }
     s += "<g transform=\"translate(" + fmt("%.1f", left + pw - 170) + "," + fmt("%.1f", top + 10) +
          ")\"><rect width=\"162\" height=\"40\" fill=\"#ffffff\" stroke=\"#ccc\"/>"
@@ -250,7 +253,8 @@ std::string htmlReport(const Report& r) {
          xmlEscape(r.modelName + ": quantized variants") + "</title>\n";
     s += "<style>body{font-family:'DejaVu Sans',Arial,sans-serif;margin:24px;color:#222;"
          "max-width:1000px}table{border-collapse:collapse;font-size:13px}th,td{border:1px solid "
-         "#ccc;padding:4px 8px}th{background:#f2f2f2}td.n{text-align:right;white-space:nowrap;font-variant-numeric:"
+         "#ccc;padding:4px "
+         "8px}th{background:#f2f2f2}td.n{text-align:right;white-space:nowrap;font-variant-numeric:"
          "tabular-nums}tr.front td:first-child{font-weight:bold}pre{background:#f7f7f7;"
          "padding:8px;font-size:12px;overflow:auto}</style>\n</head><body>\n";
     s += "<h1>" + xmlEscape(r.modelName) + ": quantized variants</h1>\n";

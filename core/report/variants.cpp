@@ -32,8 +32,8 @@ std::string trimmed(std::string_view s) {
 std::string safeName(const std::string& s) {
     std::string out;
     for (char c : s) {
-        const bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ||
-                        c == '.';
+        const bool ok =
+            std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
         out += ok ? c : '-';
     }
     return out;
@@ -77,11 +77,11 @@ std::string ftypeLabelOf(const model::Model& file) {
 
 std::string_view variantKindName(VariantKind k) {
     switch (k) {
-        case VariantKind::Preset: return "preset";
-        case VariantKind::Recipe: return "recipe";
-        case VariantKind::Fit: return "fit";
-        case VariantKind::File: return "file";
-        case VariantKind::Plan: return "plan";
+    case VariantKind::Preset: return "preset";
+    case VariantKind::Recipe: return "recipe";
+    case VariantKind::Fit: return "fit";
+    case VariantKind::File: return "file";
+    case VariantKind::Plan: return "plan";
     }
     return "preset";
 }
@@ -154,90 +154,88 @@ Result<quant::Plan> planOfSpec(const model::Model& model, const VariantSpec& spe
     quant::Plan plan;
     quant::Recipe r;
     switch (spec.kind) {
-        case VariantKind::Preset: {
-            auto f = quant::ftypeFromName(spec.arg);
-            if (!f) return makeError(ErrorCode::BadUsage, "unknown preset '" + spec.arg + "'");
-            quant::PlanOptions po;
-            po.ftype = *f;
-            po.hasImatrix = options.imatrix != nullptr;
-            plan = quant::buildPlan(model, po);
-            r = quant::recipeOfPlan(model, plan);
-            break;
-        }
-        case VariantKind::Recipe: {
-            auto loaded = quant::loadRecipe(spec.arg);
-            if (!loaded) return loaded.error();
-            auto p = quant::planFromRecipe(model, *loaded);
-            if (!p) return p.error();
-            plan = std::move(*p);
-            r = std::move(*loaded);
-            break;
-        }
-        case VariantKind::Plan: {
-            if (!spec.plan) return makeError(ErrorCode::BadUsage, "a plan variant without a plan");
-            plan = *spec.plan;
-            r = quant::recipeOfPlan(model, plan);
-            break;
-        }
-        case VariantKind::Fit: {
-            auto target = parseBudget(spec.arg, model);
-            if (!target) return target.error();
-            quant::SensitivityOptions so;
-            so.imatrix = options.imatrix;
-            so.threads = options.threads;
-            so.cancel = options.cancel;
-            auto table = quant::measureSensitivity(model, so);
-            if (!table) return table.error();
-            // The budget holds the file as exported, its embedded recipe included: the loop
-            // fits the data to the budget less a reserve for the recipe (and once more with
-            // the excess taken off when the recipe turned out longer).
-            uint64_t reserve = 2048;
-            for (const auto& t : model.tensors()) reserve += t.name.size() + 16;
-            for (int attempt = 0; attempt < 2; ++attempt) {
-                if (reserve >= *target) {
-                    return makeError(ErrorCode::BadUsage,
-                                     "fit:" + spec.arg + ": the budget is too small", model.path());
-                }
-                eval::FitOptions fo;
-                fo.targetBytes = *target - reserve;
-                fo.presets = eval::presetsOfSize(model, fo.targetBytes, options.imatrix);
-                if (fo.presets.empty()) {
-                    return makeError(ErrorCode::BadUsage,
-                                     "fit:" + spec.arg + ": the budget (" +
-                                         std::to_string(*target) +
-                                         " bytes, the embedded recipe included) is smaller "
-                                         "than every preset's file",
-                                     model.path());
-                }
-                fo.imatrix = options.imatrix;
-                fo.ctx = options.ctx;
-                fo.maxRounds = options.fitRounds;
-                fo.movesPerRound = options.fitMoves;
-                fo.threads = options.threads;
-                fo.cancel = options.cancel;
-                auto fit = eval::fitToBudget(model, *table, tokens, fo);
-                if (!fit) return fit.error();
-                plan = fit->result().plan;
-                r = quant::recipeOfPlan(model, plan);
-                r.chosenBy = fit->provenance();
-                r.chosenBy.emplace_back("budget_bytes", std::to_string(*target));
-                auto size = quant::predictFileSize(
-                    model, withEmbeddedRecipe(plan, quant::recipeToJson(r, &model)),
-                    options.imatrix);
-                if (!size) return size.error();
-                if (*size <= *target) break;
-                if (attempt == 1) {
-                    return makeError(ErrorCode::Internal,
-                                     "fit:" + spec.arg + ": the file with its recipe is " +
-                                         std::to_string(*size) + " bytes, over the budget",
-                                     model.path());
-                }
-                reserve += *size - *target + 64;
+    case VariantKind::Preset: {
+        auto f = quant::ftypeFromName(spec.arg);
+        if (!f) return makeError(ErrorCode::BadUsage, "unknown preset '" + spec.arg + "'");
+        quant::PlanOptions po;
+        po.ftype = *f;
+        po.hasImatrix = options.imatrix != nullptr;
+        plan = quant::buildPlan(model, po);
+        r = quant::recipeOfPlan(model, plan);
+        break;
+    }
+    case VariantKind::Recipe: {
+        auto loaded = quant::loadRecipe(spec.arg);
+        if (!loaded) return loaded.error();
+        auto p = quant::planFromRecipe(model, *loaded);
+        if (!p) return p.error();
+        plan = std::move(*p);
+        r = std::move(*loaded);
+        break;
+    }
+    case VariantKind::Plan: {
+        if (!spec.plan) return makeError(ErrorCode::BadUsage, "a plan variant without a plan");
+        plan = *spec.plan;
+        r = quant::recipeOfPlan(model, plan);
+        break;
+    }
+    case VariantKind::Fit: {
+        auto target = parseBudget(spec.arg, model);
+        if (!target) return target.error();
+        quant::SensitivityOptions so;
+        so.imatrix = options.imatrix;
+        so.threads = options.threads;
+        so.cancel = options.cancel;
+        auto table = quant::measureSensitivity(model, so);
+        if (!table) return table.error();
+        // The budget holds the file as exported, its embedded recipe included: the loop
+        // fits the data to the budget less a reserve for the recipe (and once more with
+        // the excess taken off when the recipe turned out longer).
+        uint64_t reserve = 2048;
+        for (const auto& t : model.tensors()) reserve += t.name.size() + 16;
+        for (int attempt = 0; attempt < 2; ++attempt) {
+            if (reserve >= *target) {
+                return makeError(ErrorCode::BadUsage,
+                                 "fit:" + spec.arg + ": the budget is too small", model.path());
             }
-            break;
+            eval::FitOptions fo;
+            fo.targetBytes = *target - reserve;
+            fo.presets = eval::presetsOfSize(model, fo.targetBytes, options.imatrix);
+            if (fo.presets.empty()) {
+                return makeError(ErrorCode::BadUsage,
+                                 "fit:" + spec.arg + ": the budget (" + std::to_string(*target) +
+                                     " bytes, the embedded recipe included) is smaller "
+                                     "than every preset's file",
+                                 model.path());
+            }
+            fo.imatrix = options.imatrix;
+            fo.ctx = options.ctx;
+            fo.maxRounds = options.fitRounds;
+            fo.movesPerRound = options.fitMoves;
+            fo.threads = options.threads;
+            fo.cancel = options.cancel;
+            auto fit = eval::fitToBudget(model, *table, tokens, fo);
+            if (!fit) return fit.error();
+            plan = fit->result().plan;
+            r = quant::recipeOfPlan(model, plan);
+            r.chosenBy = fit->provenance();
+            r.chosenBy.emplace_back("budget_bytes", std::to_string(*target));
+            auto size = quant::predictFileSize(
+                model, withEmbeddedRecipe(plan, quant::recipeToJson(r, &model)), options.imatrix);
+            if (!size) return size.error();
+            if (*size <= *target) break;
+            if (attempt == 1) {
+                return makeError(ErrorCode::Internal,
+                                 "fit:" + spec.arg + ": the file with its recipe is " +
+                                     std::to_string(*size) + " bytes, over the budget",
+                                 model.path());
+            }
+            reserve += *size - *target + 64;
         }
-        case VariantKind::File:
-            return makeError(ErrorCode::BadUsage, "a file variant has no plan to build", spec.arg);
+        break;
+    }
+    case VariantKind::File:
+        return makeError(ErrorCode::BadUsage, "a file variant has no plan to build", spec.arg);
     }
     if (recipe) *recipe = std::move(r);
     return plan;
@@ -385,24 +383,24 @@ Result<Report> runReport(const model::Model& model, const std::vector<VariantSpe
             bound = std::move(*b);
         } else {
             switch (spec.kind) {
-                case VariantKind::Preset: {
-                    const auto f = quant::ftypeFromName(spec.arg);
-                    v.name = f ? std::string(quant::ftypeInfo(*f).name) : spec.arg;
-                    v.typeLabel = v.name;
-                    break;
-                }
-                case VariantKind::Recipe:
-                    v.name = stemOf(spec.arg);
-                    v.typeLabel = "recipe";
-                    break;
-                case VariantKind::Fit:
-                    v.name = "fit-" + trimmed(spec.arg);
-                    v.typeLabel = "closed-loop fit";
-                    break;
-                default:
-                    v.name = "plan";
-                    v.typeLabel = "plan";
-                    break;
+            case VariantKind::Preset: {
+                const auto f = quant::ftypeFromName(spec.arg);
+                v.name = f ? std::string(quant::ftypeInfo(*f).name) : spec.arg;
+                v.typeLabel = v.name;
+                break;
+            }
+            case VariantKind::Recipe:
+                v.name = stemOf(spec.arg);
+                v.typeLabel = "recipe";
+                break;
+            case VariantKind::Fit:
+                v.name = "fit-" + trimmed(spec.arg);
+                v.typeLabel = "closed-loop fit";
+                break;
+            default:
+                v.name = "plan";
+                v.typeLabel = "plan";
+                break;
             }
             if (!spec.name.empty()) v.name = spec.name;
             QS_TRY(progress("plan " + v.name));
@@ -417,13 +415,12 @@ Result<Report> runReport(const model::Model& model, const std::vector<VariantSpe
             v.plan = withEmbeddedRecipe(std::move(*plan), v.recipeJson);
             v.mix = mixOf(model, *v.plan);
             v.fileName = rep.modelName + "-" + safeName(v.name) + ".gguf";
-            for (int n = 2; std::any_of(rep.variants.begin(), rep.variants.end(),
-                                        [&](const VariantResult& o) {
-                                            return o.fileName == v.fileName;
-                                        });
+            for (int n = 2;
+                 std::any_of(rep.variants.begin(), rep.variants.end(),
+                             [&](const VariantResult& o) { return o.fileName == v.fileName; });
                  ++n) {
-                v.fileName = rep.modelName + "-" + safeName(v.name) + "-" + std::to_string(n) +
-                             ".gguf";
+                v.fileName =
+                    rep.modelName + "-" + safeName(v.name) + "-" + std::to_string(n) + ".gguf";
             }
             auto size = quant::predictFileSize(model, *v.plan, options.imatrix);
             if (!size) return size.error();

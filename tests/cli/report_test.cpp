@@ -78,8 +78,7 @@ protected:
 TEST_F(ReportCli, SixVariantsEqualEvalOfEachFile) {
     const auto& vs = s_report["variants"];
     ASSERT_EQ(vs.size(), 6u);
-    const std::vector<std::string> kinds = {"preset", "preset", "preset",
-                                            "preset", "fit",    "file"};
+    const std::vector<std::string> kinds = {"preset", "preset", "preset", "preset", "fit", "file"};
     const double params = s_report["parameters"].get<double>();
     EXPECT_EQ(s_report["tokens"], 512);
     for (size_t i = 0; i < vs.size(); ++i) {
@@ -109,8 +108,8 @@ TEST_F(ReportCli, SixVariantsEqualEvalOfEachFile) {
     for (const auto& v : vs) {
         bool dominated = false;
         for (const auto& o : vs) {
-            dominated = dominated || (o["file_bytes"] <= v["file_bytes"] &&
-                                      o["kl"]["mean"] < v["kl"]["mean"]);
+            dominated = dominated ||
+                        (o["file_bytes"] <= v["file_bytes"] && o["kl"]["mean"] < v["kl"]["mean"]);
         }
         EXPECT_EQ(v["pareto"].get<bool>(), !dominated) << v["name"];
         front += dominated ? 0 : 1;
@@ -232,13 +231,16 @@ TEST_F(ReportCli, LlamaCppLoadsEveryExportedVariant) {
 
 TEST(ReportCliErrors, BadSpecsAreUsageErrors) {
     qs::test::TempDir dir;
-    auto r = cli("report " + kStories + " --variant Q9_X --text " + kText + " -o " + dir.path().string());
+    auto r = cli("report " + kStories + " --variant Q9_X --text " + kText + " -o " +
+                 dir.path().string());
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("Q9_X"), std::string::npos) << r.err;
-    r = cli("report " + kStories + " --variant fit:abc --text " + kText + " -o " + dir.path().string());
+    r = cli("report " + kStories + " --variant fit:abc --text " + kText + " -o " +
+            dir.path().string());
     EXPECT_EQ(r.code, 2);
     EXPECT_NE(r.err.find("abc"), std::string::npos) << r.err;
-    r = cli("report " + kStories + " --variant fit:1K --text " + kText + " -o " + dir.path().string());
+    r = cli("report " + kStories + " --variant fit:1K --text " + kText + " -o " +
+            dir.path().string());
     EXPECT_EQ(r.code, 2);
     r = cli("report " + kStories + " --variant file:/nonexistent.gguf --text " + kText + " -o " +
             dir.path().string());

@@ -236,8 +236,8 @@ public:
                     const int seqStart = batchStart + seq * ctx;
                     for (int k = 0; k < batchSize; ++k) {
                         const int n = b.nTokens++;
-                        b.token[n] = j == 0 && k == 0 && bos >= 0 ? bos
-                                                                  : tokens[size_t(seqStart + k)];
+                        b.token[n] =
+                            j == 0 && k == 0 && bos >= 0 ? bos : tokens[size_t(seqStart + k)];
                         b.pos[n] = j * nBatch + k;
                         b.nSeqId[n] = 1;
                         b.seqId[n][0] = seq;
@@ -345,7 +345,8 @@ struct Diff {
 };
 
 /// Ours against the tool's: same entries, equal counts; how many float sums differ.
-Diff compare(const quant::ImatrixSums& ours, const std::map<std::string, ImatrixTool::Entry>& theirs) {
+Diff compare(const quant::ImatrixSums& ours,
+             const std::map<std::string, ImatrixTool::Entry>& theirs) {
     Diff d;
     EXPECT_EQ(ours.entries.size(), theirs.size());
     for (const auto& [name, t] : theirs) {
@@ -399,9 +400,9 @@ TEST(ImatrixExact, CollectorSumsInUbatchOrder) {
     // and the small values of the other sequence's first half are added after it (lost in
     // float) only if the order is followed.
     std::vector<float> a(32, 0.0f), b(32, 0.0f);
-    a[0] = 1e4f;      // square 1e8
-    b[0] = 0.5f;      // square 0.25: lost after 1e8
-    b[16] = 1e4f;     // next ubatch
+    a[0] = 1e4f;   // square 1e8
+    b[0] = 0.5f;   // square 0.25: lost after 1e8
+    b[16] = 1e4f;  // next ubatch
     eval::ImatrixCollector held;
     held.beginGroup(2, {{0, 16}, {16, 16}}, true);
     held.setSequence(0);
@@ -442,8 +443,9 @@ TEST(ImatrixExact, F32VecDotEqualsGgml) {
     void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
     ASSERT_NE(h, nullptr) << dlerror();
     auto init = sym<void (*)()>(h, "ggml_cpu_init");
-    auto vecDot = sym<void (*)(int, float*, size_t, const float*, size_t, const float*, size_t,
-                               int)>(h, "ggml_vec_dot_f32");
+    auto vecDot =
+        sym<void (*)(int, float*, size_t, const float*, size_t, const float*, size_t, int)>(
+            h, "ggml_vec_dot_f32");
     ASSERT_TRUE(init && vecDot);
     init();
     std::mt19937 rng(7);
@@ -491,9 +493,10 @@ TEST(ImatrixExact, Stories260KBitIdenticalToLlamaImatrix) {
     const auto theirs = tool.run(path, tokens, 512, tk->bos(), err);
     ASSERT_TRUE(err.empty()) << err;
     const Diff d = compare(*ours, theirs);
-    std::printf("stories260K, %zu tokens, %u chunks of 512: %zu of %zu sums differ (largest "
-                "relative difference %.3g)\n",
-                tokens.size(), ours->chunkCount, d.differ, d.columns, d.worstRel);
+    std::printf(
+        "stories260K, %zu tokens, %u chunks of 512: %zu of %zu sums differ (largest "
+        "relative difference %.3g)\n",
+        tokens.size(), ours->chunkCount, d.differ, d.columns, d.worstRel);
     EXPECT_EQ(d.differ, 0u);
     // The order is part of it: summing each chunk's rows as they come, not ubatch by ubatch
     // across the four sequences, changes the last bits.
@@ -502,9 +505,10 @@ TEST(ImatrixExact, Stories260KBitIdenticalToLlamaImatrix) {
     auto inOrder = eval::computeImatrix(*lm, tokens, seq);
     ASSERT_TRUE(inOrder.ok());
     const Diff ds = compare(*inOrder, theirs);
-    std::printf("summed chunk by chunk instead: %zu of %zu sums differ (largest relative "
-                "difference %.3g)\n",
-                ds.differ, ds.columns, ds.worstRel);
+    std::printf(
+        "summed chunk by chunk instead: %zu of %zu sums differ (largest relative "
+        "difference %.3g)\n",
+        ds.differ, ds.columns, ds.worstRel);
     EXPECT_GT(ds.differ, 0u);
 
     // The files: ours and llama.cpp's sums written alike are the same bytes, and
@@ -537,4 +541,3 @@ TEST(ImatrixExact, Stories260KBitIdenticalToLlamaImatrix) {
         EXPECT_EQ(differ, 0u);
     }
 }
-

@@ -121,6 +121,7 @@ struct PlanCliOptions {
     double holdOut = 0.25;  ///< fraction of them held out
     double maxSeconds = 0;  ///< time bound (0 = none)
     int maxRounds = 8;      ///< rounds of local moves
+    int probeTypes = -1;    ///< types per tensor group the KL probes measure (-1 = auto, 0 = all)
     bool json = false;
 };
 int runPlan(const PlanCliOptions& o);

@@ -232,6 +232,11 @@ int main(int argc, char** argv) {
         ->add_option("--max-rounds", plan.maxRounds,
                      "closed-loop: rounds of local moves (default 8)")
         ->check(CLI::Range(0, 1000));
+    cPlan
+        ->add_option("--probe-types", plan.probeTypes,
+                     "closed-loop: types per tensor group the KL probes measure, the others "
+                     "interpolated (0 = all; default: all under 20M parameters, else 3)")
+        ->check(CLI::Range(-1, 64));
     cPlan->add_option("--kl-ctx", plan.klCtx, "Tokens of --text the KL probes score (default 128)")
         ->check(CLI::Range(int64_t(8), int64_t(1) << 16));
     cPlan->add_option("--threads", plan.threads, "Threads (0 = all cores)");

@@ -127,6 +127,7 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
     fo.probeCtx = o.klCtx;
     fo.maxSeconds = o.maxSeconds;
     fo.maxRounds = o.maxRounds;
+    fo.probeTypes = o.probeTypes;
     fo.threads = o.threads;
     std::string last;
     if (spec.progress && ::isatty(2)) {
@@ -174,6 +175,9 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
         cl["accepted_moves"] = fit->acceptedMoves;
         cl["timed_out"] = fit->timedOut;
         cl["seconds"] = fit->seconds;
+        cl["kl_probes"] = fit->probes;
+        cl["probe_seconds"] = fit->probeSeconds;
+        cl["resumed_layers"] = fit->resumedLayers;
         auto& cs = cl["candidates"] = nlohmann::json::array();
         for (const auto& k : fit->candidates) {
             cs.push_back({{"kind", std::string(eval::fitKindName(k.kind))},
@@ -206,10 +210,10 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
                 std::string(eval::fitKindName(c.kind)).c_str(), c.name.c_str(),
                 o.output.empty() ? "" : "; recipe ", o.output.c_str());
     std::printf(
-        "closed loop: %lld calibration + %lld held-out tokens, %d evaluations, %d moves "
-        "accepted, %.2f s%s\nrule: %s\n\n",
+        "closed loop: %lld calibration + %lld held-out tokens, %d KL probes (%.2f s), %d "
+        "evaluations, %d moves accepted, %.2f s%s\nrule: %s\n\n",
         static_cast<long long>(fit->calibrationTokens), static_cast<long long>(fit->heldOutTokens),
-        fit->evaluations, fit->acceptedMoves, fit->seconds,
+        fit->probes, fit->probeSeconds, fit->evaluations, fit->acceptedMoves, fit->seconds,
         fit->timedOut ? " (stopped by --max-seconds)" : "", fit->rule.c_str());
     std::printf("%-3s %-7s %12s %12s %12s %12s  %s\n", "", "kind", "file bytes", "KL calib",
                 "KL held-out", "predicted", "plan");

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "eval/forward.h"
 #include "eval/kl_sensitivity.h"
 #include "eval/llama_model.h"
 #include "eval/tokenizer.h"
@@ -79,6 +80,7 @@ public:
         m_eo.forward.threads = o.threads;
         m_eo.forward.cancel = o.cancel;
         m_eo.imatrix = o.imatrix;
+        m_reusePrefix = o.reusePrefix;
     }
 
     Status setTokens(std::vector<int32_t> cal, std::vector<int32_t> held) {
@@ -97,11 +99,20 @@ public:
         return {};
     }
 
+    // Score c. With a best candidate kept (promote), only the layers from the first one whose
+    // weights differ from the best's are run again, from the best's saved residual stream
+    // (identical logits); the stream of c is kept until the next score, for promote().
     Status score(FitCandidate& c) {
         auto lm = LlamaModel::bind(m_model);
         if (!lm) return lm.error();
+        int resume = 0;
+        const bool prefix = m_reusePrefix && !m_bestPlan.tensors.empty();
+        if (prefix) resume = lm->config().nLayer;
         for (size_t i : lm->boundTensors()) {
             const TensorType t = c.plan.tensors[i].type;
+            if (prefix && t != m_bestPlan.tensors[i].type) {
+                resume = std::min(resume, firstAffectedLayer(m_model, *lm, i));
+            }
             if (t == m_model.tensors()[i].type) continue;
             auto key = std::make_pair(i, uint32_t(t));
             auto it = m_cache.find(key);
@@ -113,20 +124,48 @@ public:
             }
             QS_TRY(lm->overrideWeight(i, t, it->second));
         }
-        auto r = evaluate(*lm, m_cal, options(m_cal), &m_refCal);
+        m_lastResumeLayer = resume;
+        auto run = [&](const std::vector<int32_t>& tokens, const ReferenceCache& ref,
+                       const std::vector<std::vector<float>>& bestStream,
+                       std::vector<std::vector<float>>& stream) {
+            EvalOptions o = options(tokens);
+            if (m_reusePrefix) {
+                if (prefix) stream = bestStream;  // the layers before `resume` are the same
+                o.forward.saveResidual = &stream;
+                if (prefix && resume > 0) {
+                    o.forward.resumeResidual = &bestStream;
+                    o.forward.resumeLayer = resume;
+                }
+            }
+            return evaluate(*lm, tokens, o, &ref);
+        };
+        auto r = run(m_cal, m_refCal, m_bestCal, m_lastCal);
         if (!r) return r.error();
         c.klCalibration = r->klMean;
         c.pplCalibration = r->perplexity;
         c.klPositions = r->kl;
         c.nllPositions = r->nll;
         if (!m_held.empty()) {
-            auto h = evaluate(*lm, m_held, options(m_held), &m_refHeld);
+            auto h = run(m_held, m_refHeld, m_bestHeld, m_lastHeld);
             if (!h) return h.error();
             c.klHeldOut = h->klMean;
             c.pplHeldOut = h->perplexity;
         }
+        m_lastPlan = c.plan;
         return {};
     }
+
+    /// The plan scored last becomes the one later candidates start from.
+    void promote() {
+        if (!m_reusePrefix) return;
+        m_bestPlan = std::move(m_lastPlan);
+        m_bestCal = std::move(m_lastCal);
+        m_bestHeld = std::move(m_lastHeld);
+        m_lastPlan = {};
+        m_lastCal.clear();
+        m_lastHeld.clear();
+    }
+    int lastResumeLayer() const { return m_lastResumeLayer; }
 
     EvalOptions options(const std::vector<int32_t>& tokens) const {
         EvalOptions o = m_eo;
@@ -143,6 +182,10 @@ private:
     std::vector<int32_t> m_cal, m_held;
     ReferenceCache m_refCal, m_refHeld;
     std::map<std::pair<size_t, uint32_t>, std::vector<uint8_t>> m_cache;
+    bool m_reusePrefix = true;
+    quant::Plan m_bestPlan, m_lastPlan;
+    std::vector<std::vector<float>> m_bestCal, m_bestHeld, m_lastCal, m_lastHeld;
+    int m_lastResumeLayer = 0;
 };
 
 }  // namespace
@@ -166,6 +209,7 @@ std::vector<std::pair<std::string, std::string>> FitResult::provenance() const {
         p.emplace_back("preset_kl_calibration", num(q.klCalibration));
         if (q.klHeldOut >= 0) p.emplace_back("preset_kl_held_out", num(q.klHeldOut));
     }
+    if (probes > 0) p.emplace_back("kl_probes", std::to_string(probes));
     p.emplace_back("seconds", num(seconds, "%.2f"));
     if (timedOut) p.emplace_back("timed_out", "true");
     return p;
@@ -274,7 +318,12 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
         QS_TRY(report("scoring " + std::string(fitKindName(c.kind)) + " " + c.name));
         QS_TRY(scorer.score(c));
         ++out.evaluations;
+        out.resumedLayers += scorer.lastResumeLayer();
+        bool best = true;
+        for (const FitCandidate& o : out.candidates)
+            best = best && c.klCalibration < o.klCalibration;
         out.candidates.push_back(std::move(c));
+        if (best) scorer.promote();
         return true;
     };
 
@@ -332,6 +381,18 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
         const std::vector<int32_t> probeTokens(calTokens.begin(), calTokens.begin() + np);
         KlSensitivityOptions ko;
         ko.eval = scorer.options(probeTokens);
+        ko.reusePrefix = options.reusePrefix;
+        for (const quant::OptimizerGroup& g : nmseOpt->groups()) {
+            if (g.tensors.size() > 1) ko.groups.push_back(g.tensors);
+        }
+        if (options.probeTypes >= 0) {
+            ko.typesPerTensor = options.probeTypes;
+        } else {
+            int64_t params = 0;
+            for (const auto& t : model.tensors()) params += t.nElements;
+            ko.typesPerTensor = params < 20'000'000 ? 0 : 3;
+        }
+        const auto tp = Clock::now();
         std::string probePhase;
         bool probesTimedOut = false;
         ko.progress = [&](const quant::Progress& p) {
@@ -340,6 +401,7 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
                 probesTimedOut = true;  // the time bound: no KL plan, the NMSE table guides
                 return false;
             }
+            out.probes = int(p.tensorIndex) + 1;
             if (!options.progress) return true;
             probePhase = "KL probe " + std::to_string(p.tensorIndex + 1) + "/" +
                          std::to_string(p.tensorCount) + " " + std::string(p.tensor);
@@ -356,6 +418,7 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
         auto probeRef = runReference(*lm, probeTokens, ko.eval);
         if (!probeRef) return probeRef.error();
         auto kt = klSensitivity(model, nmse, probeTokens, *probeRef, ko);
+        out.probeSeconds = std::chrono::duration<double>(Clock::now() - tp).count();
         if (kt) {
             klTable = std::make_shared<const quant::SensitivityTable>(std::move(*kt));
         } else if (probesTimedOut && !(options.cancel && options.cancel->cancelled())) {

@@ -77,6 +77,12 @@ struct FitOptions {
     /// A KL-probe table made before on the same model, text and options (FitResult::klTable):
     /// the probes, which do not depend on the budget, are not run again. Null: probe.
     std::shared_ptr<const quant::SensitivityTable> klTable;
+    /// Types measured per tensor group by the KL probes (KlSensitivityOptions::typesPerTensor):
+    /// 0 = every type; -1 = automatic: every type on models under 20M parameters, else 3.
+    int probeTypes = -1;
+    /// Probes and candidates rerun only the layers from the first one they change, from a saved
+    /// residual stream (the original's for the probes, the best candidate's for the moves).
+    bool reusePrefix = true;
     int maxRounds = 8;         ///< rounds of local moves
     int movesPerRound = 6;     ///< moves evaluated per round
     double noiseSigmas = 2.0;  ///< a KL gain within this many standard errors of the KL is noise
@@ -99,6 +105,9 @@ struct FitResult {
     double noise = 0;  ///< the chosen's noise threshold (see the rule), 0 for the preset
     int64_t calibrationTokens = 0, heldOutTokens = 0;
     int evaluations = 0;
+    int probes = 0;             ///< KL probes run (forward passes of the probe tokens)
+    int64_t resumedLayers = 0;  ///< layers the candidates' runs skipped by prefix reuse
+    double probeSeconds = 0;    ///< time in the KL probes
     int acceptedMoves = 0;
     bool timedOut = false;  ///< maxSeconds stopped the search
     double seconds = 0;

@@ -502,14 +502,27 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
     if (c.embdScale > 0) {
         for (float& f : x) f *= c.embdScale;
     }
+    int firstLayer = 0;
+    if (const auto* rs = options.resumeResidual; rs && options.resumeLayer > 0) {
+        // (At layer 0 the stream is the embeddings, which this model's token_embd gives.)
+        firstLayer = std::min(options.resumeLayer, c.nLayer);
+        if (rs->size() <= size_t(firstLayer) || (*rs)[size_t(firstLayer)].size() != x.size()) {
+            return makeError(ErrorCode::BadUsage,
+                             "forward: no saved residual stream of these tokens at layer " +
+                                 std::to_string(firstLayer));
+        }
+        x = (*rs)[size_t(firstLayer)];
+    }
+    if (options.saveResidual) options.saveResidual->resize(size_t(c.nLayer) + 1);
 
     std::vector<float> h(size_t(T * E)), q(size_t(T * qDim)), k(size_t(T * kvDim)),
         v(size_t(T * kvDim)), att(size_t(T * qDim)), proj(size_t(T * E));
     const bool emu = options.emulateGgml;
     const float kqScale = c.qScale > 0 ? 1.0f : 1.0f / std::sqrt(float(c.headDim));
-    for (int l = 0; l < c.nLayer; ++l) {
+    for (int l = firstLayer; l < c.nLayer; ++l) {
         const LayerWeights& L = model.layers()[size_t(l)];
         QS_TRY(report(uint64_t(l), L.wq.name));
+        if (options.saveResidual) (*options.saveResidual)[size_t(l)] = x;
         detail::rmsNorm(x.data(), h.data(), L.attnNorm, T, E, c.rmsEps, threads);
         if (auto* ob = options.observer) {
             // q, k and v read the same input; a fused attn_qkv is one product.
@@ -574,6 +587,7 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
         for (size_t i = 0; i < x.size(); ++i) x[i] += proj[i];
     }
     QS_TRY(report(uint64_t(c.nLayer), model.output().name));
+    if (options.saveResidual) (*options.saveResidual)[size_t(c.nLayer)] = x;
 
     logitsFrom = std::clamp<int64_t>(logitsFrom, 0, T);
     const int64_t nOut = T - logitsFrom;

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "eval/activation_observer.h"
 #include "eval/llama_model.h"
@@ -39,6 +40,15 @@ struct ForwardOptions {
     quant::ProgressFn progress;
     /// Sees the input of every product with a `blk.*` weight (not the output head); null = none.
     ActivationObserver* observer = nullptr;
+    /// Prefix reuse (the budget loop's probes): when `saveResidual` is set, the residual stream
+    /// at the input of every layer l (T x nEmbd floats) is stored in (*saveResidual)[l], and at
+    /// the output norm's input in [nLayer]. When `resumeResidual` is set, the layers before
+    /// `resumeLayer` (> 0) are not run: the pass starts from (*resumeResidual)[resumeLayer], which
+    /// must be a stream saved from a run of the same tokens whose weights before that layer equal
+    /// these (the logits are then identical to a full run's).
+    std::vector<std::vector<float>>* saveResidual = nullptr;
+    const std::vector<std::vector<float>>* resumeResidual = nullptr;
+    int resumeLayer = 0;
 };
 
 /// Receives the logits of positions [pos, pos + n), n rows of nVocab floats.

@@ -9,9 +9,11 @@
 
 #include <span>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "eval/evaluate.h"
+#include "eval/llama_model.h"
 #include "model/model.h"
 #include "quant/sensitivity.h"
 
@@ -20,7 +22,25 @@ namespace qs::eval {
 struct KlSensitivityOptions {
     EvalOptions eval;            ///< context, scoring, threads, cancel
     quant::ProgressFn progress;  ///< one step per probe (tensor x distinct written type)
+    /// Tensors probed together (a tie group: ffn_gate and ffn_up of a layer, which always get
+    /// one type): one probe per group and type, its KL shared by the members in proportion to
+    /// their parameters. Tensors in no group are probed alone.
+    std::vector<std::vector<size_t>> groups;
+    /// Types measured per tensor (group): 0 = every distinct written type; n >= 2 = n types
+    /// spread over the tensor's range of weight error (always the cheapest and the dearest),
+    /// the others interpolated in log KL against log weight error between the two nearest
+    /// measured types (beyond them, the slope of the nearest pair; KL 0 where the weight error
+    /// is 0). So every tensor's sensitivity is measured at two or more types, not extrapolated
+    /// from one.
+    int typesPerTensor = 0;
+    /// Reuse the prefix: the original's residual stream is saved per layer once and each probe
+    /// recomputes only the layers from the first one it changes (identical logits).
+    bool reusePrefix = true;
 };
+
+/// The first layer of the forward pass a change of source tensor `index` affects: its block;
+/// nLayer for the output head (untied); 0 for token_embd (and a tied output).
+int firstAffectedLayer(const model::Model& model, const LlamaModel& lm, size_t index);
 
 /// The KL table: `nmse`'s cells (types, sizes, validity) with nmse and weightedNmse replaced by
 /// KL / parameters of the tensor, measured with `reference` (made on `tokens` by runReference).

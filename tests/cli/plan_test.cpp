@@ -186,7 +186,7 @@ TEST(CliPlan, KlObjectiveOnQwen3MoeBeatsQ4KM) {
 }
 
 // --objective closed-loop end to end, judged by llama.cpp itself: at the sizes of Q3_K_M and
-// Q4_K_M (stories260K, with the synthetic imatrix for Q3_K_M), the recipe the loop writes is
+// Q4_K_M (stories260K, with llama.cpp's imatrix for Q3_K_M), the recipe the loop writes is
 // quantized by `quantize --recipe`, and llama.cpp's true perplexity (tests/js/logprobs.mjs) on
 // a different text (heldout-text.txt; the loop calibrates on eval-text.txt) is at most 0.2 %
 // above the preset's file. The JSON lists the candidates with their measured KL and the recipe
@@ -196,14 +196,13 @@ TEST(CliPlan, ClosedLoopIsNoWorseThanThePresetInLlamaCppsPerplexityOnAnotherText
     qs::test::TempDir dir;
     auto m = qs::model::openModel(kStories);
     ASSERT_TRUE(m.ok());
-    auto im = qs::synth::synthImatrix(*m, 3);
-    ASSERT_TRUE(im.ok());
-    ASSERT_TRUE(qs::quant::saveImatrixGguf(*im, dir.file("im.gguf"), 10.0f).ok());
+    // llama.cpp's own imatrix of stories260K (tests/data/imatrix/README.md).
+    const std::string im = qs::test::dataPath("imatrix/stories260K.imatrix.gguf");
     struct Case {
         const char* preset;
         std::string imatrix;
     };
-    const Case cases[] = {{"Q4_K_M", ""}, {"Q3_K_M", " --imatrix " + dir.file("im.gguf")}};
+    const Case cases[] = {{"Q4_K_M", ""}, {"Q3_K_M", " --imatrix " + im}};
     std::string files;
     for (const Case& c : cases) {
         const std::string tag = std::string(c.preset) + (c.imatrix.empty() ? "" : "-im");

@@ -6,18 +6,22 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <memory>
 #include <sstream>
 
 #include "eval/budget_fit.h"
+#include "eval/kl_sensitivity.h"
+#include "eval/llama_model.h"
+#include "eval/plan_eval.h"
 #include "eval/tokenizer.h"
 #include "model/model.h"
 #include "quant/ftype.h"
+#include "quant/imatrix.h"
 #include "quant/recipe.h"
 #include "quant/sensitivity.h"
-#include "synth/synth_imatrix.h"
 #include "test_util.h"
 
 using namespace qs;
@@ -64,7 +68,8 @@ void checkSizes(bool withImatrix) {
     ASSERT_TRUE(m.ok()) << m.error().what();
     std::optional<quant::Imatrix> im;
     if (withImatrix) {
-        auto s = synth::synthImatrix(*m, 3);
+        // llama.cpp's own imatrix of stories260K (tests/data/imatrix/README.md).
+        auto s = quant::loadImatrix(test::dataPath("imatrix/stories260K.imatrix.gguf"));
         ASSERT_TRUE(s.ok()) << s.error().what();
         im = std::move(*s);
     }
@@ -119,7 +124,7 @@ TEST(BudgetFit, NeverAboveThePresetOnTheCalibrationTextStories260K) {
     checkSizes(false);
 }
 
-TEST(BudgetFit, NeverAboveThePresetWithAnImatrixStories260K) {
+TEST(BudgetFit, NeverAboveThePresetWithLlamaCppsImatrixStories260K) {
     checkSizes(true);
 }
 
@@ -204,4 +209,123 @@ TEST(BudgetFit, TimeBoundStillMeasuresThePresetAndCancelStops) {
     auto q = eval::fitToBudgetOfText(*m, table, text, fo);
     ASSERT_FALSE(q.ok());
     EXPECT_NE(q.error().message.find("Q8_0"), std::string::npos);
+}
+
+// Prefix reuse (probes from the original's residual stream, moves from the best candidate's)
+// changes only the time: the KL table and every candidate's KL are the same numbers as with
+// full forward passes.
+TEST(BudgetFit, PrefixReuseGivesTheSameNumbers) {
+    test::TempDir dir;
+    auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
+    ASSERT_TRUE(m.ok());
+    const quant::SensitivityTable table = tableFor(*m, nullptr, dir.file("cache"));
+    const std::string text = readText(test::dataPath("models/eval-text.txt"));
+    eval::FitOptions fo;
+    fo.targetBytes = presetSize(*m, quant::Ftype::Q3_K_M, nullptr);
+    fo.presets = {quant::Ftype::Q3_K_M};
+    fo.maxRounds = 2;
+    fo.movesPerRound = 3;
+    fo.threads = 2;
+    auto a = eval::fitToBudgetOfText(*m, table, text, fo);
+    ASSERT_TRUE(a.ok()) << a.error().what();
+    fo.reusePrefix = false;
+    auto b = eval::fitToBudgetOfText(*m, table, text, fo);
+    ASSERT_TRUE(b.ok()) << b.error().what();
+    EXPECT_GT(a->resumedLayers, 0);  // moves did start from a saved layer
+    EXPECT_EQ(b->resumedLayers, 0);
+    ASSERT_EQ(a->candidates.size(), b->candidates.size());
+    for (size_t i = 0; i < a->candidates.size(); ++i) {
+        EXPECT_EQ(a->candidates[i].name, b->candidates[i].name);
+        EXPECT_EQ(a->candidates[i].klCalibration, b->candidates[i].klCalibration) << i;
+        EXPECT_EQ(a->candidates[i].klHeldOut, b->candidates[i].klHeldOut) << i;
+        EXPECT_EQ(a->candidates[i].nllPositions, b->candidates[i].nllPositions) << i;
+    }
+    ASSERT_TRUE(a->klTable && b->klTable);
+    for (size_t t = 0; t < table.tensors.size(); ++t) {
+        for (size_t c = 0; c < table.tensors[t].cells.size(); ++c) {
+            EXPECT_EQ(a->klTable->tensors[t].cells[c].weightedNmse,
+                      b->klTable->tensors[t].cells[c].weightedNmse)
+                << t << " " << c;
+        }
+    }
+    std::printf("  %d probes, %zu candidates: %.2f s with prefix reuse, %.2f s without\n",
+                a->probes, a->candidates.size(), a->seconds, b->seconds);
+}
+
+// KL probes per tie group and at a few types per group: ffn_gate and ffn_up of a layer are one
+// probe (their KL shared by parameters); with typesPerTensor = 2 every group is measured at its
+// cheapest and dearest types (the same numbers as probing every type) and the others are
+// interpolated between them in log KL against log weight error; far fewer probes.
+TEST(BudgetFit, ProbesPerGroupAtTwoOrMoreTypes) {
+    test::TempDir dir;
+    auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
+    ASSERT_TRUE(m.ok());
+    const quant::SensitivityTable table = tableFor(*m, nullptr, dir.file("cache"));
+    auto tk = eval::Tokenizer::fromModel(*m);
+    ASSERT_TRUE(tk.ok());
+    auto tokens = tk->encode(readText(test::dataPath("models/eval-text.txt")), true);
+    tokens.resize(96);
+    auto lm = eval::LlamaModel::bind(*m);
+    ASSERT_TRUE(lm.ok());
+    eval::KlSensitivityOptions ko;
+    ko.eval.ctx = int64_t(tokens.size());
+    ko.eval.forward.threads = 2;
+    auto ref = eval::runReference(*lm, tokens, ko.eval);
+    ASSERT_TRUE(ref.ok());
+    auto opt = quant::PlanOptimizer::prepare(*m, table, quant::buildPlan(*m, {}), {});
+    ASSERT_TRUE(opt.ok());
+    for (const auto& g : opt->groups()) {
+        if (g.tensors.size() > 1) ko.groups.push_back(g.tensors);
+    }
+    ASSERT_FALSE(ko.groups.empty());  // ffn_gate + ffn_up of every layer
+    int probesAll = 0, probesTwo = 0;
+    ko.progress = [&](const quant::Progress& p) {
+        probesAll = int(p.tensorCount);
+        return true;
+    };
+    auto all = eval::klSensitivity(*m, table, tokens, *ref, ko);
+    ASSERT_TRUE(all.ok()) << all.error().what();
+    ko.typesPerTensor = 2;
+    ko.progress = [&](const quant::Progress& p) {
+        probesTwo = int(p.tensorCount);
+        return true;
+    };
+    auto two = eval::klSensitivity(*m, table, tokens, *ref, ko);
+    ASSERT_TRUE(two.ok()) << two.error().what();
+    std::printf("  probes: %d at every type, %d at two types per group\n", probesAll, probesTwo);
+    EXPECT_LT(probesTwo * 3, probesAll);
+    // A group is one probe: gate and up get the same KL per parameter, and a probe of the pair
+    // gives that value.
+    const auto& g = ko.groups.front();
+    const auto& cg = all->tensors[g[0]].cells;
+    const auto& cu = all->tensors[g[1]].cells;
+    for (size_t c = 0; c < cg.size(); ++c) EXPECT_EQ(cg[c].weightedNmse, cu[c].weightedNmse);
+    size_t exact = 0, within = 0, interpolated = 0;
+    for (size_t t = 0; t < table.tensors.size(); ++t) {
+        if (!table.tensors[t].quantizable) continue;
+        // The cheapest and the dearest types are measured in both tables: equal.
+        double lo = 1e300, hi = 0;
+        for (size_t c = 0; c < table.tensors[t].cells.size(); ++c) {
+            const double x = all->tensors[t].cells[c].weightedNmse;
+            const double y = two->tensors[t].cells[c].weightedNmse;
+            if (!table.tensors[t].cells[c].valid) continue;
+            EXPECT_TRUE(std::isfinite(y) && y >= 0) << t << " " << c;
+            if (x == y) {
+                ++exact;
+                if (x > 0) lo = std::min(lo, x), hi = std::max(hi, x);
+            } else {
+                ++interpolated;
+            }
+        }
+        for (size_t c = 0; c < table.tensors[t].cells.size(); ++c) {
+            const double y = two->tensors[t].cells[c].weightedNmse;
+            if (table.tensors[t].cells[c].valid && y > 0 && y >= lo * 0.999 && y <= hi * 1.001) {
+                ++within;
+            }
+        }
+    }
+    std::printf("  cells: %zu measured in both, %zu interpolated, %zu within the measured range\n",
+                exact, interpolated, within);
+    EXPECT_GT(exact, 0u);
+    EXPECT_GT(interpolated, 0u);
 }

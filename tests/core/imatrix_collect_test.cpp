@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -757,4 +758,55 @@ TEST(ImatrixCollect, GgmlReadsOurFile) {
     EXPECT_EQ(c[1], 0.0f);
     EXPECT_EQ(c[2], 3.0f);
     oracle.ggufFree(g);
+}
+
+// tests/data/imatrix/stories260K.imatrix.gguf is llama.cpp's own imatrix of stories260K on
+// calibration.txt (13 chunks of 128 tokens, BOS first, llama.cpp's default flash attention over
+// an F16 KV cache, as llama-imatrix runs on a CPU), collected through libllama's cb_eval and
+// written by saveImatrixSums. This test collects it again and checks the stored file is that:
+// the same entries, counts equal, sums equal to float precision. QS_WRITE_IMATRIX=PATH writes
+// the collection to PATH (how the file was made).
+TEST(ImatrixCollect, Stories260KStoredImatrixIsLlamaCpps) {
+    if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
+    const std::string path = test::dataPath("models/stories260K.gguf");
+    auto m = model::openModel(path);
+    ASSERT_TRUE(m.ok());
+    auto tk = eval::Tokenizer::fromModel(*m);
+    ASSERT_TRUE(tk.ok());
+    const auto tokens = tk->encode(readText(test::dataPath("imatrix/calibration.txt")), true);
+    ASSERT_GE(tokens.size(), 13u * 128u);
+    LlamaOracle oracle;
+    ASSERT_EQ(oracle.open(), "");
+    std::string err;
+    const auto theirs = oracle.collect(path, tokens, 128, 13, tk->bos(), false, err);
+    ASSERT_TRUE(err.empty()) << err;
+    quant::ImatrixSums s;
+    for (const auto& [name, t] : theirs) {
+        auto& e = s.entries[name];
+        e.sums.assign(t.values.begin(), t.values.end());
+        e.counts.assign(t.counts.begin(), t.counts.end());
+    }
+    s.chunkCount = 13;
+    s.chunkSize = 128;
+    s.datasets = {"tests/data/imatrix/calibration.txt"};
+    if (const char* out = std::getenv("QS_WRITE_IMATRIX")) {
+        ASSERT_TRUE(quant::saveImatrixSums(s, out).ok()) << out;
+    }
+    auto stored = quant::loadImatrixSums(test::dataPath("imatrix/stories260K.imatrix.gguf"));
+    ASSERT_TRUE(stored.ok()) << stored.error().what();
+    EXPECT_EQ(stored->chunkCount, 13u);
+    ASSERT_EQ(stored->entries.size(), s.entries.size());
+    for (const auto& [name, e] : s.entries) {
+        auto it = stored->entries.find(name);
+        ASSERT_NE(it, stored->entries.end()) << name;
+        EXPECT_EQ(it->second.counts, e.counts) << name;
+        ASSERT_EQ(it->second.sums.size(), e.sums.size()) << name;
+        for (size_t i = 0; i < e.sums.size(); ++i) {
+            EXPECT_NEAR(it->second.sums[i], e.sums[i], 1e-6 * std::fabs(e.sums[i])) << name << i;
+        }
+    }
+    // And it loads as an imatrix for the model (what plan / quantize --imatrix read).
+    auto im = quant::loadImatrix(test::dataPath("imatrix/stories260K.imatrix.gguf"));
+    ASSERT_TRUE(im.ok());
+    EXPECT_TRUE(quant::checkImatrixFor(*im, *m).ok());
 }

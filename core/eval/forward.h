@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <utility>
+#include <vector>
 
 #include "eval/activation_observer.h"
 #include "eval/llama_model.h"
@@ -39,6 +41,9 @@ struct ForwardOptions {
     quant::ProgressFn progress;
     /// Sees the input of every product with a `blk.*` weight (not the output head); null = none.
     ActivationObserver* observer = nullptr;
+    /// The token ranges llama.cpp's ubatches would evaluate together (empty: the whole context
+    /// as one): flash attention picks its tiled or row kernel per range, as llama.cpp does.
+    std::vector<std::pair<int64_t, int64_t>> ubatches;
 };
 
 /// Receives the logits of positions [pos, pos + n), n rows of nVocab floats.

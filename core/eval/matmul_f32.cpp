@@ -31,7 +31,8 @@ template <int W>
     float acc[4][W] = {};
     for (int64_t i = 0; i < n; i += W) {
         for (int k = 0; k < 4; ++k) {
-            for (int l = 0; l < W; ++l) acc[k][l] = __builtin_fmaf(w[i + l], x[k][i + l], acc[k][l]);
+            for (int l = 0; l < W; ++l)
+                acc[k][l] = __builtin_fmaf(w[i + l], x[k][i + l], acc[k][l]);
         }
     }
     for (int k = 0; k < 4; ++k) out[k] = reduceLanesGgml<W>(acc[k]);

@@ -27,9 +27,12 @@
 #include "eval/matmul_f32.h"
 #include "eval/tokenizer.h"
 #include "model/model.h"
+#include "quant/engine.h"
 #include "quant/ftype.h"
 #include "quant/imatrix.h"
 #include "quant/imatrix_sums.h"
+#include "quant/plan.h"
+#include "synth/synth.h"
 #include "test_util.h"
 
 using namespace qs;
@@ -212,7 +215,7 @@ public:
         cp.nBatch = uint32_t(nBatch);
         cp.nUbatch = uint32_t(ubatch);
         cp.nSeqMax = uint32_t(nSeq);
-        cp.nThreads = cp.nThreadsBatch = 2;
+        cp.nThreads = cp.nThreadsBatch = 1;  // no spinning barriers on a busy CI machine
         cp.cbEval = &ImatrixTool::callback;
         cp.cbEvalUser = this;
         void* lctx = initCtx(model, cp);
@@ -236,8 +239,8 @@ public:
                     const int seqStart = batchStart + seq * ctx;
                     for (int k = 0; k < batchSize; ++k) {
                         const int n = b.nTokens++;
-                        b.token[n] = j == 0 && k == 0 && bos >= 0 ? bos
-                                                                  : tokens[size_t(seqStart + k)];
+                        b.token[n] =
+                            j == 0 && k == 0 && bos >= 0 ? bos : tokens[size_t(seqStart + k)];
                         b.pos[n] = j * nBatch + k;
                         b.nSeqId[n] = 1;
                         b.seqId[n][0] = seq;
@@ -276,12 +279,39 @@ private:
         return s.substr(p + 1, q == std::string::npos ? std::string::npos : q - p - 1);
     }
 
-    // IMatrixCollector::collect_imatrix for MUL_MAT (stories260K has no experts).
+    // IMatrixCollector::collect_imatrix.
     static bool callback(GgmlTensor* t, bool ask, void* user) {
         auto* self = static_cast<ImatrixTool*>(user);
         const std::string op = self->opName(t->op);
         const GgmlTensor* src0 = t->src[0];
         const GgmlTensor* src1 = t->src[1];
+        if (op == "MUL_MAT_ID") {
+            // Every routed row, slot by slot, the ubatch's rows in order within a slot.
+            if (ask) return true;
+            const GgmlTensor* ids = t->src[2];
+            const int64_t nAs = src0->ne[2], ne0 = src1->ne[0];
+            auto& e = self->m_stats[weightName(src0->name)];
+            if (e.values.empty()) {
+                e.values.assign(size_t(ne0 * nAs), 0.0f);
+                e.counts.assign(size_t(nAs), 0.0f);
+            }
+            for (int64_t idx = 0; idx < ids->ne[0]; ++idx) {
+                for (int64_t row = 0; row < src1->ne[2]; ++row) {
+                    int32_t ex;
+                    std::memcpy(
+                        &ex,
+                        static_cast<const char*>(ids->data) + row * ids->nb[1] + idx * ids->nb[0],
+                        4);
+                    const auto* x = reinterpret_cast<const float*>(
+                        static_cast<const char*>(src1->data) + (idx % src1->ne[1]) * src1->nb[1] +
+                        row * src1->nb[2]);
+                    float* acc = e.values.data() + ex * ne0;
+                    e.counts[size_t(ex)] += 1;
+                    for (int64_t j = 0; j < ne0; ++j) acc[j] += x[j] * x[j];
+                }
+            }
+            return true;
+        }
         if (ask) {
             if (op != "MUL_MAT") return false;
             if (src1->ne[1] < 16 || src1->type != 0) return false;
@@ -345,7 +375,8 @@ struct Diff {
 };
 
 /// Ours against the tool's: same entries, equal counts; how many float sums differ.
-Diff compare(const quant::ImatrixSums& ours, const std::map<std::string, ImatrixTool::Entry>& theirs) {
+Diff compare(const quant::ImatrixSums& ours,
+             const std::map<std::string, ImatrixTool::Entry>& theirs) {
     Diff d;
     EXPECT_EQ(ours.entries.size(), theirs.size());
     for (const auto& [name, t] : theirs) {
@@ -399,9 +430,9 @@ TEST(ImatrixExact, CollectorSumsInUbatchOrder) {
     // and the small values of the other sequence's first half are added after it (lost in
     // float) only if the order is followed.
     std::vector<float> a(32, 0.0f), b(32, 0.0f);
-    a[0] = 1e4f;      // square 1e8
-    b[0] = 0.5f;      // square 0.25: lost after 1e8
-    b[16] = 1e4f;     // next ubatch
+    a[0] = 1e4f;   // square 1e8
+    b[0] = 0.5f;   // square 0.25: lost after 1e8
+    b[16] = 1e4f;  // next ubatch
     eval::ImatrixCollector held;
     held.beginGroup(2, {{0, 16}, {16, 16}}, true);
     held.setSequence(0);
@@ -442,8 +473,9 @@ TEST(ImatrixExact, F32VecDotEqualsGgml) {
     void* h = dlopen(lib.c_str(), RTLD_NOW | RTLD_LOCAL);
     ASSERT_NE(h, nullptr) << dlerror();
     auto init = sym<void (*)()>(h, "ggml_cpu_init");
-    auto vecDot = sym<void (*)(int, float*, size_t, const float*, size_t, const float*, size_t,
-                               int)>(h, "ggml_vec_dot_f32");
+    auto vecDot =
+        sym<void (*)(int, float*, size_t, const float*, size_t, const float*, size_t, int)>(
+            h, "ggml_vec_dot_f32");
     ASSERT_TRUE(init && vecDot);
     init();
     std::mt19937 rng(7);
@@ -491,9 +523,10 @@ TEST(ImatrixExact, Stories260KBitIdenticalToLlamaImatrix) {
     const auto theirs = tool.run(path, tokens, 512, tk->bos(), err);
     ASSERT_TRUE(err.empty()) << err;
     const Diff d = compare(*ours, theirs);
-    std::printf("stories260K, %zu tokens, %u chunks of 512: %zu of %zu sums differ (largest "
-                "relative difference %.3g)\n",
-                tokens.size(), ours->chunkCount, d.differ, d.columns, d.worstRel);
+    std::printf(
+        "stories260K, %zu tokens, %u chunks of 512: %zu of %zu sums differ (largest "
+        "relative difference %.3g)\n",
+        tokens.size(), ours->chunkCount, d.differ, d.columns, d.worstRel);
     EXPECT_EQ(d.differ, 0u);
     // The order is part of it: summing each chunk's rows as they come, not ubatch by ubatch
     // across the four sequences, changes the last bits.
@@ -502,9 +535,10 @@ TEST(ImatrixExact, Stories260KBitIdenticalToLlamaImatrix) {
     auto inOrder = eval::computeImatrix(*lm, tokens, seq);
     ASSERT_TRUE(inOrder.ok());
     const Diff ds = compare(*inOrder, theirs);
-    std::printf("summed chunk by chunk instead: %zu of %zu sums differ (largest relative "
-                "difference %.3g)\n",
-                ds.differ, ds.columns, ds.worstRel);
+    std::printf(
+        "summed chunk by chunk instead: %zu of %zu sums differ (largest relative "
+        "difference %.3g)\n",
+        ds.differ, ds.columns, ds.worstRel);
     EXPECT_GT(ds.differ, 0u);
 
     // The files: ours and llama.cpp's sums written alike are the same bytes, and
@@ -538,3 +572,73 @@ TEST(ImatrixExact, Stories260KBitIdenticalToLlamaImatrix) {
     }
 }
 
+// The tiny qwen3moe (8 experts, top-2, router rows that tie) at llama-imatrix's defaults with
+// -c 64: 32 chunks per decode (16 tokens of each per ubatch, so flash attention takes its row
+// kernel there), then the remaining chunks. Dense and per-expert sums are the same floats, the
+// counts per expert equal, for the F16 file and its F32 export; llama_model_quantize writes the
+// same IQ4_XS and Q4_K_M files with either imatrix.
+TEST(ImatrixExact, Qwen3MoeBitIdenticalToLlamaImatrix) {
+    if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
+    ImatrixTool tool;
+    ASSERT_EQ(tool.open(), "");
+    test::TempDir dir;
+    synth::SynthOptions so;
+    so.arch = "qwen3moe";
+    const std::string f16 = dir.file("moe-f16.gguf"), f32 = dir.file("moe-f32.gguf");
+    ASSERT_TRUE(synth::writeSynthModel(so, f16).ok());
+    auto m16 = model::openModel(f16);
+    ASSERT_TRUE(m16.ok());
+    {
+        quant::PlanOptions po;
+        po.ftype = quant::Ftype::ALL_F32;
+        quant::QuantizeOptions qo;
+        qo.threads = 2;
+        qo.metrics = false;
+        ASSERT_TRUE(quant::exportGguf(*m16, quant::buildPlan(*m16, po), f32, qo).ok());
+    }
+    for (const std::string& path : {f16, f32}) {
+        SCOPED_TRACE(path);
+        auto m = model::openModel(path);
+        ASSERT_TRUE(m.ok());
+        auto tk = eval::Tokenizer::fromModel(*m);
+        ASSERT_TRUE(tk.ok());
+        auto lm = eval::LlamaModel::bind(*m);
+        ASSERT_TRUE(lm.ok());
+        auto tokens = calibrationTokens(*tk);
+        ASSERT_GE(tokens.size(), 35u * 64);
+        tokens.resize(35 * 64);  // a group of 32 chunks and one of 3
+        const int32_t bos = tk->addBosDefault() ? tk->bos() : -1;
+        eval::ImatrixOptions o;
+        o.ctx = 64;
+        o.bos = bos;
+        o.forward.threads = 2;
+        auto ours = eval::computeImatrix(*lm, tokens, o);
+        ASSERT_TRUE(ours.ok()) << ours.error().what();
+        std::string err;
+        const auto theirs = tool.run(path, tokens, 64, bos, err);
+        ASSERT_TRUE(err.empty()) << err;
+        const Diff d = compare(*ours, theirs);
+        size_t experts = 0;
+        for (const auto& [name, e] : ours->entries) experts += e.counts.size() == 8;
+        EXPECT_EQ(experts, 9u);  // gate, up, down in each of 3 layers, per expert
+        std::printf(
+            "qwen3moe %s, %u chunks of 64: %zu of %zu sums differ (largest relative "
+            "difference %.3g)\n",
+            path == f32 ? "F32" : "F16", ours->chunkCount, d.differ, d.columns, d.worstRel);
+        EXPECT_EQ(d.differ, 0u);
+        if (path != f16) continue;
+        quant::ImatrixSums t;
+        for (const auto& [name, e] : theirs) {
+            t.entries[name] = {std::vector<double>(e.values.begin(), e.values.end()),
+                               std::vector<double>(e.counts.begin(), e.counts.end())};
+        }
+        const quant::Imatrix a = quant::importanceOf(*ours), b = quant::importanceOf(t);
+        for (const auto ft : {quant::Ftype::IQ4_XS, quant::Ftype::Q4_K_M}) {
+            ASSERT_TRUE(tool.quantizeWith(path, dir.file("ours.gguf"), ft, a));
+            ASSERT_TRUE(tool.quantizeWith(path, dir.file("theirs.gguf"), ft, b));
+            EXPECT_EQ(test::readFile(dir.file("ours.gguf")),
+                      test::readFile(dir.file("theirs.gguf")))
+                << (ft == quant::Ftype::IQ4_XS ? "IQ4_XS" : "Q4_K_M");
+        }
+    }
+}

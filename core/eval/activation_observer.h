@@ -19,6 +19,14 @@ public:
     /// `*_exps` view (of `nExpert`), -1 for an ordinary matrix.
     virtual void onProduct(const WeightView& w, int expert, int nExpert, const float* x,
                            int64_t nRows) = 0;
+    /// Before the products of `expert`: row j of them belongs to token who[j] / nUsed, routing
+    /// slot who[j] % nUsed (llama.cpp's MUL_MAT_ID visits rows slot by slot). Default: ignored.
+    virtual void onRouting(int expert, const int64_t* who, int64_t n, int nUsed) {
+        (void)expert;
+        (void)who;
+        (void)n;
+        (void)nUsed;
+    }
 };
 
 }  // namespace qs::eval

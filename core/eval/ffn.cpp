@@ -181,6 +181,7 @@ void moeFfn(const LayerWeights& L, const LlamaConfig& c, const float* h, int64_t
         up.resize(size_t(n * Fe));
         down.resize(size_t(n * E));
         if (observer) {
+            observer->onRouting(e, who.data(), n, k);
             observer->onProduct(L.gateExps[size_t(e)], e, c.nExpert, xe.data(), n);
             observer->onProduct(L.upExps[size_t(e)], e, c.nExpert, xe.data(), n);
         }

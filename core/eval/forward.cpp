@@ -411,48 +411,56 @@ void flashTilePlain(const float* q, const float* k, const float* v, int64_t qs, 
 // ggml's CPU flash attention: with a soft cap the scale is divided by the cap and the score is
 // cap * tanh(s); masked keys (outside the sliding window) are skipped.
 void attentionFlashF16(const float* q, const float* k, const float* v, float* out, int64_t nTok,
-                       const LlamaConfig& c, int threads, int window, float kqScale,
-                       float softcap) {
+                       const LlamaConfig& c, int threads, int window, float kqScale, float softcap,
+                       std::span<const std::pair<int64_t, int64_t>> ubatches) {
     const int hd = c.headDim, H = c.nHead, Hkv = c.nHeadKv, group = H / Hkv;
     const int64_t qStride = int64_t(H) * hd, kvStride = int64_t(Hkv) * hd;
     const float scale = softcap != 0.0f ? kqScale / softcap : kqScale;
     // llama.cpp takes its tiled kernel for batches of at least 64 queries whose head size is a
-    // multiple of its vector width (ggml_compute_forward_flash_attn_ext_f16).
+    // multiple of its vector width (ggml_compute_forward_flash_attn_ext_f16); a batch is one
+    // ubatch's queries of a sequence (the whole context when none are given).
     const int epr = cpuHasAvx512() ? 16 : 8;
-    if (nTok >= 64 && hd % epr == 0) {
+    const std::pair<int64_t, int64_t> whole{0, nTok};
+    if (ubatches.empty()) ubatches = {&whole, 1};
 #if defined(__x86_64__) || defined(__i386__)
-        const FlashTileFn tile = !cpuHasAvx2Fma() ? flashTilePlain
-                                 : cpuHasAvx512() ? flashTileAvx2W16
-                                                  : flashTileAvx2W8;
+    const FlashTileFn tile = !cpuHasAvx2Fma() ? flashTilePlain
+                             : cpuHasAvx512() ? flashTileAvx2W16
+                                              : flashTileAvx2W8;
 #else
-        const FlashTileFn tile = flashTilePlain;
+    const FlashTileFn tile = flashTilePlain;
 #endif
-        const int64_t nTiles = (nTok + 63) / 64;
-        parallel::parallelFor(threads, int64_t(H) * nTiles, 1, [&](int64_t b, int64_t e) {
-            std::vector<float> scratch(size_t(hd) * 64 * 3 + 64 * 64);
-            for (int64_t idx = b; idx < e; ++idx) {
-                const int h = int(idx / nTiles);
-                const int64_t t0 = (idx % nTiles) * 64, t1 = std::min(nTok, t0 + 64);
-                tile(q, k, v, qStride, kvStride, h, group, t0, t1, hd, scale, softcap, window, out,
-                     scratch.data());
-            }
-        });
-        return;
-    }
     const auto row = !cpuHasAvx2Fma() ? flashRowPlain
                      : cpuHasAvx512() ? flashRowAvx2W16
                                       : flashRowAvx2;
-    parallel::parallelFor(threads, int64_t(H) * nTok, 16, [&](int64_t b, int64_t e) {
-        std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
-        for (int64_t idx = b; idx < e; ++idx) {
-            const int h = int(idx / nTok);
-            const int64_t t = idx % nTok;
-            const int64_t g = h / group;
-            const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
-            row(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, j0, t + 1, hd,
-                scale, softcap, qh.data(), acc.data(), out + t * qStride + int64_t(h) * hd);
+    for (const auto& [b0, len] : ubatches) {
+        const int64_t b1 = std::min(nTok, b0 + len);
+        if (b0 >= b1) continue;
+        const int64_t n = b1 - b0;
+        if (n >= 64 && hd % epr == 0) {
+            const int64_t nTiles = (n + 63) / 64;
+            parallel::parallelFor(threads, int64_t(H) * nTiles, 1, [&](int64_t b, int64_t e) {
+                std::vector<float> scratch(size_t(hd) * 64 * 3 + 64 * 64);
+                for (int64_t idx = b; idx < e; ++idx) {
+                    const int h = int(idx / nTiles);
+                    const int64_t t0 = b0 + (idx % nTiles) * 64, t1 = std::min(b1, t0 + 64);
+                    tile(q, k, v, qStride, kvStride, h, group, t0, t1, hd, scale, softcap, window,
+                         out, scratch.data());
+                }
+            });
+            continue;
         }
-    });
+        parallel::parallelFor(threads, int64_t(H) * n, 16, [&](int64_t b, int64_t e) {
+            std::vector<float> qh(static_cast<size_t>(hd)), acc(static_cast<size_t>(hd));
+            for (int64_t idx = b; idx < e; ++idx) {
+                const int h = int(idx / n);
+                const int64_t t = b0 + idx % n;
+                const int64_t g = h / group;
+                const int64_t j0 = window > 0 ? std::max<int64_t>(0, t - window + 1) : 0;
+                row(q + t * qStride + int64_t(h) * hd, k + g * hd, v + g * hd, kvStride, j0, t + 1,
+                    hd, scale, softcap, qh.data(), acc.data(), out + t * qStride + int64_t(h) * hd);
+            }
+        });
+    }
 }
 
 }  // namespace
@@ -563,7 +571,7 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
         const int window = swa ? c.nSwa : 0;
         if (options.attention == Attention::FlashF16) {
             attentionFlashF16(q.data(), k.data(), v.data(), att.data(), T, c, threads, window,
-                              kqScale, c.attnSoftcap);
+                              kqScale, c.attnSoftcap, options.ubatches);
         } else {
             attention(q.data(), k.data(), v.data(), att.data(), T, c, f16, threads, window, kqScale,
                       c.attnSoftcap);

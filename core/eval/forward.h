@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "eval/activation_observer.h"
@@ -49,6 +50,9 @@ struct ForwardOptions {
     std::vector<std::vector<float>>* saveResidual = nullptr;
     const std::vector<std::vector<float>>* resumeResidual = nullptr;
     int resumeLayer = 0;
+    /// The token ranges llama.cpp's ubatches would evaluate together (empty: the whole context
+    /// as one): flash attention picks its tiled or row kernel per range, as llama.cpp does.
+    std::vector<std::pair<int64_t, int64_t>> ubatches;
 };
 
 /// Receives the logits of positions [pos, pos + n), n rows of nVocab floats.

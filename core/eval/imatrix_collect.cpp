@@ -49,6 +49,26 @@ void ImatrixCollector::onProduct(const WeightView& w, int expert, int nExpert, c
         // MUL_MAT_ID: every routed row counts, however few.
         Acc* e = entry(w, nExpert);
         if (!e) return;
+        if (m_hold && m_routeExpert == expert && int64_t(m_routeWho.size()) == nRows &&
+            m_routeUsed > 0 && (e->nUsed == 0 || e->nUsed == m_routeUsed)) {
+            e->nUsed = m_routeUsed;
+            const size_t pairs = size_t(m_ctx) * size_t(m_routeUsed);
+            e->heldRows.resize(size_t(m_nSeq));
+            e->heldExpert.resize(size_t(m_nSeq));
+            auto& rows = e->heldRows[size_t(m_seq)];
+            auto& of = e->heldExpert[size_t(m_seq)];
+            if (rows.empty()) {
+                rows.assign(pairs * size_t(cols), 0.0f);
+                of.assign(pairs, -1);
+            }
+            for (int64_t j = 0; j < nRows; ++j) {
+                const int64_t i = m_routeWho[size_t(j)];
+                if (i < 0 || size_t(i) >= pairs) continue;
+                std::copy(x + j * cols, x + (j + 1) * cols, rows.begin() + i * cols);
+                of[size_t(i)] = expert;
+            }
+            return;
+        }
         addRows(*e, expert, cols, x, nRows);
         e->counts[size_t(expert)] += nRows;
         return;
@@ -74,12 +94,19 @@ void ImatrixCollector::onProduct(const WeightView& w, int expert, int nExpert, c
     }
 }
 
+void ImatrixCollector::onRouting(int expert, const int64_t* who, int64_t n, int nUsed) {
+    m_routeExpert = expert;
+    m_routeUsed = nUsed;
+    m_routeWho.assign(who, who + n);
+}
+
 void ImatrixCollector::beginGroup(int nSeq, std::vector<std::pair<int64_t, int64_t>> slices,
                                   bool hold) {
     m_nSeq = std::max(1, nSeq);
     m_seq = 0;
     m_slices = std::move(slices);
-    m_hold = hold;
+    m_hold = hold && !m_slices.empty();
+    m_ctx = m_slices.empty() ? 0 : m_slices.back().first + m_slices.back().second;
 }
 
 void ImatrixCollector::endGroup() {
@@ -98,6 +125,31 @@ void ImatrixCollector::endGroup() {
             }
             e.held.clear();
             e.held.shrink_to_fit();
+        }
+        for (auto& [name, e] : m_acc) {
+            if (e.heldRows.empty() || e.nUsed <= 0) continue;
+            const int64_t cols = int64_t(e.sums.size() / e.counts.size());
+            // One MUL_MAT_ID per ubatch: slot by slot, the ubatch's rows (sequence after
+            // sequence) in order.
+            for (const auto& [begin, len] : m_slices) {
+                for (int slot = 0; slot < e.nUsed; ++slot) {
+                    for (size_t sq = 0; sq < e.heldRows.size(); ++sq) {
+                        const auto& rows = e.heldRows[sq];
+                        const auto& of = e.heldExpert[sq];
+                        if (rows.empty()) continue;
+                        for (int64_t t = begin; t < begin + len; ++t) {
+                            const size_t i = size_t(t) * size_t(e.nUsed) + size_t(slot);
+                            if (i >= of.size() || of[i] < 0) continue;
+                            addSquares(e.sums.data() + of[i] * cols, rows.data() + i * cols, cols);
+                            e.counts[size_t(of[i])] += 1;
+                        }
+                    }
+                }
+            }
+            e.heldRows.clear();
+            e.heldExpert.clear();
+            e.heldRows.shrink_to_fit();
+            e.heldExpert.shrink_to_fit();
         }
     }
     m_slices.clear();
@@ -166,6 +218,11 @@ Result<quant::ImatrixSums> computeImatrix(const LlamaModel& model, std::span<con
              {&L.wq, &L.wk, &L.wv, &L.wo, &L.wGate, &L.wUp, &L.wDown, &L.router}) {
             if (w->present()) colsPerToken += uint64_t(w->cols);
         }
+        // Expert products: a row per (token, slot) of each expert tensor.
+        const uint64_t used = uint64_t(std::max(0, model.config().nExpertUsed));
+        for (const auto* exps : {&L.gateExps, &L.upExps, &L.downExps}) {
+            if (!exps->empty()) colsPerToken += used * uint64_t(exps->front().cols);
+        }
     }
 
     ImatrixCollector collector;
@@ -175,11 +232,9 @@ Result<quant::ImatrixSums> computeImatrix(const LlamaModel& model, std::span<con
     std::vector<int32_t> chunk(static_cast<size_t>(ctx));
     for (int64_t g = 0; g < nChunks; g += nSeq) {
         const int64_t nSeqBatch = std::min(nSeq, nChunks - g);
-        const bool hold =
-            nSeqBatch > 1 && uint64_t(nSeqBatch * ctx) * colsPerToken * 4 <= options.holdBytes;
-        collector.beginGroup(
-            int(nSeqBatch),
-            imatrixUbatchSlices(ctx, nSeq, nSeqBatch, options.batch, options.ubatch), hold);
+        const bool hold = uint64_t(nSeqBatch * ctx) * colsPerToken * 4 <= options.holdBytes;
+        fo.ubatches = imatrixUbatchSlices(ctx, nSeq, nSeqBatch, options.batch, options.ubatch);
+        collector.beginGroup(int(nSeqBatch), fo.ubatches, hold);
         for (int64_t s = 0; s < nSeqBatch; ++s) {
             const int64_t c = g + s;
             collector.setSequence(int(s));

@@ -15,8 +15,9 @@
 // rows are summed sequence by sequence, and a ubatch of fewer than 16 rows is left out of 2-D
 // weights (llama-imatrix's rule). The collector holds the rows of a group's chunks and sums them
 // in that order, so that a dense F32 model's imatrix equals llama-imatrix's bit for bit (the
-// forward pass follows ggml's kernels). Expert products are summed as each chunk is evaluated
-// (MUL_MAT_ID's order within a ubatch, by routing slot, is not followed).
+// forward pass follows ggml's kernels). Expert products (MUL_MAT_ID) count every routed row and
+// are summed per ubatch slot by slot (top-1 choices first), then sequence after sequence, then
+// token by token, as llama-imatrix's loop over the routing ids visits them.
 
 #include <cstdint>
 #include <map>
@@ -36,6 +37,7 @@ class ImatrixCollector final : public ActivationObserver {
 public:
     void onProduct(const WeightView& w, int expert, int nExpert, const float* x,
                    int64_t nRows) override;
+    void onRouting(int expert, const int64_t* who, int64_t n, int nUsed) override;
 
     /// The next chunks are `nSeq` sequences decoded together, cut into ubatches of the token
     /// ranges `slices` of every sequence. `hold`: keep the dense products' rows until endGroup
@@ -55,6 +57,10 @@ private:
         std::vector<float> sums;               // columns x matrices
         std::vector<int64_t> counts;           // one per matrix
         std::vector<std::vector<float>> held;  // per sequence of the group: rows x columns
+        // Expert products held per sequence: the row of (token * nUsed + slot) and its expert.
+        std::vector<std::vector<float>> heldRows;
+        std::vector<std::vector<int32_t>> heldExpert;
+        int nUsed = 0;
     };
     Acc* entry(const WeightView& w, int64_t nmat);
     void addRows(Acc& e, int64_t m, int64_t cols, const float* x, int64_t nRows);
@@ -64,6 +70,9 @@ private:
     int m_seq = 0;
     std::vector<std::pair<int64_t, int64_t>> m_slices;  // empty: each product one ubatch
     bool m_hold = false;
+    int64_t m_ctx = 0;  // tokens per sequence of the group
+    int m_routeExpert = -1, m_routeUsed = 0;
+    std::vector<int64_t> m_routeWho;
 };
 
 struct ImatrixOptions {

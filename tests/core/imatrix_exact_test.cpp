@@ -27,9 +27,12 @@
 #include "eval/matmul_f32.h"
 #include "eval/tokenizer.h"
 #include "model/model.h"
+#include "quant/engine.h"
 #include "quant/ftype.h"
 #include "quant/imatrix.h"
 #include "quant/imatrix_sums.h"
+#include "quant/plan.h"
+#include "synth/synth.h"
 #include "test_util.h"
 
 using namespace qs;
@@ -212,7 +215,7 @@ public:
         cp.nBatch = uint32_t(nBatch);
         cp.nUbatch = uint32_t(ubatch);
         cp.nSeqMax = uint32_t(nSeq);
-        cp.nThreads = cp.nThreadsBatch = 2;
+        cp.nThreads = cp.nThreadsBatch = 1;  // no spinning barriers on a busy CI machine
         cp.cbEval = &ImatrixTool::callback;
         cp.cbEvalUser = this;
         void* lctx = initCtx(model, cp);
@@ -276,12 +279,39 @@ private:
         return s.substr(p + 1, q == std::string::npos ? std::string::npos : q - p - 1);
     }
 
-    // IMatrixCollector::collect_imatrix for MUL_MAT (stories260K has no experts).
+    // IMatrixCollector::collect_imatrix.
     static bool callback(GgmlTensor* t, bool ask, void* user) {
         auto* self = static_cast<ImatrixTool*>(user);
         const std::string op = self->opName(t->op);
         const GgmlTensor* src0 = t->src[0];
         const GgmlTensor* src1 = t->src[1];
+        if (op == "MUL_MAT_ID") {
+            // Every routed row, slot by slot, the ubatch's rows in order within a slot.
+            if (ask) return true;
+            const GgmlTensor* ids = t->src[2];
+            const int64_t nAs = src0->ne[2], ne0 = src1->ne[0];
+            auto& e = self->m_stats[weightName(src0->name)];
+            if (e.values.empty()) {
+                e.values.assign(size_t(ne0 * nAs), 0.0f);
+                e.counts.assign(size_t(nAs), 0.0f);
+            }
+            for (int64_t idx = 0; idx < ids->ne[0]; ++idx) {
+                for (int64_t row = 0; row < src1->ne[2]; ++row) {
+                    int32_t ex;
+                    std::memcpy(
+                        &ex,
+                        static_cast<const char*>(ids->data) + row * ids->nb[1] + idx * ids->nb[0],
+                        4);
+                    const auto* x = reinterpret_cast<const float*>(
+                        static_cast<const char*>(src1->data) + (idx % src1->ne[1]) * src1->nb[1] +
+                        row * src1->nb[2]);
+                    float* acc = e.values.data() + ex * ne0;
+                    e.counts[size_t(ex)] += 1;
+                    for (int64_t j = 0; j < ne0; ++j) acc[j] += x[j] * x[j];
+                }
+            }
+            return true;
+        }
         if (ask) {
             if (op != "MUL_MAT") return false;
             if (src1->ne[1] < 16 || src1->type != 0) return false;
@@ -539,5 +569,76 @@ TEST(ImatrixExact, Stories260KBitIdenticalToLlamaImatrix) {
         std::printf("%s: %zu of %zu bytes differ between our imatrix and llama.cpp's\n",
                     ft == quant::Ftype::IQ4_XS ? "IQ4_XS" : "Q4_K_M", differ, x.size());
         EXPECT_EQ(differ, 0u);
+    }
+}
+
+// The tiny qwen3moe (8 experts, top-2, router rows that tie) at llama-imatrix's defaults with
+// -c 64: 32 chunks per decode (16 tokens of each per ubatch, so flash attention takes its row
+// kernel there), then the remaining chunks. Dense and per-expert sums are the same floats, the
+// counts per expert equal, for the F16 file and its F32 export; llama_model_quantize writes the
+// same IQ4_XS and Q4_K_M files with either imatrix.
+TEST(ImatrixExact, Qwen3MoeBitIdenticalToLlamaImatrix) {
+    if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
+    ImatrixTool tool;
+    ASSERT_EQ(tool.open(), "");
+    test::TempDir dir;
+    synth::SynthOptions so;
+    so.arch = "qwen3moe";
+    const std::string f16 = dir.file("moe-f16.gguf"), f32 = dir.file("moe-f32.gguf");
+    ASSERT_TRUE(synth::writeSynthModel(so, f16).ok());
+    auto m16 = model::openModel(f16);
+    ASSERT_TRUE(m16.ok());
+    {
+        quant::PlanOptions po;
+        po.ftype = quant::Ftype::ALL_F32;
+        quant::QuantizeOptions qo;
+        qo.threads = 2;
+        qo.metrics = false;
+        ASSERT_TRUE(quant::exportGguf(*m16, quant::buildPlan(*m16, po), f32, qo).ok());
+    }
+    for (const std::string& path : {f16, f32}) {
+        SCOPED_TRACE(path);
+        auto m = model::openModel(path);
+        ASSERT_TRUE(m.ok());
+        auto tk = eval::Tokenizer::fromModel(*m);
+        ASSERT_TRUE(tk.ok());
+        auto lm = eval::LlamaModel::bind(*m);
+        ASSERT_TRUE(lm.ok());
+        auto tokens = calibrationTokens(*tk);
+        ASSERT_GE(tokens.size(), 35u * 64);
+        tokens.resize(35 * 64);  // a group of 32 chunks and one of 3
+        const int32_t bos = tk->addBosDefault() ? tk->bos() : -1;
+        eval::ImatrixOptions o;
+        o.ctx = 64;
+        o.bos = bos;
+        o.forward.threads = 2;
+        auto ours = eval::computeImatrix(*lm, tokens, o);
+        ASSERT_TRUE(ours.ok()) << ours.error().what();
+        std::string err;
+        const auto theirs = tool.run(path, tokens, 64, bos, err);
+        ASSERT_TRUE(err.empty()) << err;
+        const Diff d = compare(*ours, theirs);
+        size_t experts = 0;
+        for (const auto& [name, e] : ours->entries) experts += e.counts.size() == 8;
+        EXPECT_EQ(experts, 9u);  // gate, up, down in each of 3 layers, per expert
+        std::printf(
+            "qwen3moe %s, %u chunks of 64: %zu of %zu sums differ (largest relative "
+            "difference %.3g)\n",
+            path == f32 ? "F32" : "F16", ours->chunkCount, d.differ, d.columns, d.worstRel);
+        EXPECT_EQ(d.differ, 0u);
+        if (path != f16) continue;
+        quant::ImatrixSums t;
+        for (const auto& [name, e] : theirs) {
+            t.entries[name] = {std::vector<double>(e.values.begin(), e.values.end()),
+                               std::vector<double>(e.counts.begin(), e.counts.end())};
+        }
+        const quant::Imatrix a = quant::importanceOf(*ours), b = quant::importanceOf(t);
+        for (const auto ft : {quant::Ftype::IQ4_XS, quant::Ftype::Q4_K_M}) {
+            ASSERT_TRUE(tool.quantizeWith(path, dir.file("ours.gguf"), ft, a));
+            ASSERT_TRUE(tool.quantizeWith(path, dir.file("theirs.gguf"), ft, b));
+            EXPECT_EQ(test::readFile(dir.file("ours.gguf")),
+                      test::readFile(dir.file("theirs.gguf")))
+                << (ft == quant::Ftype::IQ4_XS ? "IQ4_XS" : "Q4_K_M");
+        }
     }
 }

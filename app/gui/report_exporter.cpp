@@ -1,7 +1,7 @@
 #include "report_exporter.h"
 
-#include <QDir>
 #include <qcustomplot.h>
+#include <QDir>
 
 #include "report/report_writer.h"
 

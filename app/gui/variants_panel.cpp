@@ -49,14 +49,16 @@ QString specLabel(const qs::report::VariantSpec& s) {
     if (!s.name.empty()) return QString::fromStdString(s.name);
     const QString arg = QString::fromStdString(s.arg);
     switch (s.kind) {
-        case qs::report::VariantKind::File: return QFileInfo(arg).fileName();
-        case qs::report::VariantKind::Fit: return QStringLiteral("fit-") + arg;
-        case qs::report::VariantKind::Recipe: return QFileInfo(arg).completeBaseName();
-        default: return arg;
+    case qs::report::VariantKind::File: return QFileInfo(arg).fileName();
+    case qs::report::VariantKind::Fit: return QStringLiteral("fit-") + arg;
+    case qs::report::VariantKind::Recipe: return QFileInfo(arg).completeBaseName();
+    default: return arg;
     }
 }
 
-QString num(const char* f, double v) { return QString::asprintf(f, v); }
+QString num(const char* f, double v) {
+    return QString::asprintf(f, v);
+}
 
 }  // namespace
 
@@ -103,8 +105,9 @@ void VariantsPanel::buildUi() {
     m_budget->setMaximumWidth(160);
     add->addWidget(m_budget);
     auto* addFit = new QPushButton(tr("Add Fit"), this);
-    addFit->setToolTip(tr("The closed-loop fit to this file size (never worse on the text than "
-                          "the presets of that size)"));
+    addFit->setToolTip(
+        tr("The closed-loop fit to this file size (never worse on the text than "
+           "the presets of that size)"));
     connect(addFit, &QPushButton::clicked, this, [this] {
         if (const QString e = this->addFit(m_budget->text()); !e.isEmpty()) m_status->setText(e);
     });
@@ -173,6 +176,9 @@ void VariantsPanel::buildUi() {
     m_chart->xAxis->setLabel(tr("file size"));
     split->addWidget(m_table);
     split->addWidget(m_chart);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    split->setSizes({200, 300});
     layout->addWidget(split, 1);
 }
 
@@ -243,7 +249,9 @@ void VariantsPanel::dropReport() {
     updateButtons();
 }
 
-ReportJob* VariantsPanel::job() const { return m_job.data(); }
+ReportJob* VariantsPanel::job() const {
+    return m_job.data();
+}
 
 void VariantsPanel::run() {
     if (m_job || !m_doc->model() || m_specs.empty()) return;
@@ -255,7 +263,8 @@ void VariantsPanel::run() {
     p.ctx = m_ctx->value();
     p.imatrix = m_doc->imatrix();
     m_report.reset();
-    startJob(new ReportJob(std::move(p), this), tr("Measuring %n variant(s)", "", int(m_specs.size())));
+    startJob(new ReportJob(std::move(p), this),
+             tr("Measuring %n variant(s)", "", int(m_specs.size())));
 }
 
 bool VariantsPanel::exportVariants(const QString& dir) {
@@ -332,16 +341,18 @@ void VariantsPanel::refreshTable() {
                 file->setToolTip(tr("On the Pareto front: no smaller variant diverges less"));
             }
             m_table->setItem(i, File, file);
+            m_table->setItem(i, Type,
+                             new QTableWidgetItem(QString::fromStdString(
+                                 v.typeLabel + (v.mix.empty() ? std::string() : ": " + v.mix))));
             m_table->setItem(
-                i, Type,
-                new QTableWidgetItem(QString::fromStdString(
-                    v.typeLabel + (v.mix.empty() ? std::string() : ": " + v.mix))));
-            m_table->setItem(i, Size, new NumberItem(formatBytes(v.fileBytes), double(v.fileBytes)));
+                i, Size,
+                new NumberItem(QString::fromStdString(qs::report::humanSize(v.fileBytes)),
+                               double(v.fileBytes)));
             m_table->setItem(i, Bpw, new NumberItem(num("%.2f", v.bpw), v.bpw));
             m_table->setItem(i, KlMean, new NumberItem(num("%.6f", v.klMean), v.klMean));
             m_table->setItem(i, KlP99, new NumberItem(num("%.6f", v.klP99), v.klP99));
-            m_table->setItem(i, Top1,
-                             new NumberItem(num("%.2f%%", 100.0 * v.top1Agreement), v.top1Agreement));
+            m_table->setItem(
+                i, Top1, new NumberItem(num("%.2f%%", 100.0 * v.top1Agreement), v.top1Agreement));
             m_table->setItem(i, Ppl, new NumberItem(num("%.4f", v.perplexity), v.perplexity));
         }
     } else {
@@ -385,8 +396,8 @@ void VariantsPanel::refreshChart() {
     const QColor frontColor(0xd0, 0x50, 0x1c);
     QCPGraph* all = m_chart->addGraph();
     all->setLineStyle(QCPGraph::lsNone);
-    all->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QColor(0x3a, 0x6e, 0xa5),
-                                         Qt::white, 9));
+    all->setScatterStyle(
+        QCPScatterStyle(QCPScatterStyle::ssCircle, QColor(0x3a, 0x6e, 0xa5), Qt::white, 9));
     all->setName(tr("variants"));
     QCPGraph* front = m_chart->addGraph();
     front->setPen(QPen(frontColor, 2, Qt::DashLine));
@@ -450,8 +461,8 @@ void VariantsPanel::chooseExportVariants() {
 }
 
 void VariantsPanel::chooseFile() {
-    const QStringList paths = QFileDialog::getOpenFileNames(
-        this, tr("Import Quantized Files"), m_lastDir, tr("GGUF model (*.gguf)"));
+    const QStringList paths = QFileDialog::getOpenFileNames(this, tr("Import Quantized Files"),
+                                                            m_lastDir, tr("GGUF model (*.gguf)"));
     for (const QString& p : paths) addFile(p);
     if (!paths.isEmpty()) m_lastDir = QFileInfo(paths.front()).absolutePath();
 }

@@ -50,7 +50,8 @@ private slots:
 };
 
 void VariantsTest::buildsTheTableAndExportsOffscreen() {
-    auto m = qs::model::openModel(QString(kData + QStringLiteral("/models/stories260K.gguf")).toStdString());
+    auto m = qs::model::openModel(
+        QString(kData + QStringLiteral("/models/stories260K.gguf")).toStdString());
     QVERIFY2(m.ok(), m.ok() ? "" : m.error().what().c_str());
     PlanDocument doc;
     doc.setModel(std::make_shared<const qs::model::Model>(std::move(*m)), qs::quant::Ftype::Q8_0);
@@ -104,6 +105,11 @@ void VariantsTest::buildsTheTableAndExportsOffscreen() {
     QCOMPARE(chart->graph(1)->dataCount(), int(report->pareto.size()));
     QVERIFY(report->pareto.size() >= 2);
 
+    // docs/screenshots/variants.png is made this way (QS_SCREENSHOT_DIR=docs/screenshots).
+    if (const QByteArray shots = qgetenv("QS_SCREENSHOT_DIR"); !shots.isEmpty()) {
+        QVERIFY(panel.grab().save(QString::fromLocal8Bit(shots) + QStringLiteral("/variants.png")));
+    }
+
     // Export the report: the Markdown links the PNG the chart view drew.
     QTemporaryDir dir;
     QVERIFY(dir.isValid());
@@ -144,7 +150,8 @@ void VariantsTest::mainWindowHasTheTab() {
     auto* tabs = w.findChild<QTabWidget*>();
     QVERIFY(tabs);
     bool found = false;
-    for (int i = 0; i < tabs->count(); ++i) found = found || tabs->tabText(i) == QStringLiteral("Variants");
+    for (int i = 0; i < tabs->count(); ++i)
+        found = found || tabs->tabText(i) == QStringLiteral("Variants");
     QVERIFY(found);
     QVERIFY(w.findChild<VariantsPanel*>());
 }

@@ -150,9 +150,8 @@ TEST(Report, CancelStopsTheJob) {
     o.ctx = 64;
     int calls = 0;
     o.progress = [&](const quant::Progress&) { return ++calls < 3; };
-    auto rep = report::runReport(*m, {*report::parseVariantSpec("Q4_0"),
-                                      *report::parseVariantSpec("Q8_0")},
-                                 tokens, o);
+    auto rep = report::runReport(
+        *m, {*report::parseVariantSpec("Q4_0"), *report::parseVariantSpec("Q8_0")}, tokens, o);
     ASSERT_FALSE(rep.ok());
     EXPECT_EQ(rep.error().code, ErrorCode::Cancelled);
     quant::CancelToken cancel;
@@ -174,8 +173,8 @@ TEST(Report, BadVariantsAreErrorsNamingThem) {
         *m, {*report::parseVariantSpec("file:" + test::dataPath("models/none.gguf"))}, tokens, o);
     ASSERT_FALSE(rep.ok());
     EXPECT_NE(rep.error().what().find("none.gguf"), std::string::npos) << rep.error().what();
-    rep = report::runReport(*m, {*report::parseVariantSpec("recipe:/nonexistent/r.json")},
-                            tokens, o);
+    rep =
+        report::runReport(*m, {*report::parseVariantSpec("recipe:/nonexistent/r.json")}, tokens, o);
     ASSERT_FALSE(rep.ok());
     EXPECT_NE(rep.error().what().find("/nonexistent/r.json"), std::string::npos);
     // A budget under every preset's file.

@@ -144,8 +144,9 @@ Result<uint64_t> parseBudget(std::string_view text, const model::Model& model) {
         return bad();
     }
     if (used != num.size() || !(v > 0) || !std::isfinite(v)) return bad();
-    if (bpw) return uint64_t(std::floor(v * double(model.totalElements()) / 8.0));
-    return uint64_t(std::floor(v * unit));
+    const double bytes = bpw ? v * double(model.totalElements()) / 8.0 : v * unit;
+    if (!(bytes < 1e18)) return bad();  // no file is that large (and the cast stays defined)
+    return uint64_t(std::floor(bytes));
 }
 
 Result<quant::Plan> planOfSpec(const model::Model& model, const VariantSpec& spec,

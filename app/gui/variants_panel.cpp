@@ -176,6 +176,9 @@ void VariantsPanel::buildUi() {
     m_chart->xAxis->setLabel(tr("file size"));
     split->addWidget(m_table);
     split->addWidget(m_chart);
+    split->setStretchFactor(0, 2);
+    split->setStretchFactor(1, 3);
+    split->setSizes({200, 300});
     layout->addWidget(split, 1);
 }
 
@@ -341,8 +344,10 @@ void VariantsPanel::refreshTable() {
             m_table->setItem(i, Type,
                              new QTableWidgetItem(QString::fromStdString(
                                  v.typeLabel + (v.mix.empty() ? std::string() : ": " + v.mix))));
-            m_table->setItem(i, Size,
-                             new NumberItem(formatBytes(v.fileBytes), double(v.fileBytes)));
+            m_table->setItem(
+                i, Size,
+                new NumberItem(QString::fromStdString(qs::report::humanSize(v.fileBytes)),
+                               double(v.fileBytes)));
             m_table->setItem(i, Bpw, new NumberItem(num("%.2f", v.bpw), v.bpw));
             m_table->setItem(i, KlMean, new NumberItem(num("%.6f", v.klMean), v.klMean));
             m_table->setItem(i, KlP99, new NumberItem(num("%.6f", v.klP99), v.klP99));

@@ -98,7 +98,7 @@ std::string methodLines(const Report& r, bool html) {
     s += item("Top-1", "positions where the variant's most likely token is the original's");
     s += item("Size", "bytes of the GGUF file; bpw = 8 x size / parameters");
     s += item("imatrix", imatrixText(r));
-    s += item("Tool", r.toolVersion + " (quantscope-cli report)");
+    s += item("Tool", r.toolVersion);
     return s;
 }
 

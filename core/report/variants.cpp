@@ -144,8 +144,9 @@ Result<uint64_t> parseBudget(std::string_view text, const model::Model& model) {
         return bad();
     }
     if (used != num.size() || !(v > 0) || !std::isfinite(v)) return bad();
-    if (bpw) return uint64_t(std::floor(v * double(model.totalElements()) / 8.0));
-    return uint64_t(std::floor(v * unit));
+    const double bytes = bpw ? v * double(model.totalElements()) / 8.0 : v * unit;
+    if (!(bytes < 1e18)) return bad();  // no file is that large (and the cast stays defined)
+    return uint64_t(std::floor(bytes));
 }
 
 Result<quant::Plan> planOfSpec(const model::Model& model, const VariantSpec& spec,
@@ -415,10 +416,21 @@ Result<Report> runReport(const model::Model& model, const std::vector<VariantSpe
             v.plan = withEmbeddedRecipe(std::move(*plan), v.recipeJson);
             v.mix = mixOf(model, *v.plan);
             v.fileName = rep.modelName + "-" + safeName(v.name) + ".gguf";
-            for (int n = 2;
-                 std::any_of(rep.variants.begin(), rep.variants.end(),
-                             [&](const VariantResult& o) { return o.fileName == v.fileName; });
-                 ++n) {
+            // Never the name of another variant's file (an imported one included: exporting
+            // into its folder must not replace it).
+            auto taken = [&](const std::string& name) {
+                for (const auto& o : rep.variants) {
+                    if (o.fileName == name) return true;
+                }
+                for (const auto& o : specs) {
+                    if (o.kind == VariantKind::File &&
+                        std::filesystem::path(o.arg).filename().string() == name) {
+                        return true;
+                    }
+                }
+                return false;
+            };
+            for (int n = 2; taken(v.fileName); ++n) {
                 v.fileName =
                     rep.modelName + "-" + safeName(v.name) + "-" + std::to_string(n) + ".gguf";
             }
@@ -462,6 +474,14 @@ Status exportVariants(const model::Model& model, Report& report, const std::stri
     for (auto& v : report.variants) {
         if (!v.plan) continue;  // an imported file exists already
         const std::string path = (std::filesystem::path(dir) / v.fileName).string();
+        for (const auto& o : report.variants) {
+            std::error_code eq;
+            if (!o.plan && !o.filePath.empty() &&
+                std::filesystem::equivalent(o.filePath, path, eq)) {
+                return makeError(ErrorCode::BadUsage,
+                                 "exporting " + v.name + " would replace the imported file", path);
+            }
+        }
         auto s = quant::exportGguf(model, *v.plan, path, options);
         if (!s) return s.error();
         v.filePath = path;

@@ -59,9 +59,10 @@ protected:
     static void SetUpTestSuite() {
         s_dir = fs::temp_directory_path() / ("qs_report_cli_" + std::to_string(::getpid()));
         fs::remove_all(s_dir);
-        auto r = cli("report " + kStories + " --variant Q4_0 --variant Q3_K_M --variant Q4_K_M" +
-                     " --variant Q5_K_M --variant fit:300K --variant file:" + kImported +
-                     " --text " + kText + " -o " + s_dir.string() + " --export --json");
+        auto r =
+            cli("report " + kStories + " --variant Q4_0 --variant Q3_K_M --variant Q4_K_M" +
+                " --variant Q5_K_M --variant fit:300K --variant file:" + kImported + " --text " +
+                kText + " -o " + s_dir.string() + " --export --json --ctx 256 --fit-rounds 1");
         s_code = r.code;
         s_err = r.err;
         if (r.code == 0) s_report = nlohmann::json::parse(r.out);
@@ -80,7 +81,7 @@ TEST_F(ReportCli, SixVariantsEqualEvalOfEachFile) {
     ASSERT_EQ(vs.size(), 6u);
     const std::vector<std::string> kinds = {"preset", "preset", "preset", "preset", "fit", "file"};
     const double params = s_report["parameters"].get<double>();
-    EXPECT_EQ(s_report["tokens"], 512);
+    EXPECT_EQ(s_report["tokens"], 256);
     for (size_t i = 0; i < vs.size(); ++i) {
         const auto& v = vs[i];
         SCOPED_TRACE(v["name"].get<std::string>());
@@ -89,7 +90,8 @@ TEST_F(ReportCli, SixVariantsEqualEvalOfEachFile) {
         ASSERT_TRUE(fs::exists(path)) << path;
         EXPECT_EQ(fs::file_size(path), v["file_bytes"].get<uint64_t>());
         EXPECT_DOUBLE_EQ(v["bpw"].get<double>(), 8.0 * double(fs::file_size(path)) / params);
-        auto e = cli("eval " + path + " --reference " + kStories + " --text " + kText + " --json");
+        auto e = cli("eval " + path + " --reference " + kStories + " --text " + kText +
+                     " --ctx 256 --json");
         ASSERT_EQ(e.code, 0) << e.err;
         const auto j = nlohmann::json::parse(e.out);
         // The same forward pass on the same bytes: equal, not close.
@@ -146,7 +148,7 @@ TEST_F(ReportCli, MarkdownIsAModelCardTable) {
     }
     const std::string md = readFile((s_dir / "report.md").string());
     EXPECT_NE(md.find("](chart.svg)"), std::string::npos);
-    EXPECT_NE(md.find("eval-text.txt: 512 tokens in one context (ctx 512)"), std::string::npos);
+    EXPECT_NE(md.find("eval-text.txt: 256 tokens in one context (ctx 256)"), std::string::npos);
     EXPECT_NE(md.find("**imatrix**: none"), std::string::npos);
     EXPECT_NE(md.find("quantscope "), std::string::npos);
     EXPECT_NE(md.find("\"chosen_by\""), std::string::npos);  // the fit's recipe

@@ -105,6 +105,11 @@ void VariantsTest::buildsTheTableAndExportsOffscreen() {
     QCOMPARE(chart->graph(1)->dataCount(), int(report->pareto.size()));
     QVERIFY(report->pareto.size() >= 2);
 
+    // docs/screenshots/variants.png is made this way (QS_SCREENSHOT_DIR=docs/screenshots).
+    if (const QByteArray shots = qgetenv("QS_SCREENSHOT_DIR"); !shots.isEmpty()) {
+        QVERIFY(panel.grab().save(QString::fromLocal8Bit(shots) + QStringLiteral("/variants.png")));
+    }
+
     // Export the report: the Markdown links the PNG the chart view drew.
     QTemporaryDir dir;
     QVERIFY(dir.isValid());

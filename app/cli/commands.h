@@ -179,6 +179,8 @@ struct ImatrixCliOptions {
     std::vector<std::string> inFiles;  ///< imatrix files to merge (GGUF or legacy .dat)
     int64_t ctx = 512;
     int64_t chunks = -1;
+    int64_t batch = 2048;  ///< llama-imatrix -b: max(1, batch / ctx) chunks decoded together
+    int64_t ubatch = 512;  ///< llama-imatrix -ub: tokens per product
     int threads = 0;
     bool showStatistics = false;
     bool json = false;

@@ -124,6 +124,8 @@ int runImatrix(const ImatrixCliOptions& o) {
         eval::ImatrixOptions io;
         io.ctx = o.ctx;
         io.chunks = o.chunks;
+        io.batch = o.batch;
+        io.ubatch = o.ubatch;
         io.bos = addBos ? tk->bos() : -1;
         io.dataset = o.text;
         io.forward.threads = o.threads;
@@ -144,6 +146,8 @@ int runImatrix(const ImatrixCliOptions& o) {
         j["text"] = o.text;
         j["tokens"] = tokens.size();
         j["ctx"] = o.ctx;
+        j["batch"] = o.batch;
+        j["ubatch"] = o.ubatch;
         j["chunks"] = r->chunkCount;
         j["seconds"] = secs;
         j["tokens_per_second"] = secs > 0 ? double(r->chunkCount) * double(o.ctx) / secs : 0.0;

@@ -309,6 +309,15 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(int64_t(16), int64_t(1) << 20));
     cImatrix->add_option("--chunks", imx.chunks, "At most this many chunks (default: all)")
         ->check(CLI::Range(int64_t(1), int64_t(1) << 40));
+    cImatrix
+        ->add_option("--batch", imx.batch,
+                     "llama-imatrix's -b: max(1, N / ctx) chunks decoded together (default "
+                     "2048); with --ubatch it fixes the order of the float sums")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
+    cImatrix
+        ->add_option("--ubatch", imx.ubatch,
+                     "llama-imatrix's -ub: tokens per product (default 512)")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 30));
     cImatrix->add_option("--threads", imx.threads, "Threads (0 = all cores)");
     cImatrix->add_flag("--show-statistics", imx.showStatistics,
                        "Per tensor and per layer statistics, as llama-imatrix prints them");

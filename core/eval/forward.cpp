@@ -421,7 +421,9 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
     // ubatch's queries of a sequence (the whole context when none are given).
     const int epr = cpuHasAvx512() ? 16 : 8;
     const std::pair<int64_t, int64_t> whole{0, nTok};
-    if (ubatches.empty()) ubatches = {&whole, 1};
+    int64_t covered = 0;  // ranges that do not tile the context one after another: one batch
+    for (const auto& [b0, len] : ubatches) covered = b0 == covered && len > 0 ? b0 + len : -1;
+    if (covered < nTok) ubatches = {&whole, 1};
 #if defined(__x86_64__) || defined(__i386__)
     const FlashTileFn tile = !cpuHasAvx2Fma() ? flashTilePlain
                              : cpuHasAvx512() ? flashTileAvx2W16

@@ -37,7 +37,8 @@ constexpr size_t kAlternatives = 3;       ///< runner-up super-scales tried exac
 constexpr size_t kExactAlternatives = 3;  ///< the same for exact scales (Q3_K, Q6_K, IQ4_XS)
 constexpr int kReach = 3;                 ///< polish: sc +- kReach (and the mirror) without mins
 constexpr int kReachWithMins = 2;         ///< polish: sc, m +- 2 with mins
-constexpr int kExactWindow = 6;           ///< exact scales of wide ranges (Q6_K): sc +- 6, mirror
+constexpr int kExactWindow =
+    6;  ///< exact scales: sc +- 6 and the mirror (all 64: no gain, 2x time)
 
 // ==========================================================================================
 // The search
@@ -320,11 +321,11 @@ void polishSubBlocks(const Desc& D, const float* x, const float* w, Params& p, i
 
 /// For a symmetric multi-scale type (no mins) and a fixed super-scale d the block error
 /// separates by sub-block, so each sub-block's best integer scale with its levels reassigned is
-/// found exactly by trying every scale (up to 64 of them; wider ranges: the window around the
-/// current scale and its mirror). Returns the block error with the levels assigned.
+/// found by trying the window around its current scale and around the mirror (trying all 64
+/// of Q3_K's and IQ4_XS's scales gave the same ratios to 1e-4 in twice the time). Returns the
+/// block error with the levels assigned.
 double exactScalesFor(const Desc& D, const float* x, const float* w, Params& p, float d) {
     p.d = d;
-    const bool all = D.scMax - D.scMin < 64;
     for (int j = 0; j < D.nSub; ++j) {
         const int sc0 = p.sc[size_t(j)];
         int bestSc = sc0;
@@ -337,12 +338,8 @@ double exactScalesFor(const Desc& D, const float* x, const float* w, Params& p, 
                 bestSc = sc;
             }
         };
-        if (all) {
-            for (int sc = D.scMin; sc <= D.scMax; ++sc) tryScale(sc);
-        } else {
-            for (int c : {sc0, -sc0})
-                for (int ds = -kExactWindow; ds <= kExactWindow; ++ds) tryScale(c + ds);
-        }
+        for (int c : {sc0, -sc0})
+            for (int ds = -kExactWindow; ds <= kExactWindow; ++ds) tryScale(c + ds);
         p.sc[size_t(j)] = bestSc;
     }
     return assignLevels(D, x, w, p);

@@ -15,8 +15,6 @@ using namespace blocks;
 
 namespace {
 
-
-
 void packScalesK4(const Params& p, uint8_t* q) {
     for (int j = 0; j < 4; ++j) {
         const int sc = p.sc[size_t(j)], m = p.m[size_t(j)];
@@ -292,8 +290,6 @@ void unpackQ8_0(const uint8_t* src, Params& p) {
     p.d = halfToFloat(b.d);
     for (int l = 0; l < 32; ++l) p.u[size_t(l)] = uint8_t(int(b.qs[l]) + 128);
 }
-
-
 
 /// A 256-value super-block with integer sub-block scales.
 Desc kDesc(int bytes, int nSub, int scMin, int scMax, MinKind mk, int mMax, int nLevels, int offset,

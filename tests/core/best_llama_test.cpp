@@ -189,9 +189,10 @@ TEST(BestLlama, LowerPerplexityAndKlThanLlamaCppWithImatrix) {
         const double pT = theirs["ppl"].get<double>(), pO = ours["ppl"].get<double>();
         const double kT = meanKl(ref, readFloats(theirs["out"].get<std::string>()), vocab);
         const double kO = meanKl(ref, readFloats(ours["out"].get<std::string>()), vocab);
-        std::printf("%-7s llama.cpp's file: perplexity %.4f KL %.5f | best: perplexity %.4f "
-                    "KL %.5f\n",
-                    name.c_str(), pT, kT, pO, kO);
+        std::printf(
+            "%-7s llama.cpp's file: perplexity %.4f KL %.5f | best: perplexity %.4f "
+            "KL %.5f\n",
+            name.c_str(), pT, kT, pO, kO);
         EXPECT_LT(pO, pT) << name;
         EXPECT_LT(kO, kT) << name;
     }

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <map>
 #include <span>
 #include <string>
@@ -171,6 +172,33 @@ TEST(EncodeBest, ThreadCountDoesNotChangeBytes) {
          {TensorType::Q4_K, TensorType::Q3_K, TensorType::IQ4_XS, TensorType::Q4_1}) {
         EXPECT_EQ(encodeWith(Quantizer::Best, t, weights, 4096, imatrix.data(), 1),
                   encodeWith(Quantizer::Best, t, weights, 4096, imatrix.data(), 0));
+    }
+}
+
+/// CPU seconds of this thread (the machine's load does not count).
+double threadSeconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+TEST(EncodeBest, EncodeTimeBesideGgml) {
+    // Encode time of best beside ggml's (docs/QUANTIZER.md): one thread (the caller's, so its
+    // CPU clock is the encoders'), 4 rows of the golden tensor, with the golden imatrix.
+    auto x = readFloats(qs::test::dataPath("golden/weights.f32"));
+    x.resize(4 * 4096);
+    const auto imatrix = readFloats(qs::test::dataPath("golden/imatrix.f32"));
+    for (TensorType t : searchedTypes()) {
+        double secs[2] = {0, 0};
+        for (Quantizer q : {Quantizer::Ggml, Quantizer::Best}) {
+            const double t0 = threadSeconds();
+            encodeWith(q, t, x, 4096, imatrix.data(), 1);
+            secs[q == Quantizer::Best] = threadSeconds() - t0;
+        }
+        std::printf("%-7s ggml %6.3f us/weight  best %9.2f us/weight  (%.0fx)\n",
+                    std::string(qs::formats::typeName(t)).c_str(), 1e3 * secs[0] * 1e3 / 16384.0,
+                    1e3 * secs[1] * 1e3 / 16384.0, secs[1] / std::max(secs[0], 1e-9));
+        EXPECT_GT(secs[1], 0.0);
     }
 }
 

@@ -6,7 +6,9 @@
 
 #include <cmath>
 #include <cstring>
+#include <ctime>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -44,15 +46,26 @@ std::vector<uint8_t> encodeWith(Quantizer q, TensorType t, const std::vector<flo
     return out;
 }
 
-/// Weighted squared error sum_i w_col (x - y)^2 of the decoded bytes, per block of `block`.
+/// The best quantizer's objective weights with an imatrix (formats::bestRowWeights), row by row.
+std::vector<float> weightsOf(const std::vector<float>& x, int64_t cols, const float* imp) {
+    std::vector<float> w(imp ? x.size() : 0);
+    for (size_t r = 0; imp && r < x.size() / size_t(cols); ++r) {
+        qs::formats::bestRowWeights(std::span(x).subspan(r * size_t(cols), size_t(cols)), imp,
+                                    std::span(w).subspan(r * size_t(cols), size_t(cols)));
+    }
+    return w;
+}
+
+/// Weighted squared error sum_i w_i (x - y)^2 of the decoded bytes, per block of `block`.
 std::vector<double> blockErrors(TensorType t, const std::vector<uint8_t>& q,
                                 const std::vector<float>& x, int64_t cols, const float* imp,
                                 int64_t block) {
     std::vector<float> y(x.size());
     qs::formats::traits(t).decode(q.data(), y.data(), int64_t(x.size()));
     std::vector<double> e(x.size() / size_t(block), 0.0);
+    const std::vector<float> W = weightsOf(x, cols, imp);
     for (size_t i = 0; i < x.size(); ++i) {
-        const double w = imp ? imp[i % size_t(cols)] : 1.0;
+        const double w = imp ? W[i] : 1.0;
         const double r = double(y[i]) - x[i];
         e[i / size_t(block)] += w * r * r;
     }
@@ -116,6 +129,14 @@ TEST(EncodeBest, GoldenTensorLowerErrorThanGgml) {
                     std::string(qs::formats::typeName(t)).c_str(), r.plain, r.imat);
         EXPECT_LE(r.plain, 1.0);
         EXPECT_LE(r.imat, 1.0);
+        if (qs::formats::traits(t).blockSize == 256 || t == TensorType::IQ4_NL) {
+            // Issue 23's target for the K-quants and IQ4. Not met: Q3_K with the imatrix (0.993):
+            // ggml's Q3_K minimises this very objective (imatrix x sqrt(sigma2 + x^2)) with
+            // its own search, and an exact scan of the super-scale (+-15 %, every sub-block
+            // scale and level exact for each) gains no more (docs/QUANTIZER.md).
+            EXPECT_LE(r.plain, 0.97) << qs::formats::typeName(t);
+            EXPECT_LE(r.imat, t == TensorType::Q3_K ? 1.0 : 0.97) << qs::formats::typeName(t);
+        }
     }
 }
 
@@ -151,6 +172,33 @@ TEST(EncodeBest, ThreadCountDoesNotChangeBytes) {
          {TensorType::Q4_K, TensorType::Q3_K, TensorType::IQ4_XS, TensorType::Q4_1}) {
         EXPECT_EQ(encodeWith(Quantizer::Best, t, weights, 4096, imatrix.data(), 1),
                   encodeWith(Quantizer::Best, t, weights, 4096, imatrix.data(), 0));
+    }
+}
+
+/// CPU seconds of this thread (the machine's load does not count).
+double threadSeconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+TEST(EncodeBest, EncodeTimeBesideGgml) {
+    // Encode time of best beside ggml's (docs/QUANTIZER.md): one thread (the caller's, so its
+    // CPU clock is the encoders'), 4 rows of the golden tensor, with the golden imatrix.
+    auto x = readFloats(qs::test::dataPath("golden/weights.f32"));
+    x.resize(4 * 4096);
+    const auto imatrix = readFloats(qs::test::dataPath("golden/imatrix.f32"));
+    for (TensorType t : searchedTypes()) {
+        double secs[2] = {0, 0};
+        for (Quantizer q : {Quantizer::Ggml, Quantizer::Best}) {
+            const double t0 = threadSeconds();
+            encodeWith(q, t, x, 4096, imatrix.data(), 1);
+            secs[q == Quantizer::Best] = threadSeconds() - t0;
+        }
+        std::printf("%-7s ggml %6.3f us/weight  best %9.2f us/weight  (%.0fx)\n",
+                    std::string(qs::formats::typeName(t)).c_str(), 1e3 * secs[0] * 1e3 / 16384.0,
+                    1e3 * secs[1] * 1e3 / 16384.0, secs[1] / std::max(secs[0], 1e-9));
+        EXPECT_GT(secs[1], 0.0);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QTimer>
+#include <QTreeView>
 
 #include "app_icon.h"
 #include "app_options.h"
@@ -15,9 +16,12 @@
 #include "error_plot.h"
 #include "eval_panel.h"
 #include "main_window.h"
+#include "model/model.h"
 #include "plan_document.h"
 #include "plots_panel.h"
 #include "quant/ftype.h"
+#include "tensor_table_model.h"
+#include "tensor_tree_model.h"
 
 namespace qs::gui {
 
@@ -83,6 +87,21 @@ int runApplication(int& argc, char** argv) {
             // The plan asked for on the command line is the starting point, not an edit.
             window.planDocument()->markSaved();
         });
+    }
+    if (!options.expand.isEmpty()) {
+        // After --preset's handler: the experts are measured in the planned type.
+        QObject::connect(&window, &MainWindow::modelLoaded, &window,
+                         [&window, name = options.expand] {
+                             const int64_t t = window.model()->indexOf(name.toStdString());
+                             if (t < 0) return;
+                             const QModelIndex at = window.tensorProxy()->mapFromSource(
+                                 window.tensorTree()->indexOfTensor(size_t(t)));
+                             window.tensorView()->expand(at.parent());
+                             window.tensorView()->expand(at);
+                             window.tensorView()->setCurrentIndex(at);
+                             window.tensorView()->scrollTo(at, QAbstractItemView::PositionAtTop);
+                             window.errorAtlas()->measureExperts(size_t(t));
+                         });
     }
     if (!options.tab.isEmpty()) {
         QObject::connect(&window, &MainWindow::modelLoaded, &window,

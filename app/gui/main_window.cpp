@@ -41,6 +41,7 @@
 #include "budget_panel.h"
 #include "eliding_label.h"
 #include "error_atlas.h"
+#include "error_atlas_actions.h"
 #include "error_plot.h"
 #include "eval_panel.h"
 #include "format_utils.h"
@@ -447,6 +448,7 @@ void MainWindow::buildMenus() {
         tr("Measure the error of every tensor after each edit, in the background"));
     connect(m_autoAnalyse, &QAction::toggled, m_atlas, &ErrorAtlas::setAutoAnalyse);
     analysis->addAction(tr("&Cancel Measuring"), m_atlas, &ErrorAtlas::cancel);
+    addRefineActions(analysis, m_atlas);  // sampled errors: refine, idle, exact everywhere
     analysis->addSeparator();
     m_modelActions << analysis->addAction(tr("Compute &Importance…"), this,
                                           &MainWindow::chooseImportanceText);

@@ -26,6 +26,7 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     std::vector<uint8_t> scratch;
     auto bytes = m.copyRows(t, 0, t.rowCount(), scratch);
     if (!bytes) return bytes.error();
+    m.releaseTensor(t);  // the copy is ours: the map's pages can go
     auto ref = formats::decodeToFloat(t.type, *bytes, t.rowLength(), t.rowCount(), options.threads,
                                       t.name);
     if (!ref) {

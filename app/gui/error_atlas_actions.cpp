@@ -3,8 +3,10 @@
 #include <QAction>
 #include <QMenu>
 #include <QSettings>
+#include <QTreeView>
 
 #include "error_atlas.h"
+#include "tensor_tree_model.h"
 
 namespace qs::gui {
 
@@ -39,6 +41,11 @@ void addRefineActions(QMenu* menu, ErrorAtlas* atlas) {
         QSettings().setValue(QStringLiteral("analysis/exact"), on);
         atlas->setExactEverywhere(on);
     });
+}
+
+void expandGroups(QTreeView* view, const TensorTreeModel* tree) {
+    view->collapseAll();
+    if (tree->isGrouped()) view->expandToDepth(0);
 }
 
 }  // namespace qs::gui

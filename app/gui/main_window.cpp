@@ -690,7 +690,7 @@ void MainWindow::buildCentral() {
             });
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
         m_proxy->setFilterTerms(text);
-        m_tensorView->expandAll();
+        expandGroups(m_tensorView, m_treeModel);
         updateFilterCount();
     });
 }
@@ -778,7 +778,7 @@ void MainWindow::showModel(std::shared_ptr<const qs::model::Model> model, const 
     m_statusSummary->setToolTip(m_statusSummary->text());
     (void)path;
     updateTitle();
-    m_tensorView->expandAll();
+    expandGroups(m_tensorView, m_treeModel);
     for (int c = 0; c < TensorTableModel::ColumnCount; ++c) {
         if (c == TensorTableModel::Name) continue;
         m_tensorView->resizeColumnToContents(c);
@@ -916,7 +916,7 @@ void MainWindow::setGroupedByLayer(bool grouped) {
     }();
     m_treeModel->setGrouped(grouped);
     m_tensorView->setRootIsDecorated(grouped);
-    m_tensorView->expandAll();
+    expandGroups(m_tensorView, m_treeModel);
     if (current) makeCurrentTensor(*current);
     if (!selected.empty()) selectTensors(selected);
     updateFilterCount();

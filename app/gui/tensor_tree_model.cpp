@@ -403,7 +403,10 @@ Qt::ItemFlags TensorTreeModel::flags(const QModelIndex& index) const {
     if (index.internalId() == 0 || isExpertId(index.internalId())) {
         return Qt::ItemIsEnabled | Qt::ItemIsSelectable;
     }
-    return m_source->flags(m_source->index(int(index.internalId() - 1), index.column()));
+    Qt::ItemFlags f = m_source->flags(m_source->index(int(index.internalId() - 1), index.column()));
+    // The table's rows never have children; an expert tensor's row here does.
+    if (expertCount(size_t(index.internalId() - 1)) > 0) f &= ~Qt::ItemNeverHasChildren;
+    return f;
 }
 
 QVariant TensorTreeModel::headerData(int section, Qt::Orientation orientation, int role) const {

@@ -123,6 +123,15 @@ void adviseRandom(std::span<const uint8_t> bytes, bool on) {
     ::madvise(reinterpret_cast<void*>(start), end - start, on ? MADV_RANDOM : MADV_NORMAL);
 }
 
+// madvise WILLNEED over a byte range of the map: read it into the page cache in one call.
+void prefetchRange(std::span<const uint8_t> bytes) {
+    if (bytes.empty()) return;
+    const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t start = reinterpret_cast<uintptr_t>(bytes.data()) / page * page;
+    const uintptr_t end = reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size();
+    ::madvise(reinterpret_cast<void*>(start), end - start, MADV_WILLNEED);
+}
+
 }  // namespace
 
 Result<TensorErrorEstimate> estimateTensorError(const model::Model& model, size_t index,
@@ -322,6 +331,10 @@ Result<TensorErrorEstimate> estimateTensorError(const model::Model& model, size_
         for (int64_t s = a; s < b; ++s) {
             if (cancelled()) return;
             const int64_t r = sample[size_t(s)];
+            // The row's pages in one call (a fault per page is far slower on rows of 100 KB).
+            if (!mapped.empty()) {
+                prefetchRange(mapped.subspan(uint64_t(r) * srcRowBytes, srcRowBytes));
+            }
             auto bytes = model.copyRows(t, r, 1, scratch);
             if (!bytes) return fail(r, bytes.error());
             measureRow(r, *bytes, ref, deq, q, sums[size_t(s)]);

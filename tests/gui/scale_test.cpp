@@ -133,7 +133,11 @@ void ScaleTest::expertTensorExpandsIntoExperts() {
     QCOMPARE(tree->rowCount(tensor), 8);
     QVERIFY(tree->canFetchMore(tensor));
     // Expanding the row in the view asks for the experts' errors.
-    w.tensorView()->expand(w.tensorProxy()->mapFromSource(tensor));
+    const QModelIndex viewIndex = w.tensorProxy()->mapFromSource(tensor);
+    QVERIFY(w.tensorProxy()->hasChildren(viewIndex));
+    QCOMPARE(w.tensorProxy()->rowCount(viewIndex), 8);
+    w.tensorView()->expand(viewIndex);
+    QVERIFY(w.tensorView()->isExpanded(viewIndex));
     tree->fetchMore(tensor);
     const auto type = w.planDocument()->plan().tensors[t].type;
     QTRY_VERIFY_WITH_TIMEOUT(atlas->experts(t, type) != nullptr, kTimeoutMs);

@@ -53,8 +53,24 @@ xvfb-run -a -s "-screen 0 1440x900x24" \
 xvfb-run -a -s "-screen 0 1440x900x24" \
     "$app" --demo --size 1024x700 --preset Q4_K_M --screenshot "$out/small-window.png" --quit-after 30000
 
+# Scale (issue 19): the sparse Llama-3.1-405B-shaped and Qwen3-30B-A3B-shaped fixtures (header
+# + holes, a few MB on disk), planned Q4_K_M; the MoE view with one expert tensor expanded into
+# its 128 experts. The atlas samples every large tensor (several minutes on a loaded machine).
+cli="$build/app/cli/quantscope-cli"
+if [[ -x "$cli" ]]; then
+    "$cli" synth --preset llama-405b -o "$tmp/l405b.gguf"
+    "$cli" synth --preset qwen3moe-30b-a3b -o "$tmp/moe.gguf"
+    xvfb-run -a -s "-screen 0 1440x900x24" \
+        "$app" "$tmp/moe.gguf" --preset Q4_K_M --size 1440x900 \
+        --expand blk.1.ffn_down_exps.weight --screenshot "$out/scale-moe.png" --quit-after 600000
+    xvfb-run -a -s "-screen 0 1440x900x24" \
+        "$app" "$tmp/l405b.gguf" --preset Q4_K_M --size 1440x900 \
+        --screenshot "$out/scale-405b.png" --quit-after 900000
+    rm -f "$tmp/l405b.gguf" "$tmp/moe.gguf"
+fi
+
 # Shrink the PNG losslessly when ImageMagick is around (the picture is mostly flat colour).
-for shot in main budget quality start small-window; do
+for shot in main budget quality start small-window scale-moe scale-405b; do
     if command -v convert >/dev/null; then
         convert "$out/$shot.png" -strip -define png:compression-level=9 "$tmp/$shot.png"
         if [[ $(stat -c %s "$tmp/$shot.png") -lt $(stat -c %s "$out/$shot.png") ]]; then

@@ -144,8 +144,18 @@ struct StatsCliOptions {
     bool json = false;
     std::string backend = "cpu";     ///< histograms, metrics and the candidate encode on it
     std::string quantizer = "ggml";  ///< --quantizer ggml|best
+    // --all: every tensor of a plan (stats_all_cmd.cpp)
+    bool all = false;
+    std::string preset, recipe;
+    bool exact = false;
+    int64_t sampleRows = 256;
+    uint64_t exactBelow = uint64_t(1) << 22;
+    uint64_t seed = 1;
+    bool perExpert = false;
+    std::string tensors;  ///< --tensors REGEX: only matching tensors
 };
 int runStats(const StatsCliOptions& o);
+int runStatsAll(const StatsCliOptions& o);
 
 struct EvalCliOptions {
     std::string model;

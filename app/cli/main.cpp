@@ -86,8 +86,11 @@ int main(int argc, char** argv) {
     auto* cSynth = app.add_subcommand(
         "synth", "Write a realistic synthetic GGUF model (F16 weights) for tests and demos");
     cSynth->add_option("-o,--output", synth.output, "Output .gguf path")->required();
-    cSynth->add_option("--preset", synth.preset, "tiny (~4M params), small (~100M), medium (~1B)")
-        ->check(CLI::IsMember({"tiny", "small", "medium"}));
+    cSynth
+        ->add_option("--preset", synth.preset,
+                     "tiny (~4M params), small (~100M), medium (~1B); written sparsely (header "
+                     "+ holes): llama-405b (812 GB), qwen3moe-30b-a3b (61 GB, 128 experts)")
+        ->check(CLI::IsMember({"tiny", "small", "medium", "llama-405b", "qwen3moe-30b-a3b"}));
     cSynth->add_option("--arch", synth.arch,
                        "Architecture: llama (default, every preset) or, tiny only, llama3, "
                        "qwen3, qwen3moe, mixtral, gemma2, gemma3, phi3");
@@ -166,10 +169,35 @@ int main(int argc, char** argv) {
 
     qs::cli::StatsCliOptions statsOpt;
     auto* cStats = app.add_subcommand(
-        "stats", "Histogram of one tensor and, with --type, the error it would get");
+        "stats",
+        "Histogram of one tensor and, with --type, the error it would get; with --all, every "
+        "tensor's planned type and error (sampled with a standard error, or --exact)");
     cStats->add_option("model", statsOpt.model, "Model file")->required();
-    cStats->add_option("--tensor", statsOpt.tensor, "Tensor name")->required();
-    cStats->add_option("--type", statsOpt.type, "Candidate type (Q4_K, Q8_0 ...)");
+    auto* sTensor = cStats->add_option("--tensor", statsOpt.tensor, "Tensor name");
+    auto* sAll = cStats->add_flag(
+        "--all", statsOpt.all, "Every tensor in its planned type (--type, --preset or --recipe)");
+    sTensor->excludes(sAll);
+    cStats->add_option("--type", statsOpt.type,
+                       "Candidate type (Q4_K, Q8_0 ...); with --all, every quantizable tensor");
+    auto* sPreset = cStats->add_option("--preset", statsOpt.preset,
+                                       "With --all: a llama.cpp preset (Q4_K_M ...)");
+    auto* sRecipe = cStats->add_option("--recipe", statsOpt.recipe, "With --all: a recipe file");
+    sPreset->needs(sAll);
+    sRecipe->needs(sAll);
+    sPreset->excludes(sRecipe);
+    cStats->add_flag("--exact", statsOpt.exact, "With --all: measure every row of every tensor");
+    cStats
+        ->add_option("--sample-rows", statsOpt.sampleRows,
+                     "With --all: rows sampled per tensor (default 256)")
+        ->check(CLI::Range(4, 1 << 24));
+    cStats->add_option("--exact-below", statsOpt.exactBelow,
+                       "With --all: tensors of at most this many values are measured exactly "
+                       "(default 4194304)");
+    cStats->add_option("--seed", statsOpt.seed, "With --all: sample seed");
+    cStats->add_flag("--per-expert", statsOpt.perExpert,
+                     "With --all: the error of every expert of *_exps tensors");
+    cStats->add_option("--tensors", statsOpt.tensors,
+                       "With --all: only tensors whose name matches this regular expression");
     cStats->add_option("--imatrix", statsOpt.imatrix, "Importance matrix");
     cStats->add_option("--bins", statsOpt.bins, "Histogram bins")->check(CLI::Range(1, 100000));
     cStats->add_option("--threads", statsOpt.threads, "Threads (0 = all cores)");

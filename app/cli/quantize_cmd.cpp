@@ -454,6 +454,8 @@ int runQuantize(const QuantizeCliOptions& o) {
 }
 
 int runStats(const StatsCliOptions& o) {
+    if (o.all) return runStatsAll(o);
+    if (o.tensor.empty()) return usage("stats needs --tensor NAME or --all");
     auto backend = backendFromOption(o.backend);
     if (!backend) return fail(backend.error());
     auto opened = model::openModel(o.model);

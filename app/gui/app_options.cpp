@@ -50,6 +50,12 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         QStringLiteral("size"), QStringLiteral("Open the window at <WxH> pixels (e.g. 1024x700)."),
         QStringLiteral("WxH"));
     parser.addOption(size);
+    const QCommandLineOption expand(
+        QStringLiteral("expand"),
+        QStringLiteral("Once loaded, select tensor <name> and expand it (an expert tensor into "
+                       "its experts, each with its own error)."),
+        QStringLiteral("name"));
+    parser.addOption(expand);
     parser.addPositionalArgument(
         QStringLiteral("model"),
         QStringLiteral("Model to open: .gguf, .safetensors or a sharded index .json."),
@@ -101,6 +107,7 @@ AppOptions parseAppOptions(const QStringList& arguments) {
         return usageError(QStringLiteral("--demo and MODEL exclude each other"));
     }
     out.screenshotPath = parser.value(screenshot);
+    out.expand = parser.value(expand);
     if (parser.isSet(preset)) {
         out.preset = parser.value(preset);
         if (!qs::quant::ftypeFromName(out.preset.toStdString())) {

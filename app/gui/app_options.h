@@ -17,6 +17,7 @@ struct AppOptions {
     QString compare;         ///< --compare NAME: plot this preset's errors beside the plan's
     QString tab;             ///< --tab plots|budget|quality|model: the right-hand tab to show
     bool evaluate = false;   ///< --evaluate: run the Quality tab's evaluation once loaded
+    QString expand;          ///< --expand TENSOR: select it and show its experts (`*_exps`)
     int width = 0;           ///< --size WxH: the window's size (0: the saved or default size)
     int height = 0;
 

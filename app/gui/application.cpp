@@ -7,6 +7,7 @@
 #include <QDir>
 #include <QFileInfo>
 #include <QTimer>
+#include <QTreeView>
 
 #include "app_icon.h"
 #include "app_options.h"
@@ -16,10 +17,14 @@
 #include "eval_panel.h"
 #include "explorer_controller.h"
 #include "main_window.h"
+#include "model/model.h"
 #include "parallel/parallel.h"
 #include "plan_document.h"
 #include "plots_panel.h"
 #include "quant/ftype.h"
+#include "tensor_panel.h"
+#include "tensor_table_model.h"
+#include "tensor_tree_model.h"
 
 namespace qs::gui {
 
@@ -95,6 +100,22 @@ int runApplication(int& argc, char** argv) {
                              // The plan asked for on the command line is the starting point, not an
                              // edit.
                              controller->document()->markSaved();
+                         });
+    }
+    if (!options.expand.isEmpty()) {
+        // After --preset's handler: the experts are measured in the planned type.
+        QObject::connect(controller, &ExplorerController::modelLoaded, &window,
+                         [&window, controller, name = options.expand] {
+                             const int64_t t = controller->model()->indexOf(name.toStdString());
+                             if (t < 0) return;
+                             TensorPanel* tensors = window.tensorPanel();
+                             const QModelIndex at = tensors->proxy()->mapFromSource(
+                                 tensors->tree()->indexOfTensor(size_t(t)));
+                             tensors->view()->expand(at.parent());
+                             tensors->view()->expand(at);
+                             tensors->view()->setCurrentIndex(at);
+                             tensors->view()->scrollTo(at, QAbstractItemView::PositionAtTop);
+                             controller->errorAtlas()->measureExperts(size_t(t));
                          });
     }
     if (!options.tab.isEmpty()) {

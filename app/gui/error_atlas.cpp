@@ -1,5 +1,6 @@
 #include "error_atlas.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <QSet>
@@ -12,7 +13,13 @@ namespace qs::gui {
 
 using qs::formats::TensorType;
 
-ErrorAtlas::ErrorAtlas(PlanDocument* doc, QObject* parent) : QObject(parent), m_doc(doc) {
+ErrorAtlas::ErrorAtlas(PlanDocument* doc, QObject* parent)
+    : QObject(parent), m_doc(doc), m_cache(std::make_shared<qs::quant::ErrorEstimateCache>()) {
+    m_idle.setSingleShot(true);
+    m_idle.setInterval(3000);
+    connect(&m_idle, &QTimer::timeout, this, [this] {
+        if (m_refineOnIdle && !m_job && missingCount() == 0 && !m_sampled.isEmpty()) refineNow();
+    });
     m_debounce.setSingleShot(true);
     m_debounce.setInterval(kDebounceMs);
     connect(&m_debounce, &QTimer::timeout, this, [this] {
@@ -119,7 +126,65 @@ void ErrorAtlas::setBackend(const QString& spec, int threads) {
 }
 
 void ErrorAtlas::schedule() {
+    m_idle.stop();
+    // An edit outranks a refinement in flight: stop it (what it measured is kept).
+    if (m_job && m_jobKind == JobKind::Refine && !m_exactEverywhere) {
+        m_refineRequested = false;
+        m_refineInterrupted = true;
+        m_job->requestCancel();
+    }
     if (m_auto && m_doc->model()) m_debounce.start();
+}
+
+std::optional<double> ErrorAtlas::sampledStdError(size_t index, TensorType type) const {
+    const auto it = m_sampled.constFind(key(index, type));
+    if (it == m_sampled.constEnd()) return std::nullopt;
+    return *it;
+}
+
+QString ErrorAtlas::formatError(double value, std::optional<double> stdError) {
+    if (!stdError) return QString::number(value, 'e', 2);
+    const double rel = value > 0 ? 100.0 * *stdError / value : 0.0;
+    return QStringLiteral("≈ %1 ± %2 %")
+        .arg(QString::number(value, 'e', 2), QString::number(rel, 'f', rel < 10 ? 1 : 0));
+}
+
+void ErrorAtlas::setExactEverywhere(bool on) {
+    if (on == m_exactEverywhere) return;
+    m_exactEverywhere = on;
+    if (on) refineNow();
+}
+
+void ErrorAtlas::setRefineOnIdle(bool on) {
+    m_refineOnIdle = on;
+    if (on && !m_job) m_idle.start();
+}
+
+void ErrorAtlas::setSampling(const qs::quant::ErrorSampling& sampling) {
+    m_sampling = sampling;
+}
+
+void ErrorAtlas::refineNow() {
+    m_refineRequested = true;
+    if (!m_job) analyseNow();
+}
+
+void ErrorAtlas::measureExperts(size_t index) {
+    const qs::model::Model* m = m_doc->model();
+    if (!m || index >= m->tensors().size() || m->tensors()[index].shape.size() != 3) return;
+    if (index >= m_doc->plan().tensors.size()) return;
+    if (experts(index, m_doc->plan().tensors[index].type)) return;
+    if (std::find(m_expertRequests.begin(), m_expertRequests.end(), index) ==
+        m_expertRequests.end()) {
+        m_expertRequests.push_back(index);
+    }
+    if (!m_job) analyseNow();
+}
+
+const std::vector<qs::quant::ExpertError>* ErrorAtlas::experts(size_t index,
+                                                               TensorType type) const {
+    const auto it = m_experts.constFind(key(index, type));
+    return it == m_experts.constEnd() ? nullptr : &*it;
 }
 
 std::vector<AnalysisItem> ErrorAtlas::missingItems() const {
@@ -131,12 +196,37 @@ std::vector<AnalysisItem> ErrorAtlas::missingItems() const {
         if (plan->tensors.size() != m->tensors().size()) continue;
         for (size_t i = 0; i < plan->tensors.size(); ++i) {
             const TensorType type = plan->tensors[i].type;
-            if (m->tensors()[i].type == type || m_metrics.contains(key(i, type))) continue;
+            if (m->tensors()[i].type == type) continue;
+            if (m_metrics.contains(key(i, type)) &&
+                !(m_exactEverywhere && m_sampled.contains(key(i, type)))) {
+                continue;
+            }
             if (seen.contains(key(i, type))) continue;
             seen.insert(key(i, type));
             items.push_back({i, type});
         }
     }
+    return items;
+}
+
+// The sampled pairs of the current and comparison plans, smallest tensors first.
+std::vector<AnalysisItem> ErrorAtlas::sampledItems() const {
+    std::vector<AnalysisItem> items;
+    const qs::model::Model* m = m_doc->model();
+    if (!m) return items;
+    QSet<quint64> seen;
+    for (const qs::quant::Plan* plan : {&m_doc->plan(), &m_compare}) {
+        if (plan->tensors.size() != m->tensors().size()) continue;
+        for (size_t i = 0; i < plan->tensors.size(); ++i) {
+            const quint64 k = key(i, plan->tensors[i].type);
+            if (!m_sampled.contains(k) || seen.contains(k)) continue;
+            seen.insert(k);
+            items.push_back({i, plan->tensors[i].type});
+        }
+    }
+    std::stable_sort(items.begin(), items.end(), [m](const AnalysisItem& a, const AnalysisItem& b) {
+        return m->tensors()[a.index].nbytes < m->tensors()[b.index].nbytes;
+    });
     return items;
 }
 
@@ -146,14 +236,41 @@ qsizetype ErrorAtlas::missingCount() const {
 
 void ErrorAtlas::analyseNow() {
     if (m_job || !m_doc->sharedModel()) return;
+    // What a person waits for first: experts asked for, then the plan, then refinements.
+    if (!m_expertRequests.empty()) {
+        std::vector<AnalysisItem> items;
+        for (size_t i : m_expertRequests) {
+            if (i < m_doc->plan().tensors.size())
+                items.push_back({i, m_doc->plan().tensors[i].type});
+        }
+        m_expertRequests.clear();
+        if (!items.empty()) return startJob(std::move(items), JobKind::Experts);
+    }
     std::vector<AnalysisItem> items = missingItems();
-    if (items.empty()) return;
+    if (!items.empty()) return startJob(std::move(items), JobKind::Measure);
+    if (m_refineRequested || m_exactEverywhere) {
+        m_refineRequested = false;
+        items = sampledItems();
+        if (!items.empty()) return startJob(std::move(items), JobKind::Refine);
+    }
+}
+
+void ErrorAtlas::startJob(std::vector<AnalysisItem> items, JobKind kind) {
     AnalysisParams params;
     params.model = m_doc->sharedModel();
     params.items = std::move(items);
     params.imatrix = m_doc->imatrix();
     params.backend = m_backend;
     params.threads = m_threads;
+    params.cache = m_cache;
+    if (kind == JobKind::Experts) {
+        params.sampling = m_sampling;
+        params.sampling->exact = m_exactEverywhere;
+        params.perExpert = true;
+    } else if (kind == JobKind::Measure && !m_exactEverywhere) {
+        params.sampling = m_sampling;
+    }
+    m_jobKind = kind;
     auto* job = new AnalysisJob(std::move(params), this);
     m_job = job;
     connect(job, &AnalysisJob::resultsReady, this, &ErrorAtlas::onResults);
@@ -163,7 +280,18 @@ void ErrorAtlas::analyseNow() {
                 job->deleteLater();
                 emit jobFinished(cancelled, error, note);
                 // Edits made while it ran may need more; a failed pair is not retried at once.
-                if (!cancelled && error.isEmpty()) schedule();
+                if (!cancelled && error.isEmpty()) {
+                    if (!m_expertRequests.empty() || m_refineRequested) {
+                        analyseNow();
+                    } else {
+                        schedule();
+                    }
+                } else if (cancelled && (m_refineInterrupted || !m_expertRequests.empty())) {
+                    m_refineInterrupted = false;
+                    if (m_auto) m_debounce.start();
+                    analyseNow();
+                }
+                if (!m_job && m_refineOnIdle) m_idle.start();
             });
     emit jobStarted(job);
     job->start();
@@ -176,7 +304,18 @@ void ErrorAtlas::cancel() {
 
 void ErrorAtlas::onResults(const QList<AnalysisEntry>& entries) {
     // Results of a job for another model (superseded) are dropped by clear() disconnecting it.
-    for (const AnalysisEntry& e : entries) m_metrics.insert(key(e.index, e.type), e.metrics);
+    for (const AnalysisEntry& e : entries) {
+        const quint64 k = key(e.index, e.type);
+        if (!e.experts.empty()) m_experts.insert(k, e.experts);
+        // A sampled estimate never replaces an exact measurement.
+        if (e.sampled && m_metrics.contains(k) && !m_sampled.contains(k)) continue;
+        m_metrics.insert(k, e.metrics);
+        if (e.sampled) {
+            m_sampled.insert(k, e.stdError);
+        } else {
+            m_sampled.remove(k);
+        }
+    }
     emit updated();
 }
 
@@ -188,6 +327,11 @@ void ErrorAtlas::clear() {
         emit jobFinished(true, QString(), QString());
     }
     m_metrics.clear();
+    m_sampled.clear();
+    m_experts.clear();
+    m_expertRequests.clear();
+    m_refineRequested = false;
+    m_cache = std::make_shared<qs::quant::ErrorEstimateCache>();  // a job may still hold the old
     emit updated();
 }
 

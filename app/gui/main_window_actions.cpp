@@ -11,6 +11,7 @@
 #include <QTreeView>
 
 #include "error_atlas.h"
+#include "error_atlas_actions.h"
 #include "error_plot.h"
 #include "explorer_controller.h"
 #include "explorer_dialogs.h"
@@ -120,6 +121,7 @@ void MainWindowActions::buildAnalysisMenu() {
         tr("Measure the error of every tensor after each edit, in the background"));
     connect(m_autoAnalyse, &QAction::toggled, atlas, &ErrorAtlas::setAutoAnalyse);
     analysis->addAction(tr("&Cancel Measuring"), atlas, &ErrorAtlas::cancel);
+    addRefineActions(analysis, atlas);  // sampled errors: refine, idle, exact everywhere
     analysis->addSeparator();
     m_modelActions << analysis->addAction(tr("Compute &Importance…"), this,
                                           &MainWindowActions::chooseImportanceText);

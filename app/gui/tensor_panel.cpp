@@ -14,6 +14,7 @@
 #include <QTreeView>
 #include <QVBoxLayout>
 
+#include "error_atlas_actions.h"
 #include "format_utils.h"
 #include "model/model.h"
 #include "plan_document.h"
@@ -99,7 +100,7 @@ TensorPanel::TensorPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
             });
     connect(m_filter, &QLineEdit::textChanged, this, [this](const QString& text) {
         m_proxy->setFilterTerms(text);
-        m_view->expandAll();
+        expandGroups(m_view, m_tree);
         updateFilterCount();
     });
 }
@@ -107,7 +108,7 @@ TensorPanel::TensorPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
 void TensorPanel::showModel(const qs::model::Model* model) {
     m_hasModel = model != nullptr;
     m_table->setModel(m_doc->sharedModel());
-    m_view->expandAll();
+    expandGroups(m_view, m_tree);
     for (int c = 0; c < TensorTableModel::ColumnCount; ++c) {
         if (c == TensorTableModel::Name) continue;
         m_view->resizeColumnToContents(c);
@@ -138,7 +139,7 @@ void TensorPanel::setGroupedByLayer(bool grouped) {
     }();
     m_tree->setGrouped(grouped);
     m_view->setRootIsDecorated(grouped);
-    m_view->expandAll();
+    expandGroups(m_view, m_tree);
     if (current) makeCurrentTensor(*current);
     if (!selected.empty()) selectTensors(selected);
     updateFilterCount();

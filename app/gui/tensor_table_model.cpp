@@ -63,7 +63,9 @@ QVariant TensorTableModel::errorData(int row, int role) const {
     case Qt::DisplayRole:
         if (copy) return QStringLiteral("0");
         if (!e) return QStringLiteral("…");
-        return QString::number(weighted ? e->weightedNmse : e->nmse, 'e', 2);
+        return ErrorAtlas::formatError(
+            weighted ? e->weightedNmse : e->nmse,
+            m_atlas->sampledStdError(size_t(row), m_doc->plan().tensors[size_t(row)].type));
     case SortRole:
         if (!e) return -1.0;
         return weighted ? e->weightedNmse : e->nmse;
@@ -73,6 +75,14 @@ QVariant TensorTableModel::errorData(int row, int role) const {
     case Qt::ToolTipRole: {
         if (copy) return tr("Written as it is: no quantization error");
         if (!e) return tr("Not measured yet (the analysis runs in the background)");
+        if (const auto se =
+                m_atlas->sampledStdError(size_t(row), m_doc->plan().tensors[size_t(row)].type)) {
+            const double v = weighted ? e->weightedNmse : e->nmse;
+            return tr("Estimated from a stratified sample of rows: %1, standard error %2 "
+                      "(%3 %)\nAnalysis ▸ Refine Errors to Exact measures every row")
+                .arg(QString::number(v, 'e', 3), QString::number(*se, 'e', 2),
+                     QString::number(v > 0 ? 100.0 * *se / v : 0.0, 'f', 1));
+        }
         const QString snr =
             std::isfinite(e->snrDb) ? QString::number(e->snrDb, 'f', 1) : QStringLiteral("∞");
         QString tip =

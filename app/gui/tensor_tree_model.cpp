@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include <QApplication>
+#include <QColor>
 #include <QFont>
 #include <QFontMetrics>
 #include <QSize>
@@ -108,20 +110,63 @@ QModelIndex TensorTreeModel::indexOfTensor(size_t tensor, int column) const {
     return createIndex(m_rowInGroup[tensor], column, quintptr(tensor + 1));
 }
 
+// An expert row stands for its tensor wherever a tensor is asked for (selection, type edits):
+// the experts of a GGUF tensor share its one type.
 int64_t TensorTreeModel::tensorOf(const QModelIndex& index) const {
     if (!index.isValid() || index.model() != this || index.internalId() == 0) return -1;
-    return int64_t(index.internalId() - 1);
+    return int64_t(tensorOfId(index.internalId()));
+}
+
+int TensorTreeModel::expertOf(const QModelIndex& index) const {
+    if (!index.isValid() || index.model() != this || !isExpertId(index.internalId())) return -1;
+    return int(index.internalId() & 0xfffff);
+}
+
+int TensorTreeModel::expertCount(size_t tensor) const {
+    const qs::model::Model* m = m_source->model();
+    if (!m || tensor >= m->tensors().size()) return 0;
+    const auto& shape = m->tensors()[tensor].shape;
+    return shape.size() == 3 && shape[2] > 1 && shape[2] < (1 << 20) ? int(shape[2]) : 0;
+}
+
+QModelIndex TensorTreeModel::indexOfExpert(size_t tensor, int expert, int column) const {
+    if (tensor >= m_groupOf.size() || expert < 0 || expert >= expertCount(tensor)) return {};
+    return createIndex(expert, column,
+                       kExpertBit | (quintptr(tensor + 1) << 20) | quintptr(expert));
+}
+
+bool TensorTreeModel::canFetchMore(const QModelIndex& parent) const {
+    if (!parent.isValid() || parent.internalId() == 0 || isExpertId(parent.internalId())) {
+        return false;
+    }
+    const size_t t = tensorOfId(parent.internalId());
+    if (expertCount(t) == 0) return false;
+    const ErrorAtlas* atlas = m_source->errorAtlas();
+    const PlanDocument* doc = m_source->planDocument();
+    if (!atlas || !doc || t >= doc->plan().tensors.size()) return false;
+    return atlas->experts(t, doc->plan().tensors[t].type) == nullptr;
+}
+
+void TensorTreeModel::fetchMore(const QModelIndex& parent) {
+    if (!canFetchMore(parent)) return;
+    if (ErrorAtlas* atlas = m_source->errorAtlas()) {
+        atlas->measureExperts(tensorOfId(parent.internalId()));
+    }
 }
 
 std::vector<size_t> TensorTreeModel::tensorsOf(const QModelIndex& index) const {
     if (!index.isValid() || index.model() != this) return {};
-    if (index.internalId() != 0) return {size_t(index.internalId() - 1)};
+    if (index.internalId() != 0) return {tensorOfId(index.internalId())};
     if (!m_grouped || size_t(index.row()) >= m_groups.size()) return {};
     return m_groups[size_t(index.row())].tensors;
 }
 
 QModelIndex TensorTreeModel::index(int row, int column, const QModelIndex& parent) const {
     if (row < 0 || column < 0 || column >= TensorTableModel::ColumnCount) return {};
+    if (parent.isValid() && parent.internalId() != 0) {  // under a tensor: its experts
+        if (isExpertId(parent.internalId())) return {};
+        return indexOfExpert(tensorOfId(parent.internalId()), row, column);
+    }
     if (!m_grouped) {
         if (parent.isValid() || size_t(row) >= m_groupOf.size()) return {};
         return createIndex(row, column, quintptr(row + 1));
@@ -130,13 +175,16 @@ QModelIndex TensorTreeModel::index(int row, int column, const QModelIndex& paren
         if (size_t(row) >= m_groups.size()) return {};
         return createIndex(row, column, quintptr(0));
     }
-    if (parent.internalId() != 0 || size_t(parent.row()) >= m_groups.size()) return {};
+    if (size_t(parent.row()) >= m_groups.size()) return {};
     const Group& g = m_groups[size_t(parent.row())];
     if (size_t(row) >= g.tensors.size()) return {};
     return createIndex(row, column, quintptr(g.tensors[size_t(row)] + 1));
 }
 
 QModelIndex TensorTreeModel::parent(const QModelIndex& child) const {
+    if (child.isValid() && isExpertId(child.internalId())) {
+        return indexOfTensor(tensorOfId(child.internalId()), 0);
+    }
     if (!m_grouped || !child.isValid() || child.internalId() == 0) return {};
     const size_t tensor = size_t(child.internalId() - 1);
     if (tensor >= m_groupOf.size()) return {};
@@ -144,9 +192,13 @@ QModelIndex TensorTreeModel::parent(const QModelIndex& child) const {
 }
 
 int TensorTreeModel::rowCount(const QModelIndex& parent) const {
+    if (parent.isValid() && parent.internalId() != 0) {  // a tensor row: its experts
+        if (isExpertId(parent.internalId()) || parent.column() != 0) return 0;
+        return expertCount(tensorOfId(parent.internalId()));
+    }
     if (!m_grouped) return parent.isValid() ? 0 : int(m_groupOf.size());
     if (!parent.isValid()) return int(m_groups.size());
-    if (parent.internalId() != 0 || parent.column() != 0) return 0;
+    if (parent.column() != 0) return 0;
     return int(m_groups[size_t(parent.row())].tensors.size());
 }
 
@@ -161,10 +213,89 @@ QVariant TensorTreeModel::data(const QModelIndex& index, int role) const {
         // header's business (the Name column is sized by the window, not to its contents).
         return QSize(1, QFontMetrics(QApplication::font()).height() + 8);
     }
+    if (isExpertId(index.internalId())) {
+        return expertData(tensorOfId(index.internalId()), expertOf(index), index.column(), role);
+    }
     if (index.internalId() != 0) {
         return m_source->data(m_source->index(int(index.internalId() - 1), index.column()), role);
     }
     return groupData(index.row(), index.column(), role);
+}
+
+// An expert's row: its share of the tensor, the tensor's one type, its own error.
+QVariant TensorTreeModel::expertData(size_t tensor, int expert, int column, int role) const {
+    const qs::model::Model* m = m_source->model();
+    if (!m || tensor >= m->tensors().size()) return {};
+    const auto& t = m->tensors()[tensor];
+    const int n = std::max(1, expertCount(tensor));
+    const QModelIndex src = m_source->index(int(tensor), column);
+    const PlanDocument* doc = m_source->planDocument();
+    const bool planned =
+        doc && doc->model() == m && doc->plan().tensors.size() == m->tensors().size();
+    const ErrorAtlas* atlas = m_source->errorAtlas();
+    const auto type = planned ? std::optional(doc->plan().tensors[tensor].type) : std::nullopt;
+    const std::vector<qs::quant::ExpertError>* ex =
+        atlas && type ? atlas->experts(tensor, *type) : nullptr;
+    const bool copy = type && *type == t.type;
+    const bool sort = role == TensorTableModel::SortRole;
+    if (role == TensorTableModel::FilterRole && column == Column::Name) {
+        return QString(m_source->data(m_source->index(int(tensor), Column::Name), role).toString() +
+                       QStringLiteral(" expert %1").arg(expert));
+    }
+    if (role == Qt::ToolTipRole) {
+        if (column == Column::Target || column == Column::Type) {
+            return tr("GGUF stores one type per tensor: the %1 experts of %2 share its type; "
+                      "set the type on the tensor (or any of its experts)")
+                .arg(n)
+                .arg(QString::fromStdString(t.name));
+        }
+        if (column == Column::Error && ex && size_t(expert) < ex->size()) {
+            const auto& e = (*ex)[size_t(expert)];
+            return tr("Expert %1: NMSE %2 from %3 rows%4")
+                .arg(expert)
+                .arg(QString::number(e.weightedNmse, 'e', 3))
+                .arg(e.rowsMeasured)
+                .arg(e.stdError > 0 ? tr(", standard error %1").arg(e.stdError, 0, 'e', 2)
+                                    : QString());
+        }
+        return {};
+    }
+    if (role == Qt::ForegroundRole && (column == Column::Target || column == Column::Type)) {
+        return QColor(Qt::gray);
+    }
+    if (role == Qt::TextAlignmentRole || role == Qt::FontRole) return m_source->data(src, role);
+    if (role != Qt::DisplayRole && !sort) return {};
+    const qint64 params = t.nElements / n;
+    switch (column) {
+    case Column::Name: return sort ? QVariant(expert) : QVariant(tr("expert %1").arg(expert));
+    case Column::Layer:
+    case Column::Type:
+    case Column::Bpw:
+    case Column::Target:
+    case Column::TargetBpw: return m_source->data(src, role);
+    case Column::Parameters: return sort ? QVariant(params) : QVariant(formatCount(params));
+    case Column::Size: {
+        const quint64 b = t.nbytes / quint64(n);
+        return sort ? QVariant(b) : QVariant(formatBytes(b));
+    }
+    case Column::TargetSize: {
+        if (!planned) return {};
+        const quint64 b = doc->plan().tensorBytes(*m, tensor) / quint64(n);
+        return sort ? QVariant(b) : QVariant(formatBytes(b));
+    }
+    case Column::Error: {
+        if (!planned) return {};
+        if (copy) return sort ? QVariant(0.0) : QVariant(QStringLiteral("0"));
+        if (!ex || size_t(expert) >= ex->size()) {
+            return sort ? QVariant(-1.0) : QVariant(QStringLiteral("…"));
+        }
+        const auto& e = (*ex)[size_t(expert)];
+        if (sort) return e.weightedNmse;
+        return ErrorAtlas::formatError(e.weightedNmse,
+                                       e.stdError > 0 ? std::optional(e.stdError) : std::nullopt);
+    }
+    default: return {};
+    }
 }
 
 // A group's row: sums of its tensors.
@@ -236,13 +367,14 @@ QVariant TensorTreeModel::groupData(int group, int column, int role) const {
         if (!planned || !atlas) return {};
         const bool weighted = doc->imatrix() != nullptr;
         double sum = 0, n = 0;
-        bool pending = false;
+        bool pending = false, sampled = false;
         for (size_t i : g.tensors) {
             const auto e = atlas->find(doc->plan(), i);
             if (!e) {
                 pending = true;
                 continue;
             }
+            sampled = sampled || atlas->sampledStdError(i, doc->plan().tensors[i].type);
             const double k = double(m->tensors()[i].nElements);
             sum += (weighted ? e->weightedNmse : e->nmse) * k;
             n += k;
@@ -250,22 +382,31 @@ QVariant TensorTreeModel::groupData(int group, int column, int role) const {
         const double mean = n > 0 ? sum / n : 0.0;
         if (sort) return pending ? -1.0 : mean;
         if (pending) return QStringLiteral("…");
-        return mean > 0 ? QString::number(mean, 'e', 2) : QStringLiteral("0");
+        if (mean <= 0) return QStringLiteral("0");
+        return QString((sampled ? QStringLiteral("≈ ") : QString()) +
+                       QString::number(mean, 'e', 2));
     }
     default: return {};
     }
 }
 
 bool TensorTreeModel::setData(const QModelIndex& index, const QVariant& value, int role) {
-    if (!index.isValid() || index.internalId() == 0) return false;
+    if (!index.isValid() || index.internalId() == 0 || isExpertId(index.internalId())) {
+        return false;
+    }
     return m_source->setData(m_source->index(int(index.internalId() - 1), index.column()), value,
                              role);
 }
 
 Qt::ItemFlags TensorTreeModel::flags(const QModelIndex& index) const {
     if (!index.isValid()) return Qt::NoItemFlags;
-    if (index.internalId() == 0) return Qt::ItemIsEnabled | Qt::ItemIsSelectable;
-    return m_source->flags(m_source->index(int(index.internalId() - 1), index.column()));
+    if (index.internalId() == 0 || isExpertId(index.internalId())) {
+        return Qt::ItemIsEnabled | Qt::ItemIsSelectable;
+    }
+    Qt::ItemFlags f = m_source->flags(m_source->index(int(index.internalId() - 1), index.column()));
+    // The table's rows never have children; an expert tensor's row here does.
+    if (expertCount(size_t(index.internalId() - 1)) > 0) f &= ~Qt::ItemNeverHasChildren;
+    return f;
 }
 
 QVariant TensorTreeModel::headerData(int section, Qt::Orientation orientation, int role) const {
@@ -276,6 +417,12 @@ void TensorTreeModel::onSourceDataChanged(const QModelIndex& from, const QModelI
     if (m_groupOf.empty()) return;
     const int c0 = from.column();
     const int c1 = to.column();
+    // Expert rows follow their tensor (their error arrives with the atlas' updates).
+    for (int r = from.row(); r <= to.row(); ++r) {
+        if (const int n = expertCount(size_t(r)); n > 0) {
+            emit dataChanged(indexOfExpert(size_t(r), 0, c0), indexOfExpert(size_t(r), n - 1, c1));
+        }
+    }
     if (!m_grouped) {
         emit dataChanged(index(from.row(), c0), index(to.row(), c1));
         return;

@@ -4,6 +4,9 @@
 // row that sums its tensors: parameters, bytes, bits per weight, the target types it holds and
 // their size, and the parameter-weighted error of those measured. Tensor rows forward to a
 // TensorTableModel (which owns every per-tensor column), so the two views can never disagree.
+// A 3-D expert tensor (`*_exps`) expands into its experts: one row each with its share of the
+// parameters and bytes and its own error (ErrorAtlas::measureExperts, asked for when the row is
+// expanded); the type column repeats the tensor's, since GGUF stores one type per tensor.
 
 #include <QAbstractItemModel>
 #include <QList>
@@ -33,6 +36,14 @@ public:
     int64_t tensorOf(const QModelIndex& index) const;
     /// The tensors of a group row (or the one tensor of a tensor row).
     std::vector<size_t> tensorsOf(const QModelIndex& index) const;
+    /// The expert of an expert row (-1 for any other row).
+    int expertOf(const QModelIndex& index) const;
+    /// Index of expert `expert` of tensor `tensor`; invalid if the tensor has no experts.
+    QModelIndex indexOfExpert(size_t tensor, int expert, int column = 0) const;
+    /// Experts of a tensor as rows (shape[2] of a 3-D tensor; 0 otherwise).
+    int expertCount(size_t tensor) const;
+    bool canFetchMore(const QModelIndex& parent) const override;
+    void fetchMore(const QModelIndex& parent) override;
     /// Number of groups (0 when flat).
     int groupCount() const { return m_grouped ? int(m_groups.size()) : 0; }
     QString groupName(int group) const;
@@ -53,9 +64,16 @@ private:
         int layer = -1;
         std::vector<size_t> tensors;
     };
-    // internalId: 0 for a group row, tensor index + 1 for a tensor row.
+    // internalId: 0 for a group row, tensor index + 1 for a tensor row, and for an expert row
+    // kExpertBit | (tensor index + 1) << 20 | expert.
+    static constexpr quintptr kExpertBit = quintptr(1) << 62;
+    static bool isExpertId(quintptr id) { return (id & kExpertBit) != 0; }
+    static size_t tensorOfId(quintptr id) {
+        return isExpertId(id) ? size_t(((id & ~kExpertBit) >> 20) - 1) : size_t(id - 1);
+    }
     void rebuild();
     QVariant groupData(int group, int column, int role) const;
+    QVariant expertData(size_t tensor, int expert, int column, int role) const;
     void onSourceDataChanged(const QModelIndex& from, const QModelIndex& to);
 
     TensorTableModel* m_source;

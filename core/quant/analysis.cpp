@@ -4,6 +4,8 @@
 #include <cmath>
 
 #include "formats/decode.h"
+#include "formats/encoders.h"
+#include "quant/imatrix.h"
 
 namespace qs::quant {
 
@@ -23,11 +25,35 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
         st.error().tensor = t.name;
         return st.error();
     }
+    // A tensor of more than kWholeValues values (405B: up to 2.1 billion) is analysed on rows
+    // spread evenly over it, kWholeValues values in all: histograms of a sample, so that memory
+    // stays bounded (the whole tensor as floats would be 4 bytes a value, several times over).
+    const int64_t rowLength = t.rowLength();
+    const int64_t allRows = t.rowCount();
+    const int64_t kept =
+        uint64_t(t.nElements) > kWholeValues
+            ? std::clamp<int64_t>(int64_t(kWholeValues) / std::max<int64_t>(1, rowLength), 1,
+                                  allRows)
+            : allRows;
+    std::vector<int64_t> rowsKept;
     std::vector<uint8_t> scratch;
-    auto bytes = m.copyRows(t, 0, t.rowCount(), scratch);
-    if (!bytes) return bytes.error();
-    auto ref = formats::decodeToFloat(t.type, *bytes, t.rowLength(), t.rowCount(), options.threads,
-                                      t.name);
+    Result<std::span<const uint8_t>> bytes = std::span<const uint8_t>{};
+    std::vector<uint8_t> sampleBytes;
+    if (kept == allRows) {
+        bytes = m.copyRows(t, 0, allRows, scratch);
+        if (!bytes) return bytes.error();
+    } else {
+        for (int64_t k = 0; k < kept; ++k) {
+            const int64_t r = k * allRows / kept;
+            auto row = m.copyRows(t, r, 1, scratch);
+            if (!row) return row.error();
+            sampleBytes.insert(sampleBytes.end(), row->begin(), row->end());
+            rowsKept.push_back(r);
+        }
+        bytes = std::span<const uint8_t>(sampleBytes);
+    }
+    m.releaseTensor(t);  // the copy is ours: the map's pages can go
+    auto ref = formats::decodeToFloat(t.type, *bytes, rowLength, kept, options.threads, t.name);
     if (!ref) {
         ref.error().file = m.path();
         return ref.error();
@@ -62,13 +88,45 @@ Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,
     if (!type) return a;
 
     std::vector<uint8_t> q;
-    auto res = quantizeTensor(m, index, *type, options, &q);
-    if (!res) return res.error();
+    Result<std::vector<float>> deq = std::vector<float>{};
+    if (rowsKept.empty()) {
+        auto res = quantizeTensor(m, index, *type, options, &q);
+        if (!res) return res.error();
+        a.metrics = res->metrics;
+        a.bytes = res->bytes;
+        deq = formats::decodeToFloat(*type, q, rowLength, allRows, options.threads, t.name);
+    } else {
+        // The sampled rows, each with its importance (per column, or per column and expert).
+        const auto rowBytes = formats::byteSize(*type, uint64_t(rowLength));
+        if (!rowBytes || *type == t.type || !formats::canEncode(*type)) {
+            return makeError(
+                ErrorCode::BadUsage,
+                "cannot analyse " + std::string(formats::typeName(*type)) + " for this tensor",
+                m.path(), t.offset, t.name);
+        }
+        const std::vector<float>* im = options.imatrix ? options.imatrix->find(t.name) : nullptr;
+        const int64_t perSlice = t.shape.size() == 3 ? t.shape[1] : allRows;
+        q.resize(size_t(*rowBytes));
+        deq = std::vector<float>(ref->size());
+        stats::ErrorSums sums;
+        for (size_t k = 0; k < rowsKept.size(); ++k) {
+            const float* imp = nullptr;
+            if (im && int64_t(im->size()) == rowLength) imp = im->data();
+            if (im && int64_t(im->size()) > rowLength &&
+                int64_t(im->size()) >= (rowsKept[k] / perSlice + 1) * rowLength) {
+                imp = im->data() + (rowsKept[k] / perSlice) * rowLength;
+            }
+            const std::span<const float> row(ref->data() + k * size_t(rowLength),
+                                             size_t(rowLength));
+            const std::span<float> out(deq->data() + k * size_t(rowLength), size_t(rowLength));
+            QS_TRY(formats::encodeRows(*type, row, q, rowLength, imp, 1, t.name));
+            QS_TRY(formats::decodeRows(*type, q, out, rowLength, 1, t.name));
+            sums.addRow(row.data(), out.data(), rowLength, imp);
+        }
+        a.metrics = stats::metricsOf(sums);
+        a.bytes = *formats::byteSize(*type, uint64_t(t.nElements));
+    }
     a.type = *type;
-    a.metrics = res->metrics;
-    a.bytes = res->bytes;
-    auto deq =
-        formats::decodeToFloat(*type, q, t.rowLength(), t.rowCount(), options.threads, t.name);
     if (!deq) return deq.error();
     a.decoded = stats::Histogram(-edge, edge, bins);
     QS_TRY(fill(a.decoded, *deq));

@@ -26,6 +26,10 @@ struct TensorAnalysis {
     uint64_t bytes = 0;  ///< size in the candidate type
 };
 
+/// Tensors above this many values are analysed on kWholeValues values' worth of rows spread
+/// evenly over the tensor (histograms and metrics of that sample), so memory stays bounded.
+inline constexpr uint64_t kWholeValues = uint64_t(1) << 24;
+
 /// Analyse tensor `index`; with `type`, quantize it (with the imatrix in `options`, if any) and
 /// measure. `bins` >= 1.
 Result<TensorAnalysis> analyzeTensor(const model::Model& m, size_t index,

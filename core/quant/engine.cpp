@@ -214,7 +214,9 @@ Result<TensorResult> quantizeTensor(const model::Model& model, size_t index, Ten
             return {};
         };
     }
-    QS_TRY(runTensor(model, index, type, options, r, sink, &ps, nullptr));
+    // The source pages read are released chunk by chunk (the atlas and the plots call this on
+    // models far larger than memory).
+    QS_TRY(runTensor(model, index, type, options, r, sink, &ps, nullptr, /*releaseChunks=*/true));
     return r;
 }
 

@@ -514,6 +514,7 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
             }
         }
         doneBytes = tensorStart + t.nbytes;
+        model.releaseTensor(t);  // resident memory stays near one tensor, not the model
         if (options.useCache && !job.missing.empty()) {
             writeCache(job.cachePath, job.key, table.types, out);
         }

@@ -207,7 +207,7 @@ std::vector<float> llama3RopeFreqs(uint32_t hd, double base) {
     return f;
 }
 
-Result<ArchModel> archModel(const std::string& arch) {
+Result<ArchModel> archModel(const std::string& arch, bool a3b = false) {
     ArchModel m;
     m.ggufArch = arch == "llama3" || arch == "mixtral" ? "llama" : arch;
     SynthSpec& s = m.spec;
@@ -221,6 +221,13 @@ Result<ArchModel> archModel(const std::string& arch) {
         nExpert = 8;
         nUsed = 2;
         ffnExp = 128;
+        if (a3b) {  // Qwen3-30B-A3B (its config.json): 48 layers, 128 experts, top-8
+            s = {"30b-a3b", 151936, 2048, 6144, 48, 32, 4, 40960};
+            hd = 128;
+            nExpert = 128;
+            nUsed = 8;
+            ffnExp = 768;
+        }
     }
     if (arch == "mixtral") {
         s.layers = 3;
@@ -355,6 +362,9 @@ SynthSpec specOf(SynthPreset preset) {
     case SynthPreset::Tiny: return {"tiny", 2048, 256, 768, 4, 4, 2, 2048};
     case SynthPreset::Small: return {"small", 16384, 768, 2048, 12, 12, 4, 4096};
     case SynthPreset::Medium: return {"medium", 32000, 2048, 5632, 22, 32, 4, 4096};
+    // Llama 3.1 405B (its config.json).
+    case SynthPreset::Llama405B: return {"405b", 128256, 16384, 53248, 126, 128, 8, 131072};
+    case SynthPreset::Qwen3Moe30B: return {"30b-a3b", 151936, 2048, 6144, 48, 32, 4, 40960};
     }
     return {};
 }
@@ -363,15 +373,23 @@ Result<SynthPreset> presetFromName(const std::string& name) {
     if (name == "tiny") return SynthPreset::Tiny;
     if (name == "small") return SynthPreset::Small;
     if (name == "medium") return SynthPreset::Medium;
+    if (name == "llama-405b") return SynthPreset::Llama405B;
+    if (name == "qwen3moe-30b-a3b") return SynthPreset::Qwen3Moe30B;
     return makeError(ErrorCode::BadUsage,
-                     "unknown synth preset '" + name + "' (expected tiny, small or medium)");
+                     "unknown synth preset '" + name +
+                         "' (expected tiny, small, medium, llama-405b or qwen3moe-30b-a3b)");
+}
+
+bool isSparseOnly(SynthPreset preset) {
+    return preset == SynthPreset::Llama405B || preset == SynthPreset::Qwen3Moe30B;
 }
 
 Status writeSynthModel(const SynthOptions& options, const std::string& path) {
-    const bool modern = options.arch != "llama";
+    const bool moe30b = options.preset == SynthPreset::Qwen3Moe30B;
+    const bool modern = options.arch != "llama" || moe30b;
     ArchModel am;
     if (modern) {
-        auto r = archModel(options.arch);
+        auto r = archModel(moe30b ? std::string("qwen3moe") : options.arch, moe30b);
         if (!r) return r.error();
         am = std::move(*r);
     } else {
@@ -385,11 +403,12 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     const std::string a = am.ggufArch + ".";
     QS_TRY(w.setKv("general.architecture", GgufValue::string(am.ggufArch)));
     QS_TRY(w.setKv("general.name", GgufValue::string("quantscope-synth-" + s.name)));
-    QS_TRY(w.setKv("general.description",
-                   GgufValue::string("Synthetic " + (modern ? options.arch : std::string("llama")) +
-                                     "-architecture model written by quantscope-cli "
-                                     "synth (seed " +
-                                     std::to_string(options.seed) + ")")));
+    QS_TRY(
+        w.setKv("general.description",
+                GgufValue::string("Synthetic " + (moe30b ? std::string("qwen3moe") : options.arch) +
+                                  "-architecture model written by quantscope-cli "
+                                  "synth (seed " +
+                                  std::to_string(options.seed) + ")")));
     QS_TRY(w.setKv("general.file_type", GgufValue::u32(1)));  // LLAMA_FTYPE_MOSTLY_F16
     QS_TRY(w.setKv(a + "vocab_size", GgufValue::u32(s.vocab)));
     QS_TRY(w.setKv(a + "context_length", GgufValue::u32(s.context)));
@@ -434,7 +453,7 @@ Status writeSynthModel(const SynthOptions& options, const std::string& path) {
     }
 
     QS_TRY(w.open(path));
-    if (options.zeroData) {
+    if (options.zeroData || isSparseOnly(options.preset)) {
         QS_TRY(w.zeroFillRemaining());
         return w.commit();
     }

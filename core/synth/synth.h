@@ -11,7 +11,11 @@
 
 namespace qs::synth {
 
-enum class SynthPreset { Tiny, Small, Medium };
+/// Tiny, Small, Medium: llama shapes with real (generated) weights. Llama405B (Llama 3.1 405B's
+/// shapes: 126 layers, hidden 16384, 812 GB in F16) and Qwen3Moe30B (Qwen3-30B-A3B's: 48 layers of
+/// 128 experts, 61 GB) are always written sparsely: the header, then holes (zeros that take no
+/// disk space and are read from no disk), for tests and benchmarks of scale on any machine.
+enum class SynthPreset { Tiny, Small, Medium, Llama405B, Qwen3Moe30B };
 
 /// Shape of a synthetic model.
 struct SynthSpec {
@@ -27,7 +31,9 @@ struct SynthSpec {
 
 /// The spec of a preset (tiny: ~4M parameters; small: ~100M; medium: ~1B).
 SynthSpec specOf(SynthPreset preset);
-/// "tiny" / "small" / "medium" -> preset; nullopt-like failure as BadUsage error.
+/// True for the presets that are only ever written sparsely (header + holes).
+bool isSparseOnly(SynthPreset preset);
+/// "tiny" / "small" / "medium" / "llama-405b" / "qwen3moe-30b-a3b" -> preset; else BadUsage.
 Result<SynthPreset> presetFromName(const std::string& name);
 
 struct SynthOptions {

@@ -1,5 +1,6 @@
 #include "jobs/analysis_job.h"
 
+#include <cmath>
 #include <exception>
 #include <mutex>
 
@@ -46,6 +47,38 @@ void AnalysisJob::start() {
                 if (item.index >= tensors.size()) continue;
                 const qs::model::TensorInfo& t = tensors[item.index];
                 progress->setItem(t.name);
+                const bool sample =
+                    params.sampling && (!params.sampling->exact || params.perExpert) &&
+                    (params.perExpert || uint64_t(t.nElements) > params.sampling->exactBelowValues);
+                if (sample) {
+                    qs::quant::ErrorEstimateOptions eo;
+                    eo.sampling = *params.sampling;
+                    eo.imatrix = params.imatrix.get();
+                    eo.threads = params.threads;
+                    eo.cancel = &progress->cancel;
+                    eo.perExpert = params.perExpert;
+                    auto r = qs::quant::estimateTensorErrorCached(
+                        *params.model, item.index, item.type, eo, params.cache.get());
+                    before += t.nbytes;
+                    progress->report(before, total, {});
+                    std::lock_guard<std::mutex> lock(results->mutex);
+                    if (r) {
+                        AnalysisEntry e{item.index, item.type,   {},
+                                        r->sampled, r->stdError, r->experts};
+                        e.metrics.nmse = r->nmse;
+                        e.metrics.weightedNmse = r->weightedNmse;
+                        e.metrics.snrDb =
+                            r->nmse > 0 ? -10.0 * std::log10(r->nmse) : double(INFINITY);
+                        e.metrics.rmse = e.metrics.maxAbsErr = e.metrics.weightedRmse = NAN;
+                        e.metrics.cosine = NAN;
+                        results->pending.append(e);
+                    } else if (r.error().code == qs::ErrorCode::Cancelled) {
+                        return;
+                    } else if (results->error.isEmpty()) {
+                        results->error = QString::fromStdString(r.error().what());
+                    }
+                    continue;
+                }
                 qs::quant::QuantizeOptions options;
                 options.threads = params.threads;
                 options.backend = backend.get();
@@ -61,7 +94,7 @@ void AnalysisJob::start() {
                 progress->report(before, total, {});
                 std::lock_guard<std::mutex> lock(results->mutex);
                 if (r) {
-                    results->pending.append({item.index, item.type, r->metrics});
+                    results->pending.append({item.index, item.type, r->metrics, false, 0, {}});
                 } else if (r.error().code == qs::ErrorCode::Cancelled) {
                     return;
                 } else if (results->error.isEmpty()) {

@@ -1,11 +1,14 @@
 #pragma once
 // Measuring the quantization error of many (tensor, type) pairs off the GUI thread: the error
 // atlas behind the table's Error column and the error-per-tensor plot. Each pair is one
-// quantizeTensor() with metrics and no output (nothing is written), on the chosen backend. A
+// quantizeTensor() with metrics and no output (nothing is written), on the chosen backend, or,
+// with `sampling` set and a tensor above its size threshold, the core sampler's estimate with a
+// standard error (quant/sampled_error.h, through the shared cache). A
 // BackgroundJob: results are handed over in batches at each tick (about 20 Hz), so a model of
 // 10,000 tensors costs the event loop a few hundred signals, not 10,000.
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include <QList>
@@ -14,6 +17,7 @@
 #include "jobs/background_job.h"
 
 #include "formats/type_table.h"
+#include "quant/sampled_error.h"
 #include "stats/metrics.h"
 
 namespace qs::model {
@@ -36,6 +40,9 @@ struct AnalysisEntry {
     size_t index = 0;
     qs::formats::TensorType type = qs::formats::TensorType::F32;
     qs::stats::ErrorMetrics metrics;
+    bool sampled = false;  ///< estimated from a sample of rows (metrics hold nmse, snr only)
+    double stdError = 0;   ///< standard error of the shown (weighted) NMSE, when sampled
+    std::vector<qs::quant::ExpertError> experts;  ///< per expert of a 3-D `*_exps` tensor
 };
 
 struct AnalysisParams {
@@ -44,6 +51,11 @@ struct AnalysisParams {
     std::shared_ptr<const qs::quant::Imatrix> imatrix;  ///< optional: weighted NMSE, imatrix quants
     QString backend = QStringLiteral("cpu");            ///< "cpu" or "vulkan:N"
     int threads = 0;                                    ///< CPU threads, 0 = all cores
+    /// Sample tensors above the threshold (nullopt: every pair exact, on the backend).
+    std::optional<qs::quant::ErrorSampling> sampling;
+    /// Where sampled estimates are kept (shared with other jobs of the same model).
+    std::shared_ptr<qs::quant::ErrorEstimateCache> cache;
+    bool perExpert = false;  ///< per-expert estimates of 3-D expert tensors
 };
 
 class AnalysisJob final : public BackgroundJob {

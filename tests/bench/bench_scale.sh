@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Issue 19 benchmarks on the sparse fixtures (synth --preset llama-405b / qwen3moe-30b-a3b):
+# open time, `stats --all --preset Q4_K_M` time and peak RSS, one layer's per-expert errors, and
+# a Q4_K_M dry run. The files are sparse (a few MB on disk); they are deleted on exit.
+#
+#   tests/bench/bench_scale.sh [CLI] [WORK_DIR]    (defaults: build/app/cli/quantscope-cli /tmp/qs-scale)
+set -euo pipefail
+cli="${1:-build/app/cli/quantscope-cli}"
+work="${2:-/tmp/qs-scale}"
+mkdir -p "$work"
+trap 'rm -f "$work"/l405b.gguf "$work"/moe.gguf "$work"/time.txt' EXIT
+
+measure() {  # measure LABEL CMD...: wall seconds and peak RSS of one command
+    local label="$1"
+    shift
+    /usr/bin/time -v "$@" >"$work/out.txt" 2>"$work/time.txt"
+    local wall rss
+    wall=$(grep "Elapsed (wall clock)" "$work/time.txt" | awk '{print $NF}')
+    rss=$(grep "Maximum resident set size" "$work/time.txt" | awk '{print $NF}')
+    printf '| %s | %s | %s KB |\n' "$label" "$wall" "$rss"
+}
+
+"$cli" synth --preset llama-405b -o "$work/l405b.gguf"
+"$cli" synth --preset qwen3moe-30b-a3b -o "$work/moe.gguf"
+du -h --apparent-size "$work/l405b.gguf" "$work/moe.gguf"
+du -h "$work/l405b.gguf" "$work/moe.gguf"
+
+echo "| step | wall | peak RSS |"
+echo "| --- | ---: | ---: |"
+for m in l405b moe; do
+    measure "$m: inspect (open + header)" "$cli" inspect "$work/$m.gguf"
+    measure "$m: stats --all --preset Q4_K_M" "$cli" stats "$work/$m.gguf" --all --preset Q4_K_M --json
+    python3 - "$work/out.txt" <<'EOF'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t = j["totals"]
+print(f"|   ({len(j['tensors'])} tensors, {t['sampled_tensors']} sampled, max rel. std error "
+      f"{100 * t['max_relative_std_error']:.2f} %, {j['seconds']:.1f} s inside) | | |")
+EOF
+    measure "$m: quantize --type Q4_K_M --dry-run" "$cli" quantize "$work/$m.gguf" -o "$work/x.gguf" --type Q4_K_M --dry-run
+done
+measure "moe: one layer's experts (stats --all --per-expert --tensors 'blk\\.7\\.')" \
+    "$cli" stats "$work/moe.gguf" --all --preset Q4_K_M --per-expert --tensors '^blk\.7\.'

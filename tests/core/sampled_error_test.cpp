@@ -1,0 +1,251 @@
+// The core sampler (quant/sampled_error.h): exact mode equals the engine's metrics; sampled
+// estimates on real weights (stories260K, synth tiny/small shapes) fall within their stated
+// standard error of the exact error; the draw is seeded and thread-independent; experts of
+// `*_exps` tensors get their own estimates; the sparse 405B / 30B-A3B fixtures open and plan.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "model/model.h"
+#include "quant/engine.h"
+#include "quant/sampled_error.h"
+#include "synth/synth.h"
+#include "synth/synth_imatrix.h"
+#include "test_util.h"
+
+namespace qs::quant {
+namespace {
+
+using formats::TensorType;
+
+ErrorEstimateOptions sampledOptions(int64_t rows) {
+    ErrorEstimateOptions o;
+    o.sampling.exactBelowValues = 0;
+    o.sampling.sampleRows = rows;
+    return o;
+}
+
+TEST(SampledError, ExactEqualsTheEngineMetrics) {
+    auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
+    ASSERT_TRUE(m.ok()) << m.error().what();
+    auto im = synth::synthImatrix(*m, 3);
+    ASSERT_TRUE(im.ok());
+    ErrorEstimateOptions o;  // default threshold: every tensor of stories260K is small
+    o.imatrix = &*im;
+    int compared = 0;
+    for (size_t i = 0; i < m->tensors().size(); ++i) {
+        if (!allowsQuantization(m->tensors()[i])) continue;
+        for (TensorType type : {TensorType::Q4_0, TensorType::Q4_K, TensorType::Q8_0}) {
+            auto e = estimateTensorError(*m, i, type, o);
+            ASSERT_TRUE(e.ok()) << e.error().what();
+            EXPECT_FALSE(e->sampled);
+            EXPECT_EQ(e->stdError, 0.0);
+            EXPECT_EQ(e->rowsMeasured, uint64_t(m->tensors()[i].rowCount()));
+            QuantizeOptions qo;
+            qo.imatrix = &*im;
+            auto r = quantizeTensor(*m, i, e->type, qo);
+            ASSERT_TRUE(r.ok()) << r.error().what();
+            EXPECT_NEAR(e->nmse, r->metrics.nmse, 1e-12 + 1e-9 * r->metrics.nmse);
+            EXPECT_NEAR(e->weightedNmse, r->metrics.weightedNmse,
+                        1e-12 + 1e-9 * r->metrics.weightedNmse);
+            ++compared;
+        }
+    }
+    EXPECT_GT(compared, 30);
+}
+
+// The acceptance test of issue 19: on real weights, the sampled error lies within its stated
+// standard error band of the exact error for >= 95 % of (tensor, type) pairs. The band is
+// `band` standard errors: 2 (the usual 95 % band; one standard error covers ~68 % of a normal
+// estimate by definition) on stories260K's trained weights; 3 on the synth model, whose
+// Student-t (4 degrees of freedom) weights have an infinite fourth moment, so that per-row
+// energies are heavy-tailed and the standard error of a 64-row sample is itself noisy (~89 %
+// within 2 there, docs/BENCHMARKS.md). The shares within 1, 2 and 3 are printed.
+void checkCoverage(const model::Model& m, const Imatrix* im, int64_t sampleRows,
+                   const std::vector<TensorType>& types, int minPairs, double band) {
+    int pairs = 0, within1 = 0, within2 = 0, within3 = 0, withinBand = 0;
+    double worstRel = 0;
+    for (size_t i = 0; i < m.tensors().size(); ++i) {
+        const auto& t = m.tensors()[i];
+        if (!allowsQuantization(t) || t.rowCount() <= 2 * sampleRows) continue;
+        for (TensorType type : types) {
+            ErrorEstimateOptions o = sampledOptions(sampleRows);
+            o.imatrix = im;
+            auto s = estimateTensorError(m, i, type, o);
+            ASSERT_TRUE(s.ok()) << s.error().what();
+            if (s->copy) continue;
+            ASSERT_TRUE(s->sampled) << t.name;
+            o.sampling.exact = true;
+            auto x = estimateTensorError(m, i, type, o);
+            ASSERT_TRUE(x.ok()) << x.error().what();
+            ASSERT_GT(x->weightedNmse, 0) << t.name;
+            ASSERT_GT(s->stdError, 0) << t.name;
+            const double dev = std::fabs(s->weightedNmse - x->weightedNmse);
+            within1 += dev <= s->stdError;
+            within2 += dev <= 2 * s->stdError;
+            within3 += dev <= 3 * s->stdError;
+            withinBand += dev <= band * s->stdError;
+            worstRel = std::max(worstRel, s->relativeStdError());
+            ++pairs;
+        }
+    }
+    ASSERT_GE(pairs, minPairs);
+    std::printf(
+        "[ coverage ] %d (tensor, type) pairs sampled at %lld rows: %.1f %% within 1 "
+        "standard error, %.1f %% within 2, %.1f %% within 3; largest relative standard "
+        "error %.1f %%\n",
+        pairs, static_cast<long long>(sampleRows), 100.0 * within1 / pairs, 100.0 * within2 / pairs,
+        100.0 * within3 / pairs, 100.0 * worstRel);
+    EXPECT_GE(withinBand, 0.95 * pairs);
+    EXPECT_GE(within2, 0.85 * pairs);
+    EXPECT_GE(within1, 0.5 * pairs);
+}
+
+TEST(SampledError, WithinStdErrorOfExactOnStories260K) {
+    auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
+    ASSERT_TRUE(m.ok()) << m.error().what();
+    checkCoverage(*m, nullptr, 16, {TensorType::Q4_0, TensorType::Q5_1, TensorType::Q8_0}, 40, 2);
+}
+
+TEST(SampledError, WithinStdErrorOfExactOnSynthWithImatrix) {
+    test::TempDir dir;
+    synth::SynthOptions so;  // tiny llama: real heavy-tailed weights with outlier channels
+    ASSERT_TRUE(synth::writeSynthModel(so, dir.file("tiny.gguf")).ok());
+    auto m = model::openModel(dir.file("tiny.gguf"));
+    ASSERT_TRUE(m.ok()) << m.error().what();
+    auto im = synth::synthImatrix(*m, 5);
+    ASSERT_TRUE(im.ok());
+    checkCoverage(*m, &*im, 64, {TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS}, 40, 3);
+}
+
+TEST(SampledError, SeededAndThreadIndependent) {
+    test::TempDir dir;
+    synth::SynthOptions so;
+    ASSERT_TRUE(synth::writeSynthModel(so, dir.file("tiny.gguf")).ok());
+    auto m = model::openModel(dir.file("tiny.gguf"));
+    ASSERT_TRUE(m.ok());
+    const size_t idx = size_t(m->indexOf("blk.0.ffn_down.weight"));
+    ErrorEstimateOptions o = sampledOptions(32);
+    o.threads = 1;
+    auto a = estimateTensorError(*m, idx, TensorType::Q4_K, o);
+    o.threads = 4;
+    auto b = estimateTensorError(*m, idx, TensorType::Q4_K, o);
+    o.sampling.seed = 2;
+    auto c = estimateTensorError(*m, idx, TensorType::Q4_K, o);
+    ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+    EXPECT_TRUE(a->sampled);
+    EXPECT_EQ(a->rowsMeasured, 32u);
+    EXPECT_EQ(a->weightedNmse, b->weightedNmse);  // bit-identical
+    EXPECT_EQ(a->stdError, b->stdError);
+    EXPECT_NE(a->weightedNmse, c->weightedNmse);  // another draw
+}
+
+TEST(SampledError, ExpertsOfAnExpertTensor) {
+    test::TempDir dir;
+    synth::SynthOptions so;
+    so.arch = "qwen3moe";  // 8 experts per *_exps tensor
+    ASSERT_TRUE(synth::writeSynthModel(so, dir.file("moe.gguf")).ok());
+    auto m = model::openModel(dir.file("moe.gguf"));
+    ASSERT_TRUE(m.ok());
+    const auto idx = m->indexOf("blk.0.ffn_up_exps.weight");
+    ASSERT_GE(idx, 0);
+    ErrorEstimateOptions o;
+    o.perExpert = true;
+    o.sampling.exact = true;
+    auto x = estimateTensorError(*m, size_t(idx), TensorType::Q4_K, o);
+    ASSERT_TRUE(x.ok()) << x.error().what();
+    ASSERT_EQ(x->experts.size(), 8u);
+    // The experts' errors combine to the tensor's: sum e^2 / sum x^2 over all rows.
+    double lo = 1e9, hi = 0;
+    for (const auto& e : x->experts) {
+        EXPECT_GT(e.nmse, 0);
+        lo = std::min(lo, e.nmse);
+        hi = std::max(hi, e.nmse);
+    }
+    EXPECT_GE(x->nmse, lo);
+    EXPECT_LE(x->nmse, hi);
+    // Sampled: every expert has its own strata (at least 2 rows each).
+    o.sampling = {};
+    o.sampling.exactBelowValues = 0;
+    o.sampling.sampleRows = 32;
+    auto s = estimateTensorError(*m, size_t(idx), TensorType::Q4_K, o);
+    ASSERT_TRUE(s.ok()) << s.error().what();
+    EXPECT_TRUE(s->sampled);
+    ASSERT_EQ(s->experts.size(), 8u);
+    for (size_t k = 0; k < 8; ++k) {
+        EXPECT_GE(s->experts[k].rowsMeasured, 2u);
+        EXPECT_NEAR(s->experts[k].weightedNmse, x->experts[k].weightedNmse,
+                    4 * s->experts[k].stdError + 1e-12);
+    }
+}
+
+TEST(SampledError, CacheAnswersRepeatsAndExactAnswersSampled) {
+    auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
+    ASSERT_TRUE(m.ok());
+    const size_t idx = size_t(m->indexOf("blk.0.ffn_up.weight"));
+    ErrorEstimateCache cache;
+    ErrorEstimateOptions o = sampledOptions(8);
+    auto a = estimateTensorErrorCached(*m, idx, TensorType::Q8_0, o, &cache);
+    ASSERT_TRUE(a.ok());
+    EXPECT_EQ(cache.size(), 1u);
+    auto b = estimateTensorErrorCached(*m, idx, TensorType::Q8_0, o, &cache);
+    ASSERT_TRUE(b.ok());
+    EXPECT_EQ(cache.size(), 1u);
+    EXPECT_EQ(a->weightedNmse, b->weightedNmse);
+    o.sampling.exact = true;
+    auto x = estimateTensorErrorCached(*m, idx, TensorType::Q8_0, o, &cache);
+    ASSERT_TRUE(x.ok());
+    EXPECT_FALSE(x->sampled);
+    o.sampling.exact = false;  // the exact entry now answers the sampled question
+    auto c = estimateTensorErrorCached(*m, idx, TensorType::Q8_0, o, &cache);
+    ASSERT_TRUE(c.ok());
+    EXPECT_FALSE(c->sampled);
+    EXPECT_EQ(c->weightedNmse, x->weightedNmse);
+}
+
+TEST(SampledError, BadRequestsAreErrors) {
+    auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
+    ASSERT_TRUE(m.ok());
+    ErrorEstimateOptions o;
+    EXPECT_FALSE(estimateTensorError(*m, 100000, TensorType::Q4_0, o).ok());
+    o.sampling.sampleRows = 2;
+    EXPECT_FALSE(estimateTensorError(*m, 1, TensorType::Q4_0, o).ok());
+}
+
+// The sparse fixtures: exact shapes of Llama 3.1 405B and Qwen3-30B-A3B, header + holes.
+TEST(SampledError, SparseLargeFixturesOpenAndPlan) {
+    test::TempDir dir;
+    for (auto preset : {synth::SynthPreset::Llama405B, synth::SynthPreset::Qwen3Moe30B}) {
+        synth::SynthOptions so;
+        so.preset = preset;
+        const std::string path = dir.file("big.gguf");
+        ASSERT_TRUE(synth::writeSynthModel(so, path).ok());
+        auto m = model::openModel(path);
+        ASSERT_TRUE(m.ok()) << m.error().what();
+        if (preset == synth::SynthPreset::Llama405B) {
+            EXPECT_EQ(m->hparams().blockCount, 126u);
+            EXPECT_EQ(m->hparams().embeddingLength, 16384u);
+            EXPECT_GT(m->totalElements(), int64_t(405e9));
+            EXPECT_LT(m->totalElements(), int64_t(407e9));
+        } else {
+            EXPECT_EQ(m->hparams().architecture, "qwen3moe");
+            EXPECT_EQ(m->hparams().expertCount, 128u);
+            EXPECT_EQ(m->hparams().blockCount, 48u);
+            EXPECT_GT(m->totalElements(), int64_t(30e9));
+            EXPECT_LT(m->totalElements(), int64_t(31e9));
+            // One expert tensor, sampled, per expert: strata never cross experts.
+            ErrorEstimateOptions o;
+            o.perExpert = true;
+            auto e = estimateTensorError(*m, size_t(m->indexOf("blk.0.ffn_down_exps.weight")),
+                                         TensorType::Q4_K, o);
+            ASSERT_TRUE(e.ok()) << e.error().what();
+            EXPECT_TRUE(e->sampled);
+            EXPECT_EQ(e->experts.size(), 128u);
+        }
+        std::filesystem::remove(path);
+    }
+}
+
+}  // namespace
+}  // namespace qs::quant

@@ -18,22 +18,20 @@
 #include "quant/engine.h"
 #include "quant/plan_compare.h"
 #include "quant/recipe.h"
+#include "workflow/presets.h"
+#include "workflow/progress.h"
+#include "workflow/request.h"
 
 namespace qs::cli {
 
 namespace {
 
-const quant::Ftype kComparedPresets[] = {quant::Ftype::Q2_K,   quant::Ftype::Q3_K_M,
-                                         quant::Ftype::Q4_K_M, quant::Ftype::Q5_K_M,
-                                         quant::Ftype::Q6_K,   quant::Ftype::Q8_0};
-
 Result<std::optional<quant::Imatrix>> loadImatrixFor(const model::Model& m,
                                                      const std::string& path) {
     std::optional<quant::Imatrix> out;
     if (path.empty()) return out;
-    auto im = quant::loadImatrix(path);
+    auto im = workflow::loadImatrixFor(m, path);
     if (!im) return im.error();
-    QS_TRY(quant::checkImatrixFor(*im, m));
     out = std::move(*im);
     return out;
 }
@@ -48,7 +46,8 @@ Status writeText(const std::string& path, const std::string& text) {
 }
 
 // A plan named on the command line: a .gguf file (its types), a recipe .json, or a preset.
-Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec, bool imatrix) {
+Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec,
+                                 const quant::Imatrix* imatrix) {
     if (spec.ends_with(".gguf")) {
         auto q = model::openModel(spec);
         if (!q) return q.error();
@@ -64,10 +63,7 @@ Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec,
         return makeError(ErrorCode::BadUsage,
                          "'" + spec + "' is neither a .gguf file, a recipe .json nor a preset");
     }
-    quant::PlanOptions po;
-    po.ftype = *f;
-    po.hasImatrix = imatrix;
-    return quant::buildPlan(m, po);
+    return workflow::presetPlan(m, *f, imatrix);
 }
 
 std::string typeOf(formats::TensorType t) {
@@ -250,20 +246,9 @@ Result<quant::SensitivityTable> measureFor(const model::Model& m, const BudgetSp
     so.sampleRows = s.sampleRows;
     so.useCache = !s.noCache;
     so.threads = s.threads;
-    int last = -1;
-    if (s.progress && ::isatty(2)) {
-        so.progress = [&](const quant::Progress& p) {
-            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
-            if (pct != last) {
-                last = pct;
-                std::fprintf(stderr, "\rsensitivity [%3d%%] %-48.48s", pct,
-                             std::string(p.tensor).c_str());
-            }
-            return true;
-        };
-    }
+    so.progress = workflow::terminalProgress("sensitivity ", s.progress);
     auto t = quant::measureSensitivity(m, so);
-    if (so.progress) std::fprintf(stderr, "\n");
+    workflow::endProgressLine(so.progress);
     return t;
 }
 
@@ -282,20 +267,9 @@ Result<quant::SensitivityTable> klTableFor(const model::Model& m, const BudgetSp
     ko.eval.ctx = s.klCtx;
     ko.eval.forward.threads = s.threads;
     ko.eval.imatrix = imatrix;
-    int last = -1;
-    if (s.progress && ::isatty(2)) {
-        ko.progress = [&](const quant::Progress& p) {
-            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
-            if (pct != last) {
-                last = pct;
-                std::fprintf(stderr, "\rKL probes [%3d%%] %-48.48s", pct,
-                             std::string(p.tensor).c_str());
-            }
-            return true;
-        };
-    }
+    ko.progress = workflow::terminalProgress("KL probes ", s.progress);
     auto kl = eval::klSensitivityOfText(m, nmse, text.str(), ko);
-    if (ko.progress) std::fprintf(stderr, "\n");
+    workflow::endProgressLine(ko.progress);
     return kl;
 }
 
@@ -319,10 +293,7 @@ Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant
         return makeError(ErrorCode::BadUsage,
                          "--objective must be nmse or kl, not '" + s.objective + "'");
     }
-    quant::PlanOptions po;
-    po.ftype = *f;
-    po.hasImatrix = imatrix != nullptr;
-    out.base = quant::buildPlan(m, po);
+    out.base = workflow::presetPlan(m, *f, imatrix);
     quant::OptimizerOptions oo;
     oo.lock = s.lock;
     oo.factors = s.factors;
@@ -398,10 +369,7 @@ int runPlan(const PlanCliOptions& o) {
         if (!f)
             return fail(makeError(ErrorCode::BadUsage,
                                   "--preset-size: unknown preset '" + o.presetSize + "'"));
-        quant::PlanOptions pp;
-        pp.ftype = *f;
-        pp.hasImatrix = im != nullptr;
-        auto size = quant::predictFileSize(m, quant::buildPlan(m, pp), im);
+        auto size = quant::predictFileSize(m, workflow::presetPlan(m, *f, im), im);
         if (!size) return fail(size.error());
         sized.targetSize = *size;
         sizePresets = {*f};
@@ -439,11 +407,8 @@ int runPlan(const PlanCliOptions& o) {
         quant::OptimizeResult atSize;
     };
     std::vector<Row> presets;
-    for (auto f : kComparedPresets) {
-        quant::PlanOptions po;
-        po.ftype = f;
-        po.hasImatrix = im != nullptr;
-        const auto s = opt.optimizer->score(quant::buildPlan(m, po));
+    for (auto f : workflow::comparedPresets()) {
+        const auto s = opt.optimizer->score(workflow::presetPlan(m, f, im));
         if (!s.unknown.empty()) continue;  // uses a type outside --types
         presets.push_back({std::string(quant::ftypeInfo(f).name), s.fileBytes, s.error,
                            opt.optimizer->solve(s.fileBytes)});
@@ -525,9 +490,9 @@ int runPlanDiff(const PlanDiffCliOptions& o) {
     auto imatrix = loadImatrixFor(m, o.imatrix);
     if (!imatrix) return fail(imatrix.error());
     const quant::Imatrix* im = *imatrix ? &**imatrix : nullptr;
-    auto a = planFromSpec(m, o.a, im != nullptr);
+    auto a = planFromSpec(m, o.a, im);
     if (!a) return fail(a.error());
-    auto b = planFromSpec(m, o.b, im != nullptr);
+    auto b = planFromSpec(m, o.b, im);
     if (!b) return fail(b.error());
     // Measure the types the two plans use (quantized ones that differ from the source).
     std::vector<formats::TensorType> types;

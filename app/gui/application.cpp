@@ -18,6 +18,7 @@
 #include "plan_document.h"
 #include "plots_panel.h"
 #include "quant/ftype.h"
+#include "workflow/request.h"
 
 namespace qs::gui {
 
@@ -77,7 +78,7 @@ int runApplication(int& argc, char** argv) {
 
     if (!options.preset.isEmpty()) {
         // Connected before the screenshot: the picture shows the planned model.
-        const qs::quant::Ftype preset = *qs::quant::ftypeFromName(options.preset.toStdString());
+        const qs::quant::Ftype preset = *qs::workflow::parsePreset(options.preset.toStdString());
         QObject::connect(&window, &MainWindow::modelLoaded, &window, [&window, preset] {
             window.planDocument()->applyPreset(preset);
             // The plan asked for on the command line is the starting point, not an edit.
@@ -95,7 +96,11 @@ int runApplication(int& argc, char** argv) {
     }
     if (!options.compare.isEmpty()) {
         QComboBox* combo = window.plotsPanel()->errorPlot()->compareCombo();
-        combo->setCurrentIndex(std::max(0, combo->findText(options.compare)));
+        // By the preset's canonical name, as the combo lists it ("q4_k" is Q4_K_M).
+        const qs::Result<qs::quant::Ftype> f =
+            qs::workflow::parsePreset(options.compare.toStdString(), "--compare");
+        const QString name = f ? QString::fromUtf8(qs::quant::ftypeInfo(*f).name) : options.compare;
+        combo->setCurrentIndex(std::max(0, combo->findText(name)));
     }
     if (!options.screenshotPath.isEmpty()) {
         const QString path = options.screenshotPath;

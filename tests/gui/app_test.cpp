@@ -11,7 +11,12 @@
 #include <QTest>
 
 #include "app_options.h"
+#include "backend_choice.h"
+#include "budget_panel.h"
+#include "plan_toolbar.h"
+#include "quant/backend.h"
 #include "synth/synth.h"
+#include "workflow/presets.h"
 
 namespace {
 
@@ -69,6 +74,8 @@ class AppTest : public QObject {
 
 private slots:
     void versionNamesBackends();
+    void backendSpecsParseAsInTheCli();
+    void presetListsComeFromCore();
     void versionAndHelpNeedNoDisplay();
     void opensFileManagerArgument();
     void badArgumentIsUsageError();
@@ -80,6 +87,33 @@ void AppTest::versionNamesBackends() {
     QVERIFY(o.exitNow);
     QCOMPARE(o.exitCode, 0);
     QCOMPARE(o.message, expectedVersion());
+}
+
+// The explorer's backend setting goes through the CLI's parser: "vulkan:x" is said (and the
+// CPU does the work), never taken silently as the default device.
+void AppTest::backendSpecsParseAsInTheCli() {
+    QString note;
+    QVERIFY(!qs::gui::makeBackend(QStringLiteral("cpu"), &note));
+    QVERIFY2(note.isEmpty(), qPrintable(note));
+    for (const char* bad : {"vulkan:x", "vulkan:", "vulkan:-1", "cuda"}) {
+        note.clear();
+        QVERIFY(!qs::gui::makeBackend(QString::fromLatin1(bad), &note));
+        QVERIFY2(note.contains(QStringLiteral("using the CPU")), qPrintable(note));
+        QVERIFY2(note.contains(QLatin1String(bad)) || note.contains(QStringLiteral("device index")),
+                 qPrintable(note));
+    }
+}
+
+// The preset combo and the budget chart list what core lists (llama.cpp's names).
+void AppTest::presetListsComeFromCore() {
+    QStringList names;
+    for (const std::string& n : qs::workflow::presetNames())
+        names.append(QString::fromStdString(n));
+    QCOMPARE(qs::gui::PlanToolBar::presetNames(), names);
+    QCOMPARE(qs::gui::PlanToolBar::presetNames().size(), 35);
+    QCOMPARE(qs::gui::BudgetPanel::chartPresets().size(),
+             qsizetype(qs::workflow::budgetChartPresets().size()));
+    QCOMPARE(qs::gui::BudgetPanel::chartPresets().first(), QStringLiteral("Q2_K"));
 }
 
 void AppTest::versionAndHelpNeedNoDisplay() {

@@ -13,6 +13,7 @@
 #include "report/variants.h"
 #include "synth/synth.h"
 #include "synth/synth_imatrix.h"
+#include "workflow/format.h"
 #ifdef QS_HAVE_VULKAN
 #include "device_list.h"
 #endif
@@ -20,19 +21,6 @@
 namespace qs::cli {
 
 namespace {
-
-std::string humanBytes(uint64_t b) {
-    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = double(b);
-    int u = 0;
-    while (v >= 1024.0 && u < 4) {
-        v /= 1024.0;
-        ++u;
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
-    return buf;
-}
 
 nlohmann::json valueToJson(const io::GgufValue& v, bool full) {
     using io::GgufType;
@@ -186,7 +174,8 @@ int runInspect(const InspectOptions& o) {
     if (m.files().size() > 1) {
         std::printf("files:         %zu files\n", m.files().size());
         for (const auto& f : m.files()) {
-            std::printf("               %s (%s)\n", f.path().c_str(), humanBytes(f.size()).c_str());
+            std::printf("               %s (%s)\n", f.path().c_str(),
+                        workflow::formatBytes(f.size()).c_str());
         }
     }
     std::printf("architecture:  %s\n", hp.architecture.empty() ? "?" : hp.architecture.c_str());
@@ -231,13 +220,13 @@ int runInspect(const InspectOptions& o) {
     std::printf("\nby type\n");
     for (const auto& [name, tt] : byType) {
         std::printf("  %-8s %5" PRIu64 " tensors %14" PRIu64 " parameters %12s\n", name.c_str(),
-                    tt.tensors, tt.params, humanBytes(tt.bytes).c_str());
+                    tt.tensors, tt.params, workflow::formatBytes(tt.bytes).c_str());
     }
     std::printf("\ntotal: %zu tensors, %" PRId64 " parameters, %" PRIu64
                 " bytes (%s), %.4f bits "
                 "per weight\n",
                 m.tensors().size(), m.totalElements(), m.totalBytes(),
-                humanBytes(m.totalBytes()).c_str(), bpw);
+                workflow::formatBytes(m.totalBytes()).c_str(), bpw);
     return 0;
 }
 
@@ -310,7 +299,7 @@ int runDevices(bool json) {
     for (const auto& d : *devices) {
         std::printf("vulkan:%u  %s  [%s, %s, Vulkan %s, %s device-local, subgroup %u]\n", d.index,
                     d.name.c_str(), d.type.c_str(), d.driver.c_str(), d.apiVersion.c_str(),
-                    humanBytes(d.deviceLocalBytes).c_str(), d.subgroupSize);
+                    workflow::formatBytes(d.deviceLocalBytes).c_str(), d.subgroupSize);
     }
     return 0;
 #else

@@ -13,6 +13,8 @@
 #include "eval/tokenizer.h"
 #include "quant/ftype.h"
 #include "quant/recipe.h"
+#include "workflow/request.h"
+#include "workflow/run.h"
 
 namespace qs::cli {
 
@@ -49,21 +51,19 @@ Result<std::vector<int32_t>> loadTokens(const EvalCliOptions& o, const model::Mo
     return tk->encode(*text, !o.noBos && tk->addBosDefault());
 }
 
-Result<quant::Plan> planOf(const model::Model& m, const EvalCliOptions& o) {
+// The plan to evaluate: the recipe, else the preset (the recipe wins when both are given).
+Result<workflow::ValidatedPlan> planOf(const model::Model& m, const EvalCliOptions& o) {
+    workflow::Request r;
+    r.model = &m;
+    r.threads = o.threads;
     if (!o.recipe.empty()) {
-        auto r = quant::loadRecipe(o.recipe);
-        if (!r) return r.error();
-        return quant::planFromRecipe(m, *r);
+        r.recipePath = o.recipe;
+    } else {
+        auto ft = workflow::parsePreset(o.type);
+        if (!ft) return ft.error();
+        r.preset = *ft;
     }
-    auto ft = quant::ftypeFromName(o.type);
-    if (!ft) {
-        return makeError(ErrorCode::BadUsage, "unknown --type '" + o.type +
-                                                  "' (expected a llama.cpp preset such as "
-                                                  "Q4_K_M, Q8_0, F16)");
-    }
-    quant::PlanOptions po;
-    po.ftype = *ft;
-    return quant::buildPlan(m, po);
+    return workflow::makePlan(r, /*forWriting=*/false);
 }
 
 // --llama-perplexity: chunks of ctx tokens, BOS first, second halves scored.
@@ -203,9 +203,7 @@ int runEval(const EvalCliOptions& o) {
     if (quantize) {
         auto plan = planOf(*m, o);
         if (!plan) return fail(plan.error());
-        quant::QuantizeOptions qo;
-        qo.threads = o.threads;
-        auto b = eval::bindWithPlan(*m, *plan, qo);
+        auto b = workflow::bindForEval(*plan);
         if (!b) return fail(b.error());
         lm = std::move(*b);
     } else {

@@ -30,6 +30,8 @@
 #include "quant/imatrix.h"
 #include "quant/plan.h"
 #include "quant/plan_compare.h"
+#include "workflow/presets.h"
+#include "workflow/request.h"
 
 namespace qs::cli {
 
@@ -67,22 +69,7 @@ const OptionSpec* findOption(const std::string& name) {
     return nullptr;
 }
 
-// The names llama-quantize accepts for TYPE, in its order (tools/quantize QUANT_OPTIONS): a
-// number picks the first entry with that id, which is also the name of the default output.
-struct TypeName {
-    const char* name;
-    uint32_t id;
-};
-constexpr TypeName kTypeNames[] = {
-    {"Q1_0", 40},   {"Q2_0", 41},   {"Q4_0", 2},     {"Q4_1", 3},    {"MXFP4_MOE", 38},
-    {"Q5_0", 8},    {"Q5_1", 9},    {"IQ2_XXS", 19}, {"IQ2_XS", 20}, {"IQ2_S", 28},
-    {"IQ2_M", 29},  {"IQ1_S", 24},  {"IQ1_M", 31},   {"TQ1_0", 36},  {"TQ2_0", 37},
-    {"Q2_K", 10},   {"Q2_K_S", 21}, {"IQ3_XXS", 23}, {"IQ3_S", 26},  {"IQ3_M", 27},
-    {"Q3_K", 12},   {"IQ3_XS", 22}, {"Q3_K_S", 11},  {"Q3_K_M", 12}, {"Q3_K_L", 13},
-    {"IQ4_NL", 25}, {"IQ4_XS", 30}, {"Q4_K", 15},    {"Q4_K_S", 14}, {"Q4_K_M", 15},
-    {"Q5_K", 17},   {"Q5_K_S", 16}, {"Q5_K_M", 17},  {"Q6_K", 18},   {"Q8_0", 7},
-    {"F16", 1},     {"BF16", 32},   {"F32", 0},      {"COPY", 0},
-};
+using TypeName = workflow::QuantizeTypeName;
 
 bool equalsNoCase(const std::string& a, const char* b) {
     const size_t n = std::strlen(b);
@@ -107,11 +94,11 @@ std::optional<int> stoiLike(const std::string& s) {
 
 // TYPE as llama-quantize parses it: a name (case-insensitive) or a number; the canonical name.
 std::optional<TypeName> parseFtype(const std::string& text) {
-    for (const auto& t : kTypeNames) {
+    for (const auto& t : workflow::llamaQuantizeTypeNames()) {
         if (equalsNoCase(text, t.name)) return t;
     }
     if (auto n = stoiLike(text)) {
-        for (const auto& t : kTypeNames) {
+        for (const auto& t : workflow::llamaQuantizeTypeNames()) {
             if (int64_t(t.id) == *n) return t;
         }
     }
@@ -313,7 +300,7 @@ void printLlamaQuantizeHelp(const std::string& prog, std::FILE* to) {
         "Messages go to stderr as llama-quantize's log does; the timing lines to stdout.\n\n"
         "allowed quantization types (name or number):\n",
         prog.c_str());
-    for (const auto& t : kTypeNames) {
+    for (const auto& t : workflow::llamaQuantizeTypeNames()) {
         if (std::string(t.name) == "COPY") {
             std::fprintf(to, "          COPY    : only copy tensors, no quantizing\n");
         } else if (auto ft = quant::ftypeFromName(t.name);
@@ -556,19 +543,18 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
             plan.ftype = quant::Ftype(uint32_t(guessed ? *guessed : quant::Ftype::ALL_F32) | 1024u);
         }
     } else {
-        quant::PlanOptions po;
-        po.ftype = quant::Ftype(type->id);
-        po.pure = a.pure;
-        po.hasImatrix = imatrix.has_value();
-        po.leaveOutputTensor = a.leaveOutputTensor;
-        po.outputType = a.outputType;
-        po.tokenEmbdType = a.tokenEmbdType;
-        for (const auto& text : a.rules) {
-            auto r = quant::parseTypeRule(text);
-            if (!r) return failWith(prog, r.error());
-            po.rules.push_back(std::move(*r));
-        }
-        plan = quant::buildPlan(m, po);
+        workflow::Request r;
+        r.model = &m;
+        r.preset = quant::Ftype(type->id);
+        r.pure = a.pure;
+        r.imatrix = imatrix ? &*imatrix : nullptr;
+        r.leaveOutputTensor = a.leaveOutputTensor;
+        r.outputType = a.outputType;
+        r.tokenEmbdType = a.tokenEmbdType;
+        r.ruleTexts = a.rules;
+        auto built = workflow::buildPlan(r);
+        if (!built) return failWith(prog, built.error());
+        plan = std::move(*built);
     }
     plan.kvOverrides = a.kv;
     if (blocksLeft) {
@@ -580,44 +566,29 @@ int runLlamaQuantize(const std::vector<std::string>& argv, const std::string& pr
     // through writing): an imatrix where the types need one, shapes, types we write,
     // re-quantizing.
     const auto order = quant::llamaTensorOrder(m);
+    workflow::Checks checks;
+    checks.hasImatrix = imatrix.has_value();
+    const auto found = workflow::findProblems(m, plan, order, checks);
     bool willRequireImatrix = false;
-    for (size_t k : order) {
-        const auto& t = m.tensors()[k];
-        const auto& c = plan.tensors[k];
-        if (c.quantizable && c.requiresImatrix && !imatrix) {
-            if (a.dryRun) {
-                willRequireImatrix = true;
-                continue;
-            }
-            return failWith(prog,
-                            makeError(ErrorCode::BadUsage,
-                                      "this quantization requires an importance matrix (target "
-                                      "type " +
-                                          quant::llamaTypeName(c.type) +
-                                          "), as in llama.cpp: pass --imatrix FILE",
-                                      m.path(), kNoOffset, t.name));
+    for (const auto& f : found) {
+        if (f.problem != workflow::Problem::NeedsImatrix) continue;
+        if (a.dryRun) {
+            willRequireImatrix = true;
+            break;
         }
+        return failWith(prog, makeError(ErrorCode::BadUsage,
+                                        "this quantization requires an importance matrix (target "
+                                        "type " +
+                                            quant::llamaTypeName(plan.tensors[f.tensor].type) +
+                                            "), as in llama.cpp: pass --imatrix FILE",
+                                        m.path(), kNoOffset, m.tensors()[f.tensor].name));
     }
     if (!a.dryRun) {
-        for (size_t k : order) {
-            const auto& t = m.tensors()[k];
-            const auto& c = plan.tensors[k];
-            if (c.type == t.type) continue;
-            const auto& tt = formats::traits(c.type);
-            if (t.rowLength() % tt.blockSize != 0) {
-                return failWith(
-                    prog, makeError(ErrorCode::BadUsage,
-                                    quant::llamaTypeName(c.type) + " cannot hold rows of " +
-                                        std::to_string(t.rowLength()) + " values (block size " +
-                                        std::to_string(tt.blockSize) + ")",
-                                    m.path(), kNoOffset, t.name));
-            }
-            if (!formats::canEncode(c.type)) {
-                return failWith(prog, makeError(ErrorCode::BadUsage,
-                                                "Quantscope cannot write " +
-                                                    quant::llamaTypeName(c.type) + " yet",
-                                                m.path(), kNoOffset, t.name));
-            }
+        for (const auto& f : found) {
+            if (f.problem == workflow::Problem::NeedsImatrix) continue;
+            return failWith(prog, makeError(ErrorCode::BadUsage,
+                                            workflow::describe(m, plan, f, quant::llamaTypeName),
+                                            m.path(), kNoOffset, m.tensors()[f.tensor].name));
         }
         if (auto st = quant::checkRequantize(m, plan, a.allowRequantize); !st) {
             return failWith(prog, st.error());

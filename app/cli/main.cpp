@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "common/build_info.h"
 #include "llama_quantize_compat.h"
+#include "workflow/presets.h"
 
 #ifdef QS_HAVE_VULKAN
 constexpr bool kWithVulkan = true;
@@ -111,8 +112,7 @@ int main(int argc, char** argv) {
     cQuant->add_option("-o,--output", quant.output, "Output .gguf path");
     cQuant->add_option(
         "--type", quant.type,
-        "Preset as llama-quantize names it: Q8_0, Q6_K, Q5_K_M, Q4_K_M, Q4_0, IQ4_NL, "
-        "F16 ... (default Q8_0)");
+        "Preset as llama-quantize names it (default Q8_0): " + qs::workflow::presetNameList());
     cQuant->add_option("--tensor-type", quant.tensorTypes,
                        "REGEX=TYPE override, first match wins (repeatable), as llama-quantize's");
     cQuant->add_option("--tensor-type-file", quant.tensorTypeFile,

@@ -19,22 +19,20 @@
 #include "quant/plan_compare.h"
 #include "quant/recipe.h"
 #include "report/variants.h"
+#include "workflow/presets.h"
+#include "workflow/progress.h"
+#include "workflow/request.h"
 
 namespace qs::cli {
 
 namespace {
 
-const quant::Ftype kComparedPresets[] = {quant::Ftype::Q2_K,   quant::Ftype::Q3_K_M,
-                                         quant::Ftype::Q4_K_M, quant::Ftype::Q5_K_M,
-                                         quant::Ftype::Q6_K,   quant::Ftype::Q8_0};
-
 Result<std::optional<quant::Imatrix>> loadImatrixFor(const model::Model& m,
                                                      const std::string& path) {
     std::optional<quant::Imatrix> out;
     if (path.empty()) return out;
-    auto im = quant::loadImatrix(path);
+    auto im = workflow::loadImatrixFor(m, path);
     if (!im) return im.error();
-    QS_TRY(quant::checkImatrixFor(*im, m));
     out = std::move(*im);
     return out;
 }
@@ -49,7 +47,8 @@ Status writeText(const std::string& path, const std::string& text) {
 }
 
 // A plan named on the command line: a .gguf file (its types), a recipe .json, or a preset.
-Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec, bool imatrix) {
+Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec,
+                                 const quant::Imatrix* imatrix) {
     if (spec.ends_with(".gguf")) {
         auto q = model::openModel(spec);
         if (!q) return q.error();
@@ -65,10 +64,7 @@ Result<quant::Plan> planFromSpec(const model::Model& m, const std::string& spec,
         return makeError(ErrorCode::BadUsage,
                          "'" + spec + "' is neither a .gguf file, a recipe .json nor a preset");
     }
-    quant::PlanOptions po;
-    po.ftype = *f;
-    po.hasImatrix = imatrix;
-    return quant::buildPlan(m, po);
+    return workflow::presetPlan(m, *f, imatrix);
 }
 
 std::string typeOf(formats::TensorType t) {
@@ -230,122 +226,6 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
 
 }  // namespace
 
-Result<std::vector<formats::TensorType>> parseTypeList(const std::string& list) {
-    std::vector<formats::TensorType> out;
-    std::stringstream ss(list);
-    std::string item;
-    while (std::getline(ss, item, ',')) {
-        if (item.empty()) continue;
-        auto t = formats::typeFromName(item);
-        if (!t || uint32_t(*t) >= 1000) {
-            return makeError(ErrorCode::BadUsage, "--types: unknown type '" + item + "'");
-        }
-        out.push_back(*t);
-    }
-    return out;
-}
-
-Result<quant::SensitivityTable> measureFor(const model::Model& m, const BudgetSpec& s,
-                                           const std::vector<formats::TensorType>& types,
-                                           const quant::Imatrix* imatrix) {
-    quant::SensitivityOptions so;
-    so.types = types;
-    so.imatrix = imatrix;
-    so.exact = s.exact;
-    so.sampleRows = s.sampleRows;
-    so.useCache = !s.noCache;
-    so.threads = s.threads;
-    int last = -1;
-    if (s.progress && ::isatty(2)) {
-        so.progress = [&](const quant::Progress& p) {
-            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
-            if (pct != last) {
-                last = pct;
-                std::fprintf(stderr, "\rsensitivity [%3d%%] %-48.48s", pct,
-                             std::string(p.tensor).c_str());
-            }
-            return true;
-        };
-    }
-    auto t = quant::measureSensitivity(m, so);
-    if (so.progress) std::fprintf(stderr, "\n");
-    return t;
-}
-
-Result<quant::SensitivityTable> klTableFor(const model::Model& m, const BudgetSpec& s,
-                                           const quant::SensitivityTable& nmse,
-                                           const quant::Imatrix* imatrix) {
-    if (s.klText.empty()) {
-        return makeError(ErrorCode::BadUsage,
-                         "--objective kl needs --text FILE (the text the KL is measured on)");
-    }
-    std::ifstream f(s.klText, std::ios::binary);
-    if (!f) return makeError(ErrorCode::BadInput, "cannot read the text", s.klText);
-    std::stringstream text;
-    text << f.rdbuf();
-    eval::KlSensitivityOptions ko;
-    ko.eval.ctx = s.klCtx;
-    ko.eval.forward.threads = s.threads;
-    ko.eval.imatrix = imatrix;
-    int last = -1;
-    if (s.progress && ::isatty(2)) {
-        ko.progress = [&](const quant::Progress& p) {
-            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
-            if (pct != last) {
-                last = pct;
-                std::fprintf(stderr, "\rKL probes [%3d%%] %-48.48s", pct,
-                             std::string(p.tensor).c_str());
-            }
-            return true;
-        };
-    }
-    auto kl = eval::klSensitivityOfText(m, nmse, text.str(), ko);
-    if (ko.progress) std::fprintf(stderr, "\n");
-    return kl;
-}
-
-Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant::Imatrix* imatrix,
-                         Optimized& out) {
-    if ((s.targetBpw > 0) == (s.targetSize > 0)) {
-        return makeError(ErrorCode::BadUsage, "give one of --target-bpw or --target-size");
-    }
-    auto types = parseTypeList(s.types);
-    if (!types) return types.error();
-    auto f = quant::ftypeFromName(s.base);
-    if (!f) return makeError(ErrorCode::BadUsage, "--base: unknown preset '" + s.base + "'");
-    auto table = measureFor(m, s, *types, imatrix);
-    if (!table) return table.error();
-    out.table = std::move(*table);
-    if (s.objective == "kl") {
-        auto kl = klTableFor(m, s, out.table, imatrix);
-        if (!kl) return kl.error();
-        out.table = std::move(*kl);
-    } else if (s.objective != "nmse") {
-        return makeError(ErrorCode::BadUsage,
-                         "--objective must be nmse or kl, not '" + s.objective + "'");
-    }
-    quant::PlanOptions po;
-    po.ftype = *f;
-    po.hasImatrix = imatrix != nullptr;
-    out.base = quant::buildPlan(m, po);
-    quant::OptimizerOptions oo;
-    oo.lock = s.lock;
-    oo.factors = s.factors;
-    auto opt = quant::PlanOptimizer::prepare(m, out.table, out.base, oo, imatrix);
-    if (!opt) return opt.error();
-    out.optimizer.emplace(std::move(*opt));
-    out.targetBytes = s.targetSize > 0 ? s.targetSize : out.optimizer->bytesForBpw(s.targetBpw);
-    out.result = out.optimizer->solve(out.targetBytes);
-    if (!out.result.feasible) {
-        return makeError(ErrorCode::BadUsage,
-                         "no plan fits in " + std::to_string(out.targetBytes) +
-                             " bytes: the smallest with these types is " +
-                             std::to_string(out.optimizer->minFileBytes()) + " bytes",
-                         m.path());
-    }
-    return {};
-}
-
 int runPlan(const PlanCliOptions& o) {
     auto opened = model::openModel(o.model);
     if (!opened) return fail(opened.error());
@@ -406,10 +286,7 @@ int runPlan(const PlanCliOptions& o) {
         if (!f)
             return fail(makeError(ErrorCode::BadUsage,
                                   "--preset-size: unknown preset '" + o.presetSize + "'"));
-        quant::PlanOptions pp;
-        pp.ftype = *f;
-        pp.hasImatrix = im != nullptr;
-        auto size = quant::predictFileSize(m, quant::buildPlan(m, pp), im);
+        auto size = quant::predictFileSize(m, workflow::presetPlan(m, *f, im), im);
         if (!size) return fail(size.error());
         sized.targetSize = *size;
         sizePresets = {*f};
@@ -447,11 +324,8 @@ int runPlan(const PlanCliOptions& o) {
         quant::OptimizeResult atSize;
     };
     std::vector<Row> presets;
-    for (auto f : kComparedPresets) {
-        quant::PlanOptions po;
-        po.ftype = f;
-        po.hasImatrix = im != nullptr;
-        const auto s = opt.optimizer->score(quant::buildPlan(m, po));
+    for (auto f : workflow::comparedPresets()) {
+        const auto s = opt.optimizer->score(workflow::presetPlan(m, f, im));
         if (!s.unknown.empty()) continue;  // uses a type outside --types
         presets.push_back({std::string(quant::ftypeInfo(f).name), s.fileBytes, s.error,
                            opt.optimizer->solve(s.fileBytes)});
@@ -533,9 +407,9 @@ int runPlanDiff(const PlanDiffCliOptions& o) {
     auto imatrix = loadImatrixFor(m, o.imatrix);
     if (!imatrix) return fail(imatrix.error());
     const quant::Imatrix* im = *imatrix ? &**imatrix : nullptr;
-    auto a = planFromSpec(m, o.a, im != nullptr);
+    auto a = planFromSpec(m, o.a, im);
     if (!a) return fail(a.error());
-    auto b = planFromSpec(m, o.b, im != nullptr);
+    auto b = planFromSpec(m, o.b, im);
     if (!b) return fail(b.error());
     // Measure the types the two plans use (quantized ones that differ from the source).
     std::vector<formats::TensorType> types;

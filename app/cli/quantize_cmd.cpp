@@ -3,11 +3,7 @@
 #include <cinttypes>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <set>
-#include <sstream>
-
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -22,6 +18,9 @@
 #include "quant/plan.h"
 #include "quant/plan_compare.h"
 #include "quant/recipe.h"
+#include "workflow/progress.h"
+#include "workflow/request.h"
+#include "workflow/run.h"
 #ifdef QS_HAVE_VULKAN
 #include "vulkan_backend.h"
 #endif
@@ -35,133 +34,46 @@ int usage(const std::string& message) {
     return 2;
 }
 
-Result<formats::TensorType> parseWritableType(const std::string& name, const char* option) {
-    auto t = formats::typeFromName(name);
-    if (!t || uint32_t(*t) >= 1000) {
-        return makeError(ErrorCode::BadUsage,
-                         std::string(option) + ": unknown type '" + name + "'");
-    }
-    return *t;
-}
-
 double snrOrInf(double v) {
     return std::isfinite(v) ? v : 999.0;
 }
 
-// Build the plan the command line describes.
-Result<quant::Plan> planFromOptions(const model::Model& m, const QuantizeCliOptions& o,
-                                    bool haveImatrix) {
-    if (!o.recipe.empty()) {
-        if (!o.type.empty() || !o.tensorTypes.empty() || !o.tensorTypeFile.empty()) {
-            return makeError(ErrorCode::BadUsage,
-                             "--recipe cannot be combined with --type or --tensor-type");
-        }
-        auto r = quant::loadRecipe(o.recipe);
-        if (!r) return r.error();
-        return quant::planFromRecipe(m, *r);
-    }
-    quant::PlanOptions po;
-    const std::string typeName = o.type.empty() ? "Q8_0" : o.type;
-    auto ft = quant::ftypeFromName(typeName);
-    if (!ft) {
-        return makeError(ErrorCode::BadUsage,
-                         "unknown --type '" + typeName +
-                             "' (expected a llama.cpp preset such as Q4_K_M, Q8_0, F16)");
-    }
-    po.ftype = *ft;
-    po.pure = o.pure;
-    po.hasImatrix = haveImatrix;
-    po.leaveOutputTensor = o.leaveOutputTensor;
-    for (const auto& text : o.tensorTypes) {
-        auto r = quant::parseTypeRule(text);
-        if (!r) return r.error();
-        po.rules.push_back(std::move(*r));
-    }
-    if (!o.tensorTypeFile.empty()) {
-        std::ifstream in(o.tensorTypeFile);
-        if (!in) return makeError(ErrorCode::IoError, "cannot open", o.tensorTypeFile);
-        std::stringstream ss;
-        ss << in.rdbuf();
-        auto rules = quant::parseTypeRuleFile(ss.str(), o.tensorTypeFile);
-        if (!rules) return rules.error();
-        for (auto& r : *rules) po.rules.push_back(std::move(r));
-    }
+// The request the command line describes; the workflow builds and checks the plan.
+Result<workflow::Request> requestFromOptions(const model::Model& m, const QuantizeCliOptions& o,
+                                             const quant::Imatrix* imatrix) {
+    workflow::Request r;
+    r.model = &m;
+    r.presetName = o.type;
+    r.recipePath = o.recipe;
+    r.ruleTexts = o.tensorTypes;
+    r.ruleFile = o.tensorTypeFile;
+    r.pure = o.pure;
+    r.leaveOutputTensor = o.leaveOutputTensor;
+    r.imatrix = imatrix;
+    r.allowRequantize = o.allowRequantize;
+    r.threads = o.threads;
     if (!o.outputTensorType.empty()) {
-        auto t = parseWritableType(o.outputTensorType, "--output-tensor-type");
+        auto t = workflow::parseWritableType(o.outputTensorType, "--output-tensor-type");
         if (!t) return t.error();
-        po.outputType = *t;
+        r.outputType = *t;
     }
     if (!o.tokenEmbeddingType.empty()) {
-        auto t = parseWritableType(o.tokenEmbeddingType, "--token-embedding-type");
+        auto t = workflow::parseWritableType(o.tokenEmbeddingType, "--token-embedding-type");
         if (!t) return t.error();
-        po.tokenEmbdType = *t;
+        r.tokenEmbdType = *t;
     }
-    return quant::buildPlan(m, po);
-}
-
-// Checks that make a plan impossible to write, reported before any work starts.
-Status validatePlan(const model::Model& m, const quant::Plan& p, bool haveImatrix, bool pure,
-                    bool forWriting) {
-    for (size_t i = 0; i < p.tensors.size(); ++i) {
-        const auto& t = m.tensors()[i];
-        const auto& c = p.tensors[i];
-        const auto& tt = formats::traits(c.type);
-        // --pure promises one type for every tensor: where the rows cannot hold it, say so
-        // rather than fall back silently (llama-quantize would fall back here).
-        if (pure && c.fellBack) {
-            const auto& want = formats::traits(c.requested);
-            return makeError(ErrorCode::BadUsage,
-                             std::string(want.name) + " cannot hold rows of " +
-                                 std::to_string(t.rowLength()) + " values (block size " +
-                                 std::to_string(want.blockSize) +
-                                 "); without --pure it would fall "
-                                 "back to " +
-                                 std::string(tt.name),
-                             m.path(), kNoOffset, t.name);
-        }
-        if (t.rowLength() % tt.blockSize != 0) {
-            return makeError(ErrorCode::BadUsage,
-                             std::string(tt.name) + " cannot hold rows of " +
-                                 std::to_string(t.rowLength()) + " values (block size " +
-                                 std::to_string(tt.blockSize) + ")",
-                             m.path(), kNoOffset, t.name);
-        }
-        if (forWriting && c.requiresImatrix && !haveImatrix) {
-            return makeError(ErrorCode::BadUsage,
-                             std::string(tt.name) +
-                                 " needs an importance matrix, as in llama.cpp: pass --imatrix "
-                                 "FILE (llama-imatrix makes one), or pick a type or preset that "
-                                 "does not need one",
-                             m.path(), kNoOffset, t.name);
-        }
-        if (forWriting && c.type != t.type && !formats::canEncode(c.type)) {
-            return makeError(ErrorCode::BadUsage,
-                             "Quantscope cannot write " + std::string(tt.name) + " yet", m.path(),
-                             kNoOffset, t.name);
-        }
-    }
-    return {};
+    return r;
 }
 
 }  // namespace
 
-/// The backend `--backend` names: null for the CPU; a Vulkan device when one can be opened,
-/// else null with a note on stderr (the CPU does the work: same bytes, just slower or faster).
-static Result<std::unique_ptr<quant::Backend>> backendFromOption(const std::string& spec) {
-    if (spec == "cpu") return std::unique_ptr<quant::Backend>();
-    if (spec != "vulkan" && !spec.starts_with("vulkan:")) {
-        return makeError(ErrorCode::BadUsage,
-                         "--backend must be cpu or vulkan[:N], not '" + spec + "'");
-    }
+static Result<std::unique_ptr<quant::Backend>> backendFromOption(const std::string& text) {
+    auto spec = workflow::parseBackendSpec(text);
+    if (!spec) return spec.error();
+    if (spec->isCpu()) return std::unique_ptr<quant::Backend>();
 #ifdef QS_HAVE_VULKAN
     gpu::DeviceOptions dopt;
-    if (spec.size() > 7) {
-        try {
-            dopt.deviceIndex = std::stoi(spec.substr(7));
-        } catch (...) {
-            return makeError(ErrorCode::BadUsage, "--backend vulkan:N needs a device index");
-        }
-    }
+    if (spec->device) dopt.deviceIndex = *spec->device;
     auto b = gpu::makeVulkanBackend(dopt);
     if (b) {
         std::fprintf(stderr, "backend: %s (the CPU does what it does not cover)\n",
@@ -192,13 +104,13 @@ int runQuantize(const QuantizeCliOptions& o) {
 
     std::optional<quant::Imatrix> imatrix;
     if (!o.imatrix.empty()) {
-        auto im = quant::loadImatrix(o.imatrix);
+        auto im = workflow::loadImatrixFor(m, o.imatrix);
         if (!im) return fail(im.error());
-        auto st = quant::checkImatrixFor(*im, m);
-        if (!st) return fail(st.error());
         imatrix = std::move(*im);
     }
-    auto plan = planFromOptions(m, o, imatrix.has_value());
+    auto request = requestFromOptions(m, o, imatrix ? &*imatrix : nullptr);
+    if (!request) return fail(request.error());
+    auto plan = workflow::buildPlan(*request);
     if (!plan) return fail(plan.error());
     if (o.targetBpw > 0 || o.targetSize > 0) {  // the budget optimizer decides
         if (!o.recipe.empty() || !o.tensorTypes.empty() || !o.tensorTypeFile.empty()) {
@@ -232,21 +144,15 @@ int runQuantize(const QuantizeCliOptions& o) {
     if (!o.quantizer.empty()) {
         auto q = formats::parseQuantizer(o.quantizer);
         if (!q) return fail(q.error());
-        plan->quantizer = *q;
+        request->quantizer = *q;
     }
     // A dry run shows any plan, as llama-quantize --dry-run does; writing needs every type to be
-    // writable (and an imatrix where llama.cpp requires one).
-    if (auto st = validatePlan(m, *plan, imatrix.has_value(), o.pure, !o.dryRun); !st) {
-        return fail(st.error());
-    }
-    // Re-quantizing an already quantized tensor: refused as llama-quantize refuses it, unless
-    // --allow-requantize; said in any case.
-    if (!o.dryRun) {
-        if (auto st = quant::checkRequantize(m, *plan, o.allowRequantize); !st)
-            return fail(st.error());
-    }
-    if (auto w = quant::requantizeWarning(m, *plan); !w.empty()) {
-        std::fprintf(stderr, "warning: %s%s\n", w.c_str(),
+    // writable, an imatrix where llama.cpp requires one, and --allow-requantize to re-quantize.
+    auto checked = workflow::validate(*request, std::move(*plan), !o.dryRun);
+    if (!checked) return fail(checked.error());
+    const quant::Plan& qp = checked->plan;
+    if (!checked->requantizeWarning.empty()) {
+        std::fprintf(stderr, "warning: %s%s\n", checked->requantizeWarning.c_str(),
                      o.allowRequantize ? "" : " (refused without --allow-requantize)");
     }
     quant::SplitOptions split;
@@ -257,17 +163,17 @@ int runQuantize(const QuantizeCliOptions& o) {
     }
     split.maxTensors = o.splitMaxTensors;
     split.keepSplit = o.keepSplit;
-    // Every file's exact size, before anything is written.
-    auto shards = quant::predictShards(m, *plan, imatrix ? &*imatrix : nullptr, split, o.output);
-    if (!shards) return fail(shards.error());
-    uint64_t predictedTotal = 0;
-    for (const auto& s : *shards) predictedTotal += s.fileBytes;
+    // Every file's exact size, before anything is written (the writers the export then fills).
+    auto prepared = workflow::prepareExport(*checked, split, o.output);
+    if (!prepared) return fail(prepared.error());
+    const auto shards = prepared->predictions();
+    const uint64_t predictedTotal = prepared->fileBytes();
     const uint64_t* fileSize = &predictedTotal;
     auto pathJson = [](const std::string& p) {
         return p.empty() ? nlohmann::json(nullptr) : nlohmann::json(p);
     };
 
-    const auto order = quant::llamaTensorOrder(m);
+    const auto& order = checked->order;
     uint64_t params = 0;
     for (const auto& t : m.tensors()) params += uint64_t(t.nElements);
 
@@ -277,12 +183,12 @@ int runQuantize(const QuantizeCliOptions& o) {
             j["schema"] = "quantscope.quantize/1";
             j["dry_run"] = true;
             j["model"] = m.path();
-            j["preset"] = plan->ftype ? nlohmann::json(quant::ftypeInfo(*plan->ftype).name)
-                                      : nlohmann::json(nullptr);
+            j["preset"] = qp.ftype ? nlohmann::json(quant::ftypeInfo(*qp.ftype).name)
+                                   : nlohmann::json(nullptr);
             auto& ts = j["tensors"] = nlohmann::json::array();
             for (size_t i : order) {
                 const auto& t = m.tensors()[i];
-                const auto& c = plan->tensors[i];
+                const auto& c = qp.tensors[i];
                 ts.push_back({{"name", t.name},
                               {"source_type", formats::typeName(t.type)},
                               {"type", formats::typeName(c.type)},
@@ -290,26 +196,26 @@ int runQuantize(const QuantizeCliOptions& o) {
                               {"origin", quant::originName(c.origin)},
                               {"fallback", c.fellBack},
                               {"parameters", t.nElements},
-                              {"bytes", plan->tensorBytes(m, i)}});
+                              {"bytes", qp.tensorBytes(m, i)}});
             }
-            j["data_bytes"] = plan->dataBytes(m);
+            j["data_bytes"] = qp.dataBytes(m);
             j["file_bytes"] = *fileSize;
             auto& sj = j["shards"] = nlohmann::json::array();
-            for (const auto& sh : *shards) {
+            for (const auto& sh : shards) {
                 sj.push_back({{"path", pathJson(sh.path)},
                               {"file_bytes", sh.fileBytes},
                               {"tensors", sh.tensorCount}});
             }
             j["source_bytes"] = m.totalBytes();
             j["bits_per_weight"] =
-                8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params));
+                8.0 * double(qp.dataBytes(m)) / double(std::max<uint64_t>(1, params));
             std::printf("%s\n", j.dump(2).c_str());
             return 0;
         }
         std::printf("%-40s %-8s -> %-8s %12s  %s\n", "tensor", "from", "to", "bytes", "why");
         for (size_t i : order) {
             const auto& t = m.tensors()[i];
-            const auto& c = plan->tensors[i];
+            const auto& c = qp.tensors[i];
             std::string why(quant::originName(c.origin));
             if (c.fellBack) {
                 why += " (" + std::string(formats::typeName(c.requested)) +
@@ -317,44 +223,32 @@ int runQuantize(const QuantizeCliOptions& o) {
             }
             std::printf("%-40s %-8s -> %-8s %12" PRIu64 "  %s\n", t.name.c_str(),
                         std::string(formats::typeName(t.type)).c_str(),
-                        std::string(formats::typeName(c.type)).c_str(), plan->tensorBytes(m, i),
+                        std::string(formats::typeName(c.type)).c_str(), qp.tensorBytes(m, i),
                         why.c_str());
         }
         std::printf("\ndata %" PRIu64 " bytes (%.2f MiB, %.4f bits per weight); file %" PRIu64
                     " bytes; source %" PRIu64 " bytes\n",
-                    plan->dataBytes(m), double(plan->dataBytes(m)) / 1048576.0,
-                    8.0 * double(plan->dataBytes(m)) / double(std::max<uint64_t>(1, params)),
+                    qp.dataBytes(m), double(qp.dataBytes(m)) / 1048576.0,
+                    8.0 * double(qp.dataBytes(m)) / double(std::max<uint64_t>(1, params)),
                     *fileSize, m.totalBytes());
-        if (shards->size() > 1) {
-            for (size_t k = 0; k < shards->size(); ++k) {
-                const auto& sh = (*shards)[k];
+        if (shards.size() > 1) {
+            for (size_t k = 0; k < shards.size(); ++k) {
+                const auto& sh = shards[k];
                 std::printf("shard %zu of %zu: %zu tensors, %" PRIu64 " bytes%s%s\n", k + 1,
-                            shards->size(), sh.tensorCount, sh.fileBytes,
+                            shards.size(), sh.tensorCount, sh.fileBytes,
                             sh.path.empty() ? "" : "  ", sh.path.c_str());
             }
         }
         return 0;
     }
 
-    quant::QuantizeOptions qo;
-    qo.threads = o.threads;
-    qo.imatrix = imatrix ? &*imatrix : nullptr;
-    qo.backend = backend->get();
-    qo.split = split;
-    qo.spaceCheck = !o.noSpaceCheck;
-    int lastPercent = -1;
-    if (!o.json && !o.quiet && ::isatty(2)) {
-        qo.progress = [&](const quant::Progress& p) {
-            const int pct = p.totalBytes ? int(100 * p.doneBytes / p.totalBytes) : 100;
-            if (pct != lastPercent) {
-                lastPercent = pct;
-                std::fprintf(stderr, "\r[%3d%%] %-48.48s", pct, std::string(p.tensor).c_str());
-            }
-            return true;
-        };
-    }
-    auto summary = quant::exportGguf(m, *plan, o.output, qo);
-    if (qo.progress) std::fprintf(stderr, "\n");
+    workflow::ExportOptions eo;
+    eo.backend = backend->get();
+    eo.spaceCheck = !o.noSpaceCheck;
+    eo.progress = workflow::terminalProgress("", !o.json && !o.quiet);
+    const quant::QuantizeOptions qo = workflow::quantizeOptions(*checked, eo);
+    auto summary = workflow::exportPlan(*checked, std::move(*prepared), eo);
+    workflow::endProgressLine(eo.progress);
     if (!summary) {
         if (qo.spaceCheck && summary.error().message.starts_with("not enough free space")) {
             summary.error().message += " (--no-space-check writes anyway)";
@@ -370,8 +264,8 @@ int runQuantize(const QuantizeCliOptions& o) {
         j["dry_run"] = false;
         j["model"] = m.path();
         j["output"] = o.output;
-        j["preset"] = plan->ftype ? nlohmann::json(quant::ftypeInfo(*plan->ftype).name)
-                                  : nlohmann::json(nullptr);
+        j["preset"] =
+            qp.ftype ? nlohmann::json(quant::ftypeInfo(*qp.ftype).name) : nlohmann::json(nullptr);
         auto& ts = j["tensors"] = nlohmann::json::array();
         for (const auto& r : summary->tensors) {
             const auto& t = m.tensors()[r.index];
@@ -468,7 +362,7 @@ int runStats(const StatsCliOptions& o) {
     }
     std::optional<formats::TensorType> type;
     if (!o.type.empty()) {
-        auto t = parseWritableType(o.type, "--type");
+        auto t = workflow::parseWritableType(o.type, "--type");
         if (!t) return fail(t.error());
         type = *t;
     }
@@ -480,12 +374,12 @@ int runStats(const StatsCliOptions& o) {
     }
     auto quantizer = formats::parseQuantizer(o.quantizer);
     if (!quantizer) return fail(quantizer.error());
-    quant::QuantizeOptions qo;
-    qo.threads = o.threads;
-    qo.imatrix = imatrix ? &*imatrix : nullptr;
-    qo.backend = backend->get();
-    qo.quantizer = *quantizer;
-    auto a = quant::analyzeTensor(m, size_t(idx), type, o.bins, qo);
+    workflow::Request request;
+    request.model = &m;
+    request.imatrix = imatrix ? &*imatrix : nullptr;
+    request.quantizer = *quantizer;
+    request.threads = o.threads;
+    auto a = workflow::tensorStats(request, size_t(idx), type, o.bins, backend->get());
     if (!a) return fail(a.error());
     const auto& t = m.tensors()[size_t(idx)];
     auto histJson = [](const stats::Histogram& h) {

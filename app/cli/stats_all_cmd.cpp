@@ -16,13 +16,15 @@
 #include "quant/plan.h"
 #include "quant/recipe.h"
 #include "quant/sampled_error.h"
+#include "workflow/request.h"
 
 namespace qs::cli {
 
 namespace {
 
 // The plan of --type (every quantizable tensor), --preset or --recipe.
-Result<quant::Plan> planOf(const model::Model& m, const StatsCliOptions& o, bool haveImatrix) {
+Result<quant::Plan> planOf(const model::Model& m, const StatsCliOptions& o,
+                           const quant::Imatrix* imatrix) {
     const int given = int(!o.type.empty()) + int(!o.preset.empty()) + int(!o.recipe.empty());
     if (given != 1) {
         return makeError(ErrorCode::BadUsage,
@@ -34,16 +36,9 @@ Result<quant::Plan> planOf(const model::Model& m, const StatsCliOptions& o, bool
         return quant::planFromRecipe(m, *r);
     }
     if (!o.preset.empty()) {
-        auto ft = quant::ftypeFromName(o.preset);
-        if (!ft) {
-            return makeError(ErrorCode::BadUsage, "unknown --preset '" + o.preset +
-                                                      "' (expected a llama.cpp preset such as "
-                                                      "Q4_K_M, Q8_0, F16)");
-        }
-        quant::PlanOptions po;
-        po.ftype = *ft;
-        po.hasImatrix = haveImatrix;
-        return quant::buildPlan(m, po);
+        auto ft = workflow::parsePreset(o.preset, "--preset");
+        if (!ft) return ft.error();
+        return workflow::presetPlan(m, *ft, imatrix);
     }
     auto t = formats::typeFromName(o.type);
     if (!t || uint32_t(*t) >= 1000) {
@@ -80,7 +75,7 @@ int runStatsAll(const StatsCliOptions& o) {
         if (!im) return fail(im.error());
         imatrix = std::move(*im);
     }
-    auto plan = planOf(m, o, imatrix.has_value());
+    auto plan = planOf(m, o, imatrix ? &*imatrix : nullptr);
     if (!plan) return fail(plan.error());
 
     quant::ErrorEstimateOptions eo;

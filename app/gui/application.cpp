@@ -25,6 +25,7 @@
 #include "tensor_panel.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
+#include "workflow/request.h"
 
 namespace qs::gui {
 
@@ -93,7 +94,7 @@ int runApplication(int& argc, char** argv) {
 
     if (!options.preset.isEmpty()) {
         // Connected before the screenshot: the picture shows the planned model.
-        const qs::quant::Ftype preset = *qs::quant::ftypeFromName(options.preset.toStdString());
+        const qs::quant::Ftype preset = *qs::workflow::parsePreset(options.preset.toStdString());
         QObject::connect(controller, &ExplorerController::modelLoaded, &window,
                          [controller, preset] {
                              controller->document()->applyPreset(preset);
@@ -129,7 +130,11 @@ int runApplication(int& argc, char** argv) {
     }
     if (!options.compare.isEmpty()) {
         QComboBox* combo = plots->errorPlot()->compareCombo();
-        combo->setCurrentIndex(std::max(0, combo->findText(options.compare)));
+        // By the preset's canonical name, as the combo lists it ("q4_k" is Q4_K_M).
+        const qs::Result<qs::quant::Ftype> f =
+            qs::workflow::parsePreset(options.compare.toStdString(), "--compare");
+        const QString name = f ? QString::fromUtf8(qs::quant::ftypeInfo(*f).name) : options.compare;
+        combo->setCurrentIndex(std::max(0, combo->findText(name)));
     }
     if (!options.screenshotPath.isEmpty()) {
         const QString path = options.screenshotPath;

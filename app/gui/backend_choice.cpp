@@ -3,6 +3,7 @@
 #include <QSettings>
 
 #include "quant/backend.h"
+#include "workflow/backend_spec.h"
 
 #ifdef QS_HAVE_VULKAN
 #include "device_list.h"
@@ -37,15 +38,21 @@ QList<BackendOption> availableBackends(QString* whyNoVulkan) {
     return out;
 }
 
-std::unique_ptr<qs::quant::Backend> makeBackend(const QString& spec, QString* note) {
-    if (!spec.startsWith(QLatin1String("vulkan"))) return nullptr;
+std::unique_ptr<qs::quant::Backend> makeBackend(const QString& text, QString* note) {
+    // The CLI's parser: a spec it refuses ("vulkan:x") is said, not taken as the default device.
+    const qs::Result<qs::workflow::BackendSpec> spec =
+        qs::workflow::parseBackendSpec(text.toStdString());
+    if (!spec) {
+        if (note) {
+            *note = QStringLiteral("%1; using the CPU")
+                        .arg(QString::fromStdString(spec.error().message));
+        }
+        return nullptr;
+    }
+    if (spec->isCpu()) return nullptr;
 #ifdef QS_HAVE_VULKAN
     qs::gpu::DeviceOptions options;
-    if (spec.startsWith(QLatin1String("vulkan:"))) {
-        bool ok = false;
-        const int index = spec.mid(7).toInt(&ok);
-        if (ok) options.deviceIndex = index;
-    }
+    if (spec->device) options.deviceIndex = *spec->device;
     qs::Result<std::unique_ptr<qs::quant::Backend>> b = qs::gpu::makeVulkanBackend(options);
     if (b) return std::move(b).value();
     if (note) {

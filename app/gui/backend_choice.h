@@ -25,8 +25,10 @@ struct BackendOption {
 /// or on a machine without a driver). `whyNoVulkan` says why there is no device, if none.
 QList<BackendOption> availableBackends(QString* whyNoVulkan = nullptr);
 
-/// The backend for `spec` on the calling thread: null means the engine's own CPU backend (on
-/// `threads` threads). A Vulkan spec that cannot be opened gives null and sets `note` to why.
+/// The backend for `spec` (parsed by qs::workflow::parseBackendSpec, as the CLI's --backend) on
+/// the calling thread: null means the engine's own CPU backend (on `threads` threads). A spec
+/// that does not parse, or a Vulkan device that cannot be opened, gives null and sets `note` to
+/// why.
 std::unique_ptr<qs::quant::Backend> makeBackend(const QString& spec, QString* note);
 
 /// QSettings keys of the backend choice and the CPU thread count (0 = all cores).

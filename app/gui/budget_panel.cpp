@@ -28,6 +28,8 @@
 #include "quant/ftype.h"
 #include "quant/imatrix.h"
 #include "quant/sensitivity.h"
+#include "workflow/presets.h"
+#include "workflow/request.h"
 
 namespace qs::gui {
 
@@ -46,11 +48,12 @@ QString sci(double v) {
 }  // namespace
 
 const QStringList& BudgetPanel::chartPresets() {
-    static const QStringList kNames = {QStringLiteral("Q2_K"),   QStringLiteral("Q3_K_S"),
-                                       QStringLiteral("Q3_K_M"), QStringLiteral("Q3_K_L"),
-                                       QStringLiteral("Q4_K_S"), QStringLiteral("Q4_K_M"),
-                                       QStringLiteral("Q5_K_S"), QStringLiteral("Q5_K_M"),
-                                       QStringLiteral("Q6_K"),   QStringLiteral("Q8_0")};
+    static const QStringList kNames = [] {
+        QStringList names;
+        for (const qs::quant::Ftype f : qs::workflow::budgetChartPresets())
+            names.append(QString::fromUtf8(qs::quant::ftypeInfo(f).name));
+        return names;
+    }();
     return kNames;
 }
 
@@ -455,13 +458,9 @@ void BudgetPanel::scorePresets(const qs::quant::PlanOptimizer& opt) {
     const qs::model::Model* model = m_doc->model();
     if (!model) return;
     const qs::quant::Plan& now = m_doc->plan();
-    for (const QString& name : chartPresets()) {
-        const auto f = qs::quant::ftypeFromName(name.toStdString());
-        if (!f) continue;
-        qs::quant::PlanOptions o;
-        o.ftype = *f;
-        o.hasImatrix = m_doc->imatrix() != nullptr;
-        qs::quant::Plan plan = qs::quant::buildPlan(*model, o);
+    for (const qs::quant::Ftype f : qs::workflow::budgetChartPresets()) {
+        const QString name = QString::fromUtf8(qs::quant::ftypeInfo(f).name);
+        qs::quant::Plan plan = qs::workflow::presetPlan(*model, f, m_doc->imatrix().get());
         for (size_t i = 0; i < plan.tensors.size() && i < now.tensors.size(); ++i) {
             if (now.tensors[i].locked) plan.tensors[i] = now.tensors[i];
         }

@@ -8,6 +8,8 @@
 #include "jobs/analysis_job.h"
 #include "model/model.h"
 #include "plan_document.h"
+#include "quant/imatrix.h"
+#include "workflow/request.h"
 
 namespace qs::gui {
 
@@ -110,9 +112,8 @@ void ErrorAtlas::rebuildComparison() {
                          : QString();
     const qs::model::Model* m = m_doc->model();
     if (!m || !m_comparePreset) return;
-    qs::quant::PlanOptions options;
-    options.ftype = *m_comparePreset;
-    m_compare = qs::quant::buildPlan(*m, options);
+    // With the document's imatrix, as the plan itself and `quantize --imatrix`.
+    m_compare = qs::workflow::presetPlan(*m, *m_comparePreset, m_doc->imatrix().get());
 }
 
 void ErrorAtlas::setAutoAnalyse(bool on) {

@@ -21,6 +21,7 @@
 #include "plot_style.h"
 #include "plot_ticks.h"
 #include "type_palette.h"
+#include "workflow/presets.h"
 
 namespace qs::gui {
 
@@ -60,10 +61,8 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_compare->setObjectName(QStringLiteral("compareCombo"));
     m_compare->setToolTip(tr("A second plan, built from a llama.cpp preset, plotted in grey"));
     m_compare->addItem(tr("none"));
-    for (const QString& name : PlanToolBar::presetNames()) {
-        const std::optional<qs::quant::Ftype> f = qs::quant::ftypeFromName(name.toStdString());
-        if (f) m_compare->addItem(name, QVariant::fromValue(uint(*f)));
-    }
+    for (const qs::quant::FtypeInfo& p : qs::workflow::presets())
+        m_compare->addItem(QString::fromUtf8(p.name), QVariant::fromValue(uint(p.ftype)));
     m_compare->insertSeparator(m_compare->count());
     m_compare->addItem(tr("Plan of a file…"), kChooseFile);
     head->addWidget(m_compare);

@@ -1,8 +1,8 @@
 #include "format_utils.h"
 
-#include <array>
-
 #include <QLocale>
+
+#include "workflow/format.h"
 
 namespace qs::gui {
 
@@ -23,18 +23,9 @@ QString formatCount(qint64 n) {
 }
 
 QString formatBytes(quint64 bytes) {
-    static constexpr std::array<const char*, 6> kUnits = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    if (bytes < 1024) return numberLocale().toString(bytes) + QStringLiteral(" B");
-    double v = double(bytes);
-    size_t unit = 0;
-    while (v >= 1024.0 && unit + 1 < kUnits.size()) {
-        v /= 1024.0;
-        ++unit;
-    }
-    // Three significant digits at most, like `ls -h`, but never fewer than one decimal.
-    const int decimals = v < 10.0 ? 2 : 1;
-    return numberLocale().toString(v, 'f', decimals) + QLatin1Char(' ') +
-           QLatin1String(kUnits[unit]);
+    // The CLI's formatter, at about three significant digits like `ls -h`.
+    return QString::fromStdString(
+        qs::workflow::formatBytes(bytes, qs::workflow::BytePrecision::Significant));
 }
 
 QString formatBpw(quint64 bytes, qint64 elements) {

@@ -11,6 +11,7 @@
 #include "quant/imatrix.h"
 #include "quant/plan_compare.h"
 #include "type_palette.h"
+#include "workflow/request.h"
 
 namespace qs::gui {
 
@@ -107,26 +108,18 @@ PlanDocument::~PlanDocument() {
 }
 
 qs::Result<std::vector<qs::quant::TypeRule>> PlanDocument::parseRules(const QString& text) {
-    std::vector<qs::quant::TypeRule> rules;
+    std::vector<std::string> texts;
     const QStringList parts =
         text.split(QRegularExpression(QStringLiteral("\\s+")), Qt::SkipEmptyParts);
-    for (const QString& part : parts) {
-        qs::Result<qs::quant::TypeRule> r = qs::quant::parseTypeRule(part.toStdString());
-        if (!r) return r.error();
-        rules.push_back(std::move(r).value());
-    }
-    return rules;
+    for (const QString& part : parts) texts.push_back(part.toStdString());
+    return qs::workflow::parseRules(texts);
 }
 
 qs::quant::Plan PlanDocument::buildFor(Ftype preset,
                                        const std::vector<qs::quant::TypeRule>& rules) const {
     if (!m_model) return {};
-    qs::quant::PlanOptions options;
-    options.ftype = preset;
-    options.rules = rules;
     // Some mixes depend on an imatrix (llama.cpp's Q4_0/Q5_0/IQ4 rules): as `quantize --imatrix`.
-    options.hasImatrix = m_imatrix != nullptr;
-    return qs::quant::buildPlan(*m_model, options);
+    return qs::workflow::presetPlan(*m_model, preset, m_imatrix.get(), rules);
 }
 
 void PlanDocument::setModel(std::shared_ptr<const qs::model::Model> model, Ftype preset) {

@@ -8,24 +8,20 @@
 
 #include "plan_document.h"
 #include "quant/ftype.h"
+#include "workflow/presets.h"
 
 namespace qs::gui {
 
 using qs::quant::Ftype;
 
 const QStringList& PlanToolBar::presetNames() {
-    static const QStringList kNames = {
-        QStringLiteral("Q8_0"),      QStringLiteral("Q6_K"),    QStringLiteral("Q5_K_M"),
-        QStringLiteral("Q5_K_S"),    QStringLiteral("Q4_K_M"),  QStringLiteral("Q4_K_S"),
-        QStringLiteral("Q3_K_L"),    QStringLiteral("Q3_K_M"),  QStringLiteral("Q3_K_S"),
-        QStringLiteral("Q2_K"),      QStringLiteral("Q4_0"),    QStringLiteral("Q4_1"),
-        QStringLiteral("Q5_0"),      QStringLiteral("Q5_1"),    QStringLiteral("IQ4_NL"),
-        QStringLiteral("IQ4_XS"),    QStringLiteral("IQ3_M"),   QStringLiteral("IQ3_S"),
-        QStringLiteral("IQ3_XS"),    QStringLiteral("IQ3_XXS"), QStringLiteral("IQ2_M"),
-        QStringLiteral("IQ2_S"),     QStringLiteral("IQ2_XS"),  QStringLiteral("IQ2_XXS"),
-        QStringLiteral("IQ1_M"),     QStringLiteral("IQ1_S"),   QStringLiteral("TQ2_0"),
-        QStringLiteral("TQ1_0"),     QStringLiteral("Q2_0"),    QStringLiteral("Q1_0"),
-        QStringLiteral("MXFP4_MOE"), QStringLiteral("F16"),     QStringLiteral("BF16")};
+    // llama.cpp's presets in llama-quantize's order: the list `quantize --help` shows.
+    static const QStringList kNames = [] {
+        QStringList names;
+        for (const std::string& n : qs::workflow::presetNames())
+            names.append(QString::fromStdString(n));
+        return names;
+    }();
     return kNames;
 }
 
@@ -38,10 +34,8 @@ PlanToolBar::PlanToolBar(PlanDocument* doc, QWidget* parent)
     m_preset = new QComboBox(this);
     m_preset->setObjectName(QStringLiteral("presetCombo"));
     m_preset->setToolTip(tr("llama.cpp's quantization mix (llama-quantize's type argument)"));
-    for (const QString& name : presetNames()) {
-        const std::optional<Ftype> f = qs::quant::ftypeFromName(name.toStdString());
-        if (f) m_preset->addItem(name, QVariant::fromValue(uint(*f)));
-    }
+    for (const qs::quant::FtypeInfo& p : qs::workflow::presets())
+        m_preset->addItem(QString::fromUtf8(p.name), QVariant::fromValue(uint(p.ftype)));
     m_preset->setMinimumContentsLength(7);
     addWidget(m_preset);
     connect(m_preset, &QComboBox::activated, this,

@@ -1,5 +1,7 @@
 #include "quant/engine.h"
 
+#include "quant/export_shards.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -461,9 +463,20 @@ Result<std::vector<ShardPrediction>> predictShards(const model::Model& model, co
 
 Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
                                  const std::string& outPath, const QuantizeOptions& options) {
+    if (outPath.empty()) return makeError(ErrorCode::BadUsage, "no output path");
+    auto prepared = prepareSplitExport(model, plan, options.imatrix, options.split, outPath);
+    if (!prepared) return prepared.error();
+    return exportShards(model, plan, std::move(*prepared), outPath, options);
+}
+
+Result<ExportSummary> exportShards(const model::Model& model, const Plan& plan,
+                                   std::vector<ExportShard> shards, const std::string& outPath,
+                                   const QuantizeOptions& options) {
     namespace fs = std::filesystem;
     const auto t0 = std::chrono::steady_clock::now();
-    if (outPath.empty()) return makeError(ErrorCode::BadUsage, "no output path");
+    if (outPath.empty() || shards.empty()) {
+        return makeError(ErrorCode::BadUsage, "no output path");
+    }
     QuantizeOptions planOptions = options;  // the plan says which encoders write it
     planOptions.quantizer = plan.quantizer;
     // llama.cpp refuses a very-low-bit tensor its imatrix has no entry for (the result would be
@@ -482,9 +495,6 @@ Result<ExportSummary> exportGguf(const model::Model& model, const Plan& plan,
             }
         }
     }
-    auto prepared = prepareSplitExport(model, plan, options.imatrix, options.split, outPath);
-    if (!prepared) return prepared.error();
-    std::vector<ExportShard>& shards = *prepared;
     std::error_code ec;
     for (const auto& shard : shards) {
         for (const auto& f : model.files()) {

@@ -204,6 +204,24 @@ TEST(CliQuantize, VulkanBackendWritesTheSameBytes) {
     EXPECT_NE(bad.err.find("--backend must be cpu or vulkan"), std::string::npos) << bad.err;
 }
 
+// A device index that is not a number is a usage error in every build (core's backend-spec
+// parser, the same one the explorer uses), for quantize and stats alike; nothing is written.
+TEST(CliQuantize, BackendWithBadDeviceIndexIsAUsageError) {
+    qs::test::TempDir dir;
+    const std::string synth = dir.file("tiny.gguf");
+    ASSERT_EQ(cli("synth -o " + synth + " --preset tiny").code, 0);
+    for (const char* spec : {"vulkan:x", "vulkan:", "vulkan:-1", "vulkan:1x"}) {
+        const std::string out = dir.file("x.gguf");
+        const CliRun q = cli("quantize " + synth + " -o " + out + " --backend " + spec);
+        EXPECT_EQ(q.code, 2) << spec << ": " << q.err;
+        EXPECT_NE(q.err.find("--backend vulkan:N needs a device index"), std::string::npos)
+            << q.err;
+        EXPECT_FALSE(std::filesystem::exists(out)) << spec;
+        const CliRun s = cli("stats " + synth + " --tensor token_embd.weight --backend " + spec);
+        EXPECT_EQ(s.code, 2) << spec << ": " << s.err;
+    }
+}
+
 // The grid i-quants' searches run on the CPU beside the Vulkan backend: the file is the CPU's,
 // and the JSON says per tensor which engine encoded it (TQ1_0 and the K-quants on the device,
 // IQ2_XXS on the CPU), the text output sums it up.

@@ -11,7 +11,16 @@
 #include <QTest>
 
 #include "app_options.h"
+#include "backend_choice.h"
+#include "budget_panel.h"
+#include "error_atlas.h"
+#include "model/model.h"
+#include "plan_document.h"
+#include "plan_toolbar.h"
+#include "quant/backend.h"
+#include "quant/imatrix.h"
 #include "synth/synth.h"
+#include "workflow/presets.h"
 
 namespace {
 
@@ -69,6 +78,9 @@ class AppTest : public QObject {
 
 private slots:
     void versionNamesBackends();
+    void backendSpecsParseAsInTheCli();
+    void presetListsComeFromCore();
+    void comparisonPresetIsImatrixAware();
     void versionAndHelpNeedNoDisplay();
     void opensFileManagerArgument();
     void badArgumentIsUsageError();
@@ -80,6 +92,57 @@ void AppTest::versionNamesBackends() {
     QVERIFY(o.exitNow);
     QCOMPARE(o.exitCode, 0);
     QCOMPARE(o.message, expectedVersion());
+}
+
+// The explorer's backend setting goes through the CLI's parser: "vulkan:x" is said (and the
+// CPU does the work), never taken silently as the default device.
+void AppTest::backendSpecsParseAsInTheCli() {
+    QString note;
+    QVERIFY(!qs::gui::makeBackend(QStringLiteral("cpu"), &note));
+    QVERIFY2(note.isEmpty(), qPrintable(note));
+    for (const char* bad : {"vulkan:x", "vulkan:", "vulkan:-1", "cuda"}) {
+        note.clear();
+        QVERIFY(!qs::gui::makeBackend(QString::fromLatin1(bad), &note));
+        QVERIFY2(note.contains(QStringLiteral("using the CPU")), qPrintable(note));
+        QVERIFY2(note.contains(QLatin1String(bad)) || note.contains(QStringLiteral("device index")),
+                 qPrintable(note));
+    }
+}
+
+// The preset combo and the budget chart list what core lists (llama.cpp's names).
+void AppTest::presetListsComeFromCore() {
+    QStringList names;
+    for (const std::string& n : qs::workflow::presetNames())
+        names.append(QString::fromStdString(n));
+    QCOMPARE(qs::gui::PlanToolBar::presetNames(), names);
+    QCOMPARE(qs::gui::PlanToolBar::presetNames().size(), 35);
+    QCOMPARE(qs::gui::BudgetPanel::chartPresets().size(),
+             qsizetype(qs::workflow::budgetChartPresets().size()));
+    QCOMPARE(qs::gui::BudgetPanel::chartPresets().first(), QStringLiteral("Q2_K"));
+}
+
+// With an imatrix loaded, the error plot's comparison preset is llama.cpp's imatrix-aware mix,
+// as the plan itself and `quantize --imatrix` (before core/workflow it ignored the imatrix).
+void AppTest::comparisonPresetIsImatrixAware() {
+    QTemporaryDir dir;
+    const QString path = dir.filePath(QStringLiteral("small.gguf"));
+    qs::synth::SynthOptions so;
+    so.preset = qs::synth::SynthPreset::Small;  // 12 layers: llama.cpp's n / 8 = 1
+    so.zeroData = true;
+    QVERIFY(qs::synth::writeSynthModel(so, path.toStdString()).ok());
+    qs::Result<qs::model::Model> m = qs::model::openModel(path.toStdString());
+    QVERIFY(m.ok());
+    auto model = std::make_shared<const qs::model::Model>(std::move(m).value());
+    qs::gui::PlanDocument doc;
+    doc.setModel(model, qs::quant::Ftype::Q4_0);
+    qs::gui::ErrorAtlas atlas(&doc);
+    atlas.setComparisonPreset(qs::quant::Ftype::Q4_0);
+    const size_t down = size_t(model->indexOf("blk.0.ffn_down.weight"));
+    QCOMPARE(atlas.comparisonPlan().tensors.at(down).type, qs::formats::TensorType::Q4_0);
+    doc.setImatrix(std::make_shared<const qs::quant::Imatrix>());
+    QCOMPARE(atlas.comparisonPlan().tensors.at(down).type, qs::formats::TensorType::Q4_1);
+    doc.applyPreset(qs::quant::Ftype::Q4_0);
+    QCOMPARE(doc.plan().tensors.at(down).type, qs::formats::TensorType::Q4_1);
 }
 
 void AppTest::versionAndHelpNeedNoDisplay() {

@@ -6,6 +6,8 @@
 #include "model/model.h"
 #include "quant/backend.h"
 #include "quant/engine.h"
+#include "workflow/request.h"
+#include "workflow/run.h"
 
 namespace qs::gui {
 
@@ -21,18 +23,33 @@ void ExportJob::start() {
         out->path = params.outPath;
         try {
             std::unique_ptr<qs::quant::Backend> backend = makeBackend(params.backend, &out->note);
-            qs::quant::QuantizeOptions options;
-            options.threads = params.threads;
+            // The CLI's checks, before anything is written: rows the types hold, types we
+            // write, an imatrix where llama.cpp requires one. Re-quantizing is the user's
+            // explicit choice here (the explorer shows the source types): said in the note.
+            qs::workflow::Request request;
+            request.model = params.model.get();
+            request.imatrix = params.imatrix.get();
+            request.allowRequantize = true;
+            request.threads = params.threads;
+            qs::Result<qs::workflow::ValidatedPlan> plan =
+                qs::workflow::validate(request, params.plan, /*forWriting=*/true);
+            if (!plan) {
+                out->error = QString::fromStdString(plan.error().what());
+                return;
+            }
+            if (!plan->requantizeWarning.empty()) {
+                if (!out->note.isEmpty()) out->note += QStringLiteral("; ");
+                out->note += QString::fromStdString(plan->requantizeWarning);
+            }
+            qs::workflow::ExportOptions options;
             options.backend = backend.get();
-            options.imatrix = params.imatrix.get();
             options.metrics = false;
-            options.split = params.split;
             options.cancel = &progress->cancel;
             options.progress = [progress](const qs::quant::Progress& p) {
                 return progress->report(p.doneBytes, p.totalBytes, p.tensor);
             };
-            qs::Result<qs::quant::ExportSummary> r = qs::quant::exportGguf(
-                *params.model, params.plan, params.outPath.toStdString(), options);
+            qs::Result<qs::quant::ExportSummary> r = qs::workflow::exportPlan(
+                *plan, params.outPath.toStdString(), params.split, options);
             if (r) {
                 out->ok = true;
                 out->fileBytes = r->fileBytes;

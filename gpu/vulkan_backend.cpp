@@ -333,36 +333,12 @@ Status VulkanBackend::encodeRows(TensorType type, std::span<const float> src,
     const std::string typeName(formats::typeName(type));
     if (!shader) return usage("the Vulkan backend cannot encode " + typeName, tensorName);
     const auto& tr = formats::traits(type);
-    if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
-        return makeError(ErrorCode::BadInput,
-                         "row length " + std::to_string(rowLength) +
-                             " is not a positive multiple of the " + typeName + " block size " +
-                             std::to_string(tr.blockSize),
-                         {}, kNoOffset, tensorName);
-    }
-    if (int64_t(src.size()) % rowLength != 0) {
-        return usage(
-            std::to_string(src.size()) + " values do not form rows of " + std::to_string(rowLength),
-            tensorName);
-    }
-    const int64_t rows = int64_t(src.size()) / rowLength;
+    // The same argument and input checks as the CPU encoder, with the same messages.
+    auto rowsR =
+        formats::checkEncodeArgs(type, src.size(), dst.size(), rowLength, importance, tensorName);
+    if (!rowsR) return rowsR.error();
+    const int64_t rows = *rowsR;
     const int64_t rowBytes = rowLength / tr.blockSize * tr.blockBytes;
-    if (int64_t(dst.size()) != rows * rowBytes) {
-        return usage("output holds " + std::to_string(dst.size()) + " bytes, " + typeName +
-                         " needs " + std::to_string(rows * rowBytes),
-                     tensorName);
-    }
-    // The same input checks as the CPU encoder, with the same messages.
-    if (importance) {
-        for (int64_t j = 0; j < rowLength; ++j) {
-            if (!std::isfinite(importance[j]) || importance[j] < 0) {
-                return makeError(
-                    ErrorCode::BadInput,
-                    "importance of column " + std::to_string(j) + " is negative, NaN or infinite",
-                    {}, kNoOffset, tensorName);
-            }
-        }
-    }
     for (size_t i = 0; i < src.size(); ++i) {
         if (!std::isfinite(src[i])) {
             return makeError(ErrorCode::BadInput,

@@ -156,47 +156,11 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
         return makeError(ErrorCode::BadUsage, "cannot encode tensor type " + name, {}, kNoOffset,
                          tensorName);
     }
-    if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
-        return makeError(ErrorCode::BadInput,
-                         "row length " + std::to_string(rowLength) +
-                             " is not a positive multiple of the " + name + " block size " +
-                             std::to_string(tr.blockSize),
-                         {}, kNoOffset, tensorName);
-    }
-    if (int64_t(src.size()) % rowLength != 0) {
-        return makeError(
-            ErrorCode::BadUsage,
-            std::to_string(src.size()) + " values do not form rows of " + std::to_string(rowLength),
-            {}, kNoOffset, tensorName);
-    }
-    const int64_t rows = int64_t(src.size()) / rowLength;
+    auto rowsR = checkEncodeArgs(t, src.size(), dst.size(), rowLength, importance, tensorName);
+    if (!rowsR) return rowsR.error();
+    const int64_t rows = *rowsR;
     const int64_t blocksPerRow = rowLength / tr.blockSize;
     const int64_t rowBytes = blocksPerRow * tr.blockBytes;
-    if (int64_t(dst.size()) != rows * rowBytes) {
-        return makeError(ErrorCode::BadUsage,
-                         "output holds " + std::to_string(dst.size()) + " bytes, " + name +
-                             " needs " + std::to_string(rows * rowBytes),
-                         {}, kNoOffset, tensorName);
-    }
-    if (importance) {
-        for (int64_t j = 0; j < rowLength; ++j) {
-            if (!std::isfinite(importance[j]) || importance[j] < 0) {
-                return makeError(
-                    ErrorCode::BadInput,
-                    "importance of column " + std::to_string(j) + " is negative, NaN or infinite",
-                    {}, kNoOffset, tensorName);
-            }
-        }
-    }
-
-    if (!importance && requiresImportance(t)) {
-        return makeError(ErrorCode::BadInput,
-                         name +
-                             " needs an importance matrix (ggml refuses it without one): "
-                             "pass --imatrix, or choose a type that does not need one "
-                             "(e.g. IQ2_S, IQ3_XXS, Q2_K)",
-                         {}, kNoOffset, tensorName);
-    }
     detail::prepareGridTables(t);  // outside the row loop: built once, in parallel
 
     constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
@@ -247,6 +211,53 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
 }
 
 }  // namespace
+
+Result<int64_t> checkEncodeArgs(TensorType t, size_t srcValues, size_t dstBytes, int64_t rowLength,
+                                const float* importance, const std::string& tensorName) {
+    const TypeTraits& tr = traits(t);
+    const std::string name(typeName(t));
+    if (rowLength <= 0 || rowLength % tr.blockSize != 0) {
+        return makeError(ErrorCode::BadInput,
+                         "row length " + std::to_string(rowLength) +
+                             " is not a positive multiple of the " + name + " block size " +
+                             std::to_string(tr.blockSize),
+                         {}, kNoOffset, tensorName);
+    }
+    if (int64_t(srcValues) % rowLength != 0) {
+        return makeError(
+            ErrorCode::BadUsage,
+            std::to_string(srcValues) + " values do not form rows of " + std::to_string(rowLength),
+            {}, kNoOffset, tensorName);
+    }
+    const int64_t rows = int64_t(srcValues) / rowLength;
+    const int64_t rowBytes = rowLength / tr.blockSize * tr.blockBytes;
+    if (int64_t(dstBytes) != rows * rowBytes) {
+        return makeError(ErrorCode::BadUsage,
+                         "output holds " + std::to_string(dstBytes) + " bytes, " + name +
+                             " needs " + std::to_string(rows * rowBytes),
+                         {}, kNoOffset, tensorName);
+    }
+    if (importance) {
+        for (int64_t j = 0; j < rowLength; ++j) {
+            if (!std::isfinite(importance[j]) || importance[j] < 0) {
+                return makeError(
+                    ErrorCode::BadInput,
+                    "importance of column " + std::to_string(j) + " is negative, NaN or infinite",
+                    {}, kNoOffset, tensorName);
+            }
+        }
+    }
+
+    if (!importance && requiresImportance(t)) {
+        return makeError(ErrorCode::BadInput,
+                         name +
+                             " needs an importance matrix (ggml refuses it without one): "
+                             "pass --imatrix, or choose a type that does not need one "
+                             "(e.g. IQ2_S, IQ3_XXS, Q2_K)",
+                         {}, kNoOffset, tensorName);
+    }
+    return rows;
+}
 
 EncodeFn encoderOf(TensorType t) {
     return traits(t).encode;

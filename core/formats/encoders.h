@@ -46,6 +46,14 @@ Status encodeRows(TensorType t, std::span<const float> src, std::span<uint8_t> d
                   int64_t rowLength, const float* importance, int threads,
                   const std::string& tensorName = {});
 
+/// The argument checks encodeRows makes before it encodes, for other backends to make the same
+/// with the same messages: BadInput if the row length is not a positive multiple of the block
+/// size, an importance value is negative, NaN or Inf, or `t` needs importance and has none;
+/// BadUsage if `srcValues` is not whole rows or `dstBytes` is not their encoded size. Returns
+/// the row count.
+Result<int64_t> checkEncodeArgs(TensorType t, size_t srcValues, size_t dstBytes, int64_t rowLength,
+                                const float* importance, const std::string& tensorName = {});
+
 /// The check ggml_validate_row_data makes on an encoded row of `rowLength` values of `t`: the
 /// index of the first block whose fp16 scale (at its block struct's offset) is NaN or Inf, or
 /// -1. For F16 / BF16 the index of the first NaN/Inf element; -1 for types without an fp16

@@ -35,26 +35,7 @@ namespace {
 
 using namespace qs::test::libllama;
 
-struct Llama {
-    void* handle = nullptr;
-    DefaultParamsFn defaults = nullptr;
-    QuantizeFn quantize = nullptr;
-    LogSetFn logSet = nullptr;
-    TypeNameFn typeName = nullptr;
-    bool open() {
-        handle = dlopen((libDir() + "libllama.v0.5.0.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (!handle) return false;
-        defaults =
-            reinterpret_cast<DefaultParamsFn>(dlsym(handle, "llama_model_quantize_default_params"));
-        quantize = reinterpret_cast<QuantizeFn>(dlsym(handle, "llama_model_quantize"));
-        logSet = reinterpret_cast<LogSetFn>(dlsym(handle, "llama_log_set"));
-        typeName = reinterpret_cast<TypeNameFn>(dlsym(handle, "ggml_type_name"));
-        return defaults && quantize && logSet && typeName;
-    }
-    ~Llama() {
-        if (handle) dlclose(handle);
-    }
-};
+using Llama = LibllamaQuantizer;
 
 Llama& llama() {
     static Llama l;

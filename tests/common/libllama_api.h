@@ -70,6 +70,31 @@ using LogCallback = void (*)(int level, const char* text, void* user);
 using LogSetFn = void (*)(LogCallback cb, void* user);
 using TypeNameFn = const char* (*)(int type);
 
+/// libllama's quantizer, loaded with dlopen: llama_model_quantize and its default parameters,
+/// the log hook and ggml_type_name. open() is false when the library or a symbol is missing.
+struct LibllamaQuantizer {
+    void* handle = nullptr;
+    DefaultParamsFn defaults = nullptr;
+    QuantizeFn quantize = nullptr;
+    LogSetFn logSet = nullptr;
+    TypeNameFn typeName = nullptr;
+    bool open() {
+        handle = dlopen((libDir() + kLibllama).c_str(), RTLD_NOW | RTLD_LOCAL);
+        if (!handle) return false;
+        defaults = sym<DefaultParamsFn>(handle, "llama_model_quantize_default_params");
+        quantize = sym<QuantizeFn>(handle, "llama_model_quantize");
+        logSet = sym<LogSetFn>(handle, "llama_log_set");
+        typeName = sym<TypeNameFn>(handle, "ggml_type_name");
+        return defaults && quantize && logSet && typeName;
+    }
+    LibllamaQuantizer() = default;
+    LibllamaQuantizer(const LibllamaQuantizer&) = delete;
+    LibllamaQuantizer& operator=(const LibllamaQuantizer&) = delete;
+    ~LibllamaQuantizer() {
+        if (handle) dlclose(handle);
+    }
+};
+
 // ---- ggml.h / llama.h / gguf.h: evaluation with a callback ---------------------------------
 struct GgmlTensor {
     int32_t type;

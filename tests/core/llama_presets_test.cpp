@@ -37,28 +37,17 @@ namespace {
 
 using namespace qs::test::libllama;
 
-struct Llama {
-    void* handle = nullptr;
-    DefaultParamsFn defaults = nullptr;
-    QuantizeFn quantize = nullptr;
+/// The quantizer, with everything libllama logs collected in `log`.
+struct Llama : LibllamaQuantizer {
     std::string log;  ///< everything libllama logged since the last clear
     bool open() {
-        handle = dlopen((libDir() + "libllama.v0.5.0.so").c_str(), RTLD_NOW | RTLD_LOCAL);
-        if (!handle) return false;
-        defaults =
-            reinterpret_cast<DefaultParamsFn>(dlsym(handle, "llama_model_quantize_default_params"));
-        quantize = reinterpret_cast<QuantizeFn>(dlsym(handle, "llama_model_quantize"));
-        if (auto logSet = reinterpret_cast<LogSetFn>(dlsym(handle, "llama_log_set"))) {
-            logSet(
-                [](int, const char* text, void* user) {
-                    if (user && text) static_cast<Llama*>(user)->log += text;
-                },
-                this);
-        }
-        return defaults && quantize;
-    }
-    ~Llama() {
-        if (handle) dlclose(handle);
+        if (!LibllamaQuantizer::open()) return false;
+        logSet(
+            [](int, const char* text, void* user) {
+                if (user && text) static_cast<Llama*>(user)->log += text;
+            },
+            this);
+        return true;
     }
 };
 

@@ -1,12 +1,8 @@
-// Importance matrices from our forward pass (eval/imatrix_collect.h) and llama.cpp's GGUF
-// imatrix format with raw sums and counts (quant/imatrix_sums.h). The oracle is llama.cpp
-// itself: libllama of the node-llama-cpp package is loaded at run time and evaluates the same
-// chunks with an evaluation callback (cb_eval) that collects exactly what llama-imatrix collects
-// (tools/imatrix/imatrix.cpp: every MUL_MAT with a blk.* weight and at least 16 rows, every
-// MUL_MAT_ID per expert); our sums must equal its sums per column within 1e-4 and the counts
-// exactly. Our files are read back by ggml's own GGUF reader (libggml-base), and
-// llama_model_quantize gives the same bytes with our imatrix as with llama.cpp's.
-// The llama.cpp parts skip with a reason when the npm package is not installed.
+// Importance matrices from our forward pass (eval/imatrix_collect.h) and llama.cpp's GGUF imatrix
+// format (quant/imatrix_sums.h), against llama.cpp itself: libllama of node-llama-cpp evaluates
+// the same chunks with a cb_eval collecting what llama-imatrix collects (every MUL_MAT with a
+// blk.* weight and >= 16 rows, MUL_MAT_ID per expert): sums per column within 1e-4, counts equal;
+// ggml's GGUF reader reads our files. Skips with a reason without the npm package.
 
 #include <gtest/gtest.h>
 
@@ -546,9 +542,8 @@ TEST(ImatrixCollect, Stories260KEqualsLlamaCpp) {
     }
 }
 
-// With llama.cpp's default attention (flash, F16 KV cache) on both sides: the F16 rounding of
-// the value accumulator turns last-bit differences of the softmax into F16 steps (5e-4) of
-// single values, so attn_output and the layers after it agree to a few 1e-4 per column.
+// With llama.cpp's default attention (flash, F16 KV cache) on both sides (bit-identical since the
+// exact kernels: ImatrixExact.*; here within 1e-3 per column).
 TEST(ImatrixCollect, Stories260KFlashAttentionNearLlamaCpp) {
     if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
     const std::string path = test::dataPath("models/stories260K.gguf");
@@ -607,11 +602,7 @@ TEST(ImatrixCollect, Stories260KImatrixLowersKl) {
 }
 
 // A tiny qwen3moe (8 experts, top-2, router rows that tie), 2 chunks of 64 tokens: counts per
-// expert equal llama.cpp's. With F32 weights (the synth model exported as ALL_F32) the sums
-// agree within 1e-4 per column. With its F16 weights both sides round the activations to F16
-// before each product (ggml's vec_dot type), which turns last-bit differences upstream into F16
-// steps (5e-4) of single values: the expert sums then agree to a few 1e-3 (measured 5.7e-3; 3.7e-2
-// before the exact kernels of the numerics branch).
+// expert equal llama.cpp's, sums within 1e-4 per column for F32 weights (F16: ImatrixExact.*).
 TEST(ImatrixCollect, Qwen3MoeEqualsLlamaCppPerExpert) {
     if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
     test::TempDir dir;
@@ -761,11 +752,8 @@ TEST(ImatrixCollect, GgmlReadsOurFile) {
 }
 
 // tests/data/imatrix/stories260K.imatrix.gguf is llama.cpp's own imatrix of stories260K on
-// calibration.txt (13 chunks of 128 tokens, BOS first, llama.cpp's default flash attention over
-// an F16 KV cache, as llama-imatrix runs on a CPU), collected through libllama's cb_eval and
-// written by saveImatrixSums. This test collects it again and checks the stored file is that:
-// the same entries, counts equal, sums equal to float precision. QS_WRITE_IMATRIX=PATH writes
-// the collection to PATH (how the file was made).
+// calibration.txt (13 chunks of 128, README there): collected again, it is the stored file.
+// QS_WRITE_IMATRIX=PATH writes the collection to PATH (how the file was made).
 TEST(ImatrixCollect, Stories260KStoredImatrixIsLlamaCpps) {
     if (!haveLlama()) GTEST_SKIP() << "no " << libDir() << "libllama.v0.5.0.so";
     const std::string path = test::dataPath("models/stories260K.gguf");
@@ -782,9 +770,7 @@ TEST(ImatrixCollect, Stories260KStoredImatrixIsLlamaCpps) {
     ASSERT_TRUE(err.empty()) << err;
     quant::ImatrixSums s;
     for (const auto& [name, t] : theirs) {
-        auto& e = s.entries[name];
-        e.sums.assign(t.values.begin(), t.values.end());
-        e.counts.assign(t.counts.begin(), t.counts.end());
+        s.entries[name] = {{t.values.begin(), t.values.end()}, {t.counts.begin(), t.counts.end()}};
     }
     s.chunkCount = 13;
     s.chunkSize = 128;

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/libllama_api.h"
 #include "eval/cpu_features.h"
 #include "eval/imatrix_collect.h"
 #include "eval/matmul_f32.h"
@@ -39,102 +40,10 @@ using namespace qs;
 
 namespace {
 
-// ---- The parts of ggml.h / llama.h of this build that the oracle needs (as in
-// imatrix_collect_test.cpp, which checks the same layout on the library's defaults). ----
-struct GgmlTensor {
-    int32_t type;
-    void* buffer;
-    int64_t ne[4];
-    size_t nb[4];
-    int32_t op;
-    int32_t opParams[16];
-    int32_t flags;
-    GgmlTensor* src[10];
-    GgmlTensor* viewSrc;
-    size_t viewOffs;
-    void* data;
-    char name[64];
-    void* extra;
-    char padding[8];
-};
-using EvalCallback = bool (*)(GgmlTensor* t, bool ask, void* user);
-
-struct LlamaModelParams {
-    void* devices;
-    const void* bufOverrides;
-    int32_t nGpuLayers, splitMode, loadMode, lazyMode, mainGpu;
-    const float* tensorSplit;
-    void* progressCallback;
-    void* progressUser;
-    const void* kvOverrides;
-    bool vocabOnly, checkTensors, useExtraBufts, noHost, noAlloc, loadMtp;
-    char reserve[64];
-};
-
-struct LlamaContextParams {
-    uint32_t nCtx, nBatch, nUbatch, nSeqMax, nRsSeq, nOutputsMax, nOutputsMaxPerSeq;
-    int32_t nThreads, nThreadsBatch;
-    int32_t ctxType, ropeScalingType, poolingType, attentionType, flashAttnType;
-    float ropeFreqBase, ropeFreqScale, yarnExtFactor, yarnAttnFactor, yarnBetaFast, yarnBetaSlow;
-    uint32_t yarnOrigCtx;
-    float defragThold;
-    EvalCallback cbEval;
-    void* cbEvalUser;
-    int32_t typeK, typeV;
-    void* abortCallback;
-    void* abortData;
-    bool embeddings, offloadKqv, noPerf, opOffload, swaFull, kvUnified;
-    void* samplers;
-    size_t nSamplers;
-    void* ctxOther;
-    char reserve[128];
-};
-
-struct LlamaBatch {
-    int32_t nTokens;
-    int32_t* token;
-    float* embd;
-    int32_t* pos;
-    int32_t* nSeqId;
-    int32_t** seqId;
-    int8_t* logits;
-};
-
-struct LlamaImatrixData {
-    const char* name;
-    const float* data;
-    size_t size;
-};
-struct LlamaQuantizeParams {
-    int32_t nthread;
-    int ftype;
-    int outputTensorType;
-    int tokenEmbeddingType;
-    bool allowRequantize;
-    bool quantizeOutputTensor;
-    bool onlyCopy;
-    bool pure;
-    bool keepSplit;
-    bool dryRun;
-    const LlamaImatrixData* imatrix;
-    const void* kvOverrides;
-    const void* ttOverrides;
-    const int32_t* pruneLayers;
-    size_t maxBufSize;
-};
-
-std::string libDir() {
-    return std::string(QS_TEST_DATA_DIR) +
-           "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/";
-}
+using namespace qs::test::libllama;
 
 bool haveLlama() {
-    return std::filesystem::exists(libDir() + "libllama.v0.5.0.so");
-}
-
-template <class F>
-F sym(void* h, const char* name) {
-    return reinterpret_cast<F>(dlsym(h, name));
+    return std::filesystem::exists(libDir() + kLibllama);
 }
 
 /// llama-imatrix (tools/imatrix/imatrix.cpp) through libllama, with its default settings.

@@ -434,7 +434,9 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
     const auto row = !cpuHasAvx2Fma() ? flashRowPlain
                      : cpuHasAvx512() ? flashRowAvx2W16
                                       : flashRowAvx2;
-    for (const auto& [b0, len] : ubatches) {
+    for (const auto& range : ubatches) {
+        // A plain local: C++20 lambdas (clang 14) cannot capture a structured binding.
+        const int64_t b0 = range.first, len = range.second;
         const int64_t b1 = std::min(nTok, b0 + len);
         if (b0 >= b1) continue;
         const int64_t n = b1 - b0;

@@ -70,7 +70,8 @@ TEST(CliStatsAll, SampledGivesStdErrorAndTextShowsIt) {
     EXPECT_NE(text.out.find("(exact)"), std::string::npos);  // token_embd etc. stay small
     const CliRun exact = cli("stats " + kStories + " --all --type Q4_0 --exact --json");
     ASSERT_EQ(exact.code, 0) << exact.err;
-    for (const auto& t : nlohmann::json::parse(exact.out)["tensors"]) {
+    const nlohmann::json exactJson = nlohmann::json::parse(exact.out);  // outlives the loop
+    for (const auto& t : exactJson["tensors"]) {
         EXPECT_FALSE(t["sampled"].get<bool>());
     }
 }

@@ -79,11 +79,6 @@ run_sanitized_tests() {
 
 # The core tests under ThreadSanitizer (parallel loops run on plain threads in this build: see
 # core/parallel/parallel.cpp; tests/tsan.supp covers TBB's uninstrumented internals).
-# Left out here (they run in the Release and ASan passes): the best quantizer's error-ratio sweeps
-# over whole models, single-threaded searches that take many minutes under TSan and exercise no
-# thread the other EncodeBest tests (ThreadCountDoesNotChangeBytes) do not.
-TSAN_EXCLUDE='^(BestLlama|EncodeBestQuality)\.'
-
 run_tsan_tests() {
   [ "${QS_SKIP_SANITIZERS:-0}" = 1 ] && return 0
   echo "== TSan build and tests (core)"
@@ -93,7 +88,7 @@ run_tsan_tests() {
   cmake --build "$BUILD_DIR-tsan" -j "$JOBS" --target qs_core_tests
   local log="$BUILD_DIR-tsan/ctest.log"
   if ! (cd "$BUILD_DIR-tsan" && TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp halt_on_error=1" \
-          ctest -L core -E "$TSAN_EXCLUDE" --output-on-failure -j "$JOBS" --timeout 900) >"$log" 2>&1; then
+          ctest -L core --output-on-failure -j "$JOBS" --timeout 900) >"$log" 2>&1; then
     cat "$log"
     echo "== TSan tests FAILED"
     exit 1

@@ -1,0 +1,234 @@
+// The lane kernels of search_simd.cpp. No include guard: search_simd.cpp includes this file
+// once per lane width, inside its own namespace, with
+//   QS_KQ_LANES  the lane count (4, 8 or 16 floats),
+//   QS_KQ_FN     the attributes of the kernels (a target ISA, or nothing),
+//   QS_KQ_INL    the attributes of the helpers (the same target, always inlined).
+// Every lane runs one group's search of scale_search.cpp with the same float operations in the
+// same order (GCC/Clang vector extensions: plain IEEE element-wise arithmetic); each `if` of
+// the scalar code is a lane mask, each assignment under it a select. nearestInt is emulated
+// bit for bit (the low mantissa bits of v + 1.5 * 2^23), so even out-of-range values, NaN and
+// infinities give the scalar code's integers.
+
+typedef float VF __attribute__((vector_size(4 * QS_KQ_LANES)));
+typedef int32_t VI __attribute__((vector_size(4 * QS_KQ_LANES)));
+constexpr int kLanes = QS_KQ_LANES;
+
+QS_KQ_INL VF splat(float v) {
+    return VF{} + v;
+}
+QS_KQ_INL VI splatI(int v) {
+    return VI{} + v;
+}
+/// m ? a : b per lane (m is 0 or -1 per lane).
+QS_KQ_INL VF sel(VI m, VF a, VF b) {
+    return (VF)((m & (VI)a) | (~m & (VI)b));
+}
+QS_KQ_INL VI selI(VI m, VI a, VI b) {
+    return (m & a) | (~m & b);
+}
+QS_KQ_INL VF absV(VF v) {
+    return (VF)((VI)v & splatI(0x7fffffff));
+}
+QS_KQ_INL bool anyLane(VI m) {
+    int r = 0;
+    for (int k = 0; k < kLanes; ++k) r |= m[k];
+    return r != 0;
+}
+/// float(std::max(lo, std::min(hi, nearestInt(v)))) per lane, bit-exact for every input.
+QS_KQ_INL VF nearestClamped(VF v, int lo, int hi) {
+    const VF biased = v + splat(12582912.f);
+    VI l = ((VI)biased & splatI(0x007fffff)) - splatI(0x00400000);
+    const VI vhi = splatI(hi), vlo = splatI(lo);
+    l = selI(l > vhi, vhi, l);
+    l = selI(l < vlo, vlo, l);
+    return __builtin_convertvector(l, VF);
+}
+/// out[i] lane k = src[k * n + i] for i < n, k < lanes; everything else (out has 32) is zero.
+QS_KQ_INL void loadTransposed(const float* src, int n, int lanes, VF* out) {
+    alignas(64) float buf[32 * kLanes] = {};
+    for (int k = 0; k < lanes; ++k) {
+        for (int i = 0; i < n; ++i) buf[i * kLanes + k] = src[k * n + i];
+    }
+    for (int i = 0; i < 32; ++i) __builtin_memcpy(&out[i], buf + i * kLanes, sizeof(VF));
+}
+
+/// searchScaleMinRef (make_qkx2_quants / make_qkx3_quants) for `lanes` <= kLanes groups of
+/// n <= 32 values; nstep >= 1.
+QS_KQ_FN void minLanes(int lanes, int n, int nmax, const float* x, const float* w, uint8_t* Lout,
+                       float* scOut, float* negMinOut, float rmin, float rdelta, int nstep,
+                       bool useMad) {
+    VF xT[32], wT[32], Lb[32], La[32];
+    loadTransposed(x, n, lanes, xT);
+    loadTransposed(w, n, lanes, wT);
+    const VF zero = splat(0.f);
+    VF mn = xT[0], mx = xT[0], sumW = wT[0], sumX = wT[0] * xT[0];
+    for (int i = 1; i < n; ++i) {
+        mn = sel(xT[i] < mn, xT[i], mn);
+        mx = sel(xT[i] > mx, xT[i], mx);
+        sumW += wT[i];
+        sumX += wT[i] * xT[i];
+    }
+    mn = sel(mn > zero, zero, mn);
+    const VI flat = mx == mn;
+    // The first guess: a scale spanning [min, max].
+    const VF iscale = splat(float(nmax)) / (mx - mn);
+    VF scale = splat(1.f) / iscale;
+    VF best = zero;
+    for (int i = 0; i < n; ++i) {
+        const VF l = nearestClamped(iscale * (xT[i] - mn), 0, nmax);
+        Lb[i] = l;
+        VF diff = scale * l + mn - xT[i];
+        diff = useMad ? absV(diff) : diff * diff;
+        best += wT[i] * diff;
+    }
+    for (int is = 0; is <= nstep; ++is) {
+        const float num = rmin + rdelta * float(is) + float(nmax);
+        const VF isc = splat(num) / (mx - mn);
+        VF sumL = zero, sumL2 = zero, sumXL = zero;
+        for (int i = 0; i < n; ++i) {
+            const VF l = nearestClamped(isc * (xT[i] - mn), 0, nmax);
+            La[i] = l;
+            const VF wl = wT[i] * l;
+            sumL += wl;
+            sumL2 += wl * l;
+            sumXL += wl * xT[i];
+        }
+        const VF D = sumW * sumL2 - sumL * sumL;
+        VF thisScale = (sumW * sumXL - sumX * sumL) / D;
+        VF thisMin = (sumL2 * sumX - sumL * sumXL) / D;
+        const VI pos = thisMin > zero;
+        thisScale = sel(pos, sumXL / sumL2, thisScale);
+        thisMin = sel(pos, zero, thisMin);
+        VF err = zero;
+        if (useMad) {
+            for (int i = 0; i < n; ++i) err += wT[i] * absV(thisScale * La[i] + thisMin - xT[i]);
+        } else {
+            for (int i = 0; i < n; ++i) {
+                const VF diff = thisScale * La[i] + thisMin - xT[i];
+                err += wT[i] * (diff * diff);
+            }
+        }
+        const VI win = (D > zero) & (err < best) & ~flat;
+        if (!anyLane(win)) continue;
+        for (int i = 0; i < n; ++i) Lb[i] = sel(win, La[i], Lb[i]);
+        best = sel(win, err, best);
+        scale = sel(win, thisScale, scale);
+        mn = sel(win, thisMin, mn);
+    }
+    scale = sel(flat, zero, scale);
+    const VF negMin = -mn;
+    for (int k = 0; k < lanes; ++k) {
+        scOut[k] = scale[k];
+        negMinOut[k] = negMin[k];
+        for (int i = 0; i < n; ++i) Lout[k * n + i] = flat[k] ? 0 : uint8_t(int(Lb[i][k]));
+    }
+}
+
+/// The value of largest magnitude per lane (the first one on ties) and that magnitude.
+QS_KQ_INL VF largestMagnitude(const VF* xT, int n, VF& amax) {
+    VF mx = splat(0.f);
+    amax = splat(0.f);
+    for (int i = 0; i < n; ++i) {
+        const VF ax = absV(xT[i]);
+        const VI gt = ax > amax;
+        amax = sel(gt, ax, amax);
+        mx = sel(gt, xT[i], mx);
+    }
+    return mx;
+}
+
+/// searchScaleSymRef (make_qx_quants, rmse_type 1) for `lanes` groups; weights x^2 when w is
+/// null.
+QS_KQ_FN void symLanes(int lanes, int n, int nmax, const float* x, const float* w, int8_t* Lout,
+                       float* scOut) {
+    VF xT[32], wT[32], Lb[32], La[32];
+    loadTransposed(x, n, lanes, xT);
+    if (w) {
+        loadTransposed(w, n, lanes, wT);
+    } else {
+        for (int i = 0; i < n; ++i) wT[i] = xT[i] * xT[i];
+    }
+    const VF zero = splat(0.f);
+    VF amax;
+    const VF mx = largestMagnitude(xT, n, amax);
+    const VI flat = amax < splat(1e-15f);
+    const VF iscale = splat(float(-nmax)) / mx;
+    VF sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; ++i) {
+        const VF l = nearestClamped(iscale * xT[i], -nmax, nmax - 1);
+        Lb[i] = l;
+        sumlx += wT[i] * xT[i] * l;
+        suml2 += wT[i] * l * l;
+    }
+    VF scale = sel(suml2 != zero, sumlx / suml2, zero);
+    VF best = scale * sumlx;
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        const float num = -(float(nmax) + 0.1f * float(is));
+        const VF isc = splat(num) / mx;
+        sumlx = suml2 = zero;
+        for (int i = 0; i < n; ++i) {
+            const VF l = nearestClamped(isc * xT[i], -nmax, nmax - 1);
+            La[i] = l;
+            sumlx += wT[i] * xT[i] * l;
+            suml2 += wT[i] * l * l;
+        }
+        const VI win = (suml2 > zero) & (sumlx * sumlx > best * suml2);
+        if (!anyLane(win)) continue;
+        for (int i = 0; i < n; ++i) Lb[i] = sel(win, La[i], Lb[i]);
+        const VF newScale = sumlx / suml2;
+        scale = sel(win, newScale, scale);
+        best = sel(win, newScale * sumlx, best);
+    }
+    scale = sel(flat, zero, scale);
+    for (int k = 0; k < lanes; ++k) {
+        scOut[k] = scale[k];
+        for (int i = 0; i < n; ++i) Lout[k * n + i] = flat[k] ? 0 : int8_t(int(Lb[i][k]) + nmax);
+    }
+}
+
+/// fitQ3Group (make_q3_quants with do_rmse) for `lanes` groups. A lane stops after a round
+/// without change, as the scalar loop breaks.
+QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, float* scOut) {
+    VF xT[32], Lb[32];
+    loadTransposed(x, n, lanes, xT);
+    const VF zero = splat(0.f);
+    VF amax;
+    const VF mx = largestMagnitude(xT, n, amax);
+    const VI flat = amax < splat(1e-15f);
+    const VF iscale = splat(float(-nmax)) / mx;
+    VF sumlx = zero, suml2 = zero;
+    for (int i = 0; i < n; ++i) {
+        const VF l = nearestClamped(iscale * xT[i], -nmax, nmax - 1);
+        Lb[i] = l;
+        const VF w = xT[i] * xT[i];
+        sumlx += w * xT[i] * l;
+        suml2 += w * l * l;
+    }
+    VI active = ~flat;
+    for (int itry = 0; itry < 5 && anyLane(active); ++itry) {
+        VI changed = splatI(0);
+        for (int i = 0; i < n; ++i) {
+            const VF w = xT[i] * xT[i];
+            VF slx = sumlx - w * xT[i] * Lb[i];
+            const VI positive = slx > zero;
+            VF sl2 = suml2 - w * Lb[i] * Lb[i];
+            const VF newL = nearestClamped(xT[i] * sl2 / slx, -nmax, nmax - 1);
+            const VI differs = newL != Lb[i];
+            slx += w * xT[i] * newL;
+            sl2 += w * newL * newL;
+            const VI better = (sl2 > zero) & (slx * slx * suml2 > sumlx * sumlx * sl2);
+            const VI upd = active & positive & differs & better;
+            Lb[i] = sel(upd, newL, Lb[i]);
+            sumlx = sel(upd, slx, sumlx);
+            suml2 = sel(upd, sl2, suml2);
+            changed |= upd;
+        }
+        active &= changed;
+    }
+    const VF scale = sel(flat | ~(suml2 > zero), zero, sumlx / suml2);
+    for (int k = 0; k < lanes; ++k) {
+        scOut[k] = scale[k];
+        for (int i = 0; i < n; ++i) Lout[k * n + i] = flat[k] ? 0 : int8_t(int(Lb[i][k]) + nmax);
+    }
+}

@@ -156,8 +156,8 @@ TEST(KQuantSimd, BatchedSearchesMatchScalarOnRaggedCounts) {
         SCOPED_TRACE(d::kquantSimdLevelName(level));
         for (int count = 1; count <= 40; ++count) {
             const int n = count % 2 ? 32 : 16;
-            const float* xs = x.data() + 64 * count;  // a different window each time
-            const float* ws = w.data() + 64 * count;
+            const float* xs = x.data() + 16 * count;  // a different window each time
+            const float* ws = w.data() + 16 * count;
             std::vector<uint8_t> La(size_t(count * n)), Lb(size_t(count * n));
             const size_t c = size_t(count);
             std::vector<float> sa(c), sb(c), ma(c), mb(c);

@@ -23,24 +23,30 @@ QS_KQ_INL VI splatI(int v) {
 QS_KQ_INL VF sel(VI m, VF a, VF b) {
     return (VF)((m & (VI)a) | (~m & (VI)b));
 }
-QS_KQ_INL VI selI(VI m, VI a, VI b) {
-    return (m & a) | (~m & b);
-}
 QS_KQ_INL VF absV(VF v) {
     return (VF)((VI)v & splatI(0x7fffffff));
 }
 QS_KQ_INL bool anyLane(VI m) {
+#ifdef QS_KQ_ANY
+    return QS_KQ_ANY(m);
+#else
     int r = 0;
     for (int k = 0; k < kLanes; ++k) r |= m[k];
     return r != 0;
+#endif
+}
+/// std::min / std::max per lane (vpminsd / vpmaxsd).
+QS_KQ_INL VI minI(VI a, VI b) {
+    return a < b ? a : b;
+}
+QS_KQ_INL VI maxI(VI a, VI b) {
+    return a > b ? a : b;
 }
 /// float(std::max(lo, std::min(hi, nearestInt(v)))) per lane, bit-exact for every input.
 QS_KQ_INL VF nearestClamped(VF v, int lo, int hi) {
     const VF biased = v + splat(12582912.f);
     VI l = ((VI)biased & splatI(0x007fffff)) - splatI(0x00400000);
-    const VI vhi = splatI(hi), vlo = splatI(lo);
-    l = selI(l > vhi, vhi, l);
-    l = selI(l < vlo, vlo, l);
+    l = maxI(splatI(lo), minI(splatI(hi), l));
     return __builtin_convertvector(l, VF);
 }
 /// out[i] lane k = src[k * n + i] for i < n, k < lanes; everything else (out has 32) is zero.
@@ -57,7 +63,7 @@ QS_KQ_INL void loadTransposed(const float* src, int n, int lanes, VF* out) {
 QS_KQ_FN void minLanes(int lanes, int n, int nmax, const float* x, const float* w, uint8_t* Lout,
                        float* scOut, float* negMinOut, float rmin, float rdelta, int nstep,
                        bool useMad) {
-    VF xT[32], wT[32], Lb[32], La[32];
+    VF xT[32], wT[32], Lb[32], La[32], xm[32];
     loadTransposed(x, n, lanes, xT);
     loadTransposed(w, n, lanes, wT);
     const VF zero = splat(0.f);
@@ -74,8 +80,9 @@ QS_KQ_FN void minLanes(int lanes, int n, int nmax, const float* x, const float* 
     const VF iscale = splat(float(nmax)) / (mx - mn);
     VF scale = splat(1.f) / iscale;
     VF best = zero;
+    for (int i = 0; i < n; ++i) xm[i] = xT[i] - mn;  // x - min, redone when a min moves
     for (int i = 0; i < n; ++i) {
-        const VF l = nearestClamped(iscale * (xT[i] - mn), 0, nmax);
+        const VF l = nearestClamped(iscale * xm[i], 0, nmax);
         Lb[i] = l;
         VF diff = scale * l + mn - xT[i];
         diff = useMad ? absV(diff) : diff * diff;
@@ -86,7 +93,7 @@ QS_KQ_FN void minLanes(int lanes, int n, int nmax, const float* x, const float* 
         const VF isc = splat(num) / (mx - mn);
         VF sumL = zero, sumL2 = zero, sumXL = zero;
         for (int i = 0; i < n; ++i) {
-            const VF l = nearestClamped(isc * (xT[i] - mn), 0, nmax);
+            const VF l = nearestClamped(isc * xm[i], 0, nmax);
             La[i] = l;
             const VF wl = wT[i] * l;
             sumL += wl;
@@ -114,6 +121,7 @@ QS_KQ_FN void minLanes(int lanes, int n, int nmax, const float* x, const float* 
         best = sel(win, err, best);
         scale = sel(win, thisScale, scale);
         mn = sel(win, thisMin, mn);
+        for (int i = 0; i < n; ++i) xm[i] = xT[i] - mn;
     }
     scale = sel(flat, zero, scale);
     const VF negMin = -mn;
@@ -141,13 +149,14 @@ QS_KQ_INL VF largestMagnitude(const VF* xT, int n, VF& amax) {
 /// null.
 QS_KQ_FN void symLanes(int lanes, int n, int nmax, const float* x, const float* w, int8_t* Lout,
                        float* scOut) {
-    VF xT[32], wT[32], Lb[32], La[32];
+    VF xT[32], wT[32], wx[32], Lb[32], La[32];
     loadTransposed(x, n, lanes, xT);
     if (w) {
         loadTransposed(w, n, lanes, wT);
     } else {
         for (int i = 0; i < n; ++i) wT[i] = xT[i] * xT[i];
     }
+    for (int i = 0; i < n; ++i) wx[i] = wT[i] * xT[i];  // w * x * l is (w * x) * l
     const VF zero = splat(0.f);
     VF amax;
     const VF mx = largestMagnitude(xT, n, amax);
@@ -157,7 +166,7 @@ QS_KQ_FN void symLanes(int lanes, int n, int nmax, const float* x, const float* 
     for (int i = 0; i < n; ++i) {
         const VF l = nearestClamped(iscale * xT[i], -nmax, nmax - 1);
         Lb[i] = l;
-        sumlx += wT[i] * xT[i] * l;
+        sumlx += wx[i] * l;
         suml2 += wT[i] * l * l;
     }
     VF scale = sel(suml2 != zero, sumlx / suml2, zero);
@@ -170,7 +179,7 @@ QS_KQ_FN void symLanes(int lanes, int n, int nmax, const float* x, const float* 
         for (int i = 0; i < n; ++i) {
             const VF l = nearestClamped(isc * xT[i], -nmax, nmax - 1);
             La[i] = l;
-            sumlx += wT[i] * xT[i] * l;
+            sumlx += wx[i] * l;
             suml2 += wT[i] * l * l;
         }
         const VI win = (suml2 > zero) & (sumlx * sumlx > best * suml2);
@@ -190,8 +199,12 @@ QS_KQ_FN void symLanes(int lanes, int n, int nmax, const float* x, const float* 
 /// fitQ3Group (make_q3_quants with do_rmse) for `lanes` groups. A lane stops after a round
 /// without change, as the scalar loop breaks.
 QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, float* scOut) {
-    VF xT[32], Lb[32];
+    VF xT[32], Lb[32], w2[32], wx[32];
     loadTransposed(x, n, lanes, xT);
+    for (int i = 0; i < n; ++i) {
+        w2[i] = xT[i] * xT[i];  // the weights x^2
+        wx[i] = w2[i] * xT[i];  // w * x * l is (w * x) * l
+    }
     const VF zero = splat(0.f);
     VF amax;
     const VF mx = largestMagnitude(xT, n, amax);
@@ -201,21 +214,20 @@ QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, 
     for (int i = 0; i < n; ++i) {
         const VF l = nearestClamped(iscale * xT[i], -nmax, nmax - 1);
         Lb[i] = l;
-        const VF w = xT[i] * xT[i];
-        sumlx += w * xT[i] * l;
-        suml2 += w * l * l;
+        sumlx += wx[i] * l;
+        suml2 += w2[i] * l * l;
     }
     VI active = ~flat;
     for (int itry = 0; itry < 5 && anyLane(active); ++itry) {
         VI changed = splatI(0);
         for (int i = 0; i < n; ++i) {
-            const VF w = xT[i] * xT[i];
-            VF slx = sumlx - w * xT[i] * Lb[i];
+            const VF w = w2[i];
+            VF slx = sumlx - wx[i] * Lb[i];
             const VI positive = slx > zero;
             VF sl2 = suml2 - w * Lb[i] * Lb[i];
             const VF newL = nearestClamped(xT[i] * sl2 / slx, -nmax, nmax - 1);
             const VI differs = newL != Lb[i];
-            slx += w * xT[i] * newL;
+            slx += wx[i] * newL;
             sl2 += w * newL * newL;
             const VI better = (sl2 > zero) & (slx * slx * suml2 > sumlx * sumlx * sl2);
             const VI upd = active & positive & differs & better;

@@ -14,6 +14,10 @@
 
 #include "formats/codecs/scale_search.h"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
@@ -33,21 +37,25 @@ namespace {
 #if QS_KQ_X86
 namespace avx512 {
 #define QS_KQ_LANES 16
+#define QS_KQ_ANY(m) (_mm512_movepi32_mask((__m512i)(m)) != 0)
 #define QS_KQ_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define QS_KQ_INL \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"), always_inline)) inline
 #include "formats/codecs/kquants/search_lanes.h"
 #undef QS_KQ_LANES
+#undef QS_KQ_ANY
 #undef QS_KQ_FN
 #undef QS_KQ_INL
 }  // namespace avx512
 
 namespace avx2 {
 #define QS_KQ_LANES 8
+#define QS_KQ_ANY(m) (_mm256_movemask_ps((__m256)(m)) != 0)
 #define QS_KQ_FN __attribute__((target("avx2")))
 #define QS_KQ_INL __attribute__((target("avx2"), always_inline)) inline
 #include "formats/codecs/kquants/search_lanes.h"
 #undef QS_KQ_LANES
+#undef QS_KQ_ANY
 #undef QS_KQ_FN
 #undef QS_KQ_INL
 }  // namespace avx2
@@ -59,6 +67,7 @@ namespace vec4 {
 #define QS_KQ_INL __attribute__((always_inline)) inline
 #include "formats/codecs/kquants/search_lanes.h"
 #undef QS_KQ_LANES
+#undef QS_KQ_ANY
 #undef QS_KQ_FN
 #undef QS_KQ_INL
 }  // namespace vec4

@@ -59,20 +59,18 @@ inline void packScalesK4(uint8_t* scales, int j, uint8_t ls, uint8_t lm) {
 }
 
 /// Final pass of Q4_K/Q5_K: requantize every value against the stored (fp16-rounded) scales.
-inline void requantizeK4(const float* x, const uint8_t* scales, uint16_t dBits, uint16_t mBits,
-                         int nmax, uint8_t* L) {
+/// Values of a sub-block whose scale is zero keep their levels from the search.
+inline void requantizeK4(KSimdLevel level, const float* x, const uint8_t* scales, uint16_t dBits,
+                         uint16_t mBits, int nmax, uint8_t* L) {
     const float dAll = halfToFloat(dBits), mAll = halfToFloat(mBits);
+    float d[8], dm[8];
     for (int j = 0; j < kQK_K / 32; ++j) {
         int sc, m;
         scaleMinK4(j, scales, sc, m);
-        const float d = dAll * float(sc);
-        if (d == 0.f) continue;
-        const float dm = mAll * float(m);
-        for (int ii = 0; ii < 32; ++ii) {
-            const int l = nearestInt((x[32 * j + ii] + dm) / d);
-            L[32 * j + ii] = uint8_t(std::max(0, std::min(nmax, l)));
-        }
+        d[j] = dAll * float(sc);
+        dm[j] = mAll * float(m);
     }
+    requantizeBatch(level, 8, 32, x, d, dm, 0, nmax, 0, L);
 }
 
 /// 2-bit packing shared by Q2_K and Q3_K: byte l of each 32-byte group holds values l, l+32,
@@ -145,14 +143,12 @@ void forChunks(const float* x, int64_t n, Body&& body) {
 
 /// ggml's importance weights qw * sqrt(sigma2 + x^2) for `blocks` super-blocks, sigma2 =
 /// sigmaScale * mean x^2 per super-block; sw[g] sums the weights of each group of `groupLen`.
-void importanceWeights(const float* x, const float* qw, int blocks, float sigmaScale, int groupLen,
-                       float* w, float* sw) {
+void importanceWeights(KSimdLevel level, const float* x, const float* qw, int blocks,
+                       float sigmaScale, int groupLen, float* w, float* sw) {
     for (int b = 0; b < blocks; ++b) {
         const float* xb = x + b * kQK_K;
         const float sigma2 = sigmaScale * sumSquares(xb, kQK_K) / float(kQK_K);
-        for (int l = 0; l < kQK_K; ++l) {
-            w[b * kQK_K + l] = qw[b * kQK_K + l] * std::sqrt(sigma2 + xb[l] * xb[l]);
-        }
+        importanceWeightsBatch(level, kQK_K, xb, qw + b * kQK_K, sigma2, w + b * kQK_K);
     }
     for (int g = 0; g < blocks * kQK_K / groupLen; ++g) {
         float sumw = 0;
@@ -203,17 +199,14 @@ void scalesQ2_KImportance(const float* scales, const float* mins, const float* s
 }
 
 /// Requantizes against the stored scales and packs (both Q2_K paths).
-void packQ2_K(const float* x, uint8_t* L, BlockQ2_K& y) {
+void packQ2_K(KSimdLevel level, const float* x, uint8_t* L, BlockQ2_K& y) {
     const float dAll = halfToFloat(y.d), mAll = halfToFloat(y.dmin);
+    float d[16], dm[16];
     for (int j = 0; j < 16; ++j) {
-        const float d = dAll * float(y.scales[j] & 0xF);
-        if (d == 0.f) continue;
-        const float dm = mAll * float(y.scales[j] >> 4);
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = nearestInt((x[16 * j + ii] + dm) / d);
-            L[16 * j + ii] = uint8_t(std::max(0, std::min(3, l)));
-        }
+        d[j] = dAll * float(y.scales[j] & 0xF);
+        dm[j] = mAll * float(y.scales[j] >> 4);
     }
+    requantizeBatch(level, 16, 16, x, d, dm, 0, 3, 0, L);
     pack2Bit(L, y.qs);
 }
 
@@ -224,7 +217,7 @@ void encodeQ2_KWith(const Searcher& s, const float* src, uint8_t* dst, int64_t n
         uint8_t L[kChunk * kQK_K];
         const int groups = blocks * 16;
         if (importance) {
-            importanceWeights(x, importance + first * kQK_K, blocks, 1.f, 16, w, sw);
+            importanceWeights(s.level, x, importance + first * kQK_K, blocks, 1.f, 16, w, sw);
             s.min(groups, 16, 3, x, w, L, scales, mins, -0.9f, 0.05f, 36, false);
         } else {
             for (int l = 0; l < blocks * kQK_K; ++l) w[l] = std::fabs(x[l]);
@@ -237,7 +230,7 @@ void encodeQ2_KWith(const Searcher& s, const float* src, uint8_t* dst, int64_t n
             } else {
                 scalesQ2_KPlain(scales + 16 * b, mins + 16 * b, y);
             }
-            packQ2_K(x + b * kQK_K, L + b * kQK_K, y);
+            packQ2_K(s.level, x + b * kQK_K, L + b * kQK_K, y);
             storeBlock(dst + (first + b) * int64_t(sizeof(BlockQ2_K)), y);
         }
     });
@@ -260,18 +253,15 @@ inline void packScaleQ3(uint8_t* scales, int j, int l) {
 
 /// Shared tail of both Q3_K paths: requantize against the stored scales, split off the high
 /// bit into hmask, pack the low 2 bits.
-inline void finishQ3_K(const float* x, BlockQ3_K& y, int8_t* L) {
+inline void finishQ3_K(KSimdLevel level, const float* x, BlockQ3_K& y, int8_t* L) {
     const float dAll = halfToFloat(y.d);
+    float d[16];
     for (int j = 0; j < 16; ++j) {
         int8_t sc = int8_t(j < 8 ? y.scales[j] & 0xF : y.scales[j - 8] >> 4);
         sc = int8_t((sc | (((y.scales[8 + j % 4] >> (2 * (j / 4))) & 3) << 4)) - 32);
-        const float d = dAll * float(sc);
-        if (d == 0.f) continue;
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = nearestInt(x[16 * j + ii] / d);
-            L[16 * j + ii] = int8_t(std::max(-4, std::min(3, l)) + 4);
-        }
+        d[j] = dAll * float(sc);
     }
+    requantizeBatch(level, 16, 16, x, d, nullptr, -4, 3, 4, reinterpret_cast<uint8_t*>(L));
     // High bit of value 32 * g + m goes to bit g of hmask[m]; levels are 0..7, so the bit is
     // L >> 2 and the low part L & 3 (ggml's "L > 3 ? L - 4" without a branch per value).
     std::memset(y.hmask, 0, sizeof y.hmask);
@@ -327,7 +317,7 @@ void encodeQ3_KWith(const Searcher& s, const float* src, uint8_t* dst, int64_t n
         int8_t L[kChunk * kQK_K];
         const int groups = blocks * 16;
         if (importance) {
-            importanceWeights(x, importance + first * kQK_K, blocks, 2.f, 16, w, sw);
+            importanceWeights(s.level, x, importance + first * kQK_K, blocks, 2.f, 16, w, sw);
             s.sym(groups, 16, 4, x, w, L, scales);
         } else {
             s.q3(groups, 16, 4, x, L, scales);
@@ -339,7 +329,7 @@ void encodeQ3_KWith(const Searcher& s, const float* src, uint8_t* dst, int64_t n
             } else {
                 scalesQ3_KPlain(scales + 16 * b, y);
             }
-            finishQ3_K(x + b * kQK_K, y, L + b * kQK_K);
+            finishQ3_K(s.level, x + b * kQK_K, y, L + b * kQK_K);
             storeBlock(dst + (first + b) * int64_t(sizeof(BlockQ3_K)), y);
         }
     });
@@ -397,7 +387,7 @@ void encodeK4With(const Searcher& s, const float* src, uint8_t* dst, int64_t n,
         uint8_t L[kChunk * kQK_K];
         const int groups = blocks * 8;
         if (importance) {
-            importanceWeights(x, importance + first * kQK_K, blocks, 2.f, 32, w, sw);
+            importanceWeights(s.level, x, importance + first * kQK_K, blocks, 2.f, 32, w, sw);
             s.min(groups, 32, Nmax, x, w, L, scales, mins, -0.9f, 0.05f, 36, false);
         } else {
             for (int g = 0; g < groups; ++g) {
@@ -418,7 +408,7 @@ void encodeK4With(const Searcher& s, const float* src, uint8_t* dst, int64_t n,
                 scalesK4Plain(scales + 8 * b, mins + 8 * b, y.scales, y.d, y.dmin);
             }
             uint8_t* Lb = L + b * kQK_K;
-            requantizeK4(x + b * kQK_K, y.scales, y.d, y.dmin, Nmax, Lb);
+            requantizeK4(s.level, x + b * kQK_K, y.scales, y.d, y.dmin, Nmax, Lb);
             pack(Lb, y);
             storeBlock(dst + (first + b) * int64_t(sizeof(Block)), y);
         }
@@ -472,7 +462,7 @@ void encodeQ5_KWith(const Searcher& s, const float* src, uint8_t* dst, int64_t n
 /// quantize_row_q6_K_ref / quantize_row_q6_K_impl: after make_qx_quants per 16 values (weights
 /// x^2 without importance, the raw importance with it: ggml does not use sigma2 here), 8-bit
 /// signed scales relative to the largest-magnitude scale, requantization and packing.
-void finishQ6_K(const float* x, const float* scales, int8_t* L, uint8_t* dst) {
+void finishQ6_K(KSimdLevel level, const float* x, const float* scales, int8_t* L, uint8_t* dst) {
     BlockQ6_K y{};
     float maxScale = 0, maxAbsScale = 0;
     for (int ib = 0; ib < 16; ++ib) {
@@ -492,14 +482,9 @@ void finishQ6_K(const float* x, const float* scales, int8_t* L, uint8_t* dst) {
         y.scales[ib] = int8_t(std::min(127, nearestInt(iscale * scales[ib])));
     }
     const float dAll = halfToFloat(y.d);
-    for (int j = 0; j < 16; ++j) {
-        const float d = dAll * float(y.scales[j]);
-        if (d == 0.f) continue;
-        for (int ii = 0; ii < 16; ++ii) {
-            const int l = nearestInt(x[16 * j + ii] / d);
-            L[16 * j + ii] = int8_t(std::max(-32, std::min(31, l)) + 32);
-        }
-    }
+    float d[16];
+    for (int j = 0; j < 16; ++j) d[j] = dAll * float(y.scales[j]);
+    requantizeBatch(level, 16, 16, x, d, nullptr, -32, 31, 32, reinterpret_cast<uint8_t*>(L));
     uint8_t* ql = y.ql;
     uint8_t* qh = y.qh;
     for (int j = 0; j < kQK_K; j += 128, ql += 64, qh += 32) {
@@ -525,7 +510,7 @@ void encodeQ6_KWith(const Searcher& s, const float* src, uint8_t* dst, int64_t n
         const float* qw = importance ? importance + first * kQK_K : nullptr;
         s.sym(blocks * 16, 16, 32, x, qw, L, scales);
         for (int b = 0; b < blocks; ++b) {
-            finishQ6_K(x + b * kQK_K, scales + 16 * b, L + b * kQK_K,
+            finishQ6_K(s.level, x + b * kQK_K, scales + 16 * b, L + b * kQK_K,
                        dst + (first + b) * int64_t(sizeof(BlockQ6_K)));
         }
     });

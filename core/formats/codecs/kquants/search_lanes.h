@@ -244,3 +244,35 @@ QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, 
         for (int i = 0; i < n; ++i) Lout[k * n + i] = flat[k] ? 0 : int8_t(int(Lb[i][k]) + nmax);
     }
 }
+
+/// ggml's importance weights qw * sqrt(sigma2 + x^2) for n values (a multiple of kLanes).
+QS_KQ_FN void importanceWeightsLanes(int n, const float* x, const float* qw, float sigma2,
+                                     float* w) {
+    for (int i = 0; i < n; i += kLanes) {
+        VF xv, qv;
+        __builtin_memcpy(&xv, x + i, sizeof xv);
+        __builtin_memcpy(&qv, qw + i, sizeof qv);
+        const VF r = qv * QS_KQ_SQRT(splat(sigma2) + xv * xv);
+        __builtin_memcpy(w + i, &r, sizeof r);
+    }
+}
+
+/// The encoders' final pass: per group g of len values (a multiple of kLanes) with d[g] != 0,
+/// L = clamp(nearestInt((x + dm[g]) / d[g]), lo, hi) + offset as a byte (x / d[g] when dm is
+/// null); groups with d[g] == 0 keep their L.
+QS_KQ_FN void requantizeLanes(int groups, int len, const float* x, const float* d, const float* dm,
+                              int lo, int hi, int offset, uint8_t* L) {
+    for (int g = 0; g < groups; ++g) {
+        if (d[g] == 0.f) continue;
+        const VF dv = splat(d[g]);
+        for (int i = g * len; i < (g + 1) * len; i += kLanes) {
+            VF xv;
+            __builtin_memcpy(&xv, x + i, sizeof xv);
+            const VF q = dm ? (xv + splat(dm[g])) / dv : xv / dv;
+            const VF biased = q + splat(12582912.f);
+            VI l = ((VI)biased & splatI(0x007fffff)) - splatI(0x00400000);
+            l = maxI(splatI(lo), minI(splatI(hi), l)) + splatI(offset);
+            for (int k = 0; k < kLanes; ++k) L[i + k] = uint8_t(l[k]);
+        }
+    }
+}

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 
 #include "formats/codecs/scale_search.h"
@@ -38,12 +39,14 @@ namespace {
 namespace avx512 {
 #define QS_KQ_LANES 16
 #define QS_KQ_ANY(m) (_mm512_movepi32_mask((__m512i)(m)) != 0)
+#define QS_KQ_SQRT(v) ((VF)_mm512_maskz_sqrt_ps(__mmask16(0xffff), (__m512)(v)))
 #define QS_KQ_FN __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define QS_KQ_INL \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"), always_inline)) inline
 #include "formats/codecs/kquants/search_lanes.h"
 #undef QS_KQ_LANES
 #undef QS_KQ_ANY
+#undef QS_KQ_SQRT
 #undef QS_KQ_FN
 #undef QS_KQ_INL
 }  // namespace avx512
@@ -51,11 +54,13 @@ namespace avx512 {
 namespace avx2 {
 #define QS_KQ_LANES 8
 #define QS_KQ_ANY(m) (_mm256_movemask_ps((__m256)(m)) != 0)
+#define QS_KQ_SQRT(v) ((VF)_mm256_sqrt_ps((__m256)(v)))
 #define QS_KQ_FN __attribute__((target("avx2")))
 #define QS_KQ_INL __attribute__((target("avx2"), always_inline)) inline
 #include "formats/codecs/kquants/search_lanes.h"
 #undef QS_KQ_LANES
 #undef QS_KQ_ANY
+#undef QS_KQ_SQRT
 #undef QS_KQ_FN
 #undef QS_KQ_INL
 }  // namespace avx2
@@ -63,11 +68,18 @@ namespace avx2 {
 
 namespace vec4 {
 #define QS_KQ_LANES 4
+#if QS_KQ_X86
+#define QS_KQ_SQRT(v) ((VF)_mm_sqrt_ps((__m128)(v)))
+#else
+#define QS_KQ_SQRT(v) \
+    (VF{__builtin_sqrtf(v[0]), __builtin_sqrtf(v[1]), __builtin_sqrtf(v[2]), __builtin_sqrtf(v[3])})
+#endif
 #define QS_KQ_FN
 #define QS_KQ_INL __attribute__((always_inline)) inline
 #include "formats/codecs/kquants/search_lanes.h"
 #undef QS_KQ_LANES
 #undef QS_KQ_ANY
+#undef QS_KQ_SQRT
 #undef QS_KQ_FN
 #undef QS_KQ_INL
 }  // namespace vec4
@@ -189,6 +201,44 @@ void fitQ3GroupBatch(KSimdLevel level, int count, int n, int nmax, const float* 
     default: break;
     }
     for (int g = 0; g < count; ++g) scales[g] = fitQ3Group(n, nmax, x + g * n, L + g * n);
+}
+
+void importanceWeightsBatch(KSimdLevel level, int n, const float* x, const float* qw, float sigma2,
+                            float* w) {
+    level = clampLevel(level);
+    if (n % 16 != 0) level = KSimdLevel::Scalar;
+    switch (level) {
+#if QS_KQ_X86
+    case KSimdLevel::Avx512: avx512::importanceWeightsLanes(n, x, qw, sigma2, w); return;
+    case KSimdLevel::Avx2: avx2::importanceWeightsLanes(n, x, qw, sigma2, w); return;
+#endif
+    case KSimdLevel::Vec4: vec4::importanceWeightsLanes(n, x, qw, sigma2, w); return;
+    default: break;
+    }
+    for (int l = 0; l < n; ++l) w[l] = qw[l] * std::sqrt(sigma2 + x[l] * x[l]);
+}
+
+void requantizeBatch(KSimdLevel level, int groups, int len, const float* x, const float* d,
+                     const float* dm, int lo, int hi, int offset, uint8_t* L) {
+    level = clampLevel(level);
+    if (len % 16 != 0) level = KSimdLevel::Scalar;
+    switch (level) {
+#if QS_KQ_X86
+    case KSimdLevel::Avx512:
+        avx512::requantizeLanes(groups, len, x, d, dm, lo, hi, offset, L);
+        return;
+    case KSimdLevel::Avx2: avx2::requantizeLanes(groups, len, x, d, dm, lo, hi, offset, L); return;
+#endif
+    case KSimdLevel::Vec4: vec4::requantizeLanes(groups, len, x, d, dm, lo, hi, offset, L); return;
+    default: break;
+    }
+    for (int g = 0; g < groups; ++g) {
+        if (d[g] == 0.f) continue;
+        for (int i = g * len; i < (g + 1) * len; ++i) {
+            const int l = nearestInt(dm ? (x[i] + dm[g]) / d[g] : x[i] / d[g]);
+            L[i] = uint8_t(std::max(lo, std::min(hi, l)) + offset);
+        }
+    }
 }
 
 }  // namespace qs::formats::detail

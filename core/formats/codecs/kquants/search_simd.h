@@ -41,4 +41,13 @@ void searchScaleSymBatch(KSimdLevel level, int count, int n, int nmax, const flo
 void fitQ3GroupBatch(KSimdLevel level, int count, int n, int nmax, const float* x, int8_t* L,
                      float* scales);
 
+/// ggml's importance weights w[i] = qw[i] * sqrt(sigma2 + x[i]^2) for n values.
+void importanceWeightsBatch(KSimdLevel level, int n, const float* x, const float* qw, float sigma2,
+                            float* w);
+/// The K-quants' final pass over `groups` groups of len values with scale d[g] (and offset
+/// dm[g], or none when dm is null): for d[g] != 0, L[i] = clamp(nearestInt((x[i] + dm[g]) /
+/// d[g]), lo, hi) + offset as a byte (x[i] / d[g] without dm); groups with d[g] == 0 keep L.
+void requantizeBatch(KSimdLevel level, int groups, int len, const float* x, const float* d,
+                     const float* dm, int lo, int hi, int offset, uint8_t* L);
+
 }  // namespace qs::formats::detail

@@ -196,52 +196,74 @@ QS_KQ_FN void symLanes(int lanes, int n, int nmax, const float* x, const float* 
     }
 }
 
-/// fitQ3Group (make_q3_quants with do_rmse) for `lanes` groups. A lane stops after a round
-/// without change, as the scalar loop breaks.
+/// fitQ3Group (make_q3_quants with do_rmse) for `lanes` <= P * kLanes groups, as P
+/// interleaved lane sets (the coordinate descent is one long dependency chain per set; two
+/// sets keep the pipeline busy). A lane stops after a round without change, as the scalar
+/// loop breaks.
+template <int P>
 QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, float* scOut) {
-    VF xT[32], Lb[32], w2[32], wx[32];
-    loadTransposed(x, n, lanes, xT);
-    for (int i = 0; i < n; ++i) {
-        w2[i] = xT[i] * xT[i];  // the weights x^2
-        wx[i] = w2[i] * xT[i];  // w * x * l is (w * x) * l
-    }
+    VF xT[P][32], Lb[P][32], w2[P][32], wx[P][32];
+    VF sumlx[P], suml2[P];
+    VI flat[P], active[P];
     const VF zero = splat(0.f);
-    VF amax;
-    const VF mx = largestMagnitude(xT, n, amax);
-    const VI flat = amax < splat(1e-15f);
-    const VF iscale = splat(float(-nmax)) / mx;
-    VF sumlx = zero, suml2 = zero;
-    for (int i = 0; i < n; ++i) {
-        const VF l = nearestClamped(iscale * xT[i], -nmax, nmax - 1);
-        Lb[i] = l;
-        sumlx += wx[i] * l;
-        suml2 += w2[i] * l * l;
-    }
-    VI active = ~flat;
-    for (int itry = 0; itry < 5 && anyLane(active); ++itry) {
-        VI changed = splatI(0);
+    bool anyActive = false;
+    for (int p = 0; p < P; ++p) {
+        const int lp = std::max(0, std::min(kLanes, lanes - p * kLanes));
+        loadTransposed(x + p * kLanes * n, n, lp, xT[p]);
         for (int i = 0; i < n; ++i) {
-            const VF w = w2[i];
-            VF slx = sumlx - wx[i] * Lb[i];
-            const VI positive = slx > zero;
-            VF sl2 = suml2 - w * Lb[i] * Lb[i];
-            const VF newL = nearestClamped(xT[i] * sl2 / slx, -nmax, nmax - 1);
-            const VI differs = newL != Lb[i];
-            slx += wx[i] * newL;
-            sl2 += w * newL * newL;
-            const VI better = (sl2 > zero) & (slx * slx * suml2 > sumlx * sumlx * sl2);
-            const VI upd = active & positive & differs & better;
-            Lb[i] = sel(upd, newL, Lb[i]);
-            sumlx = sel(upd, slx, sumlx);
-            suml2 = sel(upd, sl2, suml2);
-            changed |= upd;
+            w2[p][i] = xT[p][i] * xT[p][i];  // the weights x^2
+            wx[p][i] = w2[p][i] * xT[p][i];  // w * x * l is (w * x) * l
         }
-        active &= changed;
+        VF amax;
+        const VF mx = largestMagnitude(xT[p], n, amax);
+        flat[p] = amax < splat(1e-15f);
+        const VF iscale = splat(float(-nmax)) / mx;
+        sumlx[p] = suml2[p] = zero;
+        for (int i = 0; i < n; ++i) {
+            const VF l = nearestClamped(iscale * xT[p][i], -nmax, nmax - 1);
+            Lb[p][i] = l;
+            sumlx[p] += wx[p][i] * l;
+            suml2[p] += w2[p][i] * l * l;
+        }
+        active[p] = ~flat[p];
+        anyActive = anyActive || anyLane(active[p]);
     }
-    const VF scale = sel(flat | ~(suml2 > zero), zero, sumlx / suml2);
-    for (int k = 0; k < lanes; ++k) {
-        scOut[k] = scale[k];
-        for (int i = 0; i < n; ++i) Lout[k * n + i] = flat[k] ? 0 : int8_t(int(Lb[i][k]) + nmax);
+    for (int itry = 0; itry < 5 && anyActive; ++itry) {
+        VI changed[P];
+        for (int p = 0; p < P; ++p) changed[p] = splatI(0);
+        for (int i = 0; i < n; ++i) {
+            for (int p = 0; p < P; ++p) {
+                const VF w = w2[p][i], L = Lb[p][i];
+                VF slx = sumlx[p] - wx[p][i] * L;
+                const VI positive = slx > zero;
+                VF sl2 = suml2[p] - w * L * L;
+                const VF newL = nearestClamped(xT[p][i] * sl2 / slx, -nmax, nmax - 1);
+                const VI differs = newL != L;
+                slx += wx[p][i] * newL;
+                sl2 += w * newL * newL;
+                const VI better = (sl2 > zero) & (slx * slx * suml2[p] > sumlx[p] * sumlx[p] * sl2);
+                const VI upd = active[p] & positive & differs & better;
+                Lb[p][i] = sel(upd, newL, L);
+                sumlx[p] = sel(upd, slx, sumlx[p]);
+                suml2[p] = sel(upd, sl2, suml2[p]);
+                changed[p] |= upd;
+            }
+        }
+        anyActive = false;
+        for (int p = 0; p < P; ++p) {
+            active[p] &= changed[p];
+            anyActive = anyActive || anyLane(active[p]);
+        }
+    }
+    for (int p = 0; p < P; ++p) {
+        const VF scale = sel(flat[p] | ~(suml2[p] > zero), zero, sumlx[p] / suml2[p]);
+        for (int k = 0; k < kLanes && p * kLanes + k < lanes; ++k) {
+            const int g = p * kLanes + k;
+            scOut[g] = scale[k];
+            for (int i = 0; i < n; ++i) {
+                Lout[g * n + i] = flat[p][k] ? 0 : int8_t(int(Lb[p][i][k]) + nmax);
+            }
+        }
     }
 }
 

@@ -194,10 +194,10 @@ void fitQ3GroupBatch(KSimdLevel level, int count, int n, int nmax, const float* 
     };
     switch (level) {
 #if QS_KQ_X86
-    case KSimdLevel::Avx512: run(avx512::q3Lanes, 16); return;
-    case KSimdLevel::Avx2: run(avx2::q3Lanes, 8); return;
+    case KSimdLevel::Avx512: run(avx512::q3Lanes<2>, 32); return;
+    case KSimdLevel::Avx2: run(avx2::q3Lanes<2>, 16); return;
 #endif
-    case KSimdLevel::Vec4: run(vec4::q3Lanes, 4); return;
+    case KSimdLevel::Vec4: run(vec4::q3Lanes<2>, 8); return;
     default: break;
     }
     for (int g = 0; g < count; ++g) scales[g] = fitQ3Group(n, nmax, x + g * n, L + g * n);

@@ -264,15 +264,17 @@ inline void finishQ3_K(KSimdLevel level, const float* x, BlockQ3_K& y, int8_t* L
     requantizeBatch(level, 16, 16, x, d, nullptr, -4, 3, 4, reinterpret_cast<uint8_t*>(L));
     // High bit of value 32 * g + m goes to bit g of hmask[m]; levels are 0..7, so the bit is
     // L >> 2 and the low part L & 3 (ggml's "L > 3 ? L - 4" without a branch per value).
-    std::memset(y.hmask, 0, sizeof y.hmask);
+    // (Contiguous inner loops over m: the compiler vectorises them.)
+    uint8_t hmask[32] = {};
     uint8_t Lu[kQK_K];
     for (int g = 0; g < kQK_K / 32; ++g) {
         for (int m = 0; m < 32; ++m) {
             const uint8_t v = uint8_t(L[32 * g + m]);
-            y.hmask[m] = uint8_t(y.hmask[m] | ((v >> 2) << g));
+            hmask[m] = uint8_t(hmask[m] | ((v >> 2) << g));
             Lu[32 * g + m] = uint8_t(v & 3);
         }
     }
+    std::memcpy(y.hmask, hmask, sizeof hmask);
     pack2Bit(Lu, y.qs);
 }
 

@@ -58,6 +58,18 @@ QS_KQ_INL void loadTransposed(const float* src, int n, int lanes, VF* out) {
     for (int i = 0; i < 32; ++i) __builtin_memcpy(&out[i], buf + i * kLanes, sizeof(VF));
 }
 
+/// out[k * n + i] = byte(int(Lv[i] lane k) + add) for k < lanes, 0 in the flat lanes.
+QS_KQ_INL void storeTransposed(const VF* Lv, int n, int lanes, int add, VI flat, uint8_t* out) {
+    alignas(64) int32_t buf[32 * kLanes];
+    for (int i = 0; i < n; ++i) {
+        const VI li = (__builtin_convertvector(Lv[i], VI) + splatI(add)) & ~flat;
+        __builtin_memcpy(buf + i * kLanes, &li, sizeof li);
+    }
+    for (int k = 0; k < lanes; ++k) {
+        for (int i = 0; i < n; ++i) out[k * n + i] = uint8_t(buf[i * kLanes + k]);
+    }
+}
+
 /// searchScaleMinRef (make_qkx2_quants / make_qkx3_quants) for `lanes` <= kLanes groups of
 /// n <= 32 values; nstep >= 1.
 QS_KQ_FN void minLanes(int lanes, int n, int nmax, const float* x, const float* w, uint8_t* Lout,
@@ -128,8 +140,8 @@ QS_KQ_FN void minLanes(int lanes, int n, int nmax, const float* x, const float* 
     for (int k = 0; k < lanes; ++k) {
         scOut[k] = scale[k];
         negMinOut[k] = negMin[k];
-        for (int i = 0; i < n; ++i) Lout[k * n + i] = flat[k] ? 0 : uint8_t(int(Lb[i][k]));
     }
+    storeTransposed(Lb, n, lanes, 0, flat, Lout);
 }
 
 /// The value of largest magnitude per lane (the first one on ties) and that magnitude.
@@ -190,10 +202,8 @@ QS_KQ_FN void symLanes(int lanes, int n, int nmax, const float* x, const float* 
         best = sel(win, newScale * sumlx, best);
     }
     scale = sel(flat, zero, scale);
-    for (int k = 0; k < lanes; ++k) {
-        scOut[k] = scale[k];
-        for (int i = 0; i < n; ++i) Lout[k * n + i] = flat[k] ? 0 : int8_t(int(Lb[i][k]) + nmax);
-    }
+    for (int k = 0; k < lanes; ++k) scOut[k] = scale[k];
+    storeTransposed(Lb, n, lanes, nmax, flat, reinterpret_cast<uint8_t*>(Lout));
 }
 
 /// fitQ3Group (make_q3_quants with do_rmse) for `lanes` <= P * kLanes groups, as P
@@ -257,13 +267,10 @@ QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, 
     }
     for (int p = 0; p < P; ++p) {
         const VF scale = sel(flat[p] | ~(suml2[p] > zero), zero, sumlx[p] / suml2[p]);
-        for (int k = 0; k < kLanes && p * kLanes + k < lanes; ++k) {
-            const int g = p * kLanes + k;
-            scOut[g] = scale[k];
-            for (int i = 0; i < n; ++i) {
-                Lout[g * n + i] = flat[p][k] ? 0 : int8_t(int(Lb[p][i][k]) + nmax);
-            }
-        }
+        const int lp = std::max(0, std::min(kLanes, lanes - p * kLanes));
+        for (int k = 0; k < lp; ++k) scOut[p * kLanes + k] = scale[k];
+        storeTransposed(Lb[p], n, lp, nmax, flat[p],
+                        reinterpret_cast<uint8_t*>(Lout + p * kLanes * n));
     }
 }
 

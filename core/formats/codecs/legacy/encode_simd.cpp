@@ -1,0 +1,341 @@
+// AVX-512 and AVX2 kernels of the legacy quants' plain paths (legacy_kernels.h): Q8_0, Q4_0,
+// Q4_1, Q5_0 and Q5_1 without importance, one 32-value block per step.
+//
+// Each block takes the scalar encoder's float operations in its order (legacy/encode.cpp:
+// ggml's quantize_row_qX_Y_ref): the block's largest magnitude, its min and max (exact,
+// order-free reductions; the sign of a zero result is taken from the block's first zero, as
+// ggml's sequential loop keeps it), the scale and its inverse in scalar code, then per value a
+// multiply and a separate add (this file is compiled with -ffp-contract=off), truncation toward
+// zero, and the same clamps. The bytes are the scalar encoder's.
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "formats/codecs/legacy/legacy.h"
+#include "formats/codecs/legacy/legacy_kernels.h"
+#include "formats/half.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+// GCC 12 warns that the deliberately undefined operand of its own AVX-512 intrinsics
+// (_mm512_undefined_*) is used uninitialized once they are inlined into a target("avx512f")
+// function (GCC bug 105593, fixed in GCC 13): a false positive, silenced for this file.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <immintrin.h>
+#define QS_LEGACY_X86 1
+#define QS_T512 __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl")))
+#define QS_T256 __attribute__((target("avx2,fma")))
+#endif
+
+namespace qs::formats::detail::legacy {
+
+#if defined(QS_LEGACY_X86)
+
+namespace {
+
+using namespace qs::formats::blocks;
+
+inline void putHalf(uint8_t* p, float v) {
+    const uint16_t h = floatToHalf(v);
+    std::memcpy(p, &h, 2);
+}
+
+/// The first value of the block equal to `v` (recovers the sign of a zero).
+inline float firstEqual(const float* xb, float v) {
+    int j = 0;
+    while (xb[j] != v) ++j;
+    return xb[j];
+}
+
+// ==========================================================================================
+// AVX-512: a block is two 16-lane vectors.
+// ==========================================================================================
+
+QS_T512 inline __m512 abs512(__m512 v) {
+    return _mm512_castsi512_ps(
+        _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)));
+}
+
+/// The block's value of largest magnitude, the first on ties (+0 for an all-zero block).
+QS_T512 inline float signedAbsMax512(const float* xb, __m512 x0, __m512 x1) {
+    const __m512 a0 = abs512(x0), a1 = abs512(x1);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(a0, a1));
+    if (amax == 0.0f) return 0.0f;
+    const __m512 am = _mm512_set1_ps(amax);
+    const uint32_t eq = uint32_t(_mm512_cmp_ps_mask(a0, am, _CMP_EQ_OQ)) |
+                        (uint32_t(_mm512_cmp_ps_mask(a1, am, _CMP_EQ_OQ)) << 16);
+    return xb[__builtin_ctz(eq)];
+}
+
+QS_T512 inline void minMax512(const float* xb, __m512 x0, __m512 x1, float& min, float& max) {
+    min = _mm512_reduce_min_ps(_mm512_min_ps(x0, x1));
+    max = _mm512_reduce_max_ps(_mm512_max_ps(x0, x1));
+    // ggml starts from +-FLT_MAX; a block is never empty, so min <= max is a block value.
+    if (min == 0.0f) min = firstEqual(xb, 0.0f);
+    if (max == 0.0f) max = firstEqual(xb, 0.0f);
+}
+
+/// trunc(x * id + add), clamped above by `hi` (no clamp when hi < 0).
+QS_T512 inline __m512i levels512(__m512 x, __m512 id, __m512 add, int hi) {
+    const __m512i l = _mm512_cvttps_epi32(_mm512_add_ps(_mm512_mul_ps(x, id), add));
+    return hi < 0 ? l : _mm512_min_epi32(l, _mm512_set1_epi32(hi));
+}
+
+/// Low nibbles from values 0-15, high nibbles from 16-31.
+QS_T512 inline void packNibbles512(__m512i lo, __m512i hi, uint8_t* qs) {
+    const __m512i m = _mm512_set1_epi32(0x0f);
+    const __m512i b = _mm512_or_si512(_mm512_and_si512(lo, m),
+                                      _mm512_slli_epi32(_mm512_and_si512(hi, m), 4));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(b));
+}
+
+/// Q5 high bits: bit j of the little-endian uint32 is bit 4 of value j.
+QS_T512 inline void packHigh512(__m512i lo, __m512i hi, uint8_t* qh) {
+    const __m512i bit = _mm512_set1_epi32(0x10);
+    const uint32_t h = uint32_t(_mm512_test_epi32_mask(lo, bit)) |
+                       (uint32_t(_mm512_test_epi32_mask(hi, bit)) << 16);
+    std::memcpy(qh, &h, 4);
+}
+
+QS_T512 void q8_0_512(const float* src, uint8_t* dst, int64_t n) {
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512 half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
+    for (int64_t i = 0; i < n / 32; ++i) {
+        const float* xb = src + 32 * i;
+        uint8_t* out = dst + i * int64_t(sizeof(BlockQ8_0));
+        const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(abs512(x0), abs512(x1)));
+        const float d = amax / 127;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        putHalf(out + offsetof(BlockQ8_0, d), d);
+        const __m512 idv = _mm512_set1_ps(id);
+        for (int h = 0; h < 2; ++h) {
+            // roundf: truncate, then step away from zero when the remainder is >= one half.
+            const __m512 v = _mm512_mul_ps(h ? x1 : x0, idv);
+            __m512i r = _mm512_cvttps_epi32(v);
+            const __m512 frac = _mm512_sub_ps(v, _mm512_cvtepi32_ps(r));
+            r = _mm512_mask_add_epi32(r, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), r, one);
+            r = _mm512_mask_sub_epi32(r, _mm512_cmp_ps_mask(frac, mhalf, _CMP_LE_OQ), r, one);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + offsetof(BlockQ8_0, qs) + 16 * h),
+                             _mm512_cvtepi32_epi8(r));
+        }
+    }
+}
+
+/// Q4_0 (Nmax 15, divisor -8, offset 8.5) and Q5_0 (31, -16, 16.5).
+template <bool Five>
+QS_T512 void qx_0_512(const float* src, uint8_t* dst, int64_t n) {
+    using Block = std::conditional_t<Five, BlockQ5_0, BlockQ4_0>;
+    const __m512 add = _mm512_set1_ps(Five ? 16.5f : 8.5f);
+    for (int64_t i = 0; i < n / 32; ++i) {
+        const float* xb = src + 32 * i;
+        uint8_t* out = dst + i * int64_t(sizeof(Block));
+        const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+        const float d = signedAbsMax512(xb, x0, x1) / (Five ? -16 : -8);
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        putHalf(out + offsetof(Block, d), d);
+        const __m512 idv = _mm512_set1_ps(id);
+        const __m512i lo = levels512(x0, idv, add, Five ? 31 : 15);
+        const __m512i hi = levels512(x1, idv, add, Five ? 31 : 15);
+        packNibbles512(lo, hi, out + offsetof(Block, qs));
+        if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_0, qh));
+    }
+}
+
+/// Q4_1 (divisor 15, clamp 15) and Q5_1 (divisor 31, no clamp).
+template <bool Five>
+QS_T512 void qx_1_512(const float* src, uint8_t* dst, int64_t n) {
+    using Block = std::conditional_t<Five, BlockQ5_1, BlockQ4_1>;
+    const __m512 add = _mm512_set1_ps(0.5f);
+    for (int64_t i = 0; i < n / 32; ++i) {
+        const float* xb = src + 32 * i;
+        uint8_t* out = dst + i * int64_t(sizeof(Block));
+        const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+        float min, max;
+        minMax512(xb, x0, x1, min, max);
+        const float d = (max - min) / (Five ? 31 : 15);
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        putHalf(out + offsetof(Block, d), d);
+        putHalf(out + offsetof(Block, m), min);
+        const __m512 idv = _mm512_set1_ps(id), mn = _mm512_set1_ps(min);
+        const __m512i lo = levels512(_mm512_sub_ps(x0, mn), idv, add, Five ? -1 : 15);
+        const __m512i hi = levels512(_mm512_sub_ps(x1, mn), idv, add, Five ? -1 : 15);
+        packNibbles512(lo, hi, out + offsetof(Block, qs));
+        if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_1, qh));
+    }
+}
+
+// ==========================================================================================
+// AVX2: a block is four 8-lane vectors.
+// ==========================================================================================
+
+struct Block256 {
+    __m256 x[4];
+};
+
+QS_T256 inline Block256 load256(const float* xb) {
+    return {{_mm256_loadu_ps(xb), _mm256_loadu_ps(xb + 8), _mm256_loadu_ps(xb + 16),
+             _mm256_loadu_ps(xb + 24)}};
+}
+
+QS_T256 inline __m256 abs256(__m256 v) {
+    return _mm256_castsi256_ps(
+        _mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x7fffffff)));
+}
+
+QS_T256 inline float hmax256(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+QS_T256 inline float hmin256(__m256 v) {
+    __m128 m = _mm_min_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_min_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_min_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+QS_T256 inline float absMax256(const Block256& b) {
+    return hmax256(_mm256_max_ps(_mm256_max_ps(abs256(b.x[0]), abs256(b.x[1])),
+                                 _mm256_max_ps(abs256(b.x[2]), abs256(b.x[3]))));
+}
+
+QS_T256 inline float signedAbsMax256(const float* xb, const Block256& b) {
+    const float amax = absMax256(b);
+    if (amax == 0.0f) return 0.0f;
+    const __m256 am = _mm256_set1_ps(amax);
+    uint32_t eq = 0;
+    for (int k = 0; k < 4; ++k) {
+        eq |= uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(abs256(b.x[k]), am, _CMP_EQ_OQ)))
+              << (8 * k);
+    }
+    return xb[__builtin_ctz(eq)];
+}
+
+QS_T256 inline void minMax256(const float* xb, const Block256& b, float& min, float& max) {
+    min = hmin256(_mm256_min_ps(_mm256_min_ps(b.x[0], b.x[1]), _mm256_min_ps(b.x[2], b.x[3])));
+    max = hmax256(_mm256_max_ps(_mm256_max_ps(b.x[0], b.x[1]), _mm256_max_ps(b.x[2], b.x[3])));
+    if (min == 0.0f) min = firstEqual(xb, 0.0f);
+    if (max == 0.0f) max = firstEqual(xb, 0.0f);
+}
+
+/// trunc((x - sub) * id + add) for the 32 values (trunc(x * id + add) when !Sub), clamped
+/// above by `hi` (none when hi < 0).
+template <bool Sub>
+QS_T256 inline void levels256(const Block256& b, float sub, float id, float add, int hi,
+                              int32_t* L) {
+    const __m256 s = _mm256_set1_ps(sub), i = _mm256_set1_ps(id), a = _mm256_set1_ps(add);
+    for (int k = 0; k < 4; ++k) {
+        const __m256 x = Sub ? _mm256_sub_ps(b.x[k], s) : b.x[k];
+        __m256i l = _mm256_cvttps_epi32(_mm256_add_ps(_mm256_mul_ps(x, i), a));
+        if (hi >= 0) l = _mm256_min_epi32(l, _mm256_set1_epi32(hi));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(L + 8 * k), l);
+    }
+}
+
+inline void packNibbles(const int32_t* L, uint8_t* qs) {
+    for (int j = 0; j < 16; ++j) qs[j] = uint8_t((L[j] & 0x0f) | ((L[16 + j] & 0x0f) << 4));
+}
+
+inline void packHigh(const int32_t* L, uint8_t* qh) {
+    uint32_t h = 0;
+    for (int j = 0; j < 32; ++j) h |= uint32_t((L[j] >> 4) & 1) << j;
+    std::memcpy(qh, &h, 4);
+}
+
+QS_T256 void q8_0_256(const float* src, uint8_t* dst, int64_t n) {
+    const __m256 half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);
+    alignas(32) int32_t L[32];
+    for (int64_t i = 0; i < n / 32; ++i) {
+        const float* xb = src + 32 * i;
+        uint8_t* out = dst + i * int64_t(sizeof(BlockQ8_0));
+        const Block256 b = load256(xb);
+        const float d = absMax256(b) / 127;
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        putHalf(out + offsetof(BlockQ8_0, d), d);
+        const __m256 idv = _mm256_set1_ps(id);
+        for (int k = 0; k < 4; ++k) {
+            const __m256 v = _mm256_mul_ps(b.x[k], idv);
+            __m256i r = _mm256_cvttps_epi32(v);
+            const __m256 frac = _mm256_sub_ps(v, _mm256_cvtepi32_ps(r));
+            const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(frac, half, _CMP_GE_OQ));
+            const __m256i down = _mm256_castps_si256(_mm256_cmp_ps(frac, mhalf, _CMP_LE_OQ));
+            // The masks are -1 where true: subtracting `up` adds one, adding `down` takes one.
+            r = _mm256_add_epi32(_mm256_sub_epi32(r, up), down);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(L + 8 * k), r);
+        }
+        int8_t* qs = reinterpret_cast<int8_t*>(out + offsetof(BlockQ8_0, qs));
+        for (int j = 0; j < 32; ++j) qs[j] = int8_t(L[j]);
+    }
+}
+
+template <bool Five>
+QS_T256 void qx_0_256(const float* src, uint8_t* dst, int64_t n) {
+    using Block = std::conditional_t<Five, BlockQ5_0, BlockQ4_0>;
+    alignas(32) int32_t L[32];
+    for (int64_t i = 0; i < n / 32; ++i) {
+        const float* xb = src + 32 * i;
+        uint8_t* out = dst + i * int64_t(sizeof(Block));
+        const Block256 b = load256(xb);
+        const float d = signedAbsMax256(xb, b) / (Five ? -16 : -8);
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        putHalf(out + offsetof(Block, d), d);
+        levels256<false>(b, 0.0f, id, Five ? 16.5f : 8.5f, Five ? 31 : 15, L);
+        packNibbles(L, out + offsetof(Block, qs));
+        if constexpr (Five) packHigh(L, out + offsetof(BlockQ5_0, qh));
+    }
+}
+
+template <bool Five>
+QS_T256 void qx_1_256(const float* src, uint8_t* dst, int64_t n) {
+    using Block = std::conditional_t<Five, BlockQ5_1, BlockQ4_1>;
+    alignas(32) int32_t L[32];
+    for (int64_t i = 0; i < n / 32; ++i) {
+        const float* xb = src + 32 * i;
+        uint8_t* out = dst + i * int64_t(sizeof(Block));
+        const Block256 b = load256(xb);
+        float min, max;
+        minMax256(xb, b, min, max);
+        const float d = (max - min) / (Five ? 31 : 15);
+        const float id = d != 0.f ? 1.0f / d : 0.0f;
+        putHalf(out + offsetof(Block, d), d);
+        putHalf(out + offsetof(Block, m), min);
+        levels256<true>(b, min, id, 0.5f, Five ? -1 : 15, L);
+        packNibbles(L, out + offsetof(Block, qs));
+        if constexpr (Five) packHigh(L, out + offsetof(BlockQ5_1, qh));
+    }
+}
+
+constexpr PlainKernels kAvx512{q8_0_512, qx_0_512<false>, qx_1_512<false>, qx_0_512<true>,
+                               qx_1_512<true>};
+constexpr PlainKernels kAvx2{q8_0_256, qx_0_256<false>, qx_1_256<false>, qx_0_256<true>,
+                             qx_1_256<true>};
+
+}  // namespace
+
+const PlainKernels* plainKernelsAvx512() {
+    return &kAvx512;
+}
+const PlainKernels* plainKernelsAvx2() {
+    return &kAvx2;
+}
+
+#else
+
+const PlainKernels* plainKernelsAvx512() {
+    return nullptr;
+}
+const PlainKernels* plainKernelsAvx2() {
+    return nullptr;
+}
+
+#endif
+
+}  // namespace qs::formats::detail::legacy

@@ -81,14 +81,7 @@ inline bool halfIsFinite(uint16_t h) {
 /// Largest |x| of a row as float bits (a branch-free, vectorisable pass; integer max is
 /// order-free). >= 0x7f800000 means the row holds NaN or Inf.
 uint32_t maxAbsBits(const float* x, int64_t n) {
-    int32_t m = 0;  // |x| bits are < 2^31: a signed max (SSE2 compare + select) is exact
-    for (int64_t i = 0; i < n; ++i) {
-        int32_t bits;
-        std::memcpy(&bits, x + i, sizeof bits);
-        bits &= 0x7fffffff;
-        m = bits > m ? bits : m;
-    }
-    return uint32_t(m);
+    return detail::rowMaxAbsBits(x, n);  // AVX2 / AVX-512 where the CPU has them
 }
 
 constexpr uint32_t kNonFiniteBits = 0x7f800000u;

@@ -4,10 +4,13 @@
 // libggml-base.so (the node-llama-cpp npm build that made the golden files), loaded with
 // dlopen. ggml gets the same row split over the same threads. Throughput is float input bytes/s.
 //
-// The bandwidth probe Copy/threads:N reads the same float input and writes as many bytes (a
-// memcpy per row, same split over the same threads): the ceiling of a memory-bound encoder.
-// Each of our runs also reports copy_frac, its throughput as a fraction of that probe's (the
-// probe is timed once per thread count at start-up, best of a few runs).
+// The bandwidth probe Encode/copy/threads:N reads the same float input and writes as many
+// bytes (a memcpy per row, same split over the same threads): the ceiling of a memory-bound
+// encoder. Each of our runs also reports copy_frac, its throughput as a fraction of that
+// probe's (timed once per thread count and data set at start-up, best of a few runs). The
+// golden data (256 KiB) stays in the L2 cache; the Encode/big/... runs tile it to 64 MiB, so
+// that the copy and the memory-bound types (F16, BF16, legacy plain) run at DRAM speed, as
+// they do on a real model.
 //
 //   qs_bench_encode --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
@@ -46,6 +49,23 @@ const std::vector<float>& weights() {
     static const std::vector<float> w =
         readFloats(std::string(QS_TEST_DATA_DIR) + "/golden/weights.f32");
     return w;
+}
+
+/// The golden weights tiled to 64 MiB (rows of kCols), for the DRAM-bound runs.
+const std::vector<float>& bigWeights() {
+    static const std::vector<float> w = [] {
+        const auto& g = weights();
+        std::vector<float> out;
+        if (g.empty()) return out;
+        out.reserve(g.size() * 256);
+        for (int k = 0; k < 256; ++k) out.insert(out.end(), g.begin(), g.end());
+        return out;
+    }();
+    return w;
+}
+
+const std::vector<float>& dataOf(bool big) {
+    return big ? bigWeights() : weights();
 }
 
 const std::vector<float>& imatrix() {
@@ -93,8 +113,8 @@ void copyRows(const std::vector<float>& x, std::vector<float>& out, int threads)
     });
 }
 
-void benchCopy(benchmark::State& state, int threads) {
-    const auto& x = weights();
+void benchCopy(benchmark::State& state, int threads, bool big) {
+    const auto& x = dataOf(big);
     std::vector<float> out(x.size());
     for (auto _ : state) {
         copyRows(x, out, threads);
@@ -105,11 +125,11 @@ void benchCopy(benchmark::State& state, int threads) {
 }
 
 /// Copy throughput in bytes/s on `threads` threads: the best of 5 runs of 50 ms each.
-double copyBytesPerSecond(int threads) {
-    static double cached[3] = {0, 0, 0};
-    double& c = cached[std::min(threads, 2)];
+double copyBytesPerSecond(int threads, bool big) {
+    static double cached[2][3] = {{0, 0, 0}, {0, 0, 0}};
+    double& c = cached[big ? 1 : 0][std::min(threads, 2)];
     if (c > 0) return c;
-    const auto& x = weights();
+    const auto& x = dataOf(big);
     std::vector<float> out(x.size());
     for (int run = 0; run < 5; ++run) {
         int64_t calls = 0;
@@ -126,16 +146,16 @@ double copyBytesPerSecond(int threads) {
     return c;
 }
 
-void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads) {
-    const auto& x = weights();
+void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads, bool big) {
+    const auto& x = dataOf(big);
     if (x.empty()) {
         state.SkipWithError("golden weights.f32 missing");
         return;
     }
     std::vector<uint8_t> out(*qs::formats::byteSize(type, x.size()));
-    const float* imp = withImatrix ? imatrix().data() : nullptr;
+    const float* imp = withImatrix && !big ? imatrix().data() : nullptr;
     qs::formats::detail::prepareGridTables(type);
-    const double copyBps = copyBytesPerSecond(threads);
+    const double copyBps = copyBytesPerSecond(threads, big);
     for (auto _ : state) {
         const auto s = qs::formats::encodeRows(type, x, out, kCols, imp, threads);
         if (!s.ok()) {
@@ -189,7 +209,7 @@ void registerAll() {
         TensorType::NVFP4,  TensorType::Q1_0,    TensorType::Q2_0};
     for (const int threads : {1, 2}) {
         benchmark::RegisterBenchmark(("Encode/copy/threads:" + std::to_string(threads)).c_str(),
-                                     benchCopy, threads)
+                                     benchCopy, threads, false)
             ->UseRealTime();
     }
     for (const bool imat : {false, true}) {
@@ -200,12 +220,26 @@ void registerAll() {
                                            (imat ? "/imat" : "/plain") +
                                            "/threads:" + std::to_string(threads);
                 benchmark::RegisterBenchmark(("Encode/ours/" + suffix).c_str(), benchOurs, t, imat,
-                                             threads)
+                                             threads, false)
                     ->UseRealTime();
                 benchmark::RegisterBenchmark(("Encode/ggml/" + suffix).c_str(), benchGgml, t, imat,
                                              threads)
                     ->UseRealTime();
             }
+        }
+    }
+    // DRAM-bound: the memory-bound types on 64 MiB, beside a copy of the same 64 MiB.
+    for (const int threads : {1, 2}) {
+        const std::string th = "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(("Encode/big/copy" + th).c_str(), benchCopy, threads, true)
+            ->UseRealTime();
+        for (const TensorType t :
+             {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+              TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1}) {
+            const std::string name =
+                "Encode/big/ours/" + std::string(qs::formats::typeName(t)) + "/plain" + th;
+            benchmark::RegisterBenchmark(name.c_str(), benchOurs, t, false, threads, true)
+                ->UseRealTime();
         }
     }
 }

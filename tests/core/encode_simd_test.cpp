@@ -51,38 +51,38 @@ std::vector<float> hardRows(int rows, uint32_t seed) {
         for (int j = 0; j < 32; ++j) {
             float v = normal(rng);
             switch (kind) {
-                case 0:  // all zero
-                    v = 0.f;
-                    break;
-                case 1:  // constant (positive or negative)
-                    v = (b % 2 ? -0.37f : 2.5f);
-                    break;
-                case 2:  // tiny: around and below ggml's GROUP_MAX_EPS, subnormals
-                    v = uni(rng) * (j % 2 ? 1e-15f : 1e-39f);
-                    break;
-                case 3:  // huge range within a block
-                    v = (j % 3 == 0 ? 1e9f : 1e-9f) * uni(rng);
-                    break;
-                case 4:  // heavy tail: Cauchy-like
-                    v = std::tan(1.55f * uni(rng));
-                    break;
-                case 5:  // one spike among zeros
-                    v = (j == int(b % 32) ? -7.f : 0.f);
-                    break;
-                case 6:  // integers (exact ties of the table and rounding)
-                    v = float(int(rng() % 17) - 8);
-                    break;
-                case 7:  // large magnitude
-                    v *= 3e4f;
-                    break;
-                case 8:  // all positive
-                    v = std::fabs(v);
-                    break;
-                case 9:  // all negative with a few zeros
-                    v = j % 5 == 0 ? 0.f : -std::fabs(v);
-                    break;
-                default:  // plain Gaussian
-                    break;
+            case 0:  // all zero
+                v = 0.f;
+                break;
+            case 1:  // constant (positive or negative)
+                v = (b % 2 ? -0.37f : 2.5f);
+                break;
+            case 2:  // tiny: around and below ggml's GROUP_MAX_EPS, subnormals
+                v = uni(rng) * (j % 2 ? 1e-15f : 1e-39f);
+                break;
+            case 3:  // huge range within a block
+                v = (j % 3 == 0 ? 1e9f : 1e-9f) * uni(rng);
+                break;
+            case 4:  // heavy tail: Cauchy-like
+                v = std::tan(1.55f * uni(rng));
+                break;
+            case 5:  // one spike among zeros
+                v = (j == int(b % 32) ? -7.f : 0.f);
+                break;
+            case 6:  // integers (exact ties of the table and rounding)
+                v = float(int(rng() % 17) - 8);
+                break;
+            case 7:  // large magnitude
+                v *= 3e4f;
+                break;
+            case 8:  // all positive
+                v = std::fabs(v);
+                break;
+            case 9:  // all negative with a few zeros
+                v = j % 5 == 0 ? 0.f : -std::fabs(v);
+                break;
+            default:  // plain Gaussian
+                break;
             }
             xb[j] = v;
         }
@@ -98,10 +98,10 @@ std::vector<float> hardImportance(uint32_t seed) {
     for (int64_t i = 0; i < kRowLength; ++i) {
         const int64_t block = i / 32;
         float v = uni(rng);
-        if (block % 7 == 3) v = 0.f;           // a whole block without importance
-        if (i % 11 == 0) v = 0.f;              // scattered zeros
-        if (block % 5 == 1) v *= 1e6f;         // wide range
-        if (block % 9 == 2) v = 1e-30f * v;    // tiny
+        if (block % 7 == 3) v = 0.f;         // a whole block without importance
+        if (i % 11 == 0) v = 0.f;            // scattered zeros
+        if (block % 5 == 1) v *= 1e6f;       // wide range
+        if (block % 9 == 2) v = 1e-30f * v;  // tiny
         w[size_t(i)] = v;
     }
     return w;
@@ -120,8 +120,7 @@ void expectAllLevelsEqualReference(TensorType type) {
         const float* w = withImp ? imp.data() : nullptr;
         std::vector<uint8_t> ref(rowBytes * rows);
         for (int r = 0; r < rows; ++r) {
-            t.encodeReference(x.data() + r * kRowLength, ref.data() + r * rowBytes, kRowLength,
-                              w);
+            t.encodeReference(x.data() + r * kRowLength, ref.data() + r * rowBytes, kRowLength, w);
         }
         // The reference entry point and the Scalar level's fast entry point are both scalar.
         std::vector<uint8_t> scalar(ref.size());
@@ -183,9 +182,9 @@ TEST(EncodeSimd, LegacyEveryLevelEqualsReference) {
 TEST(EncodeSimd, HalfAndBf16EveryLevelEqualsScalar) {
     LevelGuard guard;
     std::vector<float> x = hardRows(2, 77u);
-    const float specials[] = {65504.f,  65519.f,  65520.f, 1e5f,     -65520.f, 6.1e-5f,
-                              6.0e-8f,  2.9e-8f,  3.0e-8f, -5.96e-8f, 1e-45f,  -0.f,
-                              INFINITY, -INFINITY, NAN,    3.3895e38f, 1.0009766f, 1.0014648f};
+    const float specials[] = {65504.f,  65519.f,   65520.f, 1e5f,       -65520.f,   6.1e-5f,
+                              6.0e-8f,  2.9e-8f,   3.0e-8f, -5.96e-8f,  1e-45f,     -0.f,
+                              INFINITY, -INFINITY, NAN,     3.3895e38f, 1.0009766f, 1.0014648f};
     for (size_t i = 0; i < std::size(specials); ++i) x[7 * i + 3] = specials[i];
     for (size_t i = 0; i < x.size(); i += 97) {
         uint32_t bits = uint32_t(i) * 2654435761u;  // arbitrary bit patterns, NaNs included
@@ -204,8 +203,11 @@ TEST(EncodeSimd, HalfAndBf16EveryLevelEqualsScalar) {
                 std::vector<uint8_t> out(ref.size(), 0xAB);
                 EXPECT_EQ(fn(x.data(), out.data(), n), refMax)
                     << name << " n=" << n << " " << qs::formats::detail::encodeSimdLevelName(level);
-                EXPECT_TRUE(out == ref) << name << " n=" << n << " "
-                                        << qs::formats::detail::encodeSimdLevelName(level);
+                EXPECT_TRUE(out == ref)
+                    << name << " n=" << n << " " << qs::formats::detail::encodeSimdLevelName(level);
+                EXPECT_EQ(qs::formats::detail::rowMaxAbsBits(x.data(), n), refMax)
+                    << "rowMaxAbsBits n=" << n << " "
+                    << qs::formats::detail::encodeSimdLevelName(level);
             }
         }
     }

@@ -50,12 +50,9 @@ void resetEncodeSimdLevel() {
 
 const char* encodeSimdLevelName(EncodeSimdLevel level) {
     switch (level) {
-        case EncodeSimdLevel::Avx512:
-            return "avx512";
-        case EncodeSimdLevel::Avx2:
-            return "avx2";
-        case EncodeSimdLevel::Scalar:
-            break;
+    case EncodeSimdLevel::Avx512: return "avx512";
+    case EncodeSimdLevel::Avx2: return "avx2";
+    case EncodeSimdLevel::Scalar: break;
     }
     return "scalar";
 }

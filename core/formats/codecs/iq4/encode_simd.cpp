@@ -103,8 +103,8 @@ QS_T512 inline Near512 nearest512(__m512 v, __m512 table) {
     const __m512i ml = _mm512_sub_epi32(mu, one);
     const __m512 lo = _mm512_permutexvar_ps(ml, table);
     const __m512 hi = _mm512_permutexvar_ps(mu, table);
-    const __mmask16 lower = _mm512_cmp_ps_mask(_mm512_sub_ps(v, lo), _mm512_sub_ps(hi, v),
-                                               _CMP_LT_OQ);
+    const __mmask16 lower =
+        _mm512_cmp_ps_mask(_mm512_sub_ps(v, lo), _mm512_sub_ps(hi, v), _CMP_LT_OQ);
     return {_mm512_mask_blend_epi32(lower, mu, ml), _mm512_mask_blend_ps(lower, hi, lo)};
 }
 

@@ -89,8 +89,8 @@ QS_T512 inline __m512i levels512(__m512 x, __m512 id, __m512 add, int hi) {
 /// Low nibbles from values 0-15, high nibbles from 16-31.
 QS_T512 inline void packNibbles512(__m512i lo, __m512i hi, uint8_t* qs) {
     const __m512i m = _mm512_set1_epi32(0x0f);
-    const __m512i b = _mm512_or_si512(_mm512_and_si512(lo, m),
-                                      _mm512_slli_epi32(_mm512_and_si512(hi, m), 4));
+    const __m512i b =
+        _mm512_or_si512(_mm512_and_si512(lo, m), _mm512_slli_epi32(_mm512_and_si512(hi, m), 4));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(qs), _mm512_cvtepi32_epi8(b));
 }
 

@@ -37,11 +37,11 @@ constexpr int lanesOf() {
 
 /// Round to nearest even as floats ((v + 1.5 * 2^23) - 1.5 * 2^23, |v| <= 4194303 as ggml
 /// asserts), then clamp to [lo, hi]; r must be a vector lvalue.
-#define QS_ROUND_CLAMP(r, v, lo, hi)      \
-    do {                                  \
+#define QS_ROUND_CLAMP(r, v, lo, hi)         \
+    do {                                     \
         r = ((v) + 12582912.f) - 12582912.f; \
-        r = r < (lo) ? (lo) : r;          \
-        r = r > (hi) ? (hi) : r;          \
+        r = r < (lo) ? (lo) : r;             \
+        r = r > (hi) ? (hi) : r;             \
     } while (0)
 
 // ------------------------------------------------------------------------------------------
@@ -255,10 +255,9 @@ __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl"))) float min512(
     float rdelta, int nstep, bool useMad) {
     return minSearch<V16>(n, nmax, x, w, L, negMin, rmin, rdelta, nstep, useMad);
 }
-__attribute__((target("avx2,fma"))) float min256(int n, int nmax, const float* x,
-                                                 const float* w, uint8_t* L, float* negMin,
-                                                 float rmin, float rdelta, int nstep,
-                                                 bool useMad) {
+__attribute__((target("avx2,fma"))) float min256(int n, int nmax, const float* x, const float* w,
+                                                 uint8_t* L, float* negMin, float rmin,
+                                                 float rdelta, int nstep, bool useMad) {
     return minSearch<V8>(n, nmax, x, w, L, negMin, rmin, rdelta, nstep, useMad);
 }
 

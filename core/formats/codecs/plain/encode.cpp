@@ -76,6 +76,22 @@ const plain::HalfKernels* halfKernels() {
 }
 }  // namespace
 
+uint32_t rowMaxAbsBits(const float* x, int64_t n) {
+    int32_t m = 0;  // |x| bits are < 2^31: a signed max is exact
+    int64_t i = 0;
+    if (const auto* k = halfKernels()) {
+        i = n - n % k->width;
+        m = int32_t(k->maxAbs(x, nullptr, i));
+    }
+    for (; i < n; ++i) {
+        int32_t bits;
+        std::memcpy(&bits, x + i, sizeof bits);
+        bits &= 0x7fffffff;
+        m = bits > m ? bits : m;
+    }
+    return uint32_t(m);
+}
+
 uint32_t encodeF16MaxAbs(const float* src, uint8_t* dst, int64_t n) {
     int32_t m = 0;
     int64_t i = 0;

@@ -58,6 +58,20 @@ QS_T512 uint32_t bf16_512(const float* src, uint8_t* dst, int64_t n) {
     return uint32_t(_mm512_reduce_max_epi32(m));
 }
 
+QS_T512 uint32_t maxAbs512(const float* src, uint8_t* /*dst*/, int64_t n) {
+    const __m512i absMask = _mm512_set1_epi32(0x7fffffff);
+    __m512i m0 = _mm512_setzero_si512(), m1 = m0;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm512_max_epi32(m0, _mm512_and_si512(_mm512_loadu_si512(src + i), absMask));
+        m1 = _mm512_max_epi32(m1, _mm512_and_si512(_mm512_loadu_si512(src + i + 16), absMask));
+    }
+    if (i + 16 <= n) {
+        m0 = _mm512_max_epi32(m0, _mm512_and_si512(_mm512_loadu_si512(src + i), absMask));
+    }
+    return uint32_t(_mm512_reduce_max_epi32(_mm512_max_epi32(m0, m1)));
+}
+
 QS_T256 inline uint32_t hmaxEpi32(__m256i v) {
     __m128i m = _mm_max_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
     m = _mm_max_epi32(m, _mm_shuffle_epi32(m, 0x4e));
@@ -94,8 +108,18 @@ QS_T256 uint32_t bf16_256(const float* src, uint8_t* dst, int64_t n) {
     return hmaxEpi32(m);
 }
 
-constexpr HalfKernels kAvx512{16, f16_512, bf16_512};
-constexpr HalfKernels kAvx2{8, f16_256, bf16_256};
+QS_T256 uint32_t maxAbs256(const float* src, uint8_t* /*dst*/, int64_t n) {
+    const __m256i absMask = _mm256_set1_epi32(0x7fffffff);
+    __m256i m = _mm256_setzero_si256();
+    for (int64_t i = 0; i + 8 <= n; i += 8) {
+        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+        m = _mm256_max_epi32(m, _mm256_and_si256(x, absMask));
+    }
+    return hmaxEpi32(m);
+}
+
+constexpr HalfKernels kAvx512{16, f16_512, bf16_512, maxAbs512};
+constexpr HalfKernels kAvx2{8, f16_256, bf16_256, maxAbs256};
 
 }  // namespace
 

@@ -12,6 +12,8 @@ using MaxAbsFn = uint32_t (*)(const float* src, uint8_t* dst, int64_t n);
 struct HalfKernels {
     int width;  ///< values per step; the caller converts the n % width tail
     MaxAbsFn f16, bf16;
+    /// The input check alone (dst unused): largest |x| bits of the first n - n % width values.
+    MaxAbsFn maxAbs;
 };
 
 /// The AVX-512 and AVX2 sets; nullptr where not built (not x86).

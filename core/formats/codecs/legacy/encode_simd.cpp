@@ -69,7 +69,7 @@ QS_T512 inline float signedAbsMax512(const float* xb, __m512 x0, __m512 x1) {
     const __m512 am = _mm512_set1_ps(amax);
     const uint32_t eq = uint32_t(_mm512_cmp_ps_mask(a0, am, _CMP_EQ_OQ)) |
                         (uint32_t(_mm512_cmp_ps_mask(a1, am, _CMP_EQ_OQ)) << 16);
-    return xb[__builtin_ctz(eq)];
+    return eq != 0 ? xb[__builtin_ctz(eq)] : amax;  // no match only for a NaN amax
 }
 
 QS_T512 inline void minMax512(const float* xb, __m512 x0, __m512 x1, float& min, float& max) {
@@ -216,7 +216,7 @@ QS_T256 inline float signedAbsMax256(const float* xb, const Block256& b) {
         eq |= uint32_t(_mm256_movemask_ps(_mm256_cmp_ps(abs256(b.x[k]), am, _CMP_EQ_OQ)))
               << (8 * k);
     }
-    return xb[__builtin_ctz(eq)];
+    return eq != 0 ? xb[__builtin_ctz(eq)] : amax;  // no match only for a NaN amax
 }
 
 QS_T256 inline void minMax256(const float* xb, const Block256& b, float& min, float& max) {

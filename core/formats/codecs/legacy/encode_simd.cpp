@@ -102,10 +102,135 @@ QS_T512 inline void packHigh512(__m512i lo, __m512i hi, uint8_t* qh) {
     std::memcpy(qh, &h, 4);
 }
 
-QS_T512 void q8_0_512(const float* src, uint8_t* dst, int64_t n) {
+// The per-block scales of 16 blocks at once: the block extremes as one vector (a transpose
+// tree of exact max/min steps), then the scale, its inverse and the fp16 rounding (F16C,
+// round to nearest even, as floatToHalf) as vector operations, lane b for block b.
+
+/// Per-block parameters of a group: inverse scale, min (Q*_1), fp16 scale and min.
+struct Group16 {
+    alignas(64) float id[16];
+    alignas(64) float min[16];
+    alignas(32) uint16_t d[16];
+    alignas(32) uint16_t m[16];
+};
+
+template <bool Max>
+QS_T512 inline __m512 op512(__m512 a, __m512 b) {
+    return Max ? _mm512_max_ps(a, b) : _mm512_min_ps(a, b);
+}
+
+/// Lane b: the largest (smallest) element of v[b]. Exact: every step is a max (min).
+template <bool Max>
+QS_T512 inline __m512 reduce16x16(__m512* v) {
+    __m512 r[8], s[4], t[2];
+    for (int k = 0; k < 8; ++k) {  // lanes 0-7 from v[2k], 8-15 from v[2k+1]
+        r[k] = op512<Max>(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                          _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xEE));
+    }
+    for (int k = 0; k < 4; ++k) {  // each 128-bit quarter: one block's 4 partials
+        s[k] = op512<Max>(_mm512_shuffle_f32x4(r[2 * k], r[2 * k + 1], 0x88),
+                          _mm512_shuffle_f32x4(r[2 * k], r[2 * k + 1], 0xDD));
+    }
+    for (int k = 0; k < 2; ++k) {  // pairs within each quarter
+        t[k] = op512<Max>(_mm512_shuffle_ps(s[2 * k], s[2 * k + 1], 0x44),
+                          _mm512_shuffle_ps(s[2 * k], s[2 * k + 1], 0xEE));
+    }
+    const __m512 u =
+        op512<Max>(_mm512_shuffle_ps(t[0], t[1], 0x88), _mm512_shuffle_ps(t[0], t[1], 0xDD));
+    // u holds the 16 results in the order the shuffles left them: put lane b at block b.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, u);
+}
+
+/// id = d != 0 ? 1 / d : 0 and the fp16 bits of d, for 16 scales.
+QS_T512 inline void inverseAndHalf(__m512 d, Group16& g) {
+    const __mmask16 nz = _mm512_cmp_ps_mask(d, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+    _mm512_store_ps(g.id, _mm512_maskz_div_ps(nz, _mm512_set1_ps(1.0f), d));
+    _mm256_store_si256(reinterpret_cast<__m256i*>(g.d),
+                       _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+}
+
+/// Q8_0 (Kind 0), Q4_0 / Q5_0 (Kind 1, divisor -8 / -16), Q4_1 / Q5_1 (Kind 2, 15 / 31).
+template <int Kind>
+QS_T512 inline void group16(const float* x, float divisor, Group16& g) {
+    __m512 a[16];
+    if constexpr (Kind == 2) {
+        __m512 b[16];
+        for (int k = 0; k < 16; ++k) {
+            const __m512 x0 = _mm512_loadu_ps(x + 32 * k), x1 = _mm512_loadu_ps(x + 32 * k + 16);
+            a[k] = _mm512_min_ps(x0, x1);
+            b[k] = _mm512_max_ps(x0, x1);
+        }
+        const __m512 mn = reduce16x16<false>(a), mx = reduce16x16<true>(b);
+        _mm512_store_ps(g.min, mn);
+        alignas(64) float maxs[16];
+        _mm512_store_ps(maxs, mx);
+        // A zero extreme takes the sign of its block's first zero (ggml's sequential loop).
+        const __mmask16 zmin = _mm512_cmp_ps_mask(mn, _mm512_setzero_ps(), _CMP_EQ_OQ);
+        const __mmask16 zmax = _mm512_cmp_ps_mask(mx, _mm512_setzero_ps(), _CMP_EQ_OQ);
+        for (int k = 0; k < 16; ++k) {
+            if (zmin & (1u << k)) g.min[k] = firstEqual(x + 32 * k, 0.0f);
+            if (zmax & (1u << k)) maxs[k] = firstEqual(x + 32 * k, 0.0f);
+        }
+        const __m512 minv = _mm512_load_ps(g.min);
+        inverseAndHalf(
+            _mm512_div_ps(_mm512_sub_ps(_mm512_load_ps(maxs), minv), _mm512_set1_ps(divisor)), g);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(g.m),
+                           _mm512_cvtps_ph(minv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    } else {
+        for (int k = 0; k < 16; ++k) {
+            a[k] = _mm512_max_ps(abs512(_mm512_loadu_ps(x + 32 * k)),
+                                 abs512(_mm512_loadu_ps(x + 32 * k + 16)));
+        }
+        __m512 amax = reduce16x16<true>(a);
+        if constexpr (Kind == 1) {
+            // The signed value of largest magnitude, the first on ties (+0 for zero blocks).
+            alignas(64) float am[16], mx[16];
+            _mm512_store_ps(am, amax);
+            for (int k = 0; k < 16; ++k) {
+                const float* xb = x + 32 * k;
+                const __m512 t = _mm512_set1_ps(am[k]);
+                const uint32_t eq =
+                    uint32_t(_mm512_cmp_ps_mask(abs512(_mm512_loadu_ps(xb)), t, _CMP_EQ_OQ)) |
+                    (uint32_t(_mm512_cmp_ps_mask(abs512(_mm512_loadu_ps(xb + 16)), t, _CMP_EQ_OQ))
+                     << 16);
+                mx[k] = am[k] == 0.0f ? 0.0f : eq != 0 ? xb[__builtin_ctz(eq)] : am[k];
+            }
+            amax = _mm512_load_ps(mx);
+        }
+        inverseAndHalf(_mm512_div_ps(amax, _mm512_set1_ps(divisor)), g);
+    }
+}
+
+/// Q8_0 values of one block with inverse scale id.
+QS_T512 inline void q8_0Values512(const float* xb, float id, uint8_t* qs) {
     const __m512i one = _mm512_set1_epi32(1);
     const __m512 half = _mm512_set1_ps(0.5f), mhalf = _mm512_set1_ps(-0.5f);
-    for (int64_t i = 0; i < n / 32; ++i) {
+    const __m512 idv = _mm512_set1_ps(id);
+    for (int h = 0; h < 2; ++h) {
+        // roundf: truncate, then step away from zero when the remainder is >= one half.
+        const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(xb + 16 * h), idv);
+        __m512i r = _mm512_cvttps_epi32(v);
+        const __m512 frac = _mm512_sub_ps(v, _mm512_cvtepi32_ps(r));
+        r = _mm512_mask_add_epi32(r, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), r, one);
+        r = _mm512_mask_sub_epi32(r, _mm512_cmp_ps_mask(frac, mhalf, _CMP_LE_OQ), r, one);
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(qs + 16 * h), _mm512_cvtepi32_epi8(r));
+    }
+}
+
+QS_T512 void q8_0_512(const float* src, uint8_t* dst, int64_t n) {
+    const int64_t nb = n / 32;
+    int64_t i = 0;
+    Group16 g;
+    for (; i + 16 <= nb; i += 16) {
+        group16<0>(src + 32 * i, 127.0f, g);
+        for (int k = 0; k < 16; ++k) {
+            uint8_t* out = dst + (i + k) * int64_t(sizeof(BlockQ8_0));
+            std::memcpy(out + offsetof(BlockQ8_0, d), &g.d[k], 2);
+            q8_0Values512(src + 32 * (i + k), g.id[k], out + offsetof(BlockQ8_0, qs));
+        }
+    }
+    for (; i < nb; ++i) {
         const float* xb = src + 32 * i;
         uint8_t* out = dst + i * int64_t(sizeof(BlockQ8_0));
         const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
@@ -113,46 +238,78 @@ QS_T512 void q8_0_512(const float* src, uint8_t* dst, int64_t n) {
         const float d = amax / 127;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         putHalf(out + offsetof(BlockQ8_0, d), d);
-        const __m512 idv = _mm512_set1_ps(id);
-        for (int h = 0; h < 2; ++h) {
-            // roundf: truncate, then step away from zero when the remainder is >= one half.
-            const __m512 v = _mm512_mul_ps(h ? x1 : x0, idv);
-            __m512i r = _mm512_cvttps_epi32(v);
-            const __m512 frac = _mm512_sub_ps(v, _mm512_cvtepi32_ps(r));
-            r = _mm512_mask_add_epi32(r, _mm512_cmp_ps_mask(frac, half, _CMP_GE_OQ), r, one);
-            r = _mm512_mask_sub_epi32(r, _mm512_cmp_ps_mask(frac, mhalf, _CMP_LE_OQ), r, one);
-            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + offsetof(BlockQ8_0, qs) + 16 * h),
-                             _mm512_cvtepi32_epi8(r));
-        }
+        q8_0Values512(xb, id, out + offsetof(BlockQ8_0, qs));
     }
+}
+
+/// Q4_0 / Q5_0 levels of one block: trunc(x * id + add), clamped.
+template <bool Five>
+QS_T512 inline void qx_0Values512(const float* xb, float id, uint8_t* out) {
+    using Block = std::conditional_t<Five, BlockQ5_0, BlockQ4_0>;
+    const __m512 add = _mm512_set1_ps(Five ? 16.5f : 8.5f);
+    const __m512 idv = _mm512_set1_ps(id);
+    const __m512i lo = levels512(_mm512_loadu_ps(xb), idv, add, Five ? 31 : 15);
+    const __m512i hi = levels512(_mm512_loadu_ps(xb + 16), idv, add, Five ? 31 : 15);
+    packNibbles512(lo, hi, out + offsetof(Block, qs));
+    if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_0, qh));
 }
 
 /// Q4_0 (Nmax 15, divisor -8, offset 8.5) and Q5_0 (31, -16, 16.5).
 template <bool Five>
 QS_T512 void qx_0_512(const float* src, uint8_t* dst, int64_t n) {
     using Block = std::conditional_t<Five, BlockQ5_0, BlockQ4_0>;
-    const __m512 add = _mm512_set1_ps(Five ? 16.5f : 8.5f);
-    for (int64_t i = 0; i < n / 32; ++i) {
+    const int64_t nb = n / 32;
+    int64_t i = 0;
+    Group16 g;
+    for (; i + 16 <= nb; i += 16) {
+        group16<1>(src + 32 * i, Five ? -16.0f : -8.0f, g);
+        for (int k = 0; k < 16; ++k) {
+            uint8_t* out = dst + (i + k) * int64_t(sizeof(Block));
+            std::memcpy(out + offsetof(Block, d), &g.d[k], 2);
+            qx_0Values512<Five>(src + 32 * (i + k), g.id[k], out);
+        }
+    }
+    for (; i < nb; ++i) {
         const float* xb = src + 32 * i;
         uint8_t* out = dst + i * int64_t(sizeof(Block));
         const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
         const float d = signedAbsMax512(xb, x0, x1) / (Five ? -16 : -8);
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         putHalf(out + offsetof(Block, d), d);
-        const __m512 idv = _mm512_set1_ps(id);
-        const __m512i lo = levels512(x0, idv, add, Five ? 31 : 15);
-        const __m512i hi = levels512(x1, idv, add, Five ? 31 : 15);
-        packNibbles512(lo, hi, out + offsetof(Block, qs));
-        if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_0, qh));
+        qx_0Values512<Five>(xb, id, out);
     }
+}
+
+/// Q4_1 / Q5_1 levels of one block: trunc((x - min) * id + 0.5), clamped for Q4_1.
+template <bool Five>
+QS_T512 inline void qx_1Values512(const float* xb, float min, float id, uint8_t* out) {
+    using Block = std::conditional_t<Five, BlockQ5_1, BlockQ4_1>;
+    const __m512 add = _mm512_set1_ps(0.5f);
+    const __m512 idv = _mm512_set1_ps(id), mn = _mm512_set1_ps(min);
+    const __m512i lo = levels512(_mm512_sub_ps(_mm512_loadu_ps(xb), mn), idv, add, Five ? -1 : 15);
+    const __m512i hi =
+        levels512(_mm512_sub_ps(_mm512_loadu_ps(xb + 16), mn), idv, add, Five ? -1 : 15);
+    packNibbles512(lo, hi, out + offsetof(Block, qs));
+    if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_1, qh));
 }
 
 /// Q4_1 (divisor 15, clamp 15) and Q5_1 (divisor 31, no clamp).
 template <bool Five>
 QS_T512 void qx_1_512(const float* src, uint8_t* dst, int64_t n) {
     using Block = std::conditional_t<Five, BlockQ5_1, BlockQ4_1>;
-    const __m512 add = _mm512_set1_ps(0.5f);
-    for (int64_t i = 0; i < n / 32; ++i) {
+    const int64_t nb = n / 32;
+    int64_t i = 0;
+    Group16 g;
+    for (; i + 16 <= nb; i += 16) {
+        group16<2>(src + 32 * i, Five ? 31.0f : 15.0f, g);
+        for (int k = 0; k < 16; ++k) {
+            uint8_t* out = dst + (i + k) * int64_t(sizeof(Block));
+            std::memcpy(out + offsetof(Block, d), &g.d[k], 2);
+            std::memcpy(out + offsetof(Block, m), &g.m[k], 2);
+            qx_1Values512<Five>(src + 32 * (i + k), g.min[k], g.id[k], out);
+        }
+    }
+    for (; i < nb; ++i) {
         const float* xb = src + 32 * i;
         uint8_t* out = dst + i * int64_t(sizeof(Block));
         const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
@@ -162,11 +319,7 @@ QS_T512 void qx_1_512(const float* src, uint8_t* dst, int64_t n) {
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         putHalf(out + offsetof(Block, d), d);
         putHalf(out + offsetof(Block, m), min);
-        const __m512 idv = _mm512_set1_ps(id), mn = _mm512_set1_ps(min);
-        const __m512i lo = levels512(_mm512_sub_ps(x0, mn), idv, add, Five ? -1 : 15);
-        const __m512i hi = levels512(_mm512_sub_ps(x1, mn), idv, add, Five ? -1 : 15);
-        packNibbles512(lo, hi, out + offsetof(Block, qs));
-        if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_1, qh));
+        qx_1Values512<Five>(xb, min, id, out);
     }
 }
 

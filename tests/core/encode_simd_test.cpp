@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "formats/codecs/encode_simd.h"
+#include "formats/codecs/legacy/legacy.h"
 #include "formats/codecs/plain/plain.h"
 #include "formats/type_table.h"
 
@@ -185,6 +186,41 @@ TEST(EncodeSimd, LegacyEveryLevelEqualsReference) {
     for (const TensorType t : {TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1,
                                TensorType::Q5_0, TensorType::Q5_1}) {
         expectAllLevelsEqualReference(t);
+    }
+}
+
+/// The legacy plain encoders fused with the input check (what encodeRows runs): the reference
+/// bytes and rowMaxAbsBits' answer at every level; NaN and Inf rows are reported, not crashed on.
+TEST(EncodeSimd, LegacyFusedCheckEveryLevel) {
+    LevelGuard guard;
+    using Fn = uint32_t (*)(const float*, uint8_t*, int64_t);
+    const std::pair<TensorType, Fn> fns[] = {
+        {TensorType::Q8_0, qs::formats::detail::encodeQ8_0MaxAbs},
+        {TensorType::Q4_0, qs::formats::detail::encodeQ4_0MaxAbs},
+        {TensorType::Q4_1, qs::formats::detail::encodeQ4_1MaxAbs},
+        {TensorType::Q5_0, qs::formats::detail::encodeQ5_0MaxAbs},
+        {TensorType::Q5_1, qs::formats::detail::encodeQ5_1MaxAbs}};
+    const auto x = hardRows(4, 555u);
+    for (const auto& [type, fn] : fns) {
+        const auto& t = qs::formats::traits(type);
+        for (const int64_t n : {int64_t(x.size()), int64_t(x.size()) - 32 * 7, int64_t(32)}) {
+            const size_t bytes = size_t(*qs::formats::byteSize(type, uint64_t(n)));
+            std::vector<uint8_t> ref(bytes);
+            t.encodeReference(x.data(), ref.data(), n, nullptr);
+            const uint32_t refMax = qs::formats::detail::rowMaxAbsBits(x.data(), n);
+            for (const EncodeSimdLevel level : levels()) {
+                qs::formats::detail::forceEncodeSimdLevel(level);
+                std::vector<uint8_t> out(bytes, 0xAB);
+                EXPECT_EQ(fn(x.data(), out.data(), n), refMax) << t.name << " n=" << n;
+                EXPECT_TRUE(out == ref) << t.name << " n=" << n << " "
+                                        << qs::formats::detail::encodeSimdLevelName(level);
+                for (const float bad : {NAN, INFINITY, -INFINITY}) {
+                    auto y = std::vector<float>(x.begin(), x.begin() + n);
+                    y[size_t(n / 2)] = bad;
+                    EXPECT_GE(fn(y.data(), out.data(), n), 0x7f800000u) << t.name << " " << bad;
+                }
+            }
+        }
     }
 }
 

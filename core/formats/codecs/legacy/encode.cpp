@@ -19,6 +19,7 @@
 #include "formats/codecs/encode_simd.h"
 #include "formats/codecs/legacy/legacy.h"
 #include "formats/codecs/legacy/legacy_kernels.h"
+#include "formats/codecs/plain/plain.h"
 #include "formats/codecs/scale_search.h"
 #include "formats/half.h"
 
@@ -161,7 +162,10 @@ inline float blockScaleSym(int nmax, const float* xb, int8_t* L, const float* we
 // ==========================================================================================
 
 void encodeQ8_0(const float* src, uint8_t* dst, int64_t n, const float* /*importance*/) {
-    if (const auto* k = plainKernels()) return k->q8_0(src, dst, n);
+    if (const auto* k = plainKernels()) {
+        k->q8_0(src, dst, n);
+        return;
+    }
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = src + 32 * i;
@@ -230,7 +234,10 @@ void encodeQ4_0Importance(const float* src, uint8_t* dst, int64_t n, const float
 
 void encodeQ4_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (!importance) {
-        if (const auto* k = plainKernels()) return k->q4_0(src, dst, n);
+        if (const auto* k = plainKernels()) {
+            k->q4_0(src, dst, n);
+            return;
+        }
     }
     if (importance) {
         encodeQ4_0Importance(src, dst, n, importance, true);
@@ -305,7 +312,10 @@ void packQ5_1(const uint8_t* L, BlockQ5_1& y) {
 
 void encodeQ4_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (!importance) {
-        if (const auto* k = plainKernels()) return k->q4_1(src, dst, n);
+        if (const auto* k = plainKernels()) {
+            k->q4_1(src, dst, n);
+            return;
+        }
     }
     if (importance) {
         encodeQx_1Importance<15, BlockQ4_1>(src, dst, n, importance, true, packQ4_1);
@@ -363,7 +373,10 @@ void encodeQ5_0Importance(const float* src, uint8_t* dst, int64_t n, const float
 
 void encodeQ5_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (!importance) {
-        if (const auto* k = plainKernels()) return k->q5_0(src, dst, n);
+        if (const auto* k = plainKernels()) {
+            k->q5_0(src, dst, n);
+            return;
+        }
     }
     if (importance) {
         encodeQ5_0Importance(src, dst, n, importance, true);
@@ -404,7 +417,10 @@ void encodeQ5_1Plain(const float* src, uint8_t* dst, int64_t n) {
 
 void encodeQ5_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
     if (!importance) {
-        if (const auto* k = plainKernels()) return k->q5_1(src, dst, n);
+        if (const auto* k = plainKernels()) {
+            k->q5_1(src, dst, n);
+            return;
+        }
     }
     if (importance) {
         encodeQx_1Importance<31, BlockQ5_1>(src, dst, n, importance, true, packQ5_1);
@@ -418,6 +434,39 @@ void encodeQ5_1Ref(const float* src, uint8_t* dst, int64_t n, const float* impor
     } else {
         encodeQ5_1Plain(src, dst, n);
     }
+}
+
+// ==========================================================================================
+// Plain paths fused with the input check (encodeRows)
+// ==========================================================================================
+
+namespace {
+/// The vectorised kernel where there is one; else the check, then the scalar encoder (which
+/// must not see NaN: its first-maximum search assumes finite values).
+template <legacy::RowFn legacy::PlainKernels::*Kernel>
+uint32_t encodeChecked(const float* src, uint8_t* dst, int64_t n,
+                       void (*encode)(const float*, uint8_t*, int64_t, const float*)) {
+    if (const auto* k = plainKernels()) return (k->*Kernel)(src, dst, n);
+    const uint32_t m = rowMaxAbsBits(src, n);
+    if (m < 0x7f800000u) encode(src, dst, n, nullptr);
+    return m;
+}
+}  // namespace
+
+uint32_t encodeQ8_0MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q8_0>(src, dst, n, encodeQ8_0);
+}
+uint32_t encodeQ4_0MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q4_0>(src, dst, n, encodeQ4_0);
+}
+uint32_t encodeQ4_1MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q4_1>(src, dst, n, encodeQ4_1);
+}
+uint32_t encodeQ5_0MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q5_0>(src, dst, n, encodeQ5_0);
+}
+uint32_t encodeQ5_1MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q5_1>(src, dst, n, encodeQ5_1);
 }
 
 }  // namespace qs::formats::detail

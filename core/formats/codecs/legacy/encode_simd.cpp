@@ -61,6 +61,16 @@ QS_T512 inline __m512 abs512(__m512 v) {
         _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff)));
 }
 
+/// m = max(m, |x| bits) over `vectors` 16-float vectors from x (the input check: an integer
+/// max, which sees NaN and Inf, unlike a float max).
+QS_T512 inline __m512i absBits512(const float* x, int vectors, __m512i m) {
+    const __m512i absMask = _mm512_set1_epi32(0x7fffffff);
+    for (int k = 0; k < vectors; ++k) {
+        m = _mm512_max_epi32(m, _mm512_and_si512(_mm512_loadu_si512(x + 16 * k), absMask));
+    }
+    return m;
+}
+
 /// The block's value of largest magnitude, the first on ties (+0 for an all-zero block).
 QS_T512 inline float signedAbsMax512(const float* xb, __m512 x0, __m512 x1) {
     const __m512 a0 = abs512(x0), a1 = abs512(x1);
@@ -218,11 +228,13 @@ QS_T512 inline void q8_0Values512(const float* xb, float id, uint8_t* qs) {
     }
 }
 
-QS_T512 void q8_0_512(const float* src, uint8_t* dst, int64_t n) {
+QS_T512 uint32_t q8_0_512(const float* src, uint8_t* dst, int64_t n) {
+    __m512i mabs = _mm512_setzero_si512();
     const int64_t nb = n / 32;
     int64_t i = 0;
     Group16 g;
     for (; i + 16 <= nb; i += 16) {
+        mabs = absBits512(src + 32 * i, 32, mabs);  // pulls the group into L1, too
         group16<0>(src + 32 * i, 127.0f, g);
         for (int k = 0; k < 16; ++k) {
             uint8_t* out = dst + (i + k) * int64_t(sizeof(BlockQ8_0));
@@ -232,6 +244,7 @@ QS_T512 void q8_0_512(const float* src, uint8_t* dst, int64_t n) {
     }
     for (; i < nb; ++i) {
         const float* xb = src + 32 * i;
+        mabs = absBits512(xb, 2, mabs);
         uint8_t* out = dst + i * int64_t(sizeof(BlockQ8_0));
         const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
         const float amax = _mm512_reduce_max_ps(_mm512_max_ps(abs512(x0), abs512(x1)));
@@ -240,6 +253,7 @@ QS_T512 void q8_0_512(const float* src, uint8_t* dst, int64_t n) {
         putHalf(out + offsetof(BlockQ8_0, d), d);
         q8_0Values512(xb, id, out + offsetof(BlockQ8_0, qs));
     }
+    return uint32_t(_mm512_reduce_max_epi32(mabs));
 }
 
 /// Q4_0 / Q5_0 levels of one block: trunc(x * id + add), clamped.
@@ -256,12 +270,14 @@ QS_T512 inline void qx_0Values512(const float* xb, float id, uint8_t* out) {
 
 /// Q4_0 (Nmax 15, divisor -8, offset 8.5) and Q5_0 (31, -16, 16.5).
 template <bool Five>
-QS_T512 void qx_0_512(const float* src, uint8_t* dst, int64_t n) {
+QS_T512 uint32_t qx_0_512(const float* src, uint8_t* dst, int64_t n) {
+    __m512i mabs = _mm512_setzero_si512();
     using Block = std::conditional_t<Five, BlockQ5_0, BlockQ4_0>;
     const int64_t nb = n / 32;
     int64_t i = 0;
     Group16 g;
     for (; i + 16 <= nb; i += 16) {
+        mabs = absBits512(src + 32 * i, 32, mabs);  // pulls the group into L1, too
         group16<1>(src + 32 * i, Five ? -16.0f : -8.0f, g);
         for (int k = 0; k < 16; ++k) {
             uint8_t* out = dst + (i + k) * int64_t(sizeof(Block));
@@ -271,6 +287,7 @@ QS_T512 void qx_0_512(const float* src, uint8_t* dst, int64_t n) {
     }
     for (; i < nb; ++i) {
         const float* xb = src + 32 * i;
+        mabs = absBits512(xb, 2, mabs);
         uint8_t* out = dst + i * int64_t(sizeof(Block));
         const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
         const float d = signedAbsMax512(xb, x0, x1) / (Five ? -16 : -8);
@@ -278,6 +295,7 @@ QS_T512 void qx_0_512(const float* src, uint8_t* dst, int64_t n) {
         putHalf(out + offsetof(Block, d), d);
         qx_0Values512<Five>(xb, id, out);
     }
+    return uint32_t(_mm512_reduce_max_epi32(mabs));
 }
 
 /// Q4_1 / Q5_1 levels of one block: trunc((x - min) * id + 0.5), clamped for Q4_1.
@@ -295,12 +313,14 @@ QS_T512 inline void qx_1Values512(const float* xb, float min, float id, uint8_t*
 
 /// Q4_1 (divisor 15, clamp 15) and Q5_1 (divisor 31, no clamp).
 template <bool Five>
-QS_T512 void qx_1_512(const float* src, uint8_t* dst, int64_t n) {
+QS_T512 uint32_t qx_1_512(const float* src, uint8_t* dst, int64_t n) {
+    __m512i mabs = _mm512_setzero_si512();
     using Block = std::conditional_t<Five, BlockQ5_1, BlockQ4_1>;
     const int64_t nb = n / 32;
     int64_t i = 0;
     Group16 g;
     for (; i + 16 <= nb; i += 16) {
+        mabs = absBits512(src + 32 * i, 32, mabs);  // pulls the group into L1, too
         group16<2>(src + 32 * i, Five ? 31.0f : 15.0f, g);
         for (int k = 0; k < 16; ++k) {
             uint8_t* out = dst + (i + k) * int64_t(sizeof(Block));
@@ -311,6 +331,7 @@ QS_T512 void qx_1_512(const float* src, uint8_t* dst, int64_t n) {
     }
     for (; i < nb; ++i) {
         const float* xb = src + 32 * i;
+        mabs = absBits512(xb, 2, mabs);
         uint8_t* out = dst + i * int64_t(sizeof(Block));
         const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
         float min, max;
@@ -321,6 +342,7 @@ QS_T512 void qx_1_512(const float* src, uint8_t* dst, int64_t n) {
         putHalf(out + offsetof(Block, m), min);
         qx_1Values512<Five>(xb, min, id, out);
     }
+    return uint32_t(_mm512_reduce_max_epi32(mabs));
 }
 
 // ==========================================================================================
@@ -403,6 +425,20 @@ inline void packHigh(const int32_t* L, uint8_t* qh) {
     std::memcpy(qh, &h, 4);
 }
 
+/// The largest |x| bits of n values (n a multiple of 8).
+QS_T256 inline uint32_t absBits256(const float* x, int64_t n) {
+    const __m256i absMask = _mm256_set1_epi32(0x7fffffff);
+    __m256i m = _mm256_setzero_si256();
+    for (int64_t i = 0; i < n; i += 8) {
+        const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+        m = _mm256_max_epi32(m, _mm256_and_si256(v, absMask));
+    }
+    __m128i r = _mm_max_epi32(_mm256_castsi256_si128(m), _mm256_extracti128_si256(m, 1));
+    r = _mm_max_epi32(r, _mm_shuffle_epi32(r, 0x4e));
+    r = _mm_max_epi32(r, _mm_shuffle_epi32(r, 0xb1));
+    return uint32_t(_mm_cvtsi128_si32(r));
+}
+
 QS_T256 void q8_0_256(const float* src, uint8_t* dst, int64_t n) {
     const __m256 half = _mm256_set1_ps(0.5f), mhalf = _mm256_set1_ps(-0.5f);
     alignas(32) int32_t L[32];
@@ -468,8 +504,17 @@ QS_T256 void qx_1_256(const float* src, uint8_t* dst, int64_t n) {
 
 constexpr PlainKernels kAvx512{q8_0_512, qx_0_512<false>, qx_1_512<false>, qx_0_512<true>,
                                qx_1_512<true>};
-constexpr PlainKernels kAvx2{q8_0_256, qx_0_256<false>, qx_1_256<false>, qx_0_256<true>,
-                             qx_1_256<true>};
+/// The AVX2 kernels with the input check as a first pass over the row.
+template <void (*Encode)(const float*, uint8_t*, int64_t)>
+QS_T256 uint32_t checked256(const float* src, uint8_t* dst, int64_t n) {
+    const uint32_t m = absBits256(src, n);
+    Encode(src, dst, n);
+    return m;
+}
+
+constexpr PlainKernels kAvx2{checked256<q8_0_256>, checked256<qx_0_256<false>>,
+                             checked256<qx_1_256<false>>, checked256<qx_0_256<true>>,
+                             checked256<qx_1_256<true>>};
 
 }  // namespace
 

@@ -7,7 +7,9 @@
 
 namespace qs::formats::detail::legacy {
 
-using RowFn = void (*)(const float* src, uint8_t* dst, int64_t n);
+/// Encodes n values (whole blocks) and returns their largest |x| as float bits, the input
+/// check fused in (>= 0x7f800000: NaN or Inf, and the output is then unspecified).
+using RowFn = uint32_t (*)(const float* src, uint8_t* dst, int64_t n);
 
 struct PlainKernels {
     RowFn q8_0, q4_0, q4_1, q5_0, q5_1;

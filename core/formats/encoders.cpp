@@ -183,7 +183,9 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
             // round to Inf (the only way those outputs can fail ggml_validate_row_data).
             const bool plainHalf = t == TensorType::F16 || t == TensorType::BF16;
             // The legacy types' plain paths fuse the check into the encoder, too.
-            const FusedEncodeFn fused = reference || importance ? nullptr : fusedLegacy(t);
+            // (Q8_0 ignores importance, as ggml does.)
+            const FusedEncodeFn fused =
+                reference || (importance && t != TensorType::Q8_0) ? nullptr : fusedLegacy(t);
             const uint32_t maxAbs = t == TensorType::F16 ? detail::encodeF16MaxAbs(x, y, rowLength)
                                     : t == TensorType::BF16
                                         ? detail::encodeBF16MaxAbs(x, y, rowLength)

@@ -81,14 +81,7 @@ inline bool halfIsFinite(uint16_t h) {
 /// Largest |x| of a row as float bits (a branch-free, vectorisable pass; integer max is
 /// order-free). >= 0x7f800000 means the row holds NaN or Inf.
 uint32_t maxAbsBits(const float* x, int64_t n) {
-    int32_t m = 0;  // |x| bits are < 2^31: a signed max (SSE2 compare + select) is exact
-    for (int64_t i = 0; i < n; ++i) {
-        int32_t bits;
-        std::memcpy(&bits, x + i, sizeof bits);
-        bits &= 0x7fffffff;
-        m = bits > m ? bits : m;
-    }
-    return uint32_t(m);
+    return detail::rowMaxAbsBits(x, n);  // AVX2 / AVX-512 where the CPU has them
 }
 
 constexpr uint32_t kNonFiniteBits = 0x7f800000u;
@@ -146,6 +139,20 @@ void atomicMin(std::atomic<int64_t>& slot, int64_t value) {
     }
 }
 
+using FusedEncodeFn = uint32_t (*)(const float* src, uint8_t* dst, int64_t n);
+
+/// The legacy plain encoder fused with the input check (codecs/legacy), or nullptr.
+FusedEncodeFn fusedLegacy(TensorType t) {
+    switch (t) {
+    case TensorType::Q8_0: return detail::encodeQ8_0MaxAbs;
+    case TensorType::Q4_0: return detail::encodeQ4_0MaxAbs;
+    case TensorType::Q4_1: return detail::encodeQ4_1MaxAbs;
+    case TensorType::Q5_0: return detail::encodeQ5_0MaxAbs;
+    case TensorType::Q5_1: return detail::encodeQ5_1MaxAbs;
+    default: return nullptr;
+    }
+}
+
 Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
                       std::span<uint8_t> dst, int64_t rowLength, const float* importance,
                       int threads, const std::string& tensorName) {
@@ -175,16 +182,21 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
             // One pass over the input finds NaN/Inf and, for F16/BF16, values that would
             // round to Inf (the only way those outputs can fail ggml_validate_row_data).
             const bool plainHalf = t == TensorType::F16 || t == TensorType::BF16;
+            // The legacy types' plain paths fuse the check into the encoder, too.
+            // (Q8_0 ignores importance, as ggml does.)
+            const FusedEncodeFn fused =
+                reference || (importance && t != TensorType::Q8_0) ? nullptr : fusedLegacy(t);
             const uint32_t maxAbs = t == TensorType::F16 ? detail::encodeF16MaxAbs(x, y, rowLength)
                                     : t == TensorType::BF16
                                         ? detail::encodeBF16MaxAbs(x, y, rowLength)
-                                        : maxAbsBits(x, rowLength);
+                                    : fused ? fused(x, y, rowLength)
+                                            : maxAbsBits(x, rowLength);
             if (maxAbs >= kNonFiniteBits) {
                 atomicMin(badInputRow, r);
                 std::memset(y, 0, size_t(rowBytes));
                 continue;
             }
-            if (!plainHalf) fn(x, y, rowLength, importance);
+            if (!plainHalf && !fused) fn(x, y, rowLength, importance);
             const bool overflow = t == TensorType::F16 ? maxAbs >= kF16OverflowBits
                                   : t == TensorType::BF16
                                       ? maxAbs >= kBf16OverflowBits

@@ -4,11 +4,20 @@
 // libggml-base.so (the node-llama-cpp npm build that made the golden files), loaded with
 // dlopen. ggml gets the same row split over the same threads. Throughput is float input bytes/s.
 //
+// The bandwidth probe Encode/copy/threads:N reads the same float input and writes as many
+// bytes (a memcpy per row, same split over the same threads): the ceiling of a memory-bound
+// encoder. Each of our runs also reports copy_frac, its throughput as a fraction of that
+// probe's (timed once per thread count and data set at start-up, best of a few runs). The
+// golden data (256 KiB) stays in the L2 cache; the Encode/big/... runs tile it to 64 MiB, so
+// that the copy and the memory-bound types (F16, BF16, legacy plain) run at DRAM speed, as
+// they do on a real model.
+//
 //   qs_bench_encode --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -40,6 +49,23 @@ const std::vector<float>& weights() {
     static const std::vector<float> w =
         readFloats(std::string(QS_TEST_DATA_DIR) + "/golden/weights.f32");
     return w;
+}
+
+/// The golden weights tiled to 64 MiB (rows of kCols), for the DRAM-bound runs.
+const std::vector<float>& bigWeights() {
+    static const std::vector<float> w = [] {
+        const auto& g = weights();
+        std::vector<float> out;
+        if (g.empty()) return out;
+        out.reserve(g.size() * 256);
+        for (int k = 0; k < 256; ++k) out.insert(out.end(), g.begin(), g.end());
+        return out;
+    }();
+    return w;
+}
+
+const std::vector<float>& dataOf(bool big) {
+    return big ? bigWeights() : weights();
 }
 
 const std::vector<float>& imatrix() {
@@ -77,15 +103,59 @@ void ggmlInit(TensorType t) {
     if (fn) fn(int(t));
 }
 
-void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads) {
-    const auto& x = weights();
+/// The probe: every row of the input copied into an output of the same size.
+void copyRows(const std::vector<float>& x, std::vector<float>& out, int threads) {
+    const int64_t rows = int64_t(x.size()) / kCols;
+    const int64_t grain = std::max<int64_t>(1, 16384 / kCols);
+    qs::parallel::parallelFor(threads, rows, grain, [&](int64_t begin, int64_t end) {
+        std::memcpy(out.data() + begin * kCols, x.data() + begin * kCols,
+                    size_t((end - begin) * kCols) * sizeof(float));
+    });
+}
+
+void benchCopy(benchmark::State& state, int threads, bool big) {
+    const auto& x = dataOf(big);
+    std::vector<float> out(x.size());
+    for (auto _ : state) {
+        copyRows(x, out, threads);
+        benchmark::DoNotOptimize(out.data());
+        benchmark::ClobberMemory();
+    }
+    state.SetBytesProcessed(state.iterations() * int64_t(x.size() * sizeof(float)));
+}
+
+/// Copy throughput in bytes/s on `threads` threads: the best of 5 runs of 50 ms each.
+double copyBytesPerSecond(int threads, bool big) {
+    static double cached[2][3] = {{0, 0, 0}, {0, 0, 0}};
+    double& c = cached[big ? 1 : 0][std::min(threads, 2)];
+    if (c > 0) return c;
+    const auto& x = dataOf(big);
+    std::vector<float> out(x.size());
+    for (int run = 0; run < 5; ++run) {
+        int64_t calls = 0;
+        const auto t0 = std::chrono::steady_clock::now();
+        double secs = 0;
+        do {
+            copyRows(x, out, threads);
+            benchmark::DoNotOptimize(out.data());
+            ++calls;
+            secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        } while (secs < 0.05);
+        c = std::max(c, double(calls) * double(x.size() * sizeof(float)) / secs);
+    }
+    return c;
+}
+
+void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads, bool big) {
+    const auto& x = dataOf(big);
     if (x.empty()) {
         state.SkipWithError("golden weights.f32 missing");
         return;
     }
     std::vector<uint8_t> out(*qs::formats::byteSize(type, x.size()));
-    const float* imp = withImatrix ? imatrix().data() : nullptr;
+    const float* imp = withImatrix && !big ? imatrix().data() : nullptr;
     qs::formats::detail::prepareGridTables(type);
+    const double copyBps = copyBytesPerSecond(threads, big);
     for (auto _ : state) {
         const auto s = qs::formats::encodeRows(type, x, out, kCols, imp, threads);
         if (!s.ok()) {
@@ -95,7 +165,10 @@ void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int t
         benchmark::DoNotOptimize(out.data());
         benchmark::ClobberMemory();
     }
-    state.SetBytesProcessed(state.iterations() * int64_t(x.size() * sizeof(float)));
+    const double bytes = double(state.iterations()) * double(x.size() * sizeof(float));
+    state.SetBytesProcessed(int64_t(bytes));
+    // A rate counter is divided by the run's time: bytes/s over the copy's bytes/s.
+    state.counters["copy_frac"] = benchmark::Counter(bytes / copyBps, benchmark::Counter::kIsRate);
 }
 
 void benchGgml(benchmark::State& state, TensorType type, bool withImatrix, int threads) {
@@ -134,6 +207,11 @@ void registerAll() {
         TensorType::IQ2_S,  TensorType::IQ3_XXS, TensorType::IQ3_S,   TensorType::IQ1_S,
         TensorType::IQ1_M,  TensorType::TQ1_0,   TensorType::TQ2_0,   TensorType::MXFP4,
         TensorType::NVFP4,  TensorType::Q1_0,    TensorType::Q2_0};
+    for (const int threads : {1, 2}) {
+        benchmark::RegisterBenchmark(("Encode/copy/threads:" + std::to_string(threads)).c_str(),
+                                     benchCopy, threads, false)
+            ->UseRealTime();
+    }
     for (const bool imat : {false, true}) {
         for (const TensorType t : types) {
             if (!imat && qs::formats::requiresImportance(t)) continue;  // ggml aborts
@@ -142,12 +220,26 @@ void registerAll() {
                                            (imat ? "/imat" : "/plain") +
                                            "/threads:" + std::to_string(threads);
                 benchmark::RegisterBenchmark(("Encode/ours/" + suffix).c_str(), benchOurs, t, imat,
-                                             threads)
+                                             threads, false)
                     ->UseRealTime();
                 benchmark::RegisterBenchmark(("Encode/ggml/" + suffix).c_str(), benchGgml, t, imat,
                                              threads)
                     ->UseRealTime();
             }
+        }
+    }
+    // DRAM-bound: the memory-bound types on 64 MiB, beside a copy of the same 64 MiB.
+    for (const int threads : {1, 2}) {
+        const std::string th = "/threads:" + std::to_string(threads);
+        benchmark::RegisterBenchmark(("Encode/big/copy" + th).c_str(), benchCopy, threads, true)
+            ->UseRealTime();
+        for (const TensorType t :
+             {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+              TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1}) {
+            const std::string name =
+                "Encode/big/ours/" + std::string(qs::formats::typeName(t)) + "/plain" + th;
+            benchmark::RegisterBenchmark(name.c_str(), benchOurs, t, false, threads, true)
+                ->UseRealTime();
         }
     }
 }

@@ -16,7 +16,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "formats/codecs/encode_simd.h"
 #include "formats/codecs/iq4/iq4.h"
+#include "formats/codecs/iq4/iq4_kernels.h"
 #include "formats/codecs/scale_search.h"
 #include "formats/half.h"
 #include "formats/iq_grids.h"
@@ -173,31 +175,44 @@ inline float superBlockSigma2(const float* x, int n) {
     return sigma2;
 }
 
-/// Nibble packing of 32 indices: low nibbles values 0-15, high nibbles 16-31.
-inline void packNibbles(const uint8_t* L, uint8_t* q4) {
+/// Nibble packing of the indices of id * xb[j]: low nibbles values 0-15, high nibbles 16-31.
+template <bool Fast>
+void packIndices(const float* xb, float id, uint8_t* q4) {
+    uint8_t L[32];
+    for (int j = 0; j < 32; ++j) L[j] = uint8_t(bestIndex<Fast>(id * xb[j]));
     for (int j = 0; j < 16; ++j) q4[j] = uint8_t(L[j] | (L[16 + j] << 4));
+}
+
+constexpr iq4::Kernels kScalarFast{searchBlockScale<true>, packIndices<true>};
+constexpr iq4::Kernels kScalarRef{searchBlockScale<false>, packIndices<false>};
+
+/// The fast kernels of the current SIMD level.
+const iq4::Kernels& fastKernels() {
+    const EncodeSimdLevel level = encodeSimdLevel();
+    const iq4::Kernels* k = nullptr;
+    if (level == EncodeSimdLevel::Avx512) k = iq4::kernelsAvx512();
+    if (level == EncodeSimdLevel::Avx2) k = iq4::kernelsAvx2();
+    return k ? *k : kScalarFast;
 }
 
 // ==========================================================================================
 // IQ4_NL
 // ==========================================================================================
 
-template <bool Fast>
-void encodeIQ4_NLAny(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+void encodeIQ4_NLAny(const iq4::Kernels& k, const float* src, uint8_t* dst, int64_t n,
+                     const float* importance) {
     const int64_t nb = n / 32;
     float weight[32];
-    uint8_t L[32];
     for (int64_t ib = 0; ib < nb; ++ib) {
         const float* xb = src + 32 * ib;
         const float* qw = importance ? importance + 32 * ib : nullptr;
         blockWeights(xb, qw, superBlockSigma2(xb, 32), weight);
-        const float d = searchBlockScale<Fast>(xb, weight);
+        const float d = k.searchScale(xb, weight);
         BlockIQ4_NL y;
         y.d = floatToHalf(d);
         // One block per super-block: ggml requantizes with the unrounded scale.
         const float id = d != 0.f ? 1 / d : 0;
-        for (int j = 0; j < 32; ++j) L[j] = uint8_t(bestIndex<Fast>(id * xb[j]));
-        packNibbles(L, y.qs);
+        k.packIndices(xb, id, y.qs);
         std::memcpy(dst + ib * int64_t(sizeof(BlockIQ4_NL)), &y, sizeof y);
     }
 }
@@ -206,11 +221,10 @@ void encodeIQ4_NLAny(const float* src, uint8_t* dst, int64_t n, const float* imp
 // IQ4_XS
 // ==========================================================================================
 
-template <bool Fast>
-void encodeIQ4_XSAny(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+void encodeIQ4_XSAny(const iq4::Kernels& k, const float* src, uint8_t* dst, int64_t n,
+                     const float* importance) {
     const int64_t nb = n / kQK_K;
     float weight[32], scales[8];
-    uint8_t L[32];
     for (int64_t ibl = 0; ibl < nb; ++ibl) {
         const float* x = src + kQK_K * ibl;
         const float sigma2 = superBlockSigma2(x, kQK_K);
@@ -218,7 +232,7 @@ void encodeIQ4_XSAny(const float* src, uint8_t* dst, int64_t n, const float* imp
         for (int ib = 0; ib < 8; ++ib) {
             const float* qw = importance ? importance + kQK_K * ibl + 32 * ib : nullptr;
             blockWeights(x + 32 * ib, qw, sigma2, weight);
-            scales[ib] = searchBlockScale<Fast>(x + 32 * ib, weight);
+            scales[ib] = k.searchScale(x + 32 * ib, weight);
             const float absD = std::fabs(scales[ib]);
             if (absD > amaxScale) {
                 amaxScale = absD;
@@ -237,8 +251,7 @@ void encodeIQ4_XSAny(const float* src, uint8_t* dst, int64_t n, const float* imp
             const float dl = d * float(l);
             const float idl = dl != 0.f ? 1 / dl : 0.f;
             const float* xb = x + 32 * ib;
-            for (int j = 0; j < 32; ++j) L[j] = uint8_t(bestIndex<Fast>(idl * xb[j]));
-            packNibbles(L, y.qs + 16 * ib);
+            k.packIndices(xb, idl, y.qs + 16 * ib);
             l += 32;
             const uint8_t lLow = uint8_t(l & 0xf), lHigh = uint8_t(l >> 4);
             if (ib % 2 == 0) {
@@ -255,16 +268,16 @@ void encodeIQ4_XSAny(const float* src, uint8_t* dst, int64_t n, const float* imp
 }  // namespace
 
 void encodeIQ4_NL(const float* src, uint8_t* dst, int64_t n, const float* importance) {
-    encodeIQ4_NLAny<true>(src, dst, n, importance);
+    encodeIQ4_NLAny(fastKernels(), src, dst, n, importance);
 }
 void encodeIQ4_NLRef(const float* src, uint8_t* dst, int64_t n, const float* importance) {
-    encodeIQ4_NLAny<false>(src, dst, n, importance);
+    encodeIQ4_NLAny(kScalarRef, src, dst, n, importance);
 }
 void encodeIQ4_XS(const float* src, uint8_t* dst, int64_t n, const float* importance) {
-    encodeIQ4_XSAny<true>(src, dst, n, importance);
+    encodeIQ4_XSAny(fastKernels(), src, dst, n, importance);
 }
 void encodeIQ4_XSRef(const float* src, uint8_t* dst, int64_t n, const float* importance) {
-    encodeIQ4_XSAny<false>(src, dst, n, importance);
+    encodeIQ4_XSAny(kScalarRef, src, dst, n, importance);
 }
 
 }  // namespace qs::formats::detail

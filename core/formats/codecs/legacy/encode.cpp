@@ -6,13 +6,20 @@
 // quantize_row_q4_0_impl/q5_0_impl (make_qx_quants with weights qw * sqrt(sigma2 + x^2), sigma2
 // the row's mean square) and Q4_1/Q5_1 quantize_row_q4_1_impl/q5_1_impl (make_qkx3_quants).
 // Q8_0 ignores importance, as ggml does.
+//
+// The plain paths run the vectorised kernels of encode_simd.cpp where the CPU has AVX2 or
+// AVX-512 (same bytes; encode_simd.h picks the level); the *Ref entry points and the Scalar
+// level keep the scalar code below.
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
 
+#include "formats/codecs/encode_simd.h"
 #include "formats/codecs/legacy/legacy.h"
+#include "formats/codecs/legacy/legacy_kernels.h"
+#include "formats/codecs/plain/plain.h"
 #include "formats/codecs/scale_search.h"
 #include "formats/half.h"
 
@@ -120,6 +127,34 @@ inline void blockMinMax(const float* xb, float& min, float& max) {
     if (max == 0.0f) max = firstEqual(xb, 0.0f);
 }
 
+/// The vectorised plain kernels of the current SIMD level, or nullptr for the scalar code.
+const legacy::PlainKernels* plainKernels() {
+    switch (encodeSimdLevel()) {
+    case EncodeSimdLevel::Avx512: return legacy::plainKernelsAvx512();
+    case EncodeSimdLevel::Avx2: return legacy::plainKernelsAvx2();
+    case EncodeSimdLevel::Scalar: break;
+    }
+    return nullptr;
+}
+
+/// The vectorised importance searches of the current SIMD level, or nullptr for the scalar
+/// code (the reference entry points pass fast = false and never use them).
+const legacy::SearchKernels* searchKernels(bool fast) {
+    if (!fast) return nullptr;
+    switch (encodeSimdLevel()) {
+    case EncodeSimdLevel::Avx512: return legacy::searchKernelsAvx512();
+    case EncodeSimdLevel::Avx2: return legacy::searchKernelsAvx2();
+    case EncodeSimdLevel::Scalar: break;
+    }
+    return nullptr;
+}
+
+/// ggml's make_qx_quants with weights over one block of 32.
+inline float blockScaleSym(int nmax, const float* xb, int8_t* L, const float* weight,
+                           const legacy::SearchKernels* k, bool fast) {
+    return k ? k->sym(32, nmax, xb, L, weight) : searchScaleSym(32, nmax, xb, L, weight, fast);
+}
+
 }  // namespace
 
 // ==========================================================================================
@@ -127,6 +162,10 @@ inline void blockMinMax(const float* xb, float& min, float& max) {
 // ==========================================================================================
 
 void encodeQ8_0(const float* src, uint8_t* dst, int64_t n, const float* /*importance*/) {
+    if (const auto* k = plainKernels()) {
+        k->q8_0(src, dst, n);
+        return;
+    }
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < nb; ++i) {
         const float* xb = src + 32 * i;
@@ -178,6 +217,7 @@ void encodeQ4_0Plain(const float* src, uint8_t* dst, int64_t n) {
 void encodeQ4_0Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow,
                           bool fast) {
     const float sigma2 = rowSigma2(src, n);
+    const legacy::SearchKernels* k = searchKernels(fast);
     float weight[32];
     int8_t L[32];
     const int64_t nb = n / 32;
@@ -185,7 +225,7 @@ void encodeQ4_0Importance(const float* src, uint8_t* dst, int64_t n, const float
         const float* xb = src + 32 * ib;
         blockWeights(xb, qwRow + 32 * ib, sigma2, weight);
         BlockQ4_0 y;
-        y.d = floatToHalf(searchScaleSym(32, 8, xb, L, weight, fast));
+        y.d = floatToHalf(blockScaleSym(8, xb, L, weight, k, fast));
         for (int j = 0; j < 16; ++j) y.qs[j] = uint8_t(L[j] | (L[j + 16] << 4));
         storeBlock(dst + ib * int64_t(sizeof(BlockQ4_0)), y);
     }
@@ -193,6 +233,12 @@ void encodeQ4_0Importance(const float* src, uint8_t* dst, int64_t n, const float
 }  // namespace
 
 void encodeQ4_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (!importance) {
+        if (const auto* k = plainKernels()) {
+            k->q4_0(src, dst, n);
+            return;
+        }
+    }
     if (importance) {
         encodeQ4_0Importance(src, dst, n, importance, true);
     } else {
@@ -237,6 +283,7 @@ template <int Nmax, typename Block, typename Pack>
 void encodeQx_1Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow, bool fast,
                           Pack pack) {
     const float sigma2 = rowSigma2(src, n);
+    const legacy::SearchKernels* k = searchKernels(fast);
     float weight[32];
     uint8_t L[32];
     const int64_t nb = n / 32;
@@ -245,7 +292,8 @@ void encodeQx_1Importance(const float* src, uint8_t* dst, int64_t n, const float
         blockWeights(xb, qwRow + 32 * ib, sigma2, weight);
         float negMin;
         const float d =
-            searchScaleMin(32, Nmax, xb, weight, L, &negMin, -0.9f, 0.05f, 36, false, fast);
+            k ? k->min(32, Nmax, xb, weight, L, &negMin, -0.9f, 0.05f, 36, false)
+              : searchScaleMin(32, Nmax, xb, weight, L, &negMin, -0.9f, 0.05f, 36, false, fast);
         Block y;
         y.d = floatToHalf(d);
         y.m = floatToHalf(-negMin);
@@ -263,6 +311,12 @@ void packQ5_1(const uint8_t* L, BlockQ5_1& y) {
 }  // namespace
 
 void encodeQ4_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (!importance) {
+        if (const auto* k = plainKernels()) {
+            k->q4_1(src, dst, n);
+            return;
+        }
+    }
     if (importance) {
         encodeQx_1Importance<15, BlockQ4_1>(src, dst, n, importance, true, packQ4_1);
     } else {
@@ -300,6 +354,7 @@ void encodeQ5_0Plain(const float* src, uint8_t* dst, int64_t n) {
 void encodeQ5_0Importance(const float* src, uint8_t* dst, int64_t n, const float* qwRow,
                           bool fast) {
     const float sigma2 = rowSigma2(src, n);
+    const legacy::SearchKernels* k = searchKernels(fast);
     float weight[32];
     int8_t L[32];
     uint8_t Lu[32];
@@ -308,7 +363,7 @@ void encodeQ5_0Importance(const float* src, uint8_t* dst, int64_t n, const float
         const float* xb = src + 32 * ib;
         blockWeights(xb, qwRow + 32 * ib, sigma2, weight);
         BlockQ5_0 y;
-        y.d = floatToHalf(searchScaleSym(32, 16, xb, L, weight, fast));
+        y.d = floatToHalf(blockScaleSym(16, xb, L, weight, k, fast));
         for (int j = 0; j < 32; ++j) Lu[j] = uint8_t(L[j]);
         packQ5(Lu, y.qs, y.qh);
         storeBlock(dst + ib * int64_t(sizeof(BlockQ5_0)), y);
@@ -317,6 +372,12 @@ void encodeQ5_0Importance(const float* src, uint8_t* dst, int64_t n, const float
 }  // namespace
 
 void encodeQ5_0(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (!importance) {
+        if (const auto* k = plainKernels()) {
+            k->q5_0(src, dst, n);
+            return;
+        }
+    }
     if (importance) {
         encodeQ5_0Importance(src, dst, n, importance, true);
     } else {
@@ -355,6 +416,12 @@ void encodeQ5_1Plain(const float* src, uint8_t* dst, int64_t n) {
 }  // namespace
 
 void encodeQ5_1(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (!importance) {
+        if (const auto* k = plainKernels()) {
+            k->q5_1(src, dst, n);
+            return;
+        }
+    }
     if (importance) {
         encodeQx_1Importance<31, BlockQ5_1>(src, dst, n, importance, true, packQ5_1);
     } else {
@@ -367,6 +434,39 @@ void encodeQ5_1Ref(const float* src, uint8_t* dst, int64_t n, const float* impor
     } else {
         encodeQ5_1Plain(src, dst, n);
     }
+}
+
+// ==========================================================================================
+// Plain paths fused with the input check (encodeRows)
+// ==========================================================================================
+
+namespace {
+/// The vectorised kernel where there is one; else the check, then the scalar encoder (which
+/// must not see NaN: its first-maximum search assumes finite values).
+template <legacy::RowFn legacy::PlainKernels::*Kernel>
+uint32_t encodeChecked(const float* src, uint8_t* dst, int64_t n,
+                       void (*encode)(const float*, uint8_t*, int64_t, const float*)) {
+    if (const auto* k = plainKernels()) return (k->*Kernel)(src, dst, n);
+    const uint32_t m = rowMaxAbsBits(src, n);
+    if (m < 0x7f800000u) encode(src, dst, n, nullptr);
+    return m;
+}
+}  // namespace
+
+uint32_t encodeQ8_0MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q8_0>(src, dst, n, encodeQ8_0);
+}
+uint32_t encodeQ4_0MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q4_0>(src, dst, n, encodeQ4_0);
+}
+uint32_t encodeQ4_1MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q4_1>(src, dst, n, encodeQ4_1);
+}
+uint32_t encodeQ5_0MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q5_0>(src, dst, n, encodeQ5_0);
+}
+uint32_t encodeQ5_1MaxAbs(const float* src, uint8_t* dst, int64_t n) {
+    return encodeChecked<&legacy::PlainKernels::q5_1>(src, dst, n, encodeQ5_1);
 }
 
 }  // namespace qs::formats::detail

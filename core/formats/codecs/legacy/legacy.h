@@ -81,6 +81,14 @@ void encodeQ4_0Ref(const float* src, uint8_t* dst, int64_t n, const float* impor
 void encodeQ4_1Ref(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeQ5_0Ref(const float* src, uint8_t* dst, int64_t n, const float* importance);
 void encodeQ5_1Ref(const float* src, uint8_t* dst, int64_t n, const float* importance);
+/// The plain paths (no importance) fused with the input check, like encodeF16MaxAbs: encode
+/// and return the largest |x| as float bits; when that is >= 0x7f800000 (NaN or Inf) the
+/// output is unspecified and the caller discards the row.
+uint32_t encodeQ8_0MaxAbs(const float* src, uint8_t* dst, int64_t n);
+uint32_t encodeQ4_0MaxAbs(const float* src, uint8_t* dst, int64_t n);
+uint32_t encodeQ4_1MaxAbs(const float* src, uint8_t* dst, int64_t n);
+uint32_t encodeQ5_0MaxAbs(const float* src, uint8_t* dst, int64_t n);
+uint32_t encodeQ5_1MaxAbs(const float* src, uint8_t* dst, int64_t n);
 }  // namespace detail
 
 }  // namespace qs::formats

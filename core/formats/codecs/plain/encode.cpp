@@ -1,9 +1,12 @@
 // Encoders of the plain float types F32, F16 and BF16 (importance ignored). F16 and BF16 round
-// to nearest even, as ggml does.
+// to nearest even, as ggml does. The fused convert-and-check entry points run the vectorised
+// kernels of encode_simd.cpp where the CPU has AVX2 or AVX-512 (same bytes; encode_simd.h).
 
 #include <cstring>
 
+#include "formats/codecs/encode_simd.h"
 #include "formats/codecs/plain/plain.h"
+#include "formats/codecs/plain/plain_kernels.h"
 
 namespace qs::formats::detail {
 
@@ -61,9 +64,42 @@ void encodeBF16(const float* src, uint8_t* dst, int64_t n, const float* /*import
     }
 }
 
+namespace {
+/// The vectorised kernels of the current SIMD level, or nullptr for the scalar code.
+const plain::HalfKernels* halfKernels() {
+    switch (encodeSimdLevel()) {
+    case EncodeSimdLevel::Avx512: return plain::halfKernelsAvx512();
+    case EncodeSimdLevel::Avx2: return plain::halfKernelsAvx2();
+    case EncodeSimdLevel::Scalar: break;
+    }
+    return nullptr;
+}
+}  // namespace
+
+uint32_t rowMaxAbsBits(const float* x, int64_t n) {
+    int32_t m = 0;  // |x| bits are < 2^31: a signed max is exact
+    int64_t i = 0;
+    if (const auto* k = halfKernels()) {
+        i = n - n % k->width;
+        m = int32_t(k->maxAbs(x, nullptr, i));
+    }
+    for (; i < n; ++i) {
+        int32_t bits;
+        std::memcpy(&bits, x + i, sizeof bits);
+        bits &= 0x7fffffff;
+        m = bits > m ? bits : m;
+    }
+    return uint32_t(m);
+}
+
 uint32_t encodeF16MaxAbs(const float* src, uint8_t* dst, int64_t n) {
     int32_t m = 0;
-    for (int64_t i = 0; i < n; ++i) {
+    int64_t i = 0;
+    if (const auto* k = halfKernels()) {
+        i = n - n % k->width;
+        m = int32_t(k->f16(src, dst, i));
+    }
+    for (; i < n; ++i) {
         int32_t bits;
         std::memcpy(&bits, src + i, sizeof bits);
         bits &= 0x7fffffff;
@@ -76,7 +112,12 @@ uint32_t encodeF16MaxAbs(const float* src, uint8_t* dst, int64_t n) {
 
 uint32_t encodeBF16MaxAbs(const float* src, uint8_t* dst, int64_t n) {
     int32_t m = 0;
-    for (int64_t i = 0; i < n; ++i) {
+    int64_t i = 0;
+    if (const auto* k = halfKernels()) {
+        i = n - n % k->width;
+        m = int32_t(k->bf16(src, dst, i));
+    }
+    for (; i < n; ++i) {
         int32_t bits;
         std::memcpy(&bits, src + i, sizeof bits);
         const uint32_t x = uint32_t(bits);

@@ -32,6 +32,9 @@ void encodeBF16(const float* src, uint8_t* dst, int64_t n, const float* importan
 /// converter does not do).
 uint32_t encodeF16MaxAbs(const float* src, uint8_t* dst, int64_t n);
 uint32_t encodeBF16MaxAbs(const float* src, uint8_t* dst, int64_t n);
+/// The input check alone: the largest |x| of n values as float bits (>= 0x7f800000: the
+/// values hold NaN or Inf), vectorised where the CPU allows (encode_simd.h).
+uint32_t rowMaxAbsBits(const float* x, int64_t n);
 }  // namespace detail
 
 }  // namespace qs::formats

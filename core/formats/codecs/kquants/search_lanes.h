@@ -215,6 +215,7 @@ QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, 
     VF xT[P][32], Lb[P][32], w2[P][32], wx[P][32];
     VF sumlx[P], suml2[P];
     VI flat[P], active[P];
+    bool setActive[P];  // some lane of the set has not converged
     const VF zero = splat(0.f);
     bool anyActive = false;
     for (int p = 0; p < P; ++p) {
@@ -236,13 +237,15 @@ QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, 
             suml2[p] += w2[p][i] * l * l;
         }
         active[p] = ~flat[p];
-        anyActive = anyActive || anyLane(active[p]);
+        setActive[p] = anyLane(active[p]);
+        anyActive = anyActive || setActive[p];
     }
     for (int itry = 0; itry < 5 && anyActive; ++itry) {
         VI changed[P];
         for (int p = 0; p < P; ++p) changed[p] = splatI(0);
         for (int i = 0; i < n; ++i) {
             for (int p = 0; p < P; ++p) {
+                if (!setActive[p]) continue;
                 const VF w = w2[p][i], L = Lb[p][i];
                 VF slx = sumlx[p] - wx[p][i] * L;
                 const VI positive = slx > zero;
@@ -262,7 +265,8 @@ QS_KQ_FN void q3Lanes(int lanes, int n, int nmax, const float* x, int8_t* Lout, 
         anyActive = false;
         for (int p = 0; p < P; ++p) {
             active[p] &= changed[p];
-            anyActive = anyActive || anyLane(active[p]);
+            setActive[p] = anyLane(active[p]);
+            anyActive = anyActive || setActive[p];
         }
     }
     for (int p = 0; p < P; ++p) {

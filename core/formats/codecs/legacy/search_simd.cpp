@@ -167,7 +167,9 @@ QS_INLINE float minSearch(int n, int nmax, const float* x, const float* w, uint8
     alignas(64) float D[NV * W], sc[NV * W], mn[NV * W], errS[NV * W];
     int first = 0;
     while (first < ns) {
-        const int nv = (ns - first + W - 1) / W;  // whole vectors; extra lanes unused
+        // One vector of candidates per round: a winner that moves the min discards the rest of
+        // the round, which happens often, so wider rounds mostly waste work.
+        const int nv = 1;
         const float range = max - min;
         for (int v = 0; v < nv; ++v) {
             V is;
@@ -216,8 +218,8 @@ QS_INLINE float minSearch(int n, int nmax, const float* x, const float* w, uint8
             }
         }
         for (int v = 0; v < nv; ++v) std::memcpy(errS + W * v, &err[v], sizeof(V));
-        const int count = ns - first;
-        int next = ns;
+        const int count = std::min(W, ns - first);
+        int next = first + count;
         for (int m = 0; m < count; ++m) {
             if (D[m] > 0 && errS[m] < bestError) {
                 for (int i = 0; i < n; ++i) L[i] = uint8_t(lv[i][m / W][m % W]);

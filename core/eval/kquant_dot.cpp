@@ -397,6 +397,51 @@ struct RowView {
     for (int k = 0; k < n; ++k) out[k] = acc[k] - accm[k];
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/// combineRepacked for four tokens in the four lanes of an SSE register: each lane's chain is
+/// exactly the scalar one (the same products, fused steps and order).
+QS_EVAL_TARGET_AVX2 void combineRepacked4Avx2(bool gemm, const RowView& w, const float* const* xd,
+                                              int64_t nb, const int32_t* sums, float* out) {
+    __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
+    const int64_t ks = nb * kSlots;
+    auto ld = [](const int32_t* p) {
+        return _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    };
+    auto cvt = [](__m128 v) { return _mm_cvtepi32_ps(_mm_castps_si128(v)); };
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m128 xdv = _mm_set_ps(xd[3][b], xd[2][b], xd[1][b], xd[0][b]);
+        const __m128 ds = _mm_mul_ps(_mm_set1_ps(w.d[b]), xdv);
+        const __m128 dm = _mm_mul_ps(_mm_set1_ps(w.dmin[b]), xdv);
+        const int32_t* o = sums + b * kSlots;
+        // Rows: tokens; after the transpose, register p holds slot p of the four tokens.
+        __m128 s0 = ld(o), s1 = ld(o + ks), s2 = ld(o + 2 * ks), s3 = ld(o + 3 * ks);
+        __m128 m0 = ld(o + 4), m1 = ld(o + ks + 4), m2 = ld(o + 2 * ks + 4),
+               m3 = ld(o + 3 * ks + 4);
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+        _MM_TRANSPOSE4_PS(m0, m1, m2, m3);
+        if (gemm) {
+            acc = _mm_fmadd_ps(cvt(s0), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m0), dm, accm);
+            acc = _mm_fmadd_ps(cvt(s1), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m1), dm, accm);
+            acc = _mm_fmadd_ps(cvt(s2), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m2), dm, accm);
+            acc = _mm_fmadd_ps(cvt(s3), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m3), dm, accm);
+        } else {
+            auto isum = [](__m128 a, __m128 b2, __m128 c, __m128 d) {
+                const __m128i x = _mm_add_epi32(_mm_castps_si128(a), _mm_castps_si128(b2));
+                const __m128i y = _mm_add_epi32(_mm_castps_si128(c), _mm_castps_si128(d));
+                return _mm_cvtepi32_ps(_mm_add_epi32(x, y));
+            };
+            acc = _mm_fmadd_ps(isum(s0, s1, s2, s3), ds, acc);
+            accm = _mm_fmadd_ps(isum(m0, m1, m2, m3), dm, accm);
+        }
+    }
+    _mm_storeu_ps(out, _mm_sub_ps(acc, accm));
+}
+#endif
+
 /// Whether llama.cpp's CPU backend repacks this weight (x86 with AVX2: Q4_K tensors whose row
 /// count, ggml's ne[1], is a multiple of 8).
 bool repackedQ4K(const WeightView& w, bool expert) {
@@ -432,7 +477,10 @@ struct ChunkJob {
 };
 
 /// Every (row, token) product of one chunk of unpacked rows, four tokens per integer call.
-[[gnu::always_inline]] inline void chunkBody(const ChunkJob& j, IntSumsFn intSums, int32_t* sums) {
+using Combine4Fn = void (*)(bool, const RowView&, const float* const*, int64_t, const int32_t*,
+                            float*);
+[[gnu::always_inline]] inline void chunkBody(const ChunkJob& j, IntSumsFn intSums,
+                                             Combine4Fn combine4, int32_t* sums) {
     const int64_t C = j.C, nb = j.nb;
     KernelIn in{};
     in.nb = nb;
@@ -462,7 +510,11 @@ struct ChunkJob {
             if (j.repacked) {
                 // A group of four never straddles the GEMM / GEMV boundary (a multiple of 4).
                 float o[4];
-                combineRepacked(t0 < j.gemmTokens, wv, dp, n, nb, sums, o);
+                if (combine4 && n == 4) {
+                    combine4(t0 < j.gemmTokens, wv, dp, nb, sums, o);
+                } else {
+                    combineRepacked(t0 < j.gemmTokens, wv, dp, n, nb, sums, o);
+                }
                 for (int k = 0; k < n; ++k) j.y[(t0 + k) * j.R + r] = o[k];
                 continue;
             }
@@ -478,11 +530,11 @@ struct ChunkJob {
 // The float steps compiled with FMA instructions; the results are those of the plain build
 // (std::fma is exact either way).
 QS_EVAL_TARGET_AVX2 void chunkAvx2(const ChunkJob& j, int32_t* sums) {
-    chunkBody(j, intSumsAvx2, sums);
+    chunkBody(j, intSumsAvx2, combineRepacked4Avx2, sums);
 }
 #endif
 void chunkPlain(const ChunkJob& j, int32_t* sums) {
-    chunkBody(j, intSumsPlain, sums);
+    chunkBody(j, intSumsPlain, nullptr, sums);
 }
 
 }  // namespace

@@ -46,10 +46,28 @@ ActRounding activationRounding(TensorType t) {
     }
 }
 
+namespace {
+// F16 rounding with F16C: round to nearest even, subnormals, inf and NaN as floatToHalf.
+QS_EVAL_TARGET_AVX2 void roundF16Avx2(float* x, int64_t n) {
+    int64_t i = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+    }
+#endif
+    for (; i < n; ++i) x[i] = formats::halfToFloat(formats::floatToHalf(x[i]));
+}
+}  // namespace
+
 void roundActivations(ActRounding r, float* x, int64_t n) {
     switch (r) {
     case ActRounding::None: return;
     case ActRounding::F16:
+        if (cpuHasAvx2Fma()) {
+            roundF16Avx2(x, n);
+            return;
+        }
         for (int64_t i = 0; i < n; ++i) x[i] = formats::halfToFloat(formats::floatToHalf(x[i]));
         return;
     case ActRounding::BF16:
@@ -438,6 +456,22 @@ float dotF16VecPlain(const float* a, const float* b, int64_t n) {
     return dotF16Body<8, true>(a, b, n);
 }
 
+// F16 weight rows to float with F16C (exact, as formats' decodeF16).
+QS_EVAL_TARGET_AVX2 void decodeF16Avx2(const uint8_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+    }
+#endif
+    for (; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = formats::halfToFloat(h);
+    }
+}
+
 using DotFn = float (*)(const float*, const float*, int64_t);
 DotFn dotF16Kernel() {
     if (!cpuHasAvx2Fma()) return dotF16Plain;
@@ -637,7 +671,9 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
         });
         xa = rounded.data();
     }
-    const auto decode = formats::traits(w.type).decode;
+    const auto decode = w.type == TensorType::F16 && cpuHasAvx2Fma()
+                            ? decodeF16Avx2
+                            : formats::traits(w.type).decode;
     // Experts' F16 rows: ggml_vec_dot_f16 per product; the others tinyBLAS's order where it runs.
     const bool f16VecDot = expertSlice && ar == ActRounding::F16;
     const DotFn dotF16 = f16VecDot ? dotF16VecDotKernel() : dotF16Kernel();

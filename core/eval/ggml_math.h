@@ -24,6 +24,12 @@ template <int W>
     }
 }
 
+[[gnu::always_inline]] inline float bitsToFloatLane(uint32_t u) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+}
+
 // ggml_v_expf, one lane: the AVX-512 build's (2^n by scalef) and the AVX2 build's (2^n built in
 // the exponent bits); both are polynomials with ggml's constants, evaluated with the same
 // fused multiply-adds as the vector code.
@@ -37,7 +43,11 @@ template <int W>
     const float j = std::fma(std::fma(std::fma(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
                                       std::fma(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                              u, std::fma(0x1.ffffecp-1f, b, 1.0f));
-    return std::ldexp(j, int(n));
+    // j * 2^n: one multiplication by 2^n rounds the exact product once, as ldexp does, while
+    // 2^n is a normal float (|n| <= 126 here covers every finite case but the extremes).
+    const int ni = int(n);
+    if (ni >= -126 && ni <= 127) return j * bitsToFloatLane(uint32_t(ni + 127) << 23);
+    return std::ldexp(j, ni);
 }
 [[gnu::always_inline]] inline float bitsToFloat(uint32_t u) {
     float f;

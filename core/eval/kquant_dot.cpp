@@ -6,7 +6,11 @@
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
+// g++ 12 flags the AVX-512 intrinsics' own undefined pass-through operands (a false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 #include "eval/cpu_features.h"
@@ -180,6 +184,61 @@ void quantizeQ8K(const float* x, int64_t n, int8_t* q, float* d, int16_t* bsums)
         }
         d[b] = 1 / iscale;
     }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+/// quantizeQ8K with AVX-512: the same amax (the first value of largest magnitude), the same
+/// float products rounded to nearest even, the same bsums (one 16-value group per vector).
+__attribute__((target("avx512f,avx512bw"))) void quantizeQ8KAvx512(const float* x, int64_t n,
+                                                                   int8_t* q, float* d,
+                                                                   int16_t* bsums) {
+    for (int64_t b = 0; b < n / kQK; ++b) {
+        const float* xb = x + b * kQK;
+        int8_t* qb = q + b * kQK;
+        __m512 vmax = _mm512_setzero_ps();
+        for (int c = 0; c < 16; ++c)
+            vmax = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(xb + 16 * c)), vmax);
+        const float amax = _mm512_reduce_max_ps(vmax);
+        if (!(amax > 0)) {
+            quantizeQ8K(xb, kQK, qb, d + b, bsums + b * 16);  // zeros (or NaNs): the scalar way
+            continue;
+        }
+        float max = 0;
+        for (int c = 0; c < 16; ++c) {
+            const __mmask16 m = _mm512_cmpeq_ps_mask(_mm512_abs_ps(_mm512_loadu_ps(xb + 16 * c)),
+                                                     _mm512_set1_ps(amax));
+            if (m) {
+                max = xb[16 * c + __builtin_ctz(unsigned(m))];
+                break;
+            }
+        }
+        const float iscale = -127.0f / max;
+        const __m512 vs = _mm512_set1_ps(iscale);
+        for (int c = 0; c < 16; ++c) {
+            const __m512 r =
+                _mm512_min_ps(_mm512_roundscale_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(xb + 16 * c)),
+                                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                              _mm512_set1_ps(127.0f));
+            const __m512i qi = _mm512_cvtps_epi32(r);
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(qb + 16 * c), _mm512_cvtepi32_epi8(qi));
+            bsums[b * 16 + c] = int16_t(_mm512_reduce_add_epi32(qi));
+        }
+        d[b] = 1 / iscale;
+    }
+}
+#endif
+
+/// quantizeQ8K, vectorized where the CPU allows (the same bytes).
+void quantizeQ8KFast(const float* x, int64_t n, int8_t* q, float* d, int16_t* bsums) {
+#if defined(__x86_64__) || defined(__i386__)
+    static const bool avx512 =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    if (avx512) {
+        quantizeQ8KAvx512(x, n, q, d, bsums);
+        return;
+    }
+#endif
+    quantizeQ8K(x, n, q, d, bsums);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -397,6 +456,51 @@ struct RowView {
     for (int k = 0; k < n; ++k) out[k] = acc[k] - accm[k];
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/// combineRepacked for four tokens in the four lanes of an SSE register: each lane's chain is
+/// exactly the scalar one (the same products, fused steps and order).
+QS_EVAL_TARGET_AVX2 void combineRepacked4Avx2(bool gemm, const RowView& w, const float* const* xd,
+                                              int64_t nb, const int32_t* sums, float* out) {
+    __m128 acc = _mm_setzero_ps(), accm = _mm_setzero_ps();
+    const int64_t ks = nb * kSlots;
+    auto ld = [](const int32_t* p) {
+        return _mm_castsi128_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    };
+    auto cvt = [](__m128 v) { return _mm_cvtepi32_ps(_mm_castps_si128(v)); };
+    for (int64_t b = 0; b < nb; ++b) {
+        const __m128 xdv = _mm_set_ps(xd[3][b], xd[2][b], xd[1][b], xd[0][b]);
+        const __m128 ds = _mm_mul_ps(_mm_set1_ps(w.d[b]), xdv);
+        const __m128 dm = _mm_mul_ps(_mm_set1_ps(w.dmin[b]), xdv);
+        const int32_t* o = sums + b * kSlots;
+        // Rows: tokens; after the transpose, register p holds slot p of the four tokens.
+        __m128 s0 = ld(o), s1 = ld(o + ks), s2 = ld(o + 2 * ks), s3 = ld(o + 3 * ks);
+        __m128 m0 = ld(o + 4), m1 = ld(o + ks + 4), m2 = ld(o + 2 * ks + 4),
+               m3 = ld(o + 3 * ks + 4);
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+        _MM_TRANSPOSE4_PS(m0, m1, m2, m3);
+        if (gemm) {
+            acc = _mm_fmadd_ps(cvt(s0), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m0), dm, accm);
+            acc = _mm_fmadd_ps(cvt(s1), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m1), dm, accm);
+            acc = _mm_fmadd_ps(cvt(s2), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m2), dm, accm);
+            acc = _mm_fmadd_ps(cvt(s3), ds, acc);
+            accm = _mm_fmadd_ps(cvt(m3), dm, accm);
+        } else {
+            auto isum = [](__m128 a, __m128 b2, __m128 c, __m128 d) {
+                const __m128i x = _mm_add_epi32(_mm_castps_si128(a), _mm_castps_si128(b2));
+                const __m128i y = _mm_add_epi32(_mm_castps_si128(c), _mm_castps_si128(d));
+                return _mm_cvtepi32_ps(_mm_add_epi32(x, y));
+            };
+            acc = _mm_fmadd_ps(isum(s0, s1, s2, s3), ds, acc);
+            accm = _mm_fmadd_ps(isum(m0, m1, m2, m3), dm, accm);
+        }
+    }
+    _mm_storeu_ps(out, _mm_sub_ps(acc, accm));
+}
+#endif
+
 /// Whether llama.cpp's CPU backend repacks this weight (x86 with AVX2: Q4_K tensors whose row
 /// count, ggml's ne[1], is a multiple of 8).
 bool repackedQ4K(const WeightView& w, bool expert) {
@@ -432,7 +536,10 @@ struct ChunkJob {
 };
 
 /// Every (row, token) product of one chunk of unpacked rows, four tokens per integer call.
-[[gnu::always_inline]] inline void chunkBody(const ChunkJob& j, IntSumsFn intSums, int32_t* sums) {
+using Combine4Fn = void (*)(bool, const RowView&, const float* const*, int64_t, const int32_t*,
+                            float*);
+[[gnu::always_inline]] inline void chunkBody(const ChunkJob& j, IntSumsFn intSums,
+                                             Combine4Fn combine4, int32_t* sums) {
     const int64_t C = j.C, nb = j.nb;
     KernelIn in{};
     in.nb = nb;
@@ -462,7 +569,11 @@ struct ChunkJob {
             if (j.repacked) {
                 // A group of four never straddles the GEMM / GEMV boundary (a multiple of 4).
                 float o[4];
-                combineRepacked(t0 < j.gemmTokens, wv, dp, n, nb, sums, o);
+                if (combine4 && n == 4) {
+                    combine4(t0 < j.gemmTokens, wv, dp, nb, sums, o);
+                } else {
+                    combineRepacked(t0 < j.gemmTokens, wv, dp, n, nb, sums, o);
+                }
                 for (int k = 0; k < n; ++k) j.y[(t0 + k) * j.R + r] = o[k];
                 continue;
             }
@@ -478,11 +589,11 @@ struct ChunkJob {
 // The float steps compiled with FMA instructions; the results are those of the plain build
 // (std::fma is exact either way).
 QS_EVAL_TARGET_AVX2 void chunkAvx2(const ChunkJob& j, int32_t* sums) {
-    chunkBody(j, intSumsAvx2, sums);
+    chunkBody(j, intSumsAvx2, combineRepacked4Avx2, sums);
 }
 #endif
 void chunkPlain(const ChunkJob& j, int32_t* sums) {
-    chunkBody(j, intSumsPlain, sums);
+    chunkBody(j, intSumsPlain, nullptr, sums);
 }
 
 }  // namespace
@@ -496,8 +607,8 @@ void matmulKQuant(const WeightView& w, const float* x, int64_t nTok, float* y, i
     a.bsums.resize(size_t(nTok * nb * 16));
     parallel::parallelFor(threads, nTok, 16, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
-            quantizeQ8K(x + t * C, C, a.q.data() + t * C, a.d.data() + t * nb,
-                        a.bsums.data() + t * nb * 16);
+            quantizeQ8KFast(x + t * C, C, a.q.data() + t * C, a.d.data() + t * nb,
+                            a.bsums.data() + t * nb * 16);
         }
     });
     const bool repacked = repackedQ4K(w, expert);

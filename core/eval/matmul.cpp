@@ -12,6 +12,7 @@
 #include "eval/cpu_features.h"
 #include "eval/kquant_dot.h"
 #include "eval/matmul_f32.h"
+#include "eval/q8_gemm.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
 
@@ -45,10 +46,28 @@ ActRounding activationRounding(TensorType t) {
     }
 }
 
+namespace {
+// F16 rounding with F16C: round to nearest even, subnormals, inf and NaN as floatToHalf.
+QS_EVAL_TARGET_AVX2 void roundF16Avx2(float* x, int64_t n) {
+    int64_t i = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+    }
+#endif
+    for (; i < n; ++i) x[i] = formats::halfToFloat(formats::floatToHalf(x[i]));
+}
+}  // namespace
+
 void roundActivations(ActRounding r, float* x, int64_t n) {
     switch (r) {
     case ActRounding::None: return;
     case ActRounding::F16:
+        if (cpuHasAvx2Fma()) {
+            roundF16Avx2(x, n);
+            return;
+        }
         for (int64_t i = 0; i < n; ++i) x[i] = formats::halfToFloat(formats::floatToHalf(x[i]));
         return;
     case ActRounding::BF16:
@@ -437,6 +456,22 @@ float dotF16VecPlain(const float* a, const float* b, int64_t n) {
     return dotF16Body<8, true>(a, b, n);
 }
 
+// F16 weight rows to float with F16C (exact, as formats' decodeF16).
+QS_EVAL_TARGET_AVX2 void decodeF16Avx2(const uint8_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+#if defined(__x86_64__) || defined(__i386__)
+    for (; i + 8 <= n; i += 8) {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i));
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(h));
+    }
+#endif
+    for (; i < n; ++i) {
+        uint16_t h;
+        std::memcpy(&h, src + 2 * i, 2);
+        dst[i] = formats::halfToFloat(h);
+    }
+}
+
 using DotFn = float (*)(const float*, const float*, int64_t);
 DotFn dotF16Kernel() {
     if (!cpuHasAvx2Fma()) return dotF16Plain;
@@ -477,9 +512,40 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void dotF16x2x4Avx512(const flo
         out[k] = reduceLanes<16>(v[k]);
     }
 }
+// Four weight rows against four token rows: 16 accumulators, eight loads per 16 fused steps
+// (the 2 x 4 kernel's six loads per eight left the loads, not the FMA units, the limit).
+// Per (row, token) the same sums as dotF16x4Body<16>.
+__attribute__((target("avx512f,avx2,fma,f16c"))) void dotF16x4x4Avx512(const float* w, int64_t ldw,
+                                                                       const float* const* b,
+                                                                       int64_t n, float* out) {
+    __m512 c[4][4];
+    for (int i = 0; i < 4; ++i) {
+        for (int k = 0; k < 4; ++k) c[i][k] = _mm512_setzero_ps();
+    }
+    const float *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3];
+    for (int64_t i = 0; i < n; i += 16) {
+        const __m512 x0 = _mm512_loadu_ps(b0 + i), x1 = _mm512_loadu_ps(b1 + i);
+        const __m512 x2 = _mm512_loadu_ps(b2 + i), x3 = _mm512_loadu_ps(b3 + i);
+        for (int r = 0; r < 4; ++r) {
+            const __m512 a = _mm512_loadu_ps(w + r * ldw + i);
+            c[r][0] = _mm512_fmadd_ps(a, x0, c[r][0]);
+            c[r][1] = _mm512_fmadd_ps(a, x1, c[r][1]);
+            c[r][2] = _mm512_fmadd_ps(a, x2, c[r][2]);
+            c[r][3] = _mm512_fmadd_ps(a, x3, c[r][3]);
+        }
+    }
+    alignas(64) float v[16];
+    for (int r = 0; r < 4; ++r) {
+        for (int k = 0; k < 4; ++k) {
+            _mm512_store_ps(v, c[r][k]);
+            out[r * 4 + k] = reduceLanes<16>(v);
+        }
+    }
+}
 #else
 constexpr bool kHaveAvx512Kernel = false;
 inline void dotF16x2x4Avx512(const float*, const float*, const float* const*, int64_t, float*) {}
+inline void dotF16x4x4Avx512(const float*, int64_t, const float* const*, int64_t, float*) {}
 #endif
 
 using Dot4Fn = void (*)(const float*, const float* const*, int64_t, float*);
@@ -497,15 +563,24 @@ Dot4Fn dotF16x4Kernel(int64_t* multiple) {
     return cpuHasAvx512() ? dotF16x4Avx2x16 : dotF16x4Avx2x8;
 }
 
-void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
-                 bool expert) {
+// llama.cpp repacks Q4_0 and IQ4_NL tensors of a multiple of 8 rows (ggml's ne[1]; per expert
+// for 3-D tensors) on x86 with AVX2: its 8x8 kernels sum per block.
+bool q8Repacked(const WeightView& w, bool expert) {
+    const int64_t tensorRows =
+        expert ? w.rows : int64_t(w.rowBytes ? w.data.size() / w.rowBytes : 0);
+    return cpuHasAvx2Fma() && (w.type == TensorType::Q4_0 || w.type == TensorType::IQ4_NL) &&
+           tensorRows % 8 == 0;
+}
+
+}  // namespace
+
+namespace detail {
+
+void matmulQ8IntLaneOrder(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
+                          bool expert) {
     const int64_t C = w.cols, R = w.rows, nb = C / 32;
     const bool avx2 = cpuHasAvx2Fma();
-    // llama.cpp repacks Q4_0 and IQ4_NL tensors of a multiple of 8 rows (ggml's ne[1]; per
-    // expert for 3-D tensors) on x86 with AVX2: its 8x8 kernels sum per block.
-    const int64_t tensorRows = expert ? R : int64_t(w.rowBytes ? w.data.size() / w.rowBytes : 0);
-    const bool repacked =
-        avx2 && (w.type == TensorType::Q4_0 || w.type == TensorType::IQ4_NL) && tensorRows % 8 == 0;
+    const bool repacked = q8Repacked(w, expert);
     const Q8Rows xq = quantizeQ8(x, nTok, C, threads);
     const auto& tr = formats::traits(w.type);
     const bool withMin = hasMin(w.type);
@@ -563,13 +638,19 @@ void matmulQ8Int(const WeightView& w, const float* x, int64_t nTok, float* y, in
     });
 }
 
-}  // namespace
+}  // namespace detail
 
 void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
             bool emulateGgml, bool expertSlice) {
     const int64_t C = w.cols, R = w.rows;
     if (emulateGgml && intDotType(w.type)) {
-        matmulQ8Int(w, x, nTok, y, threads, expertSlice);
+        // The same sums, laid out as a cache-blocked int8 GEMM where the CPU runs AVX-512 VNNI.
+        if (C % 32 == 0 && detail::q8GemmAvailable() &&
+            detail::q8GemmType(w.type, q8Repacked(w, expertSlice))) {
+            detail::matmulQ8Gemm(w, x, nTok, y, threads);
+        } else {
+            detail::matmulQ8IntLaneOrder(w, x, nTok, y, threads, expertSlice);
+        }
         return;
     }
     if (emulateGgml && w.type == TensorType::F32) {
@@ -590,7 +671,9 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
         });
         xa = rounded.data();
     }
-    const auto decode = formats::traits(w.type).decode;
+    const auto decode = w.type == TensorType::F16 && cpuHasAvx2Fma()
+                            ? decodeF16Avx2
+                            : formats::traits(w.type).decode;
     // Experts' F16 rows: ggml_vec_dot_f16 per product; the others tinyBLAS's order where it runs.
     const bool f16VecDot = expertSlice && ar == ActRounding::F16;
     const DotFn dotF16 = f16VecDot ? dotF16VecDotKernel() : dotF16Kernel();
@@ -599,7 +682,9 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
     const bool f16Pairs = kHaveAvx512Kernel && cpuHasAvx2Fma() && cpuHasAvx512();
     // Rows per chunk: about 64 KiB of decoded floats, so the chunk stays in L2 while every
     // token passes over it.
-    const int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
+    // (A multiple of 4 where it can be, for the 4 x 4 kernel.)
+    int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
+    if (rowsPerChunk >= 4) rowsPerChunk -= rowsPerChunk % 4;
     const int64_t nChunks = (R + rowsPerChunk - 1) / rowsPerChunk;
     parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
         std::vector<float> wf(size_t(rowsPerChunk * C));
@@ -617,6 +702,26 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
                 // for the other float products (k-quants, i-quants, F32) as fused sums.
                 if (f16Pairs && !f16VecDot && C % 16 == 0 &&
                     (ar == ActRounding::F16 || C % 64 == 0)) {
+                    for (; rStart + 4 <= r1; rStart += 4) {
+                        const float* w0 = wf.data() + (rStart - r0) * C;
+                        int64_t t = t0;
+                        for (; t + 4 <= t1; t += 4) {
+                            const float* xs[4] = {xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C,
+                                                  xa + (t + 3) * C};
+                            float o16[16];
+                            dotF16x4x4Avx512(w0, C, xs, C, o16);
+                            for (int i = 0; i < 4; ++i) {
+                                for (int k = 0; k < 4; ++k)
+                                    y[(t + k) * R + rStart + i] = o16[i * 4 + k];
+                            }
+                        }
+                        for (; t < t1; ++t) {
+                            const auto one = ar == ActRounding::F16 ? dotF16 : dot1;
+                            for (int i = 0; i < 4; ++i) {
+                                y[t * R + rStart + i] = one(w0 + i * C, xa + t * C, C);
+                            }
+                        }
+                    }
                     for (; rStart + 2 <= r1; rStart += 2) {
                         const float* w0 = wf.data() + (rStart - r0) * C;
                         int64_t t = t0;

@@ -38,4 +38,12 @@ void matmul(const WeightView& w, const float* x, int64_t nTok, float* y, int thr
 /// Dot product of n floats (vectorized where the CPU allows).
 float dotF32(const float* a, const float* b, int64_t n);
 
+namespace detail {
+/// The Q8_0-activation products of the 32-block quants (Q4_0 .. Q8_0, IQ4_NL) in the lane-order
+/// kernel (AVX2 or portable). matmul takes eval/q8_gemm.h's int8 GEMM instead where the CPU
+/// runs it; both give the same bits (tests compare them).
+void matmulQ8IntLaneOrder(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
+                          bool expert);
+}  // namespace detail
+
 }  // namespace qs::eval

@@ -1,0 +1,161 @@
+// The batched kernels of the forward pass's products. The AVX-512 VNNI int8 GEMM of the 32-block
+// quants (eval/q8_gemm.h) against the lane-order kernel it replaces (bit for bit, every shape edge:
+// rows not a multiple of 4, odd token counts, one token) and against ggml's own
+// ggml_vec_dot_q8_0_q8_0 (libggml-cpu-zen4.so of the node-llama-cpp package, dlopened: the kernel
+// llama.cpp runs on this CPU), bit for bit. The F16 product's 4 x 4 and 2 x 4 micro-kernels against
+// its one-product kernel (a batch of one token).
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "eval/matmul.h"
+#include "eval/q8_gemm.h"
+#include "formats/encoders.h"
+#include "formats/half.h"
+#include "formats/type_table.h"
+
+using namespace qs;
+using formats::TensorType;
+
+namespace {
+
+std::vector<float> values(int64_t rows, int64_t cols, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> nd(0.0f, 1.0f);
+    std::vector<float> x(size_t(rows * cols));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = nd(rng) * (i % 97 == 5 ? 12.0f : 1.0f);
+    // A block of zeros (d = 0) in the first row.
+    for (int j = 0; j < 32 && j < cols; ++j) x[size_t(j)] = 0;
+    return x;
+}
+
+std::vector<uint8_t> encode(TensorType t, const std::vector<float>& w, int64_t cols) {
+    const auto& tr = formats::traits(t);
+    std::vector<uint8_t> out(size_t(int64_t(w.size()) / tr.blockSize * tr.blockBytes));
+    EXPECT_TRUE(formats::encodeRows(t, w, out, cols, nullptr, 1).ok());
+    return out;
+}
+
+eval::WeightView view(TensorType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
+    eval::WeightView v;
+    v.name = "test.weight";
+    v.type = t;
+    v.data = bytes;
+    v.rows = rows;
+    v.cols = cols;
+    v.rowBytes = uint64_t(cols / formats::traits(t).blockSize * formats::traits(t).blockBytes);
+    return v;
+}
+
+uint32_t bits(float f) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    return u;
+}
+
+}  // namespace
+
+TEST(Q8Gemm, EqualsLaneOrderKernel) {
+    if (!eval::detail::q8GemmAvailable()) GTEST_SKIP() << "CPU without AVX-512 VNNI";
+    struct Shape {
+        int64_t rows, cols, nTok;
+    };
+    // 13 and 7 rows: never repacked, so Q4_0 / IQ4_NL take the GEMM too.
+    for (const Shape s :
+         {Shape{13, 256, 7}, Shape{7, 96, 1}, Shape{13, 64, 12}, Shape{5, 768, 2}}) {
+        const auto w = values(s.rows, s.cols, 11);
+        const auto x = values(s.nTok, s.cols, 12);
+        for (TensorType t :
+             {TensorType::Q8_0, TensorType::Q5_0, TensorType::Q4_0, TensorType::IQ4_NL}) {
+            SCOPED_TRACE(std::string(formats::typeName(t)) + " rows " + std::to_string(s.rows) +
+                         " cols " + std::to_string(s.cols) + " tokens " + std::to_string(s.nTok));
+            ASSERT_TRUE(eval::detail::q8GemmType(t, false));
+            const auto bytes = encode(t, w, s.cols);
+            const auto v = view(t, bytes, s.rows, s.cols);
+            std::vector<float> gemm(size_t(s.nTok * s.rows), -1.0f), lanes(gemm.size(), -2.0f);
+            eval::detail::matmulQ8Gemm(v, x.data(), s.nTok, gemm.data(), 2);
+            eval::detail::matmulQ8IntLaneOrder(v, x.data(), s.nTok, lanes.data(), 2, false);
+            for (size_t i = 0; i < gemm.size(); ++i) {
+                ASSERT_EQ(bits(gemm[i]), bits(lanes[i])) << "output " << i;
+            }
+            // And matmul's dispatch takes it.
+            std::vector<float> dispatched(gemm.size());
+            eval::matmul(v, x.data(), s.nTok, dispatched.data(), 1);
+            for (size_t i = 0; i < gemm.size(); ++i) ASSERT_EQ(bits(dispatched[i]), bits(gemm[i]));
+        }
+    }
+}
+
+namespace {
+struct GgmlTraitsCpu {
+    void (*fromFloat)(const float* x, void* y, int64_t k);
+    void (*vecDot)(int n, float* s, size_t bs, const void* x, size_t bx, const void* y, size_t by,
+                   int nrc);
+    int vecDotType;
+    int64_t nrows;
+};
+}  // namespace
+
+TEST(Q8GemmVsGgml, VecDotQ8_0BitIdentical) {
+    if (!eval::detail::q8GemmAvailable()) GTEST_SKIP() << "CPU without AVX-512 VNNI";
+    const std::string path = std::string(QS_TEST_DATA_DIR) +
+                             "/../js/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64/"
+                             "libggml-cpu-zen4.so";
+    if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path;
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    ASSERT_TRUE(h) << dlerror();
+    auto init = reinterpret_cast<void (*)()>(dlsym(h, "ggml_cpu_init"));
+    auto traits =
+        reinterpret_cast<const GgmlTraitsCpu* (*)(int)>(dlsym(h, "ggml_get_type_traits_cpu"));
+    ASSERT_TRUE(init && traits);
+    init();
+    const GgmlTraitsCpu* q8 = traits(int(TensorType::Q8_0));
+    ASSERT_TRUE(q8 && q8->fromFloat && q8->vecDot);
+    ASSERT_EQ(q8->vecDotType, int(TensorType::Q8_0));
+    const int64_t rows = 9, cols = 2048, nTok = 5;
+    const auto w = values(rows, cols, 31);
+    const auto x = values(nTok, cols, 32);
+    const auto bytes = encode(TensorType::Q8_0, w, cols);
+    const auto v = view(TensorType::Q8_0, bytes, rows, cols);
+    std::vector<float> ours(size_t(nTok * rows));
+    eval::matmul(v, x.data(), nTok, ours.data(), 2);
+    std::vector<uint8_t> xq(size_t(cols / 32 * 34));
+    for (int64_t t = 0; t < nTok; ++t) {
+        q8->fromFloat(x.data() + t * cols, xq.data(), cols);
+        for (int64_t r = 0; r < rows; ++r) {
+            float s = 0;
+            q8->vecDot(int(cols), &s, 0, v.storedRow(r).data(), 0, xq.data(), 0, 1);
+            EXPECT_EQ(bits(ours[size_t(t * rows + r)]), bits(s)) << "token " << t << " row " << r;
+        }
+    }
+    dlclose(h);
+}
+
+TEST(MatmulF16, BatchShapeDoesNotChangeBits) {
+    // 11 rows (4 x 4 blocks, then a pair, then one), 9 tokens (two groups of four, then one).
+    const int64_t rows = 11, cols = 320, nTok = 9;
+    const auto w = values(rows, cols, 41);
+    const auto x = values(nTok, cols, 42);
+    std::vector<uint8_t> bytes(size_t(rows * cols * 2));
+    for (size_t i = 0; i < w.size(); ++i) {
+        const uint16_t h = formats::floatToHalf(w[i]);
+        std::memcpy(bytes.data() + 2 * i, &h, 2);
+    }
+    const auto v = view(TensorType::F16, bytes, rows, cols);
+    std::vector<float> batch(size_t(nTok * rows));
+    eval::matmul(v, x.data(), nTok, batch.data(), 2);
+    for (int64_t t = 0; t < nTok; ++t) {
+        std::vector<float> one(static_cast<size_t>(rows));
+        eval::matmul(v, x.data() + t * cols, 1, one.data(), 1);
+        for (int64_t r = 0; r < rows; ++r) {
+            ASSERT_EQ(bits(batch[size_t(t * rows + r)]), bits(one[size_t(r)]))
+                << "token " << t << " row " << r;
+        }
+    }
+}

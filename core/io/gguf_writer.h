@@ -92,6 +92,10 @@ private:
         uint64_t offset;  // relative to the data section
     };
     Status writeBytes(const void* data, size_t n);
+    /// Start the disk's writeback of the bytes written since the last call (Linux
+    /// sync_file_range; a no-op elsewhere): called every kWritebackBytes.
+    void startWriteback();
+    static constexpr uint64_t kWritebackBytes = uint64_t(8) << 20;
     Status writePadding(uint64_t n);
     std::vector<uint8_t> serializeHeader() const;
     Error ioError(const std::string& what) const;
@@ -105,8 +109,10 @@ private:
     std::string m_path;
     std::string m_tempPath;
     std::FILE* m_file = nullptr;
-    size_t m_current = 0;        // tensor being written
-    uint64_t m_currentDone = 0;  // bytes of it written so far
+    size_t m_current = 0;          // tensor being written
+    uint64_t m_currentDone = 0;    // bytes of it written so far
+    uint64_t m_written = 0;        // bytes handed to the file so far (header included)
+    uint64_t m_writebackFrom = 0;  // where the next startWriteback begins
     bool m_committed = false;
     bool m_finished = false;
     int m_heldFd = -1;       // the temporary's fd from finish() to publish() (keeps it alive)

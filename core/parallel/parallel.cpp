@@ -3,6 +3,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/info.h>
 #include <tbb/parallel_for.h>
+#include <tbb/parallel_pipeline.h>
 #include <tbb/task_arena.h>
 
 #include <sys/resource.h>
@@ -99,6 +100,66 @@ void parallelFor(int threads, int64_t n, int64_t grain,
                               if (std::this_thread::get_id() != caller) lowerThisThreadPriority();
                               fn(r.begin(), r.end());
                           });
+    });
+}
+
+void orderedPipeline(int threads, size_t slots, const std::function<bool(size_t)>& produce,
+                     const std::function<void(size_t)>& work,
+                     const std::function<void(size_t)>& consume) {
+    if (threads <= 0) threads = defaultThreads();
+    slots = std::max<size_t>(1, slots);
+    size_t next = 0;  // the next item's number (produce runs one item at a time)
+    if (threads == 1 || slots == 1) {
+        for (;; ++next) {
+            const size_t slot = next % slots;
+            if (!produce(slot)) return;
+            work(slot);
+            consume(slot);
+        }
+    }
+#ifdef QS_PARALLEL_STD_THREADS
+    // ThreadSanitizer builds: rounds of `slots` items, produced in order, worked on plain
+    // threads (parallelFor), consumed in order. Less overlap, the same results, visible to TSan.
+    for (bool more = true; more;) {
+        size_t n = 0;
+        while (n < slots && (more = produce(n))) ++n;
+        parallelFor(threads, int64_t(n), 1, [&](int64_t a, int64_t b) {
+            for (int64_t i = a; i < b; ++i) work(size_t(i));
+        });
+        for (size_t i = 0; i < n; ++i) consume(i);
+    }
+    return;
+#endif
+    // oneTBB: at most `slots` live tokens, and the last stage is serial in order, so item k has
+    // left the pipeline before item k + slots is produced into the same slot.
+    const std::thread::id caller = std::this_thread::get_id();
+    auto lower = [caller] {
+        if (std::this_thread::get_id() != caller) lowerThisThreadPriority();
+    };
+    arenaFor(threads).execute([&] {
+        tbb::parallel_pipeline(
+            slots,
+            tbb::make_filter<void, size_t>(tbb::filter_mode::serial_in_order,
+                                           [&](tbb::flow_control& fc) -> size_t {
+                                               lower();
+                                               const size_t slot = next % slots;
+                                               if (!produce(slot)) {
+                                                   fc.stop();
+                                                   return 0;
+                                               }
+                                               ++next;
+                                               return slot;
+                                           }) &
+                tbb::make_filter<size_t, size_t>(tbb::filter_mode::parallel,
+                                                 [&](size_t slot) {
+                                                     lower();
+                                                     work(slot);
+                                                     return slot;
+                                                 }) &
+                tbb::make_filter<size_t, void>(tbb::filter_mode::serial_in_order, [&](size_t slot) {
+                    lower();
+                    consume(slot);
+                }));
     });
 }
 

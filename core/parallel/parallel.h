@@ -3,6 +3,7 @@
 // thread count, each chunk writes a disjoint slice of the output, and threads == 1 runs a plain
 // loop (for debugging and golden tests). Results never depend on the thread count.
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 
@@ -29,5 +30,18 @@ void lowerThisThreadPriority();
 /// (0 = default). Blocks until done. fn must be thread-safe across disjoint ranges.
 void parallelFor(int threads, int64_t n, int64_t grain,
                  const std::function<void(int64_t begin, int64_t end)>& fn);
+
+/// An ordered pipeline over items 0, 1, 2, ... on `threads` threads (0 = default), at most
+/// `slots` items in flight. `produce(slot)` runs on one item at a time, in item order, and returns
+/// false when there is no next item; `work(slot)` runs on up to `threads` items at once;
+/// `consume(slot)` runs on one item at a time, in item order. Item k has slot k % slots: no
+/// other item holds that slot while k is in flight, so per-slot buffers need no locks. The three
+/// stages of different items overlap (one item is read while others are encoded and an earlier
+/// one is written). No exceptions: a stage records a failure in its slot, and the caller's
+/// produce returns false once it should stop. Blocks until every produced item is consumed.
+/// threads == 1 runs produce, work, consume item after item on the calling thread.
+void orderedPipeline(int threads, size_t slots, const std::function<bool(size_t slot)>& produce,
+                     const std::function<void(size_t slot)>& work,
+                     const std::function<void(size_t slot)>& consume);
 
 }  // namespace qs::parallel

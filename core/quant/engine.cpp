@@ -2,6 +2,8 @@
 
 #include "quant/export_shards.h"
 
+#include "quant/export_pipeline.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,50 +27,30 @@ namespace {
 // bounded whatever the tensor's size, and cancellation and progress act within a tensor.
 constexpr int64_t kChunkValues = int64_t(4) << 20;
 
-struct ProgressState {
-    const QuantizeOptions& options;
-    uint64_t done = 0;
-    uint64_t total = 0;
-    size_t position = 0;
-    size_t count = 0;
-
-    Status report(std::string_view tensor) const {
-        if (options.cancel && options.cancel->cancelled()) {
-            return makeError(ErrorCode::Cancelled, "cancelled", {}, kNoOffset, std::string(tensor));
-        }
-        if (options.progress) {
-            Progress p{done, total, position, count, tensor};
-            if (!options.progress(p)) {
-                return makeError(ErrorCode::Cancelled, "cancelled", {}, kNoOffset,
-                                 std::string(tensor));
-            }
-        }
-        return {};
-    }
-};
-
+using detail::checkSource;
+using detail::ProgressState;
 using Sink = std::function<Status(std::span<const uint8_t>)>;
+using Clock = std::chrono::steady_clock;
 
-// The model's files must be the ones its plan was made for: checked before every chunk, so
-// that a file replaced, truncated or rewritten on disk ends the job with an error naming the
-// file and the tensor instead of mixing old and new bytes (and a truncation that lands inside a
-// chunk is caught by the guarded copy, Model::copyRows).
-Status checkSource(const model::Model& m, const model::TensorInfo& t) {
-    auto st = m.checkUnchanged();
-    if (!st) st.error().tensor = t.name;
-    return st;
+double secondsSince(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
 // Quantize one tensor chunk by chunk into `sink`, measuring the error on the way.
 Status runTensor(const model::Model& m, size_t index, TensorType type, const QuantizeOptions& o,
                  TensorResult& result, const Sink& sink, ProgressState* progress,
-                 std::vector<std::string>* warnings, bool releaseChunks = false) {
+                 std::vector<std::string>* warnings, bool releaseChunks = false,
+                 StageSeconds* stages = nullptr) {
     const auto& t = m.tensors()[index];
     result.index = index;
     std::vector<uint8_t> scratch;  // rows of a virtual (converted) tensor
     result.type = type;
+    StageSeconds unused;
+    StageSeconds& time = stages ? *stages : unused;
 
-    if (type == t.type) {  // same type: the bytes are copied as they are (lossless)
+    auto setup = detail::setupTensor(m, index, type, o, warnings);
+    if (!setup) return setup.error();
+    if (setup->copy) {  // same type: the bytes are copied as they are (lossless)
         result.copied = true;
         result.bytes = t.nbytes;
         result.sums.count = uint64_t(t.nElements);
@@ -81,9 +63,13 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
                 std::max<int64_t>(1, kChunkValues / std::max<int64_t>(1, t.rowLength()));
             for (int64_t r0 = 0; r0 < rows; r0 += step) {
                 QS_TRY(checkSource(m, t));
+                auto tr = Clock::now();
                 auto bytes = m.copyRows(t, r0, std::min(step, rows - r0), scratch);
                 if (!bytes) return bytes.error();
+                time.read += secondsSince(tr);
+                auto tw = Clock::now();
                 QS_TRY(sink(*bytes));
+                time.write += secondsSince(tw);
                 if (releaseChunks) m.releaseRows(t, r0, std::min(step, rows - r0));
             }
             if (rows == 0) QS_TRY(sink({}));
@@ -95,55 +81,14 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         return {};
     }
 
-    const auto& tt = formats::traits(type);
     const int64_t rowLength = t.rowLength();
-    if (!formats::canEncode(type) && !(o.backend && o.backend->canEncode(type))) {
-        return makeError(ErrorCode::BadUsage,
-                         "cannot write type " + std::string(tt.name) + " (no encoder yet)",
-                         m.path(), kNoOffset, t.name);
-    }
-    if (rowLength % tt.blockSize != 0) {
-        return makeError(ErrorCode::BadUsage,
-                         std::string(tt.name) + " cannot hold rows of " +
-                             std::to_string(rowLength) + " values (its block size is " +
-                             std::to_string(tt.blockSize) + ")",
-                         m.path(), kNoOffset, t.name);
-    }
-    if (!formats::traits(t.type).decode) {
-        return makeError(ErrorCode::BadInput,
-                         "cannot decode source type " + std::string(formats::typeName(t.type)),
-                         m.path(), t.offset, t.name);
-    }
-
     const int64_t rows = t.rowCount();
-    const uint64_t srcRowBytes = *formats::byteSize(t.type, uint64_t(rowLength));
-    const uint64_t dstRowBytes = *formats::byteSize(type, uint64_t(rowLength));
+    const uint64_t srcRowBytes = setup->srcRowBytes;
+    const uint64_t dstRowBytes = setup->dstRowBytes;
     result.bytes = dstRowBytes * uint64_t(rows);
-
-    // Importance: one value per column, or per column and expert for 3-D expert tensors.
-    const float* importance = nullptr;
-    int64_t rowsPerSlice = rows;  // rows that share one importance vector
-    if (o.imatrix) {
-        const auto* e = o.imatrix->find(t.name);
-        const int64_t slices = t.shape.size() > 2 ? rows / std::max<int64_t>(1, t.shape[1]) : 1;
-        if (!e) {
-            if (warnings) {
-                warnings->push_back("tensor '" + t.name +
-                                    "': no imatrix entry, quantized without importance");
-            }
-        } else if (int64_t(e->size()) == rowLength) {
-            importance = e->data();
-        } else if (int64_t(e->size()) == rowLength * slices && slices > 1) {
-            importance = e->data();
-            rowsPerSlice = t.shape[1];
-        } else {
-            return makeError(ErrorCode::BadInput,
-                             "imatrix entry has " + std::to_string(e->size()) +
-                                 " values for rows of " + std::to_string(rowLength),
-                             o.imatrix->path, kNoOffset, t.name);
-        }
-        result.usedImatrix = importance != nullptr;
-    }
+    const float* importance = setup->importance;
+    const int64_t rowsPerSlice = setup->rowsPerSlice;
+    result.usedImatrix = importance != nullptr;
 
     // The chosen backend, or the CPU for what it cannot do.
     std::unique_ptr<Backend> cpu;
@@ -166,8 +111,11 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         ref.resize(size_t(n * rowLength));
         bytes.resize(size_t(uint64_t(n) * dstRowBytes));
         QS_TRY(checkSource(m, t));
+        auto tr = Clock::now();
         auto srcRows = m.copyRows(t, r0, n, scratch);
         if (!srcRows) return srcRows.error();
+        time.read += secondsSince(tr);
+        auto te = Clock::now();
         QS_TRY(decSrc.decodeRows(t.type, *srcRows, ref, rowLength, t.name));
         if (o.quantizer == formats::Quantizer::Best && formats::hasBestSearch(type)) {
             QS_TRY(formats::encodeRowsBest(type, ref, bytes, rowLength, imp, o.threads, t.name));
@@ -188,7 +136,10 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
             Backend& red = o.backend && o.backend->hasReductions() ? *o.backend : cpuBackend();
             QS_TRY(red.errorSums(ref, deq, rowLength, imp, result.sums));
         }
+        time.encode += secondsSince(te);
+        auto tw = Clock::now();
         if (sink) QS_TRY(sink(bytes));
+        time.write += secondsSince(tw);
         if (releaseChunks) m.releaseRows(t, r0, n);  // this chunk's source pages can go
         r0 += n;
         if (progress) {
@@ -526,8 +477,17 @@ Result<ExportSummary> exportShards(const model::Model& model, const Plan& plan,
 
     // Every shard is written and fsynced to its temporary file; the writers remove them on any
     // early return (error or cancel), so nothing is left behind.
+    if (!options.backend && options.pipeline) {
+        summary.pipelined = true;
+        auto st = detail::exportPipelined(model, plan, shards, planOptions, summary);
+        if (!st) {
+            if (st.error().file.empty()) st.error().file = model.path();
+            return st.error();
+        }
+    }
     size_t position = 0;
     for (auto& shard : shards) {
+        if (summary.pipelined) break;
         io::GgufWriter& w = *shard.writer;
         summary.shards.push_back({shard.path, 0, w.fileSize(), shard.tensors.size()});
         QS_TRY(w.open(shard.path));
@@ -537,7 +497,7 @@ Result<ExportSummary> exportShards(const model::Model& model, const Plan& plan,
             ps.position = position++;
             TensorResult r;
             auto st = runTensor(model, index, plan.tensors[index].type, planOptions, r, sink, &ps,
-                                &summary.warnings, /*releaseChunks=*/true);
+                                &summary.warnings, /*releaseChunks=*/true, &summary.stages);
             if (!st) {
                 if (st.error().file.empty()) st.error().file = model.path();
                 return st.error();
@@ -547,7 +507,9 @@ Result<ExportSummary> exportShards(const model::Model& model, const Plan& plan,
             // tensor being worked on, not the whole model.
             model.releaseTensor(model.tensors()[index]);
         }
+        const auto tf = Clock::now();
         QS_TRY(w.finish());
+        summary.stages.sync += secondsSince(tf);
     }
     // All complete: rename into place, the first shard (the one a loader opens) last, so that a
     // loader never finds a first shard whose set is incomplete. If a rename fails, the shards

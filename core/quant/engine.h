@@ -1,9 +1,11 @@
 #pragma once
 // The quantization engine: tensor by tensor from the memory map, rows in parallel (oneTBB via
 // qs::parallel), error metrics and histograms on the fly, progress and cancellation, and GGUF
-// export through a temporary file. Memory stays near one chunk of rows (16 MiB of floats), not
-// the model: a tensor is decoded, encoded, measured and written chunk by chunk. The bytes
-// written never depend on the thread count.
+// export through a temporary file. Memory stays near a few chunks of rows, not the model: a
+// tensor is decoded, encoded, measured and written chunk by chunk. A CPU export overlaps the
+// three (quant/export_pipeline.h): chunks of 2 MiB of floats are read, encoded on every thread
+// and written in order, at most 2 x threads + 2 of them in flight. The bytes written never
+// depend on the thread count or on the pipeline.
 
 #include <atomic>
 #include <cstdint>
@@ -42,7 +44,8 @@ struct Progress {
     size_t tensorCount = 0;
     std::string_view tensor;  ///< name of the tensor being worked on
 };
-/// Progress callback; returning false cancels the job. Called from the job's thread.
+/// Progress callback; returning false cancels the job. Called one call at a time, in order: from
+/// the job's thread, or in a pipelined export from whichever of its threads writes the chunk.
 using ProgressFn = std::function<bool(const Progress&)>;
 
 /// How an export is cut into files, as llama.cpp cuts them (tools/gguf-split, llama-quantize
@@ -85,6 +88,10 @@ struct QuantizeOptions {
     /// space than the exact size of the export (io::checkFreeSpace). Off for file systems
     /// that report their free space wrongly.
     bool spaceCheck = true;
+    /// exportGguf on the CPU (no backend): read, encode and write overlapped, chunks of a few
+    /// rows encoded on every thread while earlier chunks are written (the default). false: one
+    /// chunk at a time, each encoded on all threads, then written. The same bytes either way.
+    bool pipeline = true;
 };
 
 /// What quantizing one tensor gave.
@@ -164,6 +171,14 @@ struct ShardSummary {
     size_t tensorCount = 0;
 };
 
+/// Where an export's time went, in thread-seconds (summed over the threads that did it).
+struct StageSeconds {
+    double read = 0;    ///< guarded copies of the source rows (page faults of the map included)
+    double encode = 0;  ///< decoding the source, encoding, and the error metrics when asked
+    double write = 0;   ///< handing the encoded bytes to the file (its buffers, write(2))
+    double sync = 0;    ///< finishing the files: flush and fsync
+};
+
 struct ExportSummary {
     uint64_t fileBytes = 0;            ///< all files together
     std::vector<ShardSummary> shards;  ///< one per file written, in shard order
@@ -174,6 +189,9 @@ struct ExportSummary {
     /// Things done on the way the user should hear of: stale temporary files of killed
     /// exports removed from the output folder (io::removeStaleTemporaries).
     std::vector<std::string> notes;
+    /// Thread-seconds per stage; with `seconds` and the thread count, the idle share follows.
+    StageSeconds stages;
+    bool pipelined = false;  ///< read, encode and write overlapped (QuantizeOptions::pipeline)
 };
 
 /// Before anything is written: the model's files must be unchanged since they were opened

@@ -12,6 +12,7 @@
 #include <QComboBox>
 #include <QCryptographicHash>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
 #include <QLabel>
@@ -313,6 +314,32 @@ void WorkflowParityTest::quantizerComboChangesAtlasAndExport() {
     QCOMPARE(*gain, std::sqrt(bestTotals.weightedNmse / ggml.weightedNmse));
     QVERIFY2(bar.gainLabel()->text().contains(QString::number(*gain, 'f', 3)),
              qPrintable(bar.gainLabel()->text()));
+    // `stats --all --quantizer best` predicts the same error per tensor as the atlas.
+    const Cli stats =
+        runCli({QStringLiteral("stats"), kModel, QStringLiteral("--all"),
+                QStringLiteral("--preset"), QStringLiteral("Q4_K_M"), QStringLiteral("--quantizer"),
+                QStringLiteral("best"), QStringLiteral("--json")});
+    QVERIFY2(stats.exitCode == 0, stats.err.constData());
+    const QJsonObject statsJson = QJsonDocument::fromJson(stats.out).object();
+    QCOMPARE(statsJson.value(QStringLiteral("quantizer")).toString(), QStringLiteral("best"));
+    int compared = 0;
+    for (const QJsonValue& v : statsJson.value(QStringLiteral("tensors")).toArray()) {
+        const QJsonObject t = v.toObject();
+        if (t.value(QStringLiteral("copy")).toBool()) continue;
+        const int64_t i =
+            c.model()->indexOf(t.value(QStringLiteral("name")).toString().toStdString());
+        QVERIFY(i >= 0);
+        const auto e = atlas->find(doc->plan(), size_t(i));
+        QVERIFY(e);
+        const double cliNmse = t.value(QStringLiteral("nmse")).toDouble();
+        QVERIFY2(std::abs(cliNmse - e->nmse) <= 1e-9 * e->nmse,
+                 qPrintable(QStringLiteral("%1: %2 vs %3")
+                                .arg(t.value(QStringLiteral("name")).toString())
+                                .arg(cliNmse)
+                                .arg(e->nmse)));
+        ++compared;
+    }
+    QVERIFY(compared > 20);
     QVERIFY(c.suggestedExportPath().endsWith(QStringLiteral("-Q4_K_M-best.gguf")));
     QVERIFY(c.exportSummary().contains(QStringLiteral("best (RMSE")));
 

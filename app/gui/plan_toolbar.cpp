@@ -121,7 +121,9 @@ void PlanToolBar::showGain() {
     const std::optional<double> gain =
         m_atlas ? m_atlas->quantizerGain(m_doc->plan()) : std::nullopt;
     if (!gain) {
-        m_gain->setText(m_doc->quantizer() == Quantizer::Ggml ? QString() : tr(" measuring…"));
+        // Until the error atlas has measured the plan both ways (it may be set not to measure).
+        m_gain->setText(m_doc->quantizer() == Quantizer::Ggml ? QString()
+                                                              : tr(" gain not measured yet"));
         m_gain->setToolTip(QString());
         return;
     }

@@ -303,6 +303,8 @@ void WorkflowParityTest::quantizerComboChangesAtlasAndExport() {
     QCOMPARE(doc->undoStack()->count(), undoBefore + 1);
     QVERIFY(doc->isModified());
     QVERIFY(atlas->missingCount() > 0);  // the best quantizer's pairs are new
+    QVERIFY(!atlas->quantizerGain(doc->plan()));
+    QVERIFY(bar.gainLabel()->text().contains(QStringLiteral("not measured")));
     measure();
     const qs::gui::ErrorAtlas::Totals bestTotals = atlas->totalsOf(doc->plan());
     QCOMPARE(bestTotals.pending, 0);

@@ -77,6 +77,10 @@ int runStatsAll(const StatsCliOptions& o) {
     }
     auto plan = planOf(m, o, imatrix ? &*imatrix : nullptr);
     if (!plan) return fail(plan.error());
+    // --quantizer best measures the best quantizer's encoding (a recipe may also ask for it).
+    auto quantizer = formats::parseQuantizer(o.quantizer);
+    if (!quantizer) return fail(quantizer.error());
+    if (*quantizer == formats::Quantizer::Best) plan->quantizer = *quantizer;
 
     quant::ErrorEstimateOptions eo;
     eo.sampling.exact = o.exact;
@@ -86,6 +90,7 @@ int runStatsAll(const StatsCliOptions& o) {
     eo.imatrix = imatrix ? &*imatrix : nullptr;
     eo.perExpert = o.perExpert;
     eo.threads = o.threads;
+    eo.quantizer = plan->quantizer;
     Result<std::vector<quant::TensorErrorEstimate>> errors =
         std::vector<quant::TensorErrorEstimate>{};
     if (o.tensors.empty()) {
@@ -127,6 +132,7 @@ int runStatsAll(const StatsCliOptions& o) {
         j["plan"] = !o.recipe.empty()   ? "recipe:" + o.recipe
                     : !o.preset.empty() ? "preset:" + o.preset
                                         : "type:" + o.type;
+        j["quantizer"] = formats::quantizerName(plan->quantizer);
         j["sampling"] = {{"exact", o.exact},
                          {"sample_rows", o.sampleRows},
                          {"exact_below_values", o.exactBelow},

@@ -47,12 +47,13 @@ ErrorAtlas::~ErrorAtlas() {
     if (m_job) m_job->requestCancel();
 }
 
-std::optional<qs::stats::ErrorMetrics> ErrorAtlas::find(size_t index, TensorType type) const {
+std::optional<qs::stats::ErrorMetrics> ErrorAtlas::find(size_t index, TensorType type,
+                                                        qs::formats::Quantizer quantizer) const {
     const qs::model::Model* m = m_doc->model();
     if (!m || index >= m->tensors().size()) return std::nullopt;
     if (m->tensors()[index].type == type)
         return qs::stats::ErrorMetrics{0, 0, INFINITY, 1, 0, 0, 0};
-    const auto it = m_metrics.constFind(key(index, type));
+    const auto it = m_metrics.constFind(key(index, type, quantizer));
     if (it == m_metrics.constEnd()) return std::nullopt;
     return *it;
 }
@@ -60,7 +61,7 @@ std::optional<qs::stats::ErrorMetrics> ErrorAtlas::find(size_t index, TensorType
 std::optional<qs::stats::ErrorMetrics> ErrorAtlas::find(const qs::quant::Plan& plan,
                                                         size_t index) const {
     if (index >= plan.tensors.size()) return std::nullopt;
-    return find(index, plan.tensors[index].type);
+    return find(index, plan.tensors[index].type, plan.quantizer);
 }
 
 ErrorAtlas::Totals ErrorAtlas::totalsOf(const qs::quant::Plan& plan) const {
@@ -87,6 +88,15 @@ ErrorAtlas::Totals ErrorAtlas::totalsOf(const qs::quant::Plan& plan) const {
     t.weightedNmse = counted > 0 ? wsum / counted : 0;
     t.coverage = needed > 0 ? measured / needed : 1;
     return t;
+}
+
+std::optional<double> ErrorAtlas::quantizerGain(const qs::quant::Plan& plan) const {
+    if (plan.quantizer == qs::formats::Quantizer::Ggml) return std::nullopt;
+    qs::quant::Plan ggml = plan;
+    ggml.quantizer = qs::formats::Quantizer::Ggml;
+    const Totals a = totalsOf(plan), b = totalsOf(ggml);
+    if (a.pending > 0 || b.pending > 0 || !(b.weightedNmse > 0)) return std::nullopt;
+    return std::sqrt(a.weightedNmse / b.weightedNmse);
 }
 
 void ErrorAtlas::setComparisonPlan(qs::quant::Plan plan, const QString& label) {
@@ -137,8 +147,9 @@ void ErrorAtlas::schedule() {
     if (m_auto && m_doc->model()) m_debounce.start();
 }
 
-std::optional<double> ErrorAtlas::sampledStdError(size_t index, TensorType type) const {
-    const auto it = m_sampled.constFind(key(index, type));
+std::optional<double> ErrorAtlas::sampledStdError(size_t index, TensorType type,
+                                                  qs::formats::Quantizer quantizer) const {
+    const auto it = m_sampled.constFind(key(index, type, quantizer));
     if (it == m_sampled.constEnd()) return std::nullopt;
     return *it;
 }
@@ -174,7 +185,7 @@ void ErrorAtlas::measureExperts(size_t index) {
     const qs::model::Model* m = m_doc->model();
     if (!m || index >= m->tensors().size() || m->tensors()[index].shape.size() != 3) return;
     if (index >= m_doc->plan().tensors.size()) return;
-    if (experts(index, m_doc->plan().tensors[index].type)) return;
+    if (experts(index, m_doc->plan().tensors[index].type, m_doc->plan().quantizer)) return;
     if (std::find(m_expertRequests.begin(), m_expertRequests.end(), index) ==
         m_expertRequests.end()) {
         m_expertRequests.push_back(index);
@@ -182,10 +193,21 @@ void ErrorAtlas::measureExperts(size_t index) {
     if (!m_job) analyseNow();
 }
 
-const std::vector<qs::quant::ExpertError>* ErrorAtlas::experts(size_t index,
-                                                               TensorType type) const {
-    const auto it = m_experts.constFind(key(index, type));
+const std::vector<qs::quant::ExpertError>* ErrorAtlas::experts(
+    size_t index, TensorType type, qs::formats::Quantizer quantizer) const {
+    const auto it = m_experts.constFind(key(index, type, quantizer));
     return it == m_experts.constEnd() ? nullptr : &*it;
+}
+
+std::vector<qs::quant::Plan> ErrorAtlas::measuredPlans() const {
+    std::vector<qs::quant::Plan> plans{m_doc->plan()};
+    // A best plan's gain needs the same plan under ggml's encoders.
+    if (m_doc->plan().quantizer != qs::formats::Quantizer::Ggml) {
+        plans.push_back(m_doc->plan());
+        plans.back().quantizer = qs::formats::Quantizer::Ggml;
+    }
+    plans.push_back(m_compare);
+    return plans;
 }
 
 std::vector<AnalysisItem> ErrorAtlas::missingItems() const {
@@ -193,18 +215,16 @@ std::vector<AnalysisItem> ErrorAtlas::missingItems() const {
     const qs::model::Model* m = m_doc->model();
     if (!m) return items;
     QSet<quint64> seen;
-    for (const qs::quant::Plan* plan : {&m_doc->plan(), &m_compare}) {
-        if (plan->tensors.size() != m->tensors().size()) continue;
-        for (size_t i = 0; i < plan->tensors.size(); ++i) {
-            const TensorType type = plan->tensors[i].type;
+    for (const qs::quant::Plan& plan : measuredPlans()) {
+        if (plan.tensors.size() != m->tensors().size()) continue;
+        for (size_t i = 0; i < plan.tensors.size(); ++i) {
+            const TensorType type = plan.tensors[i].type;
             if (m->tensors()[i].type == type) continue;
-            if (m_metrics.contains(key(i, type)) &&
-                !(m_exactEverywhere && m_sampled.contains(key(i, type)))) {
-                continue;
-            }
-            if (seen.contains(key(i, type))) continue;
-            seen.insert(key(i, type));
-            items.push_back({i, type});
+            const quint64 k = key(i, type, plan.quantizer);
+            if (m_metrics.contains(k) && !(m_exactEverywhere && m_sampled.contains(k))) continue;
+            if (seen.contains(k)) continue;
+            seen.insert(k);
+            items.push_back({i, type, writer(plan.quantizer, type)});
         }
     }
     return items;
@@ -216,13 +236,14 @@ std::vector<AnalysisItem> ErrorAtlas::sampledItems() const {
     const qs::model::Model* m = m_doc->model();
     if (!m) return items;
     QSet<quint64> seen;
-    for (const qs::quant::Plan* plan : {&m_doc->plan(), &m_compare}) {
-        if (plan->tensors.size() != m->tensors().size()) continue;
-        for (size_t i = 0; i < plan->tensors.size(); ++i) {
-            const quint64 k = key(i, plan->tensors[i].type);
+    for (const qs::quant::Plan& plan : measuredPlans()) {
+        if (plan.tensors.size() != m->tensors().size()) continue;
+        for (size_t i = 0; i < plan.tensors.size(); ++i) {
+            const TensorType type = plan.tensors[i].type;
+            const quint64 k = key(i, type, plan.quantizer);
             if (!m_sampled.contains(k) || seen.contains(k)) continue;
             seen.insert(k);
-            items.push_back({i, plan->tensors[i].type});
+            items.push_back({i, type, writer(plan.quantizer, type)});
         }
     }
     std::stable_sort(items.begin(), items.end(), [m](const AnalysisItem& a, const AnalysisItem& b) {
@@ -241,8 +262,10 @@ void ErrorAtlas::analyseNow() {
     if (!m_expertRequests.empty()) {
         std::vector<AnalysisItem> items;
         for (size_t i : m_expertRequests) {
-            if (i < m_doc->plan().tensors.size())
-                items.push_back({i, m_doc->plan().tensors[i].type});
+            if (i < m_doc->plan().tensors.size()) {
+                const TensorType type = m_doc->plan().tensors[i].type;
+                items.push_back({i, type, writer(m_doc->plan().quantizer, type)});
+            }
         }
         m_expertRequests.clear();
         if (!items.empty()) return startJob(std::move(items), JobKind::Experts);
@@ -306,7 +329,7 @@ void ErrorAtlas::cancel() {
 void ErrorAtlas::onResults(const QList<AnalysisEntry>& entries) {
     // Results of a job for another model (superseded) are dropped by clear() disconnecting it.
     for (const AnalysisEntry& e : entries) {
-        const quint64 k = key(e.index, e.type);
+        const quint64 k = key(e.index, e.type, e.quantizer);
         if (!e.experts.empty()) m_experts.insert(k, e.experts);
         // A sampled estimate never replaces an exact measurement.
         if (e.sampled && m_metrics.contains(k) && !m_sampled.contains(k)) continue;

@@ -6,6 +6,11 @@
 // that goes back to a type seen before costs nothing. Copies (target type = source type) are
 // lossless and never measured. A new model or imatrix clears it.
 //
+// A pair is measured with the quantizer of the plan that asks for it (Plan::quantizer: ggml's
+// encoders or the best quantizer's search), so a best plan's error is the best quantizer's. For
+// a best plan the atlas also measures the same types under ggml (fast beside the search), so
+// quantizerGain() can say how much lower the plan's error is than ggml's.
+//
 // Scale: tensors above a size threshold are estimated from a seeded, stratified sample of rows
 // (quant/sampled_error.h) with a standard error, shown as "≈ 8.1e-03 ± 1.5 %", so a 405B model's
 // plan is measured in a minute, not hours. refineNow() (and, with refine-on-idle, a few seconds
@@ -45,9 +50,12 @@ public:
     explicit ErrorAtlas(PlanDocument* doc, QObject* parent = nullptr);
     ~ErrorAtlas() override;
 
-    /// The error of tensor `index` in `type`: zero metrics for a copy, nothing while unmeasured.
-    std::optional<qs::stats::ErrorMetrics> find(size_t index, qs::formats::TensorType type) const;
-    /// The error of tensor `index` in its type in `plan`.
+    /// The error of tensor `index` in `type` written by `quantizer`: zero metrics for a copy,
+    /// nothing while unmeasured.
+    std::optional<qs::stats::ErrorMetrics> find(
+        size_t index, qs::formats::TensorType type,
+        qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml) const;
+    /// The error of tensor `index` in its type in `plan`, written by the plan's quantizer.
     std::optional<qs::stats::ErrorMetrics> find(const qs::quant::Plan& plan, size_t index) const;
 
     /// A plan's error summed over tensors: sum of (weighted) NMSE x parameters / parameters of
@@ -59,6 +67,10 @@ public:
         qint64 pending = 0;       ///< tensors still to measure
     };
     Totals totalsOf(const qs::quant::Plan& plan) const;
+    /// For a plan written by the best quantizer: its (weighted) RMSE over the whole plan divided
+    /// by the same plan's under ggml's encoders (below 1: the gain), once every tensor of both is
+    /// measured; nullopt for a ggml plan or while measuring.
+    std::optional<double> quantizerGain(const qs::quant::Plan& plan) const;
 
     /// A second plan to compare with (a preset built with llama.cpp's rules), or none.
     void setComparisonPreset(std::optional<qs::quant::Ftype> preset);
@@ -90,7 +102,9 @@ public:
 
     /// Whether the error of tensor `index` in `type` is a sampled estimate, and its standard
     /// error (absolute, of the weighted NMSE shown); nullopt when exact or unmeasured.
-    std::optional<double> sampledStdError(size_t index, qs::formats::TensorType type) const;
+    std::optional<double> sampledStdError(
+        size_t index, qs::formats::TensorType type,
+        qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml) const;
     /// "≈ 8.1e-03 ± 1.5 %" for a sampled estimate, "8.1e-03" for an exact one.
     static QString formatError(double value, std::optional<double> stdError);
     /// Measure every pair exactly from now on (sampled ones are refined).
@@ -110,8 +124,9 @@ public:
     /// Estimate each expert of tensor `index` (a 3-D `*_exps` tensor) in its planned type.
     void measureExperts(size_t index);
     /// The per-expert errors of tensor `index` in `type`, or null while unmeasured.
-    const std::vector<qs::quant::ExpertError>* experts(size_t index,
-                                                       qs::formats::TensorType type) const;
+    const std::vector<qs::quant::ExpertError>* experts(
+        size_t index, qs::formats::TensorType type,
+        qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml) const;
 
 signals:
     /// New measurements arrived (or the atlas was cleared).
@@ -122,13 +137,21 @@ signals:
     void jobFinished(bool cancelled, const QString& error, const QString& note);
 
 private:
-    static quint64 key(size_t index, qs::formats::TensorType type) {
-        return (quint64(index) << 8) | quint64(type);
+    /// The quantizer that really writes `type`: types without a best search are ggml's either way.
+    static qs::formats::Quantizer writer(qs::formats::Quantizer q, qs::formats::TensorType type) {
+        return qs::formats::hasBestSearch(type) ? q : qs::formats::Quantizer::Ggml;
+    }
+    static quint64 key(size_t index, qs::formats::TensorType type, qs::formats::Quantizer q) {
+        // Type ids stay below 2048 (safetensors-only types are 1000+).
+        return (quint64(index) << 12) | (quint64(writer(q, type)) << 11) | quint64(type);
     }
     void clear();
     void rebuildComparison();
     void schedule();
     void onResults(const QList<AnalysisEntry>& entries);
+    /// The plans whose pairs are measured: the document's (and, for a best plan, the same plan
+    /// under ggml's encoders) and the comparison plan.
+    std::vector<qs::quant::Plan> measuredPlans() const;
     std::vector<struct AnalysisItem> missingItems() const;
     std::vector<struct AnalysisItem> sampledItems() const;
     enum class JobKind { Measure, Experts, Refine };

@@ -108,6 +108,12 @@ QString ExplorerController::exportSummary(const qs::quant::SplitOptions& split,
     if (e.coverage < 1)
         err += tr(" (%1 % of the tensors measured so far)").arg(int(100 * e.coverage));
     row(weighted ? tr("Weighted NMSE") : tr("NMSE"), err);
+    if (plan.quantizer == qs::formats::Quantizer::Best) {
+        const std::optional<double> gain = m_atlas->quantizerGain(plan);
+        row(tr("Quantizer"),
+            gain ? tr("best (RMSE × %1 of ggml's encoders')").arg(QString::number(*gain, 'f', 3))
+                 : tr("best"));
+    }
     row(tr("Imatrix"),
         m_doc->imatrix()
             ? QFileInfo(QString::fromStdString(m_doc->imatrix()->path)).fileName().toHtmlEscaped()
@@ -122,7 +128,10 @@ QString ExplorerController::suggestedExportPath() const {
     // A folder (Hugging Face model) is named by itself; a file by its base name.
     const QString base = in.isDir() ? in.fileName() : in.completeBaseName();
     const QString dir = in.isDir() ? in.absoluteFilePath() : in.absolutePath();
-    return dir + QLatin1Char('/') + base + QLatin1Char('-') + m_doc->planTag() +
+    // A best plan's file beside ggml's of the same plan, not over it.
+    const QString quantizer =
+        m_doc->quantizer() == qs::formats::Quantizer::Best ? QStringLiteral("-best") : QString();
+    return dir + QLatin1Char('/') + base + QLatin1Char('-') + m_doc->planTag() + quantizer +
            QStringLiteral(".gguf");
 }
 

@@ -61,7 +61,7 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
     resize(1280, 800);
     m_controller = new ExplorerController(this);
     PlanDocument* doc = m_controller->document();
-    m_planBar = new PlanToolBar(doc, this);
+    m_planBar = new PlanToolBar(doc, m_controller->errorAtlas(), this);
     connect(doc, &PlanDocument::modifiedChanged, this, &MainWindow::updateTitle);
     addToolBar(Qt::TopToolBarArea, m_planBar);
     addToolBar(Qt::TopToolBarArea, new ComputeBar(m_controller, this));

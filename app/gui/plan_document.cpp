@@ -119,7 +119,9 @@ qs::quant::Plan PlanDocument::buildFor(Ftype preset,
                                        const std::vector<qs::quant::TypeRule>& rules) const {
     if (!m_model) return {};
     // Some mixes depend on an imatrix (llama.cpp's Q4_0/Q5_0/IQ4 rules): as `quantize --imatrix`.
-    return qs::workflow::presetPlan(*m_model, preset, m_imatrix.get(), rules);
+    qs::quant::Plan plan = qs::workflow::presetPlan(*m_model, preset, m_imatrix.get(), rules);
+    plan.quantizer = m_plan.quantizer;  // a preset or rules never change who writes the blocks
+    return plan;
 }
 
 void PlanDocument::setModel(std::shared_ptr<const qs::model::Model> model, Ftype preset) {
@@ -180,6 +182,7 @@ void PlanDocument::pushWholePlan(qs::quant::Plan plan, Base base, const QString&
     std::vector<size_t> indices(plan.tensors.size());
     for (size_t i = 0; i < indices.size(); ++i) indices[i] = i;
     base.planFtype = plan.ftype;
+    base.quantizer = plan.quantizer;
     for (size_t i = 0; i < plan.tensors.size(); ++i) {
         if (m_plan.tensors[i].locked) plan.tensors[i] = m_plan.tensors[i];
     }
@@ -253,6 +256,15 @@ bool PlanDocument::setLocked(const std::vector<size_t>& indices, bool locked) {
     return true;
 }
 
+bool PlanDocument::setQuantizer(qs::formats::Quantizer quantizer) {
+    if (!m_model || quantizer == m_plan.quantizer) return false;
+    const std::string_view sv = qs::formats::quantizerName(quantizer);
+    const QString name = QString::fromUtf8(sv.data(), qsizetype(sv.size()));
+    m_undo->push(new PlanCommand(this, tr("Quantizer %1").arg(name), {}, {}, 0,
+                                 Base{m_plan.ftype, m_preset, m_rules, quantizer}));
+    return true;
+}
+
 size_t PlanDocument::lockedCount() const {
     return size_t(std::count_if(m_plan.tensors.begin(), m_plan.tensors.end(),
                                 [](const TensorChoice& c) { return c.locked; }));
@@ -270,6 +282,7 @@ void PlanDocument::swapState(const std::vector<size_t>& indices, std::vector<Ten
         std::swap(m_plan.ftype, base->planFtype);
         std::swap(m_preset, base->preset);
         std::swap(m_rules, base->rules);
+        std::swap(m_plan.quantizer, base->quantizer);
     }
     emit planChanged();
 }

@@ -81,8 +81,15 @@ public:
     /// step's text says how many hand-set types the rules replaced.
     /// On a parse error the plan is unchanged and the error is returned.
     qs::Status applyRules(const QString& text);
-    /// Replace the whole plan (e.g. from a recipe) as one undo step labelled `label`.
+    /// Replace the whole plan (e.g. from a recipe, with its quantizer) as one undo step
+    /// labelled `label`.
     void replacePlan(qs::quant::Plan plan, const QString& label);
+
+    /// Who writes the plan's blocks (Plan::quantizer): ggml's encoders or the best quantizer's
+    /// search. One undo step; false (nothing pushed) when it is already `quantizer`. Presets and
+    /// rules keep it; a recipe sets it; the export, the recipe and the error atlas follow it.
+    bool setQuantizer(qs::formats::Quantizer quantizer);
+    qs::formats::Quantizer quantizer() const { return m_plan.quantizer; }
 
     /// Lock or unlock tensors `indices` (one undo step; false when none changes). A locked
     /// tensor keeps its choice when a preset, rules or a recipe rebuild the plan, and the budget
@@ -117,6 +124,7 @@ private:
         std::optional<qs::quant::Ftype> planFtype;
         qs::quant::Ftype preset = qs::quant::Ftype::Q8_0;
         QString rules;
+        qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml;
     };
 
     qs::quant::Plan buildFor(qs::quant::Ftype preset,

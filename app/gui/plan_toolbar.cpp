@@ -6,12 +6,15 @@
 #include <QLineEdit>
 #include <QUndoStack>
 
+#include "error_atlas.h"
+#include "formats/encode_best.h"
 #include "plan_document.h"
 #include "quant/ftype.h"
 #include "workflow/presets.h"
 
 namespace qs::gui {
 
+using qs::formats::Quantizer;
 using qs::quant::Ftype;
 
 const QStringList& PlanToolBar::presetNames() {
@@ -25,8 +28,8 @@ const QStringList& PlanToolBar::presetNames() {
     return kNames;
 }
 
-PlanToolBar::PlanToolBar(PlanDocument* doc, QWidget* parent)
-    : QToolBar(tr("Plan"), parent), m_doc(doc) {
+PlanToolBar::PlanToolBar(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
+    : QToolBar(tr("Plan"), parent), m_doc(doc), m_atlas(atlas) {
     setObjectName(QStringLiteral("planToolBar"));
     setMovable(false);
 
@@ -54,6 +57,24 @@ PlanToolBar::PlanToolBar(PlanDocument* doc, QWidget* parent)
         qs::Result<std::vector<qs::quant::TypeRule>> r = PlanDocument::parseRules(text);
         showRuleState(r ? QString() : QString::fromStdString(r.error().what()));
     });
+
+    addSeparator();
+    addWidget(new QLabel(tr(" Quantizer "), this));
+    m_quantizer = new QComboBox(this);
+    m_quantizer->setObjectName(QStringLiteral("quantizerCombo"));
+    m_quantizer->addItem(QStringLiteral("ggml"), QVariant::fromValue(uint(Quantizer::Ggml)));
+    m_quantizer->addItem(QStringLiteral("best"), QVariant::fromValue(uint(Quantizer::Best)));
+    m_quantizer->setToolTip(
+        tr("Who writes the blocks. ggml: llama.cpp's own encoders (byte-identical files). "
+           "best: the same formats (llama.cpp loads them unchanged) with a search for a lower "
+           "error per block, 20-400x slower to export (docs/QUANTIZER.md)."));
+    addWidget(m_quantizer);
+    connect(m_quantizer, &QComboBox::activated, this,
+            [this](int i) { m_doc->setQuantizer(Quantizer(m_quantizer->itemData(i).toUInt())); });
+    m_gain = new QLabel(this);
+    m_gain->setObjectName(QStringLiteral("quantizerGain"));
+    addWidget(m_gain);
+    if (m_atlas) connect(m_atlas, &ErrorAtlas::updated, this, &PlanToolBar::showGain);
 
     addSeparator();
     m_undo = m_doc->undoStack()->createUndoAction(this, tr("Undo"));
@@ -96,9 +117,31 @@ void PlanToolBar::showRuleState(const QString& error) {
     m_rules->setProperty("ruleError", error);
 }
 
+void PlanToolBar::showGain() {
+    const std::optional<double> gain =
+        m_atlas ? m_atlas->quantizerGain(m_doc->plan()) : std::nullopt;
+    if (!gain) {
+        // Until the error atlas has measured the plan both ways (it may be set not to measure).
+        m_gain->setText(m_doc->quantizer() == Quantizer::Ggml ? QString()
+                                                              : tr(" gain not measured yet"));
+        m_gain->setToolTip(QString());
+        return;
+    }
+    const bool weighted = m_doc->imatrix() != nullptr;
+    m_gain->setText(tr(" RMSE × %1 vs ggml").arg(QString::number(*gain, 'f', 3)));
+    m_gain->setToolTip(tr("The plan's %1 RMSE (parameter-weighted over its tensors) written by "
+                          "the best quantizer, divided by the same plan's written by ggml's "
+                          "encoders: %2 % lower error at the same size")
+                           .arg(weighted ? tr("importance-weighted") : tr("plain"),
+                                QString::number(100.0 * (1.0 - *gain), 'f', 1)));
+}
+
 void PlanToolBar::syncFromDocument() {
     const int i = m_preset->findData(QVariant::fromValue(uint(m_doc->preset())));
     if (i >= 0 && i != m_preset->currentIndex()) m_preset->setCurrentIndex(i);
+    const int q = m_quantizer->findData(QVariant::fromValue(uint(m_doc->quantizer())));
+    if (q >= 0 && q != m_quantizer->currentIndex()) m_quantizer->setCurrentIndex(q);
+    showGain();
     // Undo of a rule edit brings its text back; never overwrite a line the user is editing
     // with an error in it.
     if (m_rules->property("ruleError").toString().isEmpty() &&

@@ -65,7 +65,8 @@ QVariant TensorTableModel::errorData(int row, int role) const {
         if (!e) return QStringLiteral("…");
         return ErrorAtlas::formatError(
             weighted ? e->weightedNmse : e->nmse,
-            m_atlas->sampledStdError(size_t(row), m_doc->plan().tensors[size_t(row)].type));
+            m_atlas->sampledStdError(size_t(row), m_doc->plan().tensors[size_t(row)].type,
+                                     m_doc->plan().quantizer));
     case SortRole:
         if (!e) return -1.0;
         return weighted ? e->weightedNmse : e->nmse;
@@ -75,8 +76,8 @@ QVariant TensorTableModel::errorData(int row, int role) const {
     case Qt::ToolTipRole: {
         if (copy) return tr("Written as it is: no quantization error");
         if (!e) return tr("Not measured yet (the analysis runs in the background)");
-        if (const auto se =
-                m_atlas->sampledStdError(size_t(row), m_doc->plan().tensors[size_t(row)].type)) {
+        if (const auto se = m_atlas->sampledStdError(
+                size_t(row), m_doc->plan().tensors[size_t(row)].type, m_doc->plan().quantizer)) {
             const double v = weighted ? e->weightedNmse : e->nmse;
             return tr("Estimated from a stratified sample of rows: %1, standard error %2 "
                       "(%3 %)\nAnalysis ▸ Refine Errors to Exact measures every row")

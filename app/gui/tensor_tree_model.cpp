@@ -144,7 +144,7 @@ bool TensorTreeModel::canFetchMore(const QModelIndex& parent) const {
     const ErrorAtlas* atlas = m_source->errorAtlas();
     const PlanDocument* doc = m_source->planDocument();
     if (!atlas || !doc || t >= doc->plan().tensors.size()) return false;
-    return atlas->experts(t, doc->plan().tensors[t].type) == nullptr;
+    return atlas->experts(t, doc->plan().tensors[t].type, doc->plan().quantizer) == nullptr;
 }
 
 void TensorTreeModel::fetchMore(const QModelIndex& parent) {
@@ -235,7 +235,7 @@ QVariant TensorTreeModel::expertData(size_t tensor, int expert, int column, int 
     const ErrorAtlas* atlas = m_source->errorAtlas();
     const auto type = planned ? std::optional(doc->plan().tensors[tensor].type) : std::nullopt;
     const std::vector<qs::quant::ExpertError>* ex =
-        atlas && type ? atlas->experts(tensor, *type) : nullptr;
+        atlas && type ? atlas->experts(tensor, *type, doc->plan().quantizer) : nullptr;
     const bool copy = type && *type == t.type;
     const bool sort = role == TensorTableModel::SortRole;
     if (role == TensorTableModel::FilterRole && column == Column::Name) {
@@ -374,7 +374,8 @@ QVariant TensorTreeModel::groupData(int group, int column, int role) const {
                 pending = true;
                 continue;
             }
-            sampled = sampled || atlas->sampledStdError(i, doc->plan().tensors[i].type);
+            sampled = sampled ||
+                      atlas->sampledStdError(i, doc->plan().tensors[i].type, doc->plan().quantizer);
             const double k = double(m->tensors()[i].nElements);
             sum += (weighted ? e->weightedNmse : e->nmse) * k;
             n += k;

@@ -345,6 +345,89 @@ double exactScalesFor(const Desc& D, const float* x, const float* w, Params& p, 
     return assignLevels(D, x, w, p);
 }
 
+/// The exact optimum of a single-scale block without a min over a non-uniform level table
+/// (IQ4_NL): for d > 0 every value's nearest level changes only where x_i / d crosses a midpoint
+/// of two adjacent levels, so the error is a quadratic in d between those breakpoints (at most
+/// 32 x 15 per sign). One sweep over the sorted breakpoints, updating the sums of the changed
+/// value, gives every interval's least-squares d (clamped to the interval); the fp16 values
+/// around the best few intervals' optima are then evaluated exactly. Updates `best`/`bestErr`
+/// when it finds a lower error.
+void sweepSingleScale(const Desc& D, const float* x, const float* w, Params& best,
+                      double& bestErr) {
+    constexpr size_t kKeep = 4;  ///< intervals whose fp16 neighbourhood is tried exactly
+    const int n = D.blockVals, L = D.nLevels;
+    std::array<float, 16> lv{}, mid{};
+    for (int u = 0; u < L; ++u) lv[size_t(u)] = D.level(u);
+    for (int u = 0; u + 1 < L; ++u) mid[size_t(u)] = 0.5f * (lv[size_t(u)] + lv[size_t(u + 1)]);
+    int zero = 0;  // the level nearest to 0 (what every value tends to as d grows)
+    for (int u = 1; u < L; ++u)
+        if (std::fabs(lv[size_t(u)]) < std::fabs(lv[size_t(zero)])) zero = u;
+    struct Event {
+        double d;
+        int i, from, to;
+    };
+    std::vector<Event> ev;
+    ev.reserve(size_t(n) * size_t(L));
+    std::array<std::pair<double, double>, kKeep> top{};  // (error, d)
+    top.fill({INFINITY, 0.0});
+    for (const double sign : {1.0, -1.0}) {
+        // d = sign * t, t > 0: value x_i sees x_i * sign / t.
+        ev.clear();
+        double S2 = 0, Slx = 0, Sxx = 0;
+        for (int i = 0; i < n; ++i) {
+            const double xi = sign * double(x[i]), wi = w[i];
+            int u = xi > 0 ? L - 1 : xi < 0 ? 0 : zero;
+            S2 += wi * lv[size_t(u)] * lv[size_t(u)];
+            Slx += wi * lv[size_t(u)] * xi;
+            Sxx += wi * xi * xi;
+            if (xi > 0) {  // x / t falls from +inf: crosses the positive midpoints downwards
+                for (int k = L - 2; k >= 0 && mid[size_t(k)] > 0; --k)
+                    ev.push_back({xi / mid[size_t(k)], i, k + 1, k});
+            } else if (xi < 0) {  // x / t rises from -inf: crosses the negative midpoints
+                for (int k = 0; k + 1 < L && mid[size_t(k)] < 0; ++k)
+                    ev.push_back({xi / mid[size_t(k)], i, k, k + 1});
+            }
+        }
+        std::sort(ev.begin(), ev.end(), [](const Event& a, const Event& b) {
+            return a.d < b.d || (a.d == b.d && a.i < b.i);
+        });
+        double lo = 0;
+        auto consider = [&](double hi) {
+            if (!(S2 > 0)) return;
+            const double t = std::clamp(Slx / S2, lo, hi);
+            if (!(t > 0)) return;
+            const double e = Sxx - 2 * t * Slx + t * t * S2;
+            if (e < top.back().first) {
+                top.back() = {e, sign * t};
+                std::sort(top.begin(), top.end());
+            }
+        };
+        for (const Event& e : ev) {
+            consider(e.d);
+            const double xi = sign * double(x[e.i]), wi = w[e.i];
+            const double a = lv[size_t(e.from)], b = lv[size_t(e.to)];
+            S2 += wi * (b * b - a * a);
+            Slx += wi * xi * (b - a);
+            lo = e.d;
+        }
+        consider(INFINITY);
+    }
+    for (const auto& [err, d] : top) {
+        if (!std::isfinite(err)) continue;
+        const uint16_t h = floatToHalf(float(d));
+        for (int k = -2; k <= 2; ++k) {
+            Params q = best;
+            q.d = halfToFloat(uint16_t(h + k));
+            if (!std::isfinite(q.d) || q.d == 0.f) continue;
+            const double e = assignLevels(D, x, w, q);
+            if (e < bestErr) {
+                bestErr = e;
+                best = q;
+            }
+        }
+    }
+}
+
 /// Refine one block in place (bytes of ggml's encoding in, ours out if better).
 void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
                  const TypeTraits& tr) {
@@ -405,6 +488,9 @@ void refineBlock(const Codec& C, const float* x, const float* w, uint8_t* blk,
         for (int k = -9; k <= 9; ++k) {
             if (k != 0) tryScale(coarse * float(1.0 + 0.001 * k));
         }
+        // A level table (IQ4_NL): the exact continuous optimum over both signs of d.
+        if (D.table && D.minKind == MinKind::None && D.nSub == 1 && D.nLevels <= 16)
+            sweepSingleScale(D, x, w, best, bestErr);
         p = best;
     }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "formats/decode.h"
+#include "formats/encode_best.h"
 #include "formats/encoders.h"
 #include "parallel/parallel.h"
 #include "stats/metrics.h"
@@ -251,7 +252,8 @@ Result<TensorErrorEstimate> estimateTensorError(const model::Model& model, size_
         const float* imp = importance ? importance + (r / rowsPerSlice) * rowLength : nullptr;
         auto ds = formats::decodeRows(t.type, bytes, ref, rowLength, 1, t.name);
         if (!ds) return fail(r, ds.error());
-        auto es = formats::encodeRows(out.type, ref, q, rowLength, imp, 1, t.name);
+        auto es =
+            formats::encodeRowsWith(options.quantizer, out.type, ref, q, rowLength, imp, 1, t.name);
         if (!es) return fail(r, es.error());
         auto dd = formats::decodeRows(out.type, q, deq, rowLength, 1, t.name);
         if (!dd) return fail(r, dd.error());
@@ -381,22 +383,25 @@ Result<TensorErrorEstimate> estimateTensorError(const model::Model& model, size_
 // ---- cache -------------------------------------------------------------------------------
 
 ErrorEstimateCache::Key ErrorEstimateCache::keyOf(size_t index, TensorType type,
-                                                  const ErrorSampling& s, bool perExpert) {
-    if (s.exact) return {index, uint32_t(type), true, 0, 0, 0, perExpert};
-    return {index, uint32_t(type), false, s.exactBelowValues, s.sampleRows, s.seed, perExpert};
+                                                  const ErrorSampling& s, bool perExpert,
+                                                  formats::Quantizer quantizer) {
+    if (s.exact) return {index, uint32_t(type), quantizer, true, 0, 0, 0, perExpert};
+    return {index,        uint32_t(type), quantizer, false, s.exactBelowValues,
+            s.sampleRows, s.seed,         perExpert};
 }
 
 std::optional<TensorErrorEstimate> ErrorEstimateCache::find(size_t index, TensorType type,
                                                             const ErrorSampling& sampling,
-                                                            bool perExpert) const {
+                                                            bool perExpert,
+                                                            formats::Quantizer quantizer) const {
     std::lock_guard lock(m_mu);
     for (bool pe : {perExpert, true}) {
         ErrorSampling exact;
         exact.exact = true;
-        if (auto it = m_map.find(keyOf(index, type, exact, pe)); it != m_map.end()) {
+        if (auto it = m_map.find(keyOf(index, type, exact, pe, quantizer)); it != m_map.end()) {
             return it->second;
         }
-        if (auto it = m_map.find(keyOf(index, type, sampling, pe)); it != m_map.end()) {
+        if (auto it = m_map.find(keyOf(index, type, sampling, pe, quantizer)); it != m_map.end()) {
             return it->second;
         }
         if (pe) break;
@@ -405,11 +410,11 @@ std::optional<TensorErrorEstimate> ErrorEstimateCache::find(size_t index, Tensor
 }
 
 void ErrorEstimateCache::insert(const TensorErrorEstimate& e, const ErrorSampling& sampling,
-                                bool perExpert) {
+                                bool perExpert, formats::Quantizer quantizer) {
     std::lock_guard lock(m_mu);
     ErrorSampling s = sampling;
     if (!e.sampled) s.exact = true;  // measured on every row: answers any question
-    m_map[keyOf(e.index, e.type, s, perExpert)] = e;
+    m_map[keyOf(e.index, e.type, s, perExpert, quantizer)] = e;
 }
 
 void ErrorEstimateCache::clear() {
@@ -429,12 +434,13 @@ Result<TensorErrorEstimate> estimateTensorErrorCached(const model::Model& model,
     if (index < model.tensors().size()) {
         const TensorType written = shapeFallback(type, model.tensors()[index].rowLength());
         if (cache) {
-            if (auto hit = cache->find(index, written, options.sampling, options.perExpert)) {
+            if (auto hit = cache->find(index, written, options.sampling, options.perExpert,
+                                       options.quantizer)) {
                 return *hit;
             }
         }
         auto r = estimateTensorError(model, index, written, options);
-        if (r && cache) cache->insert(*r, options.sampling, options.perExpert);
+        if (r && cache) cache->insert(*r, options.sampling, options.perExpert, options.quantizer);
         return r;
     }
     return estimateTensorError(model, index, type, options);
@@ -449,6 +455,8 @@ Result<std::vector<TensorErrorEstimate>> estimatePlanErrors(const model::Model& 
     if (plan.tensors.size() != ts.size()) {
         return makeError(ErrorCode::BadUsage, "plan does not match the model", model.path());
     }
+    ErrorEstimateOptions planOptions = options;
+    planOptions.quantizer = plan.quantizer;
     uint64_t total = 0, done = 0;
     for (size_t i = 0; i < ts.size(); ++i) {
         if (plan.tensors[i].type != ts[i].type) total += ts[i].nbytes;
@@ -466,7 +474,7 @@ Result<std::vector<TensorErrorEstimate>> estimatePlanErrors(const model::Model& 
         if (progress && !progress(Progress{done, total, i, ts.size(), t.name})) {
             return makeError(ErrorCode::Cancelled, "cancelled", {}, kNoOffset, t.name);
         }
-        auto r = estimateTensorErrorCached(model, i, plan.tensors[i].type, options, cache);
+        auto r = estimateTensorErrorCached(model, i, plan.tensors[i].type, planOptions, cache);
         if (!r) return r.error();
         out[i] = std::move(*r);
         done += t.nbytes;

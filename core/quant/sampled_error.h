@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "formats/encode_best.h"
 #include "model/model.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
@@ -68,6 +69,8 @@ struct ErrorEstimateOptions {
     ErrorSampling sampling;
     const Imatrix* imatrix = nullptr;
     bool perExpert = false;  ///< fill TensorErrorEstimate::experts for 3-D tensors
+    /// Whose encoding is measured: ggml's or the best quantizer's (formats/encode_best.h).
+    formats::Quantizer quantizer = formats::Quantizer::Ggml;
     int threads = 0;
     const CancelToken* cancel = nullptr;
 };
@@ -80,14 +83,16 @@ Result<TensorErrorEstimate> estimateTensorError(const model::Model& model, size_
                                                 formats::TensorType type,
                                                 const ErrorEstimateOptions& options);
 
-/// Measured errors keyed by (tensor, type, sampling, per-expert), shared by every job of one
-/// model and imatrix (the atlas, `stats --all`): asking again for a pair costs nothing.
+/// Measured errors keyed by (tensor, type, quantizer, sampling, per-expert), shared by every job of
+/// one model and imatrix (the atlas, `stats --all`): asking again for a pair costs nothing.
 /// Thread-safe. An exact entry also answers a sampled question.
 class ErrorEstimateCache {
 public:
-    std::optional<TensorErrorEstimate> find(size_t index, formats::TensorType type,
-                                            const ErrorSampling& sampling, bool perExpert) const;
-    void insert(const TensorErrorEstimate& e, const ErrorSampling& sampling, bool perExpert);
+    std::optional<TensorErrorEstimate> find(
+        size_t index, formats::TensorType type, const ErrorSampling& sampling, bool perExpert,
+        formats::Quantizer quantizer = formats::Quantizer::Ggml) const;
+    void insert(const TensorErrorEstimate& e, const ErrorSampling& sampling, bool perExpert,
+                formats::Quantizer quantizer = formats::Quantizer::Ggml);
     void clear();
     size_t size() const;
 
@@ -95,6 +100,7 @@ private:
     struct Key {
         size_t index;
         uint32_t type;
+        formats::Quantizer quantizer;
         bool exact;
         uint64_t exactBelow;
         int64_t rows;
@@ -102,8 +108,8 @@ private:
         bool perExpert;
         auto operator<=>(const Key&) const = default;
     };
-    static Key keyOf(size_t index, formats::TensorType type, const ErrorSampling& s,
-                     bool perExpert);
+    static Key keyOf(size_t index, formats::TensorType type, const ErrorSampling& s, bool perExpert,
+                     formats::Quantizer quantizer);
     mutable std::mutex m_mu;
     std::map<Key, TensorErrorEstimate> m_map;
 };
@@ -114,7 +120,8 @@ Result<TensorErrorEstimate> estimateTensorErrorCached(const model::Model& model,
                                                       const ErrorEstimateOptions& options,
                                                       ErrorEstimateCache* cache);
 
-/// The error of every tensor of `plan` in its planned type, in model order. Tensors that are
+/// The error of every tensor of `plan` in its planned type, written by the plan's quantizer
+/// (plan.quantizer replaces options.quantizer), in model order. Tensors that are
 /// not quantized (copies) get copy = true. `progress` counts the source bytes of the tensors
 /// done (returning false cancels).
 Result<std::vector<TensorErrorEstimate>> estimatePlanErrors(const model::Model& model,

@@ -3,19 +3,26 @@
 // window) with the same preset, imatrix, --tensor-type rules and a locked tensor gives
 // byte-identical files and the size ledger's byte count; the budget panel's fit over the
 // controller's plan equals `plan --target-size`; the Quality tab's numbers equal `eval`'s.
+// Issue 23: the plan toolbar's quantizer combo switched to `best` changes the error atlas (a
+// lower error, the gain shown) and the export, which equals `quantize --quantizer best` byte for
+// byte; undo brings ggml's plan back.
 
 #include <cmath>
 
+#include <QComboBox>
 #include <QCryptographicHash>
 #include <QFile>
+#include <QJsonArray>
 #include <QJsonDocument>
 #include <QJsonObject>
+#include <QLabel>
 #include <QProcess>
 #include <QSignalSpy>
 #include <QSpinBox>
 #include <QStandardPaths>
 #include <QTemporaryDir>
 #include <QTest>
+#include <QUndoStack>
 
 #include "budget_panel.h"
 #include "error_atlas.h"
@@ -23,6 +30,7 @@
 #include "explorer_controller.h"
 #include "model/model.h"
 #include "plan_document.h"
+#include "plan_toolbar.h"
 #include "quant/ftype.h"
 #include "quant/recipe.h"
 #include "size_ledger.h"
@@ -74,6 +82,7 @@ private slots:
     void exportEqualsCliQuantize();
     void budgetFitEqualsCliPlan();
     void evaluationEqualsCliEval();
+    void quantizerComboChangesAtlasAndExport();
 
 private:
     /// The request in the explorer: open, imatrix (when `imatrix`), lock, preset, rules; empty
@@ -257,6 +266,122 @@ void WorkflowParityTest::evaluationEqualsCliEval() {
     QCOMPARE(json.value(QStringLiteral("top1_agreement")).toDouble(), gui.top1Agreement);
     QCOMPARE(quint64(json.value(QStringLiteral("weight_bytes")).toDouble()),
              quint64(panel.last()->weightBytes));
+}
+
+void WorkflowParityTest::quantizerComboChangesAtlasAndExport() {
+    ExplorerController c;
+    QSignalSpy loaded(&c, &ExplorerController::modelLoaded);
+    c.openFile(kModel);
+    QVERIFY(loaded.wait(kTimeoutMs) || loaded.count() == 1);
+    qs::gui::ErrorAtlas* atlas = c.errorAtlas();
+    atlas->setAutoAnalyse(false);
+    qs::gui::PlanDocument* doc = c.document();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    qs::gui::PlanToolBar bar(doc, atlas);
+    QSignalSpy finished(atlas, &qs::gui::ErrorAtlas::jobFinished);
+    auto measure = [&] {
+        finished.clear();
+        atlas->analyseNow();
+        if (atlas->isRunning()) QVERIFY(finished.wait(kTimeoutMs) || finished.count() == 1);
+        QCOMPARE(atlas->missingCount(), 0);
+    };
+    measure();
+    const qs::gui::ErrorAtlas::Totals ggml = atlas->totalsOf(doc->plan());
+    QCOMPARE(ggml.pending, 0);
+    QVERIFY(ggml.nmse > 0);
+    QVERIFY(!atlas->quantizerGain(doc->plan()));
+    QVERIFY(bar.gainLabel()->text().isEmpty());
+
+    // The user picks `best` in the toolbar: one undoable plan edit.
+    QComboBox* combo = bar.quantizerCombo();
+    const int best = combo->findText(QStringLiteral("best"));
+    QVERIFY(best >= 0);
+    const int undoBefore = doc->undoStack()->count();
+    combo->setCurrentIndex(best);
+    emit combo->activated(best);
+    QCOMPARE(doc->plan().quantizer, qs::formats::Quantizer::Best);
+    QCOMPARE(doc->undoStack()->count(), undoBefore + 1);
+    QVERIFY(doc->isModified());
+    QVERIFY(atlas->missingCount() > 0);  // the best quantizer's pairs are new
+    QVERIFY(!atlas->quantizerGain(doc->plan()));
+    QVERIFY(bar.gainLabel()->text().contains(QStringLiteral("not measured")));
+    measure();
+    const qs::gui::ErrorAtlas::Totals bestTotals = atlas->totalsOf(doc->plan());
+    QCOMPARE(bestTotals.pending, 0);
+    QVERIFY2(bestTotals.nmse < ggml.nmse,
+             qPrintable(QStringLiteral("%1 vs %2").arg(bestTotals.nmse).arg(ggml.nmse)));
+    const std::optional<double> gain = atlas->quantizerGain(doc->plan());
+    QVERIFY(gain);
+    QVERIFY(*gain < 1.0);
+    QCOMPARE(*gain, std::sqrt(bestTotals.weightedNmse / ggml.weightedNmse));
+    QVERIFY2(bar.gainLabel()->text().contains(QString::number(*gain, 'f', 3)),
+             qPrintable(bar.gainLabel()->text()));
+    // `stats --all --quantizer best` predicts the same error per tensor as the atlas.
+    const Cli stats =
+        runCli({QStringLiteral("stats"), kModel, QStringLiteral("--all"),
+                QStringLiteral("--preset"), QStringLiteral("Q4_K_M"), QStringLiteral("--quantizer"),
+                QStringLiteral("best"), QStringLiteral("--json")});
+    QVERIFY2(stats.exitCode == 0, stats.err.constData());
+    const QJsonObject statsJson = QJsonDocument::fromJson(stats.out).object();
+    QCOMPARE(statsJson.value(QStringLiteral("quantizer")).toString(), QStringLiteral("best"));
+    int compared = 0;
+    for (const QJsonValue& v : statsJson.value(QStringLiteral("tensors")).toArray()) {
+        const QJsonObject t = v.toObject();
+        if (t.value(QStringLiteral("copy")).toBool()) continue;
+        const int64_t i =
+            c.model()->indexOf(t.value(QStringLiteral("name")).toString().toStdString());
+        QVERIFY(i >= 0);
+        const auto e = atlas->find(doc->plan(), size_t(i));
+        QVERIFY(e);
+        const double cliNmse = t.value(QStringLiteral("nmse")).toDouble();
+        QVERIFY2(std::abs(cliNmse - e->nmse) <= 1e-9 * e->nmse,
+                 qPrintable(QStringLiteral("%1: %2 vs %3")
+                                .arg(t.value(QStringLiteral("name")).toString())
+                                .arg(cliNmse)
+                                .arg(e->nmse)));
+        ++compared;
+    }
+    QVERIFY(compared > 20);
+    QVERIFY(c.suggestedExportPath().endsWith(QStringLiteral("-Q4_K_M-best.gguf")));
+    QVERIFY(c.exportSummary().contains(QStringLiteral("best (RMSE")));
+
+    // The recipe keeps it; the export uses it: the CLI's bytes.
+    const QString recipe = m_dir.filePath(QStringLiteral("best.json"));
+    QCOMPARE(c.saveRecipeTo(recipe), QString());
+    const auto saved = qs::quant::loadRecipe(recipe.toStdString());
+    QVERIFY(saved);
+    QCOMPARE(saved->quantizer, qs::formats::Quantizer::Best);
+    const QString gui = m_dir.filePath(QStringLiteral("gui-best.gguf"));
+    QSignalSpy done(&c, &ExplorerController::exportFinished);
+    QVERIFY(c.startExport(gui));
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QVERIFY2(done.at(0).at(0).toBool(), qPrintable(done.at(0).at(2).toString()));
+    const QString cli = m_dir.filePath(QStringLiteral("cli-best.gguf"));
+    const Cli r = runCli({QStringLiteral("quantize"), kModel, QStringLiteral("-o"), cli,
+                          QStringLiteral("--type"), QStringLiteral("Q4_K_M"),
+                          QStringLiteral("--quantizer"), QStringLiteral("best")});
+    QVERIFY2(r.exitCode == 0, r.err.constData());
+    QVERIFY(QFile(cli).size() > 0);
+    QCOMPARE(sha256Of(gui), sha256Of(cli));
+    const QString plain = m_dir.filePath(QStringLiteral("cli-ggml.gguf"));
+    QCOMPARE(runCli({QStringLiteral("quantize"), kModel, QStringLiteral("-o"), plain,
+                     QStringLiteral("--type"), QStringLiteral("Q4_K_M")})
+                 .exitCode,
+             0);
+    QVERIFY(sha256Of(plain) != sha256Of(cli));
+
+    // Undo: ggml's plan and its (already measured) error again, and the combo follows.
+    doc->undoStack()->undo();
+    QCOMPARE(doc->plan().quantizer, qs::formats::Quantizer::Ggml);
+    QCOMPARE(combo->currentText(), QStringLiteral("ggml"));
+    QCOMPARE(atlas->missingCount(), 0);
+    QCOMPARE(atlas->totalsOf(doc->plan()).nmse, ggml.nmse);
+    QVERIFY(bar.gainLabel()->text().isEmpty());
+    // A preset keeps the quantizer chosen.
+    doc->undoStack()->redo();
+    doc->applyPreset(qs::quant::Ftype::Q5_K_M);
+    QCOMPARE(doc->plan().quantizer, qs::formats::Quantizer::Best);
+    QCOMPARE(combo->currentText(), QStringLiteral("best"));
 }
 
 QTEST_MAIN(WorkflowParityTest)

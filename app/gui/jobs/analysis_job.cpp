@@ -57,14 +57,15 @@ void AnalysisJob::start() {
                     eo.threads = params.threads;
                     eo.cancel = &progress->cancel;
                     eo.perExpert = params.perExpert;
+                    eo.quantizer = item.quantizer;
                     auto r = qs::quant::estimateTensorErrorCached(
                         *params.model, item.index, item.type, eo, params.cache.get());
                     before += t.nbytes;
                     progress->report(before, total, {});
                     std::lock_guard<std::mutex> lock(results->mutex);
                     if (r) {
-                        AnalysisEntry e{item.index, item.type,   {},
-                                        r->sampled, r->stdError, r->experts};
+                        AnalysisEntry e{item.index, item.type,     {}, r->sampled, r->stdError,
+                                        r->experts, item.quantizer};
                         e.metrics.nmse = r->nmse;
                         e.metrics.weightedNmse = r->weightedNmse;
                         e.metrics.snrDb =
@@ -84,6 +85,7 @@ void AnalysisJob::start() {
                 options.backend = backend.get();
                 options.imatrix = params.imatrix.get();
                 options.metrics = true;
+                options.quantizer = item.quantizer;
                 options.cancel = &progress->cancel;
                 options.progress = [progress, before, total](const qs::quant::Progress& p) {
                     return progress->report(before + p.doneBytes, total, {});
@@ -94,7 +96,8 @@ void AnalysisJob::start() {
                 progress->report(before, total, {});
                 std::lock_guard<std::mutex> lock(results->mutex);
                 if (r) {
-                    results->pending.append({item.index, item.type, r->metrics, false, 0, {}});
+                    results->pending.append(
+                        {item.index, item.type, r->metrics, false, 0, {}, item.quantizer});
                 } else if (r.error().code == qs::ErrorCode::Cancelled) {
                     return;
                 } else if (results->error.isEmpty()) {

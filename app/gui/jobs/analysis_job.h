@@ -33,6 +33,8 @@ namespace qs::gui {
 struct AnalysisItem {
     size_t index = 0;
     qs::formats::TensorType type = qs::formats::TensorType::F32;
+    /// Whose encoding is measured: ggml's or the best quantizer's.
+    qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml;
 };
 
 /// What was measured for an item.
@@ -43,6 +45,7 @@ struct AnalysisEntry {
     bool sampled = false;  ///< estimated from a sample of rows (metrics hold nmse, snr only)
     double stdError = 0;   ///< standard error of the shown (weighted) NMSE, when sampled
     std::vector<qs::quant::ExpertError> experts;  ///< per expert of a 3-D `*_exps` tensor
+    qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml;
 };
 
 struct AnalysisParams {

@@ -117,11 +117,13 @@ struct PlanCliOptions {
     int64_t klCtx = 128;
     std::string presetSize;  ///< --preset-size NAME: the budget is that preset's size
     // closed-loop
-    int64_t fitCtx = 512;   ///< tokens of --text the loop scores
-    double holdOut = 0.25;  ///< fraction of them held out
-    double maxSeconds = 0;  ///< time bound (0 = none)
-    int maxRounds = 8;      ///< rounds of local moves
-    int probeTypes = -1;    ///< types per tensor group the KL probes measure (-1 = auto, 0 = all)
+    int64_t fitCtx = 512;     ///< tokens of --text the loop scores
+    double holdOut = 0.25;    ///< fraction of them held out
+    std::string holdoutText;  ///< held-out part from this text instead of the tail of --text
+    double guardSigmas = 2;   ///< standard errors a gain must exceed (KL, log-likelihood, held-out)
+    double maxSeconds = 0;    ///< time bound (0 = none)
+    int maxRounds = 8;        ///< rounds of local moves
+    int probeTypes = -1;      ///< types per tensor group the KL probes measure (-1 = auto, 0 = all)
     bool json = false;
 };
 int runPlan(const PlanCliOptions& o);

@@ -252,6 +252,15 @@ int main(int argc, char** argv) {
         ->add_option("--holdout", plan.holdOut,
                      "closed-loop: fraction of those tokens held out (default 0.25; 0 = none)")
         ->check(CLI::Range(0.0, 0.8));
+    cPlan->add_option("--holdout-text", plan.holdoutText,
+                      "closed-loop: the held-out tokens are the first ones of this other text "
+                      "(default: the tail of --text)");
+    cPlan
+        ->add_option("--guard-sigmas", plan.guardSigmas,
+                     "closed-loop: a candidate replaces the preset only when its gain exceeds "
+                     "this many standard errors (KL and log-likelihood, calibration and held-out; "
+                     "default 2)")
+        ->check(CLI::Range(0.0, 100.0));
     cPlan
         ->add_option("--max-seconds", plan.maxSeconds,
                      "closed-loop: time bound; the search stops between evaluations (0 = none)")

@@ -102,6 +102,14 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
     if (!tf) return fail(makeError(ErrorCode::BadInput, "cannot read the text", o.text));
     std::stringstream text;
     text << tf.rdbuf();
+    std::string heldOutText;
+    if (!o.holdoutText.empty()) {
+        std::ifstream hf(o.holdoutText, std::ios::binary);
+        if (!hf) return fail(makeError(ErrorCode::BadInput, "cannot read the text", o.holdoutText));
+        std::stringstream h;
+        h << hf.rdbuf();
+        heldOutText = h.str();
+    }
     BudgetSpec spec = budgetOf(o);
     spec.progress = !o.json;
     auto types = parseTypeList(spec.types);
@@ -120,6 +128,8 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
     fo.imatrix = im;
     fo.ctx = o.fitCtx;
     fo.holdOut = o.holdOut;
+    fo.heldOutText = std::move(heldOutText);
+    fo.noiseSigmas = fo.nllSigmas = fo.heldOutSigmas = o.guardSigmas;
     fo.probeCtx = o.klCtx;
     fo.maxSeconds = o.maxSeconds;
     fo.maxRounds = o.maxRounds;
@@ -162,6 +172,8 @@ int runClosedLoop(const PlanCliOptions& o, const model::Model& m, const quant::I
         nlohmann::ordered_json cl;
         cl["calibration_tokens"] = fit->calibrationTokens;
         cl["held_out_tokens"] = fit->heldOutTokens;
+        cl["held_out_text"] =
+            o.holdoutText.empty() ? nlohmann::json(nullptr) : nlohmann::json(o.holdoutText);
         cl["chosen"] = fit->chosen;
         cl["preset"] = fit->preset ? nlohmann::json(*fit->preset) : nlohmann::json(nullptr);
         cl["best_calibration"] = fit->best;

@@ -53,21 +53,6 @@ std::string planKey(const quant::Plan& p) {
     return k;
 }
 
-// Mean and standard error of the per-position difference a - b (paired).
-double pairedStdError(const std::vector<float>& a, const std::vector<float>& b) {
-    const size_t n = std::min(a.size(), b.size());
-    if (n < 2) return 0;
-    double mean = 0;
-    for (size_t i = 0; i < n; ++i) mean += double(a[i]) - double(b[i]);
-    mean /= double(n);
-    double ss = 0;
-    for (size_t i = 0; i < n; ++i) {
-        const double d = double(a[i]) - double(b[i]) - mean;
-        ss += d * d;
-    }
-    return std::sqrt(ss / double(n - 1)) / std::sqrt(double(n));
-}
-
 // Scores plans: the weights a plan changes quantized (cached per tensor and type) into a fresh
 // binding of the original, then one forward pass on each token part against its reference.
 class Scorer {
@@ -150,6 +135,8 @@ public:
             if (!h) return h.error();
             c.klHeldOut = h->klMean;
             c.pplHeldOut = h->perplexity;
+            c.klHeldOutPositions = std::move(h->kl);
+            c.nllHeldOutPositions = std::move(h->nll);
         }
         m_lastPlan = c.plan;
         return {};
@@ -259,23 +246,37 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
                          "fit to budget: the held-out fraction must be in [0, 0.9)");
     }
     // Split the text: calibration first, held-out after (starting with the text's first
-    // token, BOS when the model adds one, so both parts start as a text does).
+    // token, BOS when the model adds one, so both parts start as a text does); with a held-out
+    // text, the held-out part is that text's first tokens instead.
     EvalOptions cut;
     cut.ctx = options.ctx;
     auto ctx = contextTokens(tokens, cut);
     if (!ctx) return ctx.error();
+    const bool otherText = !options.heldOutTokens.empty();
+    if (otherText && !(options.holdOut > 0)) {
+        return makeError(ErrorCode::BadUsage,
+                         "fit to budget: a held-out text needs a held-out fraction above 0");
+    }
     const int64_t n = int64_t(ctx->size());
-    const int64_t nHeld =
-        options.holdOut > 0 ? int64_t(std::floor(double(n) * options.holdOut)) : 0;
-    const int64_t nCal = n - nHeld;
+    const int64_t wantHeld =
+        options.holdOut > 0 ? int64_t(std::floor(double(options.ctx) * options.holdOut)) : 0;
+    const int64_t nCal =
+        n - (options.holdOut > 0 ? int64_t(std::floor(double(n) * options.holdOut)) : 0);
+    int64_t nHeld = n - nCal;
+    if (otherText) nHeld = std::min<int64_t>(wantHeld, int64_t(options.heldOutTokens.size()) - 1);
     if (nCal < 16 || (options.holdOut > 0 && nHeld < 8)) {
         return makeError(ErrorCode::BadInput,
-                         "fit to budget: the text gives " + std::to_string(n) +
-                             " tokens; at least 16 calibration and 8 held-out tokens are needed");
+                         "fit to budget: the text gives " + std::to_string(n) + " tokens" +
+                             (otherText ? " and the held-out text " +
+                                              std::to_string(options.heldOutTokens.size())
+                                        : std::string()) +
+                             "; at least 16 calibration and 8 held-out tokens are needed");
     }
     std::vector<int32_t> cal(ctx->begin(), ctx->begin() + nCal);
     std::vector<int32_t> held;
-    if (nHeld > 0) {
+    if (otherText) {
+        held.assign(options.heldOutTokens.begin(), options.heldOutTokens.begin() + nHeld + 1);
+    } else if (nHeld > 0) {
         held.push_back(ctx->front());
         held.insert(held.end(), ctx->begin() + nCal, ctx->end());
     }
@@ -283,6 +284,7 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
     FitResult out;
     out.calibrationTokens = nCal;
     out.heldOutTokens = nHeld;
+    out.heldOutText = otherText;
     const int planned = int(options.presets.size()) + 2 + options.maxRounds * options.movesPerRound;
     std::string phase;
     auto report = [&](std::string text) -> Status {
@@ -557,67 +559,8 @@ Result<FitResult> fitToBudget(const model::Model& model, const quant::Sensitivit
         if (out.timedOut) break;
     }
 
-    // 4. The choice.
-    out.best = bestIndex();
-    for (size_t i = 0; i < out.candidates.size(); ++i) {
-        if (out.candidates[i].kind != FitKind::Preset) continue;
-        if (!out.preset ||
-            out.candidates[i].klCalibration < out.candidates[*out.preset].klCalibration) {
-            out.preset = i;
-        }
-    }
-    if (!out.preset) {
-        out.chosen = out.best;
-        out.rule = "no preset fits the budget: the lowest calibration KL";
-    } else {
-        const FitCandidate& p = out.candidates[*out.preset];
-        std::vector<size_t> order(out.candidates.size());
-        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-        std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-            return out.candidates[a].klCalibration < out.candidates[b].klCalibration;
-        });
-        out.chosen = *out.preset;
-        out.rule = "the preset: no candidate had a lower calibration KL";
-        std::string rejected;
-        for (size_t i : order) {
-            const FitCandidate& c = out.candidates[i];
-            if (i == *out.preset) break;  // the rest are not better than the preset
-            if (c.kind == FitKind::Preset) continue;
-            const double gain = p.klCalibration - c.klCalibration;
-            const double seKl = pairedStdError(c.klPositions, p.klPositions);
-            const double seNll = pairedStdError(c.nllPositions, p.nllPositions);
-            const bool nllBound = options.nllSigmas * seNll > options.noiseSigmas * seKl;
-            const double sigmas = nllBound ? options.nllSigmas : options.noiseSigmas;
-            const double se = nllBound ? seNll : seKl;
-            if (!(gain > sigmas * se)) {
-                if (rejected.empty()) {
-                    rejected = c.name + ": calibration gain " + num(gain, "%.3g") + " within " +
-                               num(sigmas, "%g") + " standard error" + (sigmas == 1 ? "" : "s") +
-                               " of the " + (nllBound ? "log-likelihood" : "KL") + " (" +
-                               num(se, "%.3g") + ")";
-                }
-                continue;
-            }
-            if (c.klHeldOut >= 0 && p.klHeldOut >= 0 && c.klHeldOut > p.klHeldOut) {
-                if (rejected.empty()) {
-                    rejected = c.name + ": held-out KL " + num(c.klHeldOut, "%.4g") +
-                               " above the preset's " + num(p.klHeldOut, "%.4g");
-                }
-                continue;
-            }
-            out.chosen = i;
-            out.noise = sigmas * se;
-            out.rule = "lowest calibration KL beating the preset by more than its noise (gain " +
-                       num(gain, "%.3g") + " > " + num(sigmas, "%g") + " x " + num(se, "%.3g") +
-                       ", the standard error of the " + (nllBound ? "log-likelihood" : "KL") +
-                       " difference) and not worse on the held-out text";
-            break;
-        }
-        if (out.chosen == *out.preset && !rejected.empty()) {
-            out.rule = "the preset: the better candidates failed the over-fitting guard (" +
-                       rejected + ")";
-        }
-    }
+    // 4. The choice (budget_fit_choice.cpp).
+    chooseCandidate(out, options);
     if (timeUp()) out.timedOut = true;
     out.seconds = elapsed();
     return out;
@@ -628,7 +571,10 @@ Result<FitResult> fitToBudgetOfText(const model::Model& model, const quant::Sens
     auto tok = Tokenizer::fromModel(model);
     if (!tok) return tok.error();
     const std::vector<int32_t> tokens = tok->encode(text, tok->addBosDefault());
-    return fitToBudget(model, nmse, tokens, options);
+    if (options.heldOutText.empty()) return fitToBudget(model, nmse, tokens, options);
+    FitOptions o = options;
+    o.heldOutTokens = tok->encode(options.heldOutText, tok->addBosDefault());
+    return fitToBudget(model, nmse, tokens, o);
 }
 
 }  // namespace qs::eval

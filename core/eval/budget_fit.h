@@ -5,22 +5,24 @@
 // that size. docs/OPTIMIZER.md ("Closed loop") states the method and the numbers:
 //
 //   1. the text's first ctx tokens are split: calibration (the first 1 - holdOut of them) and
-//      held-out (the rest, after the text's first token), one reference run of the original on
-//      each (top-k caches, reused by every candidate);
+//      held-out (the rest, after the text's first token; or, with a held-out text, as many
+//      tokens of that other text), one reference run of the original on each (top-k caches,
+//      reused by every candidate);
 //   2. candidates: the presets (each must fit the budget), the optimizer's plan for the NMSE
 //      table, the optimizer's plan for the KL-probe table (per-tensor KL on the first probeCtx
 //      calibration tokens), then local moves from the best so far (one tie group one option
 //      up and another one down, or one group up into the slack, under the budget), ranked by
 //      the KL table's first-order estimate, a batch of movesPerRound per round, the best
 //      accepted when it lowers the calibration KL;
-//   3. the choice: the candidate with the lowest calibration KL, unless its gain over the best
-//      preset is within noise (not more than noiseSigmas paired standard errors of the
-//      per-position KL difference, or not more than nllSigmas of the per-position
-//      log-likelihood difference: the noise a perplexity on a text of that length has) or it
-//      is worse than the preset on the
-//      held-out part: then the next candidate, and last the preset. So the result's
-//      calibration KL is never above the best preset's, and a gain that is noise or does not
-//      carry over to the held-out text is not taken.
+//   3. the choice (chooseCandidate): the candidate with the lowest calibration KL, unless its
+//      gain over the best preset is within noise (not more than noiseSigmas paired standard
+//      errors of the per-position KL difference, or not more than nllSigmas of the
+//      per-position log-likelihood difference: the noise a perplexity on a text of that
+//      length has), or on the held-out part its KL gain is not more than heldOutSigmas paired
+//      standard errors or its log-likelihood is lower than the preset's (a higher
+//      perplexity): then the next candidate, and last the preset. So the result's calibration
+//      KL is never above the best preset's, and a gain that is noise or does not carry over to
+//      the held-out text is not taken.
 //
 // The time bound (maxSeconds) stops the loop between evaluations (the presets are always
 // evaluated); cancel (options.cancel or the progress callback returning false) stops it with
@@ -62,6 +64,7 @@ struct FitCandidate {
     double pplCalibration = 0, pplHeldOut = 0;
     std::vector<float> klPositions;   ///< per calibration position (the noise estimates)
     std::vector<float> nllPositions;  ///< -log p(next token) per calibration position
+    std::vector<float> klHeldOutPositions, nllHeldOutPositions;  ///< the same, held-out part
 };
 
 struct FitOptions {
@@ -72,8 +75,15 @@ struct FitOptions {
     const quant::Imatrix* imatrix = nullptr;  ///< quantize (and build the presets) with it
     int64_t ctx = 512;                        ///< tokens of the text used (calibration + held-out)
     double holdOut = 0.25;                    ///< fraction of them held out (0: none)
-    int64_t probeCtx = 128;                   ///< calibration tokens the per-tensor KL probes score
-    bool klProbes = true;                     ///< build the KL-probe candidate (false: NMSE only)
+    /// A held-out text of its own (tokens, BOS first when the model adds one): when not empty
+    /// the calibration part is the first ctx * (1 - holdOut) tokens of the text and the
+    /// held-out part the first ctx * holdOut tokens of this one (holdOut must be > 0), so the
+    /// guard sees whether a gain carries over to another text, not only to the same text's
+    /// tail. fitToBudgetOfText fills it from heldOutText.
+    std::vector<int32_t> heldOutTokens;
+    std::string heldOutText;  ///< fitToBudgetOfText: tokenized into heldOutTokens
+    int64_t probeCtx = 128;   ///< calibration tokens the per-tensor KL probes score
+    bool klProbes = true;     ///< build the KL-probe candidate (false: NMSE only)
     /// A KL-probe table made before on the same model, text and options (FitResult::klTable):
     /// the probes, which do not depend on the budget, are not run again. Null: probe.
     std::shared_ptr<const quant::SensitivityTable> klTable;
@@ -88,7 +98,10 @@ struct FitOptions {
     double noiseSigmas = 2.0;  ///< a KL gain within this many standard errors of the KL is noise
     /// ... and one within this many standard errors of the per-position log-likelihood
     /// difference (the noise of a perplexity on a text of the calibration's length)
-    double nllSigmas = 1.0;
+    double nllSigmas = 2.0;
+    /// On the held-out part the KL gain must exceed this many paired standard errors (and
+    /// the log-likelihood must not be lower than the preset's)
+    double heldOutSigmas = 2.0;
     double maxSeconds = 0;  ///< time bound (0: none)
     int threads = 0;
     const quant::CancelToken* cancel = nullptr;
@@ -102,6 +115,7 @@ struct FitResult {
     std::optional<size_t> preset;          ///< the best preset (lowest calibration KL)
     size_t best = 0;                       ///< lowest calibration KL of all
     std::string rule;                      ///< why `chosen` was chosen, in words
+    bool heldOutText = false;              ///< the held-out part came from another text
     double noise = 0;  ///< the chosen's noise threshold (see the rule), 0 for the preset
     int64_t calibrationTokens = 0, heldOutTokens = 0;
     int evaluations = 0;
@@ -124,6 +138,9 @@ struct FitResult {
 /// weight-error table (its types are the candidates' types).
 Result<FitResult> fitToBudget(const model::Model& model, const quant::SensitivityTable& nmse,
                               std::span<const int32_t> tokens, const FitOptions& options);
+
+/// Step 3 of the loop on measured candidates: sets chosen, preset, best, rule and noise.
+void chooseCandidate(FitResult& result, const FitOptions& options);
 
 /// The same from a text, tokenized with the model's vocabulary.
 Result<FitResult> fitToBudgetOfText(const model::Model& model, const quant::SensitivityTable& nmse,

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 
 #include "eval/budget_fit.h"
@@ -53,6 +54,16 @@ quant::SensitivityTable tableFor(const model::Model& m, const quant::Imatrix* im
     return t.ok() ? std::move(*t) : quant::SensitivityTable{};
 }
 
+// The exact weight-error table of stories260K (a plain value: the same for every opening of
+// the file), measured once per test binary and imatrix (the tests share it).
+const quant::SensitivityTable& storiesTable(const model::Model& m, const quant::Imatrix* im) {
+    static test::TempDir dir;
+    static std::optional<quant::SensitivityTable> plain, withImatrix;
+    auto& t = im ? withImatrix : plain;
+    if (!t) t = tableFor(m, im, dir.file(im ? "cache-im" : "cache"));
+    return *t;
+}
+
 uint64_t presetSize(const model::Model& m, quant::Ftype f, const quant::Imatrix* im) {
     quant::PlanOptions po;
     po.ftype = f;
@@ -74,7 +85,7 @@ void checkSizes(bool withImatrix) {
         im = std::move(*s);
     }
     const quant::Imatrix* imp = im ? &*im : nullptr;
-    const quant::SensitivityTable table = tableFor(*m, imp, dir.file("cache"));
+    const quant::SensitivityTable& table = storiesTable(*m, imp);
     const std::string text = readText(test::dataPath("models/eval-text.txt"));
     const auto t0 = std::chrono::steady_clock::now();
     std::shared_ptr<const quant::SensitivityTable> kl;  // the probes do not depend on the size
@@ -87,6 +98,8 @@ void checkSizes(bool withImatrix) {
         fo.klTable = kl;
         fo.maxRounds = 2;  // keeps the test in seconds (the CLI's defaults: 8 rounds of 6)
         fo.movesPerRound = 4;
+        fo.ctx = 256;  // 192 calibration + 64 held-out tokens (the CLI's default: 512)
+        fo.probeCtx = 64;
         auto r = eval::fitToBudgetOfText(*m, table, text, fo);
         ASSERT_TRUE(r.ok()) << r.error().what();
         ASSERT_TRUE(r->preset.has_value());
@@ -132,11 +145,15 @@ TEST(BudgetFit, RecordsHowThePlanWasChosen) {
     test::TempDir dir;
     auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
     ASSERT_TRUE(m.ok());
-    const quant::SensitivityTable table = tableFor(*m, nullptr, dir.file("cache"));
+    const quant::SensitivityTable& table = storiesTable(*m, nullptr);
     eval::FitOptions fo;
     fo.targetBytes = presetSize(*m, quant::Ftype::Q4_K_M, nullptr);
     fo.presets = eval::presetsOfSize(*m, fo.targetBytes, nullptr);
     ASSERT_FALSE(fo.presets.empty());
+    fo.maxRounds = 1;  // what is recorded, not the search, is under test
+    fo.movesPerRound = 2;
+    fo.ctx = 256;
+    fo.probeCtx = 64;
     int calls = 0;
     fo.progress = [&](const quant::Progress& p) {
         ++calls;
@@ -172,7 +189,7 @@ TEST(BudgetFit, TimeBoundStillMeasuresThePresetAndCancelStops) {
     test::TempDir dir;
     auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
     ASSERT_TRUE(m.ok());
-    const quant::SensitivityTable table = tableFor(*m, nullptr, dir.file("cache"));
+    const quant::SensitivityTable& table = storiesTable(*m, nullptr);
     const std::string text = readText(test::dataPath("models/eval-text.txt"));
     eval::FitOptions fo;
     fo.targetBytes = presetSize(*m, quant::Ftype::Q3_K_M, nullptr);
@@ -218,7 +235,7 @@ TEST(BudgetFit, PrefixReuseGivesTheSameNumbers) {
     test::TempDir dir;
     auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
     ASSERT_TRUE(m.ok());
-    const quant::SensitivityTable table = tableFor(*m, nullptr, dir.file("cache"));
+    const quant::SensitivityTable& table = storiesTable(*m, nullptr);
     const std::string text = readText(test::dataPath("models/eval-text.txt"));
     eval::FitOptions fo;
     fo.targetBytes = presetSize(*m, quant::Ftype::Q3_K_M, nullptr);
@@ -260,7 +277,7 @@ TEST(BudgetFit, ProbesPerGroupAtTwoOrMoreTypes) {
     test::TempDir dir;
     auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
     ASSERT_TRUE(m.ok());
-    const quant::SensitivityTable table = tableFor(*m, nullptr, dir.file("cache"));
+    const quant::SensitivityTable& table = storiesTable(*m, nullptr);
     auto tk = eval::Tokenizer::fromModel(*m);
     ASSERT_TRUE(tk.ok());
     auto tokens = tk->encode(readText(test::dataPath("models/eval-text.txt")), true);
@@ -328,4 +345,77 @@ TEST(BudgetFit, ProbesPerGroupAtTwoOrMoreTypes) {
                 exact, interpolated, within);
     EXPECT_GT(exact, 0u);
     EXPECT_GT(interpolated, 0u);
+}
+
+// The choice (eval::chooseCandidate) on measured numbers: a candidate replaces the preset only
+// when it beats it on the calibration tokens by more than the noise, and on the held-out part
+// by more than heldOutSigmas standard errors of the KL difference without a higher perplexity;
+// otherwise the next candidate, and last the preset.
+TEST(BudgetFit, ChoiceNeedsAHeldOutGainBeyondTwoStandardErrors) {
+    // Per-position values: a base level with a deterministic spread (+-spread).
+    auto series = [](double level, double spread, size_t n = 200) {
+        std::vector<float> v(n);
+        for (size_t i = 0; i < n; ++i) {
+            v[i] = float(level + spread * std::sin(double(i) * 1.7 + level * 13.0));
+        }
+        return v;
+    };
+    auto mean = [](const std::vector<float>& v) {
+        double s = 0;
+        for (float x : v) s += x;
+        return s / double(v.size());
+    };
+    auto cand = [&](eval::FitKind kind, const std::string& name, double klCal, double klHeld,
+                    double nllHeld, double spread = 0.01) {
+        eval::FitCandidate c;
+        c.kind = kind;
+        c.name = name;
+        c.klPositions = series(klCal, spread);
+        c.nllPositions = series(1.0 + klCal, spread);
+        c.klHeldOutPositions = series(klHeld, spread);
+        c.nllHeldOutPositions = series(nllHeld, spread);
+        c.klCalibration = mean(c.klPositions);
+        c.klHeldOut = mean(c.klHeldOutPositions);
+        return c;
+    };
+    eval::FitOptions fo;
+    eval::FitResult r;
+    r.heldOutText = true;
+    r.candidates.push_back(cand(eval::FitKind::Preset, "Q2_K", 0.06, 0.08, 1.30));
+    // Clearly better on both parts, but a higher perplexity on the held-out text.
+    r.candidates.push_back(cand(eval::FitKind::Move, "m-ppl", 0.02, 0.04, 1.31));
+    // Better on the calibration part, the held-out gain within two standard errors.
+    r.candidates.push_back(cand(eval::FitKind::Kl, "kl", 0.03, 0.0795, 1.29, 0.05));
+    eval::chooseCandidate(r, fo);
+    ASSERT_TRUE(r.preset.has_value());
+    EXPECT_EQ(*r.preset, 0u);
+    EXPECT_EQ(r.best, 1u);
+    EXPECT_EQ(r.chosen, 0u) << r.rule;  // both fail the guard: the preset
+    EXPECT_NE(r.rule.find("held-out text perplexity"), std::string::npos) << r.rule;
+    std::printf("  %s\n", r.rule.c_str());
+
+    // A candidate that passes all: clearly better on both parts, no higher perplexity.
+    r.candidates.push_back(cand(eval::FitKind::Nmse, "nmse", 0.04, 0.05, 1.28));
+    eval::chooseCandidate(r, fo);
+    EXPECT_EQ(r.chosen, 3u) << r.rule;
+    EXPECT_GT(r.noise, 0);
+    EXPECT_NE(r.rule.find("held-out text"), std::string::npos) << r.rule;
+
+    // Without the held-out perplexity check failing, the lowest calibration KL is taken.
+    r.candidates[1].nllHeldOutPositions = series(1.27, 0.01);
+    eval::chooseCandidate(r, fo);
+    EXPECT_EQ(r.chosen, 1u) << r.rule;
+
+    // A stricter held-out bound rejects a gain of (0.08 - 0.05) when the noise is larger.
+    r.candidates[1].nllHeldOutPositions = series(1.31, 0.01);
+    r.candidates[3].klHeldOutPositions = series(0.05, 0.5);
+    r.candidates[3].klHeldOut = mean(r.candidates[3].klHeldOutPositions);
+    eval::chooseCandidate(r, fo);
+    EXPECT_EQ(r.chosen, 0u) << r.rule;
+
+    // No preset among the candidates: the lowest calibration KL.
+    r.candidates.erase(r.candidates.begin());
+    eval::chooseCandidate(r, fo);
+    EXPECT_FALSE(r.preset.has_value());
+    EXPECT_EQ(r.chosen, r.best);
 }

@@ -7,9 +7,11 @@
 // the row's mean square) and Q4_1/Q5_1 quantize_row_q4_1_impl/q5_1_impl (make_qkx3_quants).
 // Q8_0 ignores importance, as ggml does.
 //
-// The plain paths run the vectorised kernels of encode_simd.cpp where the CPU has AVX2 or
-// AVX-512 (same bytes; encode_simd.h picks the level); the *Ref entry points and the Scalar
-// level keep the scalar code below.
+// The plain paths and the importance searches run the vectorised kernels of encode_simd.cpp and
+// search_simd.cpp where the CPU has AVX2 or AVX-512 (same bytes; encode_simd.h picks the
+// level); the *Ref entry points and the Scalar level keep the scalar code below (Q8_0 has no
+// separate reference: its Scalar level is the reference). encodeQ*MaxAbs, at the end, fuse the
+// plain paths with encodeRows' NaN/Inf check.
 
 #include <algorithm>
 #include <cmath>

@@ -117,6 +117,8 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         time.read += secondsSince(tr);
         auto te = Clock::now();
         QS_TRY(decSrc.decodeRows(t.type, *srcRows, ref, rowLength, t.name));
+        time.decode += secondsSince(te);
+        te = Clock::now();
         if (o.quantizer == formats::Quantizer::Best && formats::hasBestSearch(type)) {
             QS_TRY(formats::encodeRowsBest(type, ref, bytes, rowLength, imp, o.threads, t.name));
         } else if (auto st = enc.encodeRows(type, ref, bytes, rowLength, imp, t.name); !st) {

@@ -171,10 +171,14 @@ struct ShardSummary {
     size_t tensorCount = 0;
 };
 
-/// Where an export's time went, in thread-seconds (summed over the threads that did it).
+/// Where an export's time went. The pipelined export (ExportSummary::pipelined) counts CPU
+/// seconds of the threads that did each stage (per-thread CPU clocks, so a loaded machine does
+/// not inflate them); one chunk at a time counts the wall seconds of each stage. `sync` is wall
+/// time either way (mostly waiting for the disk).
 struct StageSeconds {
     double read = 0;    ///< guarded copies of the source rows (page faults of the map included)
-    double encode = 0;  ///< decoding the source, encoding, and the error metrics when asked
+    double decode = 0;  ///< the source rows to floats (F16, BF16, a quantized source)
+    double encode = 0;  ///< encoding, and the error metrics when asked
     double write = 0;   ///< handing the encoded bytes to the file (its buffers, write(2))
     double sync = 0;    ///< finishing the files: flush and fsync
 };

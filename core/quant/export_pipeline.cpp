@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 
 #include "formats/decode.h"
 #include "formats/encode_best.h"
@@ -21,8 +22,7 @@ Status ProgressState::report(std::string_view tensor) const {
     if (options.progress) {
         Progress p{done, total, position, count, tensor};
         if (!options.progress(p)) {
-            return makeError(ErrorCode::Cancelled, "cancelled", {}, kNoOffset,
-                             std::string(tensor));
+            return makeError(ErrorCode::Cancelled, "cancelled", {}, kNoOffset, std::string(tensor));
         }
     }
     return {};
@@ -105,12 +105,19 @@ double secondsSince(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// CPU seconds of the calling thread.
+double threadCpu() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) + double(ts.tv_nsec) * 1e-9;
+}
+
 // One tensor of the export, in file order (shard after shard).
 struct TensorJob {
     size_t shard = 0;
     size_t index = 0;  // in the model
     TensorType type = TensorType::F32;
-    TensorSetup setup;       // set by the producer with the tensor's first chunk
+    TensorSetup setup;        // set by the producer with the tensor's first chunk
     uint64_t progressed = 0;  // source bytes reported so far (consumer)
     TensorResult result;      // filled by the consumer
 };
@@ -127,7 +134,8 @@ struct Chunk {
     std::vector<uint8_t> bytes;
     std::vector<stats::ErrorSums> rowSums;  // per row, merged in row order by the consumer
     std::span<const uint8_t> out;           // what goes into the file
-    double read = 0;
+    double read = 0;                        // CPU seconds of the stages of this chunk
+    double decode = 0;
     double encode = 0;
 };
 
@@ -135,23 +143,24 @@ struct Chunk {
 Status runChunk(const model::Model& m, const TensorJob& job, const QuantizeOptions& o, Chunk& c) {
     const auto& t = m.tensors()[job.index];
     QS_TRY(checkSource(m, t));
-    const auto tr = Clock::now();
+    const double tr = threadCpu();
     auto src = m.copyRows(t, c.r0, c.n, c.scratch);
     if (!src) return src.error();
     m.releaseRows(t, c.r0, c.n);  // copied: the source pages of these rows can go
-    c.read = secondsSince(tr);
+    const double td = threadCpu();
+    c.read = td - tr;
     if (job.setup.copy) {
         c.out = *src;
         return {};
     }
-    const auto te = Clock::now();
     const int64_t rowLength = t.rowLength();
     const auto& s = job.setup;
-    const float* imp =
-        s.importance ? s.importance + (c.r0 / s.rowsPerSlice) * rowLength : nullptr;
+    const float* imp = s.importance ? s.importance + (c.r0 / s.rowsPerSlice) * rowLength : nullptr;
     c.ref.resize(size_t(c.n * rowLength));
     c.bytes.resize(size_t(uint64_t(c.n) * s.dstRowBytes));
     QS_TRY(formats::decodeRows(t.type, *src, c.ref, rowLength, 1, t.name));
+    const double te = threadCpu();
+    c.decode = te - td;
     if (o.quantizer == formats::Quantizer::Best && formats::hasBestSearch(job.type)) {
         QS_TRY(formats::encodeRowsBest(job.type, c.ref, c.bytes, rowLength, imp, 1, t.name));
     } else {
@@ -167,7 +176,7 @@ Status runChunk(const model::Model& m, const TensorJob& job, const QuantizeOptio
         }
     }
     c.out = c.bytes;
-    c.encode = secondsSince(te);
+    c.encode = threadCpu() - te;
     return {};
 }
 
@@ -240,7 +249,7 @@ Status exportPipelined(const model::Model& m, const Plan& plan, std::vector<Expo
         const auto& t = m.tensors()[job.index];
         c.job = nextJob;
         c.status = {};
-        c.read = c.encode = 0;
+        c.read = c.decode = c.encode = 0;
         c.out = {};
         if (nextRow == 0) {
             auto setup = setupTensor(m, job.index, job.type, o, &summary.warnings);
@@ -254,7 +263,8 @@ Status exportPipelined(const model::Model& m, const Plan& plan, std::vector<Expo
             job.setup = *setup;
         }
         const int64_t rows = t.rowCount();
-        const int64_t step = std::max<int64_t>(1, kPipeChunkValues / std::max<int64_t>(1, t.rowLength()));
+        const int64_t step =
+            std::max<int64_t>(1, kPipeChunkValues / std::max<int64_t>(1, t.rowLength()));
         const int64_t sliceEnd =
             std::min(rows, (nextRow / job.setup.rowsPerSlice + 1) * job.setup.rowsPerSlice);
         c.r0 = nextRow;
@@ -287,10 +297,11 @@ Status exportPipelined(const model::Model& m, const Plan& plan, std::vector<Expo
         TensorJob& job = jobs[c.job];
         const auto& t = m.tensors()[job.index];
         if (auto st = advanceTo(job.shard); !st) return fail(st.error());
-        const auto tw = Clock::now();
+        const double tw = threadCpu();
         if (auto st = shards[open].writer->writeTensorChunk(c.out); !st) return fail(st.error());
-        summary.stages.write += secondsSince(tw);
+        summary.stages.write += threadCpu() - tw;
         summary.stages.read += c.read;
+        summary.stages.decode += c.decode;
         summary.stages.encode += c.encode;
         TensorResult& r = job.result;
         if (c.r0 == 0) {
@@ -306,8 +317,8 @@ Status exportPipelined(const model::Model& m, const Plan& plan, std::vector<Expo
                 for (const auto& rs : c.rowSums) r.sums.merge(rs);
             }
         }
-        const uint64_t chunkSource =
-            c.last ? t.nbytes - std::min(t.nbytes, job.progressed) : uint64_t(c.n) * job.setup.srcRowBytes;
+        const uint64_t chunkSource = c.last ? t.nbytes - std::min(t.nbytes, job.progressed)
+                                            : uint64_t(c.n) * job.setup.srcRowBytes;
         job.progressed += chunkSource;
         ps.done += chunkSource;
         ps.position = c.job;

@@ -69,8 +69,8 @@ std::vector<std::string> splitList(const std::string& s) {
     return out;
 }
 
-Result<Run> runOurs(const std::string& in, const std::string& out, quant::Ftype ftype,
-                    int threads, bool pipeline) {
+Result<Run> runOurs(const std::string& in, const std::string& out, quant::Ftype ftype, int threads,
+                    bool pipeline) {
     const double w0 = now(), c0 = cpuNow();
     auto m = model::openModel(in);
     if (!m) return m.error();
@@ -189,8 +189,8 @@ int main(int argc, char** argv) {
         const bool same = fileBytes(ours) == fileBytes(theirs);
         const bool sameSeq = !sequential || fileBytes(seq) == fileBytes(ours);
         const auto& st = a.back().stages;  // the last run's split (thread-seconds)
-        std::printf("    {\"type\": \"%s\", \"ours\": %s,\n     \"llama\": %s,\n", types[ti].c_str(),
-                    json(a).c_str(), json(b).c_str());
+        std::printf("    {\"type\": \"%s\", \"ours\": %s,\n     \"llama\": %s,\n",
+                    types[ti].c_str(), json(a).c_str(), json(b).c_str());
         if (sequential) {
             const Run bs = best(c);
             std::printf("     \"ours_sequential\": %s, \"sequential_ratio_wall\": %.3f,\n",
@@ -198,11 +198,12 @@ int main(int argc, char** argv) {
         }
         std::printf(
             "     \"ratio_wall\": %.3f, \"ratio_cpu\": %.3f,\n"
-            "     \"stages_s\": {\"read\": %.3f, \"encode\": %.3f, \"write\": %.3f, \"sync\": %.3f},\n"
+            "     \"stages_cpu_s\": {\"read\": %.3f, \"decode\": %.3f, \"encode\": %.3f, "
+            "\"write\": "
+            "%.3f, \"sync_wall\": %.3f},\n"
             "     \"identical_to_llama\": %s, \"pipelined_equals_sequential\": %s}%s\n",
-            bo.wall / bl.wall, bo.cpu / bl.cpu, st.read, st.encode, st.write, st.sync,
-            same ? "true" : "false", sameSeq ? "true" : "false",
-            ti + 1 < types.size() ? "," : "");
+            bo.wall / bl.wall, bo.cpu / bl.cpu, st.read, st.decode, st.encode, st.write, st.sync,
+            same ? "true" : "false", sameSeq ? "true" : "false", ti + 1 < types.size() ? "," : "");
         std::fflush(stdout);
         std::error_code ec;
         fs::remove(ours, ec);

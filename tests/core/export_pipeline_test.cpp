@@ -54,7 +54,7 @@ std::vector<float> weights(size_t n, uint32_t seed) {
 // expert tensor 256 x 300 x 4 (slices of 300 rows).
 std::vector<Spec> mixedSpecs() {
     std::vector<Spec> s;
-    const TensorType small[] = {TensorType::Q4_K, TensorType::Q8_0, TensorType::Q6_K,
+    const TensorType small[] = {TensorType::Q4_K,   TensorType::Q8_0, TensorType::Q6_K,
                                 TensorType::IQ4_NL, TensorType::Q5_0, TensorType::Q3_K};
     for (int i = 0; i < 24; ++i) {
         const std::string b = "blk." + std::to_string(i) + ".";
@@ -66,7 +66,9 @@ std::vector<Spec> mixedSpecs() {
         }
         if (i == 11) {
             s.push_back({"big.b.weight", {2560, 520}, TensorType::F16, TensorType::Q8_0});
-            s.push_back({"blk.11.ffn_down_exps.weight", {256, 300, 4}, TensorType::F16,
+            s.push_back({"blk.11.ffn_down_exps.weight",
+                         {256, 300, 4},
+                         TensorType::F16,
                          TensorType::IQ4_XS});
         }
         if (i == 17) s.push_back({"big.c.weight", {256, 2100}, TensorType::F32, TensorType::Q4_K});
@@ -239,8 +241,7 @@ TEST(ExportPipeline, ErrorInTheMiddleNamesTheTensorAndLeavesNothing) {
         ASSERT_FALSE(s.ok());
         EXPECT_EQ(s.error().code, ErrorCode::BadInput);
         EXPECT_EQ(s.error().tensor, "blk.bad.weight") << s.error().what();
-        EXPECT_NE(s.error().message.find("row 2, column 5"), std::string::npos)
-            << s.error().what();
+        EXPECT_NE(s.error().message.find("row 2, column 5"), std::string::npos) << s.error().what();
         EXPECT_EQ(s.error().file, m->path());
         EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
     }

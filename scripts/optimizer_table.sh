@@ -6,7 +6,8 @@
 #   scripts/optimizer_table.sh CLI MODEL.gguf OUTDIR [IMATRIX|-] [PLAN_OPTIONS...]
 # Environment: PRESETS (default "Q2_K Q3_K_M Q4_K_M IQ4_XS Q5_K_M Q6_K"), TEXT (default
 # tests/data/models/eval-text.txt), HELDOUT (default tests/data/models/heldout-text.txt).
-# Prints one markdown row per preset; the JSON of each run stays in OUTDIR.
+# Prints one markdown row per preset; the JSON of each run stays in OUTDIR. docs/OPTIMIZER.md's
+# rows: PLAN_OPTIONS = --exact --threads 2 --holdout-text tests/data/imatrix/calibration.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cli=$1 model=$2 out=$3 im=${4:--}

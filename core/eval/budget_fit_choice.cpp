@@ -99,8 +99,8 @@ void chooseCandidate(FitResult& out, const FitOptions& options) {
             if (!(gainH > options.heldOutSigmas * seH)) {
                 reject(c.name + ": " + heldName + " KL " + num(c.klHeldOut, "%.4g") +
                        " against the preset's " + num(p.klHeldOut, "%.4g") + ", a gain within " +
-                       num(options.heldOutSigmas, "%g") + " standard errors (" +
-                       num(seH, "%.3g") + ")");
+                       num(options.heldOutSigmas, "%g") + " standard errors (" + num(seH, "%.3g") +
+                       ")");
                 continue;
             }
             const double nllC = mean(c.nllHeldOutPositions), nllP = mean(p.nllHeldOutPositions);

@@ -63,7 +63,12 @@ void quantizeToken(const float* x, int64_t nb, uint8_t* xu, int64_t xuStride, fl
         const float id = amax != 0 ? 127.0f / amax : 0.0f;
         dx[b * dxStride] = formats::halfToFloat(formats::floatToHalf(amax / 127.0f));
         uint8_t* o = xu + b * xuStride;
-        for (int j = 0; j < 32; ++j) o[j] = uint8_t(int(std::nearbyint(xb[j] * id)) + 128);
+        for (int j = 0; j < 32; ++j) {
+            // |q| <= 127 for finite values; a NaN or inf activation (no meaningful product
+            // anyway) gives 0 rather than an undefined conversion.
+            const float r = std::nearbyint(xb[j] * id);
+            o[j] = uint8_t((r >= -127.0f && r <= 127.0f ? int(r) : 0) + 128);
+        }
     }
 }
 
@@ -108,7 +113,8 @@ void unpackRow(TensorType type, const uint8_t* src, int64_t C, int8_t* q, float*
         d[b] = formats::halfToFloat(h);
         for (int j = 0; j < 32; ++j) {
             const float v = scratch[size_t(b * 32 + j)];
-            q[b * 32 + j] = d[b] != 0 ? int8_t(std::nearbyint(v / d[b])) : int8_t(0);
+            const float r = d[b] != 0 ? std::nearbyint(v / d[b]) : 0.0f;
+            q[b * 32 + j] = r >= -128.0f && r <= 127.0f ? int8_t(r) : int8_t(0);
         }
     }
 }

@@ -18,6 +18,7 @@
 #include "model/model.h"
 #include "plan_document.h"
 #include "plan_toolbar.h"
+#include "plot_density.h"
 #include "plot_style.h"
 #include "plot_ticks.h"
 #include "type_palette.h"
@@ -28,6 +29,7 @@ namespace qs::gui {
 namespace {
 
 constexpr const char* kCompareKey = "plots/comparePreset";
+constexpr const char* kViewKey = "plots/errorView";
 const QColor kCurrentColor(0x2563eb);
 const QColor kCompareColor(0x9ca3af);
 
@@ -66,6 +68,15 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_compare->insertSeparator(m_compare->count());
     m_compare->addItem(tr("Plan of a file…"), kChooseFile);
     head->addWidget(m_compare);
+    m_viewCombo = new QComboBox(this);
+    m_viewCombo->setObjectName(QStringLiteral("errorViewCombo"));
+    m_viewCombo->setToolTip(
+        tr("Points, or a density map where they crowd (colour: tensors per cell; auto switches "
+           "when there are fewer than 3 pixels a point)"));
+    m_viewCombo->addItem(tr("auto"), int(View::Auto));
+    m_viewCombo->addItem(tr("points"), int(View::Points));
+    m_viewCombo->addItem(tr("density"), int(View::Density));
+    head->addWidget(m_viewCombo);
     layout->addLayout(head);
 
     m_plot = new QCustomPlot(this);
@@ -96,6 +107,12 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     // The header names both series in their colours: no legend over the points.
     m_plot->legend->setVisible(false);
     layout->addWidget(m_plot, 1);
+    m_density = std::make_unique<DensityLayer>(m_plot, kCurrentColor);
+    m_plot->installEventFilter(this);
+    m_view = View(std::clamp(QSettings().value(QLatin1String(kViewKey), 0).toInt(), 0, 2));
+    m_viewCombo->setCurrentIndex(int(m_view));
+    connect(m_viewCombo, &QComboBox::currentIndexChanged, this,
+            [this](int i) { setView(View(m_viewCombo->itemData(i).toInt())); });
 
     // "none" is saved as an empty name; an empty name must not find the separator (whose
     // empty data read as ftype 0 would compare with an all-F32 plan).
@@ -130,6 +147,53 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     connect(m_plot, &QCustomPlot::mouseMove, this, &ErrorPlot::onHover);
     connect(m_plot, &QCustomPlot::mousePress, this, &ErrorPlot::onClick);
     refresh();
+}
+
+ErrorPlot::~ErrorPlot() = default;
+
+void ErrorPlot::setView(View view) {
+    if (m_viewCombo->currentIndex() != int(view)) {
+        const QSignalBlocker block(m_viewCombo);
+        m_viewCombo->setCurrentIndex(int(view));
+    }
+    m_view = view;
+    QSettings().setValue(QLatin1String(kViewKey), int(view));
+    updateDensity();
+    m_plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+bool ErrorPlot::densityShown() const {
+    return m_density->visible();
+}
+
+void ErrorPlot::updateDensity() {
+    QCPGraph* current = m_plot->graph(1);
+    const int width =
+        m_plot->axisRect()->width() > 0 ? m_plot->axisRect()->width() : m_plot->width();
+    const bool dense = m_view == View::Density ||
+                       (m_view == View::Auto && pointsCrowd(current->dataCount(), width));
+    if (dense) {
+        QVector<double> xs, ys;
+        xs.reserve(current->dataCount());
+        ys.reserve(current->dataCount());
+        for (auto it = current->data()->constBegin(); it != current->data()->constEnd(); ++it) {
+            xs.append(it->key);
+            ys.append(it->value);
+        }
+        m_density->setPoints(xs, ys);
+    }
+    m_density->setVisible(dense);
+    current->setVisible(!dense);
+}
+
+bool ErrorPlot::eventFilter(QObject* watched, QEvent* event) {
+    if (watched == m_plot && event->type() == QEvent::Resize && m_density) {
+        // The axis rect follows the widget at the next replot: lay it out now, then rebin.
+        m_plot->plotLayout()->setOuterRect(m_plot->rect());
+        m_plot->plotLayout()->update(QCPLayoutElement::upLayout);
+        updateDensity();
+    }
+    return QWidget::eventFilter(watched, event);
 }
 
 void ErrorPlot::changeEvent(QEvent* event) {
@@ -221,6 +285,7 @@ void ErrorPlot::refresh() {
     } else {
         m_plot->yAxis->setRange(1e-6, 1e-1);
     }
+    updateDensity();
 
     // Totals of both plans.
     QString text;
@@ -254,7 +319,8 @@ std::optional<size_t> ErrorPlot::pointAt(const QPointF& pixel) const {
     double bestDist = 8.0 * 8.0;
     for (int g = 0; g < m_plot->graphCount(); ++g) {
         const QCPGraph* graph = m_plot->graph(g);
-        if (!graph->visible()) continue;
+        const bool densityOfIt = g == 1 && m_density->visible();
+        if (!graph->visible() && !densityOfIt) continue;
         for (auto it = graph->data()->constBegin(); it != graph->data()->constEnd(); ++it) {
             const double px = m_plot->xAxis->coordToPixel(it->key);
             const double py = m_plot->yAxis->coordToPixel(it->value);
@@ -279,6 +345,8 @@ void ErrorPlot::onHover(QMouseEvent* event) {
     }
     const auto& plan = m_doc->plan();
     QString tip = QString::fromStdString(m->tensors()[*i].name);
+    if (const int n = m_density->countAt(event->position()); n > 1)
+        tip = tr("%1 tensors here; nearest: %2").arg(n).arg(tip);
     if (const auto e = m_atlas->find(plan, *i)) {
         tip += tr("\nplan %1: NMSE %2").arg(typeLabel(plan.tensors[*i].type), sci(e->nmse));
         if (m_doc->imatrix()) tip += tr(", weighted %1").arg(sci(e->weightedNmse));

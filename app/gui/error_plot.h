@@ -4,8 +4,12 @@
 // llama.cpp preset ("compare with"). Points come from the ErrorAtlas and fill in as the
 // background analysis measures them; the header sums each plan's error (parameter-weighted
 // NMSE) with the share measured so far. Hovering a point names its tensor; clicking it makes
-// that tensor current.
+// that tensor current. Where points crowd (fewer than 3 pixels a point: a 405B model's 884
+// quantized tensors, thousands in a large MoE) the "auto" view shows the current plan as a
+// density map (plot_density.h) instead of points; "points" and "density" force either.
 
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include <QWidget>
@@ -17,6 +21,7 @@ class QMouseEvent;
 
 namespace qs::gui {
 
+class DensityLayer;
 class ErrorAtlas;
 class PlanDocument;
 
@@ -26,6 +31,16 @@ class ErrorPlot final : public QWidget {
 
 public:
     ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent = nullptr);
+    ~ErrorPlot() override;
+
+    /// Points, a density map, or whichever reads better at the plot's size (saved setting).
+    enum class View { Auto, Points, Density };
+    void setView(View view);
+    View view() const { return m_view; }
+    /// Whether the density map is what is shown now.
+    bool densityShown() const;
+    const DensityLayer* density() const { return m_density.get(); }
+    QComboBox* viewCombo() const { return m_viewCombo; }
 
     QCustomPlot* plot() const { return m_plot; }
     QComboBox* compareCombo() const { return m_compare; }
@@ -57,18 +72,24 @@ signals:
 
 protected:
     void changeEvent(QEvent* event) override;
+    bool eventFilter(QObject* watched, QEvent* event) override;
 
 private:
     void onHover(QMouseEvent* event);
     void onClick(QMouseEvent* event);
     /// Tensor index of the point nearest to the pixel, if within a few pixels.
     std::optional<size_t> pointAt(const QPointF& pixel) const;
+    /// Points or density, as the view and the plot's width say; rebins the density map.
+    void updateDensity();
 
     PlanDocument* m_doc;
     ErrorAtlas* m_atlas;
     QCustomPlot* m_plot = nullptr;
     QComboBox* m_compare = nullptr;
     QLabel* m_totals = nullptr;
+    QComboBox* m_viewCombo = nullptr;
+    std::unique_ptr<DensityLayer> m_density;
+    View m_view = View::Auto;
     std::vector<size_t> m_order;  ///< x position -> tensor index
     int m_lastCompareIndex = 0;
 };

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <numeric>
 
+#include "eval/page_release.h"
 #include "parallel/parallel.h"
 
 namespace qs::eval {
@@ -90,7 +91,7 @@ Result<ReferenceCache> runReference(const LlamaModel& model, std::span<const int
             }
         });
     };
-    QS_TRY(forward(model, tokens, options.forward, consume, options.firstScored));
+    QS_TRY(forwardReleasingPages(model, tokens, options.forward, consume, options.firstScored));
     double sum = 0;
     for (float x : ref.nll) sum += x;
     ref.perplexity = std::exp(sum / double(n));
@@ -156,7 +157,7 @@ Result<EvalResult> evaluate(const LlamaModel& model, std::span<const int32_t> al
             }
         });
     };
-    QS_TRY(forward(model, tokens, options.forward, consume, options.firstScored));
+    QS_TRY(forwardReleasingPages(model, tokens, options.forward, consume, options.firstScored));
     double sum = 0;
     for (float x : r.nll) sum += x;
     r.meanNll = sum / double(n);
@@ -210,7 +211,7 @@ Result<EvalResult> evaluateChunked(const LlamaModel& model, std::span<const int3
                     float(logSumExp(l, V, nullptr) - double(l[chunk[size_t(p + 1)]]));
             }
         };
-        QS_TRY(forward(model, chunk, options, consume, first));
+        QS_TRY(forwardReleasingPages(model, chunk, options, consume, first));
     }
     r.scored = int64_t(r.nll.size());
     double sum = 0;

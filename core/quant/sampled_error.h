@@ -7,9 +7,14 @@
 // `*_exps` tensor), two rows are drawn at random in each, and only those rows are read, encoded,
 // decoded and compared. NMSE = sum e^2 / sum x^2 is estimated with the combined ratio estimator
 // Y^ / X^ (Y^, X^ the stratified expansions of the per-row sums of e^2 and x^2) and its standard
-// error with the delta method: var = sum_h N_h^2 (1 - m_h / N_h) s_h^2(d) / m_h / X^2, where
-// d = e^2 - R^ x^2 per sampled row. Small tensors, and every tensor when `exact` is set, are
-// measured on every row, giving the same NMSE as the export's metrics (stdError 0).
+// error with the larger of the delta method, var = sum_h N_h^2 (1 - m_h / N_h) s_h^2(d) / m_h / X^2
+// (d = e^2 - R^ x^2 per sampled row, finite population correction included), and the stratified
+// jackknife, widened by t_0.975(df) / 1.96 where df is Satterthwaite's degrees of freedom of that
+// variance: +-2 standard errors is then the Student-t 95 % interval. On heavy-tailed weights one
+// sampled row can carry most of the variance (df near 1): the plain delta method then covered
+// the exact error in 89 % of cases within 2 standard errors, the widened one in 95-98 %
+// (docs/BENCHMARKS.md). Small tensors, and every tensor when `exact` is set, are measured on
+// every row, giving the same NMSE as the export's metrics (stdError 0).
 //
 // The pages of the file read for a tensor are released (madvise DONTNEED) once it is measured, so
 // the resident memory stays near a sample, not the model. Results never depend on the thread
@@ -83,16 +88,19 @@ Result<TensorErrorEstimate> estimateTensorError(const model::Model& model, size_
                                                 formats::TensorType type,
                                                 const ErrorEstimateOptions& options);
 
-/// Measured errors keyed by (tensor, type, quantizer, sampling, per-expert), shared by every job of
-/// one model and imatrix (the atlas, `stats --all`): asking again for a pair costs nothing.
-/// Thread-safe. An exact entry also answers a sampled question.
+/// Measured errors keyed by (tensor, type, quantizer, sampling, per-expert, imatrix entry), shared
+/// by every job of one model (the atlas, `stats --all`, the optimizer's sensitivity table through
+/// SensitivityOptions::sharedCache): asking again for a pair costs nothing. `imatrixKey` is
+/// imatrixKeyOf() of the options' imatrix for the tensor (0: none). Thread-safe. An exact entry
+/// also answers a sampled question.
 class ErrorEstimateCache {
 public:
-    std::optional<TensorErrorEstimate> find(
-        size_t index, formats::TensorType type, const ErrorSampling& sampling, bool perExpert,
-        formats::Quantizer quantizer = formats::Quantizer::Ggml) const;
+    std::optional<TensorErrorEstimate> find(size_t index, formats::TensorType type,
+                                            const ErrorSampling& sampling, bool perExpert,
+                                            formats::Quantizer quantizer = formats::Quantizer::Ggml,
+                                            uint64_t imatrixKey = 0) const;
     void insert(const TensorErrorEstimate& e, const ErrorSampling& sampling, bool perExpert,
-                formats::Quantizer quantizer = formats::Quantizer::Ggml);
+                formats::Quantizer quantizer = formats::Quantizer::Ggml, uint64_t imatrixKey = 0);
     void clear();
     size_t size() const;
 
@@ -106,19 +114,25 @@ private:
         int64_t rows;
         uint64_t seed;
         bool perExpert;
+        uint64_t imatrix;
         auto operator<=>(const Key&) const = default;
     };
     static Key keyOf(size_t index, formats::TensorType type, const ErrorSampling& s, bool perExpert,
-                     formats::Quantizer quantizer);
+                     formats::Quantizer quantizer, uint64_t imatrixKey);
     mutable std::mutex m_mu;
     std::map<Key, TensorErrorEstimate> m_map;
 };
 
-/// estimateTensorError through `cache` (may be null).
+/// The cache key of `imatrix`'s entry for `tensor`: a hash of its values, 0 without one.
+uint64_t imatrixKeyOf(const Imatrix* imatrix, const std::string& tensor);
+
+/// estimateTensorError through `cache` (may be null); `*fromCache` (when given) tells whether
+/// the answer came from the cache.
 Result<TensorErrorEstimate> estimateTensorErrorCached(const model::Model& model, size_t index,
                                                       formats::TensorType type,
                                                       const ErrorEstimateOptions& options,
-                                                      ErrorEstimateCache* cache);
+                                                      ErrorEstimateCache* cache,
+                                                      bool* fromCache = nullptr);
 
 /// The error of every tensor of `plan` in its planned type, written by the plan's quantizer
 /// (plan.quantizer replaces options.quantizer), in model order. Tensors that are

@@ -160,6 +160,62 @@ void writeCache(const std::string& path, const std::string& key,
     if (ec) std::remove(tmp.c_str());
 }
 
+// Whether `c.type` can be written for tensor `t` (the export would accept it): encodable and
+// decodable, a whole number of blocks per row, and importance where the type or llama.cpp
+// needs it.
+bool cellValid(const model::TensorInfo& t, TensorType type, const Imatrix* imatrix,
+               bool importance) {
+    const auto& tt = formats::traits(type);
+    // A type ggml cannot encode without importance (IQ2_XXS, IQ2_XS, IQ1_S) is no option for a
+    // tensor without importance, nor one llama.cpp refuses for a tensor its imatrix has no entry
+    // for (the export would be refused).
+    const bool needsEntry =
+        formats::requiresImportance(type) || (imatrix && requiresImatrix(t, type, std::nullopt));
+    return (type == t.type || (formats::canEncode(type) && tt.decode)) &&
+           !(type != t.type && !importance && needsEntry) && t.rowLength() % tt.blockSize == 0;
+}
+
+// The cells of tensor `i` through the shared sampler and cache (SensitivityOptions::sharedCache).
+Status measureShared(const model::Model& model, size_t i, const SensitivityOptions& options,
+                     SensitivityTable& table, TensorSensitivity& out) {
+    const auto& t = model.tensors()[i];
+    ErrorEstimateOptions eo;
+    eo.sampling = options.sharedSampling;
+    eo.sampling.exact = eo.sampling.exact || options.exact;
+    eo.imatrix = options.imatrix;
+    eo.threads = options.threads;
+    eo.cancel = options.cancel;
+    const bool importance = options.imatrix && options.imatrix->find(t.name);
+    out.cells.resize(table.types.size());
+    bool allHits = true;
+    uint64_t rowsRead = 0;
+    for (size_t k = 0; k < table.types.size(); ++k) {
+        SensitivityCell& c = out.cells[k];
+        c = {};
+        c.requested = table.types[k];
+        c.type = shapeFallback(c.requested, t.rowLength());
+        c.valid = cellValid(t, c.type, options.imatrix, importance);
+        if (!c.valid) continue;
+        c.bytes = c.type == t.type ? t.nbytes : *formats::byteSize(c.type, uint64_t(t.nElements));
+        if (c.type == t.type) continue;  // lossless
+        bool hit = false;
+        auto e = estimateTensorErrorCached(model, i, c.type, eo, options.sharedCache, &hit);
+        if (!e) return e.error();
+        c.nmse = e->nmse;
+        c.weightedNmse = e->weightedNmse;
+        c.stdError = e->stdError;
+        c.rowsMeasured = e->rowsMeasured;
+        if (!hit) {
+            allHits = false;
+            rowsRead = std::max(rowsRead, e->rowsMeasured);
+        }
+    }
+    out.fromCache = allHits;
+    if (allHits) ++table.cacheHits;
+    table.rowsMeasured += rowsRead;
+    return {};
+}
+
 }  // namespace
 
 const SensitivityCell* SensitivityTable::cell(size_t index, TensorType requested) const {
@@ -255,6 +311,11 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
         out.quantizable = allowsQuantization(t);
         if (!out.quantizable) continue;
         QS_TRY(report(i));
+        if (options.sharedCache) {
+            QS_TRY(measureShared(model, i, options, table, out));
+            doneBytes += t.nbytes;
+            continue;
+        }
         const uint64_t tensorStart = doneBytes;
         out.cells.resize(table.types.size());
         const int64_t rowLength = t.rowLength();
@@ -327,15 +388,7 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
             c = {};
             c.requested = table.types[k];
             c.type = shapeFallback(c.requested, rowLength);
-            const auto& tt = formats::traits(c.type);
-            // A type ggml cannot encode without importance (IQ2_XXS, IQ2_XS, IQ1_S) is no
-            // option for a tensor without importance, nor one llama.cpp refuses for a tensor
-            // its imatrix has no entry for (the export would be refused).
-            const bool needsEntry = formats::requiresImportance(c.type) ||
-                                    (options.imatrix && requiresImatrix(t, c.type, std::nullopt));
-            c.valid = (c.type == t.type || (formats::canEncode(c.type) && tt.decode)) &&
-                      !(c.type != t.type && !importance && needsEntry) &&
-                      rowLength % tt.blockSize == 0;
+            c.valid = cellValid(t, c.type, options.imatrix, importance != nullptr);
             if (!c.valid) continue;
             c.bytes =
                 c.type == t.type ? t.nbytes : *formats::byteSize(c.type, uint64_t(t.nElements));

@@ -22,6 +22,7 @@
 #include "model/model.h"
 #include "quant/engine.h"
 #include "quant/imatrix.h"
+#include "quant/sampled_error.h"
 
 namespace qs::quant {
 
@@ -70,6 +71,13 @@ struct SensitivityOptions {
     std::string cacheDir;  ///< empty = defaultCacheDir()
     const CancelToken* cancel = nullptr;
     ProgressFn progress;  ///< bytes of source data measured out of the total
+    /// The error atlas's sampler and cache (quant/sampled_error.h). When set, every cell is
+    /// estimateTensorErrorCached(type) with `sharedSampling` (every row when `exact`): only the
+    /// sampled rows are read (no whole-tensor pass, no disk cache, no PPS draw), and a cell the
+    /// atlas or `stats --all` measured before with the same sampling and imatrix is a cache hit,
+    /// as is, for them, a cell measured here. sampleRows and seed are then sharedSampling's.
+    ErrorEstimateCache* sharedCache = nullptr;
+    ErrorSampling sharedSampling;
 };
 
 /// The types the optimizer considers by default: every type we write that llama.cpp's presets

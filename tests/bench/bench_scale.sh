@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Issue 19 benchmarks on the sparse fixtures (synth --preset llama-405b / qwen3moe-30b-a3b):
 # open time, `stats --all --preset Q4_K_M` time and peak RSS, one layer's per-expert errors, and
-# a Q4_K_M dry run. The files are sparse (a few MB on disk); they are deleted on exit.
+# a Q4_K_M dry run, each with its wall time, CPU time (user + sys), peak RSS and the load average
+# around it (the machine may be shared: CPU time is what the load cannot inflate). The files are
+# sparse (a few MB on disk); they are deleted on exit.
 #
 #   tests/bench/bench_scale.sh [CLI] [WORK_DIR]    (defaults: build/app/cli/quantscope-cli /tmp/qs-scale)
 set -euo pipefail
@@ -10,14 +12,19 @@ work="${2:-/tmp/qs-scale}"
 mkdir -p "$work"
 trap 'rm -f "$work"/l405b.gguf "$work"/moe.gguf "$work"/time.txt' EXIT
 
-measure() {  # measure LABEL CMD...: wall seconds and peak RSS of one command
+measure() {  # measure LABEL CMD...: wall, CPU (user + sys), peak RSS and load of one command
     local label="$1"
     shift
+    local load
+    load=$(cut -d' ' -f1 /proc/loadavg)
     /usr/bin/time -v "$@" >"$work/out.txt" 2>"$work/time.txt"
-    local wall rss
+    local wall rss user sys
     wall=$(grep "Elapsed (wall clock)" "$work/time.txt" | awk '{print $NF}')
     rss=$(grep "Maximum resident set size" "$work/time.txt" | awk '{print $NF}')
-    printf '| %s | %s | %s KB |\n' "$label" "$wall" "$rss"
+    user=$(grep "User time" "$work/time.txt" | awk '{print $NF}')
+    sys=$(grep "System time" "$work/time.txt" | awk '{print $NF}')
+    printf '| %s | %s | %s + %s s | %s KB | %s -> %s |\n' "$label" "$wall" "$user" "$sys" "$rss" \
+        "$load" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 "$cli" synth --preset llama-405b -o "$work/l405b.gguf"
@@ -25,8 +32,8 @@ measure() {  # measure LABEL CMD...: wall seconds and peak RSS of one command
 du -h --apparent-size "$work/l405b.gguf" "$work/moe.gguf"
 du -h "$work/l405b.gguf" "$work/moe.gguf"
 
-echo "| step | wall | peak RSS |"
-echo "| --- | ---: | ---: |"
+echo "| step | wall | CPU user + sys | peak RSS | load average (1 min) before -> after |"
+echo "| --- | ---: | ---: | ---: | --- |"
 for m in l405b moe; do
     measure "$m: inspect (open + header)" "$cli" inspect "$work/$m.gguf"
     measure "$m: stats --all --preset Q4_K_M" "$cli" stats "$work/$m.gguf" --all --preset Q4_K_M --json
@@ -35,7 +42,7 @@ import json, sys
 j = json.load(open(sys.argv[1]))
 t = j["totals"]
 print(f"|   ({len(j['tensors'])} tensors, {t['sampled_tensors']} sampled, max rel. std error "
-      f"{100 * t['max_relative_std_error']:.2f} %, {j['seconds']:.1f} s inside) | | |")
+      f"{100 * t['max_relative_std_error']:.2f} %, {j['seconds']:.1f} s inside) | | | | |")
 EOF
     measure "$m: quantize --type Q4_K_M --dry-run" "$cli" quantize "$work/$m.gguf" -o "$work/x.gguf" --type Q4_K_M --dry-run
 done

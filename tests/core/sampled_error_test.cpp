@@ -57,11 +57,11 @@ TEST(SampledError, ExactEqualsTheEngineMetrics) {
 
 // The acceptance test of issue 19: on real weights, the sampled error lies within its stated
 // standard error band of the exact error for >= 95 % of (tensor, type) pairs. The band is
-// `band` standard errors: 2 (the usual 95 % band; one standard error covers ~68 % of a normal
-// estimate by definition) on stories260K's trained weights; 3 on the synth model, whose
-// Student-t (4 degrees of freedom) weights have an infinite fourth moment, so that per-row
-// energies are heavy-tailed and the standard error of a 64-row sample is itself noisy (~89 %
-// within 2 there, docs/BENCHMARKS.md). The shares within 1, 2 and 3 are printed.
+// `band` standard errors: 2, the 95 % band (one standard error covers ~68 % of a normal estimate
+// by definition), on stories260K's trained weights and on the synth model, whose Student-t (4
+// degrees of freedom) weights with outlier channels make per-row errors heavy-tailed (the
+// Satterthwaite-t widening of the standard error is what brings that case from 89 % to 95 %+).
+// The shares within 1, 2 and 3 are printed.
 void checkCoverage(const model::Model& m, const Imatrix* im, int64_t sampleRows,
                    const std::vector<TensorType>& types, int minPairs, double band) {
     int pairs = 0, within1 = 0, within2 = 0, within3 = 0, withinBand = 0;
@@ -116,7 +116,7 @@ TEST(SampledError, WithinStdErrorOfExactOnSynthWithImatrix) {
     ASSERT_TRUE(m.ok()) << m.error().what();
     auto im = synth::synthImatrix(*m, 5);
     ASSERT_TRUE(im.ok());
-    checkCoverage(*m, &*im, 64, {TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS}, 40, 3);
+    checkCoverage(*m, &*im, 64, {TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS}, 40, 2);
 }
 
 TEST(SampledError, SeededAndThreadIndependent) {
@@ -247,5 +247,57 @@ TEST(SampledError, SparseLargeFixturesOpenAndPlan) {
     }
 }
 
+}  // namespace
+}  // namespace qs::quant
+
+namespace qs::quant {
+namespace {
+// By hand (a minute): coverage over 6 seeds x 5 types at 16, 64 and 128 rows, on the synth tiny
+// model with an imatrix and on stories260K; the numbers behind kRowsPerStratum and
+// docs/BENCHMARKS.md. --gtest_also_run_disabled_tests --gtest_filter='*CoverageOverSeeds'
+TEST(SampledError, DISABLED_CoverageOverSeeds) {
+    test::TempDir dir;
+    synth::SynthOptions so;
+    ASSERT_TRUE(synth::writeSynthModel(so, dir.file("tiny.gguf")).ok());
+    auto m = model::openModel(dir.file("tiny.gguf"));
+    ASSERT_TRUE(m.ok());
+    auto im = synth::synthImatrix(*m, 5);
+    auto st = model::openModel(test::dataPath("models/stories260K.gguf"));
+    for (int64_t rows : {16, 64, 128}) {
+        for (int which = 0; which < 2; ++which) {
+            const model::Model& mm = which ? *st : *m;
+            const Imatrix* imp = which ? nullptr : &*im;
+            int n = 0, w1 = 0, w2 = 0, w3 = 0;
+            double sz = 0;
+            for (uint64_t seed = 1; seed <= 6; ++seed)
+                for (size_t i = 0; i < mm.tensors().size(); ++i) {
+                    const auto& t = mm.tensors()[i];
+                    if (!allowsQuantization(t) || t.rowCount() <= 2 * rows) continue;
+                    for (TensorType type : {TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS,
+                                            TensorType::Q4_0, TensorType::Q8_0}) {
+                        ErrorEstimateOptions o = sampledOptions(rows);
+                        o.sampling.seed = seed;
+                        o.imatrix = imp;
+                        auto s = estimateTensorError(mm, i, type, o);
+                        if (!s.ok() || s->copy) continue;
+                        o.sampling.exact = true;
+                        auto x = estimateTensorError(mm, i, type, o);
+                        if (!x.ok() || !(s->stdError > 0)) continue;
+                        const double z = (s->weightedNmse - x->weightedNmse) / s->stdError;
+                        w1 += std::fabs(z) <= 1;
+                        w2 += std::fabs(z) <= 2;
+                        w3 += std::fabs(z) <= 3;
+                        sz += z;
+                        ++n;
+                    }
+                }
+            if (n)
+                std::printf(
+                    "%s rows %lld: n %d  within1 %.1f within2 %.1f within3 %.1f meanz %.2f\n",
+                    which ? "stories" : "synth", (long long)rows, n, 100.0 * w1 / n, 100.0 * w2 / n,
+                    100.0 * w3 / n, sz / n);
+        }
+    }
+}
 }  // namespace
 }  // namespace qs::quant

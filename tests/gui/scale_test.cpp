@@ -2,7 +2,9 @@
 // refines them to exact on request or with "exact everywhere"; `*_exps` tensors expand into
 // their experts, each with its own error, while the type stays one per tensor (GGUF).
 
+#include <chrono>
 #include <cmath>
+#include <random>
 
 #include <QAction>
 #include <QSettings>
@@ -13,9 +15,12 @@
 #include <QTreeView>
 
 #include "error_atlas.h"
+#include "error_plot.h"
 #include "explorer_controller.h"
 #include "main_window.h"
 #include "plan_document.h"
+#include "plot_density.h"
+#include "plots_panel.h"
 #include "quant/ftype.h"
 #include "synth/synth.h"
 #include "tensor_panel.h"
@@ -55,6 +60,8 @@ private slots:
     void atlasSamplesThenRefinesToExact();
     void exactEverywhereMeasuresEveryRow();
     void expertTensorExpandsIntoExperts();
+    void errorPlotShowsDensityWhereCrowded();
+    void densityOfFiveThousandPoints();
 
 private:
     QTemporaryDir m_dir;
@@ -160,6 +167,83 @@ void ScaleTest::expertTensorExpandsIntoExperts() {
     QVERIFY(!(tree->flags(target) & Qt::ItemIsEditable));
     QCOMPARE(tree->index(0, TensorTableModel::Parameters, tensor).data(TensorTableModel::SortRole),
              QVariant(qint64(w.controller()->document()->model()->tensors()[t].nElements / 8)));
+}
+
+// The error plot's "auto" view: points while they stand apart, a density map (tensors per cell)
+// once there are fewer than 3 pixels a point; "points" and "density" force either. The map holds
+// every point of the plan.
+void ScaleTest::errorPlotShowsDensityWhereCrowded() {
+    MainWindow w;
+    w.resize(1400, 900);
+    w.show();
+    ErrorAtlas* atlas = w.controller()->errorAtlas();
+    QVERIFY(openAndWait(w, m_tiny));
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning() && atlas->missingCount() == 0, kTimeoutMs);
+    qs::gui::ErrorPlot* plot = w.findChild<qs::gui::PlotsPanel*>()->errorPlot();
+    QVERIFY(plot);
+    plot->setView(qs::gui::ErrorPlot::View::Auto);
+    const int points = plot->currentPointCount();
+    QVERIFY(points > 5);
+    // A plot wide enough for its points: points.
+    plot->plot()->setMinimumWidth(0);
+    plot->plot()->resize(qMax(400, 6 * points + 100), 300);
+    plot->refresh();
+    QVERIFY(!plot->densityShown());
+    QVERIFY(plot->plot()->graph(1)->visible());
+    // Squeezed to fewer than 3 pixels a point: the density map, holding every point.
+    plot->plot()->resize(points + 60, 300);
+    plot->refresh();
+    plot->plot()->replot();
+    QVERIFY2(plot->densityShown(), qPrintable(QString::number(plot->plot()->axisRect()->width())));
+    QVERIFY(!plot->plot()->graph(1)->visible());
+    QCOMPARE(plot->density()->grid().points, points);
+    QVERIFY(plot->density()->grid().maxCount >= 2);  // cells hold several tensors
+    // Forced either way, and the choice is kept.
+    plot->setView(qs::gui::ErrorPlot::View::Points);
+    QVERIFY(!plot->densityShown());
+    QCOMPARE(QSettings().value(QStringLiteral("plots/errorView")).toInt(), 1);
+    plot->plot()->resize(1000, 300);
+    plot->setView(qs::gui::ErrorPlot::View::Density);
+    QVERIFY(plot->densityShown());
+    QCOMPARE(plot->density()->grid().points, points);
+}
+
+// 5,000 tensors (a large MoE's expert rows): binned and drawn in well under a frame.
+void ScaleTest::densityOfFiveThousandPoints() {
+    QCustomPlot plot;
+    plot.resize(1200, 400);
+    plot.show();
+    plot.yAxis->setScaleType(QCPAxis::stLogarithmic);
+    plot.xAxis->setRange(-1, 5000);
+    plot.yAxis->setRange(1e-5, 1e-1);
+    qs::gui::DensityLayer layer(&plot, QColor(0x2563eb));
+    QVector<double> xs, ys;
+    std::mt19937 rng(7);
+    std::lognormal_distribution<double> err(std::log(2e-3), 0.8);
+    for (int i = 0; i < 5000; ++i) {
+        xs.append(i);
+        ys.append(std::clamp(err(rng), 1.1e-5, 0.09));
+    }
+    QVERIFY(qs::gui::pointsCrowd(5000, 1200));
+    QVERIFY(!qs::gui::pointsCrowd(300, 1200));
+    plot.replot();
+    const auto t0 = std::chrono::steady_clock::now();
+    layer.setPoints(xs, ys);
+    layer.setVisible(true);
+    plot.replot();
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    QCOMPARE(layer.grid().points, 5000);
+    int sum = 0;
+    for (int c : layer.grid().counts) sum += c;
+    QCOMPARE(sum, 5000);
+    QVERIFY(layer.grid().maxCount > 1);
+    // The cell under a point's pixel counts it.
+    const QPointF px(plot.xAxis->coordToPixel(xs[2500]), plot.yAxis->coordToPixel(ys[2500]));
+    QVERIFY(layer.countAt(px) >= 1);
+    qInfo("density of 5,000 points: binned and replotted in %.1f ms", ms);
+    QVERIFY2(ms < 200, qPrintable(QString::number(ms)));  // < 16 ms idle; loaded CI is slower
 }
 
 QTEST_MAIN(ScaleTest)

@@ -619,8 +619,8 @@ bool hasBestSearch(TensorType t) {
 
 Status encodeRowsBest(TensorType t, std::span<const float> src, std::span<uint8_t> dst,
                       int64_t rowLength, const float* importance, int threads,
-                      const std::string& tensorName) {
-    QS_TRY(encodeRows(t, src, dst, rowLength, importance, threads, tensorName));
+                      const std::string& tensorName, int64_t firstRow) {
+    QS_TRY(encodeRows(t, src, dst, rowLength, importance, threads, tensorName, firstRow));
     const Codec* c = codecOf(t);
     if (!c) return {};
     const Desc& D = c->desc;

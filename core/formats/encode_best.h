@@ -53,7 +53,7 @@ void bestRowWeights(std::span<const float> row, const float* importance, std::sp
 /// Same errors as encodeRows.
 Status encodeRowsBest(TensorType t, std::span<const float> src, std::span<uint8_t> dst,
                       int64_t rowLength, const float* importance, int threads,
-                      const std::string& tensorName = {});
+                      const std::string& tensorName = {}, int64_t firstRow = 0);
 
 /// encodeRows or encodeRowsBest by `q`.
 Status encodeRowsWith(Quantizer q, TensorType t, std::span<const float> src, std::span<uint8_t> dst,

@@ -155,7 +155,7 @@ FusedEncodeFn fusedLegacy(TensorType t) {
 
 Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
                       std::span<uint8_t> dst, int64_t rowLength, const float* importance,
-                      int threads, const std::string& tensorName) {
+                      int threads, const std::string& tensorName, int64_t firstRow) {
     const TypeTraits& tr = traits(t);
     const EncodeFn fn = reference ? tr.encodeReference : tr.encode;
     const std::string name(typeName(t));
@@ -208,14 +208,14 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
     if (badIn != kNone) {
         const int64_t col = firstNonFinite(src.data() + badIn * rowLength, rowLength);
         return makeError(ErrorCode::BadInput,
-                         "value at row " + std::to_string(badIn) + ", column " +
+                         "value at row " + std::to_string(firstRow + badIn) + ", column " +
                              std::to_string(col) + " is NaN or infinite",
                          {}, kNoOffset, tensorName);
     }
     const int64_t badOut = badOutputRow.load();
     if (badOut != kNone) {
         return makeError(ErrorCode::BadInput,
-                         "encoding row " + std::to_string(badOut) + " as " + name +
+                         "encoding row " + std::to_string(firstRow + badOut) + " as " + name +
                              " gives a NaN or infinite scale (values out of fp16 range)",
                          {}, kNoOffset, tensorName);
     }
@@ -287,14 +287,14 @@ bool requiresImportance(TensorType t) {
 
 Status encodeRows(TensorType t, std::span<const float> src, std::span<uint8_t> dst,
                   int64_t rowLength, const float* importance, int threads,
-                  const std::string& tensorName) {
-    return encodeRowsWith(t, false, src, dst, rowLength, importance, threads, tensorName);
+                  const std::string& tensorName, int64_t firstRow) {
+    return encodeRowsWith(t, false, src, dst, rowLength, importance, threads, tensorName, firstRow);
 }
 
 Status encodeRowsReference(TensorType t, std::span<const float> src, std::span<uint8_t> dst,
                            int64_t rowLength, const float* importance, int threads,
                            const std::string& tensorName) {
-    return encodeRowsWith(t, true, src, dst, rowLength, importance, threads, tensorName);
+    return encodeRowsWith(t, true, src, dst, rowLength, importance, threads, tensorName, 0);
 }
 
 }  // namespace qs::formats

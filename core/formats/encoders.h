@@ -41,10 +41,12 @@ bool requiresImportance(TensorType t);
 /// rows * rowBytes bytes; `importance` is rowLength floats or nullptr; threads 0 = default.
 /// Returns BadInput naming `tensorName` if the row length is not a multiple of the block size,
 /// the input (or importance) holds NaN/Inf, or an output scale is NaN/Inf (the check of
-/// ggml_validate_row_data); BadUsage if `t` cannot be encoded or the spans do not fit.
+/// ggml_validate_row_data); BadUsage if `t` cannot be encoded or the spans do not fit. Error
+/// messages number rows from `firstRow` (the tensor row of `src`'s first row, when `src` is a
+/// chunk of a larger tensor).
 Status encodeRows(TensorType t, std::span<const float> src, std::span<uint8_t> dst,
                   int64_t rowLength, const float* importance, int threads,
-                  const std::string& tensorName = {});
+                  const std::string& tensorName = {}, int64_t firstRow = 0);
 
 /// The argument checks encodeRows makes before it encodes, for other backends to make the same
 /// with the same messages: BadInput if the row length is not a positive multiple of the block

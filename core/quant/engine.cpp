@@ -120,7 +120,8 @@ Status runTensor(const model::Model& m, size_t index, TensorType type, const Qua
         time.decode += secondsSince(te);
         te = Clock::now();
         if (o.quantizer == formats::Quantizer::Best && formats::hasBestSearch(type)) {
-            QS_TRY(formats::encodeRowsBest(type, ref, bytes, rowLength, imp, o.threads, t.name));
+            QS_TRY(
+                formats::encodeRowsBest(type, ref, bytes, rowLength, imp, o.threads, t.name, r0));
         } else if (auto st = enc.encodeRows(type, ref, bytes, rowLength, imp, t.name); !st) {
             // A backend may refuse a case it does not cover (BadUsage, e.g. the GPU with an
             // importance-weighted search): the CPU does that chunk, with the same result.

@@ -162,9 +162,9 @@ Status runChunk(const model::Model& m, const TensorJob& job, const QuantizeOptio
     const double te = threadCpu();
     c.decode = te - td;
     if (o.quantizer == formats::Quantizer::Best && formats::hasBestSearch(job.type)) {
-        QS_TRY(formats::encodeRowsBest(job.type, c.ref, c.bytes, rowLength, imp, 1, t.name));
+        QS_TRY(formats::encodeRowsBest(job.type, c.ref, c.bytes, rowLength, imp, 1, t.name, c.r0));
     } else {
-        QS_TRY(formats::encodeRows(job.type, c.ref, c.bytes, rowLength, imp, 1, t.name));
+        QS_TRY(formats::encodeRows(job.type, c.ref, c.bytes, rowLength, imp, 1, t.name, c.r0));
     }
     if (o.metrics) {
         c.deq.resize(c.ref.size());

@@ -34,7 +34,8 @@ struct Spec {
     std::vector<int64_t> shape;
     TensorType source;
     TensorType target;
-    bool nan = false;  ///< one value NaN (row 2, column 5)
+    bool nan = false;  ///< one value NaN (row `nanRow`, column 5)
+    int64_t nanRow = 2;
 };
 
 // Deterministic weights with a few outliers, as real weights have.
@@ -87,7 +88,7 @@ std::string writeModel(const test::TempDir& dir, const std::vector<Spec>& specs)
         int64_t n = 1;
         for (auto d : s.shape) n *= d;
         auto v = weights(size_t(n), seed++);
-        if (s.nan) v[size_t(2 * s.shape[0] + 5)] = NAN;
+        if (s.nan) v[size_t(s.nanRow * s.shape[0] + 5)] = NAN;
         std::vector<uint8_t> bytes;
         if (s.source == TensorType::F16) {
             bytes.resize(v.size() * 2);
@@ -223,6 +224,28 @@ TEST(ExportPipeline, SplitExportWritesTheSameShards) {
     for (int threads : {1, 2}) {
         expectSame(exportWith(*m, plan, out, threads, true, nullptr, split), reference,
                    "split, threads " + std::to_string(threads));
+    }
+}
+
+// A bad value in a later chunk of a tensor is named by its row in the tensor, not in the chunk
+// (4096 x 300 F16: chunks of 128 rows, the NaN in the second).
+TEST(ExportPipeline, ErrorRowCountsFromTheTensorNotTheChunk) {
+    test::TempDir dir;
+    std::vector<Spec> specs{
+        {"blk.0.attn_norm.weight", {256}, TensorType::F32, TensorType::F32},
+        {"big.weight", {4096, 300}, TensorType::F16, TensorType::Q4_K, true, 200}};
+    auto m = model::openModel(writeModel(dir, specs));
+    ASSERT_TRUE(m.ok()) << m.error().what();
+    const auto plan = planOf(*m, specs);
+    for (formats::Quantizer q : {formats::Quantizer::Ggml, formats::Quantizer::Best}) {
+        quant::QuantizeOptions qo;
+        qo.threads = 2;
+        qo.quantizer = q;
+        auto s = quant::exportGguf(*m, plan, dir.file("out.gguf"), qo);
+        ASSERT_FALSE(s.ok());
+        EXPECT_EQ(s.error().tensor, "big.weight") << s.error().what();
+        EXPECT_NE(s.error().message.find("row 200, column 5"), std::string::npos)
+            << s.error().what();
     }
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/weight_view_util.h"
 #include "eval/cpu_features.h"
 #include "eval/kquant_dot.h"
 #include "eval/matmul.h"
@@ -88,30 +89,6 @@ std::vector<float> activations(int64_t rows, int64_t cols, uint32_t seed) {
     return x;
 }
 
-std::vector<uint8_t> encode(TensorType t, const std::vector<float>& w, int64_t cols) {
-    const auto& tr = formats::traits(t);
-    std::vector<uint8_t> out(size_t(int64_t(w.size()) / tr.blockSize * tr.blockBytes));
-    EXPECT_TRUE(formats::encodeRows(t, w, out, cols, nullptr, 1).ok());
-    return out;
-}
-
-eval::WeightView view(TensorType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
-    eval::WeightView v;
-    v.name = "test.weight";
-    v.type = t;
-    v.data = bytes;
-    v.rows = rows;
-    v.cols = cols;
-    v.rowBytes = uint64_t(cols / formats::traits(t).blockSize * formats::traits(t).blockBytes);
-    return v;
-}
-
-uint32_t bits(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
-}
-
 /// Eight Q4_K rows (nb super-blocks each) as llama.cpp's block_q4_Kx8 (repack.cpp's
 /// make_block_q4_Kx8 with 8-byte interleave): per super-block the eight fp16 d, the eight fp16
 /// dmin, per 32-value sub-block the eight rows' scale and min packed as one Q4_K scale array,
@@ -162,8 +139,8 @@ TEST(KQuantDot, DispatchedKernelEqualsPortable) {
     for (TensorType t : {TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
                          TensorType::IQ4_XS}) {
         SCOPED_TRACE(std::string(formats::typeName(t)));
-        const auto bytes = encode(t, w, cols);
-        const auto v = view(t, bytes, rows, cols);
+        const auto bytes = test::encodeWeights(t, w, cols);
+        const auto v = test::weightView(t, bytes, rows, cols);
         std::vector<float> y(size_t(nTok * rows));
         eval::matmul(v, x.data(), nTok, y.data(), 2);
         for (int64_t tk = 0; tk < nTok; ++tk) {
@@ -171,7 +148,8 @@ TEST(KQuantDot, DispatchedKernelEqualsPortable) {
                 // 13 rows: never repacked, every product in vec_dot order.
                 const float p = eval::detail::dotKQuantPortable(
                     t, v.storedRow(r).data(), x.data() + tk * cols, cols, false, false);
-                EXPECT_EQ(bits(y[size_t(tk * rows + r)]), bits(p)) << "row " << r;
+                EXPECT_EQ(test::floatBits(y[size_t(tk * rows + r)]), test::floatBits(p))
+                    << "row " << r;
             }
         }
     }
@@ -197,8 +175,8 @@ TEST(KQuantDotVsGgml, VecDotBitIdentical) {
         const GgmlTraitsCpu* tr = g.traits(int(t));
         ASSERT_TRUE(tr && tr->vecDot);
         ASSERT_EQ(tr->vecDotType, int(TensorType::Q8_K));
-        const auto bytes = encode(t, w, cols);
-        const auto wv = view(t, bytes, rows, cols);
+        const auto bytes = test::encodeWeights(t, w, cols);
+        const auto wv = test::weightView(t, bytes, rows, cols);
         for (int64_t tk = 0; tk < nTok; ++tk) {
             q8k->fromFloat(x.data() + tk * cols, xq.data(), cols);
             for (int64_t r = 0; r < rows; ++r) {
@@ -207,7 +185,7 @@ TEST(KQuantDotVsGgml, VecDotBitIdentical) {
                 const float ours = eval::detail::dotKQuantPortable(
                     t, wv.storedRow(r).data(), x.data() + tk * cols, cols, false, false);
                 ++total;
-                if (bits(ours) != bits(theirs)) {
+                if (test::floatBits(ours) != test::floatBits(theirs)) {
                     ++differ;
                     ADD_FAILURE() << "row " << r << " token " << tk << ": ours " << ours << " ggml "
                                   << theirs;
@@ -229,7 +207,7 @@ TEST(KQuantDotVsGgml, RepackedQ4KGemvGemmBitIdentical) {
     const int64_t cols = 768, rows = 16, nTok = 6, nb = cols / 256;
     const auto w = activations(rows, cols, 31);
     const auto x = activations(nTok, cols, 32);
-    const auto bytes = encode(TensorType::Q4_K, w, cols);
+    const auto bytes = test::encodeWeights(TensorType::Q4_K, w, cols);
     std::vector<uint8_t> packed;
     for (int64_t grp = 0; grp < rows / 8; ++grp) {
         const auto p = interleaveQ4K(bytes.data() + size_t(grp * 8 * nb * 144), nb);
@@ -249,17 +227,18 @@ TEST(KQuantDotVsGgml, RepackedQ4KGemvGemmBitIdentical) {
                int(rows));
     }
     // Ours: the dispatched matmul (16 rows: repacked), and the portable kernel per product.
-    const auto wv = view(TensorType::Q4_K, bytes, rows, cols);
+    const auto wv = test::weightView(TensorType::Q4_K, bytes, rows, cols);
     std::vector<float> ours(size_t(nTok * rows));
     eval::matmul(wv, x.data(), nTok, ours.data(), 2);
     for (int64_t tk = 0; tk < nTok; ++tk) {
         for (int64_t r = 0; r < rows; ++r) {
             const size_t i = size_t(tk * rows + r);
-            EXPECT_EQ(bits(ours[i]), bits(theirs[i]))
+            EXPECT_EQ(test::floatBits(ours[i]), test::floatBits(theirs[i]))
                 << "row " << r << " token " << tk << ": ours " << ours[i] << " ggml " << theirs[i];
             const float p = eval::detail::dotKQuantPortable(
                 TensorType::Q4_K, wv.storedRow(r).data(), x.data() + tk * cols, cols, true, tk < 4);
-            EXPECT_EQ(bits(p), bits(theirs[i])) << "portable, row " << r << " token " << tk;
+            EXPECT_EQ(test::floatBits(p), test::floatBits(theirs[i]))
+                << "portable, row " << r << " token " << tk;
         }
     }
     // The two orders do differ (so the comparison above can tell them apart).
@@ -274,7 +253,8 @@ TEST(KQuantDotVsGgml, RepackedQ4KGemvGemmBitIdentical) {
                 eval::detail::dotKQuantPortable(TensorType::Q4_K, row, xt, cols, true, false);
             const float vecDot =
                 eval::detail::dotKQuantPortable(TensorType::Q4_K, row, xt, cols, false, false);
-            orderMatters += bits(gemmOrder) != bits(gemvOrder) || bits(gemvOrder) != bits(vecDot);
+            orderMatters += test::floatBits(gemmOrder) != test::floatBits(gemvOrder) ||
+                            test::floatBits(gemvOrder) != test::floatBits(vecDot);
         }
     }
     std::printf("Q4_K: %d of %lld products depend on the kernel's order\n", orderMatters,
@@ -289,6 +269,7 @@ TEST(KQuantDotVsGgml, RepackedQ4KGemvGemmBitIdentical) {
     }
     eval::matmul(wv, x.data(), nTok, oursExpert.data(), 2, true, true);
     for (size_t i = 0; i < gemvAll.size(); ++i) {
-        EXPECT_EQ(bits(oursExpert[i]), bits(gemvAll[i])) << "expert, product " << i;
+        EXPECT_EQ(test::floatBits(oursExpert[i]), test::floatBits(gemvAll[i]))
+            << "expert, product " << i;
     }
 }

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../common/weight_view_util.h"
 #include "eval/matmul.h"
 #include "eval/q8_gemm.h"
 #include "formats/encoders.h"
@@ -35,30 +36,6 @@ std::vector<float> values(int64_t rows, int64_t cols, uint32_t seed) {
     return x;
 }
 
-std::vector<uint8_t> encode(TensorType t, const std::vector<float>& w, int64_t cols) {
-    const auto& tr = formats::traits(t);
-    std::vector<uint8_t> out(size_t(int64_t(w.size()) / tr.blockSize * tr.blockBytes));
-    EXPECT_TRUE(formats::encodeRows(t, w, out, cols, nullptr, 1).ok());
-    return out;
-}
-
-eval::WeightView view(TensorType t, const std::vector<uint8_t>& bytes, int64_t rows, int64_t cols) {
-    eval::WeightView v;
-    v.name = "test.weight";
-    v.type = t;
-    v.data = bytes;
-    v.rows = rows;
-    v.cols = cols;
-    v.rowBytes = uint64_t(cols / formats::traits(t).blockSize * formats::traits(t).blockBytes);
-    return v;
-}
-
-uint32_t bits(float f) {
-    uint32_t u;
-    std::memcpy(&u, &f, 4);
-    return u;
-}
-
 }  // namespace
 
 TEST(Q8Gemm, EqualsLaneOrderKernel) {
@@ -76,18 +53,19 @@ TEST(Q8Gemm, EqualsLaneOrderKernel) {
             SCOPED_TRACE(std::string(formats::typeName(t)) + " rows " + std::to_string(s.rows) +
                          " cols " + std::to_string(s.cols) + " tokens " + std::to_string(s.nTok));
             ASSERT_TRUE(eval::detail::q8GemmType(t, false));
-            const auto bytes = encode(t, w, s.cols);
-            const auto v = view(t, bytes, s.rows, s.cols);
+            const auto bytes = test::encodeWeights(t, w, s.cols);
+            const auto v = test::weightView(t, bytes, s.rows, s.cols);
             std::vector<float> gemm(size_t(s.nTok * s.rows), -1.0f), lanes(gemm.size(), -2.0f);
             eval::detail::matmulQ8Gemm(v, x.data(), s.nTok, gemm.data(), 2);
             eval::detail::matmulQ8IntLaneOrder(v, x.data(), s.nTok, lanes.data(), 2, false);
             for (size_t i = 0; i < gemm.size(); ++i) {
-                ASSERT_EQ(bits(gemm[i]), bits(lanes[i])) << "output " << i;
+                ASSERT_EQ(test::floatBits(gemm[i]), test::floatBits(lanes[i])) << "output " << i;
             }
             // And matmul's dispatch takes it.
             std::vector<float> dispatched(gemm.size());
             eval::matmul(v, x.data(), s.nTok, dispatched.data(), 1);
-            for (size_t i = 0; i < gemm.size(); ++i) ASSERT_EQ(bits(dispatched[i]), bits(gemm[i]));
+            for (size_t i = 0; i < gemm.size(); ++i)
+                ASSERT_EQ(test::floatBits(dispatched[i]), test::floatBits(gemm[i]));
         }
     }
 }
@@ -121,8 +99,8 @@ TEST(Q8GemmVsGgml, VecDotQ8_0BitIdentical) {
     const int64_t rows = 9, cols = 2048, nTok = 5;
     const auto w = values(rows, cols, 31);
     const auto x = values(nTok, cols, 32);
-    const auto bytes = encode(TensorType::Q8_0, w, cols);
-    const auto v = view(TensorType::Q8_0, bytes, rows, cols);
+    const auto bytes = test::encodeWeights(TensorType::Q8_0, w, cols);
+    const auto v = test::weightView(TensorType::Q8_0, bytes, rows, cols);
     std::vector<float> ours(size_t(nTok * rows));
     eval::matmul(v, x.data(), nTok, ours.data(), 2);
     std::vector<uint8_t> xq(size_t(cols / 32 * 34));
@@ -131,7 +109,8 @@ TEST(Q8GemmVsGgml, VecDotQ8_0BitIdentical) {
         for (int64_t r = 0; r < rows; ++r) {
             float s = 0;
             q8->vecDot(int(cols), &s, 0, v.storedRow(r).data(), 0, xq.data(), 0, 1);
-            EXPECT_EQ(bits(ours[size_t(t * rows + r)]), bits(s)) << "token " << t << " row " << r;
+            EXPECT_EQ(test::floatBits(ours[size_t(t * rows + r)]), test::floatBits(s))
+                << "token " << t << " row " << r;
         }
     }
     dlclose(h);
@@ -147,14 +126,14 @@ TEST(MatmulF16, BatchShapeDoesNotChangeBits) {
         const uint16_t h = formats::floatToHalf(w[i]);
         std::memcpy(bytes.data() + 2 * i, &h, 2);
     }
-    const auto v = view(TensorType::F16, bytes, rows, cols);
+    const auto v = test::weightView(TensorType::F16, bytes, rows, cols);
     std::vector<float> batch(size_t(nTok * rows));
     eval::matmul(v, x.data(), nTok, batch.data(), 2);
     for (int64_t t = 0; t < nTok; ++t) {
         std::vector<float> one(static_cast<size_t>(rows));
         eval::matmul(v, x.data() + t * cols, 1, one.data(), 1);
         for (int64_t r = 0; r < rows; ++r) {
-            ASSERT_EQ(bits(batch[size_t(t * rows + r)]), bits(one[size_t(r)]))
+            ASSERT_EQ(test::floatBits(batch[size_t(t * rows + r)]), test::floatBits(one[size_t(r)]))
                 << "token " << t << " row " << r;
         }
     }

@@ -7,10 +7,14 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 // g++ 12 flags the AVX-512 intrinsics' own undefined pass-through operands (a false positive).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #endif
 
 #include "eval/cpu_features.h"

@@ -1,6 +1,7 @@
 #include "eval/kquant_dot.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -18,6 +19,7 @@
 #endif
 
 #include "eval/cpu_features.h"
+#include "eval/kquant_dot_avx512.h"
 #include "formats/block_layouts.h"
 #include "formats/half.h"
 #include "formats/iq_grids.h"
@@ -27,6 +29,35 @@ namespace qs::eval::detail {
 
 using formats::TensorType;
 namespace blk = formats::blocks;
+
+namespace {
+std::atomic<int> gLevelCap{int(KDotLevel::Avx512)};
+}  // namespace
+
+KDotLevel kquantDotSupported() {
+#if defined(__x86_64__) || defined(__i386__)
+    if (cpuHasAvx2Fma() && kquantAvx512Supported()) return KDotLevel::Avx512;
+    if (cpuHasAvx2Fma()) return KDotLevel::Avx2;
+#endif
+    return KDotLevel::Portable;
+}
+
+KDotLevel kquantDotLevel() {
+    return KDotLevel(std::min(int(kquantDotSupported()), gLevelCap.load()));
+}
+
+void setKQuantDotLevel(KDotLevel level) {
+    gLevelCap.store(int(level));
+}
+
+const char* kquantDotLevelName(KDotLevel level) {
+    switch (level) {
+    case KDotLevel::Portable: return "portable";
+    case KDotLevel::Avx2: return "avx2";
+    case KDotLevel::Avx512: return "avx512";
+    }
+    return "?";
+}
 
 bool kquantIntDotType(TensorType t) {
     return t == TensorType::Q3_K || t == TensorType::Q4_K || t == TensorType::Q5_K ||
@@ -237,7 +268,7 @@ void quantizeQ8KFast(const float* x, int64_t n, int8_t* q, float* d, int16_t* bs
 #if defined(__x86_64__) || defined(__i386__)
     static const bool avx512 =
         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-    if (avx512) {
+    if (avx512 && kquantDotLevel() != KDotLevel::Portable) {
         quantizeQ8KAvx512(x, n, q, d, bsums);
         return;
     }
@@ -600,6 +631,34 @@ void chunkPlain(const ChunkJob& j, int32_t* sums) {
     chunkBody(j, intSumsPlain, nullptr, sums);
 }
 
+/// The AVX-512 path: chunks of whole 16-row groups, unpacked, repacked and multiplied.
+void matmulPacked16(const WeightView& w, const ActQ8K& a, int64_t nTok, bool repacked,
+                    int64_t gemmTokens, float* y, int threads) {
+    const int64_t C = w.cols, R = w.rows, nb = C / kQK;
+    // About 32 KiB of quants per chunk: 32 rows of 768 values, 16 of 2048.
+    const int64_t rowsPerChunk =
+        std::clamp<int64_t>(32768 / std::max<int64_t>(C, 1) / 16, 1, 4) * 16;
+    const int64_t nChunks = (R + rowsPerChunk - 1) / rowsPerChunk;
+    const KTokensQ8K tokens{a.q.data(), a.d.data(), a.bsums.data()};
+    parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
+        RowsInt rw;
+        rw.resize(rowsPerChunk, C);
+        KPacked16 packed;
+        for (int64_t c = cb; c < ce; ++c) {
+            const int64_t r0 = c * rowsPerChunk, r1 = std::min(R, r0 + rowsPerChunk);
+            for (int64_t r = r0; r < r1; ++r) {
+                const int64_t i = r - r0;
+                unpackRow(w.type, w.storedRow(r).data(), C, rw.q.data() + i * C,
+                          rw.s.data() + i * (C / 16), rw.m.data() + i * (C / 16),
+                          rw.d.data() + i * nb, rw.dmin.data() + i * nb);
+            }
+            packRows16(rw.q.data(), rw.s.data(), rw.m.data(), rw.d.data(), rw.dmin.data(), r1 - r0,
+                       C, packed);
+            kquantPackedAvx512(w.type, packed, tokens, nTok, repacked, gemmTokens, y + r0, R);
+        }
+    });
+}
+
 }  // namespace
 
 void matmulKQuant(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
@@ -618,8 +677,14 @@ void matmulKQuant(const WeightView& w, const float* x, int64_t nTok, float* y, i
     const bool repacked = repackedQ4K(w, expert);
     // The repacked GEMM takes the activation rows in groups of four, the GEMV the rest.
     const int64_t gemmTokens = repacked && !expert ? nTok - nTok % 4 : 0;
+    const KDotLevel level = kquantDotLevel();
+    if (level == KDotLevel::Avx512 &&
+        (w.type == TensorType::Q4_K || w.type == TensorType::Q5_K || w.type == TensorType::Q6_K)) {
+        matmulPacked16(w, a, nTok, repacked, gemmTokens, y, threads);
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
-    const auto run = cpuHasAvx2Fma() ? chunkAvx2 : chunkPlain;
+    const auto run = level >= KDotLevel::Avx2 ? chunkAvx2 : chunkPlain;
 #else
     const auto run = chunkPlain;
 #endif

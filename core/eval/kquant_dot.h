@@ -8,14 +8,31 @@
 //  - the others (and Q4_K elsewhere): ggml_vec_dot_*_q8_K's AVX2 order, eight int32 lanes of
 //    scaled 4-value products fused into eight float accumulators per super-block, then a fixed
 //    horizontal sum (the Q4_K/Q5_K minimum terms on the side).
-// The integer sums are exact, so only the float steps need to follow ggml; an AVX2 kernel
-// (chosen at run time) and a portable one give identical results.
+// The integer sums are exact, so only the float steps need to follow ggml; an AVX-512 kernel
+// (Q4_K, Q5_K, Q6_K; eval/kquant_dot_avx512.h), an AVX2 kernel (chosen at run time) and a
+// portable one give identical results.
 
 #include <cstdint>
 
 #include "eval/llama_model.h"
 
 namespace qs::eval::detail {
+
+/// The kernel levels, best last. The level only picks the kernel: the order emulated (which of
+/// llama.cpp's kernels) follows the CPU, so every level gives the same bits.
+enum class KDotLevel : int { Portable = 0, Avx2 = 1, Avx512 = 2 };
+
+/// The best level this CPU runs (Avx512: AVX-512 F, BW, VL and VNNI).
+KDotLevel kquantDotSupported();
+
+/// The level in use: the supported one unless a test lowered it.
+KDotLevel kquantDotLevel();
+
+/// Uses `level`, clamped to the supported one (tests; thread-safe, but set it between runs).
+void setKQuantDotLevel(KDotLevel level);
+
+/// "portable", "avx2" or "avx512".
+const char* kquantDotLevelName(KDotLevel level);
 
 /// Weight types with an integer Q8_K product here.
 bool kquantIntDotType(formats::TensorType t);

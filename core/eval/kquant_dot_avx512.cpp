@@ -32,10 +32,9 @@ inline int32_t pack16(int lo, int hi) {
 
 bool kquantAvx512Supported() {
 #if defined(__x86_64__) || defined(__i386__)
-    static const bool has = __builtin_cpu_supports("avx512f") &&
-                            __builtin_cpu_supports("avx512bw") &&
-                            __builtin_cpu_supports("avx512vl") &&
-                            __builtin_cpu_supports("avx512vnni");
+    static const bool has =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
     return has;
 #else
     return false;
@@ -104,9 +103,10 @@ inline int32_t load32(const int8_t* p) {
 /// times the scale, added per pair of sub-blocks; the GEMM fuses each pair into the lane's
 /// chain, the GEMV the sum of the four.
 template <int NT, bool kGemm>
-[[gnu::always_inline]] QS_TARGET_AVX512 inline void q4kRepackedGroup(
-    const KPacked16& w, int64_t g, const KTokensQ8K& a, int64_t t0, float* y, int64_t ldy,
-    int rowsHere) {
+[[gnu::always_inline]] QS_TARGET_AVX512 inline void q4kRepackedGroup(const KPacked16& w, int64_t g,
+                                                                     const KTokensQ8K& a,
+                                                                     int64_t t0, float* y,
+                                                                     int64_t ldy, int rowsHere) {
     const int64_t nb = w.nb, C = w.C;
     __m512 acc[NT], accm[NT];
     for (int k = 0; k < NT; ++k) acc[k] = accm[k] = _mm512_setzero_ps();
@@ -178,9 +178,9 @@ template <int NT, bool kGemm>
 /// per super-block the eight lanes' chains, the Q6_K offset, the Q4_K / Q5_K minima.
 template <int NT, TensorType kType>
 [[gnu::always_inline]] QS_TARGET_AVX512 inline void vecDotGroup(const KPacked16& w, int64_t g,
-                                                                 const KTokensQ8K& a, int64_t t0,
-                                                                 float* y, int64_t ldy,
-                                                                 int rowsHere) {
+                                                                const KTokensQ8K& a, int64_t t0,
+                                                                float* y, int64_t ldy,
+                                                                int rowsHere) {
     const int64_t nb = w.nb, C = w.C;
     __m512 facc[NT][8], faccm[NT][4], summs[NT];
     for (int k = 0; k < NT; ++k) {
@@ -208,8 +208,8 @@ template <int NT, TensorType kType>
             for (int l = 0; l < 8; ++l) {
                 const __m512i wv = _mm512_loadu_si512(qb + (s * 8 + l) * 64);
                 for (int k = 0; k < NT; ++k) {
-                    const __m512i p = _mm512_maddubs_epi16(
-                        wv, _mm512_set1_epi32(load32(ak[k] + 32 * s + 4 * l)));
+                    const __m512i p =
+                        _mm512_maddubs_epi16(wv, _mm512_set1_epi32(load32(ak[k] + 32 * s + 4 * l)));
                     acc[k][l] = _mm512_dpwssd_epi32(acc[k][l], p, l < 4 ? scLo : scHi);
                 }
             }
@@ -224,7 +224,8 @@ template <int NT, TensorType kType>
             for (int l = 0; l < 8; ++l) {
                 __m512i o = acc[k][l];
                 if (kType == TensorType::Q6_K) {
-                    const __m512i op = _mm512_loadu_si512(w.offPair.data() + (blk * 8 + l) * kLanes);
+                    const __m512i op =
+                        _mm512_loadu_si512(w.offPair.data() + (blk * 8 + l) * kLanes);
                     o = _mm512_sub_epi32(
                         o, _mm512_slli_epi32(_mm512_madd_epi16(op, _mm512_set1_epi32(bsp[l])), 5));
                 }
@@ -255,13 +256,13 @@ template <int NT, TensorType kType>
     for (int k = 0; k < NT; ++k) {
         const __m512* v = facc[k];
         // hsum_float_8: (i + i+4), then (0+2) + (1+3).
-        __m512 r = _mm512_add_ps(
-            _mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
-            _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
+        __m512 r =
+            _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(v[0], v[4]), _mm512_add_ps(v[2], v[6])),
+                          _mm512_add_ps(_mm512_add_ps(v[1], v[5]), _mm512_add_ps(v[3], v[7])));
         if (kType == TensorType::Q4_K) {
             const __m512* m = faccm[k];
-            r = _mm512_add_ps(r, _mm512_add_ps(_mm512_add_ps(m[0], m[2]),
-                                               _mm512_add_ps(m[1], m[3])));
+            r = _mm512_add_ps(r,
+                              _mm512_add_ps(_mm512_add_ps(m[0], m[2]), _mm512_add_ps(m[1], m[3])));
         }
         if (kType == TensorType::Q5_K) r = _mm512_add_ps(r, summs[k]);
         _mm512_mask_storeu_ps(y + (t0 + k) * ldy, keep, r);

@@ -93,27 +93,26 @@ void expectEveryLevelMatches(TensorType t, const std::vector<uint8_t>& bytes, in
         std::vector<float> ref(size_t(nTok * rows));
         for (int64_t tk = 0; tk < nTok; ++tk) {
             for (int64_t r = 0; r < rows; ++r) {
-                ref[size_t(tk * rows + r)] = eval::detail::dotKQuantPortable(
-                    t, v.storedRow(r).data(), x.data() + tk * cols, cols, repacked,
-                    tk < gemmTokens);
+                ref[size_t(tk * rows + r)] =
+                    eval::detail::dotKQuantPortable(t, v.storedRow(r).data(), x.data() + tk * cols,
+                                                    cols, repacked, tk < gemmTokens);
             }
         }
         for (const KDotLevel level : levels()) {
             eval::detail::setKQuantDotLevel(level);
             ASSERT_EQ(eval::detail::kquantDotLevel(), level);
             SCOPED_TRACE(std::string(formats::typeName(t)) + " " +
-                         eval::detail::kquantDotLevelName(level) + " rows " +
-                         std::to_string(rows) + " tokens " + std::to_string(nTok) +
-                         (expert ? " expert" : ""));
+                         eval::detail::kquantDotLevelName(level) + " rows " + std::to_string(rows) +
+                         " tokens " + std::to_string(nTok) + (expert ? " expert" : ""));
             for (const int threads : {1, 2}) {
                 std::vector<float> y(size_t(nTok * rows), -1.0f);
                 eval::matmul(v, x.data(), nTok, y.data(), threads, true, expert);
                 int differ = 0;
                 for (size_t i = 0; i < y.size(); ++i) {
                     if (test::floatBits(y[i]) != test::floatBits(ref[i]) && differ++ < 3) {
-                        ADD_FAILURE() << "row " << int64_t(i) % rows << " token "
-                                      << int64_t(i) / rows << ": " << y[i] << " vs portable "
-                                      << ref[i];
+                        ADD_FAILURE()
+                            << "row " << int64_t(i) % rows << " token " << int64_t(i) / rows << ": "
+                            << y[i] << " vs portable " << ref[i];
                     }
                 }
                 EXPECT_EQ(differ, 0);
@@ -122,8 +121,8 @@ void expectEveryLevelMatches(TensorType t, const std::vector<uint8_t>& bytes, in
     }
 }
 
-const TensorType kTypes[] = {TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K,
-                             TensorType::Q6_K, TensorType::IQ4_XS};
+const TensorType kTypes[] = {TensorType::Q3_K, TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K,
+                             TensorType::IQ4_XS};
 
 }  // namespace
 

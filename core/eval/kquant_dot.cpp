@@ -639,7 +639,9 @@ void matmulPacked16(const WeightView& w, const ActQ8K& a, int64_t nTok, bool rep
     const int64_t rowsPerChunk =
         std::clamp<int64_t>(32768 / std::max<int64_t>(C, 1) / 16, 1, 4) * 16;
     const int64_t nChunks = (R + rowsPerChunk - 1) / rowsPerChunk;
-    const KTokensQ8K tokens{a.q.data(), a.d.data(), a.bsums.data()};
+    std::vector<int32_t> pairs(size_t(nTok * (C / 64)));
+    bsumPairs(a.bsums.data(), nTok, C, pairs.data());
+    const KTokensQ8K tokens{a.q.data(), a.d.data(), a.bsums.data(), pairs.data()};
     parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
         RowsInt rw;
         rw.resize(rowsPerChunk, C);

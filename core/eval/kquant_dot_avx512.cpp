@@ -80,17 +80,19 @@ void packRows16(const int8_t* q, const int16_t* s, const int16_t* m, const float
     }
 }
 
+void bsumPairs(const int16_t* bsums, int64_t nTok, int64_t C, int32_t* out) {
+    for (int64_t i = 0; i < nTok * (C / 64); ++i) {
+        const int16_t* bs = bsums + 4 * i;
+        out[i] = pack16(bs[0] + bs[1], bs[2] + bs[3]);
+    }
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 
 #define QS_TARGET_AVX512 \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
 namespace {
-
-/// The minimum terms' activation side of pair p: (bsum32 of sub-block 2p, of 2p + 1) as int16.
-inline int32_t bsumPair(const int16_t* bs, int p) {
-    return pack16(bs[4 * p] + bs[4 * p + 1], bs[4 * p + 2] + bs[4 * p + 3]);
-}
 
 inline int32_t load32(const int8_t* p) {
     int32_t v;
@@ -118,11 +120,11 @@ template <int NT, bool kGemm>
         const __m512 wd = _mm512_loadu_ps(w.d.data() + blk * kLanes);
         const __m512 wdm = _mm512_loadu_ps(w.dmin.data() + blk * kLanes);
         const int8_t* ak[NT];
-        const int16_t* bk[NT];
+        const int32_t* bk[NT];
         __m512 ds[NT], dm[NT];
         for (int k = 0; k < NT; ++k) {
             ak[k] = a.q + (t0 + k) * C + b * kQK;
-            bk[k] = a.bsums + (t0 + k) * (C / 16) + b * 16;
+            bk[k] = a.bsumPairs + ((t0 + k) * nb + b) * 4;
             const __m512 xd = _mm512_set1_ps(a.d[(t0 + k) * nb + b]);
             ds[k] = _mm512_mul_ps(wd, xd);
             dm[k] = _mm512_mul_ps(wdm, xd);
@@ -149,7 +151,7 @@ template <int NT, bool kGemm>
             for (int k = 0; k < NT; ++k) {
                 const __m512i o = _mm512_add_epi32(_mm512_mullo_epi32(s0[k], sc0),
                                                    _mm512_mullo_epi32(s1[k], sc1));
-                const __m512i om = _mm512_madd_epi16(mins, _mm512_set1_epi32(bsumPair(bk[k], p)));
+                const __m512i om = _mm512_madd_epi16(mins, _mm512_set1_epi32(bk[k][p]));
                 if (kGemm) {
                     acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(o), ds[k], acc[k]);
                     accm[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(om), dm[k], accm[k]);
@@ -237,7 +239,7 @@ template <int NT, TensorType kType>
                 for (int i = 0; i < 4; ++i) {
                     prod[i] = _mm512_madd_epi16(
                         _mm512_loadu_si512(w.minPair.data() + (blk * 4 + i) * kLanes),
-                        _mm512_set1_epi32(bsumPair(bk[k], i)));
+                        _mm512_set1_epi32(a.bsumPairs[((t0 + k) * nb + b) * 4 + i]));
                 }
                 if (kType == TensorType::Q4_K) {
                     for (int i = 0; i < 4; ++i) {

@@ -38,7 +38,11 @@ struct KTokensQ8K {
     const int8_t* q;
     const float* d;
     const int16_t* bsums;
+    const int32_t* bsumPairs;  // C/64 per token: (bsum32 of sub-block 2p, of 2p + 1) as int16
 };
+
+/// The bsumPairs of `nTok` tokens' bsums (C/16 each).
+void bsumPairs(const int16_t* bsums, int64_t nTok, int64_t C, int32_t* out);
 
 /// y[t * ldy + r] for every token t < nTok and packed row r: `repacked` Q4_K in the GEMM order
 /// for the tokens below gemmTokens and the GEMV order after; otherwise `type`'s vec_dot order.

@@ -69,7 +69,8 @@ void packRows16(const int8_t* q, const int16_t* s, const int16_t* m, const float
                 out.scPair[size_t((blk * 16 + k) * kLanes + r)] = pack16(ss[k], ss[k]);
             }
             for (int l = 0; l < 8; ++l) {
-                out.offPair[size_t((blk * 8 + l) * kLanes + r)] = pack16(ss[2 * l], ss[2 * l + 1]);
+                out.offPair[size_t((blk * 8 + l) * kLanes + r)] =
+                    pack16(-32 * ss[2 * l], -32 * ss[2 * l + 1]);
             }
             for (int p = 0; p < 4; ++p) {
                 out.minPair[size_t((blk * 4 + p) * kLanes + r)] = pack16(ms[4 * p], ms[4 * p + 2]);
@@ -200,9 +201,19 @@ template <int NT, TensorType kType>
             ak[k] = a.q + (t0 + k) * C + b * kQK;
             bk[k] = a.bsums + (t0 + k) * (C / 16) + b * 16;
         }
+        // Q6_K's offset first: −32 · (scale 2l · bsum 2l + scale 2l+1 · bsum 2l+1) in lane l.
         __m512i acc[NT][8];
         for (int k = 0; k < NT; ++k) {
-            for (int l = 0; l < 8; ++l) acc[k][l] = _mm512_setzero_si512();
+            for (int l = 0; l < 8; ++l) {
+                acc[k][l] = _mm512_setzero_si512();
+                if (kType == TensorType::Q6_K) {
+                    int32_t bsp;
+                    std::memcpy(&bsp, bk[k] + 2 * l, 4);
+                    acc[k][l] = _mm512_madd_epi16(
+                        _mm512_loadu_si512(w.offPair.data() + (blk * 8 + l) * kLanes),
+                        _mm512_set1_epi32(bsp));
+                }
+            }
         }
         for (int s = 0; s < 8; ++s) {
             const __m512i scLo = _mm512_loadu_si512(scp + (2 * s) * kLanes);
@@ -221,17 +232,8 @@ template <int NT, TensorType kType>
         for (int k = 0; k < NT; ++k) {
             const float xd = a.d[(t0 + k) * nb + b];
             const __m512 dv = _mm512_mul_ps(_mm512_set1_ps(xd), wd);
-            int32_t bsp[8];
-            std::memcpy(bsp, bk[k], sizeof bsp);
             for (int l = 0; l < 8; ++l) {
-                __m512i o = acc[k][l];
-                if (kType == TensorType::Q6_K) {
-                    const __m512i op =
-                        _mm512_loadu_si512(w.offPair.data() + (blk * 8 + l) * kLanes);
-                    o = _mm512_sub_epi32(
-                        o, _mm512_slli_epi32(_mm512_madd_epi16(op, _mm512_set1_epi32(bsp[l])), 5));
-                }
-                facc[k][l] = _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(o), facc[k][l]);
+                facc[k][l] = _mm512_fmadd_ps(dv, _mm512_cvtepi32_ps(acc[k][l]), facc[k][l]);
             }
             if (kType == TensorType::Q4_K || kType == TensorType::Q5_K) {
                 const __m512 dmin = _mm512_mul_ps(_mm512_set1_ps(-xd), wdm);

@@ -24,7 +24,7 @@ struct KPacked16 {
     std::vector<uint8_t> q;        // [group][block][32-value chunk s][4-value lane l][row][4]
     std::vector<int32_t> sc32;     // [group][block][sub-block j][row]: its scale
     std::vector<int32_t> scPair;   // [group][block][16-value group k][row]: (scale, scale) int16
-    std::vector<int32_t> offPair;  // [group][block][lane l][row]: (scale 2l, scale 2l+1) int16
+    std::vector<int32_t> offPair;  // [group][block][lane l][row]: −32 · (scale 2l, 2l+1) int16
     std::vector<int32_t> minPair;  // [group][block][pair p][row]: (min 2p, min 2p+1) int16
     std::vector<float> d, dmin;    // [group][block][row]
 };

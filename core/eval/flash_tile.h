@@ -27,8 +27,8 @@ void flashTileAvx2W8(const float* q, const float* k, const float* v, int64_t qSt
                      int64_t kvStride, int h, int group, int64_t t0, int64_t t1, int hd,
                      float scale, float softcap, int window, float* out, float* scratch);
 void flashTilePlain(const float* q, const float* k, const float* v, int64_t qStride,
-                    int64_t kvStride, int h, int group, int64_t t0, int64_t t1, int hd,
-                    float scale, float softcap, int window, float* out, float* scratch);
+                    int64_t kvStride, int h, int group, int64_t t0, int64_t t1, int hd, float scale,
+                    float softcap, int window, float* out, float* scratch);
 
 /// True when the CPU runs flashTileAvx512 (AVX-512 F and DQ).
 bool flashTileAvx512Available();

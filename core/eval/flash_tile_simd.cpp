@@ -50,8 +50,7 @@ void buildKeyTiles(const float* k, int64_t kvStride, int nHeadKv, int hd, int64_
 #if defined(__x86_64__) || defined(__i386__)
 
 bool flashTileAvx512Available() {
-    static const bool has =
-        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+    static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
     return has;
 }
 
@@ -65,9 +64,8 @@ QS_FLASH_TARGET inline __m512 expf16(__m512 x) {
     const __m512 r = _mm512_set1_ps(0x1.8p23f);
     const __m512 z = _mm512_fmadd_ps(x, _mm512_set1_ps(0x1.715476p+0f), r);
     const __m512 n = _mm512_sub_ps(z, r);
-    const __m512 b = _mm512_fnmadd_ps(
-        n, _mm512_set1_ps(0x1.7f7d1cp-20f),
-        _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
+    const __m512 b = _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0x1.62e4p-1f), x));
     const __m512 u = _mm512_mul_ps(b, b);
     const __m512 j = _mm512_fmadd_ps(
         _mm512_fmadd_ps(
@@ -75,8 +73,7 @@ QS_FLASH_TARGET inline __m512 expf16(__m512 x) {
             _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
         u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, _mm512_set1_ps(1.0f)));
     const __m512 res = _mm512_scalef_ps(j, n);
-    const __mmask16 big =
-        _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_NLE_UQ);
+    const __mmask16 big = _mm512_cmp_ps_mask(_mm512_abs_ps(n), _mm512_set1_ps(192.0f), _CMP_NLE_UQ);
     if (big == 0) return res;
     const __mmask16 neg = _mm512_cmp_ps_mask(n, _mm512_setzero_ps(), _CMP_LE_OQ);
     const __m512 alt = _mm512_mask_mov_ps(_mm512_set1_ps(INFINITY), neg, _mm512_setzero_ps());
@@ -94,8 +91,7 @@ QS_FLASH_TARGET inline float reduce16(__m512 v) {
 // Scores of RB queries against the tile's 64 keys: one fused chain over the head dimension per
 // score, s = fma(k[d], q[d], s) from d = 0.
 template <int RB>
-QS_FLASH_TARGET inline void scoreRows(const float* const* qrow, const float* Kt, int hd,
-                                      float* P) {
+QS_FLASH_TARGET inline void scoreRows(const float* const* qrow, const float* Kt, int hd, float* P) {
     __m512 a[RB][4];
     for (int rb = 0; rb < RB; ++rb) {
         for (int c = 0; c < 4; ++c) a[rb][c] = _mm512_setzero_ps();
@@ -176,8 +172,8 @@ QS_FLASH_TARGET void flashTileAvx512(const float* q, const float* keyTiles, cons
     const int nq = int(t1 - t0);
     const int64_t g = h / group;
     const int64_t nTiles = (nTok + kKv - 1) / kKv;
-    float* P = scratch;          // nq x 64: scores, then probabilities
-    float* acc = P + 64 * kKv;   // nq x hd
+    float* P = scratch;         // nq x 64: scores, then probabilities
+    float* acc = P + 64 * kKv;  // nq x hd
     float M[64], S[64];
     int live[64];
     const float* qrow[64];
@@ -213,8 +209,9 @@ QS_FLASH_TARGET void flashTileAvx512(const float* q, const float* keyTiles, cons
             __m512 tmaxV = negInf;
             for (int c = 0; c < 4; ++c) {
                 const __m512i kk = _mm512_add_epi32(iota, _mm512_set1_epi32(16 * c));
-                const __mmask16 in = _mm512_cmp_epi32_mask(kk, _mm512_set1_epi32(lo), _MM_CMPINT_NLT) &
-                                     _mm512_cmp_epi32_mask(kk, _mm512_set1_epi32(hi), _MM_CMPINT_LE);
+                const __mmask16 in =
+                    _mm512_cmp_epi32_mask(kk, _mm512_set1_epi32(lo), _MM_CMPINT_NLT) &
+                    _mm512_cmp_epi32_mask(kk, _mm512_set1_epi32(hi), _MM_CMPINT_LE);
                 x[c] = _mm512_mask_mov_ps(negInf, in,
                                           _mm512_mul_ps(_mm512_loadu_ps(pr + 16 * c), scaleV));
                 // max(x, m) keeps m where x is NaN, as std::max(m, x) does.

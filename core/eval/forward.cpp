@@ -15,6 +15,7 @@
 #include "eval/forward_blocks.h"
 #include "eval/ggml_math.h"
 #include "eval/matmul.h"
+#include "eval/scratch_pool.h"
 #include "formats/half.h"
 #include "parallel/parallel.h"
 
@@ -314,7 +315,7 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
     // The AVX-512 tile (the same floats) reads the keys transposed once per call.
     const bool avx512Tile =
         softcap == 0.0f && hd % 16 == 0 && cpuHasAvx512() && detail::flashTileAvx512Available();
-    std::vector<float> keyTiles;
+    detail::PooledVector<float> keyTiles(0);
     const auto row = !cpuHasAvx2Fma() ? flashRowPlain
                      : cpuHasAvx512() ? flashRowAvx2W16
                                       : flashRowAvx2;
@@ -326,8 +327,8 @@ void attentionFlashF16(const float* q, const float* k, const float* v, float* ou
         const int64_t n = b1 - b0;
         if (n >= 64 && hd % epr == 0) {
             const int64_t nTiles = (n + 63) / 64;
-            if (avx512Tile && keyTiles.empty()) {
-                keyTiles.resize(size_t(detail::keyTilesSize(Hkv, hd, nTok)));
+            if (avx512Tile && keyTiles.vec().empty()) {
+                keyTiles.vec().resize(size_t(detail::keyTilesSize(Hkv, hd, nTok)));
                 detail::buildKeyTiles(k, kvStride, Hkv, hd, nTok, keyTiles.data(), threads);
             }
             parallel::parallelFor(threads, int64_t(H) * nTiles, 1, [&](int64_t b, int64_t e) {

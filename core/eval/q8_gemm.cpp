@@ -1,9 +1,10 @@
 #include "eval/q8_gemm.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
-#include <mutex>
+#include <utility>
 #include <vector>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -17,6 +18,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
+#include "eval/scratch_pool.h"
 #include "formats/half.h"
 #include "formats/type_table.h"
 #include "parallel/parallel.h"
@@ -256,6 +258,15 @@ QS_Q8_TARGET void runTile(const uint8_t* wg, const uint8_t* acts, int64_t nb, in
     storeResults<NP>(acc, r0, R, t0, nTok, y);
 }
 
+using TileFn = void (*)(const uint8_t*, const uint8_t*, int64_t, int64_t, int64_t, int64_t, int64_t,
+                        float*);
+template <int... NP>
+constexpr std::array<TileFn, sizeof...(NP)> tileTable(std::integer_sequence<int, NP...>) {
+    return {runTile<NP + 1>...};
+}
+// runTiles[np - 1]: the micro-kernel of np token pairs.
+constexpr auto runTiles = tileTable(std::make_integer_sequence<int, kMaxPairs>{});
+
 // The packed weights of a task's chunk: reused by the thread across tasks and calls (a task
 // runs no nested parallel loop, so no other task can take the buffer while it is in use).
 std::vector<uint8_t>& packBuffer() {
@@ -263,48 +274,13 @@ std::vector<uint8_t>& packBuffer() {
     return buffer;
 }
 
-// The quantized activations of a call: taken from a small pool and given back, so that calls
-// reuse their pages; a call that runs inside another's parallel loop takes its own buffer.
-class ActBuffer {
-public:
-    explicit ActBuffer(size_t bytes) {
-        {
-            std::lock_guard lock(mutex());
-            auto& pool = free();
-            if (!pool.empty()) {
-                buf_ = std::move(pool.back());
-                pool.pop_back();
-            }
-        }
-        if (buf_.size() < bytes) buf_.resize(bytes);
-    }
-    ~ActBuffer() {
-        std::lock_guard lock(mutex());
-        if (free().size() < 4) free().push_back(std::move(buf_));
-    }
-    ActBuffer(const ActBuffer&) = delete;
-    ActBuffer& operator=(const ActBuffer&) = delete;
-    uint8_t* data() { return buf_.data(); }
-
-private:
-    static std::mutex& mutex() {
-        static std::mutex m;
-        return m;
-    }
-    static std::vector<std::vector<uint8_t>>& free() {
-        static std::vector<std::vector<uint8_t>> pool;
-        return pool;
-    }
-    std::vector<uint8_t> buf_;
-};
-
 }  // namespace
 
 void matmulQ8Gemm(const WeightView& w, const float* x, int64_t nTok, float* y, int threads) {
     const int64_t C = w.cols, R = w.rows, nb = C / 32;
     if (nTok <= 0 || R <= 0) return;
     const int64_t nPairs = (nTok + 1) / 2;
-    ActBuffer actBuf(size_t(nPairs * nb * kPairBlockBytes));
+    PooledVector<uint8_t> actBuf(size_t(nPairs * nb * kPairBlockBytes));
     uint8_t* acts = actBuf.data();
     quantizePairs(x, nTok, C, threads, acts);
     // Tasks: a chunk of row groups, packed by the task into its thread's buffer (sized to stay
@@ -336,13 +312,7 @@ void matmulQ8Gemm(const WeightView& w, const float* x, int64_t nTok, float* y, i
                         const int np = int(std::min<int64_t>(kMaxPairs, p1 - p));
                         const uint8_t* a = acts + p * nb * kPairBlockBytes;
                         const int64_t r0 = g * kRows, t0 = 2 * p;
-                        switch (np) {
-                        case 5: runTile<5>(wg, a, nb, r0, R, t0, nTok, y); break;
-                        case 4: runTile<4>(wg, a, nb, r0, R, t0, nTok, y); break;
-                        case 3: runTile<3>(wg, a, nb, r0, R, t0, nTok, y); break;
-                        case 2: runTile<2>(wg, a, nb, r0, R, t0, nTok, y); break;
-                        default: runTile<1>(wg, a, nb, r0, R, t0, nTok, y); break;
-                        }
+                        runTiles[np - 1](wg, a, nb, r0, R, t0, nTok, y);
                     }
                 }
             }

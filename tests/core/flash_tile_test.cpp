@@ -74,8 +74,8 @@ void checkTile(const Case& c, uint32_t seed) {
                                       fast.data(), scratch.data());
         for (size_t i = 0; i < ref.size(); ++i) {
             ASSERT_TRUE(sameFloat(ref[i], fast[i]))
-                << "output " << i << " (token " << int64_t(i) / qStride << "): " << ref[i]
-                << " vs " << fast[i];
+                << "output " << i << " (token " << int64_t(i) / qStride << "): " << ref[i] << " vs "
+                << fast[i];
         }
     }
 }
@@ -88,23 +88,23 @@ TEST(FlashTile, Avx512EqualsPortableBody) {
         GTEST_SKIP() << "CPU without AVX-512: the AVX-512 tile is not taken";
     }
     const Case cases[] = {
-        {150, 64, 6, 2, 0, 0.125f, 64, 128, false},    // a full tile, two key tiles
-        {150, 64, 6, 2, 0, 0.125f, 128, 150, false},   // the last, partial tile
-        {200, 64, 4, 4, 0, 0.125f, 10, 74, false},     // a ubatch's tile, not aligned to 64
-        {150, 80, 4, 2, 0, 0.11f, 64, 128, false},     // value blocks of 4 + 1 vectors
-        {150, 16, 2, 1, 0, 0.25f, 64, 128, false},     // one vector per head
-        {150, 128, 2, 1, 0, 0.09f, 64, 128, false},    // two value blocks of 4
-        {200, 48, 3, 1, 37, 0.14f, 128, 192, false},   // sliding window: rows and tiles masked
-        {200, 64, 2, 2, 5, 0.125f, 64, 100, false},    // a window shorter than a tile
-        {150, 64, 2, 1, 0, 40.0f, 64, 128, false},     // exp arguments far below -192 * ln 2
-        {150, 64, 2, 1, 0, 0.125f, 64, 128, true},     // inf and NaN keys, zero query
-        {70, 32, 2, 1, 0, 0.2f, 1, 65, false},         // queries from position 1
+        {150, 64, 6, 2, 0, 0.125f, 64, 128, false},   // a full tile, two key tiles
+        {150, 64, 6, 2, 0, 0.125f, 128, 150, false},  // the last, partial tile
+        {200, 64, 4, 4, 0, 0.125f, 10, 74, false},    // a ubatch's tile, not aligned to 64
+        {150, 80, 4, 2, 0, 0.11f, 64, 128, false},    // value blocks of 4 + 1 vectors
+        {150, 16, 2, 1, 0, 0.25f, 64, 128, false},    // one vector per head
+        {150, 128, 2, 1, 0, 0.09f, 64, 128, false},   // two value blocks of 4
+        {200, 48, 3, 1, 37, 0.14f, 128, 192, false},  // sliding window: rows and tiles masked
+        {200, 64, 2, 2, 5, 0.125f, 64, 100, false},   // a window shorter than a tile
+        {150, 64, 2, 1, 0, 40.0f, 64, 128, false},    // exp arguments far below -192 * ln 2
+        {150, 64, 2, 1, 0, 0.125f, 64, 128, true},    // inf and NaN keys, zero query
+        {70, 32, 2, 1, 0, 0.2f, 1, 65, false},        // queries from position 1
     };
     uint32_t seed = 5;
     for (const Case& c : cases) {
-        SCOPED_TRACE("nTok " + std::to_string(c.nTok) + " hd " + std::to_string(c.hd) +
-                     " window " + std::to_string(c.window) + " tile " + std::to_string(c.t0) +
-                     ".." + std::to_string(c.t1));
+        SCOPED_TRACE("nTok " + std::to_string(c.nTok) + " hd " + std::to_string(c.hd) + " window " +
+                     std::to_string(c.window) + " tile " + std::to_string(c.t0) + ".." +
+                     std::to_string(c.t1));
         checkTile(c, seed++);
     }
 }

@@ -27,6 +27,32 @@ inline float roundF16(float x) {
     return formats::halfToFloat(formats::floatToHalf(x));
 }
 
+// x rounded to F16 and back in place (the F16 KV cache): F16C's conversions where the CPU has
+// them (round to nearest even, NaN quieted as floatToHalf does; the same bits), else
+// formats::floatToHalf.
+#if defined(__x86_64__) || defined(__i386__)
+QS_EVAL_TARGET_AVX2 void roundToF16Avx2(float* x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_ps(x + i, _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT)));
+    }
+    for (; i < n; ++i) x[i] = roundF16(x[i]);
+}
+#endif
+void roundToF16(float* x, int64_t n, int threads) {
+    parallel::parallelFor(threads, (n + 4095) / 4096, 1, [&](int64_t b, int64_t e) {
+        const int64_t i0 = b * 4096, i1 = std::min(n, e * 4096);
+#if defined(__x86_64__) || defined(__i386__)
+        if (cpuHasAvx2Fma()) {
+            roundToF16Avx2(x + i0, i1 - i0);
+            return;
+        }
+#endif
+        for (int64_t i = i0; i < i1; ++i) x[i] = roundF16(x[i]);
+    });
+}
+
 // RoPE on nTok x nHeads heads of headDim values, in place.
 // freqBase/freqScale are the layer's (sliding layers may differ); cos and sin are scaled by
 // rope.scaling.attn_factor (ggml's mscale).
@@ -464,8 +490,8 @@ Status forward(const LlamaModel& model, std::span<const int32_t> tokens,
         }
         const bool f16 = options.attention != Attention::F32;
         if (f16) {
-            for (float& f : k) f = roundF16(f);
-            for (float& f : v) f = roundF16(f);
+            roundToF16(k.data(), int64_t(k.size()), threads);
+            roundToF16(v.data(), int64_t(v.size()), threads);
         }
         const int window = swa ? c.nSwa : 0;
         if (options.attention == Attention::FlashF16) {

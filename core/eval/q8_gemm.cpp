@@ -199,8 +199,9 @@ QS_Q8_TARGET inline void microKernel(const uint8_t* wg, const uint8_t* acts, int
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + i * 32)));
             const __m512i corr = _mm512_broadcast_i64x4(
                 _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + kRows * 32 + i * 32)));
-            const __m512 dw =
-                _mm512_set1_ps(*reinterpret_cast<const float*>(blk + kRows * 64 + i * 4));
+            float dwf;
+            std::memcpy(&dwf, blk + kRows * 64 + i * 4, 4);
+            const __m512 dw = _mm512_set1_ps(dwf);
             for (int p = 0; p < NP; ++p) {
                 const __m512 s = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, xv[p], wv));
                 const __m512 dd = _mm512_mul_ps(

@@ -7,7 +7,9 @@
 // lane-order kernel of matmul.cpp; only the work is laid out differently: weights stay int8
 // (Q8_0's bytes as they are), activations are stored as unsigned bytes x + 128 with the
 // weight's -128 * sum correction as the accumulator's start, so that one vpdpbusd makes a
-// block's lanes, and a micro-kernel runs four weight rows by six tokens (two tokens per zmm).
+// block's lanes, and a micro-kernel runs four weight rows by ten tokens (two tokens per zmm).
+// The activations are quantized once per call (AVX-512), each chunk of rows is packed into a
+// per-thread buffer right before use.
 
 #include <cstdint>
 

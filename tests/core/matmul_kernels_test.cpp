@@ -8,6 +8,7 @@
 
 #include <dlfcn.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -66,6 +67,57 @@ TEST(Q8Gemm, EqualsLaneOrderKernel) {
             eval::matmul(v, x.data(), s.nTok, dispatched.data(), 1);
             for (size_t i = 0; i < gemm.size(); ++i)
                 ASSERT_EQ(test::floatBits(dispatched[i]), test::floatBits(gemm[i]));
+        }
+    }
+}
+
+TEST(Q8Gemm, EdgeValuesAndTileShapesEqualLaneOrder) {
+    // Every micro-kernel width (1 to 5 token pairs), several tiles of pairs and chunks of row
+    // groups (1024 columns: 15 pairs per tile), and activations at the quantizer's edges:
+    // NaN and inf (quantized to 0 with an infinite scale), values that round to a tie at
+    // x * 127 / amax, subnormals, a block of -0, and weights of -128 (Q8_0's full range).
+    if (!eval::detail::q8GemmAvailable()) GTEST_SKIP() << "CPU without AVX-512 VNNI";
+    struct Shape {
+        int64_t rows, cols, nTok;
+    };
+    for (const Shape s :
+         {Shape{4, 64, 1}, Shape{6, 64, 3}, Shape{9, 96, 5}, Shape{11, 64, 7}, Shape{8, 64, 9},
+          Shape{7, 128, 13}, Shape{66, 1024, 41}, Shape{130, 256, 64}}) {
+        auto w = values(s.rows, s.cols, 51);
+        auto x = values(s.nTok, s.cols, 52);
+        const int64_t C = s.cols;
+        auto set = [&](int64_t t, int64_t j, float f) {
+            if (t < s.nTok) x[size_t(t * C + j)] = f;
+        };
+        set(0, 40, NAN);
+        set(0, 70, 1e-42f);  // subnormal
+        for (int j = 0; j < 32; ++j) set(1, 32 + j, -0.0f);
+        set(1, 5, INFINITY);
+        set(2, 33, -INFINITY);
+        // Ties: amax 127 gives id 1, so x.5 values round to even.
+        for (int j = 0; j < 32; ++j) set(s.nTok - 1, j, j == 0 ? 127.0f : float(j % 7) - 2.5f);
+        std::vector<float> xNoNan = x;
+        for (float& f : xNoNan) f = std::isnan(f) ? 0.0f : f;
+        auto bytes = test::encodeWeights(TensorType::Q8_0, w, C);
+        bytes[2] = 0x80;  // row 0, block 0, first quant: -128
+        bytes[size_t(C / 32 * 34) + 10] = 0x80;
+        const auto v = test::weightView(TensorType::Q8_0, bytes, s.rows, C);
+        SCOPED_TRACE("rows " + std::to_string(s.rows) + " cols " + std::to_string(C) + " tokens " +
+                     std::to_string(s.nTok));
+        for (int threads : {1, 2}) {
+            std::vector<float> gemm(size_t(s.nTok * s.rows), -1.0f), lanes(gemm.size(), -2.0f);
+            eval::detail::matmulQ8Gemm(v, x.data(), s.nTok, gemm.data(), threads);
+            // The GEMM quantizes a NaN to 0 and leaves it out of the block's maximum (the
+            // lane-order kernel would carry it into a NaN product): its reference input has 0
+            // there. An infinite activation makes its blocks' products NaN in both.
+            eval::detail::matmulQ8IntLaneOrder(v, xNoNan.data(), s.nTok, lanes.data(), threads,
+                                               false);
+            for (size_t i = 0; i < gemm.size(); ++i) {
+                const bool bothNan = std::isnan(gemm[i]) && std::isnan(lanes[i]);
+                ASSERT_TRUE(bothNan || test::floatBits(gemm[i]) == test::floatBits(lanes[i]))
+                    << "token " << int64_t(i) / s.rows << " row " << int64_t(i) % s.rows << ": "
+                    << gemm[i] << " vs " << lanes[i];
+            }
         }
     }
 }

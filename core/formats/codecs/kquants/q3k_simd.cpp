@@ -90,12 +90,12 @@ QS_I512 __m512 absPs(__m512 v) {
 
 /// The state of one super-block's 16 coordinate descents, lane g for sub-block g.
 struct Set {
-    __m512 x[16];    ///< x[i] lane g: value i of sub-block g
-    __m512 w[16];    ///< x * x
-    __m512 wx[16];   ///< w * x
-    __m512 L[16];    ///< the current level (-4..3) as a float
-    __m512 wxL[16];  ///< wx * L
-    __m512 wLL[16];  ///< w * L * L
+    __m512 x[16];             ///< x[i] lane g: value i of sub-block g
+    __m512 w[16];             ///< x * x
+    __m512 wx[16];            ///< w * x
+    __m512 L[16];             ///< the current level (-4..3) as a float
+    __m512 wxL[16];           ///< wx * L
+    __m512 wLL[16];           ///< w * L * L
     __m512 sumlx, suml2, sq;  ///< sq = sumlx * sumlx
     __mmask16 flat, active;
 };
@@ -144,8 +144,7 @@ QS_I512 __mmask16 step(Set& s, int i) {
     const __m512 nwll = _mm512_mul_ps(_mm512_mul_ps(s.w[i], newL), newL);
     const __m512 slx2 = _mm512_add_ps(slx, nwx);
     const __m512 sl22 = _mm512_add_ps(sl2, nwll);
-    const __mmask16 posl2 =
-        _mm512_mask_cmp_ps_mask(differs, sl22, _mm512_setzero_ps(), _CMP_GT_OQ);
+    const __mmask16 posl2 = _mm512_mask_cmp_ps_mask(differs, sl22, _mm512_setzero_ps(), _CMP_GT_OQ);
     const __m512 s2 = _mm512_mul_ps(slx2, slx2);
     const __mmask16 upd = _mm512_mask_cmp_ps_mask(posl2, _mm512_mul_ps(s2, s.suml2),
                                                   _mm512_mul_ps(s.sq, sl22), _CMP_GT_OQ);
@@ -188,8 +187,7 @@ QS_I512 void finish(const float* xb, Set& s, uint8_t* out) {
         const __m512i low = _mm512_and_si512(l, _mm512_set1_epi32(0xF));
         const __m512i nib =
             _mm512_or_si512(low, _mm512_slli_epi32(_mm512_shuffle_i32x4(low, low, 0xEE), 4));
-        const __m512i shifts =
-            _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);
+        const __m512i shifts = _mm512_setr_epi32(0, 0, 0, 0, 2, 2, 2, 2, 4, 4, 4, 4, 6, 6, 6, 6);
         __m512i hi = _mm512_sllv_epi32(_mm512_srli_epi32(l, 4), shifts);
         hi = _mm512_or_si512(hi, _mm512_shuffle_i32x4(hi, hi, 0xEE));  // quarters 0|2, 1|3
         hi = _mm512_or_si512(hi, _mm512_shuffle_i32x4(hi, hi, 0x01));  // quarter 0: all four
@@ -217,7 +215,8 @@ QS_I512 void finish(const float* xb, Set& s, uint8_t* out) {
     }
     for (int g = 0; g < 16; ++g) {
         if (dz & (1u << g)) continue;
-        const __m512i l = nearest(_mm512_div_ps(_mm512_loadu_ps(xb + 16 * g), _mm512_set1_ps(dv[g])));
+        const __m512i l =
+            nearest(_mm512_div_ps(_mm512_loadu_ps(xb + 16 * g), _mm512_set1_ps(dv[g])));
         N[g] = _mm512_add_epi32(
             _mm512_max_epi32(_mm512_set1_epi32(-4), _mm512_min_epi32(_mm512_set1_epi32(3), l)),
             _mm512_set1_epi32(4));

@@ -187,6 +187,14 @@ QS_T512 inline __m512i absBitsOf512(__m512 v) {
     return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
 }
 
+/// The input check from the 16 blocks' extremes: max |x| = max(max, -min) per block for
+/// finite values (an infinity is one too), any NaN (the unordered compares) as 0x7fc00000.
+QS_T512 inline __m512i checkFromExtremes(__m512i mabs, __m512 mn, __m512 mx, __mmask16 nan) {
+    const __m512 a = _mm512_max_ps(mx, _mm512_sub_ps(_mm512_setzero_ps(), mn));
+    mabs = _mm512_max_epi32(mabs, absBitsOf512(a));
+    return nan != 0 ? _mm512_max_epi32(mabs, _mm512_set1_epi32(0x7fc00000)) : mabs;
+}
+
 /// Q8_0 (Kind 0), Q4_0 / Q5_0 (Kind 1, divisor -8 / -16), Q4_1 / Q5_1 (Kind 2, 15 / 31) for
 /// the 16 blocks at x, fused with the input check: `mabs` takes the largest |x| bits.
 template <int Kind>
@@ -194,15 +202,15 @@ QS_T512 inline void group16(const float* x, float divisor, Group16& g, __m512i& 
     __m512 a[16];
     if constexpr (Kind == 2) {
         __m512 b[16];
-        __m512i m = mabs;
+        __mmask16 nan = 0;
         for (int k = 0; k < 16; ++k) {
             const __m512 x0 = _mm512_loadu_ps(x + 32 * k), x1 = _mm512_loadu_ps(x + 32 * k + 16);
-            m = _mm512_max_epi32(m, _mm512_max_epi32(absBitsOf512(x0), absBitsOf512(x1)));
+            nan = __mmask16(nan | _mm512_cmp_ps_mask(x0, x1, _CMP_UNORD_Q));
             a[k] = _mm512_min_ps(x0, x1);
             b[k] = _mm512_max_ps(x0, x1);
         }
-        mabs = m;
         const __m512 mn = reduce16x16<false>(a), mx = reduce16x16<true>(b);
+        mabs = checkFromExtremes(mabs, mn, mx, nan);
         _mm512_store_ps(g.min, mn);
         alignas(64) float maxs[16];
         _mm512_store_ps(maxs, mx);
@@ -222,15 +230,15 @@ QS_T512 inline void group16(const float* x, float divisor, Group16& g, __m512i& 
         // The signed value of largest magnitude, the first on ties (+0 for a zero block):
         // from the block's max and min, the scalar search only where +a and -a both occur.
         __m512 b[16];
-        __m512i m = mabs;
+        __mmask16 nan = 0;
         for (int k = 0; k < 16; ++k) {
             const __m512 x0 = _mm512_loadu_ps(x + 32 * k), x1 = _mm512_loadu_ps(x + 32 * k + 16);
-            m = _mm512_max_epi32(m, _mm512_max_epi32(absBitsOf512(x0), absBitsOf512(x1)));
+            nan = __mmask16(nan | _mm512_cmp_ps_mask(x0, x1, _CMP_UNORD_Q));
             a[k] = _mm512_min_ps(x0, x1);
             b[k] = _mm512_max_ps(x0, x1);
         }
-        mabs = m;
         const __m512 mn = reduce16x16<false>(a), mx = reduce16x16<true>(b);
+        mabs = checkFromExtremes(mabs, mn, mx, nan);
         const __m512 negMn = _mm512_sub_ps(_mm512_setzero_ps(), mn);
         const __mmask16 pos = _mm512_cmp_ps_mask(mx, negMn, _CMP_GT_OQ);
         const __mmask16 neg = _mm512_cmp_ps_mask(mx, negMn, _CMP_LT_OQ);

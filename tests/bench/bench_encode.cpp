@@ -8,9 +8,10 @@
 // bytes (a memcpy per row, same split over the same threads): the ceiling of a memory-bound
 // encoder. Each of our runs also reports copy_frac, its throughput as a fraction of that
 // probe's (timed once per thread count and data set at start-up, best of a few runs). The
-// golden data (256 KiB) stays in the L2 cache; the Encode/big/... runs tile it to 64 MiB, so
-// that the copy and the memory-bound types (F16, BF16, legacy plain) run at DRAM speed, as
-// they do on a real model.
+// golden data (256 KiB) stays in the L2 cache; the Encode/mid/... runs tile it to 4 MiB (past
+// the 1 MiB L2, inside the 32 MiB L3) and the Encode/big/... runs to 64 MiB, so that the copy
+// and the memory-bound types (F16, BF16, legacy plain) run at L3 and at DRAM speed, as they do
+// on a real model.
 //
 //   qs_bench_encode --benchmark_min_time=0.2
 #include <benchmark/benchmark.h>
@@ -23,6 +24,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "formats/codecs/iqgrid/iqgrid.h"
@@ -51,21 +53,22 @@ const std::vector<float>& weights() {
     return w;
 }
 
-/// The golden weights tiled to 64 MiB (rows of kCols), for the DRAM-bound runs.
-const std::vector<float>& bigWeights() {
-    static const std::vector<float> w = [] {
-        const auto& g = weights();
-        std::vector<float> out;
-        if (g.empty()) return out;
-        out.reserve(g.size() * 256);
-        for (int k = 0; k < 256; ++k) out.insert(out.end(), g.begin(), g.end());
-        return out;
-    }();
-    return w;
+/// The data sets: the golden weights (256 KiB, in L2), tiled to 4 MiB (L3) and to 64 MiB.
+enum class Size { Golden = 0, Mid = 1, Big = 2 };
+
+/// The golden weights tiled `times` times (rows of kCols).
+std::vector<float> tiled(int times) {
+    const auto& g = weights();
+    std::vector<float> out;
+    if (g.empty()) return out;
+    out.reserve(g.size() * size_t(times));
+    for (int k = 0; k < times; ++k) out.insert(out.end(), g.begin(), g.end());
+    return out;
 }
 
-const std::vector<float>& dataOf(bool big) {
-    return big ? bigWeights() : weights();
+const std::vector<float>& dataOf(Size size) {
+    static const std::vector<float> mid = tiled(16), big = tiled(256);
+    return size == Size::Big ? big : size == Size::Mid ? mid : weights();
 }
 
 const std::vector<float>& imatrix() {
@@ -113,8 +116,8 @@ void copyRows(const std::vector<float>& x, std::vector<float>& out, int threads)
     });
 }
 
-void benchCopy(benchmark::State& state, int threads, bool big) {
-    const auto& x = dataOf(big);
+void benchCopy(benchmark::State& state, int threads, Size size) {
+    const auto& x = dataOf(size);
     std::vector<float> out(x.size());
     for (auto _ : state) {
         copyRows(x, out, threads);
@@ -125,11 +128,11 @@ void benchCopy(benchmark::State& state, int threads, bool big) {
 }
 
 /// Copy throughput in bytes/s on `threads` threads: the best of 5 runs of 50 ms each.
-double copyBytesPerSecond(int threads, bool big) {
-    static double cached[2][3] = {{0, 0, 0}, {0, 0, 0}};
-    double& c = cached[big ? 1 : 0][std::min(threads, 2)];
+double copyBytesPerSecond(int threads, Size size) {
+    static double cached[3][3] = {{0, 0, 0}, {0, 0, 0}, {0, 0, 0}};
+    double& c = cached[int(size)][std::min(threads, 2)];
     if (c > 0) return c;
-    const auto& x = dataOf(big);
+    const auto& x = dataOf(size);
     std::vector<float> out(x.size());
     for (int run = 0; run < 5; ++run) {
         int64_t calls = 0;
@@ -146,16 +149,16 @@ double copyBytesPerSecond(int threads, bool big) {
     return c;
 }
 
-void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads, bool big) {
-    const auto& x = dataOf(big);
+void benchOurs(benchmark::State& state, TensorType type, bool withImatrix, int threads, Size size) {
+    const auto& x = dataOf(size);
     if (x.empty()) {
         state.SkipWithError("golden weights.f32 missing");
         return;
     }
     std::vector<uint8_t> out(*qs::formats::byteSize(type, x.size()));
-    const float* imp = withImatrix && !big ? imatrix().data() : nullptr;
+    const float* imp = withImatrix && size == Size::Golden ? imatrix().data() : nullptr;
     qs::formats::detail::prepareGridTables(type);
-    const double copyBps = copyBytesPerSecond(threads, big);
+    const double copyBps = copyBytesPerSecond(threads, size);
     for (auto _ : state) {
         const auto s = qs::formats::encodeRows(type, x, out, kCols, imp, threads);
         if (!s.ok()) {
@@ -209,7 +212,7 @@ void registerAll() {
         TensorType::NVFP4,  TensorType::Q1_0,    TensorType::Q2_0};
     for (const int threads : {1, 2}) {
         benchmark::RegisterBenchmark(("Encode/copy/threads:" + std::to_string(threads)).c_str(),
-                                     benchCopy, threads, false)
+                                     benchCopy, threads, Size::Golden)
             ->UseRealTime();
     }
     for (const bool imat : {false, true}) {
@@ -220,7 +223,7 @@ void registerAll() {
                                            (imat ? "/imat" : "/plain") +
                                            "/threads:" + std::to_string(threads);
                 benchmark::RegisterBenchmark(("Encode/ours/" + suffix).c_str(), benchOurs, t, imat,
-                                             threads, false)
+                                             threads, Size::Golden)
                     ->UseRealTime();
                 benchmark::RegisterBenchmark(("Encode/ggml/" + suffix).c_str(), benchGgml, t, imat,
                                              threads)
@@ -228,18 +231,22 @@ void registerAll() {
             }
         }
     }
-    // DRAM-bound: the memory-bound types on 64 MiB, beside a copy of the same 64 MiB.
-    for (const int threads : {1, 2}) {
-        const std::string th = "/threads:" + std::to_string(threads);
-        benchmark::RegisterBenchmark(("Encode/big/copy" + th).c_str(), benchCopy, threads, true)
-            ->UseRealTime();
-        for (const TensorType t :
-             {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
-              TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1}) {
-            const std::string name =
-                "Encode/big/ours/" + std::string(qs::formats::typeName(t)) + "/plain" + th;
-            benchmark::RegisterBenchmark(name.c_str(), benchOurs, t, false, threads, true)
+    // L3- and DRAM-bound: the memory-bound types on 4 MiB and 64 MiB, beside a copy of the
+    // same bytes.
+    for (const auto& [size, label] : {std::pair{Size::Mid, "mid"}, std::pair{Size::Big, "big"}}) {
+        for (const int threads : {1, 2}) {
+            const std::string th = "/threads:" + std::to_string(threads);
+            const std::string pre = std::string("Encode/") + label;
+            benchmark::RegisterBenchmark((pre + "/copy" + th).c_str(), benchCopy, threads, size)
                 ->UseRealTime();
+            for (const TensorType t :
+                 {TensorType::F16, TensorType::BF16, TensorType::Q8_0, TensorType::Q4_0,
+                  TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1}) {
+                const std::string name =
+                    pre + "/ours/" + std::string(qs::formats::typeName(t)) + "/plain" + th;
+                benchmark::RegisterBenchmark(name.c_str(), benchOurs, t, false, threads, size)
+                    ->UseRealTime();
+            }
         }
     }
 }

@@ -224,6 +224,74 @@ TEST(EncodeSimd, LegacyFusedCheckEveryLevel) {
     }
 }
 
+/// The legacy plain kernels' per-block extremes, 16 blocks at a time: blocks where +a and -a
+/// both occur (either first, at any position: Q4_0/Q5_0 take the first), several values of the
+/// largest magnitude, zero blocks of +0 and -0 in either order, zero extremes next to values of
+/// one sign (Q4_1/Q5_1 take the sign of the first zero), the extreme in the last position; on
+/// 40 blocks (two groups of 16 and a tail), at every level, against the reference.
+TEST(EncodeSimd, LegacySignedExtremesEveryLevel) {
+    LevelGuard guard;
+    std::mt19937 rng(77);
+    std::uniform_real_distribution<float> uni(-1.f, 1.f);
+    const int blocks = 40;
+    std::vector<float> x(size_t(blocks) * 32);
+    for (int b = 0; b < blocks; ++b) {
+        float* xb = x.data() + 32 * b;
+        for (int j = 0; j < 32; ++j) xb[j] = uni(rng);
+        const int p = int(rng() % 32), q = int((p + 1 + rng() % 31) % 32);
+        switch (b % 10) {
+        case 0: xb[p] = 3.f, xb[q] = -3.f; break;  // +a and -a
+        case 1: xb[p] = -3.f, xb[q] = 3.f, xb[(q + 5) % 32] = -3.f; break;
+        case 2: xb[31] = -2.f; break;  // extreme last
+        case 3:                        // -0 before +0
+            for (int j = 0; j < 32; ++j) xb[j] = j < p ? -0.f : 0.f;
+            break;
+        case 4:  // +0 before -0
+            for (int j = 0; j < 32; ++j) xb[j] = j < p ? 0.f : -0.f;
+            break;
+        case 5:  // non-negative with zeros of both signs: the min is a zero
+            for (int j = 0; j < 32; ++j) xb[j] = j == p ? -0.f : (j == q ? 0.f : std::fabs(xb[j]));
+            break;
+        case 6:  // non-positive with zeros: the max is a zero
+            for (int j = 0; j < 32; ++j) xb[j] = j == p ? -0.f : (j == q ? 0.f : -std::fabs(xb[j]));
+            break;
+        case 7: xb[p] = 1.f, xb[q] = 1.f; break;  // the same largest value twice
+        case 8:                                   // integers: many +-8 ties
+            for (int j = 0; j < 32; ++j) xb[j] = float(int(rng() % 17) - 8);
+            break;
+        default: break;
+        }
+    }
+    using Fn = uint32_t (*)(const float*, uint8_t*, int64_t);
+    const std::pair<TensorType, Fn> fns[] = {
+        {TensorType::Q8_0, qs::formats::detail::encodeQ8_0MaxAbs},
+        {TensorType::Q4_0, qs::formats::detail::encodeQ4_0MaxAbs},
+        {TensorType::Q4_1, qs::formats::detail::encodeQ4_1MaxAbs},
+        {TensorType::Q5_0, qs::formats::detail::encodeQ5_0MaxAbs},
+        {TensorType::Q5_1, qs::formats::detail::encodeQ5_1MaxAbs}};
+    const int64_t n = int64_t(x.size());
+    for (const auto& [type, fn] : fns) {
+        const auto& t = qs::formats::traits(type);
+        const size_t bytes = size_t(*qs::formats::byteSize(type, uint64_t(n)));
+        std::vector<uint8_t> ref(bytes);
+        t.encodeReference(x.data(), ref.data(), n, nullptr);
+        for (const EncodeSimdLevel level : levels()) {
+            qs::formats::detail::forceEncodeSimdLevel(level);
+            std::vector<uint8_t> out(bytes, 0xAB);
+            EXPECT_EQ(fn(x.data(), out.data(), n), qs::formats::detail::rowMaxAbsBits(x.data(), n));
+            for (size_t i = 0; i < bytes; ++i) {
+                if (out[i] != ref[i]) {
+                    ADD_FAILURE() << t.name << " "
+                                  << qs::formats::detail::encodeSimdLevelName(level)
+                                  << ": first differing byte " << i << " (block "
+                                  << i / size_t(t.blockBytes) << ")";
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// F16 / BF16 with the fused input check: bytes and the returned max |x| bits at every level,
 /// on lengths that leave a tail, over normal, subnormal, overflowing, infinite and NaN values.
 TEST(EncodeSimd, HalfAndBf16EveryLevelEqualsScalar) {

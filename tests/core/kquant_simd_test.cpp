@@ -182,6 +182,53 @@ TEST(KQuantSimd, BatchedSearchesMatchScalarOnRaggedCounts) {
     }
 }
 
+/// Q3_K plain's fused AVX-512 kernel (four super-blocks interleaved, then one at a time) on
+/// the cases its own code paths take: super-blocks where some sub-blocks' quantized scale is 0
+/// (they keep the search's levels), flat sub-blocks (levels 0), all-zero super-blocks (d = 0),
+/// ties for the largest scale with opposite signs, values whose super-scale overflows fp16
+/// (d = inf, so d * 0 is NaN), huge values (x^3 overflows), subnormals, on 1 to 9 super-blocks
+/// per row (every split of the groups of four), at every level against the scalar reference.
+TEST(KQuantSimd, Q3KPlainFusedKernelEdgeCases) {
+    LevelGuard guard;
+    std::mt19937 rng(17);
+    std::normal_distribution<float> gauss(0.f, 1.f);
+    const int kinds = 9;
+    for (int blocks = 1; blocks <= 9; ++blocks) {
+        std::vector<float> x(size_t(blocks) * kQK);
+        for (int b = 0; b < blocks; ++b) {
+            float* y = x.data() + int64_t(b) * kQK;
+            const int kind = (b + blocks) % kinds;
+            for (int i = 0; i < kQK; ++i) {
+                const int g = i / 16;
+                const float v = gauss(rng);
+                switch (kind) {
+                case 0: y[i] = v; break;
+                case 1: y[i] = g == 3 ? v * 1e3f : (g == 5 ? v * 1e-6f : v); break;  // sc 0
+                case 2: y[i] = g % 4 == 1 ? 0.f : v; break;                          // flat
+                case 3: y[i] = 0.f; break;
+                case 4: y[i] = g == 2 ? -y[i - 32] : v; break;  // g 2 = -(g 0): a tie
+                case 5: y[i] = v * 4e8f; break;                 // fp16 d overflows
+                case 6: y[i] = g % 2 ? v * 1e25f : v; break;    // x^3 overflows
+                case 7: y[i] = v * 1e-40f; break;               // subnormal
+                default: y[i] = g == 7 ? 1e-16f * v : std::round(v * 2.f); break;
+                }
+            }
+        }
+        // The encoders themselves: encodeRows would refuse the rows with an infinite scale.
+        const int64_t n = int64_t(x.size());
+        std::vector<uint8_t> ref(size_t(blocks) * sizeof(qs::formats::blocks::BlockQ3_K));
+        qs::formats::detail::encodeQ3_KRef(x.data(), ref.data(), n, nullptr);
+        for (const KSimdLevel level : levels()) {
+            qs::formats::detail::setKQuantSimdLevel(level);
+            SCOPED_TRACE(std::string(qs::formats::detail::kquantSimdLevelName(level)) + ", " +
+                         std::to_string(blocks) + " blocks");
+            std::vector<uint8_t> out(ref.size(), 0xAB);
+            qs::formats::detail::encodeQ3_K(x.data(), out.data(), n, nullptr);
+            EXPECT_EQ(firstDifference(out, ref), "");
+        }
+    }
+}
+
 // ggml_quantize_chunk from llama.cpp's libggml-base.so (node-llama-cpp's build), test-only.
 using GgmlQuantizeChunk = size_t (*)(int type, const float* src, void* dst, int64_t start,
                                      int64_t nrows, int64_t nPerRow, const float* imatrix);

@@ -531,6 +531,7 @@ void encodeQ2_KRef(const float* src, uint8_t* dst, int64_t n, const float* impor
     encodeQ2_KWith(refSearcher(), src, dst, n, importance);
 }
 void encodeQ3_K(const float* src, uint8_t* dst, int64_t n, const float* importance) {
+    if (!importance && encodeQ3_KPlainBlocks(kquantSimdLevel(), src, n / kQK_K, dst)) return;
     encodeQ3_KWith(fastSearcher(), src, dst, n, importance);
 }
 void encodeQ3_KRef(const float* src, uint8_t* dst, int64_t n, const float* importance) {

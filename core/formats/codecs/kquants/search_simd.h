@@ -41,6 +41,12 @@ void searchScaleSymBatch(KSimdLevel level, int count, int n, int nmax, const flo
 void fitQ3GroupBatch(KSimdLevel level, int count, int n, int nmax, const float* x, int8_t* L,
                      float* scales);
 
+/// Q3_K without importance for `blocks` whole super-blocks of 256 values at x, written to dst
+/// (110 bytes each): the fused kernel of q3k_simd.cpp (search, block scales, requantization
+/// and packing in registers, four super-blocks interleaved). Returns false, writing nothing,
+/// when `level` has no such kernel (below AVX-512): the caller takes the batched path.
+bool encodeQ3_KPlainBlocks(KSimdLevel level, const float* x, int64_t blocks, uint8_t* dst);
+
 /// ggml's importance weights w[i] = qw[i] * sqrt(sigma2 + x[i]^2) for n values.
 void importanceWeightsBatch(KSimdLevel level, int n, const float* x, const float* qw, float sigma2,
                             float* w);

@@ -112,6 +112,27 @@ QS_T512 inline void packHigh512(__m512i lo, __m512i hi, uint8_t* qh) {
     std::memcpy(qh, &h, 4);
 }
 
+/// The bytes of four vectors of 16 integers in 0..255 (-128..127 when Signed), in order: q0's
+/// 16, then q1's, q2's and q3's (two in-lane packs and one dword permute instead of four
+/// vpmovdb, which the value pass was waiting on).
+template <bool Signed>
+QS_T512 inline __m512i bytes4x16(__m512i q0, __m512i q1, __m512i q2, __m512i q3) {
+    const __m512i w01 = Signed ? _mm512_packs_epi32(q0, q1) : _mm512_packus_epi32(q0, q1);
+    const __m512i w23 = Signed ? _mm512_packs_epi32(q2, q3) : _mm512_packus_epi32(q2, q3);
+    const __m512i b = Signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+    // 128-bit lane L holds the dwords q0[4L..], q1[4L..], q2[4L..], q3[4L..].
+    return _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), b);
+}
+
+/// Stores the four 16-byte quarters of b at p[0], p[1], p[2], p[3].
+QS_T512 inline void store4x16(__m512i b, uint8_t* p0, uint8_t* p1, uint8_t* p2, uint8_t* p3) {
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p0), _mm512_castsi512_si128(b));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p1), _mm512_extracti32x4_epi32(b, 1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p2), _mm512_extracti32x4_epi32(b, 2));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(p3), _mm512_extracti32x4_epi32(b, 3));
+}
+
 // The per-block scales of 16 blocks at once: the block extremes as one vector (a transpose
 // tree of exact max/min steps), then the scale, its inverse and the fp16 rounding (F16C,
 // round to nearest even, as floatToHalf) as vector operations, lane b for block b.
@@ -160,18 +181,36 @@ QS_T512 inline void inverseAndHalf(__m512 d, Group16& g) {
                        _mm512_cvtps_ph(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 }
 
-/// Q8_0 (Kind 0), Q4_0 / Q5_0 (Kind 1, divisor -8 / -16), Q4_1 / Q5_1 (Kind 2, 15 / 31).
+/// |x| as integer bits (the input check's max sees NaN and Inf, which a float max does not;
+/// for finite values the integer order of the bits is the order of the magnitudes).
+QS_T512 inline __m512i absBitsOf512(__m512 v) {
+    return _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x7fffffff));
+}
+
+/// The input check from the 16 blocks' extremes: max |x| = max(max, -min) per block for
+/// finite values (an infinity is one too), any NaN (the unordered compares) as 0x7fc00000.
+QS_T512 inline __m512i checkFromExtremes(__m512i mabs, __m512 mn, __m512 mx, __mmask16 nan) {
+    const __m512 a = _mm512_max_ps(mx, _mm512_sub_ps(_mm512_setzero_ps(), mn));
+    mabs = _mm512_max_epi32(mabs, absBitsOf512(a));
+    return nan != 0 ? _mm512_max_epi32(mabs, _mm512_set1_epi32(0x7fc00000)) : mabs;
+}
+
+/// Q8_0 (Kind 0), Q4_0 / Q5_0 (Kind 1, divisor -8 / -16), Q4_1 / Q5_1 (Kind 2, 15 / 31) for
+/// the 16 blocks at x, fused with the input check: `mabs` takes the largest |x| bits.
 template <int Kind>
-QS_T512 inline void group16(const float* x, float divisor, Group16& g) {
+QS_T512 inline void group16(const float* x, float divisor, Group16& g, __m512i& mabs) {
     __m512 a[16];
     if constexpr (Kind == 2) {
         __m512 b[16];
+        __mmask16 nan = 0;
         for (int k = 0; k < 16; ++k) {
             const __m512 x0 = _mm512_loadu_ps(x + 32 * k), x1 = _mm512_loadu_ps(x + 32 * k + 16);
+            nan = __mmask16(nan | _mm512_cmp_ps_mask(x0, x1, _CMP_UNORD_Q));
             a[k] = _mm512_min_ps(x0, x1);
             b[k] = _mm512_max_ps(x0, x1);
         }
         const __m512 mn = reduce16x16<false>(a), mx = reduce16x16<true>(b);
+        mabs = checkFromExtremes(mabs, mn, mx, nan);
         _mm512_store_ps(g.min, mn);
         alignas(64) float maxs[16];
         _mm512_store_ps(maxs, mx);
@@ -187,29 +226,73 @@ QS_T512 inline void group16(const float* x, float divisor, Group16& g) {
             _mm512_div_ps(_mm512_sub_ps(_mm512_load_ps(maxs), minv), _mm512_set1_ps(divisor)), g);
         _mm256_store_si256(reinterpret_cast<__m256i*>(g.m),
                            _mm512_cvtps_ph(minv, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    } else {
+    } else if constexpr (Kind == 1) {
+        // The signed value of largest magnitude, the first on ties (+0 for a zero block):
+        // from the block's max and min, the scalar search only where +a and -a both occur.
+        __m512 b[16];
+        __mmask16 nan = 0;
         for (int k = 0; k < 16; ++k) {
-            a[k] = _mm512_max_ps(abs512(_mm512_loadu_ps(x + 32 * k)),
-                                 abs512(_mm512_loadu_ps(x + 32 * k + 16)));
+            const __m512 x0 = _mm512_loadu_ps(x + 32 * k), x1 = _mm512_loadu_ps(x + 32 * k + 16);
+            nan = __mmask16(nan | _mm512_cmp_ps_mask(x0, x1, _CMP_UNORD_Q));
+            a[k] = _mm512_min_ps(x0, x1);
+            b[k] = _mm512_max_ps(x0, x1);
         }
-        __m512 amax = reduce16x16<true>(a);
-        if constexpr (Kind == 1) {
-            // The signed value of largest magnitude, the first on ties (+0 for zero blocks).
-            alignas(64) float am[16], mx[16];
-            _mm512_store_ps(am, amax);
+        const __m512 mn = reduce16x16<false>(a), mx = reduce16x16<true>(b);
+        mabs = checkFromExtremes(mabs, mn, mx, nan);
+        const __m512 negMn = _mm512_sub_ps(_mm512_setzero_ps(), mn);
+        const __mmask16 pos = _mm512_cmp_ps_mask(mx, negMn, _CMP_GT_OQ);
+        const __mmask16 neg = _mm512_cmp_ps_mask(mx, negMn, _CMP_LT_OQ);
+        const __mmask16 nz = _mm512_cmp_ps_mask(mx, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+        __m512 sv = _mm512_mask_mov_ps(_mm512_maskz_mov_ps(pos, mx), neg, mn);
+        const __mmask16 tie = __mmask16(nz & ~pos & ~neg);  // +a and -a (or a NaN)
+        if (tie != 0) {
+            alignas(64) float am[16], mxs[16];
+            _mm512_store_ps(am, _mm512_max_ps(mx, negMn));
+            _mm512_store_ps(mxs, sv);
             for (int k = 0; k < 16; ++k) {
+                if (!(tie & (1u << k))) continue;
                 const float* xb = x + 32 * k;
-                const __m512 t = _mm512_set1_ps(am[k]);
-                const uint32_t eq =
-                    uint32_t(_mm512_cmp_ps_mask(abs512(_mm512_loadu_ps(xb)), t, _CMP_EQ_OQ)) |
-                    (uint32_t(_mm512_cmp_ps_mask(abs512(_mm512_loadu_ps(xb + 16)), t, _CMP_EQ_OQ))
-                     << 16);
-                mx[k] = am[k] == 0.0f ? 0.0f : eq != 0 ? xb[__builtin_ctz(eq)] : am[k];
+                int j = 0;
+                while (j < 31 && std::fabs(xb[j]) != am[k]) ++j;
+                mxs[k] = xb[j];
             }
-            amax = _mm512_load_ps(mx);
+            sv = _mm512_load_ps(mxs);
         }
-        inverseAndHalf(_mm512_div_ps(amax, _mm512_set1_ps(divisor)), g);
+        inverseAndHalf(_mm512_div_ps(sv, _mm512_set1_ps(divisor)), g);
+    } else {
+        __m512i m = mabs;
+        for (int k = 0; k < 16; ++k) {
+            const __m512i b0 = absBitsOf512(_mm512_loadu_ps(x + 32 * k));
+            const __m512i b1 = absBitsOf512(_mm512_loadu_ps(x + 32 * k + 16));
+            const __m512i bm = _mm512_max_epi32(b0, b1);
+            m = _mm512_max_epi32(m, bm);
+            a[k] = _mm512_castsi512_ps(bm);  // |x| as a float (the row is refused on NaN)
+        }
+        mabs = m;
+        inverseAndHalf(_mm512_div_ps(reduce16x16<true>(a), _mm512_set1_ps(divisor)), g);
     }
+}
+
+/// roundf(v) as an integer: truncate, then step away from zero when the remainder is >= 1/2.
+QS_T512 inline __m512i roundAway512(__m512 v) {
+    const __m512i one = _mm512_set1_epi32(1);
+    __m512i r = _mm512_cvttps_epi32(v);
+    const __m512 frac = _mm512_sub_ps(v, _mm512_cvtepi32_ps(r));
+    r = _mm512_mask_add_epi32(r, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), r,
+                              one);
+    return _mm512_mask_sub_epi32(r, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(-0.5f), _CMP_LE_OQ), r,
+                                 one);
+}
+
+/// Q8_0 values of two blocks (xb, xb + 32) with inverse scales id0, id1.
+QS_T512 inline void q8_0Values2(const float* xb, float id0, float id1, uint8_t* qs0, uint8_t* qs1) {
+    const __m512 i0 = _mm512_set1_ps(id0), i1 = _mm512_set1_ps(id1);
+    const __m512i b = bytes4x16<true>(roundAway512(_mm512_mul_ps(_mm512_loadu_ps(xb), i0)),
+                                      roundAway512(_mm512_mul_ps(_mm512_loadu_ps(xb + 16), i0)),
+                                      roundAway512(_mm512_mul_ps(_mm512_loadu_ps(xb + 32), i1)),
+                                      roundAway512(_mm512_mul_ps(_mm512_loadu_ps(xb + 48), i1)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs0), _mm512_castsi512_si256(b));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs1), _mm512_extracti64x4_epi64(b, 1));
 }
 
 /// Q8_0 values of one block with inverse scale id.
@@ -234,12 +317,14 @@ QS_T512 uint32_t q8_0_512(const float* src, uint8_t* dst, int64_t n) {
     int64_t i = 0;
     Group16 g;
     for (; i + 16 <= nb; i += 16) {
-        mabs = absBits512(src + 32 * i, 32, mabs);  // pulls the group into L1, too
-        group16<0>(src + 32 * i, 127.0f, g);
-        for (int k = 0; k < 16; ++k) {
+        group16<0>(src + 32 * i, 127.0f, g, mabs);
+        for (int k = 0; k < 16; k += 2) {
             uint8_t* out = dst + (i + k) * int64_t(sizeof(BlockQ8_0));
+            uint8_t* out1 = out + sizeof(BlockQ8_0);
             std::memcpy(out + offsetof(BlockQ8_0, d), &g.d[k], 2);
-            q8_0Values512(src + 32 * (i + k), g.id[k], out + offsetof(BlockQ8_0, qs));
+            std::memcpy(out1 + offsetof(BlockQ8_0, d), &g.d[k + 1], 2);
+            q8_0Values2(src + 32 * (i + k), g.id[k], g.id[k + 1], out + offsetof(BlockQ8_0, qs),
+                        out1 + offsetof(BlockQ8_0, qs));
         }
     }
     for (; i < nb; ++i) {
@@ -268,6 +353,26 @@ QS_T512 inline void qx_0Values512(const float* xb, float id, uint8_t* out) {
     if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_0, qh));
 }
 
+/// Q4_0 / Q5_0 levels of the four blocks at xb (inverse scales id[0..3]) into out[0..3].
+template <bool Five>
+QS_T512 inline void qx_0Values4(const float* xb, const float* id, uint8_t* const* out) {
+    using Block = std::conditional_t<Five, BlockQ5_0, BlockQ4_0>;
+    const __m512 add = _mm512_set1_ps(Five ? 16.5f : 8.5f);
+    const __m512i m = _mm512_set1_epi32(0x0f);
+    __m512i q[4];
+    for (int j = 0; j < 4; ++j) {
+        const __m512 idv = _mm512_set1_ps(id[j]);
+        const __m512i lo = levels512(_mm512_loadu_ps(xb + 32 * j), idv, add, Five ? 31 : 15);
+        const __m512i hi = levels512(_mm512_loadu_ps(xb + 32 * j + 16), idv, add, Five ? 31 : 15);
+        q[j] =
+            _mm512_or_si512(_mm512_and_si512(lo, m), _mm512_slli_epi32(_mm512_and_si512(hi, m), 4));
+        if constexpr (Five) packHigh512(lo, hi, out[j] + offsetof(BlockQ5_0, qh));
+    }
+    store4x16(bytes4x16<false>(q[0], q[1], q[2], q[3]), out[0] + offsetof(Block, qs),
+              out[1] + offsetof(Block, qs), out[2] + offsetof(Block, qs),
+              out[3] + offsetof(Block, qs));
+}
+
 /// Q4_0 (Nmax 15, divisor -8, offset 8.5) and Q5_0 (31, -16, 16.5).
 template <bool Five>
 QS_T512 uint32_t qx_0_512(const float* src, uint8_t* dst, int64_t n) {
@@ -277,12 +382,14 @@ QS_T512 uint32_t qx_0_512(const float* src, uint8_t* dst, int64_t n) {
     int64_t i = 0;
     Group16 g;
     for (; i + 16 <= nb; i += 16) {
-        mabs = absBits512(src + 32 * i, 32, mabs);  // pulls the group into L1, too
-        group16<1>(src + 32 * i, Five ? -16.0f : -8.0f, g);
-        for (int k = 0; k < 16; ++k) {
-            uint8_t* out = dst + (i + k) * int64_t(sizeof(Block));
-            std::memcpy(out + offsetof(Block, d), &g.d[k], 2);
-            qx_0Values512<Five>(src + 32 * (i + k), g.id[k], out);
+        group16<1>(src + 32 * i, Five ? -16.0f : -8.0f, g, mabs);
+        for (int k = 0; k < 16; k += 4) {
+            uint8_t* out[4];
+            for (int j = 0; j < 4; ++j) {
+                out[j] = dst + (i + k + j) * int64_t(sizeof(Block));
+                std::memcpy(out[j] + offsetof(Block, d), &g.d[k + j], 2);
+            }
+            qx_0Values4<Five>(src + 32 * (i + k), g.id + k, out);
         }
     }
     for (; i < nb; ++i) {
@@ -311,6 +418,29 @@ QS_T512 inline void qx_1Values512(const float* xb, float min, float id, uint8_t*
     if constexpr (Five) packHigh512(lo, hi, out + offsetof(BlockQ5_1, qh));
 }
 
+/// Q4_1 / Q5_1 levels of the four blocks at xb (mins min[0..3], inverse scales id[0..3]).
+template <bool Five>
+QS_T512 inline void qx_1Values4(const float* xb, const float* min, const float* id,
+                                uint8_t* const* out) {
+    using Block = std::conditional_t<Five, BlockQ5_1, BlockQ4_1>;
+    const __m512 add = _mm512_set1_ps(0.5f);
+    const __m512i m = _mm512_set1_epi32(0x0f);
+    __m512i q[4];
+    for (int j = 0; j < 4; ++j) {
+        const __m512 idv = _mm512_set1_ps(id[j]), mn = _mm512_set1_ps(min[j]);
+        const __m512i lo =
+            levels512(_mm512_sub_ps(_mm512_loadu_ps(xb + 32 * j), mn), idv, add, Five ? -1 : 15);
+        const __m512i hi = levels512(_mm512_sub_ps(_mm512_loadu_ps(xb + 32 * j + 16), mn), idv, add,
+                                     Five ? -1 : 15);
+        q[j] =
+            _mm512_or_si512(_mm512_and_si512(lo, m), _mm512_slli_epi32(_mm512_and_si512(hi, m), 4));
+        if constexpr (Five) packHigh512(lo, hi, out[j] + offsetof(BlockQ5_1, qh));
+    }
+    store4x16(bytes4x16<false>(q[0], q[1], q[2], q[3]), out[0] + offsetof(Block, qs),
+              out[1] + offsetof(Block, qs), out[2] + offsetof(Block, qs),
+              out[3] + offsetof(Block, qs));
+}
+
 /// Q4_1 (divisor 15, clamp 15) and Q5_1 (divisor 31, no clamp).
 template <bool Five>
 QS_T512 uint32_t qx_1_512(const float* src, uint8_t* dst, int64_t n) {
@@ -320,13 +450,15 @@ QS_T512 uint32_t qx_1_512(const float* src, uint8_t* dst, int64_t n) {
     int64_t i = 0;
     Group16 g;
     for (; i + 16 <= nb; i += 16) {
-        mabs = absBits512(src + 32 * i, 32, mabs);  // pulls the group into L1, too
-        group16<2>(src + 32 * i, Five ? 31.0f : 15.0f, g);
-        for (int k = 0; k < 16; ++k) {
-            uint8_t* out = dst + (i + k) * int64_t(sizeof(Block));
-            std::memcpy(out + offsetof(Block, d), &g.d[k], 2);
-            std::memcpy(out + offsetof(Block, m), &g.m[k], 2);
-            qx_1Values512<Five>(src + 32 * (i + k), g.min[k], g.id[k], out);
+        group16<2>(src + 32 * i, Five ? 31.0f : 15.0f, g, mabs);
+        for (int k = 0; k < 16; k += 4) {
+            uint8_t* out[4];
+            for (int j = 0; j < 4; ++j) {
+                out[j] = dst + (i + k + j) * int64_t(sizeof(Block));
+                std::memcpy(out[j] + offsetof(Block, d), &g.d[k + j], 2);
+                std::memcpy(out[j] + offsetof(Block, m), &g.m[k + j], 2);
+            }
+            qx_1Values4<Five>(src + 32 * (i + k), g.min + k, g.id + k, out);
         }
     }
     for (; i < nb; ++i) {

@@ -197,9 +197,12 @@ Status encodeRowsWith(TensorType t, bool reference, std::span<const float> src,
                 continue;
             }
             if (!plainHalf && !fused) fn(x, y, rowLength, importance);
-            const bool overflow = t == TensorType::F16 ? maxAbs >= kF16OverflowBits
-                                  : t == TensorType::BF16
-                                      ? maxAbs >= kBf16OverflowBits
+            const bool overflow = t == TensorType::F16    ? maxAbs >= kF16OverflowBits
+                                  : t == TensorType::BF16 ? maxAbs >= kBf16OverflowBits
+                                  // A fused legacy row below 65520 in magnitude cannot give
+                                  // a non-finite fp16 scale or minimum: skip the block scan.
+                                  : fused && maxAbs < kF16OverflowBits
+                                      ? false
                                       : firstNonFiniteScale(t, y, rowLength) >= 0;
             if (overflow) atomicMin(badOutputRow, r);
         }

@@ -680,7 +680,10 @@ void matmulKQuant(const WeightView& w, const float* x, int64_t nTok, float* y, i
     // The repacked GEMM takes the activation rows in groups of four, the GEMV the rest.
     const int64_t gemmTokens = repacked && !expert ? nTok - nTok % 4 : 0;
     const KDotLevel level = kquantDotLevel();
-    if (level == KDotLevel::Avx512 &&
+    // Regrouping the rows for the AVX-512 kernels costs about what 8 (repacked Q4_K) to 20
+    // (vec_dot order) tokens' products gain; fewer tokens take the AVX2 kernel (same bits).
+    const int64_t minTokens = repacked ? kAvx512MinTokensRepacked : kAvx512MinTokensVecDot;
+    if (level == KDotLevel::Avx512 && nTok >= minTokens &&
         (w.type == TensorType::Q4_K || w.type == TensorType::Q5_K || w.type == TensorType::Q6_K)) {
         matmulPacked16(w, a, nTok, repacked, gemmTokens, y, threads);
         return;

@@ -34,6 +34,10 @@ void setKQuantDotLevel(KDotLevel level);
 /// "portable", "avx2" or "avx512".
 const char* kquantDotLevelName(KDotLevel level);
 
+/// The fewest tokens for which a product takes the AVX-512 kernel (below: AVX2, the same bits).
+inline constexpr int64_t kAvx512MinTokensRepacked = 12;
+inline constexpr int64_t kAvx512MinTokensVecDot = 24;
+
 /// Weight types with an integer Q8_K product here.
 bool kquantIntDotType(formats::TensorType t);
 

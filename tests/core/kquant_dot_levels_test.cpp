@@ -140,19 +140,25 @@ TEST(KQuantDotLevels, LevelSwitchClampsAndNames) {
 
 TEST(KQuantDotLevels, RandomBlocksEveryLevelBitIdentical) {
     // 40 rows: Q4_K repacked, two full groups of 16 and one of 8; 21 rows: vec_dot order and a
-    // group of 5. 7 tokens: one GEMM group of four and three GEMV tokens.
-    const int64_t cols = 512, nTok = 7;
-    const auto x = activations(nTok, cols, 3);
-    for (const TensorType t : kTypes) {
-        for (const int64_t rows : {40, 21}) {
-            const auto bytes = randomBlocks(t, rows, cols, uint32_t(rows) + uint32_t(t));
-            expectEveryLevelMatches(t, bytes, rows, cols, x, nTok);
+    // group of 5. 7 tokens (below the AVX-512 kernels' minimum: AVX2) and 27 (AVX-512): GEMM
+    // groups of four and three GEMV tokens.
+    static_assert(eval::detail::kAvx512MinTokensRepacked <= 27 &&
+                  eval::detail::kAvx512MinTokensVecDot <= 27);
+    const int64_t cols = 512;
+    for (const int64_t nTok : {7, 27}) {
+        const auto x = activations(nTok, cols, 3);
+        for (const TensorType t : kTypes) {
+            for (const int64_t rows : {40, 21}) {
+                const auto bytes = randomBlocks(t, rows, cols, uint32_t(rows) + uint32_t(t));
+                expectEveryLevelMatches(t, bytes, rows, cols, x, nTok);
+            }
         }
     }
 }
 
 TEST(KQuantDotLevels, EncodedRowsEveryLevelBitIdentical) {
-    // Encoded weights on the small model's widths; every token count from 1 to 9.
+    // Encoded weights on the small model's widths; token counts on both sides of the AVX-512
+    // kernels' minimum, ragged GEMM groups among them.
     for (const int64_t cols : {768, 2048}) {
         const int64_t rows = cols == 768 ? 48 : 17;
         std::mt19937 rng{uint32_t(cols)};
@@ -161,7 +167,8 @@ TEST(KQuantDotLevels, EncodedRowsEveryLevelBitIdentical) {
         for (auto& f : w) f = nd(rng);
         for (const TensorType t : {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
             const auto bytes = test::encodeWeights(t, w, cols);
-            for (int64_t nTok = 1; nTok <= 9; nTok += cols == 768 ? 1 : 4) {
+            for (const int64_t nTok : {1, 2, 3, 5, 11, 12, 13, 23, 24, 25, 30}) {
+                if (cols == 2048 && nTok % 2 == 0) continue;
                 const auto x = activations(nTok, cols, uint32_t(nTok));
                 expectEveryLevelMatches(t, bytes, rows, cols, x, nTok);
             }

@@ -40,8 +40,12 @@ void buildKeyTiles(const float* k, int64_t kvStride, int nHeadKv, int hd, int64_
             float* dst = keyTiles + idx * hd * kKv;
             for (int kk = 0; kk < kKv; ++kk) {
                 const int64_t j = tile * kKv + kk;
+                if (j >= nTok) {
+                    for (int d = 0; d < hd; ++d) dst[d * kKv + kk] = 0.0f;
+                    continue;
+                }
                 const float* src = k + j * kvStride + g * hd;
-                for (int d = 0; d < hd; ++d) dst[d * kKv + kk] = j < nTok ? src[d] : 0.0f;
+                for (int d = 0; d < hd; ++d) dst[d * kKv + kk] = src[d];
             }
         }
     });

@@ -87,7 +87,7 @@ TEST(Q8Gemm, EdgeValuesAndTileShapesEqualLaneOrder) {
         auto x = values(s.nTok, s.cols, 52);
         const int64_t C = s.cols;
         auto set = [&](int64_t t, int64_t j, float f) {
-            if (t < s.nTok) x[size_t(t * C + j)] = f;
+            if (t < s.nTok && j < C) x[size_t(t * C + j)] = f;
         };
         set(0, 40, NAN);
         set(0, 70, 1e-42f);  // subnormal

@@ -301,7 +301,7 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void dotF16x2x4Avx512(const flo
 // (IEEE addition is commutative, so a + b and b + a give the same bits). Token k's four rows
 // go to y + k * ldy.
 __attribute__((target("avx512f,avx2,fma,f16c"))) inline void reduceStore4x4(const __m512 (&c)[4][4],
-                                                                           float* y, int64_t ldy) {
+                                                                            float* y, int64_t ldy) {
     __m512 q[4];  // q[r] 128-bit lane k: t6 of c[r][k]
     for (int r = 0; r < 4; ++r) {
         __m512 h[2];  // h[p]: t3 of c[r][2p] (lanes 0-1) and c[r][2p+1] (lanes 2-3)
@@ -315,13 +315,13 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) inline void reduceStore4x4(cons
         q[r] = _mm512_add_ps(hi, lo);  // t6[i] = t3[4 + i] + t3[i]
     }
     // Per 128-bit lane k: s01 = [t6[0] + t6[2], t6[1] + t6[3]] of rows 0 and 1, s23 of 2 and 3.
-    const __m512 s01 = _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], 0x44),
-                                     _mm512_shuffle_ps(q[0], q[1], 0xEE));
-    const __m512 s23 = _mm512_add_ps(_mm512_shuffle_ps(q[2], q[3], 0x44),
-                                     _mm512_shuffle_ps(q[2], q[3], 0xEE));
+    const __m512 s01 =
+        _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], 0x44), _mm512_shuffle_ps(q[0], q[1], 0xEE));
+    const __m512 s23 =
+        _mm512_add_ps(_mm512_shuffle_ps(q[2], q[3], 0x44), _mm512_shuffle_ps(q[2], q[3], 0xEE));
     // (t6[0] + t6[2]) + (t6[1] + t6[3]): lane k holds rows 0-3 of token k.
-    const __m512 sum = _mm512_add_ps(_mm512_shuffle_ps(s01, s23, 0x88),
-                                     _mm512_shuffle_ps(s01, s23, 0xDD));
+    const __m512 sum =
+        _mm512_add_ps(_mm512_shuffle_ps(s01, s23, 0x88), _mm512_shuffle_ps(s01, s23, 0xDD));
     _mm_storeu_ps(y, _mm512_castps512_ps128(sum));
     _mm_storeu_ps(y + ldy, _mm512_extractf32x4_ps(sum, 1));
     _mm_storeu_ps(y + 2 * ldy, _mm512_extractf32x4_ps(sum, 2));
@@ -355,9 +355,9 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) void dotF16x4x4Avx512(const flo
 #else
 constexpr bool kHaveAvx512Kernel = false;
 inline void dotF16x2x4Avx512(const float*, const float*, const float* const*, int64_t, float*) {}
-inline void dotF16x4x4Avx512(const float*, int64_t, const float* const*, int64_t, float*, int64_t) {}
+inline void dotF16x4x4Avx512(const float*, int64_t, const float* const*, int64_t, float*, int64_t) {
+}
 #endif
-
 
 DecodedLevel supportedLevel() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -403,6 +403,36 @@ Kernels kernels(DecodedLevel level) {
     return k;
 }
 
+// Brings the stored bytes of the next chunk's rows towards the cache a few lines at a time while
+// the current chunk is multiplied, so that decoding the next one does not wait on memory.
+class RowPrefetch {
+public:
+    void start(const WeightView& w, int64_t r0, int64_t r1, int64_t steps) {
+        w_ = &w;
+        row_ = r0;
+        end_ = r1;
+        off_ = 0;
+        const int64_t lines = (r1 - r0) * int64_t((w.rowBytes + 63) / 64);
+        perStep_ = steps > 0 ? (lines + steps - 1) / steps : lines;
+    }
+    void step() {
+        for (int64_t i = 0; i < perStep_ && row_ < end_; ++i) {
+            const std::span<const uint8_t> bytes = w_->storedRow(row_);
+            __builtin_prefetch(bytes.data() + off_, 0, 2);
+            off_ += 64;
+            if (off_ >= bytes.size()) {
+                ++row_;
+                off_ = 0;
+            }
+        }
+    }
+
+private:
+    const WeightView* w_ = nullptr;
+    int64_t row_ = 0, end_ = 0, perStep_ = 0;
+    uint64_t off_ = 0;
+};
+
 }  // namespace
 
 namespace detail {
@@ -420,15 +450,27 @@ void setDecodedLevel(DecodedLevel level) {
     gLevel.store(std::min(int(level), int(supportedLevel())), std::memory_order_relaxed);
 }
 
+int64_t kChunkFloats = 16384;
 void matmulDecoded(const WeightView& w, const float* x, int64_t nTok, float* y, int threads,
                    ActRounding ar, bool expertSlice) {
     const int64_t C = w.cols, R = w.rows;
+    // Rows of a multiple of 1 KiB are kept one cache line apart from that stride (the decoded
+    // weights always, the rounded activations where they are copied anyway): else the four
+    // weight rows and four tokens the 4 x 4 kernel streams all fall into the same L1 sets.
+    const int64_t padded = C % 256 == 0 ? C + 16 : C;
+    const int64_t ldw = padded;
     std::vector<float> rounded;
     const float* xa = x;
+    int64_t ldx = C;
     if (ar != ActRounding::None) {
-        rounded.assign(x, x + nTok * C);
+        ldx = padded;
+        rounded.resize(size_t(nTok * ldx));
         parallel::parallelFor(threads, nTok, 16, [&](int64_t b, int64_t e) {
-            for (int64_t t = b; t < e; ++t) roundActivations(ar, rounded.data() + t * C, C);
+            for (int64_t t = b; t < e; ++t) {
+                float* row = rounded.data() + t * ldx;
+                std::copy(x + t * C, x + (t + 1) * C, row);
+                roundActivations(ar, row, C);
+            }
         });
         xa = rounded.data();
     }
@@ -441,21 +483,25 @@ void matmulDecoded(const WeightView& w, const float* x, int64_t nTok, float* y, 
     const auto dotF16x4 = k.dotF16x4;
     const DotFn dot1 = k.dot1;
     const bool f16Pairs = k.avx512;
+    constexpr int64_t kTile = 32;  // tokens that meet a row group in turn
     // Rows per chunk: about 64 KiB of decoded floats, so the chunk stays in L2 while every
     // token passes over it.
     // (A multiple of 4 where it can be, for the 4 x 4 kernel.)
-    int64_t rowsPerChunk = std::clamp<int64_t>(16384 / std::max<int64_t>(C, 1), 1, 64);
+    int64_t rowsPerChunk = std::clamp<int64_t>(kChunkFloats / std::max<int64_t>(C, 1), 1, 64);
     if (rowsPerChunk >= 4) rowsPerChunk -= rowsPerChunk % 4;
     const int64_t nChunks = (R + rowsPerChunk - 1) / rowsPerChunk;
     parallel::parallelFor(threads, nChunks, 1, [&](int64_t cb, int64_t ce) {
-        std::vector<float> wf(size_t(rowsPerChunk * C));
+        std::vector<float> wf(size_t(rowsPerChunk * ldw));
         float tmp[4];
+        RowPrefetch next;
         for (int64_t c = cb; c < ce; ++c) {
             const int64_t r0 = c * rowsPerChunk, r1 = std::min(R, r0 + rowsPerChunk);
             for (int64_t r = r0; r < r1; ++r) {
-                decode(w.storedRow(r).data(), wf.data() + (r - r0) * C, C);
+                decode(w.storedRow(r).data(), wf.data() + (r - r0) * ldw, C);
             }
-            constexpr int64_t kTile = 32;
+            // One prefetch step per four tokens of a row group (of up to four rows).
+            next.start(w, std::min(R, r1), c + 1 < ce ? std::min(R, r1 + rowsPerChunk) : r1,
+                       (r1 - r0 + 3) / 4 * ((nTok + 3) / 4));
             for (int64_t t0 = 0; t0 < nTok; t0 += kTile) {
                 const int64_t t1 = std::min(nTok, t0 + kTile);
                 int64_t rStart = r0;
@@ -463,29 +509,30 @@ void matmulDecoded(const WeightView& w, const float* x, int64_t nTok, float* y, 
                 // for the other float products (k-quants, i-quants, F32) as fused sums.
                 if (f16Pairs && !f16VecDot && C % 16 == 0 &&
                     (ar == ActRounding::F16 || C % 64 == 0)) {
+                    const int64_t tEnd = t0 + (t1 - t0) / 4 * 4;
                     for (; rStart + 4 <= r1; rStart += 4) {
-                        const float* w0 = wf.data() + (rStart - r0) * C;
-                        int64_t t = t0;
-                        for (; t + 4 <= t1; t += 4) {
-                            const float* xs[4] = {xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C,
-                                                  xa + (t + 3) * C};
-                            dotF16x4x4Avx512(w0, C, xs, C, y + t * R + rStart, R);
+                        const float* w0 = wf.data() + (rStart - r0) * ldw;
+                        for (int64_t t = t0; t < tEnd; t += 4) {
+                            next.step();
+                            const float* xs[4] = {xa + t * ldx, xa + (t + 1) * ldx,
+                                                  xa + (t + 2) * ldx, xa + (t + 3) * ldx};
+                            dotF16x4x4Avx512(w0, ldw, xs, C, y + t * R + rStart, R);
                         }
-                        for (; t < t1; ++t) {
+                        for (int64_t t = tEnd; t < t1; ++t) {
                             const auto one = ar == ActRounding::F16 ? dotF16 : dot1;
                             for (int i = 0; i < 4; ++i) {
-                                y[t * R + rStart + i] = one(w0 + i * C, xa + t * C, C);
+                                y[t * R + rStart + i] = one(w0 + i * ldw, xa + t * ldx, C);
                             }
                         }
                     }
                     for (; rStart + 2 <= r1; rStart += 2) {
-                        const float* w0 = wf.data() + (rStart - r0) * C;
+                        const float* w0 = wf.data() + (rStart - r0) * ldw;
                         int64_t t = t0;
                         for (; t + 4 <= t1; t += 4) {
-                            const float* xs[4] = {xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C,
-                                                  xa + (t + 3) * C};
+                            const float* xs[4] = {xa + t * ldx, xa + (t + 1) * ldx,
+                                                  xa + (t + 2) * ldx, xa + (t + 3) * ldx};
                             float o8[8];
-                            dotF16x2x4Avx512(w0, w0 + C, xs, C, o8);
+                            dotF16x2x4Avx512(w0, w0 + ldw, xs, C, o8);
                             for (int j = 0; j < 4; ++j) {
                                 y[(t + j) * R + rStart] = o8[j];
                                 y[(t + j) * R + rStart + 1] = o8[4 + j];
@@ -493,32 +540,33 @@ void matmulDecoded(const WeightView& w, const float* x, int64_t nTok, float* y, 
                         }
                         for (; t < t1; ++t) {
                             const auto one = ar == ActRounding::F16 ? dotF16 : dot1;
-                            y[t * R + rStart] = one(w0, xa + t * C, C);
-                            y[t * R + rStart + 1] = one(w0 + C, xa + t * C, C);
+                            y[t * R + rStart] = one(w0, xa + t * ldx, C);
+                            y[t * R + rStart + 1] = one(w0 + ldw, xa + t * ldx, C);
                         }
                     }
                 }
                 for (int64_t r = rStart; r < r1; ++r) {
-                    const float* wr = wf.data() + (r - r0) * C;
+                    next.step();
+                    const float* wr = wf.data() + (r - r0) * ldw;
                     int64_t t = t0;
                     if (ar == ActRounding::F16) {
                         if (!f16VecDot && C % f16Multiple == 0) {
                             for (; t + 4 <= t1; t += 4) {
-                                const float* xs[4] = {xa + t * C, xa + (t + 1) * C,
-                                                      xa + (t + 2) * C, xa + (t + 3) * C};
+                                const float* xs[4] = {xa + t * ldx, xa + (t + 1) * ldx,
+                                                      xa + (t + 2) * ldx, xa + (t + 3) * ldx};
                                 dotF16x4(wr, xs, C, tmp);
                                 for (int j = 0; j < 4; ++j) y[(t + j) * R + r] = tmp[j];
                             }
                         }
-                        for (; t < t1; ++t) y[t * R + r] = dotF16(wr, xa + t * C, C);
+                        for (; t < t1; ++t) y[t * R + r] = dotF16(wr, xa + t * ldx, C);
                         continue;
                     }
                     for (; t + 4 <= t1; t += 4) {
-                        k.dot1x4(wr, xa + t * C, xa + (t + 1) * C, xa + (t + 2) * C, xa + (t + 3) * C,
-                               C, tmp);
+                        k.dot1x4(wr, xa + t * ldx, xa + (t + 1) * ldx, xa + (t + 2) * ldx,
+                                 xa + (t + 3) * ldx, C, tmp);
                         for (int j = 0; j < 4; ++j) y[(t + j) * R + r] = tmp[j];
                     }
-                    for (; t < t1; ++t) y[t * R + r] = dot1(wr, xa + t * C, C);
+                    for (; t < t1; ++t) y[t * R + r] = dot1(wr, xa + t * ldx, C);
                 }
             }
         }

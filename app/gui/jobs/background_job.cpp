@@ -1,6 +1,13 @@
 #include "jobs/background_job.h"
 
+#include <algorithm>
+
+#include <QCoreApplication>
+#include <QThread>
+#include <QThreadPool>
 #include <QtConcurrent/QtConcurrentRun>
+
+#include "jobs/job_pool.h"
 
 #include "parallel/parallel.h"
 
@@ -57,10 +64,20 @@ double BackgroundJob::etaSeconds(qint64 elapsedMs, quint64 done, quint64 total) 
     return elapsed * double(total - done) / double(done);
 }
 
+QThreadPool* jobThreadPool() {
+    static QThreadPool* const pool = [] {
+        auto* p = new QThreadPool(QCoreApplication::instance());
+        p->setObjectName(QStringLiteral("quantscope-jobs"));
+        p->setMaxThreadCount(std::max(2, QThread::idealThreadCount()));
+        return p;
+    }();
+    return pool;
+}
+
 void BackgroundJob::run(std::function<void()> work) {
     m_clock.start();
     m_timer.start();
-    m_watcher.setFuture(QtConcurrent::run([work = std::move(work)] {
+    m_watcher.setFuture(QtConcurrent::run(jobThreadPool(), [work = std::move(work)] {
         qs::parallel::lowerThisThreadPriority();
         work();
     }));

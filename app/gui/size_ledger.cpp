@@ -19,8 +19,13 @@ SizeLedger::SizeLedger(PlanDocument* doc, QWidget* parent) : ElidingLabel(parent
     setMinimumTextWidth(160);
     setObjectName(QStringLiteral("sizeLedger"));
     setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A new model or imatrix may reuse a freed one's address: its header is built again.
+    connect(m_doc, &PlanDocument::modelChanged, this, [this] { m_header.valid = false; });
     connect(m_doc, &PlanDocument::planChanged, this, &SizeLedger::recompute);
-    connect(m_doc, &PlanDocument::imatrixChanged, this, &SizeLedger::recompute);
+    connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
+        m_header.valid = false;
+        recompute();
+    });
     QSettings settings;
     m_context = std::max(1, settings.value(QStringLiteral("ledger/context"), 4096).toInt());
     if (const auto t = qs::formats::typeFromName(

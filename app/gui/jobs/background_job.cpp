@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <QCoreApplication>
+#include <QPointer>
 #include <QThread>
 #include <QThreadPool>
 #include <QtConcurrent/QtConcurrentRun>
@@ -65,13 +66,14 @@ double BackgroundJob::etaSeconds(qint64 elapsedMs, quint64 done, quint64 total) 
 }
 
 QThreadPool* jobThreadPool() {
-    static QThreadPool* const pool = [] {
-        auto* p = new QThreadPool(QCoreApplication::instance());
-        p->setObjectName(QStringLiteral("quantscope-jobs"));
-        p->setMaxThreadCount(std::max(2, QThread::idealThreadCount()));
-        return p;
-    }();
-    return pool;
+    // Jobs start on the GUI thread only. Made again if the application was (a new one).
+    static QPointer<QThreadPool> pool;
+    if (!pool) {
+        pool = new QThreadPool(QCoreApplication::instance());
+        pool->setObjectName(QStringLiteral("quantscope-jobs"));
+        pool->setMaxThreadCount(std::max(2, QThread::idealThreadCount()));
+    }
+    return pool.data();
 }
 
 void BackgroundJob::run(std::function<void()> work) {

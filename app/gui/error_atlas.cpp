@@ -175,9 +175,10 @@ std::optional<double> ErrorAtlas::sampledStdError(size_t index, TensorType type,
 
 QString ErrorAtlas::formatError(double value, std::optional<double> stdError) {
     if (!stdError) return QString::number(value, 'e', 2);
-    // The half-width of the 95 % interval (1.96 t-widened standard errors), as `stats` states it.
+    // The half-width of the 95 % interval (1.96 t-widened standard errors), as `stats` states it;
+    // the cell stays short (a narrow column elides its start), the tooltips say "(95 %)".
     const double rel = value > 0 ? 100.0 * qs::quant::kZ95 * *stdError / value : 0.0;
-    return QStringLiteral("≈ %1 ± %2 % (95 %)")
+    return QStringLiteral("≈ %1 ± %2 %")
         .arg(QString::number(value, 'e', 2), QString::number(rel, 'f', rel < 10 ? 1 : 0));
 }
 

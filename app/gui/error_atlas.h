@@ -12,8 +12,8 @@
 // quantizerGain() can say how much lower the plan's error is than ggml's.
 //
 // Scale: tensors above a size threshold are estimated from a seeded, stratified sample of rows
-// (quant/sampled_error.h) with a standard error, shown as "≈ 8.1e-03 ± 2.9 % (95 %)" (the 95 %
-// interval), so a 405B model's
+// (quant/sampled_error.h) with a standard error, shown as "≈ 8.1e-03 ± 2.9 %" (± the 95 %
+// interval's half-width), so a 405B model's
 // plan is measured in a minute, not hours. refineNow() (and, with refine-on-idle, a few seconds
 // after the atlas falls idle) re-measures the sampled pairs exactly, smallest tensors first;
 // "exact everywhere" measures every pair exactly from the start. measureExperts() estimates
@@ -106,8 +106,9 @@ public:
     std::optional<double> sampledStdError(
         size_t index, qs::formats::TensorType type,
         qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml) const;
-    /// "≈ 8.1e-03 ± 2.9 % (95 %)" for a sampled estimate (± the half-width of its 95 % interval,
-    /// 1.96 x `stdError`, relative), "8.1e-03" for an exact one.
+    /// "≈ 8.1e-03 ± 2.9 %" for a sampled estimate (± the half-width of its 95 % interval, 1.96 x
+    /// `stdError`, relative; the cell's and the column's tooltips say "(95 %)"), "8.1e-03" for
+    /// an exact one.
     static QString formatError(double value, std::optional<double> stdError);
     /// Measure every pair exactly from now on (sampled ones are refined).
     void setExactEverywhere(bool on);

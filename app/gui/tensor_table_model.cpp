@@ -321,7 +321,8 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
         case Error:
             return tr(
                 "Quantization error of the target type: NMSE = Σ(error²) / Σ(weight²), "
-                "weighted by the imatrix when one is loaded");
+                "weighted by the imatrix when one is loaded. \"≈ x ± y %\": estimated from a "
+                "sample of rows, ± the half-width of its 95 % interval");
         case Importance: return tr("Mean imatrix importance of the tensor's input columns");
         default: return {};
         }

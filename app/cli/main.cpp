@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
     auto* cStats = app.add_subcommand(
         "stats",
         "Histogram of one tensor and, with --type, the error it would get; with --all, every "
-        "tensor's planned type and error (sampled with a standard error, or --exact)");
+        "tensor's planned type and error (sampled, +- its 95 % interval, or --exact)");
     cStats->add_option("model", statsOpt.model, "Model file")->required();
     auto* sTensor = cStats->add_option("--tensor", statsOpt.tensor, "Tensor name");
     auto* sAll = cStats->add_flag(

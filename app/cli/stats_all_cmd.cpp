@@ -49,13 +49,14 @@ Result<quant::Plan> planOf(const model::Model& m, const StatsCliOptions& o,
     return plan;
 }
 
-// "8.1e-03 ± 1.5 %" for a sampled estimate, "8.1e-03" for an exact one.
+// "~ 8.1e-03 +- 2.9 % (95 %)" for a sampled estimate (the half-width of its 95 % interval,
+// relative), "8.1e-03 (exact)" for an exact one.
 std::string errorText(const quant::TensorErrorEstimate& e) {
     char buf[96];
     if (e.copy) return "copy (lossless)";
     if (e.sampled) {
-        std::snprintf(buf, sizeof buf, "~ %.2e +- %.1f %%", e.weightedNmse,
-                      100.0 * e.relativeStdError());
+        std::snprintf(buf, sizeof buf, "~ %.2e +- %.1f %% (95 %%)", e.weightedNmse,
+                      e.weightedNmse > 0 ? 100.0 * e.ci95() / e.weightedNmse : 0.0);
     } else {
         std::snprintf(buf, sizeof buf, "%.2e (exact)", e.weightedNmse);
     }
@@ -153,6 +154,7 @@ int runStatsAll(const StatsCliOptions& o) {
             x["nmse"] = e.nmse;
             x["weighted_nmse"] = e.weightedNmse;
             x["std_error"] = e.stdError;
+            x["ci95"] = e.ci95();
             x["relative_std_error"] = e.relativeStdError();
             if (!e.experts.empty()) {
                 auto ex = nlohmann::ordered_json::array();
@@ -160,6 +162,7 @@ int runStatsAll(const StatsCliOptions& o) {
                     ex.push_back({{"nmse", p.nmse},
                                   {"weighted_nmse", p.weightedNmse},
                                   {"std_error", p.stdError},
+                                  {"ci95", p.ci95()},
                                   {"rows_measured", p.rowsMeasured}});
                 }
                 x["experts"] = std::move(ex);
@@ -169,6 +172,7 @@ int runStatsAll(const StatsCliOptions& o) {
         j["tensors"] = std::move(arr);
         j["totals"] = {{"weighted_nmse", totals.weightedNmse},
                        {"std_error", totals.stdError},
+                       {"ci95", totals.ci95()},
                        {"parameters", totals.parameters},
                        {"sampled_tensors", totals.sampledTensors},
                        {"max_relative_std_error", totals.maxRelativeStdError}};
@@ -184,15 +188,15 @@ int runStatsAll(const StatsCliOptions& o) {
                     errorText(e).c_str());
         for (size_t k = 0; k < e.experts.size(); ++k) {
             const auto& p = e.experts[k];
-            std::printf("    expert %-4zu %.2e +- %.1f %%\n", k, p.weightedNmse,
-                        p.weightedNmse > 0 ? 100.0 * p.stdError / p.weightedNmse : 0.0);
+            std::printf("    expert %-4zu %.2e +- %.1f %% (95 %%)\n", k, p.weightedNmse,
+                        p.weightedNmse > 0 ? 100.0 * p.ci95() / p.weightedNmse : 0.0);
         }
     }
     std::printf(
-        "\n%zu tensors (%zu sampled), parameter-weighted NMSE %.3e +- %.2f %%, "
+        "\n%zu tensors (%zu sampled), parameter-weighted NMSE %.3e +- %.2f %% (95 %% interval), "
         "largest relative std error %.2f %%, %.2f s\n",
         errors->size(), totals.sampledTensors, totals.weightedNmse,
-        totals.weightedNmse > 0 ? 100.0 * totals.stdError / totals.weightedNmse : 0.0,
+        totals.weightedNmse > 0 ? 100.0 * totals.ci95() / totals.weightedNmse : 0.0,
         100.0 * totals.maxRelativeStdError, secs);
     return 0;
 }

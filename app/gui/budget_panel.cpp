@@ -17,6 +17,7 @@
 #include <QVBoxLayout>
 
 #include "backend_choice.h"
+#include "error_atlas.h"
 #include "eval/budget_fit.h"
 #include "format_utils.h"
 #include "jobs/fit_job.h"
@@ -228,6 +229,10 @@ BudgetPanel::BudgetPanel(PlanDocument* doc, QWidget* parent) : QWidget(parent), 
     reset();
 }
 
+void BudgetPanel::setErrorAtlas(ErrorAtlas* atlas) {
+    m_atlas = atlas;
+}
+
 BudgetPanel::~BudgetPanel() {
     if (m_job) m_job->requestCancel();
     if (m_fitJob) m_fitJob->requestCancel();
@@ -251,6 +256,10 @@ bool BudgetPanel::fitClosedLoop() {
     params.text = m_klText;
     params.exact = m_exact->isChecked();
     params.cacheDir = cacheDir();
+    if (m_atlas) {
+        params.sharedCache = m_atlas->sharedCache();
+        params.sharedSampling = m_atlas->sampling();
+    }
     params.options.targetBytes = m_budget;
     params.options.presets = qs::eval::presetsOfSize(*model, m_budget, params.imatrix.get());
     params.options.threads = savedThreads();
@@ -393,6 +402,10 @@ void BudgetPanel::measure() {
     params.exact = m_exact->isChecked();
     params.threads = savedThreads();
     params.cacheDir = cacheDir();
+    if (m_atlas) {
+        params.sharedCache = m_atlas->sharedCache();
+        params.sharedSampling = m_atlas->sampling();
+    }
     params.kl = objective() == Objective::Kl;
     params.klText = m_klText;
     auto* job = new SensitivityJob(std::move(params), this);

@@ -1,7 +1,8 @@
 #pragma once
 // The budget panel (the "Budget" tab): fit the plan to a file size or bits-per-weight budget with
 // the core's optimizer, and see where it stands. It measures the sensitivity table in the
-// background (sampled, or exact; cached on disk so reopening a model is instant), prepares a
+// background (sampled, or exact; through the error atlas's cache, so what the atlas measured is
+// not read again, or, without an atlas, cached on disk), prepares a
 // PlanOptimizer on the current plan (locked tensors stay as they are) and then:
 //  - the slider and the bpw field choose a budget; every move solves at once (the optimizer
 //    re-solves in about a millisecond) and shows the size and error it would give;
@@ -42,6 +43,7 @@ struct FitResult;
 namespace qs::gui {
 
 class PlanDocument;
+class ErrorAtlas;
 class FitJob;
 class SensitivityJob;
 
@@ -57,6 +59,11 @@ public:
 
     BudgetPanel(PlanDocument* doc, QWidget* parent = nullptr);
     ~BudgetPanel() override;
+
+    /// The explorer's error atlas: the sensitivity and closed-loop jobs share its cache and
+    /// sampling (ErrorAtlas::sharedCache), so neither reads a row the atlas (or the job before)
+    /// measured. Without one they use the optimizer's own sampler and disk cache.
+    void setErrorAtlas(ErrorAtlas* atlas);
 
     /// What the optimizer minimises: the weight error, or the KL divergence the model's own
     /// forward pass measures per tensor on the KL text (see setKlText). Changing it measures again.
@@ -133,6 +140,7 @@ private:
     int sliderAt(quint64 bytes) const;
 
     PlanDocument* m_doc;
+    QPointer<ErrorAtlas> m_atlas;
     std::shared_ptr<const qs::quant::SensitivityTable> m_table;
     std::shared_ptr<const qs::model::Model> m_tableModel;  ///< the model the table measured
     std::optional<qs::quant::PlanOptimizer> m_optimizer;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include <QDateTime>
+#include <QFileInfo>
 #include <QSet>
 
 #include "jobs/analysis_job.h"
@@ -28,7 +30,13 @@ ErrorAtlas::ErrorAtlas(PlanDocument* doc, QObject* parent)
         if (m_auto) analyseNow();
     });
     connect(m_doc, &PlanDocument::modelChanged, this, [this] {
+        // The same file reopened unchanged keeps its estimates (the cache is keyed by tensor
+        // index): the atlas and the optimizer find them again instead of reading rows.
+        const QString id = modelIdentity();
+        std::shared_ptr<qs::quant::ErrorEstimateCache> kept = m_cache;
         clear();
+        if (!id.isEmpty() && id == m_cacheModel) m_cache = std::move(kept);
+        m_cacheModel = id;
         rebuildComparison();
     });
     connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
@@ -37,6 +45,17 @@ ErrorAtlas::ErrorAtlas(PlanDocument* doc, QObject* parent)
         schedule();
     });
     connect(m_doc, &PlanDocument::planChanged, this, &ErrorAtlas::schedule);
+}
+
+QString ErrorAtlas::modelIdentity() const {
+    const qs::model::Model* m = m_doc->model();
+    if (!m) return {};
+    const QFileInfo f(QString::fromStdString(m->path()));
+    if (!f.exists()) return {};
+    return QStringLiteral("%1|%2|%3")
+        .arg(f.absoluteFilePath())
+        .arg(f.size())
+        .arg(f.lastModified().toMSecsSinceEpoch());
 }
 
 AnalysisJob* ErrorAtlas::job() const {
@@ -156,7 +175,9 @@ std::optional<double> ErrorAtlas::sampledStdError(size_t index, TensorType type,
 
 QString ErrorAtlas::formatError(double value, std::optional<double> stdError) {
     if (!stdError) return QString::number(value, 'e', 2);
-    const double rel = value > 0 ? 100.0 * *stdError / value : 0.0;
+    // The half-width of the 95 % interval (1.96 t-widened standard errors), as `stats` states it;
+    // the cell stays short (a narrow column elides its start), the tooltips say "(95 %)".
+    const double rel = value > 0 ? 100.0 * qs::quant::kZ95 * *stdError / value : 0.0;
     return QStringLiteral("≈ %1 ± %2 %")
         .arg(QString::number(value, 'e', 2), QString::number(rel, 'f', rel < 10 ? 1 : 0));
 }

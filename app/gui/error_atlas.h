@@ -12,7 +12,8 @@
 // quantizerGain() can say how much lower the plan's error is than ggml's.
 //
 // Scale: tensors above a size threshold are estimated from a seeded, stratified sample of rows
-// (quant/sampled_error.h) with a standard error, shown as "≈ 8.1e-03 ± 1.5 %", so a 405B model's
+// (quant/sampled_error.h) with a standard error, shown as "≈ 8.1e-03 ± 2.9 %" (± the 95 %
+// interval's half-width), so a 405B model's
 // plan is measured in a minute, not hours. refineNow() (and, with refine-on-idle, a few seconds
 // after the atlas falls idle) re-measures the sampled pairs exactly, smallest tensors first;
 // "exact everywhere" measures every pair exactly from the start. measureExperts() estimates
@@ -105,7 +106,9 @@ public:
     std::optional<double> sampledStdError(
         size_t index, qs::formats::TensorType type,
         qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml) const;
-    /// "≈ 8.1e-03 ± 1.5 %" for a sampled estimate, "8.1e-03" for an exact one.
+    /// "≈ 8.1e-03 ± 2.9 %" for a sampled estimate (± the half-width of its 95 % interval, 1.96 x
+    /// `stdError`, relative; the cell's and the column's tooltips say "(95 %)"), "8.1e-03" for
+    /// an exact one.
     static QString formatError(double value, std::optional<double> stdError);
     /// Measure every pair exactly from now on (sampled ones are refined).
     void setExactEverywhere(bool on);
@@ -120,6 +123,12 @@ public:
     /// Tensors above this many values are sampled (unless exact everywhere).
     void setSampling(const qs::quant::ErrorSampling& sampling);
     const qs::quant::ErrorSampling& sampling() const { return m_sampling; }
+
+    /// The cache of every estimate of this model (sampled ones, and the exact ones of the CPU
+    /// engine), for the optimizer's jobs to share (SensitivityOptions::sharedCache) with
+    /// sampling(). Replaced (not cleared) when the model or imatrix changes: a job holding the
+    /// old one keeps it. Reopening the same unchanged file (path, size, time) keeps it.
+    std::shared_ptr<qs::quant::ErrorEstimateCache> sharedCache() const { return m_cache; }
 
     /// Estimate each expert of tensor `index` (a 3-D `*_exps` tensor) in its planned type.
     void measureExperts(size_t index);
@@ -146,6 +155,8 @@ private:
         return (quint64(index) << 12) | (quint64(writer(q, type)) << 11) | quint64(type);
     }
     void clear();
+    /// The open model's file: absolute path, size and modification time (empty: none).
+    QString modelIdentity() const;
     void rebuildComparison();
     void schedule();
     void onResults(const QList<AnalysisEntry>& entries);
@@ -163,6 +174,7 @@ private:
     QHash<quint64, std::vector<qs::quant::ExpertError>> m_experts;
     std::vector<size_t> m_expertRequests;
     std::shared_ptr<qs::quant::ErrorEstimateCache> m_cache;
+    QString m_cacheModel;  ///< modelIdentity() of the model m_cache belongs to
     qs::quant::ErrorSampling m_sampling;
     bool m_exactEverywhere = false;
     bool m_refineOnIdle = false;

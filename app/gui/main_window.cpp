@@ -114,6 +114,7 @@ QWidget* MainWindow::buildModelPage() {
     connect(m_tensors, &TensorPanel::currentTensorChanged, m_plots, &PlotsPanel::showTensor);
     m_tabs->addTab(m_plots, tr("Plots"));
     m_budgetPanel = new BudgetPanel(doc, m_tabs);
+    m_budgetPanel->setErrorAtlas(atlas);  // the optimizer's jobs share the atlas's cache
     m_tabs->addTab(m_budgetPanel, tr("Budget"));
     m_evalPanel = new EvalPanel(doc, m_tabs);
     m_tabs->addTab(m_evalPanel, tr("Quality"));

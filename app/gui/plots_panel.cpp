@@ -20,6 +20,7 @@
 #include "error_atlas.h"
 #include "error_plot.h"
 #include "format_utils.h"
+#include "jobs/job_pool.h"
 #include "model/model.h"
 #include "parallel/parallel.h"
 #include "plan_document.h"
@@ -245,26 +246,27 @@ void PlotsPanel::startAnalysis() {
     });
     // The worker holds the model and the token by shared pointer: nothing it touches belongs
     // to this widget.
-    watcher->setFuture(QtConcurrent::run([model, index, type, serial, cancel = m_cancel] {
-        qs::parallel::lowerThisThreadPriority();
-        AnalysisOutcome out;
-        out.serial = serial;
-        out.index = index;
-        try {
-            qs::quant::QuantizeOptions options;
-            options.cancel = cancel.get();
-            qs::Result<qs::quant::TensorAnalysis> r =
-                qs::quant::analyzeTensor(*model, index, type, kBins, options);
-            if (r) {
-                out.analysis = std::move(r).value();
-            } else {
-                out.error = QString::fromStdString(r.error().what());
+    watcher->setFuture(
+        QtConcurrent::run(jobThreadPool(), [model, index, type, serial, cancel = m_cancel] {
+            qs::parallel::lowerThisThreadPriority();
+            AnalysisOutcome out;
+            out.serial = serial;
+            out.index = index;
+            try {
+                qs::quant::QuantizeOptions options;
+                options.cancel = cancel.get();
+                qs::Result<qs::quant::TensorAnalysis> r =
+                    qs::quant::analyzeTensor(*model, index, type, kBins, options);
+                if (r) {
+                    out.analysis = std::move(r).value();
+                } else {
+                    out.error = QString::fromStdString(r.error().what());
+                }
+            } catch (const std::exception& e) {
+                out.error = QString::fromLocal8Bit(e.what());
             }
-        } catch (const std::exception& e) {
-            out.error = QString::fromLocal8Bit(e.what());
-        }
-        return out;
-    }));
+            return out;
+        }));
 }
 
 void PlotsPanel::deliver(const AnalysisOutcome& outcome) {

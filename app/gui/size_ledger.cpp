@@ -5,6 +5,8 @@
 #include <QSettings>
 
 #include "format_utils.h"
+#include "io/gguf_reader.h"
+#include "io/gguf_writer.h"
 #include "model/model.h"
 #include "plan_document.h"
 #include "quant/engine.h"
@@ -17,8 +19,13 @@ SizeLedger::SizeLedger(PlanDocument* doc, QWidget* parent) : ElidingLabel(parent
     setMinimumTextWidth(160);
     setObjectName(QStringLiteral("sizeLedger"));
     setTextInteractionFlags(Qt::TextSelectableByMouse);
+    // A new model or imatrix may reuse a freed one's address: its header is built again.
+    connect(m_doc, &PlanDocument::modelChanged, this, [this] { m_header.valid = false; });
     connect(m_doc, &PlanDocument::planChanged, this, &SizeLedger::recompute);
-    connect(m_doc, &PlanDocument::imatrixChanged, this, &SizeLedger::recompute);
+    connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
+        m_header.valid = false;
+        recompute();
+    });
     QSettings settings;
     m_context = std::max(1, settings.value(QStringLiteral("ledger/context"), 4096).toInt());
     if (const auto t = qs::formats::typeFromName(
@@ -79,6 +86,34 @@ QString SizeLedger::formatLedger(quint64 originalBytes, quint64 plannedBytes, do
              QString::number(std::abs(change), 'f', 1), QString::number(bpw, 'f', 2));
 }
 
+qs::Result<uint64_t> SizeLedger::exactFileSize() {
+    const qs::model::Model& m = *m_doc->model();
+    const qs::quant::Plan& plan = m_doc->plan();
+    const qs::quant::Imatrix* imatrix = m_doc->imatrix().get();
+    // Every tensor's data padded to the alignment (GgufWriter::addTensor).
+    auto paddedData = [&] {
+        constexpr uint64_t a = qs::io::kGgufDefaultAlignment;
+        uint64_t sum = 0;
+        for (size_t i = 0; i < plan.tensors.size(); ++i)
+            sum += (plan.tensorBytes(m, i) + a - 1) / a * a;
+        return sum;
+    };
+    const bool cacheable = plan.kvOverrides.empty() && plan.finalKv.empty();
+    if (cacheable && m_header.valid && m_header.model == &m && m_header.imatrix == imatrix &&
+        m_header.ftype == plan.ftype && m_header.quantizer == plan.quantizer) {
+        return m_header.headerBytes + paddedData();
+    }
+    m_header.valid = false;
+    auto w = qs::quant::prepareExport(m, plan, imatrix);
+    if (!w) return w.error();
+    const uint64_t size = (*w)->fileSize();
+    // Kept only when the sum reproduces the writer's size (the default alignment).
+    if (cacheable && (*w)->headerSize() + paddedData() == size) {
+        m_header = {&m, imatrix, plan.ftype, plan.quantizer, (*w)->headerSize(), true};
+    }
+    return size;
+}
+
 void SizeLedger::recompute() {
     const qs::model::Model* m = m_doc->model();
     m_exactBytes = -1;
@@ -94,8 +129,7 @@ void SizeLedger::recompute() {
     quint64 original = 0;
     for (const qs::io::MappedFile& f : m->files()) original += f.size();
     m_originalBytes = qint64(original);
-    const qs::Result<uint64_t> size =
-        qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
+    const qs::Result<uint64_t> size = exactFileSize();
     if (!size) {
         m_sizeError = QString::fromStdString(size.error().what());
         setText(tr("size unknown: %1").arg(m_sizeError));

@@ -1,5 +1,6 @@
 #include "tensor_table_model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -79,10 +80,14 @@ QVariant TensorTableModel::errorData(int row, int role) const {
         if (const auto se = m_atlas->sampledStdError(
                 size_t(row), m_doc->plan().tensors[size_t(row)].type, m_doc->plan().quantizer)) {
             const double v = weighted ? e->weightedNmse : e->nmse;
-            return tr("Estimated from a stratified sample of rows: %1, standard error %2 "
-                      "(%3 %)\nAnalysis ▸ Refine Errors to Exact measures every row")
-                .arg(QString::number(v, 'e', 3), QString::number(*se, 'e', 2),
-                     QString::number(v > 0 ? 100.0 * *se / v : 0.0, 'f', 1));
+            const double ci = qs::quant::kZ95 * *se;
+            return tr("Estimated from a stratified sample of rows: %1 ± %2 % (95 %)\n"
+                      "95 % interval %3 … %4 (± 1.96 standard errors of %5)\n"
+                      "Analysis ▸ Refine Errors to Exact measures every row")
+                .arg(QString::number(v, 'e', 3),
+                     QString::number(v > 0 ? 100.0 * ci / v : 0.0, 'f', 1),
+                     QString::number(std::max(0.0, v - ci), 'e', 2),
+                     QString::number(v + ci, 'e', 2), QString::number(*se, 'e', 2));
         }
         const QString snr =
             std::isfinite(e->snrDb) ? QString::number(e->snrDb, 'f', 1) : QStringLiteral("∞");
@@ -316,7 +321,8 @@ QVariant TensorTableModel::headerData(int section, Qt::Orientation orientation, 
         case Error:
             return tr(
                 "Quantization error of the target type: NMSE = Σ(error²) / Σ(weight²), "
-                "weighted by the imatrix when one is loaded");
+                "weighted by the imatrix when one is loaded. \"≈ x ± y %\": estimated from a "
+                "sample of rows, ± the half-width of its 95 % interval");
         case Importance: return tr("Mean imatrix importance of the tensor's input columns");
         default: return {};
         }

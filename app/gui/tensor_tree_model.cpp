@@ -255,8 +255,11 @@ QVariant TensorTreeModel::expertData(size_t tensor, int expert, int column, int 
                 .arg(expert)
                 .arg(QString::number(e.weightedNmse, 'e', 3))
                 .arg(e.rowsMeasured)
-                .arg(e.stdError > 0 ? tr(", standard error %1").arg(e.stdError, 0, 'e', 2)
-                                    : QString());
+                .arg(e.stdError > 0
+                         ? tr(", ± %1 % (95 %)")
+                               .arg(e.weightedNmse > 0 ? 100.0 * e.ci95() / e.weightedNmse : 0.0, 0,
+                                    'f', 1)
+                         : QString());
         }
         return {};
     }

@@ -149,7 +149,7 @@ RatioEstimate ratioOf(const std::vector<Stratum>& strata, size_t s0, size_t s1,
     // The stated standard error makes +-2 of it the Student-t 95 % interval at those degrees of
     // freedom: the variance estimate's own uncertainty widens it (x 1.02 at 200 degrees, x 1.12
     // at 10, x 2.2 at 2) instead of leaving heavy tails under-covered.
-    out.stdError = std::sqrt(std::max({0.0, var, jk})) * tQuantile975(df) / 1.959964;
+    out.stdError = std::sqrt(std::max({0.0, var, jk})) * tQuantile975(df) / kZ95;
     return out;
 }
 

@@ -10,8 +10,9 @@
 // error with the larger of the delta method, var = sum_h N_h^2 (1 - m_h / N_h) s_h^2(d) / m_h / X^2
 // (d = e^2 - R^ x^2 per sampled row, finite population correction included), and the stratified
 // jackknife, widened by t_0.975(df) / 1.96 where df is Satterthwaite's degrees of freedom of that
-// variance: +-2 standard errors is then the Student-t 95 % interval. On heavy-tailed weights one
-// sampled row can carry most of the variance (df near 1): the plain delta method then covered
+// variance: +-1.96 standard errors (ci95()) is then the Student-t 95 % interval, the "±" every
+// front end states (`stats --json`'s ci95, the explorer's "± x % (95 %)"). On heavy-tailed weights
+// one sampled row can carry most of the variance (df near 1): the plain delta method then covered
 // the exact error in 89 % of cases within 2 standard errors, the widened one in 95-98 %
 // (docs/BENCHMARKS.md). Small tensors, and every tensor when `exact` is set, are measured on
 // every row, giving the same NMSE as the export's metrics (stdError 0).
@@ -35,6 +36,10 @@
 
 namespace qs::quant {
 
+/// The z factor of a two-sided 95 % interval. The stated standard errors are already widened by
+/// t_0.975(df) / z (see above), so z x stdError is the Student-t 95 % interval's half-width.
+inline constexpr double kZ95 = 1.959964;
+
 /// How tensors are measured.
 struct ErrorSampling {
     bool exact = false;                    ///< every row of every tensor
@@ -50,6 +55,8 @@ struct ExpertError {
     double weightedNmse = 0;
     double stdError = 0;  ///< of weightedNmse, absolute; 0 when exact
     uint64_t rowsMeasured = 0;
+    /// Half-width of the 95 % interval of weightedNmse (absolute; 0 when exact).
+    double ci95() const { return kZ95 * stdError; }
 };
 
 /// The measured (or estimated) error of one tensor in one type.
@@ -66,6 +73,9 @@ struct TensorErrorEstimate {
     double nmseStdError = 0;  ///< standard error of nmse
     /// stdError / weightedNmse (0 when exact or when the error is 0).
     double relativeStdError() const { return weightedNmse > 0 ? stdError / weightedNmse : 0; }
+    /// Half-width of the 95 % interval of weightedNmse: kZ95 x the (t-widened) standard error, so
+    /// weightedNmse +- ci95() is the Student-t 95 % interval (absolute; 0 when exact).
+    double ci95() const { return kZ95 * stdError; }
     /// One entry per expert for a 3-D tensor (shape[2] experts) when asked for, else empty.
     std::vector<ExpertError> experts;
 };
@@ -152,6 +162,7 @@ struct PlanErrorTotals {
     int64_t parameters = 0;
     size_t sampledTensors = 0;
     double maxRelativeStdError = 0;
+    double ci95() const { return kZ95 * stdError; }  ///< half-width of the 95 % interval
 };
 PlanErrorTotals totalsOf(const model::Model& model, const std::vector<TensorErrorEstimate>& e);
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19 benchmarks on the sparse fixtures (synth --preset llama-405b / qwen3moe-30b-a3b):
-# open time, `stats --all --preset Q4_K_M` time and peak RSS, one layer's per-expert errors, and
-# a Q4_K_M dry run, each with its wall time, CPU time (user + sys), peak RSS and the load average
+# open time, `stats --all --preset Q4_K_M` time and peak RSS, one layer's per-expert errors, a
+# Q4_K_M dry run and the budget fit (`plan --target-bpw 4.5 --no-cache`: the sensitivity table
+# of every tensor in 13 types, measured cold, then the optimizer), each with its wall time, CPU time (user + sys), peak RSS and the load average
 # around it (the machine may be shared: CPU time is what the load cannot inflate). The files are
 # sparse (a few MB on disk); they are deleted on exit.
 #
@@ -45,6 +46,11 @@ print(f"|   ({len(j['tensors'])} tensors, {t['sampled_tensors']} sampled, max re
       f"{100 * t['max_relative_std_error']:.2f} %, {j['seconds']:.1f} s inside) | | | | |")
 EOF
     measure "$m: quantize --type Q4_K_M --dry-run" "$cli" quantize "$work/$m.gguf" -o "$work/x.gguf" --type Q4_K_M --dry-run
+    # The budget fit; QS_SCALE_PLAN_TIMEOUT (seconds, default 1800) bounds it: the CLI's table
+    # reads every row of every tensor for its PPS draw (the whole 812 GB of holes for the 405B).
+    measure "$m: plan --target-bpw 4.5 --no-cache (budget fit)" \
+        timeout "${QS_SCALE_PLAN_TIMEOUT:-1800}" "$cli" plan "$work/$m.gguf" --target-bpw 4.5 --no-cache ||
+        echo "|   (plan stopped after ${QS_SCALE_PLAN_TIMEOUT:-1800} s) | | | | |"
 done
 measure "moe: one layer's experts (stats --all --per-expert --tensors 'blk\\.7\\.')" \
     "$cli" stats "$work/moe.gguf" --all --preset Q4_K_M --per-expert --tensors '^blk\.7\.'

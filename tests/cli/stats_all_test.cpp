@@ -59,15 +59,22 @@ TEST(CliStatsAll, SampledGivesStdErrorAndTextShowsIt) {
         ++sampled;
         EXPECT_EQ(t["rows_measured"].get<int>(), 16);
         EXPECT_GT(t["std_error"].get<double>(), 0);
+        // The stated 95 % interval: half-width 1.96 (t-widened) standard errors.
+        EXPECT_NEAR(t["ci95"].get<double>(), 1.959964 * t["std_error"].get<double>(),
+                    1e-12 * t["ci95"].get<double>());
     }
     EXPECT_GT(sampled, 10);
+    EXPECT_NEAR(j["totals"]["ci95"].get<double>(),
+                1.959964 * j["totals"]["std_error"].get<double>(),
+                1e-12 * j["totals"]["ci95"].get<double>());
     EXPECT_EQ(j["totals"]["sampled_tensors"].get<int>(), sampled);
     const CliRun text = cli("stats " + kStories +
                             " --all --type Q4_0 --exact-below 0 "
                             "--sample-rows 16");
     ASSERT_EQ(text.code, 0) << text.err;
     EXPECT_NE(text.out.find("+-"), std::string::npos);
-    EXPECT_NE(text.out.find("(exact)"), std::string::npos);  // token_embd etc. stay small
+    EXPECT_NE(text.out.find("% (95 %)"), std::string::npos);  // says which interval
+    EXPECT_NE(text.out.find("(exact)"), std::string::npos);   // token_embd etc. stay small
     const CliRun exact = cli("stats " + kStories + " --all --type Q4_0 --exact --json");
     ASSERT_EQ(exact.code, 0) << exact.err;
     const nlohmann::json exactJson = nlohmann::json::parse(exact.out);  // outlives the loop

@@ -6,6 +6,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <string>
 
 #include "model/model.h"
 #include "quant/engine.h"
@@ -56,19 +58,24 @@ TEST(SampledError, ExactEqualsTheEngineMetrics) {
 }
 
 // The acceptance test of issue 19: on real weights, the sampled error lies within its stated
-// standard error band of the exact error for >= 95 % of (tensor, type) pairs. The band is
-// `band` standard errors: 2, the 95 % band (one standard error covers ~68 % of a normal estimate
-// by definition), on stories260K's trained weights and on the synth model, whose Student-t (4
-// degrees of freedom) weights with outlier channels make per-row errors heavy-tailed (the
-// Satterthwaite-t widening of the standard error is what brings that case from 89 % to 95 %+).
-// The shares within 1, 2 and 3 are printed.
+// uncertainty of the exact error for >= 95 % of (tensor, type) pairs. The stated uncertainty is
+// the 95 % interval, +- ci95() = 1.96 (t-widened) standard errors, as `stats` and the explorer
+// show it (one standard error covers ~68 % of a normal estimate by definition, so ">= 95 %
+// within one standard error" cannot hold). Checked on stories260K's trained weights and on the
+// synth models, whose Student-t (4 degrees of freedom) weights with outlier channels make
+// per-row errors heavy-tailed (the Satterthwaite-t widening of the standard error is what brings
+// that case from 89 % to 95 %+). The earlier bound, >= 95 % within 2 standard errors, is kept
+// as it was, and >= 50 % within one; the shares within 1, 1.96, 2 and 3 are printed. `keep`
+// chooses the tensors (all when empty).
 void checkCoverage(const model::Model& m, const Imatrix* im, int64_t sampleRows,
-                   const std::vector<TensorType>& types, int minPairs, double band) {
-    int pairs = 0, within1 = 0, within2 = 0, within3 = 0, withinBand = 0;
+                   const std::vector<TensorType>& types, int minPairs,
+                   const std::function<bool(const std::string&)>& keep = {}) {
+    int pairs = 0, within1 = 0, within95 = 0, within2 = 0, within3 = 0;
     double worstRel = 0;
     for (size_t i = 0; i < m.tensors().size(); ++i) {
         const auto& t = m.tensors()[i];
         if (!allowsQuantization(t) || t.rowCount() <= 2 * sampleRows) continue;
+        if (keep && !keep(t.name)) continue;
         for (TensorType type : types) {
             ErrorEstimateOptions o = sampledOptions(sampleRows);
             o.imatrix = im;
@@ -83,29 +90,30 @@ void checkCoverage(const model::Model& m, const Imatrix* im, int64_t sampleRows,
             ASSERT_GT(s->stdError, 0) << t.name;
             const double dev = std::fabs(s->weightedNmse - x->weightedNmse);
             within1 += dev <= s->stdError;
+            within95 += dev <= s->ci95();
             within2 += dev <= 2 * s->stdError;
             within3 += dev <= 3 * s->stdError;
-            withinBand += dev <= band * s->stdError;
             worstRel = std::max(worstRel, s->relativeStdError());
             ++pairs;
         }
     }
     ASSERT_GE(pairs, minPairs);
     std::printf(
-        "[ coverage ] %d (tensor, type) pairs sampled at %lld rows: %.1f %% within 1 "
-        "standard error, %.1f %% within 2, %.1f %% within 3; largest relative standard "
-        "error %.1f %%\n",
-        pairs, static_cast<long long>(sampleRows), 100.0 * within1 / pairs, 100.0 * within2 / pairs,
-        100.0 * within3 / pairs, 100.0 * worstRel);
-    EXPECT_GE(withinBand, 0.95 * pairs);
-    EXPECT_GE(within2, 0.85 * pairs);
+        "[ coverage ] %d (tensor, type) pairs sampled at %lld rows: %.1f %% within the stated "
+        "95 %% interval (1.96 standard errors), %.1f %% within 1 standard error, %.1f %% within "
+        "2, %.1f %% within 3; largest relative standard error %.1f %%\n",
+        pairs, static_cast<long long>(sampleRows), 100.0 * within95 / pairs,
+        100.0 * within1 / pairs, 100.0 * within2 / pairs, 100.0 * within3 / pairs,
+        100.0 * worstRel);
+    EXPECT_GE(within95, 0.95 * pairs);
+    EXPECT_GE(within2, 0.95 * pairs);
     EXPECT_GE(within1, 0.5 * pairs);
 }
 
 TEST(SampledError, WithinStdErrorOfExactOnStories260K) {
     auto m = model::openModel(test::dataPath("models/stories260K.gguf"));
     ASSERT_TRUE(m.ok()) << m.error().what();
-    checkCoverage(*m, nullptr, 16, {TensorType::Q4_0, TensorType::Q5_1, TensorType::Q8_0}, 40, 2);
+    checkCoverage(*m, nullptr, 16, {TensorType::Q4_0, TensorType::Q5_1, TensorType::Q8_0}, 40);
 }
 
 TEST(SampledError, WithinStdErrorOfExactOnSynthWithImatrix) {
@@ -116,7 +124,26 @@ TEST(SampledError, WithinStdErrorOfExactOnSynthWithImatrix) {
     ASSERT_TRUE(m.ok()) << m.error().what();
     auto im = synth::synthImatrix(*m, 5);
     ASSERT_TRUE(im.ok());
-    checkCoverage(*m, &*im, 64, {TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS}, 40, 2);
+    checkCoverage(*m, &*im, 64, {TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS}, 40);
+}
+
+TEST(SampledError, WithinStdErrorOfExactOnSynthSmall) {
+    // The `small` synth model (12 layers, hidden 768, ffn 2048): its first three layers'
+    // tensors (21, 256-2,048 rows of 768-2,048 values) in three types with an imatrix, sampled
+    // at 64 rows and measured exactly; a few seconds.
+    test::TempDir dir;
+    synth::SynthOptions so;
+    so.preset = synth::SynthPreset::Small;
+    ASSERT_TRUE(synth::writeSynthModel(so, dir.file("small.gguf")).ok());
+    auto m = model::openModel(dir.file("small.gguf"));
+    ASSERT_TRUE(m.ok()) << m.error().what();
+    auto im = synth::synthImatrix(*m, 7);
+    ASSERT_TRUE(im.ok());
+    checkCoverage(*m, &*im, 64, {TensorType::Q4_K, TensorType::Q6_K, TensorType::IQ4_XS}, 60,
+                  [](const std::string& name) {
+                      return name.starts_with("blk.0.") || name.starts_with("blk.1.") ||
+                             name.starts_with("blk.2.");
+                  });
 }
 
 TEST(SampledError, SeededAndThreadIndependent) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <memory>
 
 #include <qcustomplot.h>
 #include <QComboBox>
@@ -40,7 +42,9 @@
 #include "format_utils.h"
 #include "job_indicator.h"
 #include "jobs/export_job.h"
+#include "jobs/fit_job.h"
 #include "jobs/imatrix_job.h"
+#include "jobs/sensitivity_job.h"
 #include "jobs_test.h"
 #include "main_window.h"
 #include "model/model.h"
@@ -115,7 +119,8 @@ void JobsTest::budgetFitsEachPresetSizeWithLessError() {
     for (size_t i = 0; i < fitted.size(); ++i)
         differs |= fitted[i].type != doc->plan().tensors[i].type;
     QVERIFY(differs);
-    // Reopening measures nothing again: every tensor comes from the disk cache.
+    // Reopening the unchanged file measures nothing again: every tensor comes from the error
+    // atlas's cache, which the same file keeps.
     QSignalSpy again(panel, &qs::gui::BudgetPanel::ready);
     openModel(m_tiny);
     panel->measure();
@@ -332,4 +337,74 @@ void JobsTest::budgetClosedLoopShowsCandidatesAndAppliesTheChoice() {
              qPrintable(all));
     QVERIFY(budget->summary()->text().contains(QStringLiteral("Closed loop")));
     QVERIFY(budget->summary()->text().contains(QStringLiteral("KL calibration")));
+}
+
+void JobsTest::budgetJobsShareTheAtlasCache() {
+    // Issue 19: the optimizer's jobs (SensitivityJob, FitJob) pass the error atlas's cache
+    // through SensitivityOptions::sharedCache: what the atlas measured is not read again, what a
+    // job measured lands in the atlas's cache, and a second job reads no row at all. Fails if a
+    // job measured on its own (its own sampler and disk cache).
+    qs::gui::PlanDocument* doc = m_window->controller()->document();
+    qs::gui::ErrorAtlas* atlas = m_window->controller()->errorAtlas();
+    qs::gui::BudgetPanel* panel = m_window->findChild<qs::gui::BudgetPanel*>();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QVERIFY(waitForAtlas());
+    const std::shared_ptr<qs::quant::ErrorEstimateCache> cache = atlas->sharedCache();
+    QVERIFY(cache);
+    const size_t byAtlas = cache->size();
+    QVERIFY(byAtlas > 0);  // the atlas's exact CPU measurements are entries too
+    const qs::model::Model& m = *doc->model();
+
+    QSignalSpy ready(panel, &qs::gui::BudgetPanel::ready);
+    panel->measure();
+    QVERIFY(panel->job());
+    QCOMPARE(panel->job()->params().sharedCache.get(), cache.get());
+    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    const qs::quant::SensitivityTable* first = panel->table();
+    QVERIFY(first);
+    const uint64_t firstRows = first->rowsMeasured;
+    QVERIFY(firstRows > 0);            // the types the atlas did not measure
+    QVERIFY(cache->size() > byAtlas);  // ... are now in the atlas's cache
+    // The plan's pairs are the atlas's numbers, to the bit.
+    int same = 0;
+    for (size_t i = 0; i < m.tensors().size(); ++i) {
+        const TensorType type = doc->plan().tensors[i].type;
+        if (!qs::quant::allowsQuantization(m.tensors()[i]) || type == m.tensors()[i].type) continue;
+        const auto e = atlas->find(doc->plan(), i);
+        const qs::quant::SensitivityCell* c = first->cell(i, type);
+        if (!e || !c || !c->valid) continue;
+        QCOMPARE(c->weightedNmse, e->weightedNmse);
+        ++same;
+    }
+    QVERIFY2(same > 10, qPrintable(QString::number(same)));
+
+    first = nullptr;  // the next measurement replaces the table
+    // The second job reads no row: every cell comes from the shared cache.
+    QSignalSpy again(panel, &qs::gui::BudgetPanel::ready);
+    panel->measure();
+    QVERIFY(again.wait(kTimeoutMs) || again.count() == 1);
+    size_t quantizable = 0;
+    for (const auto& t : panel->table()->tensors) quantizable += t.quantizable;
+    QCOMPARE(panel->table()->rowsMeasured, uint64_t(0));
+    QCOMPARE(panel->table()->cacheHits, quantizable);
+    std::printf(
+        "[ shared cache ] atlas %zu entries; first job read %llu rows, second %llu, "
+        "%zu of %zu tensors hits\n",
+        byAtlas, static_cast<unsigned long long>(firstRows),
+        static_cast<unsigned long long>(panel->table()->rowsMeasured), panel->table()->cacheHits,
+        quantizable);
+
+    // The closed loop's job gets the same cache and sampling (cancelled at once).
+    const qs::Result<uint64_t> size = qs::quant::predictFileSize(m, doc->plan());
+    QVERIFY(size.ok());
+    panel->setKlText("Once upon a time there was a little model.");
+    panel->setBudgetBytes(*size, false);
+    QSignalSpy done(panel, &qs::gui::BudgetPanel::closedLoopFinished);
+    QVERIFY(panel->fitClosedLoop());
+    QVERIFY(panel->fitJob());
+    QCOMPARE(panel->fitJob()->params().sharedCache.get(), cache.get());
+    QVERIFY(panel->fitJob()->params().sharedSampling == atlas->sampling());
+    panel->fitJob()->requestCancel();
+    QVERIFY(done.wait(kTimeoutMs) || done.count() == 1);
+    QTRY_VERIFY(!panel->isFitting());
 }

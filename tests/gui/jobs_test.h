@@ -44,6 +44,7 @@ private slots:
     void budgetClosedLoopShowsCandidatesAndAppliesTheChoice();
     void budgetFitsEachPresetSizeWithLessError();
     void budgetKeepsLocksAndSliderSolvesLive();
+    void budgetJobsShareTheAtlasCache();
     void goingBackToAMeasuredTypeCostsNothing();
     void cancelKeepsWhatWasMeasured();
     void locksSurvivePresetsAndUndo();

@@ -1,9 +1,10 @@
-// Issue 19 in the explorer: the error atlas samples large tensors ("≈ 8.1e-03 ± 1.5 %") and
+// Issue 19 in the explorer: the error atlas samples large tensors ("≈ 8.1e-03 ± 2.9 %") and
 // refines them to exact on request or with "exact everywhere"; `*_exps` tensors expand into
 // their experts, each with its own error, while the type stays one per tensor (GGUF).
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include <QAction>
@@ -95,13 +96,30 @@ void ScaleTest::atlasSamplesThenRefinesToExact() {
     w.controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
     QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning() && atlas->missingCount() == 0, kTimeoutMs);
     QVERIFY(atlas->sampledCount() > 0);
-    // The table says which numbers are estimates: "≈ 1.23e-03 ± 4.5 %".
+    // The table says which numbers are estimates: "≈ 1.23e-03 ± 8.8 %".
     const TensorTableModel* table = w.tensorPanel()->tree()->sourceTable();
     const int row = int(w.controller()->document()->model()->indexOf("blk.0.ffn_down.weight"));
     const QString text = table->index(row, TensorTableModel::Error).data().toString();
     QVERIFY2(text.startsWith(QStringLiteral("≈ ")) && text.contains(QStringLiteral(" ± ")),
              qPrintable(text));
     const auto sampled = *atlas->find(w.controller()->document()->plan(), size_t(row));
+    // ± is the half-width of the 95 % interval, 1.96 (t-widened) standard errors; the cell's
+    // and the column's tooltips say so ("(95 %)"), as `stats` does.
+    const qs::quant::Plan& plan = w.controller()->document()->plan();
+    const std::optional<double> se =
+        atlas->sampledStdError(size_t(row), plan.tensors[size_t(row)].type, plan.quantizer);
+    QVERIFY(se && *se > 0);
+    const double rel = 100.0 * qs::quant::kZ95 * *se / sampled.weightedNmse;
+    QVERIFY2(
+        text.endsWith(QStringLiteral(" ± %1 %").arg(QString::number(rel, 'f', rel < 10 ? 1 : 0))),
+        qPrintable(text));
+    const QString tip = table->index(row, TensorTableModel::Error).data(Qt::ToolTipRole).toString();
+    QVERIFY2(
+        tip.contains(QStringLiteral("(95 %)")) && tip.contains(QStringLiteral("95 % interval")),
+        qPrintable(tip));
+    QVERIFY(table->headerData(TensorTableModel::Error, Qt::Horizontal, Qt::ToolTipRole)
+                .toString()
+                .contains(QStringLiteral("95 % interval")));
     // Refine: every pair measured exactly; the estimate was near the exact value.
     atlas->refineNow();
     QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning() && atlas->sampledCount() == 0, kTimeoutMs);

@@ -95,6 +95,20 @@ void AnalysisJob::start() {
                 before += t.nbytes;
                 progress->report(before, total, {});
                 std::lock_guard<std::mutex> lock(results->mutex);
+                if (r && !backend && params.cache) {
+                    // Measured on every row by the CPU engine: an exact entry of the shared cache
+                    // (it answers any sampled question of the optimizer's jobs too).
+                    qs::quant::TensorErrorEstimate x;
+                    x.index = item.index;
+                    x.type = item.type;
+                    x.rowsMeasured = x.rowsTotal = uint64_t(t.rowCount());
+                    x.nmse = r->metrics.nmse;
+                    x.weightedNmse = r->metrics.weightedNmse;
+                    qs::quant::ErrorSampling exact;
+                    exact.exact = true;
+                    params.cache->insert(x, exact, false, item.quantizer,
+                                         qs::quant::imatrixKeyOf(params.imatrix.get(), t.name));
+                }
                 if (r) {
                     results->pending.append(
                         {item.index, item.type, r->metrics, false, 0, {}, item.quantizer});

@@ -56,7 +56,8 @@ struct AnalysisParams {
     int threads = 0;                                    ///< CPU threads, 0 = all cores
     /// Sample tensors above the threshold (nullopt: every pair exact, on the backend).
     std::optional<qs::quant::ErrorSampling> sampling;
-    /// Where sampled estimates are kept (shared with other jobs of the same model).
+    /// Where estimates are kept (shared with other jobs of the same model, the optimizer's
+    /// included): sampled ones, and the exact ones the CPU engine measured.
     std::shared_ptr<qs::quant::ErrorEstimateCache> cache;
     bool perExpert = false;  ///< per-expert estimates of 3-D expert tensors
 };

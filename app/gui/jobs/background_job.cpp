@@ -1,6 +1,14 @@
 #include "jobs/background_job.h"
 
+#include <algorithm>
+
+#include <QCoreApplication>
+#include <QPointer>
+#include <QThread>
+#include <QThreadPool>
 #include <QtConcurrent/QtConcurrentRun>
+
+#include "jobs/job_pool.h"
 
 #include "parallel/parallel.h"
 
@@ -57,10 +65,21 @@ double BackgroundJob::etaSeconds(qint64 elapsedMs, quint64 done, quint64 total) 
     return elapsed * double(total - done) / double(done);
 }
 
+QThreadPool* jobThreadPool() {
+    // Jobs start on the GUI thread only. Made again if the application was (a new one).
+    static QPointer<QThreadPool> pool;
+    if (!pool) {
+        pool = new QThreadPool(QCoreApplication::instance());
+        pool->setObjectName(QStringLiteral("quantscope-jobs"));
+        pool->setMaxThreadCount(std::max(2, QThread::idealThreadCount()));
+    }
+    return pool.data();
+}
+
 void BackgroundJob::run(std::function<void()> work) {
     m_clock.start();
     m_timer.start();
-    m_watcher.setFuture(QtConcurrent::run([work = std::move(work)] {
+    m_watcher.setFuture(QtConcurrent::run(jobThreadPool(), [work = std::move(work)] {
         qs::parallel::lowerThisThreadPriority();
         work();
     }));

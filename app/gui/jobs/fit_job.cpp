@@ -27,6 +27,8 @@ void FitJob::start() {
             so.exact = params.exact;
             so.threads = params.options.threads;
             so.cacheDir = params.cacheDir.toStdString();
+            so.sharedCache = params.sharedCache.get();  // the job's copy keeps it alive
+            so.sharedSampling = params.sharedSampling;
             so.cancel = &progress->cancel;
             so.progress = [progress](const qs::quant::Progress& p) {
                 return progress->report(0, 1, "weight errors " + std::string(p.tensor));

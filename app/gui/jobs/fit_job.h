@@ -11,6 +11,7 @@
 
 #include "eval/budget_fit.h"
 #include "jobs/background_job.h"
+#include "quant/sampled_error.h"
 
 namespace qs::model {
 class Model;
@@ -28,6 +29,10 @@ struct FitParams {
     qs::eval::FitOptions options;  ///< target, presets, bounds (progress/cancel set by the job)
     bool exact = false;            ///< weight-error table on every row
     QString cacheDir;              ///< sensitivity cache (empty: the core's default)
+    /// The error atlas's cache and sampling, as SensitivityParams::sharedCache (null: the disk
+    /// cache).
+    std::shared_ptr<qs::quant::ErrorEstimateCache> sharedCache;
+    qs::quant::ErrorSampling sharedSampling;
 };
 
 class FitJob final : public BackgroundJob {

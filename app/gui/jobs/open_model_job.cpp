@@ -8,6 +8,7 @@
 #include <QStandardPaths>
 #include <QtConcurrent/QtConcurrentRun>
 
+#include "jobs/job_pool.h"
 #include "model/model.h"
 #include "synth/synth.h"
 
@@ -75,8 +76,8 @@ OpenModelJob::~OpenModelJob() = default;
 
 void OpenModelJob::start() {
     // The lambda copies the params: the worker touches nothing owned by this object.
-    m_watcher.setFuture(
-        QtConcurrent::run([params = m_params] { return openModelBlocking(params); }));
+    m_watcher.setFuture(QtConcurrent::run(
+        jobThreadPool(), [params = m_params] { return openModelBlocking(params); }));
 }
 
 void OpenModelJob::deliver() {

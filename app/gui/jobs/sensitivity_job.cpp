@@ -28,6 +28,8 @@ void SensitivityJob::start() {
             o.exact = params.exact;
             o.threads = params.threads;
             o.cacheDir = params.cacheDir.toStdString();
+            o.sharedCache = params.sharedCache.get();  // the job's copy keeps it alive
+            o.sharedSampling = params.sharedSampling;
             o.cancel = &progress->cancel;
             o.progress = [progress](const qs::quant::Progress& p) {
                 return progress->report(p.doneBytes, p.totalBytes, p.tensor);

@@ -8,6 +8,7 @@
 #include <QString>
 
 #include "jobs/background_job.h"
+#include "quant/sampled_error.h"
 
 namespace qs::model {
 class Model;
@@ -30,6 +31,12 @@ struct SensitivityParams {
     bool kl = false;
     std::string klText;
     int64_t klCtx = 128;
+    /// The explorer's error atlas's cache and sampling (ErrorAtlas::sharedCache()): every cell
+    /// goes through SensitivityOptions::sharedCache, so what the atlas measured is not read
+    /// again and what this job measures the atlas (and the next job) finds. Null: the
+    /// optimizer's own sampler and disk cache.
+    std::shared_ptr<qs::quant::ErrorEstimateCache> sharedCache;
+    qs::quant::ErrorSampling sharedSampling;
 };
 
 class SensitivityJob final : public BackgroundJob {

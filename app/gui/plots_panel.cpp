@@ -187,7 +187,10 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     applyLogScale();
     connect(m_log, &QCheckBox::toggled, this, &PlotsPanel::applyLogScale);
     connect(m_doc, &PlanDocument::planChanged, this, &PlotsPanel::onPlanChanged);
+    // A new model or imatrix may reuse a freed one's address: its header is built again.
+    connect(m_doc, &PlanDocument::imatrixChanged, this, [this] { m_fileSize.clear(); });
     connect(m_doc, &PlanDocument::modelChanged, this, [this] {
+        m_fileSize.clear();
         m_index.reset();
         m_analysedType.reset();
         for (int i = 0; i < m_hist->graphCount(); ++i) m_hist->graph(i)->data()->clear();
@@ -424,7 +427,7 @@ void PlotsPanel::updateFootprint() {
     for (size_t i = 0; i < m->tensors().size(); ++i) planned += m_doc->plan().tensorBytes(*m, i);
     // Tensor data per layer; the bits per weight are the whole file's, as everywhere.
     const qs::Result<uint64_t> file =
-        qs::quant::predictFileSize(*m, m_doc->plan(), m_doc->imatrix().get());
+        m_fileSize.fileSize(*m, m_doc->plan(), m_doc->imatrix().get());
     // Short: the plot is small on a 1024-pixel screen (the title does not elide).
     QString title = file ? tr("Per layer: plan %1 (file %2 bpw), original %3")
                                .arg(formatBytes(planned), formatBpw(*file, m->totalElements()),

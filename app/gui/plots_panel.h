@@ -15,6 +15,8 @@
 
 #include <QWidget>
 
+#include "file_size_cache.h"
+
 class QCheckBox;
 class QCPTextElement;
 class QCustomPlot;
@@ -89,6 +91,7 @@ private:
     QString m_footprintCompare;  ///< the comparison drawn in the footprint (its label)
     QCustomPlot* m_hist = nullptr;
     QCustomPlot* m_footprint = nullptr;
+    FileSizeCache m_fileSize;  ///< the footprint title's file size, header cached
     ErrorPlot* m_errorPlot = nullptr;
     QCPTextElement* m_footprintTitle = nullptr;
     quint64 m_budget = 0;

@@ -20,10 +20,10 @@ SizeLedger::SizeLedger(PlanDocument* doc, QWidget* parent) : ElidingLabel(parent
     setObjectName(QStringLiteral("sizeLedger"));
     setTextInteractionFlags(Qt::TextSelectableByMouse);
     // A new model or imatrix may reuse a freed one's address: its header is built again.
-    connect(m_doc, &PlanDocument::modelChanged, this, [this] { m_header.valid = false; });
+    connect(m_doc, &PlanDocument::modelChanged, this, [this] { m_fileSize.clear(); });
     connect(m_doc, &PlanDocument::planChanged, this, &SizeLedger::recompute);
     connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
-        m_header.valid = false;
+        m_fileSize.clear();
         recompute();
     });
     QSettings settings;
@@ -87,31 +87,7 @@ QString SizeLedger::formatLedger(quint64 originalBytes, quint64 plannedBytes, do
 }
 
 qs::Result<uint64_t> SizeLedger::exactFileSize() {
-    const qs::model::Model& m = *m_doc->model();
-    const qs::quant::Plan& plan = m_doc->plan();
-    const qs::quant::Imatrix* imatrix = m_doc->imatrix().get();
-    // Every tensor's data padded to the alignment (GgufWriter::addTensor).
-    auto paddedData = [&] {
-        constexpr uint64_t a = qs::io::kGgufDefaultAlignment;
-        uint64_t sum = 0;
-        for (size_t i = 0; i < plan.tensors.size(); ++i)
-            sum += (plan.tensorBytes(m, i) + a - 1) / a * a;
-        return sum;
-    };
-    const bool cacheable = plan.kvOverrides.empty() && plan.finalKv.empty();
-    if (cacheable && m_header.valid && m_header.model == &m && m_header.imatrix == imatrix &&
-        m_header.ftype == plan.ftype && m_header.quantizer == plan.quantizer) {
-        return m_header.headerBytes + paddedData();
-    }
-    m_header.valid = false;
-    auto w = qs::quant::prepareExport(m, plan, imatrix);
-    if (!w) return w.error();
-    const uint64_t size = (*w)->fileSize();
-    // Kept only when the sum reproduces the writer's size (the default alignment).
-    if (cacheable && (*w)->headerSize() + paddedData() == size) {
-        m_header = {&m, imatrix, plan.ftype, plan.quantizer, (*w)->headerSize(), true};
-    }
-    return size;
+    return m_fileSize.fileSize(*m_doc->model(), m_doc->plan(), m_doc->imatrix().get());
 }
 
 void SizeLedger::recompute() {

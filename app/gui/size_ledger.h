@@ -7,6 +7,7 @@
 // set from the ledger's context menu and kept in QSettings.
 
 #include "eliding_label.h"
+#include "file_size_cache.h"
 
 #include <cstdint>
 #include <optional>
@@ -54,22 +55,10 @@ protected:
 
 private:
     void recompute();
-    /// The plan's exact file size. The GGUF header (metadata, tensor infos) does not depend on
-    /// the tensors' types, so it is built once per model, imatrix and plan-level settings
-    /// (prepareExport: 10-20 ms for a 128k-token vocabulary) and an edit adds the padded data
-    /// sizes (a paint stroke on a 405B stays within a frame). Checked against the full
-    /// computation when the header is built; plans with metadata overrides always use it.
+    /// The plan's exact file size, the header cached (FileSizeCache).
     qs::Result<uint64_t> exactFileSize();
 
-    struct HeaderCache {
-        const void* model = nullptr;
-        const void* imatrix = nullptr;
-        std::optional<qs::quant::Ftype> ftype;
-        qs::formats::Quantizer quantizer = qs::formats::Quantizer::Ggml;
-        uint64_t headerBytes = 0;
-        bool valid = false;
-    };
-    HeaderCache m_header;
+    FileSizeCache m_fileSize;
 
     PlanDocument* m_doc;
     qint64 m_exactBytes = -1;

@@ -24,17 +24,18 @@ TensorTableModel::~TensorTableModel() = default;
 void TensorTableModel::setModel(std::shared_ptr<const qs::model::Model> model) {
     beginResetModel();
     m_model = std::move(model);
+    m_shown.clear();
+    m_shownModel = nullptr;
     endResetModel();
 }
 
 void TensorTableModel::setPlanDocument(PlanDocument* doc) {
     if (m_doc) m_doc->disconnect(this);
     m_doc = doc;
+    m_shown.clear();
+    m_shownModel = nullptr;
     if (m_doc) {
-        connect(m_doc, &PlanDocument::planChanged, this, [this] {
-            if (rowCount() == 0) return;
-            emit dataChanged(index(0, Target), index(rowCount() - 1, Error));
-        });
+        connect(m_doc, &PlanDocument::planChanged, this, &TensorTableModel::announcePlanChange);
         connect(m_doc, &PlanDocument::imatrixChanged, this, [this] {
             if (rowCount() == 0) return;
             emit dataChanged(index(0, Error), index(rowCount() - 1, Importance));
@@ -51,6 +52,52 @@ void TensorTableModel::setErrorAtlas(ErrorAtlas* atlas) {
             if (rowCount() == 0) return;
             emit dataChanged(index(0, Error), index(rowCount() - 1, Error));
         });
+    }
+}
+
+namespace {
+
+// Whether a row shows anything different: the target columns, the error (type) and tooltips.
+bool sameChoice(const qs::quant::TensorChoice& a, const qs::quant::TensorChoice& b) {
+    return a.type == b.type && a.requested == b.requested && a.origin == b.origin &&
+           a.rule == b.rule && a.quantizable == b.quantizable && a.fellBack == b.fellBack &&
+           a.requiresImatrix == b.requiresImatrix && a.locked == b.locked;
+}
+
+}  // namespace
+
+// Issue 19: on the 405B and MoE files a whole-table dataChanged per edit made every view (the
+// tree's per-group re-announcements, Qt's per-row searches) pay for every tensor. Only the rows
+// whose choice changed are announced now, in runs of consecutive rows.
+void TensorTableModel::announcePlanChange() {
+    const int rows = rowCount();
+    if (rows == 0) return;
+    if (!hasPlan()) {
+        m_shown.clear();
+        m_shownModel = nullptr;
+        emit dataChanged(index(0, Target), index(rows - 1, Error));
+        return;
+    }
+    const qs::quant::Plan& plan = m_doc->plan();
+    const bool comparable = m_shownModel == m_model.get() && m_shown.size() == size_t(rows) &&
+                            m_shownQuantizer == plan.quantizer;
+    if (!comparable) {
+        m_shown = plan.tensors;
+        m_shownModel = m_model.get();
+        m_shownQuantizer = plan.quantizer;
+        emit dataChanged(index(0, Target), index(rows - 1, Error));
+        return;
+    }
+    int first = -1;
+    for (int r = 0; r <= rows; ++r) {
+        const bool changed = r < rows && !sameChoice(m_shown[size_t(r)], plan.tensors[size_t(r)]);
+        if (changed) {
+            m_shown[size_t(r)] = plan.tensors[size_t(r)];
+            if (first < 0) first = r;
+        } else if (first >= 0) {
+            emit dataChanged(index(first, Target), index(r - 1, Error));
+            first = -1;
+        }
     }
 }
 

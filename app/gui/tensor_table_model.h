@@ -7,10 +7,13 @@
 // until it is scrolled; sorting goes through SortRole (real numbers, not display text).
 
 #include <memory>
+#include <vector>
 
 #include <QAbstractTableModel>
 #include <QSortFilterProxyModel>
 #include <QStringList>
+
+#include "quant/plan.h"
 
 namespace qs::model {
 class Model;
@@ -56,8 +59,10 @@ public:
     /// view never outlives the memory map its tensor names point into.
     void setModel(std::shared_ptr<const qs::model::Model> model);
     const qs::model::Model* model() const { return m_model.get(); }
-    /// Show the target columns of `doc` (may be null); follows its planChanged(). Edits of the
-    /// Target column go to doc->setTypes().
+    /// Show the target columns of `doc` (may be null); follows its planChanged(), announcing
+    /// dataChanged (Target..Error) only for the rows whose choice changed, one signal per run
+    /// of consecutive rows (a one-tensor edit announces one row). Edits of the Target column go
+    /// to doc->setTypes().
     void setPlanDocument(PlanDocument* doc);
     /// Fill the Error column from `atlas` (may be null); follows its updated().
     void setErrorAtlas(ErrorAtlas* atlas);
@@ -81,10 +86,16 @@ private:
     QVariant errorData(int row, int role) const;
     QVariant importanceData(int row, int role) const;
     bool hasPlan() const;
+    /// After a planChanged(): announce the rows whose choice differs from the one shown last.
+    void announcePlanChange();
 
     std::shared_ptr<const qs::model::Model> m_model;
     PlanDocument* m_doc = nullptr;
     ErrorAtlas* m_atlas = nullptr;
+    /// The choices the rows showed at the last announcement (empty: announce every row).
+    std::vector<qs::quant::TensorChoice> m_shown;
+    const qs::model::Model* m_shownModel = nullptr;
+    qs::formats::Quantizer m_shownQuantizer = qs::formats::Quantizer::Ggml;
 };
 
 /// Sorting and filtering over a TensorTableModel. The filter is a list of whitespace-separated

@@ -73,9 +73,11 @@ void TensorTreeModel::rebuild() {
     m_groups.clear();
     m_groupOf.clear();
     m_rowInGroup.clear();
+    m_expertsAsked.clear();
     const qs::model::Model* m = m_source->model();
     if (!m) return;
     const auto& tensors = m->tensors();
+    m_expertsAsked.assign(tensors.size(), 0);
     m_groupOf.assign(tensors.size(), -1);
     m_rowInGroup.assign(tensors.size(), -1);
     // Blocks in layer order, then the global groups in rank order; tensors keep file order.
@@ -165,7 +167,9 @@ QModelIndex TensorTreeModel::index(int row, int column, const QModelIndex& paren
     if (row < 0 || column < 0 || column >= TensorTableModel::ColumnCount) return {};
     if (parent.isValid() && parent.internalId() != 0) {  // under a tensor: its experts
         if (isExpertId(parent.internalId())) return {};
-        return indexOfExpert(tensorOfId(parent.internalId()), row, column);
+        const size_t t = tensorOfId(parent.internalId());
+        if (t < m_expertsAsked.size()) m_expertsAsked[t] = 1;
+        return indexOfExpert(t, row, column);
     }
     if (!m_grouped) {
         if (parent.isValid() || size_t(row) >= m_groupOf.size()) return {};
@@ -194,7 +198,9 @@ QModelIndex TensorTreeModel::parent(const QModelIndex& child) const {
 int TensorTreeModel::rowCount(const QModelIndex& parent) const {
     if (parent.isValid() && parent.internalId() != 0) {  // a tensor row: its experts
         if (isExpertId(parent.internalId()) || parent.column() != 0) return 0;
-        return expertCount(tensorOfId(parent.internalId()));
+        const size_t t = tensorOfId(parent.internalId());
+        if (t < m_expertsAsked.size()) m_expertsAsked[t] = 1;
+        return expertCount(t);
     }
     if (!m_grouped) return parent.isValid() ? 0 : int(m_groupOf.size());
     if (!parent.isValid()) return int(m_groups.size());
@@ -417,28 +423,52 @@ QVariant TensorTreeModel::headerData(int section, Qt::Orientation orientation, i
     return m_source->headerData(section, orientation, role);
 }
 
+// Announces exactly the rows of the source range: each tensor row under its group (runs of
+// consecutive rows coalesced), its experts, and the sums of the groups it touched.
 void TensorTreeModel::onSourceDataChanged(const QModelIndex& from, const QModelIndex& to) {
-    if (m_groupOf.empty()) return;
+    if (m_groupOf.empty() || !from.isValid() || !to.isValid()) return;
     const int c0 = from.column();
     const int c1 = to.column();
-    // Expert rows follow their tensor (their error arrives with the atlas' updates).
-    for (int r = from.row(); r <= to.row(); ++r) {
+    const int r0 = std::max(0, from.row());
+    const int r1 = std::min(to.row(), int(m_groupOf.size()) - 1);
+    if (r1 < r0) return;
+    // Expert rows follow their tensor (their error arrives with the atlas' updates), where
+    // anyone has asked for them.
+    for (int r = r0; r <= r1; ++r) {
+        if (!m_expertsAsked[size_t(r)]) continue;
         if (const int n = expertCount(size_t(r)); n > 0) {
             emit dataChanged(indexOfExpert(size_t(r), 0, c0), indexOfExpert(size_t(r), n - 1, c1));
         }
     }
     if (!m_grouped) {
-        emit dataChanged(index(from.row(), c0), index(to.row(), c1));
+        emit dataChanged(index(r0, c0), index(r1, c1));
         return;
     }
-    // Every tensor row of the range, group by group, and the group rows' sums.
-    for (int g = 0; g < int(m_groups.size()); ++g) {
-        const QModelIndex parent = createIndex(g, 0, quintptr(0));
-        const int last = int(m_groups[size_t(g)].tensors.size()) - 1;
-        if (last >= 0) emit dataChanged(index(0, c0, parent), index(last, c1, parent));
+    // (group, row in group) of each tensor, sorted: runs of consecutive rows of one group.
+    std::vector<std::pair<int, int>> rows;
+    rows.reserve(size_t(r1 - r0 + 1));
+    for (int r = r0; r <= r1; ++r) rows.push_back({m_groupOf[size_t(r)], m_rowInGroup[size_t(r)]});
+    std::sort(rows.begin(), rows.end());
+    std::vector<int> groups;
+    for (size_t i = 0; i < rows.size();) {
+        size_t j = i + 1;
+        while (j < rows.size() && rows[j].first == rows[i].first &&
+               rows[j].second == rows[j - 1].second + 1) {
+            ++j;
+        }
+        const QModelIndex parent = createIndex(rows[i].first, 0, quintptr(0));
+        emit dataChanged(index(rows[i].second, c0, parent), index(rows[j - 1].second, c1, parent));
+        if (groups.empty() || groups.back() != rows[i].first) groups.push_back(rows[i].first);
+        i = j;
     }
-    emit dataChanged(createIndex(0, c0, quintptr(0)),
-                     createIndex(int(m_groups.size()) - 1, c1, quintptr(0)));
+    // The touched groups' sums, in runs of consecutive groups.
+    for (size_t i = 0; i < groups.size();) {
+        size_t j = i + 1;
+        while (j < groups.size() && groups[j] == groups[j - 1] + 1) ++j;
+        emit dataChanged(createIndex(groups[i], c0, quintptr(0)),
+                         createIndex(groups[j - 1], c1, quintptr(0)));
+        i = j;
+    }
 }
 
 }  // namespace qs::gui

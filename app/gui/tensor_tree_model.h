@@ -81,6 +81,11 @@ private:
     std::vector<Group> m_groups;
     std::vector<int> m_groupOf;     ///< tensor -> group
     std::vector<int> m_rowInGroup;  ///< tensor -> row under its group
+    /// tensor -> whether anyone asked for its expert rows (rowCount or index under it). The
+    /// experts of the others are announced by nobody's dataChanged: no one can hold them, and
+    /// 48 x 3 tensors of 128 experts re-announced per edit cost Qt's tree view a linear search
+    /// per row (issue 19).
+    mutable std::vector<char> m_expertsAsked;
 };
 
 }  // namespace qs::gui

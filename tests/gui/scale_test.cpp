@@ -6,6 +6,8 @@
 #include <cmath>
 #include <optional>
 #include <random>
+#include <set>
+#include <utility>
 
 #include <QAction>
 #include <QSettings>
@@ -63,6 +65,7 @@ private slots:
     void expertTensorExpandsIntoExperts();
     void errorPlotShowsDensityWhereCrowded();
     void densityOfFiveThousandPoints();
+    void editAnnouncesOnlyChangedRows();
 
 private:
     QTemporaryDir m_dir;
@@ -262,6 +265,101 @@ void ScaleTest::densityOfFiveThousandPoints() {
     QVERIFY(layer.countAt(px) >= 1);
     qInfo("density of 5,000 points: binned and replotted in %.1f ms", ms);
     QVERIFY2(ms < 200, qPrintable(QString::number(ms)));  // < 16 ms idle; loaded CI is slower
+}
+
+// Issue 19: an edit announces dataChanged for exactly the rows it changed: in the table the
+// tensor's row; in the tree that row under its group, the group's sums and, where a view asked
+// for them, the tensor's experts. A whole-table announcement made every edit of a 405B or MoE
+// file cost every view (and Qt's tree view a linear search per row).
+namespace {
+
+using Announced = std::set<std::pair<QModelIndex, int>>;  // (parent, row)
+
+Announced announcedRows(const QSignalSpy& spy) {
+    Announced rows;
+    for (const QList<QVariant>& args : spy) {
+        const QModelIndex from = args.at(0).value<QModelIndex>();
+        const QModelIndex to = args.at(1).value<QModelIndex>();
+        if (from.parent() != to.parent()) return {{QModelIndex(), -1}};  // never valid
+        for (int r = from.row(); r <= to.row(); ++r) rows.insert({from.parent(), r});
+    }
+    return rows;
+}
+
+}  // namespace
+
+void ScaleTest::editAnnouncesOnlyChangedRows() {
+    MainWindow w;
+    w.resize(1400, 900);
+    w.show();
+    QVERIFY(openAndWait(w, m_moe));
+    ErrorAtlas* atlas = w.controller()->errorAtlas();
+    atlas->setAutoAnalyse(false);
+    atlas->cancel();
+    qs::gui::PlanDocument* doc = w.controller()->document();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning(), kTimeoutMs);
+    QCoreApplication::processEvents();
+    qs::gui::TensorTreeModel* tree = w.tensorPanel()->tree();
+    TensorTableModel* table = tree->sourceTable();
+    QVERIFY(tree->isGrouped());
+    QSignalSpy tableSpy(table, &QAbstractItemModel::dataChanged);
+    QSignalSpy treeSpy(tree, &QAbstractItemModel::dataChanged);
+    const qs::model::Model& m = *doc->model();
+
+    // One plain tensor: one table row; in the tree its row and its group's row.
+    const size_t v = size_t(m.indexOf("blk.1.attn_v.weight"));
+    QVERIFY(doc->plan().tensors[v].type != qs::formats::TensorType::F16);
+    QVERIFY(doc->setTypes({v}, qs::formats::TensorType::F16));
+    QCOMPARE(announcedRows(tableSpy), Announced({{QModelIndex(), int(v)}}));
+    const QModelIndex vRow = tree->indexOfTensor(v);
+    QCOMPARE(announcedRows(treeSpy),
+             Announced({{vRow.parent(), vRow.row()}, {QModelIndex(), vRow.parent().row()}}));
+    for (const QList<QVariant>& args : tableSpy) {  // the target columns, not the file's
+        QCOMPARE(args.at(0).value<QModelIndex>().column(), int(TensorTableModel::Target));
+        QCOMPARE(args.at(1).value<QModelIndex>().column(), int(TensorTableModel::Error));
+    }
+    // An edit that changes nothing announces nothing.
+    tableSpy.clear();
+    treeSpy.clear();
+    QVERIFY(!doc->setTypes({v}, qs::formats::TensorType::F16));
+    QCOMPARE(tableSpy.count(), 0);
+    QCOMPARE(treeSpy.count(), 0);
+
+    // An expert tensor whose experts a view asked for: its 8 expert rows too.
+    const size_t up = size_t(m.indexOf("blk.1.ffn_up_exps.weight"));
+    const QModelIndex upRow = tree->indexOfTensor(up);
+    QCOMPARE(tree->rowCount(upRow), 8);
+    tableSpy.clear();
+    treeSpy.clear();
+    QVERIFY(doc->setTypes({up}, qs::formats::TensorType::F16));
+    QCOMPARE(announcedRows(tableSpy), Announced({{QModelIndex(), int(up)}}));
+    Announced expected = {{upRow.parent(), upRow.row()}, {QModelIndex(), upRow.parent().row()}};
+    for (int e = 0; e < 8; ++e) expected.insert({tree->indexOfTensor(up), e});
+    QCOMPARE(announcedRows(treeSpy), expected);
+
+    // Undo: the same rows again. A preset change: exactly the rows whose choice changed, in
+    // runs of consecutive rows (one signal per run).
+    tableSpy.clear();
+    doc->undoStack()->undo();
+    QCOMPARE(announcedRows(tableSpy), Announced({{QModelIndex(), int(up)}}));
+    const qs::quant::Plan before = doc->plan();
+    tableSpy.clear();
+    doc->applyPreset(qs::quant::Ftype::Q5_K_M);
+    Announced changed;
+    int runs = 0;
+    for (size_t i = 0; i < m.tensors().size(); ++i) {
+        const auto& a = before.tensors[i];
+        const auto& b = doc->plan().tensors[i];
+        if (a.type != b.type || a.requested != b.requested || a.origin != b.origin ||
+            a.rule != b.rule || a.fellBack != b.fellBack || a.locked != b.locked) {
+            if (changed.empty() || !changed.count({QModelIndex(), int(i) - 1})) ++runs;
+            changed.insert({QModelIndex(), int(i)});
+        }
+    }
+    QVERIFY(!changed.empty() && changed.size() < m.tensors().size());
+    QCOMPARE(announcedRows(tableSpy), changed);
+    QCOMPARE(tableSpy.count(), runs);
 }
 
 QTEST_MAIN(ScaleTest)

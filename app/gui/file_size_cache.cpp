@@ -11,8 +11,7 @@ namespace {
 constexpr size_t kMaxEntries = 4;
 }
 
-qs::Result<uint64_t> FileSizeCache::fileSize(const qs::model::Model& m,
-                                             const qs::quant::Plan& plan,
+qs::Result<uint64_t> FileSizeCache::fileSize(const qs::model::Model& m, const qs::quant::Plan& plan,
                                              const qs::quant::Imatrix* imatrix) {
     // Every tensor's data padded to the alignment (GgufWriter::addTensor).
     auto paddedData = [&] {

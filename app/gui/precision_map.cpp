@@ -174,13 +174,29 @@ const std::vector<size_t>& PrecisionMap::cellTensors(int row, int column) const 
 
 // ---- geometry ----------------------------------------------------------------------------------
 
+const PrecisionMap::LabelWidths& PrecisionMap::labelWidths() const {
+    if (!m_labelWidths.valid || !(m_labelWidths.font == font())) {
+        m_labelWidths.font = font();
+        // Room for the widest type label; long role titles are elided (their tooltip is the
+        // cell's).
+        m_labelWidths.minCell =
+            std::max(fontMetrics().horizontalAdvance(QStringLiteral("IQ2_XXS")) + 14, 52);
+        m_labelWidths.rowHeader = fontMetrics().horizontalAdvance(QStringLiteral("blk 000")) + 16;
+        m_labelWidths.valid = true;
+    }
+    return m_labelWidths;
+}
+
 int PrecisionMap::minCellWidth() const {
-    // Room for the widest type label; long role titles are elided (their tooltip is the cell's).
-    return std::max(fontMetrics().horizontalAdvance(QStringLiteral("IQ2_XXS")) + 14, 52);
+    return labelWidths().minCell;
+}
+
+int PrecisionMap::rowHeaderWidth() const {
+    return labelWidths().rowHeader;
 }
 
 int PrecisionMap::cellWidth() const {
-    const int rowHeader = fontMetrics().horizontalAdvance(QStringLiteral("blk 000")) + 16;
+    const int rowHeader = rowHeaderWidth();
     const int minWidth = minCellWidth();
     if (columnCount() == 0) return minWidth;
     return std::max(minWidth, (width() - rowHeader - 1) / columnCount());
@@ -193,7 +209,7 @@ int PrecisionMap::cellHeight() const {
 }
 
 QRect PrecisionMap::cellRect(int row, int column) const {
-    const int rowHeader = fontMetrics().horizontalAdvance(QStringLiteral("blk 000")) + 16;
+    const int rowHeader = rowHeaderWidth();
     const int header = fontMetrics().height() + 10;
     return QRect(rowHeader + column * cellWidth(), header + row * cellHeight(), cellWidth(),
                  cellHeight());
@@ -210,14 +226,14 @@ QRect PrecisionMap::columnHeaderRect(int column) const {
 }
 
 QSize PrecisionMap::sizeHint() const {
-    const int rowHeader = fontMetrics().horizontalAdvance(QStringLiteral("blk 000")) + 16;
+    const int rowHeader = rowHeaderWidth();
     const int minWidth = minCellWidth();
     return QSize(rowHeader + columnCount() * minWidth + 1,
                  fontMetrics().height() + 10 + rowCount() * 22 + 1);
 }
 
 QSize PrecisionMap::minimumSizeHint() const {
-    const int rowHeader = fontMetrics().horizontalAdvance(QStringLiteral("blk 000")) + 16;
+    const int rowHeader = rowHeaderWidth();
     const int minWidth = minCellWidth();
     return QSize(rowHeader + columnCount() * minWidth + 1,
                  fontMetrics().height() + 10 + rowCount() * kMinCellHeight + 1);

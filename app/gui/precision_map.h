@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include <QFont>
 #include <QWidget>
 
 #include "formats/type_table.h"
@@ -94,8 +95,18 @@ private:
     Hit hitTest(const QPoint& pos) const;
     void paintCell(int row, int column);
     int minCellWidth() const;
+    int rowHeaderWidth() const;
     int cellWidth() const;
     int cellHeight() const;
+    /// The fixed labels' text widths, measured once per font: cellRect() runs per cell and
+    /// per paint, and shaping the text each time cost a 405B's map several ms (issue 19).
+    struct LabelWidths {
+        QFont font;
+        int rowHeader = 0;
+        int minCell = 0;
+        bool valid = false;
+    };
+    const LabelWidths& labelWidths() const;
 
     PlanDocument* m_doc;
     ErrorAtlas* m_atlas = nullptr;
@@ -108,6 +119,7 @@ private:
     int m_stroke = 0;                   ///< the paint gesture in progress (0: none)
     int m_curRow = 0, m_curColumn = 0;  ///< the keyboard's cell
     Hit m_lastPainted;
+    mutable LabelWidths m_labelWidths;
 };
 
 /// The map with its controls: the paint-type combo, "Fill selection", and the colour legend.

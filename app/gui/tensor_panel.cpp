@@ -26,6 +26,28 @@
 
 namespace qs::gui {
 
+namespace {
+
+// Rows under a collapsed parent have no item in the view: nothing of them is drawn or edited.
+// Qt 6.4's QTreeView still looks each announced row up (a linear search over the visible rows,
+// per row), which made a preset change on the 405B and MoE files cost milliseconds in rows no
+// one sees (issue 19). Those announcements are dropped here; visible rows go to QTreeView.
+class TensorTreeView final : public QTreeView {
+public:
+    using QTreeView::QTreeView;
+
+protected:
+    void dataChanged(const QModelIndex& topLeft, const QModelIndex& bottomRight,
+                     const QList<int>& roles) override {
+        for (QModelIndex p = topLeft.parent(); p.isValid(); p = p.parent()) {
+            if (!isExpanded(p)) return;
+        }
+        QTreeView::dataChanged(topLeft, bottomRight, roles);
+    }
+};
+
+}  // namespace
+
 TensorPanel::TensorPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     : QWidget(parent), m_doc(doc) {
     auto* layout = new QVBoxLayout(this);
@@ -54,7 +76,7 @@ TensorPanel::TensorPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_proxy = new TensorFilterProxy(this);
     m_proxy->setRecursiveFilteringEnabled(true);  // a layer row stays while a tensor matches
     m_proxy->setSourceModel(m_tree);
-    m_view = new QTreeView(this);
+    m_view = new TensorTreeView(this);
     m_view->setObjectName(QStringLiteral("tensorView"));
     m_view->setModel(m_proxy);
     m_view->setSelectionBehavior(QAbstractItemView::SelectRows);

@@ -109,6 +109,8 @@ struct PlanCliOptions {
     std::string base = "Q8_0";
     bool exact = false;
     int sampleRows = 64;
+    /// Tensors of more values are measured by the error atlas's sampler (256 rows), unless exact.
+    uint64_t exactBelow = uint64_t(1) << 22;
     bool noCache = false;
     int threads = 0;
     int curve = 0;                   ///< JSON: this many points of the size-against-error curve

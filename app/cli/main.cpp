@@ -151,7 +151,8 @@ int main(int argc, char** argv) {
     cQuant->add_option("--weight", quant.factors,
                        "Optimizer: REGEX=FACTOR on matching tensors' error");
     cQuant->add_flag("--exact", quant.exact,
-                     "Optimizer: measure every row (default: 64 sampled rows)");
+                     "Optimizer: measure every row of every tensor (default: as plan, tensors "
+                     "of more than 4194304 values on 256 sampled rows, the others on 64)");
     auto* qSplitSize = cQuant->add_option(
         "--split-max-size", quant.splitMaxSize,
         "Write shards of at most SIZE tensor data each (500M, 2G: 10^6 / 10^9 bytes), named "
@@ -223,9 +224,16 @@ int main(int argc, char** argv) {
     cPlan->add_option("--base", plan.base,
                       "Preset for locked tensors and the file_type label (Q8_0)");
     cPlan->add_flag("--exact", plan.exact,
-                    "Measure every row (default: 64 sampled rows per tensor)");
-    cPlan->add_option("--sample-rows", plan.sampleRows, "Rows per tensor in the sampled estimate")
+                    "Measure every row of every tensor (default: tensors of more than "
+                    "--exact-below values on 256 rows drawn as by stats --all, the others on "
+                    "--sample-rows rows)");
+    cPlan
+        ->add_option("--sample-rows", plan.sampleRows,
+                     "Rows per small tensor in the sampled estimate (default 64)")
         ->check(CLI::Range(2, 1 << 20));
+    cPlan->add_option("--exact-below", plan.exactBelow,
+                      "Tensors of more values than this are measured by the sampler of stats "
+                      "--all (default 4194304)");
     cPlan->add_flag("--no-cache", plan.noCache, "Do not read or write the sensitivity cache");
     cPlan->add_option("--from", plan.from, "Import the per-tensor types of this GGUF file instead");
     cPlan->add_option("-o,--output", plan.output,

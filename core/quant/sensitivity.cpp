@@ -205,6 +205,7 @@ Status measureShared(const model::Model& model, size_t i, const SensitivityOptio
         c.weightedNmse = e->weightedNmse;
         c.stdError = e->stdError;
         c.rowsMeasured = e->rowsMeasured;
+        out.sampled = out.sampled || e->sampled;
         if (!hit) {
             allHits = false;
             rowsRead = std::max(rowsRead, e->rowsMeasured);
@@ -212,6 +213,7 @@ Status measureShared(const model::Model& model, size_t i, const SensitivityOptio
     }
     out.fromCache = allHits;
     if (allHits) ++table.cacheHits;
+    if (out.sampled) ++table.sampledTensors;
     table.rowsMeasured += rowsRead;
     return {};
 }
@@ -311,7 +313,9 @@ Result<SensitivityTable> measureSensitivity(const model::Model& model,
         out.quantizable = allowsQuantization(t);
         if (!out.quantizable) continue;
         QS_TRY(report(i));
-        if (options.sharedCache) {
+        const bool large = options.sampleLarge && !options.exact &&
+                           uint64_t(t.nElements) > options.sharedSampling.exactBelowValues;
+        if (options.sharedCache || large) {
             QS_TRY(measureShared(model, i, options, table, out));
             doneBytes += t.nbytes;
             continue;

@@ -39,9 +39,12 @@ struct SensitivityCell {
 };
 
 struct TensorSensitivity {
-    size_t index = 0;                    ///< tensor index in the model
-    bool quantizable = false;            ///< allowsQuantization(); other tensors have no cells
-    bool fromCache = false;              ///< every cell came from the disk cache
+    size_t index = 0;          ///< tensor index in the model
+    bool quantizable = false;  ///< allowsQuantization(); other tensors have no cells
+    bool fromCache = false;    ///< every cell came from the disk cache
+    /// Measured by the shared sampler on a sample of its rows (TensorErrorEstimate::sampled):
+    /// a large tensor under SensitivityOptions::sampleLarge, or any under sharedCache.
+    bool sampled = false;
     std::vector<SensitivityCell> cells;  ///< one per SensitivityTable::types, same order
 };
 
@@ -52,6 +55,7 @@ struct SensitivityTable {
     bool weighted = false;      ///< measured with an imatrix
     uint64_t rowsMeasured = 0;  ///< rows decoded and quantized (cache misses)
     size_t cacheHits = 0;       ///< tensors served from the cache
+    size_t sampledTensors = 0;  ///< tensors with `sampled` set
     double seconds = 0;
 
     /// The cell of tensor `index` for candidate `requested`, or nullptr.
@@ -78,6 +82,12 @@ struct SensitivityOptions {
     /// as is, for them, a cell measured here. sampleRows and seed are then sharedSampling's.
     ErrorEstimateCache* sharedCache = nullptr;
     ErrorSampling sharedSampling;
+    /// Without a sharedCache: tensors of more than sharedSampling.exactBelowValues values are
+    /// measured as under sharedCache (the atlas's sampler, only the sampled rows read, no cache),
+    /// the smaller ones as without it, so that a model whose tensors are all small gets the same
+    /// table either way. What `plan` and `quantize --target-*` do unless --exact; ignored when
+    /// `exact`.
+    bool sampleLarge = false;
 };
 
 /// The types the optimizer considers by default: every type we write that llama.cpp's presets

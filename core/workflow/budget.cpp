@@ -32,6 +32,8 @@ Result<quant::SensitivityTable> measureFor(const model::Model& m, const BudgetSp
     so.imatrix = imatrix;
     so.exact = s.exact;
     so.sampleRows = s.sampleRows;
+    so.sampleLarge = s.sampleLarge;
+    so.sharedSampling = s.largeSampling;
     so.useCache = !s.noCache;
     so.threads = s.threads;
     so.progress = workflow::terminalProgress("sensitivity ", s.progress);

@@ -26,6 +26,11 @@ struct BudgetSpec {
     std::string base = "Q8_0";         ///< preset of locked / untouched tensors and file_type label
     bool exact = false;
     int sampleRows = 64;
+    /// Tensors of more than largeSampling.exactBelowValues values are measured by the error
+    /// atlas's sampler (SensitivityOptions::sampleLarge) unless `exact`: a budget fit of a
+    /// 405B model reads a sample of each large tensor's rows, not the model.
+    bool sampleLarge = true;
+    quant::ErrorSampling largeSampling;
     bool noCache = false;
     int threads = 0;
     bool progress = false;  ///< progress on stderr

@@ -157,9 +157,10 @@ void ErrorAtlas::setBackend(const QString& spec, int threads) {
 
 void ErrorAtlas::schedule() {
     m_idle.stop();
-    // An edit outranks a refinement in flight: stop it (what it measured is kept).
+    // An edit outranks a refinement in flight: stop it (what it measured is kept), measure the
+    // edit, then go on refining (the person asked for exact numbers; the request stands).
     if (m_job && m_jobKind == JobKind::Refine && !m_exactEverywhere) {
-        m_refineRequested = false;
+        m_refineRequested = true;
         m_refineInterrupted = true;
         m_job->requestCancel();
     }

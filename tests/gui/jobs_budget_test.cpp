@@ -75,7 +75,7 @@ void JobsTest::budgetFitsEachPresetSizeWithLessError() {
     QSignalSpy ready(panel, &qs::gui::BudgetPanel::ready);
     panel->measure();
     QVERIFY(panel->isMeasuring());
-    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(ready.wait(kMeasureTimeoutMs) || ready.count() == 1);
     QVERIFY(panel->table());
     const qs::quant::PlanOptimizer* opt = panel->optimizer();
     QVERIFY(opt);
@@ -139,7 +139,7 @@ void JobsTest::budgetKeepsLocksAndSliderSolvesLive() {
     QVERIFY(doc->setLocked({q}, true));
     QSignalSpy ready(panel, &qs::gui::BudgetPanel::ready);
     panel->measure();
-    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(ready.wait(kMeasureTimeoutMs) || ready.count() == 1);
     const qs::quant::PlanOptimizer* opt = panel->optimizer();
     QVERIFY(opt);
     // The slider spans the feasible sizes; moving it solves without changing the plan.
@@ -220,7 +220,7 @@ void JobsTest::budgetOnTheKlObjectiveBeatsThePresetsKl() {
     budget->setObjective(qs::gui::BudgetPanel::Objective::Kl);
     QSignalSpy ready(budget, &qs::gui::BudgetPanel::ready);
     budget->measure();
-    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(ready.wait(kMeasureTimeoutMs) || ready.count() == 1);
     QVERIFY(budget->status()->text().contains(QStringLiteral("KL objective")));
     const auto r = budget->setBudgetBytes(presetBytes, true);
     QVERIFY(r && r->feasible);
@@ -258,7 +258,7 @@ void JobsTest::budgetOnTheKlObjectiveOnQwen3Moe() {
     budget->setObjective(qs::gui::BudgetPanel::Objective::Kl);
     QSignalSpy ready(budget, &qs::gui::BudgetPanel::ready);
     budget->measure();
-    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(ready.wait(kMeasureTimeoutMs) || ready.count() == 1);
     QVERIFY(budget->status()->text().contains(QStringLiteral("KL objective")));
     const auto r = budget->setBudgetBytes(presetBytes, true);
     QVERIFY(r && r->feasible);
@@ -284,7 +284,7 @@ void JobsTest::budgetClosedLoopShowsCandidatesAndAppliesTheChoice() {
     const quint64 presetBytes = quint64(m_window->findChild<qs::gui::SizeLedger*>()->exactBytes());
     QSignalSpy ready(budget, &qs::gui::BudgetPanel::ready);
     budget->measure();
-    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(ready.wait(kMeasureTimeoutMs) || ready.count() == 1);
     budget->setBudgetBytes(presetBytes, false);
     QCOMPARE(budget->budgetBytes(), presetBytes);
     QVERIFY(budget->closedLoopButton()->isEnabled());
@@ -359,7 +359,7 @@ void JobsTest::budgetJobsShareTheAtlasCache() {
     panel->measure();
     QVERIFY(panel->job());
     QCOMPARE(panel->job()->params().sharedCache.get(), cache.get());
-    QVERIFY(ready.wait(kTimeoutMs) || ready.count() == 1);
+    QVERIFY(ready.wait(kMeasureTimeoutMs) || ready.count() == 1);
     const qs::quant::SensitivityTable* first = panel->table();
     QVERIFY(first);
     const uint64_t firstRows = first->rowsMeasured;

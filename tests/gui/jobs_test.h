@@ -17,6 +17,10 @@ class MainWindow;
 namespace qs::gui::jobs_test {
 
 constexpr int kTimeoutMs = 60000;
+/// The Budget tab's measurement (every tensor in 13 types, the KL probes on the Quality tab's
+/// text): its jobs run at the workers' lowered priority (nice 10, as in the application), so on
+/// a machine loaded by other processes (ctest -j2 beside a build) they may take minutes.
+constexpr int kMeasureTimeoutMs = 180000;
 
 qs::quant::Plan presetPlan(const qs::model::Model& m, qs::quant::Ftype f);
 /// An imatrix for every quantizable 2-D tensor of `m`: positive, uneven importances.

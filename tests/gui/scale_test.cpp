@@ -61,6 +61,7 @@ private slots:
     void initTestCase();
     void cleanup();
     void atlasSamplesThenRefinesToExact();
+    void editDuringRefinementResumesIt();
     void exactEverywhereMeasuresEveryRow();
     void expertTensorExpandsIntoExperts();
     void errorPlotShowsDensityWhereCrowded();
@@ -130,6 +131,26 @@ void ScaleTest::atlasSamplesThenRefinesToExact() {
     QVERIFY(std::abs(sampled.nmse - exact.nmse) < 0.5 * exact.nmse);
     const QString after = table->index(row, TensorTableModel::Error).data().toString();
     QVERIFY2(!after.contains(QStringLiteral("≈")), qPrintable(after));
+}
+
+void ScaleTest::editDuringRefinementResumesIt() {
+    // An edit stops a refinement in flight to measure the new plan first; the refinement the
+    // person asked for then goes on, to the new plan's sampled pairs too.
+    MainWindow w;
+    w.resize(1400, 900);
+    w.show();
+    ErrorAtlas* atlas = w.controller()->errorAtlas();
+    atlas->setSampling(smallSample());
+    QVERIFY(openAndWait(w, m_tiny));
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning() && atlas->missingCount() == 0, kTimeoutMs);
+    QVERIFY(atlas->sampledCount() > 0);
+    atlas->refineNow();
+    QVERIFY(atlas->isRunning());
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q5_K_M);  // while it refines
+    QTRY_VERIFY_WITH_TIMEOUT(
+        !atlas->isRunning() && atlas->missingCount() == 0 && atlas->sampledCount() == 0,
+        kTimeoutMs);
 }
 
 void ScaleTest::exactEverywhereMeasuresEveryRow() {

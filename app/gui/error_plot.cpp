@@ -52,11 +52,12 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     title->setFont(bold);
     head->addWidget(title);
     head->addSpacing(8);
-    m_totals = new QLabel(this);
+    m_totals = new WrappedRichLabel(this);
     m_totals->setObjectName(QStringLiteral("errorTotals"));
-    m_totals->setTextFormat(Qt::RichText);
-    m_totals->setWordWrap(true);  // never the reason the panel needs more width
-    m_totals->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    // Wrapped, and never the reason the panel needs more width.
+    QSizePolicy totalsPolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
+    totalsPolicy.setHeightForWidth(true);
+    m_totals->setSizePolicy(totalsPolicy);
     head->addWidget(m_totals, 1);
     head->addWidget(new QLabel(tr("Compare with"), this));
     m_compare = new QComboBox(this);
@@ -84,6 +85,7 @@ ErrorPlot::ErrorPlot(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_plot->setContextMenuPolicy(Qt::CustomContextMenu);
     m_plot->setMinimumHeight(150);
     m_plot->setAntialiasedElements(QCP::aeAll);
+    m_plot->setPlottingHint(QCP::phImmediateRefresh, false);  // painted with the other views
     for (QCPAxis* a : m_plot->axisRect()->axes()) {
         a->setTickLabelFont(font());
         a->setLabelFont(font());
@@ -231,7 +233,13 @@ void ErrorPlot::refresh() {
     const bool hasOther = other.tensors.size() == plan.tensors.size();
     const bool weighted = m_doc->imatrix() != nullptr;
     QVector<double> xs, ys, cx, cy;
-    auto ticker = QSharedPointer<SpacedTextTicker>::create(m_plot->xAxis);
+    // The same ticker stays (it remembers its labels' widths).
+    auto ticker = m_plot->xAxis->ticker().dynamicCast<SpacedTextTicker>();
+    if (!ticker) {
+        ticker = QSharedPointer<SpacedTextTicker>::create(m_plot->xAxis);
+        m_plot->xAxis->setTicker(ticker);
+    }
+    ticker->clear();
     if (m && plan.tensors.size() == m->tensors().size()) {
         const auto& tensors = m->tensors();
         for (size_t i = 0; i < tensors.size(); ++i) {
@@ -266,12 +274,20 @@ void ErrorPlot::refresh() {
             }
         }
     }
+    const qreal dpr = m_plot->devicePixelRatioF();
+    if (dpr != m_scatterDpr) {  // the points blit a pixmap made for the screen's pixel ratio
+        m_scatterDpr = dpr;
+        m_plot->graph(0)->setScatterStyle(blittedScatter(
+            QCPScatterStyle(QCPScatterStyle::ssCross, kCompareColor, 6), QPen(kCompareColor), dpr));
+        m_plot->graph(1)->setScatterStyle(blittedScatter(
+            QCPScatterStyle(QCPScatterStyle::ssDisc, kCurrentColor, kCurrentColor, 5),
+            QPen(kCurrentColor), dpr));
+    }
     m_plot->graph(1)->setData(xs, ys, true);
     m_plot->graph(0)->setData(cx, cy, true);
     m_plot->graph(0)->setVisible(hasOther);
     m_plot->graph(0)->setName(hasOther ? m_atlas->comparisonLabel() : tr("compare"));
     m_plot->yAxis->setLabel(weighted ? tr("weighted NMSE") : tr("NMSE"));
-    m_plot->xAxis->setTicker(ticker);
     m_plot->xAxis->setRange(-1, std::max<double>(1.0, double(m_order.size())));
     double lo = INFINITY, hi = 0;
     for (const QVector<double>* v : {&ys, &cy}) {

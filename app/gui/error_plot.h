@@ -14,9 +14,10 @@
 
 #include <QWidget>
 
+#include "wrapped_rich_label.h"
+
 class QComboBox;
 class QCustomPlot;
-class QLabel;
 class QMouseEvent;
 
 namespace qs::gui {
@@ -44,7 +45,7 @@ public:
 
     QCustomPlot* plot() const { return m_plot; }
     QComboBox* compareCombo() const { return m_compare; }
-    QLabel* totalsLabel() const { return m_totals; }
+    WrappedRichLabel* totalsLabel() const { return m_totals; }
 
     /// Points drawn for the current plan and the comparison plan.
     int currentPointCount() const;
@@ -86,7 +87,8 @@ private:
     ErrorAtlas* m_atlas;
     QCustomPlot* m_plot = nullptr;
     QComboBox* m_compare = nullptr;
-    QLabel* m_totals = nullptr;
+    WrappedRichLabel* m_totals = nullptr;
+    qreal m_scatterDpr = 0;  // the pixel ratio the points' pixmaps were made for
     QComboBox* m_viewCombo = nullptr;
     std::unique_ptr<DensityLayer> m_density;
     View m_view = View::Auto;

@@ -1,6 +1,9 @@
 #include "plot_style.h"
 
 #include <qcustomplot.h>
+#include <QPixmap>
+
+#include <cmath>
 
 #include "plot_ticks.h"
 
@@ -45,6 +48,27 @@ void applyPlotPalette(QCustomPlot* plot, const QPalette& palette) {
         }
     }
     plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+QCPScatterStyle blittedScatter(const QCPScatterStyle& style, const QPen& pen,
+                               qreal devicePixelRatio) {
+    if (devicePixelRatio != 1.0 || style.shape() == QCPScatterStyle::ssPixmap ||
+        style.shape() == QCPScatterStyle::ssNone) {
+        return style;
+    }
+    const QPen outline = style.isPenDefined() ? style.pen() : pen;
+    // Odd, so that the shape's centre is a pixel's centre.
+    int side = int(std::ceil(style.size() + outline.widthF())) + 2;
+    side |= 1;
+    QPixmap pixmap(side, side);
+    pixmap.fill(Qt::transparent);
+    {
+        QCPPainter painter(&pixmap);
+        painter.setRenderHint(QPainter::Antialiasing);
+        style.applyTo(&painter, outline);
+        style.drawShape(&painter, side / 2.0, side / 2.0);
+    }
+    return QCPScatterStyle(pixmap);
 }
 
 }  // namespace qs::gui

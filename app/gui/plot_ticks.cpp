@@ -36,13 +36,26 @@ bool spansApart(std::vector<Span> spans, int gap, size_t* at = nullptr) {
     return true;
 }
 
-Span spanOf(const QCPAxis* axis, double coord, const QString& label) {
+Span spanOf(const QCPAxis* axis, double coord, double extent) {
     const double px = axis->coordToPixel(coord);
-    const double half = labelExtent(axis, label) / 2.0;
-    return {px - half, px + half};
+    return {px - extent / 2.0, px + extent / 2.0};
+}
+
+Span spanOf(const QCPAxis* axis, double coord, const QString& label) {
+    return spanOf(axis, coord, labelExtent(axis, label));
 }
 
 }  // namespace
+
+double SpacedTextTicker::extent(const QString& label) {
+    if (m_font != m_axis->tickLabelFont()) {
+        m_font = m_axis->tickLabelFont();
+        m_extents.clear();
+    }
+    auto it = m_extents.constFind(label);
+    if (it == m_extents.constEnd()) it = m_extents.insert(label, labelExtent(m_axis, label));
+    return *it;
+}
 
 QVector<double> SpacedTextTicker::createTickVector(double tickStep, const QCPRange& range) {
     const QVector<double> all = QCPAxisTickerText::createTickVector(tickStep, range);
@@ -53,7 +66,7 @@ QVector<double> SpacedTextTicker::createTickVector(double tickStep, const QCPRan
         std::vector<Span> spans;
         for (qsizetype i = 0; i < all.size(); i += stride) {
             kept.append(all[i]);
-            spans.push_back(spanOf(m_axis, all[i], mTicks.value(all[i])));
+            spans.push_back(spanOf(m_axis, all[i], extent(mTicks.value(all[i]))));
         }
         if (spansApart(spans, 6)) return kept;
     }

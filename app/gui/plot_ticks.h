@@ -7,6 +7,8 @@
 // tickLabelsOverlap() measures the labels an axis drew; the GUI tests call it.
 
 #include <qcustomplot.h>
+#include <QFont>
+#include <QHash>
 #include <QString>
 
 namespace qs::gui {
@@ -19,7 +21,13 @@ protected:
     QVector<double> createTickVector(double tickStep, const QCPRange& range) override;
 
 private:
+    /// A label's extent along the axis, measured once per label and font (a replot of a
+    /// 126-layer axis would otherwise shape every label's text again for each stride tried).
+    double extent(const QString& label);
+
     QCPAxis* m_axis;
+    QFont m_font;
+    QHash<QString, double> m_extents;
 };
 
 /// Fit the tick count of every non-text axis of `plot` to its length before each replot.

@@ -14,6 +14,7 @@
 #include <QMenu>
 #include <QSplitter>
 #include <QTextStream>
+#include <QTimer>
 #include <QVBoxLayout>
 #include <QtConcurrent/QtConcurrentRun>
 
@@ -29,6 +30,7 @@
 #include "quant/analysis.h"
 #include "quant/engine.h"
 #include "type_palette.h"
+#include "wrapped_rich_label.h"
 
 namespace qs::gui {
 
@@ -45,6 +47,8 @@ struct AnalysisOutcome {
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
+/// How long the edits must pause before the shown tensor is analysed again.
+constexpr int kReanalyseDelayMs = 150;
 
 QCustomPlot* makePlot(QWidget* parent, const QString& name) {
     auto* plot = new QCustomPlot(parent);
@@ -52,6 +56,9 @@ QCustomPlot* makePlot(QWidget* parent, const QString& name) {
     plot->setContextMenuPolicy(Qt::CustomContextMenu);
     plot->setMinimumHeight(200);
     plot->setAntialiasedElements(QCP::aeAll);
+    // A replot marks the widget for the next paint instead of painting the whole window's
+    // dirty region at once: a plan change's views are painted together, once.
+    plot->setPlottingHint(QCP::phImmediateRefresh, false);
     QFont f = parent->font();
     plot->setFont(f);
     plot->xAxis->setTickLabelFont(f);
@@ -93,9 +100,14 @@ PlotsPanel::PlotsPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidget* parent)
     m_log->setChecked(true);
     head->addWidget(m_log);
     layout->addLayout(head);
-    m_metrics = new QLabel(tr("Select a tensor in the table or click the map"), this);
+    // A narrow panel wraps the metrics instead of clipping them.
+    m_metrics = new WrappedRichLabel(this);
     m_metrics->setObjectName(QStringLiteral("metricsLabel"));
-    m_metrics->setWordWrap(true);  // a narrow panel wraps the metrics instead of clipping them
+    m_metrics->setText(tr("Select a tensor in the table or click the map"));
+    m_reanalyse = new QTimer(this);
+    m_reanalyse->setSingleShot(true);
+    m_reanalyse->setInterval(kReanalyseDelayMs);
+    connect(m_reanalyse, &QTimer::timeout, this, &PlotsPanel::startAnalysis);
     layout->addWidget(m_metrics);
 
     auto* split = new QSplitter(Qt::Vertical, this);
@@ -226,7 +238,12 @@ PlotsPanel::~PlotsPanel() {
 
 void PlotsPanel::showTensor(size_t index) {
     m_index = index;
+    m_reanalyse->stop();
     startAnalysis();
+}
+
+bool PlotsPanel::isAnalysing() const {
+    return m_running || m_reanalyse->isActive();
 }
 
 void PlotsPanel::startAnalysis() {
@@ -239,9 +256,11 @@ void PlotsPanel::startAnalysis() {
     m_analysedType = uint32_t(type);
     const quint64 serial = ++m_serial;
     m_running = true;
+    ++m_started;
     m_metrics->setText(
         tr("Analysing %1 as %2…")
-            .arg(QString::fromStdString(model->tensors()[index].name), typeLabel(type)));
+            .arg(QString::fromStdString(model->tensors()[index].name), typeLabel(type))
+            .toHtmlEscaped());
     auto* watcher = new QFutureWatcher<AnalysisOutcome>(this);
     connect(watcher, &QFutureWatcher<AnalysisOutcome>::finished, this, [this, watcher] {
         deliver(watcher->result());
@@ -276,7 +295,7 @@ void PlotsPanel::deliver(const AnalysisOutcome& outcome) {
     if (outcome.serial != m_serial) return;  // superseded
     m_running = false;
     if (!outcome.analysis) {
-        m_metrics->setText(tr("Analysis failed: %1").arg(outcome.error));
+        m_metrics->setText(tr("Analysis failed: %1").arg(outcome.error).toHtmlEscaped());
         emit histogramFailed(outcome.index, outcome.error);
         return;
     }
@@ -284,7 +303,8 @@ void PlotsPanel::deliver(const AnalysisOutcome& outcome) {
     setHistogram(m_hist->graph(0), a.original);
     setHistogram(m_hist->graph(1), a.decoded);
     setHistogram(m_hist->graph(2), a.error);
-    const QString name = QString::fromStdString(m_doc->model()->tensors()[a.index].name);
+    const QString name =
+        QString::fromStdString(m_doc->model()->tensors()[a.index].name).toHtmlEscaped();
     const QString type = a.type ? typeLabel(*a.type) : QString();
     m_hist->graph(1)->setName(tr("decoded %1").arg(type));
     const double snr = a.metrics.snrDb;
@@ -329,10 +349,16 @@ void PlotsPanel::applyLogScale() {
 
 void PlotsPanel::onPlanChanged() {
     updateFootprint();
-    // The shown tensor's type changed: analyse it again.
+    // The shown tensor's type changed: analyse it again once the edits pause (a preset
+    // change or a paint stroke redraws first; a burst of edits starts one job, not one each).
+    // The analysis of the old type is of no use any more: it stops now.
     if (m_index && *m_index < m_doc->plan().tensors.size() &&
         uint32_t(m_doc->plan().tensors[*m_index].type) != m_analysedType.value_or(~0u)) {
-        startAnalysis();
+        if (m_cancel) m_cancel->cancel();
+        ++m_serial;  // whatever it still delivers is dropped
+        m_running = false;
+        m_analysedType.reset();
+        m_reanalyse->start();
     }
 }
 
@@ -398,7 +424,9 @@ void PlotsPanel::updateFootprint() {
     QCPGraph* line = m_footprint->addGraph();
     line->setName(tr("original"));
     line->setPen(QPen(referenceColor(palette()), 1.6, Qt::DashLine));
-    line->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, 5));
+    line->setScatterStyle(blittedScatter(QCPScatterStyle(QCPScatterStyle::ssCircle, 5),
+                                         QPen(referenceColor(palette()), 1.6),
+                                         m_footprint->devicePixelRatioF()));
     line->setData(keys, original, true);
     // The comparison plan (a preset or a file's plan) per layer, as the error plot shows it.
     const qs::quant::Plan& other = m_atlas ? m_atlas->comparisonPlan() : qs::quant::Plan{};
@@ -412,14 +440,21 @@ void PlotsPanel::updateFootprint() {
         cmp->setObjectName(QStringLiteral("footprintCompare"));
         cmp->setName(m_atlas->comparisonLabel());
         cmp->setPen(QPen(QColor(0x9ca3af), 1.6, Qt::DotLine));
-        cmp->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCross, 7));
+        cmp->setScatterStyle(blittedScatter(QCPScatterStyle(QCPScatterStyle::ssCross, 7),
+                                            QPen(QColor(0x9ca3af), 1.6),
+                                            m_footprint->devicePixelRatioF()));
         cmp->setData(keys, compared, true);
     }
 
-    auto ticker = QSharedPointer<SpacedTextTicker>::create(m_footprint->xAxis);
-    // Every layer's label; the ticker keeps every k-th one that fits the axis's length.
+    // Every layer's label; the ticker keeps every k-th one that fits the axis's length. The
+    // same ticker stays (it remembers its labels' widths).
+    auto ticker = m_footprint->xAxis->ticker().dynamicCast<SpacedTextTicker>();
+    if (!ticker) {
+        ticker = QSharedPointer<SpacedTextTicker>::create(m_footprint->xAxis);
+        m_footprint->xAxis->setTicker(ticker);
+    }
+    ticker->clear();
     for (int c = 0; c < columns; ++c) ticker->addTick(keys[c], labels[c]);
-    m_footprint->xAxis->setTicker(ticker);
     m_footprint->xAxis->setLabel(tr("layer"));
     m_footprint->xAxis->setRange(-0.6, columns - 0.4);
     m_footprint->yAxis->setRange(0, top * 1.15 + 1e-9);

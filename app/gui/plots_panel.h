@@ -20,7 +20,7 @@
 class QCheckBox;
 class QCPTextElement;
 class QCustomPlot;
-class QLabel;
+class QTimer;
 
 namespace qs::quant {
 class CancelToken;
@@ -31,6 +31,7 @@ namespace qs::gui {
 class ErrorAtlas;
 class ErrorPlot;
 class PlanDocument;
+class WrappedRichLabel;
 struct AnalysisOutcome;
 
 class PlotsPanel final : public QWidget {
@@ -48,7 +49,11 @@ public:
     void showTensor(size_t index);
     /// The tensor shown (or being analysed), if any.
     std::optional<size_t> tensor() const { return m_index; }
-    bool isAnalysing() const { return m_running; }
+    /// Whether the shown tensor's histogram is being made or about to be (a plan change
+    /// re-analyses it once the edits pause).
+    bool isAnalysing() const;
+    /// How many analyses were started since the panel was made.
+    int analysesStarted() const { return m_started; }
 
     QCustomPlot* histogramPlot() const { return m_hist; }
     QCustomPlot* footprintPlot() const { return m_footprint; }
@@ -96,12 +101,14 @@ private:
     QCPTextElement* m_footprintTitle = nullptr;
     quint64 m_budget = 0;
     QCheckBox* m_log = nullptr;
-    QLabel* m_metrics = nullptr;
+    WrappedRichLabel* m_metrics = nullptr;
+    QTimer* m_reanalyse = nullptr;  ///< a plan change's re-analysis, once the edits pause
     std::optional<size_t> m_index;
     std::optional<uint32_t> m_analysedType;
     std::shared_ptr<qs::quant::CancelToken> m_cancel;
     quint64 m_serial = 0;
     bool m_running = false;
+    int m_started = 0;
 };
 
 }  // namespace qs::gui

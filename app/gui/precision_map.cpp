@@ -547,10 +547,8 @@ PrecisionMapPanel::PrecisionMapPanel(PlanDocument* doc, ErrorAtlas* atlas, QWidg
     scroll->setFrameShape(QFrame::StyledPanel);
     layout->addWidget(scroll, 1);
 
-    m_legend = new QLabel(this);
+    m_legend = new WrappedRichLabel(this);
     m_legend->setObjectName(QStringLiteral("mapLegend"));
-    m_legend->setTextFormat(Qt::RichText);
-    m_legend->setWordWrap(true);
     layout->addWidget(m_legend);
 
     m_paint->setCurrentIndex(m_paint->findText(typeLabel(m_map->paintType())));

@@ -17,9 +17,9 @@
 #include <QWidget>
 
 #include "formats/type_table.h"
+#include "wrapped_rich_label.h"
 
 class QComboBox;
-class QLabel;
 
 namespace qs::gui {
 
@@ -134,7 +134,7 @@ public:
     QComboBox* paintCombo() const { return m_paint; }
     /// "Type" or "Error" (kept in QSettings).
     QComboBox* colourCombo() const { return m_colour; }
-    QLabel* legend() const { return m_legend; }
+    WrappedRichLabel* legend() const { return m_legend; }
 
 private:
     void updateLegend();
@@ -143,7 +143,7 @@ private:
     PrecisionMap* m_map = nullptr;
     QComboBox* m_paint = nullptr;
     QComboBox* m_colour = nullptr;
-    QLabel* m_legend = nullptr;
+    WrappedRichLabel* m_legend = nullptr;
 };
 
 }  // namespace qs::gui

@@ -42,6 +42,22 @@ protected:
         for (QModelIndex p = topLeft.parent(); p.isValid(); p = p.parent()) {
             if (!isExpanded(p)) return;
         }
+        // Consecutive rows of one parent (a plan change announces each layer's rows): one
+        // update of the band from the first row to the last, instead of the rectangle of each
+        // row (QTreeView looks every row up, a millisecond for the 1,137 rows of a preset
+        // change). Rows have one height (uniformRowHeights) that the data never changes. An
+        // open editor takes the exact path, which also gives it the new data.
+        if (topLeft.row() != bottomRight.row() && state() != EditingState) {
+            const QRect first = visualRect(topLeft.siblingAtColumn(0));
+            const QRect last = visualRect(bottomRight.siblingAtColumn(0));
+            if (first.isValid() && last.isValid()) {
+                const QRect band =
+                    QRect(0, first.top(), viewport()->width(), last.bottom() - first.top() + 1)
+                        .intersected(viewport()->rect());
+                if (!band.isEmpty()) viewport()->update(band);
+                return;
+            }
+        }
         QTreeView::dataChanged(topLeft, bottomRight, roles);
     }
 };

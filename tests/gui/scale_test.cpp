@@ -2,6 +2,7 @@
 // refines them to exact on request or with "exact everywhere"; `*_exps` tensors expand into
 // their experts, each with its own error, while the type stays one per tensor (GGUF).
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -10,6 +11,8 @@
 #include <utility>
 
 #include <QAction>
+#include <QPaintEvent>
+#include <QRegion>
 #include <QSettings>
 #include <QSignalSpy>
 #include <QStandardPaths>
@@ -23,12 +26,15 @@
 #include "main_window.h"
 #include "plan_document.h"
 #include "plot_density.h"
+#include "plot_style.h"
 #include "plots_panel.h"
+#include "precision_map.h"
 #include "quant/ftype.h"
 #include "synth/synth.h"
 #include "tensor_panel.h"
 #include "tensor_table_model.h"
 #include "tensor_tree_model.h"
+#include "wrapped_rich_label.h"
 
 using qs::gui::ErrorAtlas;
 using qs::gui::MainWindow;
@@ -67,6 +73,11 @@ private slots:
     void errorPlotShowsDensityWhereCrowded();
     void densityOfFiveThousandPoints();
     void editAnnouncesOnlyChangedRows();
+    void presetChangeRepaintsTheChangedRowsOnly();
+    void wrappedLabelAsksForLayoutOnlyWhenItsHeightChanges();
+    void planChangeKeepsTheLayoutStill();
+    void editBurstReanalysesTheShownTensorOnce();
+    void blittedScatterDrawsTheShape();
 
 private:
     QTemporaryDir m_dir;
@@ -390,6 +401,192 @@ void ScaleTest::editAnnouncesOnlyChangedRows() {
     QVERIFY(!changed.empty() && changed.size() < m.tensors().size());
     QCOMPARE(announcedRows(tableSpy), changed);
     QCOMPARE(tableSpy.count(), runs);
+}
+
+// Issue 19 (a preset change in one frame): the tree repaints the band of rows a change
+// announced, without looking each row up, and nothing outside what changed.
+namespace {
+
+/// The union of the regions a widget painted.
+class PaintedRegion final : public QObject {
+public:
+    explicit PaintedRegion(QWidget* w) : m_w(w) { w->installEventFilter(this); }
+    ~PaintedRegion() override { m_w->removeEventFilter(this); }
+    QRegion region;
+
+protected:
+    bool eventFilter(QObject* watched, QEvent* event) override {
+        if (watched == m_w && event->type() == QEvent::Paint) {
+            region += static_cast<QPaintEvent*>(event)->region();
+        }
+        return false;
+    }
+
+private:
+    QWidget* m_w;
+};
+
+void settle() {
+    for (int i = 0; i < 4; ++i) QCoreApplication::processEvents();
+    QTest::qWait(20);
+    QCoreApplication::processEvents();
+}
+
+}  // namespace
+
+void ScaleTest::presetChangeRepaintsTheChangedRowsOnly() {
+    MainWindow w;
+    w.resize(1400, 900);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QVERIFY(openAndWait(w, m_tiny));
+    ErrorAtlas* atlas = w.controller()->errorAtlas();
+    atlas->setAutoAnalyse(false);
+    atlas->cancel();
+    qs::gui::PlanDocument* doc = w.controller()->document();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning(), kTimeoutMs);
+    QTreeView* view = w.tensorPanel()->view();
+    qs::gui::TensorTreeModel* tree = w.tensorPanel()->tree();
+    const auto* proxy = qobject_cast<const QAbstractProxyModel*>(view->model());
+    QVERIFY(proxy);
+    view->scrollToTop();
+    settle();
+    const qs::model::Model& m = *doc->model();
+    auto cellOf = [&](size_t t) {
+        return view->visualRect(
+            proxy->mapFromSource(tree->indexOfTensor(t)).siblingAtColumn(TensorTableModel::Target));
+    };
+    // A preset change: every visible row whose type changed is repainted.
+    const qs::quant::Plan before = doc->plan();
+    PaintedRegion painted(view->viewport());
+    doc->applyPreset(qs::quant::Ftype::Q5_K_M);
+    settle();
+    int visibleChanged = 0;
+    for (size_t i = 0; i < m.tensors().size(); ++i) {
+        if (before.tensors[i].type == doc->plan().tensors[i].type) continue;
+        const QRect cell = cellOf(i);
+        if (!cell.intersects(view->viewport()->rect())) continue;
+        ++visibleChanged;
+        QVERIFY2(painted.region.contains(cell.intersected(view->viewport()->rect())),
+                 m.tensors()[i].name.c_str());
+    }
+    QVERIFY(visibleChanged >= 3);
+    // Three consecutive rows far below the visible ones (one band): the visible rows are not
+    // repainted for them.
+    int layers = 0;
+    for (const auto& tensor : m.tensors()) layers = std::max(layers, tensor.layer + 1);
+    const size_t last = size_t(m.indexOf("blk." + std::to_string(layers - 1) + ".ffn_down.weight"));
+    QVERIFY(!cellOf(last).intersects(view->viewport()->rect()));
+    const size_t first = size_t(m.indexOf("blk.0.attn_q.weight"));
+    QVERIFY(cellOf(first).intersects(view->viewport()->rect()));
+    settle();
+    painted.region = QRegion();
+    const std::string block = "blk." + std::to_string(layers - 1) + ".";
+    const std::vector<size_t> band = {size_t(m.indexOf(block + "ffn_gate.weight")),
+                                      size_t(m.indexOf(block + "ffn_up.weight")), last};
+    QCOMPARE(band[1], band[0] + 1);
+    QCOMPARE(band[2], band[1] + 1);
+    QSignalSpy treeSpy(tree, &QAbstractItemModel::dataChanged);
+    QVERIFY(doc->setTypes(band, qs::formats::TensorType::Q8_0));
+    bool multiRow = false;  // the band path, not Qt's row-by-row one
+    for (const QList<QVariant>& args : treeSpy)
+        multiRow |= args.at(0).value<QModelIndex>().row() != args.at(1).value<QModelIndex>().row();
+    QVERIFY(multiRow);
+    settle();
+    QVERIFY(!painted.region.intersects(cellOf(first)));
+}
+
+void ScaleTest::wrappedLabelAsksForLayoutOnlyWhenItsHeightChanges() {
+    qs::gui::WrappedRichLabel label;
+    label.resize(300, 40);
+    label.setText(QStringLiteral("<b>Q4_K</b>&nbsp;×12 · Q6_K&nbsp;×3"));
+    const int asked = label.layoutRequests();
+    QCOMPARE(label.plainText(), QStringLiteral("Q4_K ×12 · Q6_K ×3"));
+    // Another count, the same one line: no new layout.
+    label.setText(QStringLiteral("<b>Q4_K</b>&nbsp;×11 · Q6_K&nbsp;×4"));
+    QCOMPARE(label.layoutRequests(), asked);
+    label.setText(label.text());  // unchanged text: nothing at all
+    QCOMPARE(label.layoutRequests(), asked);
+    // A text that wraps onto more lines at this width: one request, and a taller height.
+    const int oneLine = label.heightForWidth(300);
+    QString longer;
+    for (int i = 0; i < 40; ++i) longer += QStringLiteral("Q%1_K&nbsp;×%1 ").arg(i);
+    label.setText(longer);
+    QCOMPARE(label.layoutRequests(), asked + 1);
+    QVERIFY(label.heightForWidth(300) > oneLine);
+    QVERIFY(label.heightForWidth(120) > label.heightForWidth(300));
+    QVERIFY(label.hasHeightForWidth());
+}
+
+void ScaleTest::planChangeKeepsTheLayoutStill() {
+    MainWindow w;
+    w.resize(1400, 900);
+    w.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&w));
+    QVERIFY(openAndWait(w, m_tiny));
+    w.controller()->errorAtlas()->setAutoAnalyse(false);
+    w.controller()->errorAtlas()->cancel();
+    qs::gui::PlanDocument* doc = w.controller()->document();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    settle();
+    qs::gui::WrappedRichLabel* legend = w.findChild<qs::gui::PrecisionMapPanel*>()->legend();
+    const QString q4 = legend->text();
+    const int asked = legend->layoutRequests();
+    doc->applyPreset(qs::quant::Ftype::Q5_K_M);
+    settle();
+    // The legend shows the new plan's counts, in the same lines: no layout of the window.
+    QVERIFY(legend->text() != q4);
+    QVERIFY(legend->plainText().contains(QStringLiteral("Q5_K")));
+    QCOMPARE(legend->layoutRequests(), asked);
+    QCOMPARE(legend->height(), legend->heightForWidth(legend->width()));
+}
+
+void ScaleTest::editBurstReanalysesTheShownTensorOnce() {
+    MainWindow w;
+    w.resize(1400, 900);
+    w.show();
+    QVERIFY(openAndWait(w, m_tiny));
+    w.controller()->errorAtlas()->setAutoAnalyse(false);
+    w.controller()->errorAtlas()->cancel();
+    qs::gui::PlanDocument* doc = w.controller()->document();
+    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
+    auto* plots = w.findChild<qs::gui::PlotsPanel*>();
+    const size_t t = size_t(doc->model()->indexOf("blk.1.ffn_up.weight"));
+    QCOMPARE(doc->plan().tensors[t].type, qs::formats::TensorType::Q4_K);
+    QSignalSpy ready(plots, &qs::gui::PlotsPanel::histogramReady);
+    plots->showTensor(t);
+    QTRY_VERIFY_WITH_TIMEOUT(!plots->isAnalysing(), kTimeoutMs);
+    QVERIFY(!ready.isEmpty());
+    ready.clear();
+    const int started = plots->analysesStarted();
+    // Five edits of the shown tensor in a burst: the view redraws each, the histogram is made
+    // once, for the last type, after the edits pause.
+    using TT = qs::formats::TensorType;
+    for (TT type : {TT::Q8_0, TT::Q6_K, TT::Q5_K, TT::Q3_K, TT::Q2_K}) {
+        QVERIFY(doc->setTypes({t}, type));
+        QVERIFY(plots->isAnalysing());
+        QCoreApplication::processEvents();
+    }
+    QTRY_VERIFY_WITH_TIMEOUT(!plots->isAnalysing(), kTimeoutMs);
+    QCOMPARE(ready.count(), 1);
+    QCOMPARE(plots->analysesStarted(), started + 1);
+    QCOMPARE(ready.first().at(0).value<size_t>(), t);
+    QVERIFY(plots->histogramPlot()->graph(1)->name().contains(QStringLiteral("Q2_K")));
+}
+
+void ScaleTest::blittedScatterDrawsTheShape() {
+    const QColor red(0xdc2626);
+    const QCPScatterStyle disc(QCPScatterStyle::ssDisc, red, red, 5);
+    const QCPScatterStyle blitted = qs::gui::blittedScatter(disc, QPen(red), 1.0);
+    QCOMPARE(blitted.shape(), QCPScatterStyle::ssPixmap);
+    const QImage image = blitted.pixmap().toImage();
+    QVERIFY(image.width() % 2 == 1 && image.width() >= 5);
+    const QColor centre = image.pixelColor(image.width() / 2, image.height() / 2);
+    QCOMPARE(centre.rgb(), red.rgb());
+    QCOMPARE(image.pixelColor(0, 0).alpha(), 0);  // transparent around the disc
+    // A screen of another pixel ratio keeps the vector shape.
+    QCOMPARE(qs::gui::blittedScatter(disc, QPen(red), 2.0).shape(), QCPScatterStyle::ssDisc);
 }
 
 QTEST_MAIN(ScaleTest)

@@ -15,7 +15,10 @@
 //  - BM_PresetChange: a whole-plan preset change (Q4_K_M <-> Q5_K_M) and the one frame of the
 //    event loop that redraws the views it changed (ledger, tree, map and legend, error and
 //    footprint plots; their paint events are counted), after the atlas measured Q4_K_M whole.
-//    Its counter forced_ms is the old, pessimistic measure: everything painted again at once.
+//    Its counter forced_ms (untimed) is everything painted again at once after that frame;
+//    QS_BENCH_FORCED_PAINT=1 times the older, pessimistic definition instead: the edit, then
+//    the queued events, an immediate replot of all three plots and a repaint of the whole
+//    window (paintAll).
 //  - BM_PaintDrag: one cell of a paint stroke on 126 layers / 1,137 tensors (or the MoE's 579).
 //  - BM_ExpertsOfOneLayer (MoE): one layer's three `*_exps` tensors expanded in the tree and
 //    their 3 x 128 experts measured (ErrorAtlas::measureExperts) and shown; a new layer each
@@ -408,6 +411,7 @@ void BM_PresetChange(benchmark::State& state, Large which) {
     LargeFixture& f = largeFixture(which);
     qs::gui::PlanDocument* doc = f.window->controller()->document();
     PaintCounter counter(*f.window);
+    const bool forcedPaint = !qEnvironmentVariableIsEmpty("QS_BENCH_FORCED_PAINT");
     bool flip = false;
     double painted = 0, forcedMs = 0;
     g_eventsMs = g_replotMs = g_repaintMs = 0;
@@ -415,7 +419,11 @@ void BM_PresetChange(benchmark::State& state, Large which) {
         flip = !flip;
         counter.reset();
         doc->applyPreset(flip ? qs::quant::Ftype::Q5_K_M : qs::quant::Ftype::Q4_K_M);
-        frame();
+        if (forcedPaint) {
+            paintAll(*f.window);  // the definition before 1646dae: everything painted twice
+        } else {
+            frame();
+        }
         state.PauseTiming();
         if (counter.painted() != counter.views()) std::abort();  // a view did not redraw
         painted += counter.painted();

@@ -50,6 +50,19 @@ bool openAndWait(MainWindow& w, const QString& path) {
     return (loaded.wait(kTimeoutMs) || loaded.count() == 1) && w.controller()->document()->model();
 }
 
+/// A shown 1400 x 900 window on `path` with Q4_K_M applied and the atlas stopped (nothing is
+/// measured in the background while a test edits).
+bool openQuiet(MainWindow& w, const QString& path) {
+    w.resize(1400, 900);
+    w.show();
+    if (!QTest::qWaitForWindowExposed(&w) || !openAndWait(w, path)) return false;
+    ErrorAtlas* atlas = w.controller()->errorAtlas();
+    atlas->setAutoAnalyse(false);
+    atlas->cancel();
+    w.controller()->document()->applyPreset(qs::quant::Ftype::Q4_K_M);
+    return QTest::qWaitFor([atlas] { return !atlas->isRunning(); }, kTimeoutMs);
+}
+
 // Small sample settings so that the tiny synth models have sampled tensors.
 qs::quant::ErrorSampling smallSample() {
     qs::quant::ErrorSampling s;
@@ -331,15 +344,8 @@ Announced announcedRows(const QSignalSpy& spy) {
 
 void ScaleTest::editAnnouncesOnlyChangedRows() {
     MainWindow w;
-    w.resize(1400, 900);
-    w.show();
-    QVERIFY(openAndWait(w, m_moe));
-    ErrorAtlas* atlas = w.controller()->errorAtlas();
-    atlas->setAutoAnalyse(false);
-    atlas->cancel();
+    QVERIFY(openQuiet(w, m_moe));
     qs::gui::PlanDocument* doc = w.controller()->document();
-    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
-    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning(), kTimeoutMs);
     QCoreApplication::processEvents();
     qs::gui::TensorTreeModel* tree = w.tensorPanel()->tree();
     TensorTableModel* table = tree->sourceTable();
@@ -436,16 +442,8 @@ void settle() {
 
 void ScaleTest::presetChangeRepaintsTheChangedRowsOnly() {
     MainWindow w;
-    w.resize(1400, 900);
-    w.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QVERIFY(openAndWait(w, m_tiny));
-    ErrorAtlas* atlas = w.controller()->errorAtlas();
-    atlas->setAutoAnalyse(false);
-    atlas->cancel();
+    QVERIFY(openQuiet(w, m_tiny));
     qs::gui::PlanDocument* doc = w.controller()->document();
-    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
-    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning(), kTimeoutMs);
     QTreeView* view = w.tensorPanel()->view();
     qs::gui::TensorTreeModel* tree = w.tensorPanel()->tree();
     const auto* proxy = qobject_cast<const QAbstractProxyModel*>(view->model());
@@ -521,14 +519,8 @@ void ScaleTest::wrappedLabelAsksForLayoutOnlyWhenItsHeightChanges() {
 
 void ScaleTest::planChangeKeepsTheLayoutStill() {
     MainWindow w;
-    w.resize(1400, 900);
-    w.show();
-    QVERIFY(QTest::qWaitForWindowExposed(&w));
-    QVERIFY(openAndWait(w, m_tiny));
-    w.controller()->errorAtlas()->setAutoAnalyse(false);
-    w.controller()->errorAtlas()->cancel();
+    QVERIFY(openQuiet(w, m_tiny));
     qs::gui::PlanDocument* doc = w.controller()->document();
-    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
     settle();
     qs::gui::WrappedRichLabel* legend = w.findChild<qs::gui::PrecisionMapPanel*>()->legend();
     const QString q4 = legend->text();
@@ -544,13 +536,8 @@ void ScaleTest::planChangeKeepsTheLayoutStill() {
 
 void ScaleTest::editBurstReanalysesTheShownTensorOnce() {
     MainWindow w;
-    w.resize(1400, 900);
-    w.show();
-    QVERIFY(openAndWait(w, m_tiny));
-    w.controller()->errorAtlas()->setAutoAnalyse(false);
-    w.controller()->errorAtlas()->cancel();
+    QVERIFY(openQuiet(w, m_tiny));
     qs::gui::PlanDocument* doc = w.controller()->document();
-    doc->applyPreset(qs::quant::Ftype::Q4_K_M);
     auto* plots = w.findChild<qs::gui::PlotsPanel*>();
     const size_t t = size_t(doc->model()->indexOf("blk.1.ffn_up.weight"));
     QCOMPARE(doc->plan().tensors[t].type, qs::formats::TensorType::Q4_K);

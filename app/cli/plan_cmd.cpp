@@ -71,37 +71,6 @@ std::string typeOf(formats::TensorType t) {
     return std::string(formats::typeName(t));
 }
 
-// The sampled tensors of a plan: how many of the table's tensors the atlas's sampler measured
-// on a sample of rows, and the largest relative standard error among the cells the plan uses.
-struct SampledSummary {
-    size_t tensors = 0;
-    double maxRelativeStdError = 0;
-    std::string worstTensor;
-    std::vector<double> relative;  ///< per tensor: stdError / weightedNmse of its cell, else -1
-    double maxRelativeCi95() const { return quant::kZ95 * maxRelativeStdError; }
-};
-
-SampledSummary sampledSummaryOf(const model::Model& m, const quant::SensitivityTable& table,
-                                const quant::Plan& plan) {
-    SampledSummary out;
-    out.tensors = table.sampledTensors;
-    out.relative.assign(m.tensors().size(), -1.0);
-    for (size_t i = 0; i < table.tensors.size() && i < plan.tensors.size(); ++i) {
-        if (!table.tensors[i].sampled) continue;
-        for (const auto& c : table.tensors[i].cells) {
-            if (!c.valid || c.type != plan.tensors[i].type) continue;
-            const double rel = c.weightedNmse > 0 ? c.stdError / c.weightedNmse : 0.0;
-            out.relative[i] = rel;
-            if (rel > out.maxRelativeStdError || out.worstTensor.empty()) {
-                out.maxRelativeStdError = std::max(out.maxRelativeStdError, rel);
-                out.worstTensor = m.tensors()[i].name;
-            }
-            break;
-        }
-    }
-    return out;
-}
-
 BudgetSpec budgetOf(const PlanCliOptions& o) {
     BudgetSpec s;
     s.targetBpw = o.targetBpw;
@@ -350,7 +319,7 @@ int runPlan(const PlanCliOptions& o) {
     Optimized opt;
     if (auto st = optimizeForBudget(m, spec, im, opt); !st) return fail(st.error());
     const auto& r = opt.result;
-    const SampledSummary sampled = sampledSummaryOf(m, opt.table, r.plan);
+    const workflow::SampledSummary sampled = workflow::sampledSummary(m, opt.table, r.plan);
     if (!o.output.empty()) {
         if (auto st = quant::saveRecipe(quant::recipeOfPlan(m, r.plan), o.output, &m); !st) {
             return fail(st.error());
@@ -448,14 +417,9 @@ int runPlan(const PlanCliOptions& o) {
         opt.table.exact ? "exact"
                         : ("sampled " + std::to_string(spec.sampleRows) + " rows").c_str(),
         opt.table.cacheHits, quantizable, opt.table.seconds, r.seconds * 1e3);
-    if (sampled.tensors > 0) {
-        std::printf("sampled: %zu of %zu quantizable tensors (over %" PRIu64
-                    " values, %lld rows each); largest relative standard error in the plan %.2f %% "
-                    "(95 %% interval +- %.2f %%, %s)\n",
-                    sampled.tensors, quantizable, spec.largeSampling.exactBelowValues,
-                    static_cast<long long>(spec.largeSampling.sampleRows),
-                    100 * sampled.maxRelativeStdError, 100 * sampled.maxRelativeCi95(),
-                    sampled.worstTensor.c_str());
+    if (const std::string line = workflow::describeSampled(sampled, opt.table, spec);
+        !line.empty()) {
+        std::printf("%s\n", line.c_str());
     }
     std::printf("\n%-8s %14s %14s %14s %8s\n", "preset", "file bytes", "preset error", "optimizer",
                 "margin");

@@ -138,6 +138,11 @@ int runQuantize(const QuantizeCliOptions& o) {
                          ", error %.6g (lower bound %.6g)\n",
                          opt.result.fileBytes, opt.targetBytes, opt.result.error,
                          opt.result.lowerBound);
+            const auto sampled = workflow::sampledSummary(m, opt.table, opt.result.plan);
+            if (const std::string line = workflow::describeSampled(sampled, opt.table, spec);
+                !line.empty()) {
+                std::fprintf(stderr, "%s\n", line.c_str());
+            }
         }
         *plan = std::move(opt.result.plan);
     }

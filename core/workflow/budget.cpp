@@ -1,5 +1,8 @@
 #include "workflow/budget.h"
 
+#include <cinttypes>
+#include <cstdio>
+
 #include <fstream>
 #include <sstream>
 
@@ -104,6 +107,45 @@ Status optimizeForBudget(const model::Model& m, const BudgetSpec& s, const quant
                          m.path());
     }
     return {};
+}
+
+SampledSummary sampledSummary(const model::Model& m, const quant::SensitivityTable& table,
+                              const quant::Plan& plan) {
+    SampledSummary out;
+    out.tensors = table.sampledTensors;
+    out.relative.assign(m.tensors().size(), -1.0);
+    for (size_t i = 0; i < table.tensors.size() && i < plan.tensors.size(); ++i) {
+        if (!table.tensors[i].sampled) continue;
+        for (const auto& c : table.tensors[i].cells) {
+            if (!c.valid || c.type != plan.tensors[i].type) continue;
+            const double rel = c.weightedNmse > 0 ? c.stdError / c.weightedNmse : 0.0;
+            out.relative[i] = rel;
+            if (rel > out.maxRelativeStdError) {  // a tensor is named only above 0
+                out.maxRelativeStdError = rel;
+                out.worstTensor = m.tensors()[i].name;
+            }
+            break;
+        }
+    }
+    return out;
+}
+
+std::string describeSampled(const SampledSummary& s, const quant::SensitivityTable& table,
+                            const BudgetSpec& spec) {
+    if (s.tensors == 0) return {};
+    size_t quantizable = 0;
+    for (const auto& t : table.tensors) quantizable += t.quantizable;
+    char line[512];
+    std::snprintf(
+        line, sizeof line,
+        "sampled: %zu of %zu quantizable tensors (over %" PRIu64
+        " values, %lld rows each); largest relative standard error in the plan %.2f %% "
+        "(95 %% interval +- %.2f %%, %s)",
+        s.tensors, quantizable, spec.largeSampling.exactBelowValues,
+        static_cast<long long>(spec.largeSampling.sampleRows), 100 * s.maxRelativeStdError,
+        100 * s.maxRelativeCi95(),
+        s.worstTensor.empty() ? "every sampled error of the plan is 0" : s.worstTensor.c_str());
+    return line;
 }
 
 }  // namespace qs::workflow

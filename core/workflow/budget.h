@@ -49,6 +49,23 @@ struct Optimized {
     uint64_t targetBytes = 0;
 };
 
+/// The sampled tensors of a plan: how many of the table's tensors the error atlas's sampler
+/// measured on a sample of rows, and the largest relative standard error among the cells the
+/// plan uses (`worstTensor` empty when every such error is 0: exact rows or all-zero errors).
+struct SampledSummary {
+    size_t tensors = 0;
+    double maxRelativeStdError = 0;
+    std::string worstTensor;
+    std::vector<double> relative;  ///< per tensor: stdError / weightedNmse of its cell, else -1
+    double maxRelativeCi95() const { return quant::kZ95 * maxRelativeStdError; }
+};
+SampledSummary sampledSummary(const model::Model& m, const quant::SensitivityTable& table,
+                              const quant::Plan& plan);
+/// The summary as one line for a terminal ("sampled: N of M quantizable tensors ..."), or an
+/// empty string when nothing was sampled.
+std::string describeSampled(const SampledSummary& s, const quant::SensitivityTable& table,
+                            const BudgetSpec& spec);
+
 /// Parse "Q4_K,Q6_K,..." into types.
 Result<std::vector<formats::TensorType>> parseTypeList(const std::string& list);
 /// Measure the table for `types` (all defaults when empty).

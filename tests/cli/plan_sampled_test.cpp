@@ -56,7 +56,17 @@ TEST(CliPlanSampled, SparseMoeFixtureTakesTheSampledPath) {
     }
     EXPECT_EQ(sampledInPlan, s["sampled"].get<size_t>());
     EXPECT_TRUE(std::isfinite(s["max_relative_ci95"].get<double>()));
+    // Every weight of the fixture is a hole: every error is 0, and no tensor is named as the
+    // one with the largest relative error (there is none).
+    EXPECT_EQ(s["max_relative_std_error"].get<double>(), 0.0);
+    EXPECT_TRUE(s["max_relative_std_error_tensor"].is_null()) << s;
     std::printf("plan on the MoE fixture: %.2f s, %zu tensors sampled\n", seconds, sampledInPlan);
+    // quantize --target-* says the same on stderr, before its own summary.
+    const CliRun q = run(dir, "quantize " + moe + " -o " + dir.file("out.gguf") +
+                                  " --target-bpw 5 --types Q4_K,Q6_K --dry-run");
+    ASSERT_EQ(q.code, 0) << q.err;
+    EXPECT_NE(q.err.find("sampled: "), std::string::npos) << q.err;
+    EXPECT_NE(q.err.find("every sampled error of the plan is 0"), std::string::npos) << q.err;
 }
 
 // A small model: nothing is sampled by default (the plan is the one it always was); with a low
@@ -83,6 +93,10 @@ TEST(CliPlanSampled, ThresholdDecidesAndExactOverrides) {
     ASSERT_EQ(text.code, 0) << text.err;
     EXPECT_NE(text.out.find("sampled: "), std::string::npos) << text.out;
     EXPECT_NE(text.out.find("95 % interval"), std::string::npos) << text.out;
+    EXPECT_NE(
+        text.out.find(sampled["sensitivity"]["max_relative_std_error_tensor"].get<std::string>()),
+        std::string::npos)
+        << text.out;
     const CliRun plainText = run(dir, "plan " + args);
     ASSERT_EQ(plainText.code, 0) << plainText.err;
     EXPECT_EQ(plainText.out.find("sampled: "), std::string::npos) << plainText.out;

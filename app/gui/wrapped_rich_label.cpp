@@ -23,10 +23,11 @@ WrappedRichLabel::WrappedRichLabel(QWidget* parent) : QWidget(parent) {
 void WrappedRichLabel::setText(const QString& html) {
     if (html == m_text) return;
     m_text = html;
-    const int before = m_laidOutWidth > 0 ? heightForWidth(m_laidOutWidth) : -1;
-    m_doc.setHtml(html);
-    m_laidOutWidth = -1;
     const int w = width() > 0 ? width() : hintWidth();
+    const int before = m_laidOutWidth > 0 ? heightForWidth(w) : -1;
+    // The document keeps its text width: the new text is laid out once, at this width.
+    layoutAt(w);
+    m_doc.setHtml(html);
     // The layout above only needs asking when the height the text takes changed.
     if (heightForWidth(w) != before || before < 0) {
         ++m_layoutRequests;

@@ -151,6 +151,25 @@ void appendGgufValue(std::vector<uint8_t>& out, const GgufValue& v) {
     }
 }
 
+// The bytes appendGgufValue writes for `v`, without writing them.
+uint64_t ggufValueSize(const GgufValue& v) {
+    switch (v.type()) {
+    case GgufType::String: return sizeof(uint64_t) + v.str().size();
+    case GgufType::Array: {
+        uint64_t n = sizeof(uint32_t) + sizeof(uint64_t);
+        if (v.elemType() == GgufType::String) {
+            for (const auto& s : v.strings()) n += sizeof(uint64_t) + s.size();
+        } else if (v.elemType() == GgufType::Array) {
+            for (const auto& a : v.arrays()) n += ggufValueSize(a);
+        } else {
+            n += v.raw().size();
+        }
+        return n;
+    }
+    default: return uint64_t(ggufScalarSize(v.type()));
+    }
+}
+
 GgufWriter::GgufWriter(uint32_t alignment) : m_alignment(alignment) {}
 
 GgufWriter::~GgufWriter() {
@@ -247,7 +266,18 @@ std::vector<uint8_t> GgufWriter::serializeHeader() const {
 }
 
 uint64_t GgufWriter::headerSize() const {
-    return serializeHeader().size();
+    // Counted, not serialized: the explorer asks for the exact file size at every preset change,
+    // and a 128k-token vocabulary's header took milliseconds to build just to be measured.
+    // open() checks the count against the bytes it writes.
+    uint64_t n = sizeof(uint32_t) * 2 + sizeof(int64_t) * 2;
+    for (const auto& kv : m_kvs) {
+        n += sizeof(uint64_t) + kv.key.size() + sizeof(uint32_t) + ggufValueSize(kv.value);
+    }
+    for (const auto& t : m_tensors) {
+        n += sizeof(uint64_t) + t.name.size() + sizeof(uint32_t) +
+             sizeof(int64_t) * t.shape.size() + sizeof(uint32_t) + sizeof(uint64_t);
+    }
+    return alignUp(n, m_alignment);
 }
 
 uint64_t GgufWriter::fileSize() const {
@@ -292,6 +322,13 @@ Status GgufWriter::open(const std::string& path) {
     }
     std::setvbuf(m_file, nullptr, _IOFBF, 1 << 20);
     const auto header = serializeHeader();
+    if (header.size() != headerSize()) {  // every size prediction used the count
+        abort();
+        return makeError(ErrorCode::Internal,
+                         "GGUF header of " + std::to_string(header.size()) + " bytes, predicted " +
+                             std::to_string(headerSize()),
+                         path);
+    }
     m_current = 0;
     m_currentDone = 0;
     m_written = m_writebackFrom = 0;

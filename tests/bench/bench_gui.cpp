@@ -443,6 +443,42 @@ void BM_PresetChange(benchmark::State& state, Large which) {
     state.counters["atlas_s"] = f.atlasSeconds;  // the fixture's open + Q4_K_M atlas, once
 }
 
+void BM_PresetChangeWhileMeasuring(benchmark::State& state, Large which) {
+    // The same edit and frame as BM_PresetChange, in a window just opened: the error atlas
+    // measures in the background (two job threads at a lower priority on the 2 cores) and
+    // starts again for each new plan, its updates arriving between and during the frames.
+    // The first 16 edits after the open, 250 ms apart (the atlas's 150 ms debounce passes, so
+    // it measures each new plan); `atlas_running` says it was still measuring at the last one,
+    // `worst_ms` is the slowest frame.
+    largePath(which);
+    std::unique_ptr<qs::gui::MainWindow> w = openWindow(which);
+    paintAll(*w);
+    qs::gui::PlanDocument* doc = w->controller()->document();
+    qs::gui::ErrorAtlas* atlas = w->controller()->errorAtlas();
+    PaintCounter counter(*w);
+    bool flip = false, running = false;
+    double worstMs = 0;
+    for (auto _ : state) {
+        flip = !flip;
+        counter.reset();
+        QElapsedTimer clock;
+        clock.start();
+        doc->applyPreset(flip ? qs::quant::Ftype::Q5_K_M : qs::quant::Ftype::Q4_K_M);
+        frame();
+        worstMs = std::max(worstMs, double(clock.nsecsElapsed()) * 1e-6);
+        state.PauseTiming();
+        if (counter.painted() != counter.views()) std::abort();
+        running = atlas->isRunning();
+        QEventLoop pace;  // the user's pace: the atlas works between the edits
+        QTimer::singleShot(250, &pace, &QEventLoop::quit);
+        pace.exec();
+        state.ResumeTiming();
+    }
+    state.counters["atlas_running"] = running ? 1 : 0;
+    state.counters["worst_ms"] = worstMs;  // the slowest of the edits' frames
+    atlas->cancel();
+}
+
 void BM_PaintDragLarge(benchmark::State& state, Large which) {
     LargeFixture& f = largeFixture(which);
     qs::gui::PlanDocument* doc = f.window->controller()->document();
@@ -532,9 +568,11 @@ void BM_ExpertsOfOneLayer(benchmark::State& state) {
 QS_LARGE(BM_OpenToPainted, l405b, Large::L405B, ->UseManualTime()->Iterations(5));
 QS_LARGE(BM_OpenToPainted, moe, Large::Moe, ->UseManualTime()->Iterations(5));
 QS_LARGE(BM_PresetChange, l405b, Large::L405B, ->UseRealTime());
+QS_LARGE(BM_PresetChangeWhileMeasuring, l405b, Large::L405B, ->UseRealTime()->Iterations(16));
 QS_LARGE(BM_PaintDragLarge, l405b, Large::L405B, ->UseRealTime());
 QS_LARGE(BM_BudgetFit, l405b, Large::L405B, ->UseRealTime()->Iterations(1));
 QS_LARGE(BM_PresetChange, moe, Large::Moe, ->UseRealTime());
+QS_LARGE(BM_PresetChangeWhileMeasuring, moe, Large::Moe, ->UseRealTime()->Iterations(16));
 QS_LARGE(BM_PaintDragLarge, moe, Large::Moe, ->UseRealTime());
 QS_LARGE(BM_BudgetFit, moe, Large::Moe, ->UseRealTime()->Iterations(1));
 BENCHMARK(BM_ExpertsOfOneLayer)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);

@@ -100,6 +100,7 @@ TEST(GgufWriter, RewritesRealModelByteForByte) {
             ASSERT_TRUE(st.ok()) << st.error().what();
         }
         EXPECT_EQ(w.fileSize(), bytes.size());
+        EXPECT_EQ(w.headerSize(), f->dataOffset);  // counted, not serialized
         ASSERT_TRUE(w.commit().ok());
         EXPECT_EQ(test::readFile(out), bytes) << path;
     }

@@ -350,7 +350,10 @@ void ErrorAtlas::cancel() {
 
 void ErrorAtlas::onResults(const QList<AnalysisEntry>& entries) {
     // Results of a job for another model (superseded) are dropped by clear() disconnecting it.
+    std::vector<size_t> tensors;
+    tensors.reserve(size_t(entries.size()));
     for (const AnalysisEntry& e : entries) {
+        tensors.push_back(e.index);
         const quint64 k = key(e.index, e.type, e.quantizer);
         if (!e.experts.empty()) m_experts.insert(k, e.experts);
         // A sampled estimate never replaces an exact measurement.
@@ -362,6 +365,9 @@ void ErrorAtlas::onResults(const QList<AnalysisEntry>& entries) {
             m_sampled.remove(k);
         }
     }
+    std::sort(tensors.begin(), tensors.end());
+    tensors.erase(std::unique(tensors.begin(), tensors.end()), tensors.end());
+    emit tensorsMeasured(tensors);
     emit updated();
 }
 
@@ -378,6 +384,7 @@ void ErrorAtlas::clear() {
     m_expertRequests.clear();
     m_refineRequested = false;
     m_cache = std::make_shared<qs::quant::ErrorEstimateCache>();  // a job may still hold the old
+    emit tensorsMeasured({});
     emit updated();
 }
 

@@ -140,6 +140,9 @@ public:
 signals:
     /// New measurements arrived (or the atlas was cleared).
     void updated();
+    /// Emitted just before updated(): the tensors whose measurements arrived, in ascending
+    /// order, or none when every tensor's may have changed (the atlas was cleared).
+    void tensorsMeasured(const std::vector<size_t>& tensors);
     void jobStarted(qs::gui::AnalysisJob* job);
     /// A job ended: cancelled, or with the first error of a pair (empty if none), and a
     /// backend note (e.g. the Vulkan device could not be opened).

@@ -48,10 +48,26 @@ void TensorTableModel::setErrorAtlas(ErrorAtlas* atlas) {
     if (m_atlas) m_atlas->disconnect(this);
     m_atlas = atlas;
     if (m_atlas) {
-        connect(m_atlas, &ErrorAtlas::updated, this, [this] {
-            if (rowCount() == 0) return;
-            emit dataChanged(index(0, Error), index(rowCount() - 1, Error));
-        });
+        // The Error cells of the tensors measured, in runs of consecutive rows (the views
+        // repaint those rows only); every row when the atlas was cleared.
+        connect(m_atlas, &ErrorAtlas::tensorsMeasured, this,
+                [this](const std::vector<size_t>& tensors) {
+                    const int rows = rowCount();
+                    if (rows == 0) return;
+                    if (tensors.empty()) {
+                        emit dataChanged(index(0, Error), index(rows - 1, Error));
+                        return;
+                    }
+                    for (size_t i = 0; i < tensors.size();) {
+                        size_t j = i + 1;
+                        while (j < tensors.size() && tensors[j] == tensors[j - 1] + 1) ++j;
+                        if (tensors[j - 1] < size_t(rows)) {
+                            emit dataChanged(index(int(tensors[i]), Error),
+                                             index(int(tensors[j - 1]), Error));
+                        }
+                        i = j;
+                    }
+                });
     }
 }
 

@@ -86,6 +86,7 @@ private slots:
     void errorPlotShowsDensityWhereCrowded();
     void densityOfFiveThousandPoints();
     void editAnnouncesOnlyChangedRows();
+    void atlasResultsAnnounceTheirRowsOnly();
     void presetChangeRepaintsTheChangedRowsOnly();
     void wrappedLabelAsksForLayoutOnlyWhenItsHeightChanges();
     void planChangeKeepsTheLayoutStill();
@@ -407,6 +408,36 @@ void ScaleTest::editAnnouncesOnlyChangedRows() {
     QVERIFY(!changed.empty() && changed.size() < m.tensors().size());
     QCOMPARE(announcedRows(tableSpy), changed);
     QCOMPARE(tableSpy.count(), runs);
+}
+
+// The atlas's results announce the Error cells of the tensors measured, not the whole column
+// (every view repainted every row's error at each batch of results while the atlas measured).
+void ScaleTest::atlasResultsAnnounceTheirRowsOnly() {
+    MainWindow w;
+    QVERIFY(openQuiet(w, m_tiny));
+    ErrorAtlas* atlas = w.controller()->errorAtlas();
+    qs::gui::PlanDocument* doc = w.controller()->document();
+    atlas->setAutoAnalyse(true);
+    atlas->analyseNow();
+    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning() && atlas->missingCount() == 0, kTimeoutMs);
+    TensorTableModel* table = w.tensorPanel()->tree()->sourceTable();
+    QSignalSpy spy(table, &QAbstractItemModel::dataChanged);
+    const size_t t = size_t(doc->model()->indexOf("blk.2.attn_output.weight"));
+    QVERIFY(doc->setTypes({t}, qs::formats::TensorType::Q5_K));
+    QVERIFY(atlas->missingCount() > 0);  // the new pair, measured once the debounce passes
+    QTRY_VERIFY_WITH_TIMEOUT(!atlas->isRunning() && atlas->missingCount() == 0, kTimeoutMs);
+    std::set<int> errorRows;
+    int errorSignals = 0;
+    for (const QList<QVariant>& args : spy) {
+        const QModelIndex from = args.at(0).value<QModelIndex>();
+        const QModelIndex to = args.at(1).value<QModelIndex>();
+        if (from.column() != TensorTableModel::Error || to.column() != TensorTableModel::Error)
+            continue;
+        ++errorSignals;
+        for (int r = from.row(); r <= to.row(); ++r) errorRows.insert(r);
+    }
+    QVERIFY(errorSignals >= 1);  // the measurement arrived
+    QCOMPARE(errorRows, std::set<int>({int(t)}));
 }
 
 // Issue 19 (a preset change in one frame): the tree repaints the band of rows a change

@@ -235,8 +235,9 @@ Result<std::vector<TypeRule>> parseTypeRuleFile(const std::string& text, const s
     return rules;
 }
 
-bool requiresImatrix(const model::TensorInfo& t, TensorType type, std::optional<Ftype> ftype) {
-    const auto cat = categoryOf(t);
+namespace {
+
+bool requiresImatrixIn(Category cat, TensorType type, std::optional<Ftype> ftype) {
     if (cat == Category::TokenEmbd || cat == Category::Output) return false;
     switch (type) {
     case T::IQ3_XXS:
@@ -248,6 +249,12 @@ bool requiresImatrix(const model::TensorInfo& t, TensorType type, std::optional<
     case T::Q2_K: return ftype == Ftype::Q2_K_S;
     default: return false;
     }
+}
+
+}  // namespace
+
+bool requiresImatrix(const model::TensorInfo& t, TensorType type, std::optional<Ftype> ftype) {
+    return requiresImatrixIn(categoryOf(t), type, ftype);
 }
 
 std::vector<size_t> llamaTensorOrder(const model::Model& model) {
@@ -504,8 +511,11 @@ Plan buildPlan(const model::Model& model, const PlanOptions& options) {
     s.is70B = model.hparams().architecture == "llama" && model.hparams().blockCount == 80 &&
               model.hparams().headCount != model.hparams().headCountKv;
     s.nLayer = int(model.hparams().blockCount);
-    for (const auto& t : ts) {
-        const auto cat = categoryOf(t);
+    // Each tensor's category once (substring tests of its name: a preset change of a 1,137-tensor
+    // model asked for each three times).
+    std::vector<Category> categories(ts.size());
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const auto cat = categories[i] = categoryOf(ts[i]);
         if (cat == Category::AttnV || cat == Category::AttnQkv || cat == Category::AttnKvB)
             ++s.nAttnV;
         if (cat == Category::Output) s.tiedEmbeddings = false;
@@ -517,7 +527,7 @@ Plan buildPlan(const model::Model& model, const PlanOptions& options) {
     for (size_t i : llamaTensorOrder(model)) {
         const auto& t = ts[i];
         TensorChoice& c = plan.tensors[i];
-        const auto cat = categoryOf(t);
+        const auto cat = categories[i];
         c.quantizable =
             allowsQuantization(t) && !(options.leaveOutputTensor && cat == Category::Output);
         if (!c.quantizable) {
@@ -558,7 +568,7 @@ Plan buildPlan(const model::Model& model, const PlanOptions& options) {
             c.type = nt;
         }
         c.fellBack = c.type != c.requested;
-        c.requiresImatrix = requiresImatrix(t, c.type, options.ftype);
+        c.requiresImatrix = requiresImatrixIn(cat, c.type, options.ftype);
     }
     return plan;
 }
